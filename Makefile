@@ -1,0 +1,68 @@
+# pg_infer: PostgreSQL extension for neural-network inference.
+#
+#   make && make install        build and install (PGXS)
+#   make check-engine           standalone engine tests (no server)
+#   make fuzz-smoke             run the model-file fuzzer's corpus driver
+#   test/run-tests.sh           everything, against a scratch server
+
+EXTENSION = pg_infer
+EXTVERSION = 0.1.0
+MODULE_big = pg_infer
+DATA = sql/pg_infer--$(EXTVERSION).sql
+PGFILEDESC = "pg_infer - neural-network inference in PostgreSQL"
+
+# The engine: plain C, no PostgreSQL headers (also built into test binaries).
+ENGINE_SRCS = \
+	src/format/safetensors.c src/format/graph_json.c \
+	src/ir/model.c src/ir/ops.c src/ir/shape.c src/ir/finalize.c \
+	src/engine/exec.c src/engine/op_gemm.c src/engine/op_elementwise.c \
+	src/engine/op_softmax.c src/engine/op_shape.c src/engine/op_conv.c \
+	src/engine/op_pool.c src/engine/op_norm.c
+
+# The server side: catalog, backend-local cache, SQL functions.
+SERVER_SRCS = \
+	src/pg_infer.c src/catalog/catalog.c src/catalog/weights.c \
+	src/cache/model_cache.c src/sql/create_model.c src/sql/admin.c \
+	src/sql/features.c src/sql/predict.c src/sql/errors.c
+
+OBJS = $(ENGINE_SRCS:.c=.o) $(SERVER_SRCS:.c=.o)
+
+REGRESS = setup create_model validation predict admin
+REGRESS_OPTS = --inputdir=. --load-extension=pg_infer
+
+# A single-threaded BLAS: no threads inside PostgreSQL processes.
+MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+BLAS_INCDIR ?= /usr/include/$(MULTIARCH)/openblas-serial
+BLAS_LIBDIR ?= /usr/lib/$(MULTIARCH)/openblas-serial
+BLAS_CFLAGS = -I$(BLAS_INCDIR)
+BLAS_LIBS = -L$(BLAS_LIBDIR) -Wl,-rpath,$(BLAS_LIBDIR) -lopenblas
+
+PG_CPPFLAGS = -I$(srcdir)/include $(BLAS_CFLAGS)
+PG_CFLAGS = -std=gnu11 -Wno-declaration-after-statement
+SHLIB_LINK = -lcjson $(BLAS_LIBS) -lm
+
+# No LLVM bitcode: the JIT has nothing to inline from an inference kernel.
+override with_llvm = no
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+ENGINE_TEST_CFLAGS = -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -Iinclude $(BLAS_CFLAGS)
+
+test/engine/test_engine: test/engine/test_engine.c $(ENGINE_SRCS) include/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_engine.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+
+test/fuzz/fuzz_model: test/fuzz/fuzz_model.c test/fuzz/driver.c $(ENGINE_SRCS) include/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all \
+		-o $@ test/fuzz/fuzz_model.c test/fuzz/driver.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+
+check-engine: test/engine/test_engine
+	test/engine/test_engine test/fixtures
+
+fuzz-smoke: test/fuzz/fuzz_model
+	test/fuzz/fuzz_model test/fuzz/corpus 20000
+
+EXTRA_CLEAN = test/engine/test_engine test/fuzz/fuzz_model
+
+.PHONY: check-engine fuzz-smoke

@@ -1,0 +1,72 @@
+/*
+ * pi_engine.h
+ *	  The CPU engine: runs a finalized PiModel over a batch of rows.
+ *
+ * An executor owns the activation buffers planned for the model and a
+ * maximum batch size; it is used by one thread at a time.  The model must
+ * outlive its executors.  Plain C, no PostgreSQL headers.
+ */
+#ifndef PI_ENGINE_H
+#define PI_ENGINE_H
+
+#include "pi_ir.h"
+
+typedef struct PiExecutor PiExecutor;
+
+/* Runtime view of one node for a kernel: resolved buffers and shapes. */
+typedef struct PiKernelArgs
+{
+	const PiModel *model;
+	const PiNode *node;
+	int64_t		batch;
+	const float *in[8];			/* input data (weights or activations) */
+	int64_t		in_dims[8][PI_MAX_RANK];	/* concrete dims, batch filled in */
+	int			in_rank[8];
+	float	   *out;
+	int64_t		out_dims[PI_MAX_RANK];
+	int			out_rank;
+	float	   *scratch;		/* scratch_row_elems floats */
+} PiKernelArgs;
+
+/* Creates an executor for up to max_batch rows per run. */
+PiExecutor *pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err);
+
+/* Frees an executor; NULL is allowed. */
+void		pi_executor_free(PiExecutor *ex);
+
+/* Largest batch this executor accepts. */
+int64_t		pi_executor_max_batch(const PiExecutor *ex);
+
+/* Where the caller writes rows of input i (row-major, raw values). */
+float	   *pi_executor_input(PiExecutor *ex, int input);
+
+/* Runs the model over batch rows already written to the inputs. */
+PiStatus	pi_executor_run(PiExecutor *ex, int64_t batch, PiError *err);
+
+/* Output o of the last run: batch rows of pi_value_row_elems() floats each. */
+const float *pi_executor_output(const PiExecutor *ex, int output);
+
+/* Kernel entry points, one per op family (src/engine/op_*.c). */
+void		pi_kernel_gemm(const PiKernelArgs *a);
+void		pi_kernel_matmul(const PiKernelArgs *a);
+void		pi_kernel_binary(const PiKernelArgs *a);
+void		pi_kernel_unary(const PiKernelArgs *a);
+void		pi_kernel_softmax(const PiKernelArgs *a);
+void		pi_kernel_argmax(const PiKernelArgs *a);
+void		pi_kernel_copy(const PiKernelArgs *a);
+void		pi_kernel_transpose(const PiKernelArgs *a);
+void		pi_kernel_concat(const PiKernelArgs *a);
+void		pi_kernel_conv2d(const PiKernelArgs *a);
+void		pi_kernel_max_pool2d(const PiKernelArgs *a);
+void		pi_kernel_average_pool2d(const PiKernelArgs *a);
+void		pi_kernel_global_average_pool(const PiKernelArgs *a);
+void		pi_kernel_batch_norm(const PiKernelArgs *a);
+
+/* Per-row scratch floats a Conv2D node needs (0 for other ops). */
+int64_t		pi_conv2d_scratch_row_elems(const PiModel *model, const PiNode *node);
+
+/* Output spatial size of a window op along one axis; -1 if empty. */
+int64_t		pi_window_out_size(int64_t in, int kernel, int stride, int pad_begin,
+							   int pad_end, int dilation, int ceil_mode);
+
+#endif							/* PI_ENGINE_H */

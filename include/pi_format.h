@@ -1,0 +1,51 @@
+/*
+ * pi_format.h
+ *	  Parsers for the native model format: safetensors weights and graph JSON.
+ *
+ * Both take untrusted bytes: every length, offset and dimension product is
+ * checked before use.  Plain C, no PostgreSQL headers.
+ */
+#ifndef PI_FORMAT_H
+#define PI_FORMAT_H
+
+#include "pi_ir.h"
+
+/* One tensor of a safetensors file, widened to float32. */
+typedef struct PiTensor
+{
+	char	   *name;
+	int			rank;
+	int64_t		dims[PI_MAX_RANK];
+	int64_t		numel;
+	float	   *data;
+} PiTensor;
+
+typedef struct PiTensorSet
+{
+	PiTensor   *tensors;
+	int			count;
+} PiTensorSet;
+
+/* Parses a safetensors buffer into float32 tensors. */
+PiStatus	pi_safetensors_parse(const uint8_t *bytes, size_t len,
+								 PiTensorSet *out, PiError *err);
+
+/* Frees what pi_safetensors_parse allocated. */
+void		pi_tensor_set_free(PiTensorSet *set);
+
+/* Index of a tensor by name, or -1. */
+int			pi_tensor_set_find(const PiTensorSet *set, const char *name);
+
+/*
+ * Builds a model from graph JSON text and its weights; takes ownership of the
+ * tensors' data (the set is emptied).  The model is finalized on success.
+ */
+PiStatus	pi_graph_load(const char *json, size_t json_len, PiTensorSet *weights,
+						  PiModel **model_out, PiError *err);
+
+/* Convenience: parses both files and loads the model. */
+PiStatus	pi_model_load(const char *json, size_t json_len,
+						  const uint8_t *weights, size_t weights_len,
+						  PiModel **model_out, PiError *err);
+
+#endif							/* PI_FORMAT_H */

@@ -1,0 +1,229 @@
+/*
+ * pi_ir.h
+ *	  The graph IR of pg_infer: values (graph inputs, weights, node outputs),
+ *	  nodes, error reporting, and the passes that turn a parsed graph into an
+ *	  executable one (topological order, shape inference, folding, memory plan).
+ *
+ * Plain C without PostgreSQL headers: the server and the standalone tests
+ * share it.  Nothing here is shared between threads or processes; a PiModel
+ * is immutable once pi_model_finalize() has returned PI_OK.
+ */
+#ifndef PI_IR_H
+#define PI_IR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PI_MAX_RANK 6
+#define PI_MAX_NAME 256
+
+/* Outcome of an engine call; the SQL layer maps each to an SQLSTATE. */
+typedef enum PiStatus
+{
+	PI_OK = 0,
+	PI_ERR_NOMEM,				/* allocation failed */
+	PI_ERR_CORRUPT,				/* bytes that are not a well-formed file */
+	PI_ERR_INVALID,				/* well-formed, but not a valid model definition */
+	PI_ERR_UNSUPPORTED,			/* unknown op, or a feature outside the op set */
+	PI_ERR_UNDEFINED,			/* a name that refers to nothing */
+	PI_ERR_DUPLICATE,			/* a name defined twice */
+	PI_ERR_UNUSED,				/* a weight that no node uses */
+	PI_ERR_CYCLE,				/* the graph is not acyclic */
+	PI_ERR_SHAPE,				/* shapes that do not fit together */
+	PI_ERR_DTYPE,				/* an unsupported or mismatched dtype */
+	PI_ERR_LIMIT				/* a size that overflows or exceeds a limit */
+} PiStatus;
+
+/* Status plus a message that names the node or tensor involved. */
+typedef struct PiError
+{
+	PiStatus	status;
+	char		message[512];
+} PiError;
+
+/* Records a failure in err (which may be NULL) and returns status. */
+PiStatus	pi_fail(PiError *err, PiStatus status, const char *fmt,...)
+			__attribute__((format(printf, 3, 4)));
+
+/* Operators of op set 1. */
+typedef enum PiOp
+{
+	PI_OP_DENSE,
+	PI_OP_GEMM,
+	PI_OP_MATMUL,
+	PI_OP_ADD,
+	PI_OP_SUB,
+	PI_OP_MUL,
+	PI_OP_DIV,
+	PI_OP_RELU,
+	PI_OP_LEAKY_RELU,
+	PI_OP_SIGMOID,
+	PI_OP_TANH,
+	PI_OP_GELU,
+	PI_OP_SOFTMAX,
+	PI_OP_LOG_SOFTMAX,
+	PI_OP_RESHAPE,
+	PI_OP_FLATTEN,
+	PI_OP_TRANSPOSE,
+	PI_OP_CONCAT,
+	PI_OP_CONV2D,
+	PI_OP_MAX_POOL2D,
+	PI_OP_AVERAGE_POOL2D,
+	PI_OP_GLOBAL_AVERAGE_POOL,
+	PI_OP_BATCH_NORM,
+	PI_OP_IDENTITY,
+	PI_OP_DROPOUT,
+	PI_OP_ARGMAX,
+	PI_OP_COUNT
+} PiOp;
+
+typedef enum PiValueKind
+{
+	PI_VALUE_INPUT,				/* a graph input: batch-major activation */
+	PI_VALUE_WEIGHT,			/* a constant from the weights file */
+	PI_VALUE_NODE				/* the output of a node: batch-major activation */
+} PiValueKind;
+
+/*
+ * A tensor of the graph.  Activations (inputs and node outputs) have the
+ * batch as dims[0], stored as -1; weights have concrete dims and own data.
+ */
+typedef struct PiValue
+{
+	char	   *name;
+	PiValueKind kind;
+	int			rank;
+	int64_t		dims[PI_MAX_RANK];
+	int64_t		numel;			/* weights: all elements; activations: per row */
+	float	   *data;			/* weights only */
+	int			producer;		/* node index for PI_VALUE_NODE, else -1 */
+	int			use_count;		/* number of node inputs naming this value */
+	int			last_use;		/* plan: position of the last consumer */
+	int			buffer;			/* plan: activation buffer slot */
+	bool		is_output;
+	bool		shape_known;
+} PiValue;
+
+/* Attributes of a node; each op reads the fields it documents. */
+typedef struct PiAttrs
+{
+	int			axis;
+	int			keepdims;
+	int			trans_b;
+	float		alpha;
+	float		beta;
+	float		epsilon;
+	bool		gelu_tanh;
+	int			shape_len;
+	int64_t		shape[PI_MAX_RANK];
+	int			perm_len;
+	int			perm[PI_MAX_RANK];
+	int			kernel[2];
+	int			strides[2];
+	int			pads[4];		/* top, left, bottom, right */
+	int			dilations[2];
+	int			group;
+	int			ceil_mode;
+	int			count_include_pad;
+} PiAttrs;
+
+typedef struct PiNode
+{
+	char	   *name;
+	PiOp		op;
+	int			ninputs;
+	int		   *inputs;			/* value indexes */
+	int			output;			/* value index */
+	PiAttrs		attrs;
+	bool		live;			/* contributes to a graph output */
+} PiNode;
+
+/* A whole model: values, nodes in topological order, and its plan. */
+typedef struct PiModel
+{
+	PiValue    *values;
+	int			nvalues;
+	int			values_cap;
+	PiNode	   *nodes;
+	int			nnodes;
+	int			nodes_cap;
+	int		   *order;			/* live nodes in execution order */
+	int			norder;
+	int			inputs[16];
+	int			ninputs;
+	int			outputs[16];
+	int			noutputs;
+	struct PiNameMap *names;
+	/* memory plan */
+	int			nbuffers;
+	int64_t    *buffer_row_elems;
+	int64_t		scratch_row_elems;	/* per-row scratch (im2col) */
+	/* preprocessing of input 0: x * scale + shift, per feature or global */
+	float	   *input_scale;
+	float	   *input_shift;
+	int64_t		input_transform_len;	/* 1 (global) or input row size */
+	int64_t		parameter_count;
+	bool		finalized;
+} PiModel;
+
+/* Allocates an empty model; NULL when out of memory. */
+PiModel    *pi_model_new(void);
+
+/* Frees a model and everything it owns; NULL is allowed. */
+void		pi_model_free(PiModel *model);
+
+/* Adds a value; takes ownership of data.  Returns the index or -1. */
+int			pi_model_add_value(PiModel *model, const char *name, PiValueKind kind,
+							   int rank, const int64_t *dims, float *data,
+							   PiError *err);
+
+/* Adds a node whose output value has the node's name; returns its index or -1. */
+int			pi_model_add_node(PiModel *model, const char *name, PiOp op,
+							  const char *const *input_names, int ninputs,
+							  const PiAttrs *attrs, PiError *err);
+
+/* Index of the value with this name, or -1. */
+int			pi_model_find_value(const PiModel *model, const char *name);
+
+/*
+ * Validates and prepares a model whose values and nodes have been added:
+ * every name resolves, every weight is used, no cycles, shapes infer,
+ * batch norms fold, buffers are planned.
+ */
+PiStatus	pi_model_finalize(PiModel *model, PiError *err);
+
+/* Sets input preprocessing x * scale + shift (len 1 or the input row size). */
+PiStatus	pi_model_set_input_transform(PiModel *model, const float *scale,
+										 const float *shift, int64_t len,
+										 PiError *err);
+
+/* Elements per row of an activation value. */
+int64_t		pi_value_row_elems(const PiValue *value);
+
+/* Op lookup by its name in the format; false if unknown. */
+bool		pi_op_from_name(const char *name, PiOp *op);
+
+/* The op's name in the format. */
+const char *pi_op_name(PiOp op);
+
+/* Default attributes of an op. */
+void		pi_attrs_default(PiOp op, PiAttrs *attrs);
+
+/* Whether the op accepts an attribute of this name. */
+bool		pi_op_accepts_attr(PiOp op, const char *attr);
+
+/* Checks an op's input count. */
+PiStatus	pi_op_check_arity(PiOp op, const char *node, int ninputs, PiError *err);
+
+/* Formats a shape as "[-1,3,28,28]" into buf. */
+const char *pi_shape_string(const PiValue *value, char *buf, size_t len);
+
+/* Multiplies two non-negative sizes; false on overflow. */
+static inline bool
+pi_mul_size(int64_t a, int64_t b, int64_t *result)
+{
+	return !__builtin_mul_overflow(a, b, result);
+}
+
+#endif							/* PI_IR_H */

@@ -1,0 +1,235 @@
+/*
+ * exec.c
+ *	  The executor: planned buffers for a batch size, and the loop that runs
+ *	  each node's kernel in topological order.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pi_engine.h"
+
+struct PiExecutor
+{
+	const PiModel *model;
+	int64_t		max_batch;
+	float	  **buffers;
+	float	   *scratch;
+};
+
+/* Creates an executor for up to max_batch rows per run. */
+PiExecutor *
+pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
+{
+	PiExecutor *ex;
+
+	if (!model->finalized)
+	{
+		pi_fail(err, PI_ERR_INVALID, "model is not finalized");
+		return NULL;
+	}
+	if (max_batch < 1)
+	{
+		pi_fail(err, PI_ERR_LIMIT, "batch size %lld is not positive", (long long) max_batch);
+		return NULL;
+	}
+	ex = calloc(1, sizeof(PiExecutor));
+	if (ex == NULL || (ex->buffers = calloc(model->nbuffers + 1, sizeof(float *))) == NULL)
+		goto nomem;
+	ex->model = model;
+	ex->max_batch = max_batch;
+	for (int b = 0; b < model->nbuffers; b++)
+	{
+		int64_t		n;
+
+		if (!pi_mul_size(model->buffer_row_elems[b], max_batch, &n) ||
+			!pi_mul_size(n, sizeof(float), &n))
+		{
+			pi_executor_free(ex);
+			pi_fail(err, PI_ERR_LIMIT, "a batch of %lld rows needs more memory than can be addressed",
+					(long long) max_batch);
+			return NULL;
+		}
+		if ((ex->buffers[b] = malloc(n > 0 ? n : 1)) == NULL)
+			goto nomem;
+	}
+	if (model->scratch_row_elems > 0 &&
+		(ex->scratch = malloc(sizeof(float) * model->scratch_row_elems)) == NULL)
+		goto nomem;
+	return ex;
+
+nomem:
+	pi_executor_free(ex);
+	pi_fail(err, PI_ERR_NOMEM, "out of memory for a batch of %lld rows", (long long) max_batch);
+	return NULL;
+}
+
+/* Frees an executor; NULL is allowed. */
+void
+pi_executor_free(PiExecutor *ex)
+{
+	if (ex == NULL)
+		return;
+	if (ex->buffers)
+		for (int b = 0; b < ex->model->nbuffers; b++)
+			free(ex->buffers[b]);
+	free(ex->buffers);
+	free(ex->scratch);
+	free(ex);
+}
+
+/* Largest batch this executor accepts. */
+int64_t
+pi_executor_max_batch(const PiExecutor *ex)
+{
+	return ex->max_batch;
+}
+
+/* Where the caller writes rows of input i (row-major, raw values). */
+float *
+pi_executor_input(PiExecutor *ex, int input)
+{
+	return ex->buffers[ex->model->values[ex->model->inputs[input]].buffer];
+}
+
+/* Output o of the last run: batch rows of pi_value_row_elems() floats each. */
+const float *
+pi_executor_output(const PiExecutor *ex, int output)
+{
+	return ex->buffers[ex->model->values[ex->model->outputs[output]].buffer];
+}
+
+/* Applies the model's input preprocessing to input 0, in place. */
+static void
+transform_input(PiExecutor *ex, int64_t batch)
+{
+	const PiModel *m = ex->model;
+	float	   *x = pi_executor_input(ex, 0);
+	int64_t		row = pi_value_row_elems(&m->values[m->inputs[0]]);
+
+	if (m->input_transform_len == 1)
+	{
+		float		scale = m->input_scale[0];
+		float		shift = m->input_shift[0];
+
+		for (int64_t i = 0; i < batch * row; i++)
+			x[i] = x[i] * scale + shift;
+	}
+	else
+	{
+		for (int64_t r = 0; r < batch; r++, x += row)
+			for (int64_t i = 0; i < row; i++)
+				x[i] = x[i] * m->input_scale[i] + m->input_shift[i];
+	}
+}
+
+/* Fills a tensor's data pointer and concrete dims for this batch. */
+static void
+bind_value(const PiExecutor *ex, const PiValue *v, int64_t batch,
+		   const float **data, int64_t *dims, int *rank)
+{
+	*rank = v->rank;
+	memcpy(dims, v->dims, sizeof(int64_t) * v->rank);
+	if (v->kind == PI_VALUE_WEIGHT)
+		*data = v->data;
+	else
+	{
+		dims[0] = batch;
+		*data = ex->buffers[v->buffer];
+	}
+}
+
+/* Runs one node's kernel. */
+static void
+run_node(const PiKernelArgs *a)
+{
+	switch (a->node->op)
+	{
+		case PI_OP_DENSE:
+		case PI_OP_GEMM:
+			pi_kernel_gemm(a);
+			break;
+		case PI_OP_MATMUL:
+			pi_kernel_matmul(a);
+			break;
+		case PI_OP_ADD:
+		case PI_OP_SUB:
+		case PI_OP_MUL:
+		case PI_OP_DIV:
+			pi_kernel_binary(a);
+			break;
+		case PI_OP_RELU:
+		case PI_OP_LEAKY_RELU:
+		case PI_OP_SIGMOID:
+		case PI_OP_TANH:
+		case PI_OP_GELU:
+			pi_kernel_unary(a);
+			break;
+		case PI_OP_SOFTMAX:
+		case PI_OP_LOG_SOFTMAX:
+			pi_kernel_softmax(a);
+			break;
+		case PI_OP_ARGMAX:
+			pi_kernel_argmax(a);
+			break;
+		case PI_OP_RESHAPE:
+		case PI_OP_FLATTEN:
+		case PI_OP_IDENTITY:
+		case PI_OP_DROPOUT:
+			pi_kernel_copy(a);
+			break;
+		case PI_OP_TRANSPOSE:
+			pi_kernel_transpose(a);
+			break;
+		case PI_OP_CONCAT:
+			pi_kernel_concat(a);
+			break;
+		case PI_OP_CONV2D:
+			pi_kernel_conv2d(a);
+			break;
+		case PI_OP_MAX_POOL2D:
+			pi_kernel_max_pool2d(a);
+			break;
+		case PI_OP_AVERAGE_POOL2D:
+			pi_kernel_average_pool2d(a);
+			break;
+		case PI_OP_GLOBAL_AVERAGE_POOL:
+			pi_kernel_global_average_pool(a);
+			break;
+		case PI_OP_BATCH_NORM:
+			pi_kernel_batch_norm(a);
+			break;
+		case PI_OP_COUNT:
+			break;
+	}
+}
+
+/* Runs the model over batch rows already written to the inputs. */
+PiStatus
+pi_executor_run(PiExecutor *ex, int64_t batch, PiError *err)
+{
+	const PiModel *m = ex->model;
+	PiKernelArgs a;
+
+	if (batch < 1 || batch > ex->max_batch)
+		return pi_fail(err, PI_ERR_LIMIT, "batch of %lld rows, this executor takes 1 to %lld",
+					   (long long) batch, (long long) ex->max_batch);
+	if (m->input_transform_len > 0)
+		transform_input(ex, batch);
+	memset(&a, 0, sizeof(a));
+	a.model = m;
+	a.batch = batch;
+	a.scratch = ex->scratch;
+	for (int pos = 0; pos < m->norder; pos++)
+	{
+		const PiNode *n = &m->nodes[m->order[pos]];
+		const float *out;
+
+		a.node = n;
+		for (int j = 0; j < n->ninputs && j < 8; j++)
+			bind_value(ex, &m->values[n->inputs[j]], batch, &a.in[j], a.in_dims[j], &a.in_rank[j]);
+		bind_value(ex, &m->values[n->output], batch, &out, a.out_dims, &a.out_rank);
+		a.out = (float *) out;
+		run_node(&a);
+	}
+	return PI_OK;
+}

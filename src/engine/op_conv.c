@@ -1,0 +1,116 @@
+/*
+ * op_conv.c
+ *	  Conv2D as im2col + SGEMM per sample and group; 1x1 stride-1 unpadded
+ *	  convolutions skip im2col.
+ */
+#include <cblas.h>
+#include <string.h>
+
+#include "pi_engine.h"
+
+/* Whether the conv reads its input directly as the GEMM's right operand. */
+static bool
+conv_is_pointwise(const PiAttrs *at)
+{
+	return at->kernel[0] == 1 && at->kernel[1] == 1 &&
+		at->strides[0] == 1 && at->strides[1] == 1 &&
+		at->pads[0] == 0 && at->pads[1] == 0 && at->pads[2] == 0 && at->pads[3] == 0;
+}
+
+/* Per-row scratch floats a Conv2D node needs (0 for other ops). */
+int64_t
+pi_conv2d_scratch_row_elems(const PiModel *model, const PiNode *node)
+{
+	const PiValue *x,
+			   *out;
+
+	if (node->op != PI_OP_CONV2D || conv_is_pointwise(&node->attrs))
+		return 0;
+	x = &model->values[node->inputs[0]];
+	out = &model->values[node->output];
+	return (x->dims[1] / node->attrs.group) * node->attrs.kernel[0] * node->attrs.kernel[1] *
+		out->dims[2] * out->dims[3];
+}
+
+/* Unfolds the kernel windows of channels [c0, c0+channels) into col. */
+static void
+im2col(const float *x, int64_t channels, int64_t h, int64_t w,
+	   const PiAttrs *at, int64_t oh, int64_t ow, float *col)
+{
+	for (int64_t c = 0; c < channels; c++)
+		for (int ki = 0; ki < at->kernel[0]; ki++)
+			for (int kj = 0; kj < at->kernel[1]; kj++)
+			{
+				for (int64_t oy = 0; oy < oh; oy++)
+				{
+					int64_t		iy = oy * at->strides[0] - at->pads[0] + (int64_t) ki * at->dilations[0];
+					float	   *dst = col + oy * ow;
+
+					if (iy < 0 || iy >= h)
+					{
+						memset(dst, 0, sizeof(float) * ow);
+						continue;
+					}
+					for (int64_t ox = 0; ox < ow; ox++)
+					{
+						int64_t		ix = ox * at->strides[1] - at->pads[1] + (int64_t) kj * at->dilations[1];
+
+						dst[ox] = (ix >= 0 && ix < w) ? x[(c * h + iy) * w + ix] : 0.0f;
+					}
+				}
+				col += oh * ow;
+			}
+}
+
+/* Conv2D over the batch. */
+void
+pi_kernel_conv2d(const PiKernelArgs *a)
+{
+	const PiAttrs *at = &a->node->attrs;
+	int64_t		c = a->in_dims[0][1],
+				h = a->in_dims[0][2],
+				w = a->in_dims[0][3];
+	int64_t		m = a->out_dims[1],
+				oh = a->out_dims[2],
+				ow = a->out_dims[3];
+	int64_t		groups = at->group;
+	int64_t		cg = c / groups,
+				mg = m / groups;
+	int64_t		kdim = cg * at->kernel[0] * at->kernel[1];
+	int64_t		plane = oh * ow;
+	bool		pointwise = conv_is_pointwise(at);
+
+	for (int64_t n = 0; n < a->batch; n++)
+	{
+		const float *xn = a->in[0] + n * c * h * w;
+		float	   *yn = a->out + n * m * plane;
+		float		beta = 0.0f;
+
+		if (a->node->ninputs == 3)
+		{
+			for (int64_t o = 0; o < m; o++)
+			{
+				float		b = a->in[2][o];
+
+				for (int64_t p = 0; p < plane; p++)
+					yn[o * plane + p] = b;
+			}
+			beta = 1.0f;
+		}
+		for (int64_t g = 0; g < groups; g++)
+		{
+			const float *col;
+
+			if (pointwise)
+				col = xn + g * cg * h * w;
+			else
+			{
+				im2col(xn + g * cg * h * w, cg, h, w, at, oh, ow, a->scratch);
+				col = a->scratch;
+			}
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mg, plane, kdim,
+						1.0f, a->in[1] + g * mg * kdim, kdim, col, plane,
+						beta, yn + g * mg * plane, plane);
+		}
+	}
+}

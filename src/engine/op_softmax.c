@@ -1,0 +1,81 @@
+/*
+ * op_softmax.c
+ *	  Softmax, LogSoftmax and ArgMax along one axis.
+ */
+#include <math.h>
+
+#include "pi_engine.h"
+
+/* Splits dims around axis into outer x axis x inner element counts. */
+static void
+split_axis(const int64_t *dims, int rank, int axis, int64_t *outer,
+		   int64_t *len, int64_t *inner)
+{
+	*outer = 1;
+	*inner = 1;
+	for (int i = 0; i < axis; i++)
+		*outer *= dims[i];
+	for (int i = axis + 1; i < rank; i++)
+		*inner *= dims[i];
+	*len = dims[axis];
+}
+
+/* Softmax and LogSoftmax, max-subtracted; may run in place. */
+void
+pi_kernel_softmax(const PiKernelArgs *a)
+{
+	int64_t		outer,
+				len,
+				inner;
+	bool		log_out = (a->node->op == PI_OP_LOG_SOFTMAX);
+
+	split_axis(a->in_dims[0], a->in_rank[0], a->node->attrs.axis, &outer, &len, &inner);
+	for (int64_t o = 0; o < outer; o++)
+		for (int64_t i = 0; i < inner; i++)
+		{
+			const float *x = a->in[0] + o * len * inner + i;
+			float	   *y = a->out + o * len * inner + i;
+			float		max = x[0];
+			double		sum = 0.0;
+
+			for (int64_t k = 1; k < len; k++)
+				if (x[k * inner] > max)
+					max = x[k * inner];
+			for (int64_t k = 0; k < len; k++)
+				sum += exp((double) (x[k * inner] - max));
+			if (log_out)
+			{
+				float		lse = (float) log(sum);
+
+				for (int64_t k = 0; k < len; k++)
+					y[k * inner] = x[k * inner] - max - lse;
+			}
+			else
+			{
+				for (int64_t k = 0; k < len; k++)
+					y[k * inner] = (float) (exp((double) (x[k * inner] - max)) / sum);
+			}
+		}
+}
+
+/* ArgMax: index of the first maximum, as float32. */
+void
+pi_kernel_argmax(const PiKernelArgs *a)
+{
+	int64_t		outer,
+				len,
+				inner;
+
+	split_axis(a->in_dims[0], a->in_rank[0], a->node->attrs.axis, &outer, &len, &inner);
+	for (int64_t o = 0; o < outer; o++)
+		for (int64_t i = 0; i < inner; i++)
+		{
+			const float *x = a->in[0] + o * len * inner + i;
+			int64_t		best = 0;
+
+			for (int64_t k = 1; k < len; k++)
+				if (x[k * inner] > x[best * inner])
+					best = k;
+			a->out[o * inner + i] = (float) best;
+		}
+}

@@ -1,0 +1,441 @@
+/*
+ * finalize.c
+ *	  Turns a built graph into an executable one: resolves names, rejects
+ *	  dangling references, unused weights and cycles, orders the nodes,
+ *	  infers shapes, folds batch norms and plans the activation buffers.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pi_engine.h"
+#include "pi_ir.h"
+
+PiStatus	pi_infer_node(PiModel *m, PiNode *n, PiError *err);
+
+/* Rejects placeholders no node claimed and weights no node uses. */
+static PiStatus
+check_references(PiModel *m, PiError *err)
+{
+	for (int i = 0; i < m->nnodes; i++)
+	{
+		PiNode	   *n = &m->nodes[i];
+
+		for (int j = 0; j < n->ninputs; j++)
+		{
+			PiValue    *v = &m->values[n->inputs[j]];
+
+			if (v->producer == -2)
+				return pi_fail(err, PI_ERR_UNDEFINED,
+							   "node \"%s\" input \"%s\" is not a graph input, a node or a weight",
+							   n->name, v->name);
+			if (n->inputs[j] == n->output)
+				return pi_fail(err, PI_ERR_CYCLE, "node \"%s\" uses its own output", n->name);
+			v->use_count++;
+		}
+	}
+	for (int i = 0; i < m->nvalues; i++)
+	{
+		PiValue    *v = &m->values[i];
+
+		if (v->kind == PI_VALUE_WEIGHT && v->use_count == 0)
+			return pi_fail(err, PI_ERR_UNUSED, "weight \"%s\" is not used by any node", v->name);
+	}
+	return PI_OK;
+}
+
+/* Marks the nodes that outputs depend on (iteratively, no recursion). */
+static PiStatus
+mark_live(PiModel *m, PiError *err)
+{
+	int		   *stack = malloc(sizeof(int) * (m->nnodes + 1));
+	int			top = 0;
+
+	if (stack == NULL)
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+	for (int i = 0; i < m->noutputs; i++)
+	{
+		int			p = m->values[m->outputs[i]].producer;
+
+		if (!m->nodes[p].live)
+		{
+			m->nodes[p].live = true;
+			stack[top++] = p;
+		}
+	}
+	while (top > 0)
+	{
+		PiNode	   *n = &m->nodes[stack[--top]];
+
+		for (int j = 0; j < n->ninputs; j++)
+		{
+			int			p = m->values[n->inputs[j]].producer;
+
+			if (p >= 0 && !m->nodes[p].live)
+			{
+				m->nodes[p].live = true;
+				stack[top++] = p;
+			}
+		}
+	}
+	free(stack);
+	return PI_OK;
+}
+
+/* Kahn's algorithm over live nodes; a leftover node means a cycle. */
+static PiStatus
+topological_order(PiModel *m, PiError *err)
+{
+	int		   *pending = calloc(m->nnodes + 1, sizeof(int));
+	int		   *consumers_start = calloc(m->nvalues + 1, sizeof(int));
+	int		   *consumers = NULL;
+	int		   *queue = NULL;
+	int			total = 0,
+				head = 0,
+				tail = 0,
+				live = 0;
+	PiStatus	st = PI_OK;
+
+	if (pending == NULL || consumers_start == NULL)
+		goto nomem;
+	/* consumers of each value, as a CSR list */
+	for (int i = 0; i < m->nnodes; i++)
+		if (m->nodes[i].live)
+			for (int j = 0; j < m->nodes[i].ninputs; j++)
+			{
+				consumers_start[m->nodes[i].inputs[j] + 1]++;
+				total++;
+			}
+	for (int v = 0; v < m->nvalues; v++)
+		consumers_start[v + 1] += consumers_start[v];
+	consumers = malloc(sizeof(int) * (total + 1));
+	queue = malloc(sizeof(int) * (m->nnodes + 1));
+	m->order = malloc(sizeof(int) * (m->nnodes + 1));
+	if (consumers == NULL || queue == NULL || m->order == NULL)
+		goto nomem;
+	{
+		int		   *fill = calloc(m->nvalues + 1, sizeof(int));
+
+		if (fill == NULL)
+			goto nomem;
+		for (int i = 0; i < m->nnodes; i++)
+			if (m->nodes[i].live)
+				for (int j = 0; j < m->nodes[i].ninputs; j++)
+				{
+					int			v = m->nodes[i].inputs[j];
+
+					consumers[consumers_start[v] + fill[v]++] = i;
+				}
+		free(fill);
+	}
+	for (int i = 0; i < m->nnodes; i++)
+	{
+		if (!m->nodes[i].live)
+			continue;
+		live++;
+		for (int j = 0; j < m->nodes[i].ninputs; j++)
+			if (m->values[m->nodes[i].inputs[j]].kind == PI_VALUE_NODE)
+				pending[i]++;
+		if (pending[i] == 0)
+			queue[tail++] = i;
+	}
+	while (head < tail)
+	{
+		int			i = queue[head++];
+		int			v = m->nodes[i].output;
+
+		m->order[m->norder++] = i;
+		for (int c = consumers_start[v]; c < consumers_start[v + 1]; c++)
+			if (--pending[consumers[c]] == 0)
+				queue[tail++] = consumers[c];
+	}
+	if (m->norder != live)
+	{
+		for (int i = 0; i < m->nnodes; i++)
+			if (m->nodes[i].live && pending[i] > 0)
+			{
+				st = pi_fail(err, PI_ERR_CYCLE, "the graph has a cycle through node \"%s\"",
+							 m->nodes[i].name);
+				break;
+			}
+	}
+	goto done;
+nomem:
+	st = pi_fail(err, PI_ERR_NOMEM, "out of memory");
+done:
+	free(pending);
+	free(consumers_start);
+	free(consumers);
+	free(queue);
+	return st;
+}
+
+/*
+ * Folds a BatchNormalization into the Conv2D/Dense/Gemm that feeds only it:
+ * the producer's weight rows and bias absorb the per-channel affine map and
+ * the batch norm becomes an Identity.  Weights shared with other nodes are
+ * left alone.
+ */
+static PiStatus
+fold_batch_norm(PiModel *m, PiNode *bn, PiError *err)
+{
+	PiValue    *x = &m->values[bn->inputs[0]];
+	PiNode	   *p;
+	PiValue    *w;
+	const float *scale = m->values[bn->inputs[1]].data;
+	const float *shift = m->values[bn->inputs[2]].data;
+	const float *mean = m->values[bn->inputs[3]].data;
+	const float *var = m->values[bn->inputs[4]].data;
+	int64_t		channels = x->dims[1];
+	float	   *bias;
+	bool		w_rows_are_channels;
+	int			producer;
+
+	if (x->kind != PI_VALUE_NODE || x->use_count != 1 || x->is_output)
+		return PI_OK;
+	producer = x->producer;
+	p = &m->nodes[producer];
+	if (p->op != PI_OP_CONV2D && p->op != PI_OP_DENSE && p->op != PI_OP_GEMM)
+		return PI_OK;
+	w = &m->values[p->inputs[1]];
+	if (w->use_count != 1 || (p->ninputs == 3 && m->values[p->inputs[2]].use_count != 1))
+		return PI_OK;
+	w_rows_are_channels = !(p->op == PI_OP_GEMM && !p->attrs.trans_b);
+
+	bias = calloc(channels, sizeof(float));
+	if (bias == NULL)
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+	for (int64_t c = 0; c < channels; c++)
+	{
+		/* BN(alpha * (W x) + beta * b) = (alpha * s) W x + s * (beta * b - mean) + shift */
+		float		s = scale[c] / sqrtf(var[c] + bn->attrs.epsilon);
+		float		alpha = (p->op == PI_OP_GEMM) ? p->attrs.alpha : 1.0f;
+		float		beta = (p->op == PI_OP_GEMM) ? p->attrs.beta : 1.0f;
+		float		b = (p->ninputs == 3) ? m->values[p->inputs[2]].data[c] : 0.0f;
+
+		bias[c] = (beta * b - mean[c]) * s + shift[c];
+		if (w_rows_are_channels)
+		{
+			int64_t		row = w->numel / channels;
+
+			for (int64_t k = 0; k < row; k++)
+				w->data[c * row + k] *= alpha * s;
+		}
+		else
+		{
+			for (int64_t k = 0; k < w->dims[0]; k++)
+				w->data[k * channels + c] *= alpha * s;
+		}
+	}
+	if (p->op == PI_OP_GEMM)
+		p->attrs.alpha = p->attrs.beta = 1.0f;
+	if (p->ninputs == 3)
+	{
+		memcpy(m->values[p->inputs[2]].data, bias, sizeof(float) * channels);
+		free(bias);
+	}
+	else
+	{
+		char		name[PI_MAX_NAME + 16];
+		int64_t		dims[1] = {channels};
+		int			b;
+
+		/* a bias the producer did not have: a new weight, named after the node */
+		snprintf(name, sizeof(name), "%s/folded_bias", p->name);
+		while (pi_model_find_value(m, name) >= 0)
+			strcat(name, "_");
+		b = pi_model_add_value(m, name, PI_VALUE_WEIGHT, 1, dims, bias, err);
+		if (b < 0)
+			return err->status;
+		m->values[b].use_count = 1;
+		p = &m->nodes[producer];	/* values may have moved, nodes have not */
+		{
+			int		   *inputs = realloc(p->inputs, sizeof(int) * 3);
+
+			if (inputs == NULL)
+				return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+			p->inputs = inputs;
+			p->inputs[2] = b;
+			p->ninputs = 3;
+		}
+	}
+	bn->op = PI_OP_IDENTITY;
+	bn->ninputs = 1;
+	return PI_OK;
+}
+
+/* Whether an op may write its output over its first input. */
+static bool
+op_runs_in_place(PiOp op)
+{
+	switch (op)
+	{
+		case PI_OP_RELU:
+		case PI_OP_LEAKY_RELU:
+		case PI_OP_SIGMOID:
+		case PI_OP_TANH:
+		case PI_OP_GELU:
+		case PI_OP_RESHAPE:
+		case PI_OP_FLATTEN:
+		case PI_OP_IDENTITY:
+		case PI_OP_DROPOUT:
+		case PI_OP_SOFTMAX:
+		case PI_OP_LOG_SOFTMAX:
+		case PI_OP_BATCH_NORM:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Assigns activation buffers: a value's buffer is free again after its last
+ * consumer; ops that can run in place reuse their input's buffer when the
+ * input dies there; otherwise the smallest free buffer that fits is taken
+ * (or the largest one, grown).
+ */
+static PiStatus
+plan_buffers(PiModel *m, PiError *err)
+{
+	int			cap = m->norder + m->ninputs + 1;
+	bool	   *busy = calloc(cap, sizeof(bool));
+
+	m->buffer_row_elems = calloc(cap, sizeof(int64_t));
+	if (busy == NULL || m->buffer_row_elems == NULL)
+	{
+		free(busy);
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+	}
+	for (int i = 0; i < m->nvalues; i++)
+	{
+		m->values[i].last_use = -1;
+		if (m->values[i].is_output)
+			m->values[i].last_use = m->norder;
+	}
+	for (int pos = 0; pos < m->norder; pos++)
+	{
+		PiNode	   *n = &m->nodes[m->order[pos]];
+
+		for (int j = 0; j < n->ninputs; j++)
+		{
+			PiValue    *v = &m->values[n->inputs[j]];
+
+			if (v->last_use < m->norder)
+				v->last_use = pos;
+		}
+	}
+	/* graph inputs get the first buffers, never shared with each other */
+	for (int i = 0; i < m->ninputs; i++)
+	{
+		PiValue    *v = &m->values[m->inputs[i]];
+
+		v->buffer = m->nbuffers++;
+		m->buffer_row_elems[v->buffer] = v->numel;
+		busy[v->buffer] = true;
+	}
+	for (int pos = 0; pos < m->norder; pos++)
+	{
+		PiNode	   *n = &m->nodes[m->order[pos]];
+		PiValue    *out = &m->values[n->output];
+		PiValue    *in0 = &m->values[n->inputs[0]];
+		int			best = -1;
+
+		if (op_runs_in_place(n->op) && in0->kind != PI_VALUE_WEIGHT &&
+			in0->last_use == pos && in0->numel == out->numel)
+		{
+			best = in0->buffer;
+			in0->last_use = -1;	/* handed over: not freed below */
+		}
+		else
+		{
+			for (int b = 0; b < m->nbuffers; b++)
+			{
+				if (busy[b])
+					continue;
+				if (best < 0 ||
+					(m->buffer_row_elems[b] >= out->numel &&
+					 (m->buffer_row_elems[best] < out->numel ||
+					  m->buffer_row_elems[b] < m->buffer_row_elems[best])) ||
+					(m->buffer_row_elems[best] < out->numel &&
+					 m->buffer_row_elems[b] > m->buffer_row_elems[best]))
+					best = b;
+			}
+			if (best < 0)
+				best = m->nbuffers++;
+			if (m->buffer_row_elems[best] < out->numel)
+				m->buffer_row_elems[best] = out->numel;
+		}
+		out->buffer = best;
+		busy[best] = true;
+		for (int j = 0; j < n->ninputs; j++)
+		{
+			PiValue    *v = &m->values[n->inputs[j]];
+
+			if (v->kind != PI_VALUE_WEIGHT && v->last_use == pos)
+			{
+				busy[v->buffer] = false;
+				v->last_use = -1;
+			}
+		}
+		{
+			int64_t		scratch = pi_conv2d_scratch_row_elems(m, n);
+
+			if (scratch > m->scratch_row_elems)
+				m->scratch_row_elems = scratch;
+		}
+	}
+	free(busy);
+	return PI_OK;
+}
+
+/*
+ * Validates and prepares a model whose values and nodes have been added:
+ * every name resolves, every weight is used, no cycles, shapes infer,
+ * batch norms fold, buffers are planned.
+ */
+PiStatus
+pi_model_finalize(PiModel *m, PiError *err)
+{
+	PiStatus	st;
+
+	if (m->ninputs == 0)
+		return pi_fail(err, PI_ERR_INVALID, "the graph has no inputs");
+	if (m->noutputs == 0)
+		return pi_fail(err, PI_ERR_INVALID, "the graph has no outputs");
+	if ((st = check_references(m, err)) != PI_OK)
+		return st;
+	for (int i = 0; i < m->noutputs; i++)
+	{
+		PiValue    *v = &m->values[m->outputs[i]];
+
+		if (v->producer < 0)
+			return pi_fail(err, v->producer == -2 ? PI_ERR_UNDEFINED : PI_ERR_INVALID,
+						   "output \"%s\" is not the name of a node", v->name);
+		v->is_output = true;
+	}
+	if ((st = mark_live(m, err)) != PI_OK ||
+		(st = topological_order(m, err)) != PI_OK)
+		return st;
+	for (int pos = 0; pos < m->norder; pos++)
+	{
+		PiNode	   *n = &m->nodes[m->order[pos]];
+
+		if ((st = pi_infer_node(m, n, err)) != PI_OK)
+			return st;
+	}
+	for (int i = 0; i < m->nvalues; i++)
+		if (m->values[i].kind == PI_VALUE_WEIGHT)
+			m->parameter_count += m->values[i].numel;
+	for (int pos = 0; pos < m->norder; pos++)
+	{
+		PiNode	   *n = &m->nodes[m->order[pos]];
+
+		if (n->op == PI_OP_BATCH_NORM && (st = fold_batch_norm(m, n, err)) != PI_OK)
+			return st;
+	}
+	if ((st = plan_buffers(m, err)) != PI_OK)
+		return st;
+	m->finalized = true;
+	return PI_OK;
+}

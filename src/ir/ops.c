@@ -1,0 +1,110 @@
+/*
+ * ops.c
+ *	  The op set's table: names, input counts, accepted attributes, defaults.
+ */
+#include <string.h>
+
+#include "pi_ir.h"
+
+typedef struct PiOpInfo
+{
+	const char *name;
+	int			min_inputs;
+	int			max_inputs;
+	const char *attrs[8];		/* accepted attribute names, NULL-terminated */
+} PiOpInfo;
+
+static const PiOpInfo op_table[PI_OP_COUNT] = {
+	[PI_OP_DENSE] = {"Dense", 2, 3, {NULL}},
+	[PI_OP_GEMM] = {"Gemm", 2, 3, {"transB", "alpha", "beta", NULL}},
+	[PI_OP_MATMUL] = {"MatMul", 2, 2, {NULL}},
+	[PI_OP_ADD] = {"Add", 2, 2, {NULL}},
+	[PI_OP_SUB] = {"Sub", 2, 2, {NULL}},
+	[PI_OP_MUL] = {"Mul", 2, 2, {NULL}},
+	[PI_OP_DIV] = {"Div", 2, 2, {NULL}},
+	[PI_OP_RELU] = {"Relu", 1, 1, {NULL}},
+	[PI_OP_LEAKY_RELU] = {"LeakyRelu", 1, 1, {"alpha", NULL}},
+	[PI_OP_SIGMOID] = {"Sigmoid", 1, 1, {NULL}},
+	[PI_OP_TANH] = {"Tanh", 1, 1, {NULL}},
+	[PI_OP_GELU] = {"Gelu", 1, 1, {"approximate", NULL}},
+	[PI_OP_SOFTMAX] = {"Softmax", 1, 1, {"axis", NULL}},
+	[PI_OP_LOG_SOFTMAX] = {"LogSoftmax", 1, 1, {"axis", NULL}},
+	[PI_OP_RESHAPE] = {"Reshape", 1, 1, {"shape", NULL}},
+	[PI_OP_FLATTEN] = {"Flatten", 1, 1, {"axis", NULL}},
+	[PI_OP_TRANSPOSE] = {"Transpose", 1, 1, {"perm", NULL}},
+	[PI_OP_CONCAT] = {"Concat", 1, 8, {"axis", NULL}},
+	[PI_OP_CONV2D] = {"Conv2D", 2, 3, {"strides", "pads", "dilations", "group", NULL}},
+	[PI_OP_MAX_POOL2D] = {"MaxPool2D", 1, 1, {"kernel_shape", "strides", "pads", "dilations", "ceil_mode", NULL}},
+	[PI_OP_AVERAGE_POOL2D] = {"AveragePool2D", 1, 1, {"kernel_shape", "strides", "pads", "ceil_mode", "count_include_pad", NULL}},
+	[PI_OP_GLOBAL_AVERAGE_POOL] = {"GlobalAveragePool", 1, 1, {NULL}},
+	[PI_OP_BATCH_NORM] = {"BatchNormalization", 5, 5, {"epsilon", NULL}},
+	[PI_OP_IDENTITY] = {"Identity", 1, 1, {NULL}},
+	[PI_OP_DROPOUT] = {"Dropout", 1, 1, {"ratio", NULL}},
+	[PI_OP_ARGMAX] = {"ArgMax", 1, 1, {"axis", "keepdims", NULL}},
+};
+
+/* Op lookup by its name in the format; false if unknown. */
+bool
+pi_op_from_name(const char *name, PiOp *op)
+{
+	for (int i = 0; i < PI_OP_COUNT; i++)
+	{
+		if (strcmp(op_table[i].name, name) == 0)
+		{
+			*op = (PiOp) i;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The op's name in the format. */
+const char *
+pi_op_name(PiOp op)
+{
+	return op_table[op].name;
+}
+
+/* Whether the op accepts an attribute of this name. */
+bool
+pi_op_accepts_attr(PiOp op, const char *attr)
+{
+	for (int i = 0; op_table[op].attrs[i] != NULL; i++)
+		if (strcmp(op_table[op].attrs[i], attr) == 0)
+			return true;
+	return false;
+}
+
+/* Checks an op's input count. */
+PiStatus
+pi_op_check_arity(PiOp op, const char *node, int ninputs, PiError *err)
+{
+	const PiOpInfo *info = &op_table[op];
+
+	if (ninputs < info->min_inputs || ninputs > info->max_inputs)
+	{
+		if (info->min_inputs == info->max_inputs)
+			return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) has %d inputs, expected %d",
+						   node, info->name, ninputs, info->min_inputs);
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) has %d inputs, expected %d to %d",
+					   node, info->name, ninputs, info->min_inputs, info->max_inputs);
+	}
+	return PI_OK;
+}
+
+/* Default attributes of an op. */
+void
+pi_attrs_default(PiOp op, PiAttrs *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->axis = (op == PI_OP_FLATTEN) ? 1 : -1;
+	a->keepdims = 1;
+	a->alpha = (op == PI_OP_LEAKY_RELU) ? 0.01f : 1.0f;
+	a->beta = 1.0f;
+	a->epsilon = 1e-5f;
+	a->strides[0] = a->strides[1] = 0;	/* 0: "same as the kernel" for pools, 1 for conv */
+	a->dilations[0] = a->dilations[1] = 1;
+	a->group = 1;
+	if (op == PI_OP_CONV2D)
+		a->strides[0] = a->strides[1] = 1;
+}

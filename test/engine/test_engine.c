@@ -1,0 +1,467 @@
+/*
+ * test_engine.c
+ *	  Standalone tests of the engine (no server): every PyTorch fixture under
+ *	  test/fixtures, and the parsers' rejection of malformed models.
+ *
+ *	  test_engine FIXTURE_DIR
+ *
+ * Prints one line per check and a closing "N passed, N failed".
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pi_engine.h"
+#include "pi_format.h"
+
+static int	passed;
+static int	failed;
+
+/* Records one check's outcome. */
+static void
+check(bool ok, const char *fmt,...)
+{
+	va_list		ap;
+
+	printf("%s: ", ok ? "ok" : "FAIL");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	if (ok)
+		passed++;
+	else
+		failed++;
+}
+
+/* Reads a whole file; NULL if it cannot. */
+static char *
+read_file(const char *path, size_t *len)
+{
+	FILE	   *f = fopen(path, "rb");
+	char	   *buf;
+	long		size;
+
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc(size + 1);
+	if (buf == NULL || fread(buf, 1, size, f) != (size_t) size)
+	{
+		free(buf);
+		fclose(f);
+		return NULL;
+	}
+	buf[size] = '\0';
+	fclose(f);
+	*len = size;
+	return buf;
+}
+
+/* Finds input tensor i of a fixture: "input", or "input.<name>". */
+static const PiTensor *
+fixture_input(const PiTensorSet *io, const PiModel *m, int i)
+{
+	char		name[PI_MAX_NAME + 8];
+	int			t = -1;
+
+	if (m->ninputs == 1)
+		t = pi_tensor_set_find(io, "input");
+	if (t < 0)
+	{
+		snprintf(name, sizeof(name), "input.%s", m->values[m->inputs[i]].name);
+		t = pi_tensor_set_find(io, name);
+	}
+	return t >= 0 ? &io->tensors[t] : NULL;
+}
+
+/* Runs one fixture case and compares with PyTorch's output. */
+static void
+run_case(const char *dir, const char *name)
+{
+	char		path[1024];
+	size_t		json_len,
+				w_len,
+				io_len;
+	char	   *json,
+			   *weights,
+			   *io_bytes;
+	PiModel    *m = NULL;
+	PiExecutor *ex = NULL;
+	PiTensorSet io = {0};
+	PiError		err = {0};
+	const PiTensor *expected;
+	int64_t		batch;
+	double		worst = 0.0;
+
+	snprintf(path, sizeof(path), "%s/%s/model.json", dir, name);
+	json = read_file(path, &json_len);
+	snprintf(path, sizeof(path), "%s/%s/model.safetensors", dir, name);
+	weights = read_file(path, &w_len);
+	snprintf(path, sizeof(path), "%s/%s/io.safetensors", dir, name);
+	io_bytes = read_file(path, &io_len);
+	if (json == NULL || weights == NULL || io_bytes == NULL)
+	{
+		check(false, "%s: fixture files missing", name);
+		goto done;
+	}
+	if (pi_model_load(json, json_len, (uint8_t *) weights, w_len, &m, &err) != PI_OK ||
+		pi_safetensors_parse((uint8_t *) io_bytes, io_len, &io, &err) != PI_OK)
+	{
+		check(false, "%s: load failed: %s", name, err.message);
+		goto done;
+	}
+	expected = &io.tensors[pi_tensor_set_find(&io, "output") >= 0 ? pi_tensor_set_find(&io, "output") : 0];
+	if (fixture_input(&io, m, 0) == NULL || pi_tensor_set_find(&io, "output") < 0)
+	{
+		check(false, "%s: io.safetensors lacks input or output", name);
+		goto done;
+	}
+	batch = fixture_input(&io, m, 0)->dims[0];
+	ex = pi_executor_new(m, batch, &err);
+	if (ex == NULL)
+	{
+		check(false, "%s: executor: %s", name, err.message);
+		goto done;
+	}
+	for (int i = 0; i < m->ninputs; i++)
+	{
+		const PiTensor *in = fixture_input(&io, m, i);
+		int64_t		need = batch * pi_value_row_elems(&m->values[m->inputs[i]]);
+
+		if (in == NULL || in->numel != need)
+		{
+			check(false, "%s: input %d has the wrong size", name, i);
+			goto done;
+		}
+		memcpy(pi_executor_input(ex, i), in->data, sizeof(float) * need);
+	}
+	if (pi_executor_run(ex, batch, &err) != PI_OK)
+	{
+		check(false, "%s: run: %s", name, err.message);
+		goto done;
+	}
+	if (expected->numel != batch * pi_value_row_elems(&m->values[m->outputs[0]]))
+	{
+		check(false, "%s: output has %lld values, PyTorch's has %lld", name,
+			  (long long) (batch * pi_value_row_elems(&m->values[m->outputs[0]])),
+			  (long long) expected->numel);
+		goto done;
+	}
+	{
+		const float *out = pi_executor_output(ex, 0);
+		bool		ok = true;
+
+		for (int64_t i = 0; i < expected->numel; i++)
+		{
+			double		b = expected->data[i];
+			double		diff = fabs((double) out[i] - b);
+			double		tol = 1e-4 * fmax(1.0, fabs(b));
+
+			if (!(diff <= tol))
+				ok = false;
+			if (diff / fmax(1.0, fabs(b)) > worst || isnan(diff))
+				worst = isnan(diff) ? INFINITY : diff / fmax(1.0, fabs(b));
+		}
+		check(ok, "%s: batch %lld, %lld values, worst relative error %.2e", name,
+			  (long long) batch, (long long) expected->numel, worst);
+	}
+
+done:
+	pi_executor_free(ex);
+	pi_model_free(m);
+	pi_tensor_set_free(&io);
+	free(json);
+	free(weights);
+	free(io_bytes);
+}
+
+/* Runs every case listed in DIR/MANIFEST. */
+static void
+run_fixtures(const char *dir)
+{
+	char		path[1024];
+	char		line[512];
+	FILE	   *f;
+	int			cases = 0;
+
+	snprintf(path, sizeof(path), "%s/MANIFEST", dir);
+	f = fopen(path, "r");
+	if (f == NULL)
+	{
+		check(false, "fixture manifest %s is readable", path);
+		return;
+	}
+	while (fgets(line, sizeof(line), f))
+	{
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		run_case(dir, line);
+		cases++;
+	}
+	fclose(f);
+	check(cases >= 40, "fixture manifest lists %d cases (at least 40 expected)", cases);
+}
+
+/* Builds a safetensors buffer from a header string and data bytes. */
+static uint8_t *
+make_st(const char *header, const void *data, size_t data_len, size_t *len)
+{
+	size_t		h = strlen(header);
+	uint8_t    *buf = malloc(8 + h + data_len + 1);
+
+	for (int i = 0; i < 8; i++)
+		buf[i] = (uint8_t) ((uint64_t) h >> (8 * i));
+	memcpy(buf + 8, header, h);
+	if (data_len)
+		memcpy(buf + 8 + h, data, data_len);
+	*len = 8 + h + data_len;
+	return buf;
+}
+
+/* Expects a safetensors parse to fail with status and a message fragment. */
+static void
+expect_st_error(const char *what, const char *header, size_t data_len,
+				PiStatus status, const char *fragment)
+{
+	float		data[64] = {0};
+	size_t		len;
+	uint8_t    *buf = make_st(header, data, data_len, &len);
+	PiTensorSet set;
+	PiError		err = {0};
+	PiStatus	st = pi_safetensors_parse(buf, len, &set, &err);
+
+	check(st == status && strstr(err.message, fragment) != NULL,
+		  "safetensors %s: status %d (want %d), message \"%s\"", what, st, status, err.message);
+	if (st == PI_OK)
+		pi_tensor_set_free(&set);
+	free(buf);
+}
+
+/* The safetensors parser's checks. */
+static void
+test_safetensors(void)
+{
+	PiTensorSet set;
+	PiError		err = {0};
+	uint8_t		tiny[4] = {1, 2, 3, 4};
+	uint16_t	halves[3] = {0x3c00, 0xc000, 0x0001};	/* 1, -2, smallest subnormal */
+	size_t		len;
+	uint8_t    *buf;
+
+	check(pi_safetensors_parse(tiny, 4, &set, &err) == PI_ERR_CORRUPT,
+		  "safetensors shorter than 8 bytes is rejected");
+	{
+		uint8_t		big[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+
+		check(pi_safetensors_parse(big, 16, &set, &err) == PI_ERR_CORRUPT &&
+			  strstr(err.message, "past the end") != NULL,
+			  "safetensors header length past the end: %s", err.message);
+	}
+	expect_st_error("not an object", "[1,2]", 0, PI_ERR_CORRUPT, "not a JSON object");
+	expect_st_error("bad json", "{\"a\":", 0, PI_ERR_CORRUPT, "not a JSON object");
+	expect_st_error("unknown dtype", "{\"a\":{\"dtype\":\"I8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
+					PI_ERR_DTYPE, "dtype I8");
+	expect_st_error("offset out of range", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8,
+					PI_ERR_CORRUPT, "outside");
+	expect_st_error("reversed offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", 8,
+					PI_ERR_CORRUPT, "outside");
+	expect_st_error("size mismatch", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8,
+					PI_ERR_CORRUPT, "need 12");
+	expect_st_error("overlap",
+					"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+					"\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12,
+					PI_ERR_CORRUPT, "overlaps");
+	expect_st_error("gap", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8,
+					PI_ERR_CORRUPT, "belong to no tensor");
+	expect_st_error("trailing bytes", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8,
+					PI_ERR_CORRUPT, "cover 4");
+	expect_st_error("dimension overflow",
+					"{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4],\"data_offsets\":[0,4]}}", 4,
+					PI_ERR_LIMIT, "overflows");
+	expect_st_error("byte size overflow",
+					"{\"a\":{\"dtype\":\"F64\",\"shape\":[1125899906842624,4096],\"data_offsets\":[0,4]}}", 4,
+					PI_ERR_LIMIT, "overflows");
+	expect_st_error("negative dimension", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4,
+					PI_ERR_CORRUPT, "non-negative");
+	expect_st_error("fractional offset", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4.5]}}", 8,
+					PI_ERR_CORRUPT, "data_offsets");
+	expect_st_error("rank over the limit",
+					"{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", 4,
+					PI_ERR_LIMIT, "rank 7");
+	expect_st_error("duplicate name",
+					"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+					"\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8,
+					PI_ERR_DUPLICATE, "more than once");
+	expect_st_error("missing field", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", 0,
+					PI_ERR_CORRUPT, "data_offsets");
+
+	buf = make_st("{\"__metadata__\":{\"k\":\"v\"},\"h\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[0,6]}}",
+				  halves, 6, &len);
+	check(pi_safetensors_parse(buf, len, &set, &err) == PI_OK && set.count == 1 &&
+		  set.tensors[0].data[0] == 1.0f && set.tensors[0].data[1] == -2.0f &&
+		  set.tensors[0].data[2] == ldexpf(1.0f, -24),
+		  "safetensors F16 widens to float32, metadata is skipped");
+	pi_tensor_set_free(&set);
+	free(buf);
+}
+
+/* Expects a graph with 2x3 weight "w" and bias "b" to fail. */
+static void
+expect_graph_error(const char *what, const char *json, PiStatus status, const char *fragment)
+{
+	float		data[9] = {1, 2, 3, 4, 5, 6, 0.5f, -0.5f, 0};
+	size_t		len;
+	uint8_t    *buf = make_st("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+							  "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[24,32]}}",
+							  data, 32, &len);
+	PiModel    *m = NULL;
+	PiError		err = {0};
+	PiStatus	st = pi_model_load(json, strlen(json), buf, len, &m, &err);
+
+	check(st == status && (status == PI_OK || strstr(err.message, fragment) != NULL),
+		  "graph %s: status %d (want %d), message \"%s\"", what, st, status,
+		  st == PI_OK ? "" : err.message);
+	pi_model_free(m);
+	free(buf);
+}
+
+#define GRAPH_HEAD "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"dtype\":\"float32\",\"shape\":[-1,3]}],"
+
+/* The graph loader's checks. */
+static void
+test_graph(void)
+{
+	expect_graph_error("valid", GRAPH_HEAD "\"outputs\":[{\"name\":\"y\",\"shape\":[-1,2]}],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]}]}",
+					   PI_OK, "");
+	expect_graph_error("unknown op", GRAPH_HEAD "\"outputs\":[\"y\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]},"
+					   "{\"name\":\"z\",\"op\":\"Frobnicate\",\"inputs\":[\"y\"]},"
+					   "{\"name\":\"q\",\"op\":\"Wobble\",\"inputs\":[\"y\"]}]}",
+					   PI_ERR_UNSUPPORTED, "2 nodes with an unknown op: node \"z\" (Frobnicate), node \"q\" (Wobble)");
+	expect_graph_error("unused weight", GRAPH_HEAD "\"outputs\":[\"y\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\"]}]}",
+					   PI_ERR_UNUSED, "weight \"b\" is not used");
+	expect_graph_error("dangling input", GRAPH_HEAD "\"outputs\":[\"y\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]},"
+					   "{\"name\":\"z\",\"op\":\"Add\",\"inputs\":[\"y\",\"ghost\"]}]}",
+					   PI_ERR_UNDEFINED, "input \"ghost\"");
+	expect_graph_error("missing weight", GRAPH_HEAD "\"outputs\":[\"y\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"bias\"]},"
+					   "{\"name\":\"u\",\"op\":\"Add\",\"inputs\":[\"y\",\"b\"]}]}",
+					   PI_ERR_UNDEFINED, "\"bias\"");
+	expect_graph_error("duplicate node", GRAPH_HEAD "\"outputs\":[\"y\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]},"
+					   "{\"name\":\"y\",\"op\":\"Relu\",\"inputs\":[\"x\"]}]}",
+					   PI_ERR_DUPLICATE, "\"y\" is defined more than once");
+	expect_graph_error("node named like a weight", GRAPH_HEAD "\"outputs\":[\"y\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]},"
+					   "{\"name\":\"w\",\"op\":\"Relu\",\"inputs\":[\"y\"]}]}",
+					   PI_ERR_DUPLICATE, "\"w\" is defined more than once");
+	expect_graph_error("cycle", GRAPH_HEAD "\"outputs\":[\"c\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]},"
+					   "{\"name\":\"a\",\"op\":\"Add\",\"inputs\":[\"y\",\"c\"]},"
+					   "{\"name\":\"c\",\"op\":\"Relu\",\"inputs\":[\"a\"]}]}",
+					   PI_ERR_CYCLE, "cycle");
+	expect_graph_error("shape mismatch", "{\"format\":\"pg_infer\",\"version\":1,"
+					   "\"inputs\":[{\"name\":\"x\",\"dtype\":\"float32\",\"shape\":[-1,4]}],\"outputs\":[\"y\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]}]}",
+					   PI_ERR_SHAPE, "node \"y\" (Dense) input \"x\" has shape [-1,4] but weight \"w\" has shape [2,3]");
+	expect_graph_error("declared output shape", GRAPH_HEAD "\"outputs\":[{\"name\":\"y\",\"shape\":[-1,5]}],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]}]}",
+					   PI_ERR_SHAPE, "output \"y\"");
+	expect_graph_error("input dtype", "{\"format\":\"pg_infer\",\"version\":1,"
+					   "\"inputs\":[{\"name\":\"x\",\"dtype\":\"int64\",\"shape\":[-1,3]}],\"outputs\":[\"y\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]}]}",
+					   PI_ERR_DTYPE, "dtype \"int64\"");
+	expect_graph_error("batch first", "{\"format\":\"pg_infer\",\"version\":1,"
+					   "\"inputs\":[{\"name\":\"x\",\"dtype\":\"float32\",\"shape\":[2,3]}],\"outputs\":[\"y\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]}]}",
+					   PI_ERR_SHAPE, "must start with -1");
+	expect_graph_error("unknown attribute", GRAPH_HEAD "\"outputs\":[\"y\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"],\"attrs\":{\"transB\":1}}]}",
+					   PI_ERR_INVALID, "unknown attribute \"transB\"");
+	expect_graph_error("arity", GRAPH_HEAD "\"outputs\":[\"y\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\"]}]}",
+					   PI_ERR_INVALID, "has 1 inputs, expected 2 to 3");
+	expect_graph_error("batch axis softmax", GRAPH_HEAD "\"outputs\":[\"s\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]},"
+					   "{\"name\":\"s\",\"op\":\"Softmax\",\"inputs\":[\"y\"],\"attrs\":{\"axis\":0}}]}",
+					   PI_ERR_UNSUPPORTED, "batch axis");
+	expect_graph_error("output is a weight", GRAPH_HEAD "\"outputs\":[\"w\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]}]}",
+					   PI_ERR_INVALID, "not the name of a node");
+	expect_graph_error("wrong format", "{\"format\":\"onnx\",\"version\":1}", PI_ERR_INVALID, "\"format\"");
+	expect_graph_error("not json", "{nodes", PI_ERR_CORRUPT, "not a JSON object");
+	expect_graph_error("unknown key", GRAPH_HEAD "\"outputs\":[\"y\"],\"extra\":1,"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]}]}",
+					   PI_ERR_INVALID, "unknown key \"extra\"");
+	expect_graph_error("out-of-order nodes", GRAPH_HEAD "\"outputs\":[\"r\"],"
+					   "\"nodes\":[{\"name\":\"r\",\"op\":\"Relu\",\"inputs\":[\"y\"]},"
+					   "{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]}]}",
+					   PI_OK, "");
+}
+
+/* Input preprocessing and buffer reuse on a hand-checked model. */
+static void
+test_preprocessing(void)
+{
+	const char *json = GRAPH_HEAD "\"outputs\":[\"r\"],"
+		"\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]},"
+		"{\"name\":\"r\",\"op\":\"Relu\",\"inputs\":[\"y\"]}]}";
+	float		data[8] = {1, 2, 3, 4, 5, 6, 0.5f, -0.5f};
+	size_t		len;
+	uint8_t    *buf = make_st("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+							  "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[24,32]}}",
+							  data, 32, &len);
+	PiModel    *m = NULL;
+	PiExecutor *ex;
+	PiError		err = {0};
+	float		scale = 0.5f,
+				shift = -1.0f;
+	const float *out;
+
+	if (pi_model_load(json, strlen(json), buf, len, &m, &err) != PI_OK)
+	{
+		check(false, "preprocessing model loads: %s", err.message);
+		free(buf);
+		return;
+	}
+	check(pi_model_set_input_transform(m, &scale, &shift, 1, &err) == PI_OK, "global scale and shift accepted");
+	check(pi_model_set_input_transform(m, data, data, 2, &err) == PI_ERR_SHAPE,
+		  "preprocessing of the wrong length rejected: %s", err.message);
+	pi_model_set_input_transform(m, &scale, &shift, 1, &err);
+	ex = pi_executor_new(m, 2, &err);
+	/* rows (2,4,6) -> (0,1,2) and (-2,-2,-2) -> (-2,-2,-2) after x*0.5-1 */
+	memcpy(pi_executor_input(ex, 0), (float[]) {2, 4, 6, -2, -2, -2}, sizeof(float) * 6);
+	pi_executor_run(ex, 2, &err);
+	out = pi_executor_output(ex, 0);
+	check(out[0] == 8.5f && out[1] == 16.5f && out[2] == 0.0f && out[3] == 0.0f,
+		  "dense+relu with preprocessing: %g %g %g %g", out[0], out[1], out[2], out[3]);
+	check(pi_executor_run(ex, 3, &err) == PI_ERR_LIMIT, "batch over the executor's size rejected");
+	check(m->nbuffers == 2, "relu runs in place: %d buffers for 3 activations", m->nbuffers);
+	check(m->parameter_count == 8, "parameter count %lld", (long long) m->parameter_count);
+	pi_executor_free(ex);
+	pi_model_free(m);
+	free(buf);
+}
+
+int
+main(int argc, char **argv)
+{
+	test_safetensors();
+	test_graph();
+	test_preprocessing();
+	if (argc > 1)
+		run_fixtures(argv[1]);
+	else
+		check(false, "fixture directory given on the command line");
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed == 0 ? 0 : 1;
+}
