@@ -48,4 +48,8 @@ PiStatus	pi_model_load(const char *json, size_t json_len,
 						  const uint8_t *weights, size_t weights_len,
 						  PiModel **model_out, PiError *err);
 
+/* Applies a model's options JSON: input_scale and input_shift (NULL for none). */
+PiStatus	pi_model_apply_options(PiModel *model, const char *json, size_t len,
+								   PiError *err);
+
 #endif							/* PI_FORMAT_H */

@@ -201,6 +201,9 @@ PiStatus	pi_model_set_input_transform(PiModel *model, const float *scale,
 /* Elements per row of an activation value. */
 int64_t		pi_value_row_elems(const PiValue *value);
 
+/* Infers one node's output shape from its inputs' (src/ir/shape.c). */
+PiStatus	pi_infer_node(PiModel *model, PiNode *node, PiError *err);
+
 /* Op lookup by its name in the format; false if unknown. */
 bool		pi_op_from_name(const char *name, PiOp *op);
 

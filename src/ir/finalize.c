@@ -12,8 +12,6 @@
 #include "pi_engine.h"
 #include "pi_ir.h"
 
-PiStatus	pi_infer_node(PiModel *m, PiNode *n, PiError *err);
-
 /* Rejects placeholders no node claimed and weights no node uses. */
 static PiStatus
 check_references(PiModel *m, PiError *err)

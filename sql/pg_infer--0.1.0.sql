@@ -1,0 +1,142 @@
+-- pg_infer 0.1.0: models stored in the database, predictions in SQL.
+\echo Use "CREATE EXTENSION pg_infer" to load this file. \quit
+
+-- The model registry lives in its own schema, pginfer.  Its tables are granted to
+-- nobody: the functions below read and write them as the extension's owner,
+-- and EXECUTE on the functions that change them is revoked from PUBLIC.
+CREATE SCHEMA pginfer;
+
+CREATE TABLE pginfer.model (
+    model_id       serial PRIMARY KEY,
+    name           text NOT NULL UNIQUE,
+    active_version integer,
+    last_version   integer NOT NULL DEFAULT 0,
+    created_at     timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE pginfer.model_version (
+    model_id        integer NOT NULL REFERENCES pginfer.model ON DELETE CASCADE,
+    version         integer NOT NULL,
+    graph           jsonb NOT NULL,
+    options         jsonb NOT NULL,
+    description     text,
+    inputs          jsonb NOT NULL,
+    outputs         jsonb NOT NULL,
+    parameter_count bigint NOT NULL,
+    weight_bytes    bigint NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    created_by      name NOT NULL DEFAULT session_user,
+    PRIMARY KEY (model_id, version)
+);
+
+-- Weights: the safetensors bytes of a version in 1 MB chunks.
+CREATE TABLE pginfer.model_weight_chunk (
+    model_id integer NOT NULL,
+    version  integer NOT NULL,
+    chunk_no integer NOT NULL,
+    data     bytea NOT NULL,
+    PRIMARY KEY (model_id, version, chunk_no),
+    FOREIGN KEY (model_id, version) REFERENCES pginfer.model_version ON DELETE CASCADE
+);
+-- float data does not compress: store it out of line without trying
+ALTER TABLE pginfer.model_weight_chunk ALTER COLUMN data SET STORAGE EXTERNAL;
+
+-- pg_dump carries the models.
+SELECT pg_catalog.pg_extension_config_dump('pginfer.model', '');
+SELECT pg_catalog.pg_extension_config_dump('pginfer.model_model_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('pginfer.model_version', '');
+SELECT pg_catalog.pg_extension_config_dump('pginfer.model_weight_chunk', '');
+
+CREATE VIEW pginfer.models AS
+SELECT m.name,
+       v.version,
+       v.version = m.active_version AS active,
+       v.inputs,
+       v.outputs,
+       v.parameter_count,
+       v.weight_bytes,
+       v.created_at,
+       v.created_by,
+       v.description,
+       v.options
+FROM pginfer.model m
+JOIN pginfer.model_version v USING (model_id);
+
+GRANT USAGE ON SCHEMA pginfer TO PUBLIC;
+GRANT SELECT ON pginfer.models TO PUBLIC;
+
+-- CREATE MODEL: stores a new version and makes it active; returns the version.
+CREATE FUNCTION create_model(name text, graph jsonb, weights bytea,
+                             options jsonb DEFAULT '{}', description text DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pg_infer_create_model'
+LANGUAGE C VOLATILE;
+
+-- The same from files on the server (superusers and pg_read_server_files).
+CREATE FUNCTION create_model_from_files(name text, graph_path text, weights_path text,
+                                        options jsonb DEFAULT '{}', description text DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pg_infer_create_model_from_files'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION drop_model(name text, version integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pg_infer_drop_model'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION set_active_version(name text, version integer)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pg_infer_set_active_version'
+LANGUAGE C VOLATILE STRICT;
+
+REVOKE EXECUTE ON FUNCTION create_model(text, jsonb, bytea, jsonb, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION create_model_from_files(text, text, text, jsonb, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION drop_model(text, integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION set_active_version(text, integer) FROM PUBLIC;
+
+-- predict: the first output of the model for one row of features, given as
+-- an array of any numeric type (real, double precision, integer, numeric...)
+-- whose element count is the model's input size, whatever its dimensions.
+CREATE FUNCTION predict(model text, features anyarray)
+RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION predict(model text, features anyarray, version integer)
+RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+-- a record's numeric columns, in order: predict('churn', ROW(age, income, tenure))
+CREATE FUNCTION predict(model text, features record)
+RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION predict(model text, features record, version integer)
+RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+-- predict_class: the index of the largest output value.
+CREATE FUNCTION predict_class(model text, features anyarray)
+RETURNS integer AS 'MODULE_PATHNAME', 'pg_infer_predict_class'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION predict_class(model text, features anyarray, version integer)
+RETURNS integer AS 'MODULE_PATHNAME', 'pg_infer_predict_class'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION predict_class(model text, features record)
+RETURNS integer AS 'MODULE_PATHNAME', 'pg_infer_predict_class'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION predict_class(model text, features record, version integer)
+RETURNS integer AS 'MODULE_PATHNAME', 'pg_infer_predict_class'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+-- predict_batch: the rows of a 2-D array [rows][features] in one forward
+-- pass; returns real[rows][outputs].
+CREATE FUNCTION predict_batch(model text, features anyarray)
+RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict_batch'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION predict_batch(model text, features anyarray, version integer)
+RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict_batch'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;

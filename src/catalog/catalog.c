@@ -1,0 +1,375 @@
+/*
+ * catalog.c
+ *	  The model registry: tables pginfer.model (one row per model, with its
+ *	  active version), pginfer.model_version (graph, options, description)
+ *	  and pginfer.model_weight_chunk (weights, see weights.c).
+ *
+ * Every access runs through catalog_begin()/catalog_end(): SPI, as the
+ * extension's owner (the tables are not granted to anyone; EXECUTE on the
+ * SQL functions is the gate), with search_path set to pg_catalog so that
+ * nothing a user defines can capture an operator.  Changes to one model are
+ * serialized by a row lock on its pginfer.model row (SELECT ... FOR UPDATE).
+ * Every change ends with catalog_changed(), which sends a relcache
+ * invalidation of pginfer.model at commit: each backend's model cache
+ * drops what it knew when it next reads invalidation messages.
+ */
+#include "pg_infer.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+
+/* The relation of a catalog table in schema pginfer. */
+Oid
+catalog_relid(const char *table)
+{
+	Oid			nsp = get_namespace_oid("pginfer", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(table, nsp) : InvalidOid;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("catalog table pginfer.%s does not exist", table),
+				 errhint("Run CREATE EXTENSION pg_infer in this database.")));
+	return relid;
+}
+
+/* Owner of the catalog tables: the role that created the extension. */
+static Oid
+catalog_owner(void)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(catalog_relid("model")));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for pginfer.model");
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
+/* Opens SPI as the extension owner with search_path = pg_catalog. */
+void
+catalog_begin(CatalogSession *session)
+{
+	Oid			owner = catalog_owner();
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	GetUserIdAndSecContext(&session->save_userid, &session->save_sec_context);
+	SetUserIdAndSecContext(owner, session->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	session->guc_nest_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/* Undoes catalog_begin (an ERROR in between is undone by transaction abort). */
+void
+catalog_end(CatalogSession *session)
+{
+	AtEOXact_GUC(true, session->guc_nest_level);
+	SetUserIdAndSecContext(session->save_userid, session->save_sec_context);
+	SPI_finish();
+}
+
+/* Runs a query with parameters; raises on failure, returns SPI's code. */
+static int
+run_query(const char *sql, int nargs, Oid *types, Datum *values, bool read_only)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, read_only, 0);
+
+	if (rc < 0)
+		elog(ERROR, "catalog query failed (%s): %s", SPI_result_code_string(rc), sql);
+	return rc;
+}
+
+/* Integer column of the first result row; *isnull set when NULL. */
+static int64
+result_int(int col, bool *isnull)
+{
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, isnull);
+
+	if (*isnull)
+		return 0;
+	switch (SPI_gettypeid(SPI_tuptable->tupdesc, col))
+	{
+		case INT8OID:
+			return DatumGetInt64(d);
+		default:
+			return DatumGetInt32(d);
+	}
+}
+
+/* Model id and active version by name; false if no such model. */
+bool
+catalog_lookup_model(const char *name, int32 *model_id, int32 *active_version)
+{
+	CatalogSession session;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		found;
+
+	catalog_begin(&session);
+	run_query("SELECT model_id, active_version FROM pginfer.model WHERE name = $1",
+			  1, types, values, true);
+	found = (SPI_processed == 1);
+	if (found)
+	{
+		bool		isnull;
+
+		*model_id = (int32) result_int(1, &isnull);
+		*active_version = (int32) result_int(2, &isnull);
+	}
+	catalog_end(&session);
+	return found;
+}
+
+/*
+ * One version's stored definition, copied into the caller's memory context;
+ * false if the version does not exist.  out may be NULL to test existence.
+ */
+bool
+catalog_lookup_version(int32 model_id, int32 version, CatalogVersion *out)
+{
+	CatalogSession session;
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(model_id), Int32GetDatum(version)};
+	bool		found;
+
+	catalog_begin(&session);
+	run_query(out ? "SELECT weight_bytes, graph::text, options::text FROM pginfer.model_version"
+			  " WHERE model_id = $1 AND version = $2"
+			  : "SELECT 1 FROM pginfer.model_version WHERE model_id = $1 AND version = $2",
+			  2, types, values, true);
+	found = (SPI_processed == 1);
+	if (found && out)
+	{
+		bool		isnull;
+
+		out->model_id = model_id;
+		out->version = version;
+		out->weight_bytes = result_int(1, &isnull);
+		out->graph_json = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+		out->options_json = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+	}
+	catalog_end(&session);
+	return found;
+}
+
+/* JSON list of a model's inputs or outputs with their shapes, for the view. */
+static char *
+describe_values(const PiModel *model, const int *indexes, int count)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	for (int i = 0; i < count; i++)
+	{
+		const PiValue *v = &model->values[indexes[i]];
+
+		appendStringInfo(&buf, "%s{\"name\": ", i ? ", " : "");
+		escape_json(&buf, v->name);
+		appendStringInfoString(&buf, ", \"dtype\": \"float32\", \"shape\": [");
+		for (int d = 0; d < v->rank; d++)
+			appendStringInfo(&buf, "%s%lld", d ? ", " : "", (long long) v->dims[d]);
+		appendStringInfoString(&buf, "]}");
+	}
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
+}
+
+/*
+ * Stores a validated model as the next version of name (creating the model
+ * on first use) and makes it the active version.  Returns the version.
+ */
+int32
+catalog_add_version(const char *name, const char *graph_json, const char *options_json,
+					const char *description, const PiModel *model,
+					const uint8 *weights, int64 weight_bytes)
+{
+	CatalogSession session;
+	Oid			name_type[1] = {TEXTOID};
+	Datum		name_value[1] = {CStringGetTextDatum(name)};
+	Oid			vtypes[9] = {INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID};
+	Datum		vvalues[9];
+	char		vnulls[9] = "         ";
+	Oid			utypes[2] = {INT4OID, INT4OID};
+	Datum		uvalues[2];
+	int32		model_id,
+				version;
+	bool		isnull;
+	int			rc;
+
+	catalog_begin(&session);
+	run_query("INSERT INTO pginfer.model (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+			  1, name_type, name_value, false);
+	run_query("SELECT model_id, last_version FROM pginfer.model WHERE name = $1 FOR UPDATE",
+			  1, name_type, name_value, false);
+	if (SPI_processed != 1)
+		elog(ERROR, "model \"%s\" vanished while adding a version", name);
+	model_id = (int32) result_int(1, &isnull);
+	version = (int32) result_int(2, &isnull) + 1;
+
+	vvalues[0] = Int32GetDatum(model_id);
+	vvalues[1] = Int32GetDatum(version);
+	vvalues[2] = CStringGetTextDatum(graph_json);
+	vvalues[3] = CStringGetTextDatum(options_json);
+	vvalues[4] = description ? CStringGetTextDatum(description) : (Datum) 0;
+	if (description == NULL)
+		vnulls[4] = 'n';
+	vvalues[5] = CStringGetTextDatum(describe_values(model, model->inputs, model->ninputs));
+	vvalues[6] = CStringGetTextDatum(describe_values(model, model->outputs, model->noutputs));
+	vvalues[7] = Int64GetDatum(model->parameter_count);
+	vvalues[8] = Int64GetDatum(weight_bytes);
+	rc = SPI_execute_with_args("INSERT INTO pginfer.model_version (model_id, version, graph, options,"
+							   " description, inputs, outputs, parameter_count, weight_bytes)"
+							   " VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6::jsonb, $7::jsonb, $8, $9)",
+							   9, vtypes, vvalues, vnulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not insert version %d of model \"%s\"", version, name);
+	weights_store(model_id, version, weights, weight_bytes);
+	uvalues[0] = Int32GetDatum(model_id);
+	uvalues[1] = Int32GetDatum(version);
+	run_query("UPDATE pginfer.model SET last_version = $2, active_version = $2 WHERE model_id = $1",
+			  2, utypes, uvalues, false);
+	catalog_end(&session);
+	catalog_changed();
+	return version;
+}
+
+/* Locks a model's row; raises if there is no such model. */
+static int32
+lock_model(const char *name, int32 *active_version)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+
+	run_query("SELECT model_id, active_version FROM pginfer.model WHERE name = $1 FOR UPDATE",
+			  1, types, values, false);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" does not exist", name)));
+	*active_version = (int32) result_int(2, &isnull);
+	return (int32) result_int(1, &isnull);
+}
+
+/* Raises unless the model has this version. */
+static void
+require_version(const char *name, int32 model_id, int32 version)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(model_id), Int32GetDatum(version)};
+
+	run_query("SELECT 1 FROM pginfer.model_version WHERE model_id = $1 AND version = $2",
+			  2, types, values, true);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" has no version %d", name, version)));
+}
+
+/*
+ * Drops a whole model, or one version.  Dropping the active version makes
+ * the newest remaining version active; dropping the last one drops the model.
+ */
+void
+catalog_drop(const char *name, int32 version, bool version_given)
+{
+	CatalogSession session;
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2];
+	int32		model_id,
+				active;
+	bool		isnull;
+
+	catalog_begin(&session);
+	model_id = lock_model(name, &active);
+	values[0] = Int32GetDatum(model_id);
+	values[1] = Int32GetDatum(version);
+	if (version_given)
+	{
+		require_version(name, model_id, version);
+		run_query("DELETE FROM pginfer.model_version WHERE model_id = $1 AND version = $2",
+				  2, types, values, false);
+		run_query("SELECT max(version) FROM pginfer.model_version WHERE model_id = $1",
+				  1, types, values, true);
+		active = (int32) result_int(1, &isnull);
+		if (isnull)
+			version_given = false;	/* no version left: drop the model */
+		else if (version == DatumGetInt32(values[1]) && active != version)
+		{
+			values[1] = Int32GetDatum(active);
+			run_query("UPDATE pginfer.model SET active_version = $2"
+					  " WHERE model_id = $1 AND active_version IS DISTINCT FROM $2"
+					  " AND active_version NOT IN (SELECT version FROM pginfer.model_version WHERE model_id = $1)",
+					  2, types, values, false);
+			if (SPI_processed == 1)
+				ereport(NOTICE,
+						(errmsg("version %d of model \"%s\" is now the active version", active, name)));
+		}
+	}
+	if (!version_given)
+		run_query("DELETE FROM pginfer.model WHERE model_id = $1", 1, types, values, false);
+	catalog_end(&session);
+	catalog_changed();
+}
+
+/* Makes version the active version of model name (a rollback, or forward). */
+void
+catalog_set_active(const char *name, int32 version)
+{
+	CatalogSession session;
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2];
+	int32		model_id,
+				active;
+
+	catalog_begin(&session);
+	model_id = lock_model(name, &active);
+	require_version(name, model_id, version);
+	values[0] = Int32GetDatum(model_id);
+	values[1] = Int32GetDatum(version);
+	run_query("UPDATE pginfer.model SET active_version = $2 WHERE model_id = $1",
+			  2, types, values, false);
+	catalog_end(&session);
+	catalog_changed();
+}
+
+/*
+ * Announces a catalog change: this backend's cache forgets now, the others
+ * when this transaction commits (a relcache invalidation of pginfer.model).
+ */
+void
+catalog_changed(void)
+{
+	CacheInvalidateRelcacheByRelid(catalog_relid("model"));
+	model_cache_invalidate();
+}
+
+/* A version's weights, in one buffer in the caller's memory context. */
+uint8 *
+catalog_load_weights(int32 model_id, int32 version, int64 len)
+{
+	CatalogSession session;
+	MemoryContext caller = CurrentMemoryContext;
+	uint8	   *buf;
+
+	catalog_begin(&session);
+	buf = weights_load(model_id, version, len, caller);
+	catalog_end(&session);
+	return buf;
+}

@@ -1,0 +1,154 @@
+/*
+ * create_model.c
+ *	  create_model() ("CREATE MODEL") from a graph and weights passed as
+ *	  values, and create_model_from_files() from files on the server.
+ */
+#include "pg_infer.h"
+
+#include <sys/stat.h>
+
+#include "catalog/pg_authid.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+/* Raises unless a name is usable as a model name. */
+static void
+check_model_name(const char *name)
+{
+	size_t		len = strlen(name);
+
+	if (len == 0 || len > PG_INFER_MAX_MODEL_NAME)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("model name must be 1 to %d bytes long, got %zu", PG_INFER_MAX_MODEL_NAME, len)));
+}
+
+/* Raises when a required argument is NULL. */
+static void
+require_arg(FunctionCallInfo fcinfo, int arg, const char *what)
+{
+	if (PG_ARGISNULL(arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", what)));
+}
+
+/* The text of a jsonb argument, or "{}" when NULL. */
+static char *
+jsonb_arg_text(FunctionCallInfo fcinfo, int arg)
+{
+	Jsonb	   *jb;
+
+	if (PG_ARGISNULL(arg))
+		return pstrdup("{}");
+	jb = PG_GETARG_JSONB_P(arg);
+	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+}
+
+/* Validates a model (parse, shapes, options) and stores it; returns its version. */
+static int32
+validate_and_store(const char *name, const char *graph, const uint8 *weights,
+				   int64 weight_bytes, const char *options, const char *description)
+{
+	PiModel    *model;
+	int32		version;
+
+	check_model_name(name);
+	model = model_build(name, graph, strlen(graph), weights, weight_bytes, options);
+	PG_TRY();
+	{
+		version = catalog_add_version(name, graph, options, description, model,
+									  weights, weight_bytes);
+	}
+	PG_FINALLY();
+	{
+		pi_model_free(model);
+	}
+	PG_END_TRY();
+	return version;
+}
+
+PG_FUNCTION_INFO_V1(pg_infer_create_model);
+
+/* create_model(name, graph jsonb, weights bytea, options jsonb, description text) */
+Datum
+pg_infer_create_model(PG_FUNCTION_ARGS)
+{
+	bytea	   *weights;
+
+	require_arg(fcinfo, 0, "model name");
+	require_arg(fcinfo, 1, "graph");
+	require_arg(fcinfo, 2, "weights");
+	weights = PG_GETARG_BYTEA_PP(2);
+	PG_RETURN_INT32(validate_and_store(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+									   jsonb_arg_text(fcinfo, 1),
+									   (const uint8 *) VARDATA_ANY(weights),
+									   VARSIZE_ANY_EXHDR(weights),
+									   jsonb_arg_text(fcinfo, 3),
+									   PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4))));
+}
+
+/* Reads a whole server file (of any size) into palloc'd memory, NUL-terminated. */
+static char *
+read_server_file(const char *path, int64 *len)
+{
+	FILE	   *file = AllocateFile(path, PG_BINARY_R);
+	struct stat st;
+	char	   *buf;
+
+	if (file == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\" for reading: %m", path)));
+	if (fstat(fileno(file), &st) != 0 || !S_ISREG(st.st_mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a regular file", path)));
+	buf = palloc_extended(st.st_size + 1, MCXT_ALLOC_HUGE);
+	if (fread(buf, 1, st.st_size, file) != (size_t) st.st_size)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read file \"%s\": %m", path)));
+	FreeFile(file);
+	buf[st.st_size] = '\0';
+	*len = st.st_size;
+	return buf;
+}
+
+PG_FUNCTION_INFO_V1(pg_infer_create_model_from_files);
+
+/*
+ * create_model_from_files(name, graph_path, weights_path, options, description):
+ * for superusers and members of pg_read_server_files.
+ */
+Datum
+pg_infer_create_model_from_files(PG_FUNCTION_ARGS)
+{
+	char	   *graph;
+	char	   *weights;
+	int64		graph_len,
+				weights_len;
+
+	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read model files on the server"),
+				 errdetail("Only superusers and members of pg_read_server_files may load models from server files.")));
+	require_arg(fcinfo, 0, "model name");
+	require_arg(fcinfo, 1, "graph path");
+	require_arg(fcinfo, 2, "weights path");
+	graph = read_server_file(text_to_cstring(PG_GETARG_TEXT_PP(1)), &graph_len);
+	if (strlen(graph) != (size_t) graph_len)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("graph file \"%s\" contains a NUL byte", text_to_cstring(PG_GETARG_TEXT_PP(1)))));
+	weights = read_server_file(text_to_cstring(PG_GETARG_TEXT_PP(2)), &weights_len);
+	PG_RETURN_INT32(validate_and_store(text_to_cstring(PG_GETARG_TEXT_PP(0)), graph,
+									   (const uint8 *) weights, weights_len,
+									   jsonb_arg_text(fcinfo, 3),
+									   PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4))));
+}

@@ -1,0 +1,49 @@
+/*
+ * errors.c
+ *	  Turns an engine error into an ERROR with the SQLSTATE of its class.
+ */
+#include "pg_infer.h"
+
+#include "utils/elog.h"
+
+/* SQLSTATE for each engine status. */
+static int
+status_errcode(PiStatus status)
+{
+	switch (status)
+	{
+		case PI_ERR_NOMEM:
+			return ERRCODE_OUT_OF_MEMORY;
+		case PI_ERR_CORRUPT:
+			return ERRCODE_INVALID_BINARY_REPRESENTATION;
+		case PI_ERR_INVALID:
+			return ERRCODE_INVALID_PARAMETER_VALUE;
+		case PI_ERR_UNSUPPORTED:
+			return ERRCODE_FEATURE_NOT_SUPPORTED;
+		case PI_ERR_UNDEFINED:
+			return ERRCODE_UNDEFINED_OBJECT;
+		case PI_ERR_DUPLICATE:
+			return ERRCODE_DUPLICATE_OBJECT;
+		case PI_ERR_UNUSED:
+		case PI_ERR_CYCLE:
+		case PI_ERR_SHAPE:
+			return ERRCODE_INVALID_OBJECT_DEFINITION;
+		case PI_ERR_DTYPE:
+			return ERRCODE_DATATYPE_MISMATCH;
+		case PI_ERR_LIMIT:
+			return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+		case PI_OK:
+			break;
+	}
+	return ERRCODE_INTERNAL_ERROR;
+}
+
+/* Raises the engine error err for model. */
+void
+pg_infer_report(const PiError *err, const char *model)
+{
+	ereport(ERROR,
+			(errcode(status_errcode(err->status)),
+			 errmsg("model \"%s\": %s", model, err->message)));
+	pg_unreachable();
+}

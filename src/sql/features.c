@@ -1,0 +1,212 @@
+/*
+ * features.c
+ *	  Turns SQL values into model input rows: numeric arrays (real, double
+ *	  precision, smallint, integer, bigint, numeric) and records.
+ */
+#include "pg_infer.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+/* Whether values of this type can be model inputs. */
+static bool
+type_is_numeric(Oid type)
+{
+	switch (type)
+	{
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case NUMERICOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* One numeric datum as float. */
+static float
+datum_to_float(Datum d, Oid type)
+{
+	switch (type)
+	{
+		case FLOAT4OID:
+			return DatumGetFloat4(d);
+		case FLOAT8OID:
+			return (float) DatumGetFloat8(d);
+		case INT2OID:
+			return (float) DatumGetInt16(d);
+		case INT4OID:
+			return (float) DatumGetInt32(d);
+		case INT8OID:
+			return (float) DatumGetInt64(d);
+		case NUMERICOID:
+			return DatumGetFloat4(DirectFunctionCall1(numeric_float4, d));
+	}
+	elog(ERROR, "unexpected feature type %u", type);
+	return 0.0f;
+}
+
+/* Raises unless the array's elements are numeric and not NULL. */
+static void
+check_array(ArrayType *array, const char *model)
+{
+	Oid			type = ARR_ELEMTYPE(array);
+
+	if (!type_is_numeric(type))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("model \"%s\" takes numeric features, got %s", model,
+						format_type_be(get_array_type(type) ? get_array_type(type) : type))));
+	if (ARR_HASNULL(array))
+	{
+		bits8	   *bitmap = ARR_NULLBITMAP(array);
+		int			n = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
+
+		for (int i = 0; i < n; i++)
+			if (!(bitmap[i / 8] & (1 << (i % 8))))
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("model \"%s\" input element %d is NULL", model, i + 1),
+						 errhint("Replace missing values before predicting, for example with coalesce().")));
+	}
+}
+
+/* Copies n elements of a NULL-free numeric array into dst as floats. */
+static void
+copy_elements(ArrayType *array, float *dst, int64 n)
+{
+	Oid			type = ARR_ELEMTYPE(array);
+	const char *p = ARR_DATA_PTR(array);
+
+	switch (type)
+	{
+		case FLOAT4OID:
+			memcpy(dst, p, sizeof(float) * n);
+			return;
+		case FLOAT8OID:
+			for (int64 i = 0; i < n; i++)
+				dst[i] = (float) ((const float8 *) p)[i];
+			return;
+		case INT2OID:
+			for (int64 i = 0; i < n; i++)
+				dst[i] = (float) ((const int16 *) p)[i];
+			return;
+		case INT4OID:
+			for (int64 i = 0; i < n; i++)
+				dst[i] = (float) ((const int32 *) p)[i];
+			return;
+		case INT8OID:
+			for (int64 i = 0; i < n; i++)
+				dst[i] = (float) ((const int64 *) p)[i];
+			return;
+		default:
+			{
+				Datum	   *values;
+				int			count;
+				int16		typlen;
+				bool		typbyval;
+				char		typalign;
+
+				get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+				deconstruct_array(array, type, typlen, typbyval, typalign, &values, NULL, &count);
+				for (int i = 0; i < count; i++)
+					dst[i] = datum_to_float(values[i], type);
+				pfree(values);
+			}
+	}
+}
+
+/*
+ * One input row from an array of any shape whose element count is the
+ * model's input size.
+ */
+void
+features_from_array(ArrayType *array, const char *model, float *dst, int64 expected)
+{
+	int64		n = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
+
+	check_array(array, model);
+	if (n != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("model \"%s\" expects " INT64_FORMAT " input values, got " INT64_FORMAT,
+						model, expected, n)));
+	copy_elements(array, dst, n);
+}
+
+/*
+ * Rows from a 2-D (or higher) array [rows][...]: each row's element count
+ * must be the model's input size.  *dst is palloc'd; returns the row count.
+ */
+int64
+features_rows_from_array(ArrayType *array, const char *model, float **dst, int64 row_elems)
+{
+	int			ndim = ARR_NDIM(array);
+	int64		n = ArrayGetNItems(ndim, ARR_DIMS(array));
+	int64		rows;
+
+	check_array(array, model);
+	if (ndim < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("model \"%s\" batch input must be a 2-D array [rows][" INT64_FORMAT "], got %d dimension%s",
+						model, row_elems, ndim, ndim == 1 ? "" : "s")));
+	rows = ARR_DIMS(array)[0];
+	if (n != rows * row_elems)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("model \"%s\" expects " INT64_FORMAT " input values per row, got " INT64_FORMAT,
+						model, row_elems, n / rows)));
+	*dst = palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE);
+	copy_elements(array, *dst, n);
+	return rows;
+}
+
+/*
+ * One input row from a record: its numeric columns in order (other columns
+ * are skipped); a NULL column is an error that names it.
+ */
+void
+features_from_record(HeapTupleHeader rec, const char *model, float *dst, int64 expected)
+{
+	Oid			type = HeapTupleHeaderGetTypeId(rec);
+	int32		typmod = HeapTupleHeaderGetTypMod(rec);
+	TupleDesc	desc = lookup_rowtype_tupdesc(type, typmod);
+	HeapTupleData tuple;
+	int64		n = 0;
+
+	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = rec;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		isnull;
+		Datum		d;
+
+		if (att->attisdropped || !type_is_numeric(att->atttypid))
+			continue;
+		d = heap_getattr(&tuple, i + 1, desc, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("model \"%s\" input column \"%s\" is NULL", model, NameStr(att->attname))));
+		if (n < expected)
+			dst[n] = datum_to_float(d, att->atttypid);
+		n++;
+	}
+	ReleaseTupleDesc(desc);
+	if (n != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("model \"%s\" expects " INT64_FORMAT " input values, got " INT64_FORMAT " numeric columns",
+						model, expected, n)));
+}

@@ -1,0 +1,193 @@
+/*
+ * predict.c
+ *	  predict(), predict_class() and predict_batch(): one forward pass per
+ *	  call on the CPU engine, for an array, a record, or a 2-D array of rows.
+ */
+#include "pg_infer.h"
+
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+/* What a call site remembers between rows (in fn_extra). */
+typedef struct PredictCallCache
+{
+	uint64		generation;		/* model_cache_generation() when resolved */
+	char		name[NAMEDATALEN];
+	bool		version_given;
+	int32		version;
+	LoadedModel *loaded;
+} PredictCallCache;
+
+/*
+ * The model for this call: from fn_extra while the cache has not been
+ * invalidated and the arguments are the same, else from the model cache.
+ */
+static LoadedModel *
+call_model(FunctionCallInfo fcinfo, const char *name)
+{
+	PredictCallCache *cc = fcinfo->flinfo->fn_extra;
+	bool		version_given = (PG_NARGS() == 3);
+	int32		version = version_given ? PG_GETARG_INT32(2) : 0;
+	uint64		generation = model_cache_generation();
+
+	if (cc != NULL && generation != 0 && cc->generation == generation &&
+		cc->version_given == version_given && cc->version == version &&
+		strcmp(cc->name, name) == 0)
+		return cc->loaded;
+	if (cc == NULL)
+		cc = fcinfo->flinfo->fn_extra =
+			MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PredictCallCache));
+	cc->loaded = model_cache_get(name, version_given, version);
+	cc->generation = model_cache_generation();
+	strlcpy(cc->name, name, NAMEDATALEN);
+	cc->version_given = version_given;
+	cc->version = version;
+	return cc->loaded;
+}
+
+/* Raises unless the model has exactly one input. */
+static void
+require_single_input(const LoadedModel *lm, const char *name)
+{
+	if (lm->model->ninputs != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model \"%s\" has %d inputs, predict takes one feature array",
+						name, lm->model->ninputs)));
+}
+
+/* Runs one row through the model; returns output 0 of that row. */
+static const float *
+run_one_row(FunctionCallInfo fcinfo, const LoadedModel **lm_out)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	LoadedModel *lm = call_model(fcinfo, name);
+	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	float	   *input = pi_executor_input(lm->row_executor, 0);
+	PiError		err = {0};
+
+	require_single_input(lm, name);
+	if (argtype == RECORDOID || type_is_rowtype(argtype))
+		features_from_record(PG_GETARG_HEAPTUPLEHEADER(1), name, input, lm->input_elems);
+	else
+		features_from_array(PG_GETARG_ARRAYTYPE_P(1), name, input, lm->input_elems);
+	if (pi_executor_run(lm->row_executor, 1, &err) != PI_OK)
+		pg_infer_report(&err, name);
+	*lm_out = lm;
+	return pi_executor_output(lm->row_executor, 0);
+}
+
+/* A real[] of the given dimensions holding values. */
+static ArrayType *
+float_array(const float *values, int ndim, int *dims)
+{
+	int64		n = 1;
+	Size		size;
+	ArrayType  *result;
+	int			lbs[2] = {1, 1};
+
+	for (int i = 0; i < ndim; i++)
+		n *= dims[i];
+	size = ARR_OVERHEAD_NONULLS(ndim) + sizeof(float) * n;
+	if (!AllocSizeIsValid(size))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("prediction of " INT64_FORMAT " values exceeds the maximum array size", n)));
+	result = palloc(size);
+	SET_VARSIZE(result, size);
+	result->ndim = ndim;
+	result->dataoffset = 0;
+	result->elemtype = FLOAT4OID;
+	memcpy(ARR_DIMS(result), dims, sizeof(int) * ndim);
+	memcpy(ARR_LBOUND(result), lbs, sizeof(int) * ndim);
+	memcpy(ARR_DATA_PTR(result), values, sizeof(float) * n);
+	return result;
+}
+
+/* Index of the largest value (the first on ties). */
+static int32
+argmax(const float *values, int64 n)
+{
+	int64		best = 0;
+
+	for (int64 i = 1; i < n; i++)
+		if (values[i] > values[best])
+			best = i;
+	return (int32) best;
+}
+
+PG_FUNCTION_INFO_V1(pg_infer_predict);
+
+/* predict(model, features [, version]): output 0 as real[]. */
+Datum
+pg_infer_predict(PG_FUNCTION_ARGS)
+{
+	const LoadedModel *lm;
+	const float *out = run_one_row(fcinfo, &lm);
+	int			dims[1] = {(int) lm->output_elems};
+
+	PG_RETURN_ARRAYTYPE_P(float_array(out, 1, dims));
+}
+
+PG_FUNCTION_INFO_V1(pg_infer_predict_class);
+
+/* predict_class(model, features [, version]): argmax of output 0. */
+Datum
+pg_infer_predict_class(PG_FUNCTION_ARGS)
+{
+	const LoadedModel *lm;
+	const float *out = run_one_row(fcinfo, &lm);
+
+	PG_RETURN_INT32(argmax(out, lm->output_elems));
+}
+
+#define BATCH_CHUNK_ROWS 1024
+
+PG_FUNCTION_INFO_V1(pg_infer_predict_batch);
+
+/*
+ * predict_batch(model, features[rows][...] [, version]): one forward pass per
+ * chunk of up to 1024 rows; returns real[rows][outputs].
+ */
+Datum
+pg_infer_predict_batch(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(1);
+	LoadedModel *lm = call_model(fcinfo, name);
+	float	   *rows_in;
+	float	   *rows_out;
+	int64		rows;
+	int			dims[2];
+	PiError		err = {0};
+
+	require_single_input(lm, name);
+	rows = features_rows_from_array(array, name, &rows_in, lm->input_elems);
+	if (rows == 0)
+		PG_RETURN_ARRAYTYPE_P(construct_empty_array(FLOAT4OID));
+	if (lm->batch_executor == NULL)
+	{
+		lm->batch_executor = pi_executor_new(lm->model, BATCH_CHUNK_ROWS, &err);
+		if (lm->batch_executor == NULL)
+			pg_infer_report(&err, name);
+	}
+	rows_out = palloc_extended(sizeof(float) * rows * lm->output_elems, MCXT_ALLOC_HUGE);
+	for (int64 start = 0; start < rows; start += BATCH_CHUNK_ROWS)
+	{
+		int64		n = Min(BATCH_CHUNK_ROWS, rows - start);
+
+		memcpy(pi_executor_input(lm->batch_executor, 0), rows_in + start * lm->input_elems,
+			   sizeof(float) * n * lm->input_elems);
+		if (pi_executor_run(lm->batch_executor, n, &err) != PI_OK)
+			pg_infer_report(&err, name);
+		memcpy(rows_out + start * lm->output_elems, pi_executor_output(lm->batch_executor, 0),
+			   sizeof(float) * n * lm->output_elems);
+		CHECK_FOR_INTERRUPTS();
+	}
+	dims[0] = (int) rows;
+	dims[1] = (int) lm->output_elems;
+	PG_RETURN_ARRAYTYPE_P(float_array(rows_out, 2, dims));
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL 15 server for tests, benchmarks and the demo.
+#
+#   test/scratch-server.sh start DIR PORT [postgres.conf settings...]
+#   test/scratch-server.sh stop DIR
+#
+# The server runs as an unprivileged user (postgres when run as root, else
+# the caller), listens only on a Unix socket in DIR, trusts local
+# connections, and keeps everything under DIR.  Connect with
+# `psql -h DIR -p PORT -U postgres`.
+set -euo pipefail
+
+PGBIN=${PGBIN:-$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)}
+cmd=${1:?usage: scratch-server.sh start|stop DIR [PORT]}
+dir=${2:?usage: scratch-server.sh start|stop DIR [PORT]}
+
+if [ "$(id -u)" = 0 ]; then
+    as_owner() { runuser -u postgres -- "$@"; }
+else
+    as_owner() { "$@"; }
+fi
+
+case "$cmd" in
+start)
+    port=${3:?PORT is required}
+    shift 3
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres "$dir"
+    as_owner "$PGBIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >"$dir/initdb.log"
+    {
+        echo "listen_addresses = ''"
+        echo "unix_socket_directories = '$dir'"
+        echo "port = $port"
+        echo "fsync = off"
+        echo "max_connections = 60"
+        echo "logging_collector = off"
+        for setting in "$@"; do echo "$setting"; done
+    } >>"$dir/data/postgresql.conf"
+    as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+    ;;
+stop)
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
+    fi
+    ;;
+*)
+    echo "unknown command $cmd" >&2
+    exit 2
+    ;;
+esac
