@@ -302,24 +302,24 @@ catalog_drop(const char *name, int32 version, bool version_given)
 	values[1] = Int32GetDatum(version);
 	if (version_given)
 	{
+		int32		newest;
+
 		require_version(name, model_id, version);
 		run_query("DELETE FROM pginfer.model_version WHERE model_id = $1 AND version = $2",
 				  2, types, values, false);
+		/* not read-only: it must see the DELETE above */
 		run_query("SELECT max(version) FROM pginfer.model_version WHERE model_id = $1",
-				  1, types, values, true);
-		active = (int32) result_int(1, &isnull);
+				  1, types, values, false);
+		newest = (int32) result_int(1, &isnull);
 		if (isnull)
 			version_given = false;	/* no version left: drop the model */
-		else if (version == DatumGetInt32(values[1]) && active != version)
+		else if (active == version)
 		{
-			values[1] = Int32GetDatum(active);
-			run_query("UPDATE pginfer.model SET active_version = $2"
-					  " WHERE model_id = $1 AND active_version IS DISTINCT FROM $2"
-					  " AND active_version NOT IN (SELECT version FROM pginfer.model_version WHERE model_id = $1)",
+			values[1] = Int32GetDatum(newest);
+			run_query("UPDATE pginfer.model SET active_version = $2 WHERE model_id = $1",
 					  2, types, values, false);
-			if (SPI_processed == 1)
-				ereport(NOTICE,
-						(errmsg("version %d of model \"%s\" is now the active version", active, name)));
+			ereport(NOTICE,
+					(errmsg("version %d of model \"%s\" is now the active version", newest, name)));
 		}
 	}
 	if (!version_given)

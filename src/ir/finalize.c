@@ -81,7 +81,7 @@ mark_live(PiModel *m, PiError *err)
 	return PI_OK;
 }
 
-/* Kahn's algorithm over live nodes; a leftover node means a cycle. */
+/* Kahn's algorithm over all nodes; a leftover node means a cycle. */
 static PiStatus
 topological_order(PiModel *m, PiError *err)
 {
@@ -91,20 +91,18 @@ topological_order(PiModel *m, PiError *err)
 	int		   *queue = NULL;
 	int			total = 0,
 				head = 0,
-				tail = 0,
-				live = 0;
+				tail = 0;
 	PiStatus	st = PI_OK;
 
 	if (pending == NULL || consumers_start == NULL)
 		goto nomem;
 	/* consumers of each value, as a CSR list */
 	for (int i = 0; i < m->nnodes; i++)
-		if (m->nodes[i].live)
-			for (int j = 0; j < m->nodes[i].ninputs; j++)
-			{
-				consumers_start[m->nodes[i].inputs[j] + 1]++;
-				total++;
-			}
+		for (int j = 0; j < m->nodes[i].ninputs; j++)
+		{
+			consumers_start[m->nodes[i].inputs[j] + 1]++;
+			total++;
+		}
 	for (int v = 0; v < m->nvalues; v++)
 		consumers_start[v + 1] += consumers_start[v];
 	consumers = malloc(sizeof(int) * (total + 1));
@@ -118,20 +116,16 @@ topological_order(PiModel *m, PiError *err)
 		if (fill == NULL)
 			goto nomem;
 		for (int i = 0; i < m->nnodes; i++)
-			if (m->nodes[i].live)
-				for (int j = 0; j < m->nodes[i].ninputs; j++)
-				{
-					int			v = m->nodes[i].inputs[j];
+			for (int j = 0; j < m->nodes[i].ninputs; j++)
+			{
+				int			v = m->nodes[i].inputs[j];
 
-					consumers[consumers_start[v] + fill[v]++] = i;
-				}
+				consumers[consumers_start[v] + fill[v]++] = i;
+			}
 		free(fill);
 	}
 	for (int i = 0; i < m->nnodes; i++)
 	{
-		if (!m->nodes[i].live)
-			continue;
-		live++;
 		for (int j = 0; j < m->nodes[i].ninputs; j++)
 			if (m->values[m->nodes[i].inputs[j]].kind == PI_VALUE_NODE)
 				pending[i]++;
@@ -148,10 +142,10 @@ topological_order(PiModel *m, PiError *err)
 			if (--pending[consumers[c]] == 0)
 				queue[tail++] = consumers[c];
 	}
-	if (m->norder != live)
+	if (m->norder != m->nnodes)
 	{
 		for (int i = 0; i < m->nnodes; i++)
-			if (m->nodes[i].live && pending[i] > 0)
+			if (pending[i] > 0)
 			{
 				st = pi_fail(err, PI_ERR_CYCLE, "the graph has a cycle through node \"%s\"",
 							 m->nodes[i].name);
@@ -421,6 +415,15 @@ pi_model_finalize(PiModel *m, PiError *err)
 
 		if ((st = pi_infer_node(m, n, err)) != PI_OK)
 			return st;
+	}
+	/* every node is checked; only those that outputs depend on run */
+	{
+		int			live = 0;
+
+		for (int pos = 0; pos < m->norder; pos++)
+			if (m->nodes[m->order[pos]].live)
+				m->order[live++] = m->order[pos];
+		m->norder = live;
 	}
 	for (int i = 0; i < m->nvalues; i++)
 		if (m->values[i].kind == PI_VALUE_WEIGHT)

@@ -1,0 +1,76 @@
+"""Shared fixtures of the end-to-end tests: a fresh database with pg_infer
+on the scratch server that test/run-tests.sh started."""
+import gzip
+import json
+import os
+import pathlib
+import struct
+import uuid
+
+import numpy as np
+import psycopg
+import pytest
+
+ROOT = pathlib.Path(os.environ.get("PG_INFER_ROOT", pathlib.Path(__file__).resolve().parents[2]))
+SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+MNIST_SCALE = 0.00392156862745098
+
+
+def conninfo(dbname):
+    """Connection parameters for a database on the scratch server."""
+    return dict(host=os.environ["PG_INFER_HOST"], port=os.environ["PG_INFER_PORT"],
+                user="postgres", dbname=dbname)
+
+
+@pytest.fixture
+def dbname():
+    """A new database with the extension installed, dropped afterwards."""
+    name = "e2e_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(**conninfo(name), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION pg_infer")
+    yield name
+    with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def conn(dbname):
+    """An autocommit connection to the test database."""
+    with psycopg.connect(**conninfo(dbname), autocommit=True) as c:
+        yield c
+
+
+def safetensors_bytes(tensors):
+    """Serializes {name: float32 ndarray} in the safetensors layout."""
+    header, offset, blobs = {}, 0, []
+    for name, array in tensors.items():
+        data = np.ascontiguousarray(array, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    head = json.dumps(header).encode()
+    return struct.pack("<Q", len(head)) + head + b"".join(blobs)
+
+
+def load_mnist_test_set():
+    """The 10,000 MNIST test images (uint8 [n,784]) and labels from shared/."""
+    with gzip.open(SHARED_MNIST / "t10k-images-idx3-ubyte.gz", "rb") as f:
+        magic, count, rows, cols = struct.unpack(">IIII", f.read(16))
+        assert magic == 2051
+        images = np.frombuffer(f.read(), dtype=np.uint8).reshape(count, rows * cols)
+    with gzip.open(SHARED_MNIST / "t10k-labels-idx1-ubyte.gz", "rb") as f:
+        magic, count = struct.unpack(">II", f.read(8))
+        assert magic == 2049
+        labels = np.frombuffer(f.read(), dtype=np.uint8)
+    return images, labels
+
+
+def create_mnist(conn, name="mnist"):
+    """Stores models/mnist under name with its pixel scaling; returns the version."""
+    graph = (ROOT / "models/mnist/model.json").read_text()
+    weights = (ROOT / "models/mnist/model.safetensors").read_bytes()
+    return conn.execute("SELECT create_model(%s, %s::jsonb, %s, %s::jsonb)",
+                        (name, graph, weights, json.dumps({"input_scale": MNIST_SCALE}))).fetchone()[0]

@@ -1,0 +1,129 @@
+"""The catalog across sessions, dumps, large weights and parallel query."""
+import json
+import os
+import subprocess
+
+import numpy as np
+import psycopg
+import pytest
+
+from conftest import conninfo, create_mnist, safetensors_bytes
+
+DENSE_GRAPH = {
+    "format": "pg_infer", "version": 1,
+    "inputs": [{"name": "x", "dtype": "float32", "shape": [-1, 3]}],
+    "outputs": [{"name": "y"}],
+    "nodes": [{"name": "y", "op": "Dense", "inputs": ["x", "w", "b"]}],
+}
+
+
+def create_dense(conn, name, w, b):
+    """A Dense model y = w x + b."""
+    weights = safetensors_bytes({"w": np.array(w, "f4"), "b": np.array(b, "f4")})
+    return conn.execute("SELECT create_model(%s, %s::jsonb, %s)",
+                        (name, json.dumps(DENSE_GRAPH), weights)).fetchone()[0]
+
+
+def test_other_sessions_see_committed_changes(dbname):
+    with psycopg.connect(**conninfo(dbname), autocommit=True) as a, \
+            psycopg.connect(**conninfo(dbname), autocommit=True) as b:
+        create_dense(b, "m", [[1, 0, 0], [0, 1, 0]], [0, 0])
+        predict = "SELECT predict('m', '{1,2,3}'::real[])"
+        assert a.execute(predict).fetchone()[0] == [1.0, 2.0]
+        # a new version, created in an open transaction: not visible until commit
+        b.execute("BEGIN")
+        create_dense(b, "m", [[0, 0, 1], [0, 0, 2]], [1, 1])
+        assert a.execute(predict).fetchone()[0] == [1.0, 2.0]
+        b.execute("COMMIT")
+        assert a.execute(predict).fetchone()[0] == [4.0, 7.0]
+        # rollback to version 1
+        b.execute("SELECT set_active_version('m', 1)")
+        assert a.execute(predict).fetchone()[0] == [1.0, 2.0]
+        # dropped: an error, not a stale answer
+        b.execute("SELECT drop_model('m')")
+        with pytest.raises(psycopg.errors.UndefinedObject, match='model "m" does not exist'):
+            a.execute(predict)
+
+
+def test_weights_over_one_chunk_round_trip(conn):
+    rng = np.random.default_rng(7)
+    w1 = rng.standard_normal((1024, 784)).astype("f4") * 0.05    # 3.2 MB: 4 chunks
+    b1 = rng.standard_normal(1024).astype("f4")
+    w2 = rng.standard_normal((10, 1024)).astype("f4") * 0.05
+    b2 = rng.standard_normal(10).astype("f4")
+    graph = {"format": "pg_infer", "version": 1,
+             "inputs": [{"name": "x", "dtype": "float32", "shape": [-1, 784]}],
+             "outputs": [{"name": "out"}],
+             "nodes": [{"name": "h", "op": "Dense", "inputs": ["x", "w1", "b1"]},
+                       {"name": "r", "op": "Relu", "inputs": ["h"]},
+                       {"name": "out", "op": "Dense", "inputs": ["r", "w2", "b2"]}]}
+    weights = safetensors_bytes({"w1": w1, "b1": b1, "w2": w2, "b2": b2})
+    conn.execute("SELECT create_model('wide', %s::jsonb, %s)", (json.dumps(graph), weights))
+    chunks, stored = conn.execute(
+        "SELECT count(*), sum(length(data)) FROM pginfer.model_weight_chunk").fetchone()
+    assert chunks == 4 and stored == len(weights)
+    x = rng.standard_normal(784).astype("f4")
+    got = np.array(conn.execute("SELECT predict('wide', %s::real[])", (x.tolist(),)).fetchone()[0])
+    want = w2 @ np.maximum(w1 @ x + b1, 0) + b2
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_pg_dump_and_restore_carry_models(dbname, conn):
+    create_mnist(conn)
+    create_dense(conn, "m", [[1, 2, 3], [4, 5, 6]], [0.5, -0.5])
+    create_dense(conn, "m", [[1, 1, 1], [1, 1, 1]], [0, 0])
+    conn.execute("SELECT set_active_version('m', 1)")
+    image = "array_fill(7::real, ARRAY[784])"
+    before = conn.execute(f"SELECT predict('mnist', {image}), predict('m', '{{1,1,1}}'::real[]),"
+                          " (SELECT json_agg(m ORDER BY name, version)"
+                          "  FROM (SELECT name, version, active, weight_bytes FROM pginfer.models) m)"
+                          ).fetchone()
+    bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
+    params = conninfo(dbname)
+    dump = subprocess.run([f"{bindir}/pg_dump", "-Fc", "-h", params["host"], "-p", params["port"],
+                           "-U", "postgres", dbname], capture_output=True, check=True).stdout
+    restored = dbname + "_r"
+    with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{restored}"')
+    try:
+        subprocess.run([f"{bindir}/pg_restore", "-h", params["host"], "-p", params["port"],
+                        "-U", "postgres", "-d", restored, "--exit-on-error"],
+                       input=dump, check=True, capture_output=True)
+        with psycopg.connect(**conninfo(restored), autocommit=True) as r:
+            after = r.execute(f"SELECT predict('mnist', {image}), predict('m', '{{1,1,1}}'::real[]),"
+                              " (SELECT json_agg(m ORDER BY name, version)"
+                              "  FROM (SELECT name, version, active, weight_bytes FROM pginfer.models) m)"
+                              ).fetchone()
+            assert after == before
+            # numbering continues after a restore
+            assert create_dense(r, "m", [[0, 0, 0], [0, 0, 0]], [0, 0]) == 3
+    finally:
+        with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{restored}" WITH (FORCE)')
+
+
+def test_parallel_query_matches_serial(conn):
+    create_mnist(conn)
+    conn.execute("CREATE TABLE t AS SELECT i AS id, array_agg(((i * 31 + p * 7) % 256)::real ORDER BY p)"
+                 " AS features FROM generate_series(1, 3000) i, generate_series(1, 784) p GROUP BY i")
+    conn.execute("ANALYZE t")
+    query = "SELECT sum(predict_class('mnist', features) * id) FROM t"
+    conn.execute("SET max_parallel_workers_per_gather = 0")
+    serial = conn.execute(query).fetchone()[0]
+    for setting in ("max_parallel_workers_per_gather = 2", "parallel_setup_cost = 0",
+                    "parallel_tuple_cost = 0", "min_parallel_table_scan_size = 0"):
+        conn.execute("SET " + setting)
+    plan = "\n".join(r[0] for r in conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + query))
+    assert "Workers Launched: 2" in plan, plan
+    assert conn.execute(query).fetchone()[0] == serial
+
+
+def test_backends_run_one_thread(conn):
+    create_mnist(conn)
+    conn.execute("SELECT predict_batch('mnist', array_fill(1::real, ARRAY[256, 784]))")
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    threads = [line for line in open(f"/proc/{pid}/status") if line.startswith("Threads:")]
+    assert threads == ["Threads:\t1\n"]
+    with open(f"/proc/{pid}/maps") as maps:
+        blas = {line.split()[-1] for line in maps if "libopenblas" in line}
+    assert blas and all("openblas-serial" in path for path in blas), blas

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: builds and installs the extension, runs the
+# standalone engine tests and the fuzzer's corpus driver, starts a scratch
+# server, runs pg_regress and the end-to-end Python tests against it, and
+# closes with one line "N passed, N failed".
+#
+#   test/run-tests.sh            (as root, or as a user who may `make install`)
+#
+# Needs: postgresql-server-dev-15, libcjson-dev, libopenblas-serial-dev, and
+# for the end-to-end tests python3 with pytest, psycopg and numpy.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+work=${PG_INFER_TEST_DIR:-/tmp/pg_infer_test}
+port=${PG_INFER_TEST_PORT:-55431}
+PG_CONFIG=${PG_CONFIG:-pg_config}
+pgxs_dir=$(dirname "$($PG_CONFIG --pgxs)")
+passed=0
+failed=0
+
+# Adds a component's counts to the totals.
+tally() {
+    echo "== $1: $2 passed, $3 failed"
+    passed=$((passed + $2))
+    failed=$((failed + $3))
+}
+
+# Counts "N passed, N failed" from a log's last summary line.
+counts_from() {
+    local line
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
+    if [ -z "$line" ]; then echo "0 1"; return; fi
+    echo "$line" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/'
+}
+
+rm -rf "$work"
+mkdir -p "$work"
+
+echo "== build and install"
+if ! { make -s clean >/dev/null && make -s PG_CONFIG="$PG_CONFIG" && make -s install PG_CONFIG="$PG_CONFIG"; } >"$work/build.log" 2>&1; then
+    cat "$work/build.log"
+    echo "build failed"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+grep -E 'warning|error' "$work/build.log" || true
+tally build 1 0
+
+echo "== engine tests (standalone, PyTorch fixtures)"
+make -s check-engine >"$work/engine.log" 2>&1
+grep -v '^ok:' "$work/engine.log"
+read -r p f < <(counts_from "$work/engine.log")
+tally engine "$p" "$f"
+
+echo "== fuzzer corpus driver (ASan + UBSan)"
+make -s fuzz-smoke >"$work/fuzz.log" 2>&1
+tail -n 3 "$work/fuzz.log"
+read -r p f < <(counts_from "$work/fuzz.log")
+tally fuzz "$p" "$f"
+
+echo "== scratch server"
+# files the server reads must be readable by its unprivileged user
+data="$work/data"
+mkdir -p "$data/mnist" "$data/model_resblock"
+cp models/mnist/model.json models/mnist/model.safetensors "$data/mnist/"
+cp test/fixtures/model_resblock/model.json test/fixtures/model_resblock/model.safetensors "$data/model_resblock/"
+chmod -R a+rX "$work"
+server="$work/server"
+trap 'test/scratch-server.sh stop "$server"' EXIT
+if ! test/scratch-server.sh start "$server" "$port"; then
+    cat "$server/server.log" 2>/dev/null
+    echo "$passed passed, $((failed + 1)) failed"
+    exit 1
+fi
+
+echo "== pg_regress"
+mkdir -p "$work/regress"
+PG_INFER_TESTDATA="$data" "$pgxs_dir/../test/regress/pg_regress" \
+    --inputdir=. --outputdir="$work/regress" --bindir="$($PG_CONFIG --bindir)" \
+    --host="$server" --port="$port" --user=postgres --dbname=pg_infer_regress \
+    --load-extension=pg_infer setup create_model validation predict admin \
+    >"$work/regress.log" 2>&1
+cat "$work/regress.log"
+[ -f "$work/regress/regression.diffs" ] && head -n 200 "$work/regress/regression.diffs"
+p=$(grep -cE '\.\.\. ok' "$work/regress.log")
+f=$(grep -cE '\.\.\. FAILED|\.\.\. failed' "$work/regress.log")
+[ "$p" = 0 ] && [ "$f" = 0 ] && f=1     # pg_regress did not run
+tally pg_regress "$p" "$f"
+
+echo "== end-to-end tests (pytest)"
+PG_INFER_HOST="$server" PG_INFER_PORT="$port" PG_INFER_ROOT="$root" \
+    python3 -m pytest -q -p no:cacheprovider test/e2e >"$work/e2e.log" 2>&1
+cat "$work/e2e.log"
+summary=$(grep -E '[0-9]+ (passed|failed)' "$work/e2e.log" | tail -n 1)
+p=$(echo "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
+f=$(echo "$summary" | grep -oE '[0-9]+ (failed|error|errors)' | awk '{n += $1} END {print n + 0}')
+s=$(echo "$summary" | grep -oE '[0-9]+ skipped' | grep -oE '[0-9]+' || echo 0)
+[ -z "$p" ] && p=0
+[ -z "$f" ] && f=0
+[ "$p" = 0 ] && [ "$f" = 0 ] && f=1     # a run that tested nothing is a failure
+tally e2e "$p" "$f"
+
+if [ "${s:-0}" != 0 ]; then
+    echo "$passed passed, $failed failed, $s skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
+[ "$failed" = 0 ]
