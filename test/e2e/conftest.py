@@ -1,10 +1,10 @@
 """Shared fixtures of the end-to-end tests: a fresh database with pg_infer
 on the scratch server that test/run-tests.sh started."""
-import gzip
 import json
 import os
 import pathlib
 import struct
+import sys
 import uuid
 
 import numpy as np
@@ -13,6 +13,8 @@ import pytest
 
 ROOT = pathlib.Path(os.environ.get("PG_INFER_ROOT", pathlib.Path(__file__).resolve().parents[2]))
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+sys.path.insert(0, str(ROOT / "test"))
+import mnist_data  # noqa: E402
 MNIST_SCALE = 0.00392156862745098
 
 
@@ -57,15 +59,7 @@ def safetensors_bytes(tensors):
 
 def load_mnist_test_set():
     """The 10,000 MNIST test images (uint8 [n,784]) and labels from shared/."""
-    with gzip.open(SHARED_MNIST / "t10k-images-idx3-ubyte.gz", "rb") as f:
-        magic, count, rows, cols = struct.unpack(">IIII", f.read(16))
-        assert magic == 2051
-        images = np.frombuffer(f.read(), dtype=np.uint8).reshape(count, rows * cols)
-    with gzip.open(SHARED_MNIST / "t10k-labels-idx1-ubyte.gz", "rb") as f:
-        magic, count = struct.unpack(">II", f.read(8))
-        assert magic == 2049
-        labels = np.frombuffer(f.read(), dtype=np.uint8)
-    return images, labels
+    return mnist_data.load_mnist_test_set(SHARED_MNIST)
 
 
 def create_mnist(conn, name="mnist"):
