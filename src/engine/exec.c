@@ -3,6 +3,7 @@
  *	  The executor: planned buffers for a batch size, and the loop that runs
  *	  each node's kernel in topological order.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,7 +42,8 @@ pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
 	{
 		int64_t		n;
 
-		if (!pi_mul_size(model->buffer_row_elems[b], max_batch, &n) ||
+		/* BLAS takes int dimensions: no buffer may hold more than INT32_MAX floats */
+		if (!pi_mul_size(model->buffer_row_elems[b], max_batch, &n) || n > INT32_MAX ||
 			!pi_mul_size(n, sizeof(float), &n))
 		{
 			pi_executor_free(ex);

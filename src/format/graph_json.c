@@ -34,8 +34,8 @@ attr_int(const cJSON *v, const char *node, int lo, int hi, int *out, PiError *er
 static PiStatus
 attr_float(const cJSON *v, const char *node, float *out, PiError *err)
 {
-	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" attribute \"%s\" must be a finite number",
+	if (!cJSON_IsNumber(v) || !isfinite((float) v->valuedouble))
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" attribute \"%s\" must be a finite float32 number",
 					   node, v->string);
 	*out = (float) v->valuedouble;
 	return PI_OK;

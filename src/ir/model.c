@@ -359,14 +359,23 @@ pi_model_set_input_transform(PiModel *model, const float *scale,
 		return pi_fail(err, PI_ERR_SHAPE,
 					   "input preprocessing has %lld values, expected 1 or %lld (the input's size)",
 					   (long long) len, (long long) row);
-	free(model->input_scale);
-	free(model->input_shift);
-	model->input_scale = malloc(sizeof(float) * len);
-	model->input_shift = malloc(sizeof(float) * len);
-	if (model->input_scale == NULL || model->input_shift == NULL)
-		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
-	memcpy(model->input_scale, scale, sizeof(float) * len);
-	memcpy(model->input_shift, shift, sizeof(float) * len);
+	{
+		float	   *new_scale = malloc(sizeof(float) * len);
+		float	   *new_shift = malloc(sizeof(float) * len);
+
+		if (new_scale == NULL || new_shift == NULL)
+		{
+			free(new_scale);
+			free(new_shift);
+			return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+		}
+		memcpy(new_scale, scale, sizeof(float) * len);
+		memcpy(new_shift, shift, sizeof(float) * len);
+		free(model->input_scale);
+		free(model->input_shift);
+		model->input_scale = new_scale;
+		model->input_shift = new_shift;
+	}
 	model->input_transform_len = len;
 	return PI_OK;
 }

@@ -223,7 +223,7 @@ infer_same(PiModel *m, PiNode *n, PiError *err)
 {
 	const PiValue *x = &m->values[n->inputs[0]];
 	PiStatus	st;
-	int			axis;
+	int			axis = 0;
 
 	if ((st = need_activation(m, n, 0, err)) != PI_OK)
 		return st;
@@ -326,7 +326,7 @@ infer_concat(PiModel *m, PiNode *n, PiError *err)
 {
 	const PiValue *x0 = &m->values[n->inputs[0]];
 	int64_t		dims[PI_MAX_RANK];
-	int			axis;
+	int			axis = 0;
 	PiStatus	st;
 
 	if ((st = activation_axis(n, n->attrs.axis, x0->rank, &axis, err)) != PI_OK)
@@ -536,7 +536,7 @@ infer_argmax(PiModel *m, PiNode *n, PiError *err)
 	const PiValue *x = &m->values[n->inputs[0]];
 	int64_t		dims[PI_MAX_RANK];
 	int			rank = 0,
-				axis;
+				axis = 0;
 	PiStatus	st;
 
 	if ((st = need_activation(m, n, 0, err)) != PI_OK ||
@@ -557,6 +557,19 @@ infer_argmax(PiModel *m, PiNode *n, PiError *err)
 PiStatus
 pi_infer_node(PiModel *m, PiNode *n, PiError *err)
 {
+	/*
+	 * An empty weight (a dimension of size 0) fits no op: the checks below
+	 * would broadcast it or multiply its other, unbounded, dimensions.
+	 */
+	for (int i = 0; i < n->ninputs; i++)
+	{
+		const PiValue *v = &m->values[n->inputs[i]];
+		char		buf[96];
+
+		if (v->kind == PI_VALUE_WEIGHT && v->numel == 0)
+			return pi_fail(err, PI_ERR_SHAPE, "node \"%s\" (%s) weight \"%s\" of shape %s is empty",
+						   n->name, pi_op_name(n->op), v->name, pi_shape_string(v, buf, sizeof(buf)));
+	}
 	switch (n->op)
 	{
 		case PI_OP_DENSE:

@@ -331,6 +331,24 @@ expect_graph_error(const char *what, const char *json, PiStatus status, const ch
 	free(buf);
 }
 
+/* Expects a graph over the weights of a safetensors header (zero data) to fail. */
+static void
+expect_model_error(const char *what, const char *json, const char *header, size_t data_len,
+				   PiStatus status, const char *fragment)
+{
+	float		data[64] = {0};
+	size_t		len;
+	uint8_t    *buf = make_st(header, data, data_len, &len);
+	PiModel    *m = NULL;
+	PiError		err = {0};
+	PiStatus	st = pi_model_load(json, strlen(json), buf, len, &m, &err);
+
+	check(st == status && strstr(err.message, fragment) != NULL,
+		  "model %s: status %d (want %d), message \"%s\"", what, st, status, err.message);
+	pi_model_free(m);
+	free(buf);
+}
+
 #define GRAPH_HEAD "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"dtype\":\"float32\",\"shape\":[-1,3]}],"
 
 /* The graph loader's checks. */
@@ -406,6 +424,18 @@ test_graph(void)
 					   "\"nodes\":[{\"name\":\"r\",\"op\":\"Relu\",\"inputs\":[\"y\"]},"
 					   "{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]}]}",
 					   PI_OK, "");
+	/* empty weights: broadcast past their data, or overflowing checks (fuzzer) */
+	expect_model_error("empty weight broadcast", "{\"format\":\"pg_infer\",\"version\":1,"
+					   "\"inputs\":[{\"name\":\"x\",\"shape\":[-1,1,5]}],\"outputs\":[\"y\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Add\",\"inputs\":[\"x\",\"e\"]}]}",
+					   "{\"e\":{\"dtype\":\"F32\",\"shape\":[0,5],\"data_offsets\":[0,0]}}", 0,
+					   PI_ERR_SHAPE, "node \"y\" (Add) weight \"e\" of shape [0,5] is empty");
+	expect_model_error("empty conv weight", "{\"format\":\"pg_infer\",\"version\":1,"
+					   "\"inputs\":[{\"name\":\"x\",\"shape\":[-1,1000000,1,1]}],\"outputs\":[\"y\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Conv2D\",\"inputs\":[\"x\",\"e\"],"
+					   "\"attrs\":{\"group\":1000000}}]}",
+					   "{\"e\":{\"dtype\":\"F32\",\"shape\":[0,9007199254740992,1,1],\"data_offsets\":[0,0]}}", 0,
+					   PI_ERR_SHAPE, "node \"y\" (Conv2D) weight \"e\"");
 }
 
 /* Input preprocessing and buffer reuse on a hand-checked model. */
