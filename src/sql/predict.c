@@ -15,67 +15,71 @@
 typedef struct PredictCallCache
 {
 	uint64		generation;		/* model_cache_generation() when resolved */
-	char		name[NAMEDATALEN];
+	char		name[NAMEDATALEN];	/* NUL-terminated model name */
+	int			name_len;
 	bool		version_given;
 	int32		version;
+	bool		features_are_record;
 	LoadedModel *loaded;
 } PredictCallCache;
 
 /*
- * The model for this call: from fn_extra while the cache has not been
- * invalidated and the arguments are the same, else from the model cache.
+ * The call site's cache, with the model for this call: kept while the model
+ * cache has not been invalidated and the arguments are the same, else looked
+ * up again.  Comparing the name's bytes avoids any allocation per row.
  */
-static LoadedModel *
-call_model(FunctionCallInfo fcinfo, const char *name)
+static PredictCallCache *
+call_model(FunctionCallInfo fcinfo)
 {
 	PredictCallCache *cc = fcinfo->flinfo->fn_extra;
+	text	   *name = PG_GETARG_TEXT_PP(0);
+	int			name_len = VARSIZE_ANY_EXHDR(name);
 	bool		version_given = (PG_NARGS() == 3);
 	int32		version = version_given ? PG_GETARG_INT32(2) : 0;
 	uint64		generation = model_cache_generation();
 
 	if (cc != NULL && generation != 0 && cc->generation == generation &&
 		cc->version_given == version_given && cc->version == version &&
-		strcmp(cc->name, name) == 0)
-		return cc->loaded;
+		cc->name_len == name_len && memcmp(cc->name, VARDATA_ANY(name), name_len) == 0)
+		return cc;
 	if (cc == NULL)
-		cc = fcinfo->flinfo->fn_extra =
-			MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PredictCallCache));
-	cc->loaded = model_cache_get(name, version_given, version);
-	cc->generation = model_cache_generation();
-	strlcpy(cc->name, name, NAMEDATALEN);
-	cc->version_given = version_given;
-	cc->version = version;
-	return cc->loaded;
-}
+	{
+		Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
 
-/* Raises unless the model has exactly one input. */
-static void
-require_single_input(const LoadedModel *lm, const char *name)
-{
-	if (lm->model->ninputs != 1)
+		cc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PredictCallCache));
+		cc->features_are_record = (argtype == RECORDOID || type_is_rowtype(argtype));
+		fcinfo->flinfo->fn_extra = cc;
+	}
+	cc->generation = 0;			/* until the lookup below succeeds */
+	cc->loaded = model_cache_get(text_to_cstring(name), version_given, version);
+	if (cc->loaded->model->ninputs != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("model \"%s\" has %d inputs, predict takes one feature array",
-						name, lm->model->ninputs)));
+						text_to_cstring(name), cc->loaded->model->ninputs)));
+	cc->generation = model_cache_generation();
+	text_to_cstring_buffer(name, cc->name, NAMEDATALEN);
+	cc->name_len = Min(name_len, NAMEDATALEN - 1);
+	cc->version_given = version_given;
+	cc->version = version;
+	return cc;
 }
 
 /* Runs one row through the model; returns output 0 of that row. */
 static const float *
 run_one_row(FunctionCallInfo fcinfo, const LoadedModel **lm_out)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	LoadedModel *lm = call_model(fcinfo, name);
-	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	PredictCallCache *cc = call_model(fcinfo);
+	LoadedModel *lm = cc->loaded;
 	float	   *input = pi_executor_input(lm->row_executor, 0);
 	PiError		err = {0};
 
-	require_single_input(lm, name);
-	if (argtype == RECORDOID || type_is_rowtype(argtype))
-		features_from_record(PG_GETARG_HEAPTUPLEHEADER(1), name, input, lm->input_elems);
+	if (cc->features_are_record)
+		features_from_record(PG_GETARG_HEAPTUPLEHEADER(1), cc->name, input, lm->input_elems);
 	else
-		features_from_array(PG_GETARG_ARRAYTYPE_P(1), name, input, lm->input_elems);
+		features_from_array(PG_GETARG_ARRAYTYPE_P(1), cc->name, input, lm->input_elems);
 	if (pi_executor_run(lm->row_executor, 1, &err) != PI_OK)
-		pg_infer_report(&err, name);
+		pg_infer_report(&err, cc->name);
 	*lm_out = lm;
 	return pi_executor_output(lm->row_executor, 0);
 }
@@ -155,16 +159,16 @@ PG_FUNCTION_INFO_V1(pg_infer_predict_batch);
 Datum
 pg_infer_predict_batch(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	PredictCallCache *cc = call_model(fcinfo);
+	const char *name = cc->name;
 	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(1);
-	LoadedModel *lm = call_model(fcinfo, name);
+	LoadedModel *lm = cc->loaded;
 	float	   *rows_in;
 	float	   *rows_out;
 	int64		rows;
 	int			dims[2];
 	PiError		err = {0};
 
-	require_single_input(lm, name);
 	rows = features_rows_from_array(array, name, &rows_in, lm->input_elems);
 	if (rows == 0)
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(FLOAT4OID));
