@@ -24,11 +24,12 @@ ENGINE_SRCS = \
 SERVER_SRCS = \
 	src/pg_infer.c src/catalog/catalog.c src/catalog/weights.c \
 	src/cache/model_cache.c src/sql/create_model.c src/sql/admin.c \
-	src/sql/features.c src/sql/predict.c src/sql/errors.c
+	src/sql/features.c src/sql/predict.c src/sql/errors.c \
+	src/exec/batch_planner.c src/exec/batch_scan.c
 
 OBJS = $(ENGINE_SRCS:.c=.o) $(SERVER_SRCS:.c=.o)
 
-REGRESS = setup create_model validation predict admin
+REGRESS = setup create_model validation predict batching admin
 REGRESS_OPTS = --inputdir=. --load-extension=pg_infer
 
 # A single-threaded BLAS: no threads inside PostgreSQL processes.

@@ -76,6 +76,7 @@ typedef struct LoadedModel
 extern LoadedModel *model_cache_get(const char *name, bool version_given, int32 version);
 extern void model_cache_invalidate(void);
 extern uint64 model_cache_generation(void);
+extern PiExecutor *model_cache_executor(LoadedModel *lm, int64 rows);
 extern void model_cache_init(void);
 extern PiModel *model_build(const char *name, const char *graph_json, size_t graph_len,
 							const uint8 *weights, size_t weights_len, const char *options_json);

@@ -1,11 +1,14 @@
 /*
  * pg_infer.c
- *	  Module entry point: registers the model cache's invalidation callback
- *	  and pins the BLAS to one thread per process.
+ *	  Module entry point: pins the BLAS to one thread per process, registers
+ *	  the model cache's invalidation callback, the batching planner hook,
+ *	  the BatchPredict node and the GUCs.
  */
 #include "pg_infer.h"
 
 #include <cblas.h>
+
+#include "batch_predict.h"
 
 PG_MODULE_MAGIC;
 
@@ -22,4 +25,6 @@ _PG_init(void)
 	 */
 	openblas_set_num_threads(1);
 	model_cache_init();
+	batch_predict_register();
+	batch_planner_init();
 }

@@ -79,7 +79,7 @@ mkdir -p "$work/regress"
 PG_INFER_TESTDATA="$data" "$pgxs_dir/../test/regress/pg_regress" \
     --inputdir=. --outputdir="$work/regress" --bindir="$($PG_CONFIG --bindir)" \
     --host="$server" --port="$port" --user=postgres --dbname=pg_infer_regress \
-    --load-extension=pg_infer setup create_model validation predict admin \
+    --load-extension=pg_infer setup create_model validation predict batching admin \
     >"$work/regress.log" 2>&1
 cat "$work/regress.log"
 [ -f "$work/regress/regression.diffs" ] && head -n 200 "$work/regress/regression.diffs"

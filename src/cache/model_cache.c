@@ -233,3 +233,31 @@ model_cache_get(const char *name, bool version_given, int32 version)
 	e->loaded = lm;
 	return lm;
 }
+
+/*
+ * An executor of lm for a batch of rows: the one-row executor, or the batch
+ * executor, replaced by a larger one when rows exceed its capacity.
+ */
+PiExecutor *
+model_cache_executor(LoadedModel *lm, int64 rows)
+{
+	PiError		err = {0};
+
+	if (rows <= 1)
+		return lm->row_executor;
+	if (lm->batch_executor == NULL || pi_executor_max_batch(lm->batch_executor) < rows)
+	{
+		int64		capacity = lm->batch_executor ? pi_executor_max_batch(lm->batch_executor) : 64;
+
+		while (capacity < rows)
+			capacity *= 2;
+		pi_executor_free(lm->batch_executor);
+		lm->batch_executor = pi_executor_new(lm->model, capacity, &err);
+		if (lm->batch_executor == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not allocate buffers for a batch of " INT64_FORMAT " rows: %s",
+							capacity, err.message)));
+	}
+	return lm->batch_executor;
+}

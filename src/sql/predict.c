@@ -167,27 +167,23 @@ pg_infer_predict_batch(PG_FUNCTION_ARGS)
 	float	   *rows_out;
 	int64		rows;
 	int			dims[2];
+	PiExecutor *ex;
 	PiError		err = {0};
 
 	rows = features_rows_from_array(array, name, &rows_in, lm->input_elems);
 	if (rows == 0)
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(FLOAT4OID));
-	if (lm->batch_executor == NULL)
-	{
-		lm->batch_executor = pi_executor_new(lm->model, BATCH_CHUNK_ROWS, &err);
-		if (lm->batch_executor == NULL)
-			pg_infer_report(&err, name);
-	}
+	ex = model_cache_executor(lm, Min(rows, BATCH_CHUNK_ROWS));
 	rows_out = palloc_extended(sizeof(float) * rows * lm->output_elems, MCXT_ALLOC_HUGE);
 	for (int64 start = 0; start < rows; start += BATCH_CHUNK_ROWS)
 	{
 		int64		n = Min(BATCH_CHUNK_ROWS, rows - start);
 
-		memcpy(pi_executor_input(lm->batch_executor, 0), rows_in + start * lm->input_elems,
+		memcpy(pi_executor_input(ex, 0), rows_in + start * lm->input_elems,
 			   sizeof(float) * n * lm->input_elems);
-		if (pi_executor_run(lm->batch_executor, n, &err) != PI_OK)
+		if (pi_executor_run(ex, n, &err) != PI_OK)
 			pg_infer_report(&err, name);
-		memcpy(rows_out + start * lm->output_elems, pi_executor_output(lm->batch_executor, 0),
+		memcpy(rows_out + start * lm->output_elems, pi_executor_output(ex, 0),
 			   sizeof(float) * n * lm->output_elems);
 		CHECK_FOR_INTERRUPTS();
 	}

@@ -1,0 +1,55 @@
+/*
+ * batch_predict.h
+ *	  The batching layer: a planner hook that finds predict() and
+ *	  predict_class() calls in plan target lists and a custom scan node,
+ *	  BatchPredict, that evaluates them one forward pass per batch of rows.
+ *
+ * Plan shape.  For a projecting node N (a scan, a join, or a Result over a
+ * child) whose target list calls predict(model, features):
+ *
+ *     BatchPredict            tlist: N's original tlist, reading INDEX_VAR
+ *       N                     tlist: the Vars that tlist needs, then the
+ *                                    feature expressions
+ *
+ * BatchPredict's scan tuple (custom_scan_tlist) is N's new output followed by
+ * one column per prediction.  predict() calls inside the arguments of an
+ * aggregate are first moved into the target list of the aggregate's child.
+ * Nothing here is shared between processes; parallel workers rebuild the
+ * node from the serialized plan (the methods are registered by name).
+ */
+#ifndef BATCH_PREDICT_H
+#define BATCH_PREDICT_H
+
+#include "postgres.h"
+
+#include "nodes/extensible.h"
+#include "nodes/plannodes.h"
+
+#define BATCH_PREDICT_NAME "BatchPredict"
+
+/* GUCs */
+extern bool pg_infer_batching;
+extern int	pg_infer_batch_size;
+
+/* One prediction column, as carried in CustomScan.custom_private. */
+typedef struct BatchPredictionSpec
+{
+	int			feature_column; /* attno in the child's output */
+	bool		returns_class;	/* predict_class, else predict */
+	bool		features_are_record;
+	char	   *model;
+	bool		version_given;
+	int32		version;
+} BatchPredictionSpec;
+
+extern List *batch_spec_to_private(List *specs);
+extern List *batch_spec_from_private(List *private);
+
+/* src/exec/batch_scan.c */
+extern CustomScanMethods batch_predict_scan_methods;
+extern void batch_predict_register(void);
+
+/* src/exec/batch_planner.c */
+extern void batch_planner_init(void);
+
+#endif							/* BATCH_PREDICT_H */

@@ -1,0 +1,445 @@
+/*
+ * batch_scan.c
+ *	  The BatchPredict custom scan node: pulls a batch of rows from its
+ *	  child, runs one forward pass per prediction column over the batch, then
+ *	  returns the rows in their original order with the predictions in place.
+ *
+ * Batches grow from 1 row, doubling up to pg_infer.batch_size, so that a
+ * LIMIT above the node never makes it compute far more rows than needed.
+ * Rows are kept as minimal tuples (without their feature columns) in a
+ * memory context reset per batch.  State is private to the executing
+ * process; nothing is locked.
+ */
+#include "batch_predict.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "nodes/execnodes.h"
+#include "pg_infer.h"
+#include "portability/instr_time.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+/* One prediction column during execution. */
+typedef struct BatchPrediction
+{
+	BatchPredictionSpec spec;
+	LoadedModel *loaded;		/* resolved for the current batch */
+	float	   *inputs;			/* capacity x input_elems */
+	float	   *outputs;		/* capacity x output_elems */
+	int64		input_elems;
+	int64		output_elems;
+	bool	   *isnull;			/* per row: NULL features give NULL */
+} BatchPrediction;
+
+typedef struct BatchPredictState
+{
+	CustomScanState css;
+	int			npredictions;
+	BatchPrediction *predictions;
+	int			nchild;			/* child output columns */
+	bool	   *is_feature;		/* per child column: a features column */
+	MemoryContext batch_cxt;	/* rows and inputs of the current batch */
+	MinimalTuple *rows;
+	TupleTableSlot *row_slot;	/* reads a stored row back */
+	int			capacity;		/* rows the buffers hold */
+	int			nrows;
+	int			next_row;
+	int			next_batch_rows;
+	bool		child_done;
+	/* for EXPLAIN ANALYZE */
+	int64		batches;
+	int64		rows_predicted;
+	instr_time	forward_time;
+} BatchPredictState;
+
+static Node *create_batch_state(CustomScan *cscan);
+static void begin_batch(CustomScanState *node, EState *estate, int eflags);
+static TupleTableSlot *exec_batch(CustomScanState *node);
+static void end_batch(CustomScanState *node);
+static void rescan_batch(CustomScanState *node);
+static void explain_batch(CustomScanState *node, List *ancestors, ExplainState *es);
+
+CustomScanMethods batch_predict_scan_methods = {
+	BATCH_PREDICT_NAME,
+	create_batch_state
+};
+
+static CustomExecMethods batch_predict_exec_methods = {
+	.CustomName = BATCH_PREDICT_NAME,
+	.BeginCustomScan = begin_batch,
+	.ExecCustomScan = exec_batch,
+	.EndCustomScan = end_batch,
+	.ReScanCustomScan = rescan_batch,
+	.ExplainCustomScan = explain_batch
+};
+
+/* Registers the node's methods by name (parallel workers look them up). */
+void
+batch_predict_register(void)
+{
+	RegisterCustomScanMethods(&batch_predict_scan_methods);
+}
+
+/* The prediction specs as a List of plain nodes (copyable, serializable). */
+List *
+batch_spec_to_private(List *specs)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, specs)
+	{
+		BatchPredictionSpec *s = lfirst(lc);
+
+		result = lappend(result, list_make5(makeInteger(s->feature_column),
+											makeInteger(s->returns_class ? 1 : 0) ,
+											makeInteger(s->features_are_record ? 1 : 0),
+											makeString(s->model),
+											makeInteger(s->version_given ? s->version : -1)));
+	}
+	return result;
+}
+
+/* Inverse of batch_spec_to_private. */
+List *
+batch_spec_from_private(List *private)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, private)
+	{
+		List	   *fields = lfirst(lc);
+		BatchPredictionSpec *s = palloc0(sizeof(BatchPredictionSpec));
+		int			version = intVal(list_nth(fields, 4));
+
+		s->feature_column = intVal(linitial(fields));
+		s->returns_class = intVal(lsecond(fields)) != 0;
+		s->features_are_record = intVal(lthird(fields)) != 0;
+		s->model = strVal(lfourth(fields));
+		s->version_given = (version >= 0);
+		s->version = Max(version, 0);
+		result = lappend(result, s);
+	}
+	return result;
+}
+
+/* CreateCustomScanState callback. */
+static Node *
+create_batch_state(CustomScan *cscan)
+{
+	BatchPredictState *state = palloc0(sizeof(BatchPredictState));
+
+	NodeSetTag(state, T_CustomScanState);
+	state->css.methods = &batch_predict_exec_methods;
+	return (Node *) state;
+}
+
+/* BeginCustomScan: initializes the child and the prediction columns. */
+static void
+begin_batch(CustomScanState *node, EState *estate, int eflags)
+{
+	BatchPredictState *state = (BatchPredictState *) node;
+	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
+	List	   *specs = batch_spec_from_private(cscan->custom_private);
+	PlanState  *child;
+	int			i = 0;
+	ListCell   *lc;
+
+	child = ExecInitNode(outerPlan(cscan), estate, eflags);
+	outerPlanState(node) = child;
+	state->nchild = ExecGetResultType(child)->natts;
+	state->is_feature = palloc0(sizeof(bool) * (state->nchild + 1));
+	state->npredictions = list_length(specs);
+	state->predictions = palloc0(sizeof(BatchPrediction) * state->npredictions);
+	foreach(lc, specs)
+	{
+		BatchPrediction *p = &state->predictions[i++];
+
+		p->spec = *(BatchPredictionSpec *) lfirst(lc);
+		state->is_feature[p->spec.feature_column - 1] = true;
+	}
+	state->batch_cxt = AllocSetContextCreate(estate->es_query_cxt, "pg_infer batch",
+											 ALLOCSET_DEFAULT_SIZES);
+	state->row_slot = ExecAllocTableSlot(&estate->es_tupleTable, ExecGetResultType(child),
+										 &TTSOpsMinimalTuple);
+	state->next_batch_rows = 1;
+	INSTR_TIME_SET_ZERO(state->forward_time);
+}
+
+/*
+ * Resolves each prediction's model for this batch and makes its buffers
+ * hold capacity rows.  Buffers live in the query context; they are resized
+ * when the batch grows.
+ */
+static void
+prepare_predictions(BatchPredictState *state, int capacity)
+{
+	MemoryContext old = MemoryContextSwitchTo(state->css.ss.ps.state->es_query_cxt);
+
+	for (int i = 0; i < state->npredictions; i++)
+	{
+		BatchPrediction *p = &state->predictions[i];
+		LoadedModel *lm = model_cache_get(p->spec.model, p->spec.version_given, p->spec.version);
+
+		if (lm->model->ninputs != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("model \"%s\" has %d inputs, predict takes one feature array",
+							p->spec.model, lm->model->ninputs)));
+		if (capacity > state->capacity || lm->input_elems != p->input_elems ||
+			lm->output_elems != p->output_elems)
+		{
+			if (p->inputs)
+			{
+				pfree(p->inputs);
+				pfree(p->outputs);
+				pfree(p->isnull);
+			}
+			p->input_elems = lm->input_elems;
+			p->output_elems = lm->output_elems;
+			p->inputs = palloc_extended(sizeof(float) * capacity * lm->input_elems, MCXT_ALLOC_HUGE);
+			p->outputs = palloc_extended(sizeof(float) * capacity * lm->output_elems, MCXT_ALLOC_HUGE);
+			p->isnull = palloc(sizeof(bool) * capacity);
+		}
+		p->loaded = lm;
+	}
+	if (capacity > state->capacity)
+	{
+		state->rows = state->rows ? repalloc(state->rows, sizeof(MinimalTuple) * capacity)
+			: palloc(sizeof(MinimalTuple) * capacity);
+		state->capacity = capacity;
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* Stores one child row: its features converted, the rest as a minimal tuple. */
+static void
+store_row(BatchPredictState *state, TupleTableSlot *slot, int r)
+{
+	Datum	   *values = slot->tts_values;
+	bool	   *isnull = palloc(sizeof(bool) * state->nchild);
+
+	slot_getallattrs(slot);
+	memcpy(isnull, slot->tts_isnull, sizeof(bool) * state->nchild);
+	for (int i = 0; i < state->npredictions; i++)
+	{
+		BatchPrediction *p = &state->predictions[i];
+		int			col = p->spec.feature_column - 1;
+		float	   *dst = p->inputs + (int64) r * p->input_elems;
+
+		p->isnull[r] = slot->tts_isnull[col];
+		if (p->isnull[r])
+			memset(dst, 0, sizeof(float) * p->input_elems);
+		else if (p->spec.features_are_record)
+			features_from_record(DatumGetHeapTupleHeader(values[col]), p->spec.model, dst,
+								 p->input_elems);
+		else
+			features_from_array(DatumGetArrayTypeP(values[col]), p->spec.model, dst,
+								p->input_elems);
+	}
+	/* the features are in the input buffers now: do not copy them again */
+	for (int c = 0; c < state->nchild; c++)
+		if (state->is_feature[c])
+			isnull[c] = true;
+	state->rows[r] = heap_form_minimal_tuple(slot->tts_tupleDescriptor, values, isnull);
+}
+
+/* Runs every prediction's forward pass over the stored rows. */
+static void
+run_forward_passes(BatchPredictState *state)
+{
+	instr_time	start,
+				end;
+
+	INSTR_TIME_SET_CURRENT(start);
+	for (int i = 0; i < state->npredictions; i++)
+	{
+		BatchPrediction *p = &state->predictions[i];
+		PiExecutor *ex;
+		PiError		err = {0};
+
+		/*
+		 * Look the model up again: reading the child's rows may have run
+		 * other predict calls that freed versions dropped meanwhile.
+		 */
+		p->loaded = model_cache_get(p->spec.model, p->spec.version_given, p->spec.version);
+		if (p->loaded->input_elems != p->input_elems || p->loaded->output_elems != p->output_elems)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("model \"%s\" changed while the query ran", p->spec.model)));
+		ex = model_cache_executor(p->loaded, state->nrows);
+
+		memcpy(pi_executor_input(ex, 0), p->inputs, sizeof(float) * state->nrows * p->input_elems);
+		if (pi_executor_run(ex, state->nrows, &err) != PI_OK)
+			pg_infer_report(&err, p->spec.model);
+		memcpy(p->outputs, pi_executor_output(ex, 0), sizeof(float) * state->nrows * p->output_elems);
+	}
+	INSTR_TIME_SET_CURRENT(end);
+	INSTR_TIME_ACCUM_DIFF(state->forward_time, end, start);
+	state->batches++;
+	state->rows_predicted += state->nrows;
+}
+
+/* Reads the next batch from the child; false when it has no more rows. */
+static bool
+fill_batch(BatchPredictState *state)
+{
+	PlanState  *child = outerPlanState(state);
+	int			target = state->next_batch_rows;
+	MemoryContext old;
+
+	state->nrows = 0;
+	state->next_row = 0;
+	if (state->child_done)
+		return false;
+	MemoryContextReset(state->batch_cxt);
+	prepare_predictions(state, target);
+	while (state->nrows < target)
+	{
+		/* the child runs in the caller's context: it may allocate for the whole scan */
+		TupleTableSlot *slot = ExecProcNode(child);
+
+		if (TupIsNull(slot))
+		{
+			state->child_done = true;
+			break;
+		}
+		old = MemoryContextSwitchTo(state->batch_cxt);
+		store_row(state, slot, state->nrows++);
+		MemoryContextSwitchTo(old);
+	}
+	state->next_batch_rows = Min(target * 2, pg_infer_batch_size);
+	if (state->nrows == 0)
+		return false;
+	run_forward_passes(state);
+	return true;
+}
+
+/* A real[] of n values. */
+static Datum
+float_array_datum(const float *values, int64 n)
+{
+	Size		size = ARR_OVERHEAD_NONULLS(1) + sizeof(float) * n;
+	ArrayType  *a = palloc(size);
+
+	SET_VARSIZE(a, size);
+	a->ndim = 1;
+	a->dataoffset = 0;
+	a->elemtype = FLOAT4OID;
+	ARR_DIMS(a)[0] = (int) n;
+	ARR_LBOUND(a)[0] = 1;
+	memcpy(ARR_DATA_PTR(a), values, sizeof(float) * n);
+	return PointerGetDatum(a);
+}
+
+/* Index of the first largest value. */
+static int32
+first_argmax(const float *values, int64 n)
+{
+	int64		best = 0;
+
+	for (int64 i = 1; i < n; i++)
+		if (values[i] > values[best])
+			best = i;
+	return (int32) best;
+}
+
+/* ExecCustomScan: the next row with its predictions. */
+static TupleTableSlot *
+exec_batch(CustomScanState *node)
+{
+	BatchPredictState *state = (BatchPredictState *) node;
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	TupleTableSlot *scan = node->ss.ss_ScanTupleSlot;
+	int			r;
+
+	CHECK_FOR_INTERRUPTS();
+	if (state->next_row >= state->nrows && !fill_batch(state))
+		return NULL;
+	r = state->next_row++;
+	ResetExprContext(econtext);
+
+	ExecClearTuple(scan);
+	ExecStoreMinimalTuple(state->rows[r], state->row_slot, false);
+	slot_getallattrs(state->row_slot);
+	memcpy(scan->tts_values, state->row_slot->tts_values, sizeof(Datum) * state->nchild);
+	memcpy(scan->tts_isnull, state->row_slot->tts_isnull, sizeof(bool) * state->nchild);
+	for (int i = 0; i < state->npredictions; i++)
+	{
+		BatchPrediction *p = &state->predictions[i];
+		const float *out = p->outputs + (int64) r * p->output_elems;
+		int			col = state->nchild + i;
+		MemoryContext old = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
+
+		scan->tts_isnull[col] = p->isnull[r];
+		if (p->isnull[r])
+			scan->tts_values[col] = (Datum) 0;
+		else if (p->spec.returns_class)
+			scan->tts_values[col] = Int32GetDatum(first_argmax(out, p->output_elems));
+		else
+			scan->tts_values[col] = float_array_datum(out, p->output_elems);
+		MemoryContextSwitchTo(old);
+	}
+	ExecStoreVirtualTuple(scan);
+	econtext->ecxt_scantuple = scan;
+	if (node->ss.ps.ps_ProjInfo == NULL)
+		return scan;
+	return ExecProject(node->ss.ps.ps_ProjInfo);
+}
+
+/* EndCustomScan */
+static void
+end_batch(CustomScanState *node)
+{
+	ExecEndNode(outerPlanState(node));
+}
+
+/* ReScanCustomScan: forget the current batch, start the child over. */
+static void
+rescan_batch(CustomScanState *node)
+{
+	BatchPredictState *state = (BatchPredictState *) node;
+	PlanState  *child = outerPlanState(node);
+
+	state->nrows = 0;
+	state->next_row = 0;
+	state->child_done = false;
+	state->next_batch_rows = 1;
+	if (child->chgParam == NULL)
+		ExecReScan(child);
+}
+
+/* EXPLAIN: models, batch size and device; batches, rows and time when analyzed. */
+static void
+explain_batch(CustomScanState *node, List *ancestors, ExplainState *es)
+{
+	BatchPredictState *state = (BatchPredictState *) node;
+	StringInfoData models;
+
+	initStringInfo(&models);
+	for (int i = 0; i < state->npredictions; i++)
+	{
+		BatchPredictionSpec *s = &state->predictions[i].spec;
+
+		appendStringInfo(&models, "%s%s", i ? ", " : "", quote_identifier(s->model));
+		if (s->version_given)
+			appendStringInfo(&models, " version %d", s->version);
+	}
+	ExplainPropertyText("Models", models.data, es);
+	ExplainPropertyInteger("Batch Size", NULL, pg_infer_batch_size, es);
+	ExplainPropertyText("Device", "cpu", es);
+	if (es->analyze)
+	{
+		ExplainPropertyInteger("Batches", NULL, state->batches, es);
+		ExplainPropertyInteger("Rows Predicted", NULL, state->rows_predicted, es);
+		if (es->timing)
+			ExplainPropertyFloat("Forward Pass Time", "ms",
+								 INSTR_TIME_GET_MILLISEC(state->forward_time), 3, es);
+	}
+}
