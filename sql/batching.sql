@@ -134,6 +134,14 @@ RESET min_parallel_table_scan_size;
 SELECT agree($$SELECT id, predict_class('tiny', ARRAY[f[1], f[2], random() * 0]) FROM bt_small$$);
 SELECT agree($$SELECT id, predict_class('tiny', f), generate_series(1, 2) FROM bt_small WHERE id < 5$$);
 SELECT agree($$SELECT id, predict_class(m, features) FROM bt, (VALUES ('mnist'), ('mnist_copy')) v(m) WHERE id < 20$$);
+-- calls under CASE, COALESCE, AND/OR or an aggregate FILTER run only for the
+-- rows that reach them
+SELECT agree($$SELECT id, CASE WHEN id % 2 = 0 THEN predict_class('tiny', f) END AS c FROM bt_small$$);
+SELECT agree($$SELECT 1 AS id, sum(predict_class('tiny', f)) FILTER (WHERE id > 10) FROM bt_small$$);
+CREATE TABLE mixed AS SELECT * FROM bt_small UNION ALL SELECT 0, '{1,2}';
+SELECT count(CASE WHEN array_length(f, 1) = 3 THEN predict('tiny', f) END) FROM mixed;
+SELECT expect_error($$SELECT count(predict('tiny', f)) FROM mixed$$);
+DROP TABLE mixed;
 BEGIN;
 DECLARE c SCROLL CURSOR FOR SELECT id, predict_class('mnist', features) FROM bt ORDER BY id;
 FETCH 2 FROM c;

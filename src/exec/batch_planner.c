@@ -115,11 +115,24 @@ is_batchable_call(Node *node)
 	return !contain_volatile_functions(features) && !expression_returns_set(features);
 }
 
-/* expression_tree_walker: finds a batchable call. */
+/*
+ * Whether a node evaluates some of its arguments only for some rows (CASE,
+ * COALESCE, AND/OR).  Calls below it stay per row: batching would evaluate
+ * them, and raise their errors, for rows that per-row evaluation skips.
+ */
+static bool
+is_conditional(Node *node)
+{
+	return IsA(node, CaseExpr) || IsA(node, CoalesceExpr) ||
+		(IsA(node, BoolExpr) && ((BoolExpr *) node)->boolop != NOT_EXPR) ||
+		(IsA(node, Aggref) && ((Aggref *) node)->aggfilter != NULL);
+}
+
+/* expression_tree_walker: finds a batchable call outside conditionals. */
 static bool
 contains_batchable_walker(Node *node, void *context)
 {
-	if (node == NULL)
+	if (node == NULL || is_conditional(node))
 		return false;
 	if (is_batchable_call(node))
 		return true;
@@ -150,6 +163,7 @@ typedef struct SplitContext
 	List	   *specs;			/* their BatchPredictionSpecs */
 	int			first_prediction;	/* scan-tuple attno of the first prediction */
 	bool		collecting;		/* pass 1: collect; pass 2: replace */
+	int			conditional_depth;	/* inside CASE, COALESCE, AND/OR */
 } SplitContext;
 
 /* Position (1-based) of expr in a target list, appending it if absent. */
@@ -190,7 +204,16 @@ split_mutator(Node *node, SplitContext *ctx)
 {
 	if (node == NULL)
 		return NULL;
-	if (is_batchable_call(node))
+	if (is_conditional(node))
+	{
+		Node	   *result;
+
+		ctx->conditional_depth++;
+		result = expression_tree_mutator(node, split_mutator, ctx);
+		ctx->conditional_depth--;
+		return result;
+	}
+	if (ctx->conditional_depth == 0 && is_batchable_call(node))
 	{
 		FuncExpr   *f = (FuncExpr *) node;
 
@@ -232,8 +255,8 @@ outer_column(TargetEntry *te)
 static Node *
 features_as_outer_mutator(Node *node, SplitContext *ctx)
 {
-	if (node == NULL)
-		return NULL;
+	if (node == NULL || is_conditional(node))
+		return node;
 	if (is_batchable_call(node))
 	{
 		FuncExpr   *f = copyObject((FuncExpr *) node);
@@ -385,8 +408,8 @@ has_non_outer_var_walker(Node *node, void *context)
 static Node *
 pushdown_mutator(Node *node, PushdownContext *ctx)
 {
-	if (node == NULL)
-		return NULL;
+	if (node == NULL || is_conditional(node))
+		return node;
 	if (IsA(node, Aggref))
 	{
 		bool		saved = ctx->in_aggregate;
