@@ -22,7 +22,7 @@ ENGINE_SRCS = \
 
 # The server side: catalog, backend-local cache, SQL functions.
 SERVER_SRCS = \
-	src/pg_infer.c src/catalog/catalog.c src/catalog/weights.c \
+	src/pg_infer.c src/blas_loader.c src/catalog/catalog.c src/catalog/weights.c \
 	src/cache/model_cache.c src/sql/create_model.c src/sql/admin.c \
 	src/sql/features.c src/sql/predict.c src/sql/errors.c \
 	src/exec/batch_planner.c src/exec/batch_scan.c
@@ -32,7 +32,8 @@ OBJS = $(ENGINE_SRCS:.c=.o) $(SERVER_SRCS:.c=.o)
 REGRESS = setup create_model validation predict batching admin
 REGRESS_OPTS = --inputdir=. --load-extension=pg_infer
 
-# A single-threaded BLAS: no threads inside PostgreSQL processes.
+# OpenBLAS: the server opens it at run time (src/blas_loader.c) with one
+# thread; the standalone test programs link its sequential build.
 MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 BLAS_INCDIR ?= /usr/include/$(MULTIARCH)/openblas-serial
 BLAS_LIBDIR ?= /usr/lib/$(MULTIARCH)/openblas-serial
@@ -41,7 +42,7 @@ BLAS_LIBS = -L$(BLAS_LIBDIR) -Wl,-rpath,$(BLAS_LIBDIR) -lopenblas
 
 PG_CPPFLAGS = -I$(srcdir)/include $(BLAS_CFLAGS)
 PG_CFLAGS = -std=gnu11 -Wno-declaration-after-statement
-SHLIB_LINK = -lcjson $(BLAS_LIBS) -lm
+SHLIB_LINK = -lcjson -ldl -lm
 
 # No LLVM bitcode: the JIT has nothing to inline from an inference kernel.
 override with_llvm = no

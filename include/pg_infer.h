@@ -22,6 +22,9 @@
 
 #define PG_INFER_MAX_MODEL_NAME (NAMEDATALEN - 1)
 
+/* src/blas_loader.c */
+extern void pg_infer_blas_load(void);
+
 /* src/sql/errors.c */
 extern void pg_infer_report(const PiError *err, const char *model) pg_attribute_noreturn();
 

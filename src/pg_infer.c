@@ -6,8 +6,6 @@
  */
 #include "pg_infer.h"
 
-#include <cblas.h>
-
 #include "batch_predict.h"
 
 PG_MODULE_MAGIC;
@@ -18,12 +16,7 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	/*
-	 * The library links the sequential OpenBLAS build, which never starts
-	 * threads; this also holds a threaded build that something else loaded
-	 * under the same soname to one thread.
-	 */
-	openblas_set_num_threads(1);
+	pg_infer_blas_load();
 	model_cache_init();
 	batch_predict_register();
 	batch_planner_init();

@@ -7,5 +7,6 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     build-essential postgresql-15 postgresql-server-dev-15 \
-    libcjson-dev libopenblas0-serial libopenblas-serial-dev >/dev/null
+    libcjson-dev libopenblas0 libopenblas0-serial libopenblas-serial-dev \
+    postgresql-plpython3-15 python3-numpy >/dev/null
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore pytest 'psycopg[binary]' numpy

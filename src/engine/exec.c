@@ -7,7 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pi_blas.h"
 #include "pi_engine.h"
+
+/* Installed by the host program (see pi_blas.h). */
+PiBlas		pi_blas;
 
 struct PiExecutor
 {
@@ -26,6 +30,11 @@ pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
 	if (!model->finalized)
 	{
 		pi_fail(err, PI_ERR_INVALID, "model is not finalized");
+		return NULL;
+	}
+	if (pi_blas.sgemm == NULL || pi_blas.sgemv == NULL)
+	{
+		pi_fail(err, PI_ERR_UNSUPPORTED, "no BLAS library is installed for the engine");
 		return NULL;
 	}
 	if (max_batch < 1)

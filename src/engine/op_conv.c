@@ -3,9 +3,9 @@
  *	  Conv2D as im2col + SGEMM per sample and group; 1x1 stride-1 unpadded
  *	  convolutions skip im2col.
  */
-#include <cblas.h>
 #include <string.h>
 
+#include "pi_blas.h"
 #include "pi_engine.h"
 
 /* Whether the conv reads its input directly as the GEMM's right operand. */
@@ -108,7 +108,7 @@ pi_kernel_conv2d(const PiKernelArgs *a)
 				im2col(xn + g * cg * h * w, cg, h, w, at, oh, ow, a->scratch);
 				col = a->scratch;
 			}
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mg, plane, kdim,
+			pi_blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mg, plane, kdim,
 						1.0f, a->in[1] + g * mg * kdim, kdim, col, plane,
 						beta, yn + g * mg * plane, plane);
 		}

@@ -2,9 +2,9 @@
  * op_gemm.c
  *	  Dense, Gemm and MatMul on BLAS: one SGEMM per batch (SGEMV for one row).
  */
-#include <cblas.h>
 #include <string.h>
 
+#include "pi_blas.h"
 #include "pi_engine.h"
 
 /* Dense and Gemm: out[N,M] = alpha * X[N,K] W + beta * bias. */
@@ -27,11 +27,11 @@ pi_kernel_gemm(const PiKernelArgs *a)
 		acc = beta;
 	}
 	if (rows == 1)
-		cblas_sgemv(CblasRowMajor, w_is_mk ? CblasNoTrans : CblasTrans,
+		pi_blas.sgemv(CblasRowMajor, w_is_mk ? CblasNoTrans : CblasTrans,
 					w_is_mk ? mdim : k, w_is_mk ? k : mdim,
 					alpha, a->in[1], w_is_mk ? k : mdim, a->in[0], 1, acc, a->out, 1);
 	else
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, w_is_mk ? CblasTrans : CblasNoTrans,
+		pi_blas.sgemm(CblasRowMajor, CblasNoTrans, w_is_mk ? CblasTrans : CblasNoTrans,
 					rows, mdim, k, alpha, a->in[0], k, a->in[1], w_is_mk ? k : mdim,
 					acc, a->out, mdim);
 }
@@ -50,7 +50,7 @@ pi_kernel_matmul(const PiKernelArgs *a)
 
 		for (int i = 0; i < rank - 1; i++)
 			rows *= a->in_dims[0][i];
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, mdim, k,
+		pi_blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, mdim, k,
 					1.0f, a->in[0], k, a->in[1], mdim, 0.0f, a->out, mdim);
 	}
 	else
@@ -61,7 +61,7 @@ pi_kernel_matmul(const PiKernelArgs *a)
 		for (int i = 0; i < rank - 2; i++)
 			mats *= a->in_dims[0][i];
 		for (int64_t b = 0; b < mats; b++)
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, mdim, k,
+			pi_blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, mdim, k,
 						1.0f, a->in[0] + b * rows * k, k, a->in[1] + b * k * mdim, mdim,
 						0.0f, a->out + b * rows * mdim, mdim);
 	}

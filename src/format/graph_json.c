@@ -92,7 +92,7 @@ static PiStatus
 parse_attr(const cJSON *v, const char *node, PiOp op, PiAttrs *a, PiError *err)
 {
 	const char *key = v->string;
-	int			n;
+	int			n = 0;
 	PiStatus	st;
 
 	if (!pi_op_accepts_attr(op, key))

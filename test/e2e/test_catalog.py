@@ -121,9 +121,43 @@ def test_parallel_query_matches_serial(conn):
 def test_backends_run_one_thread(conn):
     create_mnist(conn)
     conn.execute("SELECT predict_batch('mnist', array_fill(1::real, ARRAY[256, 784]))")
+    assert backend_threads(conn) == 1
+
+
+def backend_threads(conn):
+    """The number of threads of the connection's backend process."""
     pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    threads = [line for line in open(f"/proc/{pid}/status") if line.startswith("Threads:")]
-    assert threads == ["Threads:\t1\n"]
-    with open(f"/proc/{pid}/maps") as maps:
-        blas = {line.split()[-1] for line in maps if "libopenblas" in line}
-    assert blas and all("openblas-serial" in path for path in blas), blas
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("Threads:"))
+
+
+@pytest.mark.parametrize("numpy_first", [False, True])
+def test_numpy_in_plpython_shares_the_session(dbname, conn, numpy_first):
+    """PL/Python's numpy and pg_infer load one OpenBLAS, in either order, and
+    pg_infer starts no BLAS threads (numpy loaded first may have started its own)."""
+    conn.execute("CREATE EXTENSION IF NOT EXISTS plpython3u")
+    conn.execute("CREATE FUNCTION np_dot(x real[]) RETURNS float8 LANGUAGE plpython3u AS $$\n"
+                 "import numpy as np\n"
+                 "v = np.array(x, dtype=np.float64)\n"
+                 "return float(v @ v)\n$$")
+    create_mnist(conn)
+    image = "array_fill(2::real, ARRAY[784])"
+    numpy_call = f"SELECT np_dot({image})"
+    infer_call = "SELECT predict_batch('mnist', array_fill(1::real, ARRAY[64, 784]))"
+    with psycopg.connect(**conninfo(dbname), autocommit=True) as fresh:
+        if numpy_first:
+            fresh.execute(numpy_call)
+            before = backend_threads(fresh)
+            fresh.execute(infer_call)
+            assert backend_threads(fresh) == before
+        else:
+            fresh.execute(infer_call)
+            assert backend_threads(fresh) == 1
+            fresh.execute(numpy_call)
+            assert backend_threads(fresh) == 1
+        assert fresh.execute(numpy_call).fetchone()[0] == 784 * 4
+        assert fresh.execute(f"SELECT predict_class('mnist', {image})").fetchone()[0] in range(10)
+        pid = fresh.execute("SELECT pg_backend_pid()").fetchone()[0]
+        with open(f"/proc/{pid}/maps") as maps:
+            blas = {line.split()[-1] for line in maps if "libopenblas" in line}
+        assert len(blas) == 1, blas

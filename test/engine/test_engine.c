@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pi_blas.h"
 #include "pi_engine.h"
 #include "pi_format.h"
 
@@ -485,6 +486,8 @@ test_preprocessing(void)
 int
 main(int argc, char **argv)
 {
+	pi_blas.sgemm = cblas_sgemm;
+	pi_blas.sgemv = cblas_sgemv;
 	test_safetensors();
 	test_graph();
 	test_preprocessing();

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "fuzz_model.h"
+#include "pi_blas.h"
 #include "pi_engine.h"
 #include "pi_format.h"
 
@@ -310,6 +311,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	PiError		err = {0};
 	PiStatus	st;
 
+	pi_blas.sgemm = cblas_sgemm;
+	pi_blas.sgemv = cblas_sgemv;
 	pi_fuzz_stats.inputs++;
 	if (!pi_fuzz_split(data, size, &p))
 		return 0;
