@@ -92,7 +92,7 @@ SELECT agree($$SELECT id, predict('tiny', CASE WHEN id % 3 = 0 THEN NULL ELSE f 
 -- EXPLAIN shows the node, its models, batch size and device
 EXPLAIN (COSTS OFF) SELECT id, predict_class('mnist', features) FROM bt;
 EXPLAIN (COSTS OFF) SELECT sum(predict_class('mnist', features)) FROM bt;
--- ... and with ANALYZE, the batches: sizes grow 1, 2, 4, ..., 1024
+-- ... and with ANALYZE, the batches: sizes grow 1, 2, 4, ..., 256, then stay
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT sum(predict_class('mnist', features)) FROM bt WHERE id <= 2047;
 -- LIMIT computes few rows beyond what it returns

@@ -27,7 +27,7 @@
 #include "utils/syscache.h"
 
 bool		pg_infer_batching = true;
-int			pg_infer_batch_size = 1024;
+int			pg_infer_batch_size = 256;
 
 static planner_hook_type prev_planner_hook = NULL;
 
@@ -503,7 +503,7 @@ batch_planner_init(void)
 							 NULL, &pg_infer_batching, true, PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_infer.batch_size",
 							"Largest number of rows per forward pass of a BatchPredict node.",
-							NULL, &pg_infer_batch_size, 1024, 1, 65536, PGC_USERSET, 0,
+							NULL, &pg_infer_batch_size, 256, 1, 65536, PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_infer");
 	prev_planner_hook = planner_hook;
