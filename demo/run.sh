@@ -16,6 +16,7 @@ test/scratch-server.sh start "$dir" "$port"
 
 python3 demo/load_mnist.py --host "$dir" --port "$port"
 psql -X -h "$dir" -p "$port" -U postgres <<'SQL'
+LOAD 'pg_infer';   -- installs the batching planner hook for this session
 \echo '-- the model, stored in the database'
 SELECT name, version, active, inputs, outputs, parameter_count, weight_bytes FROM pginfer.models;
 \echo '-- predict: one forward pass per row'
@@ -27,6 +28,9 @@ SELECT count(*) AS images,
        sum((predict_class('mnist', features) = label)::int) AS correct,
        round(100.0 * avg((predict_class('mnist', features) = label)::int), 2) AS accuracy_pct
 FROM digits;
+\echo '-- the plan: one forward pass per batch of rows'
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT sum(predict_class('mnist', features)) FROM digits;
 \echo '-- batch scoring'
 CREATE TABLE scores AS SELECT id, predict_class('mnist', features) AS class FROM digits;
 SELECT class, count(*) FROM scores GROUP BY class ORDER BY class;
