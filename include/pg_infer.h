@@ -90,4 +90,8 @@ extern int64 features_rows_from_array(ArrayType *array, const char *model, float
 									  int64 row_elems);
 extern void features_from_record(HeapTupleHeader rec, const char *model, float *dst, int64 expected);
 
+/* src/sql/predict.c */
+extern ArrayType *predict_result_array(const float *values, int ndim, int *dims);
+extern int32 predict_result_class(const float *values, int64 n);
+
 #endif							/* PG_INFER_H */

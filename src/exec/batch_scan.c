@@ -321,35 +321,6 @@ fill_batch(BatchPredictState *state)
 	return true;
 }
 
-/* A real[] of n values. */
-static Datum
-float_array_datum(const float *values, int64 n)
-{
-	Size		size = ARR_OVERHEAD_NONULLS(1) + sizeof(float) * n;
-	ArrayType  *a = palloc(size);
-
-	SET_VARSIZE(a, size);
-	a->ndim = 1;
-	a->dataoffset = 0;
-	a->elemtype = FLOAT4OID;
-	ARR_DIMS(a)[0] = (int) n;
-	ARR_LBOUND(a)[0] = 1;
-	memcpy(ARR_DATA_PTR(a), values, sizeof(float) * n);
-	return PointerGetDatum(a);
-}
-
-/* Index of the first largest value. */
-static int32
-first_argmax(const float *values, int64 n)
-{
-	int64		best = 0;
-
-	for (int64 i = 1; i < n; i++)
-		if (values[i] > values[best])
-			best = i;
-	return (int32) best;
-}
-
 /* ExecCustomScan: the next row with its predictions. */
 static TupleTableSlot *
 exec_batch(CustomScanState *node)
@@ -381,9 +352,13 @@ exec_batch(CustomScanState *node)
 		if (p->isnull[r])
 			scan->tts_values[col] = (Datum) 0;
 		else if (p->spec.returns_class)
-			scan->tts_values[col] = Int32GetDatum(first_argmax(out, p->output_elems));
+			scan->tts_values[col] = Int32GetDatum(predict_result_class(out, p->output_elems));
 		else
-			scan->tts_values[col] = float_array_datum(out, p->output_elems);
+		{
+			int			dims[1] = {(int) p->output_elems};
+
+			scan->tts_values[col] = PointerGetDatum(predict_result_array(out, 1, dims));
+		}
 		MemoryContextSwitchTo(old);
 	}
 	ExecStoreVirtualTuple(scan);

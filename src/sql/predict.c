@@ -85,8 +85,8 @@ run_one_row(FunctionCallInfo fcinfo, const LoadedModel **lm_out)
 }
 
 /* A real[] of the given dimensions holding values. */
-static ArrayType *
-float_array(const float *values, int ndim, int *dims)
+ArrayType *
+predict_result_array(const float *values, int ndim, int *dims)
 {
 	int64		n = 1;
 	Size		size;
@@ -111,9 +111,9 @@ float_array(const float *values, int ndim, int *dims)
 	return result;
 }
 
-/* Index of the largest value (the first on ties). */
-static int32
-argmax(const float *values, int64 n)
+/* Index of the largest value (the first on ties): predict_class's result. */
+int32
+predict_result_class(const float *values, int64 n)
 {
 	int64		best = 0;
 
@@ -133,7 +133,7 @@ pg_infer_predict(PG_FUNCTION_ARGS)
 	const float *out = run_one_row(fcinfo, &lm);
 	int			dims[1] = {(int) lm->output_elems};
 
-	PG_RETURN_ARRAYTYPE_P(float_array(out, 1, dims));
+	PG_RETURN_ARRAYTYPE_P(predict_result_array(out, 1, dims));
 }
 
 PG_FUNCTION_INFO_V1(pg_infer_predict_class);
@@ -145,7 +145,7 @@ pg_infer_predict_class(PG_FUNCTION_ARGS)
 	const LoadedModel *lm;
 	const float *out = run_one_row(fcinfo, &lm);
 
-	PG_RETURN_INT32(argmax(out, lm->output_elems));
+	PG_RETURN_INT32(predict_result_class(out, lm->output_elems));
 }
 
 #define BATCH_CHUNK_ROWS 1024
@@ -189,5 +189,5 @@ pg_infer_predict_batch(PG_FUNCTION_ARGS)
 	}
 	dims[0] = (int) rows;
 	dims[1] = (int) lm->output_elems;
-	PG_RETURN_ARRAYTYPE_P(float_array(rows_out, 2, dims));
+	PG_RETURN_ARRAYTYPE_P(predict_result_array(rows_out, 2, dims));
 }
