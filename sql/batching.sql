@@ -65,7 +65,8 @@ SELECT agree($$SELECT id, predict_class('mnist', features) AS c, predict('mnist'
                       predict_class('mnist_copy', features) AS c2 FROM bt$$);
 SELECT agree($$SELECT b.id, predict('tiny', f) AS p2, predict('tiny', f, 1) AS p1,
                       predict_class('tiny', ARRAY[f[1] * 2, f[2], f[3]]) AS c FROM bt_small b$$);
--- expressions around and inside the call
+-- expressions around and inside the call, and the features column itself
+SELECT agree($$SELECT id, features[1:3] AS head, predict_class('mnist', features) FROM bt$$);
 SELECT agree($$SELECT id, (predict('mnist', features))[3] * 2 AS third,
                       predict_class('mnist', features) = grp AS hit FROM bt$$);
 SELECT agree($$SELECT id, predict_class('tiny', ARRAY[f[1] + 1, f[2], f[3]]) FROM bt_small$$);

@@ -19,6 +19,7 @@
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
+#include "nodes/nodeFuncs.h"
 #include "pg_infer.h"
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
@@ -42,7 +43,7 @@ typedef struct BatchPredictState
 	int			npredictions;
 	BatchPrediction *predictions;
 	int			nchild;			/* child output columns */
-	bool	   *is_feature;		/* per child column: a features column */
+	bool	   *is_feature;		/* per child column: only a features column */
 	MemoryContext batch_cxt;	/* rows and inputs of the current batch */
 	MinimalTuple *rows;
 	TupleTableSlot *row_slot;	/* reads a stored row back */
@@ -140,6 +141,17 @@ create_batch_state(CustomScan *cscan)
 	return (Node *) state;
 }
 
+/* expression_tree_walker: collects the INDEX_VAR columns an expression reads. */
+static bool
+scan_columns_walker(Node *node, Bitmapset **columns)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var) && ((Var *) node)->varno == INDEX_VAR)
+		*columns = bms_add_member(*columns, ((Var *) node)->varattno);
+	return expression_tree_walker(node, scan_columns_walker, columns);
+}
+
 /* BeginCustomScan: initializes the child and the prediction columns. */
 static void
 begin_batch(CustomScanState *node, EState *estate, int eflags)
@@ -148,6 +160,7 @@ begin_batch(CustomScanState *node, EState *estate, int eflags)
 	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
 	List	   *specs = batch_spec_from_private(cscan->custom_private);
 	PlanState  *child;
+	Bitmapset  *read_columns = NULL;
 	int			i = 0;
 	ListCell   *lc;
 
@@ -164,6 +177,11 @@ begin_batch(CustomScanState *node, EState *estate, int eflags)
 		p->spec = *(BatchPredictionSpec *) lfirst(lc);
 		state->is_feature[p->spec.feature_column - 1] = true;
 	}
+	/* a features column the target list also reads is kept in the rows */
+	(void) scan_columns_walker((Node *) cscan->scan.plan.targetlist, &read_columns);
+	for (int c = 0; c < state->nchild; c++)
+		if (bms_is_member(c + 1, read_columns))
+			state->is_feature[c] = false;
 	state->batch_cxt = AllocSetContextCreate(estate->es_query_cxt, "pg_infer batch",
 											 ALLOCSET_DEFAULT_SIZES);
 	state->row_slot = ExecAllocTableSlot(&estate->es_tupleTable, ExecGetResultType(child),
