@@ -34,14 +34,18 @@ pi_kernel_gemm(const PiKernelArgs *a)
 			memcpy(a->out + r * mdim, a->in[2], sizeof(float) * mdim);
 		acc = beta;
 	}
-	if (rows == 1)
-		pi_blas.sgemv(CblasRowMajor, w_is_mk ? CblasNoTrans : CblasTrans,
-					w_is_mk ? mdim : k, w_is_mk ? k : mdim,
-					alpha, a->in[1], w_is_mk ? k : mdim, a->in[0], 1, acc, a->out, 1);
+	if (rows < GEMV_ROWS)
+	{
+		for (int64_t r = 0; r < rows; r++)
+			pi_blas.sgemv(CblasRowMajor, w_is_mk ? CblasNoTrans : CblasTrans,
+						  w_is_mk ? mdim : k, w_is_mk ? k : mdim,
+						  alpha, a->in[1], w_is_mk ? k : mdim, a->in[0] + r * k, 1,
+						  acc, a->out + r * mdim, 1);
+	}
 	else
 		pi_blas.sgemm(CblasRowMajor, CblasNoTrans, w_is_mk ? CblasTrans : CblasNoTrans,
-					rows, mdim, k, alpha, a->in[0], k, a->in[1], w_is_mk ? k : mdim,
-					acc, a->out, mdim);
+					  rows, mdim, k, alpha, a->in[0], k, a->in[1], w_is_mk ? k : mdim,
+					  acc, a->out, mdim);
 }
 
 /* MatMul: [N,...,K] by a weight [K,M], or batched by an activation. */

@@ -56,7 +56,6 @@ import os
 import re
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -68,6 +67,7 @@ import psycopg
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bench as B  # noqa: E402  (data loading, COPY, client pipeline, machine info)
+from safetensors_writer import safetensors_bytes  # noqa: E402  (bench put test/ on the path)
 
 ROOT = B.ROOT
 SCRATCH = B.SCRATCH
@@ -92,19 +92,6 @@ log = B.log
 
 
 # ------------------------------------------------------------------ models
-
-def safetensors_bytes(tensors):
-    """Serializes {name: float32 ndarray} in the safetensors layout (no package needed)."""
-    header, offset, blobs = {}, 0, []
-    for name, array in tensors.items():
-        data = np.ascontiguousarray(array, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(array.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    head = json.dumps(header).encode()
-    return struct.pack("<Q", len(head)) + head + b"".join(blobs)
-
 
 def mlp_graph(widths):
     """Graph JSON of a Dense/Relu/.../Dense MLP (docs/format.md)."""
@@ -423,19 +410,8 @@ def main():
             run(conn, conn_row, conn_py, args, models, numpy_models, images, labels, sgemm, t_start)
         ok = True
     finally:
-        subprocess.run([SCRATCH, "stop", args.dir], check=False)
         shutil.rmtree(workdir, ignore_errors=True)
-        if ok:
-            shutil.rmtree(args.dir, ignore_errors=True)
-            log(f"scratch server stopped, {args.dir} removed")
-        else:
-            server_log = os.path.join(args.dir, "server.log")
-            log(f"FAILED; scratch server stopped, its log kept in {server_log}; last lines:")
-            try:
-                with open(server_log, errors="replace") as f:
-                    sys.stderr.write("".join(f.readlines()[-25:]))
-            except OSError:
-                pass
+        B.stop_scratch_server(args.dir, ok)
 
 
 def run(conn, conn_row, conn_py, args, models, numpy_models, images, labels, sgemm, t_start):

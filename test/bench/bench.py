@@ -471,18 +471,23 @@ def main():
             log(f"server left running: psql -h {args.dir} -p {args.port} -U postgres bench; "
                 f"stop with {SCRATCH} stop {args.dir}")
         else:
-            subprocess.run([SCRATCH, "stop", args.dir], check=False)
-            if ok:
-                shutil.rmtree(args.dir, ignore_errors=True)
-                log(f"scratch server stopped, {args.dir} removed")
-            else:
-                server_log = os.path.join(args.dir, "server.log")
-                log(f"FAILED; scratch server stopped, its log kept in {server_log}; last lines:")
-                try:
-                    with open(server_log, errors="replace") as f:
-                        sys.stderr.write("".join(f.readlines()[-25:]))
-                except OSError:
-                    pass
+            stop_scratch_server(args.dir, ok)
+
+
+def stop_scratch_server(directory, ok):
+    """Stops the server; removes its directory after a success, else shows its log."""
+    subprocess.run([SCRATCH, "stop", directory], check=False)
+    if ok:
+        shutil.rmtree(directory, ignore_errors=True)
+        log(f"scratch server stopped, {directory} removed")
+        return
+    server_log = os.path.join(directory, "server.log")
+    log(f"FAILED; scratch server stopped, its log kept in {server_log}; last lines:")
+    try:
+        with open(server_log, errors="replace") as f:
+            sys.stderr.write("".join(f.readlines()[-25:]))
+    except OSError:
+        pass
 
 
 def run(conn, conn_py, conn_row, args, model, images, labels, t_start):

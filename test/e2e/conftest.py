@@ -3,11 +3,9 @@ on the scratch server that test/run-tests.sh started."""
 import json
 import os
 import pathlib
-import struct
 import sys
 import uuid
 
-import numpy as np
 import psycopg
 import pytest
 
@@ -15,6 +13,7 @@ ROOT = pathlib.Path(os.environ.get("PG_INFER_ROOT", pathlib.Path(__file__).resol
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 sys.path.insert(0, str(ROOT / "test"))
 import mnist_data  # noqa: E402
+from safetensors_writer import safetensors_bytes  # noqa: E402,F401
 MNIST_SCALE = 0.00392156862745098
 
 
@@ -42,19 +41,6 @@ def conn(dbname):
     """An autocommit connection to the test database."""
     with psycopg.connect(**conninfo(dbname), autocommit=True) as c:
         yield c
-
-
-def safetensors_bytes(tensors):
-    """Serializes {name: float32 ndarray} in the safetensors layout."""
-    header, offset, blobs = {}, 0, []
-    for name, array in tensors.items():
-        data = np.ascontiguousarray(array, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(array.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    head = json.dumps(header).encode()
-    return struct.pack("<Q", len(head)) + head + b"".join(blobs)
 
 
 def load_mnist_test_set():
