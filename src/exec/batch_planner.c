@@ -290,6 +290,12 @@ max_plan_node_id(Plan *plan, int max)
 	if (IsA(plan, CustomScan))
 		foreach(lc, ((CustomScan *) plan)->custom_plans)
 			max = max_plan_node_id(lfirst(lc), max);
+	if (IsA(plan, BitmapAnd))
+		foreach(lc, ((BitmapAnd *) plan)->bitmapplans)
+			max = max_plan_node_id(lfirst(lc), max);
+	if (IsA(plan, BitmapOr))
+		foreach(lc, ((BitmapOr *) plan)->bitmapplans)
+			max = max_plan_node_id(lfirst(lc), max);
 	return max;
 }
 
