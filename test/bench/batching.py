@@ -207,18 +207,7 @@ def setup_database(conn, models, images, nrows):
     conn.execute(PY_FUNCTION)
     conn.execute(B.PY_NUMPY_VERSION)
 
-    block = B.copy_block(images)
-    for table, storage in (("t_toast", None), ("t_plain", "PLAIN")):
-        t0 = time.perf_counter()
-        with conn.transaction():
-            conn.execute(f"CREATE TABLE {table} (id int, features real[])")
-            if storage:
-                conn.execute(f"ALTER TABLE {table} ALTER COLUMN features SET STORAGE {storage}")
-            with conn.cursor() as cur:
-                B.copy_rows(cur, table, block, nrows)
-        conn.execute(f"VACUUM ANALYZE {table}")
-        log(f"{table}: {nrows:,} rows loaded with binary COPY + VACUUM ANALYZE in "
-            f"{time.perf_counter() - t0:.1f} s")
+    B.load_feature_tables(conn, images, nrows)
     conn.execute("CREATE TABLE scores (id int, class int)")
     conn.execute("CREATE TABLE scores_d (id int, class int)")
 

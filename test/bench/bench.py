@@ -350,6 +350,23 @@ $py$;
 """
 
 
+def load_feature_tables(conn, images, nrows):
+    """Tables t_toast (default storage) and t_plain (STORAGE PLAIN) of nrows
+    (id, features real[784]) rows, the images cycled, by binary COPY."""
+    block = copy_block(images)
+    for table, storage in (("t_toast", None), ("t_plain", "PLAIN")):
+        t0 = time.perf_counter()
+        with conn.transaction():
+            conn.execute(f"CREATE TABLE {table} (id int, features real[])")
+            if storage:
+                conn.execute(f"ALTER TABLE {table} ALTER COLUMN features SET STORAGE {storage}")
+            with conn.cursor() as cur:
+                copy_rows(cur, table, block, nrows)
+        conn.execute(f"VACUUM ANALYZE {table}")
+        log(f"{table}: {nrows:,} rows loaded with binary COPY + VACUUM ANALYZE in "
+            f"{time.perf_counter() - t0:.1f} s")
+
+
 def setup_database(conn, model, images, nrows):
     conn.execute("CREATE EXTENSION pg_infer")
     conn.execute("CREATE EXTENSION plpython3u")
@@ -372,18 +389,7 @@ def setup_database(conn, model, images, nrows):
     conn.execute(PY_FUNCTION)
     conn.execute(PY_NUMPY_VERSION)
 
-    block = copy_block(images)
-    for table, storage in (("t_toast", None), ("t_plain", "PLAIN")):
-        t0 = time.perf_counter()
-        with conn.transaction():
-            conn.execute(f"CREATE TABLE {table} (id int, features real[])")
-            if storage:
-                conn.execute(f"ALTER TABLE {table} ALTER COLUMN features SET STORAGE {storage}")
-            with conn.cursor() as cur:
-                copy_rows(cur, table, block, nrows)
-        conn.execute(f"VACUUM ANALYZE {table}")
-        log(f"{table}: {nrows} rows loaded with binary COPY + VACUUM ANALYZE in "
-            f"{time.perf_counter() - t0:.1f} s")
+    load_feature_tables(conn, images, nrows)
 
     # the batched layout: real[1000][784] per row, 100 rows (for 100,000 rows)
     for table, source, storage in (("batch_toast", "t_toast", None),
