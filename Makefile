@@ -23,13 +23,14 @@ ENGINE_SRCS = \
 # The server side: catalog, backend-local cache, SQL functions.
 SERVER_SRCS = \
 	src/pg_infer.c src/blas_loader.c src/catalog/catalog.c src/catalog/weights.c \
-	src/cache/model_cache.c src/sql/create_model.c src/sql/admin.c \
+	src/cache/model_cache.c src/cache/shared_cache.c src/sql/create_model.c \
+	src/sql/admin.c src/sql/cache_admin.c \
 	src/sql/features.c src/sql/predict.c src/sql/errors.c \
 	src/exec/batch_planner.c src/exec/batch_scan.c
 
 OBJS = $(ENGINE_SRCS:.c=.o) $(SERVER_SRCS:.c=.o)
 
-REGRESS = setup create_model validation predict batching admin
+REGRESS = setup create_model validation predict batching admin cache
 REGRESS_OPTS = --inputdir=. --load-extension=pg_infer
 
 # OpenBLAS: the server opens it at run time (src/blas_loader.c) with one

@@ -94,6 +94,43 @@ REVOKE EXECUTE ON FUNCTION create_model_from_files(text, text, text, jsonb, text
 REVOKE EXECUTE ON FUNCTION drop_model(text, integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION set_active_version(text, integer) FROM PUBLIC;
 
+-- The shared model cache (with pg_infer in shared_preload_libraries): one
+-- row per model version loaded into shared memory; members of
+-- pg_read_all_stats see every database's, others their own database's.
+CREATE FUNCTION cached_models(OUT database name, OUT model text, OUT model_id integer,
+                              OUT version integer, OUT state text, OUT bytes bigint,
+                              OUT pins integer, OUT loads bigint, OUT hits bigint,
+                              OUT last_used timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_infer_cached_models'
+LANGUAGE C VOLATILE;
+
+CREATE VIEW pginfer.cached_models AS SELECT * FROM cached_models();
+GRANT SELECT ON pginfer.cached_models TO PUBLIC;
+
+-- Whether models are shared between connections, bytes in use, the budget.
+CREATE FUNCTION cache_usage(OUT shared boolean, OUT bytes_used bigint, OUT budget bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pg_infer_cache_usage'
+LANGUAGE C VOLATILE;
+
+-- Loads a model version (the active one by default) into the cache now;
+-- returns the version loaded.
+CREATE FUNCTION warm_model(name text, version integer DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pg_infer_warm_model'
+LANGUAGE C VOLATILE;
+
+-- Frees the shared images of a model's versions (or one version) that no
+-- running query uses; returns how many were evicted.
+CREATE FUNCTION evict_model(name text, version integer DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pg_infer_evict_model'
+LANGUAGE C VOLATILE;
+
+REVOKE EXECUTE ON FUNCTION warm_model(text, integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION evict_model(text, integer) FROM PUBLIC;
+
 -- predict: the first output of the model for one row of features, given as
 -- an array of any numeric type (real, double precision, integer, numeric...)
 -- whose element count is the model's input size, whatever its dimensions.

@@ -68,7 +68,7 @@ cp test/fixtures/model_resblock/model.json test/fixtures/model_resblock/model.sa
 chmod -R a+rX "$work"
 server="$work/server"
 trap 'test/scratch-server.sh stop "$server"' EXIT
-if ! test/scratch-server.sh start "$server" "$port"; then
+if ! test/scratch-server.sh start "$server" "$port" "shared_preload_libraries = 'pg_infer'"; then
     cat "$server/server.log" 2>/dev/null
     echo "$passed passed, $((failed + 1)) failed"
     exit 1
@@ -79,7 +79,7 @@ mkdir -p "$work/regress"
 PG_INFER_TESTDATA="$data" "$pgxs_dir/../test/regress/pg_regress" \
     --inputdir=. --outputdir="$work/regress" --bindir="$($PG_CONFIG --bindir)" \
     --host="$server" --port="$port" --user=postgres --dbname=pg_infer_regress \
-    --load-extension=pg_infer setup create_model validation predict batching admin \
+    --load-extension=pg_infer $(sed -n 's/^REGRESS = //p' Makefile) \
     >"$work/regress.log" 2>&1
 cat "$work/regress.log"
 [ -f "$work/regress/regression.diffs" ] && head -n 200 "$work/regress/regression.diffs"

@@ -27,6 +27,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_class.h"
 
 /* The relation of a catalog table in schema pginfer. */
@@ -66,6 +67,7 @@ catalog_begin(CatalogSession *session)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	model_cache_enter_catalog();
 	GetUserIdAndSecContext(&session->save_userid, &session->save_sec_context);
 	SetUserIdAndSecContext(owner, session->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	session->guc_nest_level = NewGUCNestLevel();
@@ -79,6 +81,7 @@ catalog_end(CatalogSession *session)
 {
 	AtEOXact_GUC(true, session->guc_nest_level);
 	SetUserIdAndSecContext(session->save_userid, session->save_sec_context);
+	model_cache_leave_catalog();
 	SPI_finish();
 }
 
@@ -148,7 +151,7 @@ catalog_lookup_version(int32 model_id, int32 version, CatalogVersion *out)
 	bool		found;
 
 	catalog_begin(&session);
-	run_query(out ? "SELECT weight_bytes, graph::text, options::text FROM pginfer.model_version"
+	run_query(out ? "SELECT weight_bytes, graph::text, options::text, xmin FROM pginfer.model_version"
 			  " WHERE model_id = $1 AND version = $2"
 			  : "SELECT 1 FROM pginfer.model_version WHERE model_id = $1 AND version = $2",
 			  2, types, values, true);
@@ -162,6 +165,9 @@ catalog_lookup_version(int32 model_id, int32 version, CatalogVersion *out)
 		out->weight_bytes = result_int(1, &isnull);
 		out->graph_json = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
 		out->options_json = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+		out->created_in_this_transaction =
+			TransactionIdIsCurrentTransactionId(DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0],
+																					 SPI_tuptable->tupdesc, 4, &isnull)));
 	}
 	catalog_end(&session);
 	return found;
@@ -325,6 +331,7 @@ catalog_drop(const char *name, int32 version, bool version_given)
 	if (!version_given)
 		run_query("DELETE FROM pginfer.model WHERE model_id = $1", 1, types, values, false);
 	catalog_end(&session);
+	model_cache_forget(model_id, version_given ? version : -1);
 	catalog_changed();
 }
 
