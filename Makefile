@@ -22,7 +22,7 @@ ENGINE_SRCS = \
 
 # The server side: catalog, backend-local cache, SQL functions.
 SERVER_SRCS = \
-	src/pg_infer.c src/blas_loader.c src/catalog/catalog.c src/catalog/weights.c \
+	src/pg_infer.c src/blas_loader.c src/catalog/catalog.c src/catalog/lookup.c src/catalog/weights.c \
 	src/cache/model_cache.c src/cache/shared_cache.c src/sql/create_model.c \
 	src/sql/admin.c src/sql/cache_admin.c \
 	src/sql/features.c src/sql/predict.c src/sql/errors.c \

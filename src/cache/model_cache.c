@@ -25,6 +25,9 @@
  */
 #include "pg_infer.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "access/xact.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -288,6 +291,23 @@ build_version(const char *name, const void *arg)
 	return model;
 }
 
+/*
+ * Maps all of a shared image's pages into this process at once: one
+ * madvise instead of a page fault per 4 kB page during the first forward
+ * pass.  Only a speed-up: kernels without MADV_POPULATE_READ fault lazily.
+ */
+static void
+map_image_pages(const SharedImage *image)
+{
+#ifdef MADV_POPULATE_READ
+	uintptr_t	page = (uintptr_t) sysconf(_SC_PAGESIZE);
+	uintptr_t	start = (uintptr_t) image->image & ~(page - 1);
+	uintptr_t	end = (uintptr_t) image->image + image->len;
+
+	(void) madvise((void *) start, end - start, MADV_POPULATE_READ);
+#endif
+}
+
 /* Says once per session that models are not shared between connections. */
 static void
 notice_not_preloaded(void)
@@ -324,6 +344,7 @@ load_version(const char *name, int32 model_id, int32 version)
 		SharedImage image;
 
 		shared_cache_acquire(model_id, version, name, build_version, &cv, &image);
+		map_image_pages(&image);
 		model = pi_model_image_attach(image.image, image.len, &err);
 		if (model == NULL)
 		{

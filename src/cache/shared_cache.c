@@ -66,6 +66,7 @@ typedef struct CacheEntry
 	int			loader_pid;
 	uint64		incarnation;	/* changes with each load of the key */
 	dsa_pointer chunk;			/* the allocation holding the image */
+	int64		chunk_bytes;	/* its size, counted in bytes_used */
 	int64		image_offset;	/* image start within the chunk (alignment) */
 	int64		image_bytes;
 	int32		pins;
@@ -221,6 +222,16 @@ release_chunk(dsa_pointer chunk, int64 bytes)
 	state->bytes_used -= bytes;
 }
 
+/* Frees a locked entry's image, keeping the entry as EVICTED; state->lock held. */
+static void
+entry_evict(CacheEntry *e)
+{
+	release_chunk(e->chunk, e->chunk_bytes);
+	e->chunk = InvalidDsaPointer;
+	e->chunk_bytes = 0;
+	e->state = CACHE_EVICTED;
+}
+
 /*
  * Evicts least recently used unpinned images until need more bytes fit the
  * budget or nothing is left to evict.  state->lock is held exclusively.
@@ -251,11 +262,7 @@ evict_for(int64 need)
 			return;
 		e = dshash_find(table, &victim, true);
 		if (e != NULL && e->state == CACHE_READY && e->pins == 0)
-		{
-			release_chunk(e->chunk, e->image_bytes);
-			e->chunk = InvalidDsaPointer;
-			e->state = CACHE_EVICTED;
-		}
+			entry_evict(e);
 		if (e != NULL)
 			dshash_release_lock(table, e);
 	}
@@ -374,6 +381,7 @@ load_into_entry(const SharedCacheKey *key, const char *name,
 		elog(ERROR, "shared model cache entry vanished while loading");
 	e->state = CACHE_READY;
 	e->chunk = chunk;
+	e->chunk_bytes = bytes + PI_IMAGE_ALIGN;
 	e->image_offset = offset;
 	e->image_bytes = bytes;
 	e->incarnation = state->next_incarnation++;
@@ -420,6 +428,7 @@ shared_cache_acquire(int32 model_id, int32 version, const char *name,
 			e->state = CACHE_LOADING;
 			e->loader_pid = MyProcPid;
 			e->chunk = InvalidDsaPointer;
+			e->chunk_bytes = 0;
 			e->image_bytes = 0;
 			e->pins = 1;		/* this transaction's */
 			strlcpy(e->model_name, name, sizeof(e->model_name));
@@ -511,7 +520,7 @@ shared_cache_unpin(int32 model_id, int32 version, uint64 incarnation)
 	if (e->pins == 0 && e->doomed)
 	{
 		free_chunk = e->chunk;
-		free_bytes = e->image_bytes + PI_IMAGE_ALIGN;
+		free_bytes = e->chunk_bytes;
 		dshash_delete_entry(table, e);
 	}
 	else
@@ -555,9 +564,7 @@ shared_cache_forget(Oid dbid, int32 model_id, int32 version, bool only_unpinned)
 		{
 			if (e->state == CACHE_READY && e->pins == 0)
 			{
-				release_chunk(e->chunk, e->image_bytes + PI_IMAGE_ALIGN);
-				e->chunk = InvalidDsaPointer;
-				e->state = CACHE_EVICTED;
+				entry_evict(e);
 				count++;
 			}
 			continue;
@@ -568,7 +575,7 @@ shared_cache_forget(Oid dbid, int32 model_id, int32 version, bool only_unpinned)
 		else
 		{
 			if (e->state == CACHE_READY)
-				release_chunk(e->chunk, e->image_bytes + PI_IMAGE_ALIGN);
+				release_chunk(e->chunk, e->chunk_bytes);
 			dshash_delete_current(&seq);
 		}
 	}

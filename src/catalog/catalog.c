@@ -113,66 +113,6 @@ result_int(int col, bool *isnull)
 	}
 }
 
-/* Model id and active version by name; false if no such model. */
-bool
-catalog_lookup_model(const char *name, int32 *model_id, int32 *active_version)
-{
-	CatalogSession session;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
-	bool		found;
-
-	catalog_begin(&session);
-	run_query("SELECT model_id, active_version FROM pginfer.model WHERE name = $1",
-			  1, types, values, true);
-	found = (SPI_processed == 1);
-	if (found)
-	{
-		bool		isnull;
-
-		*model_id = (int32) result_int(1, &isnull);
-		*active_version = (int32) result_int(2, &isnull);
-	}
-	catalog_end(&session);
-	return found;
-}
-
-/*
- * One version's stored definition, copied into the caller's memory context;
- * false if the version does not exist.  out may be NULL to test existence.
- */
-bool
-catalog_lookup_version(int32 model_id, int32 version, CatalogVersion *out)
-{
-	CatalogSession session;
-	MemoryContext caller = CurrentMemoryContext;
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(model_id), Int32GetDatum(version)};
-	bool		found;
-
-	catalog_begin(&session);
-	run_query(out ? "SELECT weight_bytes, graph::text, options::text, xmin FROM pginfer.model_version"
-			  " WHERE model_id = $1 AND version = $2"
-			  : "SELECT 1 FROM pginfer.model_version WHERE model_id = $1 AND version = $2",
-			  2, types, values, true);
-	found = (SPI_processed == 1);
-	if (found && out)
-	{
-		bool		isnull;
-
-		out->model_id = model_id;
-		out->version = version;
-		out->weight_bytes = result_int(1, &isnull);
-		out->graph_json = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
-		out->options_json = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
-		out->created_in_this_transaction =
-			TransactionIdIsCurrentTransactionId(DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0],
-																					 SPI_tuptable->tupdesc, 4, &isnull)));
-	}
-	catalog_end(&session);
-	return found;
-}
-
 /* JSON list of a model's inputs or outputs with their shapes, for the view. */
 static char *
 describe_values(const PiModel *model, const int *indexes, int count)
