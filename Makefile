@@ -55,6 +55,9 @@ include $(PGXS)
 # The kernels' loops vectorize at -O3.
 $(ENGINE_SRCS:.c=.o): CFLAGS += -O3
 
+# Every object is rebuilt when a header changes (structs are shared).
+$(OBJS): $(wildcard include/*.h)
+
 ENGINE_TEST_CFLAGS = -std=gnu11 -O3 -g -Wall -Wextra -Wno-unused-parameter -Iinclude $(BLAS_CFLAGS)
 
 test/engine/test_engine: test/engine/test_engine.c $(ENGINE_SRCS) include/*.h

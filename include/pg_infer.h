@@ -67,11 +67,17 @@ extern void weights_store(int32 model_id, int32 version, const uint8 *bytes, int
 extern uint8 *weights_load(int32 model_id, int32 version, int64 len, MemoryContext cxt);
 
 /* src/cache/shared_cache.c */
+/*
+ * A model version in the shared cache.  The catalog's relation OID tells
+ * apart models of the same id in a database where the extension was dropped
+ * and created again.
+ */
 typedef struct SharedCacheKey
 {
 	Oid			dbid;
+	Oid			catalog;		/* OID of pginfer.model */
 	int32		model_id;
-	int32		version;
+	int32		version;		/* -1 in shared_cache_forget: all versions */
 } SharedCacheKey;
 
 typedef enum SharedCacheEntryState
@@ -109,12 +115,12 @@ typedef PiModel *(*SharedCacheBuildFunction) (const char *name, const void *arg)
 
 extern void shared_cache_init(void);
 extern bool shared_cache_enabled(void);
-extern void shared_cache_acquire(int32 model_id, int32 version, const char *name,
+extern void shared_cache_acquire(const SharedCacheKey *key, const char *name,
 								 SharedCacheBuildFunction build, const void *build_arg,
 								 SharedImage *out);
-extern bool shared_cache_repin(int32 model_id, int32 version, uint64 incarnation);
-extern void shared_cache_unpin(int32 model_id, int32 version, uint64 incarnation);
-extern int	shared_cache_forget(Oid dbid, int32 model_id, int32 version, bool only_unpinned);
+extern bool shared_cache_repin(const SharedCacheKey *key, uint64 incarnation);
+extern void shared_cache_unpin(const SharedCacheKey *key, uint64 incarnation);
+extern int	shared_cache_forget(const SharedCacheKey *key, bool only_unpinned);
 extern SharedCacheInfo *shared_cache_snapshot(int *count);
 extern void shared_cache_usage(int64 *used, int64 *budget);
 
@@ -127,6 +133,7 @@ typedef struct LoadedModel
 	PiExecutor *row_executor;	/* batch of 1, for per-row predict */
 	PiExecutor *batch_executor; /* for predict_batch, created on first use */
 	bool		shared;			/* model runs from a shared cache image */
+	SharedCacheKey shared_key;
 	bool		pinned;			/* shared: pinned by the current transaction */
 	bool		private_version;	/* created by the current transaction */
 	uint64		incarnation;	/* shared: the image's load */
@@ -137,6 +144,7 @@ typedef struct LoadedModel
 extern LoadedModel *model_cache_get(const char *name, bool version_given, int32 version);
 extern void model_cache_invalidate(void);
 extern void model_cache_forget(int32 model_id, int32 version);
+extern SharedCacheKey model_cache_key(int32 model_id, int32 version);
 extern void model_cache_enter_catalog(void);
 extern void model_cache_leave_catalog(void);
 extern uint64 model_cache_generation(void);

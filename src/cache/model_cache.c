@@ -62,6 +62,7 @@ static uint64 statement_count = 1;	/* ExecutorStart calls outside the catalog */
 static uint64 directory_statement = 0;	/* statement the directory belongs to */
 static int	catalog_depth = 0;	/* nesting of catalog queries of our own */
 static bool told_not_preloaded = false;
+static Oid	loaded_catalog = InvalidOid;	/* pginfer.model of the loaded versions */
 static ExecutorStart_hook_type prev_executor_start = NULL;
 
 /* Marks the cache stale; may run outside a transaction, so only sets flags. */
@@ -150,7 +151,7 @@ xact_callback(XactEvent event, void *arg)
 
 		if (lm->pinned)
 		{
-			shared_cache_unpin(lm->model_id, lm->version, lm->incarnation);
+			shared_cache_unpin(&lm->shared_key, lm->incarnation);
 			lm->pinned = false;
 		}
 		if (lm->private_version)
@@ -201,7 +202,7 @@ loaded_remove(LoadedEntry *e)
 	LoadedModel *lm = e->loaded;
 
 	if (lm->pinned)
-		shared_cache_unpin(lm->model_id, lm->version, lm->incarnation);
+		shared_cache_unpin(&lm->shared_key, lm->incarnation);
 	hash_search(loaded_versions, &e->key, HASH_REMOVE, NULL);
 	loaded_free(lm);
 }
@@ -214,7 +215,23 @@ loaded_remove(LoadedEntry *e)
 void
 model_cache_forget(int32 model_id, int32 version)
 {
-	shared_cache_forget(MyDatabaseId, model_id, version, false);
+	SharedCacheKey key = model_cache_key(model_id, version);
+
+	shared_cache_forget(&key, false);
+}
+
+/* The shared cache's key of a version of this database's catalog. */
+SharedCacheKey
+model_cache_key(int32 model_id, int32 version)
+{
+	SharedCacheKey key;
+
+	memset(&key, 0, sizeof(key));
+	key.dbid = MyDatabaseId;
+	key.catalog = catalog_relid("model");
+	key.model_id = model_id;
+	key.version = version;
+	return key;
 }
 
 /*
@@ -235,14 +252,19 @@ revalidate(void)
 		hash_search(directory, d->name, HASH_REMOVE, NULL);
 	PG_TRY();
 	{
+		Oid			catalog = catalog_relid("model");
+
 		hash_seq_init(&seq, loaded_versions);
 		while ((e = hash_seq_search(&seq)) != NULL)
 		{
-			if (!catalog_lookup_version(e->key.model_id, e->key.version, NULL))
+			/* the extension was dropped and created again: ids start over */
+			if (catalog != loaded_catalog)
+				loaded_remove(e);
+			else if (!catalog_lookup_version(e->key.model_id, e->key.version, NULL))
 			{
 				/* also a shared image this backend loaded after the drop */
 				if (e->loaded->shared)
-					shared_cache_forget(MyDatabaseId, e->key.model_id, e->key.version, false);
+					shared_cache_forget(&e->loaded->shared_key, false);
 				loaded_remove(e);
 			}
 		}
@@ -254,6 +276,7 @@ revalidate(void)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	loaded_catalog = catalog_relid("model");
 }
 
 /*
@@ -343,12 +366,13 @@ load_version(const char *name, int32 model_id, int32 version)
 	{
 		SharedImage image;
 
-		shared_cache_acquire(model_id, version, name, build_version, &cv, &image);
+		lm->shared_key = model_cache_key(model_id, version);
+		shared_cache_acquire(&lm->shared_key, name, build_version, &cv, &image);
 		map_image_pages(&image);
 		model = pi_model_image_attach(image.image, image.len, &err);
 		if (model == NULL)
 		{
-			shared_cache_unpin(model_id, version, image.incarnation);
+			shared_cache_unpin(&lm->shared_key, image.incarnation);
 			pfree(lm);
 			pg_infer_report(&err, name);
 		}
@@ -369,7 +393,7 @@ load_version(const char *name, int32 model_id, int32 version)
 	if (lm->row_executor == NULL)
 	{
 		if (lm->pinned)
-			shared_cache_unpin(model_id, version, lm->incarnation);
+			shared_cache_unpin(&lm->shared_key, lm->incarnation);
 		pi_model_free(model);
 		pfree(lm);
 		pg_infer_report(&err, name);
@@ -427,7 +451,7 @@ model_cache_get(const char *name, bool version_given, int32 version)
 		lm = e->loaded;
 		if (!lm->shared || lm->pinned)
 			return lm;
-		if (shared_cache_repin(lm->model_id, lm->version, lm->incarnation))
+		if (shared_cache_repin(&lm->shared_key, lm->incarnation))
 		{
 			lm->pinned = true;
 			return lm;

@@ -7,7 +7,7 @@
  * Available when pg_infer is in shared_preload_libraries.  A small struct in
  * the main shared memory holds the handles of a DSA area and of a dshash
  * table in it, created by the first backend that needs them.  The table maps
- * (database, model id, version) to an entry with the image's place, its
+ * (database, catalog, model id, version) to an entry with the image's place, its
  * state, pin count and statistics.  Committed versions never change and their
  * numbers are never reused (pginfer.model.last_version), so an entry never
  * goes stale; versions created by a transaction that has not committed are
@@ -398,21 +398,16 @@ load_into_entry(const SharedCacheKey *key, const char *name,
  * Raises the load's error, whoever loaded it.
  */
 void
-shared_cache_acquire(int32 model_id, int32 version, const char *name,
+shared_cache_acquire(const SharedCacheKey *key, const char *name,
 					 SharedCacheBuildFunction build, const void *build_arg, SharedImage *out)
 {
-	SharedCacheKey key;
 	bool		waited_for_load = false;
 
 	ensure_attached();
-	memset(&key, 0, sizeof(key));
-	key.dbid = MyDatabaseId;
-	key.model_id = model_id;
-	key.version = version;
 	for (;;)
 	{
 		bool		found;
-		CacheEntry *e = dshash_find_or_insert(table, &key, &found);
+		CacheEntry *e = dshash_find_or_insert(table, key, &found);
 
 		/* a loader that exited without cleaning up (FATAL) left LOADING */
 		if (found && e->state == CACHE_LOADING && BackendPidGetProc(e->loader_pid) == NULL)
@@ -435,7 +430,7 @@ shared_cache_acquire(int32 model_id, int32 version, const char *name,
 			entry_touch(e);
 			dshash_release_lock(table, e);
 			ConditionVariableCancelSleep();
-			load_into_entry(&key, name, build, build_arg, out);
+			load_into_entry(key, name, build, build_arg, out);
 			return;
 		}
 		if (e->state == CACHE_READY)
@@ -468,18 +463,13 @@ shared_cache_acquire(int32 model_id, int32 version, const char *name,
  * still the same load; false if it was evicted or reloaded meanwhile.
  */
 bool
-shared_cache_repin(int32 model_id, int32 version, uint64 incarnation)
+shared_cache_repin(const SharedCacheKey *key, uint64 incarnation)
 {
-	SharedCacheKey key;
 	CacheEntry *e;
 	bool		ok;
 
 	ensure_attached();
-	memset(&key, 0, sizeof(key));
-	key.dbid = MyDatabaseId;
-	key.model_id = model_id;
-	key.version = version;
-	e = dshash_find(table, &key, true);
+	e = dshash_find(table, key, true);
 	if (e == NULL)
 		return false;
 	ok = (e->state == CACHE_READY && e->incarnation == incarnation);
@@ -495,20 +485,15 @@ shared_cache_repin(int32 model_id, int32 version, uint64 incarnation)
  * raises no errors.
  */
 void
-shared_cache_unpin(int32 model_id, int32 version, uint64 incarnation)
+shared_cache_unpin(const SharedCacheKey *key, uint64 incarnation)
 {
-	SharedCacheKey key;
 	CacheEntry *e;
 	dsa_pointer free_chunk = InvalidDsaPointer;
 	int64		free_bytes = 0;
 
 	if (table == NULL)
 		return;
-	memset(&key, 0, sizeof(key));
-	key.dbid = MyDatabaseId;
-	key.model_id = model_id;
-	key.version = version;
-	e = dshash_find(table, &key, true);
+	e = dshash_find(table, key, true);
 	if (e == NULL)
 		return;
 	if (e->incarnation != incarnation || e->pins <= 0)
@@ -536,13 +521,13 @@ shared_cache_unpin(int32 model_id, int32 version, uint64 incarnation)
 }
 
 /*
- * Removes the images of dropped versions of this database's model_id (all
- * versions when version is -1): freed now if unpinned, else at their last
- * unpin.  With only_unpinned, pinned ones are left alone (explicit evict).
+ * Removes the images of a dropped version (all versions of the model when
+ * key->version is -1): freed now if unpinned, else at their last unpin.
+ * With only_unpinned, pinned ones are left alone (explicit evict).
  * Returns the number removed or doomed.
  */
 int
-shared_cache_forget(Oid dbid, int32 model_id, int32 version, bool only_unpinned)
+shared_cache_forget(const SharedCacheKey *key, bool only_unpinned)
 {
 	dshash_seq_status seq;
 	CacheEntry *e;
@@ -555,8 +540,9 @@ shared_cache_forget(Oid dbid, int32 model_id, int32 version, bool only_unpinned)
 	dshash_seq_init(&seq, table, true);
 	while ((e = dshash_seq_next(&seq)) != NULL)
 	{
-		if (e->key.dbid != dbid || e->key.model_id != model_id ||
-			(version >= 0 && e->key.version != version))
+		if (e->key.dbid != key->dbid || e->key.catalog != key->catalog ||
+			e->key.model_id != key->model_id ||
+			(key->version >= 0 && e->key.version != key->version))
 			continue;
 		if (e->state == CACHE_LOADING)
 			continue;			/* its loader publishes it; it is used and found again */

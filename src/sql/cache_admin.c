@@ -125,6 +125,7 @@ pg_infer_evict_model(PG_FUNCTION_ARGS)
 	char	   *name;
 	int32		model_id,
 				active;
+	SharedCacheKey key;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -135,6 +136,6 @@ pg_infer_evict_model(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model \"%s\" does not exist", name)));
-	PG_RETURN_INT32(shared_cache_forget(MyDatabaseId, model_id,
-										PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1), true));
+	key = model_cache_key(model_id, PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1));
+	PG_RETURN_INT32(shared_cache_forget(&key, true));
 }

@@ -274,6 +274,25 @@ def test_statements_see_one_version_while_versions_change(dbname, conn):
     assert set(cache_rows(conn, "m")) <= stored
 
 
+def test_extension_created_again_does_not_reuse_old_images(dbname, conn):
+    """After DROP/CREATE EXTENSION, model ids start over at 1: the new model 1
+    version 1 must not be served from the old one's image."""
+    create_dense(conn, "m", 16, 2, bias=1.0, scale=0.0)
+    x = "array_fill(1::real, ARRAY[16])"
+    with psycopg.connect(**conninfo(dbname), autocommit=True) as other:
+        assert other.execute(f"SELECT predict('m', {x})").fetchone()[0] == [1.0, 1.0]
+        assert conn.execute(f"SELECT predict('m', {x})").fetchone()[0] == [1.0, 1.0]
+        conn.execute("DROP EXTENSION pg_infer CASCADE")
+        conn.execute("CREATE EXTENSION pg_infer")
+        create_dense(conn, "m", 16, 2, bias=5.0, scale=0.0)
+        assert conn.execute("SELECT model_id, version FROM pginfer.model JOIN pginfer.model_version"
+                            " USING (model_id)").fetchone() == (1, 1)
+        assert conn.execute(f"SELECT predict('m', {x})").fetchone()[0] == [5.0, 5.0]
+        assert other.execute(f"SELECT predict('m', {x})").fetchone()[0] == [5.0, 5.0]
+    with psycopg.connect(**conninfo(dbname), autocommit=True) as third:
+        assert third.execute(f"SELECT predict('m', {x})").fetchone()[0] == [5.0, 5.0]
+
+
 @pytest.fixture(scope="module")
 def unpreloaded_server():
     """A second scratch server without pg_infer in shared_preload_libraries."""
