@@ -15,7 +15,7 @@ PGFILEDESC = "pg_infer - neural-network inference in PostgreSQL"
 # The engine: plain C, no PostgreSQL headers (also built into test binaries).
 ENGINE_SRCS = \
 	src/format/safetensors.c src/format/graph_json.c src/format/options.c \
-	src/ir/model.c src/ir/ops.c src/ir/shape.c src/ir/finalize.c \
+	src/ir/model.c src/ir/ops.c src/ir/attrs.c src/ir/shape.c src/ir/finalize.c \
 	src/engine/exec.c src/engine/op_gemm.c src/engine/op_elementwise.c \
 	src/engine/op_softmax.c src/engine/op_shape.c src/engine/op_conv.c \
 	src/engine/op_pool.c src/engine/op_norm.c

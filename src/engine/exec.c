@@ -209,7 +209,7 @@ run_node(const PiKernelArgs *a)
 		case PI_OP_BATCH_NORM:
 			pi_kernel_batch_norm(a);
 			break;
-		case PI_OP_COUNT:
+		default:
 			break;
 	}
 }

@@ -117,6 +117,10 @@ infer_gemm(PiModel *m, PiNode *n, PiError *err)
 	if ((st = need_activation(m, n, 0, err)) != PI_OK ||
 		(st = need_weight(m, n, 1, 2, err)) != PI_OK)
 		return st;
+	/* A is the activation [N,K]: transposed, its batch axis would be contracted */
+	if (n->attrs.trans_a)
+		return pi_fail(err, PI_ERR_UNSUPPORTED, "node \"%s\" (Gemm) has transA=1: multiplying along the batch axis is not supported",
+					   n->name);
 	if (x->rank != 2)
 		return pi_fail(err, PI_ERR_SHAPE, "node \"%s\" (%s) input \"%s\" has shape %s, expected [-1,K]",
 					   n->name, pi_op_name(n->op), x->name, pi_shape_string(x, xs, sizeof(xs)));
@@ -373,6 +377,57 @@ pi_window_out_size(int64_t in, int kernel, int stride, int pad_begin,
 	return out;
 }
 
+/*
+ * Brings the window attributes as given (1 or 2 spatial axes, pads as 2 or 4
+ * values) into the 2-D form the kernels read; a 1-D window gets height 1.
+ */
+static PiStatus
+resolve_window(PiNode *n, int spatial, PiError *err)
+{
+	PiAttrs    *a = &n->attrs;
+	struct
+	{
+		const char *name;
+		int			len;
+	}			lists[] = {{"kernel_shape", a->kernel_len}, {"strides", a->strides_len},
+	{"dilations", a->dilations_len}, {"output_padding", a->output_padding_len}};
+
+	if (a->spatial_rank != 0)
+		return PI_OK;
+	for (int i = 0; i < 4; i++)
+		if (lists[i].len != 0 && lists[i].len != spatial)
+			return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) attribute \"%s\" has %d values, the input has %d spatial axes",
+						   n->name, pi_op_name(n->op), lists[i].name, lists[i].len, spatial);
+	if (a->pads_len != 0 && a->pads_len != 2 * spatial && !(spatial == 2 && a->pads_len == 2))
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) attribute \"pads\" has %d values, expected %d for %d spatial axes",
+					   n->name, pi_op_name(n->op), a->pads_len, 2 * spatial, spatial);
+	if (a->pads_len != 0 && a->auto_pad != PI_AUTO_PAD_NOTSET)
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) has both \"pads\" and \"auto_pad\"",
+					   n->name, pi_op_name(n->op));
+	if (spatial == 2 && a->pads_len == 2)
+	{
+		a->pads[2] = a->pads[0];
+		a->pads[3] = a->pads[1];
+	}
+	if (spatial == 1)
+	{
+		/* [N, C, L] runs as [N, C, 1, L] */
+		a->kernel[1] = a->kernel_len ? a->kernel[0] : 0;
+		a->kernel[0] = 1;
+		a->strides[1] = a->strides_len ? a->strides[0] : a->strides[1];
+		a->strides[0] = 1;
+		a->dilations[1] = a->dilations[0];
+		a->dilations[0] = 1;
+		a->output_padding[1] = a->output_padding[0];
+		a->output_padding[0] = 0;
+		a->pads[3] = a->pads[1];
+		a->pads[1] = a->pads[0];
+		a->pads[0] = a->pads[2] = 0;
+	}
+	a->spatial_rank = spatial;
+	return PI_OK;
+}
+
 /* Checks window attributes (kernel, strides, pads, dilations) of a 2-D op. */
 static PiStatus
 check_window(const PiNode *n, const int *kernel, PiError *err)
@@ -393,21 +448,55 @@ check_window(const PiNode *n, const int *kernel, PiError *err)
 	return PI_OK;
 }
 
-/* Output dims [N, channels, oh, ow] of a 2-D window op over x. */
+/* Height and width of a window op's input: [N,C,H,W], or [N,C,L] as H = 1. */
+static void
+spatial_dims(const PiValue *x, int64_t *hw)
+{
+	hw[0] = x->rank == 4 ? x->dims[2] : 1;
+	hw[1] = x->dims[x->rank - 1];
+}
+
+/* Replaces auto_pad by the pads it means for this input. */
+static void
+resolve_auto_pad(PiNode *n, const int64_t *hw, const int *kernel)
+{
+	PiAttrs    *a = &n->attrs;
+
+	for (int i = 0; i < 2 && a->auto_pad != PI_AUTO_PAD_NOTSET; i++)
+	{
+		int64_t		out = (hw[i] + a->strides[i] - 1) / a->strides[i];
+		int64_t		total = (out - 1) * a->strides[i] + (int64_t) (kernel[i] - 1) * a->dilations[i] + 1 - hw[i];
+		int64_t		begin;
+
+		if (a->auto_pad == PI_AUTO_PAD_VALID || total < 0)
+			total = 0;
+		if (total > 2 * 4096 + 2)
+			total = 2 * 4096 + 2;	/* too large either way: check_window rejects it */
+		begin = (a->auto_pad == PI_AUTO_PAD_SAME_LOWER) ? total - total / 2 : total / 2;
+		a->pads[i] = (int) begin;
+		a->pads[2 + i] = (int) (total - begin);
+	}
+	a->auto_pad = PI_AUTO_PAD_NOTSET;
+}
+
+/* Output dims [N, channels, oh, ow] (or [N, channels, ow]) of a window op over x. */
 static PiStatus
 window_output(PiModel *m, PiNode *n, const PiValue *x, const int *kernel,
 			  int64_t channels, PiError *err)
 {
 	const PiAttrs *a = &n->attrs;
 	int64_t		dims[4] = {-1, channels, 0, 0};
+	int64_t		hw[2];
 	int			ceil_mode = (n->op == PI_OP_CONV2D) ? 0 : a->ceil_mode;
 	PiStatus	st;
 
 	if ((st = check_window(n, kernel, err)) != PI_OK)
 		return st;
+	spatial_dims(x, hw);
+	resolve_auto_pad(n, hw, kernel);
 	for (int i = 0; i < 2; i++)
 	{
-		dims[2 + i] = pi_window_out_size(x->dims[2 + i], kernel[i], a->strides[i],
+		dims[2 + i] = pi_window_out_size(hw[i], kernel[i], a->strides[i],
 										 a->pads[i], a->pads[2 + i], a->dilations[i], ceil_mode);
 		if (dims[2 + i] <= 0)
 		{
@@ -418,29 +507,34 @@ window_output(PiModel *m, PiNode *n, const PiValue *x, const int *kernel,
 						   pi_shape_string(x, xs, sizeof(xs)));
 		}
 	}
+	if (x->rank == 3)
+	{
+		dims[2] = dims[3];
+		return set_output(m, n, 3, dims, err);
+	}
 	return set_output(m, n, 4, dims, err);
 }
 
-/* Requires an NCHW activation at input 0. */
+/* Requires an [N,C,H,W] or [N,C,L] activation at input 0; resolves the window attributes. */
 static PiStatus
-need_nchw(const PiModel *m, const PiNode *n, PiError *err)
+need_nchw(const PiModel *m, PiNode *n, PiError *err)
 {
 	const PiValue *x = &m->values[n->inputs[0]];
 	PiStatus	st;
 
 	if ((st = need_activation(m, n, 0, err)) != PI_OK)
 		return st;
-	if (x->rank != 4)
+	if (x->rank != 4 && x->rank != 3)
 	{
 		char		xs[96];
 
-		return pi_fail(err, PI_ERR_SHAPE, "node \"%s\" (%s) input \"%s\" has shape %s, expected [-1,C,H,W]",
+		return pi_fail(err, PI_ERR_SHAPE, "node \"%s\" (%s) input \"%s\" has shape %s, expected [-1,C,H,W] or [-1,C,L]",
 					   n->name, pi_op_name(n->op), x->name, pi_shape_string(x, xs, sizeof(xs)));
 	}
-	return PI_OK;
+	return resolve_window(n, x->rank - 2, err);
 }
 
-/* Conv2D: X [N,C,H,W], W [M,C/group,kH,kW], bias [M]. */
+/* Conv2D: X [N,C,H,W], W [M,C/group,kH,kW], bias [M]; or 1-D over [N,C,L]. */
 static PiStatus
 infer_conv2d(PiModel *m, PiNode *n, PiError *err)
 {
@@ -453,16 +547,20 @@ infer_conv2d(PiModel *m, PiNode *n, PiError *err)
 	PiStatus	st;
 
 	if ((st = need_nchw(m, n, err)) != PI_OK ||
-		(st = need_weight(m, n, 1, 4, err)) != PI_OK)
+		(st = need_weight(m, n, 1, x->rank, err)) != PI_OK)
 		return st;
 	if (g <= 0 || x->dims[1] % g != 0 || w->dims[0] % g != 0 || w->dims[1] * g != x->dims[1])
 		return pi_fail(err, PI_ERR_SHAPE, "node \"%s\" (Conv2D) input %s, weight \"%s\" %s and group %d do not fit, expected weight [M,C/group,kH,kW]",
 					   n->name, pi_shape_string(x, xs, sizeof(xs)), w->name,
 					   pi_shape_string(w, ws, sizeof(ws)), g);
-	if (w->dims[2] > 4096 || w->dims[3] > 4096)
+	if (w->dims[2] > 4096 || w->dims[w->rank - 1] > 4096)
 		return pi_fail(err, PI_ERR_LIMIT, "node \"%s\" (Conv2D) kernel is larger than 4096", n->name);
-	kernel[0] = (int) w->dims[2];
-	kernel[1] = (int) w->dims[3];
+	kernel[0] = w->rank == 4 ? (int) w->dims[2] : 1;
+	kernel[1] = (int) w->dims[w->rank - 1];
+	if (n->attrs.kernel_len != 0 &&
+		(n->attrs.kernel[0] != kernel[0] || n->attrs.kernel[1] != kernel[1]))
+		return pi_fail(err, PI_ERR_SHAPE, "node \"%s\" (Conv2D) attribute \"kernel_shape\" does not match weight \"%s\" %s",
+					   n->name, w->name, pi_shape_string(w, ws, sizeof(ws)));
 	n->attrs.kernel[0] = kernel[0];
 	n->attrs.kernel[1] = kernel[1];
 	if ((st = check_bias(m, n, 2, w->dims[0], err)) != PI_OK)
@@ -480,11 +578,18 @@ infer_pool(PiModel *m, PiNode *n, PiError *err)
 	if ((st = need_nchw(m, n, err)) != PI_OK)
 		return st;
 	if (n->attrs.kernel[0] <= 0 || n->attrs.kernel[1] <= 0)
-		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) needs attribute \"kernel_shape\" of two positive sizes",
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) needs attribute \"kernel_shape\" of positive sizes",
 					   n->name, pi_op_name(n->op));
 	for (int i = 0; i < 2; i++)
 		if (n->attrs.strides[i] == 0)
 			n->attrs.strides[i] = n->attrs.kernel[i];
+	if (n->attrs.auto_pad != PI_AUTO_PAD_NOTSET)
+	{
+		int64_t		hw[2];
+
+		spatial_dims(x, hw);
+		resolve_auto_pad(n, hw, n->attrs.kernel);
+	}
 	for (int i = 0; i < 2; i++)
 		if (n->attrs.pads[i] * 2 > n->attrs.kernel[i] || n->attrs.pads[i + 2] * 2 > n->attrs.kernel[i])
 			return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) pads must be at most half the kernel",
@@ -492,20 +597,17 @@ infer_pool(PiModel *m, PiNode *n, PiError *err)
 	return window_output(m, n, x, n->attrs.kernel, x->dims[1], err);
 }
 
-/* GlobalAveragePool: [N,C,H,W] to [N,C,1,1]. */
+/* GlobalAveragePool: [N,C,H,W] to [N,C,1,1], [N,C,L] to [N,C,1]. */
 static PiStatus
 infer_global_pool(PiModel *m, PiNode *n, PiError *err)
 {
 	const PiValue *x = &m->values[n->inputs[0]];
-	int64_t		dims[4];
+	int64_t		dims[4] = {-1, x->dims[1], 1, 1};
 	PiStatus	st;
 
 	if ((st = need_nchw(m, n, err)) != PI_OK)
 		return st;
-	dims[0] = -1;
-	dims[1] = x->dims[1];
-	dims[2] = dims[3] = 1;
-	return set_output(m, n, 4, dims, err);
+	return set_output(m, n, x->rank, dims, err);
 }
 
 /* BatchNormalization: X [N,C,...] and four weights of shape [C]. */
@@ -611,8 +713,11 @@ pi_infer_node(PiModel *m, PiNode *n, PiError *err)
 			return infer_batch_norm(m, n, err);
 		case PI_OP_ARGMAX:
 			return infer_argmax(m, n, err);
-		case PI_OP_COUNT:
+		default:
 			break;
 	}
+	if (n->op < PI_OP_COUNT)
+		return pi_fail(err, PI_ERR_UNSUPPORTED, "node \"%s\" (%s): op %s is not implemented yet",
+					   n->name, pi_op_name(n->op), pi_op_name(n->op));
 	return pi_fail(err, PI_ERR_UNSUPPORTED, "node \"%s\" has an unknown op", n->name);
 }
