@@ -75,6 +75,39 @@ typedef enum PiOp
 	PI_OP_IDENTITY,
 	PI_OP_DROPOUT,
 	PI_OP_ARGMAX,
+	/* op set 2: the ops the ONNX importer needs */
+	PI_OP_EXP,
+	PI_OP_LOG,
+	PI_OP_SQRT,
+	PI_OP_NEG,
+	PI_OP_ABS,
+	PI_OP_RECIPROCAL,
+	PI_OP_ERF,
+	PI_OP_SOFTPLUS,
+	PI_OP_HARD_SIGMOID,
+	PI_OP_ELU,
+	PI_OP_SELU,
+	PI_OP_CLIP,
+	PI_OP_CAST,
+	PI_OP_POW,
+	PI_OP_PRELU,
+	PI_OP_EQUAL,
+	PI_OP_LESS,
+	PI_OP_GREATER,
+	PI_OP_MIN,
+	PI_OP_MAX,
+	PI_OP_WHERE,
+	PI_OP_LAYER_NORM,
+	PI_OP_REDUCE_MEAN,
+	PI_OP_REDUCE_SUM,
+	PI_OP_REDUCE_MAX,
+	PI_OP_SQUEEZE,
+	PI_OP_UNSQUEEZE,
+	PI_OP_SLICE,
+	PI_OP_GATHER,
+	PI_OP_EXPAND,
+	PI_OP_TOPK,
+	PI_OP_CONV_TRANSPOSE,
 	PI_OP_COUNT
 } PiOp;
 
@@ -105,28 +138,82 @@ typedef struct PiValue
 	bool		shape_known;
 } PiValue;
 
-/* Attributes of a node; each op reads the fields it documents. */
+/* auto_pad of the window ops (Conv2D, pools, ConvTranspose). */
+typedef enum PiAutoPad
+{
+	PI_AUTO_PAD_NOTSET,
+	PI_AUTO_PAD_SAME_UPPER,
+	PI_AUTO_PAD_SAME_LOWER,
+	PI_AUTO_PAD_VALID
+} PiAutoPad;
+
+/* Longest integer-list attribute. */
+#define PI_MAX_ATTR_INTS 8
+
+/*
+ * Attributes of a node; each op reads the fields it documents.  A plain
+ * struct without pointers: it is copied by value (shared-memory cache).
+ * The window attributes hold what the file gave (the *_len fields count the
+ * values); shape inference turns them into the 2-D form the kernels read:
+ * kernel/strides/dilations [h, w], pads [top, left, bottom, right], with
+ * h = 1 for 1-D ops over [N, C, L].
+ */
 typedef struct PiAttrs
 {
 	int			axis;
 	int			keepdims;
+	int			trans_a;
 	int			trans_b;
 	float		alpha;
 	float		beta;
+	float		gamma;
 	float		epsilon;
+	float		clip_min;		/* -INFINITY when absent */
+	float		clip_max;		/* INFINITY when absent */
 	bool		gelu_tanh;
 	int			shape_len;
 	int64_t		shape[PI_MAX_RANK];
 	int			perm_len;
 	int			perm[PI_MAX_RANK];
+	int			kernel_len;
 	int			kernel[2];
+	int			strides_len;
 	int			strides[2];
+	int			pads_len;
 	int			pads[4];		/* top, left, bottom, right */
+	int			dilations_len;
 	int			dilations[2];
+	int			output_padding_len;
+	int			output_padding[2];
+	int			auto_pad;		/* PiAutoPad */
+	int			spatial_rank;	/* 0 until shape inference resolved the above */
 	int			group;
 	int			ceil_mode;
 	int			count_include_pad;
+	int			cast_to;		/* ONNX TensorProto data type number */
+	int			axes_len;
+	int			axes[PI_MAX_RANK];
+	int			starts_len;
+	int64_t		starts[PI_MAX_RANK];
+	int			ends_len;
+	int64_t		ends[PI_MAX_RANK];
+	int			steps_len;
+	int64_t		steps[PI_MAX_RANK];
+	int64_t		k;
+	int			largest;
+	int			sorted;
+	int			output_index;	/* TopK: 0 values, 1 indices */
 } PiAttrs;
+
+/* The value type of an attribute, by its name. */
+typedef enum PiAttrType
+{
+	PI_ATTR_UNKNOWN,			/* no op has an attribute of this name */
+	PI_ATTR_INT,				/* an integer: set with pi_attr_set_ints, count 1 */
+	PI_ATTR_INTS,				/* a list of integers */
+	PI_ATTR_FLOAT,
+	PI_ATTR_STRING
+} PiAttrType;
 
 typedef struct PiNode
 {
@@ -237,6 +324,21 @@ void		pi_attrs_default(PiOp op, PiAttrs *attrs);
 
 /* Whether the op accepts an attribute of this name. */
 bool		pi_op_accepts_attr(PiOp op, const char *attr);
+
+/* The value type of the attribute of this name (src/ir/attrs.c). */
+PiAttrType	pi_attr_type(const char *name);
+
+/* Sets an integer or integer-list attribute of op by its name; checks count and range. */
+PiStatus	pi_attr_set_ints(PiOp op, PiAttrs *attrs, const char *node, const char *name,
+							 const int64_t *values, int count, PiError *err);
+
+/* Sets a float attribute of op by its name. */
+PiStatus	pi_attr_set_float(PiOp op, PiAttrs *attrs, const char *node, const char *name,
+							  float value, PiError *err);
+
+/* Sets a string attribute of op by its name (Gelu approximate, auto_pad). */
+PiStatus	pi_attr_set_string(PiOp op, PiAttrs *attrs, const char *node, const char *name,
+							   const char *value, PiError *err);
 
 /* Checks an op's input count. */
 PiStatus	pi_op_check_arity(PiOp op, const char *node, int ninputs, PiError *err);

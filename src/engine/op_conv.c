@@ -29,7 +29,7 @@ pi_conv2d_scratch_row_elems(const PiModel *model, const PiNode *node)
 	x = &model->values[node->inputs[0]];
 	out = &model->values[node->output];
 	return (x->dims[1] / node->attrs.group) * node->attrs.kernel[0] * node->attrs.kernel[1] *
-		out->dims[2] * out->dims[3];
+		(out->numel / out->dims[1]);
 }
 
 /* Unfolds the kernel windows of channels [c0, c0+channels) into col. */
@@ -62,17 +62,18 @@ im2col(const float *x, int64_t channels, int64_t h, int64_t w,
 			}
 }
 
-/* Conv2D over the batch. */
+/* Conv2D over the batch; a 1-D convolution is one of height 1. */
 void
 pi_kernel_conv2d(const PiKernelArgs *a)
 {
 	const PiAttrs *at = &a->node->attrs;
+	bool		one_d = (a->in_rank[0] == 3);	/* [N,C,L] runs as [N,C,1,L] */
 	int64_t		c = a->in_dims[0][1],
-				h = a->in_dims[0][2],
-				w = a->in_dims[0][3];
+				h = one_d ? 1 : a->in_dims[0][2],
+				w = a->in_dims[0][a->in_rank[0] - 1];
 	int64_t		m = a->out_dims[1],
-				oh = a->out_dims[2],
-				ow = a->out_dims[3];
+				oh = one_d ? 1 : a->out_dims[2],
+				ow = a->out_dims[a->out_rank - 1];
 	int64_t		groups = at->group;
 	int64_t		cg = c / groups,
 				mg = m / groups;

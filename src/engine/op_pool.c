@@ -22,11 +22,12 @@ pool_shape(const PiKernelArgs *a)
 {
 	PoolShape	s;
 
+	/* [N,C,L] runs as [N,C,1,L] */
 	s.planes = a->in_dims[0][0] * a->in_dims[0][1];
-	s.h = a->in_dims[0][2];
-	s.w = a->in_dims[0][3];
-	s.oh = a->out_dims[2];
-	s.ow = a->out_dims[3];
+	s.h = a->in_rank[0] == 4 ? a->in_dims[0][2] : 1;
+	s.w = a->in_dims[0][a->in_rank[0] - 1];
+	s.oh = a->out_rank == 4 ? a->out_dims[2] : 1;
+	s.ow = a->out_dims[a->out_rank - 1];
 	return s;
 }
 

@@ -13,34 +13,6 @@
 
 #define MAX_NODES 100000
 
-/* Reads an integer attribute (JSON integer or boolean). */
-static PiStatus
-attr_int(const cJSON *v, const char *node, int lo, int hi, int *out, PiError *err)
-{
-	if (cJSON_IsBool(v))
-	{
-		*out = cJSON_IsTrue(v) ? 1 : 0;
-		return PI_OK;
-	}
-	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-		v->valuedouble < lo || v->valuedouble > hi)
-		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" attribute \"%s\" must be an integer from %d to %d",
-					   node, v->string, lo, hi);
-	*out = (int) v->valuedouble;
-	return PI_OK;
-}
-
-/* Reads a float attribute. */
-static PiStatus
-attr_float(const cJSON *v, const char *node, float *out, PiError *err)
-{
-	if (!cJSON_IsNumber(v) || !isfinite((float) v->valuedouble))
-		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" attribute \"%s\" must be a finite float32 number",
-					   node, v->string);
-	*out = (float) v->valuedouble;
-	return PI_OK;
-}
-
 /* Reads a list of integers of a length in [minlen, maxlen]. */
 static PiStatus
 attr_list(const cJSON *v, const char *node, int minlen, int maxlen,
@@ -65,96 +37,81 @@ attr_list(const cJSON *v, const char *node, int minlen, int maxlen,
 	return PI_OK;
 }
 
-/* Reads a list attribute into ints (each checked to fit). */
-static PiStatus
-attr_int_list(const cJSON *v, const char *node, int minlen, int maxlen,
-			  int *out, int *len, PiError *err)
+/* Converts a JSON number or boolean to an integer; false if it is neither. */
+static bool
+json_integer(const cJSON *v, int64_t *out)
 {
-	int64_t		tmp[PI_MAX_RANK];
-	int			n;
-	PiStatus	st = attr_list(v, node, minlen, maxlen, 0, tmp, &n, err);
+	double		d;
 
-	if (st != PI_OK)
-		return st;
-	for (int i = 0; i < n; i++)
+	if (cJSON_IsBool(v))
 	{
-		if (tmp[i] > 1000000)
-			return pi_fail(err, PI_ERR_LIMIT, "node \"%s\" attribute \"%s\" element %d is too large",
-						   node, v->string, i);
-		out[i] = (int) tmp[i];
+		*out = cJSON_IsTrue(v) ? 1 : 0;
+		return true;
 	}
-	*len = n;
-	return PI_OK;
+	if (!cJSON_IsNumber(v))
+		return false;
+	d = v->valuedouble;
+	if (!isfinite(d) || d != floor(d))
+		return false;
+	/* beyond int64 (JSON writes INT64_MAX as 9223372036854775807): saturate */
+	if (d >= 9223372036854775807.0)
+		*out = INT64_MAX;
+	else if (d <= -9223372036854775808.0)
+		*out = INT64_MIN;
+	else
+		*out = (int64_t) d;
+	return true;
 }
 
-/* Parses one attribute into attrs. */
+/* Converts one JSON attribute and sets it through the IR's setters. */
 static PiStatus
 parse_attr(const cJSON *v, const char *node, PiOp op, PiAttrs *a, PiError *err)
 {
 	const char *key = v->string;
+	int64_t		ints[PI_MAX_ATTR_INTS];
 	int			n = 0;
-	PiStatus	st;
+	const cJSON *item;
 
+	switch (pi_attr_type(key))
+	{
+		case PI_ATTR_INT:
+			if (!json_integer(v, &ints[0]))
+				break;
+			return pi_attr_set_ints(op, a, node, key, ints, 1, err);
+		case PI_ATTR_INTS:
+			if (!cJSON_IsArray(v))
+				break;
+			if (cJSON_GetArraySize(v) > PI_MAX_ATTR_INTS)
+				return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) attribute \"%s\" has %d values, at most %d are allowed",
+							   node, pi_op_name(op), key, cJSON_GetArraySize(v), PI_MAX_ATTR_INTS);
+			cJSON_ArrayForEach(item, v)
+			{
+				if (!json_integer(item, &ints[n]))
+					return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) attribute \"%s\" element %d is not an integer",
+								   node, pi_op_name(op), key, n);
+				n++;
+			}
+			return pi_attr_set_ints(op, a, node, key, ints, n, err);
+		case PI_ATTR_FLOAT:
+			if (!cJSON_IsNumber(v))
+				break;
+			return pi_attr_set_float(op, a, node, key, (float) v->valuedouble, err);
+		case PI_ATTR_STRING:
+			if (!cJSON_IsString(v))
+				break;
+			return pi_attr_set_string(op, a, node, key, v->valuestring, err);
+		case PI_ATTR_UNKNOWN:
+			return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) has unknown attribute \"%s\"",
+						   node, pi_op_name(op), key);
+	}
 	if (!pi_op_accepts_attr(op, key))
 		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) has unknown attribute \"%s\"",
 					   node, pi_op_name(op), key);
-	if (strcmp(key, "axis") == 0)
-		return attr_int(v, node, -PI_MAX_RANK, PI_MAX_RANK - 1, &a->axis, err);
-	if (strcmp(key, "keepdims") == 0)
-		return attr_int(v, node, 0, 1, &a->keepdims, err);
-	if (strcmp(key, "transB") == 0)
-		return attr_int(v, node, 0, 1, &a->trans_b, err);
-	if (strcmp(key, "group") == 0)
-		return attr_int(v, node, 1, 1000000, &a->group, err);
-	if (strcmp(key, "ceil_mode") == 0)
-		return attr_int(v, node, 0, 1, &a->ceil_mode, err);
-	if (strcmp(key, "count_include_pad") == 0)
-		return attr_int(v, node, 0, 1, &a->count_include_pad, err);
-	if (strcmp(key, "alpha") == 0)
-		return attr_float(v, node, &a->alpha, err);
-	if (strcmp(key, "beta") == 0)
-		return attr_float(v, node, &a->beta, err);
-	if (strcmp(key, "epsilon") == 0)
-		return attr_float(v, node, &a->epsilon, err);
-	if (strcmp(key, "ratio") == 0)
-	{
-		float		unused;
-
-		return attr_float(v, node, &unused, err);
-	}
-	if (strcmp(key, "approximate") == 0)
-	{
-		if (!cJSON_IsString(v) || (strcmp(v->valuestring, "none") != 0 &&
-								   strcmp(v->valuestring, "tanh") != 0))
-			return pi_fail(err, PI_ERR_INVALID, "node \"%s\" attribute \"approximate\" must be \"none\" or \"tanh\"",
-						   node);
-		a->gelu_tanh = (strcmp(v->valuestring, "tanh") == 0);
-		return PI_OK;
-	}
-	if (strcmp(key, "shape") == 0)
-		return attr_list(v, node, 1, PI_MAX_RANK, -1, a->shape, &a->shape_len, err);
-	if (strcmp(key, "perm") == 0)
-		return attr_int_list(v, node, 1, PI_MAX_RANK, a->perm, &a->perm_len, err);
-	if (strcmp(key, "kernel_shape") == 0)
-		return attr_int_list(v, node, 2, 2, a->kernel, &n, err);
-	if (strcmp(key, "strides") == 0)
-		return attr_int_list(v, node, 2, 2, a->strides, &n, err);
-	if (strcmp(key, "dilations") == 0)
-		return attr_int_list(v, node, 2, 2, a->dilations, &n, err);
-	if (strcmp(key, "pads") == 0)
-	{
-		if ((st = attr_int_list(v, node, 2, 4, a->pads, &n, err)) != PI_OK)
-			return st;
-		if (n == 3)
-			return pi_fail(err, PI_ERR_INVALID, "node \"%s\" attribute \"pads\" needs 2 or 4 elements", node);
-		if (n == 2)
-		{
-			a->pads[2] = a->pads[0];
-			a->pads[3] = a->pads[1];
-		}
-		return PI_OK;
-	}
-	return pi_fail(err, PI_ERR_INVALID, "node \"%s\" attribute \"%s\" is not handled", node, key);
+	return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) attribute \"%s\" must be %s",
+				   node, pi_op_name(op), key,
+				   pi_attr_type(key) == PI_ATTR_INT ? "an integer" :
+				   pi_attr_type(key) == PI_ATTR_INTS ? "a list of integers" :
+				   pi_attr_type(key) == PI_ATTR_FLOAT ? "a number" : "a string");
 }
 
 /* Reads a string field of an object. */

@@ -2,6 +2,7 @@
  * ops.c
  *	  The op set's table: names, input counts, accepted attributes, defaults.
  */
+#include <math.h>
 #include <string.h>
 
 #include "pi_ir.h"
@@ -11,12 +12,12 @@ typedef struct PiOpInfo
 	const char *name;
 	int			min_inputs;
 	int			max_inputs;
-	const char *attrs[8];		/* accepted attribute names, NULL-terminated */
+	const char *attrs[10];		/* accepted attribute names, NULL-terminated */
 } PiOpInfo;
 
 static const PiOpInfo op_table[PI_OP_COUNT] = {
 	[PI_OP_DENSE] = {"Dense", 2, 3, {NULL}},
-	[PI_OP_GEMM] = {"Gemm", 2, 3, {"transB", "alpha", "beta", NULL}},
+	[PI_OP_GEMM] = {"Gemm", 2, 3, {"transA", "transB", "alpha", "beta", NULL}},
 	[PI_OP_MATMUL] = {"MatMul", 2, 2, {NULL}},
 	[PI_OP_ADD] = {"Add", 2, 2, {NULL}},
 	[PI_OP_SUB] = {"Sub", 2, 2, {NULL}},
@@ -33,14 +34,46 @@ static const PiOpInfo op_table[PI_OP_COUNT] = {
 	[PI_OP_FLATTEN] = {"Flatten", 1, 1, {"axis", NULL}},
 	[PI_OP_TRANSPOSE] = {"Transpose", 1, 1, {"perm", NULL}},
 	[PI_OP_CONCAT] = {"Concat", 1, 8, {"axis", NULL}},
-	[PI_OP_CONV2D] = {"Conv2D", 2, 3, {"strides", "pads", "dilations", "group", NULL}},
-	[PI_OP_MAX_POOL2D] = {"MaxPool2D", 1, 1, {"kernel_shape", "strides", "pads", "dilations", "ceil_mode", NULL}},
-	[PI_OP_AVERAGE_POOL2D] = {"AveragePool2D", 1, 1, {"kernel_shape", "strides", "pads", "ceil_mode", "count_include_pad", NULL}},
+	[PI_OP_CONV2D] = {"Conv2D", 2, 3, {"kernel_shape", "strides", "pads", "dilations", "group", "auto_pad", NULL}},
+	[PI_OP_MAX_POOL2D] = {"MaxPool2D", 1, 1, {"kernel_shape", "strides", "pads", "dilations", "ceil_mode", "auto_pad", NULL}},
+	[PI_OP_AVERAGE_POOL2D] = {"AveragePool2D", 1, 1, {"kernel_shape", "strides", "pads", "ceil_mode", "count_include_pad", "auto_pad", NULL}},
 	[PI_OP_GLOBAL_AVERAGE_POOL] = {"GlobalAveragePool", 1, 1, {NULL}},
 	[PI_OP_BATCH_NORM] = {"BatchNormalization", 5, 5, {"epsilon", NULL}},
 	[PI_OP_IDENTITY] = {"Identity", 1, 1, {NULL}},
 	[PI_OP_DROPOUT] = {"Dropout", 1, 1, {"ratio", NULL}},
 	[PI_OP_ARGMAX] = {"ArgMax", 1, 1, {"axis", "keepdims", NULL}},
+	[PI_OP_EXP] = {"Exp", 1, 1, {NULL}},
+	[PI_OP_LOG] = {"Log", 1, 1, {NULL}},
+	[PI_OP_SQRT] = {"Sqrt", 1, 1, {NULL}},
+	[PI_OP_NEG] = {"Neg", 1, 1, {NULL}},
+	[PI_OP_ABS] = {"Abs", 1, 1, {NULL}},
+	[PI_OP_RECIPROCAL] = {"Reciprocal", 1, 1, {NULL}},
+	[PI_OP_ERF] = {"Erf", 1, 1, {NULL}},
+	[PI_OP_SOFTPLUS] = {"Softplus", 1, 1, {NULL}},
+	[PI_OP_HARD_SIGMOID] = {"HardSigmoid", 1, 1, {"alpha", "beta", NULL}},
+	[PI_OP_ELU] = {"Elu", 1, 1, {"alpha", NULL}},
+	[PI_OP_SELU] = {"Selu", 1, 1, {"alpha", "gamma", NULL}},
+	[PI_OP_CLIP] = {"Clip", 1, 1, {"min", "max", NULL}},
+	[PI_OP_CAST] = {"Cast", 1, 1, {"to", NULL}},
+	[PI_OP_POW] = {"Pow", 2, 2, {NULL}},
+	[PI_OP_PRELU] = {"PRelu", 2, 2, {NULL}},
+	[PI_OP_EQUAL] = {"Equal", 2, 2, {NULL}},
+	[PI_OP_LESS] = {"Less", 2, 2, {NULL}},
+	[PI_OP_GREATER] = {"Greater", 2, 2, {NULL}},
+	[PI_OP_MIN] = {"Min", 2, 2, {NULL}},
+	[PI_OP_MAX] = {"Max", 2, 2, {NULL}},
+	[PI_OP_WHERE] = {"Where", 3, 3, {NULL}},
+	[PI_OP_LAYER_NORM] = {"LayerNormalization", 2, 3, {"axis", "epsilon", NULL}},
+	[PI_OP_REDUCE_MEAN] = {"ReduceMean", 1, 1, {"axes", "keepdims", NULL}},
+	[PI_OP_REDUCE_SUM] = {"ReduceSum", 1, 1, {"axes", "keepdims", NULL}},
+	[PI_OP_REDUCE_MAX] = {"ReduceMax", 1, 1, {"axes", "keepdims", NULL}},
+	[PI_OP_SQUEEZE] = {"Squeeze", 1, 1, {"axes", NULL}},
+	[PI_OP_UNSQUEEZE] = {"Unsqueeze", 1, 1, {"axes", NULL}},
+	[PI_OP_SLICE] = {"Slice", 1, 1, {"starts", "ends", "axes", "steps", NULL}},
+	[PI_OP_GATHER] = {"Gather", 2, 2, {"axis", NULL}},
+	[PI_OP_EXPAND] = {"Expand", 1, 1, {"shape", NULL}},
+	[PI_OP_TOPK] = {"TopK", 1, 1, {"k", "axis", "largest", "sorted", "output_index", NULL}},
+	[PI_OP_CONV_TRANSPOSE] = {"ConvTranspose", 2, 3, {"kernel_shape", "strides", "pads", "dilations", "group", "output_padding", "auto_pad", NULL}},
 };
 
 /* Op lookup by its name in the format; false if unknown. */
@@ -97,14 +130,31 @@ void
 pi_attrs_default(PiOp op, PiAttrs *a)
 {
 	memset(a, 0, sizeof(*a));
-	a->axis = (op == PI_OP_FLATTEN) ? 1 : -1;
+	a->axis = (op == PI_OP_FLATTEN) ? 1 : (op == PI_OP_GATHER) ? 0 : -1;
 	a->keepdims = 1;
-	a->alpha = (op == PI_OP_LEAKY_RELU) ? 0.01f : 1.0f;
+	a->alpha = 1.0f;
 	a->beta = 1.0f;
+	a->gamma = 1.0f;
+	if (op == PI_OP_LEAKY_RELU)
+		a->alpha = 0.01f;
+	else if (op == PI_OP_HARD_SIGMOID)
+	{
+		a->alpha = 0.2f;
+		a->beta = 0.5f;
+	}
+	else if (op == PI_OP_SELU)
+	{
+		a->alpha = 1.67326319217681884765625f;
+		a->gamma = 1.05070102214813232421875f;
+	}
 	a->epsilon = 1e-5f;
+	a->clip_min = -INFINITY;
+	a->clip_max = INFINITY;
 	a->strides[0] = a->strides[1] = 0;	/* 0: "same as the kernel" for pools, 1 for conv */
 	a->dilations[0] = a->dilations[1] = 1;
 	a->group = 1;
-	if (op == PI_OP_CONV2D)
+	if (op == PI_OP_CONV2D || op == PI_OP_CONV_TRANSPOSE)
 		a->strides[0] = a->strides[1] = 1;
+	a->largest = 1;
+	a->sorted = 1;
 }
