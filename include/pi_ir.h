@@ -319,6 +319,9 @@ bool		pi_op_from_name(const char *name, PiOp *op);
 /* The op's name in the format. */
 const char *pi_op_name(PiOp op);
 
+/* Whether an op maps each element on its own (one input, same shape out). */
+bool		pi_op_is_unary_elementwise(PiOp op);
+
 /* Default attributes of an op. */
 void		pi_attrs_default(PiOp op, PiAttrs *attrs);
 
