@@ -20,6 +20,13 @@ ENGINE_SRCS = \
 	src/engine/op_softmax.c src/engine/op_shape.c src/engine/op_conv.c \
 	src/engine/op_pool.c src/engine/op_norm.c
 
+# The ONNX importer (docs/onnx.md): part of the engine, plain C as well.
+ONNX_SRCS = \
+	src/format/onnx_wire.c src/format/onnx_proto.c src/format/onnx_tensor.c \
+	src/format/onnx_const.c src/format/onnx_attrs.c src/format/onnx_fold.c \
+	src/format/onnx_convert.c src/format/onnx_import.c
+ENGINE_SRCS += $(ONNX_SRCS)
+
 # The server side: catalog, backend-local cache, SQL functions.
 SERVER_SRCS = \
 	src/pg_infer.c src/blas_loader.c src/catalog/catalog.c src/catalog/weights.c \
@@ -74,12 +81,22 @@ test/fuzz/fuzz_model_libfuzzer: test/fuzz/fuzz_model.c test/fuzz/fuzz_model.h $(
 
 fuzz-libfuzzer: test/fuzz/fuzz_model_libfuzzer
 
+# ONNX import tests (docs/onnx.md).  SHARED_DIR holds the third-party
+# model and MNIST data; ONNX_TESTDATA is Debian's libonnx-testdata.
+SHARED_DIR ?= ../shared
+test/onnx/test_onnx_mnist: test/onnx/test_onnx_mnist.c $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/onnx/test_onnx_mnist.c $(ENGINE_SRCS) -lcjson -lz $(BLAS_LIBS) -lm
+
+check-onnx: test/onnx/test_onnx_mnist
+	test/onnx/test_onnx_mnist $(SHARED_DIR)/models/mnist_cnn_pytorch.onnx \
+		$(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz $(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
+
 check-engine: test/engine/test_engine
 	test/engine/test_engine test/fixtures
 
 fuzz-smoke: test/fuzz/fuzz_model
 	test/fuzz/fuzz_model test/fuzz/corpus 100000
 
-EXTRA_CLEAN = test/engine/test_engine test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer
+EXTRA_CLEAN = test/onnx/test_onnx_mnist test/engine/test_engine test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer
 
-.PHONY: check-engine fuzz-smoke fuzz-libfuzzer
+.PHONY: check-engine check-onnx fuzz-smoke fuzz-libfuzzer
