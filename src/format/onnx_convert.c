@@ -250,6 +250,9 @@ cv_identity(Cv *c)
 	{
 		OnnxConst  *training;
 
+		if (c->n->noutputs > 1 && c->n->outputs[1][0] != '\0')
+			return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Dropout) output mask is not supported", label(c));
+
 		if (c->im->opset < 7 && onnx_attr_int(c->n, "is_test", 0) == 0)
 			return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Dropout) is in training mode", label(c));
 		if (has_input(c, 2))

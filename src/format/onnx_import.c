@@ -365,8 +365,11 @@ add_inputs(OnnxImporter *im, PiError *err)
 		if (vi->elem_type != ONNX_FLOAT)
 			return pi_fail(err, PI_ERR_DTYPE, "graph input \"%s\" has data type %s, only FLOAT inputs are supported",
 						   vi->name, onnx_dtype_name(vi->elem_type));
-		if (!vi->has_shape || vi->rank < 1 || vi->rank > PI_MAX_RANK)
-			return pi_fail(err, PI_ERR_SHAPE, "graph input \"%s\" needs a shape of rank 1 to %d whose first dimension is the batch",
+		if (vi->has_shape && vi->rank == 0)
+			return pi_fail(err, PI_ERR_SHAPE, "graph input \"%s\" is a scalar; graph inputs need a first dimension, the batch",
+						   vi->name);
+		if (!vi->has_shape || vi->rank > PI_MAX_RANK)
+			return pi_fail(err, PI_ERR_SHAPE, "graph input \"%s\" needs a shape of rank 1 to %d",
 						   vi->name, PI_MAX_RANK);
 		dims[0] = -1;
 		for (int d = 1; d < vi->rank; d++)
@@ -631,8 +634,7 @@ import_graph(OnnxImporter *im, PiError *err)
 	int		   *order;
 	PiStatus	st;
 
-	if ((st = check_ops(g, err)) != PI_OK ||
-		(st = enter_names(im, err)) != PI_OK ||
+	if ((st = enter_names(im, err)) != PI_OK ||
 		(st = add_inputs(im, err)) != PI_OK)
 		return st;
 	if (im->model->ninputs == 0)
@@ -672,7 +674,8 @@ pi_onnx_load(const uint8_t *onnx, size_t len, const uint8_t *external, size_t ex
 	memset(&im, 0, sizeof(im));
 	if ((st = onnx_model_decode(onnx, len, &proto, err)) != PI_OK)
 		return st;
-	if ((st = check_versions(&proto, &im.opset, err)) != PI_OK)
+	if ((st = check_ops(&proto.graph, err)) != PI_OK ||
+		(st = check_versions(&proto, &im.opset, err)) != PI_OK)
 		goto done;
 	im.graph = &proto.graph;
 	im.external = external;
