@@ -15,10 +15,13 @@ PGFILEDESC = "pg_infer - neural-network inference in PostgreSQL"
 # The engine: plain C, no PostgreSQL headers (also built into test binaries).
 ENGINE_SRCS = \
 	src/format/safetensors.c src/format/graph_json.c src/format/options.c \
-	src/ir/model.c src/ir/ops.c src/ir/attrs.c src/ir/shape.c src/ir/finalize.c \
+	src/ir/model.c src/ir/ops.c src/ir/attrs.c src/ir/shape.c src/ir/shape_window.c \
+	src/ir/shape_reduce.c src/ir/shape_index.c src/ir/finalize.c \
 	src/engine/exec.c src/engine/op_gemm.c src/engine/op_elementwise.c \
 	src/engine/op_softmax.c src/engine/op_shape.c src/engine/op_conv.c \
-	src/engine/op_pool.c src/engine/op_norm.c
+	src/engine/op_pool.c src/engine/op_norm.c src/engine/op_unary.c \
+	src/engine/op_reduce.c src/engine/op_layernorm.c src/engine/op_slice.c \
+	src/engine/op_gather.c src/engine/op_topk.c src/engine/op_conv_transpose.c
 
 # The ONNX importer (docs/onnx.md): part of the engine, plain C as well.
 ONNX_SRCS = \
@@ -63,10 +66,10 @@ $(ENGINE_SRCS:.c=.o): CFLAGS += -O3
 
 ENGINE_TEST_CFLAGS = -std=gnu11 -O3 -g -Wall -Wextra -Wno-unused-parameter -Iinclude $(BLAS_CFLAGS)
 
-test/engine/test_engine: test/engine/test_engine.c $(ENGINE_SRCS) include/*.h
+test/engine/test_engine: test/engine/test_engine.c $(ENGINE_SRCS) include/*.h src/ir/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_engine.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
-test/fuzz/fuzz_model: test/fuzz/fuzz_model.c test/fuzz/driver.c test/fuzz/fuzz_model.h $(ENGINE_SRCS) include/*.h
+test/fuzz/fuzz_model: test/fuzz/fuzz_model.c test/fuzz/driver.c test/fuzz/fuzz_model.h $(ENGINE_SRCS) include/*.h src/ir/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all \
 		-o $@ test/fuzz/fuzz_model.c test/fuzz/driver.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 

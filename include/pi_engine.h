@@ -26,6 +26,7 @@ typedef struct PiKernelArgs
 	int64_t		out_dims[PI_MAX_RANK];
 	int			out_rank;
 	float	   *scratch;		/* scratch_row_elems floats */
+	PiError    *err;			/* a kernel that fails (Gather's index) records it here */
 } PiKernelArgs;
 
 /* Creates an executor for up to max_batch rows per run. */
@@ -61,9 +62,31 @@ void		pi_kernel_max_pool2d(const PiKernelArgs *a);
 void		pi_kernel_average_pool2d(const PiKernelArgs *a);
 void		pi_kernel_global_average_pool(const PiKernelArgs *a);
 void		pi_kernel_batch_norm(const PiKernelArgs *a);
+void		pi_kernel_where(const PiKernelArgs *a);
+void		pi_kernel_expand(const PiKernelArgs *a);
+void		pi_kernel_layer_norm(const PiKernelArgs *a);
+void		pi_kernel_reduce(const PiKernelArgs *a);
+void		pi_kernel_slice(const PiKernelArgs *a);
+void		pi_kernel_gather(const PiKernelArgs *a);
+void		pi_kernel_topk(const PiKernelArgs *a);
+void		pi_kernel_conv_transpose(const PiKernelArgs *a);
 
 /* Per-row scratch floats a Conv2D node needs (0 for other ops). */
 int64_t		pi_conv2d_scratch_row_elems(const PiModel *model, const PiNode *node);
+
+/* Scratch floats a ConvTranspose node needs per sample (0 for other ops). */
+int64_t		pi_conv_transpose_scratch_elems(const PiModel *model, const PiNode *node);
+
+/* Scratch floats any node's kernel needs (im2col, col2im, TopK's selection). */
+int64_t		pi_node_scratch_elems(const PiModel *model, const PiNode *node);
+
+/*
+ * Slice's first element, step and length along each axis of an input of
+ * these dims (ONNX clamping; the batch axis is taken whole).  Returns false
+ * when an axis is named twice or out of range.
+ */
+bool		pi_slice_bounds(const PiAttrs *attrs, int rank, const int64_t *dims,
+							int64_t *start, int64_t *step, int64_t *count);
 
 /* Output spatial size of a window op along one axis; -1 if empty. */
 int64_t		pi_window_out_size(int64_t in, int kernel, int stride, int pad_begin,

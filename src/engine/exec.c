@@ -149,6 +149,24 @@ bind_value(const PiExecutor *ex, const PiValue *v, int64_t batch,
 	}
 }
 
+/* Scratch floats any node's kernel needs (im2col, col2im, TopK's selection). */
+int64_t
+pi_node_scratch_elems(const PiModel *model, const PiNode *node)
+{
+	switch (node->op)
+	{
+		case PI_OP_CONV2D:
+			return pi_conv2d_scratch_row_elems(model, node);
+		case PI_OP_CONV_TRANSPOSE:
+			return pi_conv_transpose_scratch_elems(model, node);
+		case PI_OP_TOPK:
+			/* values and indices of the k best of one slice */
+			return 2 * node->attrs.k;
+		default:
+			return 0;
+	}
+}
+
 /* Runs one node's kernel. */
 static void
 run_node(const PiKernelArgs *a)
@@ -168,12 +186,64 @@ run_node(const PiKernelArgs *a)
 		case PI_OP_DIV:
 			pi_kernel_binary(a);
 			break;
+		case PI_OP_POW:
+		case PI_OP_PRELU:
+		case PI_OP_EQUAL:
+		case PI_OP_LESS:
+		case PI_OP_GREATER:
+		case PI_OP_MIN:
+		case PI_OP_MAX:
+			pi_kernel_binary(a);
+			break;
+		case PI_OP_WHERE:
+			pi_kernel_where(a);
+			break;
+		case PI_OP_EXPAND:
+			pi_kernel_expand(a);
+			break;
 		case PI_OP_RELU:
 		case PI_OP_LEAKY_RELU:
 		case PI_OP_SIGMOID:
 		case PI_OP_TANH:
 		case PI_OP_GELU:
+		case PI_OP_EXP:
+		case PI_OP_LOG:
+		case PI_OP_SQRT:
+		case PI_OP_NEG:
+		case PI_OP_ABS:
+		case PI_OP_RECIPROCAL:
+		case PI_OP_ERF:
+		case PI_OP_SOFTPLUS:
+		case PI_OP_HARD_SIGMOID:
+		case PI_OP_ELU:
+		case PI_OP_SELU:
+		case PI_OP_CLIP:
+		case PI_OP_CAST:
 			pi_kernel_unary(a);
+			break;
+		case PI_OP_LAYER_NORM:
+			pi_kernel_layer_norm(a);
+			break;
+		case PI_OP_REDUCE_MEAN:
+		case PI_OP_REDUCE_SUM:
+		case PI_OP_REDUCE_MAX:
+			pi_kernel_reduce(a);
+			break;
+		case PI_OP_SQUEEZE:
+		case PI_OP_UNSQUEEZE:
+			pi_kernel_copy(a);
+			break;
+		case PI_OP_SLICE:
+			pi_kernel_slice(a);
+			break;
+		case PI_OP_GATHER:
+			pi_kernel_gather(a);
+			break;
+		case PI_OP_TOPK:
+			pi_kernel_topk(a);
+			break;
+		case PI_OP_CONV_TRANSPOSE:
+			pi_kernel_conv_transpose(a);
 			break;
 		case PI_OP_SOFTMAX:
 		case PI_OP_LOG_SOFTMAX:
@@ -209,7 +279,7 @@ run_node(const PiKernelArgs *a)
 		case PI_OP_BATCH_NORM:
 			pi_kernel_batch_norm(a);
 			break;
-		default:
+		case PI_OP_COUNT:
 			break;
 	}
 }
@@ -220,6 +290,7 @@ pi_executor_run(PiExecutor *ex, int64_t batch, PiError *err)
 {
 	const PiModel *m = ex->model;
 	PiKernelArgs a;
+	PiError		kernel_err;
 
 	if (batch < 1 || batch > ex->max_batch)
 		return pi_fail(err, PI_ERR_LIMIT, "batch of %lld rows, this executor takes 1 to %lld",
@@ -230,6 +301,8 @@ pi_executor_run(PiExecutor *ex, int64_t batch, PiError *err)
 	a.model = m;
 	a.batch = batch;
 	a.scratch = ex->scratch;
+	a.err = &kernel_err;
+	kernel_err.status = PI_OK;
 	for (int pos = 0; pos < m->norder; pos++)
 	{
 		const PiNode *n = &m->nodes[m->order[pos]];
@@ -241,6 +314,12 @@ pi_executor_run(PiExecutor *ex, int64_t batch, PiError *err)
 		bind_value(ex, &m->values[n->output], batch, &out, a.out_dims, &a.out_rank);
 		a.out = (float *) out;
 		run_node(&a);
+		if (kernel_err.status != PI_OK)
+		{
+			if (err != NULL)
+				*err = kernel_err;
+			return kernel_err.status;
+		}
 	}
 	return PI_OK;
 }

@@ -1,36 +1,16 @@
 /*
  * op_elementwise.c
- *	  Add/Sub/Mul/Div with NumPy broadcasting, and the unary activations.
+ *	  The elementwise ops of several inputs with NumPy broadcasting:
+ *	  arithmetic, Pow, PRelu, comparisons (0/1 as float32), Min, Max, Where;
+ *	  and Expand, the broadcast of one input to a shape.
  */
 #include <math.h>
 
 #include "pi_engine.h"
 
-/* out[i] = x[i*sx] op y[i*sy] for i < count. */
-static void
-binary_run(PiOp op, const float *x, int64_t sx, const float *y, int64_t sy,
-		   float *out, int64_t count)
-{
-	switch (op)
-	{
-		case PI_OP_ADD:
-			for (int64_t i = 0; i < count; i++)
-				out[i] = x[i * sx] + y[i * sy];
-			break;
-		case PI_OP_SUB:
-			for (int64_t i = 0; i < count; i++)
-				out[i] = x[i * sx] - y[i * sy];
-			break;
-		case PI_OP_MUL:
-			for (int64_t i = 0; i < count; i++)
-				out[i] = x[i * sx] * y[i * sy];
-			break;
-		default:
-			for (int64_t i = 0; i < count; i++)
-				out[i] = x[i * sx] / y[i * sy];
-			break;
-	}
-}
+/* Runs one output row: out[i] from in[k][i * step[k]], i < count. */
+typedef void (*PiRowFunc) (PiOp op, const float *const *in, const int64_t *step,
+						   float *out, int64_t count);
 
 /* Element strides of an input right-aligned to the output's rank (0 = broadcast). */
 static void
@@ -52,80 +32,147 @@ broadcast_strides(const int64_t *dims, int rank, int out_rank, int64_t *strides)
 	}
 }
 
-/* Add/Sub/Mul/Div: loops over all but the last axis, the last one inline. */
-void
-pi_kernel_binary(const PiKernelArgs *a)
+/* Calls row for every output row (all axes but the last), inputs broadcast. */
+static void
+broadcast_walk(const PiKernelArgs *a, int ninputs, PiRowFunc row)
 {
 	int			r = a->out_rank;
-	int64_t		sa[PI_MAX_RANK],
-				sb[PI_MAX_RANK],
+	int64_t		strides[3][PI_MAX_RANK] = {{0}},
+				step[3],
 				idx[PI_MAX_RANK] = {0};
+	const float *p[3];
 	int64_t		inner = a->out_dims[r - 1];
 	int64_t		outer = 1;
-	const float *pa = a->in[0];
-	const float *pb = a->in[1];
 
-	broadcast_strides(a->in_dims[0], a->in_rank[0], r, sa);
-	broadcast_strides(a->in_dims[1], a->in_rank[1], r, sb);
+	for (int k = 0; k < ninputs; k++)
+	{
+		broadcast_strides(a->in_dims[k], a->in_rank[k], r, strides[k]);
+		step[k] = strides[k][r - 1];
+		p[k] = a->in[k];
+	}
 	for (int i = 0; i < r - 1; i++)
 		outer *= a->out_dims[i];
 	for (int64_t o = 0; o < outer; o++)
 	{
-		binary_run(a->node->op, pa, sa[r - 1], pb, sb[r - 1], a->out + o * inner, inner);
+		row(a->node->op, p, step, a->out + o * inner, inner);
 		/* odometer over the outer axes */
 		for (int d = r - 2; d >= 0; d--)
 		{
-			pa += sa[d];
-			pb += sb[d];
+			for (int k = 0; k < ninputs; k++)
+				p[k] += strides[k][d];
 			if (++idx[d] < a->out_dims[d])
 				break;
-			pa -= sa[d] * a->out_dims[d];
-			pb -= sb[d] * a->out_dims[d];
+			for (int k = 0; k < ninputs; k++)
+				p[k] -= strides[k][d] * a->out_dims[d];
 			idx[d] = 0;
 		}
 	}
 }
 
-/* Relu, LeakyRelu, Sigmoid, Tanh, Gelu over every element (may run in place). */
-void
-pi_kernel_unary(const PiKernelArgs *a)
+/* One row of a two-input op. */
+static void
+binary_row(PiOp op, const float *const *in, const int64_t *step, float *out, int64_t count)
 {
-	const float *x = a->in[0];
-	float	   *y = a->out;
-	int64_t		count = a->batch * a->model->values[a->node->output].numel;
-	float		alpha = a->node->attrs.alpha;
+	const float *x = in[0],
+			   *y = in[1];
+	int64_t		sx = step[0],
+				sy = step[1];
 
-	switch (a->node->op)
+	switch (op)
 	{
-		case PI_OP_RELU:
+		case PI_OP_ADD:
 			for (int64_t i = 0; i < count; i++)
-				y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+				out[i] = x[i * sx] + y[i * sy];
 			break;
-		case PI_OP_LEAKY_RELU:
+		case PI_OP_SUB:
 			for (int64_t i = 0; i < count; i++)
-				y[i] = x[i] >= 0.0f ? x[i] : alpha * x[i];
+				out[i] = x[i * sx] - y[i * sy];
 			break;
-		case PI_OP_SIGMOID:
+		case PI_OP_MUL:
 			for (int64_t i = 0; i < count; i++)
-				y[i] = 1.0f / (1.0f + expf(-x[i]));
+				out[i] = x[i * sx] * y[i * sy];
 			break;
-		case PI_OP_TANH:
+		case PI_OP_DIV:
 			for (int64_t i = 0; i < count; i++)
-				y[i] = tanhf(x[i]);
+				out[i] = x[i * sx] / y[i * sy];
 			break;
-		case PI_OP_GELU:
-			if (a->node->attrs.gelu_tanh)
-				for (int64_t i = 0; i < count; i++)
-				{
-					float		v = x[i];
+		case PI_OP_POW:
+			for (int64_t i = 0; i < count; i++)
+				out[i] = powf(x[i * sx], y[i * sy]);
+			break;
+		case PI_OP_PRELU:
+			for (int64_t i = 0; i < count; i++)
+				out[i] = x[i * sx] < 0.0f ? y[i * sy] * x[i * sx] : x[i * sx];
+			break;
+		case PI_OP_EQUAL:
+			for (int64_t i = 0; i < count; i++)
+				out[i] = (x[i * sx] == y[i * sy]) ? 1.0f : 0.0f;
+			break;
+		case PI_OP_LESS:
+			for (int64_t i = 0; i < count; i++)
+				out[i] = (x[i * sx] < y[i * sy]) ? 1.0f : 0.0f;
+			break;
+		case PI_OP_GREATER:
+			for (int64_t i = 0; i < count; i++)
+				out[i] = (x[i * sx] > y[i * sy]) ? 1.0f : 0.0f;
+			break;
+		case PI_OP_MIN:
+			/* a NaN in either input gives NaN, as in PyTorch's minimum */
+			for (int64_t i = 0; i < count; i++)
+			{
+				float		u = x[i * sx],
+							v = y[i * sy];
 
-					y[i] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
-				}
-			else
-				for (int64_t i = 0; i < count; i++)
-					y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.7071067811865476f));
+				out[i] = (u < v || isnan(u)) ? u : v;
+			}
+			break;
+		case PI_OP_MAX:
+			for (int64_t i = 0; i < count; i++)
+			{
+				float		u = x[i * sx],
+							v = y[i * sy];
+
+				out[i] = (u > v || isnan(u)) ? u : v;
+			}
 			break;
 		default:
 			break;
 	}
+}
+
+/* One row of Where: condition (non-zero is true), x, y. */
+static void
+where_row(PiOp op, const float *const *in, const int64_t *step, float *out, int64_t count)
+{
+	for (int64_t i = 0; i < count; i++)
+		out[i] = in[0][i * step[0]] != 0.0f ? in[1][i * step[1]] : in[2][i * step[2]];
+}
+
+/* One row of Expand: a broadcast copy. */
+static void
+copy_row(PiOp op, const float *const *in, const int64_t *step, float *out, int64_t count)
+{
+	for (int64_t i = 0; i < count; i++)
+		out[i] = in[0][i * step[0]];
+}
+
+/* The two-input elementwise ops. */
+void
+pi_kernel_binary(const PiKernelArgs *a)
+{
+	broadcast_walk(a, 2, binary_row);
+}
+
+/* Where(condition, x, y). */
+void
+pi_kernel_where(const PiKernelArgs *a)
+{
+	broadcast_walk(a, 3, where_row);
+}
+
+/* Expand: the input broadcast to the output's shape. */
+void
+pi_kernel_expand(const PiKernelArgs *a)
+{
+	broadcast_walk(a, 1, copy_row);
 }

@@ -48,33 +48,80 @@ pi_kernel_gemm(const PiKernelArgs *a)
 					  acc, a->out, mdim);
 }
 
-/* MatMul: [N,...,K] by a weight [K,M], or batched by an activation. */
+/* Matrix strides (in matrices) of an operand's stack dims right-aligned to lead dims. */
+static void
+stack_strides(const int64_t *dims, int stack, int lead, int64_t *strides)
+{
+	int64_t		s = 1;
+
+	for (int i = lead - 1; i >= 0; i--)
+	{
+		int			d = i - (lead - stack);
+
+		if (d < 0 || dims[d] == 1)
+			strides[i] = 0;
+		else
+		{
+			strides[i] = s;
+			s *= dims[d];
+		}
+	}
+}
+
+/*
+ * MatMul: an activation times a weight [K,M] or [K] is one SGEMM over all
+ * rows; otherwise one SGEMM per matrix of the broadcast stack dimensions.
+ */
 void
 pi_kernel_matmul(const PiKernelArgs *a)
 {
-	int			rank = a->in_rank[0];
-	int64_t		k = a->in_dims[0][rank - 1];
-	int64_t		mdim = a->out_dims[rank - 1];
+	int			ar = a->in_rank[0],
+				br = a->in_rank[1];
+	const int64_t *ad = a->in_dims[0],
+			   *bd = a->in_dims[1];
+	int64_t		k = ad[ar - 1];
+	int64_t		rows = ar > 1 ? ad[ar - 2] : 1;
+	int64_t		cols = br > 1 ? bd[br - 1] : 1;
+	int			as = ar > 2 ? ar - 2 : 0,
+				bs = br > 2 ? br - 2 : 0;
+	int			lead = as > bs ? as : bs;
+	int64_t		sa[PI_MAX_RANK],
+				sb[PI_MAX_RANK],
+				idx[PI_MAX_RANK] = {0};
+	int64_t		mats = 1;
+	const float *pa = a->in[0],
+			   *pb = a->in[1];
+	float	   *y = a->out;
 
-	if (a->model->values[a->node->inputs[1]].kind == PI_VALUE_WEIGHT)
+	if (a->model->values[a->node->inputs[1]].kind == PI_VALUE_WEIGHT &&
+		a->model->values[a->node->inputs[0]].kind != PI_VALUE_WEIGHT && br <= 2)
 	{
-		int64_t		rows = 1;
+		int64_t		all_rows = 1;
 
-		for (int i = 0; i < rank - 1; i++)
-			rows *= a->in_dims[0][i];
-		pi_blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, mdim, k,
-					1.0f, a->in[0], k, a->in[1], mdim, 0.0f, a->out, mdim);
+		for (int i = 0; i < ar - 1; i++)
+			all_rows *= ad[i];
+		pi_blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, all_rows, cols, k,
+					  1.0f, a->in[0], k, a->in[1], cols, 0.0f, a->out, cols);
+		return;
 	}
-	else
+	stack_strides(ad, as, lead, sa);
+	stack_strides(bd, bs, lead, sb);
+	for (int i = 0; i < lead; i++)
+		mats *= a->out_dims[i];
+	for (int64_t mat = 0; mat < mats; mat++)
 	{
-		int64_t		rows = a->in_dims[0][rank - 2];
-		int64_t		mats = 1;
-
-		for (int i = 0; i < rank - 2; i++)
-			mats *= a->in_dims[0][i];
-		for (int64_t b = 0; b < mats; b++)
-			pi_blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, mdim, k,
-						1.0f, a->in[0] + b * rows * k, k, a->in[1] + b * k * mdim, mdim,
-						0.0f, a->out + b * rows * mdim, mdim);
+		pi_blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, cols, k,
+					  1.0f, pa, k, pb, cols, 0.0f, y, cols);
+		y += rows * cols;
+		for (int d = lead - 1; d >= 0; d--)
+		{
+			pa += sa[d] * rows * k;
+			pb += sb[d] * k * cols;
+			if (++idx[d] < a->out_dims[d])
+				break;
+			pa -= sa[d] * rows * k * a->out_dims[d];
+			pb -= sb[d] * k * cols * a->out_dims[d];
+			idx[d] = 0;
+		}
 	}
 }

@@ -275,6 +275,22 @@ op_runs_in_place(PiOp op)
 		case PI_OP_SOFTMAX:
 		case PI_OP_LOG_SOFTMAX:
 		case PI_OP_BATCH_NORM:
+		case PI_OP_EXP:
+		case PI_OP_LOG:
+		case PI_OP_SQRT:
+		case PI_OP_NEG:
+		case PI_OP_ABS:
+		case PI_OP_RECIPROCAL:
+		case PI_OP_ERF:
+		case PI_OP_SOFTPLUS:
+		case PI_OP_HARD_SIGMOID:
+		case PI_OP_ELU:
+		case PI_OP_SELU:
+		case PI_OP_CLIP:
+		case PI_OP_CAST:
+		case PI_OP_SQUEEZE:
+		case PI_OP_UNSQUEEZE:
+		case PI_OP_LAYER_NORM:
 			return true;
 		default:
 			return false;
@@ -371,7 +387,7 @@ plan_buffers(PiModel *m, PiError *err)
 			}
 		}
 		{
-			int64_t		scratch = pi_conv2d_scratch_row_elems(m, n);
+			int64_t		scratch = pi_node_scratch_elems(m, n);
 
 			if (scratch > m->scratch_row_elems)
 				m->scratch_row_elems = scratch;
