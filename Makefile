@@ -91,7 +91,7 @@ test/onnx/test_onnx_mnist: test/onnx/test_onnx_mnist.c $(ENGINE_SRCS) include/*.
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/onnx/test_onnx_mnist.c $(ENGINE_SRCS) -lcjson -lz $(BLAS_LIBS) -lm
 
 test/onnx/conformance: test/onnx/conformance.c $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/onnx/conformance.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+	$(CC) $(ENGINE_TEST_CFLAGS) -Isrc/format -o $@ test/onnx/conformance.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
 ONNX_TESTDATA ?= /usr/share/libonnx-testdata/data
 ONNX_TEST_ROOTS = $(ONNX_TESTDATA)/node $(ONNX_TESTDATA)/pytorch-converted \

@@ -179,6 +179,37 @@ emit_reshape(Cv *c, const char *suffix, int value, int rank, const int64_t *dims
 	return emit_step(c, suffix, PI_OP_RESHAPE, &value, 1, &a, out);
 }
 
+/*
+ * Binary ops before opset 7 with broadcast=1: B's dims line up with A's
+ * from "axis" on (default: the trailing ones); PRelu's slope from axis 1.  A constant B gets trailing
+ * size-1 dims so that numpy broadcasting means the same.
+ */
+static PiStatus
+legacy_broadcast(Cv *c, PiOp op, const PiAttrs *a, bool per_channel)
+{
+	int			inputs[2];
+	OnnxConst  *b;
+	const PiValue *av;
+	int64_t		axis,
+				dims[PI_MAX_RANK];
+	float	   *data;
+
+	TRY(input_value(c, 0, &inputs[0]));
+	av = shape_of(c, inputs[0]);
+	TRY(input_const(c, 1, &b));
+	axis = per_channel ? 1 : onnx_attr_int(c->n, "axis", av->rank - b->rank);
+	if (axis < 0)
+		axis += av->rank;
+	if (axis < 1 || axis + b->rank > av->rank)
+		return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (%s) broadcasts B at axis %lld of a rank-%d input",
+					   label(c), c->n->op_type, (long long) axis, av->rank);
+	for (int i = 0; i < av->rank - axis; i++)
+		dims[i] = i < b->rank ? b->dims[i] : 1;
+	TRY(onnx_const_to_floats(b, c->in[1]->name, &data, c->err));
+	TRY(onnx_add_weight(c->im, c->in[1]->name, (int) (av->rank - axis), dims, data, &inputs[1], c->err));
+	return finish_output(c, 0, op, inputs, 2, a);
+}
+
 /* Ops whose IR node has the same inputs and no attributes. */
 static PiStatus
 cv_plain(Cv *c)
@@ -207,6 +238,12 @@ cv_plain(Cv *c)
 				return pi_fail(c->err, PI_ERR_INVALID, "node \"%s\" (%s) has %d inputs, expected %d",
 							   label(c), c->n->op_type, c->n->ninputs, plain[i].ninputs);
 			pi_attrs_default(plain[i].op, &a);
+			if (onnx_attr_int(c->n, "broadcast", 0) != 0)
+				return legacy_broadcast(c, plain[i].op, &a, false);
+			/* before opset 7, PRelu's slope is per channel (axis 1) */
+			if (plain[i].op == PI_OP_PRELU && c->im->opset < 7 && has_input(c, 1) &&
+				c->in[1]->kind == ENTRY_CONST && c->in[1]->tensor && c->in[1]->tensor->numel > 1)
+				return legacy_broadcast(c, plain[i].op, &a, true);
 			return finish(c, plain[i].op, plain[i].ninputs, &a);
 		}
 	return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\": op %s has no converter", label(c), c->n->op_type);

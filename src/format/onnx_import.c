@@ -24,7 +24,7 @@
 
 #include "onnx_import.h"
 
-#define MIN_OPSET 7
+#define MIN_OPSET 6
 #define MAX_OPSET 21
 #define MIN_IR_VERSION 3
 #define MAX_IR_VERSION 10
