@@ -93,12 +93,16 @@ test/onnx/test_onnx_mnist: test/onnx/test_onnx_mnist.c $(ENGINE_SRCS) include/*.
 test/onnx/conformance: test/onnx/conformance.c $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -Isrc/format -o $@ test/onnx/conformance.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
+test/onnx/test_onnx_reject: test/onnx/test_onnx_reject.c $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/onnx/test_onnx_reject.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+
 ONNX_TESTDATA ?= /usr/share/libonnx-testdata/data
 ONNX_TEST_ROOTS = $(ONNX_TESTDATA)/node $(ONNX_TESTDATA)/pytorch-converted \
 	$(ONNX_TESTDATA)/pytorch-operator $(ONNX_TESTDATA)/simple \
 	$(wildcard test/onnx/models)
 
-check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance
+check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject
+	test/onnx/test_onnx_reject
 	test/onnx/conformance test/onnx/conformance-expected.txt $(ONNX_TEST_ROOTS)
 	test/onnx/test_onnx_mnist $(SHARED_DIR)/models/mnist_cnn_pytorch.onnx \
 		$(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz $(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
@@ -109,6 +113,6 @@ check-engine: test/engine/test_engine
 fuzz-smoke: test/fuzz/fuzz_model
 	test/fuzz/fuzz_model test/fuzz/corpus 100000
 
-EXTRA_CLEAN = test/onnx/test_onnx_mnist test/onnx/conformance test/engine/test_engine test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer
+EXTRA_CLEAN = test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer
 
 .PHONY: check-engine check-onnx fuzz-smoke fuzz-libfuzzer
