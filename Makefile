@@ -23,6 +23,13 @@ ENGINE_SRCS = \
 	src/engine/op_reduce.c src/engine/op_layernorm.c src/engine/op_slice.c \
 	src/engine/op_gather.c src/engine/op_topk.c src/engine/op_conv_transpose.c
 
+# The ONNX importer (docs/onnx.md): part of the engine, plain C as well.
+ONNX_SRCS = \
+	src/format/onnx_wire.c src/format/onnx_proto.c src/format/onnx_tensor.c \
+	src/format/onnx_const.c src/format/onnx_attrs.c src/format/onnx_fold.c \
+	src/format/onnx_convert.c src/format/onnx_import.c
+ENGINE_SRCS += $(ONNX_SRCS)
+
 # The server side: catalog, backend-local cache, SQL functions.
 SERVER_SRCS = \
 	src/pg_infer.c src/blas_loader.c src/catalog/catalog.c src/catalog/lookup.c src/catalog/weights.c \
@@ -81,12 +88,35 @@ test/fuzz/fuzz_model_libfuzzer: test/fuzz/fuzz_model.c test/fuzz/fuzz_model.h $(
 
 fuzz-libfuzzer: test/fuzz/fuzz_model_libfuzzer
 
+# ONNX import tests (docs/onnx.md).  SHARED_DIR holds the third-party
+# model and MNIST data; ONNX_TESTDATA is Debian's libonnx-testdata.
+SHARED_DIR ?= ../shared
+test/onnx/test_onnx_mnist: test/onnx/test_onnx_mnist.c $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/onnx/test_onnx_mnist.c $(ENGINE_SRCS) -lcjson -lz $(BLAS_LIBS) -lm
+
+test/onnx/conformance: test/onnx/conformance.c $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -Isrc/format -o $@ test/onnx/conformance.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+
+test/onnx/test_onnx_reject: test/onnx/test_onnx_reject.c $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/onnx/test_onnx_reject.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+
+ONNX_TESTDATA ?= /usr/share/libonnx-testdata/data
+ONNX_TEST_ROOTS = $(ONNX_TESTDATA)/node $(ONNX_TESTDATA)/pytorch-converted \
+	$(ONNX_TESTDATA)/pytorch-operator $(ONNX_TESTDATA)/simple \
+	$(wildcard test/onnx/models)
+
+check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject
+	test/onnx/test_onnx_reject
+	test/onnx/conformance test/onnx/conformance-expected.txt $(ONNX_TEST_ROOTS)
+	test/onnx/test_onnx_mnist $(SHARED_DIR)/models/mnist_cnn_pytorch.onnx \
+		$(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz $(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
+
 check-engine: test/engine/test_engine
 	test/engine/test_engine test/fixtures
 
 fuzz-smoke: test/fuzz/fuzz_model
 	test/fuzz/fuzz_model test/fuzz/corpus 100000
 
-EXTRA_CLEAN = test/engine/test_engine test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer
+EXTRA_CLEAN = test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer
 
-.PHONY: check-engine fuzz-smoke fuzz-libfuzzer
+.PHONY: check-engine check-onnx fuzz-smoke fuzz-libfuzzer

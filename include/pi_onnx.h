@@ -1,0 +1,54 @@
+/*
+ * pi_onnx.h
+ *	  ONNX import: decodes an ONNX ModelProto (protobuf) and converts its
+ *	  graph into a finalized PiModel, folding constant subgraphs at import.
+ *
+ * The bytes are untrusted: every varint, length, count and element count is
+ * checked against the bytes present.  Plain C, no PostgreSQL headers.
+ * docs/onnx.md lists what is supported.
+ */
+#ifndef PI_ONNX_H
+#define PI_ONNX_H
+
+#include "pi_ir.h"
+
+#define PI_ONNX_MAX_DIMS 8
+
+/* What the server shows about an imported model. */
+typedef struct PiOnnxInfo
+{
+	int64_t		ir_version;
+	int64_t		opset;			/* version of the default domain "" / "ai.onnx" */
+	char		producer_name[64];
+	char		producer_version[64];
+} PiOnnxInfo;
+
+/*
+ * Imports an ONNX model.  external holds the one external data file that
+ * tensors with data_location EXTERNAL refer to (NULL/0 when there is none;
+ * every external tensor must name the same location).  On success *out is a
+ * finalized model and info (may be NULL) describes it.
+ */
+PiStatus	pi_onnx_load(const uint8_t *onnx, size_t len,
+						 const uint8_t *external, size_t external_len,
+						 PiModel **out, PiOnnxInfo *info, PiError *err);
+
+/* One ONNX TensorProto file (as in ONNX's test data), widened to float32. */
+typedef struct PiOnnxTensor
+{
+	char		name[PI_MAX_NAME];
+	int			data_type;		/* ONNX TensorProto.DataType number */
+	int			rank;
+	int64_t		dims[PI_ONNX_MAX_DIMS];
+	int64_t		numel;
+	float	   *data;			/* numel floats (integers exact up to 2^24) */
+} PiOnnxTensor;
+
+/* Decodes a serialized TensorProto with its data in the message itself. */
+PiStatus	pi_onnx_tensor_load(const uint8_t *bytes, size_t len,
+								PiOnnxTensor *out, PiError *err);
+
+/* Frees what pi_onnx_tensor_load allocated. */
+void		pi_onnx_tensor_free(PiOnnxTensor *tensor);
+
+#endif							/* PI_ONNX_H */

@@ -1,0 +1,138 @@
+/*
+ * onnx_const.c
+ *	  Constant tensors of the ONNX importer: allocation with size limits,
+ *	  conversion from initializers, element access, and the float32 form a
+ *	  constant takes when it becomes a weight of the model.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx_import.h"
+
+/* Allocates a constant of this shape; what names it in errors. */
+PiStatus
+onnx_const_new(int rank, const int64_t *dims, bool is_int, int data_type,
+			   const char *what, OnnxConst **out, PiError *err)
+{
+	OnnxConst  *c;
+	int64_t		numel = 1;
+
+	*out = NULL;
+	if (rank < 0 || rank > PI_ONNX_MAX_DIMS)
+		return pi_fail(err, PI_ERR_LIMIT, "constant \"%s\" would have rank %d, the limit is %d",
+					   what, rank, PI_ONNX_MAX_DIMS);
+	for (int i = 0; i < rank; i++)
+	{
+		if (dims[i] < 0)
+			return pi_fail(err, PI_ERR_SHAPE, "constant \"%s\" would have dimension %d of size %lld",
+						   what, i, (long long) dims[i]);
+		if (!pi_mul_size(numel, dims[i], &numel) || numel > ONNX_FOLD_MAX_ELEMS)
+			return pi_fail(err, PI_ERR_LIMIT, "constant \"%s\" would have more than %lld elements",
+						   what, (long long) ONNX_FOLD_MAX_ELEMS);
+	}
+	if ((c = calloc(1, sizeof(OnnxConst))) == NULL)
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+	c->rank = rank;
+	if (rank > 0)
+		memcpy(c->dims, dims, sizeof(int64_t) * rank);
+	c->numel = numel;
+	c->is_int = is_int;
+	c->data_type = data_type;
+	if (is_int)
+		c->ints = calloc(numel > 0 ? numel : 1, sizeof(int64_t));
+	else
+		c->floats = calloc(numel > 0 ? numel : 1, sizeof(float));
+	if (c->ints == NULL && c->floats == NULL)
+	{
+		free(c);
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+	}
+	*out = c;
+	return PI_OK;
+}
+
+/* Frees a constant; NULL is allowed. */
+void
+onnx_const_free(OnnxConst *c)
+{
+	if (c == NULL)
+		return;
+	free(c->ints);
+	free(c->floats);
+	free(c);
+}
+
+/* Converts a decoded TensorProto to a constant. */
+PiStatus
+onnx_const_from_tensor(const OnnxTensor *t, const uint8_t *external,
+					   size_t external_len, OnnxConst **out, PiError *err)
+{
+	bool		is_int = onnx_dtype_is_integer(t->data_type);
+	OnnxConst  *c;
+	PiStatus	st;
+
+	*out = NULL;
+	if ((st = onnx_const_new(t->rank, t->dims, is_int, t->data_type, t->name, &c, err)) != PI_OK)
+		return st;
+	free(c->ints);
+	free(c->floats);
+	c->ints = NULL;
+	c->floats = NULL;
+	if (is_int)
+		st = onnx_tensor_ints(t, external, external_len, &c->ints, err);
+	else
+		st = onnx_tensor_floats(t, external, external_len, &c->floats, err);
+	if (st != PI_OK)
+	{
+		onnx_const_free(c);
+		return st;
+	}
+	*out = c;
+	return PI_OK;
+}
+
+/* Element i as a double. */
+double
+onnx_const_get(const OnnxConst *c, int64_t i)
+{
+	return c->is_int ? (double) c->ints[i] : (double) c->floats[i];
+}
+
+/* Whether an integer constant holds the symbolic batch size. */
+bool
+onnx_const_has_batch(const OnnxConst *c)
+{
+	if (!c->is_int)
+		return false;
+	for (int64_t i = 0; i < c->numel; i++)
+		if (c->ints[i] == ONNX_BATCH_DIM)
+			return true;
+	return false;
+}
+
+/* The float32 values of a constant that becomes a weight (malloc'd). */
+PiStatus
+onnx_const_to_floats(const OnnxConst *c, const char *what, float **out, PiError *err)
+{
+	float	   *v = malloc(sizeof(float) * (c->numel > 0 ? c->numel : 1));
+
+	*out = NULL;
+	if (v == NULL)
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+	for (int64_t i = 0; i < c->numel; i++)
+	{
+		if (c->is_int && (c->ints[i] > (1 << 24) || c->ints[i] < -(1 << 24)))
+		{
+			free(v);
+			if (c->ints[i] == ONNX_BATCH_DIM)
+				return pi_fail(err, PI_ERR_UNSUPPORTED, "constant \"%s\" holds the batch size, which is only known at run time",
+							   what);
+			return pi_fail(err, PI_ERR_DTYPE, "constant \"%s\" element %lld is %lld, beyond the float32-exact range of 2^24",
+						   what, (long long) i, (long long) c->ints[i]);
+		}
+		v[i] = c->is_int ? (float) c->ints[i] : c->floats[i];
+	}
+	*out = v;
+	return PI_OK;
+}

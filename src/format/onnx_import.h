@@ -1,0 +1,114 @@
+/*
+ * onnx_import.h
+ *	  Internal interface between the ONNX importer's files: constant tensors
+ *	  known at import (onnx_const.c), node attribute lookup (onnx_attrs.c) and
+ *	  constant folding (onnx_fold.c).
+ */
+#ifndef ONNX_IMPORT_H
+#define ONNX_IMPORT_H
+
+#include "onnx_proto.h"
+
+/*
+ * The batch size in an int64 shape tensor computed at import: Shape() of an
+ * activation yields it as element 0.  Copies (Gather, Slice, Concat, Cast,
+ * Unsqueeze...) keep it; arithmetic on it fails; a Reshape target holding it
+ * at position 0 keeps the batch there.
+ */
+#define ONNX_BATCH_DIM (INT64_MIN + 1)
+
+/* Folded constants larger than this many elements are refused. */
+#define ONNX_FOLD_MAX_ELEMS ((int64_t) 1 << 26)
+
+/*
+ * A tensor whose value is known at import: an initializer, a Constant node
+ * or a folded result.  Integer types (shapes, axes, indices, booleans) are
+ * held exactly as int64, all others as float32.
+ */
+typedef struct OnnxConst
+{
+	int			rank;
+	int64_t		dims[PI_ONNX_MAX_DIMS];
+	int64_t		numel;
+	int			data_type;		/* ONNX data type it stands for */
+	bool		is_int;
+	int64_t    *ints;			/* numel values when is_int */
+	float	   *floats;			/* numel values otherwise */
+} OnnxConst;
+
+/* What an ONNX tensor name stands for while importing. */
+typedef enum OnnxEntryKind
+{
+	ENTRY_UNSET,				/* a node output not produced yet */
+	ENTRY_CONST,				/* known at import */
+	ENTRY_ACT					/* an activation: a value of the model */
+} OnnxEntryKind;
+
+typedef struct OnnxEntry
+{
+	const char *name;
+	OnnxEntryKind kind;
+	int			producer;		/* index of the ONNX node producing it, or -1 */
+	const OnnxTensor *tensor;	/* an initializer, converted on first use */
+	OnnxConst  *c;				/* the constant, once converted */
+	int			value;			/* model value: the activation, or the constant as a weight; -1 */
+} OnnxEntry;
+
+/* State of one import. */
+typedef struct OnnxImporter
+{
+	const OnnxGraph *graph;
+	const uint8_t *external;
+	size_t		external_len;
+	int			opset;
+	PiModel    *model;
+	OnnxEntry  *entries;
+	int			nentries;
+	int			entries_cap;
+	int		   *slots;			/* open addressing over entries, -1 when empty */
+	int			nslots;
+} OnnxImporter;
+
+/* onnx_import.c */
+OnnxEntry  *onnx_entry(const OnnxImporter *im, const char *name);
+PiStatus	onnx_entry_const(OnnxImporter *im, OnnxEntry *e, OnnxConst **out, PiError *err);
+PiStatus	onnx_entry_value(OnnxImporter *im, OnnxEntry *e, int *value, PiError *err);
+PiStatus	onnx_define(OnnxImporter *im, const char *name, OnnxConst *c, int value,
+						PiError *err);
+void		onnx_unique_name(const OnnxImporter *im, const char *base, const char *suffix,
+							 char *buf);
+PiStatus	onnx_add_weight(OnnxImporter *im, const char *base, int rank, const int64_t *dims,
+							float *data, int *value, PiError *err);
+PiStatus	onnx_emit(OnnxImporter *im, const char *name, PiOp op, const int *inputs,
+					  int ninputs, const PiAttrs *attrs, int *value, PiError *err);
+
+/* onnx_convert.c */
+bool		onnx_convert_supported(const char *op_type);
+PiStatus	onnx_convert_node(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in,
+							  PiError *err);
+
+/* onnx_const.c */
+PiStatus	onnx_const_new(int rank, const int64_t *dims, bool is_int, int data_type,
+						   const char *what, OnnxConst **out, PiError *err);
+void		onnx_const_free(OnnxConst *c);
+PiStatus	onnx_const_from_tensor(const OnnxTensor *t, const uint8_t *external,
+								   size_t external_len, OnnxConst **out, PiError *err);
+double		onnx_const_get(const OnnxConst *c, int64_t i);
+bool		onnx_const_has_batch(const OnnxConst *c);
+PiStatus	onnx_const_to_floats(const OnnxConst *c, const char *what, float **out,
+								 PiError *err);
+
+/* onnx_attrs.c */
+const OnnxAttr *onnx_attr(const OnnxNode *n, const char *name);
+int64_t		onnx_attr_int(const OnnxNode *n, const char *name, int64_t dflt);
+float		onnx_attr_float(const OnnxNode *n, const char *name, float dflt);
+const char *onnx_attr_string(const OnnxNode *n, const char *name, const char *dflt);
+int			onnx_attr_ints(const OnnxNode *n, const char *name, const int64_t **values);
+const char *onnx_node_label(const OnnxNode *n);
+
+/* onnx_fold.c */
+bool		onnx_fold_supported(const char *op_type);
+PiStatus	onnx_fold_node(const OnnxNode *n, int opset, OnnxConst *const *inputs,
+						   OnnxConst **outputs, PiError *err);
+
+#endif							/* ONNX_IMPORT_H */

@@ -1,0 +1,779 @@
+/*
+ * test_onnx_reject.c
+ *	  Tests of the ONNX importer on models built here byte by byte: what it
+ *	  must reject (truncated files, bad varints, lengths past the end, dims
+ *	  that overflow, external data out of range, unsupported ops listed with
+ *	  their node names, non-default domains, bad versions) with the status
+ *	  and message expected, and what it must accept and compute (unsorted
+ *	  nodes, the PyTorch dynamic-batch Reshape pattern, initializers that are
+ *	  graph inputs, external data, old-opset Softmax, Split, float16 weights).
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pi_blas.h"
+#include "pi_engine.h"
+#include "pi_onnx.h"
+
+/* A growable byte buffer holding one protobuf message. */
+typedef struct Buf
+{
+	uint8_t    *p;
+	size_t		len;
+	size_t		cap;
+} Buf;
+
+static int	failures;
+static int	checks;
+
+/* Appends bytes. */
+static void
+put(Buf *b, const void *data, size_t len)
+{
+	if (b->len + len > b->cap)
+	{
+		b->cap = (b->len + len) * 2 + 64;
+		b->p = realloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->len, data, len);
+	b->len += len;
+}
+
+/* Appends a varint. */
+static void
+put_varint(Buf *b, uint64_t v)
+{
+	do
+	{
+		uint8_t		byte = (uint8_t) ((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+
+		put(b, &byte, 1);
+		v >>= 7;
+	} while (v != 0);
+}
+
+/* Appends a varint field. */
+static void
+put_int(Buf *b, int field, int64_t v)
+{
+	put_varint(b, (uint64_t) field << 3);
+	put_varint(b, (uint64_t) v);
+}
+
+/* Appends a length-delimited field. */
+static void
+put_bytes(Buf *b, int field, const void *data, size_t len)
+{
+	put_varint(b, ((uint64_t) field << 3) | 2);
+	put_varint(b, len);
+	put(b, data, len);
+}
+
+/* Appends a string field. */
+static void
+put_str(Buf *b, int field, const char *s)
+{
+	put_bytes(b, field, s, strlen(s));
+}
+
+/* Appends a nested message and frees it. */
+static void
+put_msg(Buf *b, int field, Buf *m)
+{
+	put_bytes(b, field, m->p, m->len);
+	free(m->p);
+	memset(m, 0, sizeof(*m));
+}
+
+/* A float32 TensorProto (raw_data) of the given dims. */
+static Buf
+tensor_f(const char *name, int rank, const int64_t *dims, const float *data)
+{
+	Buf			t = {0};
+	int64_t		n = 1;
+
+	for (int i = 0; i < rank; i++)
+	{
+		put_int(&t, 1, dims[i]);
+		n *= dims[i];
+	}
+	put_int(&t, 2, 1);
+	put_str(&t, 8, name);
+	put_bytes(&t, 9, data, sizeof(float) * n);
+	return t;
+}
+
+/* An INT64 TensorProto (int64_data, packed). */
+static Buf
+tensor_i64(const char *name, int rank, const int64_t *dims, const int64_t *data)
+{
+	Buf			t = {0},
+				packed = {0};
+	int64_t		n = 1;
+
+	for (int i = 0; i < rank; i++)
+	{
+		put_int(&t, 1, dims[i]);
+		n *= dims[i];
+	}
+	put_int(&t, 2, 7);
+	for (int64_t i = 0; i < n; i++)
+		put_varint(&packed, (uint64_t) data[i]);
+	put_msg(&t, 7, &packed);
+	put_str(&t, 8, name);
+	return t;
+}
+
+/* A float ValueInfoProto; dims of -1 are symbolic ("batch"). */
+static Buf
+value_info(const char *name, int rank, const int64_t *dims)
+{
+	Buf			vi = {0},
+				type = {0},
+				tensor = {0},
+				shape = {0};
+
+	for (int i = 0; i < rank; i++)
+	{
+		Buf			dim = {0};
+
+		if (dims[i] < 0)
+			put_str(&dim, 2, "batch");
+		else
+			put_int(&dim, 1, dims[i]);
+		put_msg(&shape, 1, &dim);
+	}
+	put_int(&tensor, 1, 1);
+	put_msg(&tensor, 2, &shape);
+	put_msg(&type, 1, &tensor);
+	put_str(&vi, 1, name);
+	put_msg(&vi, 2, &type);
+	return vi;
+}
+
+/* An integer AttributeProto. */
+static Buf
+attr_i(const char *name, int64_t v)
+{
+	Buf			a = {0};
+
+	put_str(&a, 1, name);
+	put_int(&a, 3, v);
+	put_int(&a, 20, 2);
+	return a;
+}
+
+/* An integer-list AttributeProto. */
+static Buf
+attr_ints(const char *name, int n, const int64_t *v)
+{
+	Buf			a = {0};
+
+	put_str(&a, 1, name);
+	for (int i = 0; i < n; i++)
+		put_int(&a, 8, v[i]);
+	put_int(&a, 20, 7);
+	return a;
+}
+
+/* A NodeProto; inputs and outputs are NULL-terminated lists. */
+static Buf
+node(const char *op, const char *name, const char *const *in, const char *const *out,
+	 const char *domain, Buf *attrs, int nattrs)
+{
+	Buf			n = {0};
+
+	for (; *in; in++)
+		put_str(&n, 1, *in);
+	for (; *out; out++)
+		put_str(&n, 2, *out);
+	put_str(&n, 3, name);
+	put_str(&n, 4, op);
+	for (int i = 0; i < nattrs; i++)
+		put_msg(&n, 5, &attrs[i]);
+	if (domain)
+		put_str(&n, 7, domain);
+	return n;
+}
+
+/* A ModelProto around a graph (consumed). */
+static Buf
+model(int64_t ir, int64_t opset, Buf *graph)
+{
+	Buf			m = {0},
+				os = {0};
+
+	put_int(&m, 1, ir);
+	put_str(&m, 2, "test_onnx_reject");
+	put_str(&m, 3, "1");
+	put_msg(&m, 7, graph);
+	put_str(&os, 1, "");
+	put_int(&os, 2, opset);
+	put_msg(&m, 8, &os);
+	return m;
+}
+
+/* Records a check. */
+static void
+check(bool ok, const char *fmt,...)
+{
+	va_list		ap;
+
+	checks++;
+	if (ok)
+		return;
+	failures++;
+	printf("FAIL: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+/* Loads bytes; expects status st and, when given, a message fragment. */
+static void
+expect(const char *what, const Buf *b, const uint8_t *ext, size_t ext_len, PiStatus st,
+	   const char *fragment)
+{
+	PiModel    *m = NULL;
+	PiError		err = {0};
+	PiStatus	got = pi_onnx_load(b->p, b->len, ext, ext_len, &m, NULL, &err);
+
+	check(got == st && (fragment == NULL || strstr(err.message, fragment) != NULL),
+		  "%s: status %d \"%s\", expected status %d with \"%s\"", what, got, err.message, st,
+		  fragment ? fragment : "");
+	if (got == st && st != PI_OK)
+		printf("ok: %s: %s\n", what, err.message);
+	pi_model_free(m);
+}
+
+/* Imports, runs one batch and compares with want (within 1e-5 relative). */
+static void
+expect_run(const char *what, const Buf *b, const uint8_t *ext, size_t ext_len,
+		   int64_t batch, const float *in, const float *want, int64_t nout)
+{
+	PiModel    *m = NULL;
+	PiError		err = {0};
+	PiExecutor *ex;
+	double		worst = 0;
+
+	if (pi_onnx_load(b->p, b->len, ext, ext_len, &m, NULL, &err) != PI_OK)
+	{
+		check(false, "%s: import failed: %s", what, err.message);
+		return;
+	}
+	ex = pi_executor_new(m, batch, &err);
+	check(ex != NULL, "%s: executor: %s", what, err.message);
+	if (ex != NULL)
+	{
+		memcpy(pi_executor_input(ex, 0), in, sizeof(float) * pi_value_row_elems(&m->values[m->inputs[0]]) * batch);
+		check(pi_executor_run(ex, batch, &err) == PI_OK, "%s: run: %s", what, err.message);
+		check(pi_value_row_elems(&m->values[m->outputs[0]]) * batch == nout, "%s: output size", what);
+		for (int64_t i = 0; i < nout; i++)
+		{
+			double		d = fabs(pi_executor_output(ex, 0)[i] - want[i]) / fmax(1.0, fabs(want[i]));
+
+			worst = fmax(worst, d);
+		}
+		check(worst <= 1e-5, "%s: worst relative error %g", what, worst);
+		printf("ok: %s: %lld values, worst relative error %.2g\n", what, (long long) nout, worst);
+	}
+	pi_executor_free(ex);
+	pi_model_free(m);
+}
+
+/* A model y = Relu(x @ W^T + b) with x [batch, 3]; W [2, 3] (Gemm transB). */
+static Buf
+gemm_model(bool external, int64_t ext_offset)
+{
+	static const float w[6] = {1, -2, 3, 0.5f, 0.25f, -1};
+	static const float bias[2] = {0.5f, -0.5f};
+	int64_t		wdims[2] = {2, 3},
+				bdims[1] = {2},
+				xdims[2] = {-1, 3},
+				ydims[2] = {-1, 2};
+	Buf			g = {0},
+				t = {0},
+				n,
+				vi,
+				a[1];
+
+	n = node("Relu", "relu", (const char *[]) {"h", NULL}, (const char *[]) {"y", NULL}, NULL, NULL, 0);
+	put_msg(&g, 1, &n);			/* listed before its producer */
+	a[0] = attr_i("transB", 1);
+	n = node("Gemm", "fc", (const char *[]) {"x", "W", "b", NULL}, (const char *[]) {"h", NULL}, NULL, a, 1);
+	put_msg(&g, 1, &n);
+	put_str(&g, 2, "g");
+	if (external)
+	{
+		Buf			e = {0},
+					kv = {0};
+		char		off[32];
+
+		put_int(&t, 1, 2);
+		put_int(&t, 1, 3);
+		put_int(&t, 2, 1);
+		put_str(&t, 8, "W");
+		put_str(&kv, 1, "location");
+		put_str(&kv, 2, "weights.bin");
+		put_msg(&t, 13, &kv);
+		snprintf(off, sizeof(off), "%lld", (long long) ext_offset);
+		put_str(&e, 1, "offset");
+		put_str(&e, 2, off);
+		put_msg(&t, 13, &e);
+		put_int(&t, 14, 1);
+	}
+	else
+		t = tensor_f("W", 2, wdims, w);
+	put_msg(&g, 5, &t);
+	t = tensor_f("b", 1, bdims, bias);
+	put_msg(&g, 5, &t);
+	vi = value_info("x", 2, xdims);
+	put_msg(&g, 11, &vi);
+	vi = value_info("b", 1, bdims);		/* an input that is an initializer: a constant */
+	put_msg(&g, 11, &vi);
+	vi = value_info("y", 2, ydims);
+	put_msg(&g, 12, &vi);
+	return model(7, 13, &g);
+}
+
+/* Expected output of gemm_model for x. */
+static void
+gemm_reference(const float *x, int64_t batch, float *y)
+{
+	static const float w[6] = {1, -2, 3, 0.5f, 0.25f, -1};
+	static const float bias[2] = {0.5f, -0.5f};
+
+	for (int64_t r = 0; r < batch; r++)
+		for (int o = 0; o < 2; o++)
+		{
+			float		s = bias[o];
+
+			for (int k = 0; k < 3; k++)
+				s += x[r * 3 + k] * w[o * 3 + k];
+			y[r * 2 + o] = s > 0 ? s : 0;
+		}
+}
+
+/* Malformed bytes. */
+static void
+test_corrupt(void)
+{
+	Buf			good = gemm_model(false, 0);
+	Buf			b = {0};
+	int			ok_prefixes = 0;
+
+	/* every strict prefix fails cleanly (a prefix can be a complete message) */
+	for (size_t len = 0; len < good.len; len++)
+	{
+		PiModel    *m = NULL;
+		PiError		err = {0};
+		Buf			prefix = {good.p, len, len};
+
+		if (pi_onnx_load(prefix.p, prefix.len, NULL, 0, &m, NULL, &err) == PI_OK)
+			ok_prefixes++;
+		pi_model_free(m);
+	}
+	check(ok_prefixes == 0, "%d truncated prefixes of the model loaded", ok_prefixes);
+	printf("ok: all %zu truncated prefixes rejected\n", good.len);
+	b.len = 0;
+	put(&b, good.p, good.len - 3);
+	expect("truncated in the graph", &b, NULL, 0, PI_ERR_CORRUPT, "only");
+	expect("empty file", &(Buf) {(uint8_t *) "", 0, 0}, NULL, 0, PI_ERR_CORRUPT, "empty");
+
+	/* an 11-byte varint and one with bits beyond 64 */
+	b.len = 0;
+	put(&b, "\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12);
+	expect("overlong varint", &b, NULL, 0, PI_ERR_CORRUPT, "overlong varint");
+	b.len = 0;
+	put(&b, "\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02", 11);
+	expect("varint beyond 64 bits", &b, NULL, 0, PI_ERR_CORRUPT, "overlong varint");
+	b.len = 0;
+	put(&b, "\x08\xff\xff", 3);
+	expect("truncated varint", &b, NULL, 0, PI_ERR_CORRUPT, "truncated");
+
+	/* a length past the end, and a huge length */
+	b.len = 0;
+	put(&b, "\x3a\x10\x0a\x00", 4);
+	expect("length past the end", &b, NULL, 0, PI_ERR_CORRUPT, "only 2 bytes are left");
+	b.len = 0;
+	put(&b, "\x3a\xff\xff\xff\xff\xff\xff\xff\xff\x7f", 10);
+	expect("length near 2^63", &b, NULL, 0, PI_ERR_CORRUPT, "bytes are left");
+
+	/* groups and field number 0 */
+	b.len = 0;
+	put(&b, "\x0b\x0c", 2);
+	expect("group wire type", &b, NULL, 0, PI_ERR_CORRUPT, "wire type 3");
+	b.len = 0;
+	put(&b, "\x00\x01", 2);
+	expect("field number 0", &b, NULL, 0, PI_ERR_CORRUPT, "field number 0");
+	b.len = 0;
+	put(&b, good.p, good.len);
+	put(&b, "\x3a\x03\x0a\x01\xff", 5);
+	expect("graph field with a bad node inside", &b, NULL, 0, PI_ERR_CORRUPT, "NodeProto");
+	free(b.p);
+	free(good.p);
+}
+
+/* A graph around one initializer feeding Add(x, W). */
+static Buf
+add_model(Buf *init, int rank, const int64_t *xdims)
+{
+	Buf			g = {0},
+				n,
+				vi;
+
+	n = node("Add", "add", (const char *[]) {"x", "W", NULL}, (const char *[]) {"y", NULL}, NULL, NULL, 0);
+	put_msg(&g, 1, &n);
+	put_msg(&g, 5, init);
+	vi = value_info("x", rank, xdims);
+	put_msg(&g, 11, &vi);
+	vi = value_info("y", rank, xdims);
+	put_msg(&g, 12, &vi);
+	return model(8, 13, &g);
+}
+
+/* Tensors whose sizes or data do not add up. */
+static void
+test_tensors(void)
+{
+	int64_t		xdims[2] = {-1, 3};
+	Buf			t = {0},
+				m;
+
+	/* dims whose product overflows int64 */
+	put_int(&t, 1, (int64_t) 1 << 40);
+	put_int(&t, 1, (int64_t) 1 << 40);
+	put_int(&t, 2, 1);
+	put_str(&t, 8, "W");
+	m = add_model(&t, 2, xdims);
+	expect("dims overflow", &m, NULL, 0, PI_ERR_LIMIT, "dimensions overflow");
+	free(m.p);
+
+	/* a negative dim */
+	memset(&t, 0, sizeof(t));
+	put_int(&t, 1, -3);
+	put_int(&t, 2, 1);
+	put_str(&t, 8, "W");
+	m = add_model(&t, 2, xdims);
+	expect("negative dim", &m, NULL, 0, PI_ERR_INVALID, "dimension 0 of size -3");
+	free(m.p);
+
+	/* raw_data of the wrong size */
+	memset(&t, 0, sizeof(t));
+	put_int(&t, 1, 3);
+	put_int(&t, 2, 1);
+	put_str(&t, 8, "W");
+	put_bytes(&t, 9, "\0\0\0\0\0\0\0\0", 8);
+	m = add_model(&t, 2, xdims);
+	expect("raw_data size", &m, NULL, 0, PI_ERR_INVALID, "8 bytes of raw_data, expected 12");
+	free(m.p);
+
+	/* float_data with too few values */
+	memset(&t, 0, sizeof(t));
+	put_int(&t, 1, 3);
+	put_int(&t, 2, 1);
+	put_str(&t, 8, "W");
+	put_bytes(&t, 4, "\0\0\x80\x3f", 4);
+	m = add_model(&t, 2, xdims);
+	expect("float_data count", &m, NULL, 0, PI_ERR_INVALID, "has 1 values, expected 3");
+	free(m.p);
+
+	/* packed floats not a multiple of 4 bytes */
+	memset(&t, 0, sizeof(t));
+	put_int(&t, 1, 3);
+	put_int(&t, 2, 1);
+	put_str(&t, 8, "W");
+	put_bytes(&t, 4, "\0\0\x80", 3);
+	m = add_model(&t, 2, xdims);
+	expect("packed float length", &m, NULL, 0, PI_ERR_CORRUPT, "not a multiple of 4");
+	free(m.p);
+
+	/* an unsupported data type, and a string tensor */
+	memset(&t, 0, sizeof(t));
+	put_int(&t, 1, 3);
+	put_int(&t, 2, 14);
+	put_str(&t, 8, "W");
+	m = add_model(&t, 2, xdims);
+	expect("complex64 weight", &m, NULL, 0, PI_ERR_DTYPE, "COMPLEX64");
+	free(m.p);
+
+	/* int64 weight beyond 2^24 as a float32 weight */
+	{
+		int64_t		dims[1] = {3};
+		int64_t		vals[3] = {1, 2, ((int64_t) 1 << 40) + 1};
+
+		t = tensor_i64("W", 1, dims, vals);
+		m = add_model(&t, 2, xdims);
+		expect("int64 weight beyond 2^24", &m, NULL, 0, PI_ERR_DTYPE, "beyond the float32-exact range");
+		free(m.p);
+	}
+
+	/* float16 weight: widened exactly (1, -2, 0.5) */
+	{
+		uint8_t		half[6] = {0x00, 0x3c, 0x00, 0xc0, 0x00, 0x38};
+		float		x[6] = {1, 2, 3, 4, 5, 6};
+		float		want[6] = {2, 0, 3.5f, 5, 3, 6.5f};
+
+		memset(&t, 0, sizeof(t));
+		put_int(&t, 1, 3);
+		put_int(&t, 2, 10);
+		put_str(&t, 8, "W");
+		put_bytes(&t, 9, half, 6);
+		m = add_model(&t, 2, xdims);
+		expect_run("float16 weight", &m, NULL, 0, 2, x, want, 6);
+		free(m.p);
+	}
+}
+
+/* External data: in range works, out of range is refused. */
+static void
+test_external(void)
+{
+	static const float w[6] = {1, -2, 3, 0.5f, 0.25f, -1};
+	uint8_t		file[64 + 24];
+	float		x[9] = {1, 2, 3, -1, 0.5f, 2, 0, 0, 1};
+	float		want[6];
+	Buf			m;
+
+	memset(file, 0xee, sizeof(file));
+	memcpy(file + 64, w, sizeof(w));
+	gemm_reference(x, 3, want);
+	m = gemm_model(true, 64);
+	expect_run("external data at offset 64", &m, file, sizeof(file), 3, x, want, 6);
+	expect("external data cut short", &m, file, sizeof(file) - 1, PI_ERR_INVALID, "past the end");
+	expect("external data not given", &m, NULL, 0, PI_ERR_INVALID, "no external data was given");
+	free(m.p);
+	m = gemm_model(true, (int64_t) 1 << 62);
+	expect("external offset 2^62", &m, file, sizeof(file), PI_ERR_INVALID, "past the end");
+	free(m.p);
+}
+
+/* A graph of the given nodes over input x [batch, 3], output y. */
+static Buf
+nodes_model(Buf *nodes, int nnodes, int64_t ir, int64_t opset)
+{
+	int64_t		xdims[2] = {-1, 3};
+	Buf			g = {0},
+				vi;
+
+	for (int i = 0; i < nnodes; i++)
+		put_msg(&g, 1, &nodes[i]);
+	vi = value_info("x", 2, xdims);
+	put_msg(&g, 11, &vi);
+	vi = value_info("y", 2, xdims);
+	put_msg(&g, 12, &vi);
+	return model(ir, opset, &g);
+}
+
+/* Unsupported ops, domains and versions. */
+static void
+test_unsupported(void)
+{
+	Buf			n[5],
+				m;
+
+	n[0] = node("LSTM", "lstm_1", (const char *[]) {"x", NULL}, (const char *[]) {"a", NULL}, NULL, NULL, 0);
+	n[1] = node("Loop", "a", (const char *[]) {"a", NULL}, (const char *[]) {"b", NULL}, NULL, NULL, 0);
+	n[2] = node("Relu", "r", (const char *[]) {"b", NULL}, (const char *[]) {"c", NULL}, NULL, NULL, 0);
+	n[3] = node("Loop", "b", (const char *[]) {"c", NULL}, (const char *[]) {"y", NULL}, NULL, NULL, 0);
+	m = nodes_model(n, 4, 8, 13);
+	expect("unsupported ops", &m, NULL, 0, PI_ERR_UNSUPPORTED,
+		   "unsupported ONNX operators: LSTM (node \"lstm_1\"), Loop (nodes \"a\", \"b\")");
+	free(m.p);
+
+	n[0] = node("LinearClassifier", "clf", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL},
+				"ai.onnx.ml", NULL, 0);
+	m = nodes_model(n, 1, 8, 13);
+	expect("non-default domain", &m, NULL, 0, PI_ERR_UNSUPPORTED,
+		   "unsupported ONNX operators: ai.onnx.ml.LinearClassifier (node \"clf\")");
+	free(m.p);
+
+	n[0] = node("Relu", "custom", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL},
+				"com.example", NULL, 0);
+	m = nodes_model(n, 1, 8, 13);
+	expect("default op name in another domain", &m, NULL, 0, PI_ERR_UNSUPPORTED, "com.example.Relu (node \"custom\")");
+	free(m.p);
+
+	n[0] = node("Relu", "r", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL}, NULL, NULL, 0);
+	m = nodes_model(n, 1, 2, 13);
+	expect("IR version 2", &m, NULL, 0, PI_ERR_UNSUPPORTED, "IR version 2");
+	free(m.p);
+	n[0] = node("Relu", "r", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL}, NULL, NULL, 0);
+	m = nodes_model(n, 1, 8, 22);
+	expect("opset 22", &m, NULL, 0, PI_ERR_UNSUPPORTED, "opset 22");
+	free(m.p);
+
+	/* a cycle, an undefined input, a tensor defined twice */
+	n[0] = node("Relu", "r1", (const char *[]) {"z", NULL}, (const char *[]) {"y", NULL}, NULL, NULL, 0);
+	n[1] = node("Relu", "r2", (const char *[]) {"y", NULL}, (const char *[]) {"z", NULL}, NULL, NULL, 0);
+	m = nodes_model(n, 2, 8, 13);
+	expect("cycle", &m, NULL, 0, PI_ERR_CYCLE, "cycle");
+	free(m.p);
+	n[0] = node("Relu", "r1", (const char *[]) {"nowhere", NULL}, (const char *[]) {"y", NULL}, NULL, NULL, 0);
+	m = nodes_model(n, 1, 8, 13);
+	expect("undefined input", &m, NULL, 0, PI_ERR_UNDEFINED, "\"nowhere\"");
+	free(m.p);
+	n[0] = node("Relu", "r1", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL}, NULL, NULL, 0);
+	n[1] = node("Relu", "r2", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL}, NULL, NULL, 0);
+	m = nodes_model(n, 2, 8, 13);
+	expect("tensor defined twice", &m, NULL, 0, PI_ERR_DUPLICATE, "\"y\" is defined more than once");
+	free(m.p);
+
+	/* ReduceMean without axes reduces the batch too */
+	n[0] = node("ReduceMean", "mean", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL}, NULL, NULL, 0);
+	m = nodes_model(n, 1, 8, 13);
+	expect("reduce over all axes", &m, NULL, 0, PI_ERR_UNSUPPORTED, "batch axis");
+	free(m.p);
+}
+
+/* Models that must import and compute the right numbers. */
+static void
+test_accepted(void)
+{
+	float		x[9] = {1, 2, 3, -1, 0.5f, 2, 0, 0, 1};
+	float		want[9];
+	Buf			m,
+				n[8],
+				a[2];
+
+	/* nodes out of order, an initializer listed as a graph input */
+	m = gemm_model(false, 0);
+	gemm_reference(x, 3, want);
+	expect_run("unsorted nodes, initializer as input", &m, NULL, 0, 3, x, want, 6);
+	free(m.p);
+
+	/*
+	 * PyTorch 2.x dynamic batch: y = Reshape(Relu(x), Concat(Unsqueeze(
+	 * Gather(Shape(x), 0)), [3])), nodes listed backwards.
+	 */
+	{
+		int64_t		one[1] = {1},
+					three[1] = {3},
+					zero_dims[1] = {1};
+		int64_t		idx0[1] = {0};
+		Buf			c1 = tensor_i64("k3", 1, one, three);
+		Buf			c0 = tensor_i64("i0", 0, zero_dims, idx0);
+		Buf			axes = tensor_i64("ax", 1, one, idx0);
+
+		memset(a, 0, sizeof(a));
+		put_str(&a[0], 1, "value");
+		put_msg(&a[0], 5, &c1);
+		put_int(&a[0], 20, 4);
+		n[0] = node("Reshape", "reshape", (const char *[]) {"r", "target", NULL}, (const char *[]) {"y", NULL}, NULL, NULL, 0);
+		n[1] = node("Concat", "concat", (const char *[]) {"b1", "k", NULL}, (const char *[]) {"target", NULL}, NULL,
+					(Buf[]) {attr_i("axis", 0)}, 1);
+		n[2] = node("Constant", "const", (const char *[]) {NULL}, (const char *[]) {"k", NULL}, NULL, a, 1);
+		n[3] = node("Unsqueeze", "unsq", (const char *[]) {"b", "ax", NULL}, (const char *[]) {"b1", NULL}, NULL, NULL, 0);
+		memset(&a[1], 0, sizeof(a[1]));
+		put_str(&a[1], 1, "value");
+		put_msg(&a[1], 5, &c0);
+		put_int(&a[1], 20, 4);
+		n[4] = node("Constant", "zero", (const char *[]) {NULL}, (const char *[]) {"i0", NULL}, NULL, &a[1], 1);
+		n[5] = node("Gather", "gather", (const char *[]) {"s", "i0", NULL}, (const char *[]) {"b", NULL}, NULL,
+					(Buf[]) {attr_i("axis", 0)}, 1);
+		n[6] = node("Shape", "shape", (const char *[]) {"x", NULL}, (const char *[]) {"s", NULL}, NULL, NULL, 0);
+		n[7] = node("Relu", "relu", (const char *[]) {"x", NULL}, (const char *[]) {"r", NULL}, NULL, NULL, 0);
+		{
+			int64_t		xdims[2] = {-1, 3};
+			Buf			g = {0},
+						vi;
+
+			for (int i = 0; i < 8; i++)
+				put_msg(&g, 1, &n[i]);
+			put_msg(&g, 5, &axes);
+			vi = value_info("x", 2, xdims);
+			put_msg(&g, 11, &vi);
+			vi = value_info("y", 2, xdims);
+			put_msg(&g, 12, &vi);
+			m = model(8, 13, &g);
+		}
+		for (int i = 0; i < 9; i++)
+			want[i] = x[i] > 0 ? x[i] : 0;
+		expect_run("Shape-Gather-Unsqueeze-Concat-Reshape batch pattern", &m, NULL, 0, 3, x, want, 9);
+		free(m.p);
+	}
+
+	/* Softmax at opset 11 with axis 1 over [batch, 3]: the whole row */
+	n[0] = node("Softmax", "sm", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL}, NULL,
+				(Buf[]) {attr_i("axis", 1)}, 1);
+	m = nodes_model(n, 1, 6, 11);
+	for (int r = 0; r < 3; r++)
+	{
+		double		s = 0;
+
+		for (int k = 0; k < 3; k++)
+			s += exp(x[r * 3 + k]);
+		for (int k = 0; k < 3; k++)
+			want[r * 3 + k] = (float) (exp(x[r * 3 + k]) / s);
+	}
+	expect_run("Softmax opset 11", &m, NULL, 0, 3, x, want, 9);
+	free(m.p);
+
+	/* Softmax at opset 11 with axis 1 over [batch, 3, 3]: flattened rows of 9 */
+	{
+		int64_t		xdims[3] = {-1, 3, 3};
+		float		x3[18];
+		float		want3[18];
+		Buf			g = {0},
+					vi;
+
+		n[0] = node("Softmax", "sm", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL}, NULL,
+					(Buf[]) {attr_i("axis", 1)}, 1);
+		put_msg(&g, 1, &n[0]);
+		vi = value_info("x", 3, xdims);
+		put_msg(&g, 11, &vi);
+		vi = value_info("y", 3, xdims);
+		put_msg(&g, 12, &vi);
+		m = model(6, 11, &g);
+		for (int i = 0; i < 18; i++)
+			x3[i] = (float) ((i * 7) % 5) - 1.5f;
+		for (int r = 0; r < 2; r++)
+		{
+			double		s = 0;
+
+			for (int k = 0; k < 9; k++)
+				s += exp(x3[r * 9 + k]);
+			for (int k = 0; k < 9; k++)
+				want3[r * 9 + k] = (float) (exp(x3[r * 9 + k]) / s);
+		}
+		expect_run("Softmax opset 11 axis 1 of rank 3 (Reshape around)", &m, NULL, 0, 2, x3, want3, 18);
+		free(m.p);
+	}
+
+	/* Split (opset 11, attribute sizes 1 and 2) then Concat back in reverse */
+	{
+		int64_t		sizes[2] = {1, 2};
+
+		n[0] = node("Split", "split", (const char *[]) {"x", NULL}, (const char *[]) {"p", "q", NULL}, NULL,
+					(Buf[]) {attr_i("axis", 1), attr_ints("split", 2, sizes)}, 2);
+		n[1] = node("Concat", "cat", (const char *[]) {"q", "p", NULL}, (const char *[]) {"y", NULL}, NULL,
+					(Buf[]) {attr_i("axis", 1)}, 1);
+		m = nodes_model(n, 2, 6, 11);
+		for (int r = 0; r < 3; r++)
+		{
+			want[r * 3 + 0] = x[r * 3 + 1];
+			want[r * 3 + 1] = x[r * 3 + 2];
+			want[r * 3 + 2] = x[r * 3 + 0];
+		}
+		expect_run("Split into Slice nodes", &m, NULL, 0, 3, x, want, 9);
+		free(m.p);
+	}
+}
+
+int
+main(void)
+{
+	pi_blas.sgemm = cblas_sgemm;
+	pi_blas.sgemv = cblas_sgemv;
+	test_corrupt();
+	test_tensors();
+	test_external();
+	test_unsupported();
+	test_accepted();
+	printf("%d checks, %d failed\n", checks, failures);
+	return failures > 0;
+}
