@@ -14,7 +14,7 @@ PGFILEDESC = "pg_infer - neural-network inference in PostgreSQL"
 
 # The engine: plain C, no PostgreSQL headers (also built into test binaries).
 ENGINE_SRCS = \
-	src/format/safetensors.c src/format/graph_json.c src/format/options.c \
+	src/format/safetensors.c src/format/graph_json.c src/format/options.c src/format/stored.c \
 	src/ir/model.c src/ir/ops.c src/ir/attrs.c src/ir/shape.c src/ir/shape_window.c \
 	src/ir/shape_reduce.c src/ir/shape_index.c src/ir/finalize.c src/ir/image.c \
 	src/engine/exec.c src/engine/op_gemm.c src/engine/op_elementwise.c \
@@ -27,7 +27,7 @@ ENGINE_SRCS = \
 ONNX_SRCS = \
 	src/format/onnx_wire.c src/format/onnx_proto.c src/format/onnx_tensor.c \
 	src/format/onnx_const.c src/format/onnx_attrs.c src/format/onnx_fold.c \
-	src/format/onnx_convert.c src/format/onnx_import.c
+	src/format/onnx_convert.c src/format/onnx_import.c src/format/onnx_external.c
 ENGINE_SRCS += $(ONNX_SRCS)
 
 # The server side: catalog, backend-local cache, SQL functions.

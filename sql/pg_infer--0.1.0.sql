@@ -58,7 +58,12 @@ SELECT m.name,
        v.created_at,
        v.created_by,
        v.description,
-       v.options
+       v.options,
+       v.graph->>'format' AS format,
+       CASE WHEN v.graph->>'format' = 'onnx'
+            THEN jsonb_build_object('producer', v.graph->'producer', 'ir_version', v.graph->'ir_version',
+                                    'opset', v.graph->'opset')
+       END AS source
 FROM pginfer.model m
 JOIN pginfer.model_version v USING (model_id);
 
@@ -79,6 +84,23 @@ RETURNS integer
 AS 'MODULE_PATHNAME', 'pg_infer_create_model_from_files'
 LANGUAGE C VOLATILE;
 
+-- CREATE MODEL from an ONNX file (and the external data file its tensors
+-- name, if any), converted into the same graph and stored as the next
+-- version: create_model('m', onnx => pg_read_binary_file('/models/m.onnx')).
+CREATE FUNCTION create_model(name text, onnx bytea, external_data bytea DEFAULT NULL,
+                             options jsonb DEFAULT '{}', description text DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pg_infer_create_model_onnx'
+LANGUAGE C VOLATILE;
+
+-- The same from an ONNX file on the server; its external data file is read
+-- from the same directory (superusers and pg_read_server_files).
+CREATE FUNCTION create_model_from_onnx_file(name text, path text, options jsonb DEFAULT '{}',
+                                            description text DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pg_infer_create_model_from_onnx_file'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION drop_model(name text, version integer DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pg_infer_drop_model'
@@ -91,6 +113,8 @@ LANGUAGE C VOLATILE STRICT;
 
 REVOKE EXECUTE ON FUNCTION create_model(text, jsonb, bytea, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION create_model_from_files(text, text, text, jsonb, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION create_model(text, bytea, bytea, jsonb, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION create_model_from_onnx_file(text, text, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION drop_model(text, integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION set_active_version(text, integer) FROM PUBLIC;
 

@@ -290,7 +290,7 @@ model_build(const char *name, const char *graph_json, size_t graph_len,
 	PiModel    *model = NULL;
 	PiError		err = {0};
 
-	if (pi_model_load(graph_json, graph_len, weights, weights_len, &model, &err) != PI_OK)
+	if (pi_model_load_stored(graph_json, graph_len, weights, weights_len, &model, &err) != PI_OK)
 		pg_infer_report(&err, name);
 	if (pi_model_apply_options(model, options_json, options_json ? strlen(options_json) : 0,
 							   &err) != PI_OK)
