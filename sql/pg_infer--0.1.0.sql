@@ -176,6 +176,15 @@ RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 -- predict_class: the index of the largest output value.
+-- predict for models with several named inputs (integer ids for embeddings
+-- among them) or several outputs: inputs maps each input name to a JSON
+-- array of numbers; output picks an output by name (the first by default).
+CREATE FUNCTION predict(model text, inputs jsonb, output text DEFAULT NULL,
+                        version integer DEFAULT NULL)
+RETURNS real[]
+AS 'MODULE_PATHNAME', 'pg_infer_predict_inputs'
+LANGUAGE C STABLE PARALLEL SAFE;
+
 CREATE FUNCTION predict_class(model text, features anyarray)
 RETURNS integer AS 'MODULE_PATHNAME', 'pg_infer_predict_class'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
