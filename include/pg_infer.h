@@ -150,7 +150,15 @@ extern void model_cache_leave_catalog(void);
 extern uint64 model_cache_generation(void);
 extern PiExecutor *model_cache_executor(LoadedModel *lm, int64 rows);
 extern void model_cache_init(void);
-extern PiModel *model_build(const char *name, const char *graph_json, size_t graph_len,
+/* Where model_build's inputs come from. */
+typedef enum ModelSource
+{
+	MODEL_FROM_USER,			/* a native graph and weights (create_model) */
+	MODEL_FROM_CATALOG			/* a stored version: native or ONNX */
+} ModelSource;
+
+extern PiModel *model_build(const char *name, ModelSource source,
+							const char *graph_json, size_t graph_len,
 							const uint8 *weights, size_t weights_len, const char *options_json);
 
 /* src/sql/features.c */

@@ -77,6 +77,14 @@ RETURNS integer
 AS 'MODULE_PATHNAME', 'pg_infer_create_model'
 LANGUAGE C VOLATILE;
 
+-- The same with the graph as text: a JSON string from a client, or an untyped
+-- literal, would otherwise match both the jsonb and the ONNX (bytea) forms.
+CREATE FUNCTION create_model(name text, graph text, weights bytea,
+                             options jsonb DEFAULT '{}', description text DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pg_infer_create_model'
+LANGUAGE C VOLATILE;
+
 -- The same from files on the server (superusers and pg_read_server_files).
 CREATE FUNCTION create_model_from_files(name text, graph_path text, weights_path text,
                                         options jsonb DEFAULT '{}', description text DEFAULT NULL)
@@ -113,6 +121,7 @@ LANGUAGE C VOLATILE STRICT;
 
 REVOKE EXECUTE ON FUNCTION create_model(text, jsonb, bytea, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION create_model_from_files(text, text, text, jsonb, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION create_model(text, text, bytea, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION create_model(text, bytea, bytea, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION create_model_from_onnx_file(text, text, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION drop_model(text, integer) FROM PUBLIC;

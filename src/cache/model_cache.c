@@ -280,17 +280,23 @@ revalidate(void)
 }
 
 /*
- * Parses and plans a model from its stored texts; raises the engine's error.
- * The result is malloc'd (pi_model_free).
+ * Parses and plans a model, raising the engine's error: a native graph and
+ * weights given by a user, or a stored version (native, or an ONNX file and
+ * its descriptor).  The result is malloc'd (pi_model_free).
  */
 PiModel *
-model_build(const char *name, const char *graph_json, size_t graph_len,
+model_build(const char *name, ModelSource source, const char *graph_json, size_t graph_len,
 			const uint8 *weights, size_t weights_len, const char *options_json)
 {
 	PiModel    *model = NULL;
 	PiError		err = {0};
+	PiStatus	st;
 
-	if (pi_model_load_stored(graph_json, graph_len, weights, weights_len, &model, &err) != PI_OK)
+	if (source == MODEL_FROM_CATALOG)
+		st = pi_model_load_stored(graph_json, graph_len, weights, weights_len, &model, &err);
+	else
+		st = pi_model_load(graph_json, graph_len, weights, weights_len, &model, &err);
+	if (st != PI_OK)
 		pg_infer_report(&err, name);
 	if (pi_model_apply_options(model, options_json, options_json ? strlen(options_json) : 0,
 							   &err) != PI_OK)
@@ -307,7 +313,7 @@ build_version(const char *name, const void *arg)
 {
 	const CatalogVersion *cv = arg;
 	uint8	   *weights = catalog_load_weights(cv->model_id, cv->version, cv->weight_bytes);
-	PiModel    *model = model_build(name, cv->graph_json, strlen(cv->graph_json), weights,
+	PiModel    *model = model_build(name, MODEL_FROM_CATALOG, cv->graph_json, strlen(cv->graph_json), weights,
 									cv->weight_bytes, cv->options_json);
 
 	pfree(weights);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/acl.h"
@@ -40,7 +41,10 @@ require_arg(FunctionCallInfo fcinfo, int arg, const char *what)
 				 errmsg("%s must not be NULL", what)));
 }
 
-/* The text of a jsonb argument, or "{}" when NULL. */
+/*
+ * The text of a JSON argument declared jsonb (or text, for the graph of the
+ * create_model overload that takes JSON as text), or "{}" when NULL.
+ */
 static char *
 jsonb_arg_text(FunctionCallInfo fcinfo, int arg)
 {
@@ -48,6 +52,8 @@ jsonb_arg_text(FunctionCallInfo fcinfo, int arg)
 
 	if (PG_ARGISNULL(arg))
 		return pstrdup("{}");
+	if (get_fn_expr_argtype(fcinfo->flinfo, arg) == TEXTOID)
+		return text_to_cstring(PG_GETARG_TEXT_PP(arg));
 	jb = PG_GETARG_JSONB_P(arg);
 	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 }
@@ -81,7 +87,7 @@ validate_and_store(const char *name, const char *graph, const uint8 *weights,
 				   int64 weight_bytes, const char *options, const char *description)
 {
 	check_model_name(name);
-	return store_model(name, model_build(name, graph, strlen(graph), weights, weight_bytes, options),
+	return store_model(name, model_build(name, MODEL_FROM_USER, graph, strlen(graph), weights, weight_bytes, options),
 					   graph, weights, weight_bytes, options, description);
 }
 
@@ -127,7 +133,7 @@ import_and_store(const char *name, const uint8 *onnx, int64 onnx_len,
 
 PG_FUNCTION_INFO_V1(pg_infer_create_model);
 
-/* create_model(name, graph jsonb, weights bytea, options jsonb, description text) */
+/* create_model(name, graph jsonb or text, weights bytea, options jsonb, description text) */
 Datum
 pg_infer_create_model(PG_FUNCTION_ARGS)
 {
