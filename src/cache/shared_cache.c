@@ -273,6 +273,8 @@ static void
 entry_fail(CacheEntry *e, ErrorData *edata)
 {
 	e->state = CACHE_FAILED;
+	e->chunk = InvalidDsaPointer;
+	e->chunk_bytes = 0;
 	e->pins = 0;
 	e->loader_pid = 0;
 	e->error_code = edata->sqlerrcode;
@@ -305,6 +307,7 @@ load_into_entry(const SharedCacheKey *key, const char *name,
 	PiModel    *volatile model = NULL;
 	volatile dsa_pointer chunk = InvalidDsaPointer;
 	volatile int64 bytes = 0;
+	volatile uint64 incarnation = 0;
 	int64		offset = 0;
 	CacheEntry *e;
 	MemoryContext caller = CurrentMemoryContext;
@@ -330,13 +333,23 @@ load_into_entry(const SharedCacheKey *key, const char *name,
 		chunk = dsa_allocate_extended(area, bytes + PI_IMAGE_ALIGN,
 									  DSA_ALLOC_HUGE | DSA_ALLOC_NO_OOM);
 		if (DsaPointerIsValid(chunk))
+		{
 			state->bytes_used += bytes + PI_IMAGE_ALIGN;
+			incarnation = state->next_incarnation++;
+		}
 		LWLockRelease(state->lock);
 		if (!DsaPointerIsValid(chunk))
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("out of shared memory for model \"%s\" version %d (%lld kB)",
 							name, key->version, (long long) (bytes / 1024))));
+		/* recorded at once, so that whoever takes over after our exit frees it */
+		e = dshash_find(table, key, true);
+		if (e == NULL)
+			elog(ERROR, "shared model cache entry vanished while loading");
+		e->chunk = chunk;
+		e->chunk_bytes = bytes + PI_IMAGE_ALIGN;
+		dshash_release_lock(table, e);
 		base = dsa_get_address(area, chunk);
 		offset = (PI_IMAGE_ALIGN - (uintptr_t) base % PI_IMAGE_ALIGN) % PI_IMAGE_ALIGN;
 		if (pi_model_image_write(model, base + offset, &err) != PI_OK)
@@ -348,6 +361,8 @@ load_into_entry(const SharedCacheKey *key, const char *name,
 	{
 		ErrorData  *edata;
 
+		if (LWLockHeldByMe(state->lock))
+			LWLockRelease(state->lock);
 		MemoryContextSwitchTo(caller);
 		edata = CopyErrorData();
 		pi_model_free(model);
@@ -384,7 +399,7 @@ load_into_entry(const SharedCacheKey *key, const char *name,
 	e->chunk_bytes = bytes + PI_IMAGE_ALIGN;
 	e->image_offset = offset;
 	e->image_bytes = bytes;
-	e->incarnation = state->next_incarnation++;
+	e->incarnation = incarnation;
 	e->loads++;
 	e->loader_pid = 0;
 	entry_image(e, out);
@@ -411,7 +426,23 @@ shared_cache_acquire(const SharedCacheKey *key, const char *name,
 
 		/* a loader that exited without cleaning up (FATAL) left LOADING */
 		if (found && e->state == CACHE_LOADING && BackendPidGetProc(e->loader_pid) == NULL)
+		{
+			dsa_pointer orphan = e->chunk;
+			int64		orphan_bytes = e->chunk_bytes;
+
 			e->state = CACHE_EVICTED;
+			e->chunk = InvalidDsaPointer;
+			e->chunk_bytes = 0;
+			e->pins = 0;
+			dshash_release_lock(table, e);
+			if (DsaPointerIsValid(orphan))
+			{
+				LWLockAcquire(state->lock, LW_EXCLUSIVE);
+				release_chunk(orphan, orphan_bytes);
+				LWLockRelease(state->lock);
+			}
+			continue;
+		}
 		if (!found || e->state == CACHE_EVICTED ||
 			(e->state == CACHE_FAILED && !waited_for_load))
 		{

@@ -167,6 +167,36 @@ def test_loading_error_reaches_every_waiter(dbname, conn, small_cache):
     assert errors == ["54000"] * 6
 
 
+def test_loader_terminated_midway_leaves_nothing_behind(dbname, conn):
+    """A backend killed (FATAL) while loading leaves a LOADING entry; the next
+    user takes it over, and the bytes in use are one image's."""
+    create_dense(conn, "big", 2048, 8192, seed=4)        # 64 MB
+    used_before = conn.execute("SELECT bytes_used FROM cache_usage()").fetchone()[0]
+    loader = psycopg.connect(**conninfo(dbname), autocommit=True)
+    pid = loader.execute("SELECT pg_backend_pid()").fetchone()[0]
+    errors = []
+
+    def load():
+        try:
+            loader.execute("SELECT predict('big', array_fill(1::real, ARRAY[2048]))")
+        except psycopg.Error as e:
+            errors.append(e)
+
+    t = threading.Thread(target=load)
+    t.start()
+    time.sleep(0.05)
+    conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    t.join()
+    loader.close()
+    with psycopg.connect(**conninfo(dbname), autocommit=True) as other:
+        out = other.execute("SELECT predict('big', array_fill(1::real, ARRAY[2048]))").fetchone()[0]
+        assert len(out) == 8192
+    state, pins, _, _, nbytes = cache_rows(conn, "big")[1]
+    assert (state, pins) == ("ready", 0)
+    used = conn.execute("SELECT bytes_used FROM cache_usage()").fetchone()[0]
+    assert used - used_before <= nbytes + 64
+
+
 def test_dropped_version_stays_for_its_running_transaction(dbname, conn):
     create_dense(conn, "m", 64, 8, bias=1.0)
     create_dense(conn, "m", 64, 8, bias=2.0)
