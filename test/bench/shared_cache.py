@@ -213,20 +213,29 @@ def render(info, args, model_bytes, mem, lat):
             lines.append(f"| {name} | {when} predict | {r['total'] / mb:.1f} MB | {r['dsm'] / mb:.1f} MB | "
                          f"{r['main_shmem'] / mb:.1f} MB | {r['other'] / mb:.1f} MB |")
 
-    def model_memory(m):
-        """Total minus the buffer pool's pages: what holding the model costs."""
+    def added(m):
+        """What holding the model adds: the model cache plus the growth of private memory."""
+        return m["after"]["dsm"] + m["after"]["other"] - m["before"]["other"]
+
+    def outside_pool(m):
+        """All of the backends' Pss but the buffer pool's pages."""
         return m["after"]["total"] - m["after"]["main_shmem"]
-    shared_ratio = model_memory(mem["shared"]) / model_bytes
-    private_ratio = model_memory(mem["private"]) / model_bytes
-    raw_ratio = mem["shared"]["after"]["total"] / model_bytes
-    lines += ["", f"Shared cache area in use: {mem['shared']['cache_bytes_used'] / mb:.1f} MB.",
-              f"Floor: the {args.clients} backends' memory outside the buffer pool (private + "
-              f"model cache) <= {FLOOR_MEMORY_RATIO}x the model: {shared_ratio:.2f}x with the "
-              f"shared cache ({'met' if shared_ratio <= FLOOR_MEMORY_RATIO else 'NOT met'}), "
-              f"{private_ratio:.2f}x without it.  Counting the buffer pool pages the backends "
-              f"touched too (the loading backend reads the {model_bytes / mb:.0f} MB of weights "
-              f"through shared buffers): {raw_ratio:.2f}x with the shared cache, "
-              f"{mem['private']['after']['total'] / model_bytes:.2f}x without it.", "",
+    shared, private = mem["shared"], mem["private"]
+    added_ratio = added(shared) / model_bytes
+    lines += ["", f"Shared cache area in use: {shared['cache_bytes_used'] / mb:.1f} MB.", "",
+              f"- Memory the model adds to the {args.clients} connections (model cache + growth of "
+              f"private memory): {added(shared) / mb:.1f} MB = {added_ratio:.2f}x the model with the "
+              f"shared cache, {added(private) / mb:.1f} MB = {added(private) / model_bytes:.2f}x "
+              f"without it. Floor <= {FLOOR_MEMORY_RATIO}x: "
+              f"{'met' if added_ratio <= FLOOR_MEMORY_RATIO else 'NOT met'}.",
+              f"- All of the backends' Pss outside the buffer pool, including the "
+              f"{shared['before']['other'] / mb:.0f} MB that {args.clients} idle PostgreSQL backends "
+              f"use before any predict: {outside_pool(shared) / model_bytes:.2f}x with the shared "
+              f"cache, {outside_pool(private) / model_bytes:.2f}x without it.",
+              f"- Everything, with the buffer pool pages the backends touched (the loading backend "
+              f"reads the {model_bytes / mb:.0f} MB of weights from the catalog through shared "
+              f"buffers): {shared['after']['total'] / model_bytes:.2f}x with the shared cache, "
+              f"{private['after']['total'] / model_bytes:.2f}x without it.", "",
               "## First predict in a new connection (median of "
               f"{args.runs} connections, client-side, Unix socket)", "",
               "| model | case | first call | second call |", "|---|---|---|---|"]
