@@ -584,7 +584,10 @@ import_node(OnnxImporter *im, const OnnxNode *n, PiError *err)
 	else
 		return onnx_convert_node(im, n, in, err);
 	if (st != PI_OK)
+	{
+		onnx_const_free(result);	/* a fold may fail after allocating */
 		return st;
+	}
 	return onnx_define(im, n->outputs[0], result, -1, err);
 }
 

@@ -144,7 +144,7 @@ error_category(const PiError *err)
 	if (strstr(m, "is only supported on constants") != NULL)
 		return "op only folded on constants, not run";
 	if (strstr(m, "ONNX opset") != NULL)
-		return "opset outside 7 to 21";
+		return "opset outside 6 to 21";
 	if (strstr(m, "is a scalar") != NULL)
 		return "scalar graph input (no batch dimension)";
 	if (strstr(m, "is a constant: it does not depend") != NULL || strstr(m, "has no inputs that are not") != NULL)
