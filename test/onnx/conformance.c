@@ -178,7 +178,7 @@ fail_outcome(Outcome *o, const char *reason, const char *detail)
 {
 	o->pass = false;
 	snprintf(o->reason, sizeof(o->reason), "%s", reason);
-	snprintf(o->detail, sizeof(o->detail), "%s", detail);
+	snprintf(o->detail, sizeof(o->detail), "%.590s", detail);
 }
 
 /* Loads input or output file i of a data set; false when absent. */
@@ -524,7 +524,7 @@ read_expected(const char *path, Expected *exp)
 		if (line[0] == '#' || line[0] == '\0' || (sp = strchr(line, ' ')) == NULL)
 			continue;
 		*sp = '\0';
-		snprintf(exp[n].name, sizeof(exp[n].name), "%s", line);
+		snprintf(exp[n].name, sizeof(exp[n].name), "%.500s", line);
 		snprintf(exp[n].verdict, sizeof(exp[n].verdict), "%s", sp + 1);
 		exp[n].seen = false;
 		n++;
