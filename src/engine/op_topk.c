@@ -37,8 +37,12 @@ sift_down(float *val, float *idx, int64_t size, int64_t p, bool largest)
 			worst = c + 1;
 		if (worst == p)
 			return;
-		t = val[p], val[p] = val[worst], val[worst] = t;
-		t = idx[p], idx[p] = idx[worst], idx[worst] = t;
+		t = val[p];
+		val[p] = val[worst];
+		val[worst] = t;
+		t = idx[p];
+		idx[p] = idx[worst];
+		idx[worst] = t;
 		p = worst;
 	}
 }

@@ -43,7 +43,7 @@ static const PiAttrSpec attr_specs[] = {
 	FLAG("largest", largest),
 	FLAG("sorted", sorted),
 	FLAG("output_index", output_index),
-	LIST("shape", shape, 1, PI_MAX_RANK, -1, INT32_MAX, true),
+	LIST("shape", shape, 1, PI_MAX_RANK, -1, (int64_t) 1000000000000000, true),
 	LIST("perm", perm, 1, PI_MAX_RANK, 0, PI_MAX_RANK - 1, false),
 	LIST("kernel_shape", kernel, 1, 2, 1, WINDOW_MAX, false),
 	LIST("strides", strides, 1, 2, 1, WINDOW_MAX, false),
@@ -149,6 +149,10 @@ pi_attr_set_ints(PiOp op, PiAttrs *attrs, const char *node, const char *name,
 		}
 		if (!ok)
 		{
+			/* window sizes past WINDOW_MAX exceed a limit rather than being malformed */
+			if (values[i] > spec->hi && spec->hi == WINDOW_MAX && spec->type == PI_ATTR_INTS)
+				return pi_fail(err, PI_ERR_LIMIT, "node \"%s\" (%s) attribute \"%s\" element %d is too large",
+							   node, pi_op_name(op), name, i);
 			if (strcmp(name, "steps") == 0)
 				return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) attribute \"steps\" element %d is 0",
 							   node, pi_op_name(op), i);

@@ -349,22 +349,32 @@ expect_graph_error(const char *what, const char *json, PiStatus status, const ch
 	free(buf);
 }
 
-/* Expects a graph over the weights of a safetensors header (zero data) to fail. */
+/* Expects a graph over the weights of a safetensors header and data to fail. */
 static void
-expect_model_error(const char *what, const char *json, const char *header, size_t data_len,
-				   PiStatus status, const char *fragment)
+expect_model_error_data(const char *what, const char *json, const char *header,
+						const float *data, size_t data_len, PiStatus status, const char *fragment)
 {
-	float		data[64] = {0};
 	size_t		len;
 	uint8_t    *buf = make_st(header, data, data_len, &len);
 	PiModel    *m = NULL;
 	PiError		err = {0};
 	PiStatus	st = pi_model_load(json, strlen(json), buf, len, &m, &err);
 
-	check(st == status && strstr(err.message, fragment) != NULL,
-		  "model %s: status %d (want %d), message \"%s\"", what, st, status, err.message);
+	check(st == status && (status == PI_OK || strstr(err.message, fragment) != NULL),
+		  "model %s: status %d (want %d), message \"%s\"", what, st, status,
+		  st == PI_OK ? "" : err.message);
 	pi_model_free(m);
 	free(buf);
+}
+
+/* Expects a graph over the weights of a safetensors header (zero data) to fail. */
+static void
+expect_model_error(const char *what, const char *json, const char *header, size_t data_len,
+				   PiStatus status, const char *fragment)
+{
+	float		data[64] = {0};
+
+	expect_model_error_data(what, json, header, data, data_len, status, fragment);
 }
 
 #define GRAPH_HEAD "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"dtype\":\"float32\",\"shape\":[-1,3]}],"
@@ -456,6 +466,253 @@ test_graph(void)
 					   PI_ERR_SHAPE, "node \"y\" (Conv2D) weight \"e\"");
 }
 
+#define X3_HEAD(shape) "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"shape\":" shape "}],\"outputs\":[\"y\"],\"nodes\":["
+#define NO_WEIGHTS "{}"
+#define W23 "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}}"
+
+/* One node "y" over input x of a shape, no weights: expect a load failure. */
+static void
+expect_op_error(const char *what, const char *shape, const char *node, PiStatus status,
+				const char *fragment)
+{
+	char		json[2048];
+
+	snprintf(json, sizeof(json), "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"shape\":%s}],"
+			 "\"outputs\":[\"y\"],\"nodes\":[%s]}", shape, node);
+	expect_model_error(what, json, NO_WEIGHTS, 0, status, fragment);
+}
+
+/* The loader's and shape inference's checks of op set 2's attributes and inputs. */
+static void
+test_op_set2_rejections(void)
+{
+	expect_op_error("Exp unknown attribute", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Exp\",\"inputs\":[\"x\"],\"attrs\":{\"axis\":1}}",
+					PI_ERR_INVALID, "node \"y\" (Exp) has unknown attribute \"axis\"");
+	expect_op_error("Slice empty starts", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Slice\",\"inputs\":[\"x\"],\"attrs\":{\"starts\":[],\"ends\":[]}}",
+					PI_ERR_INVALID, "attribute \"starts\" must have 1 to 6 values, found 0");
+	expect_op_error("Slice too many axes", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Slice\",\"inputs\":[\"x\"],\"attrs\":{\"starts\":[1,1,1,1,1,1,1],\"ends\":[2]}}",
+					PI_ERR_INVALID, "found 7");
+	expect_op_error("Slice starts and ends of different lengths", "[-1,3,4]",
+					"{\"name\":\"y\",\"op\":\"Slice\",\"inputs\":[\"x\"],\"attrs\":{\"starts\":[1,1],\"ends\":[2],\"axes\":[1,2]}}",
+					PI_ERR_INVALID, "same length (found 2 and 1)");
+	expect_op_error("Slice step 0", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Slice\",\"inputs\":[\"x\"],\"attrs\":{\"starts\":[0],\"ends\":[2],\"axes\":[1],\"steps\":[0]}}",
+					PI_ERR_INVALID, "\"steps\" element 0 is 0");
+	expect_op_error("Slice along the batch", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Slice\",\"inputs\":[\"x\"],\"attrs\":{\"starts\":[1],\"ends\":[2]}}",
+					PI_ERR_UNSUPPORTED, "along the batch axis is not supported");
+	expect_op_error("Slice axis out of range", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Slice\",\"inputs\":[\"x\"],\"attrs\":{\"starts\":[0],\"ends\":[2],\"axes\":[2]}}",
+					PI_ERR_INVALID, "axis 2, out of range for rank 2");
+	expect_op_error("Slice that selects nothing", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Slice\",\"inputs\":[\"x\"],\"attrs\":{\"starts\":[2],\"ends\":[1],\"axes\":[1]}}",
+					PI_ERR_SHAPE, "empty dimension 1");
+	expect_op_error("Conv2D pads of 3", "[-1,1,4,4]",
+					"{\"name\":\"y\",\"op\":\"MaxPool2D\",\"inputs\":[\"x\"],\"attrs\":{\"kernel_shape\":[2,2],\"pads\":[1,1,1]}}",
+					PI_ERR_INVALID, "2 or 4 (not 3)");
+	expect_op_error("1-D pool with 4 pads", "[-1,1,8]",
+					"{\"name\":\"y\",\"op\":\"MaxPool2D\",\"inputs\":[\"x\"],\"attrs\":{\"kernel_shape\":[2],\"pads\":[1,1,1,1]}}",
+					PI_ERR_INVALID, "\"pads\" has 4 values, expected 2 for 1 spatial axes");
+	expect_op_error("1-D pool with a 2-D kernel", "[-1,1,8]",
+					"{\"name\":\"y\",\"op\":\"MaxPool2D\",\"inputs\":[\"x\"],\"attrs\":{\"kernel_shape\":[2,2]}}",
+					PI_ERR_INVALID, "\"kernel_shape\" has 2 values, the input has 1 spatial axes");
+	expect_op_error("auto_pad unknown", "[-1,1,4,4]",
+					"{\"name\":\"y\",\"op\":\"MaxPool2D\",\"inputs\":[\"x\"],\"attrs\":{\"kernel_shape\":[2,2],\"auto_pad\":\"SAME\"}}",
+					PI_ERR_INVALID, "\"auto_pad\" must be");
+	expect_op_error("auto_pad with pads", "[-1,1,4,4]",
+					"{\"name\":\"y\",\"op\":\"MaxPool2D\",\"inputs\":[\"x\"],\"attrs\":{\"kernel_shape\":[2,2],\"pads\":[0,0,1,1],\"auto_pad\":\"SAME_UPPER\"}}",
+					PI_ERR_INVALID, "both \"pads\" and \"auto_pad\"");
+	expect_op_error("Cast to string", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Cast\",\"inputs\":[\"x\"],\"attrs\":{\"to\":8}}",
+					PI_ERR_UNSUPPORTED, "data type 8");
+	expect_op_error("Cast without to", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Cast\",\"inputs\":[\"x\"]}",
+					PI_ERR_INVALID, "needs attribute \"to\"");
+	expect_op_error("Clip min not a number", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Clip\",\"inputs\":[\"x\"],\"attrs\":{\"min\":\"a\"}}",
+					PI_ERR_INVALID, "attribute \"min\" must be a number");
+	expect_op_error("axes not a list", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"ReduceSum\",\"inputs\":[\"x\"],\"attrs\":{\"axes\":1}}",
+					PI_ERR_INVALID, "\"axes\" must be a list of integers");
+	expect_op_error("axis out of the attribute range", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"LayerNormalization\",\"inputs\":[\"x\",\"x\"],\"attrs\":{\"axis\":9}}",
+					PI_ERR_INVALID, "\"axis\" element 0 is 9, expected -6 to 5");
+	expect_op_error("ReduceMean over the batch", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"ReduceMean\",\"inputs\":[\"x\"],\"attrs\":{\"axes\":[0,1]}}",
+					PI_ERR_UNSUPPORTED, "along the batch axis is not supported");
+	expect_op_error("ReduceMax axis out of range", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"ReduceMax\",\"inputs\":[\"x\"],\"attrs\":{\"axes\":[2]}}",
+					PI_ERR_INVALID, "axis 2, out of range for rank 2");
+	expect_op_error("ReduceSum axis twice", "[-1,3,4]",
+					"{\"name\":\"y\",\"op\":\"ReduceSum\",\"inputs\":[\"x\"],\"attrs\":{\"axes\":[1,-2]}}",
+					PI_ERR_INVALID, "names axis 1 twice");
+	expect_op_error("Squeeze the batch", "[-1,1]",
+					"{\"name\":\"y\",\"op\":\"Squeeze\",\"inputs\":[\"x\"],\"attrs\":{\"axes\":[0]}}",
+					PI_ERR_UNSUPPORTED, "batch axis");
+	expect_op_error("Squeeze a size-3 axis", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Squeeze\",\"inputs\":[\"x\"],\"attrs\":{\"axes\":[1]}}",
+					PI_ERR_SHAPE, "axis 1 of [-1,3] is not of size 1");
+	expect_op_error("Unsqueeze in front of the batch", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Unsqueeze\",\"inputs\":[\"x\"],\"attrs\":{\"axes\":[0]}}",
+					PI_ERR_UNSUPPORTED, "batch axis");
+	expect_op_error("Unsqueeze past the rank limit", "[-1,2,2,2,2]",
+					"{\"name\":\"y\",\"op\":\"Unsqueeze\",\"inputs\":[\"x\"],\"attrs\":{\"axes\":[1,2]}}",
+					PI_ERR_LIMIT, "rank 7");
+	expect_op_error("Expand the batch to 2", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Expand\",\"inputs\":[\"x\"],\"attrs\":{\"shape\":[2,3]}}",
+					PI_ERR_UNSUPPORTED, "batch axis");
+	expect_op_error("Expand with a longer shape", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Expand\",\"inputs\":[\"x\"],\"attrs\":{\"shape\":[1,1,3]}}",
+					PI_ERR_UNSUPPORTED, "along the batch axis is not supported");
+	expect_op_error("Expand that does not broadcast", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Expand\",\"inputs\":[\"x\"],\"attrs\":{\"shape\":[-1,4]}}",
+					PI_ERR_SHAPE, "cannot broadcast");
+	expect_op_error("TopK k over the axis", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"TopK\",\"inputs\":[\"x\"],\"attrs\":{\"k\":4}}",
+					PI_ERR_SHAPE, "k 4, expected 1 to 3");
+	expect_op_error("TopK along the batch", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"TopK\",\"inputs\":[\"x\"],\"attrs\":{\"k\":1,\"axis\":0}}",
+					PI_ERR_UNSUPPORTED, "batch axis");
+	expect_op_error("Gather of two activations", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Gather\",\"inputs\":[\"x\",\"x\"],\"attrs\":{\"axis\":1}}",
+					PI_ERR_UNSUPPORTED, "two activations");
+	expect_op_error("Where of different activation ranks", "[-1,3]",
+					"{\"name\":\"u\",\"op\":\"Unsqueeze\",\"inputs\":[\"x\"],\"attrs\":{\"axes\":[1]}},"
+					"{\"name\":\"y\",\"op\":\"Where\",\"inputs\":[\"x\",\"u\",\"x\"]}",
+					PI_ERR_SHAPE, "different ranks");
+	expect_op_error("MatMul of two rank-2 activations", "[-1,3]",
+					"{\"name\":\"t\",\"op\":\"Identity\",\"inputs\":[\"x\"]},"
+					"{\"name\":\"y\",\"op\":\"MatMul\",\"inputs\":[\"x\",\"t\"]}",
+					PI_ERR_SHAPE, "cannot multiply");
+	expect_op_error("batched MatMul of x by its transpose loads", "[-1,2,3]",
+					"{\"name\":\"t\",\"op\":\"Transpose\",\"inputs\":[\"x\"],\"attrs\":{\"perm\":[0,2,1]}},"
+					"{\"name\":\"y\",\"op\":\"MatMul\",\"inputs\":[\"x\",\"t\"]}",
+					PI_OK, "");
+	expect_op_error("MaxPool2D has no output_padding", "[-1,1,4,4]",
+					"{\"name\":\"y\",\"op\":\"MaxPool2D\",\"inputs\":[\"x\"],\"attrs\":{\"kernel_shape\":[2,2],\"output_padding\":[1,1]}}",
+					PI_ERR_INVALID, "unknown attribute \"output_padding\"");
+
+	/* with weights */
+	expect_model_error("Gemm transA", X3_HEAD("[-1,3]")
+					   "{\"name\":\"y\",\"op\":\"Gemm\",\"inputs\":[\"x\",\"w\"],\"attrs\":{\"transA\":1,\"transB\":1}}]}",
+					   W23, 24, PI_ERR_UNSUPPORTED, "along the batch axis is not supported");
+	expect_model_error("MatMul weight by rank-2 activation", X3_HEAD("[-1,3]")
+					   "{\"name\":\"y\",\"op\":\"MatMul\",\"inputs\":[\"w\",\"x\"]}]}",
+					   W23, 24, PI_ERR_SHAPE, "cannot multiply [2,3] by [-1,3]");
+	expect_model_error("embedding Gather along axis 1", X3_HEAD("[-1,3]")
+					   "{\"name\":\"y\",\"op\":\"Gather\",\"inputs\":[\"w\",\"x\"],\"attrs\":{\"axis\":1}}]}",
+					   W23, 24, PI_ERR_UNSUPPORTED, "only axis 0 is supported");
+	expect_model_error("Gather along the batch", X3_HEAD("[-1,3]")
+					   "{\"name\":\"y\",\"op\":\"Gather\",\"inputs\":[\"x\",\"w\"],\"attrs\":{\"axis\":0}}]}",
+					   W23, 24, PI_ERR_UNSUPPORTED, "along the batch axis is not supported");
+	{
+		float		idx[6] = {0, 1, 2, -3, 2, 3};
+
+		expect_model_error_data("Gather constant index out of range", X3_HEAD("[-1,3]")
+								"{\"name\":\"y\",\"op\":\"Gather\",\"inputs\":[\"x\",\"w\"],\"attrs\":{\"axis\":1}}]}",
+								W23, idx, 24, PI_ERR_INVALID, "index 3 at position 5 of \"w\" is not an integer in [-3, 2]");
+		idx[5] = 0.5f;
+		expect_model_error_data("Gather constant index not an integer", X3_HEAD("[-1,3]")
+								"{\"name\":\"y\",\"op\":\"Gather\",\"inputs\":[\"x\",\"w\"],\"attrs\":{\"axis\":1}}]}",
+								W23, idx, 24, PI_ERR_INVALID, "index 0.5 at position 5");
+	}
+	expect_model_error("LayerNormalization scale of the wrong shape", X3_HEAD("[-1,3,2]")
+					   "{\"name\":\"y\",\"op\":\"LayerNormalization\",\"inputs\":[\"x\",\"w\"]}]}",
+					   W23, 24, PI_ERR_SHAPE, "must be a weight of the shape of [-1,3,2] from axis 2");
+	expect_model_error("PRelu slope wider than X", X3_HEAD("[-1,1,3]")
+					   "{\"name\":\"y\",\"op\":\"PRelu\",\"inputs\":[\"x\",\"w\"]}]}",
+					   W23, 24, PI_ERR_SHAPE, "does not broadcast to X");
+	expect_model_error("ConvTranspose output_padding not below the stride", X3_HEAD("[-1,2,4,4]")
+					   "{\"name\":\"y\",\"op\":\"ConvTranspose\",\"inputs\":[\"x\",\"w\"],\"attrs\":{\"output_padding\":[1,1]}}]}",
+					   "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,1,2,2],\"data_offsets\":[0,32]}}", 32,
+					   PI_ERR_INVALID, "output_padding 1 must be smaller");
+}
+
+/* The attribute setters as an importer calls them. */
+static void
+test_attr_setters(void)
+{
+	PiAttrs		a;
+	PiError		err = {0};
+	int64_t		v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+
+	pi_attrs_default(PI_OP_SLICE, &a);
+	check(pi_attr_set_ints(PI_OP_SLICE, &a, "s", "starts", v, 3, &err) == PI_OK &&
+		  a.starts_len == 3 && a.starts[2] == 3, "setter: Slice starts of 3");
+	check(pi_attr_set_ints(PI_OP_SLICE, &a, "s", "ends", v, 7, &err) == PI_ERR_INVALID &&
+		  strstr(err.message, "node \"s\" (Slice) attribute \"ends\" must have 1 to 6 values, found 7"),
+		  "setter: too many ends: %s", err.message);
+	check(pi_attr_set_ints(PI_OP_SLICE, &a, "s", "axis", v, 1, &err) == PI_ERR_INVALID &&
+		  strstr(err.message, "node \"s\" (Slice) has unknown attribute \"axis\""),
+		  "setter: unknown attribute: %s", err.message);
+	pi_attrs_default(PI_OP_GEMM, &a);
+	check(pi_attr_set_ints(PI_OP_GEMM, &a, "g", "transB", v, 2, &err) == PI_ERR_INVALID &&
+		  strstr(err.message, "must be one integer, found 2"), "setter: scalar with 2 values: %s", err.message);
+	check(pi_attr_set_ints(PI_OP_GEMM, &a, "g", "transA", v + 1, 1, &err) == PI_ERR_INVALID &&
+		  strstr(err.message, "element 0 is 2, expected 0 to 1"), "setter: flag of 2: %s", err.message);
+	check(pi_attr_set_float(PI_OP_GEMM, &a, "g", "transA", 1.0f, &err) == PI_ERR_INVALID &&
+		  strstr(err.message, "must be an integer, found a float"), "setter: float for an integer: %s", err.message);
+	check(pi_attr_set_float(PI_OP_GEMM, &a, "g", "alpha", INFINITY, &err) == PI_ERR_INVALID,
+		  "setter: infinite alpha rejected");
+	check(pi_attr_set_float(PI_OP_GEMM, &a, "g", "alpha", 0.25f, &err) == PI_OK && a.alpha == 0.25f,
+		  "setter: alpha");
+	pi_attrs_default(PI_OP_CONV2D, &a);
+	check(pi_attr_set_string(PI_OP_CONV2D, &a, "c", "auto_pad", "SAME_LOWER", &err) == PI_OK &&
+		  a.auto_pad == PI_AUTO_PAD_SAME_LOWER, "setter: auto_pad");
+	check(pi_attr_set_string(PI_OP_CONV2D, &a, "c", "group", "2", &err) == PI_ERR_INVALID &&
+		  strstr(err.message, "must be an integer, found a string"), "setter: string for an integer: %s", err.message);
+	check(pi_attr_type("axes") == PI_ATTR_INTS && pi_attr_type("k") == PI_ATTR_INT &&
+		  pi_attr_type("min") == PI_ATTR_FLOAT && pi_attr_type("auto_pad") == PI_ATTR_STRING &&
+		  pi_attr_type("nonsense") == PI_ATTR_UNKNOWN, "attribute types by name");
+}
+
+/* Gather's embedding form fails the run on an index out of range, without reading it. */
+static void
+test_gather_runtime(void)
+{
+	const char *json = X3_HEAD("[-1,2]")
+		"{\"name\":\"y\",\"op\":\"Gather\",\"inputs\":[\"w\",\"x\"]}]}";
+	float		data[6] = {1, 2, 3, 4, 5, 6};
+	size_t		len;
+	uint8_t    *buf = make_st(W23, data, 24, &len);
+	PiModel    *m = NULL;
+	PiExecutor *ex;
+	PiError		err = {0};
+	const float *out;
+
+	if (pi_model_load(json, strlen(json), buf, len, &m, &err) != PI_OK)
+	{
+		check(false, "embedding model loads: %s", err.message);
+		free(buf);
+		return;
+	}
+	ex = pi_executor_new(m, 2, &err);
+	memcpy(pi_executor_input(ex, 0), (float[]) {1, -2, 0, -1}, sizeof(float) * 4);
+	check(pi_executor_run(ex, 2, &err) == PI_OK, "embedding run with negative indices");
+	out = pi_executor_output(ex, 0);
+	check(out[0] == 4 && out[2] == 6 && out[3] == 1 && out[5] == 3 && out[6] == 1 && out[9] == 4 && out[11] == 6,
+		  "embedding rows [1,-2,0,-1]: %g %g %g %g", out[0], out[3], out[6], out[9]);
+	memcpy(pi_executor_input(ex, 0), (float[]) {1, 0, 2, 0}, sizeof(float) * 4);
+	check(pi_executor_run(ex, 2, &err) == PI_ERR_INVALID &&
+		  strstr(err.message, "node \"y\" (Gather) index 2 at position 2 of the batch is out of range: expected an integer in [-2, 1]"),
+		  "embedding index past the end fails the run: %s", err.message);
+	memcpy(pi_executor_input(ex, 0), (float[]) {-3, 0, 0, 0}, sizeof(float) * 4);
+	check(pi_executor_run(ex, 1, &err) == PI_ERR_INVALID && strstr(err.message, "index -3 at position 0"),
+		  "embedding index before the start fails the run: %s", err.message);
+	memcpy(pi_executor_input(ex, 0), (float[]) {0, NAN, 0, 0}, sizeof(float) * 4);
+	check(pi_executor_run(ex, 1, &err) == PI_ERR_INVALID && strstr(err.message, "index nan"),
+		  "embedding NaN index fails the run: %s", err.message);
+	memcpy(pi_executor_input(ex, 0), (float[]) {0, 1, 1, 0}, sizeof(float) * 4);
+	check(pi_executor_run(ex, 2, &err) == PI_OK && pi_executor_output(ex, 0)[11] == 3,
+		  "the executor runs again after a failed run");
+	pi_executor_free(ex);
+	pi_model_free(m);
+	free(buf);
+}
+
 /* Input preprocessing and buffer reuse on a hand-checked model. */
 static void
 test_preprocessing(void)
@@ -507,6 +764,9 @@ main(int argc, char **argv)
 	pi_blas.sgemv = cblas_sgemv;
 	test_safetensors();
 	test_graph();
+	test_op_set2_rejections();
+	test_attr_setters();
+	test_gather_runtime();
 	test_preprocessing();
 	if (argc > 1)
 		run_fixtures(argv[1]);

@@ -68,13 +68,19 @@ static const char *const op_names[] = {
 	"Dense", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu",
 	"Sigmoid", "Tanh", "Gelu", "Softmax", "LogSoftmax", "Reshape", "Flatten",
 	"Transpose", "Concat", "Conv2D", "MaxPool2D", "AveragePool2D",
-	"GlobalAveragePool", "BatchNormalization", "Identity", "Dropout", "ArgMax"
+	"GlobalAveragePool", "BatchNormalization", "Identity", "Dropout", "ArgMax",
+	"Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Erf", "Softplus", "HardSigmoid",
+	"Elu", "Selu", "Clip", "Cast", "Pow", "PRelu", "Equal", "Less", "Greater", "Min",
+	"Max", "Where", "LayerNormalization", "ReduceMean", "ReduceSum", "ReduceMax",
+	"Squeeze", "Unsqueeze", "Slice", "Gather", "Expand", "TopK", "ConvTranspose"
 };
 
 static const char *const attr_names[] = {
 	"axis", "keepdims", "transB", "alpha", "beta", "epsilon", "approximate",
 	"shape", "perm", "kernel_shape", "strides", "pads", "dilations", "group",
-	"ceil_mode", "count_include_pad", "ratio"
+	"ceil_mode", "count_include_pad", "ratio", "transA", "gamma", "min", "max", "to",
+	"auto_pad", "output_padding", "axes", "starts", "ends", "steps", "k", "largest",
+	"sorted", "output_index"
 };
 
 static const char *const words[] = {
@@ -808,6 +814,27 @@ random_attr_value(const char *name)
 			: cJSON_CreateBool(rnd() & 1);
 	if (strcmp(name, "approximate") == 0)
 		return cJSON_CreateString(rnd() & 1 ? "tanh" : "none");
+	if (strcmp(name, "auto_pad") == 0)
+	{
+		static const char *const modes[] = {"NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID", "SAME"};
+
+		return cJSON_CreateString(modes[below(5)]);
+	}
+	if (strcmp(name, "axes") == 0 || strcmp(name, "starts") == 0 || strcmp(name, "ends") == 0 ||
+		strcmp(name, "steps") == 0 || strcmp(name, "output_padding") == 0)
+	{
+		static const double bounds[] = {-9223372036854775808.0, 9223372036854775807.0, -1e19, 1e19};
+		int			n = (int) below(5);
+		cJSON	   *list;
+
+		if (rnd() % 3 == 0)
+			return random_int_list(n);
+		list = cJSON_CreateArray();
+		for (int i = 0; i < n; i++)
+			cJSON_AddItemToArray(list, cJSON_CreateNumber(rnd() % 5 ? (double) below(7) - 3
+														  : bounds[below(4)]));
+		return list;
+	}
 	if (strcmp(name, "shape") == 0)
 	{
 		cJSON	   *list = cJSON_CreateArray();

@@ -24,7 +24,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # Varied fixtures: dense in every dtype, gemm, conv (groups, dilation, stride
 # and pads), batch norm folded and not, pools, concat, transpose, matmul,
-# softmax/argmax axes, reshape, broadcasting, and two whole models.
+# softmax/argmax axes, reshape, broadcasting, two whole models, and the ops
+# of op set 2 (layer norm, reductions, slices, gathers, window ops...).
 FIXTURES = [
     "dense_b3", "dense_f16", "dense_bf16", "dense_f64",
     "gemm_transb0_alpha_beta", "gemm_bn_fold",
@@ -38,6 +39,13 @@ FIXTURES = [
     "reshape_2d_to_4d_b1", "reshape_4d_to_3d", "flatten_4d",
     "add_w_channel", "div_act_bcast", "gelu_tanh_2d", "leakyrelu_alpha02_2d",
     "model_resblock", "model_mlp",
+    # op set 2
+    "layernorm_last", "reducesum_13_keep_4d", "matmul_attention", "matmul_weight_left",
+    "slice_multi_4d", "slice_reverse", "gather_embedding", "gather_constant_axis1",
+    "expand_short_shape", "topk_indices_axis1_3d", "convtranspose_stride_pad_outpad",
+    "conv1d_stride_pads_b1", "conv_same_upper_stride2", "where_all_act_bcast",
+    "prelu_w_channel_b1", "cast_float16_2d", "squeeze_all", "unsqueeze_two_b1",
+    "clip_min_max_2d", "pow_w_left",
 ]
 
 
