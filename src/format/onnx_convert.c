@@ -210,6 +210,23 @@ legacy_broadcast(Cv *c, PiOp op, const PiAttrs *a, bool per_channel)
 	return finish_output(c, 0, op, inputs, 2, a);
 }
 
+/* Div of integers: the quotient truncated toward zero (a Cast to INT64). */
+static PiStatus
+integer_div(Cv *c)
+{
+	PiAttrs		a;
+	int			inputs[2],
+				q;
+
+	TRY(input_value(c, 0, &inputs[0]));
+	TRY(input_value(c, 1, &inputs[1]));
+	pi_attrs_default(PI_OP_DIV, &a);
+	TRY(emit_step(c, "quotient", PI_OP_DIV, inputs, 2, &a, &q));
+	pi_attrs_default(PI_OP_CAST, &a);
+	TRY(set_int(c, PI_OP_CAST, &a, "to", 7));
+	return finish_output(c, 0, PI_OP_CAST, &q, 1, &a);
+}
+
 /* Ops whose IR node has the same inputs and no attributes. */
 static PiStatus
 cv_plain(Cv *c)
@@ -241,6 +258,8 @@ cv_plain(Cv *c)
 			if (onnx_attr_int(c->n, "broadcast", 0) != 0)
 				return legacy_broadcast(c, plain[i].op, &a, false);
 			/* before opset 7, PRelu's slope is per channel (axis 1) */
+			if (plain[i].op == PI_OP_DIV && onnx_entry_is_int(c->in[0]) && onnx_entry_is_int(c->in[1]))
+				return integer_div(c);
 			if (plain[i].op == PI_OP_PRELU && c->im->opset < 7 && has_input(c, 1) &&
 				c->in[1]->kind == ENTRY_CONST && c->in[1]->tensor && c->in[1]->tensor->numel > 1)
 				return legacy_broadcast(c, plain[i].op, &a, true);
@@ -861,14 +880,53 @@ cv_concat(Cv *c)
 	return finish(c, PI_OP_CONCAT, c->n->ninputs, &a);
 }
 
-/* Gather. */
+/*
+ * Gather.  A scalar constant index on an activation removes the axis: it
+ * becomes Slice [i, i+1) and Squeeze, as weights are never rank 0.
+ */
 static PiStatus
 cv_gather(Cv *c)
 {
 	PiAttrs		a;
+	int64_t		axis = onnx_attr_int(c->n, "axis", 0);
 
+	if (has_input(c, 1) && c->in[1]->kind == ENTRY_CONST && c->in[0] != NULL &&
+		c->in[0]->kind == ENTRY_ACT)
+	{
+		OnnxConst  *idx;
+		int			x,
+					mid;
+		const PiValue *xv;
+		int64_t		i,
+					end;
+
+		TRY(input_const(c, 1, &idx));
+		TRY(input_value(c, 0, &x));
+		xv = shape_of(c, x);
+		if (idx->rank == 0 && idx->is_int)
+		{
+			int64_t		ax = axis < 0 ? axis + xv->rank : axis;
+
+			if (ax <= 0 || ax >= xv->rank)
+				return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Gather) axis %lld is the batch axis or out of range",
+							   label(c), (long long) axis);
+			i = idx->ints[0] < 0 ? idx->ints[0] + xv->dims[ax] : idx->ints[0];
+			if (i < 0 || i >= xv->dims[ax])
+				return pi_fail(c->err, PI_ERR_INVALID, "node \"%s\" (Gather) index %lld is out of range for size %lld",
+							   label(c), (long long) idx->ints[0], (long long) xv->dims[ax]);
+			end = i + 1;
+			pi_attrs_default(PI_OP_SLICE, &a);
+			TRY(pi_attr_set_ints(PI_OP_SLICE, &a, label(c), "starts", &i, 1, c->err));
+			TRY(pi_attr_set_ints(PI_OP_SLICE, &a, label(c), "ends", &end, 1, c->err));
+			TRY(pi_attr_set_ints(PI_OP_SLICE, &a, label(c), "axes", &ax, 1, c->err));
+			TRY(emit_step(c, "slice", PI_OP_SLICE, &x, 1, &a, &mid));
+			pi_attrs_default(PI_OP_SQUEEZE, &a);
+			TRY(pi_attr_set_ints(PI_OP_SQUEEZE, &a, label(c), "axes", &ax, 1, c->err));
+			return finish_output(c, 0, PI_OP_SQUEEZE, &mid, 1, &a);
+		}
+	}
 	pi_attrs_default(PI_OP_GATHER, &a);
-	TRY(set_int(c, PI_OP_GATHER, &a, "axis", onnx_attr_int(c->n, "axis", 0)));
+	TRY(set_int(c, PI_OP_GATHER, &a, "axis", axis));
 	return finish(c, PI_OP_GATHER, 2, &a);
 }
 
@@ -1071,6 +1129,26 @@ cv_argmax(Cv *c)
 	return finish(c, PI_OP_ARGMAX, 1, &a);
 }
 
+/*
+ * ArrayFeatureExtractor (ai.onnx.ml) of a 1-D constant (class labels) at
+ * run-time indices: a Gather of the labels, [batch, k] for indices
+ * [batch, k] (ONNX's [1, batch*k] in the same order; exporters reshape it).
+ */
+static PiStatus
+cv_array_feature_extractor(Cv *c)
+{
+	OnnxConst  *labels;
+	PiAttrs		a;
+
+	TRY(input_const(c, 0, &labels));
+	if (labels->rank != 1)
+		return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (ArrayFeatureExtractor) is supported on 1-D constants only",
+					   label(c));
+	pi_attrs_default(PI_OP_GATHER, &a);
+	TRY(set_int(c, PI_OP_GATHER, &a, "axis", 0));
+	return finish(c, PI_OP_GATHER, 2, &a);
+}
+
 typedef struct ConvertEntry
 {
 	const char *op;
@@ -1099,7 +1177,7 @@ static const ConvertEntry converters[] = {
 	{"Concat", cv_concat}, {"Gather", cv_gather}, {"Slice", cv_slice}, {"Split", cv_split},
 	{"Expand", cv_expand}, {"TopK", cv_topk},
 	{"ReduceMean", cv_reduce}, {"ReduceSum", cv_reduce}, {"ReduceMax", cv_reduce},
-	{"ArgMax", cv_argmax},
+	{"ArgMax", cv_argmax}, {"ArrayFeatureExtractor", cv_array_feature_extractor},
 };
 
 /* The converter of an op, or NULL. */

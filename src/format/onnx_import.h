@@ -52,6 +52,7 @@ typedef struct OnnxEntry
 	const OnnxTensor *tensor;	/* an initializer, converted on first use */
 	OnnxConst  *c;				/* the constant, once converted */
 	int			value;			/* model value: the activation, or the constant as a weight; -1 */
+	bool		is_int;			/* holds integers or booleans (as float32 when an activation) */
 } OnnxEntry;
 
 /* State of one import. */
@@ -79,6 +80,7 @@ void		onnx_unique_name(const OnnxImporter *im, const char *base, const char *suf
 							 char *buf);
 PiStatus	onnx_add_weight(OnnxImporter *im, const char *base, int rank, const int64_t *dims,
 							float *data, int *value, PiError *err);
+bool		onnx_entry_is_int(const OnnxEntry *e);
 PiStatus	onnx_emit(OnnxImporter *im, const char *name, PiOp op, const int *inputs,
 					  int ninputs, const PiAttrs *attrs, int *value, PiError *err);
 
