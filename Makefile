@@ -109,7 +109,7 @@ test/onnx/test_onnx_reject: test/onnx/test_onnx_reject.c $(ENGINE_SRCS) include/
 ONNX_TESTDATA ?= /usr/share/libonnx-testdata/data
 ONNX_TEST_ROOTS = $(ONNX_TESTDATA)/node $(ONNX_TESTDATA)/pytorch-converted \
 	$(ONNX_TESTDATA)/pytorch-operator $(ONNX_TESTDATA)/simple \
-	$(wildcard test/onnx/models)
+	test/onnx/cases $(wildcard test/onnx/models)
 
 check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject
 	test/onnx/test_onnx_reject

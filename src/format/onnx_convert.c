@@ -48,6 +48,9 @@ input_value(Cv *c, int i, int *value)
 	if (!has_input(c, i))
 		return pi_fail(c->err, PI_ERR_INVALID, "node \"%s\" (%s) is missing input %d",
 					   label(c), c->n->op_type, i);
+	if (c->in[i]->npads > 0 && !(i == 0 && strcmp(c->n->op_type, "Conv") == 0))
+		return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (%s) reads \"%s\", the result of a Pad, which is only supported when a Conv reads it",
+					   label(c), c->n->op_type, c->in[i]->name);
 	return onnx_entry_value(c->im, c->in[i], value, c->err);
 }
 
@@ -537,6 +540,18 @@ cv_conv(Cv *c)
 	TRY(window_rank(c, x, &spatial));
 	pi_attrs_default(PI_OP_CONV2D, &a);
 	TRY(copy_attrs(c, PI_OP_CONV2D, &a, names));
+	if (c->in[0]->npads > 0)
+	{
+		/* a zero Pad before: added to the convolution's own padding */
+		int64_t		pads[4];
+
+		if (a.auto_pad != 0 || c->in[0]->npads != 2 * spatial)
+			return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Conv) after a Pad cannot also use auto_pad",
+						   label(c));
+		for (int i = 0; i < 2 * spatial; i++)
+			pads[i] = c->in[0]->pads[i] + (a.pads_len ? a.pads[i] : 0);
+		TRY(pi_attr_set_ints(PI_OP_CONV2D, &a, label(c), "pads", pads, 2 * spatial, c->err));
+	}
 	return finish(c, PI_OP_CONV2D, has_input(c, 2) ? 3 : 2, &a);
 }
 
@@ -1031,6 +1046,66 @@ cv_split(Cv *c)
 	return PI_OK;
 }
 
+/*
+ * Pad of an activation: only zero padding ("constant" mode, value 0) of the
+ * spatial axes of a rank-3 or rank-4 input, which the Conv reading it adds
+ * to its own padding (the output is recorded as the input plus pending
+ * pads; any other reader is refused).
+ */
+static PiStatus
+cv_pad(Cv *c)
+{
+	const int64_t *pads;
+	int			npads,
+				x,
+				rank;
+	float		value = 0;
+	OnnxEntry  *out;
+
+	if (strcmp(onnx_attr_string(c->n, "mode", "constant"), "constant") != 0)
+		return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Pad) mode \"%s\" is not supported",
+					   label(c), onnx_attr_string(c->n, "mode", "constant"));
+	if (c->im->opset < 11)
+	{
+		npads = onnx_attr_ints(c->n, "pads", &pads);
+		value = onnx_attr_float(c->n, "value", 0);
+	}
+	else
+	{
+		TRY(input_ints(c, 1, &pads, &npads));
+		if (has_input(c, 2))
+		{
+			OnnxConst  *v;
+
+			TRY(input_const(c, 2, &v));
+			value = v->numel == 1 ? (float) onnx_const_get(v, 0) : 1;
+		}
+		if (has_input(c, 3))
+			return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Pad) with axes is not supported", label(c));
+	}
+	if (!has_input(c, 0) || c->in[0]->kind != ENTRY_ACT || c->in[0]->npads > 0)
+		return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Pad) is only supported on a run-time value that is not padded already",
+					   label(c));
+	TRY(input_value(c, 0, &x));
+	rank = shape_of(c, x)->rank;
+	if (value != 0 || (rank != 3 && rank != 4) || npads != 2 * rank)
+		return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Pad) is only supported as zero padding of the spatial axes before a Conv",
+					   label(c));
+	for (int i = 0; i < npads; i++)
+		if (pads[i] < 0 || pads[i] > 1000000 || ((i % rank) < 2 && pads[i] != 0))
+			return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Pad) is only supported as zero padding of the spatial axes before a Conv",
+						   label(c));
+	TRY(onnx_define(c->im, c->n->outputs[0], NULL, x, c->err));
+	out = onnx_entry(c->im, c->n->outputs[0]);
+	out->npads = 2 * (rank - 2);
+	for (int i = 0; i < rank - 2; i++)
+	{
+		out->pads[i] = pads[2 + i];
+		out->pads[rank - 2 + i] = pads[rank + 2 + i];
+	}
+	return PI_OK;
+}
+
 /* Expand to a constant shape (its batch entry may be symbolic). */
 static PiStatus
 cv_expand(Cv *c)
@@ -1175,7 +1250,7 @@ static const ConvertEntry converters[] = {
 	{"Reshape", cv_reshape}, {"Flatten", cv_flatten},
 	{"Squeeze", cv_squeeze}, {"Unsqueeze", cv_squeeze}, {"Transpose", cv_transpose},
 	{"Concat", cv_concat}, {"Gather", cv_gather}, {"Slice", cv_slice}, {"Split", cv_split},
-	{"Expand", cv_expand}, {"TopK", cv_topk},
+	{"Expand", cv_expand}, {"TopK", cv_topk}, {"Pad", cv_pad},
 	{"ReduceMean", cv_reduce}, {"ReduceSum", cv_reduce}, {"ReduceMax", cv_reduce},
 	{"ArgMax", cv_argmax}, {"ArrayFeatureExtractor", cv_array_feature_extractor},
 };

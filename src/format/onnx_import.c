@@ -693,6 +693,9 @@ add_outputs(OnnxImporter *im, PiError *err)
 		if (e->kind == ENTRY_CONST)
 			return pi_fail(err, PI_ERR_UNSUPPORTED, "graph output \"%s\" is a constant: it does not depend on any graph input",
 						   name);
+		if (e->npads > 0)
+			return pi_fail(err, PI_ERR_UNSUPPORTED, "graph output \"%s\" is the result of a Pad, which is only supported when a Conv reads it",
+						   name);
 		v = e->value;
 		if (strcmp(im->model->values[v].name, name) != 0 || im->model->values[v].kind != PI_VALUE_NODE)
 		{

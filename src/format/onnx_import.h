@@ -53,6 +53,8 @@ typedef struct OnnxEntry
 	OnnxConst  *c;				/* the constant, once converted */
 	int			value;			/* model value: the activation, or the constant as a weight; -1 */
 	bool		is_int;			/* holds integers or booleans (as float32 when an activation) */
+	int			npads;			/* > 0: a zero Pad of the activation, left for a Conv to absorb */
+	int64_t		pads[4];		/* spatial begins, then ends (as Conv's "pads") */
 } OnnxEntry;
 
 /* State of one import. */
