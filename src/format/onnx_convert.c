@@ -230,6 +230,46 @@ integer_div(Cv *c)
 	return finish_output(c, 0, PI_OP_CAST, &q, 1, &a);
 }
 
+/*
+ * Boolean ops over 0/1 values: And as Mul, Or as Max, Not x as 1 - x,
+ * LessOrEqual as 1 - Greater, GreaterOrEqual as 1 - Less.
+ */
+static PiStatus
+cv_boolean(Cv *c)
+{
+	const char *op_type = c->n->op_type;
+	PiAttrs		a;
+	int			inputs[2],
+				v;
+	int64_t		one_dims[1] = {1};
+	float	   *one;
+
+	if (strcmp(op_type, "And") == 0 || strcmp(op_type, "Or") == 0)
+	{
+		PiOp		op = op_type[0] == 'A' ? PI_OP_MUL : PI_OP_MAX;
+
+		pi_attrs_default(op, &a);
+		return finish(c, op, 2, &a);
+	}
+	TRY(input_value(c, 0, &inputs[0]));
+	v = inputs[0];
+	if (strcmp(op_type, "Not") != 0)
+	{
+		PiOp		cmp = strcmp(op_type, "LessOrEqual") == 0 ? PI_OP_GREATER : PI_OP_LESS;
+
+		TRY(input_value(c, 1, &inputs[1]));
+		pi_attrs_default(cmp, &a);
+		TRY(emit_step(c, "complement", cmp, inputs, 2, &a, &v));
+	}
+	if ((one = malloc(sizeof(float))) == NULL)
+		return pi_fail(c->err, PI_ERR_NOMEM, "out of memory");
+	*one = 1.0f;
+	TRY(onnx_add_weight(c->im, c->n->outputs[0], 1, one_dims, one, &inputs[0], c->err));
+	inputs[1] = v;
+	pi_attrs_default(PI_OP_SUB, &a);
+	return finish_output(c, 0, PI_OP_SUB, inputs, 2, &a);
+}
+
 /* Ops whose IR node has the same inputs and no attributes. */
 static PiStatus
 cv_plain(Cv *c)
@@ -1253,6 +1293,8 @@ static const ConvertEntry converters[] = {
 	{"Expand", cv_expand}, {"TopK", cv_topk}, {"Pad", cv_pad},
 	{"ReduceMean", cv_reduce}, {"ReduceSum", cv_reduce}, {"ReduceMax", cv_reduce},
 	{"ArgMax", cv_argmax}, {"ArrayFeatureExtractor", cv_array_feature_extractor},
+	{"And", cv_boolean}, {"Or", cv_boolean}, {"Not", cv_boolean},
+	{"LessOrEqual", cv_boolean}, {"GreaterOrEqual", cv_boolean},
 };
 
 /* The converter of an op, or NULL. */

@@ -586,7 +586,8 @@ mark_integer_outputs(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in)
 		"Transpose", "Expand", "Clip", "MaxPool", "ReduceMax", "ReduceSum", "TopK", "Where", NULL
 	};
 	static const char *const integer_result[] = {
-		"Equal", "Less", "Greater", "ArgMax", NULL
+		"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Not",
+		"ArgMax", NULL
 	};
 	bool		is_int = false;
 	int			first = 0,
