@@ -86,7 +86,17 @@ test/fuzz/fuzz_model_libfuzzer: test/fuzz/fuzz_model.c test/fuzz/fuzz_model.h $(
 	$(FUZZ_CLANG) $(ENGINE_TEST_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-o $@ test/fuzz/fuzz_model.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
-fuzz-libfuzzer: test/fuzz/fuzz_model_libfuzzer
+# The ONNX importer's fuzz target (test/fuzz/fuzz_onnx.c), with its own
+# structure-aware driver; corpus from test/fuzz/make_onnx_corpus.py.
+test/fuzz/fuzz_onnx: test/fuzz/fuzz_onnx.c test/fuzz/driver_onnx.c test/fuzz/fuzz_onnx.h $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all \
+		-o $@ test/fuzz/fuzz_onnx.c test/fuzz/driver_onnx.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+
+test/fuzz/fuzz_onnx_libfuzzer: test/fuzz/fuzz_onnx.c test/fuzz/fuzz_onnx.h $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
+	$(FUZZ_CLANG) $(ENGINE_TEST_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-o $@ test/fuzz/fuzz_onnx.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+
+fuzz-libfuzzer: test/fuzz/fuzz_model_libfuzzer test/fuzz/fuzz_onnx_libfuzzer
 
 # ONNX import tests (docs/onnx.md).  SHARED_DIR holds the third-party
 # model and MNIST data; ONNX_TESTDATA is Debian's libonnx-testdata.
@@ -103,7 +113,7 @@ test/onnx/test_onnx_reject: test/onnx/test_onnx_reject.c $(ENGINE_SRCS) include/
 ONNX_TESTDATA ?= /usr/share/libonnx-testdata/data
 ONNX_TEST_ROOTS = $(ONNX_TESTDATA)/node $(ONNX_TESTDATA)/pytorch-converted \
 	$(ONNX_TESTDATA)/pytorch-operator $(ONNX_TESTDATA)/simple \
-	$(wildcard test/onnx/models)
+	test/onnx/cases $(wildcard test/onnx/models)
 
 check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject
 	test/onnx/test_onnx_reject
@@ -114,9 +124,10 @@ check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_
 check-engine: test/engine/test_engine
 	test/engine/test_engine test/fixtures
 
-fuzz-smoke: test/fuzz/fuzz_model
+fuzz-smoke: test/fuzz/fuzz_model test/fuzz/fuzz_onnx
 	test/fuzz/fuzz_model test/fuzz/corpus 100000
+	test/fuzz/fuzz_onnx test/fuzz/corpus_onnx 30000
 
-EXTRA_CLEAN = test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer
+EXTRA_CLEAN = test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer
 
 .PHONY: check-engine check-onnx fuzz-smoke fuzz-libfuzzer

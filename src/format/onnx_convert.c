@@ -48,6 +48,9 @@ input_value(Cv *c, int i, int *value)
 	if (!has_input(c, i))
 		return pi_fail(c->err, PI_ERR_INVALID, "node \"%s\" (%s) is missing input %d",
 					   label(c), c->n->op_type, i);
+	if (c->in[i]->npads > 0 && !(i == 0 && strcmp(c->n->op_type, "Conv") == 0))
+		return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (%s) reads \"%s\", the result of a Pad, which is only supported when a Conv reads it",
+					   label(c), c->n->op_type, c->in[i]->name);
 	return onnx_entry_value(c->im, c->in[i], value, c->err);
 }
 
@@ -210,6 +213,63 @@ legacy_broadcast(Cv *c, PiOp op, const PiAttrs *a, bool per_channel)
 	return finish_output(c, 0, op, inputs, 2, a);
 }
 
+/* Div of integers: the quotient truncated toward zero (a Cast to INT64). */
+static PiStatus
+integer_div(Cv *c)
+{
+	PiAttrs		a;
+	int			inputs[2],
+				q;
+
+	TRY(input_value(c, 0, &inputs[0]));
+	TRY(input_value(c, 1, &inputs[1]));
+	pi_attrs_default(PI_OP_DIV, &a);
+	TRY(emit_step(c, "quotient", PI_OP_DIV, inputs, 2, &a, &q));
+	pi_attrs_default(PI_OP_CAST, &a);
+	TRY(set_int(c, PI_OP_CAST, &a, "to", 7));
+	return finish_output(c, 0, PI_OP_CAST, &q, 1, &a);
+}
+
+/*
+ * Boolean ops over 0/1 values: And as Mul, Or as Max, Not x as 1 - x,
+ * LessOrEqual as 1 - Greater, GreaterOrEqual as 1 - Less.
+ */
+static PiStatus
+cv_boolean(Cv *c)
+{
+	const char *op_type = c->n->op_type;
+	PiAttrs		a;
+	int			inputs[2],
+				v;
+	int64_t		one_dims[1] = {1};
+	float	   *one;
+
+	if (strcmp(op_type, "And") == 0 || strcmp(op_type, "Or") == 0)
+	{
+		PiOp		op = op_type[0] == 'A' ? PI_OP_MUL : PI_OP_MAX;
+
+		pi_attrs_default(op, &a);
+		return finish(c, op, 2, &a);
+	}
+	TRY(input_value(c, 0, &inputs[0]));
+	v = inputs[0];
+	if (strcmp(op_type, "Not") != 0)
+	{
+		PiOp		cmp = strcmp(op_type, "LessOrEqual") == 0 ? PI_OP_GREATER : PI_OP_LESS;
+
+		TRY(input_value(c, 1, &inputs[1]));
+		pi_attrs_default(cmp, &a);
+		TRY(emit_step(c, "complement", cmp, inputs, 2, &a, &v));
+	}
+	if ((one = malloc(sizeof(float))) == NULL)
+		return pi_fail(c->err, PI_ERR_NOMEM, "out of memory");
+	*one = 1.0f;
+	TRY(onnx_add_weight(c->im, c->n->outputs[0], 1, one_dims, one, &inputs[0], c->err));
+	inputs[1] = v;
+	pi_attrs_default(PI_OP_SUB, &a);
+	return finish_output(c, 0, PI_OP_SUB, inputs, 2, &a);
+}
+
 /* Ops whose IR node has the same inputs and no attributes. */
 static PiStatus
 cv_plain(Cv *c)
@@ -241,6 +301,8 @@ cv_plain(Cv *c)
 			if (onnx_attr_int(c->n, "broadcast", 0) != 0)
 				return legacy_broadcast(c, plain[i].op, &a, false);
 			/* before opset 7, PRelu's slope is per channel (axis 1) */
+			if (plain[i].op == PI_OP_DIV && onnx_entry_is_int(c->in[0]) && onnx_entry_is_int(c->in[1]))
+				return integer_div(c);
 			if (plain[i].op == PI_OP_PRELU && c->im->opset < 7 && has_input(c, 1) &&
 				c->in[1]->kind == ENTRY_CONST && c->in[1]->tensor && c->in[1]->tensor->numel > 1)
 				return legacy_broadcast(c, plain[i].op, &a, true);
@@ -518,6 +580,18 @@ cv_conv(Cv *c)
 	TRY(window_rank(c, x, &spatial));
 	pi_attrs_default(PI_OP_CONV2D, &a);
 	TRY(copy_attrs(c, PI_OP_CONV2D, &a, names));
+	if (c->in[0]->npads > 0)
+	{
+		/* a zero Pad before: added to the convolution's own padding */
+		int64_t		pads[4];
+
+		if (a.auto_pad != 0 || c->in[0]->npads != 2 * spatial)
+			return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Conv) after a Pad cannot also use auto_pad",
+						   label(c));
+		for (int i = 0; i < 2 * spatial; i++)
+			pads[i] = c->in[0]->pads[i] + (a.pads_len ? a.pads[i] : 0);
+		TRY(pi_attr_set_ints(PI_OP_CONV2D, &a, label(c), "pads", pads, 2 * spatial, c->err));
+	}
 	return finish(c, PI_OP_CONV2D, has_input(c, 2) ? 3 : 2, &a);
 }
 
@@ -861,14 +935,53 @@ cv_concat(Cv *c)
 	return finish(c, PI_OP_CONCAT, c->n->ninputs, &a);
 }
 
-/* Gather. */
+/*
+ * Gather.  A scalar constant index on an activation removes the axis: it
+ * becomes Slice [i, i+1) and Squeeze, as weights are never rank 0.
+ */
 static PiStatus
 cv_gather(Cv *c)
 {
 	PiAttrs		a;
+	int64_t		axis = onnx_attr_int(c->n, "axis", 0);
 
+	if (has_input(c, 1) && c->in[1]->kind == ENTRY_CONST && c->in[0] != NULL &&
+		c->in[0]->kind == ENTRY_ACT)
+	{
+		OnnxConst  *idx;
+		int			x,
+					mid;
+		const PiValue *xv;
+		int64_t		i,
+					end;
+
+		TRY(input_const(c, 1, &idx));
+		TRY(input_value(c, 0, &x));
+		xv = shape_of(c, x);
+		if (idx->rank == 0 && idx->is_int)
+		{
+			int64_t		ax = axis < 0 ? axis + xv->rank : axis;
+
+			if (ax <= 0 || ax >= xv->rank)
+				return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Gather) axis %lld is the batch axis or out of range",
+							   label(c), (long long) axis);
+			i = idx->ints[0] < 0 ? idx->ints[0] + xv->dims[ax] : idx->ints[0];
+			if (i < 0 || i >= xv->dims[ax])
+				return pi_fail(c->err, PI_ERR_INVALID, "node \"%s\" (Gather) index %lld is out of range for size %lld",
+							   label(c), (long long) idx->ints[0], (long long) xv->dims[ax]);
+			end = i + 1;
+			pi_attrs_default(PI_OP_SLICE, &a);
+			TRY(pi_attr_set_ints(PI_OP_SLICE, &a, label(c), "starts", &i, 1, c->err));
+			TRY(pi_attr_set_ints(PI_OP_SLICE, &a, label(c), "ends", &end, 1, c->err));
+			TRY(pi_attr_set_ints(PI_OP_SLICE, &a, label(c), "axes", &ax, 1, c->err));
+			TRY(emit_step(c, "slice", PI_OP_SLICE, &x, 1, &a, &mid));
+			pi_attrs_default(PI_OP_SQUEEZE, &a);
+			TRY(pi_attr_set_ints(PI_OP_SQUEEZE, &a, label(c), "axes", &ax, 1, c->err));
+			return finish_output(c, 0, PI_OP_SQUEEZE, &mid, 1, &a);
+		}
+	}
 	pi_attrs_default(PI_OP_GATHER, &a);
-	TRY(set_int(c, PI_OP_GATHER, &a, "axis", onnx_attr_int(c->n, "axis", 0)));
+	TRY(set_int(c, PI_OP_GATHER, &a, "axis", axis));
 	return finish(c, PI_OP_GATHER, 2, &a);
 }
 
@@ -973,6 +1086,66 @@ cv_split(Cv *c)
 	return PI_OK;
 }
 
+/*
+ * Pad of an activation: only zero padding ("constant" mode, value 0) of the
+ * spatial axes of a rank-3 or rank-4 input, which the Conv reading it adds
+ * to its own padding (the output is recorded as the input plus pending
+ * pads; any other reader is refused).
+ */
+static PiStatus
+cv_pad(Cv *c)
+{
+	const int64_t *pads;
+	int			npads,
+				x,
+				rank;
+	float		value = 0;
+	OnnxEntry  *out;
+
+	if (strcmp(onnx_attr_string(c->n, "mode", "constant"), "constant") != 0)
+		return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Pad) mode \"%s\" is not supported",
+					   label(c), onnx_attr_string(c->n, "mode", "constant"));
+	if (c->im->opset < 11)
+	{
+		npads = onnx_attr_ints(c->n, "pads", &pads);
+		value = onnx_attr_float(c->n, "value", 0);
+	}
+	else
+	{
+		TRY(input_ints(c, 1, &pads, &npads));
+		if (has_input(c, 2))
+		{
+			OnnxConst  *v;
+
+			TRY(input_const(c, 2, &v));
+			value = v->numel == 1 ? (float) onnx_const_get(v, 0) : 1;
+		}
+		if (has_input(c, 3))
+			return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Pad) with axes is not supported", label(c));
+	}
+	if (!has_input(c, 0) || c->in[0]->kind != ENTRY_ACT || c->in[0]->npads > 0)
+		return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Pad) is only supported on a run-time value that is not padded already",
+					   label(c));
+	TRY(input_value(c, 0, &x));
+	rank = shape_of(c, x)->rank;
+	if (value != 0 || (rank != 3 && rank != 4) || npads != 2 * rank)
+		return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Pad) is only supported as zero padding of the spatial axes before a Conv",
+					   label(c));
+	for (int i = 0; i < npads; i++)
+		if (pads[i] < 0 || pads[i] > 1000000 || ((i % rank) < 2 && pads[i] != 0))
+			return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Pad) is only supported as zero padding of the spatial axes before a Conv",
+						   label(c));
+	TRY(onnx_define(c->im, c->n->outputs[0], NULL, x, c->err));
+	out = onnx_entry(c->im, c->n->outputs[0]);
+	out->npads = 2 * (rank - 2);
+	for (int i = 0; i < rank - 2; i++)
+	{
+		out->pads[i] = pads[2 + i];
+		out->pads[rank - 2 + i] = pads[rank + 2 + i];
+	}
+	return PI_OK;
+}
+
 /* Expand to a constant shape (its batch entry may be symbolic). */
 static PiStatus
 cv_expand(Cv *c)
@@ -1071,6 +1244,26 @@ cv_argmax(Cv *c)
 	return finish(c, PI_OP_ARGMAX, 1, &a);
 }
 
+/*
+ * ArrayFeatureExtractor (ai.onnx.ml) of a 1-D constant (class labels) at
+ * run-time indices: a Gather of the labels, [batch, k] for indices
+ * [batch, k] (ONNX's [1, batch*k] in the same order; exporters reshape it).
+ */
+static PiStatus
+cv_array_feature_extractor(Cv *c)
+{
+	OnnxConst  *labels;
+	PiAttrs		a;
+
+	TRY(input_const(c, 0, &labels));
+	if (labels->rank != 1)
+		return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (ArrayFeatureExtractor) is supported on 1-D constants only",
+					   label(c));
+	pi_attrs_default(PI_OP_GATHER, &a);
+	TRY(set_int(c, PI_OP_GATHER, &a, "axis", 0));
+	return finish(c, PI_OP_GATHER, 2, &a);
+}
+
 typedef struct ConvertEntry
 {
 	const char *op;
@@ -1097,9 +1290,11 @@ static const ConvertEntry converters[] = {
 	{"Reshape", cv_reshape}, {"Flatten", cv_flatten},
 	{"Squeeze", cv_squeeze}, {"Unsqueeze", cv_squeeze}, {"Transpose", cv_transpose},
 	{"Concat", cv_concat}, {"Gather", cv_gather}, {"Slice", cv_slice}, {"Split", cv_split},
-	{"Expand", cv_expand}, {"TopK", cv_topk},
+	{"Expand", cv_expand}, {"TopK", cv_topk}, {"Pad", cv_pad},
 	{"ReduceMean", cv_reduce}, {"ReduceSum", cv_reduce}, {"ReduceMax", cv_reduce},
-	{"ArgMax", cv_argmax},
+	{"ArgMax", cv_argmax}, {"ArrayFeatureExtractor", cv_array_feature_extractor},
+	{"And", cv_boolean}, {"Or", cv_boolean}, {"Not", cv_boolean},
+	{"LessOrEqual", cv_boolean}, {"GreaterOrEqual", cv_boolean},
 };
 
 /* The converter of an op, or NULL. */

@@ -227,6 +227,22 @@ default_domain(const char *domain)
 	return domain[0] == '\0' || strcmp(domain, "ai.onnx") == 0;
 }
 
+/*
+ * Whether the importer knows the node's op: the default domain's ops it
+ * converts or folds, and ai.onnx.ml's ArrayFeatureExtractor (class labels
+ * of scikit-learn classifiers).
+ */
+static bool
+onnx_node_supported(const OnnxNode *n)
+{
+	if (strcmp(n->domain, "ai.onnx.ml") == 0)
+		return strcmp(n->op_type, "ArrayFeatureExtractor") == 0;
+	return default_domain(n->domain) &&
+		(onnx_convert_supported(n->op_type) || onnx_fold_supported(n->op_type) ||
+		 strcmp(n->op_type, "Constant") == 0) &&
+		strcmp(n->op_type, "ArrayFeatureExtractor") != 0;
+}
+
 /* Appends to buf (bounded), marking a cut with "...". */
 static void
 append(char *buf, size_t size, const char *text)
@@ -256,9 +272,7 @@ check_ops(const OnnxGraph *g, PiError *err)
 		int			count = 0;
 		char		item[320];
 
-		if (default_domain(n->domain) &&
-			(onnx_convert_supported(n->op_type) || onnx_fold_supported(n->op_type) ||
-			 strcmp(n->op_type, "Constant") == 0))
+		if (onnx_node_supported(n))
 			continue;
 		for (int j = 0; j < i && !seen; j++)
 			seen = strcmp(g->nodes[j].op_type, n->op_type) == 0 &&
@@ -362,8 +376,8 @@ add_inputs(OnnxImporter *im, PiError *err)
 			continue;			/* an initializer: a constant */
 		if (e != NULL)
 			return pi_fail(err, PI_ERR_DUPLICATE, "graph input \"%s\" is also a node output", vi->name);
-		if (vi->elem_type != ONNX_FLOAT)
-			return pi_fail(err, PI_ERR_DTYPE, "graph input \"%s\" has data type %s, only FLOAT inputs are supported",
+		if (vi->elem_type != ONNX_FLOAT && !onnx_dtype_is_integer(vi->elem_type))
+			return pi_fail(err, PI_ERR_DTYPE, "graph input \"%s\" has data type %s, only FLOAT and integer or BOOL inputs (given as float32 values) are supported",
 						   vi->name, onnx_dtype_name(vi->elem_type));
 		if (vi->has_shape && vi->rank == 0)
 			return pi_fail(err, PI_ERR_SHAPE, "graph input \"%s\" is a scalar; graph inputs need a first dimension, the batch",
@@ -388,6 +402,7 @@ add_inputs(OnnxImporter *im, PiError *err)
 			return err->status;
 		e->kind = ENTRY_ACT;
 		e->value = v;
+		e->is_int = onnx_dtype_is_integer(vi->elem_type);
 		im->model->inputs[im->model->ninputs++] = v;
 	}
 	return PI_OK;
@@ -547,6 +562,70 @@ shape_of_activation(OnnxImporter *im, const OnnxNode *n, const PiValue *v,
 	return PI_OK;
 }
 
+/* Whether an entry holds integers: an integer constant or activation. */
+bool
+onnx_entry_is_int(const OnnxEntry *e)
+{
+	if (e->kind == ENTRY_CONST)
+		return e->c ? e->c->is_int : (e->tensor && onnx_dtype_is_integer(e->tensor->data_type));
+	return e->is_int;
+}
+
+/*
+ * Records which outputs of a lowered node hold integers (float32 values of
+ * an integer type): results of Cast to an integer type, of comparisons, of
+ * ArgMax and TopK's indices, and of ops that keep their data inputs' type
+ * when those inputs are integers.  Integer Div uses it to truncate.
+ */
+static void
+mark_integer_outputs(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in)
+{
+	static const char *const keep_type[] = {
+		"Add", "Sub", "Mul", "Div", "Min", "Max", "Sum", "Neg", "Abs", "Relu", "Identity",
+		"Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Slice", "Split", "Concat",
+		"Transpose", "Expand", "Clip", "MaxPool", "ReduceMax", "ReduceSum", "TopK", "Where", NULL
+	};
+	static const char *const integer_result[] = {
+		"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Not",
+		"ArgMax", NULL
+	};
+	bool		is_int = false;
+	int			first = 0,
+				last = n->ninputs;
+
+	if (strcmp(n->op_type, "Cast") == 0)
+		is_int = onnx_dtype_is_integer((int) onnx_attr_int(n, "to", 1));
+	else if (strcmp(n->op_type, "ArrayFeatureExtractor") == 0)
+		is_int = in[0] != NULL && onnx_entry_is_int(in[0]);
+	else
+	{
+		for (int i = 0; integer_result[i]; i++)
+			is_int |= strcmp(n->op_type, integer_result[i]) == 0;
+		for (int i = 0; !is_int && keep_type[i]; i++)
+			if (strcmp(n->op_type, keep_type[i]) == 0)
+			{
+				/* data inputs: Where's x and y, the first input of single-data ops */
+				if (strcmp(n->op_type, "Where") == 0)
+					first = 1;
+				else if (strcmp(n->op_type, "Add") != 0 && strcmp(n->op_type, "Sub") != 0 &&
+						 strcmp(n->op_type, "Mul") != 0 && strcmp(n->op_type, "Div") != 0 &&
+						 strcmp(n->op_type, "Min") != 0 && strcmp(n->op_type, "Max") != 0 &&
+						 strcmp(n->op_type, "Sum") != 0 && strcmp(n->op_type, "Concat") != 0)
+					last = 1;
+				is_int = last > first;
+				for (int j = first; j < last; j++)
+					is_int &= in[j] != NULL && onnx_entry_is_int(in[j]);
+			}
+	}
+	for (int o = 0; o < n->noutputs; o++)
+	{
+		OnnxEntry  *e = n->outputs[o][0] ? onnx_entry(im, n->outputs[o]) : NULL;
+
+		if (e != NULL && e->kind == ENTRY_ACT)
+			e->is_int = is_int || (strcmp(n->op_type, "TopK") == 0 && o == 1);
+	}
+}
+
 /* Imports one node: folds it, or lowers it to IR nodes. */
 static PiStatus
 import_node(OnnxImporter *im, const OnnxNode *n, PiError *err)
@@ -582,9 +661,16 @@ import_node(OnnxImporter *im, const OnnxNode *n, PiError *err)
 	else if (all_const && n->ninputs > 0 && onnx_fold_supported(n->op_type))
 		st = onnx_fold_node(n, im->opset, consts, &result, err);
 	else
-		return onnx_convert_node(im, n, in, err);
-	if (st != PI_OK)
+	{
+		if ((st = onnx_convert_node(im, n, in, err)) == PI_OK)
+			mark_integer_outputs(im, n, in);
 		return st;
+	}
+	if (st != PI_OK)
+	{
+		onnx_const_free(result);	/* a fold may fail after allocating */
+		return st;
+	}
 	return onnx_define(im, n->outputs[0], result, -1, err);
 }
 
@@ -607,6 +693,9 @@ add_outputs(OnnxImporter *im, PiError *err)
 			return pi_fail(err, PI_ERR_UNDEFINED, "graph output \"%s\" is not produced by any node", name);
 		if (e->kind == ENTRY_CONST)
 			return pi_fail(err, PI_ERR_UNSUPPORTED, "graph output \"%s\" is a constant: it does not depend on any graph input",
+						   name);
+		if (e->npads > 0)
+			return pi_fail(err, PI_ERR_UNSUPPORTED, "graph output \"%s\" is the result of a Pad, which is only supported when a Conv reads it",
 						   name);
 		v = e->value;
 		if (strcmp(im->model->values[v].name, name) != 0 || im->model->values[v].kind != PI_VALUE_NODE)

@@ -52,6 +52,9 @@ typedef struct OnnxEntry
 	const OnnxTensor *tensor;	/* an initializer, converted on first use */
 	OnnxConst  *c;				/* the constant, once converted */
 	int			value;			/* model value: the activation, or the constant as a weight; -1 */
+	bool		is_int;			/* holds integers or booleans (as float32 when an activation) */
+	int			npads;			/* > 0: a zero Pad of the activation, left for a Conv to absorb */
+	int64_t		pads[4];		/* spatial begins, then ends (as Conv's "pads") */
 } OnnxEntry;
 
 /* State of one import. */
@@ -79,6 +82,7 @@ void		onnx_unique_name(const OnnxImporter *im, const char *base, const char *suf
 							 char *buf);
 PiStatus	onnx_add_weight(OnnxImporter *im, const char *base, int rank, const int64_t *dims,
 							float *data, int *value, PiError *err);
+bool		onnx_entry_is_int(const OnnxEntry *e);
 PiStatus	onnx_emit(OnnxImporter *im, const char *name, PiOp op, const int *inputs,
 					  int ninputs, const PiAttrs *attrs, int *value, PiError *err);
 

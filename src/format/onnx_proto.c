@@ -100,8 +100,9 @@ numbers_fill(const OnnxField *f, int wire_type, OnnxNumbers *n)
 {
 	int64_t		c;
 
-	if (onnx_packed_count(f, wire_type, "", &c, NULL) != PI_OK || n->filled + c > n->count)
-		return;					/* cannot happen: the first pass saw the same bytes */
+	if (onnx_packed_count(f, wire_type, "", &c, NULL) != PI_OK || c == 0 ||
+		n->filled + c > n->count)
+		return;					/* empty, or (never) not what the first pass saw */
 	onnx_packed_read(f, wire_type, n->values + n->filled);
 	n->filled += c;
 }

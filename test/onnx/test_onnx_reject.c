@@ -623,6 +623,18 @@ test_unsupported(void)
 	expect("tensor defined twice", &m, NULL, 0, PI_ERR_DUPLICATE, "\"y\" is defined more than once");
 	free(m.p);
 
+	/* a Pad read by anything but a Conv */
+	{
+		int64_t		pads[4] = {0, 1, 0, 1};
+
+		n[0] = node("Pad", "pad", (const char *[]) {"x", NULL}, (const char *[]) {"p", NULL}, NULL,
+					(Buf[]) {attr_ints("pads", 4, pads)}, 1);
+		n[1] = node("Relu", "relu", (const char *[]) {"p", NULL}, (const char *[]) {"y", NULL}, NULL, NULL, 0);
+		m = nodes_model(n, 2, 6, 10);
+		expect("Pad before Relu", &m, NULL, 0, PI_ERR_UNSUPPORTED, "only supported as zero padding of the spatial axes before a Conv");
+		free(m.p);
+	}
+
 	/* ReduceMean without axes reduces the batch too */
 	n[0] = node("ReduceMean", "mean", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL}, NULL, NULL, 0);
 	m = nodes_model(n, 1, 8, 13);

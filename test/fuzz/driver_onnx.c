@@ -1,0 +1,625 @@
+/*
+ * driver_onnx.c
+ *	  A standalone driver for the ONNX fuzz target, for builds without
+ *	  libFuzzer (gcc -fsanitize=address,undefined):
+ *
+ *	    fuzz_onnx CORPUS_DIR [ITERATIONS [SEED]]
+ *	    fuzz_onnx FILE...
+ *
+ *	  The first form runs every corpus file as is (files named valid-* must
+ *	  load), then ITERATIONS deterministic mutations of them.  Most mutations
+ *	  are structure-aware: the model is parsed into a tree of protobuf fields
+ *	  (a length-delimited payload that parses as a message becomes a
+ *	  subtree), one to three fields are changed (interesting varints and
+ *	  floats, deleted, duplicated, swapped with a sibling, strings replaced
+ *	  by op and attribute names), and the tree is written back with correct
+ *	  lengths; the rest are byte-level (flips, cuts, splices).  Mutants that
+ *	  load join the pool.  The second form runs the given files once.
+ *
+ *	  A crash or sanitizer report ends the process; the input is first saved
+ *	  as fuzz_onnx-crash-<hash> (prefix: $FUZZ_ARTIFACT_PREFIX).
+ */
+#include <dirent.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fuzz_onnx.h"
+
+#define FUZZ_MAX_INPUT (256 * 1024)
+#define POOL_EXTRA 256
+#define POOL_MAX_INPUT (32 * 1024)
+#define MAX_DEPTH 8
+#define INPUT_TIMEOUT_S 20
+
+/* A growable byte buffer. */
+typedef struct Buf
+{
+	uint8_t    *p;
+	size_t		len;
+	size_t		cap;
+} Buf;
+
+/* One protobuf field; a message payload has children instead of bytes. */
+typedef struct Field
+{
+	uint32_t	number;
+	int			wire_type;
+	uint64_t	value;			/* varint, fixed32, fixed64 */
+	uint8_t    *bytes;			/* length-delimited, not a message */
+	size_t		len;
+	struct Field *kids;
+	int			nkids;
+	bool		is_msg;
+} Field;
+
+static Buf *pool;
+static int	npool;
+static int	nseeds;
+static uint64_t rng_state;
+static const uint8_t *volatile current_data;
+static volatile size_t current_len;
+
+/* The sanitizers' death callback hook; weak, so that plain builds link too. */
+extern void __sanitizer_set_death_callback(void (*callback) (void)) __attribute__((weak));
+
+static const char *const strings[] = {
+	"", "x", "y", "Relu", "Conv", "Gemm", "Reshape", "Shape", "Gather", "Concat",
+	"Unsqueeze", "Slice", "Split", "Softmax", "TopK", "Constant", "Cast", "Expand",
+	"ConstantOfShape", "Range", "BatchNormalization", "MaxPool", "Flatten", "LSTM",
+	"ai.onnx.ml", "ai.onnx", "axis", "axes", "perm", "pads", "strides", "kernel_shape",
+	"value", "to", "k", "split", "location", "offset", "length", "weights.bin",
+	"SAME_UPPER", "VALID", "tanh", "18446744073709551615", "-1", "99999999999"
+};
+
+static const uint64_t varints[] = {
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 16, 17, 18, 20, 21, 22, 255,
+	(1 << 24) + 1, 0x7fffffff, 0x80000000, 0xffffffff, (uint64_t) 1 << 40,
+	(uint64_t) 1 << 62, 0x7fffffffffffffffull, 0x8000000000000000ull,
+	0xffffffffffffffffull, 0xfffffffffffffffeull
+};
+
+static const uint32_t floats[] = {
+	0x00000000, 0x80000000, 0x3f800000, 0xbf800000, 0x7f800000, 0xff800000,
+	0x7fc00000, 0x7f7fffff, 0x00000001, 0x3a83126f
+};
+
+/* Next pseudo-random number (xorshift64*). */
+static uint64_t
+rnd(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ull;
+}
+
+/* A pseudo-random number below n (n > 0). */
+static size_t
+below(size_t n)
+{
+	return n == 0 ? 0 : (size_t) (rnd() % n);
+}
+
+/* Appends bytes. */
+static void
+buf_append(Buf *b, const void *data, size_t len)
+{
+	if (b->len + len > b->cap)
+	{
+		b->cap = (b->len + len) * 2 + 64;
+		if ((b->p = realloc(b->p, b->cap)) == NULL)
+		{
+			fprintf(stderr, "fuzz_onnx: out of memory\n");
+			exit(2);
+		}
+	}
+	if (len > 0)
+		memcpy(b->p + b->len, data, len);
+	b->len += len;
+}
+
+/* Appends a varint. */
+static void
+buf_varint(Buf *b, uint64_t v)
+{
+	do
+	{
+		uint8_t		byte = (uint8_t) ((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+
+		buf_append(b, &byte, 1);
+		v >>= 7;
+	} while (v != 0);
+}
+
+/* Reads a varint; false when malformed. */
+static bool
+read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (int i = 0; i < 10 && *p < end; i++)
+	{
+		uint8_t		b = *(*p)++;
+
+		*v |= (uint64_t) (b & 0x7f) << (7 * i);
+		if ((b & 0x80) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Frees a field list. */
+static void
+free_fields(Field *f, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		free(f[i].bytes);
+		free_fields(f[i].kids, f[i].nkids);
+	}
+	free(f);
+}
+
+/* Parses a message into fields; false (nothing allocated) when malformed. */
+static bool
+parse(const uint8_t *p, size_t len, int depth, Field **out, int *nout)
+{
+	const uint8_t *end = p + len;
+	Field	   *fields = NULL;
+	int			n = 0;
+
+	while (p < end)
+	{
+		Field		f;
+		uint64_t	tag;
+
+		memset(&f, 0, sizeof(f));
+		if (!read_varint(&p, end, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+			goto bad;
+		f.number = (uint32_t) (tag >> 3);
+		f.wire_type = (int) (tag & 7);
+		if (f.wire_type == 0)
+		{
+			if (!read_varint(&p, end, &f.value))
+				goto bad;
+		}
+		else if (f.wire_type == 1 || f.wire_type == 5)
+		{
+			size_t		size = f.wire_type == 1 ? 8 : 4;
+
+			if ((size_t) (end - p) < size)
+				goto bad;
+			for (size_t i = 0; i < size; i++)
+				f.value |= (uint64_t) p[i] << (8 * i);
+			p += size;
+		}
+		else if (f.wire_type == 2)
+		{
+			uint64_t	l;
+
+			if (!read_varint(&p, end, &l) || l > (uint64_t) (end - p))
+				goto bad;
+			if (depth < MAX_DEPTH && l > 0 && parse(p, (size_t) l, depth + 1, &f.kids, &f.nkids))
+				f.is_msg = true;
+			else
+			{
+				f.bytes = malloc(l + 1);
+				memcpy(f.bytes, p, (size_t) l);
+				f.len = (size_t) l;
+			}
+			p += l;
+		}
+		else
+			goto bad;
+		fields = realloc(fields, sizeof(Field) * (n + 1));
+		fields[n++] = f;
+	}
+	*out = fields;
+	*nout = n;
+	return true;
+bad:
+	free_fields(fields, n);
+	return false;
+}
+
+/* Writes fields back, with lengths recomputed. */
+static void
+serialize(const Field *f, int n, Buf *out)
+{
+	for (int i = 0; i < n; i++)
+	{
+		buf_varint(out, ((uint64_t) f[i].number << 3) | (uint64_t) f[i].wire_type);
+		if (f[i].wire_type == 0)
+			buf_varint(out, f[i].value);
+		else if (f[i].wire_type == 1 || f[i].wire_type == 5)
+		{
+			uint8_t		b[8];
+			size_t		size = f[i].wire_type == 1 ? 8 : 4;
+
+			for (size_t k = 0; k < size; k++)
+				b[k] = (uint8_t) (f[i].value >> (8 * k));
+			buf_append(out, b, size);
+		}
+		else if (f[i].is_msg)
+		{
+			Buf			sub = {0};
+
+			serialize(f[i].kids, f[i].nkids, &sub);
+			buf_varint(out, sub.len);
+			buf_append(out, sub.p, sub.len);
+			free(sub.p);
+		}
+		else
+		{
+			buf_varint(out, f[i].len);
+			buf_append(out, f[i].bytes, f[i].len);
+		}
+	}
+}
+
+/* Deep copy of one field. */
+static Field
+copy_field(const Field *f)
+{
+	Field		c = *f;
+
+	if (f->bytes)
+	{
+		c.bytes = malloc(f->len + 1);
+		memcpy(c.bytes, f->bytes, f->len);
+	}
+	if (f->is_msg)
+	{
+		c.kids = malloc(sizeof(Field) * (f->nkids + 1));
+		for (int i = 0; i < f->nkids; i++)
+			c.kids[i] = copy_field(&f->kids[i]);
+	}
+	return c;
+}
+
+/* The list and index of the k-th field in pre-order; false when past the end. */
+static bool
+pick(Field **list, int *nlist, int *k, Field ***where, int **wherecount, int *index)
+{
+	for (int i = 0; i < *nlist; i++)
+	{
+		if ((*k)-- == 0)
+		{
+			*where = list;
+			*wherecount = nlist;
+			*index = i;
+			return true;
+		}
+		if ((*list)[i].is_msg && pick(&(*list)[i].kids, &(*list)[i].nkids, k, where, wherecount, index))
+			return true;
+	}
+	return false;
+}
+
+/* Counts fields in a tree. */
+static int
+count_fields(const Field *f, int n)
+{
+	int			c = n;
+
+	for (int i = 0; i < n; i++)
+		c += count_fields(f[i].kids, f[i].nkids);
+	return c;
+}
+
+/* One structure-aware change of the tree. */
+static void
+mutate_tree(Field **root, int *nroot)
+{
+	int			total = count_fields(*root, *nroot);
+	int			k = (int) below((size_t) total);
+	Field	  **list;
+	int		   *count;
+	int			i;
+	Field	   *f;
+
+	if (total == 0 || !pick(root, nroot, &k, &list, &count, &i))
+		return;
+	f = &(*list)[i];
+	switch (below(6))
+	{
+		case 0:					/* new value */
+			if (f->wire_type == 0)
+				f->value = below(4) ? varints[below(sizeof(varints) / sizeof(varints[0]))] : f->value + below(3) - 1;
+			else if (f->wire_type == 5)
+				f->value = floats[below(sizeof(floats) / sizeof(floats[0]))];
+			else if (!f->is_msg)
+			{
+				const char *s = strings[below(sizeof(strings) / sizeof(strings[0]))];
+
+				free(f->bytes);
+				f->len = strlen(s);
+				f->bytes = malloc(f->len + 1);
+				memcpy(f->bytes, s, f->len);
+			}
+			break;
+		case 1:					/* delete */
+			free(f->bytes);
+			free_fields(f->kids, f->nkids);
+			memmove(f, f + 1, sizeof(Field) * (*count - i - 1));
+			(*count)--;
+			break;
+		case 2:					/* duplicate */
+			{
+				Field		c = copy_field(f);
+
+				*list = realloc(*list, sizeof(Field) * (*count + 1));
+				memmove(&(*list)[i + 1], &(*list)[i], sizeof(Field) * (*count - i));
+				(*list)[i] = c;
+				(*count)++;
+			}
+			break;
+		case 3:					/* swap with a sibling */
+			{
+				int			j = (int) below((size_t) *count);
+				Field		t = (*list)[i];
+
+				(*list)[i] = (*list)[j];
+				(*list)[j] = t;
+			}
+			break;
+		case 4:					/* another field number */
+			f->number = below(2) ? f->number + 1 : (uint32_t) (1 + below(21));
+			break;
+		default:				/* truncate a payload */
+			if (!f->is_msg && f->wire_type == 2 && f->len > 0)
+				f->len = below(f->len);
+			else if (f->is_msg && f->nkids > 0)
+			{
+				free(f->kids[f->nkids - 1].bytes);
+				free_fields(f->kids[f->nkids - 1].kids, f->kids[f->nkids - 1].nkids);
+				f->nkids--;
+			}
+			break;
+	}
+}
+
+/* One byte-level change. */
+static void
+mutate_bytes(Buf *b)
+{
+	size_t		pos = below(b->len + 1);
+
+	switch (below(4))
+	{
+		case 0:
+			if (b->len > 0)
+				b->p[below(b->len)] ^= (uint8_t) (1u << below(8));
+			break;
+		case 1:
+			if (b->len > 0)
+				b->p[below(b->len)] = (uint8_t[]) {0, 0xff, 0x7f, 0x80, 1}[below(5)];
+			break;
+		case 2:
+			if (pos < b->len)
+			{
+				size_t		cut = 1 + below(b->len - pos < 16 ? b->len - pos : 16);
+
+				memmove(b->p + pos, b->p + pos + cut, b->len - pos - cut);
+				b->len -= cut;
+			}
+			break;
+		default:				/* splice a piece of another pool entry */
+			{
+				const Buf  *o = &pool[below((size_t) npool)];
+				size_t		from = below(o->len + 1),
+							n = below(o->len - from + 1);
+				Buf			out = {0};
+
+				if (n > 64)
+					n = 64;
+				buf_append(&out, b->p, pos);
+				buf_append(&out, o->p + from, n);
+				buf_append(&out, b->p + pos, b->len - pos);
+				free(b->p);
+				*b = out;
+			}
+			break;
+	}
+}
+
+/* A mutant of input src (the 4-byte external length prefix kept aside). */
+static Buf
+mutate(const Buf *src)
+{
+	Buf			out = {0};
+	size_t		ext = 0;
+	Field	   *root;
+	int			nroot;
+
+	if (src->len >= 4)
+	{
+		ext = (size_t) src->p[0] | ((size_t) src->p[1] << 8) | ((size_t) src->p[2] << 16) |
+			((size_t) src->p[3] << 24);
+		if (ext > src->len - 4)
+			ext = src->len - 4;
+	}
+	buf_append(&out, src->p, src->len >= 4 ? 4 + ext : src->len);
+	if (src->len >= 4 && below(10) < 8 && parse(src->p + 4 + ext, src->len - 4 - ext, 0, &root, &nroot))
+	{
+		int			rounds = 1 + (int) below(3);
+
+		for (int r = 0; r < rounds; r++)
+			mutate_tree(&root, &nroot);
+		serialize(root, nroot, &out);
+		free_fields(root, nroot);
+	}
+	else
+	{
+		buf_append(&out, src->p + out.len, src->len - out.len);
+		mutate_bytes(&out);
+	}
+	if (out.len > FUZZ_MAX_INPUT)
+		out.len = FUZZ_MAX_INPUT;
+	return out;
+}
+
+/* Saves the running input before the process dies. */
+static void
+save_current(void)
+{
+	char		path[512];
+	const char *prefix = getenv("FUZZ_ARTIFACT_PREFIX");
+	uint64_t	h = 1469598103934665603ull;
+	FILE	   *f;
+
+	if (current_data == NULL)
+		return;
+	for (size_t i = 0; i < current_len; i++)
+		h = (h ^ current_data[i]) * 1099511628211ull;
+	snprintf(path, sizeof(path), "%sfuzz_onnx-crash-%016llx", prefix ? prefix : "", (unsigned long long) h);
+	if ((f = fopen(path, "wb")) != NULL)
+	{
+		fwrite((const void *) current_data, 1, current_len, f);
+		fclose(f);
+		fprintf(stderr, "fuzz_onnx: input saved as %s\n", path);
+	}
+}
+
+/* Signal handler: save the input, then die of the signal. */
+static void
+on_signal(int sig)
+{
+	save_current();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Runs one input under the crash and time guards. */
+static void
+run(const uint8_t *data, size_t len)
+{
+	current_data = data;
+	current_len = len;
+	alarm(INPUT_TIMEOUT_S);
+	LLVMFuzzerTestOneInput(data, len);
+	alarm(0);
+	current_data = NULL;
+}
+
+/* Reads a file into a buffer. */
+static bool
+read_all(const char *path, Buf *b)
+{
+	FILE	   *f = fopen(path, "rb");
+	uint8_t		chunk[65536];
+	size_t		n;
+
+	memset(b, 0, sizeof(*b));
+	if (f == NULL)
+		return false;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(b, chunk, n);
+	fclose(f);
+	return true;
+}
+
+int
+main(int argc, char **argv)
+{
+	DIR		   *d;
+	long		iterations = 0;
+	int			failures = 0;
+
+	if (__sanitizer_set_death_callback)
+		__sanitizer_set_death_callback(save_current);
+	signal(SIGSEGV, on_signal);
+	signal(SIGABRT, on_signal);
+	signal(SIGALRM, on_signal);
+	if (argc < 2)
+	{
+		fprintf(stderr, "usage: %s CORPUS_DIR [ITERATIONS [SEED]] | %s FILE...\n", argv[0], argv[0]);
+		return 2;
+	}
+	if ((d = opendir(argv[1])) == NULL)
+	{
+		for (int i = 1; i < argc; i++)
+		{
+			Buf			b;
+
+			if (!read_all(argv[i], &b))
+				return 2;
+			run(b.p, b.len);
+			free(b.p);
+		}
+		printf("ran %d inputs\n", argc - 1);
+		return 0;
+	}
+	iterations = argc > 2 ? atol(argv[2]) : 0;
+	rng_state = argc > 3 ? strtoull(argv[3], NULL, 10) : 0x9e3779b97f4a7c15ull;
+	{
+		struct dirent *e;
+		char	  **names = NULL;
+		int			n = 0;
+
+		while ((e = readdir(d)) != NULL)
+			if (e->d_name[0] != '.')
+			{
+				names = realloc(names, sizeof(char *) * (n + 1));
+				names[n++] = strdup(e->d_name);
+			}
+		closedir(d);
+		for (int i = 1; i < n; i++)
+			for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--)
+			{
+				char	   *t = names[j];
+
+				names[j] = names[j - 1];
+				names[j - 1] = t;
+			}
+		pool = calloc((size_t) n + POOL_EXTRA, sizeof(Buf));
+		for (int i = 0; i < n; i++)
+		{
+			char		path[1024];
+			long		accepted = pi_onnx_fuzz_stats.accepted;
+
+			snprintf(path, sizeof(path), "%s/%s", argv[1], names[i]);
+			if (!read_all(path, &pool[npool]))
+				continue;
+			run(pool[npool].p, pool[npool].len);
+			if (strncmp(names[i], "valid-", 6) == 0 && pi_onnx_fuzz_stats.accepted == accepted)
+			{
+				fprintf(stderr, "FAIL: corpus file %s should load\n", names[i]);
+				failures++;
+			}
+			npool++;
+			free(names[i]);
+		}
+		free(names);
+		nseeds = npool;
+	}
+	if (npool == 0)
+	{
+		fprintf(stderr, "fuzz_onnx: empty corpus\n");
+		return 2;
+	}
+	for (long i = 0; i < iterations; i++)
+	{
+		Buf			mutant = mutate(&pool[below((size_t) npool)]);
+		long		accepted = pi_onnx_fuzz_stats.accepted;
+
+		run(mutant.p, mutant.len);
+		if (pi_onnx_fuzz_stats.accepted > accepted && mutant.len <= POOL_MAX_INPUT &&
+			npool < nseeds + POOL_EXTRA)
+			pool[npool++] = mutant;
+		else
+			free(mutant.p);
+	}
+	printf("fuzz_onnx: %ld inputs, %ld loaded, %ld executed; %d seeds, pool %d\n",
+		   pi_onnx_fuzz_stats.inputs, pi_onnx_fuzz_stats.accepted, pi_onnx_fuzz_stats.executed,
+		   nseeds, npool);
+	for (int i = 0; i < npool; i++)
+		free(pool[i].p);
+	free(pool);
+	return failures > 0;
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of the ONNX fuzz target (test/fuzz/corpus_onnx).
+
+Each file is [4 bytes: external data length E, little-endian][E bytes of
+external data][an ONNX model], the layout fuzz_onnx.c reads.  Files named
+valid-* must load.  Small models built with onnx.helper cover the importer's
+paths: folding (the dynamic-batch Reshape pattern), old-opset forms,
+multi-output lowering, external data, float16 weights, unsorted nodes.
+
+    python3 test/fuzz/make_onnx_corpus.py
+"""
+import os
+import struct
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus_onnx")
+rng = np.random.default_rng(7)
+
+
+def w(name, *shape, dtype=np.float32):
+    return numpy_helper.from_array(rng.standard_normal(shape).astype(dtype), name)
+
+
+def ints(name, values):
+    return numpy_helper.from_array(np.array(values, dtype=np.int64), name)
+
+
+def io(name, shape):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def save(name, nodes, inputs, outputs, inits=(), opset=13, ir=8, external=b""):
+    graph = helper.make_graph(nodes, name, inputs, outputs, list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="make_onnx_corpus")
+    model.ir_version = ir
+    data = model.SerializeToString()
+    with open(os.path.join(OUT, name), "wb") as f:
+        f.write(struct.pack("<I", len(external)) + external + data)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    n = helper.make_node
+    save("valid-gemm-relu",
+         [n("Gemm", ["x", "W", "b"], ["h"], transB=1), n("Relu", ["h"], ["y"])],
+         [io("x", ["N", 4])], [io("y", ["N", 3])], [w("W", 3, 4), w("b", 3)])
+    save("valid-unsorted-nodes",
+         [n("Sigmoid", ["h"], ["y"]), n("MatMul", ["x", "W"], ["h"])],
+         [io("x", ["N", 4])], [io("y", ["N", 2])], [w("W", 4, 2)])
+    save("valid-conv-bn-pool-gemm",
+         [n("Conv", ["x", "K", "kb"], ["c"], pads=[1, 1, 1, 1], strides=[1, 1]),
+          n("BatchNormalization", ["c", "s", "o", "m", "v"], ["bn"], epsilon=1e-3),
+          n("Relu", ["bn"], ["r"]),
+          n("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+          n("Flatten", ["p"], ["f"]),
+          n("Gemm", ["f", "G", "gb"], ["y"], transB=1)],
+         [io("x", ["N", 1, 6, 6])], [io("y", ["N", 5])],
+         [w("K", 2, 1, 3, 3), w("kb", 2), w("s", 2), w("o", 2), w("m", 2),
+          numpy_helper.from_array(np.abs(rng.standard_normal(2)).astype(np.float32) + 0.5, "v"),
+          w("G", 5, 18), w("gb", 5)], opset=11, ir=6)
+    save("valid-dynamic-reshape",
+         [n("Shape", ["x"], ["s"]), n("Gather", ["s", "i0"], ["b"], axis=0),
+          n("Unsqueeze", ["b", "ax"], ["b1"]), n("Concat", ["b1", "k"], ["t"], axis=0),
+          n("Reshape", ["x", "t"], ["y"])],
+         [io("x", ["N", 2, 3])], [io("y", ["N", 6])],
+         [ints("i0", 0), ints("ax", [0]), ints("k", [-1])])
+    save("valid-softmax-opset11",
+         [n("Softmax", ["x"], ["y"], axis=1)],
+         [io("x", ["N", 2, 3])], [io("y", ["N", 2, 3])], opset=11, ir=6)
+    save("valid-split-topk",
+         [n("Split", ["x", "sp"], ["a", "b"], axis=1),
+          n("TopK", ["a", "kk"], ["v", "i"], axis=1),
+          n("Concat", ["v", "i", "b"], ["y"], axis=1)],
+         [io("x", ["N", 6])], [io("y", ["N", 7])],
+         [ints("sp", [3, 3]), ints("kk", [2])])
+    save("valid-slice-squeeze-unsqueeze",
+         [n("Slice", ["x", "st", "en", "axs"], ["s"]),
+          n("Unsqueeze", ["s", "u"], ["s1"]), n("Squeeze", ["s1", "u"], ["y"])],
+         [io("x", ["N", 5, 4])], [io("y", ["N", 2, 4])],
+         [ints("st", [1]), ints("en", [3]), ints("axs", [1]), ints("u", [2])])
+    save("valid-reduce-transpose-expand-where",
+         [n("ReduceMean", ["x"], ["m"], axes=[2], keepdims=1),
+          n("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+          n("Expand", ["m", "sh"], ["e"]),
+          n("Greater", ["x", "e"], ["g"]),
+          n("Where", ["g", "x", "e"], ["w"]),
+          n("Add", ["w", "t"], ["y"])],
+         [io("x", ["N", 3, 3])], [io("y", ["N", 3, 3])], [ints("sh", [1, 3, 3])])
+    half = numpy_helper.from_array(rng.standard_normal((3,)).astype(np.float16), "H")
+    save("valid-fp16-clip-cast",
+         [n("Mul", ["x", "H"], ["m"]), n("Clip", ["m", "lo", "hi"], ["c"]),
+          n("Cast", ["c"], ["y"], to=TensorProto.FLOAT)],
+         [io("x", ["N", 3])], [io("y", ["N", 3])],
+         [half, numpy_helper.from_array(np.array(-0.5, np.float32), "lo"),
+          numpy_helper.from_array(np.array(0.5, np.float32), "hi")])
+    save("valid-layernorm-gelu",
+         [n("LayerNormalization", ["x", "g", "bb"], ["l"], axis=-1),
+          n("Gelu", ["l"], ["y"], approximate="tanh")],
+         [io("x", ["N", 4])], [io("y", ["N", 4])], [w("g", 4), w("bb", 4)], opset=20, ir=9)
+    ext_w = rng.standard_normal((3, 4)).astype(np.float32)
+    t = onnx.TensorProto()
+    t.name = "W"
+    t.data_type = TensorProto.FLOAT
+    t.dims.extend([3, 4])
+    t.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "weights.bin"), ("offset", "16"), ("length", "48")):
+        e = t.external_data.add()
+        e.key, e.value = k, v
+    save("valid-external-data",
+         [n("MatMul", ["x", "W"], ["y"])],
+         [io("x", ["N", 3])], [io("y", ["N", 4])], [t],
+         external=b"\0" * 16 + ext_w.tobytes())
+    save("unsupported-lstm-loop",
+         [n("LSTM", ["x"], ["a"], name="lstm_1"), n("Loop", ["a"], ["y"], name="loop")],
+         [io("x", ["N", 3])], [io("y", ["N", 3])])
+    save("domain-ml",
+         [n("LinearClassifier", ["x"], ["y"], domain="ai.onnx.ml", name="clf")],
+         [io("x", ["N", 3])], [io("y", ["N", 3])])
+
+
+if __name__ == "__main__":
+    main()
