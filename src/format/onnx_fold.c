@@ -14,7 +14,6 @@
 
 #include "onnx_import.h"
 
-#define TRY(expr) do { PiStatus st_ = (expr); if (st_ != PI_OK) return st_; } while (0)
 
 typedef PiStatus (*FoldFn) (const OnnxNode *n, int opset, OnnxConst *const *in,
 							OnnxConst **out, PiError *err);

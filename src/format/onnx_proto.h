@@ -13,6 +13,9 @@
 
 #include "pi_onnx.h"
 
+/* Returns the status of a failed step at once. */
+#define TRY(expr) do { PiStatus st_ = (expr); if (st_ != PI_OK) return st_; } while (0)
+
 /* ONNX TensorProto.DataType numbers. */
 enum
 {
