@@ -14,9 +14,9 @@ PGFILEDESC = "pg_infer - neural-network inference in PostgreSQL"
 
 # The engine: plain C, no PostgreSQL headers (also built into test binaries).
 ENGINE_SRCS = \
-	src/format/safetensors.c src/format/graph_json.c src/format/options.c \
+	src/format/safetensors.c src/format/graph_json.c src/format/options.c src/format/stored.c \
 	src/ir/model.c src/ir/ops.c src/ir/attrs.c src/ir/shape.c src/ir/shape_window.c \
-	src/ir/shape_reduce.c src/ir/shape_index.c src/ir/finalize.c \
+	src/ir/shape_reduce.c src/ir/shape_index.c src/ir/finalize.c src/ir/image.c \
 	src/engine/exec.c src/engine/op_gemm.c src/engine/op_elementwise.c \
 	src/engine/op_softmax.c src/engine/op_shape.c src/engine/op_conv.c \
 	src/engine/op_pool.c src/engine/op_norm.c src/engine/op_unary.c \
@@ -29,19 +29,21 @@ ONNX_SRCS = \
 	src/format/onnx_const.c src/format/onnx_attrs.c src/format/onnx_fold.c \
 	src/format/onnx_fold_math.c \
 	src/format/onnx_convert.c src/format/onnx_convert_math.c \
-	src/format/onnx_convert_window.c src/format/onnx_convert_shape.c src/format/onnx_import.c
+	src/format/onnx_convert_window.c src/format/onnx_convert_shape.c \
+	src/format/onnx_import.c src/format/onnx_external.c
 ENGINE_SRCS += $(ONNX_SRCS)
 
 # The server side: catalog, backend-local cache, SQL functions.
 SERVER_SRCS = \
-	src/pg_infer.c src/blas_loader.c src/catalog/catalog.c src/catalog/weights.c \
-	src/cache/model_cache.c src/sql/create_model.c src/sql/admin.c \
-	src/sql/features.c src/sql/predict.c src/sql/errors.c \
+	src/pg_infer.c src/blas_loader.c src/catalog/catalog.c src/catalog/lookup.c src/catalog/weights.c \
+	src/cache/model_cache.c src/cache/shared_cache.c src/sql/create_model.c \
+	src/sql/admin.c src/sql/cache_admin.c \
+	src/sql/features.c src/sql/predict.c src/sql/predict_inputs.c src/sql/errors.c \
 	src/exec/batch_planner.c src/exec/batch_scan.c
 
 OBJS = $(ENGINE_SRCS:.c=.o) $(SERVER_SRCS:.c=.o)
 
-REGRESS = setup create_model validation predict batching admin
+REGRESS = setup create_model validation predict batching admin cache
 REGRESS_OPTS = --inputdir=. --load-extension=pg_infer
 
 # OpenBLAS: the server opens it at run time (src/blas_loader.c) with one
@@ -65,6 +67,9 @@ include $(PGXS)
 
 # The kernels' loops vectorize at -O3.
 $(ENGINE_SRCS:.c=.o): CFLAGS += -O3
+
+# Every object is rebuilt when a header changes (structs are shared).
+$(OBJS): $(wildcard include/*.h src/ir/*.h)
 
 ENGINE_TEST_CFLAGS = -std=gnu11 -O3 -g -Wall -Wextra -Wno-unused-parameter -Iinclude $(BLAS_CFLAGS)
 

@@ -11,12 +11,11 @@ port=55440
 
 test/install-deps.sh
 make -s && make -s install
-test/scratch-server.sh start "$dir" "$port"
+test/scratch-server.sh start "$dir" "$port" "shared_preload_libraries = 'pg_infer'"
 [ "${1:-}" = --keep ] || trap 'test/scratch-server.sh stop "$dir"' EXIT
 
 python3 demo/load_mnist.py --host "$dir" --port "$port"
 psql -X -h "$dir" -p "$port" -U postgres <<'SQL'
-LOAD 'pg_infer';   -- installs the batching planner hook for this session
 \echo '-- the model, stored in the database'
 SELECT name, version, active, inputs, outputs, parameter_count, weight_bytes FROM pginfer.models;
 \echo '-- predict: one forward pass per row'

@@ -19,6 +19,7 @@
 #include "pi_engine.h"
 #include "pi_format.h"
 #include "utils/array.h"
+#include "utils/timestamp.h"
 
 #define PG_INFER_MAX_MODEL_NAME (NAMEDATALEN - 1)
 
@@ -48,6 +49,7 @@ typedef struct CatalogVersion
 	int64		weight_bytes;
 	char	   *graph_json;		/* palloc'd text of the graph */
 	char	   *options_json;	/* palloc'd text of the options */
+	bool		created_in_this_transaction;
 } CatalogVersion;
 
 extern bool catalog_lookup_model(const char *name, int32 *model_id, int32 *active_version);
@@ -64,6 +66,64 @@ extern uint8 *catalog_load_weights(int32 model_id, int32 version, int64 len);
 extern void weights_store(int32 model_id, int32 version, const uint8 *bytes, int64 len);
 extern uint8 *weights_load(int32 model_id, int32 version, int64 len, MemoryContext cxt);
 
+/* src/cache/shared_cache.c */
+/*
+ * A model version in the shared cache.  The catalog's relation OID tells
+ * apart models of the same id in a database where the extension was dropped
+ * and created again.
+ */
+typedef struct SharedCacheKey
+{
+	Oid			dbid;
+	Oid			catalog;		/* OID of pginfer.model */
+	int32		model_id;
+	int32		version;		/* -1 in shared_cache_forget: all versions */
+} SharedCacheKey;
+
+typedef enum SharedCacheEntryState
+{
+	CACHE_LOADING,				/* a process is building the image */
+	CACHE_READY,				/* the image is resident */
+	CACHE_FAILED,				/* the last load raised an error */
+	CACHE_EVICTED				/* statistics kept, image freed */
+} SharedCacheEntryState;
+
+/* A pinned image in this process's address space. */
+typedef struct SharedImage
+{
+	const uint8 *image;
+	int64		len;
+	uint64		incarnation;	/* identifies this load of the version */
+} SharedImage;
+
+/* What the pginfer.cache view shows of one entry. */
+typedef struct SharedCacheInfo
+{
+	SharedCacheKey key;
+	SharedCacheEntryState state;
+	bool		doomed;
+	int64		bytes;
+	int32		pins;
+	int64		loads;
+	int64		hits;
+	TimestampTz last_used;
+	char		model_name[NAMEDATALEN];
+} SharedCacheInfo;
+
+/* Builds a finalized model for the shared cache; raises on failure. */
+typedef PiModel *(*SharedCacheBuildFunction) (const char *name, const void *arg);
+
+extern void shared_cache_init(void);
+extern bool shared_cache_enabled(void);
+extern void shared_cache_acquire(const SharedCacheKey *key, const char *name,
+								 SharedCacheBuildFunction build, const void *build_arg,
+								 SharedImage *out);
+extern bool shared_cache_repin(const SharedCacheKey *key, uint64 incarnation);
+extern void shared_cache_unpin(const SharedCacheKey *key, uint64 incarnation);
+extern int	shared_cache_forget(const SharedCacheKey *key, bool only_unpinned);
+extern SharedCacheInfo *shared_cache_snapshot(int *count);
+extern void shared_cache_usage(int64 *used, int64 *budget);
+
 /* src/cache/model_cache.c */
 typedef struct LoadedModel
 {
@@ -72,16 +132,33 @@ typedef struct LoadedModel
 	PiModel    *model;
 	PiExecutor *row_executor;	/* batch of 1, for per-row predict */
 	PiExecutor *batch_executor; /* for predict_batch, created on first use */
+	bool		shared;			/* model runs from a shared cache image */
+	SharedCacheKey shared_key;
+	bool		pinned;			/* shared: pinned by the current transaction */
+	bool		private_version;	/* created by the current transaction */
+	uint64		incarnation;	/* shared: the image's load */
 	int64		input_elems;	/* per row */
 	int64		output_elems;	/* per row, output 0 */
 } LoadedModel;
 
 extern LoadedModel *model_cache_get(const char *name, bool version_given, int32 version);
 extern void model_cache_invalidate(void);
+extern void model_cache_forget(int32 model_id, int32 version);
+extern SharedCacheKey model_cache_key(int32 model_id, int32 version);
+extern void model_cache_enter_catalog(void);
+extern void model_cache_leave_catalog(void);
 extern uint64 model_cache_generation(void);
 extern PiExecutor *model_cache_executor(LoadedModel *lm, int64 rows);
 extern void model_cache_init(void);
-extern PiModel *model_build(const char *name, const char *graph_json, size_t graph_len,
+/* Where model_build's inputs come from. */
+typedef enum ModelSource
+{
+	MODEL_FROM_USER,			/* a native graph and weights (create_model) */
+	MODEL_FROM_CATALOG			/* a stored version: native or ONNX */
+} ModelSource;
+
+extern PiModel *model_build(const char *name, ModelSource source,
+							const char *graph_json, size_t graph_len,
 							const uint8 *weights, size_t weights_len, const char *options_json);
 
 /* src/sql/features.c */

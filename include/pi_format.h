@@ -48,6 +48,15 @@ PiStatus	pi_model_load(const char *json, size_t json_len,
 						  const uint8_t *weights, size_t weights_len,
 						  PiModel **model_out, PiError *err);
 
+/*
+ * Loads a stored version (src/format/stored.c): a native graph JSON with its
+ * safetensors weights, or an ONNX descriptor JSON with the ONNX file and its
+ * external data in blob.  The model is finalized on success.
+ */
+PiStatus	pi_model_load_stored(const char *json, size_t json_len,
+								 const uint8_t *blob, size_t blob_len,
+								 PiModel **model_out, PiError *err);
+
 /* Applies a model's options JSON: input_scale and input_shift (NULL for none). */
 PiStatus	pi_model_apply_options(PiModel *model, const char *json, size_t len,
 								   PiError *err);

@@ -252,6 +252,7 @@ typedef struct PiModel
 	int64_t		input_transform_len;	/* 1 (global) or input row size */
 	int64_t		parameter_count;
 	bool		finalized;
+	bool		weights_borrowed;	/* weight data belongs to an image */
 } PiModel;
 
 /* Allocates an empty model; NULL when out of memory. */
@@ -285,6 +286,27 @@ PiStatus	pi_model_set_input_transform(PiModel *model, const float *scale,
 										 const float *shift, int64_t len,
 										 PiError *err);
 
+/* Indexes every value's name (for a model built without add_value). */
+bool		pi_model_index_names(PiModel *model);
+
+/* Alignment of a model image and of the weights inside it. */
+#define PI_IMAGE_ALIGN 64
+
+/* Bytes an image of the finalized model takes; -1 when out of memory. */
+int64_t		pi_model_image_size(const PiModel *model);
+
+/*
+ * Writes the image of a finalized model into dst (pi_model_image_size bytes,
+ * aligned to PI_IMAGE_ALIGN): one position-independent block (src/ir/image.c).
+ */
+PiStatus	pi_model_image_write(const PiModel *model, uint8_t *dst, PiError *err);
+
+/*
+ * A model that runs from an image without copying its weights; the image
+ * must stay mapped and unchanged while the model exists.
+ */
+PiModel    *pi_model_image_attach(const uint8_t *image, int64_t len, PiError *err);
+
 /* Elements per row of an activation value. */
 int64_t		pi_value_row_elems(const PiValue *value);
 
@@ -296,6 +318,9 @@ bool		pi_op_from_name(const char *name, PiOp *op);
 
 /* The op's name in the format. */
 const char *pi_op_name(PiOp op);
+
+/* Whether an op maps each element on its own (one input, same shape out). */
+bool		pi_op_is_unary_elementwise(PiOp op);
 
 /* Default attributes of an op. */
 void		pi_attrs_default(PiOp op, PiAttrs *attrs);

@@ -51,4 +51,19 @@ PiStatus	pi_onnx_tensor_load(const uint8_t *bytes, size_t len,
 /* Frees what pi_onnx_tensor_load allocated. */
 void		pi_onnx_tensor_free(PiOnnxTensor *tensor);
 
+/*
+ * The descriptor JSON stored for an imported ONNX file of onnx_bytes
+ * followed by external_bytes of external data (malloc'd; NULL when out of
+ * memory).  See pi_model_load_stored.
+ */
+char	   *pi_onnx_descriptor(const PiOnnxInfo *info, size_t onnx_bytes,
+							   size_t external_bytes);
+
+/*
+ * The file name of the external data the model's tensors refer to, in out;
+ * empty when all data is inside the model.  Fails when tensors name two files.
+ */
+PiStatus	pi_onnx_external_location(const uint8_t *onnx, size_t len,
+									  char *out, size_t out_len, PiError *err);
+
 #endif							/* PI_ONNX_H */

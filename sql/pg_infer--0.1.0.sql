@@ -58,7 +58,12 @@ SELECT m.name,
        v.created_at,
        v.created_by,
        v.description,
-       v.options
+       v.options,
+       v.graph->>'format' AS format,
+       CASE WHEN v.graph->>'format' = 'onnx'
+            THEN jsonb_build_object('producer', v.graph->'producer', 'ir_version', v.graph->'ir_version',
+                                    'opset', v.graph->'opset')
+       END AS source
 FROM pginfer.model m
 JOIN pginfer.model_version v USING (model_id);
 
@@ -72,11 +77,36 @@ RETURNS integer
 AS 'MODULE_PATHNAME', 'pg_infer_create_model'
 LANGUAGE C VOLATILE;
 
+-- The same with the graph as text: a JSON string from a client, or an untyped
+-- literal, would otherwise match both the jsonb and the ONNX (bytea) forms.
+CREATE FUNCTION create_model(name text, graph text, weights bytea,
+                             options jsonb DEFAULT '{}', description text DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pg_infer_create_model'
+LANGUAGE C VOLATILE;
+
 -- The same from files on the server (superusers and pg_read_server_files).
 CREATE FUNCTION create_model_from_files(name text, graph_path text, weights_path text,
                                         options jsonb DEFAULT '{}', description text DEFAULT NULL)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'pg_infer_create_model_from_files'
+LANGUAGE C VOLATILE;
+
+-- CREATE MODEL from an ONNX file (and the external data file its tensors
+-- name, if any), converted into the same graph and stored as the next
+-- version: create_model('m', onnx => pg_read_binary_file('/models/m.onnx')).
+CREATE FUNCTION create_model(name text, onnx bytea, external_data bytea DEFAULT NULL,
+                             options jsonb DEFAULT '{}', description text DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pg_infer_create_model_onnx'
+LANGUAGE C VOLATILE;
+
+-- The same from an ONNX file on the server; its external data file is read
+-- from the same directory (superusers and pg_read_server_files).
+CREATE FUNCTION create_model_from_onnx_file(name text, path text, options jsonb DEFAULT '{}',
+                                            description text DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pg_infer_create_model_from_onnx_file'
 LANGUAGE C VOLATILE;
 
 CREATE FUNCTION drop_model(name text, version integer DEFAULT NULL)
@@ -91,8 +121,48 @@ LANGUAGE C VOLATILE STRICT;
 
 REVOKE EXECUTE ON FUNCTION create_model(text, jsonb, bytea, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION create_model_from_files(text, text, text, jsonb, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION create_model(text, text, bytea, jsonb, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION create_model(text, bytea, bytea, jsonb, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION create_model_from_onnx_file(text, text, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION drop_model(text, integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION set_active_version(text, integer) FROM PUBLIC;
+
+-- The shared model cache (with pg_infer in shared_preload_libraries): one
+-- row per model version loaded into shared memory; members of
+-- pg_read_all_stats see every database's, others their own database's.
+CREATE FUNCTION cached_models(OUT database name, OUT model text, OUT model_id integer,
+                              OUT version integer, OUT state text, OUT bytes bigint,
+                              OUT pins integer, OUT loads bigint, OUT hits bigint,
+                              OUT last_used timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_infer_cached_models'
+LANGUAGE C VOLATILE;
+
+CREATE VIEW pginfer.cached_models AS SELECT * FROM cached_models();
+GRANT SELECT ON pginfer.cached_models TO PUBLIC;
+
+-- Whether models are shared between connections, bytes in use, the budget.
+CREATE FUNCTION cache_usage(OUT shared boolean, OUT bytes_used bigint, OUT budget bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pg_infer_cache_usage'
+LANGUAGE C VOLATILE;
+
+-- Loads a model version (the active one by default) into the cache now;
+-- returns the version loaded.
+CREATE FUNCTION warm_model(name text, version integer DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pg_infer_warm_model'
+LANGUAGE C VOLATILE;
+
+-- Frees the shared images of a model's versions (or one version) that no
+-- running query uses; returns how many were evicted.
+CREATE FUNCTION evict_model(name text, version integer DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pg_infer_evict_model'
+LANGUAGE C VOLATILE;
+
+REVOKE EXECUTE ON FUNCTION warm_model(text, integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION evict_model(text, integer) FROM PUBLIC;
 
 -- predict: the first output of the model for one row of features, given as
 -- an array of any numeric type (real, double precision, integer, numeric...)
@@ -115,6 +185,15 @@ RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 -- predict_class: the index of the largest output value.
+-- predict for models with several named inputs (integer ids for embeddings
+-- among them) or several outputs: inputs maps each input name to a JSON
+-- array of numbers; output picks an output by name (the first by default).
+CREATE FUNCTION predict(model text, inputs jsonb, output text DEFAULT NULL,
+                        version integer DEFAULT NULL)
+RETURNS real[]
+AS 'MODULE_PATHNAME', 'pg_infer_predict_inputs'
+LANGUAGE C STABLE PARALLEL SAFE;
+
 CREATE FUNCTION predict_class(model text, features anyarray)
 RETURNS integer AS 'MODULE_PATHNAME', 'pg_infer_predict_class'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;

@@ -1,8 +1,8 @@
 /*
  * pg_infer.c
- *	  Module entry point: pins the BLAS to one thread per process, registers
- *	  the model cache's invalidation callback, the batching planner hook,
- *	  the BatchPredict node and the GUCs.
+ *	  Module entry point: pins the BLAS to one thread per process, sets up
+ *	  the shared model cache (when preloaded) and the backend's model cache,
+ *	  the batching planner hook, the BatchPredict node and the GUCs.
  */
 #include "pg_infer.h"
 
@@ -17,6 +17,7 @@ void
 _PG_init(void)
 {
 	pg_infer_blas_load();
+	shared_cache_init();
 	model_cache_init();
 	batch_predict_register();
 	batch_planner_init();

@@ -59,6 +59,39 @@ tail -n 3 "$work/fuzz.log"
 read -r p f < <(counts_from "$work/fuzz.log")
 tally fuzz "$p" "$f"
 
+echo "== ONNX import (rejections, conformance, the shared MNIST CNN)"
+if make -s test/onnx/test_onnx_reject test/onnx/conformance test/onnx/test_onnx_mnist >"$work/onnx-build.log" 2>&1; then
+    test/onnx/test_onnx_reject >"$work/onnx-reject.log" 2>&1
+    grep -v '^ok:' "$work/onnx-reject.log"
+    read -r n f < <(sed -nE 's/^([0-9]+) checks, ([0-9]+) failed.*/\1 \2/p' "$work/onnx-reject.log" | tail -n 1)
+    [ -z "${n:-}" ] && n=0 f=1
+    tally onnx-reject "$((n - f))" "$f"
+    onnx_data=${ONNX_TESTDATA:-/usr/share/libonnx-testdata/data}
+    test/onnx/conformance test/onnx/conformance-expected.txt "$onnx_data/node" \
+        "$onnx_data/pytorch-converted" "$onnx_data/pytorch-operator" "$onnx_data/simple" \
+        test/onnx/models test/onnx/cases >"$work/onnx-conformance.log" 2>&1
+    rc=$?
+    grep -vE '^(ok|pass):' "$work/onnx-conformance.log" | tail -n 30
+    p=$(sed -nE 's/^ONNX conformance: [0-9]+ tests, ([0-9]+) passed.*/\1/p' "$work/onnx-conformance.log")
+    s=$(sed -nE 's/^ONNX conformance: .* ([0-9]+) skipped$/\1/p' "$work/onnx-conformance.log")
+    f=$(sed -nE 's/^([0-9]+) failures?$/\1/p' "$work/onnx-conformance.log")
+    [ -z "$p" ] && p=0
+    [ -z "$f" ] && f=0
+    [ "$rc" != 0 ] && [ "$f" = 0 ] && f=1
+    echo "== conformance: ${s:-0} skipped by the expectation list (not counted)"
+    tally onnx-conformance "$p" "$f"
+    if test/onnx/test_onnx_mnist "$root/../shared/models/mnist_cnn_pytorch.onnx" \
+        "$root/../shared/data/mnist/t10k-images-idx3-ubyte.gz" \
+        "$root/../shared/data/mnist/t10k-labels-idx1-ubyte.gz"; then
+        tally onnx-mnist 1 0
+    else
+        tally onnx-mnist 0 1
+    fi
+else
+    cat "$work/onnx-build.log"
+    tally onnx-build 0 1
+fi
+
 echo "== scratch server"
 # files the server reads must be readable by its unprivileged user
 data="$work/data"
@@ -68,7 +101,7 @@ cp test/fixtures/model_resblock/model.json test/fixtures/model_resblock/model.sa
 chmod -R a+rX "$work"
 server="$work/server"
 trap 'test/scratch-server.sh stop "$server"' EXIT
-if ! test/scratch-server.sh start "$server" "$port"; then
+if ! test/scratch-server.sh start "$server" "$port" "shared_preload_libraries = 'pg_infer'"; then
     cat "$server/server.log" 2>/dev/null
     echo "$passed passed, $((failed + 1)) failed"
     exit 1
@@ -79,7 +112,7 @@ mkdir -p "$work/regress"
 PG_INFER_TESTDATA="$data" "$pgxs_dir/../test/regress/pg_regress" \
     --inputdir=. --outputdir="$work/regress" --bindir="$($PG_CONFIG --bindir)" \
     --host="$server" --port="$port" --user=postgres --dbname=pg_infer_regress \
-    --load-extension=pg_infer setup create_model validation predict batching admin \
+    --load-extension=pg_infer $(sed -n 's/^REGRESS = //p' Makefile) \
     >"$work/regress.log" 2>&1
 cat "$work/regress.log"
 [ -f "$work/regress/regression.diffs" ] && head -n 200 "$work/regress/regression.diffs"

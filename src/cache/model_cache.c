@@ -1,19 +1,36 @@
 /*
  * model_cache.c
- *	  Backend-local cache of parsed, planned models.
+ *	  This backend's view of the models: which version a name means in the
+ *	  current statement, and the versions it has ready to run.
  *
  * Two hash tables in TopMemoryContext, private to this backend (no locks):
- * the directory maps a model name to its id and active version; the loaded
- * table maps (model id, version) to a built model with its executors.
- * Versions never change once stored, so a loaded version stays valid until
- * it is dropped.  A relcache invalidation of pginfer.model (sent by every
- * catalog change at commit, see catalog.c) marks the cache stale; the next
- * lookup empties the directory and frees loaded versions that no longer
- * exist.  Callers hold LoadedModel pointers only within one function call
- * or behind model_cache_generation().
+ * the directory maps a model name to its id and active version as the
+ * current statement's snapshot sees them (emptied at the start of each
+ * statement, so a statement uses the version active when it began); the
+ * loaded table maps (model id, version) to a model with its executors.
+ *
+ * With the shared cache (shared_cache.c), a loaded version's model runs
+ * from the shared image: this backend holds only the graph structures and
+ * its activation buffers, and pins the image once per transaction; an image
+ * evicted between transactions is attached again.  Versions created by the
+ * current transaction, and every version without the shared cache, are
+ * built privately here.
+ *
+ * Versions never change once committed, so a loaded version stays valid
+ * until it is dropped.  A relcache invalidation of pginfer.model (sent by
+ * every catalog change at commit, see catalog.c) marks the cache stale; the
+ * next lookup frees loaded versions that no longer exist.  Callers hold
+ * LoadedModel pointers only within one function call or behind
+ * model_cache_generation().
  */
 #include "pg_infer.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -41,6 +58,12 @@ static HTAB *directory;
 static HTAB *loaded_versions;
 static bool cache_stale = true;
 static uint64 cache_generation = 1;
+static uint64 statement_count = 1;	/* ExecutorStart calls outside the catalog */
+static uint64 directory_statement = 0;	/* statement the directory belongs to */
+static int	catalog_depth = 0;	/* nesting of catalog queries of our own */
+static bool told_not_preloaded = false;
+static Oid	loaded_catalog = InvalidOid;	/* pginfer.model of the loaded versions */
+static ExecutorStart_hook_type prev_executor_start = NULL;
 
 /* Marks the cache stale; may run outside a transaction, so only sets flags. */
 void
@@ -48,6 +71,36 @@ model_cache_invalidate(void)
 {
 	cache_stale = true;
 	cache_generation++;
+}
+
+/* Brackets the catalog's own queries, which do not start a user statement. */
+void
+model_cache_enter_catalog(void)
+{
+	catalog_depth++;
+}
+
+/* Ends a bracket opened by model_cache_enter_catalog. */
+void
+model_cache_leave_catalog(void)
+{
+	if (catalog_depth > 0)
+		catalog_depth--;
+}
+
+/* ExecutorStart hook: a new statement resolves model names again. */
+static void
+model_cache_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	if (catalog_depth == 0)
+	{
+		statement_count++;
+		cache_generation++;
+	}
+	if (prev_executor_start)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
 }
 
 /* Relcache callback: any change to the catalog tables (or a reset). */
@@ -64,13 +117,71 @@ model_cache_generation(void)
 	return cache_stale ? 0 : cache_generation;
 }
 
-/* Registers the invalidation callback; called once from _PG_init. */
+/* Frees a loaded version (engine memory is malloc'd). */
+static void
+loaded_free(LoadedModel *lm)
+{
+	pi_executor_free(lm->row_executor);
+	pi_executor_free(lm->batch_executor);
+	pi_model_free(lm->model);
+	pfree(lm);
+}
+
+/*
+ * Transaction end (including a parallel worker's): unpins this
+ * transaction's shared images and frees versions it created, which a
+ * rollback would leave meaningless.  Raises no errors.
+ */
+static void
+xact_callback(XactEvent event, void *arg)
+{
+	HASH_SEQ_STATUS seq;
+	LoadedEntry *e;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	catalog_depth = 0;
+	cache_generation++;
+	hash_seq_init(&seq, loaded_versions);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		LoadedModel *lm = e->loaded;
+
+		if (lm->pinned)
+		{
+			shared_cache_unpin(&lm->shared_key, lm->incarnation);
+			lm->pinned = false;
+		}
+		if (lm->private_version)
+		{
+			hash_search(loaded_versions, &e->key, HASH_REMOVE, NULL);
+			loaded_free(lm);
+		}
+	}
+}
+
+/* Subtransaction abort: an error may have skipped catalog_end. */
+static void
+subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		catalog_depth = 0;
+}
+
+/* Registers callbacks and the ExecutorStart hook; called once from _PG_init. */
 void
 model_cache_init(void)
 {
 	HASHCTL		ctl;
 
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
+	RegisterXactCallback(xact_callback, NULL);
+	RegisterSubXactCallback(subxact_callback, NULL);
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = model_cache_executor_start;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = NAMEDATALEN;
@@ -84,14 +195,43 @@ model_cache_init(void)
 								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
-/* Frees a loaded version (engine memory is malloc'd). */
+/* Removes a loaded version from this backend, unpinning its image. */
 static void
-loaded_free(LoadedModel *lm)
+loaded_remove(LoadedEntry *e)
 {
-	pi_executor_free(lm->row_executor);
-	pi_executor_free(lm->batch_executor);
-	pi_model_free(lm->model);
-	pfree(lm);
+	LoadedModel *lm = e->loaded;
+
+	if (lm->pinned)
+		shared_cache_unpin(&lm->shared_key, lm->incarnation);
+	hash_search(loaded_versions, &e->key, HASH_REMOVE, NULL);
+	loaded_free(lm);
+}
+
+/*
+ * A dropped version (all versions when version is -1) leaves the shared
+ * cache now: another transaction still using it keeps it pinned until it
+ * ends.  If the drop rolls back, the version is simply loaded again.
+ */
+void
+model_cache_forget(int32 model_id, int32 version)
+{
+	SharedCacheKey key = model_cache_key(model_id, version);
+
+	shared_cache_forget(&key, false);
+}
+
+/* The shared cache's key of a version of this database's catalog. */
+SharedCacheKey
+model_cache_key(int32 model_id, int32 version)
+{
+	SharedCacheKey key;
+
+	memset(&key, 0, sizeof(key));
+	key.dbid = MyDatabaseId;
+	key.catalog = catalog_relid("model");
+	key.model_id = model_id;
+	key.version = version;
+	return key;
 }
 
 /*
@@ -112,15 +252,20 @@ revalidate(void)
 		hash_search(directory, d->name, HASH_REMOVE, NULL);
 	PG_TRY();
 	{
+		Oid			catalog = catalog_relid("model");
+
 		hash_seq_init(&seq, loaded_versions);
 		while ((e = hash_seq_search(&seq)) != NULL)
 		{
-			if (!catalog_lookup_version(e->key.model_id, e->key.version, NULL))
+			/* the extension was dropped and created again: ids start over */
+			if (catalog != loaded_catalog)
+				loaded_remove(e);
+			else if (!catalog_lookup_version(e->key.model_id, e->key.version, NULL))
 			{
-				LoadedModel *lm = e->loaded;
-
-				hash_search(loaded_versions, &e->key, HASH_REMOVE, NULL);
-				loaded_free(lm);
+				/* also a shared image this backend loaded after the drop */
+				if (e->loaded->shared)
+					shared_cache_forget(&e->loaded->shared_key, false);
+				loaded_remove(e);
 			}
 		}
 	}
@@ -131,20 +276,27 @@ revalidate(void)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	loaded_catalog = catalog_relid("model");
 }
 
 /*
- * Parses and plans a model from its stored texts; raises the engine's error.
- * The result is malloc'd (pi_model_free).
+ * Parses and plans a model, raising the engine's error: a native graph and
+ * weights given by a user, or a stored version (native, or an ONNX file and
+ * its descriptor).  The result is malloc'd (pi_model_free).
  */
 PiModel *
-model_build(const char *name, const char *graph_json, size_t graph_len,
+model_build(const char *name, ModelSource source, const char *graph_json, size_t graph_len,
 			const uint8 *weights, size_t weights_len, const char *options_json)
 {
 	PiModel    *model = NULL;
 	PiError		err = {0};
+	PiStatus	st;
 
-	if (pi_model_load(graph_json, graph_len, weights, weights_len, &model, &err) != PI_OK)
+	if (source == MODEL_FROM_CATALOG)
+		st = pi_model_load_stored(graph_json, graph_len, weights, weights_len, &model, &err);
+	else
+		st = pi_model_load(graph_json, graph_len, weights, weights_len, &model, &err);
+	if (st != PI_OK)
 		pg_infer_report(&err, name);
 	if (pi_model_apply_options(model, options_json, options_json ? strlen(options_json) : 0,
 							   &err) != PI_OK)
@@ -155,34 +307,99 @@ model_build(const char *name, const char *graph_json, size_t graph_len,
 	return model;
 }
 
-/* Loads one version from the catalog into a LoadedModel. */
+/* Builds a version's model from its catalog row (a SharedCacheBuildFunction). */
+static PiModel *
+build_version(const char *name, const void *arg)
+{
+	const CatalogVersion *cv = arg;
+	uint8	   *weights = catalog_load_weights(cv->model_id, cv->version, cv->weight_bytes);
+	PiModel    *model = model_build(name, MODEL_FROM_CATALOG, cv->graph_json, strlen(cv->graph_json), weights,
+									cv->weight_bytes, cv->options_json);
+
+	pfree(weights);
+	return model;
+}
+
+/*
+ * Maps all of a shared image's pages into this process at once: one
+ * madvise instead of a page fault per 4 kB page during the first forward
+ * pass.  Only a speed-up: kernels without MADV_POPULATE_READ fault lazily.
+ */
+static void
+map_image_pages(const SharedImage *image)
+{
+#ifdef MADV_POPULATE_READ
+	uintptr_t	page = (uintptr_t) sysconf(_SC_PAGESIZE);
+	uintptr_t	start = (uintptr_t) image->image & ~(page - 1);
+	uintptr_t	end = (uintptr_t) image->image + image->len;
+
+	(void) madvise((void *) start, end - start, MADV_POPULATE_READ);
+#endif
+}
+
+/* Says once per session that models are not shared between connections. */
+static void
+notice_not_preloaded(void)
+{
+	if (told_not_preloaded)
+		return;
+	told_not_preloaded = true;
+	ereport(NOTICE,
+			(errmsg("pg_infer is not in shared_preload_libraries, so this connection loads its own copy of each model"),
+			 errhint("Add pg_infer to shared_preload_libraries and restart the server to share loaded models between all connections.")));
+}
+
+/*
+ * Loads one version into a LoadedModel: attached to its shared image, or
+ * built privately (without the shared cache, or when the current transaction
+ * created the version).
+ */
 static LoadedModel *
 load_version(const char *name, int32 model_id, int32 version)
 {
 	CatalogVersion cv;
-	uint8	   *weights;
 	PiModel    *model;
 	PiError		err = {0};
-	LoadedModel *lm;
+	LoadedModel *lm = MemoryContextAllocZero(TopMemoryContext, sizeof(LoadedModel));
 
 	if (!catalog_lookup_version(model_id, version, &cv))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model \"%s\" has no version %d", name, version)));
-	weights = catalog_load_weights(model_id, version, cv.weight_bytes);
-	model = model_build(name, cv.graph_json, strlen(cv.graph_json), weights,
-						cv.weight_bytes, cv.options_json);
-	pfree(weights);
-
-	lm = MemoryContextAllocZero(TopMemoryContext, sizeof(LoadedModel));
 	lm->model_id = model_id;
 	lm->version = version;
+	if (shared_cache_enabled() && !cv.created_in_this_transaction)
+	{
+		SharedImage image;
+
+		lm->shared_key = model_cache_key(model_id, version);
+		shared_cache_acquire(&lm->shared_key, name, build_version, &cv, &image);
+		map_image_pages(&image);
+		model = pi_model_image_attach(image.image, image.len, &err);
+		if (model == NULL)
+		{
+			shared_cache_unpin(&lm->shared_key, image.incarnation);
+			pfree(lm);
+			pg_infer_report(&err, name);
+		}
+		lm->shared = lm->pinned = true;
+		lm->incarnation = image.incarnation;
+	}
+	else
+	{
+		if (!shared_cache_enabled())
+			notice_not_preloaded();
+		model = build_version(name, &cv);
+		lm->private_version = cv.created_in_this_transaction;
+	}
 	lm->model = model;
 	lm->input_elems = pi_value_row_elems(&model->values[model->inputs[0]]);
 	lm->output_elems = pi_value_row_elems(&model->values[model->outputs[0]]);
 	lm->row_executor = pi_executor_new(model, 1, &err);
 	if (lm->row_executor == NULL)
 	{
+		if (lm->pinned)
+			shared_cache_unpin(&lm->shared_key, lm->incarnation);
 		pi_model_free(model);
 		pfree(lm);
 		pg_infer_report(&err, name);
@@ -209,6 +426,15 @@ model_cache_get(const char *name, bool version_given, int32 version)
 				 errmsg("model \"%s\" does not exist", name)));
 	if (cache_stale)
 		revalidate();
+	if (directory_statement != statement_count)
+	{
+		HASH_SEQ_STATUS seq;
+
+		hash_seq_init(&seq, directory);
+		while ((d = hash_seq_search(&seq)) != NULL)
+			hash_search(directory, d->name, HASH_REMOVE, NULL);
+		directory_statement = statement_count;
+	}
 	d = hash_search(directory, name, HASH_FIND, NULL);
 	if (d == NULL)
 	{
@@ -227,7 +453,18 @@ model_cache_get(const char *name, bool version_given, int32 version)
 	key.version = version_given ? version : d->active_version;
 	e = hash_search(loaded_versions, &key, HASH_FIND, NULL);
 	if (e != NULL)
-		return e->loaded;
+	{
+		lm = e->loaded;
+		if (!lm->shared || lm->pinned)
+			return lm;
+		if (shared_cache_repin(&lm->shared_key, lm->incarnation))
+		{
+			lm->pinned = true;
+			return lm;
+		}
+		/* evicted or reloaded since this backend attached: attach again */
+		loaded_remove(e);
+	}
 	lm = load_version(name, key.model_id, key.version);
 	e = hash_search(loaded_versions, &key, HASH_ENTER, &found);
 	e->loaded = lm;

@@ -27,6 +27,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_class.h"
 
 /* The relation of a catalog table in schema pginfer. */
@@ -66,6 +67,7 @@ catalog_begin(CatalogSession *session)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	model_cache_enter_catalog();
 	GetUserIdAndSecContext(&session->save_userid, &session->save_sec_context);
 	SetUserIdAndSecContext(owner, session->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	session->guc_nest_level = NewGUCNestLevel();
@@ -79,6 +81,7 @@ catalog_end(CatalogSession *session)
 {
 	AtEOXact_GUC(true, session->guc_nest_level);
 	SetUserIdAndSecContext(session->save_userid, session->save_sec_context);
+	model_cache_leave_catalog();
 	SPI_finish();
 }
 
@@ -108,63 +111,6 @@ result_int(int col, bool *isnull)
 		default:
 			return DatumGetInt32(d);
 	}
-}
-
-/* Model id and active version by name; false if no such model. */
-bool
-catalog_lookup_model(const char *name, int32 *model_id, int32 *active_version)
-{
-	CatalogSession session;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
-	bool		found;
-
-	catalog_begin(&session);
-	run_query("SELECT model_id, active_version FROM pginfer.model WHERE name = $1",
-			  1, types, values, true);
-	found = (SPI_processed == 1);
-	if (found)
-	{
-		bool		isnull;
-
-		*model_id = (int32) result_int(1, &isnull);
-		*active_version = (int32) result_int(2, &isnull);
-	}
-	catalog_end(&session);
-	return found;
-}
-
-/*
- * One version's stored definition, copied into the caller's memory context;
- * false if the version does not exist.  out may be NULL to test existence.
- */
-bool
-catalog_lookup_version(int32 model_id, int32 version, CatalogVersion *out)
-{
-	CatalogSession session;
-	MemoryContext caller = CurrentMemoryContext;
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(model_id), Int32GetDatum(version)};
-	bool		found;
-
-	catalog_begin(&session);
-	run_query(out ? "SELECT weight_bytes, graph::text, options::text FROM pginfer.model_version"
-			  " WHERE model_id = $1 AND version = $2"
-			  : "SELECT 1 FROM pginfer.model_version WHERE model_id = $1 AND version = $2",
-			  2, types, values, true);
-	found = (SPI_processed == 1);
-	if (found && out)
-	{
-		bool		isnull;
-
-		out->model_id = model_id;
-		out->version = version;
-		out->weight_bytes = result_int(1, &isnull);
-		out->graph_json = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
-		out->options_json = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
-	}
-	catalog_end(&session);
-	return found;
 }
 
 /* JSON list of a model's inputs or outputs with their shapes, for the view. */
@@ -325,6 +271,7 @@ catalog_drop(const char *name, int32 version, bool version_given)
 	if (!version_given)
 		run_query("DELETE FROM pginfer.model WHERE model_id = $1", 1, types, values, false);
 	catalog_end(&session);
+	model_cache_forget(model_id, version_given ? version : -1);
 	catalog_changed();
 }
 

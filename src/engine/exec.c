@@ -171,6 +171,11 @@ pi_node_scratch_elems(const PiModel *model, const PiNode *node)
 static void
 run_node(const PiKernelArgs *a)
 {
+	if (pi_op_is_unary_elementwise(a->node->op))
+	{
+		pi_kernel_unary(a);
+		return;
+	}
 	switch (a->node->op)
 	{
 		case PI_OP_DENSE:
@@ -184,8 +189,6 @@ run_node(const PiKernelArgs *a)
 		case PI_OP_SUB:
 		case PI_OP_MUL:
 		case PI_OP_DIV:
-			pi_kernel_binary(a);
-			break;
 		case PI_OP_POW:
 		case PI_OP_PRELU:
 		case PI_OP_EQUAL:
@@ -201,26 +204,7 @@ run_node(const PiKernelArgs *a)
 		case PI_OP_EXPAND:
 			pi_kernel_expand(a);
 			break;
-		case PI_OP_RELU:
-		case PI_OP_LEAKY_RELU:
-		case PI_OP_SIGMOID:
-		case PI_OP_TANH:
-		case PI_OP_GELU:
-		case PI_OP_EXP:
-		case PI_OP_LOG:
-		case PI_OP_SQRT:
-		case PI_OP_NEG:
-		case PI_OP_ABS:
-		case PI_OP_RECIPROCAL:
-		case PI_OP_ERF:
-		case PI_OP_SOFTPLUS:
-		case PI_OP_HARD_SIGMOID:
-		case PI_OP_ELU:
-		case PI_OP_SELU:
-		case PI_OP_CLIP:
-		case PI_OP_CAST:
-			pi_kernel_unary(a);
-			break;
+
 		case PI_OP_LAYER_NORM:
 			pi_kernel_layer_norm(a);
 			break;
@@ -279,7 +263,8 @@ run_node(const PiKernelArgs *a)
 		case PI_OP_BATCH_NORM:
 			pi_kernel_batch_norm(a);
 			break;
-		case PI_OP_COUNT:
+		default:
+			/* PI_OP_COUNT; unary elementwise ops are dispatched above */
 			break;
 	}
 }

@@ -261,13 +261,10 @@ fold_batch_norm(PiModel *m, PiNode *bn, PiError *err)
 static bool
 op_runs_in_place(PiOp op)
 {
+	if (pi_op_is_unary_elementwise(op))
+		return true;
 	switch (op)
 	{
-		case PI_OP_RELU:
-		case PI_OP_LEAKY_RELU:
-		case PI_OP_SIGMOID:
-		case PI_OP_TANH:
-		case PI_OP_GELU:
 		case PI_OP_RESHAPE:
 		case PI_OP_FLATTEN:
 		case PI_OP_IDENTITY:
@@ -275,19 +272,6 @@ op_runs_in_place(PiOp op)
 		case PI_OP_SOFTMAX:
 		case PI_OP_LOG_SOFTMAX:
 		case PI_OP_BATCH_NORM:
-		case PI_OP_EXP:
-		case PI_OP_LOG:
-		case PI_OP_SQRT:
-		case PI_OP_NEG:
-		case PI_OP_ABS:
-		case PI_OP_RECIPROCAL:
-		case PI_OP_ERF:
-		case PI_OP_SOFTPLUS:
-		case PI_OP_HARD_SIGMOID:
-		case PI_OP_ELU:
-		case PI_OP_SELU:
-		case PI_OP_CLIP:
-		case PI_OP_CAST:
 		case PI_OP_SQUEEZE:
 		case PI_OP_UNSQUEEZE:
 		case PI_OP_LAYER_NORM:

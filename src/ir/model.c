@@ -111,7 +111,8 @@ pi_model_free(PiModel *model)
 	for (int i = 0; i < model->nvalues; i++)
 	{
 		free(model->values[i].name);
-		free(model->values[i].data);
+		if (!model->weights_borrowed)
+			free(model->values[i].data);
 	}
 	for (int i = 0; i < model->nnodes; i++)
 	{
@@ -128,6 +129,16 @@ pi_model_free(PiModel *model)
 		free(model->names->slots);
 	free(model->names);
 	free(model);
+}
+
+/* Indexes every value's name (for a model built without add_value). */
+bool
+pi_model_index_names(PiModel *model)
+{
+	for (int i = 0; i < model->nvalues; i++)
+		if (!name_map_insert(model, i))
+			return false;
+	return true;
 }
 
 /* Index of the value with this name, or -1. */

@@ -158,3 +158,33 @@ pi_attrs_default(PiOp op, PiAttrs *a)
 	a->largest = 1;
 	a->sorted = 1;
 }
+
+/* Whether an op maps each element on its own (one input, same shape out). */
+bool
+pi_op_is_unary_elementwise(PiOp op)
+{
+	switch (op)
+	{
+		case PI_OP_RELU:
+		case PI_OP_LEAKY_RELU:
+		case PI_OP_SIGMOID:
+		case PI_OP_TANH:
+		case PI_OP_GELU:
+		case PI_OP_EXP:
+		case PI_OP_LOG:
+		case PI_OP_SQRT:
+		case PI_OP_NEG:
+		case PI_OP_ABS:
+		case PI_OP_RECIPROCAL:
+		case PI_OP_ERF:
+		case PI_OP_SOFTPLUS:
+		case PI_OP_HARD_SIGMOID:
+		case PI_OP_ELU:
+		case PI_OP_SELU:
+		case PI_OP_CLIP:
+		case PI_OP_CAST:
+			return true;
+		default:
+			return false;
+	}
+}

@@ -506,6 +506,8 @@ pi_infer_node(PiModel *m, PiNode *n, PiError *err)
 			return pi_fail(err, PI_ERR_SHAPE, "node \"%s\" (%s) weight \"%s\" of shape %s is empty",
 						   n->name, pi_op_name(n->op), v->name, pi_shape_string(v, buf, sizeof(buf)));
 	}
+	if (pi_op_is_unary_elementwise(n->op))
+		return infer_same(m, n, err);
 	switch (n->op)
 	{
 		case PI_OP_DENSE:
@@ -526,28 +528,10 @@ pi_infer_node(PiModel *m, PiNode *n, PiError *err)
 		case PI_OP_MAX:
 		case PI_OP_WHERE:
 			return infer_broadcast(m, n, err);
-		case PI_OP_RELU:
-		case PI_OP_LEAKY_RELU:
-		case PI_OP_SIGMOID:
-		case PI_OP_TANH:
-		case PI_OP_GELU:
 		case PI_OP_SOFTMAX:
 		case PI_OP_LOG_SOFTMAX:
 		case PI_OP_IDENTITY:
 		case PI_OP_DROPOUT:
-		case PI_OP_EXP:
-		case PI_OP_LOG:
-		case PI_OP_SQRT:
-		case PI_OP_NEG:
-		case PI_OP_ABS:
-		case PI_OP_RECIPROCAL:
-		case PI_OP_ERF:
-		case PI_OP_SOFTPLUS:
-		case PI_OP_HARD_SIGMOID:
-		case PI_OP_ELU:
-		case PI_OP_SELU:
-		case PI_OP_CLIP:
-		case PI_OP_CAST:
 			return infer_same(m, n, err);
 		case PI_OP_REDUCE_MEAN:
 		case PI_OP_REDUCE_SUM:
@@ -579,7 +563,8 @@ pi_infer_node(PiModel *m, PiNode *n, PiError *err)
 			return infer_batch_norm(m, n, err);
 		case PI_OP_ARGMAX:
 			return infer_argmax(m, n, err);
-		case PI_OP_COUNT:
+		default:
+			/* PI_OP_COUNT; unary elementwise ops are handled above */
 			break;
 	}
 	return pi_fail(err, PI_ERR_UNSUPPORTED, "node \"%s\" has an unknown op", n->name);

@@ -1,13 +1,17 @@
 /*
  * create_model.c
- *	  create_model() ("CREATE MODEL") from a graph and weights passed as
- *	  values, and create_model_from_files() from files on the server.
+ *	  create_model() ("CREATE MODEL") from a native graph and weights or
+ *	  from an ONNX file passed as values, and create_model_from_files() and
+ *	  create_model_from_onnx_file() from files on the server.
  */
 #include "pg_infer.h"
+
+#include "pi_onnx.h"
 
 #include <sys/stat.h>
 
 #include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/acl.h"
@@ -37,7 +41,10 @@ require_arg(FunctionCallInfo fcinfo, int arg, const char *what)
 				 errmsg("%s must not be NULL", what)));
 }
 
-/* The text of a jsonb argument, or "{}" when NULL. */
+/*
+ * The text of a JSON argument declared jsonb (or text, for the graph of the
+ * create_model overload that takes JSON as text), or "{}" when NULL.
+ */
 static char *
 jsonb_arg_text(FunctionCallInfo fcinfo, int arg)
 {
@@ -45,20 +52,22 @@ jsonb_arg_text(FunctionCallInfo fcinfo, int arg)
 
 	if (PG_ARGISNULL(arg))
 		return pstrdup("{}");
+	if (get_fn_expr_argtype(fcinfo->flinfo, arg) == TEXTOID)
+		return text_to_cstring(PG_GETARG_TEXT_PP(arg));
 	jb = PG_GETARG_JSONB_P(arg);
 	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 }
 
-/* Validates a model (parse, shapes, options) and stores it; returns its version. */
+/*
+ * Stores a validated model as the next version of name and frees it;
+ * returns the version.  graph and weights are what the catalog keeps.
+ */
 static int32
-validate_and_store(const char *name, const char *graph, const uint8 *weights,
-				   int64 weight_bytes, const char *options, const char *description)
+store_model(const char *name, PiModel *model, const char *graph, const uint8 *weights,
+			int64 weight_bytes, const char *options, const char *description)
 {
-	PiModel    *model;
 	int32		version;
 
-	check_model_name(name);
-	model = model_build(name, graph, strlen(graph), weights, weight_bytes, options);
 	PG_TRY();
 	{
 		version = catalog_add_version(name, graph, options, description, model,
@@ -72,9 +81,59 @@ validate_and_store(const char *name, const char *graph, const uint8 *weights,
 	return version;
 }
 
+/* Validates a native model (parse, shapes, options) and stores it; returns its version. */
+static int32
+validate_and_store(const char *name, const char *graph, const uint8 *weights,
+				   int64 weight_bytes, const char *options, const char *description)
+{
+	check_model_name(name);
+	return store_model(name, model_build(name, MODEL_FROM_USER, graph, strlen(graph), weights, weight_bytes, options),
+					   graph, weights, weight_bytes, options, description);
+}
+
+/*
+ * Imports an ONNX file (with its external data, or NULL), applies the
+ * options and stores the file as the next version; returns the version.
+ */
+static int32
+import_and_store(const char *name, const uint8 *onnx, int64 onnx_len,
+				 const uint8 *external, int64 external_len,
+				 const char *options, const char *description)
+{
+	PiModel    *model = NULL;
+	PiOnnxInfo	info;
+	PiError		err = {0};
+	char	   *descriptor;
+	char	   *stored;
+	uint8	   *blob;
+
+	check_model_name(name);
+	if (pi_onnx_load(onnx, onnx_len, external, external_len, &model, &info, &err) != PI_OK)
+		pg_infer_report(&err, name);
+	if (pi_model_apply_options(model, options, strlen(options), &err) != PI_OK)
+	{
+		pi_model_free(model);
+		pg_infer_report(&err, name);
+	}
+	descriptor = pi_onnx_descriptor(&info, onnx_len, external_len);
+	if (descriptor == NULL)
+	{
+		pi_model_free(model);
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	stored = pstrdup(descriptor);
+	free(descriptor);
+	/* the catalog keeps the file and its external data as one blob */
+	blob = palloc_extended(onnx_len + external_len + 1, MCXT_ALLOC_HUGE);
+	memcpy(blob, onnx, onnx_len);
+	if (external_len > 0)
+		memcpy(blob + onnx_len, external, external_len);
+	return store_model(name, model, stored, blob, onnx_len + external_len, options, description);
+}
+
 PG_FUNCTION_INFO_V1(pg_infer_create_model);
 
-/* create_model(name, graph jsonb, weights bytea, options jsonb, description text) */
+/* create_model(name, graph jsonb or text, weights bytea, options jsonb, description text) */
 Datum
 pg_infer_create_model(PG_FUNCTION_ARGS)
 {
@@ -119,6 +178,39 @@ read_server_file(const char *path, int64 *len)
 	return buf;
 }
 
+PG_FUNCTION_INFO_V1(pg_infer_create_model_onnx);
+
+/* create_model(name, onnx bytea, external_data bytea, options jsonb, description text) */
+Datum
+pg_infer_create_model_onnx(PG_FUNCTION_ARGS)
+{
+	bytea	   *onnx;
+	bytea	   *external = NULL;
+
+	require_arg(fcinfo, 0, "model name");
+	require_arg(fcinfo, 1, "onnx");
+	onnx = PG_GETARG_BYTEA_PP(1);
+	if (!PG_ARGISNULL(2))
+		external = PG_GETARG_BYTEA_PP(2);
+	PG_RETURN_INT32(import_and_store(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+									 (const uint8 *) VARDATA_ANY(onnx), VARSIZE_ANY_EXHDR(onnx),
+									 external ? (const uint8 *) VARDATA_ANY(external) : NULL,
+									 external ? VARSIZE_ANY_EXHDR(external) : 0,
+									 jsonb_arg_text(fcinfo, 3),
+									 PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4))));
+}
+
+/* Raises unless the user may read model files on the server. */
+static void
+check_server_file_access(void)
+{
+	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read model files on the server"),
+				 errdetail("Only superusers and members of pg_read_server_files may load models from server files.")));
+}
+
 PG_FUNCTION_INFO_V1(pg_infer_create_model_from_files);
 
 /*
@@ -133,11 +225,7 @@ pg_infer_create_model_from_files(PG_FUNCTION_ARGS)
 	int64		graph_len,
 				weights_len;
 
-	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to read model files on the server"),
-				 errdetail("Only superusers and members of pg_read_server_files may load models from server files.")));
+	check_server_file_access();
 	require_arg(fcinfo, 0, "model name");
 	require_arg(fcinfo, 1, "graph path");
 	require_arg(fcinfo, 2, "weights path");
@@ -151,4 +239,54 @@ pg_infer_create_model_from_files(PG_FUNCTION_ARGS)
 									   (const uint8 *) weights, weights_len,
 									   jsonb_arg_text(fcinfo, 3),
 									   PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4))));
+}
+
+PG_FUNCTION_INFO_V1(pg_infer_create_model_from_onnx_file);
+
+/*
+ * create_model_from_onnx_file(name, path, options, description): an ONNX
+ * file on the server, with the external data file its tensors name read
+ * from the same directory; for superusers and members of pg_read_server_files.
+ */
+Datum
+pg_infer_create_model_from_onnx_file(PG_FUNCTION_ARGS)
+{
+	char	   *path;
+	char	   *onnx;
+	char	   *external = NULL;
+	int64		onnx_len,
+				external_len = 0;
+	char		location[MAXPGPATH];
+	PiError		err = {0};
+	char	   *name;
+
+	check_server_file_access();
+	require_arg(fcinfo, 0, "model name");
+	require_arg(fcinfo, 1, "ONNX file path");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	path = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	onnx = read_server_file(path, &onnx_len);
+	if (pi_onnx_external_location((const uint8 *) onnx, onnx_len, location, sizeof(location),
+								  &err) != PI_OK)
+		pg_infer_report(&err, name);
+	if (location[0] != '\0')
+	{
+		char		dir[MAXPGPATH];
+		char	   *external_path;
+
+		/* the location names a file beside the model, never elsewhere */
+		if (location[0] == '/' || strstr(location, "..") != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("ONNX external data location \"%s\" is not a file name beside the model", location),
+					 errdetail("Locations must be relative and may not contain \"..\".")));
+		strlcpy(dir, path, sizeof(dir));
+		get_parent_directory(dir);
+		external_path = psprintf("%s/%s", dir[0] ? dir : ".", location);
+		external = read_server_file(external_path, &external_len);
+	}
+	PG_RETURN_INT32(import_and_store(name, (const uint8 *) onnx, onnx_len,
+									 (const uint8 *) external, external_len,
+									 jsonb_arg_text(fcinfo, 2),
+									 PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3))));
 }

@@ -269,7 +269,9 @@ def installed_library():
         return f"unknown ({e})"
 
 
-def machine_info(conn, conn_py):
+def machine_info(conn, conn_py=None):
+    """Machine, server and build facts for a report; conn_py (a session with
+    py_numpy_version()) adds the server's PL/Python numpy."""
     cpu = "unknown"
     nproc_lines = 0
     with open("/proc/cpuinfo") as f:
@@ -288,7 +290,8 @@ def machine_info(conn, conn_py):
     except AttributeError:
         affinity = os.cpu_count()
     pgver = conn.execute("SELECT version()").fetchone()[0]
-    srv_numpy = conn_py.execute("SELECT py_numpy_version()").fetchone()[0]
+    srv_numpy = (conn_py.execute("SELECT py_numpy_version()").fetchone()[0]
+                 if conn_py is not None else "not used")
     try:
         commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True).stdout.strip()

@@ -138,6 +138,43 @@ run_tiled(const char *name, const PiModel *m, const PiTensorSet *io,
 	pi_executor_free(ex);
 }
 
+/*
+ * Writes m as an image, attaches a model to it and runs that: same results,
+ * weights read in place from the image.
+ */
+static void
+run_from_image(const char *name, const PiModel *m, const PiTensorSet *io,
+			   const PiTensor *expected, int64_t batch)
+{
+	PiError		err = {0};
+	int64_t		len = pi_model_image_size(m);
+	uint8_t    *image = aligned_alloc(PI_IMAGE_ALIGN, (len + PI_IMAGE_ALIGN - 1) / PI_IMAGE_ALIGN * PI_IMAGE_ALIGN);
+	PiModel    *attached = NULL;
+	char		label[600];
+	bool		weights_inside = true;
+
+	if (image == NULL || pi_model_image_write(m, image, &err) != PI_OK ||
+		(attached = pi_model_image_attach(image, len, &err)) == NULL)
+	{
+		check(false, "%s: image: %s", name, err.message);
+		free(image);
+		return;
+	}
+	for (int i = 0; i < attached->nvalues; i++)
+	{
+		const float *d = attached->values[i].data;
+
+		if (d != NULL && ((const uint8_t *) d < image || (const uint8_t *) d >= image + len))
+			weights_inside = false;
+	}
+	check(weights_inside && attached->norder == m->norder,
+		  "%s: attached image reads its weights in place", name);
+	snprintf(label, sizeof(label), "%s (from image)", name);
+	run_tiled(label, attached, io, expected, batch, 1);
+	pi_model_free(attached);
+	free(image);
+}
+
 /* Runs one fixture case and compares with PyTorch's output. */
 static void
 run_case(const char *dir, const char *name)
@@ -189,6 +226,7 @@ run_case(const char *dir, const char *name)
 	/* as stored, and 8 copies in one batch (the SGEMM paths of the kernels) */
 	run_tiled(name, m, &io, expected, batch, 1);
 	run_tiled(name, m, &io, expected, batch, 8);
+	run_from_image(name, m, &io, expected, batch);
 
 done:
 	pi_model_free(m);
@@ -757,6 +795,93 @@ test_preprocessing(void)
 	free(buf);
 }
 
+/*
+ * Images keep the input transform and refuse damage: a wrong length, a
+ * wrong magic number, an offset outside the image, a misaligned block.
+ */
+static void
+test_image(void)
+{
+	const char *json = GRAPH_HEAD "\"outputs\":[\"r\"],"
+		"\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]},"
+		"{\"name\":\"r\",\"op\":\"Relu\",\"inputs\":[\"y\"]}]}";
+	float		data[8] = {1, 2, 3, 4, 5, 6, 0.5f, -0.5f};
+	float		scale = 0.5f,
+				shift = -1.0f;
+	size_t		len;
+	uint8_t    *buf = make_st("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+							  "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[24,32]}}",
+							  data, 32, &len);
+	PiModel    *m = NULL,
+			   *a;
+	PiExecutor *ex;
+	PiError		err = {0};
+	int64_t		image_len;
+	uint8_t    *image;
+	const float *out;
+
+	if (pi_model_load(json, strlen(json), buf, len, &m, &err) != PI_OK ||
+		pi_model_set_input_transform(m, &scale, &shift, 1, &err) != PI_OK)
+	{
+		check(false, "image model loads: %s", err.message);
+		free(buf);
+		return;
+	}
+	image_len = pi_model_image_size(m);
+	image = aligned_alloc(PI_IMAGE_ALIGN, image_len + PI_IMAGE_ALIGN);
+	check(image_len % PI_IMAGE_ALIGN == 0 && pi_model_image_write(m, image, &err) == PI_OK,
+		  "image of %lld bytes written", (long long) image_len);
+	a = pi_model_image_attach(image, image_len, &err);
+	check(a != NULL && a->input_transform_len == 1 && a->parameter_count == 8 &&
+		  pi_model_find_value(a, "w") >= 0, "image attaches with transform, parameters and names");
+	if (a != NULL)
+	{
+		ex = pi_executor_new(a, 2, &err);
+		memcpy(pi_executor_input(ex, 0), (float[]) {2, 4, 6, -2, -2, -2}, sizeof(float) * 6);
+		pi_executor_run(ex, 2, &err);
+		out = pi_executor_output(ex, 0);
+		check(out[0] == 8.5f && out[1] == 16.5f && out[2] == 0.0f && out[3] == 0.0f,
+			  "attached model runs with preprocessing: %g %g %g %g", out[0], out[1], out[2], out[3]);
+		pi_executor_free(ex);
+		pi_model_free(a);
+	}
+	check(pi_model_image_attach(image, image_len - PI_IMAGE_ALIGN, &err) == NULL &&
+		  err.status == PI_ERR_CORRUPT, "truncated image rejected: %s", err.message);
+	memmove(image + PI_IMAGE_ALIGN, image, image_len);
+	check(pi_model_image_attach(image + 1, image_len, &err) == NULL,
+		  "misaligned image rejected");
+	image[PI_IMAGE_ALIGN] ^= 0xff;
+	check(pi_model_image_attach(image + PI_IMAGE_ALIGN, image_len, &err) == NULL,
+		  "image with a wrong magic number rejected");
+	image[PI_IMAGE_ALIGN] ^= 0xff;
+	/* single-byte corruptions either fail as damage or attach within bounds */
+	{
+		int			rejected = 0,
+					wrong_status = 0;
+
+		for (int64_t i = 8; i < image_len && i < 4096; i++)
+		{
+			uint8_t		save = image[PI_IMAGE_ALIGN + i];
+
+			image[PI_IMAGE_ALIGN + i] = 0xff;
+			err.status = PI_OK;
+			a = pi_model_image_attach(image + PI_IMAGE_ALIGN, image_len, &err);
+			if (a == NULL)
+			{
+				rejected++;
+				wrong_status += (err.status != PI_ERR_CORRUPT);
+			}
+			pi_model_free(a);
+			image[PI_IMAGE_ALIGN + i] = save;
+		}
+		check(rejected > 0 && wrong_status == 0,
+			  "corrupted images: %d rejected as damaged, %d with another status", rejected, wrong_status);
+	}
+	pi_model_free(m);
+	free(image);
+	free(buf);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -768,6 +893,7 @@ main(int argc, char **argv)
 	test_attr_setters();
 	test_gather_runtime();
 	test_preprocessing();
+	test_image();
 	if (argc > 1)
 		run_fixtures(argv[1]);
 	else

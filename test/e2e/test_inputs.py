@@ -1,0 +1,71 @@
+"""predict(model, inputs jsonb, output, version): named inputs and outputs."""
+import json
+
+import numpy as np
+import psycopg
+import pytest
+
+from conftest import safetensors_bytes
+
+GRAPH = {
+    "format": "pg_infer", "version": 1,
+    "inputs": [{"name": "a", "dtype": "float32", "shape": [-1, 2]},
+               {"name": "b", "dtype": "float32", "shape": [-1, 3]}],
+    "outputs": [{"name": "y"}, {"name": "z"}],
+    "nodes": [{"name": "ab", "op": "Concat", "inputs": ["a", "b"], "attrs": {"axis": 1}},
+              {"name": "y", "op": "Dense", "inputs": ["ab", "w", "c"]},
+              {"name": "z", "op": "Relu", "inputs": ["y"]}],
+}
+W = np.arange(10, dtype="f4").reshape(2, 5) - 4.5
+C = np.array([0.25, -8.0], "f4")
+
+
+@pytest.fixture
+def two_inputs(conn):
+    conn.execute("SELECT create_model('two', %s::jsonb, %s)",
+                 (json.dumps(GRAPH), safetensors_bytes({"w": W, "c": C})))
+    return conn
+
+
+def test_named_inputs_and_outputs(two_inputs):
+    a, b = [1.0, -2.0], [[0.5], [3.0], [-1.0]]         # nested arrays are flattened
+    y = W @ np.array(a + [0.5, 3.0, -1.0], "f4") + C
+    got = two_inputs.execute("SELECT predict('two', %s::jsonb)",
+                             (json.dumps({"b": b, "a": a}),)).fetchone()[0]
+    assert np.allclose(got, y, rtol=1e-6)
+    got_z = two_inputs.execute("SELECT predict('two', %s::jsonb, output => 'z')",
+                               (json.dumps({"a": a, "b": b}),)).fetchone()[0]
+    assert np.allclose(got_z, np.maximum(y, 0), rtol=1e-6)
+    got_v = two_inputs.execute("SELECT predict('two', %s::jsonb, 'y', 1)",
+                               (json.dumps({"a": a, "b": b}),)).fetchone()[0]
+    assert got_v == got
+
+
+@pytest.mark.parametrize("inputs, output, sqlstate, message", [
+    ({"a": [1, 2]}, None, "22004", 'input "b" is missing'),
+    ({"a": [1, 2], "b": [1, 2, 3], "c": [1]}, None, "42704", 'has no input "c"'),
+    ({"a": [1, 2, 3], "b": [1, 2, 3]}, None, "2202E", 'input "a" expects 2 values, got 3'),
+    ({"a": [1, "x"], "b": [1, 2, 3]}, None, "42804", 'input "a" element 2 is not a number'),
+    ({"a": 1, "b": [1, 2, 3]}, None, "42804", 'input "a" must be a JSON array'),
+    ([1, 2], None, "42804", "inputs must be a JSON object"),
+    ({"a": [1, 2], "b": [1, 2, 3]}, "q", "42704", 'has no output "q"'),
+])
+def test_bad_inputs_say_what_was_expected(two_inputs, inputs, output, sqlstate, message):
+    with pytest.raises(psycopg.Error) as e:
+        two_inputs.execute("SELECT predict('two', %s::jsonb, %s)", (json.dumps(inputs), output))
+    assert e.value.sqlstate == sqlstate
+    assert message in str(e.value)
+
+
+def test_single_input_model_by_name(two_inputs):
+    graph = {"format": "pg_infer", "version": 1,
+             "inputs": [{"name": "x", "dtype": "float32", "shape": [-1, 5]}],
+             "outputs": [{"name": "y"}],
+             "nodes": [{"name": "y", "op": "Dense", "inputs": ["x", "w", "c"]}]}
+    two_inputs.execute("SELECT create_model('one', %s::jsonb, %s)",
+                       (json.dumps(graph), safetensors_bytes({"w": W, "c": C})))
+    x = [1, 2, 3, 4, 5]
+    by_array = two_inputs.execute("SELECT predict('one', %s::real[])", (x,)).fetchone()[0]
+    by_name = two_inputs.execute("SELECT predict('one', %s::jsonb)", (json.dumps({"x": x}),)).fetchone()[0]
+    assert by_array == by_name
+    assert two_inputs.execute("SELECT predict('one', NULL::jsonb)").fetchone()[0] is None

@@ -1,0 +1,352 @@
+"""The shared model cache across connections: one load per version, LRU
+under the budget, pins, drops, loading errors, the versions that concurrent
+statements see, and the fallback without shared_preload_libraries."""
+import json
+import os
+import pathlib
+import subprocess
+import threading
+import time
+
+import numpy as np
+import psycopg
+import pytest
+
+from conftest import ROOT, conninfo, safetensors_bytes
+
+
+def dense_graph(n_in):
+    return {
+        "format": "pg_infer", "version": 1,
+        "inputs": [{"name": "x", "dtype": "float32", "shape": [-1, n_in]}],
+        "outputs": [{"name": "y"}],
+        "nodes": [{"name": "y", "op": "Dense", "inputs": ["x", "w", "b"]}],
+    }
+
+
+def create_dense(conn, name, n_in, n_out, bias=0.0, seed=0, scale=1.0):
+    """A Dense model of n_in x n_out random weights (times scale) and a constant bias."""
+    rng = np.random.default_rng(seed)
+    w = (rng.standard_normal((n_out, n_in)) * scale).astype("f4")
+    b = np.full(n_out, bias, "f4")
+    weights = safetensors_bytes({"w": w, "b": b})
+    return conn.execute("SELECT create_model(%s, %s::jsonb, %s)",
+                        (name, json.dumps(dense_graph(n_in)), weights)).fetchone()[0]
+
+
+def cache_rows(conn, model):
+    """{version: (state, pins, loads, hits, bytes)} of the model's cached versions."""
+    rows = conn.execute("SELECT version, state, pins, loads, hits, bytes FROM pginfer.cached_models"
+                        " WHERE model = %s AND database = current_database()", (model,)).fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+def set_cache_size(value):
+    """Sets pg_infer.cache_size server-wide and waits until new sessions see it."""
+    with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
+        if value is None:
+            admin.execute("ALTER SYSTEM RESET pg_infer.cache_size")
+        else:
+            admin.execute(f"ALTER SYSTEM SET pg_infer.cache_size = '{value}'")
+        admin.execute("SELECT pg_reload_conf()")
+    want = value or "1GB"
+    for _ in range(100):
+        with psycopg.connect(**conninfo("postgres"), autocommit=True) as c:
+            if c.execute("SHOW pg_infer.cache_size").fetchone()[0] == want:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"pg_infer.cache_size did not become {want}")
+
+
+@pytest.fixture
+def small_cache():
+    """A 3 MB cache for the duration of a test."""
+    set_cache_size("3MB")
+    yield
+    set_cache_size(None)
+
+
+def test_new_connection_uses_the_loaded_image(dbname, conn):
+    create_dense(conn, "m", 64, 32, seed=1)
+    assert conn.execute("SELECT warm_model('m')").fetchone()[0] == 1
+    x = np.linspace(-1, 1, 64).astype("f4").tolist()
+    first = conn.execute("SELECT predict('m', %s::real[])", (x,)).fetchone()[0]
+    for _ in range(3):
+        with psycopg.connect(**conninfo(dbname), autocommit=True) as other:
+            assert other.execute("SELECT predict('m', %s::real[])", (x,)).fetchone()[0] == first
+    state, pins, loads, hits, nbytes = cache_rows(conn, "m")[1]
+    assert (state, pins, loads) == ("ready", 0, 1)
+    assert hits == 4
+    assert nbytes >= 64 * 32 * 4
+
+
+def test_concurrent_first_uses_load_once(dbname, conn):
+    create_dense(conn, "big", 1024, 2048, seed=2)     # 8 MB of weights
+    results, errors = [], []
+
+    def use():
+        try:
+            with psycopg.connect(**conninfo(dbname), autocommit=True) as c:
+                results.append(c.execute("SELECT predict('big', array_fill(0.5::real, ARRAY[1024]))")
+                               .fetchone()[0][:4])
+        except Exception as e:     # collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(results) == 8 and all(r == results[0] for r in results)
+    state, pins, loads, hits, _ = cache_rows(conn, "big")[1]
+    assert (state, pins, loads, hits) == ("ready", 0, 1, 7)
+
+
+def test_lru_eviction_under_the_budget(dbname, conn, small_cache):
+    # 1.25 MB each: two fit in 3 MB, a third evicts the least recently used
+    for i, name in enumerate(["a", "b", "c"]):
+        create_dense(conn, name, 800, 400, seed=i)
+    x = "array_fill(1::real, ARRAY[800])"
+    conn.execute(f"SELECT predict('a', {x})")
+    conn.execute(f"SELECT predict('b', {x})")
+    conn.execute(f"SELECT predict('a', {x})")        # b is now the least recent
+    conn.execute(f"SELECT predict('c', {x})")
+    assert cache_rows(conn, "a")[1][0] == "ready"
+    assert cache_rows(conn, "b")[1][0] == "evicted"
+    assert cache_rows(conn, "c")[1][0] == "ready"
+    used, budget = conn.execute("SELECT bytes_used, budget FROM cache_usage()").fetchone()
+    assert budget == 3 * 1024 * 1024 and used <= budget
+    # b comes back; now a is the least recent
+    conn.execute(f"SELECT predict('b', {x})")
+    assert cache_rows(conn, "a")[1][0] == "evicted"
+    assert cache_rows(conn, "b")[1][:3] == ("ready", 0, 2)
+
+
+def test_pinned_images_are_not_evicted(dbname, conn, small_cache):
+    for i, name in enumerate(["a", "b", "c"]):
+        create_dense(conn, name, 800, 400, seed=i)
+    x = "array_fill(1::real, ARRAY[800])"
+    with psycopg.connect(**conninfo(dbname)) as holder:   # one open transaction
+        holder.execute(f"SELECT predict('a', {x})")
+        conn.execute(f"SELECT predict('b', {x})")
+        conn.execute(f"SELECT predict('c', {x})")        # a is oldest but pinned: b goes
+        assert cache_rows(conn, "a")[1][:2] == ("ready", 1)
+        assert cache_rows(conn, "b")[1][0] == "evicted"
+        assert conn.execute("SELECT evict_model('a')").fetchone()[0] == 0
+        holder.commit()
+    assert conn.execute("SELECT evict_model('a')").fetchone()[0] == 1
+
+
+def test_model_larger_than_the_cache_is_refused(dbname, conn, small_cache):
+    create_dense(conn, "huge", 1024, 1024)      # 4 MB
+    with pytest.raises(psycopg.Error) as e:
+        conn.execute("SELECT predict('huge', array_fill(1::real, ARRAY[1024]))")
+    assert e.value.sqlstate == "54000"
+    assert "pg_infer.cache_size" in str(e.value)
+    assert "Raise pg_infer.cache_size to at least 5 MB" in e.value.diag.message_hint
+
+
+def test_loading_error_reaches_every_waiter(dbname, conn, small_cache):
+    create_dense(conn, "huge", 1024, 1024)
+    errors = []
+
+    def use():
+        try:
+            with psycopg.connect(**conninfo(dbname), autocommit=True) as c:
+                c.execute("SELECT predict('huge', array_fill(1::real, ARRAY[1024]))")
+            errors.append(None)
+        except psycopg.Error as e:
+            errors.append(e.sqlstate)
+
+    threads = [threading.Thread(target=use) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == ["54000"] * 6
+
+
+def test_loader_terminated_midway_leaves_nothing_behind(dbname, conn):
+    """A backend killed (FATAL) while loading leaves a LOADING entry; the next
+    user takes it over, and the bytes in use are one image's."""
+    create_dense(conn, "big", 2048, 8192, seed=4)        # 64 MB
+    used_before = conn.execute("SELECT bytes_used FROM cache_usage()").fetchone()[0]
+    loader = psycopg.connect(**conninfo(dbname), autocommit=True)
+    pid = loader.execute("SELECT pg_backend_pid()").fetchone()[0]
+    errors = []
+
+    def load():
+        try:
+            loader.execute("SELECT predict('big', array_fill(1::real, ARRAY[2048]))")
+        except psycopg.Error as e:
+            errors.append(e)
+
+    t = threading.Thread(target=load)
+    t.start()
+    time.sleep(0.05)
+    conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    t.join()
+    loader.close()
+    with psycopg.connect(**conninfo(dbname), autocommit=True) as other:
+        out = other.execute("SELECT predict('big', array_fill(1::real, ARRAY[2048]))").fetchone()[0]
+        assert len(out) == 8192
+    state, pins, _, _, nbytes = cache_rows(conn, "big")[1]
+    assert (state, pins) == ("ready", 0)
+    used = conn.execute("SELECT bytes_used FROM cache_usage()").fetchone()[0]
+    assert used - used_before <= nbytes + 64
+
+
+def test_dropped_version_stays_for_its_running_transaction(dbname, conn):
+    create_dense(conn, "m", 64, 8, bias=1.0)
+    create_dense(conn, "m", 64, 8, bias=2.0)
+    x = "array_fill(0::real, ARRAY[64])"
+    with psycopg.connect(**conninfo(dbname)) as reader:
+        reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        assert reader.execute(f"SELECT predict('m', {x}, 1)").fetchone()[0] == [1.0] * 8
+        used_before = conn.execute("SELECT bytes_used FROM cache_usage()").fetchone()[0]
+        conn.execute("SELECT drop_model('m', 1)")
+        # still pinned by the reader, whose snapshot still has version 1
+        assert cache_rows(conn, "m")[1][:2] == ("ready", 1)
+        assert reader.execute(f"SELECT predict('m', {x}, 1)").fetchone()[0] == [1.0] * 8
+        reader.commit()
+    assert 1 not in cache_rows(conn, "m")
+    assert conn.execute("SELECT bytes_used FROM cache_usage()").fetchone()[0] < used_before
+    with pytest.raises(psycopg.errors.UndefinedObject):
+        conn.execute(f"SELECT predict('m', {x}, 1)")
+
+
+def test_statements_see_one_version_while_versions_change(dbname, conn):
+    """16 clients predict while a 17th creates, activates and drops versions.
+
+    Version v of model "m" outputs v.  Every statement predicts 200 rows;
+    all rows of a statement must come from one version, and that version must
+    have been active at some moment between the statement's start and end
+    (from the changer's log: activation requested .. deactivation confirmed).
+    """
+    seconds = float(os.environ.get("PG_INFER_STRESS_SECONDS", "30"))
+    create_dense(conn, "m", 4, 1, bias=1.0, scale=0.0)
+    log = []            # (version, activated_before, deactivated_after) in monotonic time
+    lock = threading.Lock()
+    stop = threading.Event()
+    failures = []
+    counts = {"statements": 0, "changes": 0}
+
+    created = time.monotonic()      # version 1 is active from here on
+
+    def changer():
+        active, since = 1, created
+        next_version = 2
+        with psycopg.connect(**conninfo(dbname), autocommit=True) as c:
+            while not stop.is_set():
+                requested = time.monotonic()
+                step = counts["changes"] % 3
+                if step == 0:         # a new version becomes active
+                    v = create_dense(c, "m", 4, 1, bias=float(next_version), scale=0.0)
+                    assert v == next_version
+                    next_version += 1
+                elif step == 1:       # roll back to an older version still stored
+                    v = c.execute("SELECT min(version) FROM pginfer.models WHERE name = 'm'"
+                                  " AND NOT active").fetchone()[0]
+                    c.execute("SELECT set_active_version('m', %s)", (v,))
+                else:                 # drop the active one: the newest remaining takes over
+                    c.execute("SELECT drop_model('m', %s)", (active,))
+                    v = c.execute("SELECT version FROM pginfer.models WHERE name = 'm'"
+                                  " AND active").fetchone()[0]
+                confirmed = time.monotonic()
+                with lock:
+                    log.append((active, since, confirmed))
+                active, since = v, requested
+                counts["changes"] += 1
+                # keep a few old versions, drop the rest (never the active one)
+                c.execute("SELECT drop_model('m', version) FROM pginfer.models"
+                          " WHERE name = 'm' AND NOT active AND version < %s - 3", (active,))
+                time.sleep(0.01)
+        with lock:
+            log.append((active, since, float("inf")))
+
+    def client(i):
+        with psycopg.connect(**conninfo(dbname), autocommit=True) as c:
+            while not stop.is_set():
+                start = time.monotonic()
+                try:
+                    rows = c.execute("SELECT (predict('m', ARRAY[i, 1, 2, 3]::real[]))[1]"
+                                     " FROM generate_series(1, 200) i").fetchall()
+                except psycopg.Error as e:
+                    failures.append(f"client {i}: {e.sqlstate} {e}")
+                    return
+                end = time.monotonic()
+                versions = {round(r[0]) for r in rows}
+                if len(versions) != 1:
+                    failures.append(f"client {i}: one statement saw versions {sorted(versions)}")
+                    return
+                with lock:
+                    counts["statements"] += 1
+                    checks.append((versions.pop(), start, end))
+
+    checks = []
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(16)]
+    changer_thread = threading.Thread(target=changer)
+    for t in threads + [changer_thread]:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads + [changer_thread]:
+        t.join()
+    assert failures == []
+    assert counts["changes"] >= 20 and counts["statements"] >= 100, counts
+    for version, start, end in checks:
+        assert any(v == version and since <= end and until >= start
+                   for v, since, until in log), (version, start, end)
+    # every dropped version's image is gone once nothing uses it
+    stored = {r[0] for r in conn.execute(
+        "SELECT version FROM pginfer.models WHERE name = 'm'").fetchall()}
+    assert set(cache_rows(conn, "m")) <= stored
+
+
+def test_extension_created_again_does_not_reuse_old_images(dbname, conn):
+    """After DROP/CREATE EXTENSION, model ids start over at 1: the new model 1
+    version 1 must not be served from the old one's image."""
+    create_dense(conn, "m", 16, 2, bias=1.0, scale=0.0)
+    x = "array_fill(1::real, ARRAY[16])"
+    with psycopg.connect(**conninfo(dbname), autocommit=True) as other:
+        assert other.execute(f"SELECT predict('m', {x})").fetchone()[0] == [1.0, 1.0]
+        assert conn.execute(f"SELECT predict('m', {x})").fetchone()[0] == [1.0, 1.0]
+        conn.execute("DROP EXTENSION pg_infer CASCADE")
+        conn.execute("CREATE EXTENSION pg_infer")
+        create_dense(conn, "m", 16, 2, bias=5.0, scale=0.0)
+        assert conn.execute("SELECT model_id, version FROM pginfer.model JOIN pginfer.model_version"
+                            " USING (model_id)").fetchone() == (1, 1)
+        assert conn.execute(f"SELECT predict('m', {x})").fetchone()[0] == [5.0, 5.0]
+        assert other.execute(f"SELECT predict('m', {x})").fetchone()[0] == [5.0, 5.0]
+    with psycopg.connect(**conninfo(dbname), autocommit=True) as third:
+        assert third.execute(f"SELECT predict('m', {x})").fetchone()[0] == [5.0, 5.0]
+
+
+@pytest.fixture(scope="module")
+def unpreloaded_server():
+    """A second scratch server without pg_infer in shared_preload_libraries."""
+    base = pathlib.Path(os.environ.get("PG_INFER_TEST_DIR", "/tmp/pg_infer_test"))
+    directory, port = base / "server_unpreloaded", "55433"
+    script = str(ROOT / "test" / "scratch-server.sh")
+    subprocess.run([script, "start", str(directory), port], check=True)
+    try:
+        yield dict(host=str(directory), port=port, user="postgres", dbname="postgres")
+    finally:
+        subprocess.run([script, "stop", str(directory)], check=False)
+
+
+def test_without_preloading_each_connection_caches_privately(unpreloaded_server):
+    notices = []
+    with psycopg.connect(**unpreloaded_server, autocommit=True) as c:
+        c.execute("CREATE EXTENSION IF NOT EXISTS pg_infer")
+        create_dense(c, "m", 16, 4, seed=3)
+    with psycopg.connect(**unpreloaded_server, autocommit=True) as c:
+        c.add_notice_handler(lambda d: notices.append((d.message_primary, d.message_hint)))
+        first = c.execute("SELECT predict('m', array_fill(1::real, ARRAY[16]))").fetchone()[0]
+        assert c.execute("SELECT predict('m', array_fill(1::real, ARRAY[16]))").fetchone()[0] == first
+        assert c.execute("SELECT shared, bytes_used FROM cache_usage()").fetchone() == (False, 0)
+        assert c.execute("SELECT count(*) FROM pginfer.cached_models").fetchone()[0] == 0
+    assert len(notices) == 1
+    assert "not in shared_preload_libraries" in notices[0][0]
+    assert "shared_preload_libraries" in notices[0][1]
