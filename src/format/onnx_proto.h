@@ -187,6 +187,10 @@ void		onnx_model_free(OnnxModelProto *model);
 PiStatus	onnx_tensor_decode(const uint8_t *start, const uint8_t *data, size_t len,
 							   OnnxArena *arena, OnnxTensor *t, PiError *err);
 
+/* onnx_external.c */
+PiStatus	onnx_external_location(const OnnxModelProto *model, char *out, size_t out_len,
+								   PiError *err);
+
 /* onnx_tensor.c */
 bool		onnx_dtype_is_integer(int data_type);
 const char *onnx_dtype_name(int data_type);
