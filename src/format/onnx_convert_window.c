@@ -78,7 +78,9 @@ onnx_cv_conv_transpose(OnnxCv *c)
 		const PiValue *xv = onnx_cv_shape(c, x);
 		OnnxConst  *w;
 		const char *auto_pad = onnx_attr_string(c->n, "auto_pad", "NOTSET");
-		int64_t		pads[4];
+		int64_t		pads[4],
+					opads[2];
+		bool		grow = false;
 
 		TRY(onnx_cv_const(c, 1, &w));
 		if (nout != spatial && nout != spatial + 2)
@@ -94,20 +96,27 @@ onnx_cv_conv_transpose(OnnxCv *c)
 			int64_t		target = out_shape[nout - spatial + i];
 			int64_t		total = stride * (in - 1) + opad + ((k - 1) * dil + 1) - target;
 
-			if (total < 0)
-				return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (ConvTranspose) output_shape needs negative padding",
-							   onnx_cv_label(c));
-			if (strcmp(auto_pad, "SAME_UPPER") == 0)
+			/* half of the total (rounded down) at one end, as ONNX specifies */
+			int64_t		half = (total >= 0) ? total / 2 : -((-total + 1) / 2);
+			bool		upper = strcmp(auto_pad, "SAME_UPPER") == 0;
+
+			pads[i] = upper ? half : total - half;
+			pads[spatial + i] = upper ? total - half : half;
+			/* a negative end: the output grows there, as output padding */
+			if (pads[spatial + i] < 0)
 			{
-				pads[i] = total / 2;
-				pads[spatial + i] = total - total / 2;
+				opads[i] = opad - pads[spatial + i];
+				pads[spatial + i] = 0;
+				grow = true;
 			}
 			else
-			{
-				pads[i] = total - total / 2;
-				pads[spatial + i] = total / 2;
-			}
+				opads[i] = opad;
+			if (pads[i] < 0)
+				return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (ConvTranspose) output_shape needs negative padding at the start",
+							   onnx_cv_label(c));
 		}
+		if (grow)
+			TRY(pi_attr_set_ints(PI_OP_CONV_TRANSPOSE, &a, onnx_cv_label(c), "output_padding", opads, spatial, c->err));
 		TRY(pi_attr_set_ints(PI_OP_CONV_TRANSPOSE, &a, onnx_cv_label(c), "pads", pads, 2 * spatial, c->err));
 	}
 	return onnx_cv_finish(c, PI_OP_CONV_TRANSPOSE, onnx_cv_has_input(c, 2) ? 3 : 2, &a);
