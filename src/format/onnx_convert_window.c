@@ -205,20 +205,79 @@ onnx_cv_batch_norm(OnnxCv *c)
 	return onnx_cv_finish(c, PI_OP_BATCH_NORM, 5, &a);
 }
 
-/* LayerNormalization (first output only). */
+/*
+ * The optional outputs of LayerNormalization, from IR ops over the same
+ * axes: Mean = ReduceMean(x), InvStdDev = 1 / sqrt(ReduceMean((x - Mean)^2)
+ * + epsilon), both keeping the reduced axes as 1.
+ */
+static PiStatus
+layer_norm_statistics(OnnxCv *c, int x, int axis, float epsilon)
+{
+	const PiValue *xv = onnx_cv_shape(c, x);
+	int64_t		axes[PI_MAX_RANK];
+	int64_t		one = 1;
+	int			naxes = 0,
+				mean,
+				v[2],
+				t;
+	PiAttrs		a;
+	float	   *eps;
+	bool		want_mean = c->n->noutputs > 1 && c->n->outputs[1][0] != '\0';
+	bool		want_inv = c->n->noutputs > 2 && c->n->outputs[2][0] != '\0';
+
+	for (int i = axis; i < xv->rank; i++)
+		axes[naxes++] = i;
+	pi_attrs_default(PI_OP_REDUCE_MEAN, &a);
+	TRY(pi_attr_set_ints(PI_OP_REDUCE_MEAN, &a, onnx_cv_label(c), "axes", axes, naxes, c->err));
+	if (want_mean)
+	{
+		TRY(onnx_cv_finish_output(c, 1, PI_OP_REDUCE_MEAN, &x, 1, &a));
+		mean = onnx_entry(c->im, c->n->outputs[1])->value;
+	}
+	else
+		TRY(onnx_cv_step(c, "mean", PI_OP_REDUCE_MEAN, &x, 1, &a, &mean));
+	if (!want_inv)
+		return PI_OK;
+	v[0] = x;
+	v[1] = mean;
+	pi_attrs_default(PI_OP_SUB, &a);
+	TRY(onnx_cv_step(c, "centered", PI_OP_SUB, v, 2, &a, &t));
+	v[0] = v[1] = t;
+	pi_attrs_default(PI_OP_MUL, &a);
+	TRY(onnx_cv_step(c, "squared", PI_OP_MUL, v, 2, &a, &t));
+	pi_attrs_default(PI_OP_REDUCE_MEAN, &a);
+	TRY(pi_attr_set_ints(PI_OP_REDUCE_MEAN, &a, onnx_cv_label(c), "axes", axes, naxes, c->err));
+	TRY(onnx_cv_step(c, "variance", PI_OP_REDUCE_MEAN, &t, 1, &a, &v[0]));
+	if ((eps = malloc(sizeof(float))) == NULL)
+		return pi_fail(c->err, PI_ERR_NOMEM, "out of memory");
+	*eps = epsilon;
+	TRY(onnx_add_weight(c->im, c->n->outputs[2], 1, &one, eps, &v[1], c->err));
+	pi_attrs_default(PI_OP_ADD, &a);
+	TRY(onnx_cv_step(c, "variance_eps", PI_OP_ADD, v, 2, &a, &t));
+	pi_attrs_default(PI_OP_SQRT, &a);
+	TRY(onnx_cv_step(c, "stddev", PI_OP_SQRT, &t, 1, &a, &t));
+	pi_attrs_default(PI_OP_RECIPROCAL, &a);
+	return onnx_cv_finish_output(c, 2, PI_OP_RECIPROCAL, &t, 1, &a);
+}
+
+/* LayerNormalization, with its optional Mean and InvStdDev outputs. */
 PiStatus
 onnx_cv_layer_norm(OnnxCv *c)
 {
 	static const char *const names[] = {"axis", "epsilon", NULL};
 	PiAttrs		a;
+	int			x;
+	int64_t		axis = onnx_attr_int(c->n, "axis", -1);
 
-	for (int o = 1; o < c->n->noutputs; o++)
-		if (c->n->outputs[o][0] != '\0')
-			return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (LayerNormalization) outputs Mean and InvStdDev are not supported",
-						   onnx_cv_label(c));
 	pi_attrs_default(PI_OP_LAYER_NORM, &a);
 	TRY(onnx_cv_copy_attrs(c, PI_OP_LAYER_NORM, &a, names));
-	return onnx_cv_finish(c, PI_OP_LAYER_NORM, onnx_cv_has_input(c, 2) ? 3 : 2, &a);
+	TRY(onnx_cv_finish(c, PI_OP_LAYER_NORM, onnx_cv_has_input(c, 2) ? 3 : 2, &a));
+	if (c->n->noutputs < 2)
+		return PI_OK;
+	TRY(onnx_cv_value(c, 0, &x));
+	if (axis < 0)
+		axis += onnx_cv_shape(c, x)->rank;
+	return layer_norm_statistics(c, x, (int) axis, a.epsilon);
 }
 
 /*
