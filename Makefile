@@ -27,7 +27,10 @@ ENGINE_SRCS = \
 ONNX_SRCS = \
 	src/format/onnx_wire.c src/format/onnx_proto.c src/format/onnx_tensor.c \
 	src/format/onnx_const.c src/format/onnx_attrs.c src/format/onnx_fold.c \
-	src/format/onnx_convert.c src/format/onnx_import.c src/format/onnx_external.c
+	src/format/onnx_fold_math.c \
+	src/format/onnx_convert.c src/format/onnx_convert_math.c \
+	src/format/onnx_convert_window.c src/format/onnx_convert_shape.c \
+	src/format/onnx_import.c src/format/onnx_external.c
 ENGINE_SRCS += $(ONNX_SRCS)
 
 # The server side: catalog, backend-local cache, SQL functions.

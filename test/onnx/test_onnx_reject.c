@@ -550,6 +550,40 @@ test_external(void)
 	m = gemm_model(true, (int64_t) 1 << 62);
 	expect("external offset 2^62", &m, file, sizeof(file), PI_ERR_INVALID, "past the end");
 	free(m.p);
+
+	/* two initializers in two different external files */
+	{
+		int64_t		xdims[2] = {-1, 3};
+		Buf			g = {0},
+					nd,
+					vi;
+
+		nd = node("Add", "add", (const char *[]) {"x", "A", NULL}, (const char *[]) {"h", NULL}, NULL, NULL, 0);
+		put_msg(&g, 1, &nd);
+		nd = node("Mul", "mul", (const char *[]) {"h", "B", NULL}, (const char *[]) {"y", NULL}, NULL, NULL, 0);
+		put_msg(&g, 1, &nd);
+		for (int k = 0; k < 2; k++)
+		{
+			Buf			t = {0},
+						kv = {0};
+
+			put_int(&t, 1, 3);
+			put_int(&t, 2, 1);
+			put_str(&t, 8, k ? "B" : "A");
+			put_str(&kv, 1, "location");
+			put_str(&kv, 2, k ? "b.bin" : "a.bin");
+			put_msg(&t, 13, &kv);
+			put_int(&t, 14, 1);
+			put_msg(&g, 5, &t);
+		}
+		vi = value_info("x", 2, xdims);
+		put_msg(&g, 11, &vi);
+		vi = value_info("y", 2, xdims);
+		put_msg(&g, 12, &vi);
+		m = model(8, 13, &g);
+		expect("two external files", &m, file, sizeof(file), PI_ERR_UNSUPPORTED, "two external data files");
+		free(m.p);
+	}
 }
 
 /* A graph of the given nodes over input x [batch, 3], output y. */
