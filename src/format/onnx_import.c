@@ -198,10 +198,28 @@ onnx_unique_name(const OnnxImporter *im, const char *base, const char *suffix, c
 		snprintf(buf, PI_MAX_NAME, "%.200s/%s_%d", base, suffix, i);
 }
 
-/* Adds an IR node named name over model values and infers its shape. */
+/*
+ * Adds an IR node named name over model values and infers its shape.  In
+ * lifted mode a graph output's name is left for onnx_lift_output's Reshape.
+ */
 PiStatus
 onnx_emit(OnnxImporter *im, const char *name, PiOp op, const int *inputs, int ninputs,
 		  const PiAttrs *attrs, int *value, PiError *err)
+{
+	char		lifted_name[PI_MAX_NAME];
+
+	if (im->lifted && onnx_lift_is_output(im, name))
+	{
+		onnx_unique_name(im, name, "lifted", lifted_name);
+		name = lifted_name;
+	}
+	return onnx_emit_exact(im, name, op, inputs, ninputs, attrs, value, err);
+}
+
+/* Adds an IR node under exactly the name given and infers its shape. */
+PiStatus
+onnx_emit_exact(OnnxImporter *im, const char *name, PiOp op, const int *inputs, int ninputs,
+				const PiAttrs *attrs, int *value, PiError *err)
 {
 	const char *names[8];
 	int			node;
@@ -404,6 +422,8 @@ add_inputs(OnnxImporter *im, PiError *err)
 		e->value = v;
 		e->is_int = onnx_dtype_is_integer(vi->elem_type);
 		im->model->inputs[im->model->ninputs++] = v;
+		if (im->lifted)
+			TRY(onnx_lift_input(im, e, err));
 	}
 	return PI_OK;
 }
@@ -657,12 +677,14 @@ import_node(OnnxImporter *im, const OnnxNode *n, PiError *err)
 	if (strcmp(n->op_type, "Constant") == 0)
 		st = constant_node(im, n, &result, err);
 	else if (strcmp(n->op_type, "Shape") == 0 && n->ninputs == 1 && in[0] != NULL && !all_const)
-		st = shape_of_activation(im, n, &im->model->values[in[0]->value], &result, err);
+		st = im->lifted ? onnx_lift_shape(im, n, in[0], &result, err) :
+			shape_of_activation(im, n, &im->model->values[in[0]->value], &result, err);
 	else if (all_const && n->ninputs > 0 && onnx_fold_supported(n->op_type))
 		st = onnx_fold_node(n, im->opset, consts, &result, err);
 	else
 	{
-		if ((st = onnx_convert_node(im, n, in, err)) == PI_OK)
+		st = im->lifted ? onnx_lift_node(im, n, in, err) : onnx_convert_node(im, n, in, err);
+		if (st == PI_OK)
 			mark_integer_outputs(im, n, in);
 		return st;
 	}
@@ -697,6 +719,8 @@ add_outputs(OnnxImporter *im, PiError *err)
 		if (e->npads > 0)
 			return pi_fail(err, PI_ERR_UNSUPPORTED, "graph output \"%s\" is the result of a Pad, which is only supported when a Conv reads it",
 						   name);
+		if (im->lifted)
+			TRY(onnx_lift_output(im, e, name, err));
 		v = e->value;
 		if (strcmp(im->model->values[v].name, name) != 0 || im->model->values[v].kind != PI_VALUE_NODE)
 		{
@@ -750,52 +774,94 @@ import_graph(OnnxImporter *im, PiError *err)
 	return st;
 }
 
-/* Imports an ONNX model (see pi_onnx.h). */
-PiStatus
-pi_onnx_load(const uint8_t *onnx, size_t len, const uint8_t *external, size_t external_len,
-			 PiModel **out, PiOnnxInfo *info, PiError *err)
+/*
+ * Imports the decoded model's graph into a finalized model, in normal or
+ * lifted-batch mode.
+ */
+static PiStatus
+import_model(const OnnxModelProto *proto, int opset, const uint8_t *external,
+			 size_t external_len, bool lifted, PiModel **out, PiError *err)
 {
-	OnnxModelProto proto;
 	OnnxImporter im;
-	char		location[1024];
 	PiStatus	st;
 
-	*out = NULL;
 	memset(&im, 0, sizeof(im));
-	if ((st = onnx_model_decode(onnx, len, &proto, err)) != PI_OK)
-		return st;
-	if ((st = check_ops(&proto.graph, err)) != PI_OK ||
-		(st = check_versions(&proto, &im.opset, err)) != PI_OK ||
-		(st = onnx_external_location(&proto, location, sizeof(location), err)) != PI_OK)
-		goto done;
-	im.graph = &proto.graph;
+	im.graph = &proto->graph;
+	im.opset = opset;
 	im.external = external;
 	im.external_len = external_len;
+	im.lifted = lifted;
 	if ((im.model = pi_model_new()) == NULL)
-	{
 		st = pi_fail(err, PI_ERR_NOMEM, "out of memory");
-		goto done;
-	}
-	if ((st = import_graph(&im, err)) != PI_OK ||
-		(st = pi_model_finalize(im.model, err)) != PI_OK)
-		goto done;
-	if (info != NULL)
+	else if ((st = import_graph(&im, err)) == PI_OK &&
+			 (st = pi_model_finalize(im.model, err)) == PI_OK)
 	{
-		memset(info, 0, sizeof(*info));
-		info->ir_version = proto.ir_version;
-		info->opset = im.opset;
-		snprintf(info->producer_name, sizeof(info->producer_name), "%s", proto.producer_name);
-		snprintf(info->producer_version, sizeof(info->producer_version), "%s", proto.producer_version);
+		*out = im.model;
+		im.model = NULL;
 	}
-	*out = im.model;
-	im.model = NULL;
-
-done:
 	for (int i = 0; i < im.nentries; i++)
 		onnx_const_free(im.entries[i].c);
 	free(im.entries);
 	free(im.slots);
 	pi_model_free(im.model);
+	return st;
+}
+
+/*
+ * Whether a failed normal import is worth a lifted-batch import: the graph
+ * was refused for working along the batch axis, and its opset has no legacy
+ * broadcast forms (opset 7 and later).
+ */
+static bool
+batch_refusal(const PiError *err, int opset)
+{
+	return opset >= 7 && (err->status == PI_ERR_UNSUPPORTED || err->status == PI_ERR_SHAPE) &&
+		strstr(err->message, "batch") != NULL;
+}
+
+/*
+ * Imports an ONNX model (see pi_onnx.h).  A graph refused for a batch-axis
+ * reason is imported again in lifted-batch mode (onnx_lift.c); when that
+ * fails too, the first refusal is the error.
+ */
+PiStatus
+pi_onnx_load(const uint8_t *onnx, size_t len, const uint8_t *external, size_t external_len,
+			 PiModel **out, PiOnnxInfo *info, PiError *err)
+{
+	OnnxModelProto proto;
+	char		location[1024];
+	int			opset = 0;
+	PiStatus	st;
+
+	*out = NULL;
+	if ((st = onnx_model_decode(onnx, len, &proto, err)) != PI_OK)
+		return st;
+	if ((st = check_ops(&proto.graph, err)) != PI_OK ||
+		(st = check_versions(&proto, &opset, err)) != PI_OK ||
+		(st = onnx_external_location(&proto, location, sizeof(location), err)) != PI_OK)
+		goto done;
+	st = import_model(&proto, opset, external, external_len, false, out, err);
+	if (st != PI_OK && batch_refusal(err, opset))
+	{
+		PiError		lifted_err;
+
+		memset(&lifted_err, 0, sizeof(lifted_err));
+		if (import_model(&proto, opset, external, external_len, true, out, &lifted_err) == PI_OK)
+		{
+			memset(err, 0, sizeof(*err));
+			st = PI_OK;
+		}
+	}
+	if (st == PI_OK && info != NULL)
+	{
+		memset(info, 0, sizeof(*info));
+		info->ir_version = proto.ir_version;
+		info->opset = opset;
+		snprintf(info->producer_name, sizeof(info->producer_name), "%s", proto.producer_name);
+		snprintf(info->producer_version, sizeof(info->producer_version), "%s", proto.producer_version);
+	}
+
+done:
 	onnx_model_free(&proto);
 	return st;
 }

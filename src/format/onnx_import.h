@@ -55,6 +55,8 @@ typedef struct OnnxEntry
 	bool		is_int;			/* holds integers or booleans (as float32 when an activation) */
 	int			npads;			/* > 0: a zero Pad of the activation, left for a Conv to absorb */
 	int64_t		pads[4];		/* spatial begins, then ends (as Conv's "pads") */
+	int			lift_axis;		/* lifted mode: the ONNX axis that holds the batch */
+	int64_t		lift_outer;		/* lifted mode: that axis's size outside the batch */
 } OnnxEntry;
 
 /* State of one import. */
@@ -64,6 +66,7 @@ typedef struct OnnxImporter
 	const uint8_t *external;
 	size_t		external_len;
 	int			opset;
+	bool		lifted;			/* lifted-batch mode (onnx_lift.c) */
 	PiModel    *model;
 	OnnxEntry  *entries;
 	int			nentries;
@@ -85,6 +88,16 @@ PiStatus	onnx_add_weight(OnnxImporter *im, const char *base, int rank, const int
 bool		onnx_entry_is_int(const OnnxEntry *e);
 PiStatus	onnx_emit(OnnxImporter *im, const char *name, PiOp op, const int *inputs,
 					  int ninputs, const PiAttrs *attrs, int *value, PiError *err);
+PiStatus	onnx_emit_exact(OnnxImporter *im, const char *name, PiOp op, const int *inputs,
+							int ninputs, const PiAttrs *attrs, int *value, PiError *err);
+
+/* onnx_lift.c */
+PiStatus	onnx_lift_input(OnnxImporter *im, OnnxEntry *e, PiError *err);
+PiStatus	onnx_lift_node(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *err);
+PiStatus	onnx_lift_shape(OnnxImporter *im, const OnnxNode *n, const OnnxEntry *x,
+							OnnxConst **out, PiError *err);
+PiStatus	onnx_lift_output(OnnxImporter *im, OnnxEntry *e, const char *name, PiError *err);
+bool		onnx_lift_is_output(const OnnxImporter *im, const char *name);
 
 /* onnx_convert.c */
 bool		onnx_convert_supported(const char *op_type);
