@@ -822,7 +822,7 @@ batch_refusal(const PiError *err, int opset)
 /*
  * Imports an ONNX model (see pi_onnx.h).  A graph refused for a batch-axis
  * reason is imported again in lifted-batch mode (onnx_lift.c); when that
- * fails too, the first refusal is the error.
+ * fails too, the error is the first refusal followed by the lifted one.
  */
 PiStatus
 pi_onnx_load(const uint8_t *onnx, size_t len, const uint8_t *external, size_t external_len,
@@ -850,6 +850,13 @@ pi_onnx_load(const uint8_t *onnx, size_t len, const uint8_t *external, size_t ex
 		{
 			memset(err, 0, sizeof(*err));
 			st = PI_OK;
+		}
+		else
+		{
+			size_t		used = strlen(err->message);
+
+			snprintf(err->message + used, sizeof(err->message) - used, "; with a lifted batch: %s",
+					 lifted_err.message);
 		}
 	}
 	if (st == PI_OK && info != NULL)

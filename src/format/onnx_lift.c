@@ -547,6 +547,7 @@ lift_reshape(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *err)
 	OnnxConst  *k;
 	int			marked = -1,
 				nbatch = 0,
+				ncopies = 0,
 				nother = 0,
 				other = -1;
 	bool		allowzero = onnx_attr_int(n, "allowzero", 0) != 0;
@@ -565,11 +566,12 @@ lift_reshape(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *err)
 		}
 		else if (k->ints[i] == -1 || (k->ints[i] == 0 && !allowzero && i == in[0]->lift_axis))
 		{
+			ncopies += k->ints[i] == 0;
 			nother++;
 			other = i;
 		}
 	}
-	if (nbatch > 1)
+	if (nbatch + ncopies > 1)
 		return refuse(n, err, "the target names the batch size twice");
 	if (nbatch == 0)
 	{
@@ -703,14 +705,33 @@ lift_expand(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *err)
 }
 
 /*
+ * Whether constant e (of rank r, broadcast against rank `rank`, aligned at
+ * the end) has a size other than 1 on axis ax: it would pair with the rows
+ * of a batch of one size only.
+ */
+static PiStatus
+const_spans_batch(OnnxImporter *im, OnnxEntry *e, int rank, int ax, bool *spans, PiError *err)
+{
+	OnnxConst  *c;
+	int			pos;
+
+	TRY(onnx_entry_const(im, e, &c, err));
+	pos = ax - (rank - c->rank);
+	*spans = pos >= 0 && pos < c->rank && c->dims[pos] != 1;
+	return PI_OK;
+}
+
+/*
  * Elementwise ops: every activation input has the output's rank and the
- * batch in the same place (constants broadcast per row).
+ * batch in the same place with the same size there; constants have size 1
+ * on the batch axis (each row meets the same values).
  */
 static PiStatus
 track_elementwise(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *err)
 {
 	OnnxEntry  *out = onnx_entry(im, n->outputs[0]);
-	int64_t		dims[PI_MAX_RANK];
+	int64_t		dims[PI_MAX_RANK],
+				first_dims[PI_MAX_RANK];
 	int			rank = onnx_dims(im, out, dims);
 	OnnxEntry  *first = NULL;
 
@@ -720,16 +741,27 @@ track_elementwise(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *
 
 		if (in[i] == NULL || in[i]->kind != ENTRY_ACT)
 			continue;
-		r = onnx_dims(im, in[i], dims);
+		r = onnx_dims(im, in[i], first == NULL ? first_dims : dims);
 		if (r != rank)
 			return refuse(n, err, "broadcasts activations of different ranks, which would line the rows up with another axis of the batch");
 		if (first == NULL)
 			first = in[i];
-		else if (in[i]->lift_axis != first->lift_axis || in[i]->lift_outer != first->lift_outer)
+		else if (in[i]->lift_axis != first->lift_axis || in[i]->lift_outer != first->lift_outer ||
+				 dims[first->lift_axis] != first_dims[first->lift_axis])
 			return refuse(n, err, "combines activations that hold the batch on different axes");
 	}
 	if (first == NULL)
 		return refuse(n, err, "no activation input");
+	for (int i = 0; i < n->ninputs; i++)
+	{
+		bool		spans;
+
+		if (in[i] == NULL || in[i]->kind != ENTRY_CONST)
+			continue;
+		TRY(const_spans_batch(im, in[i], rank, first->lift_axis, &spans, err));
+		if (spans)
+			return refuse(n, err, "a constant spans the batch axis");
+	}
 	set_spot(im, n->outputs[0], spot_of(first));
 	return PI_OK;
 }
@@ -751,23 +783,40 @@ track_matmul(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *err)
 	rout = onnx_dims(im, onnx_entry(im, n->outputs[0]), dims);
 	if (act_a && act_b)
 	{
+		int64_t		da[PI_MAX_RANK],
+					db[PI_MAX_RANK];
+
+		onnx_dims(im, in[0], da);
+		onnx_dims(im, in[1], db);
 		if (ra != rb || in[0]->lift_axis != in[1]->lift_axis || in[0]->lift_outer != in[1]->lift_outer ||
-			in[0]->lift_axis >= ra - 2)
+			in[0]->lift_axis >= ra - 2 || da[in[0]->lift_axis] != db[in[0]->lift_axis])
 			return refuse(n, err, "multiplies rows with other rows");
 		s = spot_of(in[0]);
 	}
 	else if (act_a)
 	{
+		bool		spans = false;
+
 		if (in[0]->lift_axis == ra - 1)
 			return refuse(n, err, "sums over the batch axis");
+		if (in[0]->lift_axis < ra - 2 && rb >= 3)
+			TRY(const_spans_batch(im, in[1], ra, in[0]->lift_axis, &spans, err));
+		if (spans)
+			return refuse(n, err, "a constant spans the batch axis");
 		s = spot_of(in[0]);
 		if (rb >= 2)
 			s.axis += rout - ra;
 	}
 	else
 	{
+		bool		spans = false;
+
 		if (rb == 1 || in[1]->lift_axis == rb - 2)
 			return refuse(n, err, "sums over the batch axis");
+		if (in[1]->lift_axis < rb - 2 && ra >= 3)
+			TRY(const_spans_batch(im, in[0], rb, in[1]->lift_axis, &spans, err));
+		if (spans)
+			return refuse(n, err, "a constant spans the batch axis");
 		s = spot_of(in[1]);
 		if (ra >= 2 || s.axis == rb - 1)
 			s.axis += rout - rb;
@@ -984,6 +1033,14 @@ track_gemm(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *err)
 
 	if (s.axis != m_axis)
 		return refuse(n, err, "sums over the batch axis");
+	if (n->ninputs > 2 && in[2] != NULL)
+	{
+		bool		spans;
+
+		TRY(const_spans_batch(im, in[2], 2, 0, &spans, err));
+		if (spans)
+			return refuse(n, err, "C spans the batch axis");
+	}
 	s.axis = 0;
 	set_spot(im, n->outputs[0], s);
 	return PI_OK;

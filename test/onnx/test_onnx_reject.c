@@ -810,6 +810,72 @@ test_accepted(void)
 	}
 }
 
+/*
+ * Lifted batch: a graph over x [batch, 3] that transposes it to [3, batch]
+ * (which the normal import refuses), applies the given nodes reading "t"
+ * and writing "s", and transposes back to y.
+ */
+static Buf
+transposed_model(Buf *middle, int nmiddle)
+{
+	int64_t		perm[2] = {1, 0};
+	Buf			n[4];
+
+	n[0] = node("Transpose", "t", (const char *[]) {"x", NULL}, (const char *[]) {"t", NULL}, NULL,
+				(Buf[]) {attr_ints("perm", 2, perm)}, 1);
+	for (int i = 0; i < nmiddle; i++)
+		n[1 + i] = middle[i];
+	n[1 + nmiddle] = node("Transpose", "back", (const char *[]) {"s", NULL}, (const char *[]) {"y", NULL}, NULL,
+						  (Buf[]) {attr_ints("perm", 2, perm)}, 1);
+	return nodes_model(n, nmiddle + 2, 8, 13);
+}
+
+/*
+ * Lifted batch: with a Softmax over axis 0 of the transposed input (the
+ * features) the graph imports and computes each row's softmax; ops that
+ * combine rows (a Softmax over axis 1, the batch; subtracting the mean
+ * over the batch) are still refused.
+ */
+static void
+test_lifted(void)
+{
+	float		x[9] = {1, 2, 3, -1, 0.5f, 2, 0, 0, 1};
+	float		want[9];
+	int64_t		batch_axis[1] = {1};
+	Buf			mid[2],
+				m;
+
+	mid[0] = node("Softmax", "sm", (const char *[]) {"t", NULL}, (const char *[]) {"s", NULL}, NULL,
+				  (Buf[]) {attr_i("axis", 0)}, 1);
+	m = transposed_model(mid, 1);
+	for (int r = 0; r < 3; r++)
+	{
+		double		sum = 0;
+
+		for (int k = 0; k < 3; k++)
+			sum += exp(x[r * 3 + k]);
+		for (int k = 0; k < 3; k++)
+			want[r * 3 + k] = (float) (exp(x[r * 3 + k]) / sum);
+	}
+	expect_run("lifted batch: Softmax over the features of the transposed input", &m, NULL, 0, 3, x, want, 9);
+	free(m.p);
+
+	mid[0] = node("Softmax", "sm", (const char *[]) {"t", NULL}, (const char *[]) {"s", NULL}, NULL,
+				  (Buf[]) {attr_i("axis", 1)}, 1);
+	m = transposed_model(mid, 1);
+	expect("lifted batch: Softmax over the transposed batch axis", &m, NULL, 0, PI_ERR_UNSUPPORTED,
+		   "with a lifted batch: node \"sm\" (Softmax), lifted batch: normalizes along the batch axis");
+	free(m.p);
+
+	mid[0] = node("ReduceMean", "mean", (const char *[]) {"t", NULL}, (const char *[]) {"mu", NULL}, NULL,
+				  (Buf[]) {attr_ints("axes", 1, batch_axis)}, 1);
+	mid[1] = node("Sub", "center", (const char *[]) {"t", "mu", NULL}, (const char *[]) {"s", NULL}, NULL, NULL, 0);
+	m = transposed_model(mid, 2);
+	expect("lifted batch: subtracting the mean over the batch", &m, NULL, 0, PI_ERR_UNSUPPORTED,
+		   "with a lifted batch: node \"mean\" (ReduceMean), lifted batch: reduces along the batch axis");
+	free(m.p);
+}
+
 int
 main(void)
 {
@@ -820,6 +886,7 @@ main(void)
 	test_external();
 	test_unsupported();
 	test_accepted();
+	test_lifted();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures > 0;
 }
