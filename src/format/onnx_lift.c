@@ -287,11 +287,14 @@ set_ints_attr(LiftedNode *l, const char *name, int k, int count, PiError *err)
 	return PI_OK;
 }
 
-/* ONNX axis k is IR axis k+1; negative axes count from the end in both. */
+/*
+ * ONNX axis k is IR axis k+1; negative axes count from the end in both.
+ * Axes past any rank stay as they are, for the IR to refuse.
+ */
 static int64_t
 lift_axis(int64_t axis)
 {
-	return axis >= 0 ? axis + 1 : axis;
+	return (axis >= 0 && axis < PI_MAX_RANK) ? axis + 1 : axis;
 }
 
 /* Moves integer attribute name (default dflt) past the rows axis. */
@@ -396,7 +399,8 @@ lift_node_axes(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, LiftedNode *
 	if (n->nattrs > LIFT_MAX_ATTRS - 1)
 		return refuse(n, err, "too many attributes");
 	l->node = *n;
-	memcpy(l->attrs, n->attrs, sizeof(OnnxAttr) * n->nattrs);
+	if (n->nattrs > 0)
+		memcpy(l->attrs, n->attrs, sizeof(OnnxAttr) * n->nattrs);
 	l->node.attrs = l->attrs;
 	if (n->ninputs <= 8)
 	{
@@ -427,7 +431,7 @@ lift_node_axes(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, LiftedNode *
 			return refuse(n, err, "rank over the limit");
 		l->lists[0][0] = 0;
 		for (int i = 0; i < rank; i++)
-			l->lists[0][i + 1] = (count >= 0 ? perm[i] : rank - 1 - i) + 1;
+			l->lists[0][i + 1] = lift_axis(count >= 0 ? perm[i] : rank - 1 - i);
 		return set_ints_attr(l, "perm", 0, rank + 1, err);
 	}
 	if (strncmp(op, "Reduce", 6) == 0)
@@ -778,6 +782,8 @@ track_matmul(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *err)
 				act_b = in[1]->kind == ENTRY_ACT;
 	LiftSpot	s;
 
+	if (!act_a && !act_b)
+		return refuse(n, err, "no activation input");
 	TRY(input_rank(im, in[0], &ra, err));
 	TRY(input_rank(im, in[1], &rb, err));
 	rout = onnx_dims(im, onnx_entry(im, n->outputs[0]), dims);
@@ -1007,6 +1013,8 @@ track_gather(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *err)
 		return refuse(n, err, "axis out of range");
 	if (in[0]->kind == ENTRY_ACT && in[1]->kind == ENTRY_ACT)
 		return refuse(n, err, "indexes rows by other rows");
+	if (in[0]->kind != ENTRY_ACT && in[1]->kind != ENTRY_ACT)
+		return refuse(n, err, "no activation input");
 	if (in[0]->kind == ENTRY_ACT)
 	{
 		s = spot_of(in[0]);
@@ -1058,6 +1066,9 @@ onnx_lift_node(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *err
 	for (int i = 0; i < n->ninputs; i++)
 		if (in[i] != NULL && in[i]->kind == ENTRY_ACT && in[i]->npads > 0)
 			return refuse(n, err, "reads a Pad");
+	if (!in_list(elementwise_ops, op) && strcmp(op, "MatMul") != 0 && strcmp(op, "Gather") != 0 &&
+		(n->ninputs < 1 || in[0] == NULL || in[0]->kind != ENTRY_ACT))
+		return refuse(n, err, "its data input is not an activation");
 	if (strcmp(op, "Reshape") == 0)
 		return lift_reshape(im, n, in, err);
 	if (strcmp(op, "Flatten") == 0)
@@ -1077,7 +1088,5 @@ onnx_lift_node(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *err
 		return track_matmul(im, n, in, err);
 	if (strcmp(op, "Gather") == 0)
 		return track_gather(im, n, in, err);
-	if (in[0] == NULL || in[0]->kind != ENTRY_ACT)
-		return refuse(n, err, "its data input is a constant");
 	return track_axes(im, n, in, err);
 }

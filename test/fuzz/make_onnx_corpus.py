@@ -5,7 +5,8 @@ Each file is [4 bytes: external data length E, little-endian][E bytes of
 external data][an ONNX model], the layout fuzz_onnx.c reads.  Files named
 valid-* must load.  Small models built with onnx.helper cover the importer's
 paths: folding (the dynamic-batch Reshape pattern), old-opset forms,
-multi-output lowering, external data, float16 weights, unsorted nodes.
+multi-output lowering, external data, float16 weights, unsorted nodes,
+lifted-batch mode (attention with the batch moved and merged).
 
     python3 test/fuzz/make_onnx_corpus.py
 """
@@ -131,6 +132,24 @@ def main():
     save("domain-ml",
          [n("LinearClassifier", ["x"], ["y"], domain="ai.onnx.ml", name="clf")],
          [io("x", ["N", 3])], [io("y", ["N", 3])])
+    # attention with the batch moved to axis 1 and merged with 2 heads: lifted-batch mode
+    save("valid-lifted-attention",
+         [n("Transpose", ["x"], ["t"], perm=[1, 0, 2]),
+          n("MatMul", ["t", "Wq"], ["q"]),
+          n("Reshape", ["q", "heads"], ["qh"]),
+          n("Transpose", ["qh"], ["qt"], perm=[1, 0, 2]),
+          n("Transpose", ["qt"], ["kt"], perm=[0, 2, 1]),
+          n("MatMul", ["qt", "kt"], ["s"]),
+          n("Softmax", ["s"], ["p"], axis=-1),
+          n("MatMul", ["p", "qt"], ["o"]),
+          n("Transpose", ["o"], ["ot"], perm=[1, 0, 2]),
+          n("Reshape", ["ot", "rows"], ["flat"]),
+          n("Gemm", ["flat", "Wo", "bo"], ["g"], transB=1),
+          n("Reshape", ["g", "back"], ["b"]),
+          n("Transpose", ["b"], ["y"], perm=[1, 0, 2])],
+         [io("x", ["N", 4, 6])], [io("y", ["N", 4, 6])],
+         [w("Wq", 6, 6), ints("heads", [4, -1, 3]), ints("rows", [-1, 6]), w("Wo", 6, 6),
+          w("bo", 6), ints("back", [4, -1, 6])])
 
 
 if __name__ == "__main__":
