@@ -159,6 +159,38 @@ def main():
          [io("x", ["N", 7])], [io("y", ["N", 7])],
          [const("shp", [7], np.int64), const("r0", 0, np.int64), const("r1", 7, np.int64),
           const("r2", 1, np.int64), const("three", 3.0)], {"x": x2}, 13)
+    # lifted batch: attention with the batch moved to axis 1 and merged with 2 heads
+    # ([4, N*2, 3]), a Shape-derived target naming the batch, Gemm over [4*N, 6]
+    case("lifted_attention_opset18",
+         [n("Transpose", ["x"], ["t"], perm=[1, 0, 2]), n("MatMul", ["t", "Wq"], ["q"]),
+          n("Reshape", ["q", "heads"], ["qh"]), n("Transpose", ["qh"], ["qt"], perm=[1, 0, 2]),
+          n("Transpose", ["qt"], ["kt"], perm=[0, 2, 1]), n("MatMul", ["qt", "kt"], ["sc"]),
+          n("Reshape", ["sc", "split_heads"], ["s4"]), n("Shape", ["s4"], ["s4shape"]),
+          n("Slice", ["s4shape", "z", "two"], ["bh"]), n("Concat", ["bh", "sixteen"], ["tgt"], axis=0),
+          n("Reshape", ["s4", "tgt"], ["s3"]), n("Softmax", ["s3"], ["p3"], axis=-1),
+          n("Reshape", ["p3", "merge_heads"], ["p"]), n("MatMul", ["p", "qt"], ["o"]),
+          n("Transpose", ["o"], ["ot"], perm=[1, 0, 2]), n("Reshape", ["ot", "rows"], ["flat"]),
+          n("Gemm", ["flat", "Wo", "bo"], ["g"], transB=1, alpha=0.5, beta=2.0),
+          n("Reshape", ["g", "back"], ["b"]), n("Transpose", ["b"], ["y"], perm=[1, 0, 2])],
+         [io("x", ["N", 4, 6])], [io("y", ["N", 4, 6])],
+         [numpy_helper.from_array(f32(6, 6), "Wq"), const("heads", [4, -1, 3], np.int64),
+          const("split_heads", [-1, 2, 4, 4], np.int64), const("z", [0], np.int64),
+          const("two", [2], np.int64), const("sixteen", [16], np.int64),
+          const("merge_heads", [-1, 4, 4], np.int64), const("rows", [-1, 6], np.int64),
+          numpy_helper.from_array(f32(6, 6), "Wo"), numpy_helper.from_array(f32(6), "bo"),
+          const("back", [4, -1, 6], np.int64)], {"x": f32(5, 4, 6)}, 18)
+    # lifted batch: Flatten(axis 2) merges the batch into the rows of [N*3, 4]; rows
+    # centred, a Gemm with transA over the transposed matrix, Reshape back by Shape()
+    case("lifted_flatten_gemm_opset13",
+         [n("Flatten", ["x"], ["f"], axis=2), n("ReduceMean", ["f"], ["m"], axes=[1]),
+          n("Sub", ["f", "m"], ["c"]), n("Transpose", ["c"], ["ct"], perm=[1, 0]),
+          n("Gemm", ["ct", "W", "B"], ["g"], transA=1), n("Shape", ["x"], ["xs"]),
+          n("Slice", ["xs", "z", "two"], ["lead"]), n("Concat", ["lead", "m1"], ["tgt"], axis=0),
+          n("Reshape", ["g", "tgt"], ["y"])],
+         [io("x", ["N", 3, 4])], [io("y", ["N", 3, 5])],
+         [numpy_helper.from_array(f32(4, 5), "W"), numpy_helper.from_array(f32(1, 5), "B"),
+          const("z", [0], np.int64), const("two", [2], np.int64), const("m1", [-1], np.int64)],
+         {"x": f32(4, 3, 4)}, 13)
 
 
 if __name__ == "__main__":
