@@ -822,7 +822,8 @@ batch_refusal(const PiError *err, int opset)
 /*
  * Imports an ONNX model (see pi_onnx.h).  A graph refused for a batch-axis
  * reason is imported again in lifted-batch mode (onnx_lift.c); when that
- * fails too, the error is the first refusal followed by the lifted one.
+ * fails too, the error is the first refusal followed by the lifted one
+ * (when it differs).
  */
 PiStatus
 pi_onnx_load(const uint8_t *onnx, size_t len, const uint8_t *external, size_t external_len,
@@ -851,7 +852,7 @@ pi_onnx_load(const uint8_t *onnx, size_t len, const uint8_t *external, size_t ex
 			memset(err, 0, sizeof(*err));
 			st = PI_OK;
 		}
-		else
+		else if (strcmp(lifted_err.message, err->message) != 0)
 		{
 			size_t		used = strlen(err->message);
 
