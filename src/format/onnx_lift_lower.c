@@ -435,7 +435,10 @@ lift_gemm(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *err)
 	}
 }
 
-/* Expand to a constant shape of the input's rank; the batch axis keeps its size. */
+/*
+ * Expand to a constant shape of the input's rank; the batch axis keeps its
+ * size, and no other axis grows to the batch size.
+ */
 static PiStatus
 lift_expand(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *err)
 {
@@ -457,7 +460,7 @@ lift_expand(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *err)
 	{
 		int64_t		t = k->ints[i] == ONNX_BATCH_DIM ? 1 : k->ints[i];
 
-		if (i == in[0]->lift_axis && t != 1 && t != d[i])
+		if (i == in[0]->lift_axis ? (t != 1 && t != d[i]) : k->ints[i] == ONNX_BATCH_DIM)
 			return lift_refuse(n, err, "expands along the batch axis");
 		shape[i + 1] = t;
 	}

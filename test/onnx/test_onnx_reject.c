@@ -834,7 +834,7 @@ transposed_model(Buf *middle, int nmiddle)
  * Lifted batch: with a Softmax over axis 0 of the transposed input (the
  * features) the graph imports and computes each row's softmax; ops that
  * combine rows (a Softmax over axis 1, the batch; subtracting the mean
- * over the batch) are still refused.
+ * over the batch) or pair them with a constant's slices are still refused.
  */
 static void
 test_lifted(void)
@@ -874,6 +874,24 @@ test_lifted(void)
 	expect("lifted batch: subtracting the mean over the batch", &m, NULL, 0, PI_ERR_UNSUPPORTED,
 		   "with a lifted batch: node \"mean\" (ReduceMean), lifted batch: reduces along the batch axis");
 	free(m.p);
+
+	/* a constant [3, 3] added to [3, batch]: it fits a batch of 3 only */
+	{
+		int64_t		dims[2] = {3, 3};
+		float		values[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+		Buf			c = tensor_f("c", 2, dims, values);
+		Buf			value = {0};
+
+		put_str(&value, 1, "value");
+		put_msg(&value, 5, &c);
+		put_int(&value, 20, 4);
+		mid[0] = node("Constant", "const", (const char *[]) {NULL}, (const char *[]) {"c", NULL}, NULL, &value, 1);
+		mid[1] = node("Add", "add", (const char *[]) {"t", "c", NULL}, (const char *[]) {"s", NULL}, NULL, NULL, 0);
+		m = transposed_model(mid, 2);
+		expect("lifted batch: a constant spanning the batch axis", &m, NULL, 0, PI_ERR_UNSUPPORTED,
+			   "with a lifted batch: node \"add\" (Add), lifted batch: a constant spans the batch axis");
+		free(m.p);
+	}
 }
 
 int
