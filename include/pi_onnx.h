@@ -27,7 +27,9 @@ typedef struct PiOnnxInfo
  * Imports an ONNX model.  external holds the one external data file that
  * tensors with data_location EXTERNAL refer to (NULL/0 when there is none;
  * every external tensor must name the same location).  On success *out is a
- * finalized model and info (may be NULL) describes it.
+ * finalized model and info (may be NULL) describes it.  A graph refused for
+ * moving or merging the batch axis is imported again in lifted-batch mode
+ * (docs/onnx.md); its model has the same input and output shapes.
  */
 PiStatus	pi_onnx_load(const uint8_t *onnx, size_t len,
 						 const uint8_t *external, size_t external_len,
