@@ -173,6 +173,8 @@ lift_node_axes(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, LiftedNode *
 	}
 	if (strcmp(op, "Softmax") == 0 || strcmp(op, "LogSoftmax") == 0)
 		return shift_axis_attr(l, "axis", im->opset >= 13 ? -1 : 1, err);
+	if (strcmp(op, "Gather") == 0 && in[0] != NULL && in[0]->kind == ENTRY_CONST)
+		return PI_OK;			/* the axis of a constant table: not lifted */
 	if (strcmp(op, "Concat") == 0 || strcmp(op, "Gather") == 0 || strcmp(op, "Split") == 0 ||
 		strcmp(op, "ArgMax") == 0)
 		return shift_axis_attr(l, "axis", 0, err);

@@ -191,6 +191,14 @@ def main():
          [numpy_helper.from_array(f32(4, 5), "W"), numpy_helper.from_array(f32(1, 5), "B"),
           const("z", [0], np.int64), const("two", [2], np.int64), const("m1", [-1], np.int64)],
          {"x": f32(4, 3, 4)}, 13)
+    # lifted batch: an embedding lookup (a constant table at run-time ids), the batch moved
+    # to axis 1 and the mean over the ids taken there
+    case("lifted_embedding_opset13",
+         [n("Gather", ["E", "ids"], ["e"], axis=0), n("Transpose", ["e"], ["t"], perm=[1, 0, 2]),
+          n("ReduceMean", ["t"], ["y"], axes=[0], keepdims=0)],
+         [io("ids", ["N", 4], TensorProto.INT64)], [io("y", ["N", 6])],
+         [numpy_helper.from_array(f32(10, 6), "E")],
+         {"ids": rng.integers(0, 10, (5, 4)).astype(np.int64)}, 13)
 
 
 if __name__ == "__main__":
