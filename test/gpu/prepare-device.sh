@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Prepares, on a machine with the CUDA toolkit but no GPU, everything that
+# test/gpu/run-device.sh needs on a lent GPU machine (which has CUDA but no
+# cJSON, OpenBLAS or MNIST files): builds pg_infer_cuda.so, test_gpu and
+# bench_gpu, and copies them with the libraries they need beyond glibc and
+# CUDA, the shared MNIST CNN and the MNIST test set into .device/gpu/.
+#
+#   test/gpu/prepare-device.sh [SHARED_DIR]     (default ../shared)
+#
+# Then, with the device tool: run "bash test/gpu/run-device.sh" with
+# carry [".device"].
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+shared=${1:-../shared}
+dest=.device/gpu
+make -j2 pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu
+test/gpu/check-exports.sh pg_infer_cuda.so include/pi_cuda.h
+rm -rf "$dest"
+mkdir -p "$dest/lib" "$dest/data"
+cp pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu "$dest/"
+# every library of the programs that is not glibc's, the compiler's or CUDA's
+skip='/(libc|libm|libpthread|libdl|librt|libstdc\+\+|libgcc_s|libcudart|libcublas|libcublasLt)\.so'
+for lib in $(ldd test/gpu/test_gpu test/gpu/bench_gpu | awk '/=> \//{print $3}' | sort -u | grep -v -E "$skip" | grep -v pg_infer_cuda); do
+	cp -L "$lib" "$dest/lib/"
+done
+cp "$shared/models/mnist_cnn_pytorch.onnx" "$shared/data/mnist/t10k-images-idx3-ubyte.gz" \
+	"$shared/data/mnist/t10k-labels-idx1-ubyte.gz" "$dest/data/"
+git rev-parse HEAD > "$dest/COMMIT"
+git status --porcelain --untracked-files=no | sed 's/^/modified: /' >> "$dest/COMMIT"
+(cd "$dest" && find . -type f ! -name SHA256SUMS -exec sha256sum {} + > SHA256SUMS)
+echo "prepared $dest ($(du -sh "$dest" | cut -f1)): $(ls "$dest/lib" | tr '\n' ' ')"
