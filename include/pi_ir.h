@@ -308,6 +308,12 @@ PiStatus	pi_model_image_write(const PiModel *model, uint8_t *dst, PiError *err);
  */
 PiModel    *pi_model_image_attach(const uint8_t *image, int64_t len, PiError *err);
 
+/*
+ * Marks the weights that live nodes read (the only ones an image keeps or
+ * a device holds): malloc'd, one flag per value; NULL when out of memory.
+ */
+bool	   *pi_model_weights_in_use(const PiModel *m);
+
 /* Elements per row of an activation value. */
 int64_t		pi_value_row_elems(const PiValue *value);
 

@@ -17,25 +17,6 @@ aligned(int64_t bytes)
 	return (bytes + WEIGHT_ALIGN - 1) / WEIGHT_ALIGN * WEIGHT_ALIGN;
 }
 
-/* Marks the weights that live nodes read. */
-static bool *
-weights_in_use(const PiModel *m)
-{
-	bool	   *used = calloc(m->nvalues > 0 ? m->nvalues : 1, sizeof(bool));
-
-	if (used == NULL)
-		return NULL;
-	for (int pos = 0; pos < m->norder; pos++)
-	{
-		const PiNode *n = &m->nodes[m->order[pos]];
-
-		for (int i = 0; i < n->ninputs; i++)
-			if (m->values[n->inputs[i]].kind == PI_VALUE_WEIGHT)
-				used[n->inputs[i]] = true;
-	}
-	return used;
-}
-
 /* Copies count floats to dst + *at in the device block; advances *at. */
 static PiStatus
 upload(PiCudaModel *dm, const float *src, int64_t count, int64_t *at, float **where,
@@ -64,7 +45,7 @@ pi_cuda_model_upload(PiCudaContext *ctx, const PiModel *model, PiError *err)
 	}
 	if (pi_gpu_check(cudaSetDevice(ctx->device), err, "cudaSetDevice") != PI_OK)
 		return NULL;
-	used = weights_in_use(model);
+	used = pi_model_weights_in_use(model);
 	dm = calloc(1, sizeof(PiCudaModel));
 	if (used == NULL || dm == NULL ||
 		(dm->weights = calloc(model->nvalues > 0 ? model->nvalues : 1, sizeof(float *))) == NULL)
