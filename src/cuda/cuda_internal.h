@@ -23,14 +23,23 @@ extern "C"
 /* Batch sizes whose CUDA graph an executor keeps. */
 #define PI_CUDA_MAX_GRAPHS 4
 
-/* cuBLAS workspace per executor (the size NVIDIA recommends for Hopper). */
+/* cuBLAS workspace per lane (the size NVIDIA recommends for Hopper). */
 #define PI_CUDA_BLAS_WORKSPACE ((size_t) 32 << 20)
 
-/* Floats of im2col/col2im scratch an executor aims to stay under. */
+/* Floats of im2col/col2im scratch a lane aims to stay under. */
 #define PI_CUDA_SCRATCH_FLOATS ((int64_t) 1 << 26)
 
 /* Threads per block of the elementwise kernels. */
 #define PI_CUDA_THREADS 256
+
+/*
+ * Pipelining: a batch of more than one chunk runs chunk by chunk on
+ * alternating lanes, so that one chunk's copies overlap another's kernels.
+ * A chunk is max_batch / PI_CUDA_CHUNKS rows, at least PI_CUDA_MIN_CHUNK_ROWS.
+ */
+#define PI_CUDA_LANES 2
+#define PI_CUDA_CHUNKS 8
+#define PI_CUDA_MIN_CHUNK_ROWS 64
 
 struct PiCudaContext
 {
@@ -50,14 +59,11 @@ struct PiCudaModel
 };
 
 /*
- * Where Gather (embedding form) records an index outside the table: the
- * first bad position (~0 when none) and the value found there.
+ * Where Gather (embedding form) records an index outside its table: the
+ * first bad position of the batch in the high 32 bits and the float found
+ * there in the low 32, so that one atomicMin keeps both; ~0 when none.
  */
-typedef struct PiCudaIndexError
-{
-	unsigned long long position;
-	float		value;
-} PiCudaIndexError;
+#define PI_CUDA_NO_INDEX_ERROR (~0ULL)
 
 /* A captured run at one batch size (exec NULL: seen once, not captured yet). */
 typedef struct PiCudaGraph
@@ -68,20 +74,29 @@ typedef struct PiCudaGraph
 	uint64_t	last_used;
 } PiCudaGraph;
 
-struct PiCudaExecutor
+/* What one chunk in flight needs: a stream and its own planned buffers. */
+typedef struct PiCudaLane
 {
-	PiCudaModel *dm;
-	int64_t		max_batch;
 	cudaStream_t stream;
 	cublasHandle_t blas;
+	cudaEvent_t done;			/* lanes after the first: their chunks are done */
 	float	  **buffers;		/* device activation buffers of the plan */
 	float	   *scratch;		/* im2col/col2im for scratch_samples samples */
 	int64_t		scratch_samples;
 	void	   *workspace;		/* cuBLAS workspace (fixed: graph capture) */
 	const void **gemm_ptrs;		/* device pointer arrays of batched MatMuls */
-	int64_t		gemm_ptrs_len;
-	PiCudaIndexError *index_errors; /* device, one per position in the order */
-	PiCudaIndexError *index_errors_host;	/* pinned copy read after a run */
+} PiCudaLane;
+
+struct PiCudaExecutor
+{
+	PiCudaModel *dm;
+	int64_t		max_batch;
+	int64_t		chunk_rows;		/* rows per chunk: the lanes' buffer size */
+	int			nlanes;
+	PiCudaLane	lanes[PI_CUDA_LANES];
+	cudaEvent_t forked;			/* the first lane's start, for the others to wait on */
+	unsigned long long *index_errors;	/* device, one per position in the order */
+	unsigned long long *index_errors_host;	/* pinned copy read after a run */
 	float	  **in_stage;		/* pinned, per graph input */
 	float	  **out_stage;		/* pinned, per graph output */
 	PiCudaGraph graphs[PI_CUDA_MAX_GRAPHS];
@@ -94,7 +109,8 @@ typedef struct PiCudaArgs
 {
 	const PiModel *model;
 	const PiNode *node;
-	int64_t		batch;
+	int64_t		batch;			/* rows of this chunk */
+	int64_t		row0;			/* the chunk's first row in the whole batch */
 	const float *in[8];			/* device data (weights or activations) */
 	int64_t		in_dims[8][PI_MAX_RANK];	/* concrete dims, batch filled in */
 	int			in_rank[8];
@@ -104,7 +120,7 @@ typedef struct PiCudaArgs
 	float	   *scratch;
 	int64_t		scratch_samples;
 	const void **gemm_ptrs;
-	PiCudaIndexError *index_error;
+	unsigned long long *index_error;
 	cudaStream_t stream;
 	cublasHandle_t blas;
 	bool		tf32;

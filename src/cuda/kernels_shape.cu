@@ -3,7 +3,7 @@
  *	  Data movement on the device: Transpose, Concat, Slice and Gather, one
  *	  thread per output element.  Gather's embedding form records an index
  *	  outside its table in the node's error slot; the run then fails with
- *	  the CPU engine's message.
+ *	  the CPU engine's message (src/cuda/run.c).
  */
 #include "kernels_common.cuh"
 
@@ -141,10 +141,14 @@ pi_gpu_launch_concat(const PiCudaArgs *a)
 	return pi_gpu_launched(a, "concat");
 }
 
-/* Embedding form: rows of the weight table x [v, inner] picked by the activation idx. */
+/*
+ * Embedding form: rows of the weight table x [v, inner] picked by the
+ * activation idx; a bad index writes 0 and records its position in the
+ * batch (base + its position in this chunk) with its value.
+ */
 __global__ static void
 gather_rows_kernel(const float *x, int64_t v, int64_t inner, const float *idx, float *y,
-				   int64_t n, PiCudaIndexError *error)
+				   int64_t n, int64_t base, unsigned long long *error)
 {
 	PI_GRID_LOOP(i, n)
 	{
@@ -153,7 +157,7 @@ gather_rows_kernel(const float *x, int64_t v, int64_t inner, const float *idx, f
 
 		if (!(f == floorf(f)) || f < -(float) v || f >= (float) v)
 		{
-			atomicMin(&error->position, (unsigned long long) pos);
+			atomicMin(error, ((unsigned long long) (base + pos) << 32) | __float_as_uint(f));
 			y[i] = 0.0f;
 		}
 		else
@@ -165,14 +169,6 @@ gather_rows_kernel(const float *x, int64_t v, int64_t inner, const float *idx, f
 			y[i] = x[row * inner + i % inner];
 		}
 	}
-}
-
-/* Copies the index found at the recorded bad position into the error slot. */
-__global__ static void
-gather_record_kernel(const float *idx, PiCudaIndexError *error)
-{
-	if (error->position != ~0ULL)
-		error->value = idx[error->position];
 }
 
 /* Constant form: slices of the activation x along axis picked by the weight idx. */
@@ -201,7 +197,6 @@ pi_gpu_launch_gather(const PiCudaArgs *a)
 				count = 1,
 				outer = 1;
 	int			axis = a->node->attrs.axis;
-	PiStatus	st;
 
 	for (int i = 0; i < a->in_rank[1]; i++)
 		count *= a->in_dims[1][i];
@@ -209,13 +204,12 @@ pi_gpu_launch_gather(const PiCudaArgs *a)
 	{
 		for (int i = 1; i < a->in_rank[0]; i++)
 			inner *= a->in_dims[0][i];
+		/* count / batch indices per row: the chunk's first position in the batch */
 		gather_rows_kernel PI_LAUNCH(count * inner, a->stream) (a->in[0], a->in_dims[0][0], inner,
 																a->in[1], a->out, count * inner,
+																a->row0 * (count / a->batch),
 																a->index_error);
-		if ((st = pi_gpu_launched(a, "gather_rows")) != PI_OK)
-			return st;
-		gather_record_kernel<<<1, 1, 0, a->stream>>> (a->in[1], a->index_error);
-		return pi_gpu_launched(a, "gather_record");
+		return pi_gpu_launched(a, "gather_rows");
 	}
 	for (int i = 0; i < axis; i++)
 		outer *= a->in_dims[0][i];

@@ -1,7 +1,8 @@
 /*
  * test_gpu.c
  *	  The CUDA device engine (pg_infer_cuda.so) against the CPU engine: every
- *	  PyTorch fixture of test/fixtures at its stored batch and tiled 8 times,
+ *	  PyTorch fixture of test/fixtures at its stored batch and tiled 8 and
+ *	  128 times (the last in pipelined chunks),
  *	  each run on the device three times (as enqueued, captured as a CUDA
  *	  graph, replayed) with every output value within
  *	  |gpu - cpu| <= 1e-5 * max(1, |cpu|) (TF32 off); models attached from an
@@ -299,8 +300,11 @@ run_case(const char *dir, const char *name)
 		goto done;
 	}
 	batch = fixture_input(&io, m, 0)->dims[0];
-	for (int copies = 1; copies <= 8; copies += 7)
+	/* 128 copies: enough rows for chunks on two lanes (src/cuda/run.c) */
+	for (int t = 0; t < 3; t++)
 	{
+		int			copies = (int[]) {1, 8, 128}[t];
+
 		if (!tile_inputs(m, &io, batch, copies, rows))
 		{
 			check(false, "%s: inputs of the wrong size or out of memory", name);
@@ -420,6 +424,26 @@ test_gather_errors(void)
 		  "the device executor runs again after a failed run");
 	check(pi_cuda_executor_run(gx, 3, &err) == PI_ERR_LIMIT && strstr(err.message, "takes 1 to 2"),
 		  "a batch above the executor's maximum is refused: %s", err.message);
+	pi_cuda_executor_free(gx);
+	/* 256 rows run in chunks on two lanes: positions count from the batch's start */
+	if ((gx = pi_cuda_executor_new(dm, 256, &err)) == NULL)
+	{
+		check(false, "embedding executor for 256 rows: %s", err.message);
+		goto done;
+	}
+	for (int pass = 0; pass < 2; pass++)
+	{
+		float	   *in = pi_cuda_executor_input(gx, 0);
+
+		for (int i = 0; i < 512; i++)
+			in[i] = (float) (i % 2);
+		in[461] = 5;
+		in[401] = -7;
+		check(pi_cuda_executor_run(gx, 256, &err) == PI_ERR_INVALID &&
+			  strstr(err.message, "index -7 at position 401 of the batch"),
+			  "device embedding error in a later chunk names its position in the batch (pass %d): %s",
+			  pass, err.message);
+	}
 
 done:
 	pi_cuda_executor_free(gx);
