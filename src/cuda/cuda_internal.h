@@ -95,6 +95,7 @@ struct PiCudaExecutor
 	int			nlanes;
 	PiCudaLane	lanes[PI_CUDA_LANES];
 	cudaEvent_t forked;			/* the first lane's start, for the others to wait on */
+	bool		checks_indices; /* the model has an embedding Gather */
 	unsigned long long *index_errors;	/* device, one per position in the order */
 	unsigned long long *index_errors_host;	/* pinned copy read after a run */
 	float	  **in_stage;		/* pinned, per graph input */

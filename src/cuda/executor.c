@@ -192,6 +192,10 @@ pi_cuda_executor_new(PiCudaModel *dm, int64_t max_batch, PiError *err)
 	if (ex->chunk_rows >= max_batch)
 		ex->chunk_rows = max_batch;
 	ex->nlanes = ex->chunk_rows < max_batch ? PI_CUDA_LANES : 1;
+	for (int pos = 0; pos < m->norder; pos++)
+		if (m->nodes[m->order[pos]].op == PI_OP_GATHER &&
+			m->values[m->nodes[m->order[pos]].inputs[0]].kind == PI_VALUE_WEIGHT)
+			ex->checks_indices = true;
 	if ((ex->in_stage = calloc(m->ninputs + 1, sizeof(float *))) == NULL ||
 		(ex->out_stage = calloc(m->noutputs + 1, sizeof(float *))) == NULL)
 	{

@@ -109,9 +109,10 @@ enqueue_run(PiCudaExecutor *ex, int64_t batch, bool tf32, PiError *err)
 	int64_t		chunks = (batch + ex->chunk_rows - 1) / ex->chunk_rows;
 	int			lanes = chunks > 1 ? ex->nlanes : 1;
 	int			forked = 1;		/* lanes that wait on the main stream */
-	PiStatus	st;
+	PiStatus	st = PI_OK;
 
-	if ((st = pi_gpu_check(cudaMemsetAsync(ex->index_errors, 0xff, m->norder * sizeof(unsigned long long),
+	if (ex->checks_indices &&
+		(st = pi_gpu_check(cudaMemsetAsync(ex->index_errors, 0xff, m->norder * sizeof(unsigned long long),
 										   main_stream), err, "clearing the index error slots")) != PI_OK)
 		return st;
 	if (lanes > 1)
@@ -129,16 +130,18 @@ enqueue_run(PiCudaExecutor *ex, int64_t batch, bool tf32, PiError *err)
 	}
 	for (int l = 1; l < forked; l++)
 	{
+		/* a failure while joining is reported only when nothing failed before */
+		PiError    *join_err = st == PI_OK ? err : NULL;
 		PiStatus	joined = pi_gpu_check(cudaEventRecord(ex->lanes[l].done, ex->lanes[l].stream),
-										  err, "cudaEventRecord");
+										  join_err, "cudaEventRecord");
 
 		if (joined == PI_OK)
-			joined = pi_gpu_check(cudaStreamWaitEvent(main_stream, ex->lanes[l].done, 0), err,
+			joined = pi_gpu_check(cudaStreamWaitEvent(main_stream, ex->lanes[l].done, 0), join_err,
 								  "cudaStreamWaitEvent");
 		if (st == PI_OK)
 			st = joined;
 	}
-	if (st != PI_OK)
+	if (st != PI_OK || !ex->checks_indices)
 		return st;
 	return pi_gpu_check(cudaMemcpyAsync(ex->index_errors_host, ex->index_errors,
 										m->norder * sizeof(unsigned long long),
@@ -205,7 +208,7 @@ check_index_errors(const PiCudaExecutor *ex, PiError *err)
 {
 	const PiModel *m = ex->dm->model;
 
-	for (int pos = 0; pos < m->norder; pos++)
+	for (int pos = 0; ex->checks_indices && pos < m->norder; pos++)
 	{
 		const PiNode *n = &m->nodes[m->order[pos]];
 		unsigned long long key = ex->index_errors_host[pos];
