@@ -8,7 +8,8 @@
  *
  *	  bench_gpu [SECONDS_PER_SIZE]
  *
- * Needs a CUDA GPU (test/gpu/run-device.sh).
+ * The outputs of the timed runs at the largest batch are checked against the
+ * CPU engine.  Needs a CUDA GPU (test/gpu/run-device.sh).
  */
 #include <math.h>
 #include <stdio.h>
@@ -18,7 +19,9 @@
 
 #include <cuda_runtime.h>
 
+#include "pi_blas.h"
 #include "pi_cuda.h"
+#include "pi_engine.h"
 #include "pi_format.h"
 
 #define IN 784
@@ -196,6 +199,49 @@ bench_batch(PiCudaExecutor *gx, int64_t batch, double seconds, double roofline_r
 		   batch * n / total, 100.0 * (batch * n / total) / roofline_rows);
 }
 
+/* Whether the last run's outputs of batch rows agree with the CPU engine's (1e-5). */
+static bool
+matches_cpu(const PiModel *m, PiCudaExecutor *gx, int64_t batch)
+{
+	PiError		err = {0};
+	PiExecutor *ex = pi_executor_new(m, batch, &err);
+	const float *cpu,
+			   *gpu = pi_cuda_executor_output(gx, 0);
+	double		worst = 0.0;
+
+	if (ex == NULL)
+	{
+		fprintf(stderr, "FAIL: CPU executor: %s\n", err.message);
+		return false;
+	}
+	memcpy(pi_executor_input(ex, 0), pi_cuda_executor_input(gx, 0), sizeof(float) * batch * IN);
+	if (pi_executor_run(ex, batch, &err) != PI_OK)
+	{
+		fprintf(stderr, "FAIL: CPU run: %s\n", err.message);
+		pi_executor_free(ex);
+		return false;
+	}
+	cpu = pi_executor_output(ex, 0);
+	for (int64_t i = 0; i < batch * OUT; i++)
+	{
+		double		d = fabs((double) gpu[i] - cpu[i]) / fmax(1.0, fabs((double) cpu[i]));
+
+		if (isnan(d))
+			worst = INFINITY;
+		else if (d > worst)
+			worst = d;
+	}
+	pi_executor_free(ex);
+	printf("batch %lld outputs against the CPU engine: worst |gpu-cpu|/max(1,|cpu|) %.2e (limit 1e-5)\n",
+		   (long long) batch, worst);
+	if (!(worst <= 1e-5))
+	{
+		fprintf(stderr, "FAIL: the timed runs' outputs differ from the CPU engine's\n");
+		return false;
+	}
+	return true;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -211,6 +257,8 @@ main(int argc, char **argv)
 	double		bandwidth,
 				roofline_rows;
 
+	pi_blas.sgemm = cblas_sgemm;
+	pi_blas.sgemv = cblas_sgemv;
 	if ((ctx = pi_cuda_context_new(0, &err)) == NULL || pi_cuda_device_info(ctx, &info, &err) != PI_OK ||
 		(dm = pi_cuda_model_upload(ctx, m, &err)) == NULL ||
 		(gx = pi_cuda_executor_new(dm, MAX_BATCH, &err)) == NULL)
@@ -230,6 +278,8 @@ main(int argc, char **argv)
 		   bandwidth / 1e9, roofline_rows, (int) (IN * sizeof(float)));
 	for (int b = 0; b < 4; b++)
 		bench_batch(gx, batches[b], seconds, roofline_rows, "fp32");
+	if (!matches_cpu(m, gx, MAX_BATCH))
+		return 1;
 	pi_cuda_set_tf32(ctx, true);
 	bench_batch(gx, MAX_BATCH, seconds, roofline_rows, "tf32");
 	pi_cuda_executor_free(gx);
