@@ -13,15 +13,17 @@
  *
  * Objects: a context is one GPU; a device model is a finalized PiModel's
  * weights uploaded once (the PiModel must outlive it: its graph is read at
- * every run); an executor owns the activation buffers of the model's plan
- * for a maximum batch, pinned host staging buffers, one stream and one
- * cuBLAS handle.  Each object is used by one thread at a time.
+ * every run); an executor owns pinned host staging buffers for a maximum
+ * batch and one or two lanes, each a stream, a cuBLAS handle and the
+ * model's planned activation buffers for one chunk of rows.  Each object is
+ * used by one thread at a time.
  *
  * A run copies the rows the caller wrote into the input staging buffers to
  * the device, runs every node there, and copies the outputs back into the
- * output staging buffers.  The first run at a batch size runs kernel by
- * kernel; later runs at that size replay a CUDA graph captured on the
- * second run (a few batch sizes are kept).
+ * output staging buffers; a large batch runs in chunks on alternating lanes
+ * so that copies overlap kernels.  The first run at a batch size runs
+ * kernel by kernel; later runs at that size replay a CUDA graph captured on
+ * the second run (a few batch sizes are kept).  docs/gpu.md has the details.
  *
  * Every op of the CPU engine runs on the device (docs/gpu.md lists the
  * kernels); there are no CPU fallbacks.  GEMMs are FP32 (cuBLAS with
