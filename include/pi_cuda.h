@@ -60,7 +60,7 @@ typedef struct PiCudaDeviceInfo
 /* The PI_CUDA_ABI_VERSION this library was built with. */
 int			pi_cuda_abi_version(void);
 
-/* Number of usable CUDA devices (0 when there is no driver or no GPU). */
+/* Number of CUDA devices: 0 when none; PI_ERR_DEVICE without a usable driver. */
 PiStatus	pi_cuda_device_count(int *count, PiError *err);
 
 /* Opens GPU number device; NULL with err set on failure. */

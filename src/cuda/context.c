@@ -61,19 +61,22 @@ pi_gpu_blocks(int64_t n)
 	return blocks > (1 << 20) ? (1u << 20) : (unsigned int) blocks;
 }
 
-/* Number of usable CUDA devices (0 when there is no driver or no GPU). */
+/*
+ * Number of CUDA devices: 0 when the driver finds none; PI_ERR_DEVICE when
+ * there is no usable driver (CUDA reports a missing driver as too old).
+ */
 PiStatus
 pi_cuda_device_count(int *count, PiError *err)
 {
 	cudaError_t e = cudaGetDeviceCount(count);
 
-	if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver)
+	*count = e == cudaSuccess ? *count : 0;
+	if (e == cudaErrorNoDevice)
 	{
 		cudaGetLastError();		/* not sticky: clear it */
-		*count = 0;
 		return PI_OK;
 	}
-	return pi_gpu_check(e, err, "cudaGetDeviceCount");
+	return pi_gpu_check(e, err, "looking for CUDA devices (cudaGetDeviceCount)");
 }
 
 /* Opens GPU number device; NULL with err set on failure. */

@@ -615,7 +615,8 @@ main(int argc, char **argv)
 		  pi_cuda_abi_version(), PI_CUDA_ABI_VERSION);
 	if (pi_cuda_device_count(&devices, &err) != PI_OK || devices < 1)
 	{
-		check(false, "a CUDA device is present: %d found %s", devices, err.message);
+		check(false, "a CUDA device is present: %d found%s%s", devices,
+			  err.status != PI_OK ? ": " : "", err.status != PI_OK ? err.message : "");
 		printf("%d passed, %d failed\n", passed, failed);
 		return 1;
 	}
