@@ -129,6 +129,7 @@ unary_value(const UnaryParams &p, float x)
 	}
 }
 
+/* y = op(x) elementwise. */
 __global__ static void
 unary_kernel(UnaryParams p, const float *x, float *y, int64_t n)
 {
@@ -190,6 +191,7 @@ binary_value(PiOp op, float u, float v)
 	}
 }
 
+/* One output element per thread: its inputs' offsets from its coordinates and their strides. */
 __global__ static void
 broadcast_kernel(PiOp op, BroadcastShape s, const float *x0, const float *x1,
 				 const float *x2, float *y, int64_t n)
@@ -260,6 +262,7 @@ pi_gpu_launch_broadcast(const PiCudaArgs *a, int ninputs)
 	return pi_gpu_launched(a, "broadcast");
 }
 
+/* x = x * scale + shift in place, per feature or with one global pair. */
 __global__ static void
 input_transform_kernel(float *x, int64_t n, int64_t row, const float *scale,
 					   const float *shift, bool global)
@@ -283,6 +286,7 @@ pi_gpu_launch_input_transform(float *x, int64_t batch, int64_t row, const float 
 	return pi_gpu_check(cudaGetLastError(), err, "launching the input transform");
 }
 
+/* The CPU kernel's per-channel affine map, one element per thread. */
 __global__ static void
 batch_norm_kernel(const float *x, float *y, int64_t n, int64_t channels, int64_t inner,
 				  const float *scale, const float *bias, const float *mean,
@@ -315,6 +319,7 @@ pi_gpu_launch_batch_norm(const PiCudaArgs *a)
 	return pi_gpu_launched(a, "batch_norm");
 }
 
+/* y[i] = values[(i / inner) % channels]. */
 __global__ static void
 channel_fill_kernel(float *y, int64_t n, int64_t channels, int64_t inner, const float *values)
 {

@@ -5,6 +5,7 @@
  */
 #include "kernels_common.cuh"
 
+/* The addresses of matrix mat of A, B and C, from its stack coordinates. */
 __global__ static void
 matmul_ptrs_kernel(const float *A, const float *B, float *C, PiDims sa, PiDims sb,
 				   PiDims out, int lead, int64_t mats, int64_t rows, int64_t cols,

@@ -100,6 +100,7 @@ typedef struct ConcatInputs
 	int			count;
 } ConcatInputs;
 
+/* One output element per thread: the input that holds its position along the axis. */
 __global__ static void
 concat_kernel(ConcatInputs in, float *y, int64_t total_len, int64_t inner, int64_t n)
 {
