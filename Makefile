@@ -160,6 +160,9 @@ CUDA_HOST_CFLAGS = -std=gnu11 -O2 -g -fPIC -Wall -Wextra -Wno-unused-parameter -
 # test programs find pg_infer_cuda.so beside them or at the repository root
 CUDA_TEST_LINK = pg_infer_cuda.so -Wl,-rpath,'$$ORIGIN:$$ORIGIN/../..'
 
+ifeq ($(CUDA),1)
+all: pg_infer_cuda.so
+
 build/cuda/%.o: %.c $(CUDA_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CUDA_HOST_CFLAGS) -c -o $@ $<
@@ -188,9 +191,6 @@ test/gpu/bench_gpu: test/gpu/bench_gpu.c pg_infer_cuda.so $(ENGINE_SRCS) include
 	$(CC) $(ENGINE_TEST_CFLAGS) -I$(CUDA_HOME)/include -o $@ test/gpu/bench_gpu.c $(ENGINE_SRCS) \
 		$(CUDA_TEST_LINK) -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lcjson $(BLAS_LIBS) -lm
 
-ifeq ($(CUDA),1)
-all: pg_infer_cuda.so
-
 check-cuda-build: pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu
 	test/gpu/check-exports.sh pg_infer_cuda.so include/pi_cuda.h
 else
@@ -199,7 +199,11 @@ check-cuda-build:
 	@exit 1
 endif
 
-EXTRA_CLEAN = build/cuda pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu \
-	test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer
+EXTRA_CLEAN = test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer
 
-.PHONY: check-engine check-onnx check-cuda-build fuzz-smoke fuzz-libfuzzer
+# (EXTRA_CLEAN is read when PGXS is included, above this point)
+clean: clean-cuda
+clean-cuda:
+	rm -rf build/cuda pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu
+
+.PHONY: check-engine check-onnx check-cuda-build clean-cuda fuzz-smoke fuzz-libfuzzer
