@@ -7,7 +7,8 @@
  *	  graph, replayed) with every output value within
  *	  |gpu - cpu| <= 1e-5 * max(1, |cpu|) (TF32 off); models attached from an
  *	  image; the input transform; Gather's index errors; and the shared MNIST
- *	  CNN through the ONNX importer, exactly 9813 of 10000 correct on the GPU.
+ *	  CNN through the ONNX importer, exactly 9813 of 10000 correct on the GPU
+ *	  (and within 10 of that with TF32).
  *
  *	  test_gpu FIXTURE_DIR MODEL.onnx IMAGES.idx3.gz LABELS.idx1.gz
  *
@@ -16,6 +17,7 @@
  */
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -580,11 +582,12 @@ test_mnist(const char *model_path, const char *images_path, const char *labels_p
 		  correct, count, 100.0 * correct / count, MNIST_EXPECTED_CORRECT);
 	check(close, "MNIST CNN logits on the device against the CPU engine: worst %.2e (limit %.0e)",
 		  worst, TOLERANCE);
-	/* TF32 is a precision trade: it runs, and stays near FP32 */
+	/* TF32 trades precision (10-bit mantissas) for speed: it runs and keeps the accuracy */
 	pi_cuda_set_tf32(ctx, true);
-	if (classify_mnist(gx, ex, images, labels, count, &correct, &worst, &close, 1e-2))
-		check(close, "MNIST CNN with TF32: %d of %u correct, worst logit difference %.2e (limit 1e-2)",
-			  correct, count, worst);
+	if (classify_mnist(gx, ex, images, labels, count, &correct, &worst, &close, TOLERANCE))
+		check(abs(correct - MNIST_EXPECTED_CORRECT) <= 10,
+			  "MNIST CNN with TF32: %d of %u correct (within 10 of %d), worst logit difference from FP32 on the CPU %.2e",
+			  correct, count, MNIST_EXPECTED_CORRECT, worst);
 	pi_cuda_set_tf32(ctx, false);
 
 done:
