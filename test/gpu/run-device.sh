@@ -7,7 +7,7 @@
 # .device/gpu, prepared here by test/gpu/prepare-device.sh; nothing is built
 # on the device.
 #
-#   device tool: command "bash test/gpu/run-device.sh", carry [".device"]
+#   device tool: command "bash test/gpu/run-device.sh", carry [".device/gpu"]
 #
 # Exit status: 0 when test_gpu and bench_gpu passed, else 1.  Each stage has
 # its own time limit; all of them together stay under 6 minutes (typically 2 to 3).
@@ -30,12 +30,14 @@ nvidia-smi 2>&1 | tee "$OUT/nvidia-smi.txt"
 nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version,pcie.link.gen.current,pcie.link.width.current --format=csv 2>&1 | tee -a "$summary"
 
 if [ ! -x "$dev/test_gpu" ] || ! (cd "$dev" && sha256sum -c --quiet SHA256SUMS); then
-	mark "FAIL: $dev is missing or damaged: run test/gpu/prepare-device.sh and carry .device"
+	mark "FAIL: $dev is missing or damaged: run test/gpu/prepare-device.sh and carry .device/gpu"
 	exit 1
 fi
 
 # libraries: the carried ones, then CUDA's wherever this machine keeps cuBLAS 13
-export LD_LIBRARY_PATH=$PWD/$dev/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+libdir=$(mktemp -d)
+tar -xzf "$dev/libs.tar.gz" -C "$libdir"
+export LD_LIBRARY_PATH=$libdir:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 if ldd "$dev/test_gpu" | grep -q "not found"; then
 	for d in $(find /usr/local /usr/lib /opt -maxdepth 6 -name 'libcublas.so.13*' -printf '%h\n' 2>/dev/null | sort -u); do
 		LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$d
