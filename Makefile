@@ -191,8 +191,14 @@ test/gpu/bench_gpu: test/gpu/bench_gpu.c pg_infer_cuda.so $(ENGINE_SRCS) include
 	$(CC) $(ENGINE_TEST_CFLAGS) -I$(CUDA_HOME)/include -o $@ test/gpu/bench_gpu.c $(ENGINE_SRCS) \
 		$(CUDA_TEST_LINK) -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lcjson $(BLAS_LIBS) -lm
 
-check-cuda-build: pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu
+# dlopen of the library into a program that exports the engine, as the server does
+test/gpu/test_load: test/gpu/test_load.c $(ENGINE_SRCS) include/*.h src/ir/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -rdynamic -o $@ test/gpu/test_load.c $(ENGINE_SRCS) -lcjson -ldl -lm
+
+# runs without a GPU (CI): builds everything, checks the exports and a dlopen
+check-cuda-build: pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu test/gpu/test_load
 	test/gpu/check-exports.sh pg_infer_cuda.so include/pi_cuda.h
+	test/gpu/test_load ./pg_infer_cuda.so
 else
 check-cuda-build:
 	@echo "check-cuda-build: nvcc not found (or CUDA=0): the CUDA device engine is not built" >&2
@@ -204,6 +210,6 @@ EXTRA_CLEAN = test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_o
 # (EXTRA_CLEAN is read when PGXS is included, above this point)
 clean: clean-cuda
 clean-cuda:
-	rm -rf build/cuda pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu
+	rm -rf build/cuda pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu test/gpu/test_load
 
 .PHONY: check-engine check-onnx check-cuda-build clean-cuda fuzz-smoke fuzz-libfuzzer

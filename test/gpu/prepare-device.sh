@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prepares, on a machine with the CUDA toolkit but no GPU, everything that
 # test/gpu/run-device.sh needs on a lent GPU machine (which has CUDA but no
-# cJSON, OpenBLAS or MNIST files): builds pg_infer_cuda.so, test_gpu and
-# bench_gpu, and copies them with the libraries they need beyond glibc and
+# cJSON, OpenBLAS or MNIST files): builds pg_infer_cuda.so, test_gpu,
+# bench_gpu and test_load, and copies them with the libraries they need beyond glibc and
 # CUDA, the shared MNIST CNN and the MNIST test set into .device/gpu/.
 #
 #   test/gpu/prepare-device.sh [SHARED_DIR]     (default ../shared)
@@ -13,11 +13,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 shared=${1:-../shared}
 dest=.device/gpu
-make -j2 pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu
+make -j2 pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu test/gpu/test_load
 test/gpu/check-exports.sh pg_infer_cuda.so include/pi_cuda.h
 rm -rf "$dest"
 mkdir -p "$dest/data"
-cp pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu "$dest/"
+cp pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu test/gpu/test_load "$dest/"
 # every library of the programs that is not glibc's, the compiler's or CUDA's,
 # compressed (OpenBLAS alone is 35 MB; a device call carries at most 64 MiB)
 skip='/(libc|libm|libpthread|libdl|librt|libstdc\+\+|libgcc_s|libcudart|libcublas|libcublasLt)\.so'

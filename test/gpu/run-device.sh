@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one prepared script for a lent GPU machine (../shared/device/README.md):
-# checks the GPU, runs test/gpu/test_gpu (every fixture and the MNIST CNN on
+# checks the GPU, loads the library as the worker will (test/gpu/test_load),
+# runs test/gpu/test_gpu (every fixture and the MNIST CNN on
 # the GPU against the CPU engine) and test/gpu/bench_gpu (the MLP against the
 # pinned H2D roofline), then test_gpu under compute-sanitizer's memcheck for
 # whatever time is left of its budget.  Logs go to $OUT.  Everything runs from
@@ -10,7 +11,7 @@
 #   device tool: command "bash test/gpu/run-device.sh", carry [".device/gpu"]
 #
 # Exit status: 0 when test_gpu and bench_gpu passed, else 1.  Each stage has
-# its own time limit; all of them together stay under 6 minutes (typically 2 to 3).
+# its own time limit; all of them together stay under 7 minutes (typically 2 to 3).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/pg_infer_gpu_out}
@@ -43,12 +44,15 @@ if ldd "$dev/test_gpu" | grep -q "not found"; then
 		LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$d
 	done
 fi
-ldd "$dev/test_gpu" "$dev/bench_gpu" "$dev/pg_infer_cuda.so" > "$OUT/ldd.txt" 2>&1
+ldd "$dev/test_gpu" "$dev/bench_gpu" "$dev/test_load" "$dev/pg_infer_cuda.so" > "$OUT/ldd.txt" 2>&1
 if grep -q "not found" "$OUT/ldd.txt"; then
 	mark "FAIL: libraries not found"
 	grep "not found" "$OUT/ldd.txt" | sort -u | tee -a "$summary"
 	exit 1
 fi
+
+mark "test_load: dlopen of pg_infer_cuda.so and device 0 (limit 60 s)"
+timeout 60 "$dev/test_load" "$dev/pg_infer_cuda.so" 2>&1 | tee "$OUT/test_load.log" | tee -a "$summary"
 
 mark "test_gpu: fixtures and MNIST on the GPU against the CPU engine (limit 180 s)"
 start=$(date +%s)
