@@ -20,7 +20,7 @@ ENGINE_SRCS = \
 	src/engine/exec.c src/engine/op_gemm.c src/engine/op_elementwise.c \
 	src/engine/op_softmax.c src/engine/op_shape.c src/engine/op_conv.c \
 	src/engine/op_pool.c src/engine/op_norm.c src/engine/op_unary.c \
-	src/engine/op_reduce.c src/engine/op_layernorm.c src/engine/op_slice.c \
+	src/engine/op_reduce.c src/engine/op_layernorm.c src/engine/op_slice.c src/engine/op_pad.c \
 	src/engine/op_gather.c src/engine/op_topk.c src/engine/op_conv_transpose.c
 
 # The ONNX importer (docs/onnx.md): part of the engine, plain C as well.
