@@ -22,14 +22,17 @@ ENGINE_SRCS = \
 	src/engine/exec.c src/engine/op_gemm.c src/engine/op_elementwise.c \
 	src/engine/op_softmax.c src/engine/op_shape.c src/engine/op_conv.c \
 	src/engine/op_pool.c src/engine/op_norm.c src/engine/op_unary.c \
-	src/engine/op_reduce.c src/engine/op_layernorm.c src/engine/op_slice.c \
+	src/engine/op_reduce.c src/engine/op_layernorm.c src/engine/op_slice.c src/engine/op_pad.c \
 	src/engine/op_gather.c src/engine/op_topk.c src/engine/op_conv_transpose.c
 
 # The ONNX importer (docs/onnx.md): part of the engine, plain C as well.
 ONNX_SRCS = \
 	src/format/onnx_wire.c src/format/onnx_proto.c src/format/onnx_tensor.c \
 	src/format/onnx_const.c src/format/onnx_attrs.c src/format/onnx_fold.c \
-	src/format/onnx_convert.c src/format/onnx_import.c src/format/onnx_external.c
+	src/format/onnx_fold_math.c \
+	src/format/onnx_convert.c src/format/onnx_convert_math.c \
+	src/format/onnx_convert_window.c src/format/onnx_convert_shape.c \
+	src/format/onnx_import.c src/format/onnx_external.c
 ENGINE_SRCS += $(ONNX_SRCS)
 
 # The server side: catalog, backend-local cache, SQL functions.

@@ -109,6 +109,7 @@ typedef enum PiOp
 	PI_OP_EXPAND,
 	PI_OP_TOPK,
 	PI_OP_CONV_TRANSPOSE,
+	PI_OP_PAD,
 	PI_OP_COUNT
 } PiOp;
 
@@ -147,6 +148,14 @@ typedef enum PiAutoPad
 	PI_AUTO_PAD_SAME_LOWER,
 	PI_AUTO_PAD_VALID
 } PiAutoPad;
+
+/* How Pad fills the new elements. */
+typedef enum PiPadMode
+{
+	PI_PAD_CONSTANT,			/* pad_value */
+	PI_PAD_REFLECT,				/* mirrored, the edge element not repeated */
+	PI_PAD_EDGE					/* the edge element repeated */
+} PiPadMode;
 
 /* Longest integer-list attribute. */
 #define PI_MAX_ATTR_INTS 8
@@ -198,6 +207,10 @@ typedef struct PiAttrs
 	int64_t		starts[PI_MAX_RANK];
 	int			ends_len;
 	int64_t		ends[PI_MAX_RANK];
+	int			pad_amounts_len;	/* Pad's "pads": begins of every axis, then ends */
+	int			pad_amounts[2 * PI_MAX_RANK];
+	int			pad_mode;		/* PiPadMode */
+	float		pad_value;		/* PI_PAD_CONSTANT's value */
 	int			steps_len;
 	int64_t		steps[PI_MAX_RANK];
 	int64_t		k;

@@ -757,6 +757,7 @@ pi_onnx_load(const uint8_t *onnx, size_t len, const uint8_t *external, size_t ex
 {
 	OnnxModelProto proto;
 	OnnxImporter im;
+	char		location[1024];
 	PiStatus	st;
 
 	*out = NULL;
@@ -764,7 +765,8 @@ pi_onnx_load(const uint8_t *onnx, size_t len, const uint8_t *external, size_t ex
 	if ((st = onnx_model_decode(onnx, len, &proto, err)) != PI_OK)
 		return st;
 	if ((st = check_ops(&proto.graph, err)) != PI_OK ||
-		(st = check_versions(&proto, &im.opset, err)) != PI_OK)
+		(st = check_versions(&proto, &im.opset, err)) != PI_OK ||
+		(st = onnx_external_location(&proto, location, sizeof(location), err)) != PI_OK)
 		goto done;
 	im.graph = &proto.graph;
 	im.external = external;

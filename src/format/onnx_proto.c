@@ -12,8 +12,6 @@
 
 #include "onnx_proto.h"
 
-/* Shorthand: the status of a failed step, returned at once. */
-#define TRY(expr) do { PiStatus st_ = (expr); if (st_ != PI_OK) return st_; } while (0)
 
 /* Fails as out of memory. */
 static PiStatus

@@ -13,6 +13,9 @@
 
 #include "pi_onnx.h"
 
+/* Returns the status of a failed step at once. */
+#define TRY(expr) do { PiStatus st_ = (expr); if (st_ != PI_OK) return st_; } while (0)
+
 /* ONNX TensorProto.DataType numbers. */
 enum
 {
@@ -183,6 +186,10 @@ PiStatus	onnx_model_decode(const uint8_t *bytes, size_t len, OnnxModelProto *mod
 void		onnx_model_free(OnnxModelProto *model);
 PiStatus	onnx_tensor_decode(const uint8_t *start, const uint8_t *data, size_t len,
 							   OnnxArena *arena, OnnxTensor *t, PiError *err);
+
+/* onnx_external.c */
+PiStatus	onnx_external_location(const OnnxModelProto *model, char *out, size_t out_len,
+								   PiError *err);
 
 /* onnx_tensor.c */
 bool		onnx_dtype_is_integer(int data_type);

@@ -235,11 +235,11 @@ onnx_tensor_floats(const OnnxTensor *t, const uint8_t *external, size_t external
 	{
 		double		d = element_double(t, &src, i);
 
-		if (t->data_type == ONNX_INT64 && fabs(d) > 16777216.0)
+		if (onnx_dtype_is_integer(t->data_type) && fabs(d) > 16777216.0)
 		{
 			free(v);
-			return pi_fail(err, PI_ERR_DTYPE, "tensor \"%s\" element %lld is %lld, beyond the float32-exact range of 2^24",
-						   t->name, (long long) i, (long long) (int64_t) element_word(&src, i));
+			return pi_fail(err, PI_ERR_DTYPE, "tensor \"%s\" element %lld is %.0f, beyond the float32-exact range of 2^24",
+						   t->name, (long long) i, d);
 		}
 		v[i] = (float) d;
 	}

@@ -7,7 +7,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from conftest import conninfo, create_mnist, safetensors_bytes
+from conftest import ROOT, conninfo, create_mnist, safetensors_bytes
 
 DENSE_GRAPH = {
     "format": "pg_infer", "version": 1,
@@ -73,8 +73,11 @@ def test_pg_dump_and_restore_carry_models(dbname, conn):
     create_dense(conn, "m", [[1, 2, 3], [4, 5, 6]], [0.5, -0.5])
     create_dense(conn, "m", [[1, 1, 1], [1, 1, 1]], [0, 0])
     conn.execute("SELECT set_active_version('m', 1)")
+    conn.execute("SELECT create_model('cnn', onnx => %s)",
+                 ((ROOT.parent / "shared" / "models" / "mnist_cnn_pytorch.onnx").read_bytes(),))
     image = "array_fill(7::real, ARRAY[784])"
-    before = conn.execute(f"SELECT predict('mnist', {image}), predict('m', '{{1,1,1}}'::real[]),"
+    before = conn.execute(f"SELECT predict('mnist', {image}) || predict('cnn', {image}),"
+                          " predict('m', '{{1,1,1}}'::real[]),"
                           " (SELECT json_agg(m ORDER BY name, version)"
                           "  FROM (SELECT name, version, active, weight_bytes FROM pginfer.models) m)"
                           ).fetchone()
@@ -90,7 +93,8 @@ def test_pg_dump_and_restore_carry_models(dbname, conn):
                         "-U", "postgres", "-d", restored, "--exit-on-error"],
                        input=dump, check=True, capture_output=True)
         with psycopg.connect(**conninfo(restored), autocommit=True) as r:
-            after = r.execute(f"SELECT predict('mnist', {image}), predict('m', '{{1,1,1}}'::real[]),"
+            after = r.execute(f"SELECT predict('mnist', {image}) || predict('cnn', {image}),"
+                              " predict('m', '{{1,1,1}}'::real[]),"
                               " (SELECT json_agg(m ORDER BY name, version)"
                               "  FROM (SELECT name, version, active, weight_bytes FROM pginfer.models) m)"
                               ).fetchone()

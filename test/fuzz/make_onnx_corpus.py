@@ -101,6 +101,17 @@ def main():
          [n("LayerNormalization", ["x", "g", "bb"], ["l"], axis=-1),
           n("Gelu", ["l"], ["y"], approximate="tanh")],
          [io("x", ["N", 4])], [io("y", ["N", 4])], [w("g", 4), w("bb", 4)], opset=20, ir=9)
+    save("valid-pad-conv-opset13",
+         [n("Pad", ["x", "pp"], ["xp"]), n("Conv", ["xp", "K"], ["y"], strides=[2, 2])],
+         [io("x", ["N", 1, 5, 5])], [io("y", ["N", 2, 3, 3])],
+         [ints("pp", [0, 0, 1, 1, 0, 0, 1, 1]), w("K", 2, 1, 3, 3)])
+    save("valid-int-input-boolean",
+         [n("Gather", ["E", "i"], ["e"]), n("ReduceSum", ["e", "ax"], ["s"], keepdims=0),
+          n("Greater", ["s", "z"], ["g"]), n("LessOrEqual", ["s", "z"], ["le"]),
+          n("Or", ["g", "le"], ["o"]), n("Not", ["o"], ["no"]),
+          n("Cast", ["no"], ["nf"], to=TensorProto.FLOAT), n("Add", ["s", "nf"], ["y"])],
+         [helper.make_tensor_value_info("i", TensorProto.INT64, ["N", 3])], [io("y", ["N", 3])],
+         [w("E", 6, 4), ints("ax", [2]), numpy_helper.from_array(np.zeros(1, np.float32), "z")])
     ext_w = rng.standard_normal((3, 4)).astype(np.float32)
     t = onnx.TensorProto()
     t.name = "W"

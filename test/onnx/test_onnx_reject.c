@@ -550,6 +550,40 @@ test_external(void)
 	m = gemm_model(true, (int64_t) 1 << 62);
 	expect("external offset 2^62", &m, file, sizeof(file), PI_ERR_INVALID, "past the end");
 	free(m.p);
+
+	/* two initializers in two different external files */
+	{
+		int64_t		xdims[2] = {-1, 3};
+		Buf			g = {0},
+					nd,
+					vi;
+
+		nd = node("Add", "add", (const char *[]) {"x", "A", NULL}, (const char *[]) {"h", NULL}, NULL, NULL, 0);
+		put_msg(&g, 1, &nd);
+		nd = node("Mul", "mul", (const char *[]) {"h", "B", NULL}, (const char *[]) {"y", NULL}, NULL, NULL, 0);
+		put_msg(&g, 1, &nd);
+		for (int k = 0; k < 2; k++)
+		{
+			Buf			t = {0},
+						kv = {0};
+
+			put_int(&t, 1, 3);
+			put_int(&t, 2, 1);
+			put_str(&t, 8, k ? "B" : "A");
+			put_str(&kv, 1, "location");
+			put_str(&kv, 2, k ? "b.bin" : "a.bin");
+			put_msg(&t, 13, &kv);
+			put_int(&t, 14, 1);
+			put_msg(&g, 5, &t);
+		}
+		vi = value_info("x", 2, xdims);
+		put_msg(&g, 11, &vi);
+		vi = value_info("y", 2, xdims);
+		put_msg(&g, 12, &vi);
+		m = model(8, 13, &g);
+		expect("two external files", &m, file, sizeof(file), PI_ERR_UNSUPPORTED, "two external data files");
+		free(m.p);
+	}
 }
 
 /* A graph of the given nodes over input x [batch, 3], output y. */
@@ -623,15 +657,23 @@ test_unsupported(void)
 	expect("tensor defined twice", &m, NULL, 0, PI_ERR_DUPLICATE, "\"y\" is defined more than once");
 	free(m.p);
 
-	/* a Pad read by anything but a Conv */
+	/* a Pad along the batch axis; a zero Pad read by a Relu is a Pad node */
 	{
+		int64_t		batch_pads[4] = {1, 0, 0, 0};
 		int64_t		pads[4] = {0, 1, 0, 1};
+		const float in[6] = {-1, 2, 3, 4, -5, 6};
+		const float want[10] = {0, 0, 2, 3, 0, 0, 4, 0, 6, 0};
 
+		n[0] = node("Pad", "pad", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL}, NULL,
+					(Buf[]) {attr_ints("pads", 4, batch_pads)}, 1);
+		m = nodes_model(n, 1, 6, 10);
+		expect("Pad of the batch axis", &m, NULL, 0, PI_ERR_UNSUPPORTED, "batch axis");
+		free(m.p);
 		n[0] = node("Pad", "pad", (const char *[]) {"x", NULL}, (const char *[]) {"p", NULL}, NULL,
 					(Buf[]) {attr_ints("pads", 4, pads)}, 1);
 		n[1] = node("Relu", "relu", (const char *[]) {"p", NULL}, (const char *[]) {"y", NULL}, NULL, NULL, 0);
 		m = nodes_model(n, 2, 6, 10);
-		expect("Pad before Relu", &m, NULL, 0, PI_ERR_UNSUPPORTED, "only supported as zero padding of the spatial axes before a Conv");
+		expect_run("Pad before Relu", &m, NULL, 0, 2, in, want, 10);
 		free(m.p);
 	}
 
