@@ -192,6 +192,7 @@ PiStatus	pi_gpu_launch_topk(const PiCudaArgs *a);
 PiStatus	pi_gpu_launch_transpose(const PiCudaArgs *a);
 PiStatus	pi_gpu_launch_concat(const PiCudaArgs *a);
 PiStatus	pi_gpu_launch_slice(const PiCudaArgs *a);
+PiStatus	pi_gpu_launch_pad(const PiCudaArgs *a);
 PiStatus	pi_gpu_launch_gather(const PiCudaArgs *a);
 
 #ifdef __cplusplus

@@ -54,6 +54,8 @@ pi_gpu_run_node(const PiCudaArgs *a)
 			return pi_gpu_launch_reduce(a);
 		case PI_OP_SLICE:
 			return pi_gpu_launch_slice(a);
+		case PI_OP_PAD:
+			return pi_gpu_launch_pad(a);
 		case PI_OP_GATHER:
 			return pi_gpu_launch_gather(a);
 		case PI_OP_TOPK:

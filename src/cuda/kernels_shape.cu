@@ -1,7 +1,7 @@
 /*
  * kernels_shape.cu
- *	  Data movement on the device: Transpose, Concat, Slice and Gather, one
- *	  thread per output element.  Gather's embedding form records an index
+ *	  Data movement on the device: Transpose, Slice, Pad, Concat and Gather,
+ *	  one thread per output element.  Gather's embedding form records an index
  *	  outside its table in the node's error slot; the run then fails with
  *	  the CPU engine's message (src/cuda/run.c).
  */
@@ -90,6 +90,80 @@ pi_gpu_launch_slice(const PiCudaArgs *a)
 		s *= a->in_dims[0][i];
 	}
 	return strided_copy(a, a->in[0] + base, strides, "slice");
+}
+
+/* Pad's geometry: ranks, sizes, the begin amount of each axis, mode and constant. */
+typedef struct PadShape
+{
+	int			rank;
+	int			mode;			/* PiPadMode */
+	float		value;
+	PiDims		in,
+				out,
+				begin;
+} PadShape;
+
+/* The input position that output position o of an axis reads, or -1 for the constant. */
+__device__ static int64_t
+pad_source(int64_t o, int64_t begin, int64_t size, int mode)
+{
+	int64_t		i = o - begin;
+
+	if (i >= 0 && i < size)
+		return i;
+	if (mode == PI_PAD_EDGE)
+		return i < 0 ? 0 : size - 1;
+	if (mode == PI_PAD_REFLECT)
+		return i < 0 ? -i : 2 * (size - 1) - i;	/* amounts are below size */
+	return -1;
+}
+
+/* One output element per thread: its source element, or the constant. */
+__global__ static void
+pad_kernel(PadShape p, const float *x, float *y, int64_t n)
+{
+	PI_GRID_LOOP(i, n)
+	{
+		int64_t		rest = i,
+					off = 0,
+					stride = 1;
+		bool		constant = false;
+
+		for (int d = p.rank - 1; d >= 0; d--)
+		{
+			int64_t		o = rest % p.out.d[d];
+			int64_t		src = d == 0 ? o : pad_source(o, p.begin.d[d], p.in.d[d], p.mode);
+
+			rest /= p.out.d[d];
+			if (src < 0)
+				constant = true;
+			off += src * stride;
+			stride *= p.in.d[d];
+		}
+		y[i] = constant ? p.value : x[off];
+	}
+}
+
+/* Pad: grows (or crops) every non-batch axis. */
+PiStatus
+pi_gpu_launch_pad(const PiCudaArgs *a)
+{
+	const PiAttrs *at = &a->node->attrs;
+	PadShape	p = {};
+	int64_t		n = 1;
+
+	p.rank = a->in_rank[0];
+	p.mode = at->pad_mode;
+	p.value = at->pad_value;
+	for (int d = 0; d < p.rank; d++)
+	{
+		p.in.d[d] = a->in_dims[0][d];
+		p.out.d[d] = a->out_dims[d];
+		p.begin.d[d] = at->pad_amounts[d];
+		n *= a->out_dims[d];
+	}
+	pad_kernel PI_LAUNCH(n, a->stream) (p, a->in[0], a->out, n);
+	return pi_gpu_launched(a, "pad");
 }
 
 /* Up to 8 Concat inputs with their extent along the axis. */
