@@ -21,10 +21,28 @@ copy_node(const PiCudaArgs *a)
 PiStatus
 pi_gpu_run_node(const PiCudaArgs *a)
 {
-	if (pi_op_is_unary_elementwise(a->node->op))
-		return pi_gpu_launch_unary(a);
+	/* every op listed, no default: -Wswitch names an op added without a device kernel */
 	switch (a->node->op)
 	{
+		case PI_OP_RELU:
+		case PI_OP_LEAKY_RELU:
+		case PI_OP_SIGMOID:
+		case PI_OP_TANH:
+		case PI_OP_GELU:
+		case PI_OP_EXP:
+		case PI_OP_LOG:
+		case PI_OP_SQRT:
+		case PI_OP_NEG:
+		case PI_OP_ABS:
+		case PI_OP_RECIPROCAL:
+		case PI_OP_ERF:
+		case PI_OP_SOFTPLUS:
+		case PI_OP_HARD_SIGMOID:
+		case PI_OP_ELU:
+		case PI_OP_SELU:
+		case PI_OP_CLIP:
+		case PI_OP_CAST:
+			return pi_gpu_launch_unary(a);
 		case PI_OP_DENSE:
 		case PI_OP_GEMM:
 			return pi_gpu_dense(a);
@@ -88,7 +106,7 @@ pi_gpu_run_node(const PiCudaArgs *a)
 			return pi_gpu_launch_global_average_pool(a);
 		case PI_OP_BATCH_NORM:
 			return pi_gpu_launch_batch_norm(a);
-		default:
+		case PI_OP_COUNT:
 			break;
 	}
 	return pi_fail(a->err, PI_ERR_UNSUPPORTED, "node \"%s\" (%s) has no device implementation",
