@@ -63,6 +63,11 @@ SHLIB_LINK = -lcjson -ldl -lm
 # No LLVM bitcode: the JIT has nothing to inline from an inference kernel.
 override with_llvm = no
 
+# Test programs (PGXS reads EXTRA_CLEAN when it is included, so it comes first).
+EXTRA_CLEAN = test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist \
+	test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine \
+	test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -208,9 +213,6 @@ check-cuda-build:
 	@exit 1
 endif
 
-EXTRA_CLEAN = test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer
-
-# (EXTRA_CLEAN is read when PGXS is included, above this point)
 clean: clean-cuda
 clean-cuda:
 	rm -rf build/cuda pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu test/gpu/test_load
