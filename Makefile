@@ -4,6 +4,8 @@
 #   make check-engine           standalone engine tests (no server)
 #   make fuzz-smoke             run the model-file fuzzer's corpus driver
 #   make fuzz-libfuzzer         build the same fuzz target for clang's libFuzzer
+#   make check-cuda-build       build pg_infer_cuda.so and the GPU test programs, check its exports
+#   make CUDA=0                 skip the CUDA device engine even where nvcc is found
 #   test/run-tests.sh           everything, against a scratch server
 
 EXTENSION = pg_infer
@@ -20,7 +22,7 @@ ENGINE_SRCS = \
 	src/engine/exec.c src/engine/op_gemm.c src/engine/op_elementwise.c \
 	src/engine/op_softmax.c src/engine/op_shape.c src/engine/op_conv.c \
 	src/engine/op_pool.c src/engine/op_norm.c src/engine/op_unary.c \
-	src/engine/op_reduce.c src/engine/op_layernorm.c src/engine/op_slice.c \
+	src/engine/op_reduce.c src/engine/op_layernorm.c src/engine/op_slice.c src/engine/op_pad.c \
 	src/engine/op_gather.c src/engine/op_topk.c src/engine/op_conv_transpose.c
 
 # The ONNX importer (docs/onnx.md): part of the engine, plain C as well.
@@ -61,6 +63,11 @@ SHLIB_LINK = -lcjson -ldl -lm
 
 # No LLVM bitcode: the JIT has nothing to inline from an inference kernel.
 override with_llvm = no
+
+# Test programs (PGXS reads EXTRA_CLEAN when it is included, so it comes first).
+EXTRA_CLEAN = test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist \
+	test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine \
+	test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -132,6 +139,83 @@ fuzz-smoke: test/fuzz/fuzz_model test/fuzz/fuzz_onnx
 	test/fuzz/fuzz_model test/fuzz/corpus 100000
 	test/fuzz/fuzz_onnx test/fuzz/corpus_onnx 30000
 
-EXTRA_CLEAN = test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer
+# The CUDA device engine (docs/gpu.md): pg_infer_cuda.so, its own shared
+# object that the process owning the GPU loads with dlopen; never linked into
+# pg_infer.so.  Built when nvcc is found, skipped with CUDA=0.  It carries
+# its own copy of the IR helpers it calls (pulled from an archive of the
+# engine's objects) and exports only pi_cuda_* (src/cuda/exports.map).
+CUDA_HOME ?= /usr/local/cuda
+ifndef NVCC
+NVCC := $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard $(CUDA_HOME)/bin/nvcc))
+endif
+ifeq ($(NVCC),)
+CUDA ?= 0
+else
+CUDA ?= 1
+endif
+# sm_90 (H100, H200) machine code plus PTX that newer GPUs compile at load
+CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+CUDA_LIBDIR ?= $(CUDA_HOME)/lib64
+CUDA_HOST_SRCS = src/cuda/context.c src/cuda/model.c src/cuda/executor.c src/cuda/run.c \
+	src/cuda/dispatch.c src/cuda/gemm.c src/cuda/conv.c
+CUDA_KERNEL_SRCS = src/cuda/kernels_elementwise.cu src/cuda/kernels_conv.cu \
+	src/cuda/kernels_gemm.cu src/cuda/kernels_pool.cu src/cuda/kernels_shape.cu \
+	src/cuda/kernels_reduce.cu
+CUDA_OBJS = $(CUDA_HOST_SRCS:%.c=build/cuda/%.o) $(CUDA_KERNEL_SRCS:%.cu=build/cuda/%.o)
+CUDA_HEADERS = include/*.h src/cuda/*.h src/cuda/*.cuh
+# no FMA contraction: elementwise results round as the CPU engine's do
+NVCC_FLAGS = -std=c++17 -O3 -fmad=false $(CUDA_ARCH) -Xcompiler -fPIC,-Wall -Iinclude
+CUDA_HOST_CFLAGS = -std=gnu11 -O2 -g -fPIC -Wall -Wextra -Wno-unused-parameter -Iinclude -I$(CUDA_HOME)/include
+# test programs find pg_infer_cuda.so beside them or at the repository root
+CUDA_TEST_LINK = pg_infer_cuda.so -Wl,-rpath,'$$ORIGIN:$$ORIGIN/../..'
 
-.PHONY: check-engine check-onnx fuzz-smoke fuzz-libfuzzer
+ifeq ($(CUDA),1)
+all: pg_infer_cuda.so
+
+build/cuda/%.o: %.c $(CUDA_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CUDA_HOST_CFLAGS) -c -o $@ $<
+
+build/cuda/%.o: %.cu $(CUDA_HEADERS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCC_FLAGS) -c -o $@ $<
+
+build/cuda/libpi_engine.a: $(ENGINE_SRCS:.c=.o)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+pg_infer_cuda.so: $(CUDA_OBJS) build/cuda/libpi_engine.a src/cuda/exports.map
+	$(CC) -shared -Wl,-soname,pg_infer_cuda.so -Wl,--version-script=src/cuda/exports.map \
+		-Wl,-z,defs -o $@ $(CUDA_OBJS) build/cuda/libpi_engine.a \
+		-L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -lstdc++ -lm
+
+# GPU against CPU on every fixture, and the shared MNIST CNN (test/gpu/run-device.sh)
+test/gpu/test_gpu: test/gpu/test_gpu.c pg_infer_cuda.so $(ENGINE_SRCS) include/*.h src/ir/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu.c $(ENGINE_SRCS) $(CUDA_TEST_LINK) \
+		-lcjson -lz $(BLAS_LIBS) -lm
+
+# the 784-512-256-10 MLP on the GPU against the pinned H2D roofline
+test/gpu/bench_gpu: test/gpu/bench_gpu.c pg_infer_cuda.so $(ENGINE_SRCS) include/*.h src/ir/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -I$(CUDA_HOME)/include -o $@ test/gpu/bench_gpu.c $(ENGINE_SRCS) \
+		$(CUDA_TEST_LINK) -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lcjson $(BLAS_LIBS) -lm
+
+# dlopen of the library into a program that exports the engine, as the server does
+test/gpu/test_load: test/gpu/test_load.c $(ENGINE_SRCS) include/*.h src/ir/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -rdynamic -o $@ test/gpu/test_load.c $(ENGINE_SRCS) -lcjson -ldl -lm
+
+# runs without a GPU (CI): builds everything, checks the exports and a dlopen
+check-cuda-build: pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu test/gpu/test_load
+	test/gpu/check-exports.sh pg_infer_cuda.so include/pi_cuda.h
+	test/gpu/test_load ./pg_infer_cuda.so
+else
+check-cuda-build:
+	@echo "check-cuda-build: nvcc not found (or CUDA=0): the CUDA device engine is not built" >&2
+	@exit 1
+endif
+
+clean: clean-cuda
+clean-cuda:
+	rm -rf build/cuda pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu test/gpu/test_load
+
+.PHONY: check-engine check-onnx check-cuda-build clean-cuda fuzz-smoke fuzz-libfuzzer

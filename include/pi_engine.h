@@ -67,6 +67,7 @@ void		pi_kernel_expand(const PiKernelArgs *a);
 void		pi_kernel_layer_norm(const PiKernelArgs *a);
 void		pi_kernel_reduce(const PiKernelArgs *a);
 void		pi_kernel_slice(const PiKernelArgs *a);
+void		pi_kernel_pad(const PiKernelArgs *a);
 void		pi_kernel_gather(const PiKernelArgs *a);
 void		pi_kernel_topk(const PiKernelArgs *a);
 void		pi_kernel_conv_transpose(const PiKernelArgs *a);

@@ -32,7 +32,8 @@ typedef enum PiStatus
 	PI_ERR_CYCLE,				/* the graph is not acyclic */
 	PI_ERR_SHAPE,				/* shapes that do not fit together */
 	PI_ERR_DTYPE,				/* an unsupported or mismatched dtype */
-	PI_ERR_LIMIT				/* a size that overflows or exceeds a limit */
+	PI_ERR_LIMIT,				/* a size that overflows or exceeds a limit */
+	PI_ERR_DEVICE				/* a GPU, driver or CUDA library failure */
 } PiStatus;
 
 /* Status plus a message that names the node or tensor involved. */
@@ -108,6 +109,7 @@ typedef enum PiOp
 	PI_OP_EXPAND,
 	PI_OP_TOPK,
 	PI_OP_CONV_TRANSPOSE,
+	PI_OP_PAD,
 	PI_OP_COUNT
 } PiOp;
 
@@ -146,6 +148,14 @@ typedef enum PiAutoPad
 	PI_AUTO_PAD_SAME_LOWER,
 	PI_AUTO_PAD_VALID
 } PiAutoPad;
+
+/* How Pad fills the new elements. */
+typedef enum PiPadMode
+{
+	PI_PAD_CONSTANT,			/* pad_value */
+	PI_PAD_REFLECT,				/* mirrored, the edge element not repeated */
+	PI_PAD_EDGE					/* the edge element repeated */
+} PiPadMode;
 
 /* Longest integer-list attribute. */
 #define PI_MAX_ATTR_INTS 8
@@ -197,6 +207,10 @@ typedef struct PiAttrs
 	int64_t		starts[PI_MAX_RANK];
 	int			ends_len;
 	int64_t		ends[PI_MAX_RANK];
+	int			pad_amounts_len;	/* Pad's "pads": begins of every axis, then ends */
+	int			pad_amounts[2 * PI_MAX_RANK];
+	int			pad_mode;		/* PiPadMode */
+	float		pad_value;		/* PI_PAD_CONSTANT's value */
 	int			steps_len;
 	int64_t		steps[PI_MAX_RANK];
 	int64_t		k;
@@ -306,6 +320,12 @@ PiStatus	pi_model_image_write(const PiModel *model, uint8_t *dst, PiError *err);
  * must stay mapped and unchanged while the model exists.
  */
 PiModel    *pi_model_image_attach(const uint8_t *image, int64_t len, PiError *err);
+
+/*
+ * Marks the weights that live nodes read (the only ones an image keeps or
+ * a device holds): malloc'd, one flag per value; NULL when out of memory.
+ */
+bool	   *pi_model_weights_in_use(const PiModel *m);
 
 /* Elements per row of an activation value. */
 int64_t		pi_value_row_elems(const PiValue *value);

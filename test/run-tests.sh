@@ -92,6 +92,20 @@ else
     tally onnx-build 0 1
 fi
 
+echo "== CUDA device engine: build, exports, dlopen (no GPU on this machine)"
+if command -v nvcc >/dev/null 2>&1 || [ -x "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" ]; then
+    make -s check-cuda-build >"$work/cuda.log" 2>&1
+    rc=$?
+    grep -v '^ok:' "$work/cuda.log" | tail -n 20
+    p=$(grep -c '^ok:' "$work/cuda.log")
+    f=$(grep -c '^FAIL' "$work/cuda.log")
+    [ "$rc" != 0 ] && [ "$f" = 0 ] && f=1
+    [ "$p" = 0 ] && [ "$f" = 0 ] && f=1
+    tally cuda-build "$p" "$f"
+else
+    echo "== cuda-build: skipped, nvcc not found (not counted)"
+fi
+
 echo "== scratch server"
 # files the server reads must be readable by its unprivileged user
 data="$work/data"

@@ -217,6 +217,9 @@ run_node(const PiKernelArgs *a)
 		case PI_OP_UNSQUEEZE:
 			pi_kernel_copy(a);
 			break;
+		case PI_OP_PAD:
+			pi_kernel_pad(a);
+			break;
 		case PI_OP_SLICE:
 			pi_kernel_slice(a);
 			break;

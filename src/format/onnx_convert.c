@@ -32,6 +32,32 @@ onnx_cv_has_input(const OnnxCv *c, int i)
 	return i < c->n->ninputs && c->in[i] != NULL;
 }
 
+/*
+ * Turns a zero Pad left for a Conv to absorb into a Pad node, because
+ * something else reads it; later readers (Convs too) read the padded value.
+ */
+static PiStatus
+materialize_pad(OnnxCv *c, OnnxEntry *e)
+{
+	const PiValue *x = onnx_cv_shape(c, e->value);
+	int			spatial = x->rank - 2;
+	int64_t		pads[2 * PI_MAX_RANK] = {0};
+	char		name[PI_MAX_NAME];
+	PiAttrs		a;
+
+	for (int i = 0; i < spatial; i++)
+	{
+		pads[2 + i] = e->pads[i];
+		pads[x->rank + 2 + i] = e->pads[spatial + i];
+	}
+	pi_attrs_default(PI_OP_PAD, &a);
+	TRY(pi_attr_set_ints(PI_OP_PAD, &a, e->name, "pads", pads, 2 * x->rank, c->err));
+	onnx_unique_name(c->im, e->name, "pad", name);
+	TRY(onnx_emit(c->im, name, PI_OP_PAD, &e->value, 1, &a, &e->value, c->err));
+	e->npads = 0;
+	return PI_OK;
+}
+
 /* The model value of input i (a constant becomes a weight). */
 PiStatus
 onnx_cv_value(OnnxCv *c, int i, int *value)
@@ -40,8 +66,7 @@ onnx_cv_value(OnnxCv *c, int i, int *value)
 		return pi_fail(c->err, PI_ERR_INVALID, "node \"%s\" (%s) is missing input %d",
 					   onnx_cv_label(c), c->n->op_type, i);
 	if (c->in[i]->npads > 0 && !(i == 0 && strcmp(c->n->op_type, "Conv") == 0))
-		return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (%s) reads \"%s\", the result of a Pad, which is only supported when a Conv reads it",
-					   onnx_cv_label(c), c->n->op_type, c->in[i]->name);
+		TRY(materialize_pad(c, c->in[i]));
 	return onnx_entry_value(c->im, c->in[i], value, c->err);
 }
 

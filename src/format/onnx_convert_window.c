@@ -280,11 +280,53 @@ onnx_cv_layer_norm(OnnxCv *c)
 	return layer_norm_statistics(c, x, (int) axis, a.epsilon);
 }
 
+/* A Pad node: pads of every axis (axes given by opset 18's input, else all). */
+static PiStatus
+emit_pad(OnnxCv *c, int x, const int64_t *pads, int npads, const char *mode, float value)
+{
+	const PiValue *xv = onnx_cv_shape(c, x);
+	int64_t		full[2 * PI_MAX_RANK] = {0};
+	PiAttrs		a;
+
+	if (onnx_cv_has_input(c, 3))
+	{
+		const int64_t *axes;
+		int			naxes;
+
+		TRY(onnx_cv_ints(c, 3, &axes, &naxes));
+		if (npads != 2 * naxes)
+			return pi_fail(c->err, PI_ERR_INVALID, "node \"%s\" (Pad) has %d pads for %d axes, expected %d",
+						   onnx_cv_label(c), npads, naxes, 2 * naxes);
+		for (int i = 0; i < naxes; i++)
+		{
+			int64_t		axis = axes[i] < 0 ? axes[i] + xv->rank : axes[i];
+
+			if (axis < 0 || axis >= xv->rank)
+				return pi_fail(c->err, PI_ERR_INVALID, "node \"%s\" (Pad) axis %lld is out of range for rank %d",
+							   onnx_cv_label(c), (long long) axes[i], xv->rank);
+			full[axis] = pads[i];
+			full[xv->rank + axis] = pads[naxes + i];
+		}
+	}
+	else
+	{
+		if (npads != 2 * xv->rank)
+			return pi_fail(c->err, PI_ERR_INVALID, "node \"%s\" (Pad) has %d pads, expected %d for rank %d",
+						   onnx_cv_label(c), npads, 2 * xv->rank, xv->rank);
+		memcpy(full, pads, sizeof(int64_t) * npads);
+	}
+	pi_attrs_default(PI_OP_PAD, &a);
+	TRY(pi_attr_set_ints(PI_OP_PAD, &a, onnx_cv_label(c), "pads", full, 2 * xv->rank, c->err));
+	TRY(pi_attr_set_string(PI_OP_PAD, &a, onnx_cv_label(c), "mode", mode, c->err));
+	TRY(pi_attr_set_float(PI_OP_PAD, &a, onnx_cv_label(c), "value", value, c->err));
+	return onnx_cv_finish_output(c, 0, PI_OP_PAD, &x, 1, &a);
+}
+
 /*
- * Pad of an activation: only zero padding ("constant" mode, value 0) of the
- * spatial axes of a rank-3 or rank-4 input, which the Conv reading it adds
- * to its own padding (the output is recorded as the input plus pending
- * pads; any other reader is refused).
+ * Pad of an activation.  Zero padding of the spatial axes of a rank-3 or
+ * rank-4 input is left pending, for a Conv reading it to add to its own
+ * padding (another reader turns it into a Pad node); any other Pad is a Pad
+ * node.
  */
 PiStatus
 onnx_cv_pad(OnnxCv *c)
@@ -294,11 +336,10 @@ onnx_cv_pad(OnnxCv *c)
 				x,
 				rank;
 	float		value = 0;
+	const char *mode = onnx_attr_string(c->n, "mode", "constant");
+	bool		absorbable;
 	OnnxEntry  *out;
 
-	if (strcmp(onnx_attr_string(c->n, "mode", "constant"), "constant") != 0)
-		return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Pad) mode \"%s\" is not supported",
-					   onnx_cv_label(c), onnx_attr_string(c->n, "mode", "constant"));
 	if (c->im->opset < 11)
 	{
 		npads = onnx_attr_ints(c->n, "pads", &pads);
@@ -312,23 +353,24 @@ onnx_cv_pad(OnnxCv *c)
 			OnnxConst  *v;
 
 			TRY(onnx_cv_const(c, 2, &v));
-			value = v->numel == 1 ? (float) onnx_const_get(v, 0) : 1;
+			if (v->numel != 1)
+				return pi_fail(c->err, PI_ERR_INVALID, "node \"%s\" (Pad) constant_value has %lld values, expected 1",
+							   onnx_cv_label(c), (long long) v->numel);
+			value = (float) onnx_const_get(v, 0);
 		}
-		if (onnx_cv_has_input(c, 3))
-			return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Pad) with axes is not supported", onnx_cv_label(c));
 	}
-	if (!onnx_cv_has_input(c, 0) || c->in[0]->kind != ENTRY_ACT || c->in[0]->npads > 0)
-		return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Pad) is only supported on a run-time value that is not padded already",
+	if (!onnx_cv_has_input(c, 0) || c->in[0]->kind != ENTRY_ACT)
+		return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Pad) is only supported on a run-time value",
 					   onnx_cv_label(c));
 	TRY(onnx_cv_value(c, 0, &x));
 	rank = onnx_cv_shape(c, x)->rank;
-	if (value != 0 || (rank != 3 && rank != 4) || npads != 2 * rank)
-		return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Pad) is only supported as zero padding of the spatial axes before a Conv",
-					   onnx_cv_label(c));
-	for (int i = 0; i < npads; i++)
+	absorbable = strcmp(mode, "constant") == 0 && value == 0 && (rank == 3 || rank == 4) &&
+		npads == 2 * rank && !onnx_cv_has_input(c, 3) && c->in[0]->npads == 0;
+	for (int i = 0; absorbable && i < npads; i++)
 		if (pads[i] < 0 || pads[i] > 1000000 || ((i % rank) < 2 && pads[i] != 0))
-			return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (Pad) is only supported as zero padding of the spatial axes before a Conv",
-						   onnx_cv_label(c));
+			absorbable = false;
+	if (!absorbable)
+		return emit_pad(c, x, pads, npads, mode, value);
 	TRY(onnx_define(c->im, c->n->outputs[0], NULL, x, c->err));
 	out = onnx_entry(c->im, c->n->outputs[0]);
 	out->npads = 2 * (rank - 2);

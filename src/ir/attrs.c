@@ -63,7 +63,13 @@ static const PiAttrSpec attr_specs[] = {
 	{"ratio", PI_ATTR_FLOAT, 1, 1, 0, 0, -1, -1, false},	/* read, not stored */
 	{"approximate", PI_ATTR_STRING, 1, 1, 0, 0, -1, -1, false},
 	{"auto_pad", PI_ATTR_STRING, 1, 1, 0, 0, -1, -1, false},
+	{"mode", PI_ATTR_STRING, 1, 1, 0, 0, -1, -1, false},
+	REAL("value", pad_value),
 };
+
+/* Pad's "pads": every axis, negative amounts crop (the window ops' "pads" are 2-D). */
+static const PiAttrSpec pad_amounts_spec =
+	LIST("pads", pad_amounts, 2, 2 * PI_MAX_RANK, -WINDOW_MAX, WINDOW_MAX, false);
 
 /* The ONNX data types Cast converts to. */
 static const int cast_types[] = {1, 2, 3, 5, 6, 7, 9, 10, 11};
@@ -92,7 +98,8 @@ static const PiAttrSpec *
 accepted_spec(PiOp op, const char *node, const char *name, PiAttrType type,
 			  PiError *err)
 {
-	const PiAttrSpec *spec = find_spec(name);
+	const PiAttrSpec *spec = (op == PI_OP_PAD && strcmp(name, "pads") == 0)
+		? &pad_amounts_spec : find_spec(name);
 	static const char *const type_names[] = {"unknown", "an integer", "a list of integers",
 	"a float", "a string"};
 
@@ -123,13 +130,14 @@ pi_attr_set_ints(PiOp op, PiAttrs *attrs, const char *node, const char *name,
 	if (spec == NULL)
 		return PI_ERR_INVALID;
 	if (count < spec->min_count || count > spec->max_count ||
-		(strcmp(name, "pads") == 0 && count == 3))
+		(spec != &pad_amounts_spec && strcmp(name, "pads") == 0 && count == 3))
 	{
 		if (spec->type == PI_ATTR_INT)
 			return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) attribute \"%s\" must be one integer, found %d values",
 						   node, pi_op_name(op), name, count);
 		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) attribute \"%s\" must have %s%d to %d values, found %d",
-					   node, pi_op_name(op), name, strcmp(name, "pads") == 0 ? "2 or 4 (not 3), " : "",
+					   node, pi_op_name(op), name,
+					   spec != &pad_amounts_spec && strcmp(name, "pads") == 0 ? "2 or 4 (not 3), " : "",
 					   spec->min_count, spec->max_count, count);
 	}
 	for (int i = 0; i < count; i++)
@@ -187,7 +195,7 @@ pi_attr_set_float(PiOp op, PiAttrs *attrs, const char *node, const char *name,
 	return PI_OK;
 }
 
-/* Sets a string attribute of op by its name (Gelu approximate, auto_pad). */
+/* Sets a string attribute of op by its name (Gelu approximate, auto_pad, Pad mode). */
 PiStatus
 pi_attr_set_string(PiOp op, PiAttrs *attrs, const char *node, const char *name,
 				   const char *value, PiError *err)
@@ -204,6 +212,20 @@ pi_attr_set_string(PiOp op, PiAttrs *attrs, const char *node, const char *name,
 						   node, pi_op_name(op), value);
 		attrs->gelu_tanh = (strcmp(value, "tanh") == 0);
 		return PI_OK;
+	}
+	if (strcmp(name, "mode") == 0)
+	{
+		static const char *const modes[] = {"constant", "reflect", "edge"};
+
+		for (int i = 0; i < 3; i++)
+			if (strcmp(value, modes[i]) == 0)
+			{
+				attrs->pad_mode = i;
+				return PI_OK;
+			}
+		return pi_fail(err, strcmp(value, "wrap") == 0 ? PI_ERR_UNSUPPORTED : PI_ERR_INVALID,
+					   "node \"%s\" (%s) attribute \"mode\" must be \"constant\", \"reflect\" or \"edge\", found \"%.64s\"",
+					   node, pi_op_name(op), value);
 	}
 	for (int i = 0; i < 4; i++)
 		if (strcmp(value, auto_pads[i]) == 0)

@@ -90,25 +90,6 @@ align(ImageCursor *c)
 	c->pos += pad;
 }
 
-/* Marks the weights that live nodes read (the only ones an image keeps). */
-static bool *
-weights_in_use(const PiModel *m)
-{
-	bool	   *used = calloc(m->nvalues > 0 ? m->nvalues : 1, sizeof(bool));
-
-	if (used == NULL)
-		return NULL;
-	for (int pos = 0; pos < m->norder; pos++)
-	{
-		const PiNode *n = &m->nodes[m->order[pos]];
-
-		for (int i = 0; i < n->ninputs; i++)
-			if (m->values[n->inputs[i]].kind == PI_VALUE_WEIGHT)
-				used[n->inputs[i]] = true;
-	}
-	return used;
-}
-
 /* Writes (or measures, with base NULL) the image of m; returns its length. */
 static int64_t
 write_image(const PiModel *m, const bool *used, uint8_t *base)
@@ -227,7 +208,7 @@ write_image(const PiModel *m, const bool *used, uint8_t *base)
 int64_t
 pi_model_image_size(const PiModel *m)
 {
-	bool	   *used = weights_in_use(m);
+	bool	   *used = pi_model_weights_in_use(m);
 	int64_t		len;
 
 	if (used == NULL)
@@ -248,7 +229,7 @@ pi_model_image_write(const PiModel *m, uint8_t *dst, PiError *err)
 
 	if (!m->finalized)
 		return pi_fail(err, PI_ERR_INVALID, "model is not finalized");
-	used = weights_in_use(m);
+	used = pi_model_weights_in_use(m);
 	if (used == NULL || write_image(m, used, dst) < 0)
 	{
 		free(used);

@@ -390,3 +390,22 @@ pi_model_set_input_transform(PiModel *model, const float *scale,
 	model->input_transform_len = len;
 	return PI_OK;
 }
+
+/* Marks the weights that live nodes read (malloc'd, one flag per value); NULL when out of memory. */
+bool *
+pi_model_weights_in_use(const PiModel *m)
+{
+	bool	   *used = calloc(m->nvalues > 0 ? m->nvalues : 1, sizeof(bool));
+
+	if (used == NULL)
+		return NULL;
+	for (int pos = 0; pos < m->norder; pos++)
+	{
+		const PiNode *n = &m->nodes[m->order[pos]];
+
+		for (int i = 0; i < n->ninputs; i++)
+			if (m->values[n->inputs[i]].kind == PI_VALUE_WEIGHT)
+				used[n->inputs[i]] = true;
+	}
+	return used;
+}

@@ -74,6 +74,7 @@ static const PiOpInfo op_table[PI_OP_COUNT] = {
 	[PI_OP_EXPAND] = {"Expand", 1, 1, {"shape", NULL}},
 	[PI_OP_TOPK] = {"TopK", 1, 1, {"k", "axis", "largest", "sorted", "output_index", NULL}},
 	[PI_OP_CONV_TRANSPOSE] = {"ConvTranspose", 2, 3, {"kernel_shape", "strides", "pads", "dilations", "group", "output_padding", "auto_pad", NULL}},
+	[PI_OP_PAD] = {"Pad", 1, 1, {"pads", "mode", "value", NULL}},
 };
 
 /* Op lookup by its name in the format; false if unknown. */

@@ -543,6 +543,7 @@ pi_infer_node(PiModel *m, PiNode *n, PiError *err)
 		case PI_OP_UNSQUEEZE:
 		case PI_OP_SLICE:
 		case PI_OP_GATHER:
+		case PI_OP_PAD:
 		case PI_OP_EXPAND:
 			return pi_infer_index(m, n, err);
 		case PI_OP_RESHAPE:

@@ -290,7 +290,46 @@ infer_expand(PiModel *m, PiNode *n, PiError *err)
 	return pi_shape_set_output(m, n, rank, dims, err);
 }
 
-/* Infers Squeeze, Unsqueeze, Slice, Gather or Expand. */
+/*
+ * Pad: begins and ends for every axis (negative ones crop); the batch axis
+ * is not padded, reflect needs amounts below the axis's size.
+ */
+static PiStatus
+infer_pad(PiModel *m, PiNode *n, PiError *err)
+{
+	const PiValue *x = &m->values[n->inputs[0]];
+	const PiAttrs *a = &n->attrs;
+	int64_t		dims[PI_MAX_RANK];
+	PiStatus	st;
+
+	if ((st = pi_shape_need_activation(m, n, 0, err)) != PI_OK)
+		return st;
+	if (a->pad_amounts_len != 2 * x->rank)
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (Pad) has %d pads, expected %d (a begin and an end for each of %d axes)",
+					   n->name, a->pad_amounts_len, 2 * x->rank, x->rank);
+	if (a->pad_amounts[0] != 0 || a->pad_amounts[x->rank] != 0)
+		return pi_fail(err, PI_ERR_UNSUPPORTED, "node \"%s\" (Pad) pads axis 0: an operation along the batch axis is not supported",
+					   n->name);
+	dims[0] = -1;
+	for (int i = 1; i < x->rank; i++)
+	{
+		int64_t		begin = a->pad_amounts[i],
+					end = a->pad_amounts[x->rank + i];
+
+		dims[i] = x->dims[i] + begin + end;
+		if (dims[i] <= 0)
+			return pi_fail(err, PI_ERR_SHAPE, "node \"%s\" (Pad) leaves axis %d of size %lld with %lld elements",
+						   n->name, i, (long long) x->dims[i], (long long) dims[i]);
+		/* one reflection, within what cropping the other end leaves */
+		if (a->pad_mode == PI_PAD_REFLECT &&
+			(begin >= x->dims[i] + (end < 0 ? end : 0) || end >= x->dims[i] + (begin < 0 ? begin : 0)))
+			return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (Pad) reflects axis %d of size %lld by %lld and %lld, expected less than the size after cropping",
+						   n->name, i, (long long) x->dims[i], (long long) begin, (long long) end);
+	}
+	return pi_shape_set_output(m, n, x->rank, dims, err);
+}
+
+/* Infers Squeeze, Unsqueeze, Slice, Gather, Pad or Expand. */
 PiStatus
 pi_infer_index(PiModel *m, PiNode *n, PiError *err)
 {
@@ -304,6 +343,8 @@ pi_infer_index(PiModel *m, PiNode *n, PiError *err)
 			return infer_slice(m, n, err);
 		case PI_OP_GATHER:
 			return infer_gather(m, n, err);
+		case PI_OP_PAD:
+			return infer_pad(m, n, err);
 		default:
 			return infer_expand(m, n, err);
 	}

@@ -32,6 +32,8 @@ status_errcode(PiStatus status)
 			return ERRCODE_DATATYPE_MISMATCH;
 		case PI_ERR_LIMIT:
 			return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+		case PI_ERR_DEVICE:
+			return ERRCODE_SYSTEM_ERROR;
 		case PI_OK:
 			break;
 	}

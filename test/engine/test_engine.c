@@ -527,6 +527,21 @@ test_op_set2_rejections(void)
 	expect_op_error("Exp unknown attribute", "[-1,3]",
 					"{\"name\":\"y\",\"op\":\"Exp\",\"inputs\":[\"x\"],\"attrs\":{\"axis\":1}}",
 					PI_ERR_INVALID, "node \"y\" (Exp) has unknown attribute \"axis\"");
+	expect_op_error("Pad pads of the wrong count", "[-1,3,4]",
+					"{\"name\":\"y\",\"op\":\"Pad\",\"inputs\":[\"x\"],\"attrs\":{\"pads\":[0,1,0,1]}}",
+					PI_ERR_INVALID, "has 4 pads, expected 6");
+	expect_op_error("Pad along the batch", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Pad\",\"inputs\":[\"x\"],\"attrs\":{\"pads\":[1,0,0,0]}}",
+					PI_ERR_UNSUPPORTED, "pads axis 0");
+	expect_op_error("Pad cropping everything", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Pad\",\"inputs\":[\"x\"],\"attrs\":{\"pads\":[0,-2,0,-1]}}",
+					PI_ERR_SHAPE, "leaves axis 1 of size 3 with 0 elements");
+	expect_op_error("Pad reflecting past the edge", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Pad\",\"inputs\":[\"x\"],\"attrs\":{\"pads\":[0,3,0,0],\"mode\":\"reflect\"}}",
+					PI_ERR_INVALID, "expected less than the size after cropping");
+	expect_op_error("Pad wrap mode", "[-1,3]",
+					"{\"name\":\"y\",\"op\":\"Pad\",\"inputs\":[\"x\"],\"attrs\":{\"pads\":[0,1,0,1],\"mode\":\"wrap\"}}",
+					PI_ERR_UNSUPPORTED, "must be \"constant\", \"reflect\" or \"edge\", found \"wrap\"");
 	expect_op_error("Slice empty starts", "[-1,3]",
 					"{\"name\":\"y\",\"op\":\"Slice\",\"inputs\":[\"x\"],\"attrs\":{\"starts\":[],\"ends\":[]}}",
 					PI_ERR_INVALID, "attribute \"starts\" must have 1 to 6 values, found 0");

@@ -72,7 +72,7 @@ static const char *const op_names[] = {
 	"Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Erf", "Softplus", "HardSigmoid",
 	"Elu", "Selu", "Clip", "Cast", "Pow", "PRelu", "Equal", "Less", "Greater", "Min",
 	"Max", "Where", "LayerNormalization", "ReduceMean", "ReduceSum", "ReduceMax",
-	"Squeeze", "Unsqueeze", "Slice", "Gather", "Expand", "TopK", "ConvTranspose"
+	"Squeeze", "Unsqueeze", "Slice", "Gather", "Expand", "TopK", "ConvTranspose", "Pad"
 };
 
 static const char *const attr_names[] = {
@@ -80,14 +80,14 @@ static const char *const attr_names[] = {
 	"shape", "perm", "kernel_shape", "strides", "pads", "dilations", "group",
 	"ceil_mode", "count_include_pad", "ratio", "transA", "gamma", "min", "max", "to",
 	"auto_pad", "output_padding", "axes", "starts", "ends", "steps", "k", "largest",
-	"sorted", "output_index"
+	"sorted", "output_index", "mode", "value"
 };
 
 static const char *const words[] = {
 	"pg_infer", "float32", "F32", "F16", "BF16", "F64", "I8", "__metadata__",
 	"dtype", "shape", "data_offsets", "name", "op", "inputs", "outputs", "nodes",
 	"attrs", "format", "version", "metadata", "input_scale", "input_shift",
-	"none", "tanh", "", "x", "y"
+	"none", "tanh", "constant", "reflect", "edge", "", "x", "y"
 };
 
 static const char *const numbers[] = {

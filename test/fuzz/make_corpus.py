@@ -45,7 +45,7 @@ FIXTURES = [
     "expand_short_shape", "topk_indices_axis1_3d", "convtranspose_stride_pad_outpad",
     "conv1d_stride_pads_b1", "conv_same_upper_stride2", "where_all_act_bcast",
     "prelu_w_channel_b1", "cast_float16_2d", "squeeze_all", "unsqueeze_two_b1",
-    "clip_min_max_2d", "pow_w_left",
+    "clip_min_max_2d", "pow_w_left", "pad_reflect_crop_3d", "pad_constant_2d",
 ]
 
 

@@ -657,15 +657,23 @@ test_unsupported(void)
 	expect("tensor defined twice", &m, NULL, 0, PI_ERR_DUPLICATE, "\"y\" is defined more than once");
 	free(m.p);
 
-	/* a Pad read by anything but a Conv */
+	/* a Pad along the batch axis; a zero Pad read by a Relu is a Pad node */
 	{
+		int64_t		batch_pads[4] = {1, 0, 0, 0};
 		int64_t		pads[4] = {0, 1, 0, 1};
+		const float in[6] = {-1, 2, 3, 4, -5, 6};
+		const float want[10] = {0, 0, 2, 3, 0, 0, 4, 0, 6, 0};
 
+		n[0] = node("Pad", "pad", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL}, NULL,
+					(Buf[]) {attr_ints("pads", 4, batch_pads)}, 1);
+		m = nodes_model(n, 1, 6, 10);
+		expect("Pad of the batch axis", &m, NULL, 0, PI_ERR_UNSUPPORTED, "batch axis");
+		free(m.p);
 		n[0] = node("Pad", "pad", (const char *[]) {"x", NULL}, (const char *[]) {"p", NULL}, NULL,
 					(Buf[]) {attr_ints("pads", 4, pads)}, 1);
 		n[1] = node("Relu", "relu", (const char *[]) {"p", NULL}, (const char *[]) {"y", NULL}, NULL, NULL, 0);
 		m = nodes_model(n, 2, 6, 10);
-		expect("Pad before Relu", &m, NULL, 0, PI_ERR_UNSUPPORTED, "only supported as zero padding of the spatial axes before a Conv");
+		expect_run("Pad before Relu", &m, NULL, 0, 2, in, want, 10);
 		free(m.p);
 	}
 

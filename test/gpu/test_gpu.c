@@ -1,0 +1,644 @@
+/*
+ * test_gpu.c
+ *	  The CUDA device engine (pg_infer_cuda.so) against the CPU engine: every
+ *	  PyTorch fixture of test/fixtures at its stored batch and tiled 8 and
+ *	  128 times (the last in pipelined chunks),
+ *	  each run on the device three times (as enqueued, captured as a CUDA
+ *	  graph, replayed) with every output value within
+ *	  |gpu - cpu| <= 1e-5 * max(1, |cpu|) (TF32 off); models attached from an
+ *	  image; the input transform; Gather's index errors; and the shared MNIST
+ *	  CNN through the ONNX importer, exactly 9813 of 10000 correct on the GPU
+ *	  (and within 10 of that with TF32).
+ *
+ *	  test_gpu FIXTURE_DIR MODEL.onnx IMAGES.idx3.gz LABELS.idx1.gz
+ *
+ * Needs a CUDA GPU (test/gpu/run-device.sh).  Prints one line per check and
+ * a closing "N passed, N failed".
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "pi_blas.h"
+#include "pi_cuda.h"
+#include "pi_engine.h"
+#include "pi_format.h"
+#include "pi_onnx.h"
+
+#define TOLERANCE 1e-5
+#define MNIST_EXPECTED_CORRECT 9813
+#define MNIST_BATCH 512
+
+static int	passed;
+static int	failed;
+static PiCudaContext *ctx;
+
+/* Records one check's outcome. */
+static void
+check(bool ok, const char *fmt,...)
+{
+	va_list		ap;
+
+	printf("%s: ", ok ? "ok" : "FAIL");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	if (ok)
+		passed++;
+	else
+		failed++;
+}
+
+/* Reads a whole file, or a whole gzip file when gz; NULL if it cannot. */
+static uint8_t *
+read_all(const char *path, bool gz, size_t *len)
+{
+	gzFile		f = gzopen(path, "rb");
+	size_t		cap = 1 << 16,
+				used = 0;
+	uint8_t    *buf = malloc(cap + 1);
+	int			n;
+
+	if (f == NULL || buf == NULL)
+	{
+		if (f != NULL)
+			gzclose(f);
+		free(buf);
+		return NULL;
+	}
+	/* gzread passes files that are not gzip through unchanged */
+	while ((n = gzread(f, buf + used, (unsigned) (cap - used))) > 0)
+	{
+		used += (size_t) n;
+		if (used == cap)
+		{
+			uint8_t    *bigger = realloc(buf, 2 * cap + 1);
+
+			if (bigger == NULL)
+			{
+				free(buf);
+				gzclose(f);
+				return NULL;
+			}
+			buf = bigger;
+			cap *= 2;
+		}
+	}
+	gzclose(f);
+	if (n < 0 || (gz && used == 0))
+	{
+		free(buf);
+		return NULL;
+	}
+	buf[used] = '\0';
+	*len = used;
+	return buf;
+}
+
+/* Whether gpu agrees with cpu; tracks the worst scaled difference. */
+static bool
+value_matches(float gpu, float cpu, double tolerance, double *worst)
+{
+	double		diff;
+
+	if (isnan(cpu) || isnan(gpu))
+	{
+		if (isnan(cpu) && isnan(gpu))
+			return true;
+		*worst = INFINITY;
+		return false;
+	}
+	if (isinf(cpu) || isinf(gpu))
+	{
+		if (cpu == gpu)
+			return true;
+		*worst = INFINITY;
+		return false;
+	}
+	diff = fabs((double) gpu - (double) cpu) / fmax(1.0, fabs((double) cpu));
+	if (diff > *worst)
+		*worst = diff;
+	return diff <= tolerance;
+}
+
+/* Fills a pinned output buffer with NaN, so a run that writes nothing cannot pass. */
+static void
+poison_outputs(PiCudaExecutor *gx, const PiModel *m, int64_t batch)
+{
+	for (int o = 0; o < m->noutputs; o++)
+		memset((float *) pi_cuda_executor_output(gx, o), 0xff,
+			   sizeof(float) * batch * pi_value_row_elems(&m->values[m->outputs[o]]));
+}
+
+/*
+ * Runs m over the same batch rows (inputs[i] holds input i's rows) on the
+ * CPU engine and three times on the device (as enqueued, captured as a
+ * graph, replayed), comparing every output value.
+ */
+static void
+compare_model(const char *label, const PiModel *m, float *const *inputs, int64_t batch,
+			  double tolerance)
+{
+	static const char *const passes[] = {"eager", "graph capture", "graph replay"};
+	PiError		err = {0};
+	PiExecutor *ex = pi_executor_new(m, batch, &err);
+	PiCudaModel *dm = NULL;
+	PiCudaExecutor *gx = NULL;
+
+	if (ex == NULL)
+	{
+		check(false, "%s: CPU executor: %s", label, err.message);
+		return;
+	}
+	for (int i = 0; i < m->ninputs; i++)
+		memcpy(pi_executor_input(ex, i), inputs[i],
+			   sizeof(float) * batch * pi_value_row_elems(&m->values[m->inputs[i]]));
+	if (pi_executor_run(ex, batch, &err) != PI_OK)
+	{
+		check(false, "%s: CPU run: %s", label, err.message);
+		goto done;
+	}
+	if ((dm = pi_cuda_model_upload(ctx, m, &err)) == NULL ||
+		(gx = pi_cuda_executor_new(dm, batch, &err)) == NULL)
+	{
+		check(false, "%s: device model or executor: %s", label, err.message);
+		goto done;
+	}
+	for (int pass = 0; pass < 3; pass++)
+	{
+		double		worst = 0.0;
+		bool		ok = true;
+		int64_t		values = 0;
+
+		for (int i = 0; i < m->ninputs; i++)
+			memcpy(pi_cuda_executor_input(gx, i), inputs[i],
+				   sizeof(float) * batch * pi_value_row_elems(&m->values[m->inputs[i]]));
+		poison_outputs(gx, m, batch);
+		if (pi_cuda_executor_run(gx, batch, &err) != PI_OK)
+		{
+			check(false, "%s: device run (%s): %s", label, passes[pass], err.message);
+			goto done;
+		}
+		for (int o = 0; o < m->noutputs; o++)
+		{
+			int64_t		n = batch * pi_value_row_elems(&m->values[m->outputs[o]]);
+			const float *cpu = pi_executor_output(ex, o);
+			const float *gpu = pi_cuda_executor_output(gx, o);
+
+			for (int64_t k = 0; k < n; k++)
+				if (!value_matches(gpu[k], cpu[k], tolerance, &worst))
+					ok = false;
+			values += n;
+		}
+		check(ok, "%s: batch %lld, %s, %lld values, worst |gpu-cpu|/max(1,|cpu|) %.2e (limit %.0e)",
+			  label, (long long) batch, passes[pass], (long long) values, worst, tolerance);
+	}
+
+done:
+	pi_cuda_executor_free(gx);
+	pi_cuda_model_free(dm);
+	pi_executor_free(ex);
+}
+
+/* Finds input tensor i of a fixture: "input", or "input.<name>". */
+static const PiTensor *
+fixture_input(const PiTensorSet *io, const PiModel *m, int i)
+{
+	char		name[PI_MAX_NAME + 8];
+	int			t = -1;
+
+	if (m->ninputs == 1)
+		t = pi_tensor_set_find(io, "input");
+	if (t < 0)
+	{
+		snprintf(name, sizeof(name), "input.%s", m->values[m->inputs[i]].name);
+		t = pi_tensor_set_find(io, name);
+	}
+	return t >= 0 ? &io->tensors[t] : NULL;
+}
+
+/* The fixture's inputs repeated copies times as one batch; NULL entries on failure. */
+static bool
+tile_inputs(const PiModel *m, const PiTensorSet *io, int64_t batch, int copies, float **rows)
+{
+	for (int i = 0; i < m->ninputs; i++)
+	{
+		const PiTensor *in = fixture_input(io, m, i);
+		int64_t		need = batch * pi_value_row_elems(&m->values[m->inputs[i]]);
+
+		if (in == NULL || in->numel != need || (rows[i] = malloc(sizeof(float) * need * copies)) == NULL)
+			return false;
+		for (int c = 0; c < copies; c++)
+			memcpy(rows[i] + c * need, in->data, sizeof(float) * need);
+	}
+	return true;
+}
+
+/* Runs m attached from its image on the device: the worker's path (weights from shared memory). */
+static void
+compare_from_image(const char *name, const PiModel *m, float *const *inputs, int64_t batch)
+{
+	PiError		err = {0};
+	int64_t		len = pi_model_image_size(m);
+	uint8_t    *image = len > 0 ? aligned_alloc(PI_IMAGE_ALIGN, (len + PI_IMAGE_ALIGN - 1) / PI_IMAGE_ALIGN * PI_IMAGE_ALIGN) : NULL;
+	PiModel    *attached = NULL;
+	char		label[600];
+
+	if (image == NULL || pi_model_image_write(m, image, &err) != PI_OK ||
+		(attached = pi_model_image_attach(image, len, &err)) == NULL)
+	{
+		check(false, "%s: image: %s", name, err.message);
+		free(image);
+		return;
+	}
+	snprintf(label, sizeof(label), "%s (from image)", name);
+	compare_model(label, attached, inputs, batch, TOLERANCE);
+	pi_model_free(attached);
+	free(image);
+}
+
+/* Runs one fixture: as stored, 8 copies in one batch, and from its image. */
+static void
+run_case(const char *dir, const char *name)
+{
+	char		path[1024];
+	size_t		json_len,
+				w_len,
+				io_len;
+	char	   *json;
+	uint8_t    *weights,
+			   *io_bytes;
+	PiModel    *m = NULL;
+	PiTensorSet io = {0};
+	PiError		err = {0};
+	float	   *rows[16] = {NULL};
+	int64_t		batch;
+
+	snprintf(path, sizeof(path), "%s/%s/model.json", dir, name);
+	json = (char *) read_all(path, false, &json_len);
+	snprintf(path, sizeof(path), "%s/%s/model.safetensors", dir, name);
+	weights = read_all(path, false, &w_len);
+	snprintf(path, sizeof(path), "%s/%s/io.safetensors", dir, name);
+	io_bytes = read_all(path, false, &io_len);
+	if (json == NULL || weights == NULL || io_bytes == NULL)
+	{
+		check(false, "%s: fixture files missing", name);
+		goto done;
+	}
+	if (pi_model_load(json, json_len, weights, w_len, &m, &err) != PI_OK ||
+		pi_safetensors_parse(io_bytes, io_len, &io, &err) != PI_OK)
+	{
+		check(false, "%s: load failed: %s", name, err.message);
+		goto done;
+	}
+	if (fixture_input(&io, m, 0) == NULL)
+	{
+		check(false, "%s: io.safetensors lacks an input", name);
+		goto done;
+	}
+	batch = fixture_input(&io, m, 0)->dims[0];
+	/* 128 copies: enough rows for chunks on two lanes (src/cuda/run.c) */
+	for (int t = 0; t < 3; t++)
+	{
+		int			copies = (int[]) {1, 8, 128}[t];
+
+		if (!tile_inputs(m, &io, batch, copies, rows))
+		{
+			check(false, "%s: inputs of the wrong size or out of memory", name);
+			goto done;
+		}
+		compare_model(name, m, rows, batch * copies, TOLERANCE);
+		if (copies == 1)
+			compare_from_image(name, m, rows, batch);
+		for (int i = 0; i < m->ninputs; i++)
+		{
+			free(rows[i]);
+			rows[i] = NULL;
+		}
+	}
+
+done:
+	for (int i = 0; i < 16; i++)
+		free(rows[i]);
+	pi_model_free(m);
+	pi_tensor_set_free(&io);
+	free(json);
+	free(weights);
+	free(io_bytes);
+}
+
+/* Runs every case listed in DIR/MANIFEST. */
+static void
+run_fixtures(const char *dir)
+{
+	char		path[1024];
+	char		line[512];
+	FILE	   *f;
+	int			cases = 0;
+
+	snprintf(path, sizeof(path), "%s/MANIFEST", dir);
+	f = fopen(path, "r");
+	if (f == NULL)
+	{
+		check(false, "fixture manifest %s is readable", path);
+		return;
+	}
+	while (fgets(line, sizeof(line), f))
+	{
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		run_case(dir, line);
+		cases++;
+	}
+	fclose(f);
+	check(cases >= 40, "fixture manifest lists %d cases (at least 40 expected)", cases);
+}
+
+/* A model from graph JSON and a safetensors header over data; NULL on failure. */
+static PiModel *
+model_from(const char *json, const char *st_header, const float *data, size_t data_bytes)
+{
+	size_t		h = strlen(st_header);
+	uint8_t    *buf = malloc(8 + h + data_bytes);
+	PiModel    *m = NULL;
+	PiError		err = {0};
+
+	if (buf == NULL)
+		return NULL;
+	for (int i = 0; i < 8; i++)
+		buf[i] = (uint8_t) ((uint64_t) h >> (8 * i));
+	memcpy(buf + 8, st_header, h);
+	memcpy(buf + 8 + h, data, data_bytes);
+	if (pi_model_load(json, strlen(json), buf, 8 + h + data_bytes, &m, &err) != PI_OK)
+		check(false, "test model loads: %s", err.message);
+	free(buf);
+	return m;
+}
+
+/* Gather's embedding form on the device: good indices, then the CPU engine's errors. */
+static void
+test_gather_errors(void)
+{
+	const char *json = "{\"format\":\"pg_infer\",\"version\":1,"
+		"\"inputs\":[{\"name\":\"x\",\"shape\":[-1,2]}],\"outputs\":[\"y\"],"
+		"\"nodes\":[{\"name\":\"y\",\"op\":\"Gather\",\"inputs\":[\"w\",\"x\"]}]}";
+	float		table[6] = {1, 2, 3, 4, 5, 6};
+	PiModel    *m = model_from(json, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}}",
+							   table, sizeof(table));
+	PiCudaModel *dm = NULL;
+	PiCudaExecutor *gx = NULL;
+	PiError		err = {0};
+	const float *out;
+
+	if (m == NULL)
+		return;
+	if ((dm = pi_cuda_model_upload(ctx, m, &err)) == NULL ||
+		(gx = pi_cuda_executor_new(dm, 2, &err)) == NULL)
+	{
+		check(false, "embedding model on the device: %s", err.message);
+		goto done;
+	}
+	memcpy(pi_cuda_executor_input(gx, 0), (float[]) {1, -2, 0, -1}, sizeof(float) * 4);
+	check(pi_cuda_executor_run(gx, 2, &err) == PI_OK, "device embedding run with negative indices: %s",
+		  err.status == PI_OK ? "ok" : err.message);
+	out = pi_cuda_executor_output(gx, 0);
+	check(out[0] == 4 && out[2] == 6 && out[3] == 1 && out[5] == 3 && out[6] == 1 && out[9] == 4 && out[11] == 6,
+		  "device embedding rows [1,-2,0,-1]: %g %g %g %g", out[0], out[3], out[6], out[9]);
+	/* twice each: as enqueued, then from the captured graph */
+	for (int pass = 0; pass < 2; pass++)
+	{
+		memcpy(pi_cuda_executor_input(gx, 0), (float[]) {1, 0, 2, 3}, sizeof(float) * 4);
+		check(pi_cuda_executor_run(gx, 2, &err) == PI_ERR_INVALID &&
+			  strstr(err.message, "node \"y\" (Gather) index 2 at position 2 of the batch is out of range: expected an integer in [-2, 1]"),
+			  "device embedding index past the end fails the run (pass %d): %s", pass, err.message);
+		memcpy(pi_cuda_executor_input(gx, 0), (float[]) {0, NAN}, sizeof(float) * 2);
+		check(pi_cuda_executor_run(gx, 1, &err) == PI_ERR_INVALID && strstr(err.message, "index nan at position 1"),
+			  "device embedding NaN index fails the run (pass %d): %s", pass, err.message);
+	}
+	memcpy(pi_cuda_executor_input(gx, 0), (float[]) {0, 1, 1, 0}, sizeof(float) * 4);
+	check(pi_cuda_executor_run(gx, 2, &err) == PI_OK && pi_cuda_executor_output(gx, 0)[11] == 3,
+		  "the device executor runs again after a failed run");
+	check(pi_cuda_executor_run(gx, 3, &err) == PI_ERR_LIMIT && strstr(err.message, "takes 1 to 2"),
+		  "a batch above the executor's maximum is refused: %s", err.message);
+	pi_cuda_executor_free(gx);
+	/* 256 rows run in chunks on two lanes: positions count from the batch's start */
+	if ((gx = pi_cuda_executor_new(dm, 256, &err)) == NULL)
+	{
+		check(false, "embedding executor for 256 rows: %s", err.message);
+		goto done;
+	}
+	for (int pass = 0; pass < 2; pass++)
+	{
+		float	   *in = pi_cuda_executor_input(gx, 0);
+
+		/* rows 150 and 200: chunks 2 and 3 (64 rows each), on different lanes */
+		for (int i = 0; i < 512; i++)
+			in[i] = (float) (i % 2);
+		in[401] = 5;
+		in[301] = -7;
+		check(pi_cuda_executor_run(gx, 256, &err) == PI_ERR_INVALID &&
+			  strstr(err.message, "index -7 at position 301 of the batch"),
+			  "device embedding error in a later chunk names its position in the batch (pass %d): %s",
+			  pass, err.message);
+	}
+
+done:
+	pi_cuda_executor_free(gx);
+	pi_cuda_model_free(dm);
+	pi_model_free(m);
+}
+
+/* The input transform x * scale + shift, global and per feature, on the device. */
+static void
+test_input_transform(void)
+{
+	const char *json = "{\"format\":\"pg_infer\",\"version\":1,"
+		"\"inputs\":[{\"name\":\"x\",\"shape\":[-1,3]}],\"outputs\":[\"r\"],"
+		"\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]},"
+		"{\"name\":\"r\",\"op\":\"Relu\",\"inputs\":[\"y\"]}]}";
+	float		data[8] = {1, 2, 3, 4, 5, 6, 0.5f, -0.5f};
+	const char *header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+		"\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[24,32]}}";
+	float		scale[3] = {0.5f, -2.0f, 0.25f},
+				shift[3] = {-1.0f, 3.0f, 0.125f};
+	float		rows[12] = {1, 2, 3, -4, 5, 0.5f, 7, -8, 9, 0.1f, 0.2f, 0.3f};
+	float	   *inputs[1] = {rows};
+
+	for (int len = 1; len <= 3; len += 2)
+	{
+		PiModel    *m = model_from(json, header, data, sizeof(data));
+		PiError		err = {0};
+		char		label[64];
+
+		if (m == NULL)
+			return;
+		if (pi_model_set_input_transform(m, scale, shift, len, &err) != PI_OK)
+			check(false, "input transform of length %d: %s", len, err.message);
+		else
+		{
+			snprintf(label, sizeof(label), "input transform of length %d", len);
+			compare_model(label, m, inputs, 4, TOLERANCE);
+		}
+		pi_model_free(m);
+	}
+}
+
+/* Big-endian uint32 of the idx headers. */
+static uint32_t
+be32(const uint8_t *p)
+{
+	return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) | ((uint32_t) p[2] << 8) | p[3];
+}
+
+/* Classifies the MNIST test set on the device in batches; counts correct answers. */
+static bool
+classify_mnist(PiCudaExecutor *gx, PiExecutor *ex, const uint8_t *images, const uint8_t *labels,
+			   uint32_t count, int *correct, double *worst, bool *close, double tolerance)
+{
+	PiError		err = {0};
+
+	*correct = 0;
+	*worst = 0.0;
+	*close = true;
+	for (uint32_t start = 0; start < count; start += MNIST_BATCH)
+	{
+		int64_t		batch = (count - start < MNIST_BATCH) ? count - start : MNIST_BATCH;
+		float	   *gin = pi_cuda_executor_input(gx, 0);
+		float	   *cin = pi_executor_input(ex, 0);
+		const float *gout,
+				   *cout;
+
+		for (int64_t i = 0; i < batch * 784; i++)
+			gin[i] = cin[i] = images[16 + (size_t) start * 784 + i] / 255.0f;
+		if (pi_cuda_executor_run(gx, batch, &err) != PI_OK || pi_executor_run(ex, batch, &err) != PI_OK)
+		{
+			check(false, "MNIST run at image %u: %s", start, err.message);
+			return false;
+		}
+		gout = pi_cuda_executor_output(gx, 0);
+		cout = pi_executor_output(ex, 0);
+		for (int64_t r = 0; r < batch; r++)
+		{
+			int			best = 0;
+
+			for (int k = 0; k < 10; k++)
+			{
+				if (!value_matches(gout[r * 10 + k], cout[r * 10 + k], tolerance, worst))
+					*close = false;
+				if (gout[r * 10 + k] > gout[r * 10 + best])
+					best = k;
+			}
+			*correct += (best == labels[8 + start + r]);
+		}
+	}
+	return true;
+}
+
+/* The shared MNIST CNN imported from ONNX: 9813 of 10000 on the device, TF32 off. */
+static void
+test_mnist(const char *model_path, const char *images_path, const char *labels_path)
+{
+	size_t		model_len,
+				images_len,
+				labels_len;
+	uint8_t    *model_bytes = read_all(model_path, false, &model_len);
+	uint8_t    *images = read_all(images_path, true, &images_len);
+	uint8_t    *labels = read_all(labels_path, true, &labels_len);
+	PiModel    *model = NULL;
+	PiError		err = {0};
+	PiCudaModel *dm = NULL;
+	PiCudaExecutor *gx = NULL;
+	PiExecutor *ex = NULL;
+	uint32_t	count;
+	int			correct;
+	double		worst;
+	bool		close;
+
+	if (model_bytes == NULL || images == NULL || labels == NULL ||
+		images_len < 16 || be32(images) != 2051 || labels_len < 8 || be32(labels) != 2049 ||
+		images_len != 16 + (size_t) be32(images + 4) * 784 || labels_len != 8 + (size_t) be32(images + 4))
+	{
+		check(false, "MNIST model and idx files readable (%s, %s, %s)", model_path, images_path, labels_path);
+		goto done;
+	}
+	count = be32(images + 4);
+	if (pi_onnx_load(model_bytes, model_len, NULL, 0, &model, NULL, &err) != PI_OK ||
+		(ex = pi_executor_new(model, MNIST_BATCH, &err)) == NULL ||
+		(dm = pi_cuda_model_upload(ctx, model, &err)) == NULL ||
+		(gx = pi_cuda_executor_new(dm, MNIST_BATCH, &err)) == NULL)
+	{
+		check(false, "MNIST CNN import and device executor: %s", err.message);
+		goto done;
+	}
+	if (!classify_mnist(gx, ex, images, labels, count, &correct, &worst, &close, TOLERANCE))
+		goto done;
+	check(correct == MNIST_EXPECTED_CORRECT, "MNIST CNN on the device: %d of %u correct (%.2f%%), expected %d",
+		  correct, count, 100.0 * correct / count, MNIST_EXPECTED_CORRECT);
+	check(close, "MNIST CNN logits on the device against the CPU engine: worst %.2e (limit %.0e)",
+		  worst, TOLERANCE);
+	/* TF32 trades precision (10-bit mantissas) for speed: it runs and keeps the accuracy */
+	pi_cuda_set_tf32(ctx, true);
+	if (classify_mnist(gx, ex, images, labels, count, &correct, &worst, &close, TOLERANCE))
+		check(abs(correct - MNIST_EXPECTED_CORRECT) <= 10,
+			  "MNIST CNN with TF32: %d of %u correct (within 10 of %d), worst logit difference from FP32 on the CPU %.2e",
+			  correct, count, MNIST_EXPECTED_CORRECT, worst);
+	pi_cuda_set_tf32(ctx, false);
+
+done:
+	pi_cuda_executor_free(gx);
+	pi_cuda_model_free(dm);
+	pi_executor_free(ex);
+	pi_model_free(model);
+	free(model_bytes);
+	free(images);
+	free(labels);
+}
+
+int
+main(int argc, char **argv)
+{
+	PiError		err = {0};
+	PiCudaDeviceInfo info;
+	int			devices = 0;
+
+	if (argc != 5)
+	{
+		fprintf(stderr, "usage: %s FIXTURE_DIR MODEL.onnx IMAGES.gz LABELS.gz\n", argv[0]);
+		return 2;
+	}
+	pi_blas.sgemm = cblas_sgemm;
+	pi_blas.sgemv = cblas_sgemv;
+	check(pi_cuda_abi_version() == PI_CUDA_ABI_VERSION, "pg_infer_cuda.so ABI version %d, header %d",
+		  pi_cuda_abi_version(), PI_CUDA_ABI_VERSION);
+	if (pi_cuda_device_count(&devices, &err) != PI_OK || devices < 1)
+	{
+		check(false, "a CUDA device is present: %d found%s%s", devices,
+			  err.status != PI_OK ? ": " : "", err.status != PI_OK ? err.message : "");
+		printf("%d passed, %d failed\n", passed, failed);
+		return 1;
+	}
+	check(pi_cuda_context_new(devices, &err) == NULL && err.status == PI_ERR_DEVICE,
+		  "a device number past the last is refused: %s", err.message);
+	if ((ctx = pi_cuda_context_new(0, &err)) == NULL || pi_cuda_device_info(ctx, &info, &err) != PI_OK)
+	{
+		check(false, "CUDA device 0 opens: %s", err.message);
+		printf("%d passed, %d failed\n", passed, failed);
+		return 1;
+	}
+	printf("device 0: %s, compute capability %d.%d, %.1f of %.1f GiB free\n", info.name,
+		   info.compute_major, info.compute_minor, info.free_bytes / 1073741824.0,
+		   info.total_bytes / 1073741824.0);
+	check(!pi_cuda_tf32(ctx), "TF32 is off by default");
+	test_gather_errors();
+	test_input_transform();
+	run_fixtures(argv[1]);
+	test_mnist(argv[2], argv[3], argv[4]);
+	pi_cuda_context_free(ctx);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed == 0 ? 0 : 1;
+}
