@@ -19,9 +19,9 @@
  *	  batch-axis error: a reduction, softmax, normalization, concatenation,
  *	  split, slice or gather along the batch's axis, a matrix product that
  *	  sums over it, a reshape that cannot keep it in one axis, activations
- *	  holding it on different axes, Shape() of an axis that merges it, a
- *	  graph output that does not have it first.  Ops not handled here are
- *	  refused too.
+ *	  holding it on different axes, constants of a size other than 1 on it,
+ *	  Shape() of an axis that merges it, a graph output that does not have
+ *	  it first.  Ops not handled here are refused too.
  *
  *	  This file: the op set, graph inputs and outputs, Shape(), the driver
  *	  and the helpers the other two share; onnx_lift_lower.c emits the IR

@@ -19,7 +19,7 @@ typedef struct LiftedNode
 {
 	OnnxNode	node;
 	OnnxAttr	attrs[LIFT_MAX_ATTRS];
-	int64_t		lists[2][PI_MAX_RANK];	/* storage of rewritten integer lists */
+	int64_t		list[PI_MAX_RANK];	/* a rewritten integer-list attribute */
 	const char *inputs[8];
 	OnnxEntry  *in[8];
 	OnnxEntry	axes_entry;		/* a rewritten axes input */
@@ -46,9 +46,9 @@ set_int_attr(LiftedNode *l, const char *name, int64_t value, PiError *err)
 	return PI_OK;
 }
 
-/* Sets (or adds) integer-list attribute name of the copy to list k of l. */
+/* Sets (or adds) integer-list attribute name of the copy to l->list[0..count-1]. */
 static PiStatus
-set_ints_attr(LiftedNode *l, const char *name, int k, int count, PiError *err)
+set_ints_attr(LiftedNode *l, const char *name, int count, PiError *err)
 {
 	OnnxAttr   *a = (OnnxAttr *) onnx_attr(&l->node, name);
 
@@ -61,7 +61,7 @@ set_ints_attr(LiftedNode *l, const char *name, int k, int count, PiError *err)
 		a->name = name;
 	}
 	a->type = ONNX_ATTR_INTS;
-	a->ints = l->lists[k];
+	a->ints = l->list;
 	a->nints = count;
 	return PI_OK;
 }
@@ -95,8 +95,8 @@ shift_axes_attr(LiftedNode *l, const char *name, PiError *err)
 	if (count > PI_MAX_RANK)
 		return lift_refuse(&l->node, err, "more axes than the rank limit");
 	for (int i = 0; i < count; i++)
-		l->lists[0][i] = lift_axis(v[i]);
-	return set_ints_attr(l, name, 0, count, err);
+		l->list[i] = lift_axis(v[i]);
+	return set_ints_attr(l, name, count, err);
 }
 
 /*
@@ -191,10 +191,10 @@ lift_node_axes(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, LiftedNode *
 			return lift_refuse(n, err, "perm does not match the rank");
 		if (rank + 1 > PI_MAX_RANK)
 			return lift_refuse(n, err, "rank over the limit");
-		l->lists[0][0] = 0;
+		l->list[0] = 0;
 		for (int i = 0; i < rank; i++)
-			l->lists[0][i + 1] = lift_axis(count >= 0 ? perm[i] : rank - 1 - i);
-		return set_ints_attr(l, "perm", 0, rank + 1, err);
+			l->list[i + 1] = lift_axis(count >= 0 ? perm[i] : rank - 1 - i);
+		return set_ints_attr(l, "perm", rank + 1, err);
 	}
 	if (strncmp(op, "Reduce", 6) == 0)
 	{
@@ -217,8 +217,8 @@ lift_node_axes(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, LiftedNode *
 			if (count < 0 || count > PI_MAX_RANK)
 				return lift_refuse(n, err, "starts missing or too many");
 			for (int64_t j = 0; j < count; j++)
-				l->lists[0][j] = j + 1;
-			return set_ints_attr(l, "axes", 0, (int) count, err);
+				l->list[j] = j + 1;
+			return set_ints_attr(l, "axes", (int) count, err);
 		}
 		return shift_axes_attr(l, "axes", err);
 	}
