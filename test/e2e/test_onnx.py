@@ -24,7 +24,8 @@ MODELS = ROOT / "test" / "onnx" / "models"
 SINGLE_INPUT = ["cnn_residual_opset13", "cnn_residual_opset18", "conv1d_opset11", "conv1d_opset18",
                 "mlp_gelu_opset13", "mlp_gelu_opset18", "mlp_gelu_tanh_opset13",
                 "mlp_gelu_tanh_opset20", "nhwc_cnn_opset11", "nhwc_cnn_opset18",
-                "transformer_encoder_opset14", "transformer_encoder_opset17"]
+                "transformer_encoder_opset14", "transformer_encoder_opset17",
+                "transformer_encoder_opset18"]
 
 
 def reference_accuracy():
