@@ -16,6 +16,7 @@
 #include "pi_blas.h"
 #include "pi_engine.h"
 #include "pi_format.h"
+#include "test_files.h"
 
 static int	passed;
 static int	failed;
@@ -35,49 +36,6 @@ check(bool ok, const char *fmt,...)
 		passed++;
 	else
 		failed++;
-}
-
-/* Reads a whole file; NULL if it cannot. */
-static char *
-read_file(const char *path, size_t *len)
-{
-	FILE	   *f = fopen(path, "rb");
-	char	   *buf;
-	long		size;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc(size + 1);
-	if (buf == NULL || fread(buf, 1, size, f) != (size_t) size)
-	{
-		free(buf);
-		fclose(f);
-		return NULL;
-	}
-	buf[size] = '\0';
-	fclose(f);
-	*len = size;
-	return buf;
-}
-
-/* Finds input tensor i of a fixture: "input", or "input.<name>". */
-static const PiTensor *
-fixture_input(const PiTensorSet *io, const PiModel *m, int i)
-{
-	char		name[PI_MAX_NAME + 8];
-	int			t = -1;
-
-	if (m->ninputs == 1)
-		t = pi_tensor_set_find(io, "input");
-	if (t < 0)
-	{
-		snprintf(name, sizeof(name), "input.%s", m->values[m->inputs[i]].name);
-		t = pi_tensor_set_find(io, name);
-	}
-	return t >= 0 ? &io->tensors[t] : NULL;
 }
 
 /*
@@ -100,7 +58,7 @@ run_tiled(const char *name, const PiModel *m, const PiTensorSet *io,
 	}
 	for (int i = 0; i < m->ninputs; i++)
 	{
-		const PiTensor *in = fixture_input(io, m, i);
+		const PiTensor *in = test_fixture_input(io, m, i);
 		int64_t		need = batch * pi_value_row_elems(&m->values[m->inputs[i]]);
 
 		if (in == NULL || in->numel != need)
@@ -193,11 +151,11 @@ run_case(const char *dir, const char *name)
 	int64_t		batch;
 
 	snprintf(path, sizeof(path), "%s/%s/model.json", dir, name);
-	json = read_file(path, &json_len);
+	json = test_read_file(path, &json_len);
 	snprintf(path, sizeof(path), "%s/%s/model.safetensors", dir, name);
-	weights = read_file(path, &w_len);
+	weights = test_read_file(path, &w_len);
 	snprintf(path, sizeof(path), "%s/%s/io.safetensors", dir, name);
-	io_bytes = read_file(path, &io_len);
+	io_bytes = test_read_file(path, &io_len);
 	if (json == NULL || weights == NULL || io_bytes == NULL)
 	{
 		check(false, "%s: fixture files missing", name);
@@ -210,12 +168,12 @@ run_case(const char *dir, const char *name)
 		goto done;
 	}
 	expected = &io.tensors[pi_tensor_set_find(&io, "output") >= 0 ? pi_tensor_set_find(&io, "output") : 0];
-	if (fixture_input(&io, m, 0) == NULL || pi_tensor_set_find(&io, "output") < 0)
+	if (test_fixture_input(&io, m, 0) == NULL || pi_tensor_set_find(&io, "output") < 0)
 	{
 		check(false, "%s: io.safetensors lacks input or output", name);
 		goto done;
 	}
-	batch = fixture_input(&io, m, 0)->dims[0];
+	batch = test_fixture_input(&io, m, 0)->dims[0];
 	if (expected->numel != batch * pi_value_row_elems(&m->values[m->outputs[0]]))
 	{
 		check(false, "%s: output has %lld values, PyTorch's has %lld", name,
@@ -240,28 +198,9 @@ done:
 static void
 run_fixtures(const char *dir)
 {
-	char		path[1024];
-	char		line[512];
-	FILE	   *f;
-	int			cases = 0;
+	int			cases = test_fixture_each(dir, run_case);
 
-	snprintf(path, sizeof(path), "%s/MANIFEST", dir);
-	f = fopen(path, "r");
-	if (f == NULL)
-	{
-		check(false, "fixture manifest %s is readable", path);
-		return;
-	}
-	while (fgets(line, sizeof(line), f))
-	{
-		line[strcspn(line, "\r\n")] = '\0';
-		if (line[0] == '\0' || line[0] == '#')
-			continue;
-		run_case(dir, line);
-		cases++;
-	}
-	fclose(f);
-	check(cases >= 40, "fixture manifest lists %d cases (at least 40 expected)", cases);
+	check(cases >= 40, "fixture manifest %s/MANIFEST lists %d cases (at least 40 expected)", dir, cases);
 }
 
 /* Builds a safetensors buffer from a header string and data bytes. */

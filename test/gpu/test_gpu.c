@@ -26,6 +26,7 @@
 #include "pi_cuda.h"
 #include "pi_engine.h"
 #include "pi_format.h"
+#include "test_files.h"
 #include "pi_onnx.h"
 
 #define TOLERANCE 1e-5
@@ -204,30 +205,13 @@ done:
 	pi_executor_free(ex);
 }
 
-/* Finds input tensor i of a fixture: "input", or "input.<name>". */
-static const PiTensor *
-fixture_input(const PiTensorSet *io, const PiModel *m, int i)
-{
-	char		name[PI_MAX_NAME + 8];
-	int			t = -1;
-
-	if (m->ninputs == 1)
-		t = pi_tensor_set_find(io, "input");
-	if (t < 0)
-	{
-		snprintf(name, sizeof(name), "input.%s", m->values[m->inputs[i]].name);
-		t = pi_tensor_set_find(io, name);
-	}
-	return t >= 0 ? &io->tensors[t] : NULL;
-}
-
 /* The fixture's inputs repeated copies times as one batch; NULL entries on failure. */
 static bool
 tile_inputs(const PiModel *m, const PiTensorSet *io, int64_t batch, int copies, float **rows)
 {
 	for (int i = 0; i < m->ninputs; i++)
 	{
-		const PiTensor *in = fixture_input(io, m, i);
+		const PiTensor *in = test_fixture_input(io, m, i);
 		int64_t		need = batch * pi_value_row_elems(&m->values[m->inputs[i]]);
 
 		if (in == NULL || in->numel != need || (rows[i] = malloc(sizeof(float) * need * copies)) == NULL)
@@ -295,12 +279,12 @@ run_case(const char *dir, const char *name)
 		check(false, "%s: load failed: %s", name, err.message);
 		goto done;
 	}
-	if (fixture_input(&io, m, 0) == NULL)
+	if (test_fixture_input(&io, m, 0) == NULL)
 	{
 		check(false, "%s: io.safetensors lacks an input", name);
 		goto done;
 	}
-	batch = fixture_input(&io, m, 0)->dims[0];
+	batch = test_fixture_input(&io, m, 0)->dims[0];
 	/* 128 copies: enough rows for chunks on two lanes (src/cuda/run.c) */
 	for (int t = 0; t < 3; t++)
 	{
@@ -335,28 +319,9 @@ done:
 static void
 run_fixtures(const char *dir)
 {
-	char		path[1024];
-	char		line[512];
-	FILE	   *f;
-	int			cases = 0;
+	int			cases = test_fixture_each(dir, run_case);
 
-	snprintf(path, sizeof(path), "%s/MANIFEST", dir);
-	f = fopen(path, "r");
-	if (f == NULL)
-	{
-		check(false, "fixture manifest %s is readable", path);
-		return;
-	}
-	while (fgets(line, sizeof(line), f))
-	{
-		line[strcspn(line, "\r\n")] = '\0';
-		if (line[0] == '\0' || line[0] == '#')
-			continue;
-		run_case(dir, line);
-		cases++;
-	}
-	fclose(f);
-	check(cases >= 40, "fixture manifest lists %d cases (at least 40 expected)", cases);
+	check(cases >= 40, "fixture manifest %s/MANIFEST lists %d cases (at least 40 expected)", dir, cases);
 }
 
 /* A model from graph JSON and a safetensors header over data; NULL on failure. */

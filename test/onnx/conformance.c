@@ -34,6 +34,7 @@
 #include "pi_engine.h"
 #include "pi_onnx.h"
 #include "onnx_proto.h"
+#include "test_files.h"
 
 #define MAX_TESTS 4096
 
@@ -53,33 +54,6 @@ typedef struct Expected
 	char		verdict[160];	/* "pass" or "skip REASON" */
 	bool		seen;
 } Expected;
-
-/* Reads a whole file, or NULL. */
-static uint8_t *
-read_file(const char *path, size_t *len)
-{
-	FILE	   *f = fopen(path, "rb");
-	uint8_t    *buf;
-	long		n;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0)
-	{
-		fclose(f);
-		return NULL;
-	}
-	rewind(f);
-	buf = malloc(n > 0 ? (size_t) n : 1);
-	if (buf != NULL && fread(buf, 1, (size_t) n, f) != (size_t) n)
-	{
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	*len = (size_t) n;
-	return buf;
-}
 
 /* Whether path exists. */
 static bool
@@ -192,7 +166,7 @@ load_tensor(const char *set, const char *kind, int i, PiOnnxTensor *t, Outcome *
 	PiStatus	st;
 
 	snprintf(path, sizeof(path), "%s/%s_%d.pb", set, kind, i);
-	if ((bytes = read_file(path, &len)) == NULL)
+	if ((bytes = (uint8_t *) test_read_file(path, &len)) == NULL)
 		return false;
 	st = pi_onnx_tensor_load(bytes, len, t, &err);
 	free(bytes);
@@ -373,7 +347,7 @@ bind_inputs(const uint8_t *model, size_t len, const char *set, size_t *out_len)
 		if (k++ == 0)
 			continue;			/* input 0 stays the input */
 		snprintf(path, sizeof(path), "%s/input_%d.pb", set, k - 1);
-		if ((t = read_file(path, &tlen)) == NULL)
+		if ((t = (uint8_t *) test_read_file(path, &tlen)) == NULL)
 			goto fail;
 		extra = realloc(extra, extra_len + tlen + nlen + 40);
 		extra[extra_len++] = (5 << 3) | 2;	/* GraphProto.initializer */
@@ -463,7 +437,7 @@ run_test(const char *dir, Outcome *o)
 	Outcome		bound;
 
 	snprintf(path, sizeof(path), "%s/model.onnx", dir);
-	if ((bytes = read_file(path, &len)) == NULL)
+	if ((bytes = (uint8_t *) test_read_file(path, &len)) == NULL)
 	{
 		fail_outcome(o, "cannot read model.onnx", path);
 		return;

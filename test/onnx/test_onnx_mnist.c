@@ -15,6 +15,7 @@
 #include "pi_blas.h"
 #include "pi_engine.h"
 #include "pi_onnx.h"
+#include "test_files.h"
 
 #define EXPECTED_CORRECT 9813
 #define BATCH 512
@@ -42,28 +43,6 @@ read_gz(const char *path, size_t *len)
 	}
 	gzclose(f);
 	*len = used;
-	return buf;
-}
-
-/* Reads a whole file; exits on failure. */
-static uint8_t *
-read_file(const char *path, size_t *len)
-{
-	FILE	   *f = fopen(path, "rb");
-	uint8_t    *buf;
-	long		n;
-
-	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0)
-	{
-		fprintf(stderr, "cannot open %s\n", path);
-		exit(2);
-	}
-	rewind(f);
-	buf = malloc(n > 0 ? (size_t) n : 1);
-	if (buf == NULL || fread(buf, 1, (size_t) n, f) != (size_t) n)
-		exit(2);
-	fclose(f);
-	*len = (size_t) n;
 	return buf;
 }
 
@@ -95,7 +74,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: %s MODEL.onnx IMAGES.gz LABELS.gz\n", argv[0]);
 		return 2;
 	}
-	model_bytes = read_file(argv[1], &model_len);
+	model_bytes = (uint8_t *) test_read_file(argv[1], &model_len);
+	if (model_bytes == NULL)
+	{
+		fprintf(stderr, "cannot read %s\n", argv[1]);
+		return 2;
+	}
 	images = read_gz(argv[2], &images_len);
 	labels = read_gz(argv[3], &labels_len);
 	if (images_len < 16 || be32(images) != 2051 || be32(images + 8) != 28 || be32(images + 12) != 28 ||
