@@ -75,6 +75,28 @@ void		pi_kernel_conv_transpose(const PiKernelArgs *a);
 /* Per-row scratch floats a Conv2D node needs (0 for other ops). */
 int64_t		pi_conv2d_scratch_row_elems(const PiModel *model, const PiNode *node);
 
+/* Sizes of a Conv2D or ConvTranspose over [N,C,H,W] ([N,C,L] read as H = 1). */
+typedef struct PiConvGeometry
+{
+	int64_t		c,				/* input channels, height, width */
+				h,
+				w;
+	int64_t		m,				/* output channels, height, width */
+				oh,
+				ow;
+	int64_t		groups,			/* groups; input and output channels per group */
+				cg,
+				mg;
+	int64_t		taps;			/* kernel height x width */
+} PiConvGeometry;
+
+/* The geometry of a Conv2D or ConvTranspose node with these input and output dims. */
+PiConvGeometry pi_conv_geometry(const PiNode *node, const int64_t *in_dims, int in_rank,
+								const int64_t *out_dims, int out_rank);
+
+/* Whether a Conv2D reads its input directly as the GEMM's right operand (1x1, stride 1, no pads). */
+bool		pi_conv_is_pointwise(const PiAttrs *at);
+
 /* Scratch floats a ConvTranspose node needs per sample (0 for other ops). */
 int64_t		pi_conv_transpose_scratch_elems(const PiModel *model, const PiNode *node);
 

@@ -6,34 +6,18 @@
  *	  device.  Chunks are as many samples as the executor's scratch holds.
  */
 #include "cuda_internal.h"
-
-/* Whether the conv reads its input directly as the GEMM's right operand. */
-static bool
-conv_is_pointwise(const PiAttrs *at)
-{
-	return at->kernel[0] == 1 && at->kernel[1] == 1 &&
-		at->strides[0] == 1 && at->strides[1] == 1 &&
-		at->pads[0] == 0 && at->pads[1] == 0 && at->pads[2] == 0 && at->pads[3] == 0;
-}
+#include "pi_engine.h"
 
 /* Conv2D over the batch. */
 PiStatus
 pi_gpu_conv2d(const PiCudaArgs *a)
 {
 	const PiAttrs *at = &a->node->attrs;
-	bool		one_d = (a->in_rank[0] == 3);	/* [N,C,L] runs as [N,C,1,L] */
-	int64_t		c = a->in_dims[0][1],
-				h = one_d ? 1 : a->in_dims[0][2],
-				w = a->in_dims[0][a->in_rank[0] - 1];
-	int64_t		m = a->out_dims[1],
-				oh = one_d ? 1 : a->out_dims[2],
-				ow = a->out_dims[a->out_rank - 1];
-	int64_t		groups = at->group;
-	int64_t		cg = c / groups,
-				mg = m / groups;
-	int64_t		kdim = cg * at->kernel[0] * at->kernel[1];
-	int64_t		plane = oh * ow;
-	bool		pointwise = conv_is_pointwise(at);
+	PiConvGeometry geo = pi_conv_geometry(a->node, a->in_dims[0], a->in_rank[0],
+										  a->out_dims, a->out_rank);
+	int64_t		kdim = geo.cg * geo.taps;
+	int64_t		plane = geo.oh * geo.ow;
+	bool		pointwise = pi_conv_is_pointwise(at);
 	int64_t		chunk = pointwise ? a->batch : a->scratch_samples;
 	float		beta = 0.0f;
 	PiStatus	st;
@@ -42,7 +26,7 @@ pi_gpu_conv2d(const PiCudaArgs *a)
 		return pi_fail(a->err, PI_ERR_INVALID, "node \"%s\" (Conv2D) has no im2col scratch", a->node->name);
 	if (a->node->ninputs == 3)
 	{
-		if ((st = pi_gpu_launch_channel_fill(a, a->out, a->batch * m * plane, m, plane,
+		if ((st = pi_gpu_launch_channel_fill(a, a->out, a->batch * geo.m * plane, geo.m, plane,
 											  a->in[2])) != PI_OK)
 			return st;
 		beta = 1.0f;
@@ -50,12 +34,12 @@ pi_gpu_conv2d(const PiCudaArgs *a)
 	for (int64_t s0 = 0; s0 < a->batch; s0 += chunk)
 	{
 		int64_t		samples = a->batch - s0 < chunk ? a->batch - s0 : chunk;
-		const float *x = a->in[0] + s0 * c * h * w;
+		const float *x = a->in[0] + s0 * geo.c * geo.h * geo.w;
 
-		for (int64_t g = 0; g < groups; g++)
+		for (int64_t g = 0; g < geo.groups; g++)
 		{
-			const float *col = x + g * cg * h * w;
-			int64_t		col_stride = c * h * w;
+			const float *col = x + g * geo.cg * geo.h * geo.w;
+			int64_t		col_stride = geo.c * geo.h * geo.w;
 
 			if (!pointwise)
 			{
@@ -64,11 +48,11 @@ pi_gpu_conv2d(const PiCudaArgs *a)
 				col = a->scratch;
 				col_stride = kdim * plane;
 			}
-			if ((st = pi_gpu_gemm(a, false, false, mg, plane, kdim, 1.0f,
-								   a->in[1] + g * mg * kdim, kdim, 0,
+			if ((st = pi_gpu_gemm(a, false, false, geo.mg, plane, kdim, 1.0f,
+								   a->in[1] + g * geo.mg * kdim, kdim, 0,
 								   col, plane, col_stride, beta,
-								   a->out + s0 * m * plane + g * mg * plane, plane, m * plane,
-								   samples)) != PI_OK)
+								   a->out + (s0 * geo.m + g * geo.mg) * plane, plane,
+								   geo.m * plane, samples)) != PI_OK)
 				return st;
 		}
 	}
@@ -79,27 +63,21 @@ pi_gpu_conv2d(const PiCudaArgs *a)
 PiStatus
 pi_gpu_conv_transpose(const PiCudaArgs *a)
 {
-	const PiAttrs *at = &a->node->attrs;
-	bool		one_d = (a->in_rank[0] == 3);
-	int64_t		c = a->in_dims[0][1],
-				h = one_d ? 1 : a->in_dims[0][2],
-				w = a->in_dims[0][a->in_rank[0] - 1];
-	int64_t		m = a->out_dims[1],
-				oh = one_d ? 1 : a->out_dims[2],
-				ow = a->out_dims[a->out_rank - 1];
-	int64_t		groups = at->group;
-	int64_t		cg = c / groups,
-				mg = m / groups;
-	int64_t		rows = mg * at->kernel[0] * at->kernel[1];
+	PiConvGeometry geo = pi_conv_geometry(a->node, a->in_dims[0], a->in_rank[0],
+										  a->out_dims, a->out_rank);
+	int64_t		rows = geo.mg * geo.taps;
+	int64_t		in_plane = geo.h * geo.w,
+				out_plane = geo.oh * geo.ow;
 	int64_t		chunk = a->scratch_samples;
 	PiStatus	st;
 
 	if (chunk < 1)
 		return pi_fail(a->err, PI_ERR_INVALID, "node \"%s\" (ConvTranspose) has no col2im scratch", a->node->name);
 	if (a->node->ninputs == 3)
-		st = pi_gpu_launch_channel_fill(a, a->out, a->batch * m * oh * ow, m, oh * ow, a->in[2]);
+		st = pi_gpu_launch_channel_fill(a, a->out, a->batch * geo.m * out_plane, geo.m, out_plane,
+										a->in[2]);
 	else
-		st = pi_gpu_check(cudaMemsetAsync(a->out, 0, a->batch * m * oh * ow * sizeof(float),
+		st = pi_gpu_check(cudaMemsetAsync(a->out, 0, a->batch * geo.m * out_plane * sizeof(float),
 										   a->stream), a->err, "clearing a ConvTranspose output");
 	if (st != PI_OK)
 		return st;
@@ -107,14 +85,15 @@ pi_gpu_conv_transpose(const PiCudaArgs *a)
 	{
 		int64_t		samples = a->batch - s0 < chunk ? a->batch - s0 : chunk;
 
-		for (int64_t g = 0; g < groups; g++)
+		for (int64_t g = 0; g < geo.groups; g++)
 		{
 			/* W's group rows [Cg, Mg*kH*kW], transposed, times X's group [Cg, H*W] */
-			if ((st = pi_gpu_gemm(a, true, false, rows, h * w, cg, 1.0f,
-								   a->in[1] + g * cg * rows, rows, 0,
-								   a->in[0] + s0 * c * h * w + g * cg * h * w, h * w, c * h * w,
-								   0.0f, a->scratch, h * w, rows * h * w, samples)) != PI_OK ||
-				(st = pi_gpu_launch_col2im(a, a->out + s0 * m * oh * ow, samples, g)) != PI_OK)
+			if ((st = pi_gpu_gemm(a, true, false, rows, in_plane, geo.cg, 1.0f,
+								   a->in[1] + g * geo.cg * rows, rows, 0,
+								   a->in[0] + (s0 * geo.c + g * geo.cg) * in_plane, in_plane,
+								   geo.c * in_plane,
+								   0.0f, a->scratch, in_plane, rows * in_plane, samples)) != PI_OK ||
+				(st = pi_gpu_launch_col2im(a, a->out + s0 * geo.m * out_plane, samples, g)) != PI_OK)
 				return st;
 		}
 	}

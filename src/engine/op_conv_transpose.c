@@ -57,37 +57,31 @@ void
 pi_kernel_conv_transpose(const PiKernelArgs *a)
 {
 	const PiAttrs *at = &a->node->attrs;
-	bool		one_d = (a->in_rank[0] == 3);
-	int64_t		c = a->in_dims[0][1],
-				h = one_d ? 1 : a->in_dims[0][2],
-				w = a->in_dims[0][a->in_rank[0] - 1];
-	int64_t		m = a->out_dims[1],
-				oh = one_d ? 1 : a->out_dims[2],
-				ow = a->out_dims[a->out_rank - 1];
-	int64_t		groups = at->group;
-	int64_t		cg = c / groups,
-				mg = m / groups;
-	int64_t		rows = mg * at->kernel[0] * at->kernel[1];
+	PiConvGeometry geo = pi_conv_geometry(a->node, a->in_dims[0], a->in_rank[0],
+										  a->out_dims, a->out_rank);
+	int64_t		rows = geo.mg * geo.taps;
 
 	for (int64_t n = 0; n < a->batch; n++)
 	{
-		const float *xn = a->in[0] + n * c * h * w;
-		float	   *yn = a->out + n * m * oh * ow;
+		const float *xn = a->in[0] + n * geo.c * geo.h * geo.w;
+		float	   *yn = a->out + n * geo.m * geo.oh * geo.ow;
 
-		for (int64_t o = 0; o < m; o++)
+		for (int64_t o = 0; o < geo.m; o++)
 		{
 			float		b = a->node->ninputs == 3 ? a->in[2][o] : 0.0f;
 
-			for (int64_t p = 0; p < oh * ow; p++)
-				yn[o * oh * ow + p] = b;
+			for (int64_t p = 0; p < geo.oh * geo.ow; p++)
+				yn[o * geo.oh * geo.ow + p] = b;
 		}
-		for (int64_t g = 0; g < groups; g++)
+		for (int64_t g = 0; g < geo.groups; g++)
 		{
 			/* W's group rows [Cg, Mg*kH*kW], transposed, times X's group [Cg, H*W] */
-			pi_blas.sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, h * w, cg,
-						  1.0f, a->in[1] + g * cg * rows, rows, xn + g * cg * h * w, h * w,
-						  0.0f, a->scratch, h * w);
-			col2im(a->scratch, mg, h, w, at, oh, ow, yn + g * mg * oh * ow);
+			pi_blas.sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, geo.h * geo.w, geo.cg,
+						  1.0f, a->in[1] + g * geo.cg * rows, rows,
+						  xn + g * geo.cg * geo.h * geo.w, geo.h * geo.w,
+						  0.0f, a->scratch, geo.h * geo.w);
+			col2im(a->scratch, geo.mg, geo.h, geo.w, at, geo.oh, geo.ow,
+				   yn + g * geo.mg * geo.oh * geo.ow);
 		}
 	}
 }
