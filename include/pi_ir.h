@@ -342,6 +342,9 @@ const char *pi_op_name(PiOp op);
 /* Whether an op maps each element on its own (one input, same shape out). */
 bool		pi_op_is_unary_elementwise(PiOp op);
 
+/* Whether an op combines two inputs element by element, with broadcasting. */
+bool		pi_op_is_binary_elementwise(PiOp op);
+
 /* Default attributes of an op. */
 void		pi_attrs_default(PiOp op, PiAttrs *attrs);
 

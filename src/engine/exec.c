@@ -176,6 +176,11 @@ run_node(const PiKernelArgs *a)
 		pi_kernel_unary(a);
 		return;
 	}
+	if (pi_op_is_binary_elementwise(a->node->op))
+	{
+		pi_kernel_binary(a);
+		return;
+	}
 	switch (a->node->op)
 	{
 		case PI_OP_DENSE:
@@ -184,19 +189,6 @@ run_node(const PiKernelArgs *a)
 			break;
 		case PI_OP_MATMUL:
 			pi_kernel_matmul(a);
-			break;
-		case PI_OP_ADD:
-		case PI_OP_SUB:
-		case PI_OP_MUL:
-		case PI_OP_DIV:
-		case PI_OP_POW:
-		case PI_OP_PRELU:
-		case PI_OP_EQUAL:
-		case PI_OP_LESS:
-		case PI_OP_GREATER:
-		case PI_OP_MIN:
-		case PI_OP_MAX:
-			pi_kernel_binary(a);
 			break;
 		case PI_OP_WHERE:
 			pi_kernel_where(a);
@@ -267,7 +259,7 @@ run_node(const PiKernelArgs *a)
 			pi_kernel_batch_norm(a);
 			break;
 		default:
-			/* PI_OP_COUNT; unary elementwise ops are dispatched above */
+			/* PI_OP_COUNT; unary and binary elementwise ops are dispatched above */
 			break;
 	}
 }

@@ -160,6 +160,29 @@ pi_attrs_default(PiOp op, PiAttrs *a)
 	a->sorted = 1;
 }
 
+/* Whether an op combines two inputs element by element, with broadcasting. */
+bool
+pi_op_is_binary_elementwise(PiOp op)
+{
+	switch (op)
+	{
+		case PI_OP_ADD:
+		case PI_OP_SUB:
+		case PI_OP_MUL:
+		case PI_OP_DIV:
+		case PI_OP_POW:
+		case PI_OP_PRELU:
+		case PI_OP_EQUAL:
+		case PI_OP_LESS:
+		case PI_OP_GREATER:
+		case PI_OP_MIN:
+		case PI_OP_MAX:
+			return true;
+		default:
+			return false;
+	}
+}
+
 /* Whether an op maps each element on its own (one input, same shape out). */
 bool
 pi_op_is_unary_elementwise(PiOp op)

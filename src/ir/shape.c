@@ -508,6 +508,8 @@ pi_infer_node(PiModel *m, PiNode *n, PiError *err)
 	}
 	if (pi_op_is_unary_elementwise(n->op))
 		return infer_same(m, n, err);
+	if (pi_op_is_binary_elementwise(n->op))
+		return infer_broadcast(m, n, err);
 	switch (n->op)
 	{
 		case PI_OP_DENSE:
@@ -515,17 +517,6 @@ pi_infer_node(PiModel *m, PiNode *n, PiError *err)
 			return infer_gemm(m, n, err);
 		case PI_OP_MATMUL:
 			return infer_matmul(m, n, err);
-		case PI_OP_ADD:
-		case PI_OP_SUB:
-		case PI_OP_MUL:
-		case PI_OP_DIV:
-		case PI_OP_POW:
-		case PI_OP_PRELU:
-		case PI_OP_EQUAL:
-		case PI_OP_LESS:
-		case PI_OP_GREATER:
-		case PI_OP_MIN:
-		case PI_OP_MAX:
 		case PI_OP_WHERE:
 			return infer_broadcast(m, n, err);
 		case PI_OP_SOFTMAX:
@@ -565,7 +556,7 @@ pi_infer_node(PiModel *m, PiNode *n, PiError *err)
 		case PI_OP_ARGMAX:
 			return infer_argmax(m, n, err);
 		default:
-			/* PI_OP_COUNT; unary elementwise ops are handled above */
+			/* PI_OP_COUNT; unary and binary elementwise ops are handled above */
 			break;
 	}
 	return pi_fail(err, PI_ERR_UNSUPPORTED, "node \"%s\" has an unknown op", n->name);
