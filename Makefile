@@ -81,8 +81,9 @@ $(OBJS): $(wildcard include/*.h src/ir/*.h)
 
 ENGINE_TEST_CFLAGS = -std=gnu11 -O3 -g -Wall -Wextra -Wno-unused-parameter -Iinclude -Itest/common $(BLAS_CFLAGS)
 
-# What the test programs share: reading files and the fixture manifest.
+# What the test programs share: reading files and fixtures; the MNIST test set (zlib).
 TEST_COMMON = test/common/test_files.c
+TEST_MNIST = test/common/test_mnist.c
 
 test/engine/test_engine: test/engine/test_engine.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_engine.c $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
@@ -115,8 +116,8 @@ fuzz-libfuzzer: test/fuzz/fuzz_model_libfuzzer test/fuzz/fuzz_onnx_libfuzzer
 # ONNX import tests (docs/onnx.md).  SHARED_DIR holds the third-party
 # model and MNIST data; ONNX_TESTDATA is Debian's libonnx-testdata.
 SHARED_DIR ?= ../shared
-test/onnx/test_onnx_mnist: test/onnx/test_onnx_mnist.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/onnx/test_onnx_mnist.c $(TEST_COMMON) $(ENGINE_SRCS) -lcjson -lz $(BLAS_LIBS) -lm
+test/onnx/test_onnx_mnist: test/onnx/test_onnx_mnist.c $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/onnx/test_onnx_mnist.c $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) -lcjson -lz $(BLAS_LIBS) -lm
 
 test/onnx/conformance: test/onnx/conformance.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -Isrc/format -o $@ test/onnx/conformance.c $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
@@ -194,8 +195,8 @@ pg_infer_cuda.so: $(CUDA_OBJS) build/cuda/libpi_engine.a src/cuda/exports.map
 		-L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -lstdc++ -lm
 
 # GPU against CPU on every fixture, and the shared MNIST CNN (test/gpu/run-device.sh)
-test/gpu/test_gpu: test/gpu/test_gpu.c $(TEST_COMMON) pg_infer_cuda.so $(ENGINE_SRCS) include/*.h src/ir/*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu.c $(TEST_COMMON) $(ENGINE_SRCS) $(CUDA_TEST_LINK) \
+test/gpu/test_gpu: test/gpu/test_gpu.c $(TEST_COMMON) $(TEST_MNIST) pg_infer_cuda.so $(ENGINE_SRCS) include/*.h src/ir/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu.c $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) $(CUDA_TEST_LINK) \
 		-lcjson -lz $(BLAS_LIBS) -lm
 
 # the 784-512-256-10 MLP on the GPU against the pinned H2D roofline

@@ -56,6 +56,36 @@ test_fixture_input(const PiTensorSet *io, const PiModel *m, int i)
 	return t >= 0 ? &io->tensors[t] : NULL;
 }
 
+/* Loads fixture case NAME of DIR (model and io tensors); false with err set on failure. */
+bool
+test_fixture_load(const char *dir, const char *name, PiModel **model, PiTensorSet *io,
+				  PiError *err)
+{
+	static const char *const files[3] = {"model.json", "model.safetensors", "io.safetensors"};
+	char	   *bytes[3] = {NULL, NULL, NULL};
+	size_t		len[3] = {0, 0, 0};
+	bool		ok = true;
+
+	*model = NULL;
+	for (int i = 0; i < 3; i++)
+	{
+		char		path[1024];
+
+		snprintf(path, sizeof(path), "%s/%s/%s", dir, name, files[i]);
+		if ((bytes[i] = test_read_file(path, &len[i])) == NULL && ok)
+		{
+			pi_fail(err, PI_ERR_UNDEFINED, "fixture file %s is missing", path);
+			ok = false;
+		}
+	}
+	if (ok && (pi_model_load(bytes[0], len[0], (uint8_t *) bytes[1], len[1], model, err) != PI_OK ||
+			   pi_safetensors_parse((uint8_t *) bytes[2], len[2], io, err) != PI_OK))
+		ok = false;
+	for (int i = 0; i < 3; i++)
+		free(bytes[i]);
+	return ok;
+}
+
 /* Calls run(dir, name) for each case named in DIR/MANIFEST; the count, or -1. */
 int
 test_fixture_each(const char *dir, void (*run) (const char *dir, const char *name))

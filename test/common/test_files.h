@@ -17,6 +17,14 @@ char	   *test_read_file(const char *path, size_t *len);
 const PiTensor *test_fixture_input(const PiTensorSet *io, const PiModel *m, int i);
 
 /*
+ * Loads fixture case NAME of DIR: the model of model.json and
+ * model.safetensors, and the tensors of io.safetensors; false, with err
+ * saying why, when a file is missing or does not load.
+ */
+bool		test_fixture_load(const char *dir, const char *name, PiModel **model,
+							  PiTensorSet *io, PiError *err);
+
+/*
  * Calls run(dir, name) for each case named in DIR/MANIFEST (blank lines and
  * "#" comments skipped); returns the number of cases, or -1 when the
  * manifest cannot be read.

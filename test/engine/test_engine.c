@@ -137,32 +137,13 @@ run_from_image(const char *name, const PiModel *m, const PiTensorSet *io,
 static void
 run_case(const char *dir, const char *name)
 {
-	char		path[1024];
-	size_t		json_len,
-				w_len,
-				io_len;
-	char	   *json,
-			   *weights,
-			   *io_bytes;
 	PiModel    *m = NULL;
 	PiTensorSet io = {0};
 	PiError		err = {0};
 	const PiTensor *expected;
 	int64_t		batch;
 
-	snprintf(path, sizeof(path), "%s/%s/model.json", dir, name);
-	json = test_read_file(path, &json_len);
-	snprintf(path, sizeof(path), "%s/%s/model.safetensors", dir, name);
-	weights = test_read_file(path, &w_len);
-	snprintf(path, sizeof(path), "%s/%s/io.safetensors", dir, name);
-	io_bytes = test_read_file(path, &io_len);
-	if (json == NULL || weights == NULL || io_bytes == NULL)
-	{
-		check(false, "%s: fixture files missing", name);
-		goto done;
-	}
-	if (pi_model_load(json, json_len, (uint8_t *) weights, w_len, &m, &err) != PI_OK ||
-		pi_safetensors_parse((uint8_t *) io_bytes, io_len, &io, &err) != PI_OK)
+	if (!test_fixture_load(dir, name, &m, &io, &err))
 	{
 		check(false, "%s: load failed: %s", name, err.message);
 		goto done;
@@ -189,9 +170,6 @@ run_case(const char *dir, const char *name)
 done:
 	pi_model_free(m);
 	pi_tensor_set_free(&io);
-	free(json);
-	free(weights);
-	free(io_bytes);
 }
 
 /* Runs every case listed in DIR/MANIFEST. */

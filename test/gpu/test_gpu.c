@@ -20,13 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "pi_blas.h"
 #include "pi_cuda.h"
 #include "pi_engine.h"
 #include "pi_format.h"
 #include "test_files.h"
+#include "test_mnist.h"
 #include "pi_onnx.h"
 
 #define TOLERANCE 1e-5
@@ -52,52 +52,6 @@ check(bool ok, const char *fmt,...)
 		passed++;
 	else
 		failed++;
-}
-
-/* Reads a whole file, or a whole gzip file when gz; NULL if it cannot. */
-static uint8_t *
-read_all(const char *path, bool gz, size_t *len)
-{
-	gzFile		f = gzopen(path, "rb");
-	size_t		cap = 1 << 16,
-				used = 0;
-	uint8_t    *buf = malloc(cap + 1);
-	int			n;
-
-	if (f == NULL || buf == NULL)
-	{
-		if (f != NULL)
-			gzclose(f);
-		free(buf);
-		return NULL;
-	}
-	/* gzread passes files that are not gzip through unchanged */
-	while ((n = gzread(f, buf + used, (unsigned) (cap - used))) > 0)
-	{
-		used += (size_t) n;
-		if (used == cap)
-		{
-			uint8_t    *bigger = realloc(buf, 2 * cap + 1);
-
-			if (bigger == NULL)
-			{
-				free(buf);
-				gzclose(f);
-				return NULL;
-			}
-			buf = bigger;
-			cap *= 2;
-		}
-	}
-	gzclose(f);
-	if (n < 0 || (gz && used == 0))
-	{
-		free(buf);
-		return NULL;
-	}
-	buf[used] = '\0';
-	*len = used;
-	return buf;
 }
 
 /* Whether gpu agrees with cpu; tracks the worst scaled difference. */
@@ -249,32 +203,13 @@ compare_from_image(const char *name, const PiModel *m, float *const *inputs, int
 static void
 run_case(const char *dir, const char *name)
 {
-	char		path[1024];
-	size_t		json_len,
-				w_len,
-				io_len;
-	char	   *json;
-	uint8_t    *weights,
-			   *io_bytes;
 	PiModel    *m = NULL;
 	PiTensorSet io = {0};
 	PiError		err = {0};
 	float	   *rows[16] = {NULL};
 	int64_t		batch;
 
-	snprintf(path, sizeof(path), "%s/%s/model.json", dir, name);
-	json = (char *) read_all(path, false, &json_len);
-	snprintf(path, sizeof(path), "%s/%s/model.safetensors", dir, name);
-	weights = read_all(path, false, &w_len);
-	snprintf(path, sizeof(path), "%s/%s/io.safetensors", dir, name);
-	io_bytes = read_all(path, false, &io_len);
-	if (json == NULL || weights == NULL || io_bytes == NULL)
-	{
-		check(false, "%s: fixture files missing", name);
-		goto done;
-	}
-	if (pi_model_load(json, json_len, weights, w_len, &m, &err) != PI_OK ||
-		pi_safetensors_parse(io_bytes, io_len, &io, &err) != PI_OK)
+	if (!test_fixture_load(dir, name, &m, &io, &err))
 	{
 		check(false, "%s: load failed: %s", name, err.message);
 		goto done;
@@ -310,9 +245,6 @@ done:
 		free(rows[i]);
 	pi_model_free(m);
 	pi_tensor_set_free(&io);
-	free(json);
-	free(weights);
-	free(io_bytes);
 }
 
 /* Runs every case listed in DIR/MANIFEST. */
@@ -453,33 +385,26 @@ test_input_transform(void)
 	}
 }
 
-/* Big-endian uint32 of the idx headers. */
-static uint32_t
-be32(const uint8_t *p)
-{
-	return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) | ((uint32_t) p[2] << 8) | p[3];
-}
-
 /* Classifies the MNIST test set on the device in batches; counts correct answers. */
 static bool
-classify_mnist(PiCudaExecutor *gx, PiExecutor *ex, const uint8_t *images, const uint8_t *labels,
-			   uint32_t count, int *correct, double *worst, bool *close, double tolerance)
+classify_mnist(PiCudaExecutor *gx, PiExecutor *ex, const TestMnist *mnist,
+			   int *correct, double *worst, bool *close, double tolerance)
 {
 	PiError		err = {0};
 
 	*correct = 0;
 	*worst = 0.0;
 	*close = true;
-	for (uint32_t start = 0; start < count; start += MNIST_BATCH)
+	for (uint32_t start = 0; start < mnist->count; start += MNIST_BATCH)
 	{
-		int64_t		batch = (count - start < MNIST_BATCH) ? count - start : MNIST_BATCH;
+		int64_t		batch = (mnist->count - start < MNIST_BATCH) ? mnist->count - start : MNIST_BATCH;
 		float	   *gin = pi_cuda_executor_input(gx, 0);
 		float	   *cin = pi_executor_input(ex, 0);
 		const float *gout,
 				   *cout;
 
 		for (int64_t i = 0; i < batch * 784; i++)
-			gin[i] = cin[i] = images[16 + (size_t) start * 784 + i] / 255.0f;
+			gin[i] = cin[i] = mnist->images[(size_t) start * 784 + i] / 255.0f;
 		if (pi_cuda_executor_run(gx, batch, &err) != PI_OK || pi_executor_run(ex, batch, &err) != PI_OK)
 		{
 			check(false, "MNIST run at image %u: %s", start, err.message);
@@ -498,7 +423,7 @@ classify_mnist(PiCudaExecutor *gx, PiExecutor *ex, const uint8_t *images, const 
 				if (gout[r * 10 + k] > gout[r * 10 + best])
 					best = k;
 			}
-			*correct += (best == labels[8 + start + r]);
+			*correct += (best == mnist->labels[start + r]);
 		}
 	}
 	return true;
@@ -508,30 +433,29 @@ classify_mnist(PiCudaExecutor *gx, PiExecutor *ex, const uint8_t *images, const 
 static void
 test_mnist(const char *model_path, const char *images_path, const char *labels_path)
 {
-	size_t		model_len,
-				images_len,
-				labels_len;
-	uint8_t    *model_bytes = read_all(model_path, false, &model_len);
-	uint8_t    *images = read_all(images_path, true, &images_len);
-	uint8_t    *labels = read_all(labels_path, true, &labels_len);
+	size_t		model_len;
+	uint8_t    *model_bytes = (uint8_t *) test_read_file(model_path, &model_len);
+	TestMnist	mnist = {0};
+	char		why[512];
 	PiModel    *model = NULL;
 	PiError		err = {0};
 	PiCudaModel *dm = NULL;
 	PiCudaExecutor *gx = NULL;
 	PiExecutor *ex = NULL;
-	uint32_t	count;
 	int			correct;
 	double		worst;
 	bool		close;
 
-	if (model_bytes == NULL || images == NULL || labels == NULL ||
-		images_len < 16 || be32(images) != 2051 || labels_len < 8 || be32(labels) != 2049 ||
-		images_len != 16 + (size_t) be32(images + 4) * 784 || labels_len != 8 + (size_t) be32(images + 4))
+	if (model_bytes == NULL)
 	{
-		check(false, "MNIST model and idx files readable (%s, %s, %s)", model_path, images_path, labels_path);
+		check(false, "MNIST model readable (%s)", model_path);
 		goto done;
 	}
-	count = be32(images + 4);
+	if (!test_mnist_load(images_path, labels_path, &mnist, why, sizeof(why)))
+	{
+		check(false, "MNIST idx files: %s", why);
+		goto done;
+	}
 	if (pi_onnx_load(model_bytes, model_len, NULL, 0, &model, NULL, &err) != PI_OK ||
 		(ex = pi_executor_new(model, MNIST_BATCH, &err)) == NULL ||
 		(dm = pi_cuda_model_upload(ctx, model, &err)) == NULL ||
@@ -540,18 +464,18 @@ test_mnist(const char *model_path, const char *images_path, const char *labels_p
 		check(false, "MNIST CNN import and device executor: %s", err.message);
 		goto done;
 	}
-	if (!classify_mnist(gx, ex, images, labels, count, &correct, &worst, &close, TOLERANCE))
+	if (!classify_mnist(gx, ex, &mnist, &correct, &worst, &close, TOLERANCE))
 		goto done;
 	check(correct == MNIST_EXPECTED_CORRECT, "MNIST CNN on the device: %d of %u correct (%.2f%%), expected %d",
-		  correct, count, 100.0 * correct / count, MNIST_EXPECTED_CORRECT);
+		  correct, mnist.count, 100.0 * correct / mnist.count, MNIST_EXPECTED_CORRECT);
 	check(close, "MNIST CNN logits on the device against the CPU engine: worst %.2e (limit %.0e)",
 		  worst, TOLERANCE);
 	/* TF32 trades precision (10-bit mantissas) for speed: it runs and keeps the accuracy */
 	pi_cuda_set_tf32(ctx, true);
-	if (classify_mnist(gx, ex, images, labels, count, &correct, &worst, &close, TOLERANCE))
+	if (classify_mnist(gx, ex, &mnist, &correct, &worst, &close, TOLERANCE))
 		check(abs(correct - MNIST_EXPECTED_CORRECT) <= 10,
 			  "MNIST CNN with TF32: %d of %u correct (within 10 of %d), worst logit difference from FP32 on the CPU %.2e",
-			  correct, count, MNIST_EXPECTED_CORRECT, worst);
+			  correct, mnist.count, MNIST_EXPECTED_CORRECT, worst);
 	pi_cuda_set_tf32(ctx, false);
 
 done:
@@ -560,8 +484,7 @@ done:
 	pi_executor_free(ex);
 	pi_model_free(model);
 	free(model_bytes);
-	free(images);
-	free(labels);
+	test_mnist_free(&mnist);
 }
 
 int
