@@ -34,4 +34,6 @@ SELECT sum(predict_class('mnist', features)) FROM digits;
 CREATE TABLE scores AS SELECT id, predict_class('mnist', features) AS class FROM digits;
 SELECT class, count(*) FROM scores GROUP BY class ORDER BY class;
 SQL
-[ "${1:-}" = --keep ] && echo "server left running: psql -h $dir -p $port -U postgres"
+if [ "${1:-}" = --keep ]; then
+    echo "server left running: psql -h $dir -p $port -U postgres"
+fi
