@@ -1,0 +1,87 @@
+/*
+ * pi_executor_protocol.h
+ *	  The protocol between the inference worker (a PostgreSQL background
+ *	  worker) and the executor process it spawns (pg_infer_executor, the
+ *	  only process that runs models for the worker and the only one that
+ *	  ever initialises CUDA).
+ *
+ * The executor is a separate program started with fork + exec: it is not a
+ * PostgreSQL backend and maps none of PostgreSQL's shared memory, so a GPU
+ * fault, a driver abort or kill -9 ends only it.  It inherits three file
+ * descriptors:
+ *
+ *	PI_EXEC_FD_COMMANDS  (read)   requests from the worker, one at a time
+ *	PI_EXEC_FD_REPLIES   (write)  one reply per request
+ *	PI_EXEC_FD_ARENA     (r/w)    a memfd of arena_bytes (argv), mapped
+ *	                              MAP_SHARED by both: the tensors
+ *
+ * Command line: pg_infer_executor DEVICE ARENA_BYTES MAX_BATCH [CUDA_LIBRARY]
+ * where DEVICE is "cpu" or "cuda" (CUDA_LIBRARY: path of pg_infer_cuda.so).
+ *
+ * On start the executor sends one PiExecReply for PI_EXEC_HELLO unasked:
+ * status PI_OK with the device's name and memory, or an error (no GPU, no
+ * driver, library missing) after which it exits.  Then, for each request it
+ * reads it sends exactly one reply:
+ *
+ *	LOAD    payload_bytes bytes of a model image (src/ir/image.c) follow the
+ *	        request on the command pipe; the executor attaches it, uploads it
+ *	        (cuda) and makes an executor for max_batch rows.  Reply: bytes it
+ *	        holds for the model (device bytes on a GPU).
+ *	UNLOAD  frees model_handle.
+ *	RUN     rows rows of model_handle: input i is read from the arena at
+ *	        input_offset[i] (rows x the model's row elements of input i),
+ *	        output o written at output_offset[o] for o < noutputs.
+ *	QUIT    replies, then exits 0.
+ *
+ * Both sides are plain C; nothing here depends on PostgreSQL.  All integers
+ * are native (the two processes run on one machine from one build).
+ */
+#ifndef PI_EXECUTOR_PROTOCOL_H
+#define PI_EXECUTOR_PROTOCOL_H
+
+#include <stdint.h>
+
+#define PI_EXEC_PROTOCOL_MAGIC 0x70694578u	/* "piEx", bumped with the layout */
+#define PI_EXEC_FD_COMMANDS 3
+#define PI_EXEC_FD_REPLIES 4
+#define PI_EXEC_FD_ARENA 5
+#define PI_EXEC_MAX_IO 8		/* inputs or outputs a worker request carries */
+#define PI_EXEC_PROGRAM "pg_infer_executor"
+#define PI_EXEC_CUDA_LIBRARY "pg_infer_cuda.so"
+
+typedef enum PiExecCommand
+{
+	PI_EXEC_HELLO = 1,
+	PI_EXEC_LOAD,
+	PI_EXEC_UNLOAD,
+	PI_EXEC_RUN,
+	PI_EXEC_QUIT
+} PiExecCommand;
+
+typedef struct PiExecRequest
+{
+	uint32_t	magic;
+	uint32_t	command;		/* PiExecCommand */
+	uint64_t	model_handle;	/* chosen by the worker, unique per load */
+	int64_t		payload_bytes;	/* LOAD: image bytes that follow */
+	int64_t		rows;			/* RUN */
+	int32_t		noutputs;		/* RUN: outputs wanted (the first noutputs) */
+	int32_t		tf32;			/* RUN: TF32 GEMMs allowed (cuda) */
+	int64_t		input_offset[PI_EXEC_MAX_IO];	/* RUN: arena byte offsets */
+	int64_t		output_offset[PI_EXEC_MAX_IO];
+} PiExecRequest;
+
+typedef struct PiExecReply
+{
+	uint32_t	magic;
+	uint32_t	command;		/* the request's command */
+	int32_t		status;			/* PiStatus */
+	int32_t		pad;
+	int64_t		bytes;			/* LOAD: bytes held for the model; HELLO: device total */
+	int64_t		free_bytes;		/* HELLO, LOAD: device memory free afterwards */
+	int64_t		run_usec;		/* RUN: time in the forward pass, copies included */
+	char		device_name[128];	/* HELLO */
+	char		message[512];	/* status != PI_OK: what went wrong */
+} PiExecReply;
+
+#endif							/* PI_EXECUTOR_PROTOCOL_H */
