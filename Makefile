@@ -44,7 +44,11 @@ SERVER_SRCS = \
 	src/sql/features.c src/sql/predict.c src/sql/predict_inputs.c src/sql/errors.c \
 	src/exec/batch_planner.c src/exec/batch_scan.c
 
-OBJS = $(ENGINE_SRCS:.c=.o) $(SERVER_SRCS:.c=.o)
+# Starting the executor process and talking to it: plain C that the server
+# library calls (and the executor and its test link).
+EXECUTOR_CLIENT_SRCS = src/executor/spawn.c src/executor/channel.c
+
+OBJS = $(ENGINE_SRCS:.c=.o) $(SERVER_SRCS:.c=.o) $(EXECUTOR_CLIENT_SRCS:.c=.o)
 
 REGRESS = setup create_model validation predict batching admin cache
 REGRESS_OPTS = --inputdir=. --load-extension=pg_infer

@@ -32,7 +32,11 @@ int			pi_exec_spawn(PiExecProcess *proc, const char *program, const char *device
 						  int arena_fd, int64_t arena_bytes, int64_t max_batch,
 						  const char *cuda_library, char *errbuf, size_t errlen);
 
-/* Writes req and then payload_bytes of payload (LOAD); 0, or -1 with errno set (EPIPE: the executor is gone). */
+/*
+ * Writes req and then payload_bytes of payload (LOAD); 0, or -1 with errno
+ * set (EPIPE: the executor is gone; the caller ignores SIGPIPE, which a
+ * pipe would otherwise raise).
+ */
 int			pi_exec_send(const PiExecProcess *proc, const PiExecRequest *req, const void *payload);
 
 /* Reads one whole reply; 0, 1 at end of file (the executor is gone), -1 with errno set. */
@@ -44,5 +48,15 @@ int			pi_exec_receive(const PiExecProcess *proc, PiExecReply *reply);
  * 1", "terminated by signal 9").
  */
 void		pi_exec_stop(PiExecProcess *proc, char *buf, size_t len);
+
+/* Writes all len bytes to fd (short writes and EINTR retried); 0, or -1 with errno set. */
+int			pi_exec_write_all(int fd, const void *buf, size_t len);
+
+/*
+ * Reads len bytes from fd (short reads and EINTR retried): returns len, or
+ * fewer when end of file came first, or -1 with errno set.  The executor
+ * reads its requests with it too.
+ */
+int64_t		pi_exec_read_all(int fd, void *buf, size_t len);
 
 #endif							/* PI_EXECUTOR_H */
