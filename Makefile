@@ -48,6 +48,11 @@ SERVER_SRCS = \
 # library calls (and the executor and its test link).
 EXECUTOR_CLIENT_SRCS = src/executor/spawn.c src/executor/channel.c
 
+# The executor process, pg_infer_executor (include/pi_executor_protocol.h):
+# a program of its own over the engine, never a PostgreSQL backend.
+EXECUTOR_SRCS = src/executor/main.c src/executor/commands.c src/executor/models.c \
+	src/executor/device.c src/executor/channel.c
+
 OBJS = $(ENGINE_SRCS:.c=.o) $(SERVER_SRCS:.c=.o) $(EXECUTOR_CLIENT_SRCS:.c=.o)
 
 REGRESS = setup create_model validation predict batching admin cache
@@ -71,7 +76,7 @@ override with_llvm = no
 # Test programs (PGXS reads EXTRA_CLEAN when it is included, so it comes first).
 EXTRA_CLEAN = test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist \
 	test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine \
-	test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer
+	test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer pg_infer_executor
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -116,6 +121,15 @@ test/fuzz/fuzz_onnx_libfuzzer: test/fuzz/fuzz_onnx.c test/fuzz/fuzz_onnx.h $(ENG
 		-o $@ test/fuzz/fuzz_onnx.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
 fuzz-libfuzzer: test/fuzz/fuzz_model_libfuzzer test/fuzz/fuzz_onnx_libfuzzer
+
+# The executor links the engine's objects as PGXS built them (-O3, -fPIC)
+# and the sequential OpenBLAS, as the test programs do.
+EXECUTOR_CFLAGS = -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -Iinclude $(BLAS_CFLAGS)
+
+all: pg_infer_executor
+
+pg_infer_executor: $(EXECUTOR_SRCS) $(ENGINE_SRCS:.c=.o) include/*.h src/executor/*.h
+	$(CC) $(EXECUTOR_CFLAGS) -o $@ $(EXECUTOR_SRCS) $(ENGINE_SRCS:.c=.o) -lcjson $(BLAS_LIBS) -ldl -lm
 
 # ONNX import tests (docs/onnx.md).  SHARED_DIR holds the third-party
 # model and MNIST data; ONNX_TESTDATA is Debian's libonnx-testdata.
@@ -222,8 +236,22 @@ check-cuda-build:
 	@exit 1
 endif
 
+# Installed beside pg_infer.so, where the inference worker looks for them.
+install: install-executor
+install-executor: pg_infer_executor $(if $(filter 1,$(CUDA)),pg_infer_cuda.so)
+	$(MKDIR_P) '$(DESTDIR)$(pkglibdir)'
+	$(INSTALL_PROGRAM) pg_infer_executor '$(DESTDIR)$(pkglibdir)/pg_infer_executor'
+ifeq ($(CUDA),1)
+	$(INSTALL_SHLIB) pg_infer_cuda.so '$(DESTDIR)$(pkglibdir)/pg_infer_cuda.so'
+endif
+
+uninstall: uninstall-executor
+uninstall-executor:
+	rm -f '$(DESTDIR)$(pkglibdir)/pg_infer_executor' '$(DESTDIR)$(pkglibdir)/pg_infer_cuda.so'
+
 clean: clean-cuda
 clean-cuda:
 	rm -rf build/cuda pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu test/gpu/test_load
 
-.PHONY: check-engine check-onnx check-cuda-build clean-cuda fuzz-smoke fuzz-libfuzzer
+.PHONY: check-engine check-onnx check-cuda-build clean-cuda fuzz-smoke fuzz-libfuzzer \
+	install-executor uninstall-executor

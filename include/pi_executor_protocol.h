@@ -27,11 +27,23 @@
  *	        request on the command pipe; the executor attaches it, uploads it
  *	        (cuda) and makes an executor for max_batch rows.  Reply: bytes it
  *	        holds for the model (device bytes on a GPU).
- *	UNLOAD  frees model_handle.
+ *	UNLOAD  frees model_handle.  Reply: the bytes it held.
  *	RUN     rows rows of model_handle: input i is read from the arena at
  *	        input_offset[i] (rows x the model's row elements of input i),
  *	        output o written at output_offset[o] for o < noutputs.
  *	QUIT    replies, then exits 0.
+ *
+ * Every request is checked before anything is done (handle, rows in 1 to
+ * MAX_BATCH, noutputs up to the model's and PI_EXEC_MAX_IO, each arena range
+ * inside the arena and float-aligned, a model of at most PI_EXEC_MAX_IO
+ * inputs); a request refused gets a reply with status and message and
+ * changes nothing.  payload_bytes bytes follow every request that announces
+ * them: a LOAD's are its image, any other command's are read, discarded and
+ * the request refused, so the stream stays in step.  A request with a bad
+ * magic, or announcing more than PI_EXEC_MAX_PAYLOAD, gets an error
+ * reply and then the executor exits 1, as it does (without a reply) when the
+ * command pipe ends inside a request.  On the CPU, HELLO's bytes is the
+ * host's memory and free_bytes is 0 (not tracked); LOAD's bytes is the image.
  *
  * Both sides are plain C; nothing here depends on PostgreSQL.  All integers
  * are native (the two processes run on one machine from one build).
@@ -46,6 +58,7 @@
 #define PI_EXEC_FD_REPLIES 4
 #define PI_EXEC_FD_ARENA 5
 #define PI_EXEC_MAX_IO 8		/* inputs or outputs a worker request carries */
+#define PI_EXEC_MAX_PAYLOAD ((int64_t) 1 << 40)	/* 1 TiB: more than any device holds */
 #define PI_EXEC_PROGRAM "pg_infer_executor"
 #define PI_EXEC_CUDA_LIBRARY "pg_infer_cuda.so"
 

@@ -1,0 +1,181 @@
+/*
+ * device.c
+ *	  The device the executor runs models on, behind one set of calls: the
+ *	  CPU engine (include/pi_engine.h), or one GPU through pg_infer_cuda.so
+ *	  (include/pi_cuda.h), opened with dlopen after its ABI version is
+ *	  checked.  Only this file knows which of the two it is.
+ */
+#include <dlfcn.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "executor.h"
+
+/* One function of pg_infer_cuda.so and where its address goes. */
+typedef struct CudaFunction
+{
+	const char *name;
+	size_t		offset;			/* in CudaApi */
+} CudaFunction;
+
+#define CUDA_FUNCTION(f) {"pi_cuda_" #f, offsetof(CudaApi, f)}
+
+static const CudaFunction cuda_functions[] = {
+	CUDA_FUNCTION(abi_version), CUDA_FUNCTION(device_count), CUDA_FUNCTION(context_new),
+	CUDA_FUNCTION(context_free), CUDA_FUNCTION(device_info), CUDA_FUNCTION(set_tf32),
+	CUDA_FUNCTION(model_upload), CUDA_FUNCTION(model_bytes), CUDA_FUNCTION(model_free),
+	CUDA_FUNCTION(executor_new), CUDA_FUNCTION(executor_free), CUDA_FUNCTION(executor_bytes),
+	CUDA_FUNCTION(executor_input), CUDA_FUNCTION(executor_run), CUDA_FUNCTION(executor_output)
+};
+
+/*
+ * Loads pg_infer_cuda.so, checks its ABI and opens GPU 0; false with err
+ * set.  The library stays loaded until the process exits: the CUDA runtime
+ * is not made to be unloaded, and there is nothing to gain just before
+ * exit.
+ */
+static bool
+cuda_open(ExecDevice *dev, const char *library, PiError *err)
+{
+	PiCudaDeviceInfo info;
+	int			count = 0;
+	void	   *handle = dlopen(library, RTLD_NOW | RTLD_LOCAL);
+
+	if (handle == NULL)
+	{
+		pi_fail(err, PI_ERR_DEVICE, "could not load the CUDA device engine: %s", dlerror());
+		return false;
+	}
+	for (size_t i = 0; i < sizeof(cuda_functions) / sizeof(cuda_functions[0]); i++)
+	{
+		void	   *f = dlsym(handle, cuda_functions[i].name);
+
+		if (f == NULL)
+		{
+			pi_fail(err, PI_ERR_DEVICE, "%s lacks the function %s", library, cuda_functions[i].name);
+			return false;
+		}
+		*(void **) ((char *) &dev->api + cuda_functions[i].offset) = f;
+	}
+	if (dev->api.abi_version() != PI_CUDA_ABI_VERSION)
+	{
+		pi_fail(err, PI_ERR_DEVICE, "%s has ABI version %d, expected %d (another build?)",
+				library, dev->api.abi_version(), PI_CUDA_ABI_VERSION);
+		return false;
+	}
+	if (dev->api.device_count(&count, err) != PI_OK)
+		return false;
+	if (count == 0)
+	{
+		pi_fail(err, PI_ERR_DEVICE, "no CUDA device found");
+		return false;
+	}
+	dev->context = dev->api.context_new(0, err);
+	if (dev->context == NULL || dev->api.device_info(dev->context, &info, err) != PI_OK)
+		return false;
+	snprintf(dev->name, sizeof(dev->name), "%.*s", (int) sizeof(dev->name) - 1, info.name);
+	dev->total_bytes = info.total_bytes;
+	return true;
+}
+
+/* Opens the device named kind ("cpu" or "cuda"); false with err set (then device_close). */
+bool
+device_open(ExecDevice *dev, const char *kind, const char *cuda_library, PiError *err)
+{
+	memset(dev, 0, sizeof(*dev));
+	if (strcmp(kind, "cuda") == 0)
+	{
+		dev->cuda = true;
+		return cuda_open(dev, cuda_library, err);
+	}
+	if (strcmp(kind, "cpu") != 0)
+	{
+		pi_fail(err, PI_ERR_DEVICE, "unknown device \"%s\", expected \"cpu\" or \"cuda\"", kind);
+		return false;
+	}
+	snprintf(dev->name, sizeof(dev->name), "cpu");
+	dev->total_bytes = (int64_t) sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+	return true;
+}
+
+/* Frees the GPU context (every model released before). */
+void
+device_close(ExecDevice *dev)
+{
+	if (dev->context != NULL)
+		dev->api.context_free(dev->context);
+	memset(dev, 0, sizeof(*dev));
+}
+
+/* Device memory free now: the GPU's; 0 on the CPU (not tracked) or when unknown. */
+int64_t
+device_free_bytes(ExecDevice *dev)
+{
+	PiCudaDeviceInfo info;
+	PiError		err;
+
+	if (!dev->cuda || dev->api.device_info(dev->context, &info, &err) != PI_OK)
+		return 0;
+	return info.free_bytes;
+}
+
+/* Makes an executor for lm->model (uploading it to the GPU first) and sets lm->bytes. */
+PiStatus
+device_prepare(ExecDevice *dev, LoadedModel *lm, int64_t max_batch, PiError *err)
+{
+	if (!dev->cuda)
+	{
+		lm->cpu = pi_executor_new(lm->model, max_batch, err);
+		lm->bytes = lm->image_bytes;
+		return lm->cpu != NULL ? PI_OK : err->status;
+	}
+	lm->device_model = dev->api.model_upload(dev->context, lm->model, err);
+	if (lm->device_model == NULL)
+		return err->status;
+	lm->gpu = dev->api.executor_new(lm->device_model, max_batch, err);
+	if (lm->gpu == NULL)
+		return err->status;
+	lm->bytes = dev->api.model_bytes(lm->device_model) + dev->api.executor_bytes(lm->gpu);
+	return PI_OK;
+}
+
+/* Frees what device_prepare made, even partly: the executor before the device model. */
+void
+device_release(ExecDevice *dev, LoadedModel *lm)
+{
+	pi_executor_free(lm->cpu);
+	if (dev->cuda)
+	{
+		dev->api.executor_free(lm->gpu);
+		dev->api.model_free(lm->device_model);
+	}
+	lm->cpu = NULL;
+	lm->gpu = NULL;
+	lm->device_model = NULL;
+}
+
+/* Where the rows of input i go before a run. */
+float *
+device_input(ExecDevice *dev, LoadedModel *lm, int input)
+{
+	return dev->cuda ? dev->api.executor_input(lm->gpu, input) : pi_executor_input(lm->cpu, input);
+}
+
+/* Output o of the last run. */
+const float *
+device_output(ExecDevice *dev, const LoadedModel *lm, int output)
+{
+	return dev->cuda ? dev->api.executor_output(lm->gpu, output) : pi_executor_output(lm->cpu, output);
+}
+
+/* Runs rows rows written to the inputs; TF32 GEMMs as asked (GPU only). */
+PiStatus
+device_run(ExecDevice *dev, LoadedModel *lm, int64_t rows, bool tf32, PiError *err)
+{
+	if (!dev->cuda)
+		return pi_executor_run(lm->cpu, rows, err);
+	dev->api.set_tf32(dev->context, tf32);
+	return dev->api.executor_run(lm->gpu, rows, err);
+}

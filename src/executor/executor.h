@@ -1,0 +1,99 @@
+/*
+ * executor.h
+ *	  The parts of pg_infer_executor, the program that runs models for the
+ *	  inference worker (include/pi_executor_protocol.h): the device it runs
+ *	  them on (device.c), its table of loaded models (models.c) and the
+ *	  handlers of LOAD, UNLOAD and RUN (commands.c).  Plain C, no
+ *	  PostgreSQL headers.
+ */
+#ifndef PI_EXECUTOR_INTERNAL_H
+#define PI_EXECUTOR_INTERNAL_H
+
+#include "pi_cuda.h"
+#include "pi_engine.h"
+#include "pi_executor_protocol.h"
+
+/* The functions of pg_infer_cuda.so the executor calls, resolved with dlsym. */
+typedef struct CudaApi
+{
+	int			(*abi_version) (void);
+	PiStatus	(*device_count) (int *count, PiError *err);
+	PiCudaContext *(*context_new) (int device, PiError *err);
+	void		(*context_free) (PiCudaContext *ctx);
+	PiStatus	(*device_info) (PiCudaContext *ctx, PiCudaDeviceInfo *info, PiError *err);
+	void		(*set_tf32) (PiCudaContext *ctx, bool enabled);
+	PiCudaModel *(*model_upload) (PiCudaContext *ctx, const PiModel *model, PiError *err);
+	int64_t		(*model_bytes) (const PiCudaModel *dm);
+	void		(*model_free) (PiCudaModel *dm);
+	PiCudaExecutor *(*executor_new) (PiCudaModel *dm, int64_t max_batch, PiError *err);
+	void		(*executor_free) (PiCudaExecutor *ex);
+	int64_t		(*executor_bytes) (const PiCudaExecutor *ex);
+	float	   *(*executor_input) (PiCudaExecutor *ex, int input);
+	PiStatus	(*executor_run) (PiCudaExecutor *ex, int64_t batch, PiError *err);
+	const float *(*executor_output) (const PiCudaExecutor *ex, int output);
+} CudaApi;
+
+/* The device models run on: the CPU engine, or one GPU through pg_infer_cuda.so. */
+typedef struct ExecDevice
+{
+	bool		cuda;
+	CudaApi		api;			/* pg_infer_cuda.so's functions */
+	PiCudaContext *context;
+	char		name[128];
+	int64_t		total_bytes;	/* device memory (host memory for the CPU) */
+} ExecDevice;
+
+/* One model the worker loaded, under the handle it chose. */
+typedef struct LoadedModel
+{
+	uint64_t	handle;
+	uint8_t    *image;			/* the LOAD payload; the model reads its weights here */
+	int64_t		image_bytes;
+	PiModel    *model;
+	PiExecutor *cpu;
+	PiCudaModel *device_model;
+	PiCudaExecutor *gpu;
+	int64_t		bytes;			/* reported to the worker: image or device bytes */
+} LoadedModel;
+
+/* The loaded models (a handful: looked up by a linear scan). */
+typedef struct ModelTable
+{
+	LoadedModel **models;
+	int			count;
+	int			capacity;
+} ModelTable;
+
+/* Everything the executor holds. */
+typedef struct ExecState
+{
+	ExecDevice	device;
+	ModelTable	table;
+	uint8_t    *arena;
+	int64_t		arena_bytes;
+	int64_t		max_batch;
+} ExecState;
+
+/* device.c */
+bool		device_open(ExecDevice *dev, const char *kind, const char *cuda_library, PiError *err);
+void		device_close(ExecDevice *dev);
+int64_t		device_free_bytes(ExecDevice *dev);
+PiStatus	device_prepare(ExecDevice *dev, LoadedModel *lm, int64_t max_batch, PiError *err);
+void		device_release(ExecDevice *dev, LoadedModel *lm);
+float	   *device_input(ExecDevice *dev, LoadedModel *lm, int input);
+const float *device_output(ExecDevice *dev, const LoadedModel *lm, int output);
+PiStatus	device_run(ExecDevice *dev, LoadedModel *lm, int64_t rows, bool tf32, PiError *err);
+
+/* models.c */
+LoadedModel *models_find(const ModelTable *table, uint64_t handle);
+LoadedModel *models_add(ModelTable *table, uint64_t handle);
+void		models_remove(ModelTable *table, ExecDevice *dev, LoadedModel *lm);
+void		models_free_all(ModelTable *table, ExecDevice *dev);
+
+/* commands.c */
+void		command_load(ExecState *st, const PiExecRequest *req, uint8_t *image, PiExecReply *reply);
+void		command_unload(ExecState *st, const PiExecRequest *req, PiExecReply *reply);
+void		command_run(ExecState *st, const PiExecRequest *req, PiExecReply *reply);
+void		reply_error(PiExecReply *reply, const PiError *err);
+
+#endif							/* PI_EXECUTOR_INTERNAL_H */
