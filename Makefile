@@ -5,6 +5,7 @@
 #   make fuzz-smoke             run the model-file fuzzer's corpus driver
 #   make fuzz-libfuzzer         build the same fuzz target for clang's libFuzzer
 #   make check-cuda-build       build pg_infer_cuda.so and the GPU test programs, check its exports
+#   make check-executor         the executor process (pg_infer_executor) through its pipes
 #   make CUDA=0                 skip the CUDA device engine even where nvcc is found
 #   test/run-tests.sh           everything, against a scratch server
 
@@ -76,7 +77,7 @@ override with_llvm = no
 # Test programs (PGXS reads EXTRA_CLEAN when it is included, so it comes first).
 EXTRA_CLEAN = test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist \
 	test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine \
-	test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer pg_infer_executor
+	test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer pg_infer_executor test/executor/test_executor
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -130,6 +131,13 @@ all: pg_infer_executor
 
 pg_infer_executor: $(EXECUTOR_SRCS) $(ENGINE_SRCS:.c=.o) include/*.h src/executor/*.h
 	$(CC) $(EXECUTOR_CFLAGS) -o $@ $(EXECUTOR_SRCS) $(ENGINE_SRCS:.c=.o) -lcjson $(BLAS_LIBS) -ldl -lm
+
+test/executor/test_executor: test/executor/test_executor.c $(TEST_COMMON) $(EXECUTOR_CLIENT_SRCS) $(ENGINE_SRCS) include/*.h src/ir/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/executor/test_executor.c $(TEST_COMMON) $(EXECUTOR_CLIENT_SRCS) \
+		$(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+
+check-executor: pg_infer_executor test/executor/test_executor
+	test/executor/test_executor ./pg_infer_executor test/fixtures
 
 # ONNX import tests (docs/onnx.md).  SHARED_DIR holds the third-party
 # model and MNIST data; ONNX_TESTDATA is Debian's libonnx-testdata.
@@ -253,5 +261,5 @@ clean: clean-cuda
 clean-cuda:
 	rm -rf build/cuda pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu test/gpu/test_load
 
-.PHONY: check-engine check-onnx check-cuda-build clean-cuda fuzz-smoke fuzz-libfuzzer \
+.PHONY: check-engine check-executor check-onnx check-cuda-build clean-cuda fuzz-smoke fuzz-libfuzzer \
 	install-executor uninstall-executor

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: builds and installs the extension, runs the
-# standalone engine tests and the fuzzer's corpus driver, starts a scratch
-# server, runs pg_regress and the end-to-end Python tests against it, and
-# closes with one line "N passed, N failed".
+# standalone engine tests, the executor process's tests and the fuzzer's
+# corpus driver, starts a scratch server, runs pg_regress and the end-to-end
+# Python tests against it, and closes with one line "N passed, N failed".
 #
 #   test/run-tests.sh            (as root, or as a user who may `make install`)
 #
@@ -26,12 +26,12 @@ tally() {
     failed=$((failed + $3))
 }
 
-# Counts "N passed, N failed" from a log's last summary line.
+# Counts "N passed, N failed" (or "word: N passed, N failed") from a log's last summary line.
 counts_from() {
     local line
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
+    line=$(grep -E '^([a-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
     if [ -z "$line" ]; then echo "0 1"; return; fi
-    echo "$line" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/'
+    echo "$line" | sed -E 's/^([a-z-]+: )?([0-9]+) passed, ([0-9]+) failed.*/\2 \3/'
 }
 
 rm -rf "$work"
@@ -52,6 +52,12 @@ make -s check-engine >"$work/engine.log" 2>&1
 grep -v '^ok:' "$work/engine.log"
 read -r p f < <(counts_from "$work/engine.log")
 tally engine "$p" "$f"
+
+echo "== executor process (pipes, arena, CPU device, every fixture)"
+make -s check-executor >"$work/executor.log" 2>&1
+grep -v '^ok:' "$work/executor.log"
+read -r p f < <(counts_from "$work/executor.log")
+tally executor "$p" "$f"
 
 echo "== fuzzer corpus driver (ASan + UBSan)"
 make -s fuzz-smoke >"$work/fuzz.log" 2>&1
