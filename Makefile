@@ -43,7 +43,9 @@ SERVER_SRCS = \
 	src/cache/model_cache.c src/cache/shared_cache.c src/sql/create_model.c \
 	src/sql/admin.c src/sql/cache_admin.c \
 	src/sql/features.c src/sql/predict.c src/sql/predict_inputs.c src/sql/errors.c \
-	src/exec/batch_planner.c src/exec/batch_scan.c
+	src/exec/batch_planner.c src/exec/batch_scan.c src/sql/worker_admin.c \
+	src/worker/worker_setup.c src/worker/worker_main.c src/worker/worker_executor.c \
+	src/worker/worker_models.c src/worker/client.c src/worker/forward.c
 
 # Starting the executor process and talking to it: plain C that the server
 # library calls (and the executor and its test link).
@@ -87,7 +89,7 @@ include $(PGXS)
 $(ENGINE_SRCS:.c=.o): CFLAGS += -O3
 
 # Every object is rebuilt when a header changes (structs are shared).
-$(OBJS): $(wildcard include/*.h src/ir/*.h)
+$(OBJS): $(wildcard include/*.h src/ir/*.h src/worker/*.h)
 
 ENGINE_TEST_CFLAGS = -std=gnu11 -O3 -g -Wall -Wextra -Wno-unused-parameter -Iinclude -Itest/common $(BLAS_CFLAGS)
 

@@ -27,6 +27,7 @@
 extern void pg_infer_blas_load(void);
 
 /* src/sql/errors.c */
+extern int	pg_infer_status_errcode(PiStatus status);
 extern void pg_infer_report(const PiError *err, const char *model) pg_attribute_noreturn();
 
 /* src/catalog/catalog.c: a session on the catalog as the extension owner */
@@ -119,6 +120,9 @@ extern void shared_cache_acquire(const SharedCacheKey *key, const char *name,
 								 SharedCacheBuildFunction build, const void *build_arg,
 								 SharedImage *out);
 extern bool shared_cache_repin(const SharedCacheKey *key, uint64 incarnation);
+extern bool shared_cache_pin_image(const SharedCacheKey *key, uint64 incarnation,
+								   SharedImage *out);
+extern bool shared_cache_version_exists(const SharedCacheKey *key);
 extern void shared_cache_unpin(const SharedCacheKey *key, uint64 incarnation);
 extern int	shared_cache_forget(const SharedCacheKey *key, bool only_unpinned);
 extern SharedCacheInfo *shared_cache_snapshot(int *count);

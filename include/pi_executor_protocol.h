@@ -57,7 +57,7 @@
 #define PI_EXEC_FD_COMMANDS 3
 #define PI_EXEC_FD_REPLIES 4
 #define PI_EXEC_FD_ARENA 5
-#define PI_EXEC_MAX_IO 8		/* inputs or outputs a worker request carries */
+#define PI_EXEC_MAX_IO 16		/* inputs or outputs a worker request carries (all a model has) */
 #define PI_EXEC_MAX_PAYLOAD ((int64_t) 1 << 40)	/* 1 TiB: more than any device holds */
 #define PI_EXEC_PROGRAM "pg_infer_executor"
 #define PI_EXEC_CUDA_LIBRARY "pg_infer_cuda.so"

@@ -17,6 +17,7 @@
 
 #define PI_MAX_RANK 6
 #define PI_MAX_NAME 256
+#define PI_MAX_MODEL_IO 16		/* graph inputs, and graph outputs, of a model */
 
 /* Outcome of an engine call; the SQL layer maps each to an SQLSTATE. */
 typedef enum PiStatus
@@ -251,9 +252,9 @@ typedef struct PiModel
 	int			nodes_cap;
 	int		   *order;			/* live nodes in execution order */
 	int			norder;
-	int			inputs[16];
+	int			inputs[PI_MAX_MODEL_IO];
 	int			ninputs;
-	int			outputs[16];
+	int			outputs[PI_MAX_MODEL_IO];
 	int			noutputs;
 	struct PiNameMap *names;
 	/* memory plan */

@@ -164,6 +164,25 @@ LANGUAGE C VOLATILE;
 REVOKE EXECUTE ON FUNCTION warm_model(text, integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION evict_model(text, integer) FROM PUBLIC;
 
+-- The inference worker (with pg_infer preloaded): its state ('ready',
+-- 'starting', 'restarting', 'no device', 'failed', 'stopped'), device,
+-- memory of its resident models, and batching statistics since it started.
+CREATE FUNCTION worker_status(OUT state text, OUT device text, OUT device_name text,
+                              OUT pid integer, OUT executor_pid integer,
+                              OUT device_memory bigint, OUT memory_used bigint,
+                              OUT memory_budget bigint, OUT models_resident integer,
+                              OUT requests bigint, OUT batches bigint, OUT rows bigint,
+                              OUT avg_batch_rows double precision,
+                              OUT avg_queue_delay_us double precision,
+                              OUT avg_forward_us double precision,
+                              OUT executor_restarts bigint, OUT last_error text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pg_infer_worker_status'
+LANGUAGE C VOLATILE;
+
+CREATE VIEW pginfer.worker AS SELECT * FROM worker_status();
+GRANT SELECT ON pginfer.worker TO PUBLIC;
+
 -- predict: the first output of the model for one row of features, given as
 -- an array of any numeric type (real, double precision, integer, numeric...)
 -- whose element count is the model's input size, whatever its dimensions.

@@ -2,11 +2,14 @@
  * pg_infer.c
  *	  Module entry point: pins the BLAS to one thread per process, sets up
  *	  the shared model cache (when preloaded) and the backend's model cache,
- *	  the batching planner hook, the BatchPredict node and the GUCs.
+ *	  the batching planner hook, the BatchPredict node, the inference worker
+ *	  and the GUCs.
  */
 #include "pg_infer.h"
 
 #include "batch_predict.h"
+#include "pi_worker.h"
+#include "utils/guc.h"
 
 PG_MODULE_MAGIC;
 
@@ -21,4 +24,6 @@ _PG_init(void)
 	model_cache_init();
 	batch_predict_register();
 	batch_planner_init();
+	worker_init();
+	MarkGUCPrefixReserved("pg_infer");	/* after every pg_infer.* GUC is defined */
 }

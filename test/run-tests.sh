@@ -121,7 +121,10 @@ cp test/fixtures/model_resblock/model.json test/fixtures/model_resblock/model.sa
 chmod -R a+rX "$work"
 server="$work/server"
 trap 'test/scratch-server.sh stop "$server"' EXIT
-if ! test/scratch-server.sh start "$server" "$port" "shared_preload_libraries = 'pg_infer'"; then
+# every forward pass of the suite goes through the inference worker, on the CPU
+if ! test/scratch-server.sh start "$server" "$port" "shared_preload_libraries = 'pg_infer'" \
+        "pg_infer.worker_device = 'cpu'" \
+    || ! test/wait-for-worker.sh "$server" "$port"; then
     cat "$server/server.log" 2>/dev/null
     echo "$passed passed, $((failed + 1)) failed"
     exit 1
@@ -142,7 +145,7 @@ f=$(grep -cE '\.\.\. FAILED|\.\.\. failed' "$work/regress.log")
 tally pg_regress "$p" "$f"
 
 echo "== end-to-end tests (pytest)"
-PG_INFER_HOST="$server" PG_INFER_PORT="$port" PG_INFER_ROOT="$root" \
+PG_INFER_HOST="$server" PG_INFER_PORT="$port" PG_INFER_ROOT="$root" PG_INFER_SERVER_LOG="$server/server.log" \
     python3 -m pytest -q -p no:cacheprovider test/e2e >"$work/e2e.log" 2>&1
 cat "$work/e2e.log"
 summary=$(grep -E '[0-9]+ (passed|failed)' "$work/e2e.log" | tail -n 1)

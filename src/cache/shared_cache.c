@@ -511,6 +511,47 @@ shared_cache_repin(const SharedCacheKey *key, uint64 incarnation)
 }
 
 /*
+ * Pins the image of one load of a version for a process outside
+ * transactions (the inference worker), without counting a hit; false if
+ * that load is no longer resident.  The caller unpins it.
+ */
+bool
+shared_cache_pin_image(const SharedCacheKey *key, uint64 incarnation, SharedImage *out)
+{
+	CacheEntry *e;
+	bool		ok;
+
+	ensure_attached();
+	e = dshash_find(table, key, true);
+	if (e == NULL)
+		return false;
+	ok = (e->state == CACHE_READY && e->incarnation == incarnation);
+	if (ok)
+	{
+		e->pins++;
+		entry_image(e, out);
+	}
+	dshash_release_lock(table, e);
+	return ok;
+}
+
+/* Whether a version is still in the table and not dropped (doomed). */
+bool
+shared_cache_version_exists(const SharedCacheKey *key)
+{
+	CacheEntry *e;
+	bool		exists;
+
+	ensure_attached();
+	e = dshash_find(table, key, false);
+	if (e == NULL)
+		return false;
+	exists = !e->doomed;
+	dshash_release_lock(table, e);
+	return exists;
+}
+
+/*
  * Drops one pin.  A doomed image is freed with its last pin; an image over
  * the budget makes room by evicting others.  Safe in transaction callbacks:
  * raises no errors.

@@ -511,7 +511,6 @@ batch_planner_init(void)
 							"Largest number of rows per forward pass of a BatchPredict node.",
 							NULL, &pg_infer_batch_size, 256, 1, 65536, PGC_USERSET, 0,
 							NULL, NULL, NULL);
-	MarkGUCPrefixReserved("pg_infer");
 	prev_planner_hook = planner_hook;
 	planner_hook = batch_planner;
 }

@@ -21,6 +21,7 @@
 #include "nodes/execnodes.h"
 #include "nodes/nodeFuncs.h"
 #include "pg_infer.h"
+#include "pi_worker.h"
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -279,8 +280,7 @@ run_forward_passes(BatchPredictState *state)
 	for (int i = 0; i < state->npredictions; i++)
 	{
 		BatchPrediction *p = &state->predictions[i];
-		PiExecutor *ex;
-		PiError		err = {0};
+		const float *inputs = p->inputs;
 
 		/*
 		 * Look the model up again: reading the child's rows may have run
@@ -291,12 +291,7 @@ run_forward_passes(BatchPredictState *state)
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("model \"%s\" changed while the query ran", p->spec.model)));
-		ex = model_cache_executor(p->loaded, state->nrows);
-
-		memcpy(pi_executor_input(ex, 0), p->inputs, sizeof(float) * state->nrows * p->input_elems);
-		if (pi_executor_run(ex, state->nrows, &err) != PI_OK)
-			pg_infer_report(&err, p->spec.model);
-		memcpy(p->outputs, pi_executor_output(ex, 0), sizeof(float) * state->nrows * p->output_elems);
+		model_forward(p->loaded, p->spec.model, state->nrows, &inputs, 1, &p->outputs);
 	}
 	INSTR_TIME_SET_CURRENT(end);
 	INSTR_TIME_ACCUM_DIFF(state->forward_time, end, start);
@@ -426,7 +421,7 @@ explain_batch(CustomScanState *node, List *ancestors, ExplainState *es)
 	}
 	ExplainPropertyText("Models", models.data, es);
 	ExplainPropertyInteger("Batch Size", NULL, pg_infer_batch_size, es);
-	ExplainPropertyText("Device", "cpu", es);
+	ExplainPropertyText("Device", worker_device_label(), es);
 	if (es->analyze)
 	{
 		ExplainPropertyInteger("Batches", NULL, state->batches, es);

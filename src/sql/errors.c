@@ -7,8 +7,8 @@
 #include "utils/elog.h"
 
 /* SQLSTATE for each engine status. */
-static int
-status_errcode(PiStatus status)
+int
+pg_infer_status_errcode(PiStatus status)
 {
 	switch (status)
 	{
@@ -45,7 +45,7 @@ void
 pg_infer_report(const PiError *err, const char *model)
 {
 	ereport(ERROR,
-			(errcode(status_errcode(err->status)),
+			(errcode(pg_infer_status_errcode(err->status)),
 			 errmsg("model \"%s\": %s", model, err->message)));
 	pg_unreachable();
 }

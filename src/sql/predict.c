@@ -5,6 +5,8 @@
  */
 #include "pg_infer.h"
 
+#include "pi_worker.h"
+
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -21,6 +23,8 @@ typedef struct PredictCallCache
 	int32		version;
 	bool		features_are_record;
 	LoadedModel *loaded;
+	float	   *output;			/* output 0 of the last row */
+	int64		output_capacity;
 } PredictCallCache;
 
 /*
@@ -72,16 +76,21 @@ run_one_row(FunctionCallInfo fcinfo, const LoadedModel **lm_out)
 	PredictCallCache *cc = call_model(fcinfo);
 	LoadedModel *lm = cc->loaded;
 	float	   *input = pi_executor_input(lm->row_executor, 0);
-	PiError		err = {0};
 
 	if (cc->features_are_record)
 		features_from_record(PG_GETARG_HEAPTUPLEHEADER(1), cc->name, input, lm->input_elems);
 	else
 		features_from_array(PG_GETARG_ARRAYTYPE_P(1), cc->name, input, lm->input_elems);
-	if (pi_executor_run(lm->row_executor, 1, &err) != PI_OK)
-		pg_infer_report(&err, cc->name);
+	if (cc->output_capacity < lm->output_elems)
+	{
+		if (cc->output)
+			pfree(cc->output);
+		cc->output = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(float) * lm->output_elems);
+		cc->output_capacity = lm->output_elems;
+	}
+	model_forward(lm, cc->name, 1, (const float *const *) &input, 1, &cc->output);
 	*lm_out = lm;
-	return pi_executor_output(lm->row_executor, 0);
+	return cc->output;
 }
 
 /* A real[] of the given dimensions holding values. */
@@ -167,24 +176,18 @@ pg_infer_predict_batch(PG_FUNCTION_ARGS)
 	float	   *rows_out;
 	int64		rows;
 	int			dims[2];
-	PiExecutor *ex;
-	PiError		err = {0};
 
 	rows = features_rows_from_array(array, name, &rows_in, lm->input_elems);
 	if (rows == 0)
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(FLOAT4OID));
-	ex = model_cache_executor(lm, Min(rows, BATCH_CHUNK_ROWS));
 	rows_out = palloc_extended(sizeof(float) * rows * lm->output_elems, MCXT_ALLOC_HUGE);
 	for (int64 start = 0; start < rows; start += BATCH_CHUNK_ROWS)
 	{
 		int64		n = Min(BATCH_CHUNK_ROWS, rows - start);
+		const float *in = rows_in + start * lm->input_elems;
+		float	   *out = rows_out + start * lm->output_elems;
 
-		memcpy(pi_executor_input(ex, 0), rows_in + start * lm->input_elems,
-			   sizeof(float) * n * lm->input_elems);
-		if (pi_executor_run(ex, n, &err) != PI_OK)
-			pg_infer_report(&err, name);
-		memcpy(rows_out + start * lm->output_elems, pi_executor_output(ex, 0),
-			   sizeof(float) * n * lm->output_elems);
+		model_forward(lm, name, n, &in, 1, &out);
 		CHECK_FOR_INTERRUPTS();
 	}
 	dims[0] = (int) rows;

@@ -6,6 +6,8 @@
  */
 #include "pg_infer.h"
 
+#include "pi_worker.h"
+
 #include <math.h>
 
 #include "utils/builtins.h"
@@ -91,7 +93,8 @@ pg_infer_predict_inputs(PG_FUNCTION_ARGS)
 	Jsonb	   *inputs;
 	LoadedModel *lm;
 	const PiModel *model;
-	PiError		err = {0};
+	const float *rows_in[PI_MAX_MODEL_IO];
+	float	   *rows_out[PI_MAX_MODEL_IO];
 	int			out;
 	int			dims[1];
 	JsonbIterator *it;
@@ -150,8 +153,11 @@ pg_infer_predict_inputs(PG_FUNCTION_ARGS)
 		input_from_json(value->val.binary.data, name, input->name,
 						pi_executor_input(lm->row_executor, i), pi_value_row_elems(input));
 	}
-	if (pi_executor_run(lm->row_executor, 1, &err) != PI_OK)
-		pg_infer_report(&err, name);
+	for (int i = 0; i < model->ninputs; i++)
+		rows_in[i] = pi_executor_input(lm->row_executor, i);
+	for (int o = 0; o <= out; o++)
+		rows_out[o] = palloc(sizeof(float) * pi_value_row_elems(&model->values[model->outputs[o]]));
+	model_forward(lm, name, 1, rows_in, out + 1, rows_out);
 	dims[0] = (int) pi_value_row_elems(&model->values[model->outputs[out]]);
-	PG_RETURN_ARRAYTYPE_P(predict_result_array(pi_executor_output(lm->row_executor, out), 1, dims));
+	PG_RETURN_ARRAYTYPE_P(predict_result_array(rows_out[out], 1, dims));
 }

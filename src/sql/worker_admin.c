@@ -1,0 +1,62 @@
+/*
+ * worker_admin.c
+ *	  worker_status(), the row behind the pginfer.worker view: the inference
+ *	  worker's state, device, memory and batching statistics.
+ */
+#include "pi_worker.h"
+
+#include "funcapi.h"
+#include "utils/builtins.h"
+
+#define WORKER_STATUS_COLUMNS 17
+
+PG_FUNCTION_INFO_V1(pg_infer_worker_status);
+
+/* worker_status(): one row; "not running" when pg_infer is not preloaded. */
+Datum
+pg_infer_worker_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[WORKER_STATUS_COLUMNS];
+	bool		nulls[WORKER_STATUS_COLUMNS] = {0};
+	WorkerStats s;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "worker_status must return a record");
+	if (worker_shared == NULL)
+	{
+		memset(&s, 0, sizeof(s));
+		s.phase = WORKER_STOPPED;
+		strlcpy(s.last_error, "pg_infer is not in shared_preload_libraries", sizeof(s.last_error));
+	}
+	else
+	{
+		SpinLockAcquire(&worker_shared->mutex);
+		s = worker_shared->stats;
+		SpinLockRelease(&worker_shared->mutex);
+	}
+	values[0] = CStringGetTextDatum(worker_phase_name(s.phase));
+	values[1] = CStringGetTextDatum(s.phase == WORKER_READY || s.phase == WORKER_RESTARTING
+									? (s.gpu ? "cuda" : "cpu") : "none");
+	values[2] = CStringGetTextDatum(s.device_name);
+	nulls[2] = (s.device_name[0] == '\0');
+	values[3] = Int32GetDatum(s.pid);
+	nulls[3] = (s.pid == 0);
+	values[4] = Int32GetDatum(s.executor_pid);
+	nulls[4] = (s.executor_pid == 0);
+	values[5] = Int64GetDatum(s.device_total_bytes);
+	nulls[5] = !s.gpu;
+	values[6] = Int64GetDatum(s.memory_used);
+	values[7] = Int64GetDatum(s.memory_budget);
+	values[8] = Int32GetDatum(s.models_resident);
+	values[9] = Int64GetDatum(s.requests);
+	values[10] = Int64GetDatum(s.batches);
+	values[11] = Int64GetDatum(s.rows);
+	values[12] = Float8GetDatum(s.batches > 0 ? (double) s.rows / s.batches : 0.0);
+	values[13] = Float8GetDatum(s.requests > 0 ? (double) s.queue_delay_us / s.requests : 0.0);
+	values[14] = Float8GetDatum(s.batches > 0 ? (double) s.forward_us / s.batches : 0.0);
+	values[15] = Int64GetDatum(s.executor_restarts);
+	values[16] = CStringGetTextDatum(s.last_error);
+	nulls[16] = (s.last_error[0] == '\0');
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}

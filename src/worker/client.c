@@ -1,0 +1,383 @@
+/*
+ * client.c
+ *	  The requesting side of the inference worker: whether a forward pass
+ *	  goes to the worker (pg_infer.device and the worker's state), and
+ *	  sending it there through this process's slot.
+ *
+ * A backend or parallel worker uses the slot of its PGPROC (pgprocno); the
+ * slot's buffer, in the worker's DSA area, holds the inputs, then the
+ * outputs.  Waits are on this process's latch: cancel and statement_timeout
+ * interrupt them (the request is taken back or abandoned first), and a
+ * worker that stops fails the request at once.  include/pi_worker.h has the
+ * slot states and locks.
+ */
+#include "pi_worker.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "utils/memutils.h"
+
+#define WAIT_CHECK_MS 1000		/* how often a waiting request checks the worker is alive */
+
+static dsa_area *request_area = NULL;
+static bool exit_callback_set = false;
+static uint64 request_count = 0;
+
+/* The worker's phase, whether it has a GPU, and the reason it gave for its state. */
+static WorkerPhase
+worker_state(bool *gpu, char *reason, size_t len)
+{
+	WorkerPhase phase;
+
+	SpinLockAcquire(&worker_shared->mutex);
+	phase = worker_shared->stats.phase;
+	*gpu = worker_shared->stats.gpu;
+	if (reason)
+		strlcpy(reason, worker_shared->stats.last_error, len);
+	SpinLockRelease(&worker_shared->mutex);
+	return phase;
+}
+
+/* Raises the ERROR for pg_infer.device = 'cuda' when the worker cannot serve. */
+static void
+cuda_unavailable(const char *name, const char *why, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("model \"%s\" cannot run on the GPU: %s", name, why),
+			 detail ? errdetail("%s", detail) : 0,
+			 errhint("SET pg_infer.device = 'auto' runs it on the CPU engine where no GPU serves.")));
+}
+
+/*
+ * Whether lm's forward passes go to the inference worker.  With
+ * pg_infer.device = 'cuda', every reason they cannot is an ERROR.
+ */
+bool
+worker_routes(const LoadedModel *lm, const char *name)
+{
+	bool		cuda = (pg_infer_device == DEVICE_CUDA);
+	bool		gpu;
+	WorkerPhase phase;
+	char		reason[512];
+
+	if (pg_infer_device == DEVICE_CPU)
+		return false;
+	if (worker_shared == NULL || pg_infer_worker_device == WORKER_DEVICE_OFF)
+	{
+		if (cuda)
+			cuda_unavailable(name, "no inference worker runs",
+							 "pg_infer must be in shared_preload_libraries, with pg_infer.worker_device other than 'off'.");
+		return false;
+	}
+	phase = worker_state(&gpu, reason, sizeof(reason));
+	if (phase != WORKER_READY && phase != WORKER_RESTARTING)
+	{
+		if (cuda)
+			cuda_unavailable(name, psprintf("the inference worker is %s", worker_phase_name(phase)),
+							 reason[0] ? reason : NULL);
+		return false;
+	}
+	if (cuda && !gpu)
+		cuda_unavailable(name, "the inference worker runs on the CPU",
+						 "pg_infer.worker_device is 'cpu'.");
+	if (!lm->shared || lm->private_version || MyProc == NULL ||
+		MyProc->pgprocno >= worker_shared->nslots ||
+		lm->model->ninputs > PI_EXEC_MAX_IO || lm->model->noutputs > PI_EXEC_MAX_IO)
+	{
+		if (cuda)
+			cuda_unavailable(name,
+							 lm->private_version ? "its version was created by this transaction"
+							 : "it is not in the shared model cache",
+							 "Only committed versions in the shared cache run in the inference worker.");
+		return false;
+	}
+	return true;
+}
+
+/* What EXPLAIN shows as the device of this session's forward passes. */
+const char *
+worker_device_label(void)
+{
+	bool		gpu;
+	WorkerPhase phase;
+	char		device[sizeof(worker_shared->stats.device_name)];
+
+	if (pg_infer_device == DEVICE_CPU || worker_shared == NULL ||
+		pg_infer_worker_device == WORKER_DEVICE_OFF)
+		return "cpu";
+	phase = worker_state(&gpu, NULL, 0);
+	if (phase != WORKER_READY && phase != WORKER_RESTARTING)
+		return pg_infer_device == DEVICE_CUDA ? "cuda (unavailable)" : "cpu";
+	if (!gpu)
+		return "cpu (inference worker)";
+	SpinLockAcquire(&worker_shared->mutex);
+	strlcpy(device, worker_shared->stats.device_name, sizeof(device));
+	SpinLockRelease(&worker_shared->mutex);
+	return psprintf("cuda (%s)", device);
+}
+
+/* This process's slot. */
+static WorkerSlot *
+my_slot(void)
+{
+	return &worker_shared->slots[MyProc->pgprocno];
+}
+
+/*
+ * Takes back the request of this process, or leaves it to the worker when
+ * it is running (the worker frees its buffer).  Raises no errors.
+ */
+static void
+withdraw_request(void)
+{
+	WorkerSlot *s = my_slot();
+
+	SpinLockAcquire(&s->mutex);
+	if (s->state == SLOT_PENDING || s->state == SLOT_DONE || s->state == SLOT_FAILED)
+		s->state = SLOT_FREE;
+	else if (s->state == SLOT_RUNNING)
+		s->state = SLOT_ABANDONED;
+	SpinLockRelease(&s->mutex);
+}
+
+/* before_shmem_exit: withdraws any request and frees the slot's buffer when it can. */
+static void
+release_slot(int code, Datum arg)
+{
+	WorkerSlot *s = my_slot();
+
+	withdraw_request();
+	SpinLockAcquire(&s->mutex);
+	if (s->state == SLOT_FREE && DsaPointerIsValid(s->buffer) && request_area != NULL)
+	{
+		dsa_free(request_area, s->buffer);
+		s->buffer = InvalidDsaPointer;
+		s->buffer_bytes = 0;
+	}
+	s->latch = NULL;
+	SpinLockRelease(&s->mutex);
+}
+
+/* Attaches the worker's area of request buffers (once per process). */
+static void
+attach_area(void)
+{
+	MemoryContext old;
+	dsa_handle	handle;
+
+	if (request_area != NULL)
+		return;
+	SpinLockAcquire(&worker_shared->mutex);
+	handle = worker_shared->area_handle;
+	SpinLockRelease(&worker_shared->mutex);
+	if (handle == DSM_HANDLE_INVALID)
+		elog(ERROR, "inference worker is ready but has no request area");
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	request_area = dsa_attach(handle);
+	dsa_pin_mapping(request_area);
+	MemoryContextSwitchTo(old);
+	if (!exit_callback_set)
+	{
+		before_shmem_exit(release_slot, (Datum) 0);
+		exit_callback_set = true;
+	}
+}
+
+/*
+ * Waits until the slot is FREE (a request this process or an earlier one
+ * abandoned is still running) and has a buffer of at least bytes; returns
+ * the buffer's address.
+ */
+static char *
+prepare_slot(int64 bytes)
+{
+	WorkerSlot *s = my_slot();
+
+	for (;;)
+	{
+		WorkerSlotState state;
+
+		SpinLockAcquire(&s->mutex);
+		s->latch = MyLatch;
+		state = s->state;
+		SpinLockRelease(&s->mutex);
+		if (state == SLOT_FREE)
+			break;
+		if (state != SLOT_ABANDONED)
+			elog(ERROR, "inference worker slot %d is in state %d between requests",
+				 MyProc->pgprocno, (int) state);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 WAIT_CHECK_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (s->buffer_bytes < bytes)
+	{
+		if (DsaPointerIsValid(s->buffer))
+			dsa_free(request_area, s->buffer);
+		s->buffer = InvalidDsaPointer;
+		s->buffer_bytes = 0;
+		s->buffer = dsa_allocate_extended(request_area, bytes, DSA_ALLOC_HUGE);
+		s->buffer_bytes = bytes;
+	}
+	return dsa_get_address(request_area, s->buffer);
+}
+
+/*
+ * Waits for this process's request to finish; cancel, statement_timeout and
+ * a stopped worker end the wait with an ERROR after the request is taken
+ * back.  Returns the final state.
+ */
+static WorkerSlotState
+await_request(uint64 generation)
+{
+	WorkerSlot *s = my_slot();
+	volatile WorkerSlotState state = SLOT_PENDING;
+
+	PG_TRY();
+	{
+		for (;;)
+		{
+			bool		alive;
+
+			SpinLockAcquire(&s->mutex);
+			state = s->state;
+			SpinLockRelease(&s->mutex);
+			if (state == SLOT_DONE || state == SLOT_FAILED)
+				break;
+			SpinLockAcquire(&worker_shared->mutex);
+			alive = (worker_shared->stats.pid != 0 && worker_shared->generation == generation);
+			SpinLockRelease(&worker_shared->mutex);
+			if (!alive)
+				ereport(ERROR,
+						(errcode(ERRCODE_ADMIN_SHUTDOWN),
+						 errmsg("the inference worker stopped while this request waited")));
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 WAIT_CHECK_MS, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_CATCH();
+	{
+		withdraw_request();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return state;
+}
+
+/* Runs one request of rows rows (they fit the worker's limits) and copies its outputs out. */
+static void
+run_request(const LoadedModel *lm, const char *name, int64 rows, int64 first_row,
+			const float *const *inputs, int noutputs, float *const *outputs)
+{
+	const PiModel *model = lm->model;
+	WorkerSlot *s = my_slot();
+	int64		bytes = 0;
+	char	   *buffer;
+	char	   *p;
+	uint64		generation;
+	Latch	   *worker_latch;
+	WorkerSlotState state;
+
+	for (int i = 0; i < model->ninputs; i++)
+		bytes += rows * pi_value_row_elems(&model->values[model->inputs[i]]) * sizeof(float);
+	for (int o = 0; o < noutputs; o++)
+		bytes += rows * pi_value_row_elems(&model->values[model->outputs[o]]) * sizeof(float);
+	buffer = prepare_slot(bytes);
+	p = buffer;
+	for (int i = 0; i < model->ninputs; i++)
+	{
+		int64		elems = pi_value_row_elems(&model->values[model->inputs[i]]);
+
+		memcpy(p, inputs[i] + first_row * elems, rows * elems * sizeof(float));
+		p += rows * elems * sizeof(float);
+	}
+
+	SpinLockAcquire(&s->mutex);
+	s->key = lm->shared_key;
+	s->incarnation = lm->incarnation;
+	s->ninputs = model->ninputs;
+	s->noutputs = noutputs;
+	s->rows = rows;
+	for (int i = 0; i < PI_EXEC_MAX_IO; i++)
+	{
+		s->input_elems[i] = i < model->ninputs ? pi_value_row_elems(&model->values[model->inputs[i]]) : 0;
+		s->output_elems[i] = i < model->noutputs ? pi_value_row_elems(&model->values[model->outputs[i]]) : 0;
+	}
+	strlcpy(s->model_name, name, sizeof(s->model_name));
+	s->request_id = ++request_count;
+	s->submitted = GetCurrentTimestamp();
+	s->latch = MyLatch;
+	s->state = SLOT_PENDING;
+	SpinLockRelease(&s->mutex);
+
+	SpinLockAcquire(&worker_shared->mutex);
+	generation = worker_shared->generation;
+	worker_latch = worker_shared->worker_latch;
+	SpinLockRelease(&worker_shared->mutex);
+	if (worker_latch)
+		SetLatch(worker_latch);
+
+	state = await_request(generation);
+	if (state == SLOT_FAILED)
+	{
+		int			code;
+		char		message[512];
+
+		SpinLockAcquire(&s->mutex);
+		code = s->error_code;
+		strlcpy(message, s->error_message, sizeof(message));
+		s->state = SLOT_FREE;
+		SpinLockRelease(&s->mutex);
+		ereport(ERROR, (errcode(code), errmsg("model \"%s\": %s", name, message)));
+	}
+	for (int o = 0; o < noutputs; o++)
+	{
+		int64		elems = pi_value_row_elems(&model->values[model->outputs[o]]);
+
+		memcpy(outputs[o] + first_row * elems, p, rows * elems * sizeof(float));
+		p += rows * elems * sizeof(float);
+	}
+	SpinLockAcquire(&s->mutex);
+	s->state = SLOT_FREE;
+	SpinLockRelease(&s->mutex);
+}
+
+/*
+ * Runs rows rows through lm in the inference worker: inputs[i] holds rows
+ * rows of input i, outputs[o] receives rows rows of output o for o <
+ * noutputs.  Requests larger than the worker takes are sent in pieces.
+ */
+void
+worker_forward(const LoadedModel *lm, const char *name, int64 rows,
+			   const float *const *inputs, int noutputs, float *const *outputs)
+{
+	const PiModel *model = lm->model;
+	int64		row_bytes = 0;
+	int64		arena_bytes;
+	int64		per_request;
+
+	for (int i = 0; i < model->ninputs; i++)
+		row_bytes += pi_value_row_elems(&model->values[model->inputs[i]]) * sizeof(float);
+	for (int o = 0; o < noutputs; o++)
+		row_bytes += pi_value_row_elems(&model->values[model->outputs[o]]) * sizeof(float);
+	SpinLockAcquire(&worker_shared->mutex);
+	/* the worker aligns each tensor to 64 bytes in the arena */
+	arena_bytes = worker_shared->arena_bytes - 64 * (model->ninputs + noutputs);
+	per_request = Min(worker_shared->max_batch, arena_bytes / Max(row_bytes, 1));
+	SpinLockRelease(&worker_shared->mutex);
+	if (per_request < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("model \"%s\" needs " INT64_FORMAT " bytes per row, more than the inference worker's buffer",
+						name, row_bytes),
+				 errhint("Raise pg_infer.worker_buffer_size, or SET pg_infer.device = 'cpu'.")));
+	attach_area();
+	for (int64 start = 0; start < rows; start += per_request)
+		run_request(lm, name, Min(per_request, rows - start), start, inputs, noutputs, outputs);
+}

@@ -1,0 +1,189 @@
+/*
+ * worker_models.c
+ *	  The model versions resident in the executor (in GPU memory on a GPU):
+ *	  uploaded once per version from the shared cache's image, kept under
+ *	  pg_infer.worker_memory, least recently used evicted first, and dropped
+ *	  when their version leaves the shared cache's table (dropped models).
+ *
+ * Versions never change once committed, so a resident copy stays right for
+ * as long as its version exists.  The table is the worker's own.
+ */
+#include "worker_internal.h"
+
+#include "utils/memutils.h"
+
+#define MAX_RESIDENT 256
+
+typedef struct ResidentModel
+{
+	SharedCacheKey key;
+	uint64		handle;			/* the executor's name for it */
+	int64		bytes;			/* what the executor holds for it */
+	uint64		last_used;
+} ResidentModel;
+
+static ResidentModel resident[MAX_RESIDENT];
+static int	nresident = 0;
+static uint64 next_handle = 1;
+static uint64 use_clock = 0;
+
+/* Bytes of all resident models. */
+static int64
+resident_bytes(void)
+{
+	int64		total = 0;
+
+	for (int i = 0; i < nresident; i++)
+		total += resident[i].bytes;
+	return total;
+}
+
+/* Publishes the resident models' count and bytes in pginfer.worker. */
+static void
+publish(void)
+{
+	worker_publish_memory(resident_bytes(), nresident);
+}
+
+/* Asks the executor to free resident model i and forgets it. */
+static ExecutorWait
+unload(int i)
+{
+	PiExecRequest req = {0};
+	PiExecReply reply;
+	ExecutorWait w;
+
+	req.magic = PI_EXEC_PROTOCOL_MAGIC;
+	req.command = PI_EXEC_UNLOAD;
+	req.model_handle = resident[i].handle;
+	resident[i] = resident[--nresident];
+	w = executor_call(&req, NULL, &reply);
+	publish();
+	return w;
+}
+
+/* The least recently used resident model other than keep, or -1. */
+static int
+least_recently_used(int keep)
+{
+	int			victim = -1;
+
+	for (int i = 0; i < nresident; i++)
+		if (i != keep && (victim < 0 || resident[i].last_used < resident[victim].last_used))
+			victim = i;
+	return victim;
+}
+
+/* Evicts least recently used models other than keep until need more bytes fit. */
+static ExecutorWait
+evict_for(int64 need, int keep)
+{
+	int64		budget = (int64) pg_infer_worker_memory_mb * 1024 * 1024;
+
+	while (resident_bytes() + need > budget || nresident >= MAX_RESIDENT)
+	{
+		int			victim = least_recently_used(keep);
+		ExecutorWait w;
+
+		if (victim < 0)
+			break;
+		if (keep == nresident - 1)
+			keep = victim;		/* unload moves the last entry into victim's place */
+		w = unload(victim);
+		if (w != EXECUTOR_OK)
+			return w;
+	}
+	return EXECUTOR_OK;
+}
+
+/* Sends the request's model image to the executor; the reply says how it went. */
+static ExecutorWait
+load(const WorkerSlot *request, uint64 handle, PiExecReply *reply)
+{
+	SharedImage image;
+	PiExecRequest req = {0};
+	ExecutorWait w;
+
+	if (!shared_cache_pin_image(&request->key, request->incarnation, &image))
+	{
+		memset(reply, 0, sizeof(*reply));
+		reply->status = PI_ERR_UNDEFINED;
+		snprintf(reply->message, sizeof(reply->message),
+				 "version %d is no longer in the shared model cache", request->key.version);
+		return EXECUTOR_OK;
+	}
+	req.magic = PI_EXEC_PROTOCOL_MAGIC;
+	req.command = PI_EXEC_LOAD;
+	req.model_handle = handle;
+	req.payload_bytes = image.len;
+	w = executor_call(&req, image.image, reply);
+	shared_cache_unpin(&request->key, image.incarnation);
+	return w;
+}
+
+/*
+ * Makes the request's model resident and returns its handle.  When the
+ * executor refuses it (*failure->status != PI_OK), for example for lack of
+ * GPU memory after evicting every other model, the caller fails the batch.
+ */
+ExecutorWait
+models_ensure(const WorkerSlot *request, uint64 *handle, PiExecReply *failure)
+{
+	uint64		h;
+	ExecutorWait w;
+
+	failure->status = PI_OK;
+	for (int i = 0; i < nresident; i++)
+		if (memcmp(&resident[i].key, &request->key, sizeof(SharedCacheKey)) == 0)
+		{
+			resident[i].last_used = ++use_clock;
+			*handle = resident[i].handle;
+			return EXECUTOR_OK;
+		}
+	w = evict_for(0, -1);
+	if (w != EXECUTOR_OK)
+		return w;
+	h = next_handle++;
+	w = load(request, h, failure);
+	if (w == EXECUTOR_OK && failure->status == PI_ERR_NOMEM && nresident > 0)
+	{
+		/* make room by unloading every other model, then try once more */
+		while (nresident > 0 && (w = unload(0)) == EXECUTOR_OK)
+			;
+		if (w == EXECUTOR_OK)
+			w = load(request, h, failure);
+	}
+	if (w != EXECUTOR_OK || failure->status != PI_OK)
+		return w;
+	resident[nresident].key = request->key;
+	resident[nresident].handle = h;
+	resident[nresident].bytes = failure->bytes;
+	resident[nresident].last_used = ++use_clock;
+	nresident++;
+	publish();
+	*handle = h;
+	return evict_for(0, nresident - 1);
+}
+
+/* Forgets every resident model (the executor that held them is gone). */
+void
+models_forget_all(void)
+{
+	nresident = 0;
+	publish();
+}
+
+/* Unloads resident models whose version was dropped. */
+ExecutorWait
+models_expire(void)
+{
+	for (int i = nresident - 1; i >= 0; i--)
+		if (!shared_cache_version_exists(&resident[i].key))
+		{
+			ExecutorWait w = unload(i);
+
+			if (w != EXECUTOR_OK)
+				return w;
+		}
+	return EXECUTOR_OK;
+}

@@ -1,0 +1,175 @@
+/*
+ * worker_setup.c
+ *	  The inference worker's GUCs, its shared memory (WorkerShared and the
+ *	  request slots) and its registration as a background worker.
+ *
+ * The worker is registered when pg_infer is in shared_preload_libraries and
+ * pg_infer.worker_device is not 'off'.  include/pi_worker.h describes the
+ * shared state and its locks.
+ */
+#include "pi_worker.h"
+
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+
+int			pg_infer_device = DEVICE_AUTO;
+int			pg_infer_worker_device = WORKER_DEVICE_AUTO;
+int			pg_infer_worker_max_batch = 4096;
+int			pg_infer_worker_max_delay_us = 0;
+int			pg_infer_worker_memory_mb = 4096;
+int			pg_infer_worker_buffer_mb = 256;
+bool		pg_infer_tf32 = false;
+
+WorkerShared *worker_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static const struct config_enum_entry device_options[] = {
+	{"auto", DEVICE_AUTO, false},
+	{"cpu", DEVICE_CPU, false},
+	{"cuda", DEVICE_CUDA, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry worker_device_options[] = {
+	{"auto", WORKER_DEVICE_AUTO, false},
+	{"cuda", WORKER_DEVICE_CUDA, false},
+	{"cpu", WORKER_DEVICE_CPU, false},
+	{"off", WORKER_DEVICE_OFF, false},
+	{NULL, 0, false}
+};
+
+/* Bytes of WorkerShared with one slot per process that can run queries. */
+static Size
+worker_shmem_size(void)
+{
+	return add_size(offsetof(WorkerShared, slots), mul_size(MaxBackends, sizeof(WorkerSlot)));
+}
+
+/* shmem_request_hook: room for the worker's shared state. */
+static void
+worker_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(worker_shmem_size()));
+}
+
+/* shmem_startup_hook: initializes the shared state and the slots. */
+static void
+worker_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	worker_shared = ShmemInitStruct("pg_infer worker", worker_shmem_size(), &found);
+	if (!found)
+	{
+		memset(worker_shared, 0, worker_shmem_size());
+		SpinLockInit(&worker_shared->mutex);
+		worker_shared->area_handle = DSM_HANDLE_INVALID;
+		worker_shared->stats.phase = WORKER_STOPPED;
+		worker_shared->nslots = MaxBackends;
+		for (int i = 0; i < MaxBackends; i++)
+		{
+			SpinLockInit(&worker_shared->slots[i].mutex);
+			worker_shared->slots[i].state = SLOT_FREE;
+			worker_shared->slots[i].buffer = InvalidDsaPointer;
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Registers the background worker. */
+static void
+register_worker(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_infer");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pg_infer_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_infer inference worker");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_infer inference worker");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* Called from _PG_init: GUCs; shared memory and the worker when preloaded. */
+void
+worker_init(void)
+{
+	DefineCustomEnumVariable("pg_infer.device",
+							 "Where forward passes run: auto, cpu or cuda.",
+							 "auto: the inference worker when it serves requests, else this backend's CPU engine. "
+							 "cpu: always this backend. cuda: the inference worker's GPU, or an error.",
+							 &pg_infer_device, DEVICE_AUTO, device_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("pg_infer.worker_device",
+							 "What the inference worker runs models on: auto, cuda, cpu or off.",
+							 "auto: a GPU when one is usable, else the worker serves nothing. "
+							 "cpu: the CPU engine in the executor process.",
+							 &pg_infer_worker_device, WORKER_DEVICE_AUTO, worker_device_options,
+							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_infer.worker_max_batch",
+							"Most rows the inference worker merges into one forward pass.",
+							NULL, &pg_infer_worker_max_batch, 4096, 1, 65536,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_infer.worker_max_delay",
+							"Longest a request waits for others to merge with, in microseconds.",
+							"0 runs a batch as soon as the executor is free; requests that arrive "
+							"while it is busy are still merged.",
+							&pg_infer_worker_max_delay_us, 0, 0, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_infer.worker_memory",
+							"Memory the inference worker's resident models may take (GPU memory on a GPU).",
+							NULL, &pg_infer_worker_memory_mb, 4096, 16, INT_MAX / 2,
+							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_infer.worker_buffer_size",
+							"Shared memory for the tensors of one merged batch.",
+							NULL, &pg_infer_worker_buffer_mb, 256, 1, 65536,
+							PGC_POSTMASTER, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_infer.tf32",
+							 "Allows TF32 tensor-core GEMMs on the GPU.",
+							 "Faster, but results then differ from the CPU engine's beyond 1e-5.",
+							 &pg_infer_tf32, false, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = worker_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = worker_shmem_startup;
+	if (pg_infer_worker_device != WORKER_DEVICE_OFF)
+		register_worker();
+}
+
+/* The name pginfer.worker shows for a phase. */
+const char *
+worker_phase_name(WorkerPhase phase)
+{
+	switch (phase)
+	{
+		case WORKER_STOPPED:
+			return "stopped";
+		case WORKER_STARTING:
+			return "starting";
+		case WORKER_READY:
+			return "ready";
+		case WORKER_RESTARTING:
+			return "restarting";
+		case WORKER_NO_DEVICE:
+			return "no device";
+		case WORKER_FAILED:
+			return "failed";
+	}
+	return "unknown";
+}
