@@ -90,7 +90,9 @@ SELECT agree($$SELECT id, predict('tiny', ROW(f[1], f[2], f[3])) FROM bt_small$$
 -- NULL features
 SELECT agree($$SELECT id, predict('tiny', CASE WHEN id % 3 = 0 THEN NULL ELSE f END) FROM bt_small$$);
 
--- EXPLAIN shows the node, its models, batch size and device
+-- EXPLAIN shows the node, its models, batch size and device (the plans below
+-- name this backend's CPU engine, whether or not an inference worker serves)
+SET pg_infer.device = 'cpu';
 EXPLAIN (COSTS OFF) SELECT id, predict_class('mnist', features) FROM bt;
 EXPLAIN (COSTS OFF) SELECT sum(predict_class('mnist', features)) FROM bt;
 -- ... and with ANALYZE, the batches: sizes grow 1, 2, 4, ..., 256, then stay
@@ -156,3 +158,4 @@ RESET pg_infer.batching;
 SELECT expect_error($$SELECT predict('tiny', features) FROM bt$$);
 SELECT expect_error($$SELECT predict('nosuchmodel', f) FROM bt_small$$);
 DROP TABLE bt, bt_small, scores_on, scores_off, ctas_on, ctas_off;
+RESET pg_infer.device;

@@ -114,16 +114,6 @@ worker_init(void)
 							 "cpu: always this backend. cuda: the inference worker's GPU, or an error.",
 							 &pg_infer_device, DEVICE_AUTO, device_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomEnumVariable("pg_infer.worker_device",
-							 "What the inference worker runs models on: auto, cuda, cpu or off.",
-							 "auto: a GPU when one is usable, else the worker serves nothing. "
-							 "cpu: the CPU engine in the executor process.",
-							 &pg_infer_worker_device, WORKER_DEVICE_AUTO, worker_device_options,
-							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_infer.worker_max_batch",
-							"Most rows the inference worker merges into one forward pass.",
-							NULL, &pg_infer_worker_max_batch, 4096, 1, 65536,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_infer.worker_max_delay",
 							"Longest a request waits for others to merge with, in microseconds.",
 							"0 runs a batch as soon as the executor is free; requests that arrive "
@@ -134,16 +124,27 @@ worker_init(void)
 							"Memory the inference worker's resident models may take (GPU memory on a GPU).",
 							NULL, &pg_infer_worker_memory_mb, 4096, 16, INT_MAX / 2,
 							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
-	DefineCustomIntVariable("pg_infer.worker_buffer_size",
-							"Shared memory for the tensors of one merged batch.",
-							NULL, &pg_infer_worker_buffer_mb, 256, 1, 65536,
-							PGC_POSTMASTER, GUC_UNIT_MB, NULL, NULL, NULL);
 	DefineCustomBoolVariable("pg_infer.tf32",
 							 "Allows TF32 tensor-core GEMMs on the GPU.",
 							 "Faster, but results then differ from the CPU engine's beyond 1e-5.",
 							 &pg_infer_tf32, false, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+	/* settings the worker reads when it starts; without preloading there is no worker */
+	DefineCustomEnumVariable("pg_infer.worker_device",
+							 "What the inference worker runs models on: auto, cuda, cpu or off.",
+							 "auto: a GPU when one is usable, else the worker serves nothing. "
+							 "cpu: the CPU engine in the executor process.",
+							 &pg_infer_worker_device, WORKER_DEVICE_AUTO, worker_device_options,
+							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_infer.worker_max_batch",
+							"Most rows the inference worker merges into one forward pass.",
+							NULL, &pg_infer_worker_max_batch, 4096, 1, 65536,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_infer.worker_buffer_size",
+							"Shared memory for the tensors of one merged batch.",
+							NULL, &pg_infer_worker_buffer_mb, 256, 1, 65536,
+							PGC_POSTMASTER, GUC_UNIT_MB, NULL, NULL, NULL);
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = worker_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
