@@ -148,17 +148,21 @@ static void
 release_slot(int code, Datum arg)
 {
 	WorkerSlot *s = my_slot();
+	dsa_pointer to_free = InvalidDsaPointer;
 
 	withdraw_request();
 	SpinLockAcquire(&s->mutex);
-	if (s->state == SLOT_FREE && DsaPointerIsValid(s->buffer) && request_area != NULL)
+	if (s->state == SLOT_FREE)
 	{
-		dsa_free(request_area, s->buffer);
+		to_free = s->buffer;
 		s->buffer = InvalidDsaPointer;
 		s->buffer_bytes = 0;
 	}
 	s->latch = NULL;
 	SpinLockRelease(&s->mutex);
+	/* DSA takes locks: never under the spinlock */
+	if (DsaPointerIsValid(to_free))
+		dsa_free(request_area, to_free);
 }
 
 /* Attaches the worker's area of request buffers (once per process). */
@@ -216,12 +220,22 @@ prepare_slot(int64 bytes)
 	}
 	if (s->buffer_bytes < bytes)
 	{
-		if (DsaPointerIsValid(s->buffer))
-			dsa_free(request_area, s->buffer);
+		dsa_pointer old_buffer;
+		dsa_pointer new_buffer;
+
+		/* the slot is FREE: this process owns the buffer until it submits */
+		SpinLockAcquire(&s->mutex);
+		old_buffer = s->buffer;
 		s->buffer = InvalidDsaPointer;
 		s->buffer_bytes = 0;
-		s->buffer = dsa_allocate_extended(request_area, bytes, DSA_ALLOC_HUGE);
+		SpinLockRelease(&s->mutex);
+		if (DsaPointerIsValid(old_buffer))
+			dsa_free(request_area, old_buffer);
+		new_buffer = dsa_allocate_extended(request_area, bytes, DSA_ALLOC_HUGE);
+		SpinLockAcquire(&s->mutex);
+		s->buffer = new_buffer;
 		s->buffer_bytes = bytes;
+		SpinLockRelease(&s->mutex);
 	}
 	return dsa_get_address(request_area, s->buffer);
 }

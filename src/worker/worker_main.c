@@ -54,15 +54,22 @@ worker_publish_memory(int64 used, int resident)
 	SpinLockRelease(&worker_shared->mutex);
 }
 
-/* Sets a locked slot's final state and wakes the process waiting on it. */
-static void
-finish_locked(WorkerSlot *s, bool ok, int code, const char *message)
+/*
+ * Sets a locked slot's final state.  An abandoned slot becomes FREE and its
+ * buffer is handed back in *to_free (freed by the caller: DSA takes locks,
+ * which must not be taken under a spinlock).  Returns the latch to set once
+ * the spinlock is released.
+ */
+static Latch *
+finish_locked(WorkerSlot *s, bool ok, int code, const char *message, dsa_pointer *to_free)
 {
+	*to_free = InvalidDsaPointer;
+	if (s->state != SLOT_PENDING && s->state != SLOT_RUNNING && s->state != SLOT_ABANDONED)
+		return NULL;			/* taken back, or finished already */
 	if (s->state == SLOT_ABANDONED)
 	{
 		/* nobody waits for the result: the buffer goes back to the area */
-		if (DsaPointerIsValid(s->buffer))
-			dsa_free(request_area, s->buffer);
+		*to_free = s->buffer;
 		s->buffer = InvalidDsaPointer;
 		s->buffer_bytes = 0;
 		s->state = SLOT_FREE;
@@ -74,8 +81,23 @@ finish_locked(WorkerSlot *s, bool ok, int code, const char *message)
 		if (!ok)
 			strlcpy(s->error_message, message, sizeof(s->error_message));
 	}
-	if (s->latch)
-		SetLatch(s->latch);
+	return s->latch;
+}
+
+/* Finishes a slot that waits for the worker, if it still does, and wakes its process. */
+static void
+finish(WorkerSlot *s, bool ok, int code, const char *message)
+{
+	Latch	   *latch;
+	dsa_pointer to_free;
+
+	SpinLockAcquire(&s->mutex);
+	latch = finish_locked(s, ok, code, message, &to_free);
+	SpinLockRelease(&s->mutex);
+	if (DsaPointerIsValid(to_free))
+		dsa_free(request_area, to_free);
+	if (latch)
+		SetLatch(latch);
 }
 
 /* Fails every request of the current batch. */
@@ -84,11 +106,7 @@ fail_batch(int code, const char *message)
 {
 	for (int i = 0; i < nmembers; i++)
 	{
-		WorkerSlot *s = &worker_shared->slots[members[i].slot];
-
-		SpinLockAcquire(&s->mutex);
-		finish_locked(s, false, code, message);
-		SpinLockRelease(&s->mutex);
+		finish(&worker_shared->slots[members[i].slot], false, code, message);
 	}
 	nmembers = 0;
 }
@@ -102,15 +120,8 @@ worker_exit(int code, Datum arg)
 {
 	executor_stop(NULL);
 	for (int i = 0; i < worker_shared->nslots; i++)
-	{
-		WorkerSlot *s = &worker_shared->slots[i];
-
-		SpinLockAcquire(&s->mutex);
-		if (s->state == SLOT_PENDING || s->state == SLOT_RUNNING || s->state == SLOT_ABANDONED)
-			finish_locked(s, false, ERRCODE_ADMIN_SHUTDOWN,
-						  "the inference worker stopped before this request finished");
-		SpinLockRelease(&s->mutex);
-	}
+		finish(&worker_shared->slots[i], false, ERRCODE_ADMIN_SHUTDOWN,
+			   "the inference worker stopped before this request finished");
 	SpinLockAcquire(&worker_shared->mutex);
 	worker_shared->stats.phase = WORKER_STOPPED;
 	worker_shared->stats.pid = 0;
@@ -313,9 +324,7 @@ deliver_outputs(const PiExecRequest *req)
 				   r->rows * row_bytes);
 			dst += r->rows * row_bytes;
 		}
-		SpinLockAcquire(&s->mutex);
-		finish_locked(s, true, 0, NULL);
-		SpinLockRelease(&s->mutex);
+		finish(s, true, 0, NULL);
 	}
 	nmembers = 0;
 }
