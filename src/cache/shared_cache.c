@@ -490,11 +490,11 @@ shared_cache_acquire(const SharedCacheKey *key, const char *name,
 }
 
 /*
- * Pins an image this process attached in an earlier transaction, if it is
- * still the same load; false if it was evicted or reloaded meanwhile.
+ * Pins one load of a version if it is still resident; counts a hit when
+ * asked, and fills *out (when given) with the image.
  */
-bool
-shared_cache_repin(const SharedCacheKey *key, uint64 incarnation)
+static bool
+pin_load(const SharedCacheKey *key, uint64 incarnation, bool count_hit, SharedImage *out)
 {
 	CacheEntry *e;
 	bool		ok;
@@ -504,10 +504,24 @@ shared_cache_repin(const SharedCacheKey *key, uint64 incarnation)
 	if (e == NULL)
 		return false;
 	ok = (e->state == CACHE_READY && e->incarnation == incarnation);
-	if (ok)
+	if (ok && count_hit)
 		entry_use(e);
+	else if (ok)
+		e->pins++;
+	if (ok && out)
+		entry_image(e, out);
 	dshash_release_lock(table, e);
 	return ok;
+}
+
+/*
+ * Pins an image this process attached in an earlier transaction, if it is
+ * still the same load; false if it was evicted or reloaded meanwhile.
+ */
+bool
+shared_cache_repin(const SharedCacheKey *key, uint64 incarnation)
+{
+	return pin_load(key, incarnation, true, NULL);
 }
 
 /*
@@ -518,21 +532,7 @@ shared_cache_repin(const SharedCacheKey *key, uint64 incarnation)
 bool
 shared_cache_pin_image(const SharedCacheKey *key, uint64 incarnation, SharedImage *out)
 {
-	CacheEntry *e;
-	bool		ok;
-
-	ensure_attached();
-	e = dshash_find(table, key, true);
-	if (e == NULL)
-		return false;
-	ok = (e->state == CACHE_READY && e->incarnation == incarnation);
-	if (ok)
-	{
-		e->pins++;
-		entry_image(e, out);
-	}
-	dshash_release_lock(table, e);
-	return ok;
+	return pin_load(key, incarnation, false, out);
 }
 
 /* Whether a version is still in the table and not dropped (doomed). */

@@ -196,6 +196,9 @@ executor_wait(long timeout_ms, bool *readable)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			SpinLockAcquire(&worker_shared->mutex);
+			worker_shared->stats.memory_budget = (int64) pg_infer_worker_memory_mb * 1024 * 1024;
+			SpinLockRelease(&worker_shared->mutex);
 		}
 		if (wait_set == NULL)
 		{

@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import sys
+import time
 import uuid
 
 import psycopg
@@ -54,3 +55,20 @@ def create_mnist(conn, name="mnist"):
     weights = (ROOT / "models/mnist/model.safetensors").read_bytes()
     return conn.execute("SELECT create_model(%s, %s::jsonb, %s, %s::jsonb)",
                         (name, graph, weights, json.dumps({"input_scale": MNIST_SCALE}))).fetchone()[0]
+
+
+def alter_system(name, value, wait_until, dbname="postgres"):
+    """ALTER SYSTEM SET name = value (RESET when value is None), reloads, and
+    waits until wait_until(connection) is true in a new connection to dbname."""
+    with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
+        if value is None:
+            admin.execute(f"ALTER SYSTEM RESET {name}")
+        else:
+            admin.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+        admin.execute("SELECT pg_reload_conf()")
+    for _ in range(100):
+        with psycopg.connect(**conninfo(dbname), autocommit=True) as c:
+            if wait_until(c):
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"{name} did not take the value {value}")

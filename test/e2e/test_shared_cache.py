@@ -12,7 +12,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from conftest import ROOT, conninfo, safetensors_bytes
+from conftest import ROOT, alter_system, conninfo, safetensors_bytes
 
 
 def dense_graph(n_in):
@@ -43,19 +43,9 @@ def cache_rows(conn, model):
 
 def set_cache_size(value):
     """Sets pg_infer.cache_size server-wide and waits until new sessions see it."""
-    with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
-        if value is None:
-            admin.execute("ALTER SYSTEM RESET pg_infer.cache_size")
-        else:
-            admin.execute(f"ALTER SYSTEM SET pg_infer.cache_size = '{value}'")
-        admin.execute("SELECT pg_reload_conf()")
     want = value or "1GB"
-    for _ in range(100):
-        with psycopg.connect(**conninfo("postgres"), autocommit=True) as c:
-            if c.execute("SHOW pg_infer.cache_size").fetchone()[0] == want:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"pg_infer.cache_size did not become {want}")
+    alter_system("pg_infer.cache_size", value,
+                 lambda c: c.execute("SHOW pg_infer.cache_size").fetchone()[0] == want)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from conftest import ROOT, conninfo, create_mnist, load_mnist_test_set, safetensors_bytes
+from conftest import alter_system, conninfo, create_mnist, load_mnist_test_set, safetensors_bytes
 
 TOL = 1e-5
 SERVER_LOG = os.environ.get("PG_INFER_SERVER_LOG")
@@ -325,19 +325,15 @@ def test_dropped_versions_leave_the_worker(dbname, conn):
     assert worker(conn)["models_resident"] == resident - 1
 
 
-def set_worker_memory(value):
-    with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
-        if value is None:
-            admin.execute("ALTER SYSTEM RESET pg_infer.worker_memory")
-        else:
-            admin.execute(f"ALTER SYSTEM SET pg_infer.worker_memory = '{value}'")
-        admin.execute("SELECT pg_reload_conf()")
-    time.sleep(0.5)
+def set_worker_memory(dbname, value):
+    """Sets pg_infer.worker_memory and waits until the worker has read it."""
+    want = (int(value.rstrip("MB")) if value else 4096) * 1024 * 1024
+    alter_system("pg_infer.worker_memory", value, lambda c: worker(c)["memory_budget"] == want, dbname)
 
 
 def test_resident_models_stay_under_the_budget(dbname, conn):
     wait_for_worker(conn)
-    set_worker_memory("20MB")
+    set_worker_memory(dbname, "20MB")
     try:
         for k in range(4):   # 4 models of 8 MB each
             create_dense_chain(conn, f"big{k}", 1024, 2, seed=k)
@@ -351,7 +347,7 @@ def test_resident_models_stay_under_the_budget(dbname, conn):
         conn.execute("SET pg_infer.device = 'cpu'")
         assert close(y0, conn.execute("SELECT predict('big0', array_fill(1::real, ARRAY[1024]))").fetchone()[0])
     finally:
-        set_worker_memory(None)
+        set_worker_memory(dbname, None)
 
 
 def test_parallel_workers_use_the_worker(mnist_table):
