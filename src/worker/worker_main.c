@@ -5,8 +5,8 @@
  *	  and supervision of that process.
  *
  * Batching: the oldest pending request chooses the model version; every
- * pending request for the same version joins it, oldest first, while the
- * batch stays within pg_infer.worker_max_batch rows and the tensor arena.
+ * other pending request for the same version joins it (in slot order,
+ * whole requests only) while the batch stays within pg_infer.worker_max_batch rows and the tensor arena.
  * A batch smaller than the maximum waits until its oldest request is
  * pg_infer.worker_max_delay microseconds old (0: it runs at once; requests
  * that arrive while the executor is busy still merge into the next batch).
@@ -177,8 +177,9 @@ same_model(const WorkerSlot *a, const WorkerSlot *b)
 }
 
 /*
- * Chooses the next batch: the oldest pending request and the pending
- * requests for the same model, oldest first, that fit.  Returns the batch's
+ * Chooses the next batch: the oldest pending request, then the pending
+ * requests for the same model, in slot order, that fit.  Every request in
+ * time becomes the oldest, so none waits for ever.  Returns the batch's
  * rows (0: nothing pending); *oldest is the first request's submission time.
  */
 static int64
