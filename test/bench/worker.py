@@ -261,7 +261,8 @@ def build_table(conn, name, nrows, ndigits):
     """name (id, features real[] PLAIN): nrows rows, the digits cycled, in SQL."""
     t0 = time.perf_counter()
     with conn.transaction():
-        conn.execute(f"CREATE TABLE {name} (id int, features real[])")
+        # no autovacuum in the middle of a measurement
+        conn.execute(f"CREATE TABLE {name} (id int, features real[]) WITH (autovacuum_enabled = off)")
         conn.execute(f"ALTER TABLE {name} ALTER COLUMN features SET STORAGE PLAIN")
         conn.execute("SET LOCAL work_mem = '256MB'")
         conn.execute(f"INSERT INTO {name} SELECT k * {ndigits} + d.id, d.features "
@@ -374,8 +375,10 @@ class Item:
         return self.rows / min(self.times)
 
 
-def throughput(ctx, args, tables, failures):
-    """Measurement 2: one backend, bare scan / device 'cpu' / the worker."""
+def throughput(ctx, args, R, write_report):
+    """One backend, bare scan / device 'cpu' / the worker; R["throughput"]
+    holds the items from the start, so a run cut off reports the rounds done."""
+    tables, failures = R["tables"], R["failures"]
     conn_cpu, conn_auto, stats = connect(ctx), connect(ctx), connect(ctx)
     conn_cpu.execute("SET pg_infer.device = 'cpu'")
     cpu_table = "t_cpu" if "t_cpu" in tables else "t"
@@ -396,6 +399,7 @@ def throughput(ctx, args, tables, failures):
             "EXPLAIN (COSTS OFF) SELECT sum(predict_class('mnist', features)) FROM t").fetchall())
         if "BatchPredict" not in plans[name]:
             raise SystemExit(f"no BatchPredict node in the plan:\n{plans[name]}")
+    R["throughput"] = {"items": items, "plans": plans, "cpu_table": cpu_table, "rounds": {t: 0 for t in tables}}
     for table in tables:
         group = [it for it in items if it.table == table]
         for rnd in range(args.runs + 1):
@@ -421,6 +425,8 @@ def throughput(ctx, args, tables, failures):
                     it.delta = d if it.delta is None else it.delta.add(d)
             log(f"throughput on {table}: {'warm-up' if rnd == 0 else f'round {rnd}'} in "
                 f"{time.perf_counter() - t_round:.1f} s")
+            R["throughput"]["rounds"][table] = rnd
+            write_report()
         for it in group:
             extra = (f", worker: {it.delta.batch_rows:.0f} rows/batch, forward {it.delta.forward:.0f} µs/batch"
                      if it.kind == "worker" else "")
@@ -428,7 +434,6 @@ def throughput(ctx, args, tables, failures):
                 f"-> {it.rate:,.0f} rows/s{extra}")
     for c in (conn_cpu, conn_auto, stats):
         c.close()
-    return {"items": items, "plans": plans, "cpu_table": cpu_table}
 
 
 def latency(ctx, args, images):
@@ -502,12 +507,48 @@ def client_loop(task):
     return count, late, busy, None
 
 
-def client_ready(_):
-    """Nothing: makes a pool process import this module before a measurement."""
-    return os.getpid()
+def client_main(index, tasks, results):
+    """A client process: runs the tasks it is given until it gets None."""
+    results.put(("ready", index, os.getpid()))
+    for task in iter(tasks.get, None):
+        results.put(("done", index, client_loop(task)))
 
 
-def concurrent(ctx, args, pool, images, device, model):
+class Clients:
+    """args.clients processes started once (spawn: nothing inherited), one
+    task each per measurement; killed at the end (never waited for, so a
+    run stopped by a signal cannot hang on them)."""
+
+    def __init__(self, n):
+        mp = multiprocessing.get_context("spawn")
+        self.tasks = [mp.SimpleQueue() for _ in range(n)]
+        self.results = mp.Queue()
+        self.procs = [mp.Process(target=client_main, args=(i, q, self.results), daemon=True)
+                      for i, q in enumerate(self.tasks)]
+        for p in self.procs:
+            p.start()
+        ready = [self.results.get(timeout=300) for _ in self.procs]
+        log(f"{len(ready)} client processes ready")
+
+    def run(self, tasks, timeout):
+        for q, t in zip(self.tasks, tasks):
+            q.put(t)
+        out = [None] * len(tasks)
+        for _ in tasks:
+            kind, index, result = self.results.get(timeout=timeout)
+            out[index] = result
+        return out
+
+    def close(self):
+        for p in self.procs:
+            if p.is_alive():
+                p.kill()
+        for p in self.procs:
+            p.join(timeout=2)
+        self.results.cancel_join_thread()
+
+
+def concurrent(ctx, args, clients, images, device, model):
     """predictions/s of args.clients clients over args.seconds, and the worker's statistics."""
     margin = 1.0 + 0.1 * args.clients
     for attempt in range(2):
@@ -515,13 +556,19 @@ def concurrent(ctx, args, pool, images, device, model):
         end_at = start_at + args.seconds
         tasks = [(ctx, device, model, [images[(k * 7 + j) % len(images)].tobytes() for j in range(8)],
                   start_at, end_at) for k in range(args.clients)]
-        res = pool.map_async(client_loop, tasks, chunksize=1)
+        box = {}
+        runner = threading.Thread(target=lambda: box.update(r=clients.run(tasks, args.seconds + margin + 120)),
+                                  daemon=True)
+        runner.start()
         with connect(ctx) as stats:
             time.sleep(max(0.0, start_at - time.time()))
             a = worker_row(stats)
             time.sleep(max(0.0, end_at - time.time()))
             d = Delta(a, worker_row(stats))
-        results = res.get(timeout=args.seconds + margin + 120)
+        runner.join()
+        if "r" not in box:
+            raise SystemExit("the concurrent clients did not report")
+        results = box["r"]
         if not any(r[1] for r in results):
             break
         log(f"{sum(1 for r in results if r[1])} clients were not ready at the start; "
@@ -590,16 +637,20 @@ def wait_waiting(conn, pid, seconds=20):
     return False
 
 
-def fault_checks(ctx, conn, big_expected, failures):
+def fault_checks(ctx, conn, failures):
     """kill -9 of the executor during a query (a real forward pass, then a
     request held in flight with SIGSTOP), a cancel and a statement_timeout of
-    a request in flight.  big_expected: the worker's sum over t for mlp512
-    at batch size 4096 (measurement 2)."""
+    a request in flight."""
     out = []
     server_log = os.path.join(ctx["dir"], "server.log")
     offset = os.path.getsize(server_log)
     query = "SELECT sum(predict_class('mnist', features)) FROM digits"
-    expected = conn.execute(query).fetchone()[0]      # through the worker
+    big = "SELECT sum(predict_class('mlp512', features)) FROM t"
+    # the results the queries must give, through the worker
+    expected = conn.execute(query).fetchone()[0]
+    conn.execute("SET pg_infer.batch_size = 4096")
+    big_expected = conn.execute(big).fetchone()[0]
+    conn.execute("RESET pg_infer.batch_size")
 
     def check(name, ok, detail):
         out.append((name, ok, detail))
@@ -616,7 +667,6 @@ def fault_checks(ctx, conn, big_expected, failures):
     # chosen by time, so the backend may be between two requests: then its
     # next request goes to the new executor and the query succeeds)
     before = wait_for_worker(conn)
-    big = "SELECT sum(predict_class('mlp512', features)) FROM t"
     t, res, proceed = run_in_thread(ctx, big, setup=["SET pg_infer.batch_size = 4096"])
     waiting = wait_waiting(conn, res.get("pid"))
     time.sleep(0.05)
@@ -779,6 +829,8 @@ def render(R):
               "| rows/batch | forward µs/batch |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for table in tables:
             bare = find("bare", "-", table, None)
+            if bare is None:
+                continue
             for m in MODELS:
                 for bs in BATCH_SIZES:
                     cpu, wk = find("cpu", m, table, bs), find("worker", m, table, bs)
@@ -788,8 +840,13 @@ def render(R):
                              f"{bare.rate:,.0f} | " + (f"{cpu.rate:,.0f}" if cpu else "-") +
                              f" | **{wk.rate:,.0f}** | " + (f"{wk.rate / cpu.rate:.2f}x" if cpu else "-") +
                              f" | {wk.rate / bare.rate:.2f} | {wk.delta.batch_rows:,.0f} | {wk.delta.forward:,.0f} |")
-        same = all(find("cpu", m, tp["cpu_table"], bs).result == find("worker", m, tp["cpu_table"], bs).result
-                   for m in MODELS for bs in BATCH_SIZES if find("cpu", m, tp["cpu_table"], bs))
+        pairs = [(find("cpu", m, tp["cpu_table"], bs), find("worker", m, tp["cpu_table"], bs))
+                 for m in MODELS for bs in BATCH_SIZES]
+        same = all(a.result == b.result for a, b in pairs if a and b)
+        short = {t: r for t, r in tp["rounds"].items() if r < args.runs}
+        if short:
+            L += ["", "**Cut off**: timed rounds completed: " + ", ".join(f"{t} {r} of {args.runs}"
+                                                                     for t, r in tp["rounds"].items()) + "."]
         L += ["", f"Sums of the classes, cpu against worker on `{tp['cpu_table']}`: "
               + ("all equal." if same else "**not all equal** (see the correctness section)."), "",
               "Plan (`EXPLAIN (COSTS OFF)`, device 'auto'):", "", "```", tp["plans"]["worker"], "```", ""]
@@ -842,6 +899,9 @@ def render(R):
             L.append(f"| {name} | {'ok' if ok else '**FAIL**'} | {detail.replace('|', '/')} |")
         L.append("")
     L += ["## Verdict", ""]
+    if R.get("stopped"):
+        L.append(f"- **Incomplete**: {R['stopped']}" + (" after every check had run" if R.get("checks_done") else
+                                                        " before every check had run"))
     if R["failures"]:
         L += [f"- **FAIL**: {f}" for f in R["failures"]]
     else:
@@ -863,10 +923,10 @@ def summary_lines(R):
     tp = R.get("throughput")
     if tp:
         for it in tp["items"]:
-            if it.kind == "worker" and it.times:
+            bare = next((x for x in tp["items"] if x.kind == "bare" and x.table == it.table and x.times), None)
+            if it.kind == "worker" and it.times and bare:
                 cpu = next((x for x in tp["items"] if (x.kind, x.model, x.table, x.batch)
                             == ("cpu", it.model, it.table, it.batch) and x.times), None)
-                bare = next(x for x in tp["items"] if x.kind == "bare" and x.table == it.table)
                 S.append(f"one backend {it.table} {it.model} bs={it.batch}: worker {it.rate:,.0f} rows/s"
                          + (f", cpu {cpu.rate:,.0f} ({it.rate / cpu.rate:.2f}x)" if cpu else "")
                          + f", bare scan {bare.rate:,.0f} ({it.rate / bare.rate:.2f})")
@@ -884,8 +944,15 @@ def summary_lines(R):
             S.append(f"concurrent {m}: " + ", ".join(parts))
     for name, ok, detail in R.get("faults") or []:
         S.append(f"fault check {name}: {'ok' if ok else 'FAIL'}")
-    S.append("verdict: " + ("FAIL: " + "; ".join(R["failures"]) if R["failures"] else "all checks passed")
-             + ("" if R.get("complete") else " (INCOMPLETE run)"))
+    if R["failures"]:
+        verdict = "FAIL: " + "; ".join(R["failures"])
+    elif R.get("complete"):
+        verdict = "all checks passed"
+    elif R.get("checks_done"):
+        verdict = "all checks passed; measurements INCOMPLETE (" + R.get("stopped", "stopped") + ")"
+    else:
+        verdict = "INCOMPLETE before every check had run (" + R.get("stopped", "stopped") + ")"
+    S.append("verdict: " + verdict)
     return S
 
 
@@ -933,57 +1000,20 @@ def main():
 
     subprocess.run([SCRATCH, "stop", args.dir], check=False)
     R["lib_before"] = BT.lib_fingerprint()
-    ok = False
-    pool = None
     try:
-        subprocess.run([SCRATCH, "start", args.dir, str(args.port)] + server_conf(args.worker_device), check=True)
-        log(f"scratch server on {args.dir} port {args.port}, worker_device {args.worker_device}")
-        conn, R["tables"] = setup(ctx, args, images, labels)
-        R["info"] = machine(conn)
-        R["worker"] = worker_row(conn)
-        log(f"machine: {R['info']['cpu']}, {R['info']['cores']}, {R['info']['memory']}, GPU {R['info']['gpu']}")
-        write_report()
-
-        log("1. correctness through the worker")
-        R["correct"] = correctness(ctx, conn, refs, R["failures"])
-        write_report()
-        log("2. one backend: bare scan, device 'cpu', the worker")
-        R["throughput"] = throughput(ctx, args, R["tables"], R["failures"])
-        write_report()
-        log("3. single-row latency")
-        R["latency"] = latency(ctx, args, images)
-        write_report()
-
-        log(f"4. {args.clients} concurrent clients, {args.seconds} s each")
-        pool = multiprocessing.get_context("spawn").Pool(args.clients)
-        pids = pool.map(client_ready, range(args.clients * 4), chunksize=1)
-        log(f"{len(set(pids))} client processes started")
-        R["concurrent"] = {}
-        for key, device in (("a", "cpu"), ("b", "auto")):
-            for m in ("mnist", "mlp512"):
-                R["concurrent"][(key, m)] = concurrent(ctx, args, pool, images, device, m)
-        reload_setting(conn, "pg_infer.worker_max_delay", 200)
-        for m in ("mnist", "mlp512"):
-            R["concurrent"][("b2", m)] = concurrent(ctx, args, pool, images, "auto", m)
-        reload_setting(conn, "pg_infer.worker_max_delay", None)
-        write_report()
-
-        if args.fault_checks:
-            log("5. fault checks")
-            big = next(it.result for it in R["throughput"]["items"]
-                       if (it.kind, it.model, it.table, it.batch) == ("worker", "mlp512", "t", 4096))
-            R["faults"] = fault_checks(ctx, conn, big, R["failures"])
-            write_report()
-
-        conn.close()
-        restart_server(ctx, {"pg_infer.worker_max_batch": 1})
-        for m in ("mnist", "mlp512"):
-            R["concurrent"][("c", m)] = concurrent(ctx, args, pool, images, "auto", m)
-        R["complete"] = True
-        ok = not R["failures"]
+        run_all(R, ctx, args, refs, images, labels, write_report)
+    except SystemExit as e:
+        if e.code == 143:
+            R["stopped"] = "terminated (SIGTERM, the caller's time limit)"
+        else:
+            R["failures"].append(f"stopped: {e.code}")
+    except Exception as e:  # noqa: BLE001 - reported, then the run fails
+        import traceback
+        traceback.print_exc()
+        R["failures"].append(f"stopped by {e!r}")
     finally:
-        if pool is not None:
-            pool.terminate()
+        if R.get("clients") is not None:
+            R["clients"].close()
         R["lib_after"] = BT.lib_fingerprint()
         report = write_report()
         print()
@@ -994,9 +1024,59 @@ def main():
         subprocess.run([SCRATCH, "stop", args.dir], check=False)
         if args.server_log and os.path.exists(os.path.join(args.dir, "server.log")):
             shutil.copyfile(os.path.join(args.dir, "server.log"), args.server_log)
-        B.stop_scratch_server(args.dir, ok)
+        B.stop_scratch_server(args.dir, R["complete"] and not R["failures"])
     if R["failures"]:
         raise SystemExit(1)
+    if not R["complete"]:
+        # 3: cut off after every correctness (and fault) check ran and passed
+        raise SystemExit(3 if R.get("checks_done") else 2)
+
+
+def run_all(R, ctx, args, refs, images, labels, write_report):
+    """The parts in order of importance: checks first, the long throughput
+    measurement last (a run cut off by a time limit keeps the verdict)."""
+    subprocess.run([SCRATCH, "start", args.dir, str(args.port)] + server_conf(args.worker_device), check=True)
+    log(f"scratch server on {args.dir} port {args.port}, worker_device {args.worker_device}")
+    conn, R["tables"] = setup(ctx, args, images, labels)
+    R["info"] = machine(conn)
+    R["worker"] = worker_row(conn)
+    log(f"machine: {R['info']['cpu']}, {R['info']['cores']}, {R['info']['memory']}, GPU {R['info']['gpu']}")
+    write_report()
+
+    log("correctness through the worker")
+    R["correct"] = correctness(ctx, conn, refs, R["failures"])
+    write_report()
+    if args.fault_checks:
+        log("fault checks")
+        R["faults"] = fault_checks(ctx, conn, R["failures"])
+        write_report()
+    R["checks_done"] = True
+
+    log("single-row latency")
+    R["latency"] = latency(ctx, args, images)
+    write_report()
+
+    log(f"{args.clients} concurrent clients, {args.seconds} s each")
+    clients = R["clients"] = Clients(args.clients)
+    R["concurrent"] = {}
+    for key, device in (("a", "cpu"), ("b", "auto")):
+        for m in ("mnist", "mlp512"):
+            R["concurrent"][(key, m)] = concurrent(ctx, args, clients, images, device, m)
+    reload_setting(conn, "pg_infer.worker_max_delay", 200)
+    for m in ("mnist", "mlp512"):
+        R["concurrent"][("b2", m)] = concurrent(ctx, args, clients, images, "auto", m)
+    reload_setting(conn, "pg_infer.worker_max_delay", None)
+    write_report()
+    conn.close()
+    restart_server(ctx, {"pg_infer.worker_max_batch": 1})
+    for m in ("mnist", "mlp512"):
+        R["concurrent"][("c", m)] = concurrent(ctx, args, clients, images, "auto", m)
+    write_report()
+    restart_server(ctx, {"pg_infer.worker_max_batch": None})
+
+    log("one backend: bare scan, device 'cpu', the worker")
+    throughput(ctx, args, R, write_report)
+    R["complete"] = True
 
 
 if __name__ == "__main__":
