@@ -62,8 +62,9 @@ tar -czf "$dest/ext.tar.gz" -C "$tmp/ext" lib extension
 # server opens OpenBLAS by its soname at run time; CUDA's libraries are the GPU machine's)
 needed=$(ldd "$tmp/ext/lib/pg_infer.so" "$tmp/ext/lib/pg_infer_executor" | awk '/=> \//{print $1}' | sort -u \
 	| grep -v -E '^(libc|libm|libpthread|libdl|librt|libstdc\+\+|libgcc_s)\.so' | tr '\n' ' ')
+bundled=" libcjson.so.1 libopenblas.so.0 libgfortran.so.5 libquadmath.so.0 "
 for soname in $needed; do
-	case " libcjson.so.1 libopenblas.so.0 libgfortran.so.5 libquadmath.so.0 " in
+	case "$bundled" in
 	*" $soname "*) ;;
 	*) echo "prepare-device.sh: the extension needs $soname, which the bundle does not bring: add it below" >&2; exit 1 ;;
 	esac
@@ -81,7 +82,9 @@ bundle=build/device/pgbundle-$key.tar.xz
 raw=build/device/pgbundle-raw-$key.tar.xz
 mkdir -p build/device
 if [ ! -f "$bundle" ]; then
-	rm -f $(ls build/device/pgbundle-*.tar.xz 2>/dev/null | grep -v -F -e "$raw") 2>/dev/null || true
+	for old in build/device/pgbundle-*.tar.xz; do
+		[ "$old" = "$raw" ] || rm -f "$old"
+	done
 	if [ ! -f "$raw" ]; then
 		"$shared/device/make-pg-bundle.sh" "$raw.part" libcjson.so.1 libopenblas.so.0
 		mv "$raw.part" "$raw"

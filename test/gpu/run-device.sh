@@ -23,7 +23,7 @@
 # DEVICE_ROOT, WORKER_DEVICE and PG_INFER_SERVER_USER (for a dry run here:
 # DEVICE_ROOT=/tmp/x WORKER_DEVICE=cpu PG_INFER_SERVER_USER=postgres).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 OUT=${OUT:-/tmp/pg_infer_gpu_out}
 export OUT
 logs=$OUT/logs                  # packed into $OUT/logs.tar.gz at the end

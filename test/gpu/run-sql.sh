@@ -23,7 +23,7 @@
 # Exit status: worker.py's (0: passed; 3: every check passed but the
 # measurements were cut off by the limit), 1 when the setup failed.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 t0=$(date +%s)
 limit=240
 if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then
