@@ -2,20 +2,25 @@
 # A throwaway PostgreSQL 15 server for tests, benchmarks and the demo.
 #
 #   test/scratch-server.sh start DIR PORT [postgres.conf settings...]
+#   test/scratch-server.sh restart DIR      (after ALTER SYSTEM of a restart setting)
 #   test/scratch-server.sh stop DIR
 #
-# The server runs as an unprivileged user (postgres when run as root, else
-# the caller), listens only on a Unix socket in DIR, trusts local
-# connections, and keeps everything under DIR.  Connect with
-# `psql -h DIR -p PORT -U postgres`.
+# The server runs as an unprivileged user (when run as root:
+# $PG_INFER_SERVER_USER, default postgres; else the caller), listens only on
+# a Unix socket in DIR, trusts local connections, and keeps everything under
+# DIR.  Connect with `psql -h DIR -p PORT -U postgres`.  PGBIN overrides the
+# server binaries' directory (default: pg_config --bindir).
 set -euo pipefail
 
 PGBIN=${PGBIN:-$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)}
-cmd=${1:?usage: scratch-server.sh start|stop DIR [PORT]}
-dir=${2:?usage: scratch-server.sh start|stop DIR [PORT]}
+cmd=${1:?usage: scratch-server.sh start|restart|stop DIR [PORT]}
+dir=${2:?usage: scratch-server.sh start|restart|stop DIR [PORT]}
 
+owner=${PG_INFER_SERVER_USER:-postgres}
+case "$dir" in /*) ;; *) dir=$PWD/$dir ;; esac
 if [ "$(id -u)" = 0 ]; then
-    as_owner() { runuser -u postgres -- "$@"; }
+    # from /: the caller's directory may be closed to the owner
+    as_owner() { (cd / && runuser -u "$owner" -- "$@"); }
 else
     as_owner() { "$@"; }
 fi
@@ -26,7 +31,7 @@ start)
     shift 3
     rm -rf "$dir"
     mkdir -p "$dir"
-    [ "$(id -u)" = 0 ] && chown postgres "$dir"
+    [ "$(id -u)" = 0 ] && chown "$owner" "$dir"
     as_owner "$PGBIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >"$dir/initdb.log"
     {
         echo "listen_addresses = ''"
@@ -38,6 +43,9 @@ start)
         for setting in "$@"; do echo "$setting"; done
     } >>"$dir/data/postgresql.conf"
     as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+    ;;
+restart)
+    as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 60 restart >/dev/null
     ;;
 stop)
     if [ -f "$dir/data/postmaster.pid" ]; then

@@ -40,7 +40,6 @@ import numpy as np
 import psycopg
 from psycopg.adapt import Loader
 from psycopg.pq import Format
-from safetensors.numpy import load_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -125,6 +124,9 @@ def copy_rows(cur, table, block, nrows):
 
 class NumpyMLP:
     def __init__(self, path):
+        # imported here: the modules that import this one for its helpers
+        # (worker.py on a GPU machine) need not have safetensors
+        from safetensors.numpy import load_file
         t = load_file(path)
         self.w1 = np.ascontiguousarray(t["fc1.weight"], dtype=np.float32)   # [128, 784]
         self.b1 = np.ascontiguousarray(t["fc1.bias"], dtype=np.float32)
