@@ -334,6 +334,13 @@ int64_t		pi_value_row_elems(const PiValue *value);
 /* Infers one node's output shape from its inputs' (src/ir/shape.c). */
 PiStatus	pi_infer_node(PiModel *model, PiNode *node, PiError *err);
 
+/*
+ * Strides, in elements (or in matrices, for a stack of matrices), of dims
+ * [rank] read as right-aligned to out_rank dimensions: 0 along an axis where
+ * it is broadcast (missing or of size 1).
+ */
+void		pi_broadcast_strides(const int64_t *dims, int rank, int out_rank, int64_t *strides);
+
 /* Op lookup by its name in the format; false if unknown. */
 bool		pi_op_from_name(const char *name, PiOp *op);
 

@@ -108,26 +108,6 @@ matmul_shape(const PiModel *model, const PiNode *node, int ar, const int64_t *ad
 	return s;
 }
 
-/* Matrix strides (in matrices) of an operand's stack dims right-aligned to lead dims. */
-static void
-stack_strides(const int64_t *dims, int stack, int lead, int64_t *strides)
-{
-	int64_t		s = 1;
-
-	for (int i = lead - 1; i >= 0; i--)
-	{
-		int			d = i - (lead - stack);
-
-		if (d < 0 || dims[d] == 1)
-			strides[i] = 0;
-		else
-		{
-			strides[i] = s;
-			s *= dims[d];
-		}
-	}
-}
-
 /* Pointer-array entries a MatMul node needs at this batch (0 when it needs none). */
 int64_t
 pi_gpu_matmul_ptrs(const PiModel *model, const PiNode *node, int64_t batch)
@@ -178,8 +158,8 @@ pi_gpu_matmul(const PiCudaArgs *a)
 		return pi_gpu_gemm(a, false, false, all_rows, s.cols, s.k, 1.0f,
 							a->in[0], s.k, 0, a->in[1], s.cols, 0, 0.0f, a->out, s.cols, 0, 1);
 	}
-	stack_strides(ad, s.as, s.lead, sa);
-	stack_strides(a->in_dims[1], s.bs, s.lead, sb);
+	pi_broadcast_strides(ad, s.as, s.lead, sa);
+	pi_broadcast_strides(a->in_dims[1], s.bs, s.lead, sb);
 	for (int i = 0; i < s.lead; i++)
 		mats *= a->out_dims[i];
 	if (!fits_int(s.rows, s.cols, s.k, s.k, s.cols, s.cols, mats))

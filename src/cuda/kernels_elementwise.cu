@@ -221,26 +221,6 @@ broadcast_kernel(PiOp op, BroadcastShape s, const float *x0, const float *x1,
 	}
 }
 
-/* Element strides of an input right-aligned to the output's rank (0 = broadcast). */
-static void
-broadcast_strides(const int64_t *dims, int rank, int out_rank, int64_t *strides)
-{
-	int64_t		s = 1;
-
-	for (int i = out_rank - 1; i >= 0; i--)
-	{
-		int			d = i - (out_rank - rank);
-
-		if (d < 0 || dims[d] == 1)
-			strides[i] = 0;
-		else
-		{
-			strides[i] = s;
-			s *= dims[d];
-		}
-	}
-}
-
 /* The broadcasting ops: two inputs, Where (three) and Expand (one). */
 PiStatus
 pi_gpu_launch_broadcast(const PiCudaArgs *a, int ninputs)
@@ -255,7 +235,7 @@ pi_gpu_launch_broadcast(const PiCudaArgs *a, int ninputs)
 		n *= a->out_dims[d];
 	}
 	for (int k = 0; k < ninputs; k++)
-		broadcast_strides(a->in_dims[k], a->in_rank[k], a->out_rank, s.stride[k].d);
+		pi_broadcast_strides(a->in_dims[k], a->in_rank[k], a->out_rank, s.stride[k].d);
 	broadcast_kernel PI_LAUNCH(n, a->stream) (a->node->op, s, a->in[0],
 											  ninputs > 1 ? a->in[1] : a->in[0],
 											  ninputs > 2 ? a->in[2] : a->in[0], a->out, n);

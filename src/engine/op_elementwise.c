@@ -12,26 +12,6 @@
 typedef void (*PiRowFunc) (PiOp op, const float *const *in, const int64_t *step,
 						   float *out, int64_t count);
 
-/* Element strides of an input right-aligned to the output's rank (0 = broadcast). */
-static void
-broadcast_strides(const int64_t *dims, int rank, int out_rank, int64_t *strides)
-{
-	int64_t		s = 1;
-
-	for (int i = out_rank - 1; i >= 0; i--)
-	{
-		int			d = i - (out_rank - rank);
-
-		if (d < 0 || dims[d] == 1)
-			strides[i] = 0;
-		else
-		{
-			strides[i] = s;
-			s *= dims[d];
-		}
-	}
-}
-
 /* Calls row for every output row (all axes but the last), inputs broadcast. */
 static void
 broadcast_walk(const PiKernelArgs *a, int ninputs, PiRowFunc row)
@@ -46,7 +26,7 @@ broadcast_walk(const PiKernelArgs *a, int ninputs, PiRowFunc row)
 
 	for (int k = 0; k < ninputs; k++)
 	{
-		broadcast_strides(a->in_dims[k], a->in_rank[k], r, strides[k]);
+		pi_broadcast_strides(a->in_dims[k], a->in_rank[k], r, strides[k]);
 		step[k] = strides[k][r - 1];
 		p[k] = a->in[k];
 	}

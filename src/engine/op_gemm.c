@@ -48,26 +48,6 @@ pi_kernel_gemm(const PiKernelArgs *a)
 					  acc, a->out, mdim);
 }
 
-/* Matrix strides (in matrices) of an operand's stack dims right-aligned to lead dims. */
-static void
-stack_strides(const int64_t *dims, int stack, int lead, int64_t *strides)
-{
-	int64_t		s = 1;
-
-	for (int i = lead - 1; i >= 0; i--)
-	{
-		int			d = i - (lead - stack);
-
-		if (d < 0 || dims[d] == 1)
-			strides[i] = 0;
-		else
-		{
-			strides[i] = s;
-			s *= dims[d];
-		}
-	}
-}
-
 /*
  * MatMul: an activation times a weight [K,M] or [K] is one SGEMM over all
  * rows; otherwise one SGEMM per matrix of the broadcast stack dimensions.
@@ -104,8 +84,8 @@ pi_kernel_matmul(const PiKernelArgs *a)
 					  1.0f, a->in[0], k, a->in[1], cols, 0.0f, a->out, cols);
 		return;
 	}
-	stack_strides(ad, as, lead, sa);
-	stack_strides(bd, bs, lead, sb);
+	pi_broadcast_strides(ad, as, lead, sa);
+	pi_broadcast_strides(bd, bs, lead, sb);
 	for (int i = 0; i < lead; i++)
 		mats *= a->out_dims[i];
 	for (int64_t mat = 0; mat < mats; mat++)

@@ -228,6 +228,26 @@ infer_matmul(PiModel *m, PiNode *n, PiError *err)
 	return pi_shape_set_output(m, n, rank, dims, err);
 }
 
+/* Strides of dims right-aligned to out_rank dimensions, 0 where broadcast (pi_ir.h). */
+void
+pi_broadcast_strides(const int64_t *dims, int rank, int out_rank, int64_t *strides)
+{
+	int64_t		s = 1;
+
+	for (int i = out_rank - 1; i >= 0; i--)
+	{
+		int			d = i - (out_rank - rank);
+
+		if (d < 0 || dims[d] == 1)
+			strides[i] = 0;
+		else
+		{
+			strides[i] = s;
+			s *= dims[d];
+		}
+	}
+}
+
 /*
  * The elementwise ops of 2 or 3 inputs: NumPy broadcasting.  A weight's
  * dimensions that line up with the batch must be 1; activations must have
