@@ -27,20 +27,34 @@ typedef struct LiftedNode
 	int64_t		axes[PI_MAX_RANK];
 } LiftedNode;
 
-/* Sets (or adds) integer attribute name of the copy. */
-static PiStatus
-set_int_attr(LiftedNode *l, const char *name, int64_t value, PiError *err)
+/* The copy's attribute name, added (zeroed) when it has none; NULL with err set when full. */
+static OnnxAttr *
+attr_slot(LiftedNode *l, const char *name, PiError *err)
 {
 	OnnxAttr   *a = (OnnxAttr *) onnx_attr(&l->node, name);
 
 	if (a == NULL)
 	{
 		if (l->node.nattrs == LIFT_MAX_ATTRS)
-			return lift_refuse(&l->node, err, "too many attributes");
+		{
+			lift_refuse(&l->node, err, "too many attributes");
+			return NULL;
+		}
 		a = &l->attrs[l->node.nattrs++];
 		memset(a, 0, sizeof(*a));
 		a->name = name;
 	}
+	return a;
+}
+
+/* Sets (or adds) integer attribute name of the copy. */
+static PiStatus
+set_int_attr(LiftedNode *l, const char *name, int64_t value, PiError *err)
+{
+	OnnxAttr   *a = attr_slot(l, name, err);
+
+	if (a == NULL)
+		return err->status;
 	a->type = ONNX_ATTR_INT;
 	a->i = value;
 	return PI_OK;
@@ -50,16 +64,10 @@ set_int_attr(LiftedNode *l, const char *name, int64_t value, PiError *err)
 static PiStatus
 set_ints_attr(LiftedNode *l, const char *name, int count, PiError *err)
 {
-	OnnxAttr   *a = (OnnxAttr *) onnx_attr(&l->node, name);
+	OnnxAttr   *a = attr_slot(l, name, err);
 
 	if (a == NULL)
-	{
-		if (l->node.nattrs == LIFT_MAX_ATTRS)
-			return lift_refuse(&l->node, err, "too many attributes");
-		a = &l->attrs[l->node.nattrs++];
-		memset(a, 0, sizeof(*a));
-		a->name = name;
-	}
+		return err->status;
 	a->type = ONNX_ATTR_INTS;
 	a->ints = l->list;
 	a->nints = count;
