@@ -147,6 +147,17 @@ onnx_cv_copy_attrs(OnnxCv *c, PiOp op, PiAttrs *a, const char *const *names)
 	return PI_OK;
 }
 
+/* Emits a one-input node of op: its defaults, then the listed ONNX attributes. */
+PiStatus
+onnx_cv_one_input(OnnxCv *c, PiOp op, const char *const *names)
+{
+	PiAttrs		a;
+
+	pi_attrs_default(op, &a);
+	TRY(onnx_cv_copy_attrs(c, op, &a, names));
+	return onnx_cv_finish(c, op, 1, &a);
+}
+
 /* Emits an IR node for output o of the ONNX node and defines that output. */
 PiStatus
 onnx_cv_finish_output(OnnxCv *c, int o, PiOp op, const int *inputs, int ninputs, const PiAttrs *a)

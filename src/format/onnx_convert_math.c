@@ -150,11 +150,8 @@ onnx_cv_param_unary(OnnxCv *c)
 	PiOp		op = strcmp(op_type, "LeakyRelu") == 0 ? PI_OP_LEAKY_RELU :
 		strcmp(op_type, "Elu") == 0 ? PI_OP_ELU :
 		strcmp(op_type, "Selu") == 0 ? PI_OP_SELU : PI_OP_HARD_SIGMOID;
-	PiAttrs		a;
 
-	pi_attrs_default(op, &a);
-	TRY(onnx_cv_copy_attrs(c, op, &a, names));
-	return onnx_cv_finish(c, op, 1, &a);
+	return onnx_cv_one_input(c, op, names);
 }
 
 /* Gelu (opset 20): approximate "none" or "tanh". */
@@ -162,11 +159,8 @@ PiStatus
 onnx_cv_gelu(OnnxCv *c)
 {
 	static const char *const names[] = {"approximate", NULL};
-	PiAttrs		a;
 
-	pi_attrs_default(PI_OP_GELU, &a);
-	TRY(onnx_cv_copy_attrs(c, PI_OP_GELU, &a, names));
-	return onnx_cv_finish(c, PI_OP_GELU, 1, &a);
+	return onnx_cv_one_input(c, PI_OP_GELU, names);
 }
 
 /* Identity, Dropout in inference: the output aliases the input. */

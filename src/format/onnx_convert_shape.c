@@ -155,9 +155,7 @@ onnx_cv_transpose(OnnxCv *c)
 		TRY(pi_attr_set_ints(PI_OP_TRANSPOSE, &a, onnx_cv_label(c), "perm", rev, rank, c->err));
 		return onnx_cv_finish(c, PI_OP_TRANSPOSE, 1, &a);
 	}
-	pi_attrs_default(PI_OP_TRANSPOSE, &a);
-	TRY(onnx_cv_copy_attrs(c, PI_OP_TRANSPOSE, &a, names));
-	return onnx_cv_finish(c, PI_OP_TRANSPOSE, 1, &a);
+	return onnx_cv_one_input(c, PI_OP_TRANSPOSE, names);
 }
 
 /* Concat. */

@@ -27,6 +27,7 @@ PiStatus	onnx_cv_ints(OnnxCv *c, int i, const int64_t **values, int *count);
 const PiValue *onnx_cv_shape(const OnnxCv *c, int value);
 PiStatus	onnx_cv_set_int(OnnxCv *c, PiOp op, PiAttrs *a, const char *name, int64_t v);
 PiStatus	onnx_cv_copy_attrs(OnnxCv *c, PiOp op, PiAttrs *a, const char *const *names);
+PiStatus	onnx_cv_one_input(OnnxCv *c, PiOp op, const char *const *names);
 PiStatus	onnx_cv_finish_output(OnnxCv *c, int o, PiOp op, const int *inputs, int ninputs,
 								  const PiAttrs *a);
 PiStatus	onnx_cv_finish(OnnxCv *c, PiOp op, int ninputs, const PiAttrs *a);
