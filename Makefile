@@ -96,32 +96,34 @@ ENGINE_TEST_CFLAGS = -std=gnu11 -O3 -g -Wall -Wextra -Wno-unused-parameter -Iinc
 # What the test programs share: reading files and fixtures; the MNIST test set (zlib).
 TEST_COMMON = test/common/test_files.c
 TEST_MNIST = test/common/test_mnist.c
+# The fuzz builds' sanitizer defaults and the drivers' pseudo-random numbers.
+FUZZ_COMMON = test/fuzz/fuzz_common.c
 
 test/engine/test_engine: test/engine/test_engine.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_engine.c $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
-test/fuzz/fuzz_model: test/fuzz/fuzz_model.c test/fuzz/driver.c test/fuzz/fuzz_model.h $(ENGINE_SRCS) include/*.h src/ir/*.h
+test/fuzz/fuzz_model: test/fuzz/fuzz_model.c test/fuzz/driver.c $(FUZZ_COMMON) test/fuzz/fuzz_common.h test/fuzz/fuzz_model.h $(ENGINE_SRCS) include/*.h src/ir/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all \
-		-o $@ test/fuzz/fuzz_model.c test/fuzz/driver.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+		-o $@ test/fuzz/fuzz_model.c test/fuzz/driver.c $(FUZZ_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
 # The same target under clang's libFuzzer (coverage-guided), without driver.c:
 #   mkdir -p /tmp/units && test/fuzz/fuzz_model_libfuzzer -dict=test/fuzz/fuzz_model.dict \
 #       -max_total_time=300 -timeout=20 /tmp/units test/fuzz/corpus
 # (new units go to the first directory, crashes to ./crash-*).
 FUZZ_CLANG ?= clang
-test/fuzz/fuzz_model_libfuzzer: test/fuzz/fuzz_model.c test/fuzz/fuzz_model.h $(ENGINE_SRCS) include/*.h
+test/fuzz/fuzz_model_libfuzzer: test/fuzz/fuzz_model.c $(FUZZ_COMMON) test/fuzz/fuzz_model.h $(ENGINE_SRCS) include/*.h
 	$(FUZZ_CLANG) $(ENGINE_TEST_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $@ test/fuzz/fuzz_model.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+		-o $@ test/fuzz/fuzz_model.c $(FUZZ_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
 # The ONNX importer's fuzz target (test/fuzz/fuzz_onnx.c), with its own
 # structure-aware driver; corpus from test/fuzz/make_onnx_corpus.py.
-test/fuzz/fuzz_onnx: test/fuzz/fuzz_onnx.c test/fuzz/driver_onnx.c test/fuzz/fuzz_onnx.h $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
+test/fuzz/fuzz_onnx: test/fuzz/fuzz_onnx.c test/fuzz/driver_onnx.c $(FUZZ_COMMON) test/fuzz/fuzz_common.h test/fuzz/fuzz_onnx.h $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all \
-		-o $@ test/fuzz/fuzz_onnx.c test/fuzz/driver_onnx.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+		-o $@ test/fuzz/fuzz_onnx.c test/fuzz/driver_onnx.c $(FUZZ_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
-test/fuzz/fuzz_onnx_libfuzzer: test/fuzz/fuzz_onnx.c test/fuzz/fuzz_onnx.h $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
+test/fuzz/fuzz_onnx_libfuzzer: test/fuzz/fuzz_onnx.c $(FUZZ_COMMON) test/fuzz/fuzz_onnx.h $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
 	$(FUZZ_CLANG) $(ENGINE_TEST_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $@ test/fuzz/fuzz_onnx.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+		-o $@ test/fuzz/fuzz_onnx.c $(FUZZ_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
 fuzz-libfuzzer: test/fuzz/fuzz_model_libfuzzer test/fuzz/fuzz_onnx_libfuzzer
 

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fuzz_common.h"
 #include "fuzz_model.h"
 
 #define FUZZ_MAX_INPUT (256 * 1024)	/* mutants are cut to this size */
@@ -54,7 +55,6 @@ typedef struct Entry
 static Entry *pool;
 static int	npool;
 static int	nseeds;
-static uint64_t rng_state;
 
 /* The input being run, saved if it crashes. */
 static const uint8_t *volatile current_data;
@@ -97,23 +97,6 @@ static const char *const numbers[] = {
 	"9007199254740993", "1e15", "1e300", "-1e300", "1e-300", "0.5", "-0.5",
 	"1.5", "1e999", "-0", "1e5", "0.0001", "3.4e38", "-3.4e38", "1e39"
 };
-
-/* Next pseudo-random number (xorshift64*). */
-static uint64_t
-rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ull;
-}
-
-/* A pseudo-random number below n (n > 0). */
-static size_t
-below(size_t n)
-{
-	return n == 0 ? 0 : (size_t) (rnd() % n);
-}
 
 /* Reserves room for extra more bytes. */
 static void
@@ -235,7 +218,7 @@ parts_free(Parts *parts)
 static const Entry *
 pick_entry(void)
 {
-	return &pool[below(rnd() & 1 ? nseeds : npool)];
+	return &pool[fuzz_below(fuzz_rnd() & 1 ? nseeds : npool)];
 }
 
 /* Writes to stderr from a signal handler. */
@@ -386,7 +369,7 @@ pool_add(const uint8_t *data, size_t len)
 	if (npool >= nseeds + POOL_EXTRA)
 	{
 		/* full: replace a random mutant, never a seed */
-		e = &pool[nseeds + below(POOL_EXTRA)];
+		e = &pool[nseeds + fuzz_below(POOL_EXTRA)];
 		free(e->data);
 	}
 	else
@@ -481,7 +464,7 @@ static void
 mut_flip_bit(Buf *b)
 {
 	if (b->len > 0)
-		b->p[below(b->len)] ^= (uint8_t) (1u << below(8));
+		b->p[fuzz_below(b->len)] ^= (uint8_t) (1u << fuzz_below(8));
 }
 
 /* Sets one byte to an interesting or random value. */
@@ -493,7 +476,7 @@ mut_set_byte(Buf *b)
 
 	if (b->len == 0)
 		return;
-	b->p[below(b->len)] = rnd() & 1 ? vals[below(sizeof(vals))] : (uint8_t) rnd();
+	b->p[fuzz_below(b->len)] = fuzz_rnd() & 1 ? vals[fuzz_below(sizeof(vals))] : (uint8_t) fuzz_rnd();
 }
 
 /* Inserts random or repeated bytes. */
@@ -501,12 +484,12 @@ static void
 mut_insert(Buf *b)
 {
 	uint8_t		tmp[64];
-	size_t		n = 1 + below(rnd() & 1 ? 4 : sizeof(tmp));
-	uint8_t		fill = (uint8_t) rnd();
+	size_t		n = 1 + fuzz_below(fuzz_rnd() & 1 ? 4 : sizeof(tmp));
+	uint8_t		fill = (uint8_t) fuzz_rnd();
 
 	for (size_t i = 0; i < n; i++)
-		tmp[i] = (rnd() & 3) ? fill : (uint8_t) rnd();
-	buf_replace(b, below(b->len + 1), 0, tmp, n);
+		tmp[i] = (fuzz_rnd() & 3) ? fill : (uint8_t) fuzz_rnd();
+	buf_replace(b, fuzz_below(b->len + 1), 0, tmp, n);
 }
 
 /* Deletes a chunk. */
@@ -518,8 +501,8 @@ mut_delete(Buf *b)
 
 	if (b->len == 0)
 		return;
-	pos = below(b->len);
-	n = 1 + below(rnd() & 1 ? 4 : 256);
+	pos = fuzz_below(b->len);
+	n = 1 + fuzz_below(fuzz_rnd() & 1 ? 4 : 256);
 	buf_replace(b, pos, n, NULL, 0);
 }
 
@@ -533,11 +516,11 @@ mut_duplicate(Buf *b)
 
 	if (b->len == 0)
 		return;
-	from = below(b->len);
-	n = 1 + below(b->len - from < 512 ? b->len - from : 512);
+	from = fuzz_below(b->len);
+	n = 1 + fuzz_below(b->len - from < 512 ? b->len - from : 512);
 	tmp = malloc(n);
 	memcpy(tmp, b->p + from, n);
-	buf_replace(b, below(b->len + 1), rnd() & 1 ? 0 : n, tmp, n);
+	buf_replace(b, fuzz_below(b->len + 1), fuzz_rnd() & 1 ? 0 : n, tmp, n);
 	free(tmp);
 }
 
@@ -549,14 +532,14 @@ mut_interesting_int(Buf *b)
 		0x8000, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xffffffff,
 		0x100000000ull, 0x7fffffffffffffffull, 0x8000000000000000ull,
 	0xffffffffffffffffull};
-	int			n = 1 << below(4);
-	uint64_t	v = vals[below(sizeof(vals) / sizeof(vals[0]))];
+	int			n = 1 << fuzz_below(4);
+	uint64_t	v = vals[fuzz_below(sizeof(vals) / sizeof(vals[0]))];
 
 	if (b->len < (size_t) n)
 		return;
-	if (rnd() & 1)
-		v = get_le(b->p + below(b->len - n + 1), n) + (below(33) - 16);
-	put_le(b->p + below(b->len - n + 1), v, n);
+	if (fuzz_rnd() & 1)
+		v = get_le(b->p + fuzz_below(b->len - n + 1), n) + (fuzz_below(33) - 16);
+	put_le(b->p + fuzz_below(b->len - n + 1), v, n);
 }
 
 /* Crossover: a chunk of another pool entry replaces a chunk of this one. */
@@ -570,10 +553,10 @@ mut_splice(Buf *b)
 
 	if (o->len == 0)
 		return;
-	from = below(o->len);
-	n = 1 + below(o->len - from);
-	pos = below(b->len + 1);
-	buf_replace(b, pos, below(n + 1), o->data + from, n);
+	from = fuzz_below(o->len);
+	n = 1 + fuzz_below(o->len - from);
+	pos = fuzz_below(b->len + 1);
+	buf_replace(b, pos, fuzz_below(n + 1), o->data + from, n);
 }
 
 /* ---- JSON text mutations ---- */
@@ -636,8 +619,8 @@ mut_json_number(Buf *b)
 
 	if (n == 0)
 		return;
-	k = (int) below(n);
-	if (rnd() % 3 == 0 && ends[k] - starts[k] < 30)
+	k = (int) fuzz_below(n);
+	if (fuzz_rnd() % 3 == 0 && ends[k] - starts[k] < 30)
 	{
 		char		old[32];
 		double		v;
@@ -645,7 +628,7 @@ mut_json_number(Buf *b)
 		memcpy(old, b->p + starts[k], ends[k] - starts[k]);
 		old[ends[k] - starts[k]] = '\0';
 		v = strtod(old, NULL);
-		switch (below(4))
+		switch (fuzz_below(4))
 		{
 			case 0:
 				v += 1;
@@ -663,7 +646,7 @@ mut_json_number(Buf *b)
 		snprintf(tmp, sizeof(tmp), "%.17g", v);
 	}
 	else
-		snprintf(tmp, sizeof(tmp), "%s", numbers[below(sizeof(numbers) / sizeof(numbers[0]))]);
+		snprintf(tmp, sizeof(tmp), "%s", numbers[fuzz_below(sizeof(numbers) / sizeof(numbers[0]))]);
 	buf_replace(b, starts[k], ends[k] - starts[k], tmp, strlen(tmp));
 }
 
@@ -678,27 +661,27 @@ mut_json_string(Buf *b)
 
 	if (n == 0)
 		return;
-	k = (int) below(n);
-	switch (below(4))
+	k = (int) fuzz_below(n);
+	switch (fuzz_below(4))
 	{
 		case 0:
 			{
-				const char *w = op_names[below(sizeof(op_names) / sizeof(op_names[0]))];
+				const char *w = op_names[fuzz_below(sizeof(op_names) / sizeof(op_names[0]))];
 
 				buf_replace(b, starts[k], ends[k] - starts[k], w, strlen(w));
 				break;
 			}
 		case 1:
 			{
-				const char *w = rnd() & 1 ? attr_names[below(sizeof(attr_names) / sizeof(attr_names[0]))]
-					: words[below(sizeof(words) / sizeof(words[0]))];
+				const char *w = fuzz_rnd() & 1 ? attr_names[fuzz_below(sizeof(attr_names) / sizeof(attr_names[0]))]
+					: words[fuzz_below(sizeof(words) / sizeof(words[0]))];
 
 				buf_replace(b, starts[k], ends[k] - starts[k], w, strlen(w));
 				break;
 			}
 		default:
 			{
-				int			j = (int) below(n);
+				int			j = (int) fuzz_below(n);
 				size_t		len = ends[j] - starts[j];
 				char	   *tmp = malloc(len + 1);
 
@@ -719,9 +702,9 @@ mut_json_fragment(Buf *b)
 		",\"x\":1", ",{\"name\":\"z\",\"op\":\"Relu\",\"inputs\":[\"x\"]}",
 		"\"\\u0000\"", "\"\\ud800\"", "[[[[[[[[[[", "-1,", "0,", "1,"
 	};
-	const char *f = frags[below(sizeof(frags) / sizeof(frags[0]))];
+	const char *f = frags[fuzz_below(sizeof(frags) / sizeof(frags[0]))];
 
-	buf_replace(b, below(b->len + 1), rnd() & 1 ? 0 : below(8), f, strlen(f));
+	buf_replace(b, fuzz_below(b->len + 1), fuzz_rnd() & 1 ? 0 : fuzz_below(8), f, strlen(f));
 }
 
 /* ---- structure-aware mutations (cJSON) ---- */
@@ -775,9 +758,9 @@ small_dim(void)
 {
 	static const int64_t edge[] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 64, 4096, 4097, -1, 100000};
 
-	if (rnd() % 4 == 0)
-		return edge[below(sizeof(edge) / sizeof(edge[0]))];
-	return 1 + (int64_t) below(8);
+	if (fuzz_rnd() % 4 == 0)
+		return edge[fuzz_below(sizeof(edge) / sizeof(edge[0]))];
+	return 1 + (int64_t) fuzz_below(8);
 }
 
 /* A random item of an array or object (NULL if empty). */
@@ -786,7 +769,7 @@ random_child(const cJSON *item)
 {
 	int			n = cJSON_GetArraySize(item);
 
-	return n > 0 ? cJSON_GetArrayItem(item, (int) below(n)) : NULL;
+	return n > 0 ? cJSON_GetArrayItem(item, (int) fuzz_below(n)) : NULL;
 }
 
 /* A random list of small integers (or an interesting scalar). */
@@ -795,11 +778,11 @@ random_int_list(int maxlen)
 {
 	static const double vals[] = {-7, -2, -1, 0, 1, 2, 3, 4, 5, 6, 4096, 4097, 1e6, 2147483648.0};
 	cJSON	   *list = cJSON_CreateArray();
-	int			n = (int) below(maxlen + 1);
+	int			n = (int) fuzz_below(maxlen + 1);
 
 	for (int i = 0; i < n; i++)
-		cJSON_AddItemToArray(list, cJSON_CreateNumber(rnd() & 1 ? vals[below(sizeof(vals) / sizeof(vals[0]))]
-													  : (double) below(6)));
+		cJSON_AddItemToArray(list, cJSON_CreateNumber(fuzz_rnd() & 1 ? vals[fuzz_below(sizeof(vals) / sizeof(vals[0]))]
+													  : (double) fuzz_below(6)));
 	return list;
 }
 
@@ -809,38 +792,38 @@ random_attr_value(const char *name)
 {
 	static const double scalars[] = {-7, -6, -2, -1, 0, 1, 2, 3, 5, 6, 1e-9, 0.5, 1e6, 1e38, 1e39, -1e39};
 
-	if (rnd() % 8 == 0)
-		return rnd() & 1 ? cJSON_CreateString(words[below(sizeof(words) / sizeof(words[0]))])
-			: cJSON_CreateBool(rnd() & 1);
+	if (fuzz_rnd() % 8 == 0)
+		return fuzz_rnd() & 1 ? cJSON_CreateString(words[fuzz_below(sizeof(words) / sizeof(words[0]))])
+			: cJSON_CreateBool(fuzz_rnd() & 1);
 	if (strcmp(name, "approximate") == 0)
-		return cJSON_CreateString(rnd() & 1 ? "tanh" : "none");
+		return cJSON_CreateString(fuzz_rnd() & 1 ? "tanh" : "none");
 	if (strcmp(name, "auto_pad") == 0)
 	{
 		static const char *const modes[] = {"NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID", "SAME"};
 
-		return cJSON_CreateString(modes[below(5)]);
+		return cJSON_CreateString(modes[fuzz_below(5)]);
 	}
 	if (strcmp(name, "axes") == 0 || strcmp(name, "starts") == 0 || strcmp(name, "ends") == 0 ||
 		strcmp(name, "steps") == 0 || strcmp(name, "output_padding") == 0)
 	{
 		static const double bounds[] = {-9223372036854775808.0, 9223372036854775807.0, -1e19, 1e19};
-		int			n = (int) below(5);
+		int			n = (int) fuzz_below(5);
 		cJSON	   *list;
 
-		if (rnd() % 3 == 0)
+		if (fuzz_rnd() % 3 == 0)
 			return random_int_list(n);
 		list = cJSON_CreateArray();
 		for (int i = 0; i < n; i++)
-			cJSON_AddItemToArray(list, cJSON_CreateNumber(rnd() % 5 ? (double) below(7) - 3
-														  : bounds[below(4)]));
+			cJSON_AddItemToArray(list, cJSON_CreateNumber(fuzz_rnd() % 5 ? (double) fuzz_below(7) - 3
+														  : bounds[fuzz_below(4)]));
 		return list;
 	}
 	if (strcmp(name, "shape") == 0)
 	{
 		cJSON	   *list = cJSON_CreateArray();
-		int			n = 1 + (int) below(6);
+		int			n = 1 + (int) fuzz_below(6);
 
-		cJSON_AddItemToArray(list, cJSON_CreateNumber(rnd() % 8 ? -1 : (double) small_dim()));
+		cJSON_AddItemToArray(list, cJSON_CreateNumber(fuzz_rnd() % 8 ? -1 : (double) small_dim()));
 		for (int i = 1; i < n; i++)
 			cJSON_AddItemToArray(list, cJSON_CreateNumber((double) small_dim()));
 		return list;
@@ -851,19 +834,19 @@ random_attr_value(const char *name)
 	{
 		int			want = strcmp(name, "perm") == 0 ? 6 : strcmp(name, "pads") == 0 ? 4 : 2;
 		cJSON	   *list = cJSON_CreateArray();
-		int			n = rnd() % 4 ? want : (int) below(7);
+		int			n = fuzz_rnd() % 4 ? want : (int) fuzz_below(7);
 
 		if (strcmp(name, "perm") == 0)
 		{
 			int			p[6] = {0, 1, 2, 3, 4, 5};
 
-			n = 1 + (int) below(6);
+			n = 1 + (int) fuzz_below(6);
 			for (int i = n - 1; i > 0; i--)
 			{
-				int			j = (int) below(i + 1),
+				int			j = (int) fuzz_below(i + 1),
 							t = p[i];
 
-				if (j == 0 && rnd() % 4)
+				if (j == 0 && fuzz_rnd() % 4)
 					continue;	/* mostly keep the batch first */
 				p[i] = p[j];
 				p[j] = t;
@@ -873,15 +856,15 @@ random_attr_value(const char *name)
 			return list;
 		}
 		cJSON_Delete(list);
-		if (rnd() % 3 == 0)
+		if (fuzz_rnd() % 3 == 0)
 			return random_int_list(n);
 		list = cJSON_CreateArray();
 		for (int i = 0; i < n; i++)
 			cJSON_AddItemToArray(list, cJSON_CreateNumber((double) (strcmp(name, "pads") == 0
-																	 ? below(3) : 1 + below(4))));
+																	 ? fuzz_below(3) : 1 + fuzz_below(4))));
 		return list;
 	}
-	return cJSON_CreateNumber(scalars[below(sizeof(scalars) / sizeof(scalars[0]))]);
+	return cJSON_CreateNumber(scalars[fuzz_below(sizeof(scalars) / sizeof(scalars[0]))]);
 }
 
 /* Names of the values a graph can refer to: its inputs, nodes and the weights' tensors. */
@@ -992,7 +975,7 @@ st_rebuild(Buf *w, cJSON *header)
 		}
 		for (size_t i = 0; i < bytes;)
 		{
-			if (ob + i < oe && rnd() % 64)
+			if (ob + i < oe && fuzz_rnd() % 64)
 			{
 				size_t		n = oe - ob - i < bytes - i ? oe - ob - i : bytes - i;
 
@@ -1002,13 +985,13 @@ st_rebuild(Buf *w, cJSON *header)
 			else
 			{
 				/* a float32-ish pattern, or random bytes */
-				float		f = (float) ((int) below(2001) - 1000) / 250.0f;
+				float		f = (float) ((int) fuzz_below(2001) - 1000) / 250.0f;
 				uint8_t		fb[4];
 
 				memcpy(fb, &f, 4);
 				for (int k = 0; k < 4 && i < bytes; k++, i++)
 				{
-					uint8_t		c = rnd() % 16 ? fb[k] : (uint8_t) rnd();
+					uint8_t		c = fuzz_rnd() % 16 ? fb[k] : (uint8_t) fuzz_rnd();
 
 					buf_append(&data, &c, 1);
 				}
@@ -1072,27 +1055,27 @@ mut_st_struct(Parts *parts)
 		return;
 	}
 	shape = cJSON_GetObjectItemCaseSensitive(t, "shape");
-	switch (below(8))
+	switch (fuzz_below(8))
 	{
 		case 0:					/* one dimension changed */
 		case 1:
 			if (cJSON_IsArray(shape) && cJSON_GetArraySize(shape) > 0)
-				cJSON_ReplaceItemInArray(shape, (int) below(cJSON_GetArraySize(shape)),
+				cJSON_ReplaceItemInArray(shape, (int) fuzz_below(cJSON_GetArraySize(shape)),
 										 cJSON_CreateNumber((double) small_dim()));
 			break;
 		case 2:					/* a dimension added or removed */
 			if (cJSON_IsArray(shape))
 			{
-				if (rnd() & 1 && cJSON_GetArraySize(shape) > 0)
-					cJSON_DeleteItemFromArray(shape, (int) below(cJSON_GetArraySize(shape)));
+				if (fuzz_rnd() & 1 && cJSON_GetArraySize(shape) > 0)
+					cJSON_DeleteItemFromArray(shape, (int) fuzz_below(cJSON_GetArraySize(shape)));
 				else
-					json_insert(shape, (int) below(cJSON_GetArraySize(shape) + 1),
+					json_insert(shape, (int) fuzz_below(cJSON_GetArraySize(shape) + 1),
 											cJSON_CreateNumber((double) small_dim()));
 			}
 			break;
 		case 3:					/* another dtype */
 			json_set(t, "dtype",
-												   cJSON_CreateString(dtypes[below(4)]));
+												   cJSON_CreateString(dtypes[fuzz_below(4)]));
 			break;
 		case 4:					/* removed */
 			if (n > 1)
@@ -1102,7 +1085,7 @@ mut_st_struct(Parts *parts)
 			{
 				char		name[64];
 
-				snprintf(name, sizeof(name), "%s", words[below(sizeof(words) / sizeof(words[0]))]);
+				snprintf(name, sizeof(name), "%s", words[fuzz_below(sizeof(words) / sizeof(words[0]))]);
 				if (cJSON_GetObjectItemCaseSensitive(h, name) == NULL)
 				{
 					cJSON	   *copy = cJSON_Duplicate(t, true);
@@ -1117,7 +1100,7 @@ mut_st_struct(Parts *parts)
 				cJSON	   *md = cJSON_CreateObject();
 
 				cJSON_AddStringToObject(md, "format", "pt");
-				if (rnd() & 1)
+				if (fuzz_rnd() & 1)
 					cJSON_AddNumberToObject(md, "n", 1);
 				cJSON_DeleteItemFromObjectCaseSensitive(h, "__metadata__");
 				cJSON_AddItemToObject(h, "__metadata__", md);
@@ -1160,7 +1143,7 @@ mut_graph_struct(Parts *parts)
 	nodes = cJSON_GetObjectItemCaseSensitive(g, "nodes");
 	node = cJSON_IsArray(nodes) ? random_child(nodes) : NULL;
 	inputs = node ? cJSON_GetObjectItemCaseSensitive(node, "inputs") : NULL;
-	switch (below(12))
+	switch (fuzz_below(12))
 	{
 		case 0:					/* a graph input's dimension */
 			{
@@ -1171,15 +1154,15 @@ mut_graph_struct(Parts *parts)
 				{
 					int			r = cJSON_GetArraySize(shape);
 
-					if (rnd() % 4 == 0)
+					if (fuzz_rnd() % 4 == 0)
 					{
-						if (rnd() & 1 && r > 1)
+						if (fuzz_rnd() & 1 && r > 1)
 							cJSON_DeleteItemFromArray(shape, r - 1);
 						else
 							cJSON_AddItemToArray(shape, cJSON_CreateNumber((double) small_dim()));
 					}
 					else
-						cJSON_ReplaceItemInArray(shape, (int) below(r),
+						cJSON_ReplaceItemInArray(shape, (int) fuzz_below(r),
 												 cJSON_CreateNumber((double) small_dim()));
 				}
 				break;
@@ -1187,13 +1170,13 @@ mut_graph_struct(Parts *parts)
 		case 1:					/* a node's op */
 			if (node)
 				json_set(node, "op",
-													   cJSON_CreateString(op_names[below(sizeof(op_names) / sizeof(op_names[0]))]));
+													   cJSON_CreateString(op_names[fuzz_below(sizeof(op_names) / sizeof(op_names[0]))]));
 			break;
 		case 2:					/* an attribute set */
 		case 3:
 			if (node)
 			{
-				const char *a = attr_names[below(sizeof(attr_names) / sizeof(attr_names[0]))];
+				const char *a = attr_names[fuzz_below(sizeof(attr_names) / sizeof(attr_names[0]))];
 				cJSON	   *attrs = cJSON_GetObjectItemCaseSensitive(node, "attrs");
 
 				if (!cJSON_IsObject(attrs))
@@ -1204,7 +1187,7 @@ mut_graph_struct(Parts *parts)
 				char		key[64];
 
 				/* mostly an attribute the node has already */
-				if (cJSON_GetArraySize(attrs) > 0 && rnd() % 3)
+				if (cJSON_GetArraySize(attrs) > 0 && fuzz_rnd() % 3)
 					a = random_child(attrs)->string;
 				snprintf(key, sizeof(key), "%s", a);
 				cJSON_DeleteItemFromObjectCaseSensitive(attrs, key);
@@ -1223,16 +1206,16 @@ mut_graph_struct(Parts *parts)
 			break;
 		case 5:					/* an input rewired */
 			if (cJSON_IsArray(inputs) && cJSON_GetArraySize(inputs) > 0 && nnames > 0)
-				cJSON_ReplaceItemInArray(inputs, (int) below(cJSON_GetArraySize(inputs)),
-										 cJSON_CreateString(names[below(nnames)]));
+				cJSON_ReplaceItemInArray(inputs, (int) fuzz_below(cJSON_GetArraySize(inputs)),
+										 cJSON_CreateString(names[fuzz_below(nnames)]));
 			break;
 		case 6:					/* an input added or removed */
 			if (cJSON_IsArray(inputs))
 			{
-				if (rnd() & 1 && cJSON_GetArraySize(inputs) > 0)
-					cJSON_DeleteItemFromArray(inputs, (int) below(cJSON_GetArraySize(inputs)));
+				if (fuzz_rnd() & 1 && cJSON_GetArraySize(inputs) > 0)
+					cJSON_DeleteItemFromArray(inputs, (int) fuzz_below(cJSON_GetArraySize(inputs)));
 				else if (nnames > 0)
-					cJSON_AddItemToArray(inputs, cJSON_CreateString(names[below(nnames)]));
+					cJSON_AddItemToArray(inputs, cJSON_CreateString(names[fuzz_below(nnames)]));
 			}
 			break;
 		case 7:					/* a new node on an existing value, made an output */
@@ -1241,31 +1224,31 @@ mut_graph_struct(Parts *parts)
 			{
 				cJSON	   *nn = cJSON_CreateObject();
 				cJSON	   *ins = cJSON_CreateArray();
-				const char *op = op_names[below(sizeof(op_names) / sizeof(op_names[0]))];
+				const char *op = op_names[fuzz_below(sizeof(op_names) / sizeof(op_names[0]))];
 				char		name[32];
-				int			k = 1 + (int) below(3);
+				int			k = 1 + (int) fuzz_below(3);
 				cJSON	   *outs = cJSON_GetObjectItemCaseSensitive(g, "outputs");
 
-				snprintf(name, sizeof(name), "fz%u", (unsigned) below(1000));
+				snprintf(name, sizeof(name), "fz%u", (unsigned) fuzz_below(1000));
 				cJSON_AddStringToObject(nn, "name", name);
 				cJSON_AddStringToObject(nn, "op", op);
 				/* first input: a node or graph input, so usually an activation */
-				cJSON_AddItemToArray(ins, cJSON_CreateString(names[below(nnames)]));
+				cJSON_AddItemToArray(ins, cJSON_CreateString(names[fuzz_below(nnames)]));
 				for (int i = 1; i < k; i++)
-					cJSON_AddItemToArray(ins, cJSON_CreateString(names[below(nnames)]));
+					cJSON_AddItemToArray(ins, cJSON_CreateString(names[fuzz_below(nnames)]));
 				cJSON_AddItemToObject(nn, "inputs", ins);
-				if (rnd() & 1)
+				if (fuzz_rnd() & 1)
 				{
 					cJSON	   *attrs = cJSON_AddObjectToObject(nn, "attrs");
-					const char *a = attr_names[below(sizeof(attr_names) / sizeof(attr_names[0]))];
+					const char *a = attr_names[fuzz_below(sizeof(attr_names) / sizeof(attr_names[0]))];
 
 					cJSON_AddItemToObject(attrs, a, random_attr_value(a));
 				}
 				cJSON_AddItemToArray(nodes, nn);
 				if (cJSON_IsArray(outs))
 				{
-					if (rnd() & 1 && cJSON_GetArraySize(outs) > 0)
-						cJSON_ReplaceItemInArray(outs, (int) below(cJSON_GetArraySize(outs)),
+					if (fuzz_rnd() & 1 && cJSON_GetArraySize(outs) > 0)
+						cJSON_ReplaceItemInArray(outs, (int) fuzz_below(cJSON_GetArraySize(outs)),
 												 cJSON_CreateString(name));
 					else
 						cJSON_AddItemToArray(outs, cJSON_CreateString(name));
@@ -1274,7 +1257,7 @@ mut_graph_struct(Parts *parts)
 			break;
 		case 9:					/* a node removed */
 			if (cJSON_IsArray(nodes) && cJSON_GetArraySize(nodes) > 1)
-				cJSON_DeleteItemFromArray(nodes, (int) below(cJSON_GetArraySize(nodes)));
+				cJSON_DeleteItemFromArray(nodes, (int) fuzz_below(cJSON_GetArraySize(nodes)));
 			break;
 		case 10:				/* the outputs changed */
 			{
@@ -1282,20 +1265,20 @@ mut_graph_struct(Parts *parts)
 
 				if (cJSON_IsArray(outs) && nnames > 0)
 				{
-					if (rnd() & 1 || cJSON_GetArraySize(outs) == 0)
-						cJSON_AddItemToArray(outs, cJSON_CreateString(names[below(nnames)]));
+					if (fuzz_rnd() & 1 || cJSON_GetArraySize(outs) == 0)
+						cJSON_AddItemToArray(outs, cJSON_CreateString(names[fuzz_below(nnames)]));
 					else
-						cJSON_ReplaceItemInArray(outs, (int) below(cJSON_GetArraySize(outs)),
-												 cJSON_CreateString(names[below(nnames)]));
+						cJSON_ReplaceItemInArray(outs, (int) fuzz_below(cJSON_GetArraySize(outs)),
+												 cJSON_CreateString(names[fuzz_below(nnames)]));
 				}
 				break;
 			}
 		default:				/* nodes in another order */
 			if (cJSON_IsArray(nodes) && cJSON_GetArraySize(nodes) > 1)
 			{
-				cJSON	   *first = cJSON_DetachItemFromArray(nodes, (int) below(cJSON_GetArraySize(nodes)));
+				cJSON	   *first = cJSON_DetachItemFromArray(nodes, (int) fuzz_below(cJSON_GetArraySize(nodes)));
 
-				json_insert(nodes, (int) below(cJSON_GetArraySize(nodes) + 1), first);
+				json_insert(nodes, (int) fuzz_below(cJSON_GetArraySize(nodes) + 1), first);
 			}
 			break;
 	}
@@ -1323,8 +1306,8 @@ mut_new_weight_node(Parts *parts)
 	char		name[32],
 				wname[48];
 	int64_t		dims[4];
-	int			rank = (int) below(5);
-	const char *op = ops[below(sizeof(ops) / sizeof(ops[0]))];
+	int			rank = (int) fuzz_below(5);
+	const char *op = ops[fuzz_below(sizeof(ops) / sizeof(ops[0]))];
 	int			nweights;
 
 	if (g == NULL || st == NULL || !cJSON_IsObject(g) || !cJSON_IsObject(st))
@@ -1341,28 +1324,28 @@ mut_new_weight_node(Parts *parts)
 		cJSON_Delete(st);
 		return;
 	}
-	snprintf(name, sizeof(name), "fz%u", (unsigned) below(1000));
+	snprintf(name, sizeof(name), "fz%u", (unsigned) fuzz_below(1000));
 	nn = cJSON_CreateObject();
 	ins = cJSON_CreateArray();
 	cJSON_AddStringToObject(nn, "name", name);
 	cJSON_AddStringToObject(nn, "op", op);
-	cJSON_AddItemToArray(ins, cJSON_CreateString(names[below(nnames)]));
+	cJSON_AddItemToArray(ins, cJSON_CreateString(names[fuzz_below(nnames)]));
 	nweights = strcmp(op, "BatchNormalization") == 0 ? 4 :
 		(strcmp(op, "Dense") == 0 || strcmp(op, "Gemm") == 0 || strcmp(op, "Conv2D") == 0)
-		? 1 + (int) below(2) : 1;
+		? 1 + (int) fuzz_below(2) : 1;
 	for (int w = 0; w < nweights; w++)
 	{
-		int			r = (w == 0) ? rank : (rnd() % 4 ? 1 : rank);
+		int			r = (w == 0) ? rank : (fuzz_rnd() % 4 ? 1 : rank);
 
 		for (int i = 0; i < r; i++)
-			dims[i] = rnd() % 6 ? 1 + (int64_t) below(6) : (int64_t) below(3);
+			dims[i] = fuzz_rnd() % 6 ? 1 + (int64_t) fuzz_below(6) : (int64_t) fuzz_below(3);
 		if (w > 0 && r == 1)
-			dims[0] = rnd() & 1 ? dims[0] : 1 + (int64_t) below(16);
+			dims[0] = fuzz_rnd() & 1 ? dims[0] : 1 + (int64_t) fuzz_below(16);
 		snprintf(wname, sizeof(wname), "%s.w%d", name, w);
-		cJSON_AddItemToObject(st, wname, st_new_tensor(rnd() % 8 ? "F32" : "F16", dims, r));
+		cJSON_AddItemToObject(st, wname, st_new_tensor(fuzz_rnd() % 8 ? "F32" : "F16", dims, r));
 		cJSON_AddItemToArray(ins, cJSON_CreateString(wname));
 	}
-	if (rnd() & 1 && strcmp(op, "MatMul") != 0 && strncmp(op, "Conv", 4) != 0)
+	if (fuzz_rnd() & 1 && strcmp(op, "MatMul") != 0 && strncmp(op, "Conv", 4) != 0)
 	{
 		/* the weight first, the activation second */
 		cJSON	   *first = cJSON_DetachItemFromArray(ins, 0);
@@ -1370,12 +1353,12 @@ mut_new_weight_node(Parts *parts)
 		cJSON_AddItemToArray(ins, first);
 	}
 	cJSON_AddItemToObject(nn, "inputs", ins);
-	if (strcmp(op, "Conv2D") == 0 && rnd() & 1)
+	if (strcmp(op, "Conv2D") == 0 && fuzz_rnd() & 1)
 	{
 		cJSON	   *attrs = cJSON_AddObjectToObject(nn, "attrs");
 
 		cJSON_AddItemToObject(attrs, "group", random_attr_value("group"));
-		if (rnd() & 1)
+		if (fuzz_rnd() & 1)
 			cJSON_AddItemToObject(attrs, "pads", random_attr_value("pads"));
 	}
 	cJSON_AddItemToArray(nodes, nn);
@@ -1421,25 +1404,25 @@ mut_options(Parts *parts)
 		int64_t		n;
 		char		num[32];
 
-		if (rnd() % 3 == 0)
+		if (fuzz_rnd() % 3 == 0)
 			continue;
 		buf_puts(o, first ? "" : ",");
 		buf_puts(o, k == 0 ? "\"input_scale\":" : "\"input_shift\":");
 		first = false;
-		switch (below(6))
+		switch (fuzz_below(6))
 		{
 			case 0:
-				snprintf(num, sizeof(num), "%g", (double) ((int) below(9) - 4) / 2.0);
+				snprintf(num, sizeof(num), "%g", (double) ((int) fuzz_below(9) - 4) / 2.0);
 				buf_puts(o, num);
 				continue;
 			case 1:
 				n = 1;
 				break;
 			case 2:
-				n = row + (int64_t) below(3) - 1;
+				n = row + (int64_t) fuzz_below(3) - 1;
 				break;
 			case 3:
-				n = (int64_t) below(5);
+				n = (int64_t) fuzz_below(5);
 				break;
 			default:
 				n = row;
@@ -1448,15 +1431,15 @@ mut_options(Parts *parts)
 		buf_puts(o, "[");
 		for (int64_t i = 0; i < n; i++)
 		{
-			if (rnd() % 64)
-				snprintf(num, sizeof(num), "%s%g", i ? "," : "", (double) ((int) below(17) - 8) / 4.0);
+			if (fuzz_rnd() % 64)
+				snprintf(num, sizeof(num), "%s%g", i ? "," : "", (double) ((int) fuzz_below(17) - 8) / 4.0);
 			else
 				snprintf(num, sizeof(num), "%s1e39", i ? "," : "");
 			buf_puts(o, num);
 		}
 		buf_puts(o, "]");
 	}
-	if (rnd() % 16 == 0)
+	if (fuzz_rnd() % 16 == 0)
 		buf_puts(o, first ? "\"unknown\":1" : ",\"unknown\":1");
 	buf_puts(o, "}");
 }
@@ -1468,15 +1451,15 @@ static void
 mut_length_field(Buf *b)
 {
 	uint64_t	v;
-	int			at = (rnd() & 1) ? 0 : 4;
+	int			at = (fuzz_rnd() & 1) ? 0 : 4;
 
 	if (b->len < 8)
 		return;
 	v = get_le(b->p + at, 4);
-	switch (below(4))
+	switch (fuzz_below(4))
 	{
 		case 0:
-			v += below(9) - 4;
+			v += fuzz_below(9) - 4;
 			break;
 		case 1:
 			v = 0;
@@ -1485,7 +1468,7 @@ mut_length_field(Buf *b)
 			v = 0xffffffffu;
 			break;
 		default:
-			v = below(b->len);
+			v = fuzz_below(b->len);
 			break;
 	}
 	put_le(b->p + at, v, 4);
@@ -1500,22 +1483,22 @@ mut_st_length(Parts *parts)
 
 	if (w->len < 8)
 		return;
-	if (rnd() & 1)
+	if (fuzz_rnd() & 1)
 	{
 		v = get_le(w->p, 8);
-		switch (below(5))
+		switch (fuzz_below(5))
 		{
 			case 0:
-				v += below(17) - 8;
+				v += fuzz_below(17) - 8;
 				break;
 			case 1:
 				v = w->len - 8;
 				break;
 			case 2:
-				v = 0xffffffffffffffffull - below(16);
+				v = 0xffffffffffffffffull - fuzz_below(16);
 				break;
 			case 3:
-				v = (uint64_t) 1 << (below(64));
+				v = (uint64_t) 1 << (fuzz_below(64));
 				break;
 			default:
 				v = 0;
@@ -1554,7 +1537,7 @@ mut_swap_part(Parts *parts)
 	Parts		other;
 
 	parts_from(o->data, o->len, &other);
-	switch (below(3))
+	switch (fuzz_below(3))
 	{
 		case 0:
 			buf_set(&parts->graph, other.graph.p, other.graph.len);
@@ -1573,7 +1556,7 @@ mut_swap_part(Parts *parts)
 static void
 mutate_bytes(Buf *b)
 {
-	switch (below(10))
+	switch (fuzz_below(10))
 	{
 		case 0:
 			mut_flip_bit(b);
@@ -1614,13 +1597,13 @@ make_mutant(Buf *out)
 {
 	const Entry *e = pick_entry();
 	Parts		parts;
-	int			steps = 1 + (int) below(4);
+	int			steps = 1 + (int) fuzz_below(4);
 	int			joined_steps = 0;
 
 	parts_from(e->data, e->len, &parts);
 	for (int s = 0; s < steps; s++)
 	{
-		switch (below(16))
+		switch (fuzz_below(16))
 		{
 			case 0:
 			case 1:
@@ -1663,7 +1646,7 @@ make_mutant(Buf *out)
 	/* the layout and length fields too */
 	for (int s = 0; s < joined_steps; s++)
 	{
-		if (rnd() & 1)
+		if (fuzz_rnd() & 1)
 			mut_length_field(out);
 		else
 			mutate_bytes(out);
@@ -1685,6 +1668,7 @@ int
 main(int argc, char **argv)
 {
 	long		iterations = 20000;
+	uint64_t	seed;
 	int			bad = 0;
 	struct timespec t0,
 				t1;
@@ -1727,10 +1711,9 @@ main(int argc, char **argv)
 	}
 	if (argc > 2)
 		iterations = strtol(argv[2], NULL, 10);
-	rng_state = argc > 3 ? strtoull(argv[3], NULL, 10) : 1;
-	rng_state = rng_state * 0x9e3779b97f4a7c15ull + 0x2545f4914f6cdd1dull;
-	if (rng_state == 0)
-		rng_state = 1;
+	seed = argc > 3 ? strtoull(argv[3], NULL, 10) : 1;
+	seed = seed * 0x9e3779b97f4a7c15ull + 0x2545f4914f6cdd1dull;
+	fuzz_rng_seed(seed == 0 ? 1 : seed);
 
 	bad = load_corpus(argv[1]);
 	last_report = t0.tv_sec;

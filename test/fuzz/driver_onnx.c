@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fuzz_common.h"
 #include "fuzz_onnx.h"
 
 #define FUZZ_MAX_INPUT (256 * 1024)
@@ -61,7 +62,6 @@ typedef struct Field
 static Buf *pool;
 static int	npool;
 static int	nseeds;
-static uint64_t rng_state;
 static const uint8_t *volatile current_data;
 static volatile size_t current_len;
 
@@ -88,23 +88,6 @@ static const uint32_t floats[] = {
 	0x00000000, 0x80000000, 0x3f800000, 0xbf800000, 0x7f800000, 0xff800000,
 	0x7fc00000, 0x7f7fffff, 0x00000001, 0x3a83126f
 };
-
-/* Next pseudo-random number (xorshift64*). */
-static uint64_t
-rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ull;
-}
-
-/* A pseudo-random number below n (n > 0). */
-static size_t
-below(size_t n)
-{
-	return n == 0 ? 0 : (size_t) (rnd() % n);
-}
 
 /* Appends bytes. */
 static void
@@ -317,7 +300,7 @@ static void
 mutate_tree(Field **root, int *nroot)
 {
 	int			total = count_fields(*root, *nroot);
-	int			k = (int) below((size_t) total);
+	int			k = (int) fuzz_below((size_t) total);
 	Field	  **list;
 	int		   *count;
 	int			i;
@@ -326,16 +309,16 @@ mutate_tree(Field **root, int *nroot)
 	if (total == 0 || !pick(root, nroot, &k, &list, &count, &i))
 		return;
 	f = &(*list)[i];
-	switch (below(6))
+	switch (fuzz_below(6))
 	{
 		case 0:					/* new value */
 			if (f->wire_type == 0)
-				f->value = below(4) ? varints[below(sizeof(varints) / sizeof(varints[0]))] : f->value + below(3) - 1;
+				f->value = fuzz_below(4) ? varints[fuzz_below(sizeof(varints) / sizeof(varints[0]))] : f->value + fuzz_below(3) - 1;
 			else if (f->wire_type == 5)
-				f->value = floats[below(sizeof(floats) / sizeof(floats[0]))];
+				f->value = floats[fuzz_below(sizeof(floats) / sizeof(floats[0]))];
 			else if (!f->is_msg)
 			{
-				const char *s = strings[below(sizeof(strings) / sizeof(strings[0]))];
+				const char *s = strings[fuzz_below(sizeof(strings) / sizeof(strings[0]))];
 
 				free(f->bytes);
 				f->len = strlen(s);
@@ -361,7 +344,7 @@ mutate_tree(Field **root, int *nroot)
 			break;
 		case 3:					/* swap with a sibling */
 			{
-				int			j = (int) below((size_t) *count);
+				int			j = (int) fuzz_below((size_t) *count);
 				Field		t = (*list)[i];
 
 				(*list)[i] = (*list)[j];
@@ -369,11 +352,11 @@ mutate_tree(Field **root, int *nroot)
 			}
 			break;
 		case 4:					/* another field number */
-			f->number = below(2) ? f->number + 1 : (uint32_t) (1 + below(21));
+			f->number = fuzz_below(2) ? f->number + 1 : (uint32_t) (1 + fuzz_below(21));
 			break;
 		default:				/* truncate a payload */
 			if (!f->is_msg && f->wire_type == 2 && f->len > 0)
-				f->len = below(f->len);
+				f->len = fuzz_below(f->len);
 			else if (f->is_msg && f->nkids > 0)
 			{
 				free(f->kids[f->nkids - 1].bytes);
@@ -388,22 +371,22 @@ mutate_tree(Field **root, int *nroot)
 static void
 mutate_bytes(Buf *b)
 {
-	size_t		pos = below(b->len + 1);
+	size_t		pos = fuzz_below(b->len + 1);
 
-	switch (below(4))
+	switch (fuzz_below(4))
 	{
 		case 0:
 			if (b->len > 0)
-				b->p[below(b->len)] ^= (uint8_t) (1u << below(8));
+				b->p[fuzz_below(b->len)] ^= (uint8_t) (1u << fuzz_below(8));
 			break;
 		case 1:
 			if (b->len > 0)
-				b->p[below(b->len)] = (uint8_t[]) {0, 0xff, 0x7f, 0x80, 1}[below(5)];
+				b->p[fuzz_below(b->len)] = (uint8_t[]) {0, 0xff, 0x7f, 0x80, 1}[fuzz_below(5)];
 			break;
 		case 2:
 			if (pos < b->len)
 			{
-				size_t		cut = 1 + below(b->len - pos < 16 ? b->len - pos : 16);
+				size_t		cut = 1 + fuzz_below(b->len - pos < 16 ? b->len - pos : 16);
 
 				memmove(b->p + pos, b->p + pos + cut, b->len - pos - cut);
 				b->len -= cut;
@@ -411,9 +394,9 @@ mutate_bytes(Buf *b)
 			break;
 		default:				/* splice a piece of another pool entry */
 			{
-				const Buf  *o = &pool[below((size_t) npool)];
-				size_t		from = below(o->len + 1),
-							n = below(o->len - from + 1);
+				const Buf  *o = &pool[fuzz_below((size_t) npool)];
+				size_t		from = fuzz_below(o->len + 1),
+							n = fuzz_below(o->len - from + 1);
 				Buf			out = {0};
 
 				if (n > 64)
@@ -445,9 +428,9 @@ mutate(const Buf *src)
 			ext = src->len - 4;
 	}
 	buf_append(&out, src->p, src->len >= 4 ? 4 + ext : src->len);
-	if (src->len >= 4 && below(10) < 8 && parse(src->p + 4 + ext, src->len - 4 - ext, 0, &root, &nroot))
+	if (src->len >= 4 && fuzz_below(10) < 8 && parse(src->p + 4 + ext, src->len - 4 - ext, 0, &root, &nroot))
 	{
-		int			rounds = 1 + (int) below(3);
+		int			rounds = 1 + (int) fuzz_below(3);
 
 		for (int r = 0; r < rounds; r++)
 			mutate_tree(&root, &nroot);
@@ -556,7 +539,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	iterations = argc > 2 ? atol(argv[2]) : 0;
-	rng_state = argc > 3 ? strtoull(argv[3], NULL, 10) : 0x9e3779b97f4a7c15ull;
+	fuzz_rng_seed(argc > 3 ? strtoull(argv[3], NULL, 10) : 0x9e3779b97f4a7c15ull);
 	{
 		struct dirent *e;
 		char	  **names = NULL;
@@ -605,7 +588,7 @@ main(int argc, char **argv)
 	}
 	for (long i = 0; i < iterations; i++)
 	{
-		Buf			mutant = mutate(&pool[below((size_t) npool)]);
+		Buf			mutant = mutate(&pool[fuzz_below((size_t) npool)]);
 		long		accepted = pi_onnx_fuzz_stats.accepted;
 
 		run(mutant.p, mutant.len);

@@ -32,22 +32,6 @@
 
 PiFuzzStats pi_fuzz_stats;
 
-/* ASan defaults: a huge malloc fails cleanly instead of aborting. */
-const char *__asan_default_options(void);
-const char *
-__asan_default_options(void)
-{
-	return "allocator_may_return_null=1:detect_leaks=1";
-}
-
-/* UBSan defaults: stack traces, and abort() so that the input gets saved. */
-const char *__ubsan_default_options(void);
-const char *
-__ubsan_default_options(void)
-{
-	return "print_stacktrace=1:halt_on_error=1:abort_on_error=1";
-}
-
 /* Reports a failed check of the target and aborts (the driver saves the input). */
 void
 pi_fuzz_fail(const char *fmt,...)
