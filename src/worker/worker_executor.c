@@ -172,7 +172,9 @@ executor_stop(const char *why)
 		ereport(LOG,
 				(errmsg("pg_infer executor process %s", end_reason),
 				 errdetail("%s", why)));
-	set_phase(worker_shared->stats.phase, NULL);
+	SpinLockAcquire(&worker_shared->mutex);
+	worker_shared->stats.executor_pid = 0;
+	SpinLockRelease(&worker_shared->mutex);
 }
 
 /*
@@ -196,9 +198,7 @@ executor_wait(long timeout_ms, bool *readable)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
-			SpinLockAcquire(&worker_shared->mutex);
-			worker_shared->stats.memory_budget = (int64) pg_infer_worker_memory_mb * 1024 * 1024;
-			SpinLockRelease(&worker_shared->mutex);
+			models_publish();	/* the memory budget may have changed */
 		}
 		if (wait_set == NULL)
 		{

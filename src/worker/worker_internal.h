@@ -33,8 +33,6 @@ extern const char *executor_end_reason(void);
 extern ExecutorWait models_ensure(const WorkerSlot *request, uint64 *handle, PiExecReply *failure);
 extern void models_forget_all(void);
 extern ExecutorWait models_expire(void);
-
-/* src/worker/worker_main.c */
-extern void worker_publish_memory(int64 used, int resident);
+extern void models_publish(void);
 
 #endif							/* WORKER_INTERNAL_H */

@@ -43,17 +43,6 @@ static dsa_area *request_area = NULL;
 static BatchMember *members = NULL;
 static int	nmembers = 0;
 
-/* Records the resident models' memory in the shared statistics. */
-void
-worker_publish_memory(int64 used, int resident)
-{
-	SpinLockAcquire(&worker_shared->mutex);
-	worker_shared->stats.memory_used = used;
-	worker_shared->stats.models_resident = resident;
-	worker_shared->stats.memory_budget = (int64) pg_infer_worker_memory_mb * 1024 * 1024;
-	SpinLockRelease(&worker_shared->mutex);
-}
-
 /*
  * Sets a locked slot's final state.  An abandoned slot becomes FREE and its
  * buffer is handed back in *to_free (freed by the caller: DSA takes locks,
@@ -473,7 +462,7 @@ pg_infer_worker_main(Datum arg)
 	worker_shared->worker_latch = MyLatch;
 	SpinLockRelease(&worker_shared->mutex);
 	before_shmem_exit(worker_exit, (Datum) 0);
-	worker_publish_memory(0, 0);
+	models_publish();
 
 	while (!ShutdownRequestPending)
 	{

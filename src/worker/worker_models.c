@@ -38,11 +38,17 @@ resident_bytes(void)
 	return total;
 }
 
-/* Publishes the resident models' count and bytes in pginfer.worker. */
-static void
-publish(void)
+/* Publishes the resident models' count and bytes, and the budget, in pginfer.worker. */
+void
+models_publish(void)
 {
-	worker_publish_memory(resident_bytes(), nresident);
+	int64		used = resident_bytes();
+
+	SpinLockAcquire(&worker_shared->mutex);
+	worker_shared->stats.memory_used = used;
+	worker_shared->stats.models_resident = nresident;
+	worker_shared->stats.memory_budget = (int64) pg_infer_worker_memory_mb * 1024 * 1024;
+	SpinLockRelease(&worker_shared->mutex);
 }
 
 /* Asks the executor to free resident model i and forgets it. */
@@ -58,7 +64,7 @@ unload(int i)
 	req.model_handle = resident[i].handle;
 	resident[i] = resident[--nresident];
 	w = executor_call(&req, NULL, &reply);
-	publish();
+	models_publish();
 	return w;
 }
 
@@ -160,7 +166,7 @@ models_ensure(const WorkerSlot *request, uint64 *handle, PiExecReply *failure)
 	resident[nresident].bytes = failure->bytes;
 	resident[nresident].last_used = ++use_clock;
 	nresident++;
-	publish();
+	models_publish();
 	*handle = h;
 	return evict_for(0, nresident - 1);
 }
@@ -170,7 +176,7 @@ void
 models_forget_all(void)
 {
 	nresident = 0;
-	publish();
+	models_publish();
 }
 
 /* Unloads resident models whose version was dropped. */
