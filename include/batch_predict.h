@@ -1,8 +1,9 @@
 /*
  * batch_predict.h
  *	  The batching layer: a planner hook that finds predict() and
- *	  predict_class() calls in plan target lists and a custom scan node,
- *	  BatchPredict, that evaluates them one forward pass per batch of rows.
+ *	  predict_class() calls in plan target lists and quals, and a custom
+ *	  scan node, BatchPredict, that evaluates them one forward pass per batch
+ *	  of rows.
  *
  * Plan shape.  For a projecting node N (a scan, a join, or a Result over a
  * child) whose target list calls predict(model, features):
@@ -12,8 +13,11 @@
  *                                    feature expressions
  *
  * BatchPredict's scan tuple (custom_scan_tlist) is N's new output followed by
- * one column per prediction.  predict() calls inside the arguments of an
- * aggregate are first moved into the target list of the aggregate's child.
+ * one column per prediction.  When N's quals call predict, the quals from
+ * the first such one on move into a BatchPredict of the same shape between
+ * N and the one above (if any), which evaluates them on its scan tuple.
+ * predict() calls inside the arguments of an aggregate are first moved into
+ * the target list of the aggregate's child.
  * Nothing here is shared between processes; parallel workers rebuild the
  * node from the serialized plan (the methods are registered by name).
  */

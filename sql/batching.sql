@@ -75,6 +75,23 @@ SELECT agree($$SELECT id, predict('mnist', features) FROM bt WHERE grp = 3$$);
 SELECT agree($$SELECT id, predict_class('mnist', features) AS c FROM bt ORDER BY c, id$$);
 SELECT agree($$SELECT id, predict('mnist', features) FROM bt ORDER BY id LIMIT 10 OFFSET 5$$);
 SELECT agree($$SELECT id, predict('mnist', features) FROM bt LIMIT 7$$);
+-- predictions in WHERE: the first qual that calls predict is batched; quals
+-- before it run first, later calls run per row on the rows that reach them,
+-- and a call equal to a batched one reads its prediction
+SELECT agree($$SELECT id FROM bt WHERE predict_class('mnist', features) = 3$$);
+SELECT agree($$SELECT id, predict('mnist', features) FROM bt
+               WHERE grp = 2 AND predict_class('mnist', features) > 4$$);
+SELECT agree($$SELECT id, predict_class('mnist', features) FROM bt
+               WHERE (predict('mnist', features))[4] > (predict('mnist', features))[3]$$);
+SELECT agree($$SELECT id FROM bt WHERE predict_class('mnist', features) = 3
+               AND predict_class('mnist_copy', features) = grp$$);
+SELECT agree($$SELECT id FROM bt WHERE grp = 1 OR predict_class('mnist', features) = 2$$);
+SELECT agree($$SELECT 1 AS id, count(*) FROM bt WHERE predict_class('mnist', features) = 7$$);
+SELECT agree($$SELECT id FROM bt WHERE predict_class('mnist', features) = 3 ORDER BY id LIMIT 4$$);
+SELECT agree($$SELECT a.id FROM bt a JOIN bt_small s ON s.id = a.id
+               WHERE predict_class('mnist', a.features) > predict_class('tiny', s.f)$$);
+SELECT agree($$SELECT id, (SELECT count(*) FROM bt_small s WHERE predict_class('tiny', s.f) = b.grp % 3)
+               FROM bt b WHERE id < 4$$);
 -- joins, subqueries, CTEs
 SELECT agree($$SELECT a.id, predict_class('mnist', a.features), predict('tiny', s.f)
                FROM bt a JOIN bt_small s ON s.id = a.id$$);
@@ -101,6 +118,16 @@ SELECT sum(predict_class('mnist', features)) FROM bt WHERE id <= 2047;
 -- LIMIT computes few rows beyond what it returns
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT id, predict_class('mnist', features) FROM bt LIMIT 5;
+-- a predict qual: the node filters after its forward passes, cheaper quals
+-- stay below it
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT count(*) FROM bt WHERE predict_class('mnist', features) = 3 AND grp = 5;
+EXPLAIN (COSTS OFF)
+SELECT id, predict('mnist', features) FROM bt WHERE predict_class('mnist', features) = 3;
+-- ORDER BY ... LIMIT: predict runs after the top-N sort, per row, for the
+-- rows returned (BatchPredict would hide the LIMIT from the sort)
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT id, predict_class('mnist', features) FROM bt ORDER BY grp, id LIMIT 3;
 
 -- INSERT ... SELECT, CREATE TABLE AS, UPDATE
 CREATE TABLE scores_on (id int, class int);
@@ -120,6 +147,13 @@ ALTER TABLE bt ADD COLUMN class int;
 EXPLAIN (COSTS OFF) UPDATE bt SET class = predict_class('mnist', features);
 UPDATE bt SET class = predict_class('mnist', features);
 SELECT count(*), count(*) FILTER (WHERE b.class = s.class) AS same FROM bt b JOIN scores_off s USING (id);
+-- UPDATE and DELETE with WHERE predict
+EXPLAIN (COSTS OFF) UPDATE bt SET class = -1 WHERE predict_class('mnist', features) = 3;
+UPDATE bt SET class = -1 WHERE predict_class('mnist', features) = 3;
+SELECT count(*) FILTER (WHERE b.class = -1) AS updated, count(*) FILTER (WHERE s.class = 3) AS expected
+FROM bt b JOIN scores_off s USING (id);
+DELETE FROM scores_on USING bt WHERE bt.id = scores_on.id AND predict_class('mnist', bt.features) = 3;
+SELECT count(*) AS kept, (SELECT count(*) FROM scores_off WHERE class <> 3) AS expected FROM scores_on;
 
 -- parallel query: each worker batches its own rows
 SET max_parallel_workers_per_gather = 2;
@@ -144,6 +178,9 @@ SELECT agree($$SELECT 1 AS id, sum(predict_class('tiny', f)) FILTER (WHERE id > 
 CREATE TABLE mixed AS SELECT * FROM bt_small UNION ALL SELECT 0, '{1,2}';
 SELECT count(CASE WHEN array_length(f, 1) = 3 THEN predict('tiny', f) END) FROM mixed;
 SELECT expect_error($$SELECT count(predict('tiny', f)) FROM mixed$$);
+SELECT count(*) FROM mixed WHERE array_length(f, 1) = 3 AND predict_class('tiny', f) = 1;
+SELECT count(*) FROM mixed WHERE array_length(f, 1) <> 3 OR predict_class('tiny', f) = 1;
+SELECT expect_error($$SELECT count(*) FROM mixed WHERE predict_class('tiny', f) = 1$$);
 DROP TABLE mixed;
 BEGIN;
 DECLARE c SCROLL CURSOR FOR SELECT id, predict_class('mnist', features) FROM bt ORDER BY id;

@@ -186,24 +186,26 @@ GRANT SELECT ON pginfer.worker TO PUBLIC;
 -- predict: the first output of the model for one row of features, given as
 -- an array of any numeric type (real, double precision, integer, numeric...)
 -- whose element count is the model's input size, whatever its dimensions.
+-- COST 1000 (in cpu_operator_cost units; one forward pass costs about a
+-- thousand simple operators): the planner runs cheaper quals first, and
+-- under ORDER BY ... LIMIT computes predictions only for the rows returned.
 CREATE FUNCTION predict(model text, features anyarray)
 RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
 
 CREATE FUNCTION predict(model text, features anyarray, version integer)
 RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
 
 -- a record's numeric columns, in order: predict('churn', ROW(age, income, tenure))
 CREATE FUNCTION predict(model text, features record)
 RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
 
 CREATE FUNCTION predict(model text, features record, version integer)
 RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
 
--- predict_class: the index of the largest output value.
 -- predict for models with several named inputs (integer ids for embeddings
 -- among them) or several outputs: inputs maps each input name to a JSON
 -- array of numbers; output picks an output by name (the first by default).
@@ -211,30 +213,32 @@ CREATE FUNCTION predict(model text, inputs jsonb, output text DEFAULT NULL,
                         version integer DEFAULT NULL)
 RETURNS real[]
 AS 'MODULE_PATHNAME', 'pg_infer_predict_inputs'
-LANGUAGE C STABLE PARALLEL SAFE;
+LANGUAGE C STABLE PARALLEL SAFE COST 1000;
+
+-- predict_class: the index of the largest output value.
 
 CREATE FUNCTION predict_class(model text, features anyarray)
 RETURNS integer AS 'MODULE_PATHNAME', 'pg_infer_predict_class'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
 
 CREATE FUNCTION predict_class(model text, features anyarray, version integer)
 RETURNS integer AS 'MODULE_PATHNAME', 'pg_infer_predict_class'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
 
 CREATE FUNCTION predict_class(model text, features record)
 RETURNS integer AS 'MODULE_PATHNAME', 'pg_infer_predict_class'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
 
 CREATE FUNCTION predict_class(model text, features record, version integer)
 RETURNS integer AS 'MODULE_PATHNAME', 'pg_infer_predict_class'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
 
 -- predict_batch: the rows of a 2-D array [rows][features] in one forward
 -- pass; returns real[rows][outputs].
 CREATE FUNCTION predict_batch(model text, features anyarray)
 RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict_batch'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
 
 CREATE FUNCTION predict_batch(model text, features anyarray, version integer)
 RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict_batch'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;

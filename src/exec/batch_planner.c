@@ -1,8 +1,9 @@
 /*
  * batch_planner.c
  *	  The planner hook that puts a BatchPredict node above every projecting
- *	  plan node whose target list calls predict() or predict_class(), so that
- *	  the forward pass runs once per batch of rows instead of once per row.
+ *	  plan node whose target list or quals call predict() or predict_class(),
+ *	  so that the forward pass runs once per batch of rows instead of once
+ *	  per row.
  *
  * It works on the finished plan (after standard_planner and setrefs), so it
  * builds final references itself: see batch_predict.h for the plan shape.
@@ -163,6 +164,7 @@ typedef struct SplitContext
 	List	   *specs;			/* their BatchPredictionSpecs */
 	int			first_prediction;	/* scan-tuple attno of the first prediction */
 	bool		collecting;		/* pass 1: collect; pass 2: replace */
+	bool		batch_calls;	/* new calls here are batched (else per row) */
 	int			conditional_depth;	/* inside CASE, COALESCE, AND/OR */
 } SplitContext;
 
@@ -195,9 +197,11 @@ call_index(SplitContext *ctx, FuncExpr *f)
 }
 
 /*
- * Pass 1 collects the calls and the Vars the rest of the target list needs
+ * Pass 1 collects the calls and the Vars the rest of the expressions need
  * into the child's target list; pass 2 replaces both with INDEX_VAR
- * references to the BatchPredict scan tuple.
+ * references to the BatchPredict scan tuple.  A call equal to one already
+ * batched reads its prediction wherever it stands: the node computes it for
+ * every row anyway.
  */
 static Node *
 split_mutator(Node *node, SplitContext *ctx)
@@ -213,23 +217,24 @@ split_mutator(Node *node, SplitContext *ctx)
 		ctx->conditional_depth--;
 		return result;
 	}
-	if (ctx->conditional_depth == 0 && is_batchable_call(node))
+	if (is_batchable_call(node))
 	{
 		FuncExpr   *f = (FuncExpr *) node;
+		int			index = call_index(ctx, f);
 
-		if (ctx->collecting)
+		if (ctx->collecting && index < 0 && ctx->batch_calls && ctx->conditional_depth == 0)
 		{
 			AttrNumber	column = tlist_position(&ctx->child_tlist, lsecond(f->args));
 
-			if (call_index(ctx, f) < 0)
-			{
-				ctx->calls = lappend(ctx->calls, f);
-				ctx->specs = lappend(ctx->specs, make_spec(f, column));
-			}
+			ctx->calls = lappend(ctx->calls, f);
+			ctx->specs = lappend(ctx->specs, make_spec(f, column));
 			return node;
 		}
-		return (Node *) makeVar(INDEX_VAR, ctx->first_prediction + call_index(ctx, f),
-								f->funcresulttype, -1, InvalidOid, 0);
+		if (ctx->collecting && index >= 0)
+			return node;
+		if (!ctx->collecting && index >= 0)
+			return (Node *) makeVar(INDEX_VAR, ctx->first_prediction + index,
+									f->funcresulttype, -1, InvalidOid, 0);
 	}
 	if (IsA(node, Var))
 	{
@@ -329,25 +334,19 @@ is_projecting_node(Plan *plan)
 	}
 }
 
-/* Puts a BatchPredict node above a projecting node whose tlist calls predict. */
+/*
+ * The BatchPredict node over plan for the calls ctx collected, with the
+ * target list and quals that ctx's second pass rewrote; plan's target list
+ * becomes what the node reads.
+ */
 static Plan *
-wrap_node(Plan *plan, int *next_node_id)
+make_batch_node(Plan *plan, SplitContext *ctx, List *tlist, List *qual, int *next_node_id)
 {
-	SplitContext ctx = {0};
-	CustomScan *cscan;
-	List	   *tlist;
+	CustomScan *cscan = makeNode(CustomScan);
 	ListCell   *lc;
-	int			nchild;
 
-	ctx.collecting = true;
-	(void) split_mutator((Node *) plan->targetlist, &ctx);
-	nchild = list_length(ctx.child_tlist);
-	ctx.first_prediction = nchild + 1;
-	ctx.collecting = false;
-	tlist = (List *) split_mutator((Node *) plan->targetlist, &ctx);
-
-	cscan = makeNode(CustomScan);
 	cscan->scan.plan.targetlist = tlist;
+	cscan->scan.plan.qual = qual;
 	cscan->scan.plan.startup_cost = plan->startup_cost;
 	cscan->scan.plan.total_cost = plan->total_cost;
 	cscan->scan.plan.plan_rows = plan->plan_rows;
@@ -359,19 +358,80 @@ wrap_node(Plan *plan, int *next_node_id)
 	cscan->scan.plan.lefttree = plan;
 	cscan->scan.scanrelid = 0;
 	cscan->methods = &batch_predict_scan_methods;
-	cscan->custom_private = batch_spec_to_private(ctx.specs);
-	foreach(lc, ctx.child_tlist)
+	cscan->custom_private = batch_spec_to_private(ctx->specs);
+	foreach(lc, ctx->child_tlist)
 		cscan->custom_scan_tlist = lappend(cscan->custom_scan_tlist,
 										   makeTargetEntry((Expr *) outer_column(lfirst(lc)),
 														   list_length(cscan->custom_scan_tlist) + 1,
 														   NULL, false));
-	foreach(lc, ctx.calls)
+	foreach(lc, ctx->calls)
 		cscan->custom_scan_tlist = lappend(cscan->custom_scan_tlist,
-										   makeTargetEntry((Expr *) features_as_outer_mutator(lfirst(lc), &ctx),
+										   makeTargetEntry((Expr *) features_as_outer_mutator(lfirst(lc), ctx),
 														   list_length(cscan->custom_scan_tlist) + 1,
 														   NULL, false));
-	plan->targetlist = ctx.child_tlist;
+	plan->targetlist = ctx->child_tlist;
 	return (Plan *) cscan;
+}
+
+/* Puts a BatchPredict node above a projecting node whose tlist calls predict. */
+static Plan *
+wrap_node(Plan *plan, int *next_node_id)
+{
+	SplitContext ctx = {0};
+	List	   *tlist;
+
+	ctx.collecting = true;
+	ctx.batch_calls = true;
+	(void) split_mutator((Node *) plan->targetlist, &ctx);
+	ctx.first_prediction = list_length(ctx.child_tlist) + 1;
+	ctx.collecting = false;
+	tlist = (List *) split_mutator((Node *) plan->targetlist, &ctx);
+	return make_batch_node(plan, &ctx, tlist, NIL, next_node_id);
+}
+
+/* Position in a qual list of the first qual with a batchable call, or -1. */
+static int
+first_batchable_qual(List *qual)
+{
+	ListCell   *lc;
+
+	foreach(lc, qual)
+		if (contains_batchable_walker(lfirst(lc), NULL))
+			return foreach_current_index(lc);
+	return -1;
+}
+
+/*
+ * Puts a filtering BatchPredict node above a projecting node whose quals
+ * call predict.  The quals run in list order and stop at the first false
+ * one, so those before the first call stay in the node; that qual's calls
+ * are batched over every row that passes them, and it and the quals after
+ * it move into the new node, which evaluates them once the batch's
+ * predictions are in.  Calls in the later quals and in the target list run
+ * per row on the rows that reach them (or, when equal to a batched call,
+ * read its prediction); a BatchPredict above batches the target list's.
+ */
+static Plan *
+wrap_qual(Plan *plan, int first, int *next_node_id)
+{
+	SplitContext ctx = {0};
+	Node	   *batched = list_nth(plan->qual, first);
+	List	   *later = list_copy_tail(plan->qual, first + 1);
+	List	   *qual;
+	List	   *tlist;
+
+	ctx.collecting = true;
+	ctx.batch_calls = true;
+	(void) split_mutator(batched, &ctx);
+	ctx.batch_calls = false;
+	(void) split_mutator((Node *) later, &ctx);
+	(void) split_mutator((Node *) plan->targetlist, &ctx);
+	ctx.first_prediction = list_length(ctx.child_tlist) + 1;
+	ctx.collecting = false;
+	qual = lcons(split_mutator(batched, &ctx), (List *) split_mutator((Node *) later, &ctx));
+	tlist = (List *) split_mutator((Node *) plan->targetlist, &ctx);
+	plan->qual = list_truncate(plan->qual, first);
+	return make_batch_node(plan, &ctx, tlist, qual, next_node_id);
 }
 
 /* State of moving calls out of an aggregate's arguments into its child. */
@@ -439,13 +499,28 @@ pushdown_mutator(Node *node, PushdownContext *ctx)
 }
 
 /*
- * Rewrites a plan tree bottom-up; inner_of_merge_join marks a node that
- * must keep mark/restore support (BatchPredict has none).
+ * Whether a Limit's child projects the rows of a sort (PostgreSQL puts
+ * costly expressions there, after the sort): the Limit's bound reaches the
+ * sort, which then keeps only the top rows, through a Result but not
+ * through BatchPredict.
+ */
+static bool
+projects_sorted_rows(Plan *plan)
+{
+	return plan != NULL && IsA(plan, Result) && plan->lefttree != NULL &&
+		(IsA(plan->lefttree, Sort) || IsA(plan->lefttree, IncrementalSort));
+}
+
+/*
+ * Rewrites a plan tree bottom-up; stay_per_row marks a node that its parent
+ * needs unwrapped: the inner side of a merge join (BatchPredict has no
+ * mark/restore) and a projection between a Limit and a sort.
  */
 static Plan *
-batch_plan(Plan *plan, bool inner_of_merge_join, int *next_node_id)
+batch_plan(Plan *plan, bool stay_per_row, int *next_node_id)
 {
 	ListCell   *lc;
+	int			first_qual;
 
 	if (plan == NULL)
 		return NULL;
@@ -456,7 +531,9 @@ batch_plan(Plan *plan, bool inner_of_merge_join, int *next_node_id)
 
 		plan->targetlist = (List *) pushdown_mutator((Node *) plan->targetlist, &ctx);
 	}
-	plan->lefttree = batch_plan(plan->lefttree, false, next_node_id);
+	plan->lefttree = batch_plan(plan->lefttree,
+								IsA(plan, Limit) && projects_sorted_rows(plan->lefttree),
+								next_node_id);
 	plan->righttree = batch_plan(plan->righttree, IsA(plan, MergeJoin), next_node_id);
 	if (IsA(plan, Append))
 		foreach(lc, ((Append *) plan)->appendplans)
@@ -467,9 +544,13 @@ batch_plan(Plan *plan, bool inner_of_merge_join, int *next_node_id)
 	if (IsA(plan, SubqueryScan))
 		((SubqueryScan *) plan)->subplan =
 			batch_plan(((SubqueryScan *) plan)->subplan, false, next_node_id);
-	if (!inner_of_merge_join && is_projecting_node(plan) &&
-		contains_batchable_walker((Node *) plan->targetlist, NULL))
-		return wrap_node(plan, next_node_id);
+	if (stay_per_row || !is_projecting_node(plan))
+		return plan;
+	first_qual = first_batchable_qual(plan->qual);
+	if (first_qual >= 0)
+		plan = wrap_qual(plan, first_qual, next_node_id);
+	if (contains_batchable_walker((Node *) plan->targetlist, NULL))
+		plan = wrap_node(plan, next_node_id);
 	return plan;
 }
 

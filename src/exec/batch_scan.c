@@ -2,7 +2,8 @@
  * batch_scan.c
  *	  The BatchPredict custom scan node: pulls a batch of rows from its
  *	  child, runs one forward pass per prediction column over the batch, then
- *	  returns the rows in their original order with the predictions in place.
+ *	  returns the rows in their original order with the predictions in place,
+ *	  less those that fail the node's quals.
  *
  * Batches grow from 1 row, doubling up to pg_infer.batch_size, so that a
  * LIMIT above the node never makes it compute far more rows than needed.
@@ -178,8 +179,9 @@ begin_batch(CustomScanState *node, EState *estate, int eflags)
 		p->spec = *(BatchPredictionSpec *) lfirst(lc);
 		state->is_feature[p->spec.feature_column - 1] = true;
 	}
-	/* a features column the target list also reads is kept in the rows */
+	/* a features column the target list or the quals also read is kept in the rows */
 	(void) scan_columns_walker((Node *) cscan->scan.plan.targetlist, &read_columns);
+	(void) scan_columns_walker((Node *) cscan->scan.plan.qual, &read_columns);
 	for (int c = 0; c < state->nchild; c++)
 		if (bms_is_member(c + 1, read_columns))
 			state->is_feature[c] = false;
@@ -334,20 +336,12 @@ fill_batch(BatchPredictState *state)
 	return true;
 }
 
-/* ExecCustomScan: the next row with its predictions. */
-static TupleTableSlot *
-exec_batch(CustomScanState *node)
+/* Puts stored row r with its predictions into the node's scan tuple. */
+static void
+load_scan_tuple(BatchPredictState *state, int r)
 {
-	BatchPredictState *state = (BatchPredictState *) node;
-	ExprContext *econtext = node->ss.ps.ps_ExprContext;
-	TupleTableSlot *scan = node->ss.ss_ScanTupleSlot;
-	int			r;
-
-	CHECK_FOR_INTERRUPTS();
-	if (state->next_row >= state->nrows && !fill_batch(state))
-		return NULL;
-	r = state->next_row++;
-	ResetExprContext(econtext);
+	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
+	TupleTableSlot *scan = state->css.ss.ss_ScanTupleSlot;
 
 	ExecClearTuple(scan);
 	ExecStoreMinimalTuple(state->rows[r], state->row_slot, false);
@@ -376,9 +370,32 @@ exec_batch(CustomScanState *node)
 	}
 	ExecStoreVirtualTuple(scan);
 	econtext->ecxt_scantuple = scan;
-	if (node->ss.ps.ps_ProjInfo == NULL)
-		return scan;
-	return ExecProject(node->ss.ps.ps_ProjInfo);
+}
+
+/* ExecCustomScan: the next row with its predictions that passes the quals. */
+static TupleTableSlot *
+exec_batch(CustomScanState *node)
+{
+	BatchPredictState *state = (BatchPredictState *) node;
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	ExprState  *qual = node->ss.ps.qual;
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (state->next_row >= state->nrows && !fill_batch(state))
+			return NULL;
+		ResetExprContext(econtext);
+		load_scan_tuple(state, state->next_row++);
+		if (qual != NULL && !ExecQual(qual, econtext))
+		{
+			InstrCountFiltered1(node, 1);
+			continue;
+		}
+		if (node->ss.ps.ps_ProjInfo == NULL)
+			return node->ss.ss_ScanTupleSlot;
+		return ExecProject(node->ss.ps.ps_ProjInfo);
+	}
 }
 
 /* EndCustomScan */

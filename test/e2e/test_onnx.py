@@ -43,8 +43,14 @@ def test_shared_mnist_cnn_reproduces_reference_accuracy(conn):
     images, labels = load_mnist_test_set()
     load_digits(conn, images, labels, storage="PLAIN")
     query = "SELECT count(*) FROM digits WHERE predict_class('cnn', features) = label"
+
+    def plan():
+        return "\n".join(r[0] for r in conn.execute("EXPLAIN (COSTS OFF) " + query))
+
+    assert "BatchPredict" in plan() and "Filter: ((predict_class('cnn'" in plan(), plan()
     batched = conn.execute(query).fetchone()[0]
     conn.execute("SET pg_infer.batching = off")
+    assert "BatchPredict" not in plan(), plan()
     per_row = conn.execute(query).fetchone()[0]
     print(f"MNIST CNN (ONNX) through SQL: {batched} batched, {per_row} per row, of 10000")
     assert batched == per_row == reference_accuracy()
