@@ -14,6 +14,9 @@ rows/second for
   (d) client-side Python           binary fetch -> numpy -> COPY scores
   (e) INSERT ... SELECT            INSERT INTO scores SELECT id, predict_class(..)
   (f) pg_infer batched             predict_batch over real[1000][784] arrays
+  (h) WHERE, batched               count(*) ... WHERE predict_class('mnist', features) = 3
+  (i) WHERE, per row               the same query, pg_infer.batching off
+  (j) INSERT without a model       INSERT INTO scores SELECT id, 0 (the ceiling of (e))
 
 each the best of 3 timed runs after a warm-up, checks that the classes of
 (b), (c), (d) (and (f)) agree, prints a Markdown report and writes it to
@@ -558,6 +561,21 @@ def run(conn, conn_py, conn_row, args, model, images, labels, t_start):
                                args.runs, setup="TRUNCATE scores")
         record("e", "INSERT INTO scores SELECT id, predict_class(..)", tag, N, best, times)
 
+    # (h) predictions in WHERE, batched, and (i) the same per row
+    for t, tag in tables:
+        q = f"SELECT count(*) FROM {t} WHERE predict_class('mnist', features) = 3"
+        (best_h, res_h, times_h), (best_i, res_i, times_i) = timed_interleaved(
+            [(conn, q), (conn_row, q)], args.runs)
+        assert res_h[0] == res_i[0], (res_h, res_i)
+        record("h", "WHERE predict_class(..) = 3, BatchPredict filter: count(*)", tag, N, best_h, times_h)
+        record("i", "the same query per row (batching off)", tag, N, best_i, times_i)
+
+    # (j) INSERT ... SELECT without a model: PostgreSQL's own rate for (e)
+    for t, tag in tables:
+        best, _, times = timed(conn, f"INSERT INTO scores SELECT id, 0 FROM {t}",
+                               args.runs, setup="TRUNCATE scores")
+        record("j", "INSERT INTO scores SELECT id, 0 (no model: the ceiling of (e))", tag, N, best, times)
+
     # (f) predict_batch over real[1000][784] arrays
     for t, tag in (("batch_toast", "TOAST"), ("batch_external", "EXTERNAL")):
         best, res, times = timed(conn, f"SELECT sum(array_length(predict_batch('mnist', features), 1)) FROM {t}",
@@ -567,7 +585,9 @@ def run(conn, conn_py, conn_row, args, model, images, labels, t_start):
 
     # ---------------------------------------------------- correctness
     log("checking agreement")
-    # classes per id: (b)/(e) from scores (filled by the last (e) run, on t_plain);
+    conn.execute("TRUNCATE scores")
+    conn.execute("INSERT INTO scores SELECT id, predict_class('mnist', features) FROM t_plain")
+    # classes per id: (b)/(e) from scores (filled by (e) again, on t_plain);
     # (d) from scores_d (last (d) run, on t_plain); (c) on the first P ids of t_plain.
     conn_py.execute("CREATE TABLE scores_c AS SELECT id, py_predict_class(features) AS class "
                  f"FROM t_plain WHERE id <= {P}")
@@ -695,6 +715,12 @@ def run(conn, conn_py, conn_row, args, model, images, labels, t_start):
                  f"**{ratio['TOAST']:.1f}x** | **{ratio['PLAIN']:.1f}x** |")
     lines.append(f"| | **ratio (g) / (c)**: the same query batched (default) vs PL/Python per row | | "
                  f"**{ratio_batched['TOAST']:.1f}x** | **{ratio_batched['PLAIN']:.1f}x** |")
+    for num, den, what in (("g", "b", "batched vs per row"),
+                           ("h", "i", "WHERE predict_class: batched vs per row"),
+                           ("e", "d", "INSERT ... SELECT vs the client pipeline"),
+                           ("j", "d", "INSERT ... SELECT without a model vs the client pipeline (ceiling of (e) / (d))")):
+        lines.append(f"| | ratio ({num}) / ({den}): {what} | | "
+                     + " | ".join(f"{rate[(num, tag)] / rate[(den, tag)]:.1f}x" for _, tag in tables) + " |")
     lines.append("")
     lines.append(f"Floor from the issue: `predict_class` >= {SPEEDUP_FLOOR:.0f}x the PL/Python per-row rate: "
                  f"with batching (the default) **{'met' if floor_met_batched else 'NOT MET'}**; "
