@@ -4,7 +4,8 @@
 One run: starts a scratch server (test/scratch-server.sh), installs pg_infer
 and plpython3u in a database, loads models/mnist with create_model (bytes
 read client-side), builds two 100,000-row tables of real MNIST test images
-(default storage = compressed TOAST, and STORAGE PLAIN), then measures
+(default storage = compressed inline with pglz, the same with lz4, and
+STORAGE PLAIN), then measures
 rows/second for
 
   (a) a bare scan                  sum(array_length(features, 1))
@@ -358,16 +359,23 @@ $py$;
 """
 
 
+# The feature tables: (name, column setting, report tag).
+FEATURE_TABLES = (("t_toast", None, "TOAST"),
+                  ("t_lz4", "SET COMPRESSION lz4", "LZ4"),
+                  ("t_plain", "SET STORAGE PLAIN", "PLAIN"))
+
+
 def load_feature_tables(conn, images, nrows):
-    """Tables t_toast (default storage) and t_plain (STORAGE PLAIN) of nrows
-    (id, features real[784]) rows, the images cycled, by binary COPY."""
+    """Tables t_toast (default storage, pglz), t_lz4 (default storage, lz4)
+    and t_plain (STORAGE PLAIN) of nrows (id, features real[784]) rows, the
+    images cycled, by binary COPY."""
     block = copy_block(images)
-    for table, storage in (("t_toast", None), ("t_plain", "PLAIN")):
+    for table, setting, _ in FEATURE_TABLES:
         t0 = time.perf_counter()
         with conn.transaction():
             conn.execute(f"CREATE TABLE {table} (id int, features real[])")
-            if storage:
-                conn.execute(f"ALTER TABLE {table} ALTER COLUMN features SET STORAGE {storage}")
+            if setting:
+                conn.execute(f"ALTER TABLE {table} ALTER COLUMN features {setting}")
             with conn.cursor() as cur:
                 copy_rows(cur, table, block, nrows)
         conn.execute(f"VACUUM ANALYZE {table}")
@@ -423,13 +431,14 @@ def storage_report(conn):
                coalesce(pg_relation_size(c.reltoastrelid), 0) AS toast,
                pg_total_relation_size(c.oid) AS total
         FROM pg_class c
-        WHERE c.relname IN ('t_toast', 't_plain', 'batch_toast', 'batch_external')
+        WHERE c.relname IN ('t_toast', 't_lz4', 't_plain', 'batch_toast', 'batch_external')
         ORDER BY c.relname""").fetchall()
     out = {}
     for name, heap, toast, total in rows:
         out[name] = (heap, toast, total)
     avg = dict(conn.execute("""
         SELECT 't_toast', avg(pg_column_size(features))::int FROM t_toast
+        UNION ALL SELECT 't_lz4', avg(pg_column_size(features))::int FROM t_lz4
         UNION ALL SELECT 't_plain', avg(pg_column_size(features))::int FROM t_plain""").fetchall())
     return out, avg
 
@@ -515,7 +524,7 @@ def run(conn, conn_py, conn_row, args, model, images, labels, t_start):
     sizes, avg_size = storage_report(conn)
 
     results = []          # (key, label, table, rows, best, times)
-    tables = (("t_toast", "TOAST"), ("t_plain", "PLAIN"))
+    tables = tuple((t, tag) for t, _, tag in FEATURE_TABLES)
 
     def record(key, what, table, rows, best, times):
         results.append((key, what, table, rows, best, times))
@@ -598,11 +607,13 @@ def run(conn, conn_py, conn_row, args, model, images, labels, t_start):
         rows = conn.execute(f"SELECT id, class FROM {tbl}").fetchall()
         r = np.array(rows, dtype=np.int64)
         arr[r[:, 0]] = r[:, 1]
-    # the same rows through predict_class on the TOAST table and through predict_batch
-    cls_b_toast = np.full(N + 1, -1, dtype=np.int32)
-    r = np.array(conn.execute("SELECT id, predict_class('mnist', features) FROM t_toast").fetchall(),
-                 dtype=np.int64)
-    cls_b_toast[r[:, 0]] = r[:, 1]
+    # the same rows through predict_class on the compressed tables and through predict_batch
+    cls_b_compressed = {}
+    for t, tag in (("t_toast", "TOAST"), ("t_lz4", "LZ4")):
+        cls_b_compressed[tag] = np.full(N + 1, -1, dtype=np.int32)
+        r = np.array(conn.execute(f"SELECT id, predict_class('mnist', features) FROM {t}").fetchall(),
+                     dtype=np.int64)
+        cls_b_compressed[tag][r[:, 0]] = r[:, 1]
     cls_f = np.full(N + 1, -1, dtype=np.int32)
     with conn.cursor(binary=True) as cur:
         cur.adapters.register_loader(FLOAT4ARRAYOID, RawArrayLoader)
@@ -622,7 +633,8 @@ def run(conn, conn_py, conn_row, args, model, images, labels, t_start):
         ("pg_infer predict_class (b/e) vs client numpy (d)", N, agree(cls_b, cls_d)),
         ("pg_infer predict_class (b/e) vs PL/Python numpy (c)", P, agree(cls_b, cls_c, P)),
         ("client numpy (d) vs PL/Python numpy (c)", P, agree(cls_d, cls_c, P)),
-        ("predict_class on TOAST vs PLAIN table", N, agree(cls_b, cls_b_toast)),
+        ("predict_class on TOAST vs PLAIN table", N, agree(cls_b, cls_b_compressed["TOAST"])),
+        ("predict_class on LZ4 vs PLAIN table", N, agree(cls_b, cls_b_compressed["LZ4"])),
         ("predict_batch (f) vs predict_class (b/e)", N, agree(cls_f, cls_b)),
     ]
     # the per-row sums of (b) must match the classes stored by (e)
@@ -673,6 +685,9 @@ def run(conn, conn_py, conn_row, args, model, images, labels, t_start):
     lines.append(f"- `t_toast`: default storage (EXTENDED): the arrays are compressed inline, "
                  f"avg `pg_column_size` {avg_size['t_toast']} B; heap {sizes['t_toast'][0] / 2**20:.0f} MiB, "
                  f"toast {sizes['t_toast'][1] / 2**20:.0f} MiB.")
+    lines.append(f"- `t_lz4`: default storage with `SET COMPRESSION lz4`: avg `pg_column_size` "
+                 f"{avg_size['t_lz4']} B; heap {sizes['t_lz4'][0] / 2**20:.0f} MiB, "
+                 f"toast {sizes['t_lz4'][1] / 2**20:.0f} MiB.")
     lines.append(f"- `t_plain`: `SET STORAGE PLAIN`: avg `pg_column_size` {avg_size['t_plain']} B; "
                  f"heap {sizes['t_plain'][0] / 2**20:.0f} MiB, toast {sizes['t_plain'][1] / 2**20:.0f} MiB.")
     lines.append(f"- Batched (f): {N // BATCH_ROWS} rows of `real[{BATCH_ROWS}][784]` built with `array_agg`, "
@@ -692,8 +707,9 @@ def run(conn, conn_py, conn_row, args, model, images, labels, t_start):
     lines.append("")
     lines.append("## Results (rows/second, higher is better)")
     lines.append("")
-    lines.append("| | measurement | rows | TOAST table | PLAIN table |")
-    lines.append("|---|---|---:|---:|---:|")
+    tags = [tag for _, tag in tables]
+    lines.append("| | measurement | rows | " + " | ".join(f"{tag} table" for tag in tags) + " |")
+    lines.append("|---|---|---:|" + "---:|" * len(tags))
     seen = []
     for key, what, table, rows, best, times in results:
         if key in seen:
@@ -701,7 +717,7 @@ def run(conn, conn_py, conn_row, args, model, images, labels, t_start):
         seen.append(key)
         per = {tb: (rw, bs) for k, w, tb, rw, bs, tm in results if k == key}
         cells = []
-        for tag in ("TOAST", "PLAIN"):
+        for tag in tags:
             if tag in per:
                 rw, bs = per[tag]
                 cells.append(f"{rw / bs:,.0f}")
@@ -710,11 +726,11 @@ def run(conn, conn_py, conn_row, args, model, images, labels, t_start):
                 cells.append(f"{rw / bs:,.0f} (EXTERNAL)")
             else:
                 cells.append("-")
-        lines.append(f"| ({key}) | {what} | {per[next(iter(per))][0]:,} | {cells[0]} | {cells[1]} |")
-    lines.append(f"| | **ratio (b) / (c)**: pg_infer per row vs PL/Python per row | | "
-                 f"**{ratio['TOAST']:.1f}x** | **{ratio['PLAIN']:.1f}x** |")
-    lines.append(f"| | **ratio (g) / (c)**: the same query batched (default) vs PL/Python per row | | "
-                 f"**{ratio_batched['TOAST']:.1f}x** | **{ratio_batched['PLAIN']:.1f}x** |")
+        lines.append(f"| ({key}) | {what} | {per[next(iter(per))][0]:,} | " + " | ".join(cells) + " |")
+    lines.append("| | **ratio (b) / (c)**: pg_infer per row vs PL/Python per row | | "
+                 + " | ".join(f"**{ratio[tag]:.1f}x**" for tag in tags) + " |")
+    lines.append("| | **ratio (g) / (c)**: the same query batched (default) vs PL/Python per row | | "
+                 + " | ".join(f"**{ratio_batched[tag]:.1f}x**" for tag in tags) + " |")
     for num, den, what in (("g", "b", "batched vs per row"),
                            ("h", "i", "WHERE predict_class: batched vs per row"),
                            ("e", "d", "INSERT ... SELECT vs the client pipeline"),
@@ -726,20 +742,20 @@ def run(conn, conn_py, conn_row, args, model, images, labels, t_start):
                  f"with batching (the default) **{'met' if floor_met_batched else 'NOT MET'}**; "
                  f"evaluated per row (batching off) **{'met' if floor_met else 'NOT MET'}** "
                  f"(best-of-{args.runs} ratio). "
-                 f"Per row, the ratio of the median runs: {ratio_median['TOAST']:.1f}x (TOAST), "
-                 f"{ratio_median['PLAIN']:.1f}x (PLAIN).")
+                 "Per row, the ratio of the median runs: "
+                 + ", ".join(f"{ratio_median[tag]:.1f}x ({tag})" for tag in tags) + ".")
     lines.append("")
     lines.append("Per-row time (µs/row, best run):")
     lines.append("")
-    lines.append("| | TOAST | PLAIN |")
-    lines.append("|---|---:|---:|")
+    lines.append("| | " + " | ".join(tags) + " |")
+    lines.append("|---|" + "---:|" * len(tags))
     for key in seen:
         per = {tb: (rw, bs) for k, w, tb, rw, bs, tm in results if k == key}
         cells = []
-        for tag in ("TOAST", "PLAIN"):
+        for tag in tags:
             src = tag if tag in per else ("EXTERNAL" if key == "f" and tag == "PLAIN" else None)
             cells.append(f"{per[src][1] / per[src][0] * 1e6:.2f}" if src else "-")
-        lines.append(f"| ({key}) | {cells[0]} | {cells[1]} |")
+        lines.append(f"| ({key}) | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("## Correctness")
     lines.append("")
