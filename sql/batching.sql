@@ -162,6 +162,8 @@ SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 EXPLAIN (COSTS OFF) SELECT sum(predict_class('mnist', features)) FROM bt;
 SELECT agree($$SELECT 1 AS id, sum(predict_class('mnist', features) * id) FROM bt$$);
+EXPLAIN (COSTS OFF) SELECT count(*) FROM bt WHERE predict_class('mnist', features) = 3;
+SELECT agree($$SELECT 1 AS id, count(*), sum(id) FROM bt WHERE predict_class('mnist', features) = 3$$);
 RESET max_parallel_workers_per_gather;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
