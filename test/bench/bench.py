@@ -18,6 +18,7 @@ rows/second for
   (h) WHERE, batched               count(*) ... WHERE predict_class('mnist', features) = 3
   (i) WHERE, per row               the same query, pg_infer.batching off
   (j) INSERT without a model       INSERT INTO scores SELECT id, 0 (the ceiling of (e))
+  (k) parallel bulk scoring        CREATE TABLE AS SELECT id, predict_class(..), 2 workers
 
 each the best of 3 timed runs after a warm-up, checks that the classes of
 (b), (c), (d) (and (f)) agree, prints a Markdown report and writes it to
@@ -58,6 +59,7 @@ NCLASS = 10
 BATCH_ROWS = 1000
 AGREEMENT_FLOOR = 0.999
 SPEEDUP_FLOOR = 10.0
+PARALLEL_WORKERS = 2
 FLOAT4OID = 700
 FLOAT4ARRAYOID = 1021
 
@@ -585,6 +587,21 @@ def run(conn, conn_py, conn_row, args, model, images, labels, t_start):
                                args.runs, setup="TRUNCATE scores")
         record("j", "INSERT INTO scores SELECT id, 0 (no model: the ceiling of (e))", tag, N, best, times)
 
+    # (k) bulk scoring into a new table with parallel query: CREATE TABLE AS
+    # may run its SELECT in parallel workers (INSERT ... SELECT may not), and
+    # each worker batches its own rows
+    conn.execute(f"SET max_parallel_workers_per_gather = {PARALLEL_WORKERS}")
+    for t, tag in tables:
+        best, _, times = timed(conn, f"CREATE TABLE scores_k AS SELECT id, predict_class('mnist', features) AS class "
+                                     f"FROM {t}", args.runs, setup="DROP TABLE IF EXISTS scores_k")
+        record("k", f"CREATE TABLE AS SELECT id, predict_class(..), {PARALLEL_WORKERS} parallel workers",
+               tag, N, best, times)
+    plan_k = "; ".join(r[0].strip() for r in conn.execute(
+        "EXPLAIN (COSTS OFF) CREATE TABLE scores_k2 AS SELECT id, predict_class('mnist', features) FROM t_plain"))
+    log(f"(k) plan: {plan_k}")
+    assert "Gather" in plan_k and "BatchPredict" in plan_k, plan_k
+    conn.execute("RESET max_parallel_workers_per_gather")
+
     # (f) predict_batch over real[1000][784] arrays
     for t, tag in (("batch_toast", "TOAST"), ("batch_external", "EXTERNAL")):
         best, res, times = timed(conn, f"SELECT sum(array_length(predict_batch('mnist', features), 1)) FROM {t}",
@@ -597,13 +614,15 @@ def run(conn, conn_py, conn_row, args, model, images, labels, t_start):
     conn.execute("TRUNCATE scores")
     conn.execute("INSERT INTO scores SELECT id, predict_class('mnist', features) FROM t_plain")
     # classes per id: (b)/(e) from scores (filled by (e) again, on t_plain);
-    # (d) from scores_d (last (d) run, on t_plain); (c) on the first P ids of t_plain.
+    # (d) from scores_d (last (d) run, on t_plain); (k) from scores_k (last (k) run,
+    # on t_plain); (c) on the first P ids of t_plain.
     conn_py.execute("CREATE TABLE scores_c AS SELECT id, py_predict_class(features) AS class "
                  f"FROM t_plain WHERE id <= {P}")
     cls_b = np.full(N + 1, -1, dtype=np.int32)
     cls_d = np.full(N + 1, -1, dtype=np.int32)
     cls_c = np.full(N + 1, -1, dtype=np.int32)
-    for arr, tbl in ((cls_b, "scores"), (cls_d, "scores_d"), (cls_c, "scores_c")):
+    cls_k = np.full(N + 1, -1, dtype=np.int32)
+    for arr, tbl in ((cls_b, "scores"), (cls_d, "scores_d"), (cls_c, "scores_c"), (cls_k, "scores_k")):
         rows = conn.execute(f"SELECT id, class FROM {tbl}").fetchall()
         r = np.array(rows, dtype=np.int64)
         arr[r[:, 0]] = r[:, 1]
@@ -636,6 +655,7 @@ def run(conn, conn_py, conn_row, args, model, images, labels, t_start):
         ("predict_class on TOAST vs PLAIN table", N, agree(cls_b, cls_b_compressed["TOAST"])),
         ("predict_class on LZ4 vs PLAIN table", N, agree(cls_b, cls_b_compressed["LZ4"])),
         ("predict_batch (f) vs predict_class (b/e)", N, agree(cls_f, cls_b)),
+        ("parallel CREATE TABLE AS (k) vs predict_class (b/e)", N, agree(cls_k, cls_b)),
     ]
     # the per-row sums of (b) must match the classes stored by (e)
     sum_e = int(cls_b[1:].sum())
@@ -734,7 +754,8 @@ def run(conn, conn_py, conn_row, args, model, images, labels, t_start):
     for num, den, what in (("g", "b", "batched vs per row"),
                            ("h", "i", "WHERE predict_class: batched vs per row"),
                            ("e", "d", "INSERT ... SELECT vs the client pipeline"),
-                           ("j", "d", "INSERT ... SELECT without a model vs the client pipeline (ceiling of (e) / (d))")):
+                           ("j", "d", "INSERT ... SELECT without a model vs the client pipeline (ceiling of (e) / (d))"),
+                           ("k", "d", "parallel CREATE TABLE AS vs the client pipeline")):
         lines.append(f"| | ratio ({num}) / ({den}): {what} | | "
                      + " | ".join(f"{rate[(num, tag)] / rate[(den, tag)]:.1f}x" for _, tag in tables) + " |")
     lines.append("")
