@@ -76,8 +76,9 @@ extern uint8 *weights_load(int32 model_id, int32 version, int64 len, MemoryConte
 typedef struct SharedCacheKey
 {
 	Oid			dbid;
-	Oid			catalog;		/* OID of pginfer.model */
-	int32		model_id;
+	Oid			catalog;		/* OID of pginfer.model; invalid in
+								 * shared_cache_forget: all catalogs */
+	int32		model_id;		/* -1 in shared_cache_forget: all models */
 	int32		version;		/* -1 in shared_cache_forget: all versions */
 } SharedCacheKey;
 
@@ -125,6 +126,9 @@ extern bool shared_cache_pin_image(const SharedCacheKey *key, uint64 incarnation
 extern bool shared_cache_version_exists(const SharedCacheKey *key);
 extern void shared_cache_unpin(const SharedCacheKey *key, uint64 incarnation);
 extern int	shared_cache_forget(const SharedCacheKey *key, bool only_unpinned);
+
+/* src/cache/drop_hook.c */
+extern void drop_hook_init(void);
 extern SharedCacheInfo *shared_cache_snapshot(int *count);
 extern void shared_cache_usage(int64 *used, int64 *budget);
 

@@ -1,9 +1,10 @@
 /*
  * pg_infer.c
  *	  Module entry point: pins the BLAS to one thread per process, sets up
- *	  the shared model cache (when preloaded) and the backend's model cache,
- *	  the batching planner hook, the BatchPredict node, the inference worker
- *	  and the GUCs.
+ *	  the shared model cache (when preloaded), the hook that takes dropped
+ *	  databases and catalogs out of it, the backend's model cache, the
+ *	  batching planner hook, the BatchPredict node, the inference worker and
+ *	  the GUCs.
  */
 #include "pg_infer.h"
 
@@ -21,6 +22,7 @@ _PG_init(void)
 {
 	pg_infer_blas_load();
 	shared_cache_init();
+	drop_hook_init();
 	model_cache_init();
 	batch_predict_register();
 	batch_planner_init();

@@ -593,8 +593,10 @@ shared_cache_unpin(const SharedCacheKey *key, uint64 incarnation)
 }
 
 /*
- * Removes the images of a dropped version (all versions of the model when
- * key->version is -1): freed now if unpinned, else at their last unpin.
+ * Removes the images of a dropped version: freed now if unpinned, else at
+ * their last unpin.  key->version -1 takes all versions of the model,
+ * key->model_id -1 all models of the catalog, and an invalid key->catalog
+ * all catalogs of the database.
  * With only_unpinned, pinned ones are left alone (explicit evict).
  * Returns the number removed or doomed.
  */
@@ -612,8 +614,9 @@ shared_cache_forget(const SharedCacheKey *key, bool only_unpinned)
 	dshash_seq_init(&seq, table, true);
 	while ((e = dshash_seq_next(&seq)) != NULL)
 	{
-		if (e->key.dbid != key->dbid || e->key.catalog != key->catalog ||
-			e->key.model_id != key->model_id ||
+		if (e->key.dbid != key->dbid ||
+			(OidIsValid(key->catalog) && e->key.catalog != key->catalog) ||
+			(key->model_id >= 0 && e->key.model_id != key->model_id) ||
 			(key->version >= 0 && e->key.version != key->version))
 			continue;
 		if (e->state == CACHE_LOADING)

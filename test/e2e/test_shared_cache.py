@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import threading
 import time
+import uuid
 
 import numpy as np
 import psycopg
@@ -340,3 +341,57 @@ def test_without_preloading_each_connection_caches_privately(unpreloaded_server)
     assert len(notices) == 1
     assert "not in shared_preload_libraries" in notices[0][0]
     assert "shared_preload_libraries" in notices[0][1]
+
+
+def test_dropped_database_and_extension_leave_the_cache(conn):
+    """DROP DATABASE, and DROP EXTENSION in a database that stays, take that
+    database's models out of the shared cache and the inference worker at
+    once; a DROP DATABASE that fails costs only a reload."""
+    tag = uuid.uuid4().hex[:8]
+    databases = [f"e2e_drop_{tag}_{i}" for i in range(2)]
+    model = f"m_{tag}"
+    x = "array_fill(0::real, ARRAY[64])"
+
+    def cached():
+        return conn.execute("SELECT count(*) FROM pginfer.cached_models WHERE model = %s",
+                            (model,)).fetchone()[0]
+
+    def resident():
+        return conn.execute("SELECT models_resident FROM pginfer.worker").fetchone()[0]
+
+    def predict(c):
+        assert c.execute(f"SELECT predict(%s, {x})", (model,)).fetchone()[0] == [1.0] * 8
+
+    resident_before = resident()
+    with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
+        try:
+            for d in databases:
+                admin.execute(f'CREATE DATABASE "{d}"')
+                with psycopg.connect(**conninfo(d), autocommit=True) as c:
+                    c.execute("CREATE EXTENSION pg_infer")
+                    create_dense(c, model, 64, 8, bias=1.0)
+                    predict(c)
+            assert cached() == 2
+            assert resident() == resident_before + 2
+            used = conn.execute("SELECT bytes_used FROM cache_usage()").fetchone()[0]
+
+            admin.execute(f'DROP DATABASE "{databases[0]}"')
+            assert cached() == 1
+            assert conn.execute("SELECT bytes_used FROM cache_usage()").fetchone()[0] < used
+
+            with psycopg.connect(**conninfo(databases[1]), autocommit=True) as c:
+                with pytest.raises(psycopg.errors.ObjectInUse):
+                    admin.execute(f'DROP DATABASE "{databases[1]}"')
+                assert cached() == 0          # forgotten before the drop failed
+                predict(c)                    # loaded again
+                assert cached() == 1
+                c.execute("DROP EXTENSION pg_infer")
+            assert cached() == 0
+
+            deadline = time.monotonic() + 10
+            while resident() != resident_before:
+                assert time.monotonic() < deadline, (resident(), resident_before)
+                time.sleep(0.1)
+        finally:
+            for d in databases:
+                admin.execute(f'DROP DATABASE IF EXISTS "{d}" WITH (FORCE)')
