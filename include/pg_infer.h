@@ -126,11 +126,11 @@ extern bool shared_cache_pin_image(const SharedCacheKey *key, uint64 incarnation
 extern bool shared_cache_version_exists(const SharedCacheKey *key);
 extern void shared_cache_unpin(const SharedCacheKey *key, uint64 incarnation);
 extern int	shared_cache_forget(const SharedCacheKey *key, bool only_unpinned);
+extern SharedCacheInfo *shared_cache_snapshot(int *count);
+extern void shared_cache_usage(int64 *used, int64 *budget);
 
 /* src/cache/drop_hook.c */
 extern void drop_hook_init(void);
-extern SharedCacheInfo *shared_cache_snapshot(int *count);
-extern void shared_cache_usage(int64 *used, int64 *budget);
 
 /* src/cache/model_cache.c */
 typedef struct LoadedModel
