@@ -188,6 +188,20 @@ ensure_attached(void)
 	MemoryContextSwitchTo(old);
 }
 
+/* Whether any process has created the area yet (before that, nothing is cached). */
+static bool
+area_created(void)
+{
+	bool		created;
+
+	if (table != NULL)
+		return true;
+	LWLockAcquire(state->lock, LW_SHARED);
+	created = (state->area_handle != DSM_HANDLE_INVALID);
+	LWLockRelease(state->lock);
+	return created;
+}
+
 /* The image of a READY entry in this process's mapping. */
 static void
 entry_image(const CacheEntry *e, SharedImage *out)
@@ -607,7 +621,7 @@ shared_cache_forget(const SharedCacheKey *key, bool only_unpinned)
 	CacheEntry *e;
 	int			count = 0;
 
-	if (!shared_cache_enabled())
+	if (!shared_cache_enabled() || !area_created())
 		return 0;
 	ensure_attached();
 	LWLockAcquire(state->lock, LW_EXCLUSIVE);
