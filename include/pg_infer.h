@@ -40,6 +40,7 @@ typedef struct CatalogSession
 
 extern void catalog_begin(CatalogSession *session);
 extern void catalog_end(CatalogSession *session);
+extern Oid	catalog_relid_if_exists(const char *table);
 extern Oid	catalog_relid(const char *table);
 
 /* What the catalog knows about one version of a model. */

@@ -12,23 +12,12 @@
  */
 #include "pg_infer.h"
 
-#include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
 #include "miscadmin.h"
-#include "utils/lsyscache.h"
 
 static object_access_hook_type prev_object_access_hook = NULL;
-
-/* Whether relid is this database's pginfer.model, the catalog cache keys name. */
-static bool
-is_model_catalog(Oid relid)
-{
-	Oid			nsp = get_namespace_oid("pginfer", true);
-
-	return OidIsValid(nsp) && get_relname_relid("model", nsp) == relid;
-}
 
 /* Forgets every image of database dbid, or only those of its catalog when given. */
 static void
@@ -54,8 +43,8 @@ drop_hook(ObjectAccessType access, Oid classId, Oid objectId, int subId, void *a
 		return;
 	if (classId == DatabaseRelationId)
 		forget_images(objectId, InvalidOid);
-	else if (classId == RelationRelationId && is_model_catalog(objectId))
-		forget_images(MyDatabaseId, objectId);
+	else if (classId == RelationRelationId && objectId == catalog_relid_if_exists("model"))
+		forget_images(MyDatabaseId, objectId);	/* pginfer.model, the catalog keys name */
 }
 
 /* Installs the hook; called from _PG_init. */

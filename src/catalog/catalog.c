@@ -30,12 +30,20 @@
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 
+/* The relation of a catalog table in schema pginfer, or InvalidOid if there is none. */
+Oid
+catalog_relid_if_exists(const char *table)
+{
+	Oid			nsp = get_namespace_oid("pginfer", true);
+
+	return OidIsValid(nsp) ? get_relname_relid(table, nsp) : InvalidOid;
+}
+
 /* The relation of a catalog table in schema pginfer. */
 Oid
 catalog_relid(const char *table)
 {
-	Oid			nsp = get_namespace_oid("pginfer", true);
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid(table, nsp) : InvalidOid;
+	Oid			relid = catalog_relid_if_exists(table);
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,
