@@ -13,7 +13,8 @@
  *
  * Locking:
  *	- WorkerShared.mutex (spinlock) guards every field of WorkerShared
- *	  outside the slots: phase, device, statistics, area handle.
+ *	  outside the slots: phase, device, statistics, resident models, area
+ *	  handle.
  *	- WorkerSlot.mutex (spinlock) guards the slot's fields.  The buffer's
  *	  contents are not under it: a requester writes them before PENDING and
  *	  reads them after DONE; the worker reads and writes them only between
@@ -116,6 +117,18 @@ typedef struct WorkerStats
 	int64		max_batch_rows;
 } WorkerStats;
 
+/* How many model versions the worker keeps resident at most. */
+#define WORKER_MAX_RESIDENT 256
+
+/* One resident model version, as pginfer.worker_models shows it. */
+typedef struct WorkerResidentInfo
+{
+	SharedCacheKey key;
+	char		model_name[NAMEDATALEN];
+	int64		bytes;			/* what the executor holds for it */
+	TimestampTz last_used;
+} WorkerResidentInfo;
+
 typedef struct WorkerShared
 {
 	slock_t		mutex;
@@ -125,6 +138,8 @@ typedef struct WorkerShared
 	int64		arena_bytes;	/* largest request, inputs plus outputs */
 	int			max_batch;
 	WorkerStats stats;
+	WorkerResidentInfo resident[WORKER_MAX_RESIDENT];	/* the first
+														 * stats.models_resident */
 	int			nslots;
 	WorkerSlot	slots[FLEXIBLE_ARRAY_MEMBER];
 } WorkerShared;

@@ -183,6 +183,20 @@ LANGUAGE C VOLATILE;
 CREATE VIEW pginfer.worker AS SELECT * FROM worker_status();
 GRANT SELECT ON pginfer.worker TO PUBLIC;
 
+-- The model versions resident in the worker's executor (in GPU memory on a
+-- GPU); members of pg_read_all_stats see every database's, others their own
+-- database's.  database is NULL for a dropped database's models until the
+-- worker, at its next idle moment, unloads them.
+CREATE FUNCTION worker_models(OUT database name, OUT model text, OUT model_id integer,
+                              OUT version integer, OUT bytes bigint,
+                              OUT last_used timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_infer_worker_models'
+LANGUAGE C VOLATILE;
+
+CREATE VIEW pginfer.worker_models AS SELECT * FROM worker_models();
+GRANT SELECT ON pginfer.worker_models TO PUBLIC;
+
 -- predict: the first output of the model for one row of features, given as
 -- an array of any numeric type (real, double precision, integer, numeric...)
 -- whose element count is the model's input size, whatever its dimensions.

@@ -1,11 +1,17 @@
 /*
  * worker_admin.c
  *	  worker_status(), the row behind the pginfer.worker view: the inference
- *	  worker's state, device, memory and batching statistics.
+ *	  worker's state, device, memory and batching statistics; and
+ *	  worker_models(), the rows behind pginfer.worker_models: the model
+ *	  versions resident in its executor.
  */
 #include "pi_worker.h"
 
+#include "catalog/pg_authid.h"
+#include "commands/dbcommands.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 
 #define WORKER_STATUS_COLUMNS 17
@@ -59,4 +65,51 @@ pg_infer_worker_status(PG_FUNCTION_ARGS)
 	values[16] = CStringGetTextDatum(s.last_error);
 	nulls[16] = (s.last_error[0] == '\0');
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(pg_infer_worker_models);
+
+/*
+ * worker_models(): one row per model version resident in the worker's
+ * executor, in every database for members of pg_read_all_stats, else in
+ * this one.  No rows when pg_infer is not preloaded.
+ */
+Datum
+pg_infer_worker_models(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		all_databases = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+	WorkerResidentInfo *models;
+	int			count = 0;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (worker_shared == NULL)
+		return (Datum) 0;
+	models = palloc(sizeof(WorkerResidentInfo) * WORKER_MAX_RESIDENT);
+	SpinLockAcquire(&worker_shared->mutex);
+	count = worker_shared->stats.models_resident;
+	memcpy(models, worker_shared->resident, sizeof(WorkerResidentInfo) * count);
+	SpinLockRelease(&worker_shared->mutex);
+	for (int i = 0; i < count; i++)
+	{
+		WorkerResidentInfo *m = &models[i];
+		Datum		values[6];
+		bool		nulls[6] = {0};
+		char	   *dbname;
+
+		if (!all_databases && m->key.dbid != MyDatabaseId)
+			continue;
+		dbname = get_database_name(m->key.dbid);
+		if (dbname == NULL)
+			nulls[0] = true;	/* dropped; the worker unloads it when idle */
+		else
+			values[0] = CStringGetDatum(dbname);
+		values[1] = CStringGetTextDatum(m->model_name);
+		values[2] = Int32GetDatum(m->key.model_id);
+		values[3] = Int32GetDatum(m->key.version);
+		values[4] = Int64GetDatum(m->bytes);
+		values[5] = TimestampTzGetDatum(m->last_used);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

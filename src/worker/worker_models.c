@@ -10,19 +10,16 @@
  */
 #include "worker_internal.h"
 
-#include "utils/memutils.h"
-
-#define MAX_RESIDENT 256
+#include "utils/timestamp.h"
 
 typedef struct ResidentModel
 {
-	SharedCacheKey key;
+	WorkerResidentInfo info;	/* key, name, bytes, last use: published */
 	uint64		handle;			/* the executor's name for it */
-	int64		bytes;			/* what the executor holds for it */
-	uint64		last_used;
+	uint64		use_order;		/* use_clock at its last use, for LRU */
 } ResidentModel;
 
-static ResidentModel resident[MAX_RESIDENT];
+static ResidentModel resident[WORKER_MAX_RESIDENT];
 static int	nresident = 0;
 static uint64 next_handle = 1;
 static uint64 use_clock = 0;
@@ -34,11 +31,14 @@ resident_bytes(void)
 	int64		total = 0;
 
 	for (int i = 0; i < nresident; i++)
-		total += resident[i].bytes;
+		total += resident[i].info.bytes;
 	return total;
 }
 
-/* Publishes the resident models' count and bytes, and the budget, in pginfer.worker. */
+/*
+ * Publishes the resident models (pginfer.worker_models), their count and
+ * bytes, and the budget (pginfer.worker).
+ */
 void
 models_publish(void)
 {
@@ -48,7 +48,17 @@ models_publish(void)
 	worker_shared->stats.memory_used = used;
 	worker_shared->stats.models_resident = nresident;
 	worker_shared->stats.memory_budget = (int64) pg_infer_worker_memory_mb * 1024 * 1024;
+	for (int i = 0; i < nresident; i++)
+		worker_shared->resident[i] = resident[i].info;
 	SpinLockRelease(&worker_shared->mutex);
+}
+
+/* Records a use of resident model i, for LRU and the view. */
+static void
+touch(int i)
+{
+	resident[i].use_order = ++use_clock;
+	resident[i].info.last_used = GetCurrentTimestamp();
 }
 
 /* Asks the executor to free resident model i and forgets it. */
@@ -75,7 +85,7 @@ least_recently_used(int keep)
 	int			victim = -1;
 
 	for (int i = 0; i < nresident; i++)
-		if (i != keep && (victim < 0 || resident[i].last_used < resident[victim].last_used))
+		if (i != keep && (victim < 0 || resident[i].use_order < resident[victim].use_order))
 			victim = i;
 	return victim;
 }
@@ -86,7 +96,7 @@ evict_for(int64 need, int keep)
 {
 	int64		budget = (int64) pg_infer_worker_memory_mb * 1024 * 1024;
 
-	while (resident_bytes() + need > budget || nresident >= MAX_RESIDENT)
+	while (resident_bytes() + need > budget || nresident >= WORKER_MAX_RESIDENT)
 	{
 		int			victim = least_recently_used(keep);
 		ExecutorWait w;
@@ -140,9 +150,10 @@ models_ensure(const WorkerSlot *request, uint64 *handle, PiExecReply *failure)
 
 	failure->status = PI_OK;
 	for (int i = 0; i < nresident; i++)
-		if (memcmp(&resident[i].key, &request->key, sizeof(SharedCacheKey)) == 0)
+		if (memcmp(&resident[i].info.key, &request->key, sizeof(SharedCacheKey)) == 0)
 		{
-			resident[i].last_used = ++use_clock;
+			touch(i);
+			models_publish();
 			*handle = resident[i].handle;
 			return EXECUTOR_OK;
 		}
@@ -161,10 +172,11 @@ models_ensure(const WorkerSlot *request, uint64 *handle, PiExecReply *failure)
 	}
 	if (w != EXECUTOR_OK || failure->status != PI_OK)
 		return w;
-	resident[nresident].key = request->key;
+	resident[nresident].info.key = request->key;
+	strlcpy(resident[nresident].info.model_name, request->model_name, NAMEDATALEN);
+	resident[nresident].info.bytes = failure->bytes;
 	resident[nresident].handle = h;
-	resident[nresident].bytes = failure->bytes;
-	resident[nresident].last_used = ++use_clock;
+	touch(nresident);
 	nresident++;
 	models_publish();
 	*handle = h;
@@ -184,7 +196,7 @@ ExecutorWait
 models_expire(void)
 {
 	for (int i = nresident - 1; i >= 0; i--)
-		if (!shared_cache_version_exists(&resident[i].key))
+		if (!shared_cache_version_exists(&resident[i].info.key))
 		{
 			ExecutorWait w = unload(i);
 

@@ -26,6 +26,13 @@ def worker(conn):
     return dict(zip([d.name for d in cur.description], cur.fetchone()))
 
 
+def resident_versions(conn, model):
+    """Versions of model (in conn's database) resident in the worker's executor."""
+    return sorted(r[0] for r in conn.execute(
+        "SELECT version FROM pginfer.worker_models WHERE database = current_database()"
+        " AND model = %s", (model,)).fetchall())
+
+
 def wait_for_worker(conn, state="ready", seconds=30):
     """Waits until the worker is in state; returns its row."""
     deadline = time.time() + seconds
@@ -315,14 +322,52 @@ def test_uncommitted_version_runs_in_the_backend(dbname, conn):
 def test_dropped_versions_leave_the_worker(dbname, conn):
     wait_for_worker(conn)
     create_dense_chain(conn, "gone", 256, 2)
-    conn.execute("SELECT predict('gone', array_fill(1::real, ARRAY[256]))")
-    resident = worker(conn)["models_resident"]
-    assert resident >= 1
-    conn.execute("SELECT drop_model('gone')")
+    create_dense_chain(conn, "gone", 256, 2, seed=1)
+    conn.execute("SELECT predict('gone', array_fill(1::real, ARRAY[256]), 1)")
+    conn.execute("SELECT predict('gone', array_fill(1::real, ARRAY[256]), 2)")
+    assert resident_versions(conn, "gone") == [1, 2]
+    row = conn.execute("SELECT bytes, last_used <= now() + interval '1 s' FROM pginfer.worker_models"
+                       " WHERE model = 'gone' AND version = 1").fetchone()
+    assert row[0] >= 256 * 256 * 4 and row[1], row
+    conn.execute("SELECT drop_model('gone', 1)")
     deadline = time.time() + 10
-    while worker(conn)["models_resident"] >= resident and time.time() < deadline:
-        time.sleep(0.1)
-    assert worker(conn)["models_resident"] == resident - 1
+    while resident_versions(conn, "gone") != [2]:
+        assert time.time() < deadline, resident_versions(conn, "gone")
+        time.sleep(0.05)
+    conn.execute("SELECT drop_model('gone')")
+    while resident_versions(conn, "gone"):
+        assert time.time() < deadline, resident_versions(conn, "gone")
+        time.sleep(0.05)
+
+
+def test_worker_models_shows_other_databases_only_to_stats_readers(dbname, conn):
+    wait_for_worker(conn)
+    other_db = dbname + "_other"
+    with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{other_db}"')
+        try:
+            with psycopg.connect(**conninfo(other_db), autocommit=True) as c:
+                c.execute("CREATE EXTENSION pg_infer")
+                create_dense_chain(c, "theirs", 16, 1)
+                c.execute("SELECT predict('theirs', array_fill(1::real, ARRAY[16]))")
+            create_dense_chain(conn, "mine", 16, 1)
+            conn.execute("SELECT predict('mine', array_fill(1::real, ARRAY[16]))")
+            query = "SELECT database, model FROM pginfer.worker_models WHERE model IN ('mine', 'theirs')" \
+                    " AND database IN (%s, %s) ORDER BY model"
+            assert conn.execute(query, (dbname, other_db)).fetchall() == [(dbname, "mine"), (other_db, "theirs")]
+            conn.execute("CREATE ROLE e2e_plain_reader")
+            try:
+                conn.execute("SET ROLE e2e_plain_reader")
+                assert conn.execute(query, (dbname, other_db)).fetchall() == [(dbname, "mine")]
+                conn.execute("RESET ROLE")
+                conn.execute("GRANT pg_read_all_stats TO e2e_plain_reader")
+                conn.execute("SET ROLE e2e_plain_reader")
+                assert len(conn.execute(query, (dbname, other_db)).fetchall()) == 2
+            finally:
+                conn.execute("RESET ROLE")
+                conn.execute("DROP ROLE e2e_plain_reader")
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{other_db}" WITH (FORCE)')
 
 
 def set_worker_memory(dbname, value):
@@ -341,7 +386,9 @@ def test_resident_models_stay_under_the_budget(dbname, conn):
             assert len(y) == 1024
             row = worker(conn)
             assert row["memory_used"] <= 20 * 1024 * 1024, row
-        assert row["models_resident"] == 2
+        assert [r[0] for r in conn.execute(
+            "SELECT model FROM pginfer.worker_models WHERE database = current_database()"
+            " ORDER BY model").fetchall()] == ["big2", "big3"]
         # an evicted model is uploaded again when used
         y0 = conn.execute("SELECT predict('big0', array_fill(1::real, ARRAY[1024]))").fetchone()[0]
         conn.execute("SET pg_infer.device = 'cpu'")
