@@ -49,6 +49,9 @@ typedef struct CatalogVersion
 	int32		model_id;
 	int32		version;
 	int64		weight_bytes;
+	uint64		uid;			/* random, never reused (model ids and version
+								 * numbers can be: TRUNCATE ... RESTART
+								 * IDENTITY, a rolled-back create_model) */
 	char	   *graph_json;		/* palloc'd text of the graph */
 	char	   *options_json;	/* palloc'd text of the options */
 	bool		created_in_this_transaction;
@@ -56,6 +59,7 @@ typedef struct CatalogVersion
 
 extern bool catalog_lookup_model(const char *name, int32 *model_id, int32 *active_version);
 extern bool catalog_lookup_version(int32 model_id, int32 version, CatalogVersion *out);
+extern bool catalog_version_uid(int32 model_id, int32 version, uint64 *uid);
 extern int32 catalog_add_version(const char *name, const char *graph_json,
 								 const char *options_json, const char *description,
 								 const PiModel *model, const uint8 *weights, int64 weight_bytes);
@@ -81,6 +85,8 @@ typedef struct SharedCacheKey
 								 * shared_cache_forget: all catalogs */
 	int32		model_id;		/* -1 in shared_cache_forget: all models */
 	int32		version;		/* -1 in shared_cache_forget: all versions */
+	uint64		uid;			/* the version row's never-reused identity; 0
+								 * in shared_cache_forget: any */
 } SharedCacheKey;
 
 typedef enum SharedCacheEntryState
@@ -138,6 +144,7 @@ typedef struct LoadedModel
 {
 	int32		model_id;
 	int32		version;
+	uint64		uid;			/* the version row's identity */
 	PiModel    *model;
 	PiExecutor *row_executor;	/* batch of 1, for per-row predict */
 	PiExecutor *batch_executor; /* for predict_batch, created on first use */
@@ -153,7 +160,7 @@ typedef struct LoadedModel
 extern LoadedModel *model_cache_get(const char *name, bool version_given, int32 version);
 extern void model_cache_invalidate(void);
 extern void model_cache_forget(int32 model_id, int32 version);
-extern SharedCacheKey model_cache_key(int32 model_id, int32 version);
+extern SharedCacheKey model_cache_key(int32 model_id, int32 version, uint64 uid);
 extern void model_cache_enter_catalog(void);
 extern void model_cache_leave_catalog(void);
 extern uint64 model_cache_generation(void);

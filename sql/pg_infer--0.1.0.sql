@@ -26,6 +26,10 @@ CREATE TABLE pginfer.model_version (
     weight_bytes    bigint NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now(),
     created_by      name NOT NULL DEFAULT session_user,
+    -- random and never reused, unlike model ids (TRUNCATE ... RESTART
+    -- IDENTITY) and version numbers (a rolled-back create_model): the model
+    -- caches key loaded versions by it
+    uid             bigint NOT NULL,
     PRIMARY KEY (model_id, version)
 );
 

@@ -215,14 +215,14 @@ loaded_remove(LoadedEntry *e)
 void
 model_cache_forget(int32 model_id, int32 version)
 {
-	SharedCacheKey key = model_cache_key(model_id, version);
+	SharedCacheKey key = model_cache_key(model_id, version, 0);
 
 	shared_cache_forget(&key, false);
 }
 
-/* The shared cache's key of a version of this database's catalog. */
+/* The shared cache's key of a version of this database's catalog (uid 0: any row). */
 SharedCacheKey
-model_cache_key(int32 model_id, int32 version)
+model_cache_key(int32 model_id, int32 version, uint64 uid)
 {
 	SharedCacheKey key;
 
@@ -231,6 +231,7 @@ model_cache_key(int32 model_id, int32 version)
 	key.catalog = catalog_relid("model");
 	key.model_id = model_id;
 	key.version = version;
+	key.uid = uid;
 	return key;
 }
 
@@ -257,10 +258,14 @@ revalidate(void)
 		hash_seq_init(&seq, loaded_versions);
 		while ((e = hash_seq_search(&seq)) != NULL)
 		{
+			uint64		uid;
+
 			/* the extension was dropped and created again: ids start over */
 			if (catalog != loaded_catalog)
 				loaded_remove(e);
-			else if (!catalog_lookup_version(e->key.model_id, e->key.version, NULL))
+			/* dropped, or another row now has its numbers (TRUNCATE ... RESTART IDENTITY) */
+			else if (!catalog_version_uid(e->key.model_id, e->key.version, &uid) ||
+					 uid != e->loaded->uid)
 			{
 				/* also a shared image this backend loaded after the drop */
 				if (e->loaded->shared)
@@ -368,11 +373,12 @@ load_version(const char *name, int32 model_id, int32 version)
 				 errmsg("model \"%s\" has no version %d", name, version)));
 	lm->model_id = model_id;
 	lm->version = version;
+	lm->uid = cv.uid;
 	if (shared_cache_enabled() && !cv.created_in_this_transaction)
 	{
 		SharedImage image;
 
-		lm->shared_key = model_cache_key(model_id, version);
+		lm->shared_key = model_cache_key(model_id, version, cv.uid);
 		shared_cache_acquire(&lm->shared_key, name, build_version, &cv, &image);
 		map_image_pages(&image);
 		model = pi_model_image_attach(image.image, image.len, &err);

@@ -609,7 +609,8 @@ shared_cache_unpin(const SharedCacheKey *key, uint64 incarnation)
 /*
  * Removes the images of a dropped version: freed now if unpinned, else at
  * their last unpin.  key->version -1 takes all versions of the model,
- * key->model_id -1 all models of the catalog, and an invalid key->catalog
+ * key->model_id -1 all models of the catalog, key->uid 0 any row of the
+ * version, and an invalid key->catalog
  * all catalogs of the database.
  * With only_unpinned, pinned ones are left alone (explicit evict).
  * Returns the number removed or doomed.
@@ -631,7 +632,8 @@ shared_cache_forget(const SharedCacheKey *key, bool only_unpinned)
 		if (e->key.dbid != key->dbid ||
 			(OidIsValid(key->catalog) && e->key.catalog != key->catalog) ||
 			(key->model_id >= 0 && e->key.model_id != key->model_id) ||
-			(key->version >= 0 && e->key.version != key->version))
+			(key->version >= 0 && e->key.version != key->version) ||
+			(key->uid != 0 && e->key.uid != key->uid))
 			continue;
 		if (e->state == CACHE_LOADING)
 			continue;			/* its loader publishes it; it is used and found again */

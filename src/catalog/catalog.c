@@ -144,6 +144,20 @@ describe_values(const PiModel *model, const int *indexes, int count)
 	return buf.data;
 }
 
+/* A random nonzero 64-bit identity for a new version row. */
+static uint64
+new_version_uid(void)
+{
+	uint64		uid = 0;
+
+	while (uid == 0)
+		if (!pg_strong_random(&uid, sizeof(uid)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random identity for the new version")));
+	return uid;
+}
+
 /*
  * Stores a validated model as the next version of name (creating the model
  * on first use) and makes it the active version.  Returns the version.
@@ -156,9 +170,10 @@ catalog_add_version(const char *name, const char *graph_json, const char *option
 	CatalogSession session;
 	Oid			name_type[1] = {TEXTOID};
 	Datum		name_value[1] = {CStringGetTextDatum(name)};
-	Oid			vtypes[9] = {INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID};
-	Datum		vvalues[9];
-	char		vnulls[9] = "         ";
+	Oid			vtypes[10] = {INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID,
+	INT8OID};
+	Datum		vvalues[10];
+	char		vnulls[10] = "          ";
 	Oid			utypes[2] = {INT4OID, INT4OID};
 	Datum		uvalues[2];
 	int32		model_id,
@@ -167,12 +182,21 @@ catalog_add_version(const char *name, const char *graph_json, const char *option
 	int			rc;
 
 	catalog_begin(&session);
-	run_query("INSERT INTO pginfer.model (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
-			  1, name_type, name_value, false);
-	run_query("SELECT model_id, last_version FROM pginfer.model WHERE name = $1 FOR UPDATE",
-			  1, name_type, name_value, false);
-	if (SPI_processed != 1)
-		elog(ERROR, "model \"%s\" vanished while adding a version", name);
+	/* a concurrent drop_model can delete the row between the two: try again */
+	for (int attempt = 0;; attempt++)
+	{
+		run_query("INSERT INTO pginfer.model (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+				  1, name_type, name_value, false);
+		run_query("SELECT model_id, last_version FROM pginfer.model WHERE name = $1 FOR UPDATE",
+				  1, name_type, name_value, false);
+		if (SPI_processed == 1)
+			break;
+		if (attempt == 10)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("model \"%s\" was dropped by another transaction while adding a version", name),
+					 errhint("Run create_model again.")));
+	}
 	model_id = (int32) result_int(1, &isnull);
 	version = (int32) result_int(2, &isnull) + 1;
 
@@ -187,10 +211,11 @@ catalog_add_version(const char *name, const char *graph_json, const char *option
 	vvalues[6] = CStringGetTextDatum(describe_values(model, model->outputs, model->noutputs));
 	vvalues[7] = Int64GetDatum(model->parameter_count);
 	vvalues[8] = Int64GetDatum(weight_bytes);
+	vvalues[9] = Int64GetDatum((int64) new_version_uid());
 	rc = SPI_execute_with_args("INSERT INTO pginfer.model_version (model_id, version, graph, options,"
-							   " description, inputs, outputs, parameter_count, weight_bytes)"
-							   " VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6::jsonb, $7::jsonb, $8, $9)",
-							   9, vtypes, vvalues, vnulls, false, 0);
+							   " description, inputs, outputs, parameter_count, weight_bytes, uid)"
+							   " VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6::jsonb, $7::jsonb, $8, $9, $10)",
+							   10, vtypes, vvalues, vnulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not insert version %d of model \"%s\"", version, name);
 	weights_store(model_id, version, weights, weight_bytes);
@@ -221,15 +246,22 @@ lock_model(const char *name, int32 *active_version)
 	return (int32) result_int(1, &isnull);
 }
 
-/* Raises unless the model has this version. */
+/*
+ * Raises unless the model has this version, and locks the version's row
+ * until the transaction ends.  The caller holds the model's row lock, but
+ * a drop of this version may have committed while it waited for it: the
+ * query takes a new snapshot (not read-only), and FOR KEY SHARE skips a row
+ * deleted meanwhile (or, under REPEATABLE READ, raises a serialization
+ * failure), so that no check passes on a version already gone.
+ */
 static void
 require_version(const char *name, int32 model_id, int32 version)
 {
 	Oid			types[2] = {INT4OID, INT4OID};
 	Datum		values[2] = {Int32GetDatum(model_id), Int32GetDatum(version)};
 
-	run_query("SELECT 1 FROM pginfer.model_version WHERE model_id = $1 AND version = $2",
-			  2, types, values, true);
+	run_query("SELECT 1 FROM pginfer.model_version WHERE model_id = $1 AND version = $2 FOR KEY SHARE",
+			  2, types, values, false);
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

@@ -28,6 +28,7 @@
 #define VERSION_COL_GRAPH 3
 #define VERSION_COL_OPTIONS 4
 #define VERSION_COL_WEIGHT_BYTES 9
+#define VERSION_COL_UID 12
 
 /* The index of a catalog table, by name. */
 static Oid
@@ -91,11 +92,12 @@ catalog_lookup_model(const char *name, int32 *model_id, int32 *active_version)
 }
 
 /*
- * One version's stored definition, copied into the caller's memory context;
- * false if the version does not exist.  out may be NULL to test existence.
+ * One version's row: its stored definition copied into the caller's memory
+ * context when definition is set, else only its numbers and uid.  False if
+ * the version does not exist.  out may be NULL to test existence.
  */
-bool
-catalog_lookup_version(int32 model_id, int32 version, CatalogVersion *out)
+static bool
+lookup_version(int32 model_id, int32 version, CatalogVersion *out, bool definition)
 {
 	Relation	rel = table_open(catalog_relid("model_version"), AccessShareLock);
 	ScanKeyData keys[2];
@@ -114,15 +116,42 @@ catalog_lookup_version(int32 model_id, int32 version, CatalogVersion *out)
 		TupleDesc	desc = RelationGetDescr(rel);
 		bool		isnull;
 
+		memset(out, 0, sizeof(*out));
 		out->model_id = model_id;
 		out->version = version;
 		out->weight_bytes = DatumGetInt64(heap_getattr(tuple, VERSION_COL_WEIGHT_BYTES, desc, &isnull));
-		out->graph_json = jsonb_column_text(tuple, desc, VERSION_COL_GRAPH);
-		out->options_json = jsonb_column_text(tuple, desc, VERSION_COL_OPTIONS);
+		out->uid = (uint64) DatumGetInt64(heap_getattr(tuple, VERSION_COL_UID, desc, &isnull));
 		out->created_in_this_transaction =
 			TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmin(tuple->t_data));
+		if (definition)
+		{
+			out->graph_json = jsonb_column_text(tuple, desc, VERSION_COL_GRAPH);
+			out->options_json = jsonb_column_text(tuple, desc, VERSION_COL_OPTIONS);
+		}
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return found;
+}
+
+/*
+ * One version's stored definition, copied into the caller's memory context;
+ * false if the version does not exist.  out may be NULL to test existence.
+ */
+bool
+catalog_lookup_version(int32 model_id, int32 version, CatalogVersion *out)
+{
+	return lookup_version(model_id, version, out, true);
+}
+
+/* A version's uid; false if the version does not exist. */
+bool
+catalog_version_uid(int32 model_id, int32 version, uint64 *uid)
+{
+	CatalogVersion cv;
+
+	if (!lookup_version(model_id, version, &cv, false))
+		return false;
+	*uid = cv.uid;
+	return true;
 }

@@ -136,6 +136,6 @@ pg_infer_evict_model(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model \"%s\" does not exist", name)));
-	key = model_cache_key(model_id, PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1));
+	key = model_cache_key(model_id, PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1), 0);
 	PG_RETURN_INT32(shared_cache_forget(&key, true));
 }

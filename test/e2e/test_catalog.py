@@ -2,6 +2,8 @@
 import json
 import os
 import subprocess
+import threading
+import time
 
 import numpy as np
 import psycopg
@@ -165,3 +167,98 @@ def test_numpy_in_plpython_shares_the_session(dbname, conn, numpy_first):
         with open(f"/proc/{pid}/maps") as maps:
             blas = {line.split()[-1] for line in maps if "libopenblas" in line}
         assert len(blas) == 1, blas
+
+
+def wait_for_lock_wait(observer, pid, seconds=10):
+    """Waits until backend pid waits for a lock (a defined point of a race)."""
+    deadline = time.monotonic() + seconds
+    while observer.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
+                           (pid,)).fetchone()[0] != "Lock":
+        assert time.monotonic() < deadline, "the session never waited for the lock"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("isolation, error", [
+    ("READ COMMITTED", psycopg.errors.UndefinedObject),
+    ("REPEATABLE READ", psycopg.errors.SerializationFailure)])
+def test_activating_a_version_dropped_meanwhile_fails(dbname, conn, isolation, error):
+    """set_active_version waits for a concurrent drop_model of that version,
+    then fails instead of activating a version that no longer exists."""
+    create_dense(conn, "race", [[1, 0, 0]], [0])
+    create_dense(conn, "race", [[2, 0, 0]], [0])
+    create_dense(conn, "race", [[3, 0, 0]], [0])
+    conn.execute("SELECT set_active_version('race', 3)")
+    with psycopg.connect(**conninfo(dbname)) as dropper, \
+            psycopg.connect(**conninfo(dbname)) as activator:
+        dropper.execute("SELECT drop_model('race', 2)")
+        activator.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
+        activator.execute("SELECT 1")      # the transaction's snapshot still has version 2
+        outcome = {}
+
+        def activate():
+            try:
+                activator.execute("SELECT set_active_version('race', 2)")
+                activator.commit()
+                outcome["ok"] = True
+            except psycopg.Error as e:
+                outcome["error"] = e
+                activator.rollback()
+
+        t = threading.Thread(target=activate)
+        t.start()
+        wait_for_lock_wait(conn, activator.info.backend_pid)
+        dropper.commit()
+        t.join(30)
+        assert isinstance(outcome.get("error"), error), outcome
+    assert conn.execute("SELECT version FROM pginfer.models WHERE name = 'race' AND active").fetchone() == (3,)
+    assert conn.execute("SELECT predict('race', '{1,0,0}'::real[])").fetchone()[0] == [3.0]
+
+
+def test_a_version_being_activated_cannot_be_dropped_under_it(dbname, conn):
+    """drop_model of the version another transaction is activating waits for
+    it, and then drops it as the new active version (with its NOTICE)."""
+    create_dense(conn, "race", [[1, 0, 0]], [0])
+    create_dense(conn, "race", [[2, 0, 0]], [0])
+    with psycopg.connect(**conninfo(dbname)) as activator, \
+            psycopg.connect(**conninfo(dbname), autocommit=True) as dropper:
+        activator.execute("SELECT set_active_version('race', 1)")
+        t = threading.Thread(target=lambda: dropper.execute("SELECT drop_model('race', 1)"))
+        t.start()
+        wait_for_lock_wait(conn, dropper.info.backend_pid)
+        activator.commit()
+        t.join(30)
+    assert conn.execute("SELECT version, active FROM pginfer.models WHERE name = 'race'").fetchall() == [(2, True)]
+    assert conn.execute("SELECT predict('race', '{1,0,0}'::real[])").fetchone()[0] == [2.0]
+
+
+def test_model_ids_restarted_by_truncate_are_not_served_from_old_images(dbname, conn):
+    """TRUNCATE ... RESTART IDENTITY gives a new model an old model's id and
+    version number: neither the shared cache nor a session's cache may serve
+    the old model's image for it."""
+    create_dense(conn, "old", [[1, 0, 0]], [0])
+    x = "'{1,2,3}'::real[]"
+    with psycopg.connect(**conninfo(dbname), autocommit=True) as other:
+        assert other.execute(f"SELECT predict('old', {x})").fetchone()[0] == [1.0]
+        assert conn.execute(f"SELECT predict('old', {x})").fetchone()[0] == [1.0]
+        conn.execute("TRUNCATE pginfer.model RESTART IDENTITY CASCADE")
+        create_dense(conn, "new", [[0, 0, 1]], [0])
+        assert conn.execute("SELECT model_id, version FROM pginfer.model JOIN pginfer.model_version"
+                            " USING (model_id)").fetchone() == (1, 1)
+        assert conn.execute(f"SELECT predict('new', {x})").fetchone()[0] == [3.0]
+        assert other.execute(f"SELECT predict('new', {x})").fetchone()[0] == [3.0]
+    with psycopg.connect(**conninfo(dbname), autocommit=True) as third:
+        assert third.execute(f"SELECT predict('new', {x})").fetchone()[0] == [3.0]
+
+
+def test_a_rolled_back_version_number_is_given_again_but_never_a_dropped_one(conn):
+    create_dense(conn, "m", [[1, 0, 0]], [0])
+    conn.execute("BEGIN")
+    assert create_dense(conn, "m", [[2, 0, 0]], [0]) == 2
+    assert conn.execute("SELECT predict('m', '{1,0,0}'::real[])").fetchone()[0] == [2.0]
+    conn.execute("ROLLBACK")
+    assert create_dense(conn, "m", [[3, 0, 0]], [0]) == 2
+    assert conn.execute("SELECT predict('m', '{1,0,0}'::real[])").fetchone()[0] == [3.0]
+    conn.execute("SELECT drop_model('m', 2)")
+    assert create_dense(conn, "m", [[4, 0, 0]], [0]) == 3
+    uids = conn.execute("SELECT count(DISTINCT uid), count(*) FROM pginfer.model_version").fetchone()
+    assert uids == (2, 2)
