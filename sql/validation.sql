@@ -15,6 +15,16 @@ SELECT expect_error($$SELECT create_model('bad', '{"format": "pg_infer", "versio
   "nodes": [{"name": "y", "op": "Dense", "inputs": ["x", "w", "b"]},
             {"name": "a", "op": "Add", "inputs": ["y", "c"]},
             {"name": "c", "op": "Relu", "inputs": ["a"]}]}', weights) FROM tiny_weights$$);
+-- a key twice in one object: jsonb, which the catalog stores, would keep the
+-- last one, the validation the first
+SELECT expect_error($$SELECT create_model('bad', '{"format": "pg_infer", "version": 1,
+  "inputs": [{"name": "x", "dtype": "float32", "shape": [-1, 3]}], "outputs": ["y"],
+  "nodes": [{"name": "y", "op": "Dense", "inputs": ["x", "w", "b"]}],
+  "nodes": [{"name": "d", "op": "Dense", "inputs": ["x", "w", "b"]},
+            {"name": "y", "op": "Relu", "inputs": ["d"]}]}', weights) FROM tiny_weights$$);
+SELECT expect_error($$SELECT create_model('bad', '{"format": "pg_infer", "version": 1,
+  "inputs": [{"name": "x", "dtype": "float32", "shape": [-1, 3]}], "outputs": ["y"],
+  "nodes": [{"name": "y", "op": "Dense", "op": "Relu", "inputs": ["x", "w", "b"]}]}', weights) FROM tiny_weights$$);
 SELECT expect_error($$SELECT create_model('bad', jsonb_set(graph, '{outputs}', '["nothing"]'), weights) FROM tiny_graph, tiny_weights$$);
 SELECT expect_error($$SELECT create_model('bad', jsonb_set(graph, '{format}', '"onnx"'), weights) FROM tiny_graph, tiny_weights$$);
 SELECT expect_error($$SELECT create_model('bad', jsonb_set(graph, '{version}', '2'), weights) FROM tiny_graph, tiny_weights$$);

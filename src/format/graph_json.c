@@ -302,6 +302,50 @@ check_output_shapes(PiModel *m, const cJSON *outputs, PiError *err)
 	return PI_OK;
 }
 
+/* qsort comparison of two object members by key. */
+static int
+compare_keys(const void *a, const void *b)
+{
+	return strcmp((*(const cJSON *const *) a)->string, (*(const cJSON *const *) b)->string);
+}
+
+/*
+ * A key that appears twice in one object of the tree, or NULL.  cJSON keeps
+ * every member and its lookups find the first, whereas PostgreSQL's jsonb,
+ * which the catalog stores, keeps the last: such a graph would be validated
+ * as one model and run as another.
+ */
+static const char *
+duplicate_key(const cJSON *item)
+{
+	const cJSON *child;
+	const char *dup = NULL;
+	int			n = 0;
+
+	cJSON_ArrayForEach(child, item)
+	{
+		if ((dup = duplicate_key(child)) != NULL)
+			return dup;
+		n++;
+	}
+	if (cJSON_IsObject(item) && n > 1)
+	{
+		const cJSON **members = malloc(sizeof(*members) * n);
+		int			i = 0;
+
+		if (members == NULL)
+			return NULL;		/* the parse allocated more than this */
+		cJSON_ArrayForEach(child, item)
+			members[i++] = child;
+		qsort(members, n, sizeof(*members), compare_keys);
+		for (i = 1; i < n && dup == NULL; i++)
+			if (strcmp(members[i - 1]->string, members[i]->string) == 0)
+				dup = members[i]->string;
+		free(members);
+	}
+	return dup;
+}
+
 /*
  * Builds a model from graph JSON text and its weights; takes ownership of the
  * tensors' data (the set is emptied).  The model is finalized on success.
@@ -313,6 +357,7 @@ pi_graph_load(const char *json, size_t json_len, PiTensorSet *weights,
 	cJSON	   *root = cJSON_ParseWithLength(json, json_len);
 	const cJSON *item;
 	const cJSON *nodes;
+	const char *dup;
 	PiModel    *m = NULL;
 	PiStatus	st;
 
@@ -320,6 +365,11 @@ pi_graph_load(const char *json, size_t json_len, PiTensorSet *weights,
 	if (root == NULL || !cJSON_IsObject(root))
 	{
 		st = pi_fail(err, PI_ERR_CORRUPT, "graph is not a JSON object");
+		goto done;
+	}
+	if ((dup = duplicate_key(root)) != NULL)
+	{
+		st = pi_fail(err, PI_ERR_INVALID, "graph has the key \"%s\" twice in one object", dup);
 		goto done;
 	}
 	cJSON_ArrayForEach(item, root)

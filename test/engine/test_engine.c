@@ -361,6 +361,13 @@ test_graph(void)
 					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]},"
 					   "{\"name\":\"y\",\"op\":\"Relu\",\"inputs\":[\"x\"]}]}",
 					   PI_ERR_DUPLICATE, "\"y\" is defined more than once");
+	expect_graph_error("duplicate key at the top", GRAPH_HEAD "\"outputs\":[\"y\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]}],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]}]}",
+					   PI_ERR_INVALID, "has the key \"nodes\" twice");
+	expect_graph_error("duplicate key in a node", GRAPH_HEAD "\"outputs\":[\"y\"],"
+					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"op\":\"Relu\",\"inputs\":[\"x\",\"w\",\"b\"]}]}",
+					   PI_ERR_INVALID, "has the key \"op\" twice");
 	expect_graph_error("node named like a weight", GRAPH_HEAD "\"outputs\":[\"y\"],"
 					   "\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]},"
 					   "{\"name\":\"w\",\"op\":\"Relu\",\"inputs\":[\"y\"]}]}",
