@@ -54,6 +54,17 @@ extern CustomScanMethods batch_predict_scan_methods;
 extern void batch_predict_register(void);
 
 /* src/exec/batch_planner.c */
+typedef enum PredictKind
+{
+	NOT_PREDICT,
+	PREDICT_VALUES,
+	PREDICT_CLASS
+} PredictKind;
+
+extern PredictKind batch_predict_kind(Oid proc);
 extern void batch_planner_init(void);
+
+/* src/exec/record_names.c */
+extern void record_names_fill(Query *parse);
 
 #endif							/* BATCH_PREDICT_H */

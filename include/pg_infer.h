@@ -185,6 +185,6 @@ extern void features_from_record(HeapTupleHeader rec, const char *model, float *
 
 /* src/sql/predict.c */
 extern ArrayType *predict_result_array(const float *values, int ndim, int *dims);
-extern int32 predict_result_class(const float *values, int64 n);
+extern bool predict_result_class(const float *values, int64 n, int32 *cls);
 
 #endif							/* PG_INFER_H */

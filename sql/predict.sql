@@ -64,6 +64,36 @@ SELECT expect_error($$SELECT predict_batch('tiny', '{1,1,1}'::real[])$$);
 SELECT expect_error($$SELECT predict_batch('tiny', '{{1,1},{1,1}}'::real[])$$);
 SELECT expect_error($$SELECT predict('tiny', '{1,1,1}')$$);
 
+-- a double too large for float32 is an error, as with ::real; NaN propagates,
+-- and predict_class of scores with a NaN is NULL, per row and batched
+SELECT expect_error($$SELECT predict('tiny', '{1e300,1,1}'::float8[])$$);
+SELECT expect_error($$SELECT predict('tiny', '{1,1,-1e39}'::numeric[])$$);
+SELECT expect_error($$SELECT predict('tiny', ROW(1::float8, 1e300::float8, 1::float8))$$);
+SELECT expect_error($$SELECT predict('tiny', '{"x": [1, 1e300, 1]}'::jsonb)$$);
+SELECT predict('tiny', '{1,2,3}'::float8[]), predict('tiny', '{1e-50,2,3}'::float8[]);
+SELECT predict('tiny', '{NaN,1,1}'::real[]), predict_class('tiny', '{NaN,1,1}'::real[]) IS NULL AS no_class;
+SELECT id, predict_class('tiny', f)
+FROM (VALUES (1, '{1,1,1}'::real[]), (2, '{NaN,1,1}'), (3, '{-1,-1,-1}')) v(id, f) ORDER BY id;
+
+-- domains over numeric types are their base type, in arrays and records
+CREATE DOMAIN nonnegative_real AS real CHECK (VALUE >= 0);
+CREATE TABLE domain_rows (a nonnegative_real, label text, b int, c numeric);
+INSERT INTO domain_rows VALUES (1, 'x', 2, 3);
+SELECT predict('tiny', d) FROM domain_rows d;
+SELECT predict('tiny', ROW(a, b, c)) FROM domain_rows;
+SELECT predict('tiny', ARRAY[1, 2, 3]::nonnegative_real[]);
+DROP TABLE domain_rows;
+DROP DOMAIN nonnegative_real;
+
+-- errors about ROW(...) fields name the columns they come from
+CREATE TABLE named_rows (id int, age int, income float8, tenure int);
+INSERT INTO named_rows VALUES (1, 30, 1e300, 2), (2, 40, NULL, 3);
+SELECT expect_error($$SELECT predict('tiny', ROW(age, income, tenure)) FROM named_rows WHERE id = 1$$);
+SELECT expect_error($$SELECT predict('tiny', ROW(n.age, n.income, 1)) FROM named_rows n WHERE id = 2$$);
+SELECT expect_error($$SELECT (SELECT predict_class('tiny', ROW(o.age, n.income, o.tenure)) FROM named_rows n WHERE n.id = 2)
+                      FROM named_rows o$$);
+DROP TABLE named_rows;
+
 -- predict is STABLE and PARALLEL SAFE
 SELECT proname, provolatile, proparallel, count(*)
 FROM pg_proc WHERE proname IN ('predict', 'predict_class', 'predict_batch')

@@ -32,13 +32,6 @@ int			pg_infer_batch_size = 256;
 
 static planner_hook_type prev_planner_hook = NULL;
 
-typedef enum PredictKind
-{
-	NOT_PREDICT,
-	PREDICT_VALUES,
-	PREDICT_CLASS
-} PredictKind;
-
 typedef struct ProcKindEntry
 {
 	Oid			proc;
@@ -48,8 +41,8 @@ typedef struct ProcKindEntry
 static HTAB *proc_kinds;
 
 /* Whether a function is our predict() or predict_class() (cached by OID). */
-static PredictKind
-predict_kind(Oid proc)
+PredictKind
+batch_predict_kind(Oid proc)
 {
 	ProcKindEntry *e;
 	bool		found;
@@ -105,7 +98,7 @@ is_batchable_call(Node *node)
 	if (node == NULL || !IsA(node, FuncExpr))
 		return false;
 	f = (FuncExpr *) node;
-	if (predict_kind(f->funcid) == NOT_PREDICT || f->funcretset)
+	if (batch_predict_kind(f->funcid) == NOT_PREDICT || f->funcretset)
 		return false;
 	if (!IsA(linitial(f->args), Const) || ((Const *) linitial(f->args))->constisnull)
 		return false;
@@ -148,7 +141,7 @@ make_spec(FuncExpr *f, int feature_column)
 	Oid			features_type = exprType(lsecond(f->args));
 
 	spec->feature_column = feature_column;
-	spec->returns_class = (predict_kind(f->funcid) == PREDICT_CLASS);
+	spec->returns_class = (batch_predict_kind(f->funcid) == PREDICT_CLASS);
 	spec->features_are_record = (features_type == RECORDOID || type_is_rowtype(features_type));
 	spec->model = TextDatumGetCString(((Const *) linitial(f->args))->constvalue);
 	spec->version_given = (list_length(f->args) == 3);
@@ -554,7 +547,7 @@ batch_plan(Plan *plan, bool stay_per_row, int *next_node_id)
 	return plan;
 }
 
-/* planner_hook: plan as usual, then batch the predict calls. */
+/* planner_hook: name ROW(...) features, plan as usual, then batch the predict calls. */
 static PlannedStmt *
 batch_planner(Query *parse, const char *query_string, int cursor_options,
 			  ParamListInfo bound_params)
@@ -563,6 +556,7 @@ batch_planner(Query *parse, const char *query_string, int cursor_options,
 	int			next_node_id;
 	ListCell   *lc;
 
+	record_names_fill(parse);
 	if (prev_planner_hook)
 		stmt = prev_planner_hook(parse, query_string, cursor_options, bound_params);
 	else

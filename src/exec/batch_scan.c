@@ -26,6 +26,7 @@
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 
 /* One prediction column during execution. */
 typedef struct BatchPrediction
@@ -54,6 +55,7 @@ typedef struct BatchPredictState
 	int			next_row;
 	int			next_batch_rows;
 	bool		child_done;
+	int64		rows_read;		/* from the child since the scan (re)started */
 	/* for EXPLAIN ANALYZE */
 	int64		batches;
 	int64		rows_predicted;
@@ -301,12 +303,59 @@ run_forward_passes(BatchPredictState *state)
 	state->rows_predicted += state->nrows;
 }
 
+/*
+ * The table row under the child's current output row, when the child scans
+ * a table: its ctid and relation, else false.
+ */
+static bool
+current_table_row(BatchPredictState *state, ItemPointer tid, Relation *rel)
+{
+	PlanState  *child = outerPlanState(state);
+	ScanState  *scan = (ScanState *) child;
+
+	switch (nodeTag(child))
+	{
+		case T_SeqScanState:
+		case T_SampleScanState:
+		case T_IndexScanState:
+		case T_BitmapHeapScanState:
+		case T_TidScanState:
+		case T_TidRangeScanState:
+			if (scan->ss_currentRelation == NULL || scan->ss_ScanTupleSlot == NULL ||
+				TupIsNull(scan->ss_ScanTupleSlot) ||
+				!ItemPointerIsValid(&scan->ss_ScanTupleSlot->tts_tid))
+				return false;
+			*tid = scan->ss_ScanTupleSlot->tts_tid;
+			*rel = scan->ss_currentRelation;
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* errcontext of a failed feature conversion: which row of the scan it was. */
+static void
+store_row_context(void *arg)
+{
+	BatchPredictState *state = arg;
+	ItemPointerData tid;
+	Relation	rel;
+
+	if (current_table_row(state, &tid, &rel))
+		errcontext("BatchPredict reading row " INT64_FORMAT " of its input, ctid (%u,%u) of table \"%s\"",
+				   state->rows_read, ItemPointerGetBlockNumberNoCheck(&tid),
+				   ItemPointerGetOffsetNumberNoCheck(&tid), RelationGetRelationName(rel));
+	else
+		errcontext("BatchPredict reading row " INT64_FORMAT " of its input", state->rows_read);
+}
+
 /* Reads the next batch from the child; false when it has no more rows. */
 static bool
 fill_batch(BatchPredictState *state)
 {
 	PlanState  *child = outerPlanState(state);
 	int			target = state->next_batch_rows;
+	ErrorContextCallback context;
 	MemoryContext old;
 
 	state->nrows = 0;
@@ -325,9 +374,15 @@ fill_batch(BatchPredictState *state)
 			state->child_done = true;
 			break;
 		}
+		state->rows_read++;
+		context.callback = store_row_context;
+		context.arg = state;
+		context.previous = error_context_stack;
+		error_context_stack = &context;
 		old = MemoryContextSwitchTo(state->batch_cxt);
 		store_row(state, slot, state->nrows++);
 		MemoryContextSwitchTo(old);
+		error_context_stack = context.previous;
 	}
 	state->next_batch_rows = Min(target * 2, pg_infer_batch_size);
 	if (state->nrows == 0)
@@ -359,7 +414,12 @@ load_scan_tuple(BatchPredictState *state, int r)
 		if (p->isnull[r])
 			scan->tts_values[col] = (Datum) 0;
 		else if (p->spec.returns_class)
-			scan->tts_values[col] = Int32GetDatum(predict_result_class(out, p->output_elems));
+		{
+			int32		cls;
+
+			scan->tts_isnull[col] = !predict_result_class(out, p->output_elems, &cls);
+			scan->tts_values[col] = scan->tts_isnull[col] ? (Datum) 0 : Int32GetDatum(cls);
+		}
 		else
 		{
 			int			dims[1] = {(int) p->output_elems};
@@ -416,6 +476,7 @@ rescan_batch(CustomScanState *node)
 	state->next_row = 0;
 	state->child_done = false;
 	state->next_batch_rows = 1;
+	state->rows_read = 0;
 	if (child->chgParam == NULL)
 		ExecReScan(child);
 }

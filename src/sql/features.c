@@ -1,9 +1,13 @@
 /*
  * features.c
  *	  Turns SQL values into model input rows: numeric arrays (real, double
- *	  precision, smallint, integer, bigint, numeric) and records.
+ *	  precision, smallint, integer, bigint, numeric, and domains over them)
+ *	  and records.  A value too large for float32 is an error, as in
+ *	  PostgreSQL's own ::real.
  */
 #include "pg_infer.h"
+
+#include <math.h>
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
@@ -30,16 +34,41 @@ type_is_numeric(Oid type)
 	}
 }
 
-/* One numeric datum as float. */
+/*
+ * One double as float; raises 22003 when a finite value overflows float32.
+ * The error names the record column, or else the array element position.
+ */
 static float
-datum_to_float(Datum d, Oid type)
+double_to_float(double value, const char *model, const char *column, int64 position)
+{
+	float		f = (float) value;
+
+	if (unlikely(isinf(f)) && !isinf(value))
+	{
+		if (column)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("model \"%s\" input column \"%s\" is out of range for type real", model, column),
+					 errdetail("The value %g is beyond the float32 range of the model's inputs.", value)));
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("model \"%s\" input element " INT64_FORMAT " is out of range for type real", model,
+						position),
+				 errdetail("The value %g is beyond the float32 range of the model's inputs.", value)));
+	}
+	return f;
+}
+
+/* One numeric datum (of a base type) as float; column or position name it in errors. */
+static float
+datum_to_float(Datum d, Oid type, const char *model, const char *column, int64 position)
 {
 	switch (type)
 	{
 		case FLOAT4OID:
 			return DatumGetFloat4(d);
 		case FLOAT8OID:
-			return (float) DatumGetFloat8(d);
+			return double_to_float(DatumGetFloat8(d), model, column, position);
 		case INT2OID:
 			return (float) DatumGetInt16(d);
 		case INT4OID:
@@ -59,7 +88,7 @@ check_array(ArrayType *array, const char *model)
 {
 	Oid			type = ARR_ELEMTYPE(array);
 
-	if (!type_is_numeric(type))
+	if (!type_is_numeric(getBaseType(type)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("model \"%s\" takes numeric features, got %s", model,
@@ -74,15 +103,15 @@ check_array(ArrayType *array, const char *model)
 				ereport(ERROR,
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						 errmsg("model \"%s\" input element %d is NULL", model, i + 1),
-						 errhint("Replace missing values before predicting, for example with coalesce().")));
+						 errhint("Replace missing values before predicting, for example with array_replace(features, NULL, 0).")));
 	}
 }
 
 /* Copies n elements of a NULL-free numeric array into dst as floats. */
 static void
-copy_elements(ArrayType *array, float *dst, int64 n)
+copy_elements(ArrayType *array, const char *model, float *dst, int64 n)
 {
-	Oid			type = ARR_ELEMTYPE(array);
+	Oid			type = getBaseType(ARR_ELEMTYPE(array));
 	const char *p = ARR_DATA_PTR(array);
 
 	switch (type)
@@ -91,9 +120,19 @@ copy_elements(ArrayType *array, float *dst, int64 n)
 			memcpy(dst, p, sizeof(float) * n);
 			return;
 		case FLOAT8OID:
-			for (int64 i = 0; i < n; i++)
-				dst[i] = (float) ((const float8 *) p)[i];
-			return;
+			{
+				bool		overflow = false;
+
+				for (int64 i = 0; i < n; i++)
+				{
+					dst[i] = (float) ((const float8 *) p)[i];
+					overflow |= isinf(dst[i]);
+				}
+				if (unlikely(overflow))
+					for (int64 i = 0; i < n; i++)
+						(void) double_to_float(((const float8 *) p)[i], model, NULL, i + 1);
+				return;
+			}
 		case INT2OID:
 			for (int64 i = 0; i < n; i++)
 				dst[i] = (float) ((const int16 *) p)[i];
@@ -115,9 +154,9 @@ copy_elements(ArrayType *array, float *dst, int64 n)
 				char		typalign;
 
 				get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-				deconstruct_array(array, type, typlen, typbyval, typalign, &values, NULL, &count);
+				deconstruct_array(array, ARR_ELEMTYPE(array), typlen, typbyval, typalign, &values, NULL, &count);
 				for (int i = 0; i < count; i++)
-					dst[i] = datum_to_float(values[i], type);
+					dst[i] = datum_to_float(values[i], type, model, NULL, i + 1);
 				pfree(values);
 			}
 	}
@@ -138,7 +177,7 @@ features_from_array(ArrayType *array, const char *model, float *dst, int64 expec
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("model \"%s\" expects " INT64_FORMAT " input values, got " INT64_FORMAT,
 						model, expected, n)));
-	copy_elements(array, dst, n);
+	copy_elements(array, model, dst, n);
 }
 
 /*
@@ -165,7 +204,7 @@ features_rows_from_array(ArrayType *array, const char *model, float **dst, int64
 				 errmsg("model \"%s\" expects " INT64_FORMAT " input values per row, got " INT64_FORMAT,
 						model, row_elems, n / rows)));
 	*dst = palloc_extended(sizeof(float) * Max(n, 1), MCXT_ALLOC_HUGE);
-	copy_elements(array, *dst, n);
+	copy_elements(array, model, *dst, n);
 	return rows;
 }
 
@@ -189,10 +228,11 @@ features_from_record(HeapTupleHeader rec, const char *model, float *dst, int64 e
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Oid			base = getBaseType(att->atttypid);
 		bool		isnull;
 		Datum		d;
 
-		if (att->attisdropped || !type_is_numeric(att->atttypid))
+		if (att->attisdropped || !type_is_numeric(base))
 			continue;
 		d = heap_getattr(&tuple, i + 1, desc, &isnull);
 		if (isnull)
@@ -200,7 +240,7 @@ features_from_record(HeapTupleHeader rec, const char *model, float *dst, int64 e
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("model \"%s\" input column \"%s\" is NULL", model, NameStr(att->attname))));
 		if (n < expected)
-			dst[n] = datum_to_float(d, att->atttypid);
+			dst[n] = datum_to_float(d, base, model, NameStr(att->attname), i + 1);
 		n++;
 	}
 	ReleaseTupleDesc(desc);

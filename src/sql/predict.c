@@ -5,6 +5,8 @@
  */
 #include "pg_infer.h"
 
+#include <math.h>
+
 #include "pi_worker.h"
 
 #include "catalog/pg_type.h"
@@ -120,16 +122,25 @@ predict_result_array(const float *values, int ndim, int *dims)
 	return result;
 }
 
-/* Index of the largest value (the first on ties): predict_class's result. */
-int32
-predict_result_class(const float *values, int64 n)
+/*
+ * predict_class's result: the index of the largest value (the first on
+ * ties) in *cls, or false when a value is NaN (the scores say nothing, and
+ * predict_class returns NULL).
+ */
+bool
+predict_result_class(const float *values, int64 n, int32 *cls)
 {
 	int64		best = 0;
 
-	for (int64 i = 1; i < n; i++)
+	for (int64 i = 0; i < n; i++)
+	{
+		if (isnan(values[i]))
+			return false;
 		if (values[i] > values[best])
 			best = i;
-	return (int32) best;
+	}
+	*cls = (int32) best;
+	return true;
 }
 
 PG_FUNCTION_INFO_V1(pg_infer_predict);
@@ -153,8 +164,11 @@ pg_infer_predict_class(PG_FUNCTION_ARGS)
 {
 	const LoadedModel *lm;
 	const float *out = run_one_row(fcinfo, &lm);
+	int32		cls;
 
-	PG_RETURN_INT32(predict_result_class(out, lm->output_elems));
+	if (!predict_result_class(out, lm->output_elems, &cls))
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(cls);
 }
 
 #define BATCH_CHUNK_ROWS 1024

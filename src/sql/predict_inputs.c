@@ -37,6 +37,12 @@ input_from_json(JsonbContainer *array, const char *model, const char *input,
 							model, input, n + 1),
 					 errdetail("Inputs are JSON arrays of numbers, nested arrays allowed.")));
 		d = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric)));
+		if (isinf((float) d))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("model \"%s\" input \"%s\" element " INT64_FORMAT " is out of range for type real",
+							model, input, n + 1),
+					 errdetail("The value %g is beyond the float32 range of the model's inputs.", d)));
 		if (n < expected)
 			dst[n] = (float) d;
 		n++;

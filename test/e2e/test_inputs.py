@@ -16,6 +16,12 @@ GRAPH = {
               {"name": "y", "op": "Dense", "inputs": ["ab", "w", "c"]},
               {"name": "z", "op": "Relu", "inputs": ["y"]}],
 }
+DENSE3 = {
+    "format": "pg_infer", "version": 1,
+    "inputs": [{"name": "x", "dtype": "float32", "shape": [-1, 3]}],
+    "outputs": [{"name": "y"}],
+    "nodes": [{"name": "y", "op": "Dense", "inputs": ["x", "w", "b"]}],
+}
 W = np.arange(10, dtype="f4").reshape(2, 5) - 4.5
 C = np.array([0.25, -8.0], "f4")
 
@@ -69,3 +75,27 @@ def test_single_input_model_by_name(two_inputs):
     by_name = two_inputs.execute("SELECT predict('one', %s::jsonb)", (json.dumps({"x": x}),)).fetchone()[0]
     assert by_array == by_name
     assert two_inputs.execute("SELECT predict('one', NULL::jsonb)").fetchone()[0] is None
+
+
+def test_a_bad_row_in_a_batched_scan_is_named_by_position_and_ctid(conn):
+    conn.execute("SELECT create_model('d', %s::jsonb, %s)",
+                 (json.dumps(DENSE3), safetensors_bytes({"w": np.eye(3, dtype="f4"), "b": np.zeros(3, "f4")})))
+    conn.execute("CREATE TABLE customers (id int, age int, income float8, tenure int)")
+    conn.execute("INSERT INTO customers SELECT g, 30, 1000, 2 FROM generate_series(1, 500) g")
+    conn.execute("UPDATE customers SET income = NULL WHERE id = 300")     # moves to the end: row 500
+    with pytest.raises(psycopg.errors.NullValueNotAllowed) as e:
+        conn.execute("SELECT id, predict_class('d', ROW(age, income, tenure)) FROM customers").fetchall()
+    assert e.value.diag.message_primary == 'model "d" input column "income" is NULL'
+    block, offset = conn.execute("SELECT ctid FROM customers WHERE id = 300").fetchone()[0][1:-1].split(",")
+    assert e.value.diag.context.startswith(
+        f'BatchPredict reading row 500 of its input, ctid ({block},{offset}) of table "customers"'), \
+        e.value.diag.context
+    # under a join, the position in the join's output
+    with pytest.raises(psycopg.errors.NullValueNotAllowed) as e:
+        conn.execute("SELECT c.id, predict('d', ROW(c.age, c.income, o.tenure)) FROM customers c"
+                     " JOIN customers o USING (id) ORDER BY 1").fetchall()
+    assert "BatchPredict reading row" in e.value.diag.context
+    # the hint shows how to replace NULL elements of an array
+    with pytest.raises(psycopg.errors.NullValueNotAllowed) as e:
+        conn.execute("SELECT predict('d', ARRAY[1, NULL, 2]::real[])")
+    assert "array_replace(features, NULL, 0)" in e.value.diag.message_hint
