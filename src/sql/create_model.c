@@ -241,6 +241,42 @@ pg_infer_create_model_from_files(PG_FUNCTION_ARGS)
 									   PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4))));
 }
 
+/*
+ * Raises unless path, with every symbolic link resolved, is a file inside
+ * directory dir (also resolved).  The model file names its external data:
+ * a link beside it must not lead to another file of the server.
+ */
+static void
+require_inside(const char *path, const char *dir, const char *location)
+{
+	char	   *real_path = realpath(path, NULL);
+	char	   *real_dir = realpath(dir, NULL);
+	size_t		dir_len;
+	bool		inside;
+
+	if (real_path == NULL || real_dir == NULL)
+	{
+		int			save_errno = errno;
+
+		free(real_path);
+		free(real_dir);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not resolve ONNX external data file \"%s\": %m", path)));
+	}
+	dir_len = strlen(real_dir);
+	inside = strncmp(real_path, real_dir, dir_len) == 0 &&
+		(real_path[dir_len] == '/' || (dir_len == 1 && real_dir[0] == '/'));
+	free(real_path);
+	free(real_dir);
+	if (!inside)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("ONNX external data location \"%s\" leads outside the model's directory", location),
+				 errdetail("A symbolic link on its path points out of \"%s\"; external data must be a file in the model's directory.", dir)));
+}
+
 PG_FUNCTION_INFO_V1(pg_infer_create_model_from_onnx_file);
 
 /*
@@ -283,6 +319,7 @@ pg_infer_create_model_from_onnx_file(PG_FUNCTION_ARGS)
 		strlcpy(dir, path, sizeof(dir));
 		get_parent_directory(dir);
 		external_path = psprintf("%s/%s", dir[0] ? dir : ".", location);
+		require_inside(external_path, dir[0] ? dir : ".", location);
 		external = read_server_file(external_path, &external_len);
 	}
 	PG_RETURN_INT32(import_and_store(name, (const uint8 *) onnx, onnx_len,

@@ -163,3 +163,38 @@ def test_onnx_import_is_not_public(dbname, conn):
                     c.execute(sql)
     finally:
         conn.execute("DROP ROLE onnx_user")
+
+
+def test_external_data_through_a_symlink_out_of_the_directory_is_refused(conn):
+    """An ONNX file's external data location may not lead, through a symbolic
+    link, to another file of the server."""
+    source = ROOT / "test" / "onnx" / "external_data"
+    work = pathlib.Path(os.environ.get("PG_INFER_TEST_DIR", "/tmp/pg_infer_test"))
+    directory = work / "onnx_symlink"
+    elsewhere = work / "onnx_symlink_target"
+    for d in (directory, elsewhere):
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        os.chmod(d, 0o755)
+    shutil.copy(source / "model.onnx", directory / "model.onnx")
+    shutil.copy(source / "weights.bin", elsewhere / "weights.bin")
+    for f in (directory / "model.onnx", elsewhere / "weights.bin"):
+        os.chmod(f, 0o644)
+    # a link to a file outside the directory
+    os.symlink(elsewhere / "weights.bin", directory / "weights.bin")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="leads outside the model's directory"):
+        conn.execute("SELECT create_model_from_onnx_file('ext', %s)", (str(directory / "model.onnx"),))
+    os.remove(directory / "weights.bin")
+    # a link that stays inside the directory is followed
+    shutil.copy(source / "weights.bin", directory / "real_weights.bin")
+    os.chmod(directory / "real_weights.bin", 0o644)
+    os.symlink("real_weights.bin", directory / "weights.bin")
+    assert conn.execute("SELECT create_model_from_onnx_file('ext', %s)",
+                        (str(directory / "model.onnx"),)).fetchone()[0] == 1
+    # and so is a model directory named through a link
+    os.symlink(directory, work / "onnx_symlink_alias")
+    try:
+        assert conn.execute("SELECT create_model_from_onnx_file('ext', %s)",
+                            (str(work / "onnx_symlink_alias" / "model.onnx"),)).fetchone()[0] == 2
+    finally:
+        os.remove(work / "onnx_symlink_alias")
