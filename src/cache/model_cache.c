@@ -365,51 +365,53 @@ load_version(const char *name, int32 model_id, int32 version)
 	CatalogVersion cv;
 	PiModel    *model;
 	PiError		err = {0};
-	LoadedModel *lm = MemoryContextAllocZero(TopMemoryContext, sizeof(LoadedModel));
+	LoadedModel loaded = {0};
+	LoadedModel *lm;
 
 	if (!catalog_lookup_version(model_id, version, &cv))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model \"%s\" has no version %d", name, version)));
-	lm->model_id = model_id;
-	lm->version = version;
-	lm->uid = cv.uid;
+	loaded.model_id = model_id;
+	loaded.version = version;
+	loaded.uid = cv.uid;
 	if (shared_cache_enabled() && !cv.created_in_this_transaction)
 	{
 		SharedImage image;
 
-		lm->shared_key = model_cache_key(model_id, version, cv.uid);
-		shared_cache_acquire(&lm->shared_key, name, build_version, &cv, &image);
+		loaded.shared_key = model_cache_key(model_id, version, cv.uid);
+		shared_cache_acquire(&loaded.shared_key, name, build_version, &cv, &image);
 		map_image_pages(&image);
 		model = pi_model_image_attach(image.image, image.len, &err);
 		if (model == NULL)
 		{
-			shared_cache_unpin(&lm->shared_key, image.incarnation);
-			pfree(lm);
+			shared_cache_unpin(&loaded.shared_key, image.incarnation);
 			pg_infer_report(&err, name);
 		}
-		lm->shared = lm->pinned = true;
-		lm->incarnation = image.incarnation;
+		loaded.shared = loaded.pinned = true;
+		loaded.incarnation = image.incarnation;
 	}
 	else
 	{
 		if (!shared_cache_enabled())
 			notice_not_preloaded();
 		model = build_version(name, &cv);
-		lm->private_version = cv.created_in_this_transaction;
+		loaded.private_version = cv.created_in_this_transaction;
 	}
-	lm->model = model;
-	lm->input_elems = pi_value_row_elems(&model->values[model->inputs[0]]);
-	lm->output_elems = pi_value_row_elems(&model->values[model->outputs[0]]);
-	lm->row_executor = pi_executor_new(model, 1, &err);
-	if (lm->row_executor == NULL)
+	loaded.model = model;
+	loaded.input_elems = pi_value_row_elems(&model->values[model->inputs[0]]);
+	loaded.output_elems = pi_value_row_elems(&model->values[model->outputs[0]]);
+	loaded.row_executor = pi_executor_new(model, 1, &err);
+	if (loaded.row_executor == NULL)
 	{
-		if (lm->pinned)
-			shared_cache_unpin(&lm->shared_key, lm->incarnation);
+		if (loaded.pinned)
+			shared_cache_unpin(&loaded.shared_key, loaded.incarnation);
 		pi_model_free(model);
-		pfree(lm);
 		pg_infer_report(&err, name);
 	}
+	/* nothing above may leave a half-built entry behind: allocate it last */
+	lm = MemoryContextAlloc(TopMemoryContext, sizeof(LoadedModel));
+	*lm = loaded;
 	return lm;
 }
 

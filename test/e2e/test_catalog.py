@@ -262,3 +262,25 @@ def test_a_rolled_back_version_number_is_given_again_but_never_a_dropped_one(con
     assert create_dense(conn, "m", [[4, 0, 0]], [0]) == 3
     uids = conn.execute("SELECT count(DISTINCT uid), count(*) FROM pginfer.model_version").fetchone()
     assert uids == (2, 2)
+
+
+def test_a_missing_version_leaks_no_session_memory(conn):
+    """predict with a version that does not exist raises without leaving
+    anything in the session's long-lived memory."""
+    create_dense(conn, "m", [[1, 0, 0]], [0])
+    conn.execute("SELECT predict('m', '{1,2,3}'::real[])")
+
+    def session_bytes():
+        return conn.execute("SELECT sum(total_bytes) FROM pg_backend_memory_contexts"
+                            " WHERE name = 'TopMemoryContext' OR parent = 'TopMemoryContext'").fetchone()[0]
+
+    def fail_many(n):
+        conn.execute(f"""DO $$ BEGIN FOR i IN 1..{n} LOOP
+                           BEGIN PERFORM predict('m', '{{1,2,3}}'::real[], 999);
+                           EXCEPTION WHEN undefined_object THEN NULL; END;
+                         END LOOP; END $$""")
+
+    fail_many(200)                   # warm every cache the loop itself uses
+    before = session_bytes()
+    fail_many(5000)
+    assert session_bytes() - before < 64 * 1024
