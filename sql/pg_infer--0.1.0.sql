@@ -201,6 +201,16 @@ LANGUAGE C VOLATILE;
 CREATE VIEW pginfer.worker_models AS SELECT * FROM worker_models();
 GRANT SELECT ON pginfer.worker_models TO PUBLIC;
 
+-- Stops the inference worker, which the postmaster starts again after 5
+-- seconds (a fresh executor, its resident models uploaded again on use);
+-- returns whether one was running.
+CREATE FUNCTION restart_worker()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pg_infer_restart_worker'
+LANGUAGE C VOLATILE;
+
+REVOKE EXECUTE ON FUNCTION restart_worker() FROM PUBLIC;
+
 -- predict: the first output of the model for one row of features, given as
 -- an array of any numeric type (real, double precision, integer, numeric...)
 -- whose element count is the model's input size, whatever its dimensions.

@@ -3,9 +3,11 @@
  *	  worker_status(), the row behind the pginfer.worker view: the inference
  *	  worker's state, device, memory and batching statistics; and
  *	  worker_models(), the rows behind pginfer.worker_models: the model
- *	  versions resident in its executor.
+ *	  versions resident in its executor; and restart_worker().
  */
 #include "pi_worker.h"
+
+#include <signal.h>
 
 #include "catalog/pg_authid.h"
 #include "commands/dbcommands.h"
@@ -112,4 +114,34 @@ pg_infer_worker_models(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pg_infer_restart_worker);
+
+/*
+ * restart_worker(): stops the inference worker (SIGTERM), which the
+ * postmaster starts again after bgw_restart_time; its queued and running
+ * requests fail with 57P01 meanwhile.  Returns whether a worker was
+ * running.  Not executable by PUBLIC.
+ */
+Datum
+pg_infer_restart_worker(PG_FUNCTION_ARGS)
+{
+	int			pid = 0;
+
+	if (worker_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the inference worker does not run without pg_infer in shared_preload_libraries")));
+	SpinLockAcquire(&worker_shared->mutex);
+	if (worker_shared->stats.phase != WORKER_STOPPED)
+		pid = worker_shared->stats.pid;
+	SpinLockRelease(&worker_shared->mutex);
+	if (pid == 0)
+		PG_RETURN_BOOL(false);
+	if (kill(pid, SIGTERM) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("could not signal the inference worker (pid %d): %m", pid)));
+	PG_RETURN_BOOL(true);
 }

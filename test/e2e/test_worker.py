@@ -287,7 +287,8 @@ def test_stopped_worker_fails_waiting_requests_then_comes_back(dbname, conn, slo
     t, res = run_in_thread(dbname, slow_model)
     wait_running(conn, res["pid"])
     # the worker has no database connection, so pg_terminate_backend cannot reach it
-    os.kill(before["pid"], signal.SIGTERM)
+    assert conn.execute("SELECT pg_terminate_backend(%s)", (before["pid"],)).fetchone()[0] is False
+    assert conn.execute("SELECT restart_worker()").fetchone()[0] is True
     t.join(60)
     err = res.get("error")
     assert err is not None and err.sqlstate == "57P01", repr(err)
@@ -298,6 +299,16 @@ def test_stopped_worker_fails_waiting_requests_then_comes_back(dbname, conn, slo
     assert conn.execute(small).fetchone()[0] == 2
     after = wait_for_worker(conn, seconds=30)
     assert after["pid"] != before["pid"]
+
+
+def test_restart_worker_is_not_public(dbname, conn):
+    conn.execute("CREATE ROLE e2e_no_restart LOGIN")
+    try:
+        with psycopg.connect(**{**conninfo(dbname), "user": "e2e_no_restart"}, autocommit=True) as c:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute("SELECT restart_worker()")
+    finally:
+        conn.execute("DROP ROLE e2e_no_restart")
 
 
 def test_device_cuda_without_a_gpu_is_an_error(mnist_table):
