@@ -16,6 +16,7 @@
 
 #include "access/htup.h"
 #include "fmgr.h"
+#include "lib/ilist.h"
 #include "pi_engine.h"
 #include "pi_format.h"
 #include "utils/array.h"
@@ -146,8 +147,9 @@ typedef struct LoadedModel
 	int32		version;
 	uint64		uid;			/* the version row's identity */
 	PiModel    *model;
-	PiExecutor *row_executor;	/* batch of 1, for per-row predict */
-	PiExecutor *batch_executor; /* for predict_batch, created on first use */
+	PiExecutor *executor;		/* buffers for a forward pass, or NULL (executors.c) */
+	int64		executor_bytes;
+	dlist_node	executor_node;	/* in executors.c's list while executor is set */
 	bool		shared;			/* model runs from a shared cache image */
 	SharedCacheKey shared_key;
 	bool		pinned;			/* shared: pinned by the current transaction */
@@ -164,7 +166,6 @@ extern SharedCacheKey model_cache_key(int32 model_id, int32 version, uint64 uid)
 extern void model_cache_enter_catalog(void);
 extern void model_cache_leave_catalog(void);
 extern uint64 model_cache_generation(void);
-extern PiExecutor *model_cache_executor(LoadedModel *lm, int64 rows);
 extern void model_cache_init(void);
 /* Where model_build's inputs come from. */
 typedef enum ModelSource
@@ -176,6 +177,14 @@ typedef enum ModelSource
 extern PiModel *model_build(const char *name, ModelSource source,
 							const char *graph_json, size_t graph_len,
 							const uint8 *weights, size_t weights_len, const char *options_json);
+
+/* src/cache/executors.c */
+extern int	pg_infer_work_mem_kb;
+extern void executors_init(void);
+extern PiExecutor *executors_get(LoadedModel *lm, const char *name, int64 rows);
+extern int64 executors_rows_per_pass(LoadedModel *lm, const char *name);
+extern void executors_release(LoadedModel *lm);
+extern void executors_release_all(void);
 
 /* src/sql/features.c */
 extern void features_from_array(ArrayType *array, const char *model, float *dst, int64 expected);

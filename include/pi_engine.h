@@ -32,6 +32,27 @@ typedef struct PiKernelArgs
 /* Creates an executor for up to max_batch rows per run. */
 PiExecutor *pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err);
 
+/*
+ * Bytes pi_executor_new allocates for max_batch rows: fixed + per_row *
+ * max_batch; false when that overflows.
+ */
+bool		pi_executor_bytes(const PiModel *model, int64_t max_batch, int64_t *bytes);
+
+/*
+ * Called between nodes when set (the server installs one that raises on a
+ * pending cancel).  It may not return: kernels hold no allocations or other
+ * resources across it, so leaving the run there leaks nothing.  A kernel
+ * that runs long calls pi_check_interrupts() too, between chunks of work.
+ */
+extern void (*pi_interrupt_hook) (void);
+
+static inline void
+pi_check_interrupts(void)
+{
+	if (pi_interrupt_hook)
+		pi_interrupt_hook();
+}
+
 /* Frees an executor; NULL is allowed. */
 void		pi_executor_free(PiExecutor *ex);
 

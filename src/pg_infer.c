@@ -24,6 +24,7 @@ _PG_init(void)
 	shared_cache_init();
 	drop_hook_init();
 	model_cache_init();
+	executors_init();
 	batch_predict_register();
 	batch_planner_init();
 	worker_init();

@@ -121,8 +121,7 @@ model_cache_generation(void)
 static void
 loaded_free(LoadedModel *lm)
 {
-	pi_executor_free(lm->row_executor);
-	pi_executor_free(lm->batch_executor);
+	executors_release(lm);
 	pi_model_free(lm->model);
 	pfree(lm);
 }
@@ -144,6 +143,7 @@ xact_callback(XactEvent event, void *arg)
 		return;
 	catalog_depth = 0;
 	cache_generation++;
+	executors_release_all();
 	hash_seq_init(&seq, loaded_versions);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
@@ -401,14 +401,6 @@ load_version(const char *name, int32 model_id, int32 version)
 	loaded.model = model;
 	loaded.input_elems = pi_value_row_elems(&model->values[model->inputs[0]]);
 	loaded.output_elems = pi_value_row_elems(&model->values[model->outputs[0]]);
-	loaded.row_executor = pi_executor_new(model, 1, &err);
-	if (loaded.row_executor == NULL)
-	{
-		if (loaded.pinned)
-			shared_cache_unpin(&loaded.shared_key, loaded.incarnation);
-		pi_model_free(model);
-		pg_infer_report(&err, name);
-	}
 	/* nothing above may leave a half-built entry behind: allocate it last */
 	lm = MemoryContextAlloc(TopMemoryContext, sizeof(LoadedModel));
 	*lm = loaded;
@@ -477,32 +469,4 @@ model_cache_get(const char *name, bool version_given, int32 version)
 	e = hash_search(loaded_versions, &key, HASH_ENTER, &found);
 	e->loaded = lm;
 	return lm;
-}
-
-/*
- * An executor of lm for a batch of rows: the one-row executor, or the batch
- * executor, replaced by a larger one when rows exceed its capacity.
- */
-PiExecutor *
-model_cache_executor(LoadedModel *lm, int64 rows)
-{
-	PiError		err = {0};
-
-	if (rows <= 1)
-		return lm->row_executor;
-	if (lm->batch_executor == NULL || pi_executor_max_batch(lm->batch_executor) < rows)
-	{
-		int64		capacity = lm->batch_executor ? pi_executor_max_batch(lm->batch_executor) : 64;
-
-		while (capacity < rows)
-			capacity *= 2;
-		pi_executor_free(lm->batch_executor);
-		lm->batch_executor = pi_executor_new(lm->model, capacity, &err);
-		if (lm->batch_executor == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("could not allocate buffers for a batch of " INT64_FORMAT " rows: %s",
-							capacity, err.message)));
-	}
-	return lm->batch_executor;
 }

@@ -10,8 +10,9 @@
 #include "pi_blas.h"
 #include "pi_engine.h"
 
-/* Installed by the host program (see pi_blas.h). */
+/* Installed by the host program (see pi_blas.h and pi_engine.h). */
 PiBlas		pi_blas;
+void		(*pi_interrupt_hook) (void) = NULL;
 
 struct PiExecutor
 {
@@ -20,6 +21,27 @@ struct PiExecutor
 	float	  **buffers;
 	float	   *scratch;
 };
+
+/* Bytes pi_executor_new allocates for max_batch rows; false on overflow. */
+bool
+pi_executor_bytes(const PiModel *model, int64_t max_batch, int64_t *bytes)
+{
+	int64_t		total = sizeof(PiExecutor) + sizeof(float *) * (model->nbuffers + 1);
+
+	for (int b = 0; b < model->nbuffers; b++)
+	{
+		int64_t		n;
+
+		if (!pi_mul_size(model->buffer_row_elems[b], max_batch, &n) ||
+			!pi_mul_size(n > 0 ? n : 1, sizeof(float), &n) || total > INT64_MAX - n)
+			return false;
+		total += n;
+	}
+	if (model->scratch_row_elems > INT64_MAX / (int64_t) sizeof(float) - total)
+		return false;
+	*bytes = total + model->scratch_row_elems * (int64_t) sizeof(float);
+	return true;
+}
 
 /* Creates an executor for up to max_batch rows per run. */
 PiExecutor *
@@ -288,6 +310,7 @@ pi_executor_run(PiExecutor *ex, int64_t batch, PiError *err)
 		const PiNode *n = &m->nodes[m->order[pos]];
 		const float *out;
 
+		pi_check_interrupts();
 		a.node = n;
 		for (int j = 0; j < n->ninputs && j < 8; j++)
 			bind_value(ex, &m->values[n->inputs[j]], batch, &a.in[j], a.in_dims[j], &a.in_rank[j]);

@@ -77,7 +77,7 @@ run_one_row(FunctionCallInfo fcinfo, const LoadedModel **lm_out)
 {
 	PredictCallCache *cc = call_model(fcinfo);
 	LoadedModel *lm = cc->loaded;
-	float	   *input = pi_executor_input(lm->row_executor, 0);
+	float	   *input = pi_executor_input(executors_get(lm, cc->name, 1), 0);
 
 	if (cc->features_are_record)
 		features_from_record(PG_GETARG_HEAPTUPLEHEADER(1), cc->name, input, lm->input_elems);

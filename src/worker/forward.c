@@ -8,14 +8,15 @@
 
 /*
  * Runs rows rows through lm: inputs[i] holds rows rows of input i;
- * outputs[o] receives rows rows of output o, for o < noutputs.
+ * outputs[o] receives rows rows of output o, for o < noutputs.  On this
+ * backend's engine, in chunks of as many rows as pg_infer.work_mem allows.
  */
 void
 model_forward(LoadedModel *lm, const char *name, int64 rows,
 			  const float *const *inputs, int noutputs, float *const *outputs)
 {
 	const PiModel *model = lm->model;
-	PiExecutor *ex;
+	int64		chunk;
 	PiError		err = {0};
 
 	if (worker_routes(lm, name))
@@ -23,17 +24,29 @@ model_forward(LoadedModel *lm, const char *name, int64 rows,
 		worker_forward(lm, name, rows, inputs, noutputs, outputs);
 		return;
 	}
-	ex = rows == 1 ? lm->row_executor : model_cache_executor(lm, rows);
-	for (int i = 0; i < model->ninputs; i++)
+	chunk = Min(rows, executors_rows_per_pass(lm, name));
+	for (int64 first = 0; first < rows; first += chunk)
 	{
-		float	   *dst = pi_executor_input(ex, i);
+		int64		n = Min(chunk, rows - first);
+		PiExecutor *ex = executors_get(lm, name, n);
 
-		if (dst != inputs[i])
-			memcpy(dst, inputs[i], sizeof(float) * rows * pi_value_row_elems(&model->values[model->inputs[i]]));
+		for (int i = 0; i < model->ninputs; i++)
+		{
+			int64		row_elems = pi_value_row_elems(&model->values[model->inputs[i]]);
+			float	   *dst = pi_executor_input(ex, i);
+
+			/* per-row callers write their features into the executor's input */
+			if (dst != inputs[i] + first * row_elems)
+				memcpy(dst, inputs[i] + first * row_elems, sizeof(float) * n * row_elems);
+		}
+		if (pi_executor_run(ex, n, &err) != PI_OK)
+			pg_infer_report(&err, name);
+		for (int o = 0; o < noutputs; o++)
+		{
+			int64		row_elems = pi_value_row_elems(&model->values[model->outputs[o]]);
+
+			memcpy(outputs[o] + first * row_elems, pi_executor_output(ex, o),
+				   sizeof(float) * n * row_elems);
+		}
 	}
-	if (pi_executor_run(ex, rows, &err) != PI_OK)
-		pg_infer_report(&err, name);
-	for (int o = 0; o < noutputs; o++)
-		memcpy(outputs[o], pi_executor_output(ex, o),
-			   sizeof(float) * rows * pi_value_row_elems(&model->values[model->outputs[o]]));
 }

@@ -1,0 +1,159 @@
+/*
+ * executors.c
+ *	  The engine's buffers in this backend: one executor per loaded version
+ *	  in use, all of them together within pg_infer.work_mem.
+ *
+ * An executor holds the activations of a forward pass for up to its
+ * capacity of rows (malloc'd by the engine, outside PostgreSQL's memory
+ * accounting), so the limit is enforced here: a forward pass is split into
+ * chunks of rows that fit (executors_rows_per_pass), other versions'
+ * executors are freed to make room for the one asked for, and a model
+ * whose single row does not fit is an ERROR (53200) that names the limit.
+ * Every executor is freed when the transaction ends, and the freed memory
+ * is handed back to the operating system.
+ *
+ * State is private to the backend; nothing is locked.  Callers hold an
+ * executor only within one call of model_forward or a predict function.
+ */
+#include "pg_infer.h"
+
+#include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#include "lib/ilist.h"
+#include "utils/guc.h"
+
+/* Freeing this much at transaction end also trims the malloc heap. */
+#define TRIM_THRESHOLD_BYTES (4 * 1024 * 1024)
+
+int			pg_infer_work_mem_kb = 512 * 1024;
+
+static dlist_head holders = DLIST_STATIC_INIT(holders);	/* LoadedModels with an executor */
+static int64 bytes_in_use = 0;
+static int64 bytes_freed = 0;	/* since the last trim */
+
+/* pg_infer.work_mem in bytes. */
+static int64
+limit_bytes(void)
+{
+	return (int64) pg_infer_work_mem_kb * 1024;
+}
+
+/* Bytes of an executor of model for rows rows; INT64_MAX when that overflows. */
+static int64
+executor_bytes(const PiModel *model, int64 rows)
+{
+	int64		bytes;
+
+	return pi_executor_bytes(model, rows, &bytes) ? bytes : INT64_MAX;
+}
+
+/* Frees lm's executor, if it has one. */
+void
+executors_release(LoadedModel *lm)
+{
+	if (lm->executor == NULL)
+		return;
+	pi_executor_free(lm->executor);
+	dlist_delete(&lm->executor_node);
+	bytes_in_use -= lm->executor_bytes;
+	bytes_freed += lm->executor_bytes;
+	lm->executor = NULL;
+	lm->executor_bytes = 0;
+}
+
+/* Frees every executor (transaction end), and hands large amounts back to the system. */
+void
+executors_release_all(void)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &holders)
+		executors_release(dlist_container(LoadedModel, executor_node, iter.cur));
+#ifdef __GLIBC__
+	if (bytes_freed >= TRIM_THRESHOLD_BYTES)
+		malloc_trim(0);
+#endif
+	bytes_freed = 0;
+}
+
+/*
+ * Most rows of lm that one forward pass may take under pg_infer.work_mem
+ * (the executor's bytes grow linearly with its rows); raises 53200 when
+ * not even one row fits.
+ */
+int64
+executors_rows_per_pass(LoadedModel *lm, const char *name)
+{
+	int64		one = executor_bytes(lm->model, 1);
+	int64		per_row = executor_bytes(lm->model, 2) - one;
+	int64		limit = limit_bytes();
+
+	if (one > limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("model \"%s\" needs " INT64_FORMAT " kB of engine memory for one row, more than pg_infer.work_mem (%d kB)",
+						name, one / 1024 + 1, pg_infer_work_mem_kb),
+				 errhint("A superuser can raise pg_infer.work_mem.")));
+	if (per_row <= 0)
+		return INT64_MAX;
+	return 1 + (limit - one) / per_row;
+}
+
+/*
+ * An executor of lm for at least rows rows (at most executors_rows_per_pass),
+ * made when lm has none or a smaller one.  Others' executors are freed to
+ * keep the total under pg_infer.work_mem.
+ */
+PiExecutor *
+executors_get(LoadedModel *lm, const char *name, int64 rows)
+{
+	PiError		err = {0};
+	int64		most = executors_rows_per_pass(lm, name);
+	int64		capacity;
+	int64		bytes;
+	dlist_mutable_iter iter;
+
+	if (lm->executor != NULL && pi_executor_max_batch(lm->executor) >= rows)
+		return lm->executor;
+	if (rows > most)
+		elog(ERROR, "a forward pass of " INT64_FORMAT " rows of model \"%s\" exceeds pg_infer.work_mem",
+			 rows, name);
+	/* grow by doubling from 64, so that batches growing row by row reallocate rarely */
+	capacity = lm->executor ? pi_executor_max_batch(lm->executor) : (rows > 1 ? 64 : 1);
+	while (capacity < rows)
+		capacity *= 2;
+	capacity = Min(capacity, most);
+	bytes = executor_bytes(lm->model, capacity);
+	executors_release(lm);
+	dlist_foreach_modify(iter, &holders)
+	{
+		if (bytes_in_use + bytes <= limit_bytes())
+			break;
+		executors_release(dlist_container(LoadedModel, executor_node, iter.cur));
+	}
+	lm->executor = pi_executor_new(lm->model, capacity, &err);
+	if (lm->executor == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("model \"%s\": could not allocate engine buffers for " INT64_FORMAT " rows: %s",
+						name, capacity, err.message)));
+	lm->executor_bytes = bytes;
+	bytes_in_use += bytes;
+	dlist_push_tail(&holders, &lm->executor_node);
+	return lm->executor;
+}
+
+/* Defines pg_infer.work_mem; called once from _PG_init. */
+void
+executors_init(void)
+{
+	DefineCustomIntVariable("pg_infer.work_mem",
+							"Memory for the engine's buffers in one session (activations of forward passes).",
+							"Forward passes are split into batches that fit; a model whose single row "
+							"does not fit is an error.  Only superusers may change it.",
+							&pg_infer_work_mem_kb, 512 * 1024, 1024, INT_MAX, PGC_SUSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+}
