@@ -27,7 +27,7 @@
 /* src/blas_loader.c */
 extern void pg_infer_blas_load(void);
 
-/* src/sql/errors.c */
+/* src/errors.c */
 extern int	pg_infer_status_errcode(PiStatus status);
 extern void pg_infer_report(const PiError *err, const char *model) pg_attribute_noreturn();
 
@@ -39,6 +39,19 @@ typedef struct CatalogSession
 	int			guc_nest_level;
 } CatalogSession;
 
+/*
+ * What the catalog tells the model cache above it, which registers these
+ * (the catalog calls nothing above itself).
+ */
+typedef struct CatalogObserver
+{
+	void		(*entering) (void); /* the catalog's own queries begin */
+	void		(*leaving) (void);	/* and end */
+	void		(*version_dropped) (int32 model_id, int32 version);	/* -1: every version */
+	void		(*changed) (void);	/* any change by this backend, at once */
+} CatalogObserver;
+
+extern void catalog_set_observer(const CatalogObserver *observer);
 extern void catalog_begin(CatalogSession *session);
 extern void catalog_end(CatalogSession *session);
 extern Oid	catalog_relid_if_exists(const char *table);
@@ -61,6 +74,7 @@ typedef struct CatalogVersion
 extern bool catalog_lookup_model(const char *name, int32 *model_id, int32 *active_version);
 extern bool catalog_lookup_version(int32 model_id, int32 version, CatalogVersion *out);
 extern bool catalog_version_uid(int32 model_id, int32 version, uint64 *uid);
+extern bool catalog_version_exists_now(int32 model_id, int32 version, uint64 uid);
 extern int32 catalog_add_version(const char *name, const char *graph_json,
 								 const char *options_json, const char *description,
 								 const PiModel *model, const uint8 *weights, int64 weight_bytes);
@@ -104,6 +118,7 @@ typedef struct SharedImage
 	const uint8 *image;
 	int64		len;
 	uint64		incarnation;	/* identifies this load of the version */
+	bool		loaded_here;	/* this process built it just now */
 } SharedImage;
 
 /* What the pginfer.cache view shows of one entry. */
@@ -134,6 +149,7 @@ extern bool shared_cache_pin_image(const SharedCacheKey *key, uint64 incarnation
 extern bool shared_cache_version_exists(const SharedCacheKey *key);
 extern void shared_cache_unpin(const SharedCacheKey *key, uint64 incarnation);
 extern int	shared_cache_forget(const SharedCacheKey *key, bool only_unpinned);
+extern void shared_cache_forget_at_commit(const SharedCacheKey *key);
 extern SharedCacheInfo *shared_cache_snapshot(int *count);
 extern void shared_cache_usage(int64 *used, int64 *budget);
 
@@ -160,11 +176,7 @@ typedef struct LoadedModel
 } LoadedModel;
 
 extern LoadedModel *model_cache_get(const char *name, bool version_given, int32 version);
-extern void model_cache_invalidate(void);
-extern void model_cache_forget(int32 model_id, int32 version);
 extern SharedCacheKey model_cache_key(int32 model_id, int32 version, uint64 uid);
-extern void model_cache_enter_catalog(void);
-extern void model_cache_leave_catalog(void);
 extern uint64 model_cache_generation(void);
 extern void model_cache_init(void);
 /* Where model_build's inputs come from. */

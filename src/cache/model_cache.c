@@ -66,26 +66,40 @@ static Oid	loaded_catalog = InvalidOid;	/* pginfer.model of the loaded versions 
 static ExecutorStart_hook_type prev_executor_start = NULL;
 
 /* Marks the cache stale; may run outside a transaction, so only sets flags. */
-void
-model_cache_invalidate(void)
+static void
+invalidate(void)
 {
 	cache_stale = true;
 	cache_generation++;
 }
 
 /* Brackets the catalog's own queries, which do not start a user statement. */
-void
-model_cache_enter_catalog(void)
+static void
+catalog_entering(void)
 {
 	catalog_depth++;
 }
 
-/* Ends a bracket opened by model_cache_enter_catalog. */
-void
-model_cache_leave_catalog(void)
+/* Ends a bracket opened by catalog_entering. */
+static void
+catalog_leaving(void)
 {
 	if (catalog_depth > 0)
 		catalog_depth--;
+}
+
+/*
+ * A version this transaction dropped (all versions when version is -1)
+ * leaves the shared cache now and at commit; another transaction that uses
+ * it keeps it pinned until it ends.  If the drop rolls back, the version is
+ * simply loaded again.
+ */
+static void
+version_dropped(int32 model_id, int32 version)
+{
+	SharedCacheKey key = model_cache_key(model_id, version, 0);
+
+	shared_cache_forget_at_commit(&key);
 }
 
 /* ExecutorStart hook: a new statement resolves model names again. */
@@ -107,7 +121,7 @@ model_cache_executor_start(QueryDesc *queryDesc, int eflags)
 static void
 relcache_callback(Datum arg, Oid relid)
 {
-	model_cache_invalidate();
+	invalidate();
 }
 
 /* Counter that changes whenever cached pointers may have become invalid. */
@@ -175,8 +189,12 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 void
 model_cache_init(void)
 {
+	static const CatalogObserver observer = {
+		catalog_entering, catalog_leaving, version_dropped, invalidate
+	};
 	HASHCTL		ctl;
 
+	catalog_set_observer(&observer);
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
 	RegisterXactCallback(xact_callback, NULL);
 	RegisterSubXactCallback(subxact_callback, NULL);
@@ -205,19 +223,6 @@ loaded_remove(LoadedEntry *e)
 		shared_cache_unpin(&lm->shared_key, lm->incarnation);
 	hash_search(loaded_versions, &e->key, HASH_REMOVE, NULL);
 	loaded_free(lm);
-}
-
-/*
- * A dropped version (all versions when version is -1) leaves the shared
- * cache now: another transaction still using it keeps it pinned until it
- * ends.  If the drop rolls back, the version is simply loaded again.
- */
-void
-model_cache_forget(int32 model_id, int32 version)
-{
-	SharedCacheKey key = model_cache_key(model_id, version, 0);
-
-	shared_cache_forget(&key, false);
 }
 
 /* The shared cache's key of a version of this database's catalog (uid 0: any row). */
@@ -381,6 +386,14 @@ load_version(const char *name, int32 model_id, int32 version)
 
 		loaded.shared_key = model_cache_key(model_id, version, cv.uid);
 		shared_cache_acquire(&loaded.shared_key, name, build_version, &cv, &image);
+		/*
+		 * A drop that committed while we loaded has forgotten the version
+		 * already (parallel workers cannot take a new snapshot; a drop's
+		 * commit still forgets what they load before it).
+		 */
+		if (image.loaded_here && !IsInParallelMode() &&
+			!catalog_version_exists_now(model_id, version, cv.uid))
+			shared_cache_forget(&loaded.shared_key, false);
 		map_image_pages(&image);
 		model = pi_model_image_attach(image.image, image.len, &err);
 		if (model == NULL)

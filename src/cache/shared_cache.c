@@ -19,6 +19,8 @@
  *	  eviction scans and frees one at a time.  It is taken before any dshash
  *	  partition lock, never while holding one.
  *	- Each entry's fields are guarded by its dshash partition lock.
+ *	- The keys a transaction dropped (forgotten again at its commit) are
+ *	  private to the process.
  *	- No lock is held while reading the catalog, building a model, or
  *	  writing an image: the loader marks the entry LOADING, works unlocked,
  *	  then publishes READY (or FAILED with the error) and wakes the waiters
@@ -32,6 +34,8 @@
  * pinned images may keep the total above the budget until they are unpinned.
  */
 #include "pg_infer.h"
+
+#include "access/xact.h"
 
 #include "lib/dshash.h"
 #include "miscadmin.h"
@@ -85,6 +89,11 @@ static SharedCacheState *state = NULL;
 static dsa_area *area = NULL;
 static dshash_table *table = NULL;
 static int	cache_size_mb = 1024;
+static SharedCacheKey *forget_at_commit_keys = NULL;	/* versions this transaction dropped */
+static int	forget_at_commit_count = 0;
+static int	forget_at_commit_capacity = 0;
+
+static void forget_at_commit_callback(XactEvent event, void *arg);
 
 /* Table parameters; tranche_id filled in once known. */
 static dshash_parameters table_params = {
@@ -141,6 +150,7 @@ shared_cache_init(void)
 	shmem_request_hook = shared_cache_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = shared_cache_shmem_startup;
+	RegisterXactCallback(forget_at_commit_callback, NULL);
 }
 
 /* Whether the shared cache exists (pg_infer was preloaded). */
@@ -209,6 +219,7 @@ entry_image(const CacheEntry *e, SharedImage *out)
 	out->image = (const uint8 *) dsa_get_address(area, e->chunk) + e->image_offset;
 	out->len = e->image_bytes;
 	out->incarnation = e->incarnation;
+	out->loaded_here = false;
 }
 
 /* Marks a locked entry as the most recently used. */
@@ -417,6 +428,7 @@ load_into_entry(const SharedCacheKey *key, const char *name,
 	e->loads++;
 	e->loader_pid = 0;
 	entry_image(e, out);
+	out->loaded_here = true;
 	dshash_release_lock(table, e);
 	ConditionVariableBroadcast(&state->load_cv);
 }
@@ -606,25 +618,14 @@ shared_cache_unpin(const SharedCacheKey *key, uint64 incarnation)
 	}
 }
 
-/*
- * Removes the images of a dropped version: freed now if unpinned, else at
- * their last unpin.  key->version -1 takes all versions of the model,
- * key->model_id -1 all models of the catalog, key->uid 0 any row of the
- * version, and an invalid key->catalog
- * all catalogs of the database.
- * With only_unpinned, pinned ones are left alone (explicit evict).
- * Returns the number removed or doomed.
- */
-int
-shared_cache_forget(const SharedCacheKey *key, bool only_unpinned)
+/* Removes or dooms the entries key matches (see shared_cache_forget); this process is attached. */
+static int
+forget_matching(const SharedCacheKey *key, bool only_unpinned)
 {
 	dshash_seq_status seq;
 	CacheEntry *e;
 	int			count = 0;
 
-	if (!shared_cache_enabled() || !area_created())
-		return 0;
-	ensure_attached();
 	LWLockAcquire(state->lock, LW_EXCLUSIVE);
 	dshash_seq_init(&seq, table, true);
 	while ((e = dshash_seq_next(&seq)) != NULL)
@@ -635,8 +636,6 @@ shared_cache_forget(const SharedCacheKey *key, bool only_unpinned)
 			(key->version >= 0 && e->key.version != key->version) ||
 			(key->uid != 0 && e->key.uid != key->uid))
 			continue;
-		if (e->state == CACHE_LOADING)
-			continue;			/* its loader publishes it; it is used and found again */
 		if (only_unpinned)
 		{
 			if (e->state == CACHE_READY && e->pins == 0)
@@ -647,6 +646,7 @@ shared_cache_forget(const SharedCacheKey *key, bool only_unpinned)
 			continue;
 		}
 		count++;
+		/* a loading entry is pinned by its loader, and goes when that pin does */
 		if (e->pins > 0)
 			e->doomed = true;
 		else
@@ -659,6 +659,61 @@ shared_cache_forget(const SharedCacheKey *key, bool only_unpinned)
 	dshash_seq_term(&seq);
 	LWLockRelease(state->lock);
 	return count;
+}
+
+/*
+ * Removes the images of a dropped version: freed now if unpinned, else at
+ * their last unpin (a version being loaded, at its loader's).
+ * key->version -1 takes all versions of the model, key->model_id -1 all
+ * models of the catalog, key->uid 0 any row of the version, and an invalid
+ * key->catalog all catalogs of the database.
+ * With only_unpinned, pinned ones are left alone (explicit evict).
+ * Returns the number removed or doomed.
+ */
+int
+shared_cache_forget(const SharedCacheKey *key, bool only_unpinned)
+{
+	if (!shared_cache_enabled() || !area_created())
+		return 0;
+	ensure_attached();
+	return forget_matching(key, only_unpinned);
+}
+
+/* Transaction end: a commit forgets again the versions its transaction dropped. */
+static void
+forget_at_commit_callback(XactEvent event, void *arg)
+{
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT && event != XACT_EVENT_PREPARE)
+		return;
+	/* attached when the keys were queued; forget_matching raises nothing */
+	if (event == XACT_EVENT_COMMIT && table != NULL)
+		for (int i = 0; i < forget_at_commit_count; i++)
+			(void) forget_matching(&forget_at_commit_keys[i], false);
+	forget_at_commit_count = 0;
+}
+
+/*
+ * The images of a version this transaction drops leave the cache now, and
+ * again when the drop commits: a session whose snapshot still has the
+ * version may load it in between.  Creates the area if no process has.
+ */
+void
+shared_cache_forget_at_commit(const SharedCacheKey *key)
+{
+	if (!shared_cache_enabled())
+		return;
+	ensure_attached();
+	(void) forget_matching(key, false);
+	if (forget_at_commit_count == forget_at_commit_capacity)
+	{
+		int			capacity = Max(8, forget_at_commit_capacity * 2);
+
+		forget_at_commit_keys = forget_at_commit_keys
+			? repalloc(forget_at_commit_keys, sizeof(SharedCacheKey) * capacity)
+			: MemoryContextAlloc(TopMemoryContext, sizeof(SharedCacheKey) * capacity);
+		forget_at_commit_capacity = capacity;
+	}
+	forget_at_commit_keys[forget_at_commit_count++] = *key;
 }
 
 /* A copy of every entry's public fields, for the pginfer.cache view. */

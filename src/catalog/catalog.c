@@ -11,7 +11,9 @@
  * serialized by a row lock on its pginfer.model row (SELECT ... FOR UPDATE).
  * Every change ends with catalog_changed(), which sends a relcache
  * invalidation of pginfer.model at commit: each backend's model cache
- * drops what it knew when it next reads invalidation messages.
+ * drops what it knew when it next reads invalidation messages.  This
+ * backend's own cache hears of changes and drops at once, through the
+ * observer it registers (catalog_set_observer).
  */
 #include "pg_infer.h"
 
@@ -29,6 +31,15 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
+
+static const CatalogObserver *observer = NULL;
+
+/* Registers the one observer of catalog changes (the model cache, at load). */
+void
+catalog_set_observer(const CatalogObserver *o)
+{
+	observer = o;
+}
 
 /* The relation of a catalog table in schema pginfer, or InvalidOid if there is none. */
 Oid
@@ -61,7 +72,10 @@ catalog_owner(void)
 	Oid			owner;
 
 	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for pginfer.model");
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("catalog table pginfer.model was dropped while in use"),
+				 errdetail("DROP EXTENSION pg_infer ran concurrently.")));
 	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
 	ReleaseSysCache(tuple);
 	return owner;
@@ -75,7 +89,8 @@ catalog_begin(CatalogSession *session)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	model_cache_enter_catalog();
+	if (observer)
+		observer->entering();
 	GetUserIdAndSecContext(&session->save_userid, &session->save_sec_context);
 	SetUserIdAndSecContext(owner, session->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	session->guc_nest_level = NewGUCNestLevel();
@@ -89,7 +104,8 @@ catalog_end(CatalogSession *session)
 {
 	AtEOXact_GUC(true, session->guc_nest_level);
 	SetUserIdAndSecContext(session->save_userid, session->save_sec_context);
-	model_cache_leave_catalog();
+	if (observer)
+		observer->leaving();
 	SPI_finish();
 }
 
@@ -311,7 +327,8 @@ catalog_drop(const char *name, int32 version, bool version_given)
 	if (!version_given)
 		run_query("DELETE FROM pginfer.model WHERE model_id = $1", 1, types, values, false);
 	catalog_end(&session);
-	model_cache_forget(model_id, version_given ? version : -1);
+	if (observer)
+		observer->version_dropped(model_id, version_given ? version : -1);
 	catalog_changed();
 }
 
@@ -344,7 +361,8 @@ void
 catalog_changed(void)
 {
 	CacheInvalidateRelcacheByRelid(catalog_relid("model"));
-	model_cache_invalidate();
+	if (observer)
+		observer->changed();
 }
 
 /* A version's weights, in one buffer in the caller's memory context. */

@@ -41,6 +41,28 @@ catalog_index(const char *index)
 	return relid;
 }
 
+/*
+ * Opens a catalog table with AccessShareLock.  A DROP EXTENSION between the
+ * name lookup and the lock leaves the OID stale: look the name up again
+ * (CREATE EXTENSION may have made a new one), else say what happened.
+ */
+static Relation
+catalog_open(const char *table)
+{
+	for (int attempt = 0; attempt < 3; attempt++)
+	{
+		Relation	rel = try_table_open(catalog_relid(table), AccessShareLock);
+
+		if (rel != NULL)
+			return rel;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_TABLE),
+			 errmsg("catalog table pginfer.%s was dropped while in use", table),
+			 errdetail("DROP EXTENSION pg_infer ran concurrently.")));
+	return NULL;				/* not reached */
+}
+
 /* The snapshot the current statement reads with. */
 static Snapshot
 statement_snapshot(void)
@@ -66,7 +88,7 @@ jsonb_column_text(HeapTuple tuple, TupleDesc desc, int col)
 bool
 catalog_lookup_model(const char *name, int32 *model_id, int32 *active_version)
 {
-	Relation	rel = table_open(catalog_relid("model"), AccessShareLock);
+	Relation	rel = catalog_open("model");
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tuple;
@@ -92,14 +114,16 @@ catalog_lookup_model(const char *name, int32 *model_id, int32 *active_version)
 }
 
 /*
- * One version's row: its stored definition copied into the caller's memory
- * context when definition is set, else only its numbers and uid.  False if
- * the version does not exist.  out may be NULL to test existence.
+ * One version's row as snapshot sees it: its stored definition copied into
+ * the caller's memory context when definition is set, else only its numbers
+ * and uid.  False if the version does not exist.  out may be NULL to test
+ * existence.
  */
 static bool
-lookup_version(int32 model_id, int32 version, CatalogVersion *out, bool definition)
+lookup_version(int32 model_id, int32 version, CatalogVersion *out, bool definition,
+			   Snapshot snapshot)
 {
-	Relation	rel = table_open(catalog_relid("model_version"), AccessShareLock);
+	Relation	rel = catalog_open("model_version");
 	ScanKeyData keys[2];
 	SysScanDesc scan;
 	HeapTuple	tuple;
@@ -108,7 +132,7 @@ lookup_version(int32 model_id, int32 version, CatalogVersion *out, bool definiti
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(model_id));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(version));
 	scan = systable_beginscan(rel, catalog_index("model_version_pkey"), true,
-							  statement_snapshot(), 2, keys);
+							  snapshot, 2, keys);
 	tuple = systable_getnext(scan);
 	found = HeapTupleIsValid(tuple);
 	if (found && out)
@@ -141,7 +165,7 @@ lookup_version(int32 model_id, int32 version, CatalogVersion *out, bool definiti
 bool
 catalog_lookup_version(int32 model_id, int32 version, CatalogVersion *out)
 {
-	return lookup_version(model_id, version, out, true);
+	return lookup_version(model_id, version, out, true, statement_snapshot());
 }
 
 /* A version's uid; false if the version does not exist. */
@@ -150,8 +174,20 @@ catalog_version_uid(int32 model_id, int32 version, uint64 *uid)
 {
 	CatalogVersion cv;
 
-	if (!lookup_version(model_id, version, &cv, false))
+	if (!lookup_version(model_id, version, &cv, false, statement_snapshot()))
 		return false;
 	*uid = cv.uid;
 	return true;
+}
+
+/*
+ * Whether the version row with this uid exists as of now, whatever the
+ * statement's snapshot saw (a drop may have committed since).
+ */
+bool
+catalog_version_exists_now(int32 model_id, int32 version, uint64 uid)
+{
+	CatalogVersion cv;
+
+	return lookup_version(model_id, version, &cv, false, GetLatestSnapshot()) && cv.uid == uid;
 }

@@ -1,4 +1,5 @@
 """The catalog across sessions, dumps, large weights and parallel query."""
+import collections
 import json
 import os
 import subprocess
@@ -284,3 +285,38 @@ def test_a_missing_version_leaks_no_session_memory(conn):
     before = session_bytes()
     fail_many(5000)
     assert session_bytes() - before < 64 * 1024
+
+
+def test_drop_and_create_extension_under_load_raise_only_proper_errors(dbname, conn):
+    """Sessions predicting while the extension is dropped and created again
+    get errors that say what happened, never an internal error (XX000)."""
+    create_dense(conn, "m", [[1, 0, 0]], [0])
+    stop = threading.Event()
+    states = collections.Counter()
+
+    def client():
+        with psycopg.connect(**conninfo(dbname), autocommit=True) as c:
+            while not stop.is_set():
+                try:
+                    c.execute("SELECT predict('m', '{1,2,3}'::real[])")
+                    states["ok"] += 1
+                except psycopg.Error as e:
+                    states[e.sqlstate] += 1
+                    if e.sqlstate == "XX000":
+                        states["XX000: " + str(e)] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(15):
+            conn.execute("DROP EXTENSION pg_infer CASCADE")
+            conn.execute("CREATE EXTENSION pg_infer")
+            create_dense(conn, "m", [[1, 0, 0]], [0])
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert states["ok"] > 0, states
+    assert not any(k.startswith("XX") for k in states), states

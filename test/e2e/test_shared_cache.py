@@ -396,3 +396,25 @@ def test_dropped_database_and_extension_leave_the_cache(conn):
         finally:
             for d in databases:
                 admin.execute(f'DROP DATABASE IF EXISTS "{d}" WITH (FORCE)')
+
+
+def test_a_version_loaded_while_its_drop_commits_leaves_the_cache(dbname, conn):
+    """A session whose snapshot still has a version loads it while another
+    transaction drops it: when the drop commits, the image goes too, instead
+    of staying ready (and resident in the worker) until evicted."""
+    create_dense(conn, "m", 16, 2, bias=1.0, scale=0.0)
+    create_dense(conn, "m", 16, 2, bias=2.0, scale=0.0)
+    x = "array_fill(1::real, ARRAY[16])"
+    with psycopg.connect(**conninfo(dbname)) as dropper, \
+            psycopg.connect(**conninfo(dbname), autocommit=True) as loader:
+        dropper.execute("SELECT drop_model('m', 1)")      # not committed yet
+        assert loader.execute(f"SELECT predict('m', {x}, 1)").fetchone()[0] == [1.0, 1.0]
+        assert cache_rows(conn, "m")[1][0] == "ready"
+        dropper.commit()
+        assert 1 not in cache_rows(conn, "m")
+    deadline = time.monotonic() + 10
+    while conn.execute("SELECT count(*) FROM pginfer.worker_models WHERE database = current_database()"
+                       " AND model = 'm' AND version = 1").fetchone()[0] != 0:
+        assert time.monotonic() < deadline, "the worker kept the dropped version"
+        time.sleep(0.05)
+    assert conn.execute(f"SELECT predict('m', {x})").fetchone()[0] == [2.0, 2.0]
