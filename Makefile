@@ -40,7 +40,7 @@ ENGINE_SRCS += $(ONNX_SRCS)
 # The server side: catalog, backend-local cache, SQL functions.
 SERVER_SRCS = \
 	src/pg_infer.c src/blas_loader.c src/errors.c \
-	src/catalog/catalog.c src/catalog/lookup.c src/catalog/weights.c \
+	src/catalog/catalog.c src/catalog/lookup.c src/catalog/weights.c src/catalog/ownership.c \
 	src/cache/model_cache.c src/cache/executors.c src/cache/shared_cache.c src/cache/drop_hook.c \
 	src/sql/create_model.c src/sql/admin.c src/sql/cache_admin.c src/sql/worker_admin.c \
 	src/sql/features.c src/sql/predict.c src/sql/predict_inputs.c \
@@ -90,7 +90,7 @@ include $(PGXS)
 $(ENGINE_SRCS:.c=.o): CFLAGS += -O3
 
 # Every object is rebuilt when a header changes (structs are shared).
-$(OBJS): $(wildcard include/*.h src/ir/*.h src/worker/*.h)
+$(OBJS): $(wildcard include/*.h src/ir/*.h src/worker/*.h src/catalog/*.h)
 
 ENGINE_TEST_CFLAGS = -std=gnu11 -O3 -g -Wall -Wextra -Wno-unused-parameter -Iinclude -Itest/common $(BLAS_CFLAGS)
 

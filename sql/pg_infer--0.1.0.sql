@@ -11,7 +11,31 @@ CREATE TABLE pginfer.model (
     name           text NOT NULL UNIQUE,
     active_version integer,
     last_version   integer NOT NULL DEFAULT 0,
-    created_at     timestamptz NOT NULL DEFAULT now()
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    -- the role that created the model; it, the roles granted managing rights
+    -- (model_manager) and administrators (members of the extension's owner)
+    -- may add, activate and drop versions
+    owner          name NOT NULL
+);
+
+-- Roles granted managing rights on one model (grant_model, revoke_model).
+CREATE TABLE pginfer.model_manager (
+    model_id integer NOT NULL REFERENCES pginfer.model ON DELETE CASCADE,
+    role     name NOT NULL,
+    PRIMARY KEY (model_id, role)
+);
+
+-- Every change to a model, kept after the model is dropped: who created,
+-- activated or dropped which version, granted or revoked what, and when.
+CREATE TABLE pginfer.model_event (
+    event_id bigserial PRIMARY KEY,
+    at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+    model    text NOT NULL,
+    model_id integer NOT NULL,
+    version  integer,
+    action   text NOT NULL CHECK (action IN ('create', 'activate', 'drop', 'grant', 'revoke')),
+    role     name NOT NULL,
+    detail   text
 );
 
 CREATE TABLE pginfer.model_version (
@@ -50,6 +74,9 @@ SELECT pg_catalog.pg_extension_config_dump('pginfer.model', '');
 SELECT pg_catalog.pg_extension_config_dump('pginfer.model_model_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('pginfer.model_version', '');
 SELECT pg_catalog.pg_extension_config_dump('pginfer.model_weight_chunk', '');
+SELECT pg_catalog.pg_extension_config_dump('pginfer.model_manager', '');
+SELECT pg_catalog.pg_extension_config_dump('pginfer.model_event', '');
+SELECT pg_catalog.pg_extension_config_dump('pginfer.model_event_event_id_seq', '');
 
 CREATE VIEW pginfer.models AS
 SELECT m.name,
@@ -61,6 +88,7 @@ SELECT m.name,
        v.weight_bytes,
        v.created_at,
        v.created_by,
+       m.owner,
        v.description,
        v.options,
        v.graph->>'format' AS format,
@@ -73,6 +101,11 @@ JOIN pginfer.model_version v USING (model_id);
 
 GRANT USAGE ON SCHEMA pginfer TO PUBLIC;
 GRANT SELECT ON pginfer.models TO PUBLIC;
+
+-- The audit trail, oldest first.
+CREATE VIEW pginfer.model_history AS
+SELECT at, model, version, action, role, detail FROM pginfer.model_event ORDER BY event_id;
+GRANT SELECT ON pginfer.model_history TO PUBLIC;
 
 -- CREATE MODEL: stores a new version and makes it active; returns the version.
 CREATE FUNCTION create_model(name text, graph jsonb, weights bytea,
@@ -123,6 +156,19 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'pg_infer_set_active_version'
 LANGUAGE C VOLATILE STRICT;
 
+-- Gives a role (and its members) the right to add, activate and drop the
+-- model's versions; its owner or an administrator may grant it.
+CREATE FUNCTION grant_model(name text, role name)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pg_infer_grant_model'
+LANGUAGE C VOLATILE STRICT;
+
+-- Takes that right back.
+CREATE FUNCTION revoke_model(name text, role name)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pg_infer_revoke_model'
+LANGUAGE C VOLATILE STRICT;
+
 REVOKE EXECUTE ON FUNCTION create_model(text, jsonb, bytea, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION create_model_from_files(text, text, text, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION create_model(text, text, bytea, jsonb, text) FROM PUBLIC;
@@ -130,6 +176,8 @@ REVOKE EXECUTE ON FUNCTION create_model(text, bytea, bytea, jsonb, text) FROM PU
 REVOKE EXECUTE ON FUNCTION create_model_from_onnx_file(text, text, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION drop_model(text, integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION set_active_version(text, integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION grant_model(text, name) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION revoke_model(text, name) FROM PUBLIC;
 
 -- The shared model cache (with pg_infer in shared_preload_libraries): one
 -- row per model version loaded into shared memory; members of

@@ -13,9 +13,12 @@
  * invalidation of pginfer.model at commit: each backend's model cache
  * drops what it knew when it next reads invalidation messages.  This
  * backend's own cache hears of changes and drops at once, through the
- * observer it registers (catalog_set_observer).
+ * observer it registers (catalog_set_observer).  Who may change a model,
+ * and the audit trail of changes, are in ownership.c.
  */
 #include "pg_infer.h"
+
+#include "catalog_internal.h"
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -65,8 +68,8 @@ catalog_relid(const char *table)
 }
 
 /* Owner of the catalog tables: the role that created the extension. */
-static Oid
-catalog_owner(void)
+Oid
+catalog_owner_role(void)
 {
 	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(catalog_relid("model")));
 	Oid			owner;
@@ -85,7 +88,7 @@ catalog_owner(void)
 void
 catalog_begin(CatalogSession *session)
 {
-	Oid			owner = catalog_owner();
+	Oid			owner = catalog_owner_role();
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -110,8 +113,8 @@ catalog_end(CatalogSession *session)
 }
 
 /* Runs a query with parameters; raises on failure, returns SPI's code. */
-static int
-run_query(const char *sql, int nargs, Oid *types, Datum *values, bool read_only)
+int
+catalog_query(const char *sql, int nargs, Oid *types, Datum *values, bool read_only)
 {
 	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, read_only, 0);
 
@@ -121,8 +124,8 @@ run_query(const char *sql, int nargs, Oid *types, Datum *values, bool read_only)
 }
 
 /* Integer column of the first result row; *isnull set when NULL. */
-static int64
-result_int(int col, bool *isnull)
+int64
+catalog_result_int(int col, bool *isnull)
 {
 	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, isnull);
 
@@ -184,8 +187,8 @@ catalog_add_version(const char *name, const char *graph_json, const char *option
 					const uint8 *weights, int64 weight_bytes)
 {
 	CatalogSession session;
-	Oid			name_type[1] = {TEXTOID};
-	Datum		name_value[1] = {CStringGetTextDatum(name)};
+	Oid			name_type[2] = {TEXTOID, TEXTOID};
+	Datum		name_value[2] = {CStringGetTextDatum(name), (Datum) 0};
 	Oid			vtypes[10] = {INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID,
 	INT8OID};
 	Datum		vvalues[10];
@@ -198,12 +201,13 @@ catalog_add_version(const char *name, const char *graph_json, const char *option
 	int			rc;
 
 	catalog_begin(&session);
+	name_value[1] = CStringGetTextDatum(catalog_caller_name(&session));
 	/* a concurrent drop_model can delete the row between the two: try again */
 	for (int attempt = 0;; attempt++)
 	{
-		run_query("INSERT INTO pginfer.model (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
-				  1, name_type, name_value, false);
-		run_query("SELECT model_id, last_version FROM pginfer.model WHERE name = $1 FOR UPDATE",
+		catalog_query("INSERT INTO pginfer.model (name, owner) VALUES ($1, $2::name) ON CONFLICT (name) DO NOTHING",
+					  2, name_type, name_value, false);
+		catalog_query("SELECT model_id, last_version FROM pginfer.model WHERE name = $1 FOR UPDATE",
 				  1, name_type, name_value, false);
 		if (SPI_processed == 1)
 			break;
@@ -213,8 +217,9 @@ catalog_add_version(const char *name, const char *graph_json, const char *option
 					 errmsg("model \"%s\" was dropped by another transaction while adding a version", name),
 					 errhint("Run create_model again.")));
 	}
-	model_id = (int32) result_int(1, &isnull);
-	version = (int32) result_int(2, &isnull) + 1;
+	model_id = (int32) catalog_result_int(1, &isnull);
+	version = (int32) catalog_result_int(2, &isnull) + 1;
+	catalog_require_manager(&session, model_id, name);
 
 	vvalues[0] = Int32GetDatum(model_id);
 	vvalues[1] = Int32GetDatum(version);
@@ -237,8 +242,9 @@ catalog_add_version(const char *name, const char *graph_json, const char *option
 	weights_store(model_id, version, weights, weight_bytes);
 	uvalues[0] = Int32GetDatum(model_id);
 	uvalues[1] = Int32GetDatum(version);
-	run_query("UPDATE pginfer.model SET last_version = $2, active_version = $2 WHERE model_id = $1",
+	catalog_query("UPDATE pginfer.model SET last_version = $2, active_version = $2 WHERE model_id = $1",
 			  2, utypes, uvalues, false);
+	catalog_record_event(&session, model_id, name, version, "create", NULL);
 	catalog_end(&session);
 	catalog_changed();
 	return version;
@@ -252,14 +258,14 @@ lock_model(const char *name, int32 *active_version)
 	Datum		values[1] = {CStringGetTextDatum(name)};
 	bool		isnull;
 
-	run_query("SELECT model_id, active_version FROM pginfer.model WHERE name = $1 FOR UPDATE",
+	catalog_query("SELECT model_id, active_version FROM pginfer.model WHERE name = $1 FOR UPDATE",
 			  1, types, values, false);
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model \"%s\" does not exist", name)));
-	*active_version = (int32) result_int(2, &isnull);
-	return (int32) result_int(1, &isnull);
+	*active_version = (int32) catalog_result_int(2, &isnull);
+	return (int32) catalog_result_int(1, &isnull);
 }
 
 /*
@@ -276,7 +282,7 @@ require_version(const char *name, int32 model_id, int32 version)
 	Oid			types[2] = {INT4OID, INT4OID};
 	Datum		values[2] = {Int32GetDatum(model_id), Int32GetDatum(version)};
 
-	run_query("SELECT 1 FROM pginfer.model_version WHERE model_id = $1 AND version = $2 FOR KEY SHARE",
+	catalog_query("SELECT 1 FROM pginfer.model_version WHERE model_id = $1 AND version = $2 FOR KEY SHARE",
 			  2, types, values, false);
 	if (SPI_processed != 1)
 		ereport(ERROR,
@@ -300,6 +306,7 @@ catalog_drop(const char *name, int32 version, bool version_given)
 
 	catalog_begin(&session);
 	model_id = lock_model(name, &active);
+	catalog_require_manager(&session, model_id, name);
 	values[0] = Int32GetDatum(model_id);
 	values[1] = Int32GetDatum(version);
 	if (version_given)
@@ -307,25 +314,27 @@ catalog_drop(const char *name, int32 version, bool version_given)
 		int32		newest;
 
 		require_version(name, model_id, version);
-		run_query("DELETE FROM pginfer.model_version WHERE model_id = $1 AND version = $2",
+		catalog_query("DELETE FROM pginfer.model_version WHERE model_id = $1 AND version = $2",
 				  2, types, values, false);
 		/* not read-only: it must see the DELETE above */
-		run_query("SELECT max(version) FROM pginfer.model_version WHERE model_id = $1",
+		catalog_query("SELECT max(version) FROM pginfer.model_version WHERE model_id = $1",
 				  1, types, values, false);
-		newest = (int32) result_int(1, &isnull);
+		newest = (int32) catalog_result_int(1, &isnull);
 		if (isnull)
 			version_given = false;	/* no version left: drop the model */
 		else if (active == version)
 		{
 			values[1] = Int32GetDatum(newest);
-			run_query("UPDATE pginfer.model SET active_version = $2 WHERE model_id = $1",
+			catalog_query("UPDATE pginfer.model SET active_version = $2 WHERE model_id = $1",
 					  2, types, values, false);
 			ereport(NOTICE,
 					(errmsg("version %d of model \"%s\" is now the active version", newest, name)));
 		}
 	}
 	if (!version_given)
-		run_query("DELETE FROM pginfer.model WHERE model_id = $1", 1, types, values, false);
+		catalog_query("DELETE FROM pginfer.model WHERE model_id = $1", 1, types, values, false);
+	catalog_record_event(&session, model_id, name, version_given ? version : 0, "drop",
+						 version_given ? NULL : "the model and all its versions");
 	catalog_end(&session);
 	if (observer)
 		observer->version_dropped(model_id, version_given ? version : -1);
@@ -344,11 +353,13 @@ catalog_set_active(const char *name, int32 version)
 
 	catalog_begin(&session);
 	model_id = lock_model(name, &active);
+	catalog_require_manager(&session, model_id, name);
 	require_version(name, model_id, version);
 	values[0] = Int32GetDatum(model_id);
 	values[1] = Int32GetDatum(version);
-	run_query("UPDATE pginfer.model SET active_version = $2 WHERE model_id = $1",
+	catalog_query("UPDATE pginfer.model SET active_version = $2 WHERE model_id = $1",
 			  2, types, values, false);
+	catalog_record_event(&session, model_id, name, version, "activate", NULL);
 	catalog_end(&session);
 	catalog_changed();
 }

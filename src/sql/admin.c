@@ -1,6 +1,6 @@
 /*
  * admin.c
- *	  drop_model() and set_active_version().
+ *	  drop_model(), set_active_version(), grant_model() and revoke_model().
  */
 #include "pg_infer.h"
 
@@ -28,5 +28,25 @@ Datum
 pg_infer_set_active_version(PG_FUNCTION_ARGS)
 {
 	catalog_set_active(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_INT32(1));
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pg_infer_grant_model);
+
+/* grant_model(name, role): managing rights on one model. */
+Datum
+pg_infer_grant_model(PG_FUNCTION_ARGS)
+{
+	catalog_grant(text_to_cstring(PG_GETARG_TEXT_PP(0)), NameStr(*PG_GETARG_NAME(1)), true);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pg_infer_revoke_model);
+
+/* revoke_model(name, role): takes managing rights back. */
+Datum
+pg_infer_revoke_model(PG_FUNCTION_ARGS)
+{
+	catalog_grant(text_to_cstring(PG_GETARG_TEXT_PP(0)), NameStr(*PG_GETARG_NAME(1)), false);
 	PG_RETURN_VOID();
 }

@@ -320,3 +320,66 @@ def test_drop_and_create_extension_under_load_raise_only_proper_errors(dbname, c
             t.join(30)
     assert states["ok"] > 0, states
     assert not any(k.startswith("XX") for k in states), states
+
+
+@pytest.fixture
+def three_roles(dbname, conn):
+    """alice, bob and carol, who may run the model-managing functions."""
+    roles = ["e2e_alice", "e2e_bob", "e2e_carol"]
+    for r in roles:
+        conn.execute(f"CREATE ROLE {r} LOGIN")
+        conn.execute(f"GRANT EXECUTE ON FUNCTION create_model(text, jsonb, bytea, jsonb, text),"
+                     f" drop_model(text, integer), set_active_version(text, integer),"
+                     f" grant_model(text, name), revoke_model(text, name) TO {r}")
+    conns = {r: psycopg.connect(**{**conninfo(dbname), "user": r}, autocommit=True) for r in roles}
+    yield [conns[r] for r in roles]
+    for c in conns.values():
+        c.close()
+    for r in roles:
+        conn.execute(f"DROP OWNED BY {r}")
+        conn.execute(f"DROP ROLE {r}")
+
+
+def test_only_owners_managers_and_administrators_change_a_model(conn, three_roles):
+    alice, bob, carol = three_roles
+    create_dense(alice, "m", [[1, 0, 0]], [0])
+    assert conn.execute("SELECT owner FROM pginfer.models WHERE name = 'm'").fetchone()[0] == "e2e_alice"
+    denied = psycopg.errors.InsufficientPrivilege
+    for sql in ("SELECT drop_model('m')", "SELECT drop_model('m', 1)", "SELECT set_active_version('m', 1)",
+                "SELECT grant_model('m', 'e2e_bob')"):
+        with pytest.raises(denied):
+            bob.execute(sql)
+    with pytest.raises(denied, match='must be the owner of model "m" or have managing rights on it'):
+        create_dense(bob, "m", [[2, 0, 0]], [0])
+    # managing rights on one model, through a group role too
+    alice.execute("SELECT grant_model('m', 'e2e_bob')")
+    assert create_dense(bob, "m", [[2, 0, 0]], [0]) == 2
+    bob.execute("SELECT set_active_version('m', 1)")
+    with pytest.raises(denied, match='must be the owner of model "m"'):
+        bob.execute("SELECT grant_model('m', 'e2e_carol')")      # managers do not grant
+    conn.execute("GRANT e2e_bob TO e2e_carol")
+    carol.execute("SELECT drop_model('m', 2)")
+    conn.execute("REVOKE e2e_bob FROM e2e_carol")
+    alice.execute("SELECT revoke_model('m', 'e2e_bob')")
+    with pytest.raises(denied):
+        bob.execute("SELECT set_active_version('m', 1)")
+    # a model of one's own is one's own; the administrator may change any
+    create_dense(carol, "c", [[3, 0, 0]], [0])
+    with pytest.raises(denied):
+        alice.execute("SELECT drop_model('c')")
+    conn.execute("SELECT drop_model('c')")
+    with pytest.raises(psycopg.errors.UndefinedObject):
+        alice.execute("SELECT grant_model('m', 'no_such_role')")
+    history = conn.execute("SELECT model, version, action, role, detail FROM pginfer.model_history").fetchall()
+    assert history == [
+        ("m", 1, "create", "e2e_alice", None),
+        ("m", None, "grant", "e2e_alice", "e2e_bob"),
+        ("m", 2, "create", "e2e_bob", None),
+        ("m", 1, "activate", "e2e_bob", None),
+        ("m", 2, "drop", "e2e_carol", None),
+        ("m", None, "revoke", "e2e_alice", "e2e_bob"),
+        ("c", 1, "create", "e2e_carol", None),
+        ("c", None, "drop", "postgres", "the model and all its versions"),
+    ], history
+    # refused changes leave no trace
+    assert conn.execute("SELECT count(*) FROM pginfer.model_manager").fetchone()[0] == 0
