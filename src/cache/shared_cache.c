@@ -30,8 +30,11 @@
  * end (model_cache.c's transaction callback).  A pinned image is never freed:
  * eviction skips it, and a dropped version that is still pinned is marked
  * doomed and freed by its last unpin.  The budget (pg_infer.cache_size) is
- * enforced by evicting least recently used unpinned images before each load;
- * pinned images may keep the total above the budget until they are unpinned.
+ * enforced by evicting least recently used unpinned images before each load,
+ * and a load that still does not fit fails (53200): transactions that pin
+ * versions, idle ones included, can make loads fail but never take more
+ * than the budget.  Only a lowered budget leaves pinned images above it
+ * until they are unpinned.
  */
 #include "pg_infer.h"
 
@@ -355,6 +358,19 @@ load_into_entry(const SharedCacheKey *key, const char *name,
 							 (long long) (bytes / (1024 * 1024) + 1))));
 		LWLockAcquire(state->lock, LW_EXCLUSIVE);
 		evict_for(bytes + PI_IMAGE_ALIGN);
+		if (state->bytes_used + bytes + PI_IMAGE_ALIGN > budget_bytes())
+		{
+			int64		in_use = state->bytes_used;
+
+			LWLockRelease(state->lock);
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("the shared model cache has no room for model \"%s\" version %d (%lld kB)",
+							name, key->version, (long long) (bytes / 1024)),
+					 errdetail("Versions that running transactions use hold %lld kB of pg_infer.cache_size (%d MB).",
+							   (long long) (in_use / 1024), cache_size_mb),
+					 errhint("End idle transactions that used models (idle_in_transaction_session_timeout does it), or raise pg_infer.cache_size.")));
+		}
 		chunk = dsa_allocate_extended(area, bytes + PI_IMAGE_ALIGN,
 									  DSA_ALLOC_HUGE | DSA_ALLOC_NO_OOM);
 		if (DsaPointerIsValid(chunk))

@@ -129,6 +129,27 @@ def test_pinned_images_are_not_evicted(dbname, conn, small_cache):
     assert conn.execute("SELECT evict_model('a')").fetchone()[0] == 1
 
 
+def test_versions_in_use_never_push_the_cache_past_its_budget(dbname, conn, small_cache):
+    """An idle transaction that used two 1.25 MB versions pins them: a third
+    version cannot fit in the 3 MB cache and its load fails, instead of
+    growing the cache; once the transaction ends it loads."""
+    for i, name in enumerate(["a", "b", "c"]):
+        create_dense(conn, name, 800, 400, seed=i)
+    x = "array_fill(1::real, ARRAY[800])"
+    with psycopg.connect(**conninfo(dbname)) as holder:
+        holder.execute(f"SELECT predict('a', {x}), predict('b', {x})")
+        with pytest.raises(psycopg.errors.OutOfMemory,
+                           match='the shared model cache has no room for model "c" version 1') as e:
+            conn.execute(f"SELECT predict('c', {x})")
+        assert "idle_in_transaction_session_timeout" in e.value.diag.message_hint
+        used, budget = conn.execute("SELECT bytes_used, budget FROM cache_usage()").fetchone()
+        assert used <= budget
+        assert 1 not in cache_rows(conn, "c")        # nothing left behind: the next use retries
+        holder.commit()
+    assert len(conn.execute(f"SELECT predict('c', {x})").fetchone()[0]) == 400
+    assert cache_rows(conn, "c")[1][0] == "ready"
+
+
 def test_model_larger_than_the_cache_is_refused(dbname, conn, small_cache):
     create_dense(conn, "huge", 1024, 1024)      # 4 MB
     with pytest.raises(psycopg.Error) as e:
