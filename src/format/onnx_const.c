@@ -10,6 +10,22 @@
 
 #include "onnx_import.h"
 
+/* Bytes the current import may still give to constants (see ONNX_CONST_BASE_BYTES). */
+static int64_t budget_left = INT64_MAX;
+static int64_t budget_total = INT64_MAX;
+
+/* Starts an import's budget of constant bytes for a file (with its external data) of this size. */
+void
+onnx_const_budget_start(int64_t file_bytes)
+{
+	budget_total = ONNX_CONST_BASE_BYTES;
+	if (file_bytes > (INT64_MAX - budget_total) / ONNX_CONST_PER_FILE_BYTE)
+		budget_total = INT64_MAX;
+	else
+		budget_total += ONNX_CONST_PER_FILE_BYTE * file_bytes;
+	budget_left = budget_total;
+}
+
 /* Allocates a constant of this shape; what names it in errors. */
 PiStatus
 onnx_const_new(int rank, const int64_t *dims, bool is_int, int data_type,
@@ -17,6 +33,7 @@ onnx_const_new(int rank, const int64_t *dims, bool is_int, int data_type,
 {
 	OnnxConst  *c;
 	int64_t		numel = 1;
+	int64_t		bytes;
 
 	*out = NULL;
 	if (rank < 0 || rank > PI_ONNX_MAX_DIMS)
@@ -31,6 +48,14 @@ onnx_const_new(int rank, const int64_t *dims, bool is_int, int data_type,
 			return pi_fail(err, PI_ERR_LIMIT, "constant \"%s\" would have more than %lld elements",
 						   what, (long long) ONNX_FOLD_MAX_ELEMS);
 	}
+	bytes = (int64_t) sizeof(OnnxConst) + numel * (is_int ? sizeof(int64_t) : sizeof(float));
+	if (bytes > budget_left)
+		return pi_fail(err, PI_ERR_LIMIT,
+					   "constant \"%s\" would take the model's constants past %lld MB, the limit for this file "
+					   "(%lld MB, plus %d bytes per byte of the file and its external data)",
+					   what, (long long) (budget_total >> 20), (long long) (ONNX_CONST_BASE_BYTES >> 20),
+					   ONNX_CONST_PER_FILE_BYTE);
+	budget_left -= bytes;
 	if ((c = calloc(1, sizeof(OnnxConst))) == NULL)
 		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
 	c->rank = rank;

@@ -841,12 +841,14 @@ pi_onnx_load(const uint8_t *onnx, size_t len, const uint8_t *external, size_t ex
 		(st = check_versions(&proto, &opset, err)) != PI_OK ||
 		(st = onnx_external_location(&proto, location, sizeof(location), err)) != PI_OK)
 		goto done;
+	onnx_const_budget_start((int64_t) len + (int64_t) external_len);
 	st = import_model(&proto, opset, external, external_len, false, out, err);
 	if (st != PI_OK && batch_refusal(err, opset))
 	{
 		PiError		lifted_err;
 
 		memset(&lifted_err, 0, sizeof(lifted_err));
+		onnx_const_budget_start((int64_t) len + (int64_t) external_len);
 		if (import_model(&proto, opset, external, external_len, true, out, &lifted_err) == PI_OK)
 		{
 			memset(err, 0, sizeof(*err));

@@ -21,6 +21,15 @@
 #define ONNX_FOLD_MAX_ELEMS ((int64_t) 1 << 26)
 
 /*
+ * All constants of one import together (initializers as float32 or int64,
+ * and every folded result) take at most ONNX_CONST_BASE_BYTES plus
+ * ONNX_CONST_PER_FILE_BYTE times the size of the file and its external
+ * data: a small file cannot make the importer build gigabytes.
+ */
+#define ONNX_CONST_BASE_BYTES ((int64_t) 64 * 1024 * 1024)
+#define ONNX_CONST_PER_FILE_BYTE 16
+
+/*
  * A tensor whose value is known at import: an initializer, a Constant node
  * or a folded result.  Integer types (shapes, axes, indices, booleans) are
  * held exactly as int64, all others as float32.
@@ -105,6 +114,7 @@ PiStatus	onnx_convert_node(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in,
 							  PiError *err);
 
 /* onnx_const.c */
+void		onnx_const_budget_start(int64_t file_bytes);
 PiStatus	onnx_const_new(int rank, const int64_t *dims, bool is_int, int data_type,
 						   const char *what, OnnxConst **out, PiError *err);
 void		onnx_const_free(OnnxConst *c);

@@ -543,6 +543,10 @@ decode_graph(const OnnxWire *parent, OnnxArena *arena, const OnnxField *msg,
 				return pi_fail(err, PI_ERR_UNSUPPORTED, "the graph has sparse initializers, which are not supported");
 		}
 	}
+	if (g->nnodes > ONNX_MAX_NODES || g->ninitializers > ONNX_MAX_NODES ||
+		g->nvalue_infos > ONNX_MAX_NODES)
+		return pi_fail(err, PI_ERR_LIMIT, "the graph has %d nodes, %d initializers and %d value infos; "
+					   "the limit is %d of each", g->nnodes, g->ninitializers, g->nvalue_infos, ONNX_MAX_NODES);
 	if ((g->nodes = onnx_arena_alloc(arena, g->nnodes, sizeof(OnnxNode))) == NULL ||
 		(g->initializers = onnx_arena_alloc(arena, g->ninitializers, sizeof(OnnxTensor))) == NULL ||
 		(g->inputs = onnx_arena_alloc(arena, g->ninputs, sizeof(OnnxValueInfo))) == NULL ||

@@ -14,6 +14,12 @@
 #include "pi_onnx.h"
 
 /* Returns the status of a failed step at once. */
+/*
+ * Most nodes (and initializers, value infos) a graph may have: decoding
+ * takes memory in proportion, and large real models have tens of thousands.
+ */
+#define ONNX_MAX_NODES 200000
+
 #define TRY(expr) do { PiStatus st_ = (expr); if (st_ != PI_OK) return st_; } while (0)
 
 /* ONNX TensorProto.DataType numbers. */

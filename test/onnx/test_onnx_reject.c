@@ -6,7 +6,8 @@
  *	  their node names, non-default domains, bad versions) with the status
  *	  and message expected, and what it must accept and compute (unsorted
  *	  nodes, the PyTorch dynamic-batch Reshape pattern, initializers that are
- *	  graph inputs, external data, old-opset Softmax, Split, float16 weights).
+ *	  graph inputs, external data, old-opset Softmax, Split, float16 weights),
+ *	  and small files that would make it build gigabytes.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -902,6 +903,68 @@ test_lifted(void)
 	}
 }
 
+/*
+ * Small files that would make the importer build gigabytes: many empty
+ * nodes, and a chain of folded constants.  Each is refused quickly with a
+ * limit that scales with the file.
+ */
+static void
+test_amplification(void)
+{
+	Buf			graph = {0};
+	Buf			m;
+	int64_t		shape_dims[1] = {2};
+	int64_t		shape[2] = {2048, 2048};
+	int64_t		x_dims[2] = {-1, 4};
+	char		prev[16] = "c0";
+
+	/* 250,000 empty NodeProtos: two bytes each in the file */
+	for (int i = 0; i < 250000; i++)
+		put_bytes(&graph, 1, "", 0);
+	m = model(8, 17, &graph);
+	expect("a quarter million empty nodes", &m, NULL, 0, PI_ERR_LIMIT, "the limit is 200000 of each");
+	free(m.p);
+
+	/* ConstantOfShape [2048, 2048] (16 MB), then Adds doubling it: 64 MB goes at the fourth */
+	memset(&graph, 0, sizeof(graph));
+	{
+		Buf			t = tensor_i64("shape", 1, shape_dims, shape);
+		Buf			vi = value_info("x", 2, x_dims);
+		Buf			out = value_info("y", 2, x_dims);
+		const char *const cos_in[] = {"shape", NULL};
+		const char *const cos_out[] = {"c0", NULL};
+		Buf			n = node("ConstantOfShape", "fill", cos_in, cos_out, NULL, NULL, 0);
+
+		put_msg(&graph, 5, &t);
+		put_msg(&graph, 1, &n);
+		for (int i = 1; i <= 8; i++)
+		{
+			char		name[16];
+			const char *add_in[] = {prev, prev, NULL};
+			const char *add_out[] = {name, NULL};
+			Buf			a;
+
+			snprintf(name, sizeof(name), "c%d", i);
+			a = node("Add", name, add_in, add_out, NULL, NULL, 0);
+			put_msg(&graph, 1, &a);
+			strcpy(prev, name);
+		}
+		{
+			const char *const id_in[] = {"x", NULL};
+			const char *const id_out[] = {"y", NULL};
+			Buf			id = node("Identity", "y", id_in, id_out, NULL, NULL, 0);
+
+			put_msg(&graph, 1, &id);
+		}
+		put_str(&graph, 2, "amplify");
+		put_msg(&graph, 11, &vi);
+		put_msg(&graph, 12, &out);
+	}
+	m = model(8, 17, &graph);
+	expect("a chain of folded 16 MB constants", &m, NULL, 0, PI_ERR_LIMIT, "the limit for this file");
+	free(m.p);
+}
+
 int
 main(void)
 {
@@ -913,6 +976,7 @@ main(void)
 	test_unsupported();
 	test_accepted();
 	test_lifted();
+	test_amplification();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures > 0;
 }
