@@ -35,15 +35,18 @@
 extern bool pg_infer_batching;
 extern int	pg_infer_batch_size;
 
-/* One prediction column, as carried in CustomScan.custom_private. */
+/*
+ * One prediction column, as carried in CustomScan.custom_private.  Its
+ * model (and version) argument is the spec's pair of expressions in
+ * custom_exprs: a constant, or an expression of parameters (a prepared
+ * statement's generic plan), evaluated when the node starts or rescans.
+ */
 typedef struct BatchPredictionSpec
 {
 	int			feature_column; /* attno in the child's output */
 	bool		returns_class;	/* predict_class, else predict */
 	bool		features_are_record;
-	char	   *model;
 	bool		version_given;
-	int32		version;
 } BatchPredictionSpec;
 
 extern List *batch_spec_to_private(List *specs);

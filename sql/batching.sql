@@ -193,6 +193,31 @@ SET pg_infer.batching = off;
 EXPLAIN (COSTS OFF) SELECT id, predict_class('mnist', features) FROM bt;
 RESET pg_infer.batching;
 
+-- a generic plan, where the model and version are parameters, batches too:
+-- they are evaluated when the node starts, and again when a rescan changes them
+PREPARE by_model(text, int) AS
+  SELECT id, predict_class($1, features, $2) AS c FROM bt WHERE id < 50 ORDER BY id;
+PREPARE agg(text) AS SELECT count(*), count(predict_class($1, features)), sum(predict_class($1, features)) FROM bt;
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (COSTS OFF) EXECUTE by_model('mnist', 1);
+EXPLAIN (COSTS OFF) EXECUTE agg('mnist');
+CREATE TEMP TABLE generic_plan AS EXECUTE by_model('mnist', 1);
+EXECUTE agg('mnist');
+EXECUTE agg('mnist_copy');
+EXECUTE agg(NULL);
+SET plan_cache_mode = force_custom_plan;
+CREATE TEMP TABLE custom_plan AS EXECUTE by_model('mnist', 1);
+EXECUTE agg('mnist');
+SELECT count(*) AS rows, count(*) FILTER (WHERE g.c IS DISTINCT FROM p.c) AS differ
+FROM generic_plan g FULL JOIN custom_plan p USING (id);
+RESET plan_cache_mode;
+-- a model named by an outer query's column: the subquery's node evaluates it per rescan
+EXPLAIN (COSTS OFF) SELECT m, (SELECT sum(predict_class(m, features)) FROM bt) FROM (VALUES ('mnist'), (NULL), ('mnist_copy')) v(m);
+SELECT m, (SELECT sum(predict_class(m, features)) FROM bt) FROM (VALUES ('mnist'), (NULL), ('mnist_copy')) v(m);
+DEALLOCATE by_model;
+DEALLOCATE agg;
+DROP TABLE generic_plan, custom_plan;
+
 -- errors are the same as per row
 SELECT expect_error($$SELECT predict('tiny', features) FROM bt$$);
 SELECT expect_error($$SELECT predict('nosuchmodel', f) FROM bt_small$$);

@@ -10,4 +10,4 @@ apt-get install -y -qq --no-install-recommends \
     build-essential postgresql-15 postgresql-server-dev-15 \
     libcjson-dev libopenblas0 libopenblas0-serial libopenblas-serial-dev \
     postgresql-plpython3-15 python3-numpy zlib1g-dev libonnx-testdata >/dev/null
-python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore pytest 'psycopg[binary]' numpy
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore pytest 'psycopg[binary]' asyncpg numpy

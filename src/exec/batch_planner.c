@@ -18,6 +18,7 @@
 #include "catalog/pg_proc.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/planner.h"
 #include "utils/builtins.h"
@@ -88,6 +89,20 @@ batch_predict_kind(Oid proc)
 	return e->kind;
 }
 
+/*
+ * Whether an argument has one value for a whole execution of the node: a
+ * constant, or an expression of parameters (no column, no volatile or
+ * set-returning function, no aggregate or subquery).  A parameter that a
+ * rescan changes makes the node evaluate it again.
+ */
+static bool
+is_stable_argument(Node *arg)
+{
+	return !contain_var_clause(arg) && !contain_volatile_functions(arg) &&
+		!expression_returns_set(arg) && !contain_agg_clause(arg) &&
+		!contain_window_function(arg) && !contain_subplans(arg);
+}
+
 /* Whether an expression is a predict call this node can batch. */
 static bool
 is_batchable_call(Node *node)
@@ -100,10 +115,8 @@ is_batchable_call(Node *node)
 	f = (FuncExpr *) node;
 	if (batch_predict_kind(f->funcid) == NOT_PREDICT || f->funcretset)
 		return false;
-	if (!IsA(linitial(f->args), Const) || ((Const *) linitial(f->args))->constisnull)
-		return false;
-	if (list_length(f->args) == 3 &&
-		(!IsA(lthird(f->args), Const) || ((Const *) lthird(f->args))->constisnull))
+	if (!is_stable_argument(linitial(f->args)) ||
+		(list_length(f->args) == 3 && !is_stable_argument(lthird(f->args))))
 		return false;
 	features = lsecond(f->args);
 	return !contain_volatile_functions(features) && !expression_returns_set(features);
@@ -143,9 +156,7 @@ make_spec(FuncExpr *f, int feature_column)
 	spec->feature_column = feature_column;
 	spec->returns_class = (batch_predict_kind(f->funcid) == PREDICT_CLASS);
 	spec->features_are_record = (features_type == RECORDOID || type_is_rowtype(features_type));
-	spec->model = TextDatumGetCString(((Const *) linitial(f->args))->constvalue);
 	spec->version_given = (list_length(f->args) == 3);
-	spec->version = spec->version_given ? DatumGetInt32(((Const *) lthird(f->args))->constvalue) : 0;
 	return spec;
 }
 
@@ -297,6 +308,27 @@ max_plan_node_id(Plan *plan, int max)
 	return max;
 }
 
+/* expression_tree_walker: the ids of the PARAM_EXEC parameters an expression reads. */
+static bool
+exec_params_walker(Node *node, Bitmapset **ids)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC)
+		*ids = bms_add_member(*ids, ((Param *) node)->paramid);
+	return expression_tree_walker(node, exec_params_walker, ids);
+}
+
+/* The PARAM_EXEC ids an expression reads. */
+static Bitmapset *
+exec_params(List *exprs)
+{
+	Bitmapset  *ids = NULL;
+
+	(void) exec_params_walker((Node *) exprs, &ids);
+	return ids;
+}
+
 /* Whether a node computes its own target list from its input rows. */
 static bool
 is_projecting_node(Plan *plan)
@@ -346,12 +378,23 @@ make_batch_node(Plan *plan, SplitContext *ctx, List *tlist, List *qual, int *nex
 	cscan->scan.plan.plan_width = plan->plan_width;
 	cscan->scan.plan.parallel_safe = plan->parallel_safe;
 	cscan->scan.plan.plan_node_id = (*next_node_id)++;
-	cscan->scan.plan.extParam = bms_copy(plan->extParam);
-	cscan->scan.plan.allParam = bms_copy(plan->allParam);
 	cscan->scan.plan.lefttree = plan;
 	cscan->scan.scanrelid = 0;
 	cscan->methods = &batch_predict_scan_methods;
 	cscan->custom_private = batch_spec_to_private(ctx->specs);
+	/* each call's model and version arguments, evaluated when the node starts */
+	foreach(lc, ctx->calls)
+	{
+		FuncExpr   *f = lfirst(lc);
+
+		cscan->custom_exprs = lappend(cscan->custom_exprs, copyObject(linitial(f->args)));
+		cscan->custom_exprs = lappend(cscan->custom_exprs, list_length(f->args) == 3
+									  ? copyObject(lthird(f->args))
+									  : (Expr *) makeNullConst(INT4OID, -1, InvalidOid));
+	}
+	/* a rescan that changes their parameters must reach the node */
+	cscan->scan.plan.extParam = bms_union(plan->extParam, exec_params(cscan->custom_exprs));
+	cscan->scan.plan.allParam = bms_union(plan->allParam, exec_params(cscan->custom_exprs));
 	foreach(lc, ctx->child_tlist)
 		cscan->custom_scan_tlist = lappend(cscan->custom_scan_tlist,
 										   makeTargetEntry((Expr *) outer_column(lfirst(lc)),
@@ -446,7 +489,10 @@ outer_to_child_mutator(Node *node, Plan *child)
 	return expression_tree_mutator(node, outer_to_child_mutator, child);
 }
 
-/* expression_tree_walker: whether only OUTER_VAR Vars appear. */
+/*
+ * expression_tree_walker: whether anything but OUTER_VAR Vars, parameters
+ * and plain expressions appears (parameters have the same value in the child).
+ */
 static bool
 has_non_outer_var_walker(Node *node, void *context)
 {
@@ -454,7 +500,7 @@ has_non_outer_var_walker(Node *node, void *context)
 		return false;
 	if (IsA(node, Var))
 		return ((Var *) node)->varno != OUTER_VAR;
-	if (IsA(node, Aggref) || IsA(node, SubPlan) || IsA(node, Param))
+	if (IsA(node, Aggref) || IsA(node, SubPlan))
 		return true;
 	return expression_tree_walker(node, has_non_outer_var_walker, context);
 }

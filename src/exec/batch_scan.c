@@ -26,12 +26,18 @@
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/ruleutils.h"
 #include "utils/rel.h"
 
 /* One prediction column during execution. */
 typedef struct BatchPrediction
 {
 	BatchPredictionSpec spec;
+	ExprState  *model_arg;		/* the call's model and version arguments */
+	ExprState  *version_arg;
+	char	   *model;			/* their values since the node (re)started; */
+	int32		version;		/* NULL model or version: every row is NULL */
+	bool		null_argument;
 	LoadedModel *loaded;		/* resolved for the current batch */
 	float	   *inputs;			/* capacity x input_elems */
 	float	   *outputs;		/* capacity x output_elems */
@@ -55,6 +61,7 @@ typedef struct BatchPredictState
 	int			next_row;
 	int			next_batch_rows;
 	bool		child_done;
+	bool		arguments_known;	/* model and version arguments evaluated */
 	int64		rows_read;		/* from the child since the scan (re)started */
 	/* for EXPLAIN ANALYZE */
 	int64		batches;
@@ -101,11 +108,10 @@ batch_spec_to_private(List *specs)
 	{
 		BatchPredictionSpec *s = lfirst(lc);
 
-		result = lappend(result, list_make5(makeInteger(s->feature_column),
-											makeInteger(s->returns_class ? 1 : 0) ,
+		result = lappend(result, list_make4(makeInteger(s->feature_column),
+											makeInteger(s->returns_class ? 1 : 0),
 											makeInteger(s->features_are_record ? 1 : 0),
-											makeString(s->model),
-											makeInteger(s->version_given ? s->version : -1)));
+											makeInteger(s->version_given ? 1 : 0)));
 	}
 	return result;
 }
@@ -121,14 +127,11 @@ batch_spec_from_private(List *private)
 	{
 		List	   *fields = lfirst(lc);
 		BatchPredictionSpec *s = palloc0(sizeof(BatchPredictionSpec));
-		int			version = intVal(list_nth(fields, 4));
 
 		s->feature_column = intVal(linitial(fields));
 		s->returns_class = intVal(lsecond(fields)) != 0;
 		s->features_are_record = intVal(lthird(fields)) != 0;
-		s->model = strVal(lfourth(fields));
-		s->version_given = (version >= 0);
-		s->version = Max(version, 0);
+		s->version_given = intVal(lfourth(fields)) != 0;
 		result = lappend(result, s);
 	}
 	return result;
@@ -176,10 +179,13 @@ begin_batch(CustomScanState *node, EState *estate, int eflags)
 	state->predictions = palloc0(sizeof(BatchPrediction) * state->npredictions);
 	foreach(lc, specs)
 	{
-		BatchPrediction *p = &state->predictions[i++];
+		BatchPrediction *p = &state->predictions[i];
 
 		p->spec = *(BatchPredictionSpec *) lfirst(lc);
+		p->model_arg = ExecInitExpr(list_nth(cscan->custom_exprs, 2 * i), &node->ss.ps);
+		p->version_arg = ExecInitExpr(list_nth(cscan->custom_exprs, 2 * i + 1), &node->ss.ps);
 		state->is_feature[p->spec.feature_column - 1] = true;
+		i++;
 	}
 	/* a features column the target list or the quals also read is kept in the rows */
 	(void) scan_columns_walker((Node *) cscan->scan.plan.targetlist, &read_columns);
@@ -196,6 +202,34 @@ begin_batch(CustomScanState *node, EState *estate, int eflags)
 }
 
 /*
+ * Evaluates each prediction's model and version arguments, once per start
+ * or rescan of the node: constants, or parameters of a generic plan.
+ */
+static void
+evaluate_arguments(BatchPredictState *state)
+{
+	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
+	MemoryContext old = MemoryContextSwitchTo(state->css.ss.ps.state->es_query_cxt);
+
+	for (int i = 0; i < state->npredictions; i++)
+	{
+		BatchPrediction *p = &state->predictions[i];
+		bool		model_null,
+					version_null;
+		Datum		model = ExecEvalExprSwitchContext(p->model_arg, econtext, &model_null);
+		Datum		version = ExecEvalExprSwitchContext(p->version_arg, econtext, &version_null);
+
+		p->null_argument = model_null || (p->spec.version_given && version_null);
+		if (p->model)
+			pfree(p->model);
+		p->model = model_null ? pstrdup("") : TextDatumGetCString(model);
+		p->version = (p->spec.version_given && !version_null) ? DatumGetInt32(version) : 0;
+	}
+	state->arguments_known = true;
+	MemoryContextSwitchTo(old);
+}
+
+/*
  * Resolves each prediction's model for this batch and makes its buffers
  * hold capacity rows.  Buffers live in the query context; they are resized
  * when the batch grows.
@@ -208,13 +242,22 @@ prepare_predictions(BatchPredictState *state, int capacity)
 	for (int i = 0; i < state->npredictions; i++)
 	{
 		BatchPrediction *p = &state->predictions[i];
-		LoadedModel *lm = model_cache_get(p->spec.model, p->spec.version_given, p->spec.version);
+		LoadedModel *lm;
 
+		if (p->isnull == NULL || capacity > state->capacity)
+		{
+			if (p->isnull)
+				pfree(p->isnull);
+			p->isnull = palloc(sizeof(bool) * capacity);
+		}
+		if (p->null_argument)
+			continue;			/* every row is NULL, like the strict function's */
+		lm = model_cache_get(p->model, p->spec.version_given, p->version);
 		if (lm->model->ninputs != 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("model \"%s\" has %d inputs, predict takes one feature array",
-							p->spec.model, lm->model->ninputs)));
+							p->model, lm->model->ninputs)));
 		if (capacity > state->capacity || lm->input_elems != p->input_elems ||
 			lm->output_elems != p->output_elems)
 		{
@@ -222,13 +265,11 @@ prepare_predictions(BatchPredictState *state, int capacity)
 			{
 				pfree(p->inputs);
 				pfree(p->outputs);
-				pfree(p->isnull);
 			}
 			p->input_elems = lm->input_elems;
 			p->output_elems = lm->output_elems;
 			p->inputs = palloc_extended(sizeof(float) * capacity * lm->input_elems, MCXT_ALLOC_HUGE);
 			p->outputs = palloc_extended(sizeof(float) * capacity * lm->output_elems, MCXT_ALLOC_HUGE);
-			p->isnull = palloc(sizeof(bool) * capacity);
 		}
 		p->loaded = lm;
 	}
@@ -254,16 +295,19 @@ store_row(BatchPredictState *state, TupleTableSlot *slot, int r)
 	{
 		BatchPrediction *p = &state->predictions[i];
 		int			col = p->spec.feature_column - 1;
-		float	   *dst = p->inputs + (int64) r * p->input_elems;
+		float	   *dst;
 
-		p->isnull[r] = slot->tts_isnull[col];
+		p->isnull[r] = slot->tts_isnull[col] || p->null_argument;
+		if (p->null_argument)
+			continue;
+		dst = p->inputs + (int64) r * p->input_elems;
 		if (p->isnull[r])
 			memset(dst, 0, sizeof(float) * p->input_elems);
 		else if (p->spec.features_are_record)
-			features_from_record(DatumGetHeapTupleHeader(values[col]), p->spec.model, dst,
+			features_from_record(DatumGetHeapTupleHeader(values[col]), p->model, dst,
 								 p->input_elems);
 		else
-			features_from_array(DatumGetArrayTypeP(values[col]), p->spec.model, dst,
+			features_from_array(DatumGetArrayTypeP(values[col]), p->model, dst,
 								p->input_elems);
 	}
 	/* the features are in the input buffers now: do not copy them again */
@@ -290,12 +334,14 @@ run_forward_passes(BatchPredictState *state)
 		 * Look the model up again: reading the child's rows may have run
 		 * other predict calls that freed versions dropped meanwhile.
 		 */
-		p->loaded = model_cache_get(p->spec.model, p->spec.version_given, p->spec.version);
+		if (p->null_argument)
+			continue;
+		p->loaded = model_cache_get(p->model, p->spec.version_given, p->version);
 		if (p->loaded->input_elems != p->input_elems || p->loaded->output_elems != p->output_elems)
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("model \"%s\" changed while the query ran", p->spec.model)));
-		model_forward(p->loaded, p->spec.model, state->nrows, &inputs, 1, &p->outputs);
+					 errmsg("model \"%s\" changed while the query ran", p->model)));
+		model_forward(p->loaded, p->model, state->nrows, &inputs, 1, &p->outputs);
 	}
 	INSTR_TIME_SET_CURRENT(end);
 	INSTR_TIME_ACCUM_DIFF(state->forward_time, end, start);
@@ -363,6 +409,8 @@ fill_batch(BatchPredictState *state)
 	if (state->child_done)
 		return false;
 	MemoryContextReset(state->batch_cxt);
+	if (!state->arguments_known)
+		evaluate_arguments(state);
 	prepare_predictions(state, target);
 	while (state->nrows < target)
 	{
@@ -477,8 +525,26 @@ rescan_batch(CustomScanState *node)
 	state->child_done = false;
 	state->next_batch_rows = 1;
 	state->rows_read = 0;
+	state->arguments_known = false;	/* a changed parameter may name another model */
 	if (child->chgParam == NULL)
 		ExecReScan(child);
+}
+
+/* A model or version argument for EXPLAIN: its value when constant, else the expression ($1). */
+static void
+append_argument(StringInfo buf, Node *arg, List *context, bool is_name)
+{
+	if (IsA(arg, Const) && !((Const *) arg)->constisnull)
+	{
+		Datum		value = ((Const *) arg)->constvalue;
+
+		if (is_name)
+			appendStringInfoString(buf, quote_identifier(TextDatumGetCString(value)));
+		else
+			appendStringInfo(buf, "%d", DatumGetInt32(value));
+	}
+	else
+		appendStringInfoString(buf, deparse_expression(arg, context, false, false));
 }
 
 /* EXPLAIN: models, batch size and device; batches, rows and time when analyzed. */
@@ -486,16 +552,20 @@ static void
 explain_batch(CustomScanState *node, List *ancestors, ExplainState *es)
 {
 	BatchPredictState *state = (BatchPredictState *) node;
+	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
+	List	   *context = set_deparse_context_plan(es->deparse_cxt, node->ss.ps.plan, ancestors);
 	StringInfoData models;
 
 	initStringInfo(&models);
 	for (int i = 0; i < state->npredictions; i++)
 	{
-		BatchPredictionSpec *s = &state->predictions[i].spec;
-
-		appendStringInfo(&models, "%s%s", i ? ", " : "", quote_identifier(s->model));
-		if (s->version_given)
-			appendStringInfo(&models, " version %d", s->version);
+		appendStringInfoString(&models, i ? ", " : "");
+		append_argument(&models, list_nth(cscan->custom_exprs, 2 * i), context, true);
+		if (state->predictions[i].spec.version_given)
+		{
+			appendStringInfoString(&models, " version ");
+			append_argument(&models, list_nth(cscan->custom_exprs, 2 * i + 1), context, false);
+		}
 	}
 	ExplainPropertyText("Models", models.data, es);
 	ExplainPropertyInteger("Batch Size", NULL, pg_infer_batch_size, es);
