@@ -17,6 +17,7 @@
 #include "access/htup.h"
 #include "fmgr.h"
 #include "lib/ilist.h"
+#include "nodes/pg_list.h"
 #include "pi_engine.h"
 #include "pi_format.h"
 #include "utils/array.h"
@@ -160,6 +161,7 @@ extern void drop_hook_init(void);
 /* src/cache/model_cache.c */
 typedef struct LoadedModel
 {
+	char		name[NAMEDATALEN];	/* as it was looked up */
 	int32		model_id;
 	int32		version;
 	uint64		uid;			/* the version row's identity */
@@ -179,6 +181,7 @@ typedef struct LoadedModel
 extern LoadedModel *model_cache_get(const char *name, bool version_given, int32 version);
 extern SharedCacheKey model_cache_key(int32 model_id, int32 version, uint64 uid);
 extern uint64 model_cache_generation(void);
+extern List *model_cache_loaded_versions(void);
 extern void model_cache_init(void);
 /* Where model_build's inputs come from. */
 typedef enum ModelSource

@@ -193,6 +193,18 @@ LANGUAGE C VOLATILE;
 CREATE VIEW pginfer.cached_models AS SELECT * FROM cached_models();
 GRANT SELECT ON pginfer.cached_models TO PUBLIC;
 
+-- The versions this session has loaded (at most 64; the least recently used
+-- goes first), whether each runs from the shared cache, and the engine
+-- buffers it holds now (pg_infer.work_mem bounds their sum).
+CREATE FUNCTION session_models(OUT model text, OUT model_id integer, OUT version integer,
+                               OUT shared boolean, OUT engine_bytes bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_infer_session_models'
+LANGUAGE C VOLATILE;
+
+CREATE VIEW pginfer.session_models AS SELECT * FROM session_models();
+GRANT SELECT ON pginfer.session_models TO PUBLIC;
+
 -- Whether models are shared between connections, bytes in use, the budget.
 CREATE FUNCTION cache_usage(OUT shared boolean, OUT bytes_used bigint, OUT budget bigint)
 RETURNS record

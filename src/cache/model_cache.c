@@ -52,12 +52,21 @@ typedef struct LoadedEntry
 {
 	LoadedKey	key;
 	LoadedModel *loaded;
+	uint64		last_use;		/* use_clock at its last model_cache_get */
 } LoadedEntry;
+
+/*
+ * Most versions a backend keeps loaded; beyond, the least recently used
+ * one that no running transaction uses is let go (attaching to a shared
+ * image again is cheap).
+ */
+#define MAX_LOADED_VERSIONS 64
 
 static HTAB *directory;
 static HTAB *loaded_versions;
 static bool cache_stale = true;
 static uint64 cache_generation = 1;
+static uint64 use_clock = 0;	/* ticks of model_cache_get, for LRU */
 static uint64 statement_count = 1;	/* ExecutorStart calls outside the catalog */
 static uint64 directory_statement = 0;	/* statement the directory belongs to */
 static int	catalog_depth = 0;	/* nesting of catalog queries of our own */
@@ -122,6 +131,22 @@ static void
 relcache_callback(Datum arg, Oid relid)
 {
 	invalidate();
+}
+
+/* This session's loaded versions, as a List of LoadedModel pointers (valid until the next lookup). */
+List *
+model_cache_loaded_versions(void)
+{
+	HASH_SEQ_STATUS seq;
+	LoadedEntry *e;
+	List	   *result = NIL;
+
+	if (loaded_versions == NULL)
+		return NIL;
+	hash_seq_init(&seq, loaded_versions);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		result = lappend(result, e->loaded);
+	return result;
 }
 
 /* Counter that changes whenever cached pointers may have become invalid. */
@@ -238,6 +263,29 @@ model_cache_key(int32 model_id, int32 version, uint64 uid)
 	key.version = version;
 	key.uid = uid;
 	return key;
+}
+
+/*
+ * Removes the least recently used loaded version that the current
+ * transaction does not use (if any), so that a session that runs many
+ * versions over its life keeps at most MAX_LOADED_VERSIONS of them.
+ */
+static void
+let_go_least_recent(void)
+{
+	HASH_SEQ_STATUS seq;
+	LoadedEntry *e;
+	LoadedEntry *victim = NULL;
+
+	hash_seq_init(&seq, loaded_versions);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		if (!e->loaded->pinned && !e->loaded->private_version &&
+			(victim == NULL || e->last_use < victim->last_use))
+			victim = e;
+	if (victim == NULL)
+		return;
+	cache_generation++;			/* callers' cached pointers may point at it */
+	loaded_remove(victim);
 }
 
 /*
@@ -377,6 +425,7 @@ load_version(const char *name, int32 model_id, int32 version)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model \"%s\" has no version %d", name, version)));
+	strlcpy(loaded.name, name, NAMEDATALEN);
 	loaded.model_id = model_id;
 	loaded.version = version;
 	loaded.uid = cv.uid;
@@ -468,6 +517,7 @@ model_cache_get(const char *name, bool version_given, int32 version)
 	if (e != NULL)
 	{
 		lm = e->loaded;
+		e->last_use = ++use_clock;
 		if (!lm->shared || lm->pinned)
 			return lm;
 		if (shared_cache_repin(&lm->shared_key, lm->incarnation))
@@ -481,5 +531,8 @@ model_cache_get(const char *name, bool version_given, int32 version)
 	lm = load_version(name, key.model_id, key.version);
 	e = hash_search(loaded_versions, &key, HASH_ENTER, &found);
 	e->loaded = lm;
+	e->last_use = ++use_clock;
+	if (hash_get_num_entries(loaded_versions) > MAX_LOADED_VERSIONS)
+		let_go_least_recent();
 	return lm;
 }

@@ -1,8 +1,8 @@
 /*
  * cache_admin.c
  *	  The model cache for administrators: the cached_models() rows behind
- *	  the pginfer.cached_models view, cache_usage(), warm_model() and
- *	  evict_model().
+ *	  the pginfer.cached_models view, session_models() behind
+ *	  pginfer.session_models, cache_usage(), warm_model() and evict_model().
  */
 #include "pg_infer.h"
 
@@ -138,4 +138,33 @@ pg_infer_evict_model(PG_FUNCTION_ARGS)
 				 errmsg("model \"%s\" does not exist", name)));
 	key = model_cache_key(model_id, PG_ARGISNULL(1) ? -1 : PG_GETARG_INT32(1), 0);
 	PG_RETURN_INT32(shared_cache_forget(&key, true));
+}
+
+PG_FUNCTION_INFO_V1(pg_infer_session_models);
+
+/*
+ * session_models(): the versions this session has loaded, whether each
+ * runs from the shared cache, and the engine memory its buffers hold.
+ */
+Datum
+pg_infer_session_models(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	foreach(lc, model_cache_loaded_versions())
+	{
+		LoadedModel *lm = lfirst(lc);
+		Datum		values[5];
+		bool		nulls[5] = {0};
+
+		values[0] = CStringGetTextDatum(lm->name);
+		values[1] = Int32GetDatum(lm->model_id);
+		values[2] = Int32GetDatum(lm->version);
+		values[3] = BoolGetDatum(lm->shared);
+		values[4] = Int64GetDatum(lm->executor_bytes);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

@@ -439,3 +439,19 @@ def test_a_version_loaded_while_its_drop_commits_leaves_the_cache(dbname, conn):
         assert time.monotonic() < deadline, "the worker kept the dropped version"
         time.sleep(0.05)
     assert conn.execute(f"SELECT predict('m', {x})").fetchone()[0] == [2.0, 2.0]
+
+
+def test_a_session_that_runs_many_versions_keeps_a_bounded_set(dbname, conn):
+    """A session lets go of the least recently used of more than 64 loaded
+    versions (attaching again is cheap): 100 versions used in turn, twice,
+    all give their own outputs, and the session holds 64."""
+    for v in range(1, 101):
+        create_dense(conn, "m", 16, 2, bias=float(v), scale=0.0)
+    x = "array_fill(1::real, ARRAY[16])"
+    with psycopg.connect(**conninfo(dbname), autocommit=True) as c:
+        for _ in range(2):
+            for v in range(1, 101):
+                assert c.execute(f"SELECT predict('m', {x}, %s)", (v,)).fetchone()[0] == [float(v)] * 2
+        loaded = c.execute("SELECT array_agg(version ORDER BY version), bool_and(shared)"
+                           " FROM pginfer.session_models WHERE model = 'm'").fetchone()
+        assert loaded == (list(range(37, 101)), True), loaded
