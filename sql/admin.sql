@@ -68,3 +68,14 @@ REVOKE ALL ON FUNCTION create_model(text, jsonb, bytea, jsonb, text),
                        drop_model(text, integer) FROM infer_analyst;
 REVOKE ALL ON tiny_graph, tiny_weights, rows3 FROM infer_analyst;
 DROP ROLE infer_analyst;
+
+-- every function and view of the extension says what it is (\df+, \dv+)
+SELECT p.oid::regprocedure::text AS uncommented FROM pg_proc p
+JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_infer'
+WHERE obj_description(p.oid, 'pg_proc') IS NULL
+UNION ALL
+SELECT c.oid::regclass::text FROM pg_class c
+JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_infer'
+WHERE c.relkind IN ('r', 'v') AND obj_description(c.oid, 'pg_class') IS NULL;

@@ -330,3 +330,45 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
 CREATE FUNCTION predict_batch(model text, features anyarray, version integer)
 RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict_batch'
 LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+
+-- What \df+ and \dv+ say.
+COMMENT ON SCHEMA pginfer IS 'pg_infer: the model registry (tables readable only by the extension owner) and its views';
+COMMENT ON TABLE pginfer.model IS 'One row per model: its name, owner and active version';
+COMMENT ON TABLE pginfer.model_version IS 'One row per stored version: graph (or ONNX descriptor), options, inputs and outputs';
+COMMENT ON TABLE pginfer.model_weight_chunk IS 'The weights (or ONNX file) of each version, in 1 MB chunks';
+COMMENT ON TABLE pginfer.model_manager IS 'Roles granted managing rights on one model (grant_model)';
+COMMENT ON TABLE pginfer.model_event IS 'The audit trail of model changes (pginfer.model_history shows it)';
+COMMENT ON VIEW pginfer.models IS 'Every stored version of every model: active, inputs, outputs, parameters, owner, source';
+COMMENT ON VIEW pginfer.model_history IS 'Who created, activated, dropped, granted or revoked what, and when';
+COMMENT ON VIEW pginfer.cached_models IS 'Model versions in the shared model cache: state, bytes, pins, loads, hits';
+COMMENT ON VIEW pginfer.session_models IS 'The model versions this session holds, and the engine memory of each';
+COMMENT ON VIEW pginfer.worker IS 'The inference worker: state, device, memory, batching statistics';
+COMMENT ON VIEW pginfer.worker_models IS 'Model versions resident in the inference worker''s executor';
+COMMENT ON FUNCTION create_model(text, jsonb, bytea, jsonb, text) IS 'CREATE MODEL from a native graph (jsonb) and safetensors weights; returns the new version';
+COMMENT ON FUNCTION create_model(text, text, bytea, jsonb, text) IS 'CREATE MODEL from a native graph given as JSON text and safetensors weights; returns the new version';
+COMMENT ON FUNCTION create_model_from_files(text, text, text, jsonb, text) IS 'CREATE MODEL from a graph file and a safetensors file on the server; returns the new version';
+COMMENT ON FUNCTION create_model(text, bytea, bytea, jsonb, text) IS 'CREATE MODEL from an ONNX file (and its external data); returns the new version';
+COMMENT ON FUNCTION create_model_from_onnx_file(text, text, jsonb, text) IS 'CREATE MODEL from an ONNX file on the server, external data beside it; returns the new version';
+COMMENT ON FUNCTION drop_model(text, integer) IS 'Drops one version, or the whole model';
+COMMENT ON FUNCTION set_active_version(text, integer) IS 'Makes a stored version the one predict uses by default';
+COMMENT ON FUNCTION grant_model(text, name) IS 'Gives a role managing rights on one model (owner or administrator only)';
+COMMENT ON FUNCTION revoke_model(text, name) IS 'Takes managing rights on one model back';
+COMMENT ON FUNCTION cached_models() IS 'The rows of pginfer.cached_models';
+COMMENT ON FUNCTION session_models() IS 'The rows of pginfer.session_models';
+COMMENT ON FUNCTION cache_usage() IS 'Whether models are shared between connections, bytes in use, the budget';
+COMMENT ON FUNCTION warm_model(text, integer) IS 'Loads a version (the active one by default) into the cache now';
+COMMENT ON FUNCTION evict_model(text, integer) IS 'Frees the cached images of a model (or one version) that no transaction uses';
+COMMENT ON FUNCTION worker_status() IS 'The row of pginfer.worker';
+COMMENT ON FUNCTION worker_models() IS 'The rows of pginfer.worker_models';
+COMMENT ON FUNCTION restart_worker() IS 'Stops the inference worker; the postmaster starts it again 5 seconds later';
+COMMENT ON FUNCTION predict(text, anyarray) IS 'The model''s first output for one row of numeric features';
+COMMENT ON FUNCTION predict(text, anyarray, integer) IS 'The given version''s first output for one row of numeric features';
+COMMENT ON FUNCTION predict(text, record) IS 'The model''s first output for a record''s numeric columns, in order';
+COMMENT ON FUNCTION predict(text, record, integer) IS 'The given version''s first output for a record''s numeric columns, in order';
+COMMENT ON FUNCTION predict(text, jsonb, text, integer) IS 'A model with several inputs: inputs by name as JSON arrays, an output by name';
+COMMENT ON FUNCTION predict_class(text, anyarray) IS 'Index (0-based) of the largest output value for one row; NULL when an output is NaN';
+COMMENT ON FUNCTION predict_class(text, anyarray, integer) IS 'Index (0-based) of the given version''s largest output value for one row';
+COMMENT ON FUNCTION predict_class(text, record) IS 'Index (0-based) of the largest output value for a record''s numeric columns';
+COMMENT ON FUNCTION predict_class(text, record, integer) IS 'Index (0-based) of the given version''s largest output value for a record';
+COMMENT ON FUNCTION predict_batch(text, anyarray) IS 'Outputs for a 2-D array of rows [rows][features], as real[rows][outputs]';
+COMMENT ON FUNCTION predict_batch(text, anyarray, integer) IS 'The given version''s outputs for a 2-D array of rows, as real[rows][outputs]';
