@@ -3,6 +3,9 @@
 #
 #   test/scratch-server.sh start DIR PORT [postgres.conf settings...]
 #   test/scratch-server.sh restart DIR      (after ALTER SYSTEM of a restart setting)
+#   test/scratch-server.sh standby DIR PORT PRIMARY_DIR PRIMARY_PORT [settings...]
+#                                           (a streaming hot standby of a scratch server)
+#   test/scratch-server.sh promote DIR
 #   test/scratch-server.sh stop DIR
 #
 # The server runs as an unprivileged user (when run as root:
@@ -46,6 +49,28 @@ start)
     ;;
 restart)
     as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 60 restart >/dev/null
+    ;;
+standby)
+    port=${3:?PORT is required}
+    primary_dir=${4:?PRIMARY_DIR is required}
+    primary_port=${5:?PRIMARY_PORT is required}
+    shift 5
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown "$owner" "$dir"
+    # a base backup that writes standby.signal and primary_conninfo (-R)
+    as_owner "$PGBIN/pg_basebackup" -h "$primary_dir" -p "$primary_port" -U postgres -D "$dir/data" \
+        -R -X stream --no-sync >"$dir/basebackup.log" 2>&1
+    {
+        echo "unix_socket_directories = '$dir'"
+        echo "port = $port"
+        echo "hot_standby = on"
+        for setting in "$@"; do echo "$setting"; done
+    } >>"$dir/data/postgresql.conf"
+    as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+    ;;
+promote)
+    as_owner "$PGBIN/pg_ctl" -D "$dir/data" -w -t 60 promote >/dev/null
     ;;
 stop)
     if [ -f "$dir/data/postmaster.pid" ]; then

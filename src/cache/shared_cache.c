@@ -51,6 +51,7 @@
 #include "utils/dsa.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 typedef struct SharedCacheState
@@ -97,6 +98,7 @@ static int	forget_at_commit_count = 0;
 static int	forget_at_commit_capacity = 0;
 
 static void forget_at_commit_callback(XactEvent event, void *arg);
+static void forget_dropped_databases(void);
 
 /* Table parameters; tranche_id filled in once known. */
 static dshash_parameters table_params = {
@@ -346,6 +348,7 @@ load_into_entry(const SharedCacheKey *key, const char *name,
 		uint8	   *base;
 
 		model = build(name, build_arg);
+		forget_dropped_databases();		/* their images make room first */
 		bytes = pi_model_image_size(model);
 		if (bytes < 0)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
@@ -732,6 +735,43 @@ shared_cache_forget_at_commit(const SharedCacheKey *key)
 	forget_at_commit_keys[forget_at_commit_count++] = *key;
 }
 
+/*
+ * Forgets the images of databases that no longer exist.  DROP DATABASE
+ * forgets its images through the drop hook, but a hot standby replays the
+ * drop without running hooks: its loads and cache views sweep instead.
+ * The catalog is read with no lock of ours held.
+ */
+static void
+forget_dropped_databases(void)
+{
+	dshash_seq_status seq;
+	CacheEntry *e;
+	Oid			dbids[64];
+	int			ndbids = 0;
+
+	dshash_seq_init(&seq, table, false);
+	while ((e = dshash_seq_next(&seq)) != NULL && ndbids < lengthof(dbids))
+	{
+		bool		seen = (e->key.dbid == MyDatabaseId);
+
+		for (int i = 0; i < ndbids && !seen; i++)
+			seen = (dbids[i] == e->key.dbid);
+		if (!seen)
+			dbids[ndbids++] = e->key.dbid;
+	}
+	dshash_seq_term(&seq);
+	for (int i = 0; i < ndbids; i++)
+		if (!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dbids[i])))
+		{
+			SharedCacheKey key = {0};
+
+			key.dbid = dbids[i];
+			key.model_id = -1;
+			key.version = -1;
+			(void) forget_matching(&key, false);
+		}
+}
+
 /* A copy of every entry's public fields, for the pginfer.cache view. */
 SharedCacheInfo *
 shared_cache_snapshot(int *count)
@@ -746,6 +786,7 @@ shared_cache_snapshot(int *count)
 	if (!shared_cache_enabled())
 		return out;
 	ensure_attached();
+	forget_dropped_databases();
 	dshash_seq_init(&seq, table, false);
 	while ((e = dshash_seq_next(&seq)) != NULL)
 	{

@@ -95,7 +95,8 @@ register_worker(void)
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	/* it reads no database, so hot standbys get one too, as soon as they accept queries */
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
 	worker.bgw_restart_time = 5;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_infer");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pg_infer_worker_main");

@@ -268,7 +268,10 @@ def timed_client(conn, table, model, runs=3):
 def installed_library():
     """The pg_infer.so the server loads, and when it was installed."""
     try:
-        libdir = subprocess.run(["pg_config", "--pkglibdir"], capture_output=True, text=True).stdout.strip()
+        if os.environ.get("PGBIN"):       # a private installation (test/scratch-server.sh PGBIN)
+            libdir = os.path.join(os.path.dirname(os.environ["PGBIN"].rstrip("/")), "lib")
+        else:
+            libdir = subprocess.run(["pg_config", "--pkglibdir"], capture_output=True, text=True).stdout.strip()
         path = os.path.join(libdir or "/usr/lib/postgresql/15/lib", "pg_infer.so")
         st = os.stat(path)
         when = datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc)

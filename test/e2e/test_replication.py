@@ -1,0 +1,127 @@
+"""pg_infer on a hot standby: a primary and a pg_basebackup standby, both
+scratch servers with pg_infer preloaded and the inference worker on the
+CPU.  The standby predicts as the primary does, sees version changes once
+they are replayed, lets go of a dropped database's images, and once
+promoted creates models."""
+import json
+import os
+import pathlib
+import subprocess
+import time
+
+import numpy as np
+import psycopg
+import pytest
+
+from conftest import ROOT, safetensors_bytes
+
+SCRATCH = str(ROOT / "test" / "scratch-server.sh")
+SETTINGS = ["shared_preload_libraries = 'pg_infer'", "pg_infer.worker_device = 'cpu'"]
+GRAPH = {"format": "pg_infer", "version": 1,
+         "inputs": [{"name": "x", "dtype": "float32", "shape": [-1, 8]}], "outputs": [{"name": "y"}],
+         "nodes": [{"name": "h", "op": "Dense", "inputs": ["x", "w", "b"]},
+                   {"name": "y", "op": "Relu", "inputs": ["h"]}]}
+
+
+def weights(seed):
+    rng = np.random.default_rng(seed)
+    return safetensors_bytes({"w": rng.standard_normal((4, 8)).astype("f4"),
+                              "b": rng.standard_normal(4).astype("f4")})
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """(primary, standby) connection parameters; the servers stop afterwards."""
+    base = pathlib.Path(os.environ.get("PG_INFER_TEST_DIR", "/tmp/pg_infer_test")) / "replication"
+    base.mkdir(parents=True, exist_ok=True)
+    os.chmod(base, 0o777)
+    primary, standby = str(base / "primary"), str(base / "standby")
+    subprocess.run([SCRATCH, "start", primary, "55434", *SETTINGS], check=True)
+    try:
+        subprocess.run([SCRATCH, "standby", standby, "55435", primary, "55434", *SETTINGS], check=True)
+        yield (dict(host=primary, port="55434", user="postgres"), dict(host=standby, port="55435", user="postgres"))
+    finally:
+        subprocess.run([SCRATCH, "stop", standby], check=False)
+        subprocess.run([SCRATCH, "stop", primary], check=False)
+
+
+def replayed(primary, standby):
+    """Waits until the standby has replayed everything the primary wrote so far."""
+    with psycopg.connect(**primary, dbname="postgres", autocommit=True) as p:
+        lsn = p.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+    deadline = time.monotonic() + 30
+    with psycopg.connect(**standby, dbname="postgres", autocommit=True) as s:
+        while not s.execute("SELECT pg_last_wal_replay_lsn() >= %s", (lsn,)).fetchone()[0]:
+            assert time.monotonic() < deadline, "the standby did not replay"
+            time.sleep(0.02)
+
+
+def wait_ready(params):
+    """Waits until a server's inference worker serves requests."""
+    deadline = time.monotonic() + 30
+    with psycopg.connect(**params, dbname="rdb", autocommit=True) as c:
+        while c.execute("SELECT state FROM pginfer.worker").fetchone()[0] != "ready":
+            assert time.monotonic() < deadline, "the inference worker did not become ready"
+            time.sleep(0.1)
+
+
+QUERY = "SELECT id, predict('m', f) FROM t ORDER BY id"
+
+
+def test_a_hot_standby_predicts_follows_versions_and_is_promoted(pair):
+    primary, standby = pair
+    with psycopg.connect(**primary, dbname="postgres", autocommit=True) as c:
+        c.execute("CREATE DATABASE rdb")
+    with psycopg.connect(**primary, dbname="rdb", autocommit=True) as p:
+        p.execute("CREATE EXTENSION pg_infer")
+        p.execute("SELECT create_model('m', %s::jsonb, %s)", (json.dumps(GRAPH), weights(1)))
+        p.execute("CREATE TABLE t AS SELECT g AS id, array_fill((g % 5 - 2)::real, ARRAY[8]) AS f"
+                  " FROM generate_series(1, 300) g")
+        replayed(primary, standby)
+        wait_ready(standby)
+        with psycopg.connect(**standby, dbname="rdb", autocommit=True) as s:
+            # the same answers, batched, per row and through the worker; views readable
+            assert s.execute(QUERY).fetchall() == p.execute(QUERY).fetchall()
+            s.execute("SET pg_infer.batching = off")
+            p.execute("SET pg_infer.batching = off")
+            assert s.execute(QUERY).fetchall() == p.execute(QUERY).fetchall()
+            p.execute("RESET pg_infer.batching")
+            s.execute("RESET pg_infer.batching")
+            assert s.execute("SELECT requests > 0 FROM pginfer.worker").fetchone()[0]
+            assert s.execute("SELECT state FROM pginfer.cached_models WHERE model = 'm'").fetchone()[0] == "ready"
+            assert s.execute("SELECT count(*) FROM pginfer.session_models").fetchone()[0] == 1
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                s.execute("SELECT create_model('n', %s::jsonb, %s)", (json.dumps(GRAPH), weights(2)))
+            # a new version, an activation and a drop on the primary reach the next statement
+            p.execute("SELECT create_model('m', %s::jsonb, %s)", (json.dumps(GRAPH), weights(2)))
+            replayed(primary, standby)
+            assert s.execute(QUERY).fetchall() == p.execute(QUERY).fetchall()
+            p.execute("SELECT set_active_version('m', 1)")
+            replayed(primary, standby)
+            assert s.execute(QUERY).fetchall() == p.execute(QUERY).fetchall()
+            p.execute("SELECT drop_model('m', 2)")
+            replayed(primary, standby)
+            with pytest.raises(psycopg.errors.UndefinedObject):
+                s.execute("SELECT predict('m', f, 2) FROM t LIMIT 1")
+    # a dropped database's images leave the standby's cache
+    with psycopg.connect(**primary, dbname="postgres", autocommit=True) as c:
+        c.execute("CREATE DATABASE gone")
+        with psycopg.connect(**primary, dbname="gone", autocommit=True) as g:
+            g.execute("CREATE EXTENSION pg_infer")
+            g.execute("SELECT create_model('big', %s::jsonb, %s)", (json.dumps(GRAPH), weights(3)))
+        replayed(primary, standby)
+        with psycopg.connect(**standby, dbname="gone", autocommit=True) as s:
+            assert s.execute("SELECT predict('big', array_fill(1::real, ARRAY[8]))").fetchone()[0]
+        with psycopg.connect(**standby, dbname="rdb", autocommit=True) as s:
+            assert s.execute("SELECT count(*) FROM pginfer.cached_models WHERE model = 'big'").fetchone()[0] == 1
+        c.execute("DROP DATABASE gone")
+        replayed(primary, standby)
+        with psycopg.connect(**standby, dbname="rdb", autocommit=True) as s:
+            assert s.execute("SELECT count(*) FROM pginfer.cached_models WHERE model = 'big'").fetchone()[0] == 0
+    # promoted, the standby creates models
+    subprocess.run([SCRATCH, "promote", standby["host"]], check=True)
+    with psycopg.connect(**standby, dbname="rdb", autocommit=True) as s:
+        assert s.execute("SELECT create_model('m', %s::jsonb, %s)",
+                         (json.dumps(GRAPH), weights(4))).fetchone()[0] == 3
+        assert s.execute("SELECT version FROM pginfer.models WHERE name = 'm' AND active").fetchone()[0] == 3
+        assert len(s.execute(QUERY).fetchall()) == 300
