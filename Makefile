@@ -41,6 +41,7 @@ ENGINE_SRCS += $(ONNX_SRCS)
 SERVER_SRCS = \
 	src/pg_infer.c src/blas_loader.c src/errors.c \
 	src/catalog/catalog.c src/catalog/lookup.c src/catalog/weights.c src/catalog/ownership.c \
+	src/catalog/triggers.c \
 	src/cache/model_cache.c src/cache/executors.c src/cache/shared_cache.c src/cache/drop_hook.c \
 	src/sql/create_model.c src/sql/admin.c src/sql/cache_admin.c src/sql/worker_admin.c \
 	src/sql/features.c src/sql/predict.c src/sql/predict_inputs.c \

@@ -82,7 +82,7 @@ extern int32 catalog_add_version(const char *name, const char *graph_json,
 extern void catalog_drop(const char *name, int32 version, bool version_given);
 extern void catalog_set_active(const char *name, int32 version);
 extern void catalog_grant(const char *name, const char *role, bool grant);
-extern void catalog_changed(void);
+extern void catalog_changed(int32 dropped_model_id, int32 dropped_version);
 extern uint8 *catalog_load_weights(int32 model_id, int32 version, int64 len);
 
 /* src/catalog/weights.c */

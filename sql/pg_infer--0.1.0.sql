@@ -69,6 +69,20 @@ CREATE TABLE pginfer.model_weight_chunk (
 -- float data does not compress: store it out of line without trying
 ALTER TABLE pginfer.model_weight_chunk ALTER COLUMN data SET STORAGE EXTERNAL;
 
+-- Any change to the models, by pg_infer's functions or by anyone else (a
+-- logical replication apply worker that receives versions from a model
+-- registry, say), invalidates every session's model cache at commit, and a
+-- deleted version leaves the shared cache.  ALWAYS: apply workers fire them.
+CREATE FUNCTION pginfer.catalog_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'pg_infer_catalog_trigger'
+LANGUAGE C;
+CREATE TRIGGER model_changed AFTER INSERT OR UPDATE OR DELETE ON pginfer.model
+    FOR EACH ROW EXECUTE FUNCTION pginfer.catalog_changed();
+CREATE TRIGGER version_changed AFTER INSERT OR UPDATE OR DELETE ON pginfer.model_version
+    FOR EACH ROW EXECUTE FUNCTION pginfer.catalog_changed();
+ALTER TABLE pginfer.model ENABLE ALWAYS TRIGGER model_changed;
+ALTER TABLE pginfer.model_version ENABLE ALWAYS TRIGGER version_changed;
+
 -- pg_dump carries the models.
 SELECT pg_catalog.pg_extension_config_dump('pginfer.model', '');
 SELECT pg_catalog.pg_extension_config_dump('pginfer.model_model_id_seq', '');
@@ -372,3 +386,4 @@ COMMENT ON FUNCTION predict_class(text, record) IS 'Index (0-based) of the large
 COMMENT ON FUNCTION predict_class(text, record, integer) IS 'Index (0-based) of the given version''s largest output value for a record';
 COMMENT ON FUNCTION predict_batch(text, anyarray) IS 'Outputs for a 2-D array of rows [rows][features], as real[rows][outputs]';
 COMMENT ON FUNCTION predict_batch(text, anyarray, integer) IS 'The given version''s outputs for a 2-D array of rows, as real[rows][outputs]';
+COMMENT ON FUNCTION pginfer.catalog_changed() IS 'Trigger: a change to the models invalidates every session''s model cache';

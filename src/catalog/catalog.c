@@ -9,10 +9,12 @@
  * SQL functions is the gate), with search_path set to pg_catalog so that
  * nothing a user defines can capture an operator.  Changes to one model are
  * serialized by a row lock on its pginfer.model row (SELECT ... FOR UPDATE).
- * Every change ends with catalog_changed(), which sends a relcache
- * invalidation of pginfer.model at commit: each backend's model cache
- * drops what it knew when it next reads invalidation messages.  This
- * backend's own cache hears of changes and drops at once, through the
+ * Every change of pginfer.model or pginfer.model_version, by these
+ * functions or by anyone else (a logical replication apply worker), fires
+ * the catalog's triggers (triggers.c), which call catalog_changed(): a
+ * relcache invalidation of pginfer.model at commit, so that each backend's
+ * model cache drops what it knew when it next reads invalidation messages.
+ * This backend's own cache hears of changes and drops at once, through the
  * observer it registers (catalog_set_observer).  Who may change a model,
  * and the audit trail of changes, are in ownership.c.
  */
@@ -246,7 +248,6 @@ catalog_add_version(const char *name, const char *graph_json, const char *option
 			  2, utypes, uvalues, false);
 	catalog_record_event(&session, model_id, name, version, "create", NULL);
 	catalog_end(&session);
-	catalog_changed();
 	return version;
 }
 
@@ -336,9 +337,6 @@ catalog_drop(const char *name, int32 version, bool version_given)
 	catalog_record_event(&session, model_id, name, version_given ? version : 0, "drop",
 						 version_given ? NULL : "the model and all its versions");
 	catalog_end(&session);
-	if (observer)
-		observer->version_dropped(model_id, version_given ? version : -1);
-	catalog_changed();
 }
 
 /* Makes version the active version of model name (a rollback, or forward). */
@@ -361,19 +359,25 @@ catalog_set_active(const char *name, int32 version)
 			  2, types, values, false);
 	catalog_record_event(&session, model_id, name, version, "activate", NULL);
 	catalog_end(&session);
-	catalog_changed();
 }
 
 /*
- * Announces a catalog change: this backend's cache forgets now, the others
- * when this transaction commits (a relcache invalidation of pginfer.model).
+ * Announces a change of pginfer.model or pginfer.model_version (the
+ * catalog's triggers call this for every row, whoever writes it: these
+ * functions, a logical replication apply worker, a restore): this backend's
+ * cache forgets now, the others when this transaction commits (a relcache
+ * invalidation of pginfer.model).  A deleted version row also leaves the
+ * shared cache.
  */
 void
-catalog_changed(void)
+catalog_changed(int32 dropped_model_id, int32 dropped_version)
 {
 	CacheInvalidateRelcacheByRelid(catalog_relid("model"));
-	if (observer)
-		observer->changed();
+	if (observer == NULL)
+		return;
+	if (dropped_model_id > 0)
+		observer->version_dropped(dropped_model_id, dropped_version);
+	observer->changed();
 }
 
 /* A version's weights, in one buffer in the caller's memory context. */

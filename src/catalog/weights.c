@@ -90,6 +90,8 @@ weights_load(int32 model_id, int32 version, int64 len, MemoryContext cxt)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("weights of version %d of model %d have " INT64_FORMAT " bytes, expected " INT64_FORMAT,
-						version, model_id, filled, len)));
+						version, model_id, filled, len),
+				 errhint("A logical replication subscription whose initial copy of pginfer.model_weight_chunk "
+						 "has not finished shows this; wait until pg_subscription_rel says its tables are ready.")));
 	return buf;
 }

@@ -125,3 +125,68 @@ def test_a_hot_standby_predicts_follows_versions_and_is_promoted(pair):
                          (json.dumps(GRAPH), weights(4))).fetchone()[0] == 3
         assert s.execute("SELECT version FROM pginfer.models WHERE name = 'm' AND active").fetchone()[0] == 3
         assert len(s.execute(QUERY).fetchall()) == 300
+
+
+@pytest.fixture(scope="module")
+def registry_and_subscriber():
+    """A model registry (wal_level = logical) and a serving cluster."""
+    base = pathlib.Path(os.environ.get("PG_INFER_TEST_DIR", "/tmp/pg_infer_test")) / "replication"
+    base.mkdir(parents=True, exist_ok=True)
+    os.chmod(base, 0o777)
+    registry, serving = str(base / "registry"), str(base / "serving")
+    subprocess.run([SCRATCH, "start", registry, "55436", *SETTINGS, "wal_level = logical"], check=True)
+    try:
+        subprocess.run([SCRATCH, "start", serving, "55437", *SETTINGS], check=True)
+        yield (dict(host=registry, port="55436", user="postgres"), dict(host=serving, port="55437", user="postgres"))
+    finally:
+        subprocess.run([SCRATCH, "stop", serving], check=False)
+        subprocess.run([SCRATCH, "stop", registry], check=False)
+
+
+def received(serving, condition, seconds=30):
+    """Waits until a query on the serving cluster returns true."""
+    deadline = time.monotonic() + seconds
+    with psycopg.connect(**serving, dbname="models", autocommit=True) as c:
+        while not c.execute(condition).fetchone()[0]:
+            assert time.monotonic() < deadline, f"not replicated: {condition}"
+            time.sleep(0.05)
+
+
+def test_versions_from_a_model_registry_reach_a_subscriber(registry_and_subscriber):
+    """Logical replication of pg_infer's catalog tables from a registry: each
+    version created, activated or dropped there is what the subscriber's
+    sessions use next, an open session included."""
+    registry, serving = registry_and_subscriber
+    for params in (registry, serving):
+        with psycopg.connect(**params, dbname="postgres", autocommit=True) as c:
+            c.execute("CREATE DATABASE models")
+        with psycopg.connect(**params, dbname="models", autocommit=True) as c:
+            c.execute("CREATE EXTENSION pg_infer")
+            c.execute("CREATE TABLE t AS SELECT g AS id, array_fill((g % 5 - 2)::real, ARRAY[8]) AS f"
+                      " FROM generate_series(1, 200) g")
+    with psycopg.connect(**registry, dbname="models", autocommit=True) as r, \
+            psycopg.connect(**serving, dbname="models", autocommit=True) as s:
+        r.execute("CREATE PUBLICATION models FOR TABLE pginfer.model, pginfer.model_version,"
+                  " pginfer.model_weight_chunk")
+        r.execute("SELECT create_model('m', %s::jsonb, %s)", (json.dumps(GRAPH), weights(1)))
+        s.execute(f"CREATE SUBSCRIPTION models CONNECTION 'host={registry['host']} port={registry['port']}"
+                  f" user=postgres dbname=models' PUBLICATION models")
+        # the initial copy runs table by table: wait until every table is ready
+        received(serving, "SELECT count(*) = 3 AND bool_and(srsubstate = 'r') FROM pg_subscription_rel")
+        assert s.execute(QUERY).fetchall() == r.execute(QUERY).fetchall()
+        # a new version: the open session uses it at its next statement
+        r.execute("SELECT create_model('m', %s::jsonb, %s)", (json.dumps(GRAPH), weights(2)))
+        received(serving, "SELECT version = 2 FROM pginfer.models WHERE name = 'm' AND active")
+        assert s.execute(QUERY).fetchall() == r.execute(QUERY).fetchall()
+        assert s.execute("SELECT count(*) FROM pginfer.cached_models WHERE model = 'm'").fetchone()[0] == 2
+        # activation
+        r.execute("SELECT set_active_version('m', 1)")
+        received(serving, "SELECT version = 1 FROM pginfer.models WHERE name = 'm' AND active")
+        assert s.execute(QUERY).fetchall() == r.execute(QUERY).fetchall()
+        # a drop: the version goes from the subscriber's sessions and shared cache
+        r.execute("SELECT drop_model('m', 2)")
+        received(serving, "SELECT count(*) = 1 FROM pginfer.models WHERE name = 'm'")
+        with pytest.raises(psycopg.errors.UndefinedObject, match="has no version 2"):
+            s.execute("SELECT predict('m', f, 2) FROM t LIMIT 1")
+        assert s.execute("SELECT version FROM pginfer.cached_models WHERE model = 'm'").fetchall() == [(1,)]
+        s.execute("DROP SUBSCRIPTION models")
