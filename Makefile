@@ -39,7 +39,7 @@ ENGINE_SRCS += $(ONNX_SRCS)
 
 # The server side: catalog, backend-local cache, SQL functions.
 SERVER_SRCS = \
-	src/pg_infer.c src/blas_loader.c src/errors.c \
+	src/pg_infer.c src/blas_loader.c src/errors.c src/progress.c \
 	src/catalog/catalog.c src/catalog/lookup.c src/catalog/weights.c src/catalog/ownership.c \
 	src/catalog/triggers.c \
 	src/cache/model_cache.c src/cache/executors.c src/cache/shared_cache.c src/cache/drop_hook.c \

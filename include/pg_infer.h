@@ -28,6 +28,19 @@
 /* src/blas_loader.c */
 extern void pg_infer_blas_load(void);
 
+/* src/progress.c: what pginfer.progress shows of this session */
+typedef enum ProgressCommand
+{
+	PROGRESS_CREATE_MODEL,
+	PROGRESS_PREDICT
+} ProgressCommand;
+
+extern void progress_init(void);
+extern void progress_start(ProgressCommand command, const char *model, const char *phase);
+extern void progress_phase(const char *phase);
+extern void progress_rows(int64 rows);
+extern void progress_bytes(int64 done, int64 total);
+
 /* src/errors.c */
 extern int	pg_infer_status_errcode(PiStatus status);
 extern void pg_infer_report(const PiError *err, const char *model) pg_attribute_noreturn();

@@ -219,6 +219,20 @@ LANGUAGE C VOLATILE;
 CREATE VIEW pginfer.session_models AS SELECT * FROM session_models();
 GRANT SELECT ON pginfer.session_models TO PUBLIC;
 
+-- pg_infer work in progress, one row per session: a create_model's phase and
+-- the bytes of weights stored, or a scoring statement's rows and batches
+-- predicted so far (a parallel worker's own, with its leader's pid); members
+-- of pg_read_all_stats see every session's.
+CREATE FUNCTION progress(OUT pid integer, OUT command text, OUT model text, OUT phase text,
+                         OUT rows bigint, OUT batches bigint, OUT bytes_done bigint,
+                         OUT bytes_total bigint, OUT elapsed interval, OUT leader_pid integer)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_infer_progress'
+LANGUAGE C VOLATILE;
+
+CREATE VIEW pginfer.progress AS SELECT * FROM progress();
+GRANT SELECT ON pginfer.progress TO PUBLIC;
+
 -- Whether models are shared between connections, bytes in use, the budget.
 CREATE FUNCTION cache_usage(OUT shared boolean, OUT bytes_used bigint, OUT budget bigint)
 RETURNS record
@@ -387,3 +401,5 @@ COMMENT ON FUNCTION predict_class(text, record, integer) IS 'Index (0-based) of 
 COMMENT ON FUNCTION predict_batch(text, anyarray) IS 'Outputs for a 2-D array of rows [rows][features], as real[rows][outputs]';
 COMMENT ON FUNCTION predict_batch(text, anyarray, integer) IS 'The given version''s outputs for a 2-D array of rows, as real[rows][outputs]';
 COMMENT ON FUNCTION pginfer.catalog_changed() IS 'Trigger: a change to the models invalidates every session''s model cache';
+COMMENT ON VIEW pginfer.progress IS 'pg_infer work in progress: create_model phases, rows predicted so far';
+COMMENT ON FUNCTION progress() IS 'The rows of pginfer.progress';

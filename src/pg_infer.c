@@ -3,8 +3,8 @@
  *	  Module entry point: pins the BLAS to one thread per process, sets up
  *	  the shared model cache (when preloaded), the hook that takes dropped
  *	  databases and catalogs out of it, the backend's model cache, the
- *	  batching planner hook, the BatchPredict node, the inference worker and
- *	  the GUCs.
+ *	  batching planner hook, the BatchPredict node, the inference worker,
+ *	  the progress slots and the GUCs.
  */
 #include "pg_infer.h"
 
@@ -28,5 +28,6 @@ _PG_init(void)
 	batch_predict_register();
 	batch_planner_init();
 	worker_init();
+	progress_init();
 	MarkGUCPrefixReserved("pg_infer");	/* after every pg_infer.* GUC is defined */
 }

@@ -37,6 +37,7 @@ weights_store(int32 model_id, int32 version, const uint8 *bytes, int64 len)
 		values[3] = PointerGetDatum(chunk);
 		if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not store weight chunk " INT64_FORMAT, no);
+		progress_bytes(offset + n, len);
 		CHECK_FOR_INTERRUPTS();
 	}
 	pfree(chunk);

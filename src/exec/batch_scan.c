@@ -347,6 +347,7 @@ run_forward_passes(BatchPredictState *state)
 	INSTR_TIME_ACCUM_DIFF(state->forward_time, end, start);
 	state->batches++;
 	state->rows_predicted += state->nrows;
+	progress_rows(state->nrows);
 }
 
 /*
@@ -410,7 +411,10 @@ fill_batch(BatchPredictState *state)
 		return false;
 	MemoryContextReset(state->batch_cxt);
 	if (!state->arguments_known)
+	{
 		evaluate_arguments(state);
+		progress_start(PROGRESS_PREDICT, state->predictions[0].model, "predicting");
+	}
 	prepare_predictions(state, target);
 	while (state->nrows < target)
 	{

@@ -68,6 +68,7 @@ store_model(const char *name, PiModel *model, const char *graph, const uint8 *we
 {
 	int32		version;
 
+	progress_phase("storing");
 	PG_TRY();
 	{
 		version = catalog_add_version(name, graph, options, description, model,
@@ -87,6 +88,7 @@ validate_and_store(const char *name, const char *graph, const uint8 *weights,
 				   int64 weight_bytes, const char *options, const char *description)
 {
 	check_model_name(name);
+	progress_start(PROGRESS_CREATE_MODEL, name, "validating");
 	return store_model(name, model_build(name, MODEL_FROM_USER, graph, strlen(graph), weights, weight_bytes, options),
 					   graph, weights, weight_bytes, options, description);
 }
@@ -108,6 +110,7 @@ import_and_store(const char *name, const uint8 *onnx, int64 onnx_len,
 	uint8	   *blob;
 
 	check_model_name(name);
+	progress_start(PROGRESS_CREATE_MODEL, name, "importing ONNX");
 	if (pi_onnx_load(onnx, onnx_len, external, external_len, &model, &info, &err) != PI_OK)
 		pg_infer_report(&err, name);
 	if (pi_model_apply_options(model, options, strlen(options), &err) != PI_OK)

@@ -90,7 +90,9 @@ run_one_row(FunctionCallInfo fcinfo, const LoadedModel **lm_out)
 		cc->output = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(float) * lm->output_elems);
 		cc->output_capacity = lm->output_elems;
 	}
+	progress_start(PROGRESS_PREDICT, cc->name, "predicting per row");
 	model_forward(lm, cc->name, 1, (const float *const *) &input, 1, &cc->output);
+	progress_rows(1);
 	*lm_out = lm;
 	return cc->output;
 }
@@ -195,6 +197,7 @@ pg_infer_predict_batch(PG_FUNCTION_ARGS)
 	if (rows == 0)
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(FLOAT4OID));
 	rows_out = palloc_extended(sizeof(float) * rows * lm->output_elems, MCXT_ALLOC_HUGE);
+	progress_start(PROGRESS_PREDICT, name, "predicting arrays of rows");
 	for (int64 start = 0; start < rows; start += BATCH_CHUNK_ROWS)
 	{
 		int64		n = Min(BATCH_CHUNK_ROWS, rows - start);
@@ -202,6 +205,7 @@ pg_infer_predict_batch(PG_FUNCTION_ARGS)
 		float	   *out = rows_out + start * lm->output_elems;
 
 		model_forward(lm, name, n, &in, 1, &out);
+		progress_rows(n);
 		CHECK_FOR_INTERRUPTS();
 	}
 	dims[0] = (int) rows;

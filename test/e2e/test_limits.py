@@ -133,3 +133,49 @@ def test_terminate_stops_a_long_forward_pass_within_milliseconds(dbname, conn):
     t.join(10)
     assert isinstance(outcome.get("error"), psycopg.OperationalError), outcome
     victim.close()
+
+
+def test_progress_shows_a_scoring_statement_and_a_create_model(dbname, conn):
+    """pginfer.progress: another session sees a long scoring statement's rows
+    and batches grow, and a create_model's bytes stored; rows go with their
+    transactions."""
+    graph = {"format": "pg_infer", "version": 1,
+             "inputs": [{"name": "x", "dtype": "float32", "shape": [-1, 256]}], "outputs": [{"name": "y"}],
+             "nodes": [{"name": "y", "op": "Dense", "inputs": ["x", "w", "b"]}]}
+    conn.execute("SELECT create_model('m', %s::jsonb, %s)",
+                 (json.dumps(graph), safetensors_bytes({"w": np.ones((256, 256), "f4"), "b": np.zeros(256, "f4")})))
+    conn.execute("CREATE TABLE t AS SELECT g AS id, array_fill(1::real, ARRAY[256]) AS f"
+                 " FROM generate_series(1, 200000) g")
+    with psycopg.connect(**conninfo(dbname)) as scorer:
+        pid = scorer.info.backend_pid
+        scorer.execute("SET pg_infer.device = 'cpu'")
+        scorer.execute("SET max_parallel_workers_per_gather = 0")
+        done = threading.Event()
+        t = threading.Thread(target=lambda: (scorer.execute("CREATE TABLE s AS SELECT id, predict_class('m', f) FROM t"),
+                                             done.set()))
+        t.start()
+        seen = []
+        deadline = time.monotonic() + 30
+        while not done.is_set() and time.monotonic() < deadline:
+            row = conn.execute("SELECT command, model, phase, rows, batches FROM pginfer.progress WHERE pid = %s",
+                               (pid,)).fetchone()
+            if row:
+                seen.append(row)
+            time.sleep(0.01)
+        t.join(60)
+        assert seen, "the scoring statement never showed in pginfer.progress"
+        assert {r[:3] for r in seen} == {("predict", "m", "predicting")}
+        assert all(b > 0 and 0 < r <= 200000 for *_, r, b in seen)
+        assert [r[3] for r in seen] == sorted(r[3] for r in seen)        # rows only grow
+        assert conn.execute("SELECT count(*) FROM pginfer.progress WHERE pid = %s", (pid,)).fetchone()[0] == 1
+        scorer.commit()
+        assert conn.execute("SELECT count(*) FROM pginfer.progress WHERE pid = %s", (pid,)).fetchone()[0] == 0
+        # create_model in an open transaction: its phase and the bytes it stored stay until it ends
+        scorer.execute("SELECT create_model('big', %s::jsonb, %s)",
+                       (json.dumps(graph), safetensors_bytes({"w": np.ones((256, 256), "f4"),
+                                                              "b": np.zeros(256, "f4")})))
+        row = conn.execute("SELECT command, model, phase, bytes_done = bytes_total, bytes_total > 256 * 256 * 4"
+                           " FROM pginfer.progress WHERE pid = %s", (pid,)).fetchone()
+        assert row == ("create_model", "big", "storing", True, True), row
+        scorer.rollback()
+        assert conn.execute("SELECT count(*) FROM pginfer.progress WHERE pid = %s", (pid,)).fetchone()[0] == 0
