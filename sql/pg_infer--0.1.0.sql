@@ -359,6 +359,45 @@ CREATE FUNCTION predict_batch(model text, features anyarray, version integer)
 RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict_batch'
 LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
 
+-- Scoring across shards (the README's "Scaling out"): creates the view
+-- remote_schema.view_name AS shard_query on each of servers (postgres_fdw
+-- foreign servers, through dblink), imports each as a foreign table into a
+-- schema of its own (shard_<server>), and creates view_name here as their
+-- UNION ALL.  The shards run the forward passes; with async_capable servers
+-- they run at the same time, and only the results travel.  Needs the
+-- dblink and postgres_fdw extensions here, and a user mapping per server.
+CREATE FUNCTION create_sharded_view(view_name text, servers text[], shard_query text,
+                                    remote_schema text DEFAULT 'public')
+RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  server text;
+  parts text[] := '{}';
+BEGIN
+  IF to_regprocedure('dblink_exec(text, text)') IS NULL THEN
+    RAISE EXCEPTION 'create_sharded_view needs the dblink extension'
+      USING ERRCODE = 'undefined_function', HINT = 'CREATE EXTENSION dblink;';
+  END IF;
+  IF servers IS NULL OR cardinality(servers) = 0 THEN
+    RAISE EXCEPTION 'create_sharded_view needs at least one server' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  FOREACH server IN ARRAY servers LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_foreign_server s, unnest(coalesce(s.srvoptions, '{}')) o
+                   WHERE s.srvname = server AND o = 'async_capable=true') THEN
+      RAISE NOTICE 'server "%" is not async_capable: its shard runs after the others', server
+        USING HINT = format('ALTER SERVER %I OPTIONS (ADD async_capable ''true'');', server);
+    END IF;
+    PERFORM dblink_exec(server, format('CREATE OR REPLACE VIEW %I.%I AS %s', remote_schema, view_name, shard_query));
+    EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', 'shard_' || server);
+    EXECUTE format('DROP FOREIGN TABLE IF EXISTS %I.%I', 'shard_' || server, view_name);
+    EXECUTE format('IMPORT FOREIGN SCHEMA %I LIMIT TO (%I) FROM SERVER %I INTO %I',
+                   remote_schema, view_name, server, 'shard_' || server);
+    parts := parts || format('SELECT * FROM %I.%I', 'shard_' || server, view_name);
+  END LOOP;
+  EXECUTE format('CREATE OR REPLACE VIEW %I AS %s', view_name, array_to_string(parts, ' UNION ALL '));
+END
+$fn$;
+
 -- What \df+ and \dv+ say.
 COMMENT ON SCHEMA pginfer IS 'pg_infer: the model registry (tables readable only by the extension owner) and its views';
 COMMENT ON TABLE pginfer.model IS 'One row per model: its name, owner and active version';
@@ -403,3 +442,4 @@ COMMENT ON FUNCTION predict_batch(text, anyarray, integer) IS 'The given version
 COMMENT ON FUNCTION pginfer.catalog_changed() IS 'Trigger: a change to the models invalidates every session''s model cache';
 COMMENT ON VIEW pginfer.progress IS 'pg_infer work in progress: create_model phases, rows predicted so far';
 COMMENT ON FUNCTION progress() IS 'The rows of pginfer.progress';
+COMMENT ON FUNCTION create_sharded_view(text, text[], text, text) IS 'A view that scores on every shard at once: per-shard views, foreign tables, their UNION ALL';
