@@ -35,18 +35,27 @@
 extern bool pg_infer_batching;
 extern int	pg_infer_batch_size;
 
+/* How a call gives its features. */
+typedef enum FeaturesKind
+{
+	FEATURES_ARRAY,				/* one numeric array, for a one-input model */
+	FEATURES_RECORD,			/* numeric columns in order (one input), or
+								 * columns named as the inputs */
+	FEATURES_JSONB				/* an object of named inputs (with an output) */
+} FeaturesKind;
+
 /*
  * One prediction column, as carried in CustomScan.custom_private.  Its
- * model (and version) argument is the spec's pair of expressions in
- * custom_exprs: a constant, or an expression of parameters (a prepared
+ * model, version and output arguments are the spec's three expressions in
+ * custom_exprs: constants, or expressions of parameters (a prepared
  * statement's generic plan), evaluated when the node starts or rescans.
  */
 typedef struct BatchPredictionSpec
 {
 	int			feature_column; /* attno in the child's output */
 	bool		returns_class;	/* predict_class, else predict */
-	bool		features_are_record;
-	bool		version_given;
+	FeaturesKind features_kind;
+	bool		version_given;	/* the call has a version argument */
 } BatchPredictionSpec;
 
 extern List *batch_spec_to_private(List *specs);

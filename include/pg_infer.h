@@ -21,6 +21,7 @@
 #include "pi_engine.h"
 #include "pi_format.h"
 #include "utils/array.h"
+#include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
 #define PG_INFER_MAX_MODEL_NAME (NAMEDATALEN - 1)
@@ -220,6 +221,24 @@ extern void features_from_array(ArrayType *array, const char *model, float *dst,
 extern int64 features_rows_from_array(ArrayType *array, const char *model, float **dst,
 									  int64 row_elems);
 extern void features_from_record(HeapTupleHeader rec, const char *model, float *dst, int64 expected);
+extern void features_from_scalar(Datum value, Oid base_type, const char *model, const char *input,
+								 float *dst, int64 expected);
+
+/* src/sql/named_inputs.c: models with several inputs, matched by name */
+typedef struct ModelInputs
+{
+	int			count;
+	char	   *names[PI_MAX_MODEL_IO];
+	int64		elems[PI_MAX_MODEL_IO]; /* per row */
+} ModelInputs;
+
+extern ModelInputs *model_inputs_describe(const PiModel *model);
+extern int	model_output_index(const PiModel *model, const char *model_name, const char *output);
+extern void features_from_jsonb(Jsonb *inputs, const char *model, const ModelInputs *mi,
+								float *const *dsts);
+extern bool record_names_inputs(HeapTupleHeader rec, const ModelInputs *mi);
+extern void features_from_named_record(HeapTupleHeader rec, const char *model, const ModelInputs *mi,
+									   float *const *dsts);
 
 /* src/sql/predict.c */
 extern ArrayType *predict_result_array(const float *values, int ndim, int *dims);

@@ -349,6 +349,12 @@ CREATE FUNCTION predict_class(model text, features record, version integer)
 RETURNS integer AS 'MODULE_PATHNAME', 'pg_infer_predict_class'
 LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
 
+-- predict_class of the jsonb form: the index of the named output's largest value.
+CREATE FUNCTION predict_class(model text, inputs jsonb, output text DEFAULT NULL,
+                              version integer DEFAULT NULL)
+RETURNS integer AS 'MODULE_PATHNAME', 'pg_infer_predict_class_inputs'
+LANGUAGE C STABLE PARALLEL SAFE COST 1000;
+
 -- predict_batch: the rows of a 2-D array [rows][features] in one forward
 -- pass; returns real[rows][outputs].
 CREATE FUNCTION predict_batch(model text, features anyarray)
@@ -443,3 +449,4 @@ COMMENT ON FUNCTION pginfer.catalog_changed() IS 'Trigger: a change to the model
 COMMENT ON VIEW pginfer.progress IS 'pg_infer work in progress: create_model phases, rows predicted so far';
 COMMENT ON FUNCTION progress() IS 'The rows of pginfer.progress';
 COMMENT ON FUNCTION create_sharded_view(text, text[], text, text) IS 'A view that scores on every shard at once: per-shard views, foreign tables, their UNION ALL';
+COMMENT ON FUNCTION predict_class(text, jsonb, text, integer) IS 'Index (0-based) of the largest value of an output (the first by default) of a model with several named inputs';

@@ -15,6 +15,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_language.h"
+#include "catalog/pg_type.h"
 #include "catalog/pg_proc.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -77,9 +78,11 @@ batch_predict_kind(Oid proc)
 				{
 					char	   *symbol = TextDatumGetCString(src);
 
-					if (strcmp(symbol, "pg_infer_predict") == 0)
+					if (strcmp(symbol, "pg_infer_predict") == 0 ||
+						strcmp(symbol, "pg_infer_predict_inputs") == 0)
 						e->kind = PREDICT_VALUES;
-					else if (strcmp(symbol, "pg_infer_predict_class") == 0)
+					else if (strcmp(symbol, "pg_infer_predict_class") == 0 ||
+							 strcmp(symbol, "pg_infer_predict_class_inputs") == 0)
 						e->kind = PREDICT_CLASS;
 				}
 			}
@@ -103,6 +106,29 @@ is_stable_argument(Node *arg)
 		!contain_window_function(arg) && !contain_subplans(arg);
 }
 
+/* Whether a predict call takes a jsonb object of named inputs: (model, inputs, output, version). */
+static bool
+takes_jsonb(FuncExpr *f)
+{
+	return exprType(lsecond(f->args)) == JSONBOID;
+}
+
+/* A call's version argument, or NULL when it has none. */
+static Expr *
+version_argument(FuncExpr *f)
+{
+	if (takes_jsonb(f))
+		return list_length(f->args) > 3 ? lfourth(f->args) : NULL;
+	return list_length(f->args) == 3 ? lthird(f->args) : NULL;
+}
+
+/* A call's output argument (the jsonb form's), or NULL when it has none. */
+static Expr *
+output_argument(FuncExpr *f)
+{
+	return takes_jsonb(f) && list_length(f->args) > 2 ? lthird(f->args) : NULL;
+}
+
 /* Whether an expression is a predict call this node can batch. */
 static bool
 is_batchable_call(Node *node)
@@ -116,7 +142,8 @@ is_batchable_call(Node *node)
 	if (batch_predict_kind(f->funcid) == NOT_PREDICT || f->funcretset)
 		return false;
 	if (!is_stable_argument(linitial(f->args)) ||
-		(list_length(f->args) == 3 && !is_stable_argument(lthird(f->args))))
+		(version_argument(f) && !is_stable_argument((Node *) version_argument(f))) ||
+		(output_argument(f) && !is_stable_argument((Node *) output_argument(f))))
 		return false;
 	features = lsecond(f->args);
 	return !contain_volatile_functions(features) && !expression_returns_set(features);
@@ -155,8 +182,9 @@ make_spec(FuncExpr *f, int feature_column)
 
 	spec->feature_column = feature_column;
 	spec->returns_class = (batch_predict_kind(f->funcid) == PREDICT_CLASS);
-	spec->features_are_record = (features_type == RECORDOID || type_is_rowtype(features_type));
-	spec->version_given = (list_length(f->args) == 3);
+	spec->features_kind = features_type == JSONBOID ? FEATURES_JSONB
+		: (features_type == RECORDOID || type_is_rowtype(features_type)) ? FEATURES_RECORD : FEATURES_ARRAY;
+	spec->version_given = (version_argument(f) != NULL);
 	return spec;
 }
 
@@ -382,15 +410,18 @@ make_batch_node(Plan *plan, SplitContext *ctx, List *tlist, List *qual, int *nex
 	cscan->scan.scanrelid = 0;
 	cscan->methods = &batch_predict_scan_methods;
 	cscan->custom_private = batch_spec_to_private(ctx->specs);
-	/* each call's model and version arguments, evaluated when the node starts */
+	/* each call's model, version and output arguments, evaluated when the node starts */
 	foreach(lc, ctx->calls)
 	{
 		FuncExpr   *f = lfirst(lc);
 
 		cscan->custom_exprs = lappend(cscan->custom_exprs, copyObject(linitial(f->args)));
-		cscan->custom_exprs = lappend(cscan->custom_exprs, list_length(f->args) == 3
-									  ? copyObject(lthird(f->args))
+		cscan->custom_exprs = lappend(cscan->custom_exprs, version_argument(f)
+									  ? copyObject(version_argument(f))
 									  : (Expr *) makeNullConst(INT4OID, -1, InvalidOid));
+		cscan->custom_exprs = lappend(cscan->custom_exprs, output_argument(f)
+									  ? copyObject(output_argument(f))
+									  : (Expr *) makeNullConst(TEXTOID, -1, InvalidOid));
 	}
 	/* a rescan that changes their parameters must reach the node */
 	cscan->scan.plan.extParam = bms_union(plan->extParam, exec_params(cscan->custom_exprs));

@@ -33,16 +33,24 @@
 typedef struct BatchPrediction
 {
 	BatchPredictionSpec spec;
-	ExprState  *model_arg;		/* the call's model and version arguments */
+	ExprState  *model_arg;		/* the call's model, version and output arguments */
 	ExprState  *version_arg;
-	char	   *model;			/* their values since the node (re)started; */
-	int32		version;		/* NULL model or version: every row is NULL */
-	bool		null_argument;
+	ExprState  *output_arg;
+	char	   *model;			/* their values since the node (re)started */
+	bool		use_version;	/* else the active version */
+	int32		version;
+	char	   *output_name;	/* NULL: the first output */
+	bool		null_argument;	/* every row is NULL, as the function's would be */
 	LoadedModel *loaded;		/* resolved for the current batch */
-	float	   *inputs;			/* capacity x input_elems */
-	float	   *outputs;		/* capacity x output_elems */
-	int64		input_elems;
-	int64		output_elems;
+	ModelInputs *named;			/* the inputs, for jsonb and records */
+	int			record_by_name; /* a record's inputs by column name: 1, in
+								 * order: 0, not known yet: -1 */
+	int			ninputs;
+	int			output;			/* the output returned */
+	int64		input_elems[PI_MAX_MODEL_IO];	/* per row */
+	int64		output_elems[PI_MAX_MODEL_IO];	/* outputs 0..output */
+	float	   *inputs[PI_MAX_MODEL_IO];	/* capacity rows each */
+	float	   *outputs[PI_MAX_MODEL_IO];
 	bool	   *isnull;			/* per row: NULL features give NULL */
 } BatchPrediction;
 
@@ -110,7 +118,7 @@ batch_spec_to_private(List *specs)
 
 		result = lappend(result, list_make4(makeInteger(s->feature_column),
 											makeInteger(s->returns_class ? 1 : 0),
-											makeInteger(s->features_are_record ? 1 : 0),
+											makeInteger((int) s->features_kind),
 											makeInteger(s->version_given ? 1 : 0)));
 	}
 	return result;
@@ -130,7 +138,7 @@ batch_spec_from_private(List *private)
 
 		s->feature_column = intVal(linitial(fields));
 		s->returns_class = intVal(lsecond(fields)) != 0;
-		s->features_are_record = intVal(lthird(fields)) != 0;
+		s->features_kind = (FeaturesKind) intVal(lthird(fields));
 		s->version_given = intVal(lfourth(fields)) != 0;
 		result = lappend(result, s);
 	}
@@ -182,8 +190,9 @@ begin_batch(CustomScanState *node, EState *estate, int eflags)
 		BatchPrediction *p = &state->predictions[i];
 
 		p->spec = *(BatchPredictionSpec *) lfirst(lc);
-		p->model_arg = ExecInitExpr(list_nth(cscan->custom_exprs, 2 * i), &node->ss.ps);
-		p->version_arg = ExecInitExpr(list_nth(cscan->custom_exprs, 2 * i + 1), &node->ss.ps);
+		p->model_arg = ExecInitExpr(list_nth(cscan->custom_exprs, 3 * i), &node->ss.ps);
+		p->version_arg = ExecInitExpr(list_nth(cscan->custom_exprs, 3 * i + 1), &node->ss.ps);
+		p->output_arg = ExecInitExpr(list_nth(cscan->custom_exprs, 3 * i + 2), &node->ss.ps);
 		state->is_feature[p->spec.feature_column - 1] = true;
 		i++;
 	}
@@ -202,8 +211,11 @@ begin_batch(CustomScanState *node, EState *estate, int eflags)
 }
 
 /*
- * Evaluates each prediction's model and version arguments, once per start
- * or rescan of the node: constants, or parameters of a generic plan.
+ * Evaluates each prediction's model, version and output arguments, once
+ * per start or rescan of the node: constants, or parameters of a generic
+ * plan.  As the functions do, a NULL model (or a NULL version of the array
+ * and record forms, which are strict) makes every row NULL; the jsonb form
+ * takes a NULL version or output as the default.
  */
 static void
 evaluate_arguments(BatchPredictState *state)
@@ -214,25 +226,84 @@ evaluate_arguments(BatchPredictState *state)
 	for (int i = 0; i < state->npredictions; i++)
 	{
 		BatchPrediction *p = &state->predictions[i];
+		bool		jsonb = (p->spec.features_kind == FEATURES_JSONB);
 		bool		model_null,
-					version_null;
+					version_null,
+					output_null;
 		Datum		model = ExecEvalExprSwitchContext(p->model_arg, econtext, &model_null);
 		Datum		version = ExecEvalExprSwitchContext(p->version_arg, econtext, &version_null);
+		Datum		output = ExecEvalExprSwitchContext(p->output_arg, econtext, &output_null);
 
-		p->null_argument = model_null || (p->spec.version_given && version_null);
+		p->null_argument = model_null || (p->spec.version_given && version_null && !jsonb);
 		if (p->model)
 			pfree(p->model);
+		if (p->output_name)
+			pfree(p->output_name);
 		p->model = model_null ? pstrdup("") : TextDatumGetCString(model);
-		p->version = (p->spec.version_given && !version_null) ? DatumGetInt32(version) : 0;
+		p->use_version = p->spec.version_given && !version_null;
+		p->version = p->use_version ? DatumGetInt32(version) : 0;
+		p->output_name = output_null ? NULL : TextDatumGetCString(output);
 	}
 	state->arguments_known = true;
 	MemoryContextSwitchTo(old);
 }
 
 /*
+ * Whether a prediction's buffers fit lm's inputs and outputs: each input's
+ * and each used output's values per row.
+ */
+static bool
+buffers_fit(const BatchPrediction *p, const LoadedModel *lm, int output)
+{
+	const PiModel *m = lm->model;
+
+	if (p->inputs[0] == NULL || p->ninputs != m->ninputs || p->output != output)
+		return false;
+	for (int i = 0; i < m->ninputs; i++)
+		if (p->input_elems[i] != pi_value_row_elems(&m->values[m->inputs[i]]))
+			return false;
+	for (int o = 0; o <= output; o++)
+		if (p->output_elems[o] != pi_value_row_elems(&m->values[m->outputs[o]]))
+			return false;
+	return true;
+}
+
+/* Makes a prediction's buffers hold capacity rows of lm's inputs and outputs 0..output. */
+static void
+size_buffers(BatchPrediction *p, const LoadedModel *lm, int output, int capacity)
+{
+	const PiModel *m = lm->model;
+
+	for (int i = 0; i < PI_MAX_MODEL_IO; i++)
+	{
+		if (p->inputs[i])
+			pfree(p->inputs[i]);
+		if (p->outputs[i])
+			pfree(p->outputs[i]);
+		p->inputs[i] = p->outputs[i] = NULL;
+	}
+	p->ninputs = m->ninputs;
+	p->output = output;
+	for (int i = 0; i < m->ninputs; i++)
+	{
+		p->input_elems[i] = pi_value_row_elems(&m->values[m->inputs[i]]);
+		p->inputs[i] = palloc_extended(sizeof(float) * capacity * Max(p->input_elems[i], 1), MCXT_ALLOC_HUGE);
+	}
+	for (int o = 0; o <= output; o++)
+	{
+		p->output_elems[o] = pi_value_row_elems(&m->values[m->outputs[o]]);
+		p->outputs[o] = palloc_extended(sizeof(float) * capacity * Max(p->output_elems[o], 1), MCXT_ALLOC_HUGE);
+	}
+	if (p->named)
+		pfree(p->named);
+	p->named = p->spec.features_kind != FEATURES_ARRAY ? model_inputs_describe(m) : NULL;
+	p->record_by_name = -1;
+}
+
+/*
  * Resolves each prediction's model for this batch and makes its buffers
  * hold capacity rows.  Buffers live in the query context; they are resized
- * when the batch grows.
+ * when the batch grows or the model's shapes change.
  */
 static void
 prepare_predictions(BatchPredictState *state, int capacity)
@@ -243,6 +314,7 @@ prepare_predictions(BatchPredictState *state, int capacity)
 	{
 		BatchPrediction *p = &state->predictions[i];
 		LoadedModel *lm;
+		int			output;
 
 		if (p->isnull == NULL || capacity > state->capacity)
 		{
@@ -252,25 +324,16 @@ prepare_predictions(BatchPredictState *state, int capacity)
 		}
 		if (p->null_argument)
 			continue;			/* every row is NULL, like the strict function's */
-		lm = model_cache_get(p->model, p->spec.version_given, p->version);
-		if (lm->model->ninputs != 1)
+		lm = model_cache_get(p->model, p->use_version, p->version);
+		if (lm->model->ninputs != 1 && p->spec.features_kind == FEATURES_ARRAY)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("model \"%s\" has %d inputs, predict takes one feature array",
-							p->model, lm->model->ninputs)));
-		if (capacity > state->capacity || lm->input_elems != p->input_elems ||
-			lm->output_elems != p->output_elems)
-		{
-			if (p->inputs)
-			{
-				pfree(p->inputs);
-				pfree(p->outputs);
-			}
-			p->input_elems = lm->input_elems;
-			p->output_elems = lm->output_elems;
-			p->inputs = palloc_extended(sizeof(float) * capacity * lm->input_elems, MCXT_ALLOC_HUGE);
-			p->outputs = palloc_extended(sizeof(float) * capacity * lm->output_elems, MCXT_ALLOC_HUGE);
-		}
+					 errmsg("model \"%s\" has %d inputs, one feature array cannot feed them",
+							p->model, lm->model->ninputs),
+					 errhint("Pass a record whose columns are named as the inputs, or a jsonb object.")));
+		output = p->output_name ? model_output_index(lm->model, p->model, p->output_name) : 0;
+		if (capacity > state->capacity || !buffers_fit(p, lm, output))
+			size_buffers(p, lm, output, Max(capacity, state->capacity));
 		p->loaded = lm;
 	}
 	if (capacity > state->capacity)
@@ -295,20 +358,34 @@ store_row(BatchPredictState *state, TupleTableSlot *slot, int r)
 	{
 		BatchPrediction *p = &state->predictions[i];
 		int			col = p->spec.feature_column - 1;
-		float	   *dst;
+		float	   *dsts[PI_MAX_MODEL_IO];
 
 		p->isnull[r] = slot->tts_isnull[col] || p->null_argument;
 		if (p->null_argument)
 			continue;
-		dst = p->inputs + (int64) r * p->input_elems;
+		for (int k = 0; k < p->ninputs; k++)
+			dsts[k] = p->inputs[k] + (int64) r * p->input_elems[k];
 		if (p->isnull[r])
-			memset(dst, 0, sizeof(float) * p->input_elems);
-		else if (p->spec.features_are_record)
-			features_from_record(DatumGetHeapTupleHeader(values[col]), p->model, dst,
-								 p->input_elems);
+		{
+			for (int k = 0; k < p->ninputs; k++)
+				memset(dsts[k], 0, sizeof(float) * p->input_elems[k]);
+		}
+		else if (p->spec.features_kind == FEATURES_JSONB)
+			features_from_jsonb(DatumGetJsonbP(values[col]), p->model, p->named, dsts);
+		else if (p->spec.features_kind == FEATURES_RECORD)
+		{
+			HeapTupleHeader rec = DatumGetHeapTupleHeader(values[col]);
+
+			if (p->record_by_name < 0)
+				p->record_by_name = record_names_inputs(rec, p->named);
+			if (p->record_by_name)
+				features_from_named_record(rec, p->model, p->named, dsts);
+			else
+				features_from_record(rec, p->model, dsts[0], p->input_elems[0]);
+		}
 		else
-			features_from_array(DatumGetArrayTypeP(values[col]), p->model, dst,
-								p->input_elems);
+			features_from_array(DatumGetArrayTypeP(values[col]), p->model, dsts[0],
+								p->input_elems[0]);
 	}
 	/* the features are in the input buffers now: do not copy them again */
 	for (int c = 0; c < state->nchild; c++)
@@ -328,7 +405,6 @@ run_forward_passes(BatchPredictState *state)
 	for (int i = 0; i < state->npredictions; i++)
 	{
 		BatchPrediction *p = &state->predictions[i];
-		const float *inputs = p->inputs;
 
 		/*
 		 * Look the model up again: reading the child's rows may have run
@@ -336,12 +412,13 @@ run_forward_passes(BatchPredictState *state)
 		 */
 		if (p->null_argument)
 			continue;
-		p->loaded = model_cache_get(p->model, p->spec.version_given, p->version);
-		if (p->loaded->input_elems != p->input_elems || p->loaded->output_elems != p->output_elems)
+		p->loaded = model_cache_get(p->model, p->use_version, p->version);
+		if (!buffers_fit(p, p->loaded, p->output))
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("model \"%s\" changed while the query ran", p->model)));
-		model_forward(p->loaded, p->model, state->nrows, &inputs, 1, &p->outputs);
+		model_forward(p->loaded, p->model, state->nrows, (const float *const *) p->inputs,
+					  p->output + 1, p->outputs);
 	}
 	INSTR_TIME_SET_CURRENT(end);
 	INSTR_TIME_ACCUM_DIFF(state->forward_time, end, start);
@@ -458,23 +535,29 @@ load_scan_tuple(BatchPredictState *state, int r)
 	for (int i = 0; i < state->npredictions; i++)
 	{
 		BatchPrediction *p = &state->predictions[i];
-		const float *out = p->outputs + (int64) r * p->output_elems;
 		int			col = state->nchild + i;
-		MemoryContext old = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
+		int64		elems;
+		const float *out;
+		MemoryContext old;
 
 		scan->tts_isnull[col] = p->isnull[r];
+		scan->tts_values[col] = (Datum) 0;
 		if (p->isnull[r])
-			scan->tts_values[col] = (Datum) 0;
-		else if (p->spec.returns_class)
+			continue;
+		elems = p->output_elems[p->output];
+		out = p->outputs[p->output] + (int64) r * elems;
+		old = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
+		if (p->spec.returns_class)
 		{
 			int32		cls;
 
-			scan->tts_isnull[col] = !predict_result_class(out, p->output_elems, &cls);
-			scan->tts_values[col] = scan->tts_isnull[col] ? (Datum) 0 : Int32GetDatum(cls);
+			scan->tts_isnull[col] = !predict_result_class(out, elems, &cls);
+			if (!scan->tts_isnull[col])
+				scan->tts_values[col] = Int32GetDatum(cls);
 		}
 		else
 		{
-			int			dims[1] = {(int) p->output_elems};
+			int			dims[1] = {(int) elems};
 
 			scan->tts_values[col] = PointerGetDatum(predict_result_array(out, 1, dims));
 		}
@@ -563,12 +646,21 @@ explain_batch(CustomScanState *node, List *ancestors, ExplainState *es)
 	initStringInfo(&models);
 	for (int i = 0; i < state->npredictions; i++)
 	{
+		Node	   *version = list_nth(cscan->custom_exprs, 3 * i + 1);
+		Node	   *output = list_nth(cscan->custom_exprs, 3 * i + 2);
+
 		appendStringInfoString(&models, i ? ", " : "");
-		append_argument(&models, list_nth(cscan->custom_exprs, 2 * i), context, true);
-		if (state->predictions[i].spec.version_given)
+		append_argument(&models, list_nth(cscan->custom_exprs, 3 * i), context, true);
+		if (state->predictions[i].spec.version_given &&
+			!(IsA(version, Const) && ((Const *) version)->constisnull))
 		{
 			appendStringInfoString(&models, " version ");
-			append_argument(&models, list_nth(cscan->custom_exprs, 2 * i + 1), context, false);
+			append_argument(&models, version, context, false);
+		}
+		if (!(IsA(output, Const) && ((Const *) output)->constisnull))
+		{
+			appendStringInfoString(&models, " output ");
+			append_argument(&models, output, context, true);
 		}
 	}
 	ExplainPropertyText("Models", models.data, es);

@@ -250,3 +250,24 @@ features_from_record(HeapTupleHeader rec, const char *model, float *dst, int64 e
 				 errmsg("model \"%s\" expects " INT64_FORMAT " input values, got " INT64_FORMAT " numeric columns",
 						model, expected, n)));
 }
+
+/*
+ * The value of a one-value input from a number (a record's column of that
+ * input's name); input names it in errors.
+ */
+void
+features_from_scalar(Datum value, Oid base_type, const char *model, const char *input,
+					 float *dst, int64 expected)
+{
+	if (!type_is_numeric(base_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("model \"%s\" input column \"%s\" is of type %s, expected a number or a numeric array",
+						model, input, format_type_be(base_type))));
+	if (expected != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("model \"%s\" input \"%s\" expects " INT64_FORMAT " values, got one number",
+						model, input, expected)));
+	*dst = datum_to_float(value, base_type, model, input, 1);
+}

@@ -25,6 +25,8 @@ typedef struct PredictCallCache
 	int32		version;
 	bool		features_are_record;
 	LoadedModel *loaded;
+	ModelInputs *inputs;		/* a record's model's inputs, else NULL */
+	int			record_by_name; /* 1: by column name, 0: in order, -1: not known */
 	float	   *output;			/* output 0 of the last row */
 	int64		output_capacity;
 } PredictCallCache;
@@ -58,11 +60,23 @@ call_model(FunctionCallInfo fcinfo)
 	}
 	cc->generation = 0;			/* until the lookup below succeeds */
 	cc->loaded = model_cache_get(text_to_cstring(name), version_given, version);
-	if (cc->loaded->model->ninputs != 1)
+	if (cc->loaded->model->ninputs != 1 && !cc->features_are_record)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("model \"%s\" has %d inputs, predict takes one feature array",
-						text_to_cstring(name), cc->loaded->model->ninputs)));
+				 errmsg("model \"%s\" has %d inputs, one feature array cannot feed them",
+						text_to_cstring(name), cc->loaded->model->ninputs),
+				 errhint("Pass a record whose columns are named as the inputs, or a jsonb object.")));
+	if (cc->inputs)
+		pfree(cc->inputs);
+	cc->inputs = NULL;
+	if (cc->features_are_record)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		cc->inputs = model_inputs_describe(cc->loaded->model);
+		cc->record_by_name = -1;
+		MemoryContextSwitchTo(old);
+	}
 	cc->generation = model_cache_generation();
 	text_to_cstring_buffer(name, cc->name, NAMEDATALEN);
 	cc->name_len = Min(name_len, NAMEDATALEN - 1);
@@ -77,12 +91,24 @@ run_one_row(FunctionCallInfo fcinfo, const LoadedModel **lm_out)
 {
 	PredictCallCache *cc = call_model(fcinfo);
 	LoadedModel *lm = cc->loaded;
-	float	   *input = pi_executor_input(executors_get(lm, cc->name, 1), 0);
+	PiExecutor *ex = executors_get(lm, cc->name, 1);
+	float	   *inputs[PI_MAX_MODEL_IO];
 
+	for (int i = 0; i < lm->model->ninputs; i++)
+		inputs[i] = pi_executor_input(ex, i);
 	if (cc->features_are_record)
-		features_from_record(PG_GETARG_HEAPTUPLEHEADER(1), cc->name, input, lm->input_elems);
+	{
+		HeapTupleHeader rec = PG_GETARG_HEAPTUPLEHEADER(1);
+
+		if (cc->record_by_name < 0)
+			cc->record_by_name = record_names_inputs(rec, cc->inputs);
+		if (cc->record_by_name)
+			features_from_named_record(rec, cc->name, cc->inputs, inputs);
+		else
+			features_from_record(rec, cc->name, inputs[0], lm->input_elems);
+	}
 	else
-		features_from_array(PG_GETARG_ARRAYTYPE_P(1), cc->name, input, lm->input_elems);
+		features_from_array(PG_GETARG_ARRAYTYPE_P(1), cc->name, inputs[0], lm->input_elems);
 	if (cc->output_capacity < lm->output_elems)
 	{
 		if (cc->output)
@@ -91,7 +117,7 @@ run_one_row(FunctionCallInfo fcinfo, const LoadedModel **lm_out)
 		cc->output_capacity = lm->output_elems;
 	}
 	progress_start(PROGRESS_PREDICT, cc->name, "predicting per row");
-	model_forward(lm, cc->name, 1, (const float *const *) &input, 1, &cc->output);
+	model_forward(lm, cc->name, 1, (const float *const *) inputs, 1, &cc->output);
 	progress_rows(1);
 	*lm_out = lm;
 	return cc->output;

@@ -99,3 +99,71 @@ def test_a_bad_row_in_a_batched_scan_is_named_by_position_and_ctid(conn):
     with pytest.raises(psycopg.errors.NullValueNotAllowed) as e:
         conn.execute("SELECT predict('d', ARRAY[1, NULL, 2]::real[])")
     assert "array_replace(features, NULL, 0)" in e.value.diag.message_hint
+
+
+def plan_of(conn, sql):
+    return "\n".join(r[0] for r in conn.execute("EXPLAIN (COSTS OFF) " + sql))
+
+
+def agree(rows, other):
+    """Same ids and classes, and scores within 1e-5 relative (a row's place in a
+    batch may change the order of its sums)."""
+    if [r[0] for r in rows] != [r[0] for r in other]:
+        return False
+    for (_, x), (_, y) in zip(rows, other):
+        if isinstance(x, list):
+            if not np.allclose(x, y, rtol=1e-5, atol=1e-5):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+def test_several_inputs_batch_by_jsonb_and_by_record_column_names(two_inputs):
+    """A model with two inputs, scored over a table three ways: a jsonb
+    object per row, the table's row (columns named as the inputs) and a
+    ROW(...) with those names; batched, each equals the per-row answers,
+    for both outputs and predict_class."""
+    conn = two_inputs
+    rng = np.random.default_rng(3)
+    conn.execute("CREATE TABLE pairs (id int, a real[], b real[], note text)")
+    with conn.cursor().copy("COPY pairs FROM STDIN") as copy:
+        for i in range(1, 1001):
+            copy.write_row((i, rng.standard_normal(2).astype("f4").tolist(),
+                            rng.standard_normal(3).astype("f4").tolist(), "x"))
+    conn.execute("CREATE TABLE inputs_only AS SELECT id, a, b FROM pairs")
+    queries = [
+        "SELECT id, predict('two', jsonb_build_object('a', a, 'b', b)) FROM pairs ORDER BY id",
+        "SELECT id, predict('two', jsonb_build_object('a', a, 'b', b), 'z') FROM pairs ORDER BY id",
+        "SELECT id, predict_class('two', jsonb_build_object('a', a, 'b', b)) FROM pairs ORDER BY id",
+        "SELECT id, predict('two', p) FROM pairs p ORDER BY id",
+        "SELECT id, predict_class('two', ROW(a, b)) FROM pairs ORDER BY id",
+    ]
+    for q in queries:
+        assert "BatchPredict" in plan_of(conn, q), q
+        batched = conn.execute(q).fetchall()
+        conn.execute("SET pg_infer.batching = off")
+        assert "BatchPredict" not in plan_of(conn, q)
+        assert agree(conn.execute(q).fetchall(), batched), q
+        conn.execute("RESET pg_infer.batching")
+    # the values themselves
+    a, b = conn.execute("SELECT a, b FROM pairs WHERE id = 7").fetchone()
+    y = W @ np.array(a + b, "f4") + C
+    got = conn.execute(queries[0].replace("ORDER BY id", "") + " WHERE id = 7").fetchone()[1]
+    assert np.allclose(got, y, rtol=1e-5)
+    # a generic plan with the output as a parameter
+    conn.execute("PREPARE by_output(text) AS SELECT sum((predict('two', jsonb_build_object('a', a, 'b', b),"
+                 " $1))[1]) FROM pairs")
+    conn.execute("SET plan_cache_mode = force_generic_plan")
+    assert "Models: two output $1" in "\n".join(r[0] for r in conn.execute("EXPLAIN (COSTS OFF) EXECUTE by_output('z')"))
+    z = conn.execute("EXECUTE by_output('z')").fetchone()[0]
+    conn.execute("SET pg_infer.batching = off")
+    assert conn.execute("EXECUTE by_output('z')").fetchone()[0] == pytest.approx(z, rel=1e-5)
+    # a record without a column for an input says which
+    with pytest.raises(psycopg.errors.UndefinedColumn, match='input "b" has no column of that name'):
+        conn.execute("SELECT predict('two', ROW(a, a)) FROM pairs LIMIT 1")
+    conn.execute("RESET pg_infer.batching")
+    with pytest.raises(psycopg.errors.UndefinedColumn, match='input "b" has no column of that name'):
+        conn.execute("SELECT predict('two', ROW(a, a)) FROM pairs")
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="one feature array cannot feed them"):
+        conn.execute("SELECT predict('two', a) FROM pairs")
