@@ -92,7 +92,8 @@ extern bool catalog_version_uid(int32 model_id, int32 version, uint64 *uid);
 extern bool catalog_version_exists_now(int32 model_id, int32 version, uint64 uid);
 extern int32 catalog_add_version(const char *name, const char *graph_json,
 								 const char *options_json, const char *description,
-								 const PiModel *model, const uint8 *weights, int64 weight_bytes);
+								 const PiModel *model, const char *const *input_dtypes,
+								 const uint8 *weights, int64 weight_bytes);
 extern void catalog_drop(const char *name, int32 version, bool version_given);
 extern void catalog_set_active(const char *name, int32 version);
 extern void catalog_grant(const char *name, const char *role, bool grant);

@@ -21,6 +21,8 @@ typedef struct PiOnnxInfo
 	int64_t		opset;			/* version of the default domain "" / "ai.onnx" */
 	char		producer_name[64];
 	char		producer_version[64];
+	/* the file's data type of each model input, as numpy names them ("int64") */
+	char		input_dtypes[PI_MAX_MODEL_IO][16];
 } PiOnnxInfo;
 
 /*

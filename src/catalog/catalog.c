@@ -142,9 +142,12 @@ catalog_result_int(int col, bool *isnull)
 	}
 }
 
-/* JSON list of a model's inputs or outputs with their shapes, for the view. */
+/*
+ * JSON list of a model's inputs or outputs with their shapes, for the view;
+ * dtypes (or NULL: all float32) are the data types their source declares.
+ */
 static char *
-describe_values(const PiModel *model, const int *indexes, int count)
+describe_values(const PiModel *model, const int *indexes, int count, const char *const *dtypes)
 {
 	StringInfoData buf;
 
@@ -156,7 +159,9 @@ describe_values(const PiModel *model, const int *indexes, int count)
 
 		appendStringInfo(&buf, "%s{\"name\": ", i ? ", " : "");
 		escape_json(&buf, v->name);
-		appendStringInfoString(&buf, ", \"dtype\": \"float32\", \"shape\": [");
+		appendStringInfoString(&buf, ", \"dtype\": ");
+		escape_json(&buf, dtypes && dtypes[i] ? dtypes[i] : "float32");
+		appendStringInfoString(&buf, ", \"shape\": [");
 		for (int d = 0; d < v->rank; d++)
 			appendStringInfo(&buf, "%s%lld", d ? ", " : "", (long long) v->dims[d]);
 		appendStringInfoString(&buf, "]}");
@@ -181,11 +186,13 @@ new_version_uid(void)
 
 /*
  * Stores a validated model as the next version of name (creating the model
- * on first use) and makes it the active version.  Returns the version.
+ * on first use) and makes it the active version; input_dtypes (or NULL:
+ * float32) are its inputs' data types as its file declares them, for the
+ * view.  Returns the version.
  */
 int32
 catalog_add_version(const char *name, const char *graph_json, const char *options_json,
-					const char *description, const PiModel *model,
+					const char *description, const PiModel *model, const char *const *input_dtypes,
 					const uint8 *weights, int64 weight_bytes)
 {
 	CatalogSession session;
@@ -230,8 +237,8 @@ catalog_add_version(const char *name, const char *graph_json, const char *option
 	vvalues[4] = description ? CStringGetTextDatum(description) : (Datum) 0;
 	if (description == NULL)
 		vnulls[4] = 'n';
-	vvalues[5] = CStringGetTextDatum(describe_values(model, model->inputs, model->ninputs));
-	vvalues[6] = CStringGetTextDatum(describe_values(model, model->outputs, model->noutputs));
+	vvalues[5] = CStringGetTextDatum(describe_values(model, model->inputs, model->ninputs, input_dtypes));
+	vvalues[6] = CStringGetTextDatum(describe_values(model, model->outputs, model->noutputs, NULL));
 	vvalues[7] = Int64GetDatum(model->parameter_count);
 	vvalues[8] = Int64GetDatum(weight_bytes);
 	vvalues[9] = Int64GetDatum((int64) new_version_uid());

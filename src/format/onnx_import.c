@@ -18,6 +18,7 @@
  *	  dynamic-batch Reshape pattern of PyTorch exports becomes [batch, ...].
  *	  Constants become weights only where an IR node consumes them.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -825,6 +826,24 @@ batch_refusal(const PiError *err, int opset)
  * fails too, the error is the first refusal followed by the lifted one
  * (when it differs).
  */
+/* The data type of each of model's inputs as the file declares it, lower case ("int64", "float32"). */
+static void
+describe_input_dtypes(const OnnxGraph *g, const PiModel *model, PiOnnxInfo *info)
+{
+	for (int i = 0; i < model->ninputs && i < PI_MAX_MODEL_IO; i++)
+	{
+		const char *name = model->values[model->inputs[i]].name;
+		const char *dtype = "float32";
+
+		for (int k = 0; k < g->ninputs; k++)
+			if (strcmp(g->inputs[k].name, name) == 0 && g->inputs[k].elem_type != ONNX_FLOAT)
+				dtype = onnx_dtype_name(g->inputs[k].elem_type);
+		snprintf(info->input_dtypes[i], sizeof(info->input_dtypes[i]), "%s", dtype);
+		for (char *c = info->input_dtypes[i]; *c; c++)
+			*c = (char) tolower((unsigned char) *c);
+	}
+}
+
 PiStatus
 pi_onnx_load(const uint8_t *onnx, size_t len, const uint8_t *external, size_t external_len,
 			 PiModel **out, PiOnnxInfo *info, PiError *err)
@@ -868,6 +887,7 @@ pi_onnx_load(const uint8_t *onnx, size_t len, const uint8_t *external, size_t ex
 		info->ir_version = proto.ir_version;
 		info->opset = opset;
 		snprintf(info->producer_name, sizeof(info->producer_name), "%s", proto.producer_name);
+		describe_input_dtypes(&proto.graph, *out, info);
 		snprintf(info->producer_version, sizeof(info->producer_version), "%s", proto.producer_version);
 	}
 

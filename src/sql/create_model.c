@@ -63,15 +63,15 @@ jsonb_arg_text(FunctionCallInfo fcinfo, int arg)
  * returns the version.  graph and weights are what the catalog keeps.
  */
 static int32
-store_model(const char *name, PiModel *model, const char *graph, const uint8 *weights,
-			int64 weight_bytes, const char *options, const char *description)
+store_model(const char *name, PiModel *model, const char *const *input_dtypes, const char *graph,
+			const uint8 *weights, int64 weight_bytes, const char *options, const char *description)
 {
 	int32		version;
 
 	progress_phase("storing");
 	PG_TRY();
 	{
-		version = catalog_add_version(name, graph, options, description, model,
+		version = catalog_add_version(name, graph, options, description, model, input_dtypes,
 									  weights, weight_bytes);
 	}
 	PG_FINALLY();
@@ -90,7 +90,7 @@ validate_and_store(const char *name, const char *graph, const uint8 *weights,
 	check_model_name(name);
 	progress_start(PROGRESS_CREATE_MODEL, name, "validating");
 	return store_model(name, model_build(name, MODEL_FROM_USER, graph, strlen(graph), weights, weight_bytes, options),
-					   graph, weights, weight_bytes, options, description);
+					   NULL, graph, weights, weight_bytes, options, description);
 }
 
 /*
@@ -104,6 +104,7 @@ import_and_store(const char *name, const uint8 *onnx, int64 onnx_len,
 {
 	PiModel    *model = NULL;
 	PiOnnxInfo	info;
+	const char *dtypes[PI_MAX_MODEL_IO];
 	PiError		err = {0};
 	char	   *descriptor;
 	char	   *stored;
@@ -131,7 +132,9 @@ import_and_store(const char *name, const uint8 *onnx, int64 onnx_len,
 	memcpy(blob, onnx, onnx_len);
 	if (external_len > 0)
 		memcpy(blob + onnx_len, external, external_len);
-	return store_model(name, model, stored, blob, onnx_len + external_len, options, description);
+	for (int i = 0; i < model->ninputs; i++)
+		dtypes[i] = info.input_dtypes[i];
+	return store_model(name, model, dtypes, stored, blob, onnx_len + external_len, options, description);
 }
 
 PG_FUNCTION_INFO_V1(pg_infer_create_model);

@@ -103,6 +103,7 @@ def test_embedding_model_with_integer_and_float_inputs(conn, name):
     arrays = {i["name"]: onnx_pb.read_tensor(data / f"input_{k}.pb") for k, i in enumerate(inputs)}
     expected = onnx_pb.read_tensor(data / "output_0.pb")
     assert arrays["category"].dtype == np.int64
+    assert {i["name"]: i["dtype"] for i in inputs}["category"] == "int64"      # as the file declares it
     for r in range(expected.shape[0]):
         row = {k: v[r].tolist() for k, v in arrays.items()}
         got = conn.execute("SELECT predict(%s, %s::jsonb)", (name, json.dumps(row))).fetchone()[0]
