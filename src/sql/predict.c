@@ -25,6 +25,8 @@ typedef struct PredictCallCache
 	int32		version;
 	bool		features_are_record;
 	LoadedModel *loaded;
+	float	   *input;			/* the features of the last row */
+	int64		input_capacity;
 	float	   *output;			/* output 0 of the last row */
 	int64		output_capacity;
 } PredictCallCache;
@@ -77,12 +79,19 @@ run_one_row(FunctionCallInfo fcinfo, const LoadedModel **lm_out)
 {
 	PredictCallCache *cc = call_model(fcinfo);
 	LoadedModel *lm = cc->loaded;
-	float	   *input = pi_executor_input(executors_get(lm, cc->name, 1), 0);
 
+	/* not the engine's input buffer: the inference worker may run the row */
+	if (cc->input_capacity < lm->input_elems)
+	{
+		if (cc->input)
+			pfree(cc->input);
+		cc->input = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(float) * lm->input_elems);
+		cc->input_capacity = lm->input_elems;
+	}
 	if (cc->features_are_record)
-		features_from_record(PG_GETARG_HEAPTUPLEHEADER(1), cc->name, input, lm->input_elems);
+		features_from_record(PG_GETARG_HEAPTUPLEHEADER(1), cc->name, cc->input, lm->input_elems);
 	else
-		features_from_array(PG_GETARG_ARRAYTYPE_P(1), cc->name, input, lm->input_elems);
+		features_from_array(PG_GETARG_ARRAYTYPE_P(1), cc->name, cc->input, lm->input_elems);
 	if (cc->output_capacity < lm->output_elems)
 	{
 		if (cc->output)
@@ -90,7 +99,7 @@ run_one_row(FunctionCallInfo fcinfo, const LoadedModel **lm_out)
 		cc->output = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(float) * lm->output_elems);
 		cc->output_capacity = lm->output_elems;
 	}
-	model_forward(lm, cc->name, 1, (const float *const *) &input, 1, &cc->output);
+	model_forward(lm, cc->name, 1, (const float *const *) &cc->input, 1, &cc->output);
 	*lm_out = lm;
 	return cc->output;
 }

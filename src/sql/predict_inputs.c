@@ -156,11 +156,11 @@ pg_infer_predict_inputs(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("model \"%s\" input \"%s\" must be a JSON array of numbers", name, input->name)));
-		input_from_json(value->val.binary.data, name, input->name,
-						pi_executor_input(executors_get(lm, name, 1), i), pi_value_row_elems(input));
+		/* not the engine's input buffers: the inference worker may run the row */
+		rows_in[i] = palloc(sizeof(float) * pi_value_row_elems(input));
+		input_from_json(value->val.binary.data, name, input->name, (float *) rows_in[i],
+						pi_value_row_elems(input));
 	}
-	for (int i = 0; i < model->ninputs; i++)
-		rows_in[i] = pi_executor_input(executors_get(lm, name, 1), i);
 	for (int o = 0; o <= out; o++)
 		rows_out[o] = palloc(sizeof(float) * pi_value_row_elems(&model->values[model->outputs[o]]));
 	model_forward(lm, name, 1, rows_in, out + 1, rows_out);

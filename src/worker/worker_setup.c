@@ -22,6 +22,7 @@ int			pg_infer_worker_max_batch = 4096;
 int			pg_infer_worker_max_delay_us = 0;
 int			pg_infer_worker_memory_mb = 4096;
 int			pg_infer_worker_buffer_mb = 256;
+int			pg_infer_worker_work_mem_kb = 1024 * 1024;
 bool		pg_infer_tf32 = false;
 
 WorkerShared *worker_shared = NULL;
@@ -124,6 +125,12 @@ worker_init(void)
 							"Memory the inference worker's resident models may take (GPU memory on a GPU).",
 							NULL, &pg_infer_worker_memory_mb, 4096, 16, INT_MAX / 2,
 							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_infer.worker_work_mem",
+							"Memory for the activation buffers of the inference worker's executor, all models together.",
+							"Merged batches are run in pieces that fit; a model whose single row does not fit "
+							"runs in the backends.",
+							&pg_infer_worker_work_mem_kb, 1024 * 1024, 1024, INT_MAX, PGC_SIGHUP, GUC_UNIT_KB,
+							NULL, NULL, NULL);
 	DefineCustomBoolVariable("pg_infer.tf32",
 							 "Allows TF32 tensor-core GEMMs on the GPU.",
 							 "Faster, but results then differ from the CPU engine's beyond 1e-5.",
