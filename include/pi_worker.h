@@ -156,6 +156,7 @@ extern int	pg_infer_worker_max_delay_us;
 extern int	pg_infer_worker_memory_mb;
 extern int	pg_infer_worker_buffer_mb;
 extern int	pg_infer_worker_work_mem_kb;
+extern int	pg_infer_worker_time_slice_ms;
 extern bool pg_infer_tf32;
 
 /* src/worker/worker_setup.c */

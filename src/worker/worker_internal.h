@@ -36,10 +36,11 @@ typedef struct ResidentModel
 {
 	WorkerResidentInfo info;	/* key, name, bytes, last use: published */
 	uint64		handle;			/* the executor's name for it */
-	uint64		use_order;		/* use_clock at its last use, for LRU */
+	uint64		use_order;		/* use_clock at its last use: LRU and turns */
 	int64		fixed_bytes;	/* activation plan of a RUN of r rows: */
 	int64		row_bytes;		/* fixed_bytes + r * row_bytes */
 	int64		max_rows;		/* most rows of a RUN; 0: not one */
+	double		usec_per_row;	/* forward-pass time a row, averaged; 0: unknown */
 } ResidentModel;
 
 /* One RUN: the requests that have rows in it, in the arena's row order. */
@@ -69,6 +70,8 @@ extern const char *executor_end_reason(void);
 
 /* src/worker/worker_models.c */
 extern ExecutorWait models_ensure(const WorkerSlot *request, ResidentModel **model, PiExecReply *failure);
+extern uint64 models_last_use(const SharedCacheKey *key);
+extern void models_record_run(ResidentModel *model, int64 rows, int64 usec);
 extern void models_forget_all(void);
 extern ExecutorWait models_expire(void);
 extern void models_publish(void);

@@ -5,7 +5,7 @@
  *	  pg_infer.worker_memory, least recently used evicted first, and dropped
  *	  when their version leaves the shared cache's table (dropped models).
  *	  Each keeps what the scheduler sizes its RUNs by: the activation plan
- *	  of the LOAD reply.
+ *	  of the LOAD reply and the measured time per row.
  *
  * Versions never change once committed, so a resident copy stays right for
  * as long as its version exists.  The table is the worker's own.
@@ -192,6 +192,24 @@ models_ensure(const WorkerSlot *request, ResidentModel **model, PiExecReply *fai
 	w = evict_for(0, nresident - 1);
 	*model = &resident[find(&request->key)];
 	return w;
+}
+
+/* use_order of key's resident model, 0 when it is not resident: turns go to the smallest. */
+uint64
+models_last_use(const SharedCacheKey *key)
+{
+	int			i = find(key);
+
+	return i >= 0 ? resident[i].use_order : 0;
+}
+
+/* Adds a RUN of rows rows that took usec to the model's average time per row. */
+void
+models_record_run(ResidentModel *model, int64 rows, int64 usec)
+{
+	double		per_row = (double) Max(usec, 1) / rows;
+
+	model->usec_per_row = model->usec_per_row > 0 ? (model->usec_per_row + per_row) / 2 : per_row;
 }
 
 /* Forgets every resident model (the executor that held them is gone). */

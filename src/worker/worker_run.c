@@ -116,6 +116,7 @@ run_plan(const RunPlan *plan, ResidentModel *model, PiExecReply *reply)
 	w = executor_call(&req, NULL, reply);
 	if (w != EXECUTOR_OK || reply->status != PI_OK)
 		return w;
+	models_record_run(model, plan->rows, reply->run_usec);
 	SpinLockAcquire(&worker_shared->mutex);
 	worker_shared->stats.batches++;
 	worker_shared->stats.rows += plan->rows;

@@ -4,12 +4,19 @@
  *	  grouped by model version (and shapes); each turn runs one RUN of one
  *	  group:
  *
- *	- The group of the oldest request goes first.
+ *	- Across models, round robin: the group whose model was used least
+ *	  recently goes first (one not resident counts as never used), the
+ *	  oldest request breaking ties.  A light model's requests wait for at
+ *	  most one RUN of each other model that has work.
  *	- The size of a RUN: at most pg_infer.worker_max_batch rows, the rows
- *	  whose inputs and outputs fit the arena, the model's max_rows and the
- *	  rows whose activations fit pg_infer.worker_work_mem.  A request may
- *	  take several RUNs.
- *	- The rows of a RUN go to the group's requests oldest first.
+ *	  whose inputs and outputs fit the arena, the model's max_rows, the rows
+ *	  whose activations fit pg_infer.worker_work_mem, and the rows that the
+ *	  model's measured time per row fits in pg_infer.worker_time_slice (one
+ *	  row for a model not run yet).  A request may take several RUNs.
+ *	- Across the requests of a group (sessions), max-min fairness: the rows
+ *	  of a RUN go to the smallest requests first, each getting at most an
+ *	  equal share of what is left, so that a one-row request is not kept
+ *	  behind another session's thousands of rows.
  *	- pg_infer.worker_max_delay: a group with nothing claimed yet and fewer
  *	  pending rows than worker_max_batch waits until its oldest request is
  *	  that old.
@@ -30,6 +37,7 @@ typedef struct Group
 	int64		pending_rows;
 	bool		running;		/* some request is claimed */
 	int			noutputs;		/* the most outputs a request wants */
+	uint64		last_use;		/* models_last_use */
 } Group;
 
 /* A request that may get rows in the RUN being filled. */
@@ -69,6 +77,7 @@ group_of(const WorkerSlot *r)
 	memset(g, 0, sizeof(*g));
 	g->lead = *r;
 	g->oldest = r->submitted;
+	g->last_use = models_last_use(&r->key);
 	return g;
 }
 
@@ -126,7 +135,8 @@ schedule_next(RunPlan *plan, int64 *wait_us)
 			*wait_us = (*wait_us < 0) ? delay : Min(*wait_us, delay);
 			continue;
 		}
-		if (best == NULL || g->oldest < best->oldest)
+		if (best == NULL || g->last_use < best->last_use ||
+			(g->last_use == best->last_use && g->oldest < best->oldest))
 			best = g;
 	}
 	if (best == NULL)
@@ -172,26 +182,34 @@ schedule_budget(const RunPlan *plan, const ResidentModel *model, char *why, size
 	else if (rows < 1)
 		snprintf(why, len, "one row needs " INT64_FORMAT " kB of activation buffers in the inference worker, more than pg_infer.worker_work_mem (%d kB)",
 				 (model->fixed_bytes + model->row_bytes) / 1024 + 1, pg_infer_worker_work_mem_kb);
-	return Max(rows, 0);
+	if (rows < 1)
+		return 0;
+	if (pg_infer_worker_time_slice_ms > 0)
+		rows = Min(rows, model->usec_per_row > 0
+				   ? Max(1, (int64) (pg_infer_worker_time_slice_ms * 1000.0 / model->usec_per_row))
+				   : 1);
+	return rows;
 }
 
-/* qsort order of candidates: the oldest first. */
+/* qsort order of candidates: fewest remaining rows first, then the oldest. */
 static int
 candidate_cmp(const void *a, const void *b)
 {
 	const Candidate *x = a;
 	const Candidate *y = b;
 
+	if (x->remaining != y->remaining)
+		return x->remaining < y->remaining ? -1 : 1;
 	if (x->seen.submitted != y->seen.submitted)
 		return x->seen.submitted < y->seen.submitted ? -1 : 1;
 	return x->slot - y->slot;
 }
 
 /*
- * Gives up to budget rows of the RUN to the requests for plan's model,
- * oldest first; claims the pending ones that get rows.  Sets their take and
- * run_row and returns the RUN's rows (0: every request was taken back
- * meanwhile).
+ * Shares out up to budget rows of the RUN among the requests for plan's
+ * model, smallest first, each at most an equal share of the rows left;
+ * claims the pending ones that get rows.  Sets their take and run_row and
+ * returns the RUN's rows (0: every request was taken back meanwhile).
  */
 int64
 schedule_fill(RunPlan *plan, int64 budget)
@@ -214,7 +232,7 @@ schedule_fill(RunPlan *plan, int64 budget)
 	{
 		Candidate  *c = &candidates[k];
 		ClaimedRequest *r = &claimed[c->slot];
-		int64		take = Min(c->remaining, left);
+		int64		take = Min(c->remaining, Max(1, left / (n - k)));
 
 		if (!r->claimed && !requests_claim(c->slot, &c->seen))
 			continue;

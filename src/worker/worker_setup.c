@@ -23,6 +23,7 @@ int			pg_infer_worker_max_delay_us = 0;
 int			pg_infer_worker_memory_mb = 4096;
 int			pg_infer_worker_buffer_mb = 256;
 int			pg_infer_worker_work_mem_kb = 1024 * 1024;
+int			pg_infer_worker_time_slice_ms = 50;
 bool		pg_infer_tf32 = false;
 
 WorkerShared *worker_shared = NULL;
@@ -130,6 +131,12 @@ worker_init(void)
 							"Merged batches are run in pieces that fit; a model whose single row does not fit "
 							"runs in the backends.",
 							&pg_infer_worker_work_mem_kb, 1024 * 1024, 1024, INT_MAX, PGC_SIGHUP, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_infer.worker_time_slice",
+							"Time one forward pass of the inference worker aims at, so that requests for other models wait at most about as long.",
+							"Batches are cut to the rows that a model's measured time per row fits in it.  "
+							"0 runs batches as large as the other limits allow.",
+							&pg_infer_worker_time_slice_ms, 50, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomBoolVariable("pg_infer.tf32",
 							 "Allows TF32 tensor-core GEMMs on the GPU.",
