@@ -63,7 +63,8 @@ typedef enum WorkerPhase
 	WORKER_READY,				/* serving requests */
 	WORKER_RESTARTING,			/* executor died; a new one is starting */
 	WORKER_NO_DEVICE,			/* device 'auto' and no usable GPU */
-	WORKER_FAILED				/* the executor could not start: last_error */
+	WORKER_FAILED,				/* the executor could not start: last_error */
+	WORKER_UNRESPONSIVE			/* the executor is stopped (SIGSTOP, a debugger) */
 } WorkerPhase;
 
 typedef enum WorkerSlotState
@@ -156,6 +157,7 @@ extern int	pg_infer_worker_max_delay_us;
 extern int	pg_infer_worker_memory_mb;
 extern int	pg_infer_worker_buffer_mb;
 extern int	pg_infer_worker_work_mem_kb;
+extern int	pg_infer_worker_run_timeout_ms;
 extern int	pg_infer_worker_time_slice_ms;
 extern bool pg_infer_tf32;
 

@@ -9,9 +9,9 @@
  * outputs.  Waits are on this process's latch: cancel and statement_timeout
  * interrupt them (the request is taken back or abandoned first), and a
  * worker that stops fails the request at once.  With pg_infer.device =
- * 'auto', a request the worker cannot run (too large for its limits, or
- * for its executor) runs in this backend instead, when this backend's
- * pg_infer.work_mem can hold one row of it.  include/pi_worker.h
+ * 'auto', a request the worker cannot run (too large for its limits, its
+ * executor stopped or too slow) runs in this backend instead, when this
+ * backend's pg_infer.work_mem can hold one row of it.  include/pi_worker.h
  * has the slot states and locks.
  */
 #include "pi_worker.h"
@@ -63,7 +63,9 @@ may_fall_back(const LoadedModel *lm)
 
 /*
  * Whether lm's forward passes go to the inference worker.  With
- * pg_infer.device = 'cuda', every reason they cannot is an ERROR.
+ * pg_infer.device = 'cuda', every reason they cannot is an ERROR.  While the
+ * worker's executor is unresponsive, 'auto' runs them in this backend when
+ * it can.
  */
 bool
 worker_routes(const LoadedModel *lm, const char *name)
@@ -83,7 +85,9 @@ worker_routes(const LoadedModel *lm, const char *name)
 		return false;
 	}
 	phase = worker_state(&gpu, reason, sizeof(reason));
-	if (phase != WORKER_READY && phase != WORKER_RESTARTING)
+	if (phase == WORKER_UNRESPONSIVE && may_fall_back(lm))
+		return false;
+	if (phase != WORKER_READY && phase != WORKER_RESTARTING && phase != WORKER_UNRESPONSIVE)
 	{
 		if (cuda)
 			cuda_unavailable(name, psprintf("the inference worker is %s", worker_phase_name(phase)),
@@ -119,7 +123,9 @@ worker_device_label(void)
 		pg_infer_worker_device == WORKER_DEVICE_OFF)
 		return "cpu";
 	phase = worker_state(&gpu, NULL, 0);
-	if (phase != WORKER_READY && phase != WORKER_RESTARTING)
+	if (phase == WORKER_UNRESPONSIVE && pg_infer_device == DEVICE_AUTO)
+		return "cpu";
+	if (phase != WORKER_READY && phase != WORKER_RESTARTING && phase != WORKER_UNRESPONSIVE)
 		return pg_infer_device == DEVICE_CUDA ? "cuda (unavailable)" : "cpu";
 	if (!gpu)
 		return "cpu (inference worker)";

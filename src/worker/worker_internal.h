@@ -15,6 +15,7 @@ typedef enum ExecutorWait
 {
 	EXECUTOR_OK,				/* the executor is there (and replied, if asked) */
 	EXECUTOR_GONE,				/* it exited or broke the protocol: restart it */
+	EXECUTOR_TIMEOUT,			/* no reply within pg_infer.worker_run_timeout */
 	EXECUTOR_SHUTDOWN			/* the worker was asked to stop */
 } ExecutorWait;
 
@@ -66,6 +67,7 @@ extern void executor_stop(const char *why);
 extern bool executor_running(void);
 extern ExecutorWait executor_wait(long timeout_ms, bool *readable);
 extern ExecutorWait executor_call(const PiExecRequest *req, const void *payload, PiExecReply *reply);
+extern void executor_watch(void);
 extern const char *executor_end_reason(void);
 
 /* src/worker/worker_models.c */
@@ -86,6 +88,7 @@ extern void requests_finish(int slot, bool ok, int code, const char *message, bo
 extern void requests_sweep(void);
 extern void requests_fail_model(const WorkerSlot *lead, int code, const char *message, bool fall_back);
 extern void requests_fail_all(int code, const char *message, bool fall_back);
+extern void requests_release_to_backends(const char *why);
 extern void requests_fail_on_exit(void);
 
 /* src/worker/worker_schedule.c */

@@ -6,8 +6,11 @@
  *
  * Failures: when the executor refuses a RUN, its requests fail with its
  * error; when it dies, the requests with rows in the RUN it was running
- * fail with an ERROR (58000), a new executor is started, and the other
- * requests (claimed ones keep the rows already done) are served by it.  A model the worker cannot run (its row does not
+ * fail with an ERROR (58000), and when it does not answer within
+ * pg_infer.worker_run_timeout it is killed and those requests fail the same
+ * way, or run in their backends where they may.  Either way a new executor
+ * is started, and the other requests (claimed ones keep the rows already
+ * done) are served by it.  A model the worker cannot run (its row does not
  * fit the worker's limits, or the executor cannot hold it) fails its
  * requests, which run in their backends where they may.  When the worker
  * itself stops, every waiting request fails.
@@ -21,6 +24,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -65,19 +69,34 @@ fail_run(const RunPlan *plan, int code, const char *message, bool fall_back)
 }
 
 /*
- * The executor died or broke the protocol (why says when): stops it, fails
- * the requests of the RUN of plan and those for the model of lead (either
- * may be NULL), and marks the executor for a restart.
+ * The executor died, broke the protocol (w = EXECUTOR_GONE) or did not
+ * answer in time (EXECUTOR_TIMEOUT; why says when): stops it, fails the
+ * requests of the RUN of plan and those for the model of lead (either may
+ * be NULL), and marks the executor for a restart.  A timeout lets the
+ * failed requests run in their backends where they may.
  */
 static void
-executor_lost(const char *why, const RunPlan *plan, const WorkerSlot *lead)
+executor_lost(ExecutorWait w, const char *why, const RunPlan *plan, const WorkerSlot *lead)
 {
+	bool		timed_out = (w == EXECUTOR_TIMEOUT);
 	char		message[512];
 
-	executor_stop(psprintf("it ended %s", why));
-	snprintf(message, sizeof(message),
-			 "the inference executor process ended (%s) while running this request",
-			 executor_end_reason());
+	if (timed_out)
+	{
+		const char *limit = GetConfigOptionByName("pg_infer.worker_run_timeout", NULL, false);
+
+		executor_stop(psprintf("it did not answer %s within pg_infer.worker_run_timeout (%s)", why, limit));
+		snprintf(message, sizeof(message),
+				 "the inference executor process did not finish this request within pg_infer.worker_run_timeout (%s) and was replaced",
+				 limit);
+	}
+	else
+	{
+		executor_stop(psprintf("it ended %s", why));
+		snprintf(message, sizeof(message),
+				 "the inference executor process ended (%s) while running this request",
+				 executor_end_reason());
+	}
 	/* published before the requesters wake */
 	models_forget_all();
 	SpinLockAcquire(&worker_shared->mutex);
@@ -85,9 +104,9 @@ executor_lost(const char *why, const RunPlan *plan, const WorkerSlot *lead)
 	worker_shared->stats.executor_restarts++;
 	SpinLockRelease(&worker_shared->mutex);
 	if (plan != NULL)
-		fail_run(plan, ERRCODE_SYSTEM_ERROR, message, false);
+		fail_run(plan, ERRCODE_SYSTEM_ERROR, message, timed_out);
 	if (lead != NULL)
-		requests_fail_model(lead, ERRCODE_SYSTEM_ERROR, message, false);
+		requests_fail_model(lead, ERRCODE_SYSTEM_ERROR, message, timed_out);
 }
 
 /* Fails every request: the worker cannot serve them (the phase's reason); backends may run them. */
@@ -105,7 +124,8 @@ fail_pending(void)
 
 /*
  * Nothing may run now: waits wait_us (-1: until a request comes or
- * IDLE_CHECK_MS pass, then expires dropped models).
+ * IDLE_CHECK_MS pass, then expires dropped models) and looks at the
+ * executor.
  */
 static ExecutorWait
 idle_wait(int64 wait_us)
@@ -121,10 +141,14 @@ idle_wait(int64 wait_us)
 	w = executor_wait(wait_us >= 0 ? wait_us / 1000 : IDLE_CHECK_MS, &readable);
 	if (w == EXECUTOR_OK && readable)
 		w = EXECUTOR_GONE;		/* nothing was asked: it exited or wrote out of turn */
-	else if (w == EXECUTOR_OK && wait_us < 0)
-		w = models_expire();
-	if (w == EXECUTOR_GONE)
-		executor_lost("while idle", NULL, NULL);
+	else if (w == EXECUTOR_OK)
+	{
+		executor_watch();
+		if (wait_us < 0)
+			w = models_expire();
+	}
+	if (w == EXECUTOR_GONE || w == EXECUTOR_TIMEOUT)
+		executor_lost(w, "while idle", NULL, NULL);
 	return w;
 }
 
@@ -144,8 +168,8 @@ serve_once(void)
 	if (!schedule_next(&plan, &wait_us))
 		return idle_wait(wait_us);
 	w = models_ensure(&plan.lead, &model, &reply);
-	if (w == EXECUTOR_GONE)
-		executor_lost("while a model was loaded or unloaded", NULL, &plan.lead);
+	if (w == EXECUTOR_GONE || w == EXECUTOR_TIMEOUT)
+		executor_lost(w, "while a model was loaded or unloaded", NULL, &plan.lead);
 	if (w != EXECUTOR_OK)
 		return w;
 	if (reply.status != PI_OK)
@@ -166,8 +190,8 @@ serve_once(void)
 	w = run_plan(&plan, model, &reply);
 	if (w == EXECUTOR_OK && reply.status != PI_OK)
 		fail_run(&plan, pg_infer_status_errcode(reply.status), reply.message, cannot_hold(reply.status));
-	else if (w == EXECUTOR_GONE)
-		executor_lost("while running a batch", &plan, NULL);
+	else if (w == EXECUTOR_GONE || w == EXECUTOR_TIMEOUT)
+		executor_lost(w, "while running a batch", &plan, NULL);
 	return w;
 }
 

@@ -56,7 +56,10 @@ touch(int i)
 	resident[i].info.last_used = GetCurrentTimestamp();
 }
 
-/* Asks the executor to free resident model i and forgets it. */
+/*
+ * Asks the executor to free resident model i, then forgets it (the views
+ * show it until the executor has answered).
+ */
 static ExecutorWait
 unload(int i)
 {
@@ -67,8 +70,8 @@ unload(int i)
 	req.magic = PI_EXEC_PROTOCOL_MAGIC;
 	req.command = PI_EXEC_UNLOAD;
 	req.model_handle = resident[i].handle;
-	resident[i] = resident[--nresident];
 	w = executor_call(&req, NULL, &reply);
+	resident[i] = resident[--nresident];
 	models_publish();
 	return w;
 }

@@ -194,15 +194,20 @@ requests_sweep(void)
 	}
 }
 
-/* Fails the claimed and pending requests for lead's model (NULL: all). */
+/*
+ * Fails the claimed and pending requests for lead's model (NULL: all),
+ * only those that may fall back to their backend when only_fallible.
+ */
 static void
-fail_matching(const WorkerSlot *lead, int code, const char *message, bool fall_back)
+fail_matching(const WorkerSlot *lead, bool only_fallible, int code, const char *message, bool fall_back)
 {
 	for (int i = 0; i < worker_shared->nslots; i++)
 	{
 		WorkerSlot	seen;
 
-		if (!requests_peek(i, &seen) || (lead != NULL && !requests_same_model(&seen, lead)))
+		if (!requests_peek(i, &seen) ||
+			(lead != NULL && !requests_same_model(&seen, lead)) ||
+			(only_fallible && !seen.may_fall_back))
 			continue;
 		if (claimed[i].claimed || requests_claim(i, &seen))
 			requests_finish(i, false, code, message, fall_back);
@@ -213,14 +218,24 @@ fail_matching(const WorkerSlot *lead, int code, const char *message, bool fall_b
 void
 requests_fail_model(const WorkerSlot *lead, int code, const char *message, bool fall_back)
 {
-	fail_matching(lead, code, message, fall_back);
+	fail_matching(lead, false, code, message, fall_back);
 }
 
 /* Fails every claimed and pending request. */
 void
 requests_fail_all(int code, const char *message, bool fall_back)
 {
-	fail_matching(NULL, code, message, fall_back);
+	fail_matching(NULL, false, code, message, fall_back);
+}
+
+/*
+ * Hands every claimed and pending request whose requester can run it back
+ * to that backend (the executor does not answer: why).  The others wait.
+ */
+void
+requests_release_to_backends(const char *why)
+{
+	fail_matching(NULL, true, ERRCODE_SYSTEM_ERROR, why, true);
 }
 
 /* Fails every request of every slot: the worker stops. */

@@ -23,6 +23,7 @@ int			pg_infer_worker_max_delay_us = 0;
 int			pg_infer_worker_memory_mb = 4096;
 int			pg_infer_worker_buffer_mb = 256;
 int			pg_infer_worker_work_mem_kb = 1024 * 1024;
+int			pg_infer_worker_run_timeout_ms = 60000;
 int			pg_infer_worker_time_slice_ms = 50;
 bool		pg_infer_tf32 = false;
 
@@ -132,6 +133,12 @@ worker_init(void)
 							"runs in the backends.",
 							&pg_infer_worker_work_mem_kb, 1024 * 1024, 1024, INT_MAX, PGC_SIGHUP, GUC_UNIT_KB,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_infer.worker_run_timeout",
+							"Longest the inference worker's executor may take to answer a request.",
+							"A forward pass that takes longer fails, and the executor is replaced; "
+							"with pg_infer.device = 'auto' the backend runs it instead.  0 turns the limit off.",
+							&pg_infer_worker_run_timeout_ms, 60000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_infer.worker_time_slice",
 							"Time one forward pass of the inference worker aims at, so that requests for other models wait at most about as long.",
 							"Batches are cut to the rows that a model's measured time per row fits in it.  "
@@ -185,6 +192,8 @@ worker_phase_name(WorkerPhase phase)
 			return "no device";
 		case WORKER_FAILED:
 			return "failed";
+		case WORKER_UNRESPONSIVE:
+			return "unresponsive";
 	}
 	return "unknown";
 }
