@@ -47,7 +47,8 @@ SERVER_SRCS = \
 	src/sql/features.c src/sql/named_inputs.c src/sql/predict.c src/sql/predict_inputs.c \
 	src/exec/batch_planner.c src/exec/batch_scan.c src/exec/record_names.c \
 	src/worker/worker_setup.c src/worker/worker_main.c src/worker/worker_executor.c \
-	src/worker/worker_models.c src/worker/client.c src/worker/forward.c
+	src/worker/worker_models.c src/worker/worker_requests.c src/worker/worker_schedule.c \
+	src/worker/worker_run.c src/worker/client.c src/worker/forward.c
 
 # Starting the executor process and talking to it: plain C that the server
 # library calls (and the executor and its test link).
@@ -56,7 +57,7 @@ EXECUTOR_CLIENT_SRCS = src/executor/spawn.c src/executor/channel.c
 # The executor process, pg_infer_executor (include/pi_executor_protocol.h):
 # a program of its own over the engine, never a PostgreSQL backend.
 EXECUTOR_SRCS = src/executor/main.c src/executor/commands.c src/executor/models.c \
-	src/executor/device.c src/executor/channel.c
+	src/executor/activations.c src/executor/device.c src/executor/channel.c
 
 OBJS = $(ENGINE_SRCS:.c=.o) $(SERVER_SRCS:.c=.o) $(EXECUTOR_CLIENT_SRCS:.c=.o)
 

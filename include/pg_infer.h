@@ -213,6 +213,7 @@ extern PiModel *model_build(const char *name, ModelSource source,
 extern int	pg_infer_work_mem_kb;
 extern void executors_init(void);
 extern PiExecutor *executors_get(LoadedModel *lm, const char *name, int64 rows);
+extern int64 executors_rows_fit(const LoadedModel *lm);
 extern int64 executors_rows_per_pass(LoadedModel *lm, const char *name);
 extern void executors_release(LoadedModel *lm);
 extern void executors_release_all(void);

@@ -24,19 +24,29 @@
  * reads it sends exactly one reply:
  *
  *	LOAD    payload_bytes bytes of a model image (src/ir/image.c) follow the
- *	        request on the command pipe; the executor attaches it, uploads it
- *	        (cuda) and makes an executor for max_batch rows.  Reply: bytes it
- *	        holds for the model (device bytes on a GPU).
- *	UNLOAD  frees model_handle.  Reply: the bytes it held.
+ *	        request on the command pipe; the executor attaches it and uploads
+ *	        it (cuda), but makes no activation buffers yet.  Reply: bytes it
+ *	        holds for the model (its weights' device bytes on a GPU), and the
+ *	        model's activation plan: a RUN of r rows needs fixed_bytes +
+ *	        r * row_bytes of activation buffers (the engine's buffer plan, on
+ *	        either device), and takes at most max_rows rows (MAX_BATCH, or
+ *	        fewer where a buffer would pass INT32_MAX floats; 0: not even one
+ *	        row can be addressed).
+ *	UNLOAD  frees model_handle and its buffers.  Reply: the bytes it held.
  *	RUN     rows rows of model_handle: input i is read from the arena at
  *	        input_offset[i] (rows x the model's row elements of input i),
- *	        output o written at output_offset[o] for o < noutputs.
+ *	        output o written at output_offset[o] for o < noutputs.  The
+ *	        model's activation buffers are made (or grown) for the rows of
+ *	        the request, and the buffers of all models together stay within
+ *	        memory_limit bytes (0: no limit): other models' buffers are freed
+ *	        first, least recently run first.
  *	QUIT    replies, then exits 0.
  *
  * Every request is checked before anything is done (handle, rows in 1 to
- * MAX_BATCH, noutputs up to the model's and PI_EXEC_MAX_IO, each arena range
- * inside the arena and float-aligned, a model of at most PI_EXEC_MAX_IO
- * inputs); a request refused gets a reply with status and message and
+ * the model's max_rows, activations within memory_limit, noutputs up to the
+ * model's and PI_EXEC_MAX_IO, each arena range inside the arena and
+ * float-aligned, a model of at most PI_EXEC_MAX_IO inputs); a request
+ * refused gets a reply with status and message and
  * changes nothing.  payload_bytes bytes follow every request that announces
  * them: a LOAD's are its image, any other command's are read, discarded and
  * the request refused, so the stream stays in step.  A request with a bad
@@ -53,7 +63,7 @@
 
 #include <stdint.h>
 
-#define PI_EXEC_PROTOCOL_MAGIC 0x70694578u	/* "piEx", bumped with the layout */
+#define PI_EXEC_PROTOCOL_MAGIC 0x70694579u	/* "piEx" + 1, bumped with the layout */
 #define PI_EXEC_FD_COMMANDS 3
 #define PI_EXEC_FD_REPLIES 4
 #define PI_EXEC_FD_ARENA 5
@@ -78,6 +88,7 @@ typedef struct PiExecRequest
 	uint64_t	model_handle;	/* chosen by the worker, unique per load */
 	int64_t		payload_bytes;	/* LOAD: image bytes that follow */
 	int64_t		rows;			/* RUN */
+	int64_t		memory_limit;	/* RUN: activation bytes of all models; 0: no limit */
 	int32_t		noutputs;		/* RUN: outputs wanted (the first noutputs) */
 	int32_t		tf32;			/* RUN: TF32 GEMMs allowed (cuda) */
 	int64_t		input_offset[PI_EXEC_MAX_IO];	/* RUN: arena byte offsets */
@@ -93,6 +104,9 @@ typedef struct PiExecReply
 	int64_t		bytes;			/* LOAD: bytes held for the model; HELLO: device total */
 	int64_t		free_bytes;		/* HELLO, LOAD: device memory free afterwards */
 	int64_t		run_usec;		/* RUN: time in the forward pass, copies included */
+	int64_t		fixed_bytes;	/* LOAD: activations of a RUN of r rows are */
+	int64_t		row_bytes;		/* fixed_bytes + r * row_bytes */
+	int64_t		max_rows;		/* LOAD: most rows of a RUN */
 	char		device_name[128];	/* HELLO */
 	char		message[512];	/* status != PI_OK: what went wrong */
 } PiExecReply;

@@ -24,7 +24,9 @@
  * FAILED (worker) -> FREE (requester, having read the result).  A requester
  * that stops waiting (cancel, statement_timeout, exit) takes a PENDING
  * request back (FREE) or marks a RUNNING one ABANDONED; the worker frees an
- * abandoned slot's buffer when the batch ends and makes it FREE.
+ * abandoned slot's buffer before its next RUN and makes it FREE.  A request
+ * FAILED with fall_back set runs in its requester's backend instead (it
+ * said it may, with may_fall_back).
  */
 #ifndef PI_WORKER_H
 #define PI_WORKER_H
@@ -61,7 +63,8 @@ typedef enum WorkerPhase
 	WORKER_READY,				/* serving requests */
 	WORKER_RESTARTING,			/* executor died; a new one is starting */
 	WORKER_NO_DEVICE,			/* device 'auto' and no usable GPU */
-	WORKER_FAILED				/* the executor could not start: last_error */
+	WORKER_FAILED,				/* the executor could not start: last_error */
+	WORKER_UNRESPONSIVE			/* the executor is stopped (SIGSTOP, a debugger) */
 } WorkerPhase;
 
 typedef enum WorkerSlotState
@@ -90,6 +93,8 @@ typedef struct WorkerSlot
 	dsa_pointer buffer;			/* inputs, then outputs; owned by the slot */
 	int64		buffer_bytes;
 	TimestampTz submitted;
+	bool		may_fall_back;	/* the requester can run it in its backend */
+	bool		fall_back;		/* FAILED: run it in the backend instead */
 	int			error_code;		/* FAILED: SQLSTATE and message */
 	char		error_message[512];
 	char		model_name[NAMEDATALEN];
@@ -151,6 +156,9 @@ extern int	pg_infer_worker_max_batch;
 extern int	pg_infer_worker_max_delay_us;
 extern int	pg_infer_worker_memory_mb;
 extern int	pg_infer_worker_buffer_mb;
+extern int	pg_infer_worker_work_mem_kb;
+extern int	pg_infer_worker_run_timeout_ms;
+extern int	pg_infer_worker_time_slice_ms;
 extern bool pg_infer_tf32;
 
 /* src/worker/worker_setup.c */
@@ -163,8 +171,8 @@ extern PGDLLEXPORT void pg_infer_worker_main(Datum arg);
 
 /* src/worker/client.c */
 extern bool worker_routes(const LoadedModel *lm, const char *name);
-extern void worker_forward(const LoadedModel *lm, const char *name, int64 rows,
-						   const float *const *inputs, int noutputs, float *const *outputs);
+extern int64 worker_forward(const LoadedModel *lm, const char *name, int64 rows,
+							const float *const *inputs, int noutputs, float *const *outputs);
 extern const char *worker_device_label(void);
 
 /* src/worker/forward.c */

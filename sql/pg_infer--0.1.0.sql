@@ -257,8 +257,9 @@ REVOKE EXECUTE ON FUNCTION warm_model(text, integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION evict_model(text, integer) FROM PUBLIC;
 
 -- The inference worker (with pg_infer preloaded): its state ('ready',
--- 'starting', 'restarting', 'no device', 'failed', 'stopped'), device,
--- memory of its resident models, and batching statistics since it started.
+-- 'unresponsive', 'starting', 'restarting', 'no device', 'failed', 'stopped'),
+-- device, memory of its resident models, and batching statistics since it
+-- started.
 CREATE FUNCTION worker_status(OUT state text, OUT device text, OUT device_name text,
                               OUT pid integer, OUT executor_pid integer,
                               OUT device_memory bigint, OUT memory_used bigint,

@@ -81,25 +81,36 @@ executors_release_all(void)
 
 /*
  * Most rows of lm that one forward pass may take under pg_infer.work_mem
- * (the executor's bytes grow linearly with its rows); raises 53200 when
- * not even one row fits.
+ * (the executor's bytes grow linearly with its rows); 0 when not even one
+ * row fits.
  */
 int64
-executors_rows_per_pass(LoadedModel *lm, const char *name)
+executors_rows_fit(const LoadedModel *lm)
 {
 	int64		one = executor_bytes(lm->model, 1);
 	int64		per_row = executor_bytes(lm->model, 2) - one;
 	int64		limit = limit_bytes();
 
 	if (one > limit)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("model \"%s\" needs " INT64_FORMAT " kB of engine memory for one row, more than pg_infer.work_mem (%d kB)",
-						name, one / 1024 + 1, pg_infer_work_mem_kb),
-				 errhint("A superuser can raise pg_infer.work_mem.")));
+		return 0;
 	if (per_row <= 0)
 		return INT64_MAX;
 	return 1 + (limit - one) / per_row;
+}
+
+/* executors_rows_fit, raising 53200 when not even one row fits. */
+int64
+executors_rows_per_pass(LoadedModel *lm, const char *name)
+{
+	int64		rows = executors_rows_fit(lm);
+
+	if (rows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("model \"%s\" needs " INT64_FORMAT " kB of engine memory for one row, more than pg_infer.work_mem (%d kB)",
+						name, executor_bytes(lm->model, 1) / 1024 + 1, pg_infer_work_mem_kb),
+				 errhint("A superuser can raise pg_infer.work_mem.")));
+	return rows;
 }
 
 /*

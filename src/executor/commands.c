@@ -1,8 +1,8 @@
 /*
  * commands.c
  *	  The executor's LOAD, UNLOAD and RUN: each request checked completely
- *	  (handles, row counts, output counts, arena ranges) before anything is
- *	  touched, and answered with a status and a message that says what was
+ *	  (handles, row counts, output counts, arena ranges, the memory limit)
+ *	  before anything is touched, and answered with a status and a message that says what was
  *	  expected and what came.
  */
 #include <stdio.h>
@@ -20,7 +20,10 @@ reply_error(PiExecReply *reply, const PiError *err)
 	snprintf(reply->message, sizeof(reply->message), "%s", err->message);
 }
 
-/* LOAD: attaches the image (owned from here on), prepares it on the device. */
+/*
+ * LOAD: attaches the image (owned from here on), prepares it on the device
+ * and answers with the model's activation plan (no buffers are made yet).
+ */
 void
 command_load(ExecState *st, const PiExecRequest *req, uint8_t *image, PiExecReply *reply)
 {
@@ -61,14 +64,18 @@ command_load(ExecState *st, const PiExecRequest *req, uint8_t *image, PiExecRepl
 				handle, lm->model->ninputs, PI_EXEC_MAX_IO);
 		goto failed;
 	}
-	if (device_prepare(&st->device, lm, st->max_batch, &err) != PI_OK)
+	if (device_load(&st->device, lm, &err) != PI_OK)
 		goto failed;
+	activations_plan(lm, st->max_batch);
 	reply->bytes = lm->bytes;
 	reply->free_bytes = device_free_bytes(&st->device);
+	reply->fixed_bytes = lm->fixed_bytes;
+	reply->row_bytes = lm->row_bytes;
+	reply->max_rows = lm->max_rows;
 	return;
 
 failed:
-	models_remove(&st->table, &st->device, lm);
+	models_remove(st, lm);
 	reply_error(reply, &err);
 }
 
@@ -87,7 +94,7 @@ command_unload(ExecState *st, const PiExecRequest *req, PiExecReply *reply)
 		return;
 	}
 	reply->bytes = lm->bytes;
-	models_remove(&st->table, &st->device, lm);
+	models_remove(st, lm);
 	reply->free_bytes = device_free_bytes(&st->device);
 }
 
@@ -125,16 +132,23 @@ arena_range(const ExecState *st, const PiExecRequest *req, const char *what, int
 
 /* Checks a RUN request against the model and the arena; the byte counts of each input and output. */
 static bool
-run_valid(const ExecState *st, const PiExecRequest *req, const PiModel *m,
+run_valid(const ExecState *st, const PiExecRequest *req, const LoadedModel *lm,
 		  int64_t *in_bytes, int64_t *out_bytes, PiError *err)
 {
+	const PiModel *m = lm->model;
 	unsigned long long handle = (unsigned long long) req->model_handle;
 	int			max_outputs = m->noutputs < PI_EXEC_MAX_IO ? m->noutputs : PI_EXEC_MAX_IO;
 
-	if (req->rows < 1 || req->rows > st->max_batch)
+	if (req->rows < 1 || req->rows > lm->max_rows)
 	{
 		pi_fail(err, PI_ERR_LIMIT, "RUN of model %llu: %lld rows, expected 1 to %lld",
-				handle, (long long) req->rows, (long long) st->max_batch);
+				handle, (long long) req->rows, (long long) lm->max_rows);
+		return false;
+	}
+	if (req->memory_limit < 0)
+	{
+		pi_fail(err, PI_ERR_INVALID, "RUN of model %llu: memory limit %lld, expected 0 (none) or more bytes",
+				handle, (long long) req->memory_limit);
 		return false;
 	}
 	if (req->noutputs < 0 || req->noutputs > max_outputs)
@@ -161,7 +175,11 @@ elapsed_usec(const struct timespec *a, const struct timespec *b)
 	return (int64_t) (b->tv_sec - a->tv_sec) * 1000000 + (b->tv_nsec - a->tv_nsec) / 1000;
 }
 
-/* RUN: inputs from the arena, the forward pass, the first noutputs outputs into the arena. */
+/*
+ * RUN: activation buffers for the rows within the memory limit, inputs
+ * from the arena, the forward pass, the first noutputs outputs into the
+ * arena.
+ */
 void
 command_run(ExecState *st, const PiExecRequest *req, PiExecReply *reply)
 {
@@ -179,7 +197,8 @@ command_run(ExecState *st, const PiExecRequest *req, PiExecReply *reply)
 		reply_error(reply, &err);
 		return;
 	}
-	if (!run_valid(st, req, lm->model, in_bytes, out_bytes, &err))
+	if (!run_valid(st, req, lm, in_bytes, out_bytes, &err) ||
+		activations_reserve(st, lm, req->rows, req->memory_limit, &err) != PI_OK)
 	{
 		reply_error(reply, &err);
 		return;

@@ -121,38 +121,53 @@ device_free_bytes(ExecDevice *dev)
 	return info.free_bytes;
 }
 
-/* Makes an executor for lm->model (uploading it to the GPU first) and sets lm->bytes. */
+/* Prepares lm->model to run (uploads its weights to the GPU) and sets lm->bytes. */
 PiStatus
-device_prepare(ExecDevice *dev, LoadedModel *lm, int64_t max_batch, PiError *err)
+device_load(ExecDevice *dev, LoadedModel *lm, PiError *err)
 {
 	if (!dev->cuda)
 	{
-		lm->cpu = pi_executor_new(lm->model, max_batch, err);
 		lm->bytes = lm->image_bytes;
-		return lm->cpu != NULL ? PI_OK : err->status;
+		return PI_OK;
 	}
 	lm->device_model = dev->api.model_upload(dev->context, lm->model, err);
 	if (lm->device_model == NULL)
 		return err->status;
-	lm->gpu = dev->api.executor_new(lm->device_model, max_batch, err);
-	if (lm->gpu == NULL)
-		return err->status;
-	lm->bytes = dev->api.model_bytes(lm->device_model) + dev->api.executor_bytes(lm->gpu);
+	lm->bytes = dev->api.model_bytes(lm->device_model);
 	return PI_OK;
 }
 
-/* Frees what device_prepare made, even partly: the executor before the device model. */
+/* Makes lm's activation buffers for runs of up to rows rows (it has none). */
+PiStatus
+device_buffers_new(ExecDevice *dev, LoadedModel *lm, int64_t rows, PiError *err)
+{
+	if (!dev->cuda)
+	{
+		lm->cpu = pi_executor_new(lm->model, rows, err);
+		return lm->cpu != NULL ? PI_OK : err->status;
+	}
+	lm->gpu = dev->api.executor_new(lm->device_model, rows, err);
+	return lm->gpu != NULL ? PI_OK : err->status;
+}
+
+/* Frees lm's activation buffers, if it has them. */
 void
-device_release(ExecDevice *dev, LoadedModel *lm)
+device_buffers_free(ExecDevice *dev, LoadedModel *lm)
 {
 	pi_executor_free(lm->cpu);
 	if (dev->cuda)
-	{
 		dev->api.executor_free(lm->gpu);
-		dev->api.model_free(lm->device_model);
-	}
 	lm->cpu = NULL;
 	lm->gpu = NULL;
+}
+
+/* Frees what device_load and device_buffers_new made: the buffers before the device model. */
+void
+device_release(ExecDevice *dev, LoadedModel *lm)
+{
+	device_buffers_free(dev, lm);
+	if (dev->cuda)
+		dev->api.model_free(lm->device_model);
 	lm->device_model = NULL;
 }
 

@@ -2,9 +2,9 @@
  * executor.h
  *	  The parts of pg_infer_executor, the program that runs models for the
  *	  inference worker (include/pi_executor_protocol.h): the device it runs
- *	  them on (device.c), its table of loaded models (models.c) and the
- *	  handlers of LOAD, UNLOAD and RUN (commands.c).  Plain C, no
- *	  PostgreSQL headers.
+ *	  them on (device.c), its table of loaded models (models.c), their
+ *	  activation buffers (activations.c) and the handlers of LOAD, UNLOAD
+ *	  and RUN (commands.c).  Plain C, no PostgreSQL headers.
  */
 #ifndef PI_EXECUTOR_INTERNAL_H
 #define PI_EXECUTOR_INTERNAL_H
@@ -54,6 +54,12 @@ typedef struct LoadedModel
 	PiCudaModel *device_model;
 	PiCudaExecutor *gpu;
 	int64_t		bytes;			/* reported to the worker: image or device bytes */
+	int64_t		fixed_bytes;	/* activation plan: fixed_bytes + rows * row_bytes */
+	int64_t		row_bytes;
+	int64_t		max_rows;		/* most rows of a RUN */
+	int64_t		capacity;		/* rows the activation buffers hold; 0: none made */
+	int64_t		activation_bytes;	/* their bytes by the plan */
+	uint64_t	last_run;		/* ExecState.run_clock at its last RUN */
 } LoadedModel;
 
 /* The loaded models (a handful: looked up by a linear scan). */
@@ -72,23 +78,32 @@ typedef struct ExecState
 	uint8_t    *arena;
 	int64_t		arena_bytes;
 	int64_t		max_batch;
+	int64_t		activation_bytes;	/* of every model's buffers, by the plan */
+	uint64_t	run_clock;		/* counts RUNs: least recently run first out */
 } ExecState;
 
 /* device.c */
 bool		device_open(ExecDevice *dev, const char *kind, const char *cuda_library, PiError *err);
 void		device_close(ExecDevice *dev);
 int64_t		device_free_bytes(ExecDevice *dev);
-PiStatus	device_prepare(ExecDevice *dev, LoadedModel *lm, int64_t max_batch, PiError *err);
+PiStatus	device_load(ExecDevice *dev, LoadedModel *lm, PiError *err);
+PiStatus	device_buffers_new(ExecDevice *dev, LoadedModel *lm, int64_t rows, PiError *err);
+void		device_buffers_free(ExecDevice *dev, LoadedModel *lm);
 void		device_release(ExecDevice *dev, LoadedModel *lm);
 float	   *device_input(ExecDevice *dev, LoadedModel *lm, int input);
 const float *device_output(ExecDevice *dev, const LoadedModel *lm, int output);
 PiStatus	device_run(ExecDevice *dev, LoadedModel *lm, int64_t rows, bool tf32, PiError *err);
 
+/* activations.c */
+void		activations_plan(LoadedModel *lm, int64_t max_batch);
+PiStatus	activations_reserve(ExecState *st, LoadedModel *lm, int64_t rows, int64_t limit, PiError *err);
+void		activations_free(ExecState *st, LoadedModel *lm);
+
 /* models.c */
 LoadedModel *models_find(const ModelTable *table, uint64_t handle);
 LoadedModel *models_add(ModelTable *table, uint64_t handle);
-void		models_remove(ModelTable *table, ExecDevice *dev, LoadedModel *lm);
-void		models_free_all(ModelTable *table, ExecDevice *dev);
+void		models_remove(ExecState *st, LoadedModel *lm);
+void		models_free_all(ExecState *st);
 
 /* commands.c */
 void		command_load(ExecState *st, const PiExecRequest *req, uint8_t *image, PiExecReply *reply);

@@ -100,7 +100,7 @@ start(ExecState *st, int argc, char **argv, PiError *err)
 static void
 finish(ExecState *st)
 {
-	models_free_all(&st->table, &st->device);
+	models_free_all(st);
 	device_close(&st->device);
 	if (st->arena != NULL)
 		munmap(st->arena, (size_t) st->arena_bytes);

@@ -1,8 +1,8 @@
 /*
  * models.c
  *	  The executor's table of loaded models, by the handle the worker chose
- *	  for each, and their release in order: executors, device model, model,
- *	  image.
+ *	  for each, and their release in order: activation buffers, device
+ *	  model, model, image.
  */
 #include <stdlib.h>
 
@@ -44,15 +44,18 @@ models_add(ModelTable *table, uint64_t handle)
 
 /* Frees lm and everything it holds, and drops it from the table. */
 void
-models_remove(ModelTable *table, ExecDevice *dev, LoadedModel *lm)
+models_remove(ExecState *st, LoadedModel *lm)
 {
+	ModelTable *table = &st->table;
+
 	for (int i = 0; i < table->count; i++)
 		if (table->models[i] == lm)
 		{
 			table->models[i] = table->models[--table->count];
 			break;
 		}
-	device_release(dev, lm);
+	activations_free(st, lm);
+	device_release(&st->device, lm);
 	pi_model_free(lm->model);
 	free(lm->image);
 	free(lm);
@@ -60,10 +63,12 @@ models_remove(ModelTable *table, ExecDevice *dev, LoadedModel *lm)
 
 /* Frees every loaded model and the table itself. */
 void
-models_free_all(ModelTable *table, ExecDevice *dev)
+models_free_all(ExecState *st)
 {
+	ModelTable *table = &st->table;
+
 	while (table->count > 0)
-		models_remove(table, dev, table->models[table->count - 1]);
+		models_remove(st, table->models[table->count - 1]);
 	free(table->models);
 	table->models = NULL;
 	table->capacity = 0;

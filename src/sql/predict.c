@@ -27,6 +27,8 @@ typedef struct PredictCallCache
 	LoadedModel *loaded;
 	ModelInputs *inputs;		/* a record's model's inputs, else NULL */
 	int			record_by_name; /* 1: by column name, 0: in order, -1: not known */
+	float	   *input;			/* the features of the last row, input after input */
+	int64		input_capacity;
 	float	   *output;			/* output 0 of the last row */
 	int64		output_capacity;
 } PredictCallCache;
@@ -91,11 +93,22 @@ run_one_row(FunctionCallInfo fcinfo, const LoadedModel **lm_out)
 {
 	PredictCallCache *cc = call_model(fcinfo);
 	LoadedModel *lm = cc->loaded;
-	PiExecutor *ex = executors_get(lm, cc->name, 1);
 	float	   *inputs[PI_MAX_MODEL_IO];
+	int64		total = 0;
 
+	/* not the engine's input buffers: the inference worker may run the row */
 	for (int i = 0; i < lm->model->ninputs; i++)
-		inputs[i] = pi_executor_input(ex, i);
+		total += pi_value_row_elems(&lm->model->values[lm->model->inputs[i]]);
+	if (cc->input_capacity < total)
+	{
+		if (cc->input)
+			pfree(cc->input);
+		cc->input = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(float) * total);
+		cc->input_capacity = total;
+	}
+	inputs[0] = cc->input;
+	for (int i = 1; i < lm->model->ninputs; i++)
+		inputs[i] = inputs[i - 1] + pi_value_row_elems(&lm->model->values[lm->model->inputs[i - 1]]);
 	if (cc->features_are_record)
 	{
 		HeapTupleHeader rec = PG_GETARG_HEAPTUPLEHEADER(1);

@@ -24,12 +24,12 @@ run_named_inputs(FunctionCallInfo fcinfo, int64 *count)
 	const PiModel *model = lm->model;
 	int			out = PG_ARGISNULL(2) ? 0 : model_output_index(model, name, text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	ModelInputs *mi = model_inputs_describe(model);
-	PiExecutor *ex = executors_get(lm, name, 1);
 	float	   *rows_in[PI_MAX_MODEL_IO];
 	float	   *rows_out[PI_MAX_MODEL_IO];
 
+	/* not the engine's input buffers: the inference worker may run the row */
 	for (int i = 0; i < model->ninputs; i++)
-		rows_in[i] = pi_executor_input(ex, i);
+		rows_in[i] = palloc(sizeof(float) * Max(mi->elems[i], 1));
 	features_from_jsonb(PG_GETARG_JSONB_P(1), name, mi, rows_in);
 	for (int o = 0; o <= out; o++)
 		rows_out[o] = palloc(sizeof(float) * pi_value_row_elems(&model->values[model->outputs[o]]));

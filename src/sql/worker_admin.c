@@ -44,7 +44,8 @@ pg_infer_worker_status(PG_FUNCTION_ARGS)
 		SpinLockRelease(&worker_shared->mutex);
 	}
 	values[0] = CStringGetTextDatum(worker_phase_name(s.phase));
-	values[1] = CStringGetTextDatum(s.phase == WORKER_READY || s.phase == WORKER_RESTARTING
+	values[1] = CStringGetTextDatum(s.phase == WORKER_READY || s.phase == WORKER_RESTARTING ||
+									s.phase == WORKER_UNRESPONSIVE
 									? (s.gpu ? "cuda" : "cpu") : "none");
 	values[2] = CStringGetTextDatum(s.device_name);
 	nulls[2] = (s.device_name[0] == '\0');

@@ -8,8 +8,11 @@
  * slot's buffer, in the worker's DSA area, holds the inputs, then the
  * outputs.  Waits are on this process's latch: cancel and statement_timeout
  * interrupt them (the request is taken back or abandoned first), and a
- * worker that stops fails the request at once.  include/pi_worker.h has the
- * slot states and locks.
+ * worker that stops fails the request at once.  With pg_infer.device =
+ * 'auto', a request the worker cannot run (too large for its limits, its
+ * executor stopped or too slow) runs in this backend instead, when this
+ * backend's pg_infer.work_mem can hold one row of it.  include/pi_worker.h
+ * has the slot states and locks.
  */
 #include "pi_worker.h"
 
@@ -51,9 +54,18 @@ cuda_unavailable(const char *name, const char *why, const char *detail)
 			 errhint("SET pg_infer.device = 'auto' runs it on the CPU engine where no GPU serves.")));
 }
 
+/* Whether this backend may run lm's forward passes itself when the worker cannot. */
+static bool
+may_fall_back(const LoadedModel *lm)
+{
+	return pg_infer_device == DEVICE_AUTO && executors_rows_fit(lm) > 0;
+}
+
 /*
  * Whether lm's forward passes go to the inference worker.  With
- * pg_infer.device = 'cuda', every reason they cannot is an ERROR.
+ * pg_infer.device = 'cuda', every reason they cannot is an ERROR.  While the
+ * worker's executor is unresponsive, 'auto' runs them in this backend when
+ * it can.
  */
 bool
 worker_routes(const LoadedModel *lm, const char *name)
@@ -73,7 +85,9 @@ worker_routes(const LoadedModel *lm, const char *name)
 		return false;
 	}
 	phase = worker_state(&gpu, reason, sizeof(reason));
-	if (phase != WORKER_READY && phase != WORKER_RESTARTING)
+	if (phase == WORKER_UNRESPONSIVE && may_fall_back(lm))
+		return false;
+	if (phase != WORKER_READY && phase != WORKER_RESTARTING && phase != WORKER_UNRESPONSIVE)
 	{
 		if (cuda)
 			cuda_unavailable(name, psprintf("the inference worker is %s", worker_phase_name(phase)),
@@ -109,7 +123,9 @@ worker_device_label(void)
 		pg_infer_worker_device == WORKER_DEVICE_OFF)
 		return "cpu";
 	phase = worker_state(&gpu, NULL, 0);
-	if (phase != WORKER_READY && phase != WORKER_RESTARTING)
+	if (phase == WORKER_UNRESPONSIVE && pg_infer_device == DEVICE_AUTO)
+		return "cpu";
+	if (phase != WORKER_READY && phase != WORKER_RESTARTING && phase != WORKER_UNRESPONSIVE)
 		return pg_infer_device == DEVICE_CUDA ? "cuda (unavailable)" : "cpu";
 	if (!gpu)
 		return "cpu (inference worker)";
@@ -284,10 +300,13 @@ await_request(uint64 generation)
 	return state;
 }
 
-/* Runs one request of rows rows (they fit the worker's limits) and copies its outputs out. */
-static void
+/*
+ * Runs one request of rows rows (they fit the worker's buffer) and copies
+ * its outputs out; false when the worker handed it back to this backend.
+ */
+static bool
 run_request(const LoadedModel *lm, const char *name, int64 rows, int64 first_row,
-			const float *const *inputs, int noutputs, float *const *outputs)
+			const float *const *inputs, int noutputs, float *const *outputs, bool fallible)
 {
 	const PiModel *model = lm->model;
 	WorkerSlot *s = my_slot();
@@ -324,6 +343,8 @@ run_request(const LoadedModel *lm, const char *name, int64 rows, int64 first_row
 		s->output_elems[i] = i < model->noutputs ? pi_value_row_elems(&model->values[model->outputs[i]]) : 0;
 	}
 	strlcpy(s->model_name, name, sizeof(s->model_name));
+	s->may_fall_back = fallible;
+	s->fall_back = false;
 	s->request_id = ++request_count;
 	s->submitted = GetCurrentTimestamp();
 	s->latch = MyLatch;
@@ -341,13 +362,20 @@ run_request(const LoadedModel *lm, const char *name, int64 rows, int64 first_row
 	if (state == SLOT_FAILED)
 	{
 		int			code;
+		bool		fall_back;
 		char		message[512];
 
 		SpinLockAcquire(&s->mutex);
 		code = s->error_code;
+		fall_back = s->fall_back;
 		strlcpy(message, s->error_message, sizeof(message));
 		s->state = SLOT_FREE;
 		SpinLockRelease(&s->mutex);
+		if (fall_back)
+		{
+			elog(DEBUG1, "model \"%s\" runs in this backend: %s", name, message);
+			return false;
+		}
 		ereport(ERROR, (errcode(code), errmsg("model \"%s\": %s", name, message)));
 	}
 	for (int o = 0; o < noutputs; o++)
@@ -360,18 +388,22 @@ run_request(const LoadedModel *lm, const char *name, int64 rows, int64 first_row
 	SpinLockAcquire(&s->mutex);
 	s->state = SLOT_FREE;
 	SpinLockRelease(&s->mutex);
+	return true;
 }
 
 /*
  * Runs rows rows through lm in the inference worker: inputs[i] holds rows
  * rows of input i, outputs[o] receives rows rows of output o for o <
- * noutputs.  Requests larger than the worker takes are sent in pieces.
+ * noutputs.  Requests larger than the worker's buffer holds are sent in
+ * pieces.  Returns the rows done: fewer than rows when the worker handed
+ * the rest back to this backend (pg_infer.device = 'auto').
  */
-void
+int64
 worker_forward(const LoadedModel *lm, const char *name, int64 rows,
 			   const float *const *inputs, int noutputs, float *const *outputs)
 {
 	const PiModel *model = lm->model;
+	bool		fallible = may_fall_back(lm);
 	int64		row_bytes = 0;
 	int64		arena_bytes;
 	int64		per_request;
@@ -385,6 +417,8 @@ worker_forward(const LoadedModel *lm, const char *name, int64 rows,
 	arena_bytes = worker_shared->arena_bytes - 64 * (model->ninputs + noutputs);
 	per_request = Min(worker_shared->max_batch, arena_bytes / Max(row_bytes, 1));
 	SpinLockRelease(&worker_shared->mutex);
+	if (per_request < 1 && fallible)
+		return 0;
 	if (per_request < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -393,5 +427,7 @@ worker_forward(const LoadedModel *lm, const char *name, int64 rows,
 				 errhint("Raise pg_infer.worker_buffer_size, or SET pg_infer.device = 'cpu'.")));
 	attach_area();
 	for (int64 start = 0; start < rows; start += per_request)
-		run_request(lm, name, Min(per_request, rows - start), start, inputs, noutputs, outputs);
+		if (!run_request(lm, name, Min(per_request, rows - start), start, inputs, noutputs, outputs, fallible))
+			return start;
+	return rows;
 }

@@ -8,9 +8,18 @@
  * The executor is started with fork + exec (src/executor/spawn.c) from
  * $libdir, so it maps none of PostgreSQL's shared memory: when it dies, only
  * the requests it was running fail.  State here is the worker's own.
+ *
+ * The watchdog: a request is written without blocking (a LOAD's image goes
+ * through the pipe as the executor reads it) and its reply awaited for at
+ * most pg_infer.worker_run_timeout, counted from the last progress; the
+ * caller replaces an executor that takes longer.  Meanwhile the worker
+ * looks every WATCH_TICK_MS at whether the executor is stopped (SIGSTOP, a
+ * debugger): it then reports the phase 'unresponsive' and hands the
+ * requests that their backends can run back to them.
  */
 #include "worker_internal.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -24,6 +33,7 @@
 #include "utils/timestamp.h"
 
 #define HELLO_TIMEOUT_MS 120000
+#define WATCH_TICK_MS 200		/* how often a wait for the executor looks at it */
 
 char	   *worker_arena = NULL;
 static int	arena_fd = -1;
@@ -31,6 +41,7 @@ static PiExecProcess executor = {0};
 static WaitEventSet *wait_set = NULL;
 static int	reply_event = -1;
 static char end_reason[256];
+static bool unresponsive = false;	/* the executor was found stopped */
 
 /* Creates the arena (a memfd both processes map) once per worker. */
 void
@@ -105,6 +116,10 @@ executor_start(void)
 		set_phase(WORKER_FAILED, errbuf);
 		return false;
 	}
+	/* writes wait for the pipe to drain under the watchdog, never block */
+	if (fcntl(executor.command_fd, F_SETFL, O_NONBLOCK) != 0)
+		elog(ERROR, "could not make the executor's command pipe non-blocking: %m");
+	unresponsive = false;
 	wait_set = CreateWaitEventSet(TopMemoryContext, 3);
 	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
@@ -227,35 +242,171 @@ executor_wait(long timeout_ms, bool *readable)
 }
 
 /*
- * Sends one request (and its payload) and waits for the reply.  A latch set
- * meanwhile is noted and the wait goes on: requests that arrive now are
- * merged into the next batch.
+ * Milliseconds left before the watchdog fires for a wait that has made no
+ * progress since since, under the current pg_infer.worker_run_timeout (a
+ * reload applies to calls in flight); -1 when the limit is off.
+ */
+static long
+watchdog_left_ms(TimestampTz since)
+{
+	TimestampTz deadline;
+
+	if (pg_infer_worker_run_timeout_ms <= 0)
+		return -1;
+	deadline = TimestampTzPlusMilliseconds(since, pg_infer_worker_run_timeout_ms);
+	return TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+}
+
+/* Milliseconds to wait before looking at the executor again. */
+static long
+watch_wait_ms(TimestampTz since)
+{
+	long		left = watchdog_left_ms(since);
+
+	return left < 0 ? WATCH_TICK_MS : Min(WATCH_TICK_MS, left);
+}
+
+/* Whether the watchdog fires for a wait without progress since since. */
+static bool
+watchdog_fired(TimestampTz since)
+{
+	return pg_infer_worker_run_timeout_ms > 0 && watchdog_left_ms(since) <= 0;
+}
+
+/* Whether the executor is stopped (SIGSTOP, a debugger): state T or t in /proc/PID/stat. */
+static bool
+executor_stopped(void)
+{
+	char		path[64];
+	char		stat[512];
+	char	   *state;
+	int			fd;
+	ssize_t		n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int) executor.pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	n = read(fd, stat, sizeof(stat) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	stat[n] = '\0';
+	/* "PID (COMM) STATE ...", where COMM may hold ')' */
+	state = strrchr(stat, ')');
+	return state != NULL && state[1] == ' ' && (state[2] == 'T' || state[2] == 't');
+}
+
+/*
+ * Looks at whether the executor is stopped: publishes the phase
+ * 'unresponsive' (and 'ready' again when it goes on), and while it is
+ * stopped hands back to their backends the requests that can run there.
+ */
+void
+executor_watch(void)
+{
+	char		why[128];
+	bool		stopped;
+
+	if (executor.pid == 0)
+		return;
+	stopped = executor_stopped();
+	snprintf(why, sizeof(why), "the inference executor process (pid %d) is stopped", (int) executor.pid);
+	if (stopped != unresponsive)
+	{
+		unresponsive = stopped;
+		if (stopped)
+			ereport(LOG,
+					(errmsg("pg_infer: %s", why),
+					 errdetail("Requests that can run in their backends go there until it goes on, or is replaced after pg_infer.worker_run_timeout.")));
+		else
+			ereport(LOG,
+					(errmsg("pg_infer: the inference executor process (pid %d) goes on", (int) executor.pid)));
+		set_phase(stopped ? WORKER_UNRESPONSIVE : WORKER_READY, stopped ? why : NULL);
+	}
+	if (stopped)
+		requests_release_to_backends(why);
+}
+
+/*
+ * Writes len bytes to the executor's command pipe, waiting while the pipe
+ * is full; EXECUTOR_TIMEOUT when no byte goes through for
+ * pg_infer.worker_run_timeout.
+ */
+static ExecutorWait
+send_watched(const void *data, size_t len)
+{
+	const char *p = data;
+	TimestampTz progress = GetCurrentTimestamp();
+
+	while (len > 0)
+	{
+		ssize_t		n = write(executor.command_fd, p, len);
+
+		if (n > 0)
+		{
+			p += n;
+			len -= n;
+			progress = GetCurrentTimestamp();
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+		{
+			executor_stop(psprintf("writing a request failed: %m"));
+			return EXECUTOR_GONE;
+		}
+		if (ShutdownRequestPending)
+			return EXECUTOR_SHUTDOWN;
+		(void) WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_WRITEABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 executor.command_fd, watch_wait_ms(progress), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);	/* the main loop looks at every slot each turn */
+		executor_watch();
+		if (watchdog_fired(progress))
+			return EXECUTOR_TIMEOUT;
+	}
+	return EXECUTOR_OK;
+}
+
+/*
+ * Sends one request (and its payload) and waits for the reply, under the
+ * watchdog.  A latch set meanwhile is noted and the wait goes on: requests
+ * that arrive now are scheduled after this one.  The caller replaces the
+ * executor after EXECUTOR_TIMEOUT; after EXECUTOR_GONE it is stopped.
  */
 ExecutorWait
 executor_call(const PiExecRequest *req, const void *payload, PiExecReply *reply)
 {
+	TimestampTz sent;
+	ExecutorWait w;
 	bool		readable;
 
 	if (executor.pid == 0)
 		return EXECUTOR_GONE;
-	if (pi_exec_send(&executor, req, payload) != 0)
-	{
-		executor_stop(psprintf("writing a request failed: %m"));
-		return EXECUTOR_GONE;
-	}
+	w = send_watched(req, sizeof(*req));
+	if (w == EXECUTOR_OK && req->payload_bytes > 0)
+		w = send_watched(payload, (size_t) req->payload_bytes);
+	if (w != EXECUTOR_OK)
+		return w;
+	sent = GetCurrentTimestamp();
 	for (;;)
 	{
-		ExecutorWait w = executor_wait(-1, &readable);
-
+		w = executor_wait(watch_wait_ms(sent), &readable);
 		if (w != EXECUTOR_OK)
 			return w;
-		if (!readable)
-			continue;
-		if (pi_exec_receive(&executor, reply) != 0 || reply->command != req->command)
-		{
-			executor_stop("it closed its reply pipe or sent a reply out of turn");
-			return EXECUTOR_GONE;
-		}
-		return EXECUTOR_OK;
+		if (readable)
+			break;
+		executor_watch();
+		if (watchdog_fired(sent))
+			return EXECUTOR_TIMEOUT;
 	}
+	if (pi_exec_receive(&executor, reply) != 0 || reply->command != req->command)
+	{
+		executor_stop("it closed its reply pipe or sent a reply out of turn");
+		return EXECUTOR_GONE;
+	}
+	if (unresponsive)
+		executor_watch();		/* it went on */
+	return EXECUTOR_OK;
 }

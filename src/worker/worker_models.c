@@ -4,6 +4,8 @@
  *	  uploaded once per version from the shared cache's image, kept under
  *	  pg_infer.worker_memory, least recently used evicted first, and dropped
  *	  when their version leaves the shared cache's table (dropped models).
+ *	  Each keeps what the scheduler sizes its RUNs by: the activation plan
+ *	  of the LOAD reply and the measured time per row.
  *
  * Versions never change once committed, so a resident copy stays right for
  * as long as its version exists.  The table is the worker's own.
@@ -11,13 +13,6 @@
 #include "worker_internal.h"
 
 #include "utils/timestamp.h"
-
-typedef struct ResidentModel
-{
-	WorkerResidentInfo info;	/* key, name, bytes, last use: published */
-	uint64		handle;			/* the executor's name for it */
-	uint64		use_order;		/* use_clock at its last use, for LRU */
-} ResidentModel;
 
 static ResidentModel resident[WORKER_MAX_RESIDENT];
 static int	nresident = 0;
@@ -61,7 +56,10 @@ touch(int i)
 	resident[i].info.last_used = GetCurrentTimestamp();
 }
 
-/* Asks the executor to free resident model i and forgets it. */
+/*
+ * Asks the executor to free resident model i, then forgets it (the views
+ * show it until the executor has answered).
+ */
 static ExecutorWait
 unload(int i)
 {
@@ -72,8 +70,8 @@ unload(int i)
 	req.magic = PI_EXEC_PROTOCOL_MAGIC;
 	req.command = PI_EXEC_UNLOAD;
 	req.model_handle = resident[i].handle;
-	resident[i] = resident[--nresident];
 	w = executor_call(&req, NULL, &reply);
+	resident[i] = resident[--nresident];
 	models_publish();
 	return w;
 }
@@ -137,26 +135,37 @@ load(const WorkerSlot *request, uint64 handle, PiExecReply *reply)
 	return w;
 }
 
+/* The index of key's resident model, or -1. */
+static int
+find(const SharedCacheKey *key)
+{
+	for (int i = 0; i < nresident; i++)
+		if (memcmp(&resident[i].info.key, key, sizeof(SharedCacheKey)) == 0)
+			return i;
+	return -1;
+}
+
 /*
- * Makes the request's model resident and returns its handle.  When the
- * executor refuses it (*failure->status != PI_OK), for example for lack of
- * GPU memory after evicting every other model, the caller fails the batch.
+ * Makes the request's model resident and points *model at it (valid until
+ * the next call here).  When the executor refuses it (failure->status !=
+ * PI_OK), for example for lack of GPU memory after evicting every other
+ * model, the caller fails the model's requests.
  */
 ExecutorWait
-models_ensure(const WorkerSlot *request, uint64 *handle, PiExecReply *failure)
+models_ensure(const WorkerSlot *request, ResidentModel **model, PiExecReply *failure)
 {
+	int			i = find(&request->key);
 	uint64		h;
 	ExecutorWait w;
 
 	failure->status = PI_OK;
-	for (int i = 0; i < nresident; i++)
-		if (memcmp(&resident[i].info.key, &request->key, sizeof(SharedCacheKey)) == 0)
-		{
-			touch(i);
-			models_publish();
-			*handle = resident[i].handle;
-			return EXECUTOR_OK;
-		}
+	if (i >= 0)
+	{
+		touch(i);
+		models_publish();
+		*model = &resident[i];
+		return EXECUTOR_OK;
+	}
 	w = evict_for(0, -1);
 	if (w != EXECUTOR_OK)
 		return w;
@@ -172,15 +181,38 @@ models_ensure(const WorkerSlot *request, uint64 *handle, PiExecReply *failure)
 	}
 	if (w != EXECUTOR_OK || failure->status != PI_OK)
 		return w;
+	memset(&resident[nresident], 0, sizeof(ResidentModel));
 	resident[nresident].info.key = request->key;
 	strlcpy(resident[nresident].info.model_name, request->model_name, NAMEDATALEN);
 	resident[nresident].info.bytes = failure->bytes;
 	resident[nresident].handle = h;
+	resident[nresident].fixed_bytes = failure->fixed_bytes;
+	resident[nresident].row_bytes = failure->row_bytes;
+	resident[nresident].max_rows = failure->max_rows;
 	touch(nresident);
 	nresident++;
 	models_publish();
-	*handle = h;
-	return evict_for(0, nresident - 1);
+	w = evict_for(0, nresident - 1);
+	*model = &resident[find(&request->key)];
+	return w;
+}
+
+/* use_order of key's resident model, 0 when it is not resident: turns go to the smallest. */
+uint64
+models_last_use(const SharedCacheKey *key)
+{
+	int			i = find(key);
+
+	return i >= 0 ? resident[i].use_order : 0;
+}
+
+/* Adds a RUN of rows rows that took usec to the model's average time per row. */
+void
+models_record_run(ResidentModel *model, int64 rows, int64 usec)
+{
+	double		per_row = (double) Max(usec, 1) / rows;
+
+	model->usec_per_row = model->usec_per_row > 0 ? (model->usec_per_row + per_row) / 2 : per_row;
 }
 
 /* Forgets every resident model (the executor that held them is gone). */

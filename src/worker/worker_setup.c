@@ -22,6 +22,9 @@ int			pg_infer_worker_max_batch = 4096;
 int			pg_infer_worker_max_delay_us = 0;
 int			pg_infer_worker_memory_mb = 4096;
 int			pg_infer_worker_buffer_mb = 256;
+int			pg_infer_worker_work_mem_kb = 1024 * 1024;
+int			pg_infer_worker_run_timeout_ms = 60000;
+int			pg_infer_worker_time_slice_ms = 50;
 bool		pg_infer_tf32 = false;
 
 WorkerShared *worker_shared = NULL;
@@ -125,6 +128,24 @@ worker_init(void)
 							"Memory the inference worker's resident models may take (GPU memory on a GPU).",
 							NULL, &pg_infer_worker_memory_mb, 4096, 16, INT_MAX / 2,
 							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_infer.worker_work_mem",
+							"Memory for the activation buffers of the inference worker's executor, all models together.",
+							"Merged batches are run in pieces that fit; a model whose single row does not fit "
+							"runs in the backends.",
+							&pg_infer_worker_work_mem_kb, 1024 * 1024, 1024, INT_MAX, PGC_SIGHUP, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_infer.worker_run_timeout",
+							"Longest the inference worker's executor may take to answer a request.",
+							"A forward pass that takes longer fails, and the executor is replaced; "
+							"with pg_infer.device = 'auto' the backend runs it instead.  0 turns the limit off.",
+							&pg_infer_worker_run_timeout_ms, 60000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_infer.worker_time_slice",
+							"Time one forward pass of the inference worker aims at, so that requests for other models wait at most about as long.",
+							"Batches are cut to the rows that a model's measured time per row fits in it.  "
+							"0 runs batches as large as the other limits allow.",
+							&pg_infer_worker_time_slice_ms, 50, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	DefineCustomBoolVariable("pg_infer.tf32",
 							 "Allows TF32 tensor-core GEMMs on the GPU.",
 							 "Faster, but results then differ from the CPU engine's beyond 1e-5.",
@@ -172,6 +193,8 @@ worker_phase_name(WorkerPhase phase)
 			return "no device";
 		case WORKER_FAILED:
 			return "failed";
+		case WORKER_UNRESPONSIVE:
+			return "unresponsive";
 	}
 	return "unknown";
 }

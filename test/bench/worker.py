@@ -42,7 +42,9 @@ the images cycled, INSERT ... SELECT from digits in SQL), then measures
      (SQLSTATE 58000, the session stays, the next query works, no crash
      recovery in the server log), and a cancel and a statement_timeout while
      the request runs (the executor is held with SIGSTOP so that the request
-     is certainly in flight)
+     is certainly in flight; a model of 1.6 MB of activations a row, in a
+     session whose pg_infer.work_mem = 1MB, so that the worker cannot hand
+     the request back to the backend)
 
 Writes the report (markdown, also printed; rewritten after each part, so a
 run cut off leaves what it measured) to --out and prints "summary:" lines.
@@ -640,6 +642,13 @@ def wait_waiting(conn, pid, seconds=20):
     return False
 
 
+WIDE_GRAPH = {"format": "pg_infer", "version": 1,
+              "inputs": [{"name": "x", "dtype": "float32", "shape": [-1, NFEAT]}], "outputs": [{"name": "y"}],
+              "nodes": [{"name": "r", "op": "Reshape", "inputs": ["x"], "attrs": {"shape": [-1, 1, NFEAT]}},
+                        {"name": "e", "op": "Expand", "inputs": ["r"], "attrs": {"shape": [-1, 512, NFEAT]}},
+                        {"name": "y", "op": "ReduceMean", "inputs": ["e"], "attrs": {"axes": [1], "keepdims": 0}}]}
+
+
 def fault_checks(ctx, conn, failures):
     """kill -9 of the executor during a query (a real forward pass, then a
     request held in flight with SIGSTOP), a cancel and a statement_timeout of
@@ -647,7 +656,12 @@ def fault_checks(ctx, conn, failures):
     out = []
     server_log = os.path.join(ctx["dir"], "server.log")
     offset = os.path.getsize(server_log)
-    query = "SELECT sum(predict_class('mnist', features)) FROM digits"
+    # 'wide' (y = x through 1.6 MB of activations a row): a session whose
+    # pg_infer.work_mem cannot hold a row waits for the worker even while its
+    # executor is stopped, instead of running the request itself
+    conn.execute("SELECT create_model('wide', %s::jsonb, %s)", (json.dumps(WIDE_GRAPH), safetensors_bytes({})))
+    held_setup = ["SET pg_infer.work_mem = '1MB'"]
+    query = "SELECT sum(predict_class('wide', features)) FROM digits WHERE id <= 200"
     big = "SELECT sum(predict_class('mlp512', features)) FROM t"
     # the results the queries must give, through the worker
     expected = conn.execute(query).fetchone()[0]
@@ -722,7 +736,7 @@ def fault_checks(ctx, conn, failures):
               + again(res, expected))
         return row
 
-    before = held("kill -9 of the executor with a request in flight", [],
+    before = held("kill -9 of the executor with a request in flight", held_setup,
                   lambda backend, executor: os.kill(executor, signal.SIGKILL),
                   lambda e, s: e is not None and getattr(e, "sqlstate", None) == "58000"
                   and "inference executor process ended (terminated by signal 9)" in str(e))
@@ -730,10 +744,10 @@ def fault_checks(ctx, conn, failures):
     check("a new executor after the kill", after["executor_restarts"] == before["executor_restarts"] + 1
           and after["pid"] == before["pid"],
           f"executor_restarts {before['executor_restarts']} -> {after['executor_restarts']}")
-    held("cancel of a request in flight", [],
+    held("cancel of a request in flight", held_setup,
          lambda backend, executor: conn.execute("SELECT pg_cancel_backend(%s)", (backend,)),
          lambda e, s: isinstance(e, psycopg.errors.QueryCanceled) and s < 2.0)
-    held("statement_timeout of a request in flight", ["SET statement_timeout = '1s'"],
+    held("statement_timeout of a request in flight", held_setup + ["SET statement_timeout = '1s'"],
          lambda backend, executor: None,
          lambda e, s: isinstance(e, psycopg.errors.QueryCanceled) and "statement timeout" in str(e) and s < 2.0)
     with open(server_log, errors="replace") as f:

@@ -3,6 +3,7 @@ test server): the same results as in-backend execution, dynamic batching
 across sessions, cancel and statement_timeout while a request waits,
 kill -9 of the executor process, a stopped worker, pg_infer.device, the
 memory budget and the pginfer.worker view."""
+import contextlib
 import json
 import os
 import pathlib
@@ -186,7 +187,8 @@ def slow_model(conn):
 
 
 def run_in_thread(dbname, sql, setup=()):
-    """Runs sql on a new connection in a thread; returns (thread, result dict with pid/error)."""
+    """Runs sql on a new connection in a thread; returns (thread, result dict
+    with pid, rows or error, seconds)."""
     result = {}
     started = threading.Event()
 
@@ -199,7 +201,7 @@ def run_in_thread(dbname, sql, setup=()):
                 started.set()
                 t0 = time.time()
                 try:
-                    c.execute(sql).fetchall()
+                    result["rows"] = c.execute(sql).fetchall()
                 except psycopg.Error as e:
                     result["error"] = e
                 result["seconds"] = time.time() - t0
@@ -379,6 +381,32 @@ def test_worker_models_shows_other_databases_only_to_stats_readers(dbname, conn)
                 conn.execute("DROP ROLE e2e_plain_reader")
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{other_db}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def worker_settings(dbname, **settings):
+    """Sets pg_infer.<name> = value for each setting (ALTER SYSTEM, reload)
+    and waits until the worker has read them, then resets them and waits
+    again.  pg_infer.worker_memory changes along (4095 MB, then back to the
+    default): the worker publishes it as memory_budget when it reads the
+    configuration, which tells that it has read the others too."""
+    def apply(pairs, budget_mb):
+        with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
+            for name, value in pairs:
+                admin.execute(f"ALTER SYSTEM RESET pg_infer.{name}" if value is None
+                              else f"ALTER SYSTEM SET pg_infer.{name} = '{value}'")
+            admin.execute("SELECT pg_reload_conf()")
+        with psycopg.connect(**conninfo(dbname), autocommit=True) as c:
+            deadline = time.time() + 10
+            while worker(c)["memory_budget"] != budget_mb * 1024 * 1024:
+                assert time.time() < deadline, "the worker did not reload its settings"
+                time.sleep(0.05)
+
+    apply(list(settings.items()) + [("worker_memory", "4095MB")], 4095)
+    try:
+        yield
+    finally:
+        apply([(name, None) for name in settings] + [("worker_memory", None)], 4096)
 
 
 def set_worker_memory(dbname, value):

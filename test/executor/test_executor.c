@@ -194,6 +194,22 @@ expect_status(Exec *e, const PiExecRequest *req, const void *payload, PiStatus s
 		  what, rc, reply.command, reply.status, status, reply.message, fragment);
 }
 
+/* Writes the image of f->model; false with a failed check when it cannot. */
+static bool
+fixture_image(Fixture *f)
+{
+	PiError		err = {0};
+
+	f->image_bytes = pi_model_image_size(f->model);
+	f->image = aligned_alloc(PI_IMAGE_ALIGN, (f->image_bytes + PI_IMAGE_ALIGN - 1) / PI_IMAGE_ALIGN * PI_IMAGE_ALIGN);
+	if (f->image == NULL || pi_model_image_write(f->model, f->image, &err) != PI_OK)
+	{
+		check(false, "%s: image: %s", f->name, err.message);
+		return false;
+	}
+	return true;
+}
+
 /* Loads fixture NAME and writes its image; false with a failed check when it cannot. */
 static bool
 fixture_open(const char *dir, const char *name, Fixture *f)
@@ -207,13 +223,8 @@ fixture_open(const char *dir, const char *name, Fixture *f)
 		check(false, "%s: fixture does not load: %s", name, err.message);
 		return false;
 	}
-	f->image_bytes = pi_model_image_size(f->model);
-	f->image = aligned_alloc(PI_IMAGE_ALIGN, (f->image_bytes + PI_IMAGE_ALIGN - 1) / PI_IMAGE_ALIGN * PI_IMAGE_ALIGN);
-	if (f->image == NULL || pi_model_image_write(f->model, f->image, &err) != PI_OK)
-	{
-		check(false, "%s: image: %s", name, err.message);
+	if (!fixture_image(f))
 		return false;
-	}
 	for (int i = 0; i < f->model->ninputs; i++)
 	{
 		const PiTensor *in = test_fixture_input(&f->io, f->model, i);
@@ -618,6 +629,167 @@ test_bad_requests(const char *dir)
 }
 
 /*
+ * A model of one input x [-1,1] expanded to [-1,width] and averaged back:
+ * y = x, with width floats of activations per row.  No weights.
+ */
+static bool
+expand_model(const char *name, int64_t width, Fixture *f)
+{
+	char		json[512];
+	PiTensorSet none = {0};
+	PiError		err = {0};
+
+	memset(f, 0, sizeof(*f));
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	snprintf(json, sizeof(json),
+			 "{\"format\": \"pg_infer\", \"version\": 1,"
+			 " \"inputs\": [{\"name\": \"x\", \"dtype\": \"float32\", \"shape\": [-1, 1]}],"
+			 " \"outputs\": [{\"name\": \"y\"}],"
+			 " \"nodes\": [{\"name\": \"e\", \"op\": \"Expand\", \"inputs\": [\"x\"], \"attrs\": {\"shape\": [-1, %lld]}},"
+			 " {\"name\": \"y\", \"op\": \"ReduceMean\", \"inputs\": [\"e\"], \"attrs\": {\"axes\": [1], \"keepdims\": 1}}]}",
+			 (long long) width);
+	if (pi_graph_load(json, strlen(json), &none, &f->model, &err) != PI_OK)
+	{
+		check(false, "%s: graph: %s", name, err.message);
+		return false;
+	}
+	return fixture_image(f);
+}
+
+/*
+ * A RUN of rows rows of an expand_model under handle within limit bytes:
+ * x = 1, 2, ... from arena offset 0, y after it.  Returns the reply's
+ * status; when PI_OK, checks that y equals x.
+ */
+static PiStatus
+run_expand(Exec *e, uint64_t handle, int64_t rows, int64_t limit, PiExecReply *reply)
+{
+	PiExecRequest req = make_request(PI_EXEC_RUN, handle);
+	float	   *x = (float *) e->arena;
+	float	   *y = x + 1024;
+	bool		same = true;
+
+	req.rows = rows;
+	req.noutputs = 1;
+	req.memory_limit = limit;
+	req.output_offset[0] = 1024 * sizeof(float);
+	for (int64_t r = 0; r < rows; r++)
+	{
+		x[r] = (float) (r + 1);
+		y[r] = -1.0f;
+	}
+	if (request(e, &req, NULL, reply) != 0)
+		return PI_ERR_DEVICE;
+	for (int64_t r = 0; reply->status == PI_OK && r < rows; r++)
+		same = same && y[r] == x[r];
+	check(reply->status != PI_OK || same, "RUN of %lld rows of model %llu: y equals x", (long long) rows,
+		  (unsigned long long) handle);
+	return (PiStatus) reply->status;
+}
+
+/* The resident memory of a process (VmRSS), in bytes; -1 if unknown. */
+static int64_t
+process_rss(pid_t pid)
+{
+	char		path[64];
+	char		line[256];
+	long long	kb = -1;
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kb = atoll(line + 6);
+	fclose(f);
+	return kb < 0 ? -1 : kb * 1024;
+}
+
+/*
+ * Activation buffers are made per RUN, not at LOAD: a model whose
+ * MAX_BATCH rows could not be addressed loads (and says how many rows it
+ * takes); the LOAD reply gives the engine's buffer plan; a RUN grows the
+ * buffers within its memory limit and frees other models' to make room.
+ */
+static void
+test_activations(const char *dir)
+{
+	Exec		e;
+	Fixture		huge,
+				a,
+				b,
+				mlp;
+	PiExecReply reply;
+	PiExecRequest req;
+	int64_t		one,
+				two,
+				rss;
+	const int64_t mib = 1 << 20;
+
+	memset(&huge, 0, sizeof(huge));
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	memset(&mlp, 0, sizeof(mlp));
+	if (!exec_start(&e, "cpu", MAX_BATCH, NULL))
+		return;
+	/* 40,000,000 floats a row: 53 rows are addressable (INT32_MAX floats), not MAX_BATCH */
+	if (expand_model("expand_40m", 40000000, &huge) && load_fixture(&e, &huge, 1, &reply) == PI_OK)
+	{
+		check(reply.max_rows == INT32_MAX / 40000000 && reply.row_bytes >= 40000000 * (int64_t) sizeof(float) &&
+			  reply.bytes == huge.image_bytes,
+			  "40M floats a row: LOAD answers max_rows %lld (expected %d), row bytes %lld, bytes %lld",
+			  (long long) reply.max_rows, INT32_MAX / 40000000, (long long) reply.row_bytes, (long long) reply.bytes);
+		req = make_request(PI_EXEC_RUN, 1);
+		req.rows = INT32_MAX / 40000000 + 1;
+		expect_status(&e, &req, NULL, PI_ERR_LIMIT, "54 rows, expected 1 to 53", "a RUN past max_rows");
+		unload(&e, huge.name, 1, huge.image_bytes);
+	}
+	else
+		check(false, "expand_40m loads (max_batch %d): %s", MAX_BATCH, reply.message);
+	/* the plan is the engine's: pi_executor_bytes of 1 and 2 rows */
+	if (open_and_load(&e, dir, "model_mlp", 2, &mlp, &reply) &&
+		pi_executor_bytes(mlp.model, 1, &one) && pi_executor_bytes(mlp.model, 2, &two))
+		check(reply.row_bytes == two - one && reply.fixed_bytes == one - reply.row_bytes &&
+			  reply.max_rows == MAX_BATCH,
+			  "model_mlp: plan %lld + %lld a row (engine: %lld for 1 row, %lld for 2), max_rows %lld",
+			  (long long) reply.fixed_bytes, (long long) reply.row_bytes, (long long) one, (long long) two,
+			  (long long) reply.max_rows);
+	/* two models of 8 MiB a row, 4 rows each, under a limit of 40 MiB: one's buffers at a time */
+	if (expand_model("expand_a", 2 * mib, &a) && load_fixture(&e, &a, 3, &reply) == PI_OK &&
+		expand_model("expand_b", 2 * mib, &b) && load_fixture(&e, &b, 4, &reply) == PI_OK)
+	{
+		check(run_expand(&e, 3, 4, 40 * mib, &reply) == PI_OK, "A: 4 rows within 40 MiB: %s", reply.message);
+		rss = process_rss(e.proc.pid);
+		check(run_expand(&e, 4, 4, 40 * mib, &reply) == PI_OK, "B: 4 rows within 40 MiB: %s", reply.message);
+		check(process_rss(e.proc.pid) < rss + 16 * mib,
+			  "B's buffers replaced A's: resident %lld MiB after A, %lld MiB after B",
+			  (long long) rss / mib, (long long) process_rss(e.proc.pid) / mib);
+		check(run_expand(&e, 3, 5, 40 * mib, &reply) == PI_ERR_LIMIT &&
+			  strstr(reply.message, "5 rows need") != NULL && strstr(reply.message, "more than the limit of 41943040"),
+			  "A: 5 rows over 40 MiB refused: %s", reply.message);
+		check(run_expand(&e, 3, 5, 0, &reply) == PI_OK, "A: 5 rows without a limit: %s", reply.message);
+		check(run_expand(&e, 4, 1, 1, &reply) == PI_ERR_LIMIT, "B: 1 row over a limit of 1 byte refused: %s",
+			  reply.message);
+		req = make_request(PI_EXEC_RUN, 3);
+		req.rows = 1;
+		req.noutputs = 1;
+		req.memory_limit = -1;
+		expect_status(&e, &req, NULL, PI_ERR_INVALID, "memory limit -1, expected 0 (none) or more bytes",
+					  "negative memory limit");
+	}
+	else
+		check(false, "the 8 MiB-a-row models load: %s", reply.message);
+	fixture_close(&huge);
+	fixture_close(&a);
+	fixture_close(&b);
+	fixture_close(&mlp);
+	exec_end_expect(&e, "terminated by signal 9", "activations");
+	group_end("activation buffers per RUN: LOAD makes none and gives the plan and max_rows; RUNs within "
+			  "their memory limit, other models' buffers freed first");
+}
+
+/*
  * A request header (no payload follows) that breaks the stream: refused
  * with status, then the executor exits 1.
  */
@@ -669,9 +841,11 @@ static void
 test_broken_streams(void)
 {
 	PiExecRequest req = make_request(PI_EXEC_QUIT, 0);
+	char		msg[96];
 
 	req.magic = 0x12345678;
-	expect_fatal(&req, PI_ERR_CORRUPT, "request magic 0x12345678, expected 0x70694578", "bad magic");
+	snprintf(msg, sizeof(msg), "request magic 0x12345678, expected 0x%08x", PI_EXEC_PROTOCOL_MAGIC);
+	expect_fatal(&req, PI_ERR_CORRUPT, msg, "bad magic");
 	req = make_request(PI_EXEC_LOAD, 1);
 	req.payload_bytes = (int64_t) 1 << 41;
 	expect_fatal(&req, PI_ERR_LIMIT, "payload of 2199023255552 bytes, expected at most", "payload above the limit");
@@ -957,6 +1131,7 @@ main(int argc, char **argv)
 				  "bad LOAD requests (duplicate handle, no image, damaged images) refused, the model still runs");
 	test_bad_requests(argv[2]);
 	exec_end(&fixtures_exec, how, sizeof(how));
+	test_activations(argv[2]);
 	test_broken_streams();
 	test_lifecycle();
 	test_cuda(argv[2]);
