@@ -76,6 +76,9 @@ typedef enum PredictKind
 extern PredictKind batch_predict_kind(Oid proc);
 extern void batch_planner_init(void);
 
+/* src/exec/drop_guard.c */
+extern void drop_guard(Query *parse);
+
 /* src/exec/record_names.c */
 extern void record_names_fill(Query *parse);
 

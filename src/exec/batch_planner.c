@@ -624,7 +624,10 @@ batch_plan(Plan *plan, bool stay_per_row, int *next_node_id)
 	return plan;
 }
 
-/* planner_hook: name ROW(...) features, plan as usual, then batch the predict calls. */
+/*
+ * planner_hook: lock the catalog against DROP EXTENSION, name ROW(...)
+ * features, plan as usual, then batch the predict calls.
+ */
 static PlannedStmt *
 batch_planner(Query *parse, const char *query_string, int cursor_options,
 			  ParamListInfo bound_params)
@@ -633,6 +636,7 @@ batch_planner(Query *parse, const char *query_string, int cursor_options,
 	int			next_node_id;
 	ListCell   *lc;
 
+	drop_guard(parse);
 	record_names_fill(parse);
 	if (prev_planner_hook)
 		stmt = prev_planner_hook(parse, query_string, cursor_options, bound_params);
