@@ -27,6 +27,9 @@
 
 #include "pi_executor.h"
 
+/* How long a stopped executor may take to exit by itself. */
+#define STOP_GRACE_MS 200
+
 _Static_assert(PI_EXEC_FD_COMMANDS < PI_EXEC_FD_ARENA && PI_EXEC_FD_REPLIES < PI_EXEC_FD_ARENA,
 			   "the arena has the highest of the executor's descriptors");
 
@@ -172,24 +175,48 @@ pi_exec_spawn(PiExecProcess *proc, const char *program, const char *device,
 	return 0;
 }
 
-/* Kills the executor unless it exited, waits for it, closes the pipes, says how it ended. */
+/*
+ * Stops the executor: closes its command pipe, so that a responsive one
+ * exits by itself, kills it (SIGKILL) after STOP_GRACE_MS otherwise, waits
+ * for it, closes the pipes, and says how it ended.
+ */
 void
 pi_exec_stop(PiExecProcess *proc, char *buf, size_t len)
 {
 	int			status = 0;
 	pid_t		r = -1;
+	bool		killed = false;
 
 	if (proc->pid > 0)
 	{
-		kill(proc->pid, SIGKILL);
-		do
-			r = waitpid(proc->pid, &status, 0);
-		while (r < 0 && errno == EINTR);
+		/* end of file on its commands makes a responsive executor exit by itself */
+		if (proc->command_fd >= 0)
+		{
+			close(proc->command_fd);
+			proc->command_fd = -1;
+		}
+		for (int waited_ms = 0; waited_ms < STOP_GRACE_MS; waited_ms += 10)
+		{
+			r = waitpid(proc->pid, &status, WNOHANG);
+			if (r != 0 && !(r < 0 && errno == EINTR))
+				break;
+			usleep(10 * 1000);
+		}
+		if (r == 0 || (r < 0 && errno == EINTR))
+		{
+			kill(proc->pid, SIGKILL);
+			killed = true;
+			do
+				r = waitpid(proc->pid, &status, 0);
+			while (r < 0 && errno == EINTR);
+		}
 	}
 	if (proc->pid <= 0)
 		snprintf(buf, len, "was not running");
 	else if (r < 0)
 		snprintf(buf, len, "could not be waited for: %s", strerror(errno));
+	else if (killed)
+		snprintf(buf, len, "was stopped by the worker (SIGKILL)");
 	else if (WIFSIGNALED(status))
 		snprintf(buf, len, "terminated by signal %d", WTERMSIG(status));
 	else

@@ -90,7 +90,8 @@ worker_routes(const LoadedModel *lm, const char *name)
 	if (phase != WORKER_READY && phase != WORKER_RESTARTING && phase != WORKER_UNRESPONSIVE)
 	{
 		if (cuda)
-			cuda_unavailable(name, psprintf("the inference worker is %s", worker_phase_name(phase)),
+			cuda_unavailable(name, phase == WORKER_NO_DEVICE ? "the inference worker found no usable GPU"
+							 : psprintf("the inference worker is %s", worker_phase_name(phase)),
 							 reason[0] ? reason : NULL);
 		return false;
 	}
