@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "pi_blas.h"
 #include "pi_engine.h"
 
@@ -19,7 +20,54 @@ struct PiExecutor
 	int64_t		max_batch;
 	float	  **buffers;
 	float	   *scratch;
+	float	  **packed;			/* per node: its weights packed for the kernel, or NULL */
+	bool		fused;			/* run the epilogues fusion folded */
 };
+
+/* Scratch bytes a node's CPU kernel needs for up to max_batch rows. */
+static int64_t
+node_scratch_bytes(const PiModel *m, const PiNode *n, int64_t max_batch)
+{
+	switch (n->op)
+	{
+		case PI_OP_CONV2D:
+			return pi_conv2d_cpu_scratch_bytes(m, n, max_batch);
+		case PI_OP_MAX_POOL2D:
+		case PI_OP_AVERAGE_POOL2D:
+			return pi_pool_cpu_scratch_bytes(m, n, max_batch);
+		default:
+			return (int64_t) sizeof(float) * pi_node_scratch_elems(m, n);
+	}
+}
+
+/* Allocates the scratch and packs the weights of the nodes that want it; false when out of memory. */
+static bool
+prepare_nodes(PiExecutor *ex)
+{
+	const PiModel *m = ex->model;
+	int64_t		scratch = 0;
+
+	if ((ex->packed = calloc(m->nnodes + 1, sizeof(float *))) == NULL)
+		return false;
+	for (int pos = 0; pos < m->norder; pos++)
+	{
+		const PiNode *n = &m->nodes[m->order[pos]];
+		int64_t		bytes = node_scratch_bytes(m, n, ex->max_batch);
+		int64_t		packed = n->op == PI_OP_CONV2D ? pi_conv2d_packed_floats(m, n) : 0;
+
+		if (bytes > scratch)
+			scratch = bytes;
+		if (packed > 0)
+		{
+			if ((ex->packed[m->order[pos]] = malloc(sizeof(float) * packed)) == NULL)
+				return false;
+			pi_conv2d_pack(m, n, ex->packed[m->order[pos]]);
+		}
+	}
+	/* cache-line aligned: the kernels place vectors of int64 and floats in it */
+	scratch = (scratch + PI_IMAGE_ALIGN - 1) / PI_IMAGE_ALIGN * PI_IMAGE_ALIGN;
+	return scratch == 0 || (ex->scratch = aligned_alloc(PI_IMAGE_ALIGN, scratch)) != NULL;
+}
 
 /* Creates an executor for up to max_batch rows per run. */
 PiExecutor *
@@ -47,6 +95,7 @@ pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
 		goto nomem;
 	ex->model = model;
 	ex->max_batch = max_batch;
+	ex->fused = true;
 	for (int b = 0; b < model->nbuffers; b++)
 	{
 		int64_t		n;
@@ -63,8 +112,7 @@ pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
 		if ((ex->buffers[b] = malloc(n > 0 ? n : 1)) == NULL)
 			goto nomem;
 	}
-	if (model->scratch_row_elems > 0 &&
-		(ex->scratch = malloc(sizeof(float) * model->scratch_row_elems)) == NULL)
+	if (!prepare_nodes(ex))
 		goto nomem;
 	return ex;
 
@@ -84,8 +132,26 @@ pi_executor_free(PiExecutor *ex)
 		for (int b = 0; b < ex->model->nbuffers; b++)
 			free(ex->buffers[b]);
 	free(ex->buffers);
+	if (ex->packed)
+		for (int i = 0; i < ex->model->nnodes; i++)
+			free(ex->packed[i]);
+	free(ex->packed);
 	free(ex->scratch);
 	free(ex);
+}
+
+/* Whether runs use the fused epilogues (the default) or every node as planned. */
+void
+pi_executor_set_fusion(PiExecutor *ex, bool fused)
+{
+	ex->fused = fused;
+}
+
+/* The instruction set of the CPU kernels: "avx512", "avx2" or "generic". */
+const char *
+pi_engine_cpu_name(void)
+{
+	return pi_cpu()->name;
 }
 
 /* Largest batch this executor accepts. */
@@ -149,7 +215,7 @@ bind_value(const PiExecutor *ex, const PiValue *v, int64_t batch,
 	}
 }
 
-/* Scratch floats any node's kernel needs (im2col, col2im, TopK's selection). */
+/* Scratch floats per row of any node in the model's plan (im2col, col2im, TopK's selection). */
 int64_t
 pi_node_scratch_elems(const PiModel *model, const PiNode *node)
 {
@@ -165,6 +231,14 @@ pi_node_scratch_elems(const PiModel *model, const PiNode *node)
 		default:
 			return 0;
 	}
+}
+
+/* Applies the kernel's fused epilogue (residual, activation) to n outputs at offset. */
+void
+pi_epilogue_apply(const PiKernelArgs *a, float *y, int64_t offset, int64_t n)
+{
+	pi_cpu()->epilogue(y + offset, y + offset, a->residual ? a->residual + offset : NULL, n,
+					   a->epi->act, &a->epi->act_attrs);
 }
 
 /* Runs one node's kernel. */
@@ -286,12 +360,20 @@ pi_executor_run(PiExecutor *ex, int64_t batch, PiError *err)
 	for (int pos = 0; pos < m->norder; pos++)
 	{
 		const PiNode *n = &m->nodes[m->order[pos]];
+		bool		epilogue = ex->fused && n->epilogue.output >= 0;
 		const float *out;
 
+		if (ex->fused && n->fused_into >= 0)
+			continue;
 		a.node = n;
+		a.packed = ex->packed[m->order[pos]];
+		a.epi = epilogue ? &n->epilogue : NULL;
+		a.residual = (epilogue && n->epilogue.residual >= 0) ?
+			ex->buffers[m->values[n->epilogue.residual].buffer] : NULL;
 		for (int j = 0; j < n->ninputs && j < 8; j++)
 			bind_value(ex, &m->values[n->inputs[j]], batch, &a.in[j], a.in_dims[j], &a.in_rank[j]);
-		bind_value(ex, &m->values[n->output], batch, &out, a.out_dims, &a.out_rank);
+		bind_value(ex, &m->values[epilogue ? n->epilogue.output : n->output], batch, &out,
+				   a.out_dims, &a.out_rank);
 		a.out = (float *) out;
 		run_node(&a);
 		if (kernel_err.status != PI_OK)

@@ -1,12 +1,13 @@
 /*
  * op_gemm.c
  *	  Dense, Gemm and MatMul on BLAS: one SGEMM per batch (SGEMV per row for
- *	  small batches).
+ *	  small batches); the bias is the SGEMM's initial output, a fused
+ *	  residual and activation follow over the output.
  */
 #include <string.h>
 
+#include "cpu.h"
 #include "pi_blas.h"
-#include "pi_engine.h"
 
 /*
  * Below this many rows one SGEMV per row beats one SGEMM: OpenBLAS's SGEMM
@@ -46,11 +47,14 @@ pi_kernel_gemm(const PiKernelArgs *a)
 		pi_blas.sgemm(CblasRowMajor, CblasNoTrans, w_is_mk ? CblasTrans : CblasNoTrans,
 					  rows, mdim, k, alpha, a->in[0], k, a->in[1], w_is_mk ? k : mdim,
 					  acc, a->out, mdim);
+	if (a->epi != NULL)
+		pi_epilogue_apply(a, a->out, 0, rows * mdim);
 }
 
 /*
  * MatMul: an activation times a weight [K,M] or [K] is one SGEMM over all
- * rows; otherwise one SGEMM per matrix of the broadcast stack dimensions.
+ * rows (starting from a fused bias); otherwise one SGEMM per matrix of the
+ * broadcast stack dimensions.
  */
 void
 pi_kernel_matmul(const PiKernelArgs *a)
@@ -80,8 +84,14 @@ pi_kernel_matmul(const PiKernelArgs *a)
 
 		for (int i = 0; i < ar - 1; i++)
 			all_rows *= ad[i];
+		if (a->epi != NULL && a->epi->bias >= 0)
+			for (int64_t r = 0; r < all_rows; r++)
+				memcpy(a->out + r * cols, a->model->values[a->epi->bias].data, sizeof(float) * cols);
 		pi_blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, all_rows, cols, k,
-					  1.0f, a->in[0], k, a->in[1], cols, 0.0f, a->out, cols);
+					  1.0f, a->in[0], k, a->in[1], cols,
+					  (a->epi != NULL && a->epi->bias >= 0) ? 1.0f : 0.0f, a->out, cols);
+		if (a->epi != NULL)
+			pi_epilogue_apply(a, a->out, 0, all_rows * cols);
 		return;
 	}
 	pi_broadcast_strides(ad, as, lead, sa);
@@ -104,4 +114,6 @@ pi_kernel_matmul(const PiKernelArgs *a)
 			idx[d] = 0;
 		}
 	}
+	if (a->epi != NULL)
+		pi_epilogue_apply(a, a->out, 0, mats * rows * cols);
 }

@@ -2,7 +2,8 @@
  * finalize.c
  *	  Turns a built graph into an executable one: resolves names, rejects
  *	  dangling references, unused weights and cycles, orders the nodes,
- *	  infers shapes, folds batch norms and plans the activation buffers.
+ *	  infers shapes, folds batch norms, plans the activation buffers and
+ *	  fuses epilogues (fuse.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -384,7 +385,7 @@ plan_buffers(PiModel *m, PiError *err)
 /*
  * Validates and prepares a model whose values and nodes have been added:
  * every name resolves, every weight is used, no cycles, shapes infer,
- * batch norms fold, buffers are planned.
+ * batch norms fold, buffers are planned, epilogues fuse.
  */
 PiStatus
 pi_model_finalize(PiModel *m, PiError *err)
@@ -437,6 +438,7 @@ pi_model_finalize(PiModel *m, PiError *err)
 	}
 	if ((st = plan_buffers(m, err)) != PI_OK)
 		return st;
+	pi_model_fuse(m);
 	m->finalized = true;
 	return PI_OK;
 }

@@ -1,0 +1,96 @@
+/*
+ * cpu.h
+ *	  The vectorized inner loops of the CPU engine, one table per instruction
+ *	  set (kernels_avx512.c, kernels_avx2.c, kernels_generic.c, all built
+ *	  from kernels_template.h), and the choice among them at run time
+ *	  (cpu.c).  Internal to src/engine.
+ *
+ * The loops work on "panels": runs of up to 2 vectors of output pixels.  A
+ * GEMM tile multiplies mr rows of a weight matrix by a panel of its right
+ * operand, whose row k starts at b + boff[k]; this one form covers an
+ * unfolded (im2col) panel, a row of a padded input read in place, and the
+ * channel planes of a pointwise convolution.
+ */
+#ifndef PI_CPU_H
+#define PI_CPU_H
+
+#include "pi_engine.h"
+
+/* The widest panel (floats) and the most tile rows of any instruction set. */
+#define PI_CPU_MAX_PANEL 32
+#define PI_CPU_MAX_ROWS 12
+
+typedef struct PiCpuKernels
+{
+	const char *name;			/* "avx512", "avx2" or "generic" */
+	int			vw;				/* floats per vector; a panel is 1 or 2 vectors */
+	int			mr_max;			/* most rows of a GEMM tile */
+
+	/*
+	 * t[i * nv * vw + l] = bias[i] + sum over k < kdim of w[k * mr + i] *
+	 * b[boff[k] + l], for rows i < mr and lanes l < n (n <= nv * vw; lanes
+	 * past n are neither read nor meaningful); bias may be NULL.  w is the
+	 * tile's rows of the weights packed column by column.
+	 */
+	void		(*gemm_tile) (const float *w, int mr, int64_t kdim,
+							  const float *b, const int64_t *boff, int nv, int n,
+							  const float *bias, float *t);
+
+	/* col[k * ldc + lane + l] = src[off[k] + l] for k < kdim, l < n */
+	void		(*gather_rows) (float *col, int64_t ldc, int lane, const float *src,
+								const int64_t *off, int64_t kdim, int n);
+
+	/*
+	 * y[l] = act(t[l] + res[l]) for l < n (res may be NULL, t may be y):
+	 * Relu, LeakyRelu and Clip in vectors, other unary ops by
+	 * pi_unary_apply; PI_OP_IDENTITY for none.
+	 */
+	void		(*epilogue) (float *y, const float *t, const float *res, int64_t n,
+							 PiOp act, const PiAttrs *at);
+
+	/* y[l] = bias + sum over taps of w[t] * src[off[t] + l], l < n */
+	void		(*depthwise_row) (float *y, const float *src, const int64_t *off,
+								  const float *w, int taps, float bias, int64_t n);
+
+	/* y[l] = max over taps of src[off[t] + l] (NaN if any is NaN), l < n */
+	void		(*max_pool_row) (float *y, const float *src, const int64_t *off, int taps,
+								 int64_t n);
+
+	/* y[l] = rdiv[l] * sum over taps of src[off[t] + l], l < n */
+	void		(*avg_pool_row) (float *y, const float *src, const int64_t *off, int taps,
+								 const float *rdiv, int64_t n);
+
+	/* sum of x[0..n) */
+	float		(*sum) (const float *x, int64_t n);
+} PiCpuKernels;
+
+extern const PiCpuKernels pi_cpu_kernels_avx512;
+extern const PiCpuKernels pi_cpu_kernels_avx2;
+extern const PiCpuKernels pi_cpu_kernels_generic;
+
+/*
+ * The kernels for this CPU: the best instruction set it has, or the one
+ * PG_INFER_CPU names (generic, avx2, avx512) when the CPU has that one.
+ * Chosen on the first call.
+ */
+const PiCpuKernels *pi_cpu(void);
+
+/* Scratch bytes a Conv2D needs on the CPU for up to max_batch rows (op_conv.c). */
+int64_t		pi_conv2d_cpu_scratch_bytes(const PiModel *model, const PiNode *node, int64_t max_batch);
+
+/* Floats of a Conv2D's weights packed for the GEMM tiles (0: read as stored). */
+int64_t		pi_conv2d_packed_floats(const PiModel *model, const PiNode *node);
+
+/* Packs a Conv2D's weights for the GEMM tiles into dst. */
+void		pi_conv2d_pack(const PiModel *model, const PiNode *node, float *dst);
+
+/* Scratch bytes a MaxPool2D or AveragePool2D needs on the CPU (op_pool.c). */
+int64_t		pi_pool_cpu_scratch_bytes(const PiModel *model, const PiNode *node, int64_t max_batch);
+
+/* Applies a unary elementwise op to count floats (src/engine/op_unary.c; y may be x). */
+void		pi_unary_apply(PiOp op, const PiAttrs *at, const float *x, float *y, int64_t count);
+
+/* Applies the kernel's fused epilogue (residual, activation) to n outputs at offset. */
+void		pi_epilogue_apply(const PiKernelArgs *a, float *y, int64_t offset, int64_t n);
+
+#endif							/* PI_CPU_H */

@@ -1,0 +1,257 @@
+/*
+ * kernels_template.h
+ *	  The CPU engine's inner loops, written once against the primitives of
+ *	  simd.h and built for each instruction set by a file that defines
+ *	  PI_SIMD_AVX512 or PI_SIMD_AVX2 (or neither), PI_CPU_TABLE and
+ *	  PI_CPU_NAME, then includes this (kernels_avx512.c and friends).  See
+ *	  cpu.h for what each loop computes.
+ */
+#include <stdbool.h>
+
+#include "cpu.h"
+#include "simd.h"
+
+/*
+ * One GEMM tile of mr x nv vectors, all constants once inlined into
+ * gemm_tile's cases, so that the accumulators stay in registers.  full: the
+ * panel has all nv * VW lanes (no masked loads).
+ */
+PI_TARGET static inline __attribute__((always_inline)) void
+tile(const int mr, const int nv, const bool full, const float *w, int64_t kdim,
+	 const float *b, const int64_t *boff, int n, const float *bias, float *t)
+{
+	vf			acc[MR_MAX][2];
+	int			last = n - (nv - 1) * VW;
+
+#pragma GCC unroll 12
+	for (int i = 0; i < mr; i++)
+#pragma GCC unroll 2
+		for (int j = 0; j < nv; j++)
+			acc[i][j] = bias ? vset1(bias[i]) : vzero();
+	for (int64_t k = 0; k < kdim; k++)
+	{
+		const float *bk = b + boff[k];
+		vf			bv[2];
+
+#pragma GCC unroll 2
+		for (int j = 0; j < nv; j++)
+			bv[j] = (full || j < nv - 1) ? vload(bk + j * VW) : vload_n(bk + j * VW, last);
+#pragma GCC unroll 12
+		for (int i = 0; i < mr; i++)
+		{
+			vf			wv = vset1(w[k * mr + i]);
+
+#pragma GCC unroll 2
+			for (int j = 0; j < nv; j++)
+				acc[i][j] = vfma(wv, bv[j], acc[i][j]);
+		}
+	}
+#pragma GCC unroll 12
+	for (int i = 0; i < mr; i++)
+#pragma GCC unroll 2
+		for (int j = 0; j < nv; j++)
+			vstore(t + (i * nv + j) * VW, acc[i][j]);
+}
+
+#define TILE_CASE(r) \
+	case r: \
+		if (nv == 2 && full) \
+			tile(r, 2, true, w, kdim, b, boff, n, bias, t); \
+		else if (nv == 2) \
+			tile(r, 2, false, w, kdim, b, boff, n, bias, t); \
+		else if (full) \
+			tile(r, 1, true, w, kdim, b, boff, n, bias, t); \
+		else \
+			tile(r, 1, false, w, kdim, b, boff, n, bias, t); \
+		break
+
+/* A GEMM tile of mr rows (cpu.h). */
+PI_TARGET static void
+gemm_tile(const float *w, int mr, int64_t kdim, const float *b,
+		  const int64_t *boff, int nv, int n, const float *bias, float *t)
+{
+	bool		full = (n == nv * VW);
+
+	switch (mr)
+	{
+			TILE_CASE(1);
+			TILE_CASE(2);
+			TILE_CASE(3);
+			TILE_CASE(4);
+			TILE_CASE(5);
+			TILE_CASE(6);
+#if MR_MAX > 6
+			TILE_CASE(7);
+			TILE_CASE(8);
+			TILE_CASE(9);
+			TILE_CASE(10);
+			TILE_CASE(11);
+			TILE_CASE(12);
+#endif
+		default:
+			break;
+	}
+}
+
+/* Loads lanes [l, l + VW) of p, or the m < VW of them there are. */
+PI_TARGET static inline vf
+load_part(const float *p, int64_t m)
+{
+	return m >= VW ? vload(p) : vload_n(p, (int) m);
+}
+
+/* Stores lanes [0, m) of v at p (all VW when m >= VW). */
+PI_TARGET static inline void
+store_part(float *p, vf v, int64_t m)
+{
+	if (m >= VW)
+		vstore(p, v);
+	else
+		vstore_n(p, v, (int) m);
+}
+
+/* Copies n floats from src + off[k] to row k of col at lane, for every k (cpu.h). */
+PI_TARGET static void
+gather_rows(float *col, int64_t ldc, int lane, const float *src, const int64_t *off,
+			int64_t kdim, int n)
+{
+	for (int64_t k = 0; k < kdim; k++)
+	{
+		const float *s = src + off[k];
+		float	   *d = col + k * ldc + lane;
+
+		for (int l = 0; l < n; l += VW)
+			store_part(d + l, load_part(s + l, n - l), n - l);
+	}
+}
+
+/* y = act(t + res) over n floats (cpu.h). */
+PI_TARGET static void
+epilogue(float *y, const float *t, const float *res, int64_t n, PiOp act, const PiAttrs *at)
+{
+	vf			lo = vset1(act == PI_OP_CLIP ? at->clip_min : 0.0f);
+	vf			hi = vset1(act == PI_OP_CLIP ? at->clip_max : 0.0f);
+	float		alpha = act == PI_OP_LEAKY_RELU ? at->alpha : 0.0f;
+
+	for (int64_t l = 0; l < n; l += VW)
+	{
+		vf			v = load_part(t + l, n - l);
+
+		if (res != NULL)
+			v = vadd(v, load_part(res + l, n - l));
+		/* vmax and vmin return their second operand on NaN: NaN stays NaN */
+		if (act == PI_OP_RELU)
+			v = vmax(vzero(), v);
+		else if (act == PI_OP_CLIP)
+			v = vmin(hi, vmax(lo, v));
+		else if (act == PI_OP_LEAKY_RELU)
+			v = vleaky(v, alpha);
+		store_part(y + l, v, n - l);
+	}
+	if (act != PI_OP_IDENTITY && act != PI_OP_RELU && act != PI_OP_CLIP &&
+		act != PI_OP_LEAKY_RELU)
+		pi_unary_apply(act, at, y, y, n);
+}
+
+/* One output row of a depthwise convolution, 4 vectors at a time (cpu.h). */
+PI_TARGET static void
+depthwise_row(float *y, const float *src, const int64_t *off, const float *w, int taps,
+			  float bias, int64_t n)
+{
+	int64_t		l = 0;
+
+	for (; l + 4 * VW <= n; l += 4 * VW)
+	{
+		vf			a0 = vset1(bias),
+					a1 = a0,
+					a2 = a0,
+					a3 = a0;
+
+		for (int t = 0; t < taps; t++)
+		{
+			const float *s = src + off[t] + l;
+			vf			wt = vset1(w[t]);
+
+			a0 = vfma(wt, vload(s), a0);
+			a1 = vfma(wt, vload(s + VW), a1);
+			a2 = vfma(wt, vload(s + 2 * VW), a2);
+			a3 = vfma(wt, vload(s + 3 * VW), a3);
+		}
+		vstore(y + l, a0);
+		vstore(y + l + VW, a1);
+		vstore(y + l + 2 * VW, a2);
+		vstore(y + l + 3 * VW, a3);
+	}
+	for (; l < n; l += VW)
+	{
+		vf			acc = vset1(bias);
+
+		for (int t = 0; t < taps; t++)
+			acc = vfma(vset1(w[t]), load_part(src + off[t] + l, n - l), acc);
+		store_part(y + l, acc, n - l);
+	}
+}
+
+/* One output row of a max pool; NaN propagates (cpu.h). */
+PI_TARGET static void
+max_pool_row(float *y, const float *src, const int64_t *off, int taps, int64_t n)
+{
+	for (int64_t l = 0; l < n; l += VW)
+	{
+		vf			acc = load_part(src + off[0] + l, n - l);
+
+		for (int t = 1; t < taps; t++)
+			acc = vmax_nan(acc, load_part(src + off[t] + l, n - l));
+		store_part(y + l, acc, n - l);
+	}
+}
+
+/* One output row of an average pool (cpu.h). */
+PI_TARGET static void
+avg_pool_row(float *y, const float *src, const int64_t *off, int taps, const float *rdiv,
+			 int64_t n)
+{
+	for (int64_t l = 0; l < n; l += VW)
+	{
+		vf			acc = load_part(src + off[0] + l, n - l);
+
+		for (int t = 1; t < taps; t++)
+			acc = vadd(acc, load_part(src + off[t] + l, n - l));
+		store_part(y + l, vmul(acc, load_part(rdiv + l, n - l)), n - l);
+	}
+}
+
+/* The sum of n floats, in 4 vector accumulators (cpu.h). */
+PI_TARGET static float
+sum(const float *x, int64_t n)
+{
+	vf			a0 = vzero(),
+				a1 = vzero(),
+				a2 = vzero(),
+				a3 = vzero();
+	int64_t		l = 0;
+
+	for (; l + 4 * VW <= n; l += 4 * VW)
+	{
+		a0 = vadd(a0, vload(x + l));
+		a1 = vadd(a1, vload(x + l + VW));
+		a2 = vadd(a2, vload(x + l + 2 * VW));
+		a3 = vadd(a3, vload(x + l + 3 * VW));
+	}
+	for (; l < n; l += VW)
+		a0 = vadd(a0, load_part(x + l, n - l));
+	return vsum(vadd(vadd(a0, a1), vadd(a2, a3)));
+}
+
+const PiCpuKernels PI_CPU_TABLE = {
+	.name = PI_CPU_NAME,
+	.vw = VW,
+	.mr_max = MR_MAX,
+	.gemm_tile = gemm_tile,
+	.gather_rows = gather_rows,
+	.epilogue = epilogue,
+	.depthwise_row = depthwise_row,
+	.max_pool_row = max_pool_row,
+	.avg_pool_row = avg_pool_row,
+	.sum = sum,
+};

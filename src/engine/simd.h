@@ -1,0 +1,183 @@
+/*
+ * simd.h
+ *	  The vector primitives the CPU kernels (kernels_template.h) are written
+ *	  against, for the instruction set the including file names:
+ *	  PI_SIMD_AVX512, PI_SIMD_AVX2, or neither (portable GCC vector
+ *	  extensions).  Every function carries PI_TARGET, the target attribute
+ *	  of its instruction set, so that the rest of the library is built for
+ *	  the baseline CPU and these run only where cpu.c found the instructions.
+ *
+ * vf is a vector of VW floats; the *_n forms touch only the first n lanes
+ * (0 <= n <= VW) and read nothing past them.  vmax_nan is NaN-propagating.
+ */
+#ifndef PI_SIMD_H
+#define PI_SIMD_H
+
+#include <math.h>
+#include <stdint.h>
+
+#if defined(PI_SIMD_AVX512)
+
+#include <immintrin.h>
+
+#define PI_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define VW 16
+#define MR_MAX 12				/* GEMM tile rows: 2 x 12 accumulators of 32 */
+typedef __m512 vf;
+
+PI_TARGET static inline __mmask16
+lanes(int n)
+{
+	return (__mmask16) ((1u << n) - 1);
+}
+PI_TARGET static inline vf vzero(void) { return _mm512_setzero_ps(); }
+PI_TARGET static inline vf vset1(float x) { return _mm512_set1_ps(x); }
+PI_TARGET static inline vf vload(const float *p) { return _mm512_loadu_ps(p); }
+PI_TARGET static inline vf vload_n(const float *p, int n) { return _mm512_maskz_loadu_ps(lanes(n), p); }
+PI_TARGET static inline void vstore(float *p, vf v) { _mm512_storeu_ps(p, v); }
+PI_TARGET static inline void vstore_n(float *p, vf v, int n) { _mm512_mask_storeu_ps(p, lanes(n), v); }
+PI_TARGET static inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+PI_TARGET static inline vf vadd(vf a, vf b) { return _mm512_add_ps(a, b); }
+PI_TARGET static inline vf vmul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+/* max(a, b) for ordered lanes; the intrinsic returns b where either is NaN */
+PI_TARGET static inline vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
+PI_TARGET static inline vf vmin(vf a, vf b) { return _mm512_min_ps(a, b); }
+PI_TARGET static inline float vsum(vf a) { return _mm512_reduce_add_ps(a); }
+
+/* max(a, b), NaN where either lane is NaN */
+PI_TARGET static inline vf
+vmax_nan(vf a, vf b)
+{
+	return _mm512_mask_add_ps(_mm512_max_ps(a, b), _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q), a, b);
+}
+
+/* x where x >= 0 (or NaN), else alpha * x */
+PI_TARGET static inline vf
+vleaky(vf x, float alpha)
+{
+	return _mm512_mask_mul_ps(x, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), x,
+							  _mm512_set1_ps(alpha));
+}
+
+#elif defined(PI_SIMD_AVX2)
+
+#include <immintrin.h>
+
+#define PI_TARGET __attribute__((target("avx2,fma")))
+#define VW 8
+#define MR_MAX 6				/* 2 x 6 accumulators of 16 ymm registers */
+typedef __m256 vf;
+
+PI_TARGET static inline __m256i
+lanes(int n)
+{
+	return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+PI_TARGET static inline vf vzero(void) { return _mm256_setzero_ps(); }
+PI_TARGET static inline vf vset1(float x) { return _mm256_set1_ps(x); }
+PI_TARGET static inline vf vload(const float *p) { return _mm256_loadu_ps(p); }
+PI_TARGET static inline vf vload_n(const float *p, int n) { return _mm256_maskload_ps(p, lanes(n)); }
+PI_TARGET static inline void vstore(float *p, vf v) { _mm256_storeu_ps(p, v); }
+PI_TARGET static inline void vstore_n(float *p, vf v, int n) { _mm256_maskstore_ps(p, lanes(n), v); }
+PI_TARGET static inline vf vfma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+PI_TARGET static inline vf vadd(vf a, vf b) { return _mm256_add_ps(a, b); }
+PI_TARGET static inline vf vmul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+PI_TARGET static inline vf vmax(vf a, vf b) { return _mm256_max_ps(a, b); }
+PI_TARGET static inline vf vmin(vf a, vf b) { return _mm256_min_ps(a, b); }
+
+PI_TARGET static inline float
+vsum(vf a)
+{
+	__m128		s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+PI_TARGET static inline vf
+vmax_nan(vf a, vf b)
+{
+	return _mm256_blendv_ps(_mm256_max_ps(a, b), _mm256_add_ps(a, b), _mm256_cmp_ps(a, b, _CMP_UNORD_Q));
+}
+
+PI_TARGET static inline vf
+vleaky(vf x, float alpha)
+{
+	return _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(alpha)),
+							_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+}
+
+#else							/* portable: GCC vector extensions */
+
+#define PI_TARGET
+#define VW 4
+#define MR_MAX 6
+typedef float vf __attribute__((vector_size(16)));
+typedef int32_t vi __attribute__((vector_size(16)));
+
+static inline vf vzero(void) { return (vf) {0, 0, 0, 0}; }
+static inline vf vset1(float x) { return (vf) {x, x, x, x}; }
+static inline vf vfma(vf a, vf b, vf c) { return a * b + c; }
+static inline vf vadd(vf a, vf b) { return a + b; }
+static inline vf vmul(vf a, vf b) { return a * b; }
+static inline float vsum(vf a) { return (a[0] + a[1]) + (a[2] + a[3]); }
+
+static inline vf
+vload(const float *p)
+{
+	vf			v;
+
+	__builtin_memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline void
+vstore(float *p, vf v)
+{
+	__builtin_memcpy(p, &v, sizeof(v));
+}
+
+static inline vf
+vload_n(const float *p, int n)
+{
+	vf			v = vzero();
+
+	for (int i = 0; i < n; i++)
+		v[i] = p[i];
+	return v;
+}
+
+static inline void
+vstore_n(float *p, vf v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = v[i];
+}
+
+/* lanes of a where m is set, else of b */
+static inline vf
+vselect(vi m, vf a, vf b)
+{
+	return (vf) (((vi) a & m) | ((vi) b & ~m));
+}
+
+/* b where a > b fails (as the x86 instruction: b on NaN) */
+static inline vf vmax(vf a, vf b) { return vselect(a > b, a, b); }
+static inline vf vmin(vf a, vf b) { return vselect(a < b, a, b); }
+
+static inline vf
+vmax_nan(vf a, vf b)
+{
+	return vselect((a != a) | (b != b), a + b, vmax(a, b));
+}
+
+static inline vf
+vleaky(vf x, float alpha)
+{
+	return vselect(x < vzero(), x * alpha, x);
+}
+
+#endif
+
+#endif							/* PI_SIMD_H */

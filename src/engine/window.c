@@ -1,0 +1,125 @@
+/*
+ * window.c
+ *	  The padded, phase-split source of window ops (window.h).
+ */
+#include "window.h"
+
+/* Phases of one axis that taps reach: (k * dilation) % stride for k < kernel. */
+static int
+phases(int kernel, int stride, int dilation)
+{
+	return (dilation == 1 && kernel < stride) ? kernel : stride;
+}
+
+/* The source layout of a window op over [C,h,w] planes with [oh,ow] outputs. */
+PiWindow
+pi_window_plan(const PiAttrs *at, int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow)
+{
+	PiWindow	win;
+	int64_t		need_h = (oh - 1) * at->strides[0] + (int64_t) (at->kernel[0] - 1) * at->dilations[0] + 1;
+	int64_t		need_w = (ow - 1) * at->strides[1] + (int64_t) (at->kernel[1] - 1) * at->dilations[1] + 1;
+
+	win.direct = at->strides[0] == 1 && at->strides[1] == 1 &&
+		at->pads[0] == 0 && at->pads[1] == 0 && at->pads[2] == 0 && at->pads[3] == 0 &&
+		need_h <= h && need_w <= w;
+	if (win.direct)
+	{
+		win.py = win.px = 1;
+		win.rows = h;
+		win.pitch = w;
+	}
+	else
+	{
+		win.py = phases(at->kernel[0], at->strides[0], at->dilations[0]);
+		win.px = phases(at->kernel[1], at->strides[1], at->dilations[1]);
+		win.rows = (need_h + at->strides[0] - 1) / at->strides[0];
+		win.pitch = (need_w + at->strides[1] - 1) / at->strides[1];
+	}
+	win.plane = win.rows * win.pitch;
+	win.sample = c * win.py * win.px * win.plane;
+	return win;
+}
+
+/* Fills one phase-plane row from input row xr (NULL: all padding). */
+static void
+fill_row(float *dst, int64_t pitch, const float *xr, int64_t w, int64_t b, int stride,
+		 int pad_left, float pad)
+{
+	/* columns q with 0 <= b + q * stride - pad_left < w */
+	int64_t		lo = pad_left > b ? (pad_left - b + stride - 1) / stride : 0;
+	int64_t		hi = (w + pad_left - b + stride - 1) / stride;
+
+	if (xr == NULL || hi < lo)
+		hi = lo = 0;
+	if (hi > pitch)
+		hi = pitch;
+	if (lo > hi)
+		lo = hi;
+	for (int64_t q = 0; q < lo; q++)
+		dst[q] = pad;
+	if (stride == 1)
+	{
+		const float *s = xr + lo - pad_left + b;
+
+		for (int64_t q = lo; q < hi; q++)
+			dst[q] = s[q - lo];
+	}
+	else
+	{
+		const float *s = xr + b + lo * stride - pad_left;
+
+		for (int64_t q = lo; q < hi; q++, s += stride)
+			dst[q] = *s;
+	}
+	for (int64_t q = hi; q < pitch; q++)
+		dst[q] = pad;
+}
+
+/* Fills the source of samples [C,h,w] from x into dst, padding with pad. */
+void
+pi_window_fill(const PiWindow *win, const PiAttrs *at, const float *x, int64_t c,
+			   int64_t h, int64_t w, int64_t samples, float pad, float *dst)
+{
+	int			sh = at->strides[0],
+				sw = at->strides[1];
+
+	for (int64_t p = 0; p < samples * c; p++)
+	{
+		const float *xp = x + p * h * w;
+
+		for (int a = 0; a < win->py; a++)
+			for (int b = 0; b < win->px; b++)
+			{
+				float	   *plane = dst + ((p * win->py + a) * win->px + b) * win->plane;
+
+				for (int64_t r = 0; r < win->rows; r++)
+				{
+					int64_t		iy = a + r * sh - at->pads[0];
+
+					fill_row(plane + r * win->pitch, win->pitch,
+							 (iy >= 0 && iy < h) ? xp + iy * w : NULL, w, b, sw, at->pads[1], pad);
+				}
+			}
+	}
+}
+
+/* Offsets of the taps of channels [0, c): off[(ch * kh + ki) * kw + kj]. */
+void
+pi_window_taps(const PiWindow *win, const PiAttrs *at, int64_t c, int64_t *off)
+{
+	int			kh = at->kernel[0],
+				kw = at->kernel[1];
+	int			sh = win->direct ? 1 : at->strides[0],
+				sw = win->direct ? 1 : at->strides[1];
+
+	for (int64_t ch = 0; ch < c; ch++)
+		for (int ki = 0; ki < kh; ki++)
+			for (int kj = 0; kj < kw; kj++)
+			{
+				int64_t		dy = (int64_t) ki * at->dilations[0],
+							dx = (int64_t) kj * at->dilations[1];
+				int64_t		plane = (ch * win->py + dy % sh) * win->px + dx % sw;
+
+				off[(ch * kh + ki) * kw + kj] = plane * win->plane + (dy / sh) * win->pitch + dx / sw;
+			}
+}
