@@ -40,6 +40,9 @@ typedef struct PiCpuKernels
 	void		(*gather_rows) (float *col, int64_t ldc, int lane, const float *src,
 								const int64_t *off, int64_t kdim, int n);
 
+	/* dst[q] = src[q * stride] for q < n; reads nothing past the last */
+	void		(*strided_copy) (float *dst, const float *src, int64_t n, int stride);
+
 	/*
 	 * y[l] = act(t[l] + res[l]) for l < n (res may be NULL, t may be y):
 	 * Relu, LeakyRelu and Clip in vectors, other unary ops by
@@ -48,17 +51,21 @@ typedef struct PiCpuKernels
 	void		(*epilogue) (float *y, const float *t, const float *res, int64_t n,
 							 PiOp act, const PiAttrs *at);
 
-	/* y[l] = bias + sum over taps of w[t] * src[off[t] + l], l < n */
+	/*
+	 * The row kernels of window ops read input l of tap t at src + off[t] +
+	 * l * xstep, xstep 1 or 2.
+	 */
+	/* y[l] = bias + sum over taps of w[t] * input(t, l), l < n */
 	void		(*depthwise_row) (float *y, const float *src, const int64_t *off,
-								  const float *w, int taps, float bias, int64_t n);
+								  const float *w, int taps, float bias, int64_t n, int xstep);
 
-	/* y[l] = max over taps of src[off[t] + l] (NaN if any is NaN), l < n */
+	/* y[l] = max over taps of input(t, l) (NaN if any is NaN), l < n */
 	void		(*max_pool_row) (float *y, const float *src, const int64_t *off, int taps,
-								 int64_t n);
+								 int64_t n, int xstep);
 
-	/* y[l] = rdiv[l] * sum over taps of src[off[t] + l], l < n */
+	/* y[l] = rdiv[l] * sum over taps of input(t, l), l < n */
 	void		(*avg_pool_row) (float *y, const float *src, const int64_t *off, int taps,
-								 const float *rdiv, int64_t n);
+								 const float *rdiv, int64_t n, int xstep);
 
 	/* sum of x[0..n) */
 	float		(*sum) (const float *x, int64_t n);

@@ -153,10 +153,37 @@ epilogue(float *y, const float *t, const float *res, int64_t n, PiOp act, const 
 		pi_unary_apply(act, at, y, y, n);
 }
 
+/*
+ * Loads inputs [0, m) (all VW when m >= VW) of a row read every xstep
+ * floats (1 or 2), reading nothing past the last of them.
+ */
+PI_TARGET static inline vf
+load_step(const float *p, int64_t m, int xstep)
+{
+	int64_t		need;
+
+	if (xstep == 1)
+		return load_part(p, m);
+	need = 2 * (m < VW ? m : VW) - 1;
+	return veven(load_part(p, need), vload_n(p + VW, need > VW ? (int) (need - VW) : 0));
+}
+
+/* dst[q] = src[q * stride] for q < n, reading nothing past src[(n - 1) * stride] (cpu.h). */
+PI_TARGET static void
+strided_copy(float *dst, const float *src, int64_t n, int stride)
+{
+	if (stride <= 2)
+		for (int64_t q = 0; q < n; q += VW)
+			store_part(dst + q, load_step(src + q * stride, n - q, stride), n - q);
+	else
+		for (int64_t q = 0; q < n; q++)
+			dst[q] = src[q * stride];
+}
+
 /* One output row of a depthwise convolution, 4 vectors at a time (cpu.h). */
 PI_TARGET static void
 depthwise_row(float *y, const float *src, const int64_t *off, const float *w, int taps,
-			  float bias, int64_t n)
+			  float bias, int64_t n, int xstep)
 {
 	int64_t		l = 0;
 
@@ -169,13 +196,13 @@ depthwise_row(float *y, const float *src, const int64_t *off, const float *w, in
 
 		for (int t = 0; t < taps; t++)
 		{
-			const float *s = src + off[t] + l;
+			const float *s = src + off[t] + l * xstep;
 			vf			wt = vset1(w[t]);
 
-			a0 = vfma(wt, vload(s), a0);
-			a1 = vfma(wt, vload(s + VW), a1);
-			a2 = vfma(wt, vload(s + 2 * VW), a2);
-			a3 = vfma(wt, vload(s + 3 * VW), a3);
+			a0 = vfma(wt, load_step(s, VW, xstep), a0);
+			a1 = vfma(wt, load_step(s + VW * xstep, VW, xstep), a1);
+			a2 = vfma(wt, load_step(s + 2 * VW * xstep, VW, xstep), a2);
+			a3 = vfma(wt, load_step(s + 3 * VW * xstep, VW, xstep), a3);
 		}
 		vstore(y + l, a0);
 		vstore(y + l + VW, a1);
@@ -187,21 +214,22 @@ depthwise_row(float *y, const float *src, const int64_t *off, const float *w, in
 		vf			acc = vset1(bias);
 
 		for (int t = 0; t < taps; t++)
-			acc = vfma(vset1(w[t]), load_part(src + off[t] + l, n - l), acc);
+			acc = vfma(vset1(w[t]), load_step(src + off[t] + l * xstep, n - l, xstep), acc);
 		store_part(y + l, acc, n - l);
 	}
 }
 
 /* One output row of a max pool; NaN propagates (cpu.h). */
 PI_TARGET static void
-max_pool_row(float *y, const float *src, const int64_t *off, int taps, int64_t n)
+max_pool_row(float *y, const float *src, const int64_t *off, int taps, int64_t n, int xstep)
 {
 	for (int64_t l = 0; l < n; l += VW)
 	{
-		vf			acc = load_part(src + off[0] + l, n - l);
+		const float *s = src + l * xstep;
+		vf			acc = load_step(s + off[0], n - l, xstep);
 
 		for (int t = 1; t < taps; t++)
-			acc = vmax_nan(acc, load_part(src + off[t] + l, n - l));
+			acc = vmax_nan(acc, load_step(s + off[t], n - l, xstep));
 		store_part(y + l, acc, n - l);
 	}
 }
@@ -209,14 +237,15 @@ max_pool_row(float *y, const float *src, const int64_t *off, int taps, int64_t n
 /* One output row of an average pool (cpu.h). */
 PI_TARGET static void
 avg_pool_row(float *y, const float *src, const int64_t *off, int taps, const float *rdiv,
-			 int64_t n)
+			 int64_t n, int xstep)
 {
 	for (int64_t l = 0; l < n; l += VW)
 	{
-		vf			acc = load_part(src + off[0] + l, n - l);
+		const float *s = src + l * xstep;
+		vf			acc = load_step(s + off[0], n - l, xstep);
 
 		for (int t = 1; t < taps; t++)
-			acc = vadd(acc, load_part(src + off[t] + l, n - l));
+			acc = vadd(acc, load_step(s + off[t], n - l, xstep));
 		store_part(y + l, vmul(acc, load_part(rdiv + l, n - l)), n - l);
 	}
 }
@@ -249,6 +278,7 @@ const PiCpuKernels PI_CPU_TABLE = {
 	.mr_max = MR_MAX,
 	.gemm_tile = gemm_tile,
 	.gather_rows = gather_rows,
+	.strided_copy = strided_copy,
 	.epilogue = epilogue,
 	.depthwise_row = depthwise_row,
 	.max_pool_row = max_pool_row,

@@ -5,7 +5,8 @@
  * The input is read through a window source (window.h): padded once and
  * split by stride phase, so that every tap of a run of outputs is a
  * contiguous run of input.  Then, per group:
- *	- depthwise (one input channel per group): a direct loop per output row;
+ *	- depthwise (one input and one output channel per group): a direct loop
+ *	  per output row;
  *	- "rows": when runs of outputs are long enough to fill vectors, a GEMM
  *	  of the packed weights by the source read in place: tap k of a run
  *	  starting at source offset o is the row at o + off[k] (implicit im2col;
@@ -114,16 +115,20 @@ conv_plan(const PiNode *node, const int64_t *in_dims, int in_rank, const int64_t
 {
 	ConvPlan	p;
 	int64_t		plane;
+	bool		depthwise;
 
 	memset(&p, 0, sizeof(p));
 	p.geo = pi_conv_geometry(node, in_dims, in_rank, out_dims, out_rank);
-	p.win = pi_window_plan(&node->attrs, p.geo.c, p.geo.h, p.geo.w, p.geo.oh, p.geo.ow);
+	/* several outputs per input channel share their loads better as a GEMM */
+	depthwise = p.geo.cg == 1 && p.geo.mg == 1;
+	p.win = pi_window_plan(&node->attrs, p.geo.c, p.geo.h, p.geo.w, p.geo.oh, p.geo.ow,
+						   depthwise);
 	p.kdim = p.geo.cg * p.geo.taps;
 	p.panel = 2 * k->vw;
 	plane = p.geo.oh * p.geo.ow;
-	/* consecutive output rows are consecutive source rows: one run per plane */
-	p.run = (p.win.pitch == p.geo.ow) ? plane : p.geo.ow;
-	if (p.geo.cg == 1 && p.geo.groups == p.geo.c)
+	/* consecutive output rows read on from one another: one run per plane */
+	p.run = (p.win.ystep == p.geo.ow * p.win.xstep) ? plane : p.geo.ow;
+	if (depthwise)
 		p.mode = CONV_DEPTHWISE;
 	else if (p.run >= (int64_t) (ROWS_MIN_USE * ((p.run + k->vw - 1) / k->vw * k->vw)))
 		p.mode = CONV_ROWS;
@@ -180,7 +185,7 @@ pi_conv2d_packed_floats(const PiModel *model, const PiNode *node)
 	const PiValue *x = &model->values[node->inputs[0]];
 	const PiValue *w = &model->values[node->inputs[1]];
 
-	if (node->op != PI_OP_CONV2D || (w->dims[1] == 1 && node->attrs.group == x->dims[1]))
+	if (node->op != PI_OP_CONV2D || (w->dims[1] == 1 && w->dims[0] == x->dims[1]))
 		return 0;
 	return w->numel;
 }
@@ -266,7 +271,7 @@ conv_rows(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k, int64
 	for (int64_t s = 0; s < samples; s++)
 		for (int64_t r = 0; r < runs; r++)
 		{
-			const float *rsrc = gsrc + s * p->win.sample + r * p->win.pitch;
+			const float *rsrc = gsrc + s * p->win.sample + r * p->win.ystep;
 
 			for (int64_t x0 = 0; x0 < p->run; x0 += p->panel)
 			{
@@ -315,7 +320,7 @@ conv_packed(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k, int
 				int			len = (int) (p->geo.ow - ox < count - done ? p->geo.ow - ox : count - done);
 
 				k->gather_rows(col, p->panel, l + done,
-							   gsrc + s * p->win.sample + oy * p->win.pitch + ox, koff, p->kdim, len);
+							   gsrc + s * p->win.sample + oy * p->win.ystep + ox, koff, p->kdim, len);
 				done += len;
 			}
 			l += count;
@@ -343,8 +348,9 @@ conv_depthwise(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k,
 			int64_t		at = ((s0 + s) * p->geo.m + m) * plane;
 
 			for (int64_t r = 0; r < runs; r++)
-				k->depthwise_row(a->out + at + r * p->run, csrc + r * p->win.pitch, koff,
-								 a->in[1] + m * p->geo.taps, (int) p->geo.taps, bias, p->run);
+				k->depthwise_row(a->out + at + r * p->run, csrc + r * p->win.ystep, koff,
+								 a->in[1] + m * p->geo.taps, (int) p->geo.taps, bias, p->run,
+								 p->win.xstep);
 			if (a->epi != NULL)
 				k->epilogue(a->out + at, a->out + at, a->residual ? a->residual + at : NULL,
 							plane, act, &a->epi->act_attrs);

@@ -49,7 +49,7 @@ pool_plan(const PiNode *node, const int64_t *in_dims, int in_rank, const int64_t
 	p.w = in_dims[in_rank - 1];
 	p.oh = out_rank == 4 ? out_dims[2] : 1;
 	p.ow = out_dims[out_rank - 1];
-	p.win = pi_window_plan(&node->attrs, p.c, p.h, p.w, p.oh, p.ow);
+	p.win = pi_window_plan(&node->attrs, p.c, p.h, p.w, p.oh, p.ow, true);
 	p.chunk = batch;
 	if (!p.win.direct)
 	{
@@ -141,9 +141,10 @@ pool(const PiKernelArgs *a, bool max)
 			for (int64_t oy = 0; oy < p.oh; oy++, y += p.ow)
 			{
 				if (max)
-					k->max_pool_row(y, x + oy * p.win.pitch, taps, ntaps, p.ow);
+					k->max_pool_row(y, x + oy * p.win.ystep, taps, ntaps, p.ow, p.win.xstep);
 				else
-					k->avg_pool_row(y, x + oy * p.win.pitch, taps, ntaps, rdiv + oy * p.ow, p.ow);
+					k->avg_pool_row(y, x + oy * p.win.ystep, taps, ntaps, rdiv + oy * p.ow, p.ow,
+										p.win.xstep);
 			}
 		}
 	}

@@ -8,7 +8,8 @@
  *	  the baseline CPU and these run only where cpu.c found the instructions.
  *
  * vf is a vector of VW floats; the *_n forms touch only the first n lanes
- * (0 <= n <= VW) and read nothing past them.  vmax_nan is NaN-propagating.
+ * (0 <= n <= VW) and read nothing past them.  vmax_nan is NaN-propagating;
+ * veven(a, b) is the even lanes of a followed by those of b.
  */
 #ifndef PI_SIMD_H
 #define PI_SIMD_H
@@ -43,6 +44,14 @@ PI_TARGET static inline vf vmul(vf a, vf b) { return _mm512_mul_ps(a, b); }
 PI_TARGET static inline vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
 PI_TARGET static inline vf vmin(vf a, vf b) { return _mm512_min_ps(a, b); }
 PI_TARGET static inline float vsum(vf a) { return _mm512_reduce_add_ps(a); }
+
+/* the even lanes of a then b */
+PI_TARGET static inline vf
+veven(vf a, vf b)
+{
+	return _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22,
+													   24, 26, 28, 30), b);
+}
 
 /* max(a, b), NaN where either lane is NaN */
 PI_TARGET static inline vf
@@ -93,6 +102,14 @@ vsum(vf a)
 	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
 	s = _mm_add_ss(s, _mm_movehdup_ps(s));
 	return _mm_cvtss_f32(s);
+}
+
+PI_TARGET static inline vf
+veven(vf a, vf b)
+{
+	__m256		t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+
+	return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
 PI_TARGET static inline vf
@@ -165,6 +182,12 @@ vselect(vi m, vf a, vf b)
 /* b where a > b fails (as the x86 instruction: b on NaN) */
 static inline vf vmax(vf a, vf b) { return vselect(a > b, a, b); }
 static inline vf vmin(vf a, vf b) { return vselect(a < b, a, b); }
+
+static inline vf
+veven(vf a, vf b)
+{
+	return (vf) {a[0], a[2], b[0], b[2]};
+}
 
 static inline vf
 vmax_nan(vf a, vf b)

@@ -2,6 +2,7 @@
  * window.c
  *	  The padded, phase-split source of window ops (window.h).
  */
+#include "cpu.h"
 #include "window.h"
 
 /* Phases of one axis that taps reach: (k * dilation) % stride for k < kernel. */
@@ -11,29 +12,39 @@ phases(int kernel, int stride, int dilation)
 	return (dilation == 1 && kernel < stride) ? kernel : stride;
 }
 
-/* The source layout of a window op over [C,h,w] planes with [oh,ow] outputs. */
+/*
+ * The source layout of a window op over [C,h,w] planes with [oh,ow]
+ * outputs; strided: the caller reads an input with xstep 2 in place.
+ */
 PiWindow
-pi_window_plan(const PiAttrs *at, int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow)
+pi_window_plan(const PiAttrs *at, int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow,
+			   bool strided)
 {
 	PiWindow	win;
-	int64_t		need_h = (oh - 1) * at->strides[0] + (int64_t) (at->kernel[0] - 1) * at->dilations[0] + 1;
-	int64_t		need_w = (ow - 1) * at->strides[1] + (int64_t) (at->kernel[1] - 1) * at->dilations[1] + 1;
+	int			sh = at->strides[0],
+				sw = at->strides[1];
+	int64_t		need_h = (oh - 1) * sh + (int64_t) (at->kernel[0] - 1) * at->dilations[0] + 1;
+	int64_t		need_w = (ow - 1) * sw + (int64_t) (at->kernel[1] - 1) * at->dilations[1] + 1;
+	bool		unpadded = at->pads[0] == 0 && at->pads[1] == 0 && at->pads[2] == 0 &&
+		at->pads[3] == 0 && need_h <= h && need_w <= w;
 
-	win.direct = at->strides[0] == 1 && at->strides[1] == 1 &&
-		at->pads[0] == 0 && at->pads[1] == 0 && at->pads[2] == 0 && at->pads[3] == 0 &&
-		need_h <= h && need_w <= w;
+	win.direct = unpadded && (sh == 1 || strided) && (sw == 1 || (strided && sw == 2));
 	if (win.direct)
 	{
 		win.py = win.px = 1;
 		win.rows = h;
 		win.pitch = w;
+		win.ystep = sh * w;
+		win.xstep = sw;
 	}
 	else
 	{
-		win.py = phases(at->kernel[0], at->strides[0], at->dilations[0]);
-		win.px = phases(at->kernel[1], at->strides[1], at->dilations[1]);
-		win.rows = (need_h + at->strides[0] - 1) / at->strides[0];
-		win.pitch = (need_w + at->strides[1] - 1) / at->strides[1];
+		win.py = phases(at->kernel[0], sh, at->dilations[0]);
+		win.px = phases(at->kernel[1], sw, at->dilations[1]);
+		win.rows = (need_h + sh - 1) / sh;
+		win.pitch = (need_w + sw - 1) / sw;
+		win.ystep = win.pitch;
+		win.xstep = 1;
 	}
 	win.plane = win.rows * win.pitch;
 	win.sample = c * win.py * win.px * win.plane;
@@ -42,8 +53,8 @@ pi_window_plan(const PiAttrs *at, int64_t c, int64_t h, int64_t w, int64_t oh, i
 
 /* Fills one phase-plane row from input row xr (NULL: all padding). */
 static void
-fill_row(float *dst, int64_t pitch, const float *xr, int64_t w, int64_t b, int stride,
-		 int pad_left, float pad)
+fill_row(const PiCpuKernels *k, float *dst, int64_t pitch, const float *xr, int64_t w,
+		 int64_t b, int stride, int pad_left, float pad)
 {
 	/* columns q with 0 <= b + q * stride - pad_left < w */
 	int64_t		lo = pad_left > b ? (pad_left - b + stride - 1) / stride : 0;
@@ -57,20 +68,8 @@ fill_row(float *dst, int64_t pitch, const float *xr, int64_t w, int64_t b, int s
 		lo = hi;
 	for (int64_t q = 0; q < lo; q++)
 		dst[q] = pad;
-	if (stride == 1)
-	{
-		const float *s = xr + lo - pad_left + b;
-
-		for (int64_t q = lo; q < hi; q++)
-			dst[q] = s[q - lo];
-	}
-	else
-	{
-		const float *s = xr + b + lo * stride - pad_left;
-
-		for (int64_t q = lo; q < hi; q++, s += stride)
-			dst[q] = *s;
-	}
+	if (hi > lo)
+		k->strided_copy(dst + lo, xr + b + lo * stride - pad_left, hi - lo, stride);
 	for (int64_t q = hi; q < pitch; q++)
 		dst[q] = pad;
 }
@@ -80,6 +79,7 @@ void
 pi_window_fill(const PiWindow *win, const PiAttrs *at, const float *x, int64_t c,
 			   int64_t h, int64_t w, int64_t samples, float pad, float *dst)
 {
+	const PiCpuKernels *k = pi_cpu();
 	int			sh = at->strides[0],
 				sw = at->strides[1];
 
@@ -96,7 +96,7 @@ pi_window_fill(const PiWindow *win, const PiAttrs *at, const float *x, int64_t c
 				{
 					int64_t		iy = a + r * sh - at->pads[0];
 
-					fill_row(plane + r * win->pitch, win->pitch,
+					fill_row(k, plane + r * win->pitch, win->pitch,
 							 (iy >= 0 && iy < h) ? xp + iy * w : NULL, w, b, sw, at->pads[1], pad);
 				}
 			}

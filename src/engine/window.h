@@ -8,8 +8,11 @@
  * A filled source holds, per sample, per channel, per phase (a, b) of the
  * strides, a plane of `rows` rows of `pitch` floats: row r, column q is the
  * padded input at (a + r * stride_h, b + q * stride_w).  Output pixel (oy,
- * ox) and tap t then read offset(t) + oy * pitch + ox.  When the op needs
- * neither padding nor strides the input is read in place ("direct").
+ * ox) and tap t then read offset(t) + oy * ystep + ox * xstep, with ystep
+ * = pitch and xstep = 1.  When the op needs no padding and its stride along
+ * rows is 1 (or 2, for row kernels that read every second float) the input
+ * is read in place ("direct"): ystep is then the input rows a step of the
+ * output skips, and xstep the row stride.
  */
 #ifndef PI_WINDOW_H
 #define PI_WINDOW_H
@@ -25,11 +28,16 @@ typedef struct PiWindow
 				pitch;			/* floats per row */
 	int64_t		plane;			/* floats per phase plane */
 	int64_t		sample;			/* floats per sample */
+	int64_t		ystep;			/* floats between the sources of output rows */
+	int			xstep;			/* floats between the sources of output pixels */
 } PiWindow;
 
-/* The source layout of a window op over [C,h,w] planes with [oh,ow] outputs. */
+/*
+ * The source layout of a window op over [C,h,w] planes with [oh,ow]
+ * outputs; strided: the caller reads an input with xstep 2 in place.
+ */
 PiWindow	pi_window_plan(const PiAttrs *at, int64_t c, int64_t h, int64_t w,
-						   int64_t oh, int64_t ow);
+						   int64_t oh, int64_t ow, bool strided);
 
 /* Fills the source of samples [C,h,w] from x into dst, padding with pad. */
 void		pi_window_fill(const PiWindow *win, const PiAttrs *at, const float *x, int64_t c,
