@@ -323,6 +323,12 @@ PiStatus	pi_model_finalize(PiModel *model, PiError *err);
  */
 void		pi_model_fuse(PiModel *model);
 
+/*
+ * For the buffer planner, before fusing: early[pos] (norder entries) is the
+ * output value of the Add that fusion will fold into the node at pos, or -1.
+ */
+void		pi_fuse_early_values(const PiModel *model, int *early);
+
 /* Sets input preprocessing x * scale + shift (len 1 or the input row size). */
 PiStatus	pi_model_set_input_transform(PiModel *model, const float *scale,
 										 const float *shift, int64_t len,

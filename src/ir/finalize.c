@@ -283,21 +283,54 @@ op_runs_in_place(PiOp op)
 }
 
 /*
+ * A free buffer for numel floats per row: the smallest free one that fits,
+ * or else the largest free one, grown (or a new one).
+ */
+static int
+take_buffer(PiModel *m, const bool *busy, int64_t numel)
+{
+	int			best = -1;
+
+	for (int b = 0; b < m->nbuffers; b++)
+	{
+		if (busy[b])
+			continue;
+		if (best < 0 ||
+			(m->buffer_row_elems[b] >= numel &&
+			 (m->buffer_row_elems[best] < numel ||
+			  m->buffer_row_elems[b] < m->buffer_row_elems[best])) ||
+			(m->buffer_row_elems[best] < numel &&
+			 m->buffer_row_elems[b] > m->buffer_row_elems[best]))
+			best = b;
+	}
+	if (best < 0)
+		best = m->nbuffers++;
+	if (m->buffer_row_elems[best] < numel)
+		m->buffer_row_elems[best] = numel;
+	return best;
+}
+
+/*
  * Assigns activation buffers: a value's buffer is free again after its last
  * consumer; ops that can run in place reuse their input's buffer when the
- * input dies there; otherwise the smallest free buffer that fits is taken
- * (or the largest one, grown).
+ * input dies there; otherwise take_buffer picks one.  The output of an Add
+ * that fusion will fold into a node before it (fuse.c) gets its buffer at
+ * that node already, so that the node can write it there.
  */
 static PiStatus
 plan_buffers(PiModel *m, PiError *err)
 {
 	int			cap = m->norder + m->ninputs + 1;
 	bool	   *busy = calloc(cap, sizeof(bool));
+	bool	   *assigned = calloc(m->nvalues + 1, sizeof(bool));
+	int		   *early = malloc(sizeof(int) * (m->norder + 1));
 
 	m->buffer_row_elems = calloc(cap, sizeof(int64_t));
-	if (busy == NULL || m->buffer_row_elems == NULL)
+	if (busy == NULL || assigned == NULL || early == NULL || m->buffer_row_elems == NULL)
 	{
 		free(busy);
+		free(assigned);
+		free(early);
 		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
 	}
 	for (int i = 0; i < m->nvalues; i++)
@@ -318,6 +351,7 @@ plan_buffers(PiModel *m, PiError *err)
 				v->last_use = pos;
 		}
 	}
+	pi_fuse_early_values(m, early);
 	/* graph inputs get the first buffers, never shared with each other */
 	for (int i = 0; i < m->ninputs; i++)
 	{
@@ -332,35 +366,26 @@ plan_buffers(PiModel *m, PiError *err)
 		PiNode	   *n = &m->nodes[m->order[pos]];
 		PiValue    *out = &m->values[n->output];
 		PiValue    *in0 = &m->values[n->inputs[0]];
-		int			best = -1;
 
-		if (op_runs_in_place(n->op) && in0->kind != PI_VALUE_WEIGHT &&
-			in0->last_use == pos && in0->numel == out->numel)
+		if (assigned[n->output])
+			;
+		else if (op_runs_in_place(n->op) && in0->kind != PI_VALUE_WEIGHT &&
+				 in0->last_use == pos && in0->numel == out->numel)
 		{
-			best = in0->buffer;
+			out->buffer = in0->buffer;
 			in0->last_use = -1;	/* handed over: not freed below */
 		}
 		else
+			out->buffer = take_buffer(m, busy, out->numel);
+		busy[out->buffer] = true;
+		if (early[pos] >= 0)
 		{
-			for (int b = 0; b < m->nbuffers; b++)
-			{
-				if (busy[b])
-					continue;
-				if (best < 0 ||
-					(m->buffer_row_elems[b] >= out->numel &&
-					 (m->buffer_row_elems[best] < out->numel ||
-					  m->buffer_row_elems[b] < m->buffer_row_elems[best])) ||
-					(m->buffer_row_elems[best] < out->numel &&
-					 m->buffer_row_elems[b] > m->buffer_row_elems[best]))
-					best = b;
-			}
-			if (best < 0)
-				best = m->nbuffers++;
-			if (m->buffer_row_elems[best] < out->numel)
-				m->buffer_row_elems[best] = out->numel;
+			PiValue    *v = &m->values[early[pos]];
+
+			v->buffer = take_buffer(m, busy, v->numel);
+			busy[v->buffer] = true;
+			assigned[early[pos]] = true;
 		}
-		out->buffer = best;
-		busy[best] = true;
 		for (int j = 0; j < n->ninputs; j++)
 		{
 			PiValue    *v = &m->values[n->inputs[j]];
@@ -379,6 +404,8 @@ plan_buffers(PiModel *m, PiError *err)
 		}
 	}
 	free(busy);
+	free(assigned);
+	free(early);
 	return PI_OK;
 }
 

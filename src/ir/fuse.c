@@ -9,9 +9,10 @@
  * The pass runs after the buffer plan and keeps it: a fused node writes the
  * buffer of the last folded value, which the plan gave an in-place Identity
  * or activation anyway; only a folded Add moves a write earlier, from the
- * Add's position to the host's, so it is folded only when no other value
- * uses that buffer between the two positions.  Engines that do not fuse
- * run every node on the same plan.
+ * Add's position to the host's, so the planner gives that Add's output its
+ * buffer at the host already (pi_fuse_early_values), and the pass checks
+ * that no other value uses it between the two positions.  Engines that do
+ * not fuse run every node on the same plan.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -78,69 +79,73 @@ buffer_free_between(const PiModel *m, const Lifetimes *lt, int v, int p, int q)
 	return true;
 }
 
+/* What one host's epilogue takes: the folded nodes, and the epilogue. */
+typedef struct FuseChain
+{
+	int			folded[8];
+	int			nfolded;
+	int			add_output;		/* the folded Add's output, or -1 */
+	PiEpilogue	e;
+} FuseChain;
+
 /*
- * Follows host h at position p and folds what its epilogue can take.  A
- * folded Add's output is then written from p on: its lifetime grows so,
- * for the checks of later hosts.
+ * Follows host h at position p and collects what its epilogue can take.
+ * planned: also check the buffer plan (in-place Identity and activation; a
+ * folded Add's buffer free from p on), which is not made yet otherwise.
  */
 static void
-fuse_host(PiModel *m, Lifetimes *lt, int h, int p)
+walk_chain(const PiModel *m, const Lifetimes *lt, int h, int p, bool planned, FuseChain *fc)
 {
-	PiNode	   *host = &m->nodes[h];
-	PiEpilogue	e;
+	const PiNode *host = &m->nodes[h];
 	int			cur = host->output;
-	int			folded[8];
-	int			nfolded = 0;
 
-	memset(&e, 0, sizeof(e));
-	e.bias = e.residual = -1;
-	e.act = PI_OP_IDENTITY;
-	while (nfolded < 8)
+	memset(fc, 0, sizeof(*fc));
+	fc->add_output = -1;
+	fc->e.bias = fc->e.residual = -1;
+	fc->e.act = PI_OP_IDENTITY;
+	while (fc->nfolded < 8)
 	{
 		const PiValue *v = &m->values[cur];
-		PiNode	   *c;
+		const PiNode *c;
 		const PiValue *out;
+		bool		in_place;
 
 		if (v->is_output || v->use_count != 1 || lt->consumer[cur] < 0)
 			break;
 		c = &m->nodes[lt->consumer[cur]];
 		out = &m->values[c->output];
-		if ((c->op == PI_OP_IDENTITY || c->op == PI_OP_DROPOUT) && out->buffer == v->buffer)
+		in_place = !planned || out->buffer == v->buffer;
+		if ((c->op == PI_OP_IDENTITY || c->op == PI_OP_DROPOUT) && in_place)
 			;
-		else if (c->op == PI_OP_ADD && e.act == PI_OP_IDENTITY && e.bias < 0 && e.residual < 0 &&
+		else if (c->op == PI_OP_ADD && fc->e.act == PI_OP_IDENTITY && fc->add_output < 0 &&
 				 c->inputs[0] != c->inputs[1])
 		{
 			int			other = c->inputs[c->inputs[0] == cur ? 1 : 0];
 			const PiValue *ov = &m->values[other];
 
-			if (!buffer_free_between(m, lt, c->output, p, lt->pos[lt->consumer[cur]]))
+			if (planned && !buffer_free_between(m, lt, c->output, p, lt->pos[lt->consumer[cur]]))
 				break;
 			if (is_last_axis_bias(m, host, v, ov))
-				e.bias = other;
+				fc->e.bias = other;
 			else if (ov->kind != PI_VALUE_WEIGHT && same_shape(ov, v) && same_shape(out, v) &&
 					 lt->def[other] < p)
-				e.residual = other;
+				fc->e.residual = other;
 			else
 				break;
-			lt->def[c->output] = p;
+			fc->add_output = c->output;
 		}
 		else if (pi_op_is_unary_elementwise(c->op) && c->op != PI_OP_CAST &&
-				 e.act == PI_OP_IDENTITY && out->buffer == v->buffer)
+				 fc->e.act == PI_OP_IDENTITY && in_place)
 		{
-			e.act = c->op;
-			e.act_attrs = c->attrs;
+			fc->e.act = c->op;
+			fc->e.act_attrs = c->attrs;
 		}
 		else
 			break;
-		folded[nfolded++] = lt->consumer[cur];
+		fc->folded[fc->nfolded++] = lt->consumer[cur];
 		cur = c->output;
 	}
-	if (nfolded == 0)
-		return;
-	e.output = cur;
-	host->epilogue = e;
-	for (int i = 0; i < nfolded; i++)
-		m->nodes[folded[i]].fused_into = h;
+	fc->e.output = fc->nfolded > 0 ? cur : -1;
 }
 
 /* Fills the lifetimes of the planned values; false when out of memory. */
@@ -185,10 +190,48 @@ lifetimes(const PiModel *m, Lifetimes *lt)
 	return true;
 }
 
+/* Frees the lifetimes' arrays. */
+static void
+lifetimes_free(Lifetimes *lt)
+{
+	free(lt->def);
+	free(lt->last);
+	free(lt->consumer);
+	free(lt->pos);
+	free(lt->planned);
+}
+
+/*
+ * For the buffer plan: early[pos] is the output of the Add that fusion will
+ * fold into the node at pos, or -1; that value needs its buffer from pos
+ * on.  Out of memory, none.
+ */
+void
+pi_fuse_early_values(const PiModel *m, int *early)
+{
+	Lifetimes	lt = {0};
+
+	for (int pos = 0; pos < m->norder; pos++)
+		early[pos] = -1;
+	if (lifetimes(m, &lt))
+		for (int pos = 0; pos < m->norder; pos++)
+		{
+			FuseChain	fc;
+
+			if (!is_host(&m->nodes[m->order[pos]]))
+				continue;
+			walk_chain(m, &lt, m->order[pos], pos, false, &fc);
+			early[pos] = fc.add_output;
+		}
+	lifetimes_free(&lt);
+}
+
 /*
  * Folds biases, residual Adds and activations into the epilogues of the
  * Conv2D, Dense, Gemm and MatMul nodes before them where the buffer plan
- * allows it; sets norder_fused.  Out of memory, nothing is fused.
+ * allows it; sets norder_fused.  Out of memory, nothing is fused.  A
+ * folded Add's output is written from the host's position on: its lifetime
+ * grows so, for the checks of later hosts.
  */
 void
 pi_model_fuse(PiModel *m)
@@ -203,21 +246,22 @@ pi_model_fuse(PiModel *m)
 		m->nodes[i].epilogue.output = -1;
 	}
 	if (lifetimes(m, &lt))
-	{
 		for (int pos = 0; pos < m->norder; pos++)
 		{
 			int			h = m->order[pos];
+			FuseChain	fc;
 
-			if (m->nodes[h].fused_into < 0 && is_host(&m->nodes[h]))
-				fuse_host(m, &lt, h, pos);
+			if (m->nodes[h].fused_into >= 0 || !is_host(&m->nodes[h]))
+				continue;
+			walk_chain(m, &lt, h, pos, true, &fc);
+			if (fc.nfolded == 0)
+				continue;
+			m->nodes[h].epilogue = fc.e;
+			for (int i = 0; i < fc.nfolded; i++)
+				m->nodes[fc.folded[i]].fused_into = h;
+			if (fc.add_output >= 0)
+				lt.def[fc.add_output] = pos;
+			m->norder_fused -= fc.nfolded;
 		}
-		for (int pos = 0; pos < m->norder; pos++)
-			if (m->nodes[m->order[pos]].fused_into >= 0)
-				m->norder_fused--;
-	}
-	free(lt.def);
-	free(lt.last);
-	free(lt.consumer);
-	free(lt.pos);
-	free(lt.planned);
+	lifetimes_free(&lt);
 }
