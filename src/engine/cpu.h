@@ -30,11 +30,13 @@ typedef struct PiCpuKernels
 	 * t[i * nv * vw + l] = bias[i] + sum over k < kdim of w[k * mr + i] *
 	 * b[boff[k] + l], for rows i < mr and lanes l < n (n <= nv * vw; lanes
 	 * past n are neither read nor meaningful); bias may be NULL.  w is the
-	 * tile's rows of the weights packed column by column.
+	 * tile's rows of the weights packed column by column.  With kmask, the
+	 * lanes of vector j of row k whose bit in kmask[2 * k + j] is clear
+	 * count as 0 and are not read.
 	 */
 	void		(*gemm_tile) (const float *w, int mr, int64_t kdim,
-							  const float *b, const int64_t *boff, int nv, int n,
-							  const float *bias, float *t);
+							  const float *b, const int64_t *boff, const uint32_t *kmask,
+							  int nv, int n, const float *bias, float *t);
 
 	/* col[k * ldc + lane + l] = src[off[k] + l] for k < kdim, l < n */
 	void		(*gather_rows) (float *col, int64_t ldc, int lane, const float *src,
@@ -55,9 +57,14 @@ typedef struct PiCpuKernels
 	 * The row kernels of window ops read input l of tap t at src + off[t] +
 	 * l * xstep, xstep 1 or 2.
 	 */
-	/* y[l] = bias + sum over taps of w[t] * input(t, l), l < n */
+	/*
+	 * y[l] = bias + sum over taps of w[t] * input(t, l), l < n; with masks
+	 * (xstep 1), input(t, l) is 0 where bit l % vw of masks[(l / vw) *
+	 * taps + t] is clear.
+	 */
 	void		(*depthwise_row) (float *y, const float *src, const int64_t *off,
-								  const float *w, int taps, float bias, int64_t n, int xstep);
+								  const float *w, int taps, float bias, int64_t n, int xstep,
+								  const uint32_t *masks);
 
 	/* y[l] = max over taps of input(t, l) (NaN if any is NaN), l < n */
 	void		(*max_pool_row) (float *y, const float *src, const int64_t *off, int taps,

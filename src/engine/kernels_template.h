@@ -14,11 +14,13 @@
 /*
  * One GEMM tile of mr x nv vectors, all constants once inlined into
  * gemm_tile's cases, so that the accumulators stay in registers.  full: the
- * panel has all nv * VW lanes (no masked loads).
+ * panel has all nv * VW lanes (no masked loads); masked: vector j of row k
+ * loads the lanes of bits kmask[2 * k + j].
  */
 PI_TARGET static inline __attribute__((always_inline)) void
-tile(const int mr, const int nv, const bool full, const float *w, int64_t kdim,
-	 const float *b, const int64_t *boff, int n, const float *bias, float *t)
+tile(const int mr, const int nv, const bool full, const bool masked, const float *w,
+	 int64_t kdim, const float *b, const int64_t *boff, const uint32_t *kmask, int n,
+	 const float *bias, float *t)
 {
 	vf			acc[MR_MAX][2];
 	int			last = n - (nv - 1) * VW;
@@ -35,7 +37,8 @@ tile(const int mr, const int nv, const bool full, const float *w, int64_t kdim,
 
 #pragma GCC unroll 2
 		for (int j = 0; j < nv; j++)
-			bv[j] = (full || j < nv - 1) ? vload(bk + j * VW) : vload_n(bk + j * VW, last);
+			bv[j] = masked ? vload_bits(bk + j * VW, kmask[2 * k + j]) :
+				(full || j < nv - 1) ? vload(bk + j * VW) : vload_n(bk + j * VW, last);
 #pragma GCC unroll 12
 		for (int i = 0; i < mr; i++)
 		{
@@ -55,20 +58,24 @@ tile(const int mr, const int nv, const bool full, const float *w, int64_t kdim,
 
 #define TILE_CASE(r) \
 	case r: \
-		if (nv == 2 && full) \
-			tile(r, 2, true, w, kdim, b, boff, n, bias, t); \
+		if (kmask != NULL && nv == 2) \
+			tile(r, 2, false, true, w, kdim, b, boff, kmask, n, bias, t); \
+		else if (kmask != NULL) \
+			tile(r, 1, false, true, w, kdim, b, boff, kmask, n, bias, t); \
+		else if (nv == 2 && full) \
+			tile(r, 2, true, false, w, kdim, b, boff, kmask, n, bias, t); \
 		else if (nv == 2) \
-			tile(r, 2, false, w, kdim, b, boff, n, bias, t); \
+			tile(r, 2, false, false, w, kdim, b, boff, kmask, n, bias, t); \
 		else if (full) \
-			tile(r, 1, true, w, kdim, b, boff, n, bias, t); \
+			tile(r, 1, true, false, w, kdim, b, boff, kmask, n, bias, t); \
 		else \
-			tile(r, 1, false, w, kdim, b, boff, n, bias, t); \
+			tile(r, 1, false, false, w, kdim, b, boff, kmask, n, bias, t); \
 		break
 
 /* A GEMM tile of mr rows (cpu.h). */
 PI_TARGET static void
-gemm_tile(const float *w, int mr, int64_t kdim, const float *b,
-		  const int64_t *boff, int nv, int n, const float *bias, float *t)
+gemm_tile(const float *w, int mr, int64_t kdim, const float *b, const int64_t *boff,
+		  const uint32_t *kmask, int nv, int n, const float *bias, float *t)
 {
 	bool		full = (n == nv * VW);
 
@@ -183,10 +190,22 @@ strided_copy(float *dst, const float *src, int64_t n, int stride)
 /* One output row of a depthwise convolution, 4 vectors at a time (cpu.h). */
 PI_TARGET static void
 depthwise_row(float *y, const float *src, const int64_t *off, const float *w, int taps,
-			  float bias, int64_t n, int xstep)
+			  float bias, int64_t n, int xstep, const uint32_t *masks)
 {
 	int64_t		l = 0;
 
+	if (masks != NULL)
+	{
+		for (; l < n; l += VW, masks += taps)
+		{
+			vf			acc = vset1(bias);
+
+			for (int t = 0; t < taps; t++)
+				acc = vfma(vset1(w[t]), vload_bits(src + off[t] + l, masks[t]), acc);
+			store_part(y + l, acc, n - l);
+		}
+		return;
+	}
 	for (; l + 4 * VW <= n; l += 4 * VW)
 	{
 		vf			a0 = vset1(bias),

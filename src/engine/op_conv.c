@@ -44,12 +44,15 @@ typedef struct ConvPlan
 	int64_t		run;			/* rows mode: outputs per contiguous run */
 	int64_t		chunk;			/* samples per filled source */
 	int			panel;			/* lanes of a full panel: 2 vectors */
-	/* scratch offsets, in floats */
+	bool		masked;			/* raw input, taps masked at the borders */
+	/* scratch offsets, in floats (and uint32 and int64 arrays) */
 	int64_t		at_src,
 				at_col,
 				at_tile,
 				at_koff,
 				at_kpack,
+				at_masks,
+				at_kmask,
 				total;
 } ConvPlan;
 
@@ -119,13 +122,31 @@ conv_plan(const PiNode *node, const int64_t *in_dims, int in_rank, const int64_t
 
 	memset(&p, 0, sizeof(p));
 	p.geo = pi_conv_geometry(node, in_dims, in_rank, out_dims, out_rank);
+	plane = p.geo.oh * p.geo.ow;
 	/* several outputs per input channel share their loads better as a GEMM */
 	depthwise = p.geo.cg == 1 && p.geo.mg == 1;
 	p.win = pi_window_plan(&node->attrs, p.geo.c, p.geo.h, p.geo.w, p.geo.oh, p.geo.ow,
 						   depthwise);
+	/*
+	 * A padded stride-1 convolution that keeps the row width reads the raw
+	 * input as one run per plane (when that fills vectors): tap t of output
+	 * q is input q + off[t], masked where the window leaves the input.
+	 */
+	p.masked = !p.win.direct && node->attrs.strides[0] == 1 && node->attrs.strides[1] == 1 &&
+		p.geo.ow == p.geo.w &&
+		(depthwise || plane >= (int64_t) (ROWS_MIN_USE * ((plane + k->vw - 1) / k->vw * k->vw)));
+	if (p.masked)
+	{
+		p.win.direct = true;
+		p.win.py = p.win.px = 1;
+		p.win.rows = p.geo.h;
+		p.win.pitch = p.win.ystep = p.geo.w;
+		p.win.xstep = 1;
+		p.win.plane = p.geo.h * p.geo.w;
+		p.win.sample = p.geo.c * p.win.plane;
+	}
 	p.kdim = p.geo.cg * p.geo.taps;
 	p.panel = 2 * k->vw;
-	plane = p.geo.oh * p.geo.ow;
 	/* consecutive output rows read on from one another: one run per plane */
 	p.run = (p.win.ystep == p.geo.ow * p.win.xstep) ? plane : p.geo.ow;
 	if (depthwise)
@@ -145,7 +166,10 @@ conv_plan(const PiNode *node, const int64_t *in_dims, int in_rank, const int64_t
 	p.at_tile = p.at_col + (p.mode == CONV_PACKED ? line_up(p.kdim * p.panel) : 0);
 	p.at_koff = p.at_tile + (p.mode == CONV_DEPTHWISE ? 0 : line_up(k->mr_max * p.panel));
 	p.at_kpack = p.at_koff + line_up(2 * p.kdim);
-	p.total = p.at_kpack + (p.mode == CONV_PACKED ? line_up(2 * p.kdim) : 0);
+	p.at_masks = p.at_kpack + (p.mode == CONV_PACKED ? line_up(2 * p.kdim) : 0);
+	p.at_kmask = p.at_masks + (p.masked ? line_up((plane + k->vw - 1) / k->vw * p.geo.taps) : 0);
+	p.total = p.at_kmask + (p.masked && p.mode != CONV_DEPTHWISE ?
+							line_up((plane + p.panel - 1) / p.panel * 2 * p.kdim) : 0);
 	return p;
 }
 
@@ -221,6 +245,51 @@ pi_conv2d_pack(const PiModel *model, const PiNode *node, float *dst)
 }
 
 /*
+ * Masked plans: offsets of the taps of channels [0, c) in the raw input,
+ * relative to the output's own position (negative above and left of it).
+ */
+static void
+masked_taps(const PiAttrs *at, const ConvPlan *p, int64_t c, int64_t *off)
+{
+	for (int64_t ch = 0; ch < c; ch++)
+		for (int ki = 0; ki < at->kernel[0]; ki++)
+			for (int kj = 0; kj < at->kernel[1]; kj++)
+				off[(ch * at->kernel[0] + ki) * at->kernel[1] + kj] = ch * p->win.plane +
+					((int64_t) ki * at->dilations[0] - at->pads[0]) * p->geo.w +
+					(int64_t) kj * at->dilations[1] - at->pads[1];
+}
+
+/*
+ * Masked plans: masks[v * taps + t] has bit l set where output v * vw + l
+ * of a plane exists and tap t of it falls inside the input.
+ */
+static void
+tap_masks(const PiAttrs *at, const ConvPlan *p, int vw, uint32_t *masks)
+{
+	int64_t		plane = p->geo.oh * p->geo.ow;
+	int64_t		nvec = (plane + vw - 1) / vw;
+
+	for (int64_t v = 0; v < nvec; v++)
+		for (int ki = 0; ki < at->kernel[0]; ki++)
+			for (int kj = 0; kj < at->kernel[1]; kj++)
+			{
+				uint32_t	bits = 0;
+
+				for (int l = 0; l < vw && v * vw + l < plane; l++)
+				{
+					int64_t		oy = (v * vw + l) / p->geo.ow,
+								ox = (v * vw + l) % p->geo.ow;
+					int64_t		iy = oy + (int64_t) ki * at->dilations[0] - at->pads[0],
+								ix = ox + (int64_t) kj * at->dilations[1] - at->pads[1];
+
+					if (iy >= 0 && iy < p->geo.h && ix >= 0 && ix < p->geo.w)
+						bits |= 1u << l;
+				}
+				masks[v * p->geo.taps + ki * at->kernel[1] + kj] = bits;
+			}
+}
+
+/*
  * Multiplies the packed weights of group g by one panel of n lanes whose
  * row k is at b + boff[k], and writes the outputs through the epilogue:
  * lanes [lane[i], lane[i + 1]) go to offset out[i] of the first output
@@ -228,8 +297,8 @@ pi_conv2d_pack(const PiModel *model, const PiNode *node, float *dst)
  */
 static void
 conv_panel(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k, int64_t g,
-		   const float *b, const int64_t *boff, int n, const int *lane, const int64_t *out,
-		   int nseg)
+		   const float *b, const int64_t *boff, const uint32_t *kmask, int n, const int *lane,
+		   const int64_t *out, int nseg)
 {
 	int64_t		plane = p->geo.oh * p->geo.ow;
 	int64_t		nb = row_blocks(p->geo.mg, k->mr_max);
@@ -245,7 +314,7 @@ conv_panel(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k, int6
 
 		row_block(p->geo.mg, nb, blk, &m0, &mr);
 		m0 += g * p->geo.mg;
-		k->gemm_tile(a->packed + m0 * p->kdim, mr, p->kdim, b, boff, nv, n,
+		k->gemm_tile(a->packed + m0 * p->kdim, mr, p->kdim, b, boff, kmask, nv, n,
 					 a->node->ninputs == 3 ? a->in[2] + m0 : NULL, t);
 		for (int i = 0; i < mr; i++)
 			for (int sg = 0; sg < nseg; sg++)
@@ -259,28 +328,44 @@ conv_panel(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k, int6
 	}
 }
 
-/* Rows mode: panels of each run of samples [s0, s0 + samples), read in place from src. */
+/*
+ * Rows mode: panels of each run of samples [s0, s0 + samples), read in
+ * place from src; masked plans mask each panel's taps with masks.
+ */
 static void
 conv_rows(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k, int64_t g,
-		  const float *src, int64_t s0, int64_t samples, const int64_t *koff)
+		  const float *src, int64_t s0, int64_t samples, const int64_t *koff,
+		  const uint32_t *masks)
 {
 	int64_t		plane = p->geo.oh * p->geo.ow;
 	int64_t		runs = plane / p->run;
+	int64_t		nvec = (plane + k->vw - 1) / k->vw;
 	const float *gsrc = src + g * p->geo.cg * p->win.py * p->win.px * p->win.plane;
+	uint32_t   *kmask = p->masked ? (uint32_t *) (a->scratch + p->at_kmask) : NULL;
 
+	if (kmask != NULL)
+		for (int64_t x0 = 0; x0 < p->run; x0 += p->panel)
+		{
+			int64_t		v0 = x0 / k->vw;
+			uint32_t   *km = kmask + (x0 / p->panel) * 2 * p->kdim;
+
+			for (int64_t i = 0; i < p->kdim; i++)
+			{
+				km[2 * i] = masks[v0 * p->geo.taps + i % p->geo.taps];
+				km[2 * i + 1] = v0 + 1 < nvec ? masks[(v0 + 1) * p->geo.taps + i % p->geo.taps] : 0;
+			}
+		}
 	for (int64_t s = 0; s < samples; s++)
 		for (int64_t r = 0; r < runs; r++)
-		{
-			const float *rsrc = gsrc + s * p->win.sample + r * p->win.ystep;
-
 			for (int64_t x0 = 0; x0 < p->run; x0 += p->panel)
 			{
 				int			lane[2] = {0, (int) (p->run - x0 < p->panel ? p->run - x0 : p->panel)};
 				int64_t		out = (s0 + s) * p->geo.m * plane + r * p->run + x0;
 
-				conv_panel(a, p, k, g, rsrc + x0, koff, lane[1], lane, &out, 1);
+				conv_panel(a, p, k, g, gsrc + s * p->win.sample + r * p->win.ystep + x0, koff,
+						   kmask ? kmask + (x0 / p->panel) * 2 * p->kdim : NULL, lane[1], lane,
+						   &out, 1);
 			}
-		}
 }
 
 /*
@@ -326,14 +411,15 @@ conv_packed(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k, int
 			l += count;
 		}
 		lane[nseg] = n;
-		conv_panel(a, p, k, g, col, kpack, n, lane, out, nseg);
+		conv_panel(a, p, k, g, col, kpack, NULL, n, lane, out, nseg);
 	}
 }
 
 /* Depthwise: each output channel from its one input channel, row by row. */
 static void
 conv_depthwise(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k,
-			   const float *src, int64_t s0, int64_t samples, const int64_t *koff)
+			   const float *src, int64_t s0, int64_t samples, const int64_t *koff,
+			   const uint32_t *masks)
 {
 	int64_t		plane = p->geo.oh * p->geo.ow;
 	int64_t		runs = plane / p->run;
@@ -350,7 +436,7 @@ conv_depthwise(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k,
 			for (int64_t r = 0; r < runs; r++)
 				k->depthwise_row(a->out + at + r * p->run, csrc + r * p->win.ystep, koff,
 								 a->in[1] + m * p->geo.taps, (int) p->geo.taps, bias, p->run,
-								 p->win.xstep);
+								 p->win.xstep, masks);
 			if (a->epi != NULL)
 				k->epilogue(a->out + at, a->out + at, a->residual ? a->residual + at : NULL,
 							plane, act, &a->epi->act_attrs);
@@ -367,9 +453,16 @@ pi_kernel_conv2d(const PiKernelArgs *a)
 							  a->batch, k);
 	int64_t    *koff = (int64_t *) (a->scratch + p.at_koff);
 	int64_t    *kpack = (int64_t *) (a->scratch + p.at_kpack);
+	uint32_t   *masks = p.masked ? (uint32_t *) (a->scratch + p.at_masks) : NULL;
 	int64_t		in_sample = p.geo.c * p.geo.h * p.geo.w;
 
-	pi_window_taps(&p.win, at, p.mode == CONV_DEPTHWISE ? 1 : p.geo.cg, koff);
+	if (p.masked)
+	{
+		masked_taps(at, &p, p.mode == CONV_DEPTHWISE ? 1 : p.geo.cg, koff);
+		tap_masks(at, &p, k->vw, masks);
+	}
+	else
+		pi_window_taps(&p.win, at, p.mode == CONV_DEPTHWISE ? 1 : p.geo.cg, koff);
 	if (p.mode == CONV_PACKED)
 		for (int64_t i = 0; i < p.kdim; i++)
 			kpack[i] = i * p.panel;
@@ -385,12 +478,12 @@ pi_kernel_conv2d(const PiKernelArgs *a)
 			src = a->scratch + p.at_src;
 		}
 		if (p.mode == CONV_DEPTHWISE)
-			conv_depthwise(a, &p, k, src, s0, samples, koff);
+			conv_depthwise(a, &p, k, src, s0, samples, koff, masks);
 		else
 			for (int64_t g = 0; g < p.geo.groups; g++)
 			{
 				if (p.mode == CONV_ROWS)
-					conv_rows(a, &p, k, g, src, s0, samples, koff);
+					conv_rows(a, &p, k, g, src, s0, samples, koff, masks);
 				else
 					conv_packed(a, &p, k, g, src, s0, samples, koff, kpack);
 			}

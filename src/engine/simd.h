@@ -8,7 +8,8 @@
  *	  the baseline CPU and these run only where cpu.c found the instructions.
  *
  * vf is a vector of VW floats; the *_n forms touch only the first n lanes
- * (0 <= n <= VW) and read nothing past them.  vmax_nan is NaN-propagating;
+ * (0 <= n <= VW) and read nothing past them; vload_bits reads only the
+ * lanes whose bit is set (the others are 0), wherever the rest points.  vmax_nan is NaN-propagating;
  * veven(a, b) is the even lanes of a followed by those of b.
  */
 #ifndef PI_SIMD_H
@@ -35,6 +36,7 @@ PI_TARGET static inline vf vzero(void) { return _mm512_setzero_ps(); }
 PI_TARGET static inline vf vset1(float x) { return _mm512_set1_ps(x); }
 PI_TARGET static inline vf vload(const float *p) { return _mm512_loadu_ps(p); }
 PI_TARGET static inline vf vload_n(const float *p, int n) { return _mm512_maskz_loadu_ps(lanes(n), p); }
+PI_TARGET static inline vf vload_bits(const float *p, uint32_t bits) { return _mm512_maskz_loadu_ps((__mmask16) bits, p); }
 PI_TARGET static inline void vstore(float *p, vf v) { _mm512_storeu_ps(p, v); }
 PI_TARGET static inline void vstore_n(float *p, vf v, int n) { _mm512_mask_storeu_ps(p, lanes(n), v); }
 PI_TARGET static inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
@@ -86,6 +88,14 @@ PI_TARGET static inline vf vzero(void) { return _mm256_setzero_ps(); }
 PI_TARGET static inline vf vset1(float x) { return _mm256_set1_ps(x); }
 PI_TARGET static inline vf vload(const float *p) { return _mm256_loadu_ps(p); }
 PI_TARGET static inline vf vload_n(const float *p, int n) { return _mm256_maskload_ps(p, lanes(n)); }
+
+PI_TARGET static inline vf
+vload_bits(const float *p, uint32_t bits)
+{
+	__m256i		bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+
+	return _mm256_maskload_ps(p, _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(bits), bit), bit));
+}
 PI_TARGET static inline void vstore(float *p, vf v) { _mm256_storeu_ps(p, v); }
 PI_TARGET static inline void vstore_n(float *p, vf v, int n) { _mm256_maskstore_ps(p, lanes(n), v); }
 PI_TARGET static inline vf vfma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
@@ -162,6 +172,17 @@ vload_n(const float *p, int n)
 
 	for (int i = 0; i < n; i++)
 		v[i] = p[i];
+	return v;
+}
+
+static inline vf
+vload_bits(const float *p, uint32_t bits)
+{
+	vf			v = vzero();
+
+	for (int i = 0; i < VW; i++)
+		if (bits & (1u << i))
+			v[i] = p[i];
 	return v;
 }
 
