@@ -20,6 +20,23 @@
 #define PI_CPU_MAX_PANEL 32
 #define PI_CPU_MAX_ROWS 12
 
+/*
+ * Where a GEMM tile writes its rows itself, through the epilogue: row i
+ * to y + i * ldy, adding res + i * ldy first when res is set, then act
+ * (PI_OP_IDENTITY, PI_OP_RELU, PI_OP_CLIP over [lo, hi] or
+ * PI_OP_LEAKY_RELU by alpha).
+ */
+typedef struct PiTileOut
+{
+	float	   *y;
+	const float *res;
+	int64_t		ldy;
+	PiOp		act;
+	float		lo,
+				hi,
+				alpha;
+} PiTileOut;
+
 typedef struct PiCpuKernels
 {
 	const char *name;			/* "avx512", "avx2" or "generic" */
@@ -32,11 +49,12 @@ typedef struct PiCpuKernels
 	 * past n are neither read nor meaningful); bias may be NULL.  w is the
 	 * tile's rows of the weights packed column by column.  With kmask, the
 	 * lanes of vector j of row k whose bit in kmask[2 * k + j] is clear
-	 * count as 0 and are not read.
+	 * count as 0 and are not read.  With out, the tile writes its n lanes
+	 * of each row there instead of to t.
 	 */
 	void		(*gemm_tile) (const float *w, int mr, int64_t kdim,
 							  const float *b, const int64_t *boff, const uint32_t *kmask,
-							  int nv, int n, const float *bias, float *t);
+							  int nv, int n, const float *bias, float *t, const PiTileOut *out);
 
 	/* col[k * ldc + lane + l] = src[off[k] + l] for k < kdim, l < n */
 	void		(*gather_rows) (float *col, int64_t ldc, int lane, const float *src,
@@ -88,6 +106,14 @@ extern const PiCpuKernels pi_cpu_kernels_generic;
  * Chosen on the first call.
  */
 const PiCpuKernels *pi_cpu(void);
+
+/* Whether an epilogue activation is one a GEMM tile applies itself. */
+static inline bool
+pi_tile_act(PiOp act)
+{
+	return act == PI_OP_IDENTITY || act == PI_OP_RELU || act == PI_OP_CLIP ||
+		act == PI_OP_LEAKY_RELU;
+}
 
 /* Scratch bytes a Conv2D needs on the CPU for up to max_batch rows (op_conv.c). */
 int64_t		pi_conv2d_cpu_scratch_bytes(const PiModel *model, const PiNode *node, int64_t max_batch);

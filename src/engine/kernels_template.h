@@ -11,6 +11,23 @@
 #include "cpu.h"
 #include "simd.h"
 
+/* Loads lanes [l, l + VW) of p, or the m < VW of them there are. */
+PI_TARGET static inline vf
+load_part(const float *p, int64_t m)
+{
+	return m >= VW ? vload(p) : vload_n(p, (int) m);
+}
+
+/* Stores lanes [0, m) of v at p (all VW when m >= VW). */
+PI_TARGET static inline void
+store_part(float *p, vf v, int64_t m)
+{
+	if (m >= VW)
+		vstore(p, v);
+	else
+		vstore_n(p, v, (int) m);
+}
+
 /*
  * One GEMM tile of mr x nv vectors, all constants once inlined into
  * gemm_tile's cases, so that the accumulators stay in registers.  full: the
@@ -20,7 +37,7 @@
 PI_TARGET static inline __attribute__((always_inline)) void
 tile(const int mr, const int nv, const bool full, const bool masked, const float *w,
 	 int64_t kdim, const float *b, const int64_t *boff, const uint32_t *kmask, int n,
-	 const float *bias, float *t)
+	 const float *bias, float *t, const PiTileOut *o)
 {
 	vf			acc[MR_MAX][2];
 	int			last = n - (nv - 1) * VW;
@@ -49,33 +66,57 @@ tile(const int mr, const int nv, const bool full, const bool masked, const float
 				acc[i][j] = vfma(wv, bv[j], acc[i][j]);
 		}
 	}
+	if (o == NULL)
+	{
+#pragma GCC unroll 12
+		for (int i = 0; i < mr; i++)
+#pragma GCC unroll 2
+			for (int j = 0; j < nv; j++)
+				vstore(t + (i * nv + j) * VW, acc[i][j]);
+		return;
+	}
 #pragma GCC unroll 12
 	for (int i = 0; i < mr; i++)
 #pragma GCC unroll 2
 		for (int j = 0; j < nv; j++)
-			vstore(t + (i * nv + j) * VW, acc[i][j]);
+		{
+			vf			v = acc[i][j];
+			int			m = j < nv - 1 ? VW : last;
+			float	   *y = o->y + i * o->ldy + j * VW;
+
+			if (o->res != NULL)
+				v = vadd(v, load_part(o->res + i * o->ldy + j * VW, m));
+			/* vmax and vmin return their second operand on NaN: NaN stays NaN */
+			if (o->act == PI_OP_RELU)
+				v = vmax(vzero(), v);
+			else if (o->act == PI_OP_CLIP)
+				v = vmin(vset1(o->hi), vmax(vset1(o->lo), v));
+			else if (o->act == PI_OP_LEAKY_RELU)
+				v = vleaky(v, o->alpha);
+			store_part(y, v, m);
+		}
 }
 
 #define TILE_CASE(r) \
 	case r: \
 		if (kmask != NULL && nv == 2) \
-			tile(r, 2, false, true, w, kdim, b, boff, kmask, n, bias, t); \
+			tile(r, 2, false, true, w, kdim, b, boff, kmask, n, bias, t, o); \
 		else if (kmask != NULL) \
-			tile(r, 1, false, true, w, kdim, b, boff, kmask, n, bias, t); \
+			tile(r, 1, false, true, w, kdim, b, boff, kmask, n, bias, t, o); \
 		else if (nv == 2 && full) \
-			tile(r, 2, true, false, w, kdim, b, boff, kmask, n, bias, t); \
+			tile(r, 2, true, false, w, kdim, b, boff, kmask, n, bias, t, o); \
 		else if (nv == 2) \
-			tile(r, 2, false, false, w, kdim, b, boff, kmask, n, bias, t); \
+			tile(r, 2, false, false, w, kdim, b, boff, kmask, n, bias, t, o); \
 		else if (full) \
-			tile(r, 1, true, false, w, kdim, b, boff, kmask, n, bias, t); \
+			tile(r, 1, true, false, w, kdim, b, boff, kmask, n, bias, t, o); \
 		else \
-			tile(r, 1, false, false, w, kdim, b, boff, kmask, n, bias, t); \
+			tile(r, 1, false, false, w, kdim, b, boff, kmask, n, bias, t, o); \
 		break
 
 /* A GEMM tile of mr rows (cpu.h). */
 PI_TARGET static void
 gemm_tile(const float *w, int mr, int64_t kdim, const float *b, const int64_t *boff,
-		  const uint32_t *kmask, int nv, int n, const float *bias, float *t)
+		  const uint32_t *kmask, int nv, int n, const float *bias, float *t, const PiTileOut *o)
 {
 	bool		full = (n == nv * VW);
 
@@ -98,23 +139,6 @@ gemm_tile(const float *w, int mr, int64_t kdim, const float *b, const int64_t *b
 		default:
 			break;
 	}
-}
-
-/* Loads lanes [l, l + VW) of p, or the m < VW of them there are. */
-PI_TARGET static inline vf
-load_part(const float *p, int64_t m)
-{
-	return m >= VW ? vload(p) : vload_n(p, (int) m);
-}
-
-/* Stores lanes [0, m) of v at p (all VW when m >= VW). */
-PI_TARGET static inline void
-store_part(float *p, vf v, int64_t m)
-{
-	if (m >= VW)
-		vstore(p, v);
-	else
-		vstore_n(p, v, (int) m);
 }
 
 /* Copies n floats from src + off[k] to row k of col at lane, for every k (cpu.h). */

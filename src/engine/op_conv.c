@@ -307,6 +307,18 @@ conv_panel(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k, int6
 	PiOp		act = a->epi ? a->epi->act : PI_OP_IDENTITY;
 	const PiAttrs *act_attrs = a->epi ? &a->epi->act_attrs : NULL;
 
+	/* a panel of one segment with a simple activation is written by the tile */
+	bool		direct = nseg == 1 && pi_tile_act(act);
+	PiTileOut	o;
+
+	if (direct)
+	{
+		o.ldy = plane;
+		o.act = act;
+		o.lo = act == PI_OP_CLIP ? act_attrs->clip_min : 0.0f;
+		o.hi = act == PI_OP_CLIP ? act_attrs->clip_max : 0.0f;
+		o.alpha = act == PI_OP_LEAKY_RELU ? act_attrs->alpha : 0.0f;
+	}
 	for (int64_t blk = 0; blk < nb; blk++)
 	{
 		int64_t		m0;
@@ -314,8 +326,15 @@ conv_panel(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k, int6
 
 		row_block(p->geo.mg, nb, blk, &m0, &mr);
 		m0 += g * p->geo.mg;
+		if (direct)
+		{
+			o.y = a->out + out[0] + m0 * plane + lane[0];
+			o.res = a->residual ? a->residual + out[0] + m0 * plane + lane[0] : NULL;
+		}
 		k->gemm_tile(a->packed + m0 * p->kdim, mr, p->kdim, b, boff, kmask, nv, n,
-					 a->node->ninputs == 3 ? a->in[2] + m0 : NULL, t);
+					 a->node->ninputs == 3 ? a->in[2] + m0 : NULL, t, direct ? &o : NULL);
+		if (direct)
+			continue;
 		for (int i = 0; i < mr; i++)
 			for (int sg = 0; sg < nseg; sg++)
 			{
