@@ -168,8 +168,11 @@ check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_
 	test/onnx/test_onnx_mnist $(SHARED_DIR)/models/mnist_cnn_pytorch.onnx \
 		$(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz $(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
 
+# Every path of the CPU kernels (src/engine/cpu.c), as far as this CPU has it.
 check-engine: test/engine/test_engine
-	test/engine/test_engine test/fixtures
+	PG_INFER_CPU=generic test/engine/test_engine test/fixtures
+	PG_INFER_CPU=avx2 test/engine/test_engine test/fixtures
+	PG_INFER_CPU=avx512 test/engine/test_engine test/fixtures
 
 # The engine's throughput on an ONNX file, for test/bench/engine_vs_ort.py.
 test/bench/bench_engine: test/bench/bench_engine.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
