@@ -22,7 +22,7 @@
 
 /*
  * Where a GEMM tile writes its rows itself, through the epilogue: row i
- * to y + i * ldy, adding res + i * ldy first when res is set, then act
+ * to y + i * ldy, adding res + i * ldr first when res is set, then act
  * (PI_OP_IDENTITY, PI_OP_RELU, PI_OP_CLIP over [lo, hi] or
  * PI_OP_LEAKY_RELU by alpha).
  */
@@ -31,6 +31,7 @@ typedef struct PiTileOut
 	float	   *y;
 	const float *res;
 	int64_t		ldy;
+	int64_t		ldr;			/* res's row stride (0: one row for all) */
 	PiOp		act;
 	float		lo,
 				hi,
@@ -114,6 +115,40 @@ pi_tile_act(PiOp act)
 	return act == PI_OP_IDENTITY || act == PI_OP_RELU || act == PI_OP_CLIP ||
 		act == PI_OP_LEAKY_RELU;
 }
+
+/* Block b of the nb blocks of at most mr_max rows that rows rows split into. */
+static inline void
+pi_row_block(int64_t rows, int64_t nb, int64_t b, int64_t *r0, int *mr)
+{
+	int64_t		base = rows / nb,
+				extra = rows % nb;
+
+	*r0 = b * base + (b < extra ? b : extra);
+	*mr = (int) (base + (b < extra ? 1 : 0));
+}
+
+/* Blocks of at most mr_max rows for rows rows. */
+static inline int64_t
+pi_row_blocks(int64_t rows, int mr_max)
+{
+	return (rows + mr_max - 1) / mr_max;
+}
+
+/* Rounds a float count up to a cache line. */
+static inline int64_t
+pi_line_up(int64_t floats)
+{
+	return (floats + 15) / 16 * 16;
+}
+
+/* Scratch bytes a Dense, Gemm or MatMul needs on the CPU for up to max_batch rows (op_gemm.c). */
+int64_t		pi_gemm_cpu_scratch_bytes(const PiModel *model, const PiNode *node, int64_t max_batch);
+
+/* Floats of a Dense, Gemm or MatMul weight packed in panels for the GEMM tiles (0: not packed). */
+int64_t		pi_gemm_packed_floats(const PiModel *model, const PiNode *node);
+
+/* Packs a Dense, Gemm or MatMul weight (and Gemm's scaled bias) into dst. */
+void		pi_gemm_pack(const PiModel *model, const PiNode *node, float *dst);
 
 /* Scratch bytes a Conv2D needs on the CPU for up to max_batch rows (op_conv.c). */
 int64_t		pi_conv2d_cpu_scratch_bytes(const PiModel *model, const PiNode *node, int64_t max_batch);

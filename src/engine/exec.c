@@ -35,8 +35,29 @@ node_scratch_bytes(const PiModel *m, const PiNode *n, int64_t max_batch)
 		case PI_OP_MAX_POOL2D:
 		case PI_OP_AVERAGE_POOL2D:
 			return pi_pool_cpu_scratch_bytes(m, n, max_batch);
+		case PI_OP_DENSE:
+		case PI_OP_GEMM:
+		case PI_OP_MATMUL:
+			return pi_gemm_cpu_scratch_bytes(m, n, max_batch);
 		default:
 			return (int64_t) sizeof(float) * pi_node_scratch_elems(m, n);
+	}
+}
+
+/* Floats of a node's weights packed for its CPU kernel (0: read as stored). */
+static int64_t
+node_packed_floats(const PiModel *m, const PiNode *n)
+{
+	switch (n->op)
+	{
+		case PI_OP_CONV2D:
+			return pi_conv2d_packed_floats(m, n);
+		case PI_OP_DENSE:
+		case PI_OP_GEMM:
+		case PI_OP_MATMUL:
+			return pi_gemm_packed_floats(m, n);
+		default:
+			return 0;
 	}
 }
 
@@ -53,7 +74,7 @@ prepare_nodes(PiExecutor *ex)
 	{
 		const PiNode *n = &m->nodes[m->order[pos]];
 		int64_t		bytes = node_scratch_bytes(m, n, ex->max_batch);
-		int64_t		packed = n->op == PI_OP_CONV2D ? pi_conv2d_packed_floats(m, n) : 0;
+		int64_t		packed = node_packed_floats(m, n);
 
 		if (bytes > scratch)
 			scratch = bytes;
@@ -61,7 +82,10 @@ prepare_nodes(PiExecutor *ex)
 		{
 			if ((ex->packed[m->order[pos]] = malloc(sizeof(float) * packed)) == NULL)
 				return false;
-			pi_conv2d_pack(m, n, ex->packed[m->order[pos]]);
+			if (n->op == PI_OP_CONV2D)
+				pi_conv2d_pack(m, n, ex->packed[m->order[pos]]);
+			else
+				pi_gemm_pack(m, n, ex->packed[m->order[pos]]);
 		}
 	}
 	/* cache-line aligned: the kernels place vectors of int64 and floats in it */

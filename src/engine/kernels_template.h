@@ -85,7 +85,7 @@ tile(const int mr, const int nv, const bool full, const bool masked, const float
 			float	   *y = o->y + i * o->ldy + j * VW;
 
 			if (o->res != NULL)
-				v = vadd(v, load_part(o->res + i * o->ldy + j * VW, m));
+				v = vadd(v, load_part(o->res + i * o->ldr + j * VW, m));
 			/* vmax and vmin return their second operand on NaN: NaN stays NaN */
 			if (o->act == PI_OP_RELU)
 				v = vmax(vzero(), v);

@@ -104,13 +104,6 @@ pi_conv_geometry(const PiNode *node, const int64_t *in_dims, int in_rank,
 	return geo;
 }
 
-/* Rounds a float count up to a cache line. */
-static int64_t
-line_up(int64_t floats)
-{
-	return (floats + 15) / 16 * 16;
-}
-
 /* Plans a Conv2D over batch samples of these dims for kernels k. */
 static ConvPlan
 conv_plan(const PiNode *node, const int64_t *in_dims, int in_rank, const int64_t *out_dims,
@@ -162,33 +155,15 @@ conv_plan(const PiNode *node, const int64_t *in_dims, int in_rank, const int64_t
 		p.chunk = p.chunk < 1 ? 1 : (p.chunk > batch ? batch : p.chunk);
 	}
 	p.at_src = 0;
-	p.at_col = p.at_src + (p.win.direct ? 0 : line_up(p.chunk * p.win.sample));
-	p.at_tile = p.at_col + (p.mode == CONV_PACKED ? line_up(p.kdim * p.panel) : 0);
-	p.at_koff = p.at_tile + (p.mode == CONV_DEPTHWISE ? 0 : line_up(k->mr_max * p.panel));
-	p.at_kpack = p.at_koff + line_up(2 * p.kdim);
-	p.at_masks = p.at_kpack + (p.mode == CONV_PACKED ? line_up(2 * p.kdim) : 0);
-	p.at_kmask = p.at_masks + (p.masked ? line_up((plane + k->vw - 1) / k->vw * p.geo.taps) : 0);
+	p.at_col = p.at_src + (p.win.direct ? 0 : pi_line_up(p.chunk * p.win.sample));
+	p.at_tile = p.at_col + (p.mode == CONV_PACKED ? pi_line_up(p.kdim * p.panel) : 0);
+	p.at_koff = p.at_tile + (p.mode == CONV_DEPTHWISE ? 0 : pi_line_up(k->mr_max * p.panel));
+	p.at_kpack = p.at_koff + pi_line_up(2 * p.kdim);
+	p.at_masks = p.at_kpack + (p.mode == CONV_PACKED ? pi_line_up(2 * p.kdim) : 0);
+	p.at_kmask = p.at_masks + (p.masked ? pi_line_up((plane + k->vw - 1) / k->vw * p.geo.taps) : 0);
 	p.total = p.at_kmask + (p.masked && p.mode != CONV_DEPTHWISE ?
-							line_up((plane + p.panel - 1) / p.panel * 2 * p.kdim) : 0);
+							pi_line_up((plane + p.panel - 1) / p.panel * 2 * p.kdim) : 0);
 	return p;
-}
-
-/* Block b of the nb blocks of rows that a group's mg output channels split into. */
-static void
-row_block(int64_t mg, int64_t nb, int64_t b, int64_t *m0, int *mr)
-{
-	int64_t		base = mg / nb,
-				extra = mg % nb;
-
-	*m0 = b * base + (b < extra ? b : extra);
-	*mr = (int) (base + (b < extra ? 1 : 0));
-}
-
-/* Blocks of at most mr_max rows for mg output channels. */
-static int64_t
-row_blocks(int64_t mg, int mr_max)
-{
-	return (mg + mr_max - 1) / mr_max;
 }
 
 /* Scratch bytes a Conv2D needs on the CPU for up to max_batch rows. */
@@ -225,7 +200,7 @@ pi_conv2d_pack(const PiModel *model, const PiNode *node, float *dst)
 	int64_t		m = wv->dims[0];
 	int64_t		kdim = wv->numel / m;
 	int64_t		mg = m / node->attrs.group;
-	int64_t		nb = row_blocks(mg, pi_cpu()->mr_max);
+	int64_t		nb = pi_row_blocks(mg, pi_cpu()->mr_max);
 
 	for (int64_t g = 0; g < node->attrs.group; g++)
 		for (int64_t b = 0; b < nb; b++)
@@ -235,7 +210,7 @@ pi_conv2d_pack(const PiModel *model, const PiNode *node, float *dst)
 			const float *w;
 			float	   *d;
 
-			row_block(mg, nb, b, &m0, &mr);
+			pi_row_block(mg, nb, b, &m0, &mr);
 			w = wv->data + (g * mg + m0) * kdim;
 			d = dst + (g * mg + m0) * kdim;
 			for (int64_t k = 0; k < kdim; k++)
@@ -301,7 +276,7 @@ conv_panel(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k, int6
 		   const int64_t *out, int nseg)
 {
 	int64_t		plane = p->geo.oh * p->geo.ow;
-	int64_t		nb = row_blocks(p->geo.mg, k->mr_max);
+	int64_t		nb = pi_row_blocks(p->geo.mg, k->mr_max);
 	float	   *t = a->scratch + p->at_tile;
 	int			nv = n > k->vw ? 2 : 1;
 	PiOp		act = a->epi ? a->epi->act : PI_OP_IDENTITY;
@@ -313,7 +288,7 @@ conv_panel(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k, int6
 
 	if (direct)
 	{
-		o.ldy = plane;
+		o.ldy = o.ldr = plane;
 		o.act = act;
 		o.lo = act == PI_OP_CLIP ? act_attrs->clip_min : 0.0f;
 		o.hi = act == PI_OP_CLIP ? act_attrs->clip_max : 0.0f;
@@ -324,7 +299,7 @@ conv_panel(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k, int6
 		int64_t		m0;
 		int			mr;
 
-		row_block(p->geo.mg, nb, blk, &m0, &mr);
+		pi_row_block(p->geo.mg, nb, blk, &m0, &mr);
 		m0 += g * p->geo.mg;
 		if (direct)
 		{

@@ -29,13 +29,6 @@ typedef struct PoolPlan
 				total;
 } PoolPlan;
 
-/* Rounds a float count up to a cache line. */
-static int64_t
-line_up(int64_t floats)
-{
-	return (floats + 15) / 16 * 16;
-}
-
 /* Plans a pool over batch samples of these dims ([N,C,L] runs as [N,C,1,L]). */
 static PoolPlan
 pool_plan(const PiNode *node, const int64_t *in_dims, int in_rank, const int64_t *out_dims,
@@ -57,9 +50,9 @@ pool_plan(const PiNode *node, const int64_t *in_dims, int in_rank, const int64_t
 		p.chunk = p.chunk < 1 ? 1 : (p.chunk > batch ? batch : p.chunk);
 	}
 	p.at_src = 0;
-	p.at_taps = p.win.direct ? 0 : line_up(p.chunk * p.win.sample);
-	p.at_rdiv = p.at_taps + line_up(2 * (int64_t) taps);
-	p.total = p.at_rdiv + (node->op == PI_OP_AVERAGE_POOL2D ? line_up(p.oh * p.ow) : 0);
+	p.at_taps = p.win.direct ? 0 : pi_line_up(p.chunk * p.win.sample);
+	p.at_rdiv = p.at_taps + pi_line_up(2 * (int64_t) taps);
+	p.total = p.at_rdiv + (node->op == PI_OP_AVERAGE_POOL2D ? pi_line_up(p.oh * p.ow) : 0);
 	return p;
 }
 
