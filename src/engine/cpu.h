@@ -61,8 +61,12 @@ typedef struct PiCpuKernels
 	void		(*gather_rows) (float *col, int64_t ldc, int lane, const float *src,
 								const int64_t *off, int64_t kdim, int n);
 
-	/* dst[q] = src[q * stride] for q < n; reads nothing past the last */
-	void		(*strided_copy) (float *dst, const float *src, int64_t n, int stride);
+	/*
+	 * A plane of rows x pitch floats from the h x w plane x: dst[r][q] =
+	 * x[y0 + r * sy][x0 + q * sx] where inside x, else pad.
+	 */
+	void		(*fill_plane) (float *dst, int64_t rows, int64_t pitch, const float *x, int64_t h,
+							   int64_t w, int64_t y0, int64_t x0, int sy, int sx, float pad);
 
 	/*
 	 * y[l] = act(t[l] + res[l]) for l < n (res may be NULL, t may be y):

@@ -199,16 +199,44 @@ load_step(const float *p, int64_t m, int xstep)
 	return veven(load_part(p, need), vload_n(p + VW, need > VW ? (int) (need - VW) : 0));
 }
 
-/* dst[q] = src[q * stride] for q < n, reading nothing past src[(n - 1) * stride] (cpu.h). */
+/*
+ * Fills a plane of rows x pitch: dst[r][q] = x[y0 + r * sy][x0 + q * sx]
+ * of the h x w plane x where that is inside it, else pad (cpu.h).
+ */
 PI_TARGET static void
-strided_copy(float *dst, const float *src, int64_t n, int stride)
+fill_plane(float *dst, int64_t rows, int64_t pitch, const float *x, int64_t h, int64_t w,
+		   int64_t y0, int64_t x0, int sy, int sx, float pad)
 {
-	if (stride <= 2)
-		for (int64_t q = 0; q < n; q += VW)
-			store_part(dst + q, load_step(src + q * stride, n - q, stride), n - q);
-	else
-		for (int64_t q = 0; q < n; q++)
-			dst[q] = src[q * stride];
+	/* columns q with 0 <= x0 + q * sx < w */
+	int64_t		lo = x0 < 0 ? (-x0 + sx - 1) / sx : 0;
+	int64_t		hi = w - x0 > 0 ? (w - x0 + sx - 1) / sx : 0;
+	vf			vpad = vset1(pad);
+
+	hi = hi > pitch ? pitch : hi;
+	lo = lo > hi ? hi : lo;
+	for (int64_t r = 0; r < rows; r++, dst += pitch)
+	{
+		int64_t		iy = y0 + r * sy;
+		const float *src = x + iy * w + x0 + lo * sx;
+		int64_t		q = 0;
+
+		if (iy < 0 || iy >= h)
+		{
+			for (; q < pitch; q += VW)
+				store_part(dst + q, vpad, pitch - q);
+			continue;
+		}
+		for (; q < lo; q++)
+			dst[q] = pad;
+		if (sx <= 2)
+			for (; q < hi; q += VW)
+				store_part(dst + q, load_step(src + (q - lo) * sx, hi - q, sx), hi - q);
+		else
+			for (; q < hi; q++)
+				dst[q] = src[(q - lo) * sx];
+		for (q = hi; q < pitch; q++)
+			dst[q] = pad;
+	}
 }
 
 /* One output row of a depthwise convolution, 4 vectors at a time (cpu.h). */
@@ -321,7 +349,7 @@ const PiCpuKernels PI_CPU_TABLE = {
 	.mr_max = MR_MAX,
 	.gemm_tile = gemm_tile,
 	.gather_rows = gather_rows,
-	.strided_copy = strided_copy,
+	.fill_plane = fill_plane,
 	.epilogue = epilogue,
 	.depthwise_row = depthwise_row,
 	.max_pool_row = max_pool_row,

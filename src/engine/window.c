@@ -51,29 +51,6 @@ pi_window_plan(const PiAttrs *at, int64_t c, int64_t h, int64_t w, int64_t oh, i
 	return win;
 }
 
-/* Fills one phase-plane row from input row xr (NULL: all padding). */
-static void
-fill_row(const PiCpuKernels *k, float *dst, int64_t pitch, const float *xr, int64_t w,
-		 int64_t b, int stride, int pad_left, float pad)
-{
-	/* columns q with 0 <= b + q * stride - pad_left < w */
-	int64_t		lo = pad_left > b ? (pad_left - b + stride - 1) / stride : 0;
-	int64_t		hi = (w + pad_left - b + stride - 1) / stride;
-
-	if (xr == NULL || hi < lo)
-		hi = lo = 0;
-	if (hi > pitch)
-		hi = pitch;
-	if (lo > hi)
-		lo = hi;
-	for (int64_t q = 0; q < lo; q++)
-		dst[q] = pad;
-	if (hi > lo)
-		k->strided_copy(dst + lo, xr + b + lo * stride - pad_left, hi - lo, stride);
-	for (int64_t q = hi; q < pitch; q++)
-		dst[q] = pad;
-}
-
 /* Fills the source of samples [C,h,w] from x into dst, padding with pad. */
 void
 pi_window_fill(const PiWindow *win, const PiAttrs *at, const float *x, int64_t c,
@@ -89,17 +66,8 @@ pi_window_fill(const PiWindow *win, const PiAttrs *at, const float *x, int64_t c
 
 		for (int a = 0; a < win->py; a++)
 			for (int b = 0; b < win->px; b++)
-			{
-				float	   *plane = dst + ((p * win->py + a) * win->px + b) * win->plane;
-
-				for (int64_t r = 0; r < win->rows; r++)
-				{
-					int64_t		iy = a + r * sh - at->pads[0];
-
-					fill_row(k, plane + r * win->pitch, win->pitch,
-							 (iy >= 0 && iy < h) ? xp + iy * w : NULL, w, b, sw, at->pads[1], pad);
-				}
-			}
+				k->fill_plane(dst + ((p * win->py + a) * win->px + b) * win->plane, win->rows,
+							  win->pitch, xp, h, w, a - at->pads[0], b - at->pads[1], sh, sw, pad);
 	}
 }
 
