@@ -22,7 +22,7 @@ ENGINE_SRCS = \
 	src/ir/shape_reduce.c src/ir/shape_index.c src/ir/finalize.c src/ir/fuse.c src/ir/image.c \
 	src/engine/exec.c src/engine/cpu.c src/engine/kernels_avx512.c src/engine/kernels_avx2.c \
 	src/engine/kernels_generic.c src/engine/window.c src/engine/op_gemm.c src/engine/op_elementwise.c \
-	src/engine/op_softmax.c src/engine/op_shape.c src/engine/op_conv.c \
+	src/engine/op_softmax.c src/engine/op_shape.c src/engine/op_conv.c src/engine/conv_winograd.c \
 	src/engine/op_pool.c src/engine/op_norm.c src/engine/op_unary.c \
 	src/engine/op_reduce.c src/engine/op_layernorm.c src/engine/op_slice.c src/engine/op_pad.c \
 	src/engine/op_gather.c src/engine/op_topk.c src/engine/op_conv_transpose.c

@@ -77,6 +77,17 @@ typedef struct PiCpuKernels
 							 PiOp act, const PiAttrs *at);
 
 	/*
+	 * Winograd F(2x2, 3x3) along a row of n tiles: the input transform of
+	 * the 4x4 patches at src + 2 * l (rows pitch apart) to v[xi * vstride +
+	 * l]; the output transform of mt[xi * mstride + l], plus bias, through
+	 * o's residual and activation (o->y unused), to the first cols floats
+	 * of rows y and y + ldy (rows of them).
+	 */
+	void		(*wino_input) (float *v, int64_t vstride, const float *src, int64_t pitch, int n);
+	void		(*wino_output) (float *y, int64_t ldy, int rows, int64_t cols, const float *mt,
+								int64_t mstride, int n, float bias, const PiTileOut *o);
+
+	/*
 	 * The row kernels of window ops read input l of tap t at src + off[t] +
 	 * l * xstep, xstep 1 or 2.
 	 */
@@ -162,6 +173,18 @@ int64_t		pi_conv2d_packed_floats(const PiModel *model, const PiNode *node);
 
 /* Packs a Conv2D's weights for the GEMM tiles into dst. */
 void		pi_conv2d_pack(const PiModel *model, const PiNode *node, float *dst);
+
+/* Whether a Conv2D runs by Winograd F(2x2, 3x3) (conv_winograd.c). */
+bool		pi_winograd_fits(const PiAttrs *at, const PiConvGeometry *geo);
+
+/* Scratch floats of a Winograd convolution for kernels of vw floats per vector. */
+int64_t		pi_winograd_scratch_floats(const PiConvGeometry *geo, int vw);
+
+/* Transforms and packs the weights [M, C, 3, 3] of a Winograd convolution: 16 * M * C floats. */
+void		pi_winograd_pack(const float *w, int64_t m, int64_t c, int mr_max, float *dst);
+
+/* Runs a Conv2D by Winograd F(2x2, 3x3) over the batch. */
+void		pi_winograd_run(const PiKernelArgs *a, const PiConvGeometry *geo);
 
 /* Scratch bytes a MaxPool2D or AveragePool2D needs on the CPU (op_pool.c). */
 int64_t		pi_pool_cpu_scratch_bytes(const PiModel *model, const PiNode *node, int64_t max_batch);

@@ -239,6 +239,99 @@ fill_plane(float *dst, int64_t rows, int64_t pitch, const float *x, int64_t h, i
 	}
 }
 
+/*
+ * Winograd F(2x2, 3x3) input transform of n tiles along a row: tile l's
+ * 4x4 patch starts at src + 2 * l (rows pitch apart); V = B^T d B goes to
+ * v[xi * vstride + l], xi = 4 * row + column (cpu.h).
+ */
+PI_TARGET static void
+wino_input(float *v, int64_t vstride, const float *src, int64_t pitch, int n)
+{
+	for (int l = 0; l < n; l += VW)
+	{
+		int			m = n - l < VW ? n - l : VW;
+		vf			d[4][4],
+					t[4];
+
+		for (int r = 0; r < 4; r++)
+			for (int c = 0; c < 4; c++)
+				d[r][c] = load_step(src + r * pitch + 2 * l + c, m, 2);
+		for (int c = 0; c < 4; c++)
+		{
+			vf			a0 = d[0][c],
+						a1 = d[1][c],
+						a2 = d[2][c],
+						a3 = d[3][c];
+
+			d[0][c] = a0 - a2;
+			d[1][c] = a1 + a2;
+			d[2][c] = a2 - a1;
+			d[3][c] = a1 - a3;
+		}
+		for (int r = 0; r < 4; r++)
+		{
+			t[0] = d[r][0] - d[r][2];
+			t[1] = d[r][1] + d[r][2];
+			t[2] = d[r][2] - d[r][1];
+			t[3] = d[r][1] - d[r][3];
+			for (int c = 0; c < 4; c++)
+				store_part(v + (4 * r + c) * vstride + l, t[c], m);
+		}
+	}
+}
+
+/*
+ * Winograd F(2x2, 3x3) output transform of n tiles along a row: Y = A^T M
+ * A of the products at mt[xi * mstride + l], plus bias, then out's residual
+ * (rows res and res + ldr) and activation, written to the first cols
+ * outputs of rows y and y + ldy (rows: 1 or 2) (cpu.h).
+ */
+PI_TARGET static void
+wino_output(float *y, int64_t ldy, int rows, int64_t cols, const float *mt, int64_t mstride,
+			int n, float bias, const PiTileOut *o)
+{
+	for (int l = 0; l < n; l += VW)
+	{
+		int			m = n - l < VW ? n - l : VW;
+		vf			s[2][4],
+					out[2][2];
+
+		for (int c = 0; c < 4; c++)
+		{
+			vf			m0 = load_part(mt + c * mstride + l, m),
+						m1 = load_part(mt + (4 + c) * mstride + l, m),
+						m2 = load_part(mt + (8 + c) * mstride + l, m),
+						m3 = load_part(mt + (12 + c) * mstride + l, m);
+
+			s[0][c] = m0 + m1 + m2;
+			s[1][c] = m1 - m2 - m3;
+		}
+		for (int r = 0; r < rows; r++)
+		{
+			vf			e = s[r][0] + s[r][1] + s[r][2] + vset1(bias),
+						f = s[r][1] - s[r][2] - s[r][3] + vset1(bias);
+			int64_t		left = cols - 2 * l;
+
+			vinterleave(e, f, &out[r][0], &out[r][1]);
+			for (int h = 0; h < 2 && left - h * VW > 0; h++)
+			{
+				vf			v = out[r][h];
+				int64_t		cnt = left - h * VW;
+
+				if (o->res != NULL)
+					v = vadd(v, load_part(o->res + r * o->ldr + 2 * l + h * VW, cnt));
+				if (o->act == PI_OP_RELU)
+					v = vmax(vzero(), v);
+				else if (o->act == PI_OP_CLIP)
+					v = vmin(vset1(o->hi), vmax(vset1(o->lo), v));
+				else if (o->act == PI_OP_LEAKY_RELU)
+					v = vleaky(v, o->alpha);
+				store_part(y + r * ldy + 2 * l + h * VW, v, cnt);
+			}
+		}
+	}
+}
+
 /* One output row of a depthwise convolution, 4 vectors at a time (cpu.h). */
 PI_TARGET static void
 depthwise_row(float *y, const float *src, const int64_t *off, const float *w, int taps,
@@ -350,6 +443,8 @@ const PiCpuKernels PI_CPU_TABLE = {
 	.gemm_tile = gemm_tile,
 	.gather_rows = gather_rows,
 	.fill_plane = fill_plane,
+	.wino_input = wino_input,
+	.wino_output = wino_output,
 	.epilogue = epilogue,
 	.depthwise_row = depthwise_row,
 	.max_pool_row = max_pool_row,

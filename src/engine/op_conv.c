@@ -14,7 +14,9 @@
  *	- "packed": otherwise the runs of a panel of pixels, across rows and
  *	  samples, are gathered (im2col of one panel) and multiplied so.
  * The GEMM tile (cpu.h) adds the bias; the epilogue adds a fused residual,
- * applies a fused activation and writes each output once, in NCHW.
+ * applies a fused activation and writes each output once, in NCHW.  3x3
+ * stride-1 convolutions with enough channels run by Winograd instead
+ * (conv_winograd.c).
  */
 #include <string.h>
 
@@ -29,6 +31,7 @@
 
 typedef enum ConvMode
 {
+	CONV_WINOGRAD,
 	CONV_DEPTHWISE,
 	CONV_ROWS,
 	CONV_PACKED
@@ -116,6 +119,12 @@ conv_plan(const PiNode *node, const int64_t *in_dims, int in_rank, const int64_t
 	memset(&p, 0, sizeof(p));
 	p.geo = pi_conv_geometry(node, in_dims, in_rank, out_dims, out_rank);
 	plane = p.geo.oh * p.geo.ow;
+	if (pi_winograd_fits(&node->attrs, &p.geo))
+	{
+		p.mode = CONV_WINOGRAD;
+		p.total = pi_winograd_scratch_floats(&p.geo, k->vw);
+		return p;
+	}
 	/* several outputs per input channel share their loads better as a GEMM */
 	depthwise = p.geo.cg == 1 && p.geo.mg == 1;
 	p.win = pi_window_plan(&node->attrs, p.geo.c, p.geo.h, p.geo.w, p.geo.oh, p.geo.ow,
@@ -183,25 +192,35 @@ pi_conv2d_packed_floats(const PiModel *model, const PiNode *node)
 {
 	const PiValue *x = &model->values[node->inputs[0]];
 	const PiValue *w = &model->values[node->inputs[1]];
+	const PiValue *y = &model->values[node->output];
+	PiConvGeometry geo = pi_conv_geometry(node, x->dims, x->rank, y->dims, y->rank);
 
 	if (node->op != PI_OP_CONV2D || (w->dims[1] == 1 && w->dims[0] == x->dims[1]))
 		return 0;
-	return w->numel;
+	return pi_winograd_fits(&node->attrs, &geo) ? 16 * geo.m * geo.c : w->numel;
 }
 
 /*
  * Packs a Conv2D's weights [M, K] for the GEMM tiles: per group, per block
- * of rows, column by column (w[k * mr + i]).
+ * of rows, column by column (w[k * mr + i]); Winograd's transformed.
  */
 void
 pi_conv2d_pack(const PiModel *model, const PiNode *node, float *dst)
 {
 	const PiValue *wv = &model->values[node->inputs[1]];
+	const PiValue *x = &model->values[node->inputs[0]];
+	const PiValue *y = &model->values[node->output];
+	PiConvGeometry geo = pi_conv_geometry(node, x->dims, x->rank, y->dims, y->rank);
 	int64_t		m = wv->dims[0];
 	int64_t		kdim = wv->numel / m;
 	int64_t		mg = m / node->attrs.group;
 	int64_t		nb = pi_row_blocks(mg, pi_cpu()->mr_max);
 
+	if (pi_winograd_fits(&node->attrs, &geo))
+	{
+		pi_winograd_pack(wv->data, geo.m, geo.c, pi_cpu()->mr_max, dst);
+		return;
+	}
 	for (int64_t g = 0; g < node->attrs.group; g++)
 		for (int64_t b = 0; b < nb; b++)
 		{
@@ -449,6 +468,12 @@ pi_kernel_conv2d(const PiKernelArgs *a)
 	int64_t    *kpack = (int64_t *) (a->scratch + p.at_kpack);
 	uint32_t   *masks = p.masked ? (uint32_t *) (a->scratch + p.at_masks) : NULL;
 	int64_t		in_sample = p.geo.c * p.geo.h * p.geo.w;
+
+	if (p.mode == CONV_WINOGRAD)
+	{
+		pi_winograd_run(a, &p.geo);
+		return;
+	}
 
 	if (p.masked)
 	{

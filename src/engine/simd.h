@@ -10,7 +10,8 @@
  * vf is a vector of VW floats; the *_n forms touch only the first n lanes
  * (0 <= n <= VW) and read nothing past them; vload_bits reads only the
  * lanes whose bit is set (the others are 0), wherever the rest points.  vmax_nan is NaN-propagating;
- * veven(a, b) is the even lanes of a followed by those of b.
+ * veven(a, b) is the even lanes of a followed by those of b; vinterleave
+ * the lanes of a and b in turn.
  */
 #ifndef PI_SIMD_H
 #define PI_SIMD_H
@@ -53,6 +54,16 @@ veven(vf a, vf b)
 {
 	return _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22,
 													   24, 26, 28, 30), b);
+}
+
+/* a and b interleaved (a0 b0 a1 b1 ...): the first VW lanes in *lo, the rest in *hi */
+PI_TARGET static inline void
+vinterleave(vf a, vf b, vf *lo, vf *hi)
+{
+	*lo = _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21,
+													  6, 22, 7, 23), b);
+	*hi = _mm512_permutex2var_ps(a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29,
+													  14, 30, 15, 31), b);
 }
 
 /* max(a, b), NaN where either lane is NaN */
@@ -120,6 +131,16 @@ veven(vf a, vf b)
 	__m256		t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
 
 	return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+PI_TARGET static inline void
+vinterleave(vf a, vf b, vf *lo, vf *hi)
+{
+	__m256		l = _mm256_unpacklo_ps(a, b),
+				h = _mm256_unpackhi_ps(a, b);
+
+	*lo = _mm256_permute2f128_ps(l, h, 0x20);
+	*hi = _mm256_permute2f128_ps(l, h, 0x31);
 }
 
 PI_TARGET static inline vf
@@ -208,6 +229,13 @@ static inline vf
 veven(vf a, vf b)
 {
 	return (vf) {a[0], a[2], b[0], b[2]};
+}
+
+static inline void
+vinterleave(vf a, vf b, vf *lo, vf *hi)
+{
+	*lo = (vf) {a[0], b[0], a[1], b[1]};
+	*hi = (vf) {a[2], b[2], a[3], b[3]};
 }
 
 static inline vf
