@@ -18,7 +18,8 @@ typedef struct PiKernelArgs
 {
 	const PiModel *model;
 	const PiNode *node;
-	int64_t		batch;
+	int64_t		batch;			/* rows of this pass */
+	int64_t		row0;			/* the pass's first row within the run */
 	const float *in[8];			/* input data (weights or activations) */
 	int64_t		in_dims[8][PI_MAX_RANK];	/* concrete dims, batch filled in */
 	int			in_rank[8];

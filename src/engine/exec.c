@@ -22,7 +22,17 @@ struct PiExecutor
 	float	   *scratch;
 	float	  **packed;			/* per node: its weights packed for the kernel, or NULL */
 	bool		fused;			/* run the epilogues fusion folded */
+	int64_t		pass_rows;		/* rows that go through the whole graph at a time */
 };
+
+/*
+ * A run goes through the graph in passes of rows whose widest activation
+ * takes about this much, so that each node's output is still in cache when
+ * the next one reads it (no op works along the batch axis), but of at least
+ * PASS_MIN_ROWS rows, which the GEMMs need.
+ */
+#define PASS_BYTES (1024 * 1024)
+#define PASS_MIN_ROWS 16
 
 /* Scratch bytes a node's CPU kernel needs for up to max_batch rows. */
 static int64_t
@@ -138,6 +148,16 @@ pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
 	}
 	if (!prepare_nodes(ex))
 		goto nomem;
+	{
+		int64_t		widest = 1;
+
+		for (int b = 0; b < model->nbuffers; b++)
+			if (model->buffer_row_elems[b] > widest)
+				widest = model->buffer_row_elems[b];
+		ex->pass_rows = PASS_BYTES / ((int64_t) sizeof(float) * widest);
+		if (ex->pass_rows < PASS_MIN_ROWS)
+			ex->pass_rows = PASS_MIN_ROWS;
+	}
 	return ex;
 
 nomem:
@@ -223,9 +243,9 @@ transform_input(PiExecutor *ex, int64_t batch)
 	}
 }
 
-/* Fills a tensor's data pointer and concrete dims for this batch. */
+/* Fills a tensor's data pointer and concrete dims for rows [row0, row0 + rows) of the batch. */
 static void
-bind_value(const PiExecutor *ex, const PiValue *v, int64_t batch,
+bind_value(const PiExecutor *ex, const PiValue *v, int64_t row0, int64_t rows,
 		   const float **data, int64_t *dims, int *rank)
 {
 	*rank = v->rank;
@@ -234,8 +254,8 @@ bind_value(const PiExecutor *ex, const PiValue *v, int64_t batch,
 		*data = v->data;
 	else
 	{
-		dims[0] = batch;
-		*data = ex->buffers[v->buffer];
+		dims[0] = rows;
+		*data = ex->buffers[v->buffer] + row0 * pi_value_row_elems(v);
 	}
 }
 
@@ -362,7 +382,42 @@ run_node(const PiKernelArgs *a)
 	}
 }
 
-/* Runs the model over batch rows already written to the inputs. */
+/* Runs every node over rows [row0, row0 + rows) of the batch; kernel failures go to a->err. */
+static void
+run_pass(const PiExecutor *ex, PiKernelArgs *a, int64_t row0, int64_t rows)
+{
+	const PiModel *m = ex->model;
+
+	a->batch = rows;
+	a->row0 = row0;
+	for (int pos = 0; pos < m->norder && a->err->status == PI_OK; pos++)
+	{
+		const PiNode *n = &m->nodes[m->order[pos]];
+		bool		epilogue = ex->fused && n->epilogue.output >= 0;
+		const float *out,
+				   *residual = NULL;
+		int64_t		dims[PI_MAX_RANK];
+		int			rank;
+
+		if (ex->fused && n->fused_into >= 0)
+			continue;
+		a->node = n;
+		a->packed = ex->packed[m->order[pos]];
+		a->epi = epilogue ? &n->epilogue : NULL;
+		if (epilogue && n->epilogue.residual >= 0)
+			bind_value(ex, &m->values[n->epilogue.residual], row0, rows, &residual, dims, &rank);
+		a->residual = residual;
+		for (int j = 0; j < n->ninputs && j < 8; j++)
+			bind_value(ex, &m->values[n->inputs[j]], row0, rows, &a->in[j], a->in_dims[j],
+					   &a->in_rank[j]);
+		bind_value(ex, &m->values[epilogue ? n->epilogue.output : n->output], row0, rows, &out,
+				   a->out_dims, &a->out_rank);
+		a->out = (float *) out;
+		run_node(a);
+	}
+}
+
+/* Runs the model over batch rows already written to the inputs, in passes of pass_rows. */
 PiStatus
 pi_executor_run(PiExecutor *ex, int64_t batch, PiError *err)
 {
@@ -377,35 +432,12 @@ pi_executor_run(PiExecutor *ex, int64_t batch, PiError *err)
 		transform_input(ex, batch);
 	memset(&a, 0, sizeof(a));
 	a.model = m;
-	a.batch = batch;
 	a.scratch = ex->scratch;
 	a.err = &kernel_err;
 	kernel_err.status = PI_OK;
-	for (int pos = 0; pos < m->norder; pos++)
-	{
-		const PiNode *n = &m->nodes[m->order[pos]];
-		bool		epilogue = ex->fused && n->epilogue.output >= 0;
-		const float *out;
-
-		if (ex->fused && n->fused_into >= 0)
-			continue;
-		a.node = n;
-		a.packed = ex->packed[m->order[pos]];
-		a.epi = epilogue ? &n->epilogue : NULL;
-		a.residual = (epilogue && n->epilogue.residual >= 0) ?
-			ex->buffers[m->values[n->epilogue.residual].buffer] : NULL;
-		for (int j = 0; j < n->ninputs && j < 8; j++)
-			bind_value(ex, &m->values[n->inputs[j]], batch, &a.in[j], a.in_dims[j], &a.in_rank[j]);
-		bind_value(ex, &m->values[epilogue ? n->epilogue.output : n->output], batch, &out,
-				   a.out_dims, &a.out_rank);
-		a.out = (float *) out;
-		run_node(&a);
-		if (kernel_err.status != PI_OK)
-		{
-			if (err != NULL)
-				*err = kernel_err;
-			return kernel_err.status;
-		}
-	}
-	return PI_OK;
+	for (int64_t row0 = 0; row0 < batch && kernel_err.status == PI_OK; row0 += ex->pass_rows)
+		run_pass(ex, &a, row0, batch - row0 < ex->pass_rows ? batch - row0 : ex->pass_rows);
+	if (kernel_err.status != PI_OK && err != NULL)
+		*err = kernel_err;
+	return kernel_err.status;
 }

@@ -10,7 +10,9 @@ optimizations) and the engine (bench_engine: the ONNX file imported as the
 server imports it, one thread, sequential OpenBLAS) on the same file and the
 same batch sizes, best of several rounds each, and prints one markdown table
 with rows/s and the ratio engine / ONNX Runtime, after the machine, the CPU
-kernels the engine chose and the date.
+kernels the engine chose and the date.  Both count seconds of the running
+thread's CPU time, not wall time, so that other work on a shared machine
+disturbs the comparison less (both run single-threaded in that thread).
 
 Models: the shared LeNet-5, the models of test/bench/make_models.py
 (ResNet-style, MobileNet-style, MLP) and the transformer encoder layer of the
@@ -68,17 +70,17 @@ def ort_rows_per_s(path, batch, seconds, rounds=5):
     for i in sess.get_inputs():
         shape = [batch if not isinstance(d, int) else d for d in i.shape]
         feeds[i.name] = rng.random(shape, dtype=np.float32)
-    end = time.perf_counter() + seconds / 4          # warm-up
-    while time.perf_counter() < end:
+    end = time.thread_time() + seconds / 4          # warm-up
+    while time.thread_time() < end:
         sess.run(None, feeds)
     best = 0.0
     for _ in range(rounds):
-        start = time.perf_counter()
+        start = time.thread_time()
         runs = 0
         while True:
             sess.run(None, feeds)
             runs += 1
-            elapsed = time.perf_counter() - start
+            elapsed = time.thread_time() - start
             if elapsed >= seconds / rounds:
                 break
         best = max(best, runs * batch / elapsed)
