@@ -165,10 +165,9 @@ pi_winograd_run(const PiKernelArgs *a, const PiConvGeometry *geo)
 			int			nseg = segments(t0, n, tx, seg);
 
 			for (int i = 0; i < nseg; i++)
-				for (int64_t ch = 0; ch < geo->c; ch++)
-					k->wino_input(v + ch * panel + seg[i].lane, geo->c * panel,
-								  src + ch * rows * pitch + 2 * seg[i].ty * pitch + 2 * seg[i].tx,
-								  pitch, seg[i].count);
+				k->wino_input(v + seg[i].lane, geo->c * panel, panel,
+							  src + 2 * seg[i].ty * pitch + 2 * seg[i].tx, pitch, rows * pitch,
+							  geo->c, seg[i].count);
 			for (int xi = 0; xi < 16; xi++)
 				for (int64_t b = 0; b < nb; b++)
 				{
@@ -180,24 +179,27 @@ pi_winograd_run(const PiKernelArgs *a, const PiConvGeometry *geo)
 								 v + xi * geo->c * panel, kpack, NULL, nv, n, NULL,
 								 mt + (xi * geo->m + m0) * mrs, NULL);
 				}
-			for (int64_t m = 0; m < geo->m; m++)
-				for (int i = 0; i < nseg; i++)
-				{
-					int64_t		oy = 2 * seg[i].ty,
-								ox = 2 * seg[i].tx;
-					int			out_rows = geo->oh - oy < 2 ? 1 : 2;
-					int64_t		cols = geo->ow - ox < 2 * seg[i].count ? geo->ow - ox : 2 * seg[i].count;
-					int64_t		at_out = ((s * geo->m + m) * geo->oh + oy) * geo->ow + ox;
+			for (int i = 0; i < nseg; i++)
+			{
+				int64_t		oy = 2 * seg[i].ty,
+							ox = 2 * seg[i].tx;
+				int			out_rows = geo->oh - oy < 2 ? 1 : 2;
+				int64_t		cols = geo->ow - ox < 2 * seg[i].count ? geo->ow - ox : 2 * seg[i].count;
+				int64_t		plane = geo->oh * geo->ow;
+				int64_t		at_out = (s * geo->m * geo->oh + oy) * geo->ow + ox;
 
-					o.res = a->residual ? a->residual + at_out : NULL;
-					k->wino_output(a->out + at_out, geo->ow, out_rows, cols, mt + m * mrs + seg[i].lane,
-								   geo->m * mrs, seg[i].count,
-								   a->node->ninputs == 3 ? a->in[2][m] : 0.0f, &o);
-					if (!pi_tile_act(act))
-						for (int r = 0; r < out_rows; r++)
-							pi_unary_apply(act, &a->epi->act_attrs, a->out + at_out + r * geo->ow,
-										   a->out + at_out + r * geo->ow, cols);
-				}
+				o.res = a->residual ? a->residual + at_out : NULL;
+				k->wino_output(a->out + at_out, geo->ow, plane, out_rows, cols, mt + seg[i].lane,
+							   geo->m * mrs, mrs, geo->m, seg[i].count,
+							   a->node->ninputs == 3 ? a->in[2] : NULL, &o);
+				for (int64_t m = 0; m < geo->m && !pi_tile_act(act); m++)
+					for (int r = 0; r < out_rows; r++)
+					{
+						float	   *y = a->out + at_out + m * plane + r * geo->ow;
+
+						pi_unary_apply(act, &a->epi->act_attrs, y, y, cols);
+					}
+			}
 		}
 	}
 }

@@ -77,15 +77,19 @@ typedef struct PiCpuKernels
 							 PiOp act, const PiAttrs *at);
 
 	/*
-	 * Winograd F(2x2, 3x3) along a row of n tiles: the input transform of
-	 * the 4x4 patches at src + 2 * l (rows pitch apart) to v[xi * vstride +
-	 * l]; the output transform of mt[xi * mstride + l], plus bias, through
-	 * o's residual and activation (o->y unused), to the first cols floats
-	 * of rows y and y + ldy (rows of them).
+	 * Winograd F(2x2, 3x3) along a row of n tiles, for several channels
+	 * (the channel strides are *_ch): the input transform of the 4x4
+	 * patches at src + 2 * l (rows pitch apart) to v[xi * vstride + l]; the
+	 * output transform of mt[xi * mstride + l], plus the channel's bias
+	 * (bias may be NULL), through o's residual and activation (o->y
+	 * unused), to the first cols floats of rows y and y + ldy (rows of
+	 * them).
 	 */
-	void		(*wino_input) (float *v, int64_t vstride, const float *src, int64_t pitch, int n);
-	void		(*wino_output) (float *y, int64_t ldy, int rows, int64_t cols, const float *mt,
-								int64_t mstride, int n, float bias, const PiTileOut *o);
+	void		(*wino_input) (float *v, int64_t vstride, int64_t v_ch, const float *src,
+							   int64_t pitch, int64_t src_ch, int64_t channels, int n);
+	void		(*wino_output) (float *y, int64_t ldy, int64_t y_ch, int rows, int64_t cols,
+								const float *mt, int64_t mstride, int64_t m_ch, int64_t channels,
+								int n, const float *bias, const PiTileOut *o);
 
 	/*
 	 * The row kernels of window ops read input l of tap t at src + off[t] +

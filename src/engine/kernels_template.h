@@ -240,93 +240,104 @@ fill_plane(float *dst, int64_t rows, int64_t pitch, const float *x, int64_t h, i
 }
 
 /*
- * Winograd F(2x2, 3x3) input transform of n tiles along a row: tile l's
- * 4x4 patch starts at src + 2 * l (rows pitch apart); V = B^T d B goes to
- * v[xi * vstride + l], xi = 4 * row + column (cpu.h).
+ * Winograd F(2x2, 3x3) input transform of n tiles along a row, for
+ * channels channels: tile l's 4x4 patch of channel ch starts at src + ch *
+ * src_ch + 2 * l (rows pitch apart); V = B^T d B goes to v[ch * v_ch + xi *
+ * vstride + l], xi = 4 * row + column (cpu.h).
  */
 PI_TARGET static void
-wino_input(float *v, int64_t vstride, const float *src, int64_t pitch, int n)
+wino_input(float *v, int64_t vstride, int64_t v_ch, const float *src, int64_t pitch,
+		   int64_t src_ch, int64_t channels, int n)
 {
-	for (int l = 0; l < n; l += VW)
-	{
-		int			m = n - l < VW ? n - l : VW;
-		vf			d[4][4],
-					t[4];
-
-		for (int r = 0; r < 4; r++)
-			for (int c = 0; c < 4; c++)
-				d[r][c] = load_step(src + r * pitch + 2 * l + c, m, 2);
-		for (int c = 0; c < 4; c++)
+	for (int64_t ch = 0; ch < channels; ch++, src += src_ch, v += v_ch)
+		for (int l = 0; l < n; l += VW)
 		{
-			vf			a0 = d[0][c],
-						a1 = d[1][c],
-						a2 = d[2][c],
-						a3 = d[3][c];
+			int			m = n - l < VW ? n - l : VW;
+			vf			d[4][4],
+						t[4];
 
-			d[0][c] = a0 - a2;
-			d[1][c] = a1 + a2;
-			d[2][c] = a2 - a1;
-			d[3][c] = a1 - a3;
-		}
-		for (int r = 0; r < 4; r++)
-		{
-			t[0] = d[r][0] - d[r][2];
-			t[1] = d[r][1] + d[r][2];
-			t[2] = d[r][2] - d[r][1];
-			t[3] = d[r][1] - d[r][3];
+			for (int r = 0; r < 4; r++)
+				for (int c = 0; c < 4; c++)
+					d[r][c] = load_step(src + r * pitch + 2 * l + c, m, 2);
 			for (int c = 0; c < 4; c++)
-				store_part(v + (4 * r + c) * vstride + l, t[c], m);
+			{
+				vf			a0 = d[0][c],
+							a1 = d[1][c],
+							a2 = d[2][c],
+							a3 = d[3][c];
+
+				d[0][c] = a0 - a2;
+				d[1][c] = a1 + a2;
+				d[2][c] = a2 - a1;
+				d[3][c] = a1 - a3;
+			}
+			for (int r = 0; r < 4; r++)
+			{
+				t[0] = d[r][0] - d[r][2];
+				t[1] = d[r][1] + d[r][2];
+				t[2] = d[r][2] - d[r][1];
+				t[3] = d[r][1] - d[r][3];
+				for (int c = 0; c < 4; c++)
+					store_part(v + (4 * r + c) * vstride + l, t[c], m);
+			}
 		}
-	}
 }
 
 /*
- * Winograd F(2x2, 3x3) output transform of n tiles along a row: Y = A^T M
- * A of the products at mt[xi * mstride + l], plus bias, then out's residual
- * (rows res and res + ldr) and activation, written to the first cols
- * outputs of rows y and y + ldy (rows: 1 or 2) (cpu.h).
+ * Winograd F(2x2, 3x3) output transform of n tiles along a row, for
+ * channels output channels: Y = A^T M A of the products at mt[ch * m_ch +
+ * xi * mstride + l], plus bias[ch] (bias may be NULL), then o's residual
+ * (o->res + ch * y_ch, rows o->ldr apart) and activation, written to the
+ * first cols outputs of rows y + ch * y_ch and that + ldy (rows: 1 or 2)
+ * (cpu.h).
  */
 PI_TARGET static void
-wino_output(float *y, int64_t ldy, int rows, int64_t cols, const float *mt, int64_t mstride,
-			int n, float bias, const PiTileOut *o)
+wino_output(float *y, int64_t ldy, int64_t y_ch, int rows, int64_t cols, const float *mt,
+			int64_t mstride, int64_t m_ch, int64_t channels, int n, const float *bias,
+			const PiTileOut *o)
 {
-	for (int l = 0; l < n; l += VW)
+	for (int64_t ch = 0; ch < channels; ch++, mt += m_ch, y += y_ch)
 	{
-		int			m = n - l < VW ? n - l : VW;
-		vf			s[2][4],
-					out[2][2];
+		const float *res = o->res ? o->res + ch * y_ch : NULL;
+		vf			b = vset1(bias ? bias[ch] : 0.0f);
 
-		for (int c = 0; c < 4; c++)
+		for (int l = 0; l < n; l += VW)
 		{
-			vf			m0 = load_part(mt + c * mstride + l, m),
-						m1 = load_part(mt + (4 + c) * mstride + l, m),
-						m2 = load_part(mt + (8 + c) * mstride + l, m),
-						m3 = load_part(mt + (12 + c) * mstride + l, m);
+			int			m = n - l < VW ? n - l : VW;
+			vf			s[2][4],
+						out[2];
 
-			s[0][c] = m0 + m1 + m2;
-			s[1][c] = m1 - m2 - m3;
-		}
-		for (int r = 0; r < rows; r++)
-		{
-			vf			e = s[r][0] + s[r][1] + s[r][2] + vset1(bias),
-						f = s[r][1] - s[r][2] - s[r][3] + vset1(bias);
-			int64_t		left = cols - 2 * l;
-
-			vinterleave(e, f, &out[r][0], &out[r][1]);
-			for (int h = 0; h < 2 && left - h * VW > 0; h++)
+			for (int c = 0; c < 4; c++)
 			{
-				vf			v = out[r][h];
-				int64_t		cnt = left - h * VW;
+				vf			m0 = load_part(mt + c * mstride + l, m),
+							m1 = load_part(mt + (4 + c) * mstride + l, m),
+							m2 = load_part(mt + (8 + c) * mstride + l, m),
+							m3 = load_part(mt + (12 + c) * mstride + l, m);
 
-				if (o->res != NULL)
-					v = vadd(v, load_part(o->res + r * o->ldr + 2 * l + h * VW, cnt));
-				if (o->act == PI_OP_RELU)
-					v = vmax(vzero(), v);
-				else if (o->act == PI_OP_CLIP)
-					v = vmin(vset1(o->hi), vmax(vset1(o->lo), v));
-				else if (o->act == PI_OP_LEAKY_RELU)
-					v = vleaky(v, o->alpha);
-				store_part(y + r * ldy + 2 * l + h * VW, v, cnt);
+				s[0][c] = m0 + m1 + m2;
+				s[1][c] = m1 - m2 - m3;
+			}
+			for (int r = 0; r < rows; r++)
+			{
+				int64_t		left = cols - 2 * l;
+
+				vinterleave(s[r][0] + s[r][1] + s[r][2] + b, s[r][1] - s[r][2] - s[r][3] + b,
+							&out[0], &out[1]);
+				for (int h = 0; h < 2 && left - h * VW > 0; h++)
+				{
+					vf			v = out[h];
+					int64_t		cnt = left - h * VW;
+
+					if (res != NULL)
+						v = vadd(v, load_part(res + r * o->ldr + 2 * l + h * VW, cnt));
+					if (o->act == PI_OP_RELU)
+						v = vmax(vzero(), v);
+					else if (o->act == PI_OP_CLIP)
+						v = vmin(vset1(o->hi), vmax(vset1(o->lo), v));
+					else if (o->act == PI_OP_LEAKY_RELU)
+						v = vleaky(v, o->alpha);
+					store_part(y + r * ldy + 2 * l + h * VW, v, cnt);
+				}
 			}
 		}
 	}
