@@ -29,7 +29,8 @@ struct PiExecutor
  * A run goes through the graph in passes of rows whose widest activation
  * takes about this much, so that each node's output is still in cache when
  * the next one reads it (no op works along the batch axis), but of at least
- * PASS_MIN_ROWS rows, which the GEMMs need.
+ * PASS_MIN_ROWS rows, which the GEMMs need.  Buffers other than the graph
+ * inputs' and outputs' hold one pass.
  */
 #define PASS_BYTES (1024 * 1024)
 #define PASS_MIN_ROWS 16
@@ -103,6 +104,34 @@ prepare_nodes(PiExecutor *ex)
 	return scratch == 0 || (ex->scratch = aligned_alloc(PI_IMAGE_ALIGN, scratch)) != NULL;
 }
 
+/* Rows per pass for a model run up to max_batch rows at a time. */
+static int64_t
+pass_rows(const PiModel *m, int64_t max_batch)
+{
+	int64_t		widest = 1,
+				rows;
+
+	for (int b = 0; b < m->nbuffers; b++)
+		if (m->buffer_row_elems[b] > widest)
+			widest = m->buffer_row_elems[b];
+	rows = PASS_BYTES / ((int64_t) sizeof(float) * widest);
+	rows = rows < PASS_MIN_ROWS ? PASS_MIN_ROWS : rows;
+	return rows < max_batch ? rows : max_batch;
+}
+
+/* Whether buffer b holds a graph input or output: the whole batch, not a pass. */
+static bool
+buffer_holds_batch(const PiModel *m, int b)
+{
+	for (int i = 0; i < m->ninputs; i++)
+		if (m->values[m->inputs[i]].buffer == b)
+			return true;
+	for (int i = 0; i < m->noutputs; i++)
+		if (m->values[m->outputs[i]].buffer == b)
+			return true;
+	return false;
+}
+
 /* Creates an executor for up to max_batch rows per run. */
 PiExecutor *
 pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
@@ -130,13 +159,14 @@ pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
 	ex->model = model;
 	ex->max_batch = max_batch;
 	ex->fused = true;
+	ex->pass_rows = pass_rows(model, max_batch);
 	for (int b = 0; b < model->nbuffers; b++)
 	{
 		int64_t		n;
 
 		/* BLAS takes int dimensions: no buffer may hold more than INT32_MAX floats */
-		if (!pi_mul_size(model->buffer_row_elems[b], max_batch, &n) || n > INT32_MAX ||
-			!pi_mul_size(n, sizeof(float), &n))
+		if (!pi_mul_size(model->buffer_row_elems[b], buffer_holds_batch(model, b) ? max_batch : ex->pass_rows, &n) ||
+			n > INT32_MAX || !pi_mul_size(n, sizeof(float), &n))
 		{
 			pi_executor_free(ex);
 			pi_fail(err, PI_ERR_LIMIT, "a batch of %lld rows needs more memory than can be addressed",
@@ -148,16 +178,6 @@ pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
 	}
 	if (!prepare_nodes(ex))
 		goto nomem;
-	{
-		int64_t		widest = 1;
-
-		for (int b = 0; b < model->nbuffers; b++)
-			if (model->buffer_row_elems[b] > widest)
-				widest = model->buffer_row_elems[b];
-		ex->pass_rows = PASS_BYTES / ((int64_t) sizeof(float) * widest);
-		if (ex->pass_rows < PASS_MIN_ROWS)
-			ex->pass_rows = PASS_MIN_ROWS;
-	}
 	return ex;
 
 nomem:
@@ -243,7 +263,11 @@ transform_input(PiExecutor *ex, int64_t batch)
 	}
 }
 
-/* Fills a tensor's data pointer and concrete dims for rows [row0, row0 + rows) of the batch. */
+/*
+ * Fills a tensor's data pointer and concrete dims for rows [row0, row0 +
+ * rows) of the batch: graph inputs and outputs hold the whole batch, every
+ * other activation only the pass's rows, from its buffer's start.
+ */
 static void
 bind_value(const PiExecutor *ex, const PiValue *v, int64_t row0, int64_t rows,
 		   const float **data, int64_t *dims, int *rank)
@@ -255,7 +279,9 @@ bind_value(const PiExecutor *ex, const PiValue *v, int64_t row0, int64_t rows,
 	else
 	{
 		dims[0] = rows;
-		*data = ex->buffers[v->buffer] + row0 * pi_value_row_elems(v);
+		*data = ex->buffers[v->buffer];
+		if (v->kind == PI_VALUE_INPUT || v->is_output)
+			*data += row0 * pi_value_row_elems(v);
 	}
 }
 

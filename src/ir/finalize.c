@@ -311,9 +311,12 @@ take_buffer(PiModel *m, const bool *busy, int64_t numel)
 }
 
 /*
- * Assigns activation buffers: a value's buffer is free again after its last
- * consumer; ops that can run in place reuse their input's buffer when the
- * input dies there; otherwise take_buffer picks one.  The output of an Add
+ * Assigns activation buffers: graph inputs and outputs have buffers of
+ * their own, which nothing else uses (an engine may run the graph in
+ * passes of rows, each pass reusing the other buffers from their start); a
+ * node output's buffer is free again after its last consumer; ops that can
+ * run in place reuse their input's buffer when the input dies there;
+ * otherwise take_buffer picks one.  The output of an Add
  * that fusion will fold into a node before it (fuse.c) gets its buffer at
  * that node already, so that the node can write it there.
  */
@@ -369,7 +372,13 @@ plan_buffers(PiModel *m, PiError *err)
 
 		if (assigned[n->output])
 			;
-		else if (op_runs_in_place(n->op) && in0->kind != PI_VALUE_WEIGHT &&
+		else if (out->is_output)
+		{
+			/* a buffer of its own, as the graph inputs have */
+			out->buffer = m->nbuffers++;
+			m->buffer_row_elems[out->buffer] = out->numel;
+		}
+		else if (op_runs_in_place(n->op) && in0->kind == PI_VALUE_NODE &&
 				 in0->last_use == pos && in0->numel == out->numel)
 		{
 			out->buffer = in0->buffer;
@@ -382,7 +391,13 @@ plan_buffers(PiModel *m, PiError *err)
 		{
 			PiValue    *v = &m->values[early[pos]];
 
-			v->buffer = take_buffer(m, busy, v->numel);
+			if (v->is_output)
+			{
+				v->buffer = m->nbuffers++;
+				m->buffer_row_elems[v->buffer] = v->numel;
+			}
+			else
+				v->buffer = take_buffer(m, busy, v->numel);
 			busy[v->buffer] = true;
 			assigned[early[pos]] = true;
 		}
@@ -390,7 +405,7 @@ plan_buffers(PiModel *m, PiError *err)
 		{
 			PiValue    *v = &m->values[n->inputs[j]];
 
-			if (v->kind != PI_VALUE_WEIGHT && v->last_use == pos)
+			if (v->kind == PI_VALUE_NODE && v->last_use == pos)
 			{
 				busy[v->buffer] = false;
 				v->last_use = -1;

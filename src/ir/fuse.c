@@ -8,7 +8,8 @@
  *
  * The pass runs after the buffer plan and keeps it: a fused node writes the
  * buffer of the last folded value, which the plan gave an in-place Identity
- * or activation anyway; only a folded Add moves a write earlier, from the
+ * or activation anyway, or a graph output alone; only a folded Add moves a
+ * write earlier, from the
  * Add's position to the host's, so the planner gives that Add's output its
  * buffer at the host already (pi_fuse_early_values), and the pass checks
  * that no other value uses it between the two positions.  Engines that do
@@ -114,7 +115,8 @@ walk_chain(const PiModel *m, const Lifetimes *lt, int h, int p, bool planned, Fu
 			break;
 		c = &m->nodes[lt->consumer[cur]];
 		out = &m->values[c->output];
-		in_place = !planned || out->buffer == v->buffer;
+		/* a graph output's buffer is its own: the host may write it at once */
+		in_place = !planned || out->buffer == v->buffer || out->is_output;
 		if ((c->op == PI_OP_IDENTITY || c->op == PI_OP_DROPOUT) && in_place)
 			;
 		else if (c->op == PI_OP_ADD && fc->e.act == PI_OP_IDENTITY && fc->add_output < 0 &&
