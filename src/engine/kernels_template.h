@@ -352,6 +352,29 @@ depthwise_row(float *y, const float *src, const int64_t *off, const float *w, in
 
 	if (masks != NULL)
 	{
+		/* 4 vectors at a time: independent sums hide the multiply-add latency */
+		for (; l + 4 * VW <= n; l += 4 * VW, masks += 4 * taps)
+		{
+			vf			a0 = vset1(bias),
+						a1 = a0,
+						a2 = a0,
+						a3 = a0;
+
+			for (int t = 0; t < taps; t++)
+			{
+				const float *s = src + off[t] + l;
+				vf			wt = vset1(w[t]);
+
+				a0 = vfma(wt, vload_bits(s, masks[t]), a0);
+				a1 = vfma(wt, vload_bits(s + VW, masks[taps + t]), a1);
+				a2 = vfma(wt, vload_bits(s + 2 * VW, masks[2 * taps + t]), a2);
+				a3 = vfma(wt, vload_bits(s + 3 * VW, masks[3 * taps + t]), a3);
+			}
+			vstore(y + l, a0);
+			vstore(y + l + VW, a1);
+			vstore(y + l + 2 * VW, a2);
+			vstore(y + l + 3 * VW, a3);
+		}
 		for (; l < n; l += VW, masks += taps)
 		{
 			vf			acc = vset1(bias);
