@@ -92,7 +92,7 @@ pi_winograd_pack(const float *w, int64_t m, int64_t c, int mr_max, float *dst)
 	}
 }
 
-/* The tile-row segments of a panel of n tiles from tile t0: calls back per segment. */
+/* A run of a panel's tiles along one tile row. */
 typedef struct Segment
 {
 	int64_t		ty,				/* tile row */

@@ -16,9 +16,8 @@
 
 #include "pi_engine.h"
 
-/* The widest panel (floats) and the most tile rows of any instruction set. */
+/* The widest panel (floats) of any instruction set. */
 #define PI_CPU_MAX_PANEL 32
-#define PI_CPU_MAX_ROWS 12
 
 /*
  * Where a GEMM tile writes its rows itself, through the epilogue: row i

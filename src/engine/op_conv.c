@@ -4,9 +4,12 @@
  *
  * The input is read through a window source (window.h): padded once and
  * split by stride phase, so that every tap of a run of outputs is a
- * contiguous run of input.  Then, per group:
+ * contiguous run of input; or, for padded stride-1 convolutions that keep
+ * the row width, read in place as one run per plane with each tap masked
+ * where the window leaves the input ("masked").  Then, per group:
  *	- depthwise (one input and one output channel per group): a direct loop
- *	  per output row;
+ *	  per output row (stride 2 with window-sized pads: the masked stride-1
+ *	  twin, every second row and column kept);
  *	- "rows": when runs of outputs are long enough to fill vectors, a GEMM
  *	  of the packed weights by the source read in place: tap k of a run
  *	  starting at source offset o is the row at o + off[k] (implicit im2col;
