@@ -95,13 +95,16 @@ typedef struct PiCpuKernels
 	 * l * xstep, xstep 1 or 2.
 	 */
 	/*
-	 * y[l] = bias + sum over taps of w[t] * input(t, l), l < n; with masks
-	 * (xstep 1), input(t, l) is 0 where bit l % vw of masks[(l / vw) *
-	 * taps + t] is clear.
+	 * For channels ch < channels: y[ch * y_ch + l] = act(bias[ch] + sum
+	 * over taps of w[ch * taps + t] * input(t, l)), l < n, input from src +
+	 * ch * src_ch, bias NULL for none, act o's (o->y and o->res unused);
+	 * with masks (xstep 1), input(t, l) is 0 where bit l % vw of
+	 * masks[(l / vw) * taps + t] is clear.
 	 */
-	void		(*depthwise_row) (float *y, const float *src, const int64_t *off,
-								  const float *w, int taps, float bias, int64_t n, int xstep,
-								  const uint32_t *masks);
+	void		(*depthwise_rows) (float *y, int64_t y_ch, const float *src, int64_t src_ch,
+								   int64_t channels, const int64_t *off, const float *w,
+								   const float *bias, int taps, int64_t n, int xstep,
+								   const uint32_t *masks, const PiTileOut *o);
 
 	/* y[l] = max over taps of input(t, l) (NaN if any is NaN), l < n */
 	void		(*max_pool_row) (float *y, const float *src, const int64_t *off, int taps,

@@ -28,6 +28,20 @@ store_part(float *p, vf v, int64_t m)
 		vstore_n(p, v, (int) m);
 }
 
+/* o's activation of v (Relu, Clip, LeakyRelu or none); NaN stays NaN. */
+PI_TARGET static inline vf
+tile_act(vf v, const PiTileOut *o)
+{
+	/* vmax and vmin return their second operand on NaN */
+	if (o->act == PI_OP_RELU)
+		return vmax(vzero(), v);
+	if (o->act == PI_OP_CLIP)
+		return vmin(vset1(o->hi), vmax(vset1(o->lo), v));
+	if (o->act == PI_OP_LEAKY_RELU)
+		return vleaky(v, o->alpha);
+	return v;
+}
+
 /*
  * One GEMM tile of mr x nv vectors, all constants once inlined into
  * gemm_tile's cases, so that the accumulators stay in registers.  full: the
@@ -86,14 +100,7 @@ tile(const int mr, const int nv, const bool full, const bool masked, const float
 
 			if (o->res != NULL)
 				v = vadd(v, load_part(o->res + i * o->ldr + j * VW, m));
-			/* vmax and vmin return their second operand on NaN: NaN stays NaN */
-			if (o->act == PI_OP_RELU)
-				v = vmax(vzero(), v);
-			else if (o->act == PI_OP_CLIP)
-				v = vmin(vset1(o->hi), vmax(vset1(o->lo), v));
-			else if (o->act == PI_OP_LEAKY_RELU)
-				v = vleaky(v, o->alpha);
-			store_part(y, v, m);
+			store_part(y, tile_act(v, o), m);
 		}
 }
 
@@ -330,23 +337,17 @@ wino_output(float *y, int64_t ldy, int64_t y_ch, int rows, int64_t cols, const f
 
 					if (res != NULL)
 						v = vadd(v, load_part(res + r * o->ldr + 2 * l + h * VW, cnt));
-					if (o->act == PI_OP_RELU)
-						v = vmax(vzero(), v);
-					else if (o->act == PI_OP_CLIP)
-						v = vmin(vset1(o->hi), vmax(vset1(o->lo), v));
-					else if (o->act == PI_OP_LEAKY_RELU)
-						v = vleaky(v, o->alpha);
-					store_part(y + r * ldy + 2 * l + h * VW, v, cnt);
+					store_part(y + r * ldy + 2 * l + h * VW, tile_act(v, o), cnt);
 				}
 			}
 		}
 	}
 }
 
-/* One output row of a depthwise convolution, 4 vectors at a time (cpu.h). */
+/* One output row of a depthwise convolution, 4 vectors at a time (depthwise_rows). */
 PI_TARGET static void
 depthwise_row(float *y, const float *src, const int64_t *off, const float *w, int taps,
-			  float bias, int64_t n, int xstep, const uint32_t *masks)
+			  float bias, int64_t n, int xstep, const uint32_t *masks, const PiTileOut *o)
 {
 	int64_t		l = 0;
 
@@ -370,10 +371,10 @@ depthwise_row(float *y, const float *src, const int64_t *off, const float *w, in
 				a2 = vfma(wt, vload_bits(s + 2 * VW, masks[2 * taps + t]), a2);
 				a3 = vfma(wt, vload_bits(s + 3 * VW, masks[3 * taps + t]), a3);
 			}
-			vstore(y + l, a0);
-			vstore(y + l + VW, a1);
-			vstore(y + l + 2 * VW, a2);
-			vstore(y + l + 3 * VW, a3);
+			vstore(y + l, tile_act(a0, o));
+			vstore(y + l + VW, tile_act(a1, o));
+			vstore(y + l + 2 * VW, tile_act(a2, o));
+			vstore(y + l + 3 * VW, tile_act(a3, o));
 		}
 		for (; l < n; l += VW, masks += taps)
 		{
@@ -381,7 +382,7 @@ depthwise_row(float *y, const float *src, const int64_t *off, const float *w, in
 
 			for (int t = 0; t < taps; t++)
 				acc = vfma(vset1(w[t]), vload_bits(src + off[t] + l, masks[t]), acc);
-			store_part(y + l, acc, n - l);
+			store_part(y + l, tile_act(acc, o), n - l);
 		}
 		return;
 	}
@@ -402,10 +403,10 @@ depthwise_row(float *y, const float *src, const int64_t *off, const float *w, in
 			a2 = vfma(wt, load_step(s + 2 * VW * xstep, VW, xstep), a2);
 			a3 = vfma(wt, load_step(s + 3 * VW * xstep, VW, xstep), a3);
 		}
-		vstore(y + l, a0);
-		vstore(y + l + VW, a1);
-		vstore(y + l + 2 * VW, a2);
-		vstore(y + l + 3 * VW, a3);
+		vstore(y + l, tile_act(a0, o));
+		vstore(y + l + VW, tile_act(a1, o));
+		vstore(y + l + 2 * VW, tile_act(a2, o));
+		vstore(y + l + 3 * VW, tile_act(a3, o));
 	}
 	for (; l < n; l += VW)
 	{
@@ -413,8 +414,56 @@ depthwise_row(float *y, const float *src, const int64_t *off, const float *w, in
 
 		for (int t = 0; t < taps; t++)
 			acc = vfma(vset1(w[t]), load_step(src + off[t] + l * xstep, n - l, xstep), acc);
-		store_part(y + l, acc, n - l);
+		store_part(y + l, tile_act(acc, o), n - l);
 	}
+}
+
+/*
+ * Masked planes of one vector, 4 channels at a time (independent sums hide
+ * the multiply-add latency).
+ */
+PI_TARGET static void
+depthwise_small(float *y, int64_t y_ch, const float *src, int64_t src_ch, int64_t channels,
+				const int64_t *off, const float *w, const float *bias, int taps, int64_t n,
+				const uint32_t *masks, const PiTileOut *o)
+{
+	int64_t		ch = 0;
+
+	for (; ch + 4 <= channels; ch += 4)
+	{
+		vf			acc[4];
+
+		for (int c = 0; c < 4; c++)
+			acc[c] = vset1(bias ? bias[ch + c] : 0.0f);
+		for (int t = 0; t < taps; t++)
+			for (int c = 0; c < 4; c++)
+				acc[c] = vfma(vset1(w[(ch + c) * taps + t]),
+							  vload_bits(src + (ch + c) * src_ch + off[t], masks[t]), acc[c]);
+		for (int c = 0; c < 4; c++)
+			store_part(y + (ch + c) * y_ch, tile_act(acc[c], o), n);
+	}
+	for (; ch < channels; ch++)
+		depthwise_row(y + ch * y_ch, src + ch * src_ch, off, w + ch * taps, taps,
+					  bias ? bias[ch] : 0.0f, n, 1, masks, o);
+}
+
+/*
+ * Depthwise rows of several channels (cpu.h): y + ch * y_ch from src + ch *
+ * src_ch with weights w + ch * taps and bias[ch].
+ */
+PI_TARGET static void
+depthwise_rows(float *y, int64_t y_ch, const float *src, int64_t src_ch, int64_t channels,
+			   const int64_t *off, const float *w, const float *bias, int taps, int64_t n,
+			   int xstep, const uint32_t *masks, const PiTileOut *o)
+{
+	if (masks != NULL && n <= VW)
+	{
+		depthwise_small(y, y_ch, src, src_ch, channels, off, w, bias, taps, n, masks, o);
+		return;
+	}
+	for (int64_t ch = 0; ch < channels; ch++)
+		depthwise_row(y + ch * y_ch, src + ch * src_ch, off, w + ch * taps, taps,
+					  bias ? bias[ch] : 0.0f, n, xstep, masks, o);
 }
 
 /* One output row of a max pool; NaN propagates (cpu.h). */
@@ -480,7 +529,7 @@ const PiCpuKernels PI_CPU_TABLE = {
 	.wino_input = wino_input,
 	.wino_output = wino_output,
 	.epilogue = epilogue,
-	.depthwise_row = depthwise_row,
+	.depthwise_rows = depthwise_rows,
 	.max_pool_row = max_pool_row,
 	.avg_pool_row = avg_pool_row,
 	.sum = sum,

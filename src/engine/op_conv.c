@@ -446,8 +446,11 @@ conv_packed(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k, int
 }
 
 /*
- * Depthwise: each output channel from its one input channel, row by row;
- * subsampled plans take every second row and column of their twin's plane.
+ * Depthwise: each output channel from its one input channel, the channels
+ * of a sample at once when a plane is one run, else row by row; subsampled
+ * plans take every second row and column of their twin's plane.  The
+ * kernel applies a Relu, Clip or LeakyRelu; a residual or another
+ * activation follows through the epilogue.
  */
 static void
 conv_depthwise(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k,
@@ -456,28 +459,43 @@ conv_depthwise(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k,
 {
 	int64_t		plane = p->geo.oh * p->geo.ow;
 	int64_t		runs = p->mh * p->mw / p->run;
+	int64_t		src_ch = p->win.py * p->win.px * p->win.plane;
+	const float *bias = a->node->ninputs == 3 ? a->in[2] : NULL;
 	PiOp		act = a->epi ? a->epi->act : PI_OP_IDENTITY;
+	bool		in_kernel = a->residual == NULL && pi_tile_act(act);
 	float	   *twin = a->scratch + p->at_twin;
+	PiTileOut	o = {0};
 
+	o.act = in_kernel ? act : PI_OP_IDENTITY;
+	o.lo = act == PI_OP_CLIP ? a->epi->act_attrs.clip_min : 0.0f;
+	o.hi = act == PI_OP_CLIP ? a->epi->act_attrs.clip_max : 0.0f;
+	o.alpha = act == PI_OP_LEAKY_RELU ? a->epi->act_attrs.alpha : 0.0f;
 	for (int64_t s = 0; s < samples; s++)
-		for (int64_t m = 0; m < p->geo.m; m++)
-		{
-			const float *csrc = src + s * p->win.sample +
-				(m / p->geo.mg) * p->win.py * p->win.px * p->win.plane;
-			float		bias = a->node->ninputs == 3 ? a->in[2][m] : 0.0f;
-			int64_t		at = ((s0 + s) * p->geo.m + m) * plane;
-			float	   *y = p->subsample ? twin : a->out + at;
+	{
+		const float *ssrc = src + s * p->win.sample;
+		float	   *y = a->out + (s0 + s) * p->geo.m * plane;
 
-			for (int64_t r = 0; r < runs; r++)
-				k->depthwise_row(y + r * p->run, csrc + r * p->win.ystep, koff,
-								 a->in[1] + m * p->geo.taps, (int) p->geo.taps, bias, p->run,
-								 p->win.xstep, masks);
-			if (p->subsample)
-				k->fill_plane(a->out + at, p->geo.oh, p->geo.ow, twin, p->mh, p->mw, 0, 0, 2, 2, 0.0f);
-			if (a->epi != NULL)
-				k->epilogue(a->out + at, a->out + at, a->residual ? a->residual + at : NULL,
-							plane, act, &a->epi->act_attrs);
-		}
+		if (runs == 1 && !p->subsample)
+			k->depthwise_rows(y, plane, ssrc, src_ch, p->geo.m, koff, a->in[1], bias,
+							  (int) p->geo.taps, p->run, p->win.xstep, masks, &o);
+		else
+			for (int64_t m = 0; m < p->geo.m; m++)
+			{
+				float	   *ym = p->subsample ? twin : y + m * plane;
+
+				for (int64_t r = 0; r < runs; r++)
+					k->depthwise_rows(ym + r * p->run, plane, ssrc + m * src_ch + r * p->win.ystep,
+									  src_ch, 1, koff, a->in[1] + m * p->geo.taps,
+									  bias ? bias + m : NULL, (int) p->geo.taps, p->run,
+									  p->win.xstep, masks, &o);
+				if (p->subsample)
+					k->fill_plane(y + m * plane, p->geo.oh, p->geo.ow, twin, p->mh, p->mw, 0, 0, 2,
+								  2, 0.0f);
+			}
+		if (a->epi != NULL && !in_kernel)
+			k->epilogue(y, y, a->residual ? a->residual + (s0 + s) * p->geo.m * plane : NULL,
+						p->geo.m * plane, act, &a->epi->act_attrs);
+	}
 }
 
 /* Conv2D over the batch; a 1-D convolution is one of height 1. */
