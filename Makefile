@@ -19,9 +19,10 @@ PGFILEDESC = "pg_infer - neural-network inference in PostgreSQL"
 ENGINE_SRCS = \
 	src/format/safetensors.c src/format/graph_json.c src/format/options.c src/format/stored.c \
 	src/ir/model.c src/ir/ops.c src/ir/attrs.c src/ir/shape.c src/ir/shape_window.c \
-	src/ir/shape_reduce.c src/ir/shape_index.c src/ir/finalize.c src/ir/image.c \
-	src/engine/exec.c src/engine/op_gemm.c src/engine/op_elementwise.c \
-	src/engine/op_softmax.c src/engine/op_shape.c src/engine/op_conv.c \
+	src/ir/shape_reduce.c src/ir/shape_index.c src/ir/finalize.c src/ir/fuse.c src/ir/image.c \
+	src/engine/exec.c src/engine/cpu.c src/engine/kernels_avx512.c src/engine/kernels_avx2.c \
+	src/engine/kernels_generic.c src/engine/window.c src/engine/op_gemm.c src/engine/op_elementwise.c \
+	src/engine/op_softmax.c src/engine/op_shape.c src/engine/op_conv.c src/engine/conv_winograd.c \
 	src/engine/op_pool.c src/engine/op_norm.c src/engine/op_unary.c \
 	src/engine/op_reduce.c src/engine/op_layernorm.c src/engine/op_slice.c src/engine/op_pad.c \
 	src/engine/op_gather.c src/engine/op_topk.c src/engine/op_conv_transpose.c
@@ -82,7 +83,8 @@ override with_llvm = no
 # Test programs (PGXS reads EXTRA_CLEAN when it is included, so it comes first).
 EXTRA_CLEAN = test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist \
 	test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine \
-	test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer pg_infer_executor test/executor/test_executor
+	test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer pg_infer_executor test/executor/test_executor \
+	test/bench/bench_engine
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -92,7 +94,7 @@ include $(PGXS)
 $(ENGINE_SRCS:.c=.o): CFLAGS += -O3
 
 # Every object is rebuilt when a header changes (structs are shared).
-$(OBJS): $(wildcard include/*.h src/ir/*.h src/worker/*.h src/catalog/*.h)
+$(OBJS): $(wildcard include/*.h src/ir/*.h src/worker/*.h src/catalog/*.h src/engine/*.h)
 
 ENGINE_TEST_CFLAGS = -std=gnu11 -O3 -g -Wall -Wextra -Wno-unused-parameter -Iinclude -Itest/common $(BLAS_CFLAGS)
 
@@ -102,10 +104,10 @@ TEST_MNIST = test/common/test_mnist.c
 # The fuzz builds' sanitizer defaults and the drivers' pseudo-random numbers.
 FUZZ_COMMON = test/fuzz/fuzz_common.c
 
-test/engine/test_engine: test/engine/test_engine.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h
+test/engine/test_engine: test/engine/test_engine.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_engine.c $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
-test/fuzz/fuzz_model: test/fuzz/fuzz_model.c test/fuzz/driver.c $(FUZZ_COMMON) test/fuzz/fuzz_common.h test/fuzz/fuzz_model.h $(ENGINE_SRCS) include/*.h src/ir/*.h
+test/fuzz/fuzz_model: test/fuzz/fuzz_model.c test/fuzz/driver.c $(FUZZ_COMMON) test/fuzz/fuzz_common.h test/fuzz/fuzz_model.h $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all \
 		-o $@ test/fuzz/fuzz_model.c test/fuzz/driver.c $(FUZZ_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
@@ -139,7 +141,7 @@ all: pg_infer_executor
 pg_infer_executor: $(EXECUTOR_SRCS) $(ENGINE_SRCS:.c=.o) include/*.h src/executor/*.h
 	$(CC) $(EXECUTOR_CFLAGS) -o $@ $(EXECUTOR_SRCS) $(ENGINE_SRCS:.c=.o) -lcjson $(BLAS_LIBS) -ldl -lm
 
-test/executor/test_executor: test/executor/test_executor.c $(TEST_COMMON) $(EXECUTOR_CLIENT_SRCS) $(ENGINE_SRCS) include/*.h src/ir/*.h
+test/executor/test_executor: test/executor/test_executor.c $(TEST_COMMON) $(EXECUTOR_CLIENT_SRCS) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/executor/test_executor.c $(TEST_COMMON) $(EXECUTOR_CLIENT_SRCS) \
 		$(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
@@ -169,8 +171,15 @@ check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_
 	test/onnx/test_onnx_mnist $(SHARED_DIR)/models/mnist_cnn_pytorch.onnx \
 		$(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz $(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
 
+# Every path of the CPU kernels (src/engine/cpu.c), as far as this CPU has it.
 check-engine: test/engine/test_engine
-	test/engine/test_engine test/fixtures
+	PG_INFER_CPU=generic test/engine/test_engine test/fixtures
+	PG_INFER_CPU=avx2 test/engine/test_engine test/fixtures
+	PG_INFER_CPU=avx512 test/engine/test_engine test/fixtures
+
+# The engine's throughput on an ONNX file, for test/bench/engine_vs_ort.py.
+test/bench/bench_engine: test/bench/bench_engine.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/bench/bench_engine.c $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
 fuzz-smoke: test/fuzz/fuzz_model test/fuzz/fuzz_onnx
 	test/fuzz/fuzz_model test/fuzz/corpus 100000
@@ -228,17 +237,17 @@ pg_infer_cuda.so: $(CUDA_OBJS) build/cuda/libpi_engine.a src/cuda/exports.map
 		-L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -lstdc++ -lm
 
 # GPU against CPU on every fixture, and the shared MNIST CNN (test/gpu/run-device.sh)
-test/gpu/test_gpu: test/gpu/test_gpu.c $(TEST_COMMON) $(TEST_MNIST) pg_infer_cuda.so $(ENGINE_SRCS) include/*.h src/ir/*.h
+test/gpu/test_gpu: test/gpu/test_gpu.c $(TEST_COMMON) $(TEST_MNIST) pg_infer_cuda.so $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu.c $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) $(CUDA_TEST_LINK) \
 		-lcjson -lz $(BLAS_LIBS) -lm
 
 # the 784-512-256-10 MLP on the GPU against the pinned H2D roofline
-test/gpu/bench_gpu: test/gpu/bench_gpu.c pg_infer_cuda.so $(ENGINE_SRCS) include/*.h src/ir/*.h
+test/gpu/bench_gpu: test/gpu/bench_gpu.c pg_infer_cuda.so $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -I$(CUDA_HOME)/include -o $@ test/gpu/bench_gpu.c $(ENGINE_SRCS) \
 		$(CUDA_TEST_LINK) -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lcjson $(BLAS_LIBS) -lm
 
 # dlopen of the library into a program that exports the engine, as the server does
-test/gpu/test_load: test/gpu/test_load.c $(ENGINE_SRCS) include/*.h src/ir/*.h
+test/gpu/test_load: test/gpu/test_load.c $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -rdynamic -o $@ test/gpu/test_load.c $(ENGINE_SRCS) -lcjson -ldl -lm
 
 # runs without a GPU (CI): builds everything, checks the exports and a dlopen

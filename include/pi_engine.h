@@ -18,14 +18,18 @@ typedef struct PiKernelArgs
 {
 	const PiModel *model;
 	const PiNode *node;
-	int64_t		batch;
+	int64_t		batch;			/* rows of this pass */
+	int64_t		row0;			/* the pass's first row within the run */
 	const float *in[8];			/* input data (weights or activations) */
 	int64_t		in_dims[8][PI_MAX_RANK];	/* concrete dims, batch filled in */
 	int			in_rank[8];
 	float	   *out;
 	int64_t		out_dims[PI_MAX_RANK];
 	int			out_rank;
-	float	   *scratch;		/* scratch_row_elems floats */
+	float	   *scratch;		/* the executor's scratch (src/engine/cpu.h sizes it) */
+	const float *packed;		/* the node's weights as the executor packed them, or NULL */
+	const PiEpilogue *epi;		/* what fusion folded into the node, or NULL */
+	const float *residual;		/* epi's residual, bound; NULL without one */
 	PiError    *err;			/* a kernel that fails (Gather's index) records it here */
 } PiKernelArgs;
 
@@ -68,6 +72,12 @@ PiStatus	pi_executor_run(PiExecutor *ex, int64_t batch, PiError *err);
 /* Output o of the last run: batch rows of pi_value_row_elems() floats each. */
 const float *pi_executor_output(const PiExecutor *ex, int output);
 
+/* Whether runs use the fused epilogues (the default) or every node as planned. */
+void		pi_executor_set_fusion(PiExecutor *ex, bool fused);
+
+/* The instruction set of the CPU kernels: "avx512", "avx2" or "generic". */
+const char *pi_engine_cpu_name(void);
+
 /* Kernel entry points, one per op family (src/engine/op_*.c). */
 void		pi_kernel_gemm(const PiKernelArgs *a);
 void		pi_kernel_matmul(const PiKernelArgs *a);
@@ -93,7 +103,7 @@ void		pi_kernel_gather(const PiKernelArgs *a);
 void		pi_kernel_topk(const PiKernelArgs *a);
 void		pi_kernel_conv_transpose(const PiKernelArgs *a);
 
-/* Per-row scratch floats a Conv2D node needs (0 for other ops). */
+/* Per-row scratch floats of a Conv2D's per-sample im2col, the plan the CUDA engine follows (0 for other ops). */
 int64_t		pi_conv2d_scratch_row_elems(const PiModel *model, const PiNode *node);
 
 /* Sizes of a Conv2D or ConvTranspose over [N,C,H,W] ([N,C,L] read as H = 1). */
@@ -121,7 +131,7 @@ bool		pi_conv_is_pointwise(const PiAttrs *at);
 /* Scratch floats a ConvTranspose node needs per sample (0 for other ops). */
 int64_t		pi_conv_transpose_scratch_elems(const PiModel *model, const PiNode *node);
 
-/* Scratch floats any node's kernel needs (im2col, col2im, TopK's selection). */
+/* Scratch floats per row of any node in the model's plan (im2col, col2im, TopK's selection). */
 int64_t		pi_node_scratch_elems(const PiModel *model, const PiNode *node);
 
 /*

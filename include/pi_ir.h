@@ -230,6 +230,23 @@ typedef enum PiAttrType
 	PI_ATTR_STRING
 } PiAttrType;
 
+/*
+ * What the fusion pass (src/ir/fuse.c) folded into a Conv2D, Dense, Gemm or
+ * MatMul node for the CPU engine: a bias along the last axis (MatMul), an
+ * activation of the same shape added to the result (a residual), then a
+ * unary activation; the node then writes `output`, the last folded node's
+ * value, and the folded nodes do not run.  The plan's buffers are valid for
+ * both forms: engines that do not fuse (CUDA) run every node and ignore this.
+ */
+typedef struct PiEpilogue
+{
+	int			output;			/* value written; -1 when nothing is folded */
+	int			bias;			/* weight added along the last axis, or -1 */
+	int			residual;		/* activation added elementwise, or -1 */
+	PiOp		act;			/* PI_OP_IDENTITY, or a unary elementwise op */
+	PiAttrs		act_attrs;		/* the activation's attributes */
+} PiEpilogue;
+
 typedef struct PiNode
 {
 	char	   *name;
@@ -239,6 +256,8 @@ typedef struct PiNode
 	int			output;			/* value index */
 	PiAttrs		attrs;
 	bool		live;			/* contributes to a graph output */
+	int			fused_into;		/* node whose epilogue runs this one, or -1 */
+	PiEpilogue	epilogue;
 } PiNode;
 
 /* A whole model: values, nodes in topological order, and its plan. */
@@ -261,6 +280,7 @@ typedef struct PiModel
 	int			nbuffers;
 	int64_t    *buffer_row_elems;
 	int64_t		scratch_row_elems;	/* per-row scratch (im2col) */
+	int			norder_fused;	/* nodes the CPU engine runs once fused (of norder) */
 	/* preprocessing of input 0: x * scale + shift, per feature or global */
 	float	   *input_scale;
 	float	   *input_shift;
@@ -292,9 +312,22 @@ int			pi_model_find_value(const PiModel *model, const char *name);
 /*
  * Validates and prepares a model whose values and nodes have been added:
  * every name resolves, every weight is used, no cycles, shapes infer,
- * batch norms fold, buffers are planned.
+ * batch norms fold, buffers are planned, epilogues fuse.
  */
 PiStatus	pi_model_finalize(PiModel *model, PiError *err);
+
+/*
+ * Folds biases, residual Adds and activations into the epilogues of the
+ * Conv2D, Dense, Gemm and MatMul nodes before them where the buffer plan
+ * allows it (src/ir/fuse.c); sets norder_fused.  Part of finalizing.
+ */
+void		pi_model_fuse(PiModel *model);
+
+/*
+ * For the buffer planner, before fusing: early[pos] (norder entries) is the
+ * output value of the Add that fusion will fold into the node at pos, or -1.
+ */
+void		pi_fuse_early_values(const PiModel *model, int *early);
 
 /* Sets input preprocessing x * scale + shift (len 1 or the input row size). */
 PiStatus	pi_model_set_input_transform(PiModel *model, const float *scale,

@@ -25,6 +25,9 @@
 #include "lib/ilist.h"
 #include "utils/guc.h"
 
+/* Most rows one forward pass takes, whatever fits: batches stay addressable. */
+#define MAX_ROWS_PER_PASS ((int64) 1 << 20)
+
 /* Freeing this much at transaction end also trims the malloc heap. */
 #define TRIM_THRESHOLD_BYTES (4 * 1024 * 1024)
 
@@ -81,21 +84,35 @@ executors_release_all(void)
 
 /*
  * Most rows of lm that one forward pass may take under pg_infer.work_mem
- * (the executor's bytes grow linearly with its rows); 0 when not even one
- * row fits.
+ * (at most MAX_ROWS_PER_PASS); 0 when not even one row fits.
  */
 int64
 executors_rows_fit(const LoadedModel *lm)
 {
-	int64		one = executor_bytes(lm->model, 1);
-	int64		per_row = executor_bytes(lm->model, 2) - one;
 	int64		limit = limit_bytes();
+	int64		fits = 1,
+				over;
 
-	if (one > limit)
+	if (executor_bytes(lm->model, 1) > limit)
 		return 0;
-	if (per_row <= 0)
-		return INT64_MAX;
-	return 1 + (limit - one) / per_row;
+	/*
+	 * An executor's bytes grow with its rows, not in proportion (the engine
+	 * runs a batch in passes of rows): double, then bisect.
+	 */
+	for (over = 2; over <= MAX_ROWS_PER_PASS && executor_bytes(lm->model, over) <= limit; over *= 2)
+		fits = over;
+	if (over > MAX_ROWS_PER_PASS)
+		return MAX_ROWS_PER_PASS;
+	while (over - fits > 1)
+	{
+		int64		mid = fits + (over - fits) / 2;
+
+		if (executor_bytes(lm->model, mid) <= limit)
+			fits = mid;
+		else
+			over = mid;
+	}
+	return fits;
 }
 
 /* executors_rows_fit, raising 53200 when not even one row fits. */

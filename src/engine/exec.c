@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "pi_blas.h"
 #include "pi_engine.h"
 
@@ -20,26 +21,153 @@ struct PiExecutor
 	int64_t		max_batch;
 	float	  **buffers;
 	float	   *scratch;
+	float	  **packed;			/* per node: its weights packed for the kernel, or NULL */
+	bool		fused;			/* run the epilogues fusion folded */
+	int64_t		pass_rows;		/* rows that go through the whole graph at a time */
 };
 
-/* Bytes pi_executor_new allocates for max_batch rows; false on overflow. */
+/*
+ * A run goes through the graph in passes of rows whose widest activation
+ * takes about this much, so that each node's output is still in cache when
+ * the next one reads it (no op works along the batch axis), but of at least
+ * PASS_MIN_ROWS rows, which the GEMMs need.  Buffers other than the graph
+ * inputs' and outputs' hold one pass.
+ */
+#define PASS_BYTES (1024 * 1024)
+#define PASS_MIN_ROWS 16
+
+/* Scratch bytes a node's CPU kernel needs for up to max_batch rows. */
+static int64_t
+node_scratch_bytes(const PiModel *m, const PiNode *n, int64_t max_batch)
+{
+	switch (n->op)
+	{
+		case PI_OP_CONV2D:
+			return pi_conv2d_cpu_scratch_bytes(m, n, max_batch);
+		case PI_OP_MAX_POOL2D:
+		case PI_OP_AVERAGE_POOL2D:
+			return pi_pool_cpu_scratch_bytes(m, n, max_batch);
+		case PI_OP_DENSE:
+		case PI_OP_GEMM:
+		case PI_OP_MATMUL:
+			return pi_gemm_cpu_scratch_bytes(m, n, max_batch);
+		default:
+			return (int64_t) sizeof(float) * pi_node_scratch_elems(m, n);
+	}
+}
+
+/* Floats of a node's weights packed for its CPU kernel (0: read as stored). */
+static int64_t
+node_packed_floats(const PiModel *m, const PiNode *n)
+{
+	switch (n->op)
+	{
+		case PI_OP_CONV2D:
+			return pi_conv2d_packed_floats(m, n);
+		case PI_OP_DENSE:
+		case PI_OP_GEMM:
+		case PI_OP_MATMUL:
+			return pi_gemm_packed_floats(m, n);
+		default:
+			return 0;
+	}
+}
+
+/* Allocates the scratch and packs the weights of the nodes that want it; false when out of memory. */
+static bool
+prepare_nodes(PiExecutor *ex)
+{
+	const PiModel *m = ex->model;
+	int64_t		scratch = 0;
+
+	if ((ex->packed = calloc(m->nnodes + 1, sizeof(float *))) == NULL)
+		return false;
+	for (int pos = 0; pos < m->norder; pos++)
+	{
+		const PiNode *n = &m->nodes[m->order[pos]];
+		int64_t		bytes = node_scratch_bytes(m, n, ex->max_batch);
+		int64_t		packed = node_packed_floats(m, n);
+
+		if (bytes > scratch)
+			scratch = bytes;
+		if (packed > 0)
+		{
+			if ((ex->packed[m->order[pos]] = malloc(sizeof(float) * packed)) == NULL)
+				return false;
+			if (n->op == PI_OP_CONV2D)
+				pi_conv2d_pack(m, n, ex->packed[m->order[pos]]);
+			else
+				pi_gemm_pack(m, n, ex->packed[m->order[pos]]);
+		}
+	}
+	/* cache-line aligned: the kernels place vectors of int64 and floats in it */
+	scratch = (scratch + PI_IMAGE_ALIGN - 1) / PI_IMAGE_ALIGN * PI_IMAGE_ALIGN;
+	return scratch == 0 || (ex->scratch = aligned_alloc(PI_IMAGE_ALIGN, scratch)) != NULL;
+}
+
+/* Rows per pass for a model run up to max_batch rows at a time. */
+static int64_t
+pass_rows(const PiModel *m, int64_t max_batch)
+{
+	int64_t		widest = 1,
+				rows;
+
+	for (int b = 0; b < m->nbuffers; b++)
+		if (m->buffer_row_elems[b] > widest)
+			widest = m->buffer_row_elems[b];
+	rows = PASS_BYTES / ((int64_t) sizeof(float) * widest);
+	rows = rows < PASS_MIN_ROWS ? PASS_MIN_ROWS : rows;
+	return rows < max_batch ? rows : max_batch;
+}
+
+/* Whether buffer b holds a graph input or output: the whole batch, not a pass. */
+static bool
+buffer_holds_batch(const PiModel *m, int b)
+{
+	for (int i = 0; i < m->ninputs; i++)
+		if (m->values[m->inputs[i]].buffer == b)
+			return true;
+	for (int i = 0; i < m->noutputs; i++)
+		if (m->values[m->outputs[i]].buffer == b)
+			return true;
+	return false;
+}
+
+/*
+ * Bytes pi_executor_new allocates for max_batch rows: the graph inputs' and
+ * outputs' buffers for the whole batch, the others for one pass, the
+ * largest scratch and the packed weights; false on overflow.
+ */
 bool
 pi_executor_bytes(const PiModel *model, int64_t max_batch, int64_t *bytes)
 {
-	int64_t		total = sizeof(PiExecutor) + sizeof(float *) * (model->nbuffers + 1);
+	int64_t		total = sizeof(PiExecutor) + sizeof(float *) * (model->nbuffers + model->nnodes + 2);
+	int64_t		pass = pass_rows(model, max_batch);
+	int64_t		scratch = 0;
 
 	for (int b = 0; b < model->nbuffers; b++)
 	{
 		int64_t		n;
 
-		if (!pi_mul_size(model->buffer_row_elems[b], max_batch, &n) ||
+		if (!pi_mul_size(model->buffer_row_elems[b], buffer_holds_batch(model, b) ? max_batch : pass, &n) ||
 			!pi_mul_size(n > 0 ? n : 1, sizeof(float), &n) || total > INT64_MAX - n)
 			return false;
 		total += n;
 	}
-	if (model->scratch_row_elems > INT64_MAX / (int64_t) sizeof(float) - total)
+	for (int pos = 0; pos < model->norder; pos++)
+	{
+		const PiNode *n = &model->nodes[model->order[pos]];
+		int64_t		packed;
+
+		if (node_scratch_bytes(model, n, max_batch) > scratch)
+			scratch = node_scratch_bytes(model, n, max_batch);
+		if (!pi_mul_size(node_packed_floats(model, n), sizeof(float), &packed) || total > INT64_MAX - packed)
+			return false;
+		total += packed;
+	}
+	if (scratch > INT64_MAX - PI_IMAGE_ALIGN - total)
 		return false;
-	*bytes = total + model->scratch_row_elems * (int64_t) sizeof(float);
+	*bytes = total + scratch + PI_IMAGE_ALIGN;
 	return true;
 }
 
@@ -69,13 +197,15 @@ pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
 		goto nomem;
 	ex->model = model;
 	ex->max_batch = max_batch;
+	ex->fused = true;
+	ex->pass_rows = pass_rows(model, max_batch);
 	for (int b = 0; b < model->nbuffers; b++)
 	{
 		int64_t		n;
 
 		/* BLAS takes int dimensions: no buffer may hold more than INT32_MAX floats */
-		if (!pi_mul_size(model->buffer_row_elems[b], max_batch, &n) || n > INT32_MAX ||
-			!pi_mul_size(n, sizeof(float), &n))
+		if (!pi_mul_size(model->buffer_row_elems[b], buffer_holds_batch(model, b) ? max_batch : ex->pass_rows, &n) ||
+			n > INT32_MAX || !pi_mul_size(n, sizeof(float), &n))
 		{
 			pi_executor_free(ex);
 			pi_fail(err, PI_ERR_LIMIT, "a batch of %lld rows needs more memory than can be addressed",
@@ -85,8 +215,7 @@ pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
 		if ((ex->buffers[b] = malloc(n > 0 ? n : 1)) == NULL)
 			goto nomem;
 	}
-	if (model->scratch_row_elems > 0 &&
-		(ex->scratch = malloc(sizeof(float) * model->scratch_row_elems)) == NULL)
+	if (!prepare_nodes(ex))
 		goto nomem;
 	return ex;
 
@@ -106,8 +235,26 @@ pi_executor_free(PiExecutor *ex)
 		for (int b = 0; b < ex->model->nbuffers; b++)
 			free(ex->buffers[b]);
 	free(ex->buffers);
+	if (ex->packed)
+		for (int i = 0; i < ex->model->nnodes; i++)
+			free(ex->packed[i]);
+	free(ex->packed);
 	free(ex->scratch);
 	free(ex);
+}
+
+/* Whether runs use the fused epilogues (the default) or every node as planned. */
+void
+pi_executor_set_fusion(PiExecutor *ex, bool fused)
+{
+	ex->fused = fused;
+}
+
+/* The instruction set of the CPU kernels: "avx512", "avx2" or "generic". */
+const char *
+pi_engine_cpu_name(void)
+{
+	return pi_cpu()->name;
 }
 
 /* Largest batch this executor accepts. */
@@ -155,9 +302,13 @@ transform_input(PiExecutor *ex, int64_t batch)
 	}
 }
 
-/* Fills a tensor's data pointer and concrete dims for this batch. */
+/*
+ * Fills a tensor's data pointer and concrete dims for rows [row0, row0 +
+ * rows) of the batch: graph inputs and outputs hold the whole batch, every
+ * other activation only the pass's rows, from its buffer's start.
+ */
 static void
-bind_value(const PiExecutor *ex, const PiValue *v, int64_t batch,
+bind_value(const PiExecutor *ex, const PiValue *v, int64_t row0, int64_t rows,
 		   const float **data, int64_t *dims, int *rank)
 {
 	*rank = v->rank;
@@ -166,12 +317,14 @@ bind_value(const PiExecutor *ex, const PiValue *v, int64_t batch,
 		*data = v->data;
 	else
 	{
-		dims[0] = batch;
+		dims[0] = rows;
 		*data = ex->buffers[v->buffer];
+		if (v->kind == PI_VALUE_INPUT || v->is_output)
+			*data += row0 * pi_value_row_elems(v);
 	}
 }
 
-/* Scratch floats any node's kernel needs (im2col, col2im, TopK's selection). */
+/* Scratch floats per row of any node in the model's plan (im2col, col2im, TopK's selection). */
 int64_t
 pi_node_scratch_elems(const PiModel *model, const PiNode *node)
 {
@@ -187,6 +340,14 @@ pi_node_scratch_elems(const PiModel *model, const PiNode *node)
 		default:
 			return 0;
 	}
+}
+
+/* Applies the kernel's fused epilogue (residual, activation) to n outputs at offset. */
+void
+pi_epilogue_apply(const PiKernelArgs *a, float *y, int64_t offset, int64_t n)
+{
+	pi_cpu()->epilogue(y + offset, y + offset, a->residual ? a->residual + offset : NULL, n,
+					   a->epi->act, &a->epi->act_attrs);
 }
 
 /* Runs one node's kernel. */
@@ -286,7 +447,43 @@ run_node(const PiKernelArgs *a)
 	}
 }
 
-/* Runs the model over batch rows already written to the inputs. */
+/* Runs every node over rows [row0, row0 + rows) of the batch; kernel failures go to a->err. */
+static void
+run_pass(const PiExecutor *ex, PiKernelArgs *a, int64_t row0, int64_t rows)
+{
+	const PiModel *m = ex->model;
+
+	a->batch = rows;
+	a->row0 = row0;
+	for (int pos = 0; pos < m->norder && a->err->status == PI_OK; pos++)
+	{
+		const PiNode *n = &m->nodes[m->order[pos]];
+		bool		epilogue = ex->fused && n->epilogue.output >= 0;
+		const float *out,
+				   *residual = NULL;
+		int64_t		dims[PI_MAX_RANK];
+		int			rank;
+
+		if (ex->fused && n->fused_into >= 0)
+			continue;
+		pi_check_interrupts();
+		a->node = n;
+		a->packed = ex->packed[m->order[pos]];
+		a->epi = epilogue ? &n->epilogue : NULL;
+		if (epilogue && n->epilogue.residual >= 0)
+			bind_value(ex, &m->values[n->epilogue.residual], row0, rows, &residual, dims, &rank);
+		a->residual = residual;
+		for (int j = 0; j < n->ninputs && j < 8; j++)
+			bind_value(ex, &m->values[n->inputs[j]], row0, rows, &a->in[j], a->in_dims[j],
+					   &a->in_rank[j]);
+		bind_value(ex, &m->values[epilogue ? n->epilogue.output : n->output], row0, rows, &out,
+				   a->out_dims, &a->out_rank);
+		a->out = (float *) out;
+		run_node(a);
+	}
+}
+
+/* Runs the model over batch rows already written to the inputs, in passes of pass_rows. */
 PiStatus
 pi_executor_run(PiExecutor *ex, int64_t batch, PiError *err)
 {
@@ -301,28 +498,12 @@ pi_executor_run(PiExecutor *ex, int64_t batch, PiError *err)
 		transform_input(ex, batch);
 	memset(&a, 0, sizeof(a));
 	a.model = m;
-	a.batch = batch;
 	a.scratch = ex->scratch;
 	a.err = &kernel_err;
 	kernel_err.status = PI_OK;
-	for (int pos = 0; pos < m->norder; pos++)
-	{
-		const PiNode *n = &m->nodes[m->order[pos]];
-		const float *out;
-
-		pi_check_interrupts();
-		a.node = n;
-		for (int j = 0; j < n->ninputs && j < 8; j++)
-			bind_value(ex, &m->values[n->inputs[j]], batch, &a.in[j], a.in_dims[j], &a.in_rank[j]);
-		bind_value(ex, &m->values[n->output], batch, &out, a.out_dims, &a.out_rank);
-		a.out = (float *) out;
-		run_node(&a);
-		if (kernel_err.status != PI_OK)
-		{
-			if (err != NULL)
-				*err = kernel_err;
-			return kernel_err.status;
-		}
-	}
-	return PI_OK;
+	for (int64_t row0 = 0; row0 < batch && kernel_err.status == PI_OK; row0 += ex->pass_rows)
+		run_pass(ex, &a, row0, batch - row0 < ex->pass_rows ? batch - row0 : ex->pass_rows);
+	if (kernel_err.status != PI_OK && err != NULL)
+		*err = kernel_err;
+	return kernel_err.status;
 }

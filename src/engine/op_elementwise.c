@@ -12,7 +12,12 @@
 typedef void (*PiRowFunc) (PiOp op, const float *const *in, const int64_t *step,
 						   float *out, int64_t count);
 
-/* Calls row for every output row (all axes but the last), inputs broadcast. */
+/*
+ * Calls row for every output row, inputs broadcast.  A row is the last axis
+ * and every axis before it along which each input goes on as it does in a
+ * row (contiguous, or broadcast throughout): a same-shape or scalar
+ * operation is one row.
+ */
 static void
 broadcast_walk(const PiKernelArgs *a, int ninputs, PiRowFunc row)
 {
@@ -23,6 +28,7 @@ broadcast_walk(const PiKernelArgs *a, int ninputs, PiRowFunc row)
 	const float *p[3];
 	int64_t		inner = a->out_dims[r - 1];
 	int64_t		outer = 1;
+	int			axes = r - 1;	/* the outer axes that the odometer walks */
 
 	for (int k = 0; k < ninputs; k++)
 	{
@@ -30,13 +36,23 @@ broadcast_walk(const PiKernelArgs *a, int ninputs, PiRowFunc row)
 		step[k] = strides[k][r - 1];
 		p[k] = a->in[k];
 	}
-	for (int i = 0; i < r - 1; i++)
+	while (axes > 0)
+	{
+		bool		merges = true;
+
+		for (int k = 0; k < ninputs; k++)
+			merges = merges && strides[k][axes - 1] == step[k] * inner;
+		if (!merges)
+			break;
+		inner *= a->out_dims[--axes];
+	}
+	for (int i = 0; i < axes; i++)
 		outer *= a->out_dims[i];
 	for (int64_t o = 0; o < outer; o++)
 	{
 		row(a->node->op, p, step, a->out + o * inner, inner);
 		/* odometer over the outer axes */
-		for (int d = r - 2; d >= 0; d--)
+		for (int d = axes - 1; d >= 0; d--)
 		{
 			for (int k = 0; k < ninputs; k++)
 				p[k] += strides[k][d];

@@ -33,7 +33,8 @@ gather_by_activation(const PiKernelArgs *a)
 		if (!(f == floorf(f)) || f < -(float) v || f >= (float) v)
 		{
 			pi_fail(a->err, PI_ERR_INVALID, "node \"%s\" (Gather) index %g at position %lld of the batch is out of range: expected an integer in [%lld, %lld]",
-					a->node->name, f, (long long) i, (long long) -v, (long long) v - 1);
+					a->node->name, f, (long long) (a->row0 * (count / a->batch) + i), (long long) -v,
+					(long long) v - 1);
 			return;
 		}
 		row = (int64_t) f;

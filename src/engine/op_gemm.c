@@ -1,12 +1,24 @@
 /*
  * op_gemm.c
- *	  Dense, Gemm and MatMul on BLAS: one SGEMM per batch (SGEMV per row for
- *	  small batches).
+ *	  Dense, Gemm and MatMul.  An activation times a weight runs on the GEMM
+ *	  tiles of cpu.h: the executor packs the weight once, transposed into
+ *	  panels of 2 vectors of output columns ([K][panel] each, alpha folded
+ *	  in, Gemm's bias scaled by beta after them); each call packs blocks of
+ *	  input rows column by column, and the tiles write each output once with
+ *	  the bias and the fused activation.  Everything else (a product of two
+ *	  activations, a fused residual) runs on BLAS: one SGEMM per batch (SGEMV
+ *	  per row for small batches), the epilogue after it.
  */
 #include <string.h>
 
+#include "cpu.h"
 #include "pi_blas.h"
-#include "pi_engine.h"
+
+/* Input rows packed per pass of the tiles (bounds the scratch). */
+#define PACK_ROWS 256
+
+/* Weights above this many floats stay as stored, for BLAS. */
+#define PACK_MAX_FLOATS (16 * 1024 * 1024)
 
 /*
  * Below this many rows one SGEMV per row beats one SGEMM: OpenBLAS's SGEMM
@@ -14,6 +26,158 @@
  * row against 33 us for SGEMV; equal near 8 rows).
  */
 #define GEMV_ROWS 8
+
+/*
+ * The weight of a Dense, Gemm or MatMul node that the tiles can take, as a
+ * [kdim, mdim] matrix (trans: stored [mdim, kdim]); false when there is
+ * none (two activations, or a MatMul weight of rank over 2).
+ */
+static bool
+weight_matrix(const PiModel *m, const PiNode *n, int64_t *kdim, int64_t *mdim, bool *trans)
+{
+	const PiValue *w = &m->values[n->inputs[1]];
+
+	if (w->kind != PI_VALUE_WEIGHT || m->values[n->inputs[0]].kind == PI_VALUE_WEIGHT ||
+		w->numel > PACK_MAX_FLOATS)
+		return false;
+	switch (n->op)
+	{
+		case PI_OP_DENSE:
+		case PI_OP_GEMM:
+			*trans = n->op == PI_OP_DENSE || n->attrs.trans_b;
+			*kdim = *trans ? w->dims[1] : w->dims[0];
+			*mdim = *trans ? w->dims[0] : w->dims[1];
+			return true;
+		case PI_OP_MATMUL:
+			if (w->rank > 2)
+				return false;
+			*trans = false;
+			*kdim = w->dims[0];
+			*mdim = w->rank == 2 ? w->dims[1] : 1;
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* Floats of a Dense, Gemm or MatMul weight packed in panels for the GEMM tiles (0: not packed). */
+int64_t
+pi_gemm_packed_floats(const PiModel *model, const PiNode *node)
+{
+	int			panel = 2 * pi_cpu()->vw;
+	int64_t		kdim,
+				mdim;
+	bool		trans;
+
+	if (!weight_matrix(model, node, &kdim, &mdim, &trans))
+		return 0;
+	return (mdim + panel - 1) / panel * panel * kdim + mdim;
+}
+
+/* Packs a Dense, Gemm or MatMul weight (and Gemm's scaled bias) into dst. */
+void
+pi_gemm_pack(const PiModel *model, const PiNode *node, float *dst)
+{
+	int			panel = 2 * pi_cpu()->vw;
+	const float *w = model->values[node->inputs[1]].data;
+	float		alpha = node->op == PI_OP_GEMM ? node->attrs.alpha : 1.0f;
+	float		beta = node->op == PI_OP_GEMM ? node->attrs.beta : 1.0f;
+	int64_t		kdim = 0,
+				mdim = 0,
+				npan;
+	bool		trans = false;
+
+	weight_matrix(model, node, &kdim, &mdim, &trans);
+	npan = (mdim + panel - 1) / panel;
+	for (int64_t p = 0; p < npan; p++)
+		for (int64_t k = 0; k < kdim; k++)
+			for (int l = 0; l < panel; l++)
+			{
+				int64_t		j = p * panel + l;
+
+				*dst++ = j >= mdim ? 0.0f : alpha * (trans ? w[j * kdim + k] : w[k * mdim + j]);
+			}
+	for (int64_t j = 0; j < mdim; j++)
+		dst[j] = (node->op != PI_OP_MATMUL && node->ninputs == 3) ?
+			beta * model->values[node->inputs[2]].data[j] : 0.0f;
+}
+
+/* Scratch bytes a Dense, Gemm or MatMul needs on the CPU for up to max_batch rows. */
+int64_t
+pi_gemm_cpu_scratch_bytes(const PiModel *model, const PiNode *node, int64_t max_batch)
+{
+	int64_t		kdim,
+				mdim;
+	bool		trans;
+
+	if (!weight_matrix(model, node, &kdim, &mdim, &trans))
+		return 0;
+	return (pi_line_up(PACK_ROWS * kdim) + 2 * kdim) * (int64_t) sizeof(float);
+}
+
+/*
+ * y[rows, mdim] = x[rows, kdim] times the packed weight, plus bias (mdim
+ * floats, or NULL), through the fused activation: GEMM tiles per panel of
+ * output columns and block of packed input rows.
+ */
+static void
+tiles_gemm(const PiKernelArgs *a, const float *x, int64_t rows, int64_t kdim, int64_t mdim,
+		   const float *bias, float *y)
+{
+	const PiCpuKernels *k = pi_cpu();
+	int			panel = 2 * k->vw;
+	int64_t		npan = (mdim + panel - 1) / panel;
+	float	   *xp = a->scratch;
+	int64_t    *boff = (int64_t *) (a->scratch + pi_line_up(PACK_ROWS * kdim));
+	PiOp		act = a->epi ? a->epi->act : PI_OP_IDENTITY;
+	PiTileOut	o;
+
+	memset(&o, 0, sizeof(o));
+	o.ldy = mdim;
+	o.act = pi_tile_act(act) ? act : PI_OP_IDENTITY;
+	o.lo = act == PI_OP_CLIP ? a->epi->act_attrs.clip_min : 0.0f;
+	o.hi = act == PI_OP_CLIP ? a->epi->act_attrs.clip_max : 0.0f;
+	o.alpha = act == PI_OP_LEAKY_RELU ? a->epi->act_attrs.alpha : 0.0f;
+	for (int64_t i = 0; i < kdim; i++)
+		boff[i] = i * panel;
+	for (int64_t r0 = 0; r0 < rows; r0 += PACK_ROWS)
+	{
+		int64_t		count = rows - r0 < PACK_ROWS ? rows - r0 : PACK_ROWS;
+		int64_t		nb = pi_row_blocks(count, k->mr_max);
+
+		for (int64_t b = 0; b < nb; b++)
+		{
+			int64_t		m0;
+			int			mr;
+			float	   *d;
+
+			pi_row_block(count, nb, b, &m0, &mr);
+			d = xp + m0 * kdim;
+			for (int64_t kk = 0; kk < kdim; kk++)
+				for (int i = 0; i < mr; i++)
+					d[kk * mr + i] = x[(r0 + m0 + i) * kdim + kk];
+		}
+		for (int64_t p = 0; p < npan; p++)
+		{
+			int			n = (int) (mdim - p * panel < panel ? mdim - p * panel : panel);
+
+			pi_check_interrupts();
+			o.res = bias ? bias + p * panel : NULL;
+			for (int64_t b = 0; b < nb; b++)
+			{
+				int64_t		m0;
+				int			mr;
+
+				pi_row_block(count, nb, b, &m0, &mr);
+				o.y = y + (r0 + m0) * mdim + p * panel;
+				k->gemm_tile(xp + m0 * kdim, mr, kdim, a->packed + p * kdim * panel, boff, NULL,
+							 n > k->vw ? 2 : 1, n, NULL, NULL, &o);
+			}
+		}
+		if (!pi_tile_act(act))
+			pi_epilogue_apply(a, y, r0 * mdim, count * mdim);
+	}
+}
 
 /* Dense and Gemm: out[N,M] = alpha * X[N,K] W + beta * bias. */
 void
@@ -28,6 +192,14 @@ pi_kernel_gemm(const PiKernelArgs *a)
 	float		beta = (n->op == PI_OP_GEMM) ? n->attrs.beta : 1.0f;
 	float		acc = 0.0f;
 
+	if (a->packed != NULL && a->residual == NULL)
+	{
+		int64_t		npan = (mdim + 2 * pi_cpu()->vw - 1) / (2 * pi_cpu()->vw);
+
+		tiles_gemm(a, a->in[0], rows, k, mdim,
+				   n->ninputs == 3 ? a->packed + npan * 2 * pi_cpu()->vw * k : NULL, a->out);
+		return;
+	}
 	if (n->ninputs == 3)
 	{
 		for (int64_t r = 0; r < rows; r++)
@@ -46,11 +218,14 @@ pi_kernel_gemm(const PiKernelArgs *a)
 		pi_blas.sgemm(CblasRowMajor, CblasNoTrans, w_is_mk ? CblasTrans : CblasNoTrans,
 					  rows, mdim, k, alpha, a->in[0], k, a->in[1], w_is_mk ? k : mdim,
 					  acc, a->out, mdim);
+	if (a->epi != NULL)
+		pi_epilogue_apply(a, a->out, 0, rows * mdim);
 }
 
 /*
  * MatMul: an activation times a weight [K,M] or [K] is one SGEMM over all
- * rows; otherwise one SGEMM per matrix of the broadcast stack dimensions.
+ * rows (starting from a fused bias); otherwise one SGEMM per matrix of the
+ * broadcast stack dimensions.
  */
 void
 pi_kernel_matmul(const PiKernelArgs *a)
@@ -80,8 +255,21 @@ pi_kernel_matmul(const PiKernelArgs *a)
 
 		for (int i = 0; i < ar - 1; i++)
 			all_rows *= ad[i];
+		if (a->packed != NULL && a->residual == NULL)
+		{
+			tiles_gemm(a, a->in[0], all_rows, k, cols,
+					   (a->epi != NULL && a->epi->bias >= 0) ? a->model->values[a->epi->bias].data : NULL,
+					   a->out);
+			return;
+		}
+		if (a->epi != NULL && a->epi->bias >= 0)
+			for (int64_t r = 0; r < all_rows; r++)
+				memcpy(a->out + r * cols, a->model->values[a->epi->bias].data, sizeof(float) * cols);
 		pi_blas.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, all_rows, cols, k,
-					  1.0f, a->in[0], k, a->in[1], cols, 0.0f, a->out, cols);
+					  1.0f, a->in[0], k, a->in[1], cols,
+					  (a->epi != NULL && a->epi->bias >= 0) ? 1.0f : 0.0f, a->out, cols);
+		if (a->epi != NULL)
+			pi_epilogue_apply(a, a->out, 0, all_rows * cols);
 		return;
 	}
 	pi_broadcast_strides(ad, as, lead, sa);
@@ -104,4 +292,6 @@ pi_kernel_matmul(const PiKernelArgs *a)
 			idx[d] = 0;
 		}
 	}
+	if (a->epi != NULL)
+		pi_epilogue_apply(a, a->out, 0, mats * rows * cols);
 }

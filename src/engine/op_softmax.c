@@ -20,7 +20,10 @@ split_axis(const int64_t *dims, int rank, int axis, int64_t *outer,
 	*len = dims[axis];
 }
 
-/* Softmax and LogSoftmax, max-subtracted; may run in place. */
+/*
+ * Softmax and LogSoftmax, max-subtracted, each exponential taken once (in
+ * float, summed in double); may run in place.
+ */
 void
 pi_kernel_softmax(const PiKernelArgs *a)
 {
@@ -41,19 +44,28 @@ pi_kernel_softmax(const PiKernelArgs *a)
 			for (int64_t k = 1; k < len; k++)
 				if (x[k * inner] > max)
 					max = x[k * inner];
-			for (int64_t k = 0; k < len; k++)
-				sum += exp((double) (x[k * inner] - max));
 			if (log_out)
 			{
-				float		lse = (float) log(sum);
+				float		lse;
 
+				for (int64_t k = 0; k < len; k++)
+					sum += expf(x[k * inner] - max);
+				lse = (float) log(sum);
 				for (int64_t k = 0; k < len; k++)
 					y[k * inner] = x[k * inner] - max - lse;
 			}
 			else
 			{
+				float		scale;
+
 				for (int64_t k = 0; k < len; k++)
-					y[k * inner] = (float) (exp((double) (x[k * inner] - max)) / sum);
+				{
+					y[k * inner] = expf(x[k * inner] - max);
+					sum += y[k * inner];
+				}
+				scale = (float) (1.0 / sum);
+				for (int64_t k = 0; k < len; k++)
+					y[k * inner] *= scale;
 			}
 		}
 }

@@ -5,7 +5,7 @@
  */
 #include <math.h>
 
-#include "pi_engine.h"
+#include "cpu.h"
 
 /* x rounded to the nearest float16 value (ties to even), as float32. */
 static float
@@ -75,21 +75,20 @@ cast_run(int to, const float *x, float *y, int64_t count)
 	}
 }
 
-/* The unary ops over every element of the batch (may run in place). */
+/*
+ * Applies a unary elementwise op to count floats (y may be x).  NaN stays
+ * NaN through the activations, as in PyTorch.
+ */
 void
-pi_kernel_unary(const PiKernelArgs *a)
+pi_unary_apply(PiOp op, const PiAttrs *at, const float *x, float *y, int64_t count)
 {
-	const float *x = a->in[0];
-	float	   *y = a->out;
-	int64_t		count = a->batch * a->model->values[a->node->output].numel;
-	const PiAttrs *at = &a->node->attrs;
 	float		alpha = at->alpha;
 
-	switch (a->node->op)
+	switch (op)
 	{
 		case PI_OP_RELU:
 			for (int64_t i = 0; i < count; i++)
-				y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+				y[i] = x[i] < 0.0f ? 0.0f : x[i];
 			break;
 		case PI_OP_LEAKY_RELU:
 			for (int64_t i = 0; i < count; i++)
@@ -150,7 +149,11 @@ pi_kernel_unary(const PiKernelArgs *a)
 			break;
 		case PI_OP_HARD_SIGMOID:
 			for (int64_t i = 0; i < count; i++)
-				y[i] = fmaxf(0.0f, fminf(1.0f, alpha * x[i] + at->beta));
+			{
+				float		v = alpha * x[i] + at->beta;
+
+				y[i] = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+			}
 			break;
 		case PI_OP_ELU:
 			for (int64_t i = 0; i < count; i++)
@@ -175,4 +178,12 @@ pi_kernel_unary(const PiKernelArgs *a)
 		default:
 			break;
 	}
+}
+
+/* The unary ops over every element of the batch (may run in place). */
+void
+pi_kernel_unary(const PiKernelArgs *a)
+{
+	pi_unary_apply(a->node->op, &a->node->attrs, a->in[0], a->out,
+				   a->batch * a->model->values[a->node->output].numel);
 }

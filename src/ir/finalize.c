@@ -2,7 +2,8 @@
  * finalize.c
  *	  Turns a built graph into an executable one: resolves names, rejects
  *	  dangling references, unused weights and cycles, orders the nodes,
- *	  infers shapes, folds batch norms and plans the activation buffers.
+ *	  infers shapes, folds batch norms, plans the activation buffers and
+ *	  fuses epilogues (fuse.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -282,21 +283,57 @@ op_runs_in_place(PiOp op)
 }
 
 /*
- * Assigns activation buffers: a value's buffer is free again after its last
- * consumer; ops that can run in place reuse their input's buffer when the
- * input dies there; otherwise the smallest free buffer that fits is taken
- * (or the largest one, grown).
+ * A free buffer for numel floats per row: the smallest free one that fits,
+ * or else the largest free one, grown (or a new one).
+ */
+static int
+take_buffer(PiModel *m, const bool *busy, int64_t numel)
+{
+	int			best = -1;
+
+	for (int b = 0; b < m->nbuffers; b++)
+	{
+		if (busy[b])
+			continue;
+		if (best < 0 ||
+			(m->buffer_row_elems[b] >= numel &&
+			 (m->buffer_row_elems[best] < numel ||
+			  m->buffer_row_elems[b] < m->buffer_row_elems[best])) ||
+			(m->buffer_row_elems[best] < numel &&
+			 m->buffer_row_elems[b] > m->buffer_row_elems[best]))
+			best = b;
+	}
+	if (best < 0)
+		best = m->nbuffers++;
+	if (m->buffer_row_elems[best] < numel)
+		m->buffer_row_elems[best] = numel;
+	return best;
+}
+
+/*
+ * Assigns activation buffers: graph inputs and outputs have buffers of
+ * their own, which nothing else uses (an engine may run the graph in
+ * passes of rows, each pass reusing the other buffers from their start); a
+ * node output's buffer is free again after its last consumer; ops that can
+ * run in place reuse their input's buffer when the input dies there;
+ * otherwise take_buffer picks one.  The output of an Add
+ * that fusion will fold into a node before it (fuse.c) gets its buffer at
+ * that node already, so that the node can write it there.
  */
 static PiStatus
 plan_buffers(PiModel *m, PiError *err)
 {
 	int			cap = m->norder + m->ninputs + 1;
 	bool	   *busy = calloc(cap, sizeof(bool));
+	bool	   *assigned = calloc(m->nvalues + 1, sizeof(bool));
+	int		   *early = malloc(sizeof(int) * (m->norder + 1));
 
 	m->buffer_row_elems = calloc(cap, sizeof(int64_t));
-	if (busy == NULL || m->buffer_row_elems == NULL)
+	if (busy == NULL || assigned == NULL || early == NULL || m->buffer_row_elems == NULL)
 	{
 		free(busy);
+		free(assigned);
+		free(early);
 		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
 	}
 	for (int i = 0; i < m->nvalues; i++)
@@ -317,6 +354,7 @@ plan_buffers(PiModel *m, PiError *err)
 				v->last_use = pos;
 		}
 	}
+	pi_fuse_early_values(m, early);
 	/* graph inputs get the first buffers, never shared with each other */
 	for (int i = 0; i < m->ninputs; i++)
 	{
@@ -331,40 +369,43 @@ plan_buffers(PiModel *m, PiError *err)
 		PiNode	   *n = &m->nodes[m->order[pos]];
 		PiValue    *out = &m->values[n->output];
 		PiValue    *in0 = &m->values[n->inputs[0]];
-		int			best = -1;
 
-		if (op_runs_in_place(n->op) && in0->kind != PI_VALUE_WEIGHT &&
-			in0->last_use == pos && in0->numel == out->numel)
+		if (assigned[n->output])
+			;
+		else if (out->is_output)
 		{
-			best = in0->buffer;
+			/* a buffer of its own, as the graph inputs have */
+			out->buffer = m->nbuffers++;
+			m->buffer_row_elems[out->buffer] = out->numel;
+		}
+		else if (op_runs_in_place(n->op) && in0->kind == PI_VALUE_NODE &&
+				 in0->last_use == pos && in0->numel == out->numel)
+		{
+			out->buffer = in0->buffer;
 			in0->last_use = -1;	/* handed over: not freed below */
 		}
 		else
+			out->buffer = take_buffer(m, busy, out->numel);
+		busy[out->buffer] = true;
+		if (early[pos] >= 0)
 		{
-			for (int b = 0; b < m->nbuffers; b++)
+			PiValue    *v = &m->values[early[pos]];
+
+			if (v->is_output)
 			{
-				if (busy[b])
-					continue;
-				if (best < 0 ||
-					(m->buffer_row_elems[b] >= out->numel &&
-					 (m->buffer_row_elems[best] < out->numel ||
-					  m->buffer_row_elems[b] < m->buffer_row_elems[best])) ||
-					(m->buffer_row_elems[best] < out->numel &&
-					 m->buffer_row_elems[b] > m->buffer_row_elems[best]))
-					best = b;
+				v->buffer = m->nbuffers++;
+				m->buffer_row_elems[v->buffer] = v->numel;
 			}
-			if (best < 0)
-				best = m->nbuffers++;
-			if (m->buffer_row_elems[best] < out->numel)
-				m->buffer_row_elems[best] = out->numel;
+			else
+				v->buffer = take_buffer(m, busy, v->numel);
+			busy[v->buffer] = true;
+			assigned[early[pos]] = true;
 		}
-		out->buffer = best;
-		busy[best] = true;
 		for (int j = 0; j < n->ninputs; j++)
 		{
 			PiValue    *v = &m->values[n->inputs[j]];
 
-			if (v->kind != PI_VALUE_WEIGHT && v->last_use == pos)
+			if (v->kind == PI_VALUE_NODE && v->last_use == pos)
 			{
 				busy[v->buffer] = false;
 				v->last_use = -1;
@@ -378,13 +419,15 @@ plan_buffers(PiModel *m, PiError *err)
 		}
 	}
 	free(busy);
+	free(assigned);
+	free(early);
 	return PI_OK;
 }
 
 /*
  * Validates and prepares a model whose values and nodes have been added:
  * every name resolves, every weight is used, no cycles, shapes infer,
- * batch norms fold, buffers are planned.
+ * batch norms fold, buffers are planned, epilogues fuse.
  */
 PiStatus
 pi_model_finalize(PiModel *m, PiError *err)
@@ -437,6 +480,7 @@ pi_model_finalize(PiModel *m, PiError *err)
 	}
 	if ((st = plan_buffers(m, err)) != PI_OK)
 		return st;
+	pi_model_fuse(m);
 	m->finalized = true;
 	return PI_OK;
 }

@@ -31,6 +31,7 @@ typedef struct ImageHeader
 	int32_t		nvalues;
 	int32_t		nnodes;
 	int32_t		norder;
+	int32_t		norder_fused;
 	int32_t		nbuffers;
 	int32_t		ninputs;
 	int32_t		noutputs;
@@ -161,6 +162,7 @@ write_image(const PiModel *m, const bool *used, uint8_t *base)
 		h.nvalues = m->nvalues;
 		h.nnodes = m->nnodes;
 		h.norder = m->norder;
+		h.norder_fused = m->norder_fused;
 		h.nbuffers = m->nbuffers;
 		h.ninputs = m->ninputs;
 		h.noutputs = m->noutputs;
@@ -340,7 +342,11 @@ attach_records(PiModel *m, const ImageHeader *h, const uint8_t *image, int64_t l
 		for (int k = 0; k < in.node.ninputs; k++)
 			if (m->nodes[i].inputs[k] < 0 || m->nodes[i].inputs[k] >= h->nvalues)
 				return false;
-		if (in.node.output < 0 || in.node.output >= h->nvalues)
+		if (in.node.output < 0 || in.node.output >= h->nvalues ||
+			in.node.fused_into < -1 || in.node.fused_into >= h->nnodes ||
+			in.node.epilogue.output < -1 || in.node.epilogue.output >= h->nvalues ||
+			in.node.epilogue.bias < -1 || in.node.epilogue.bias >= h->nvalues ||
+			in.node.epilogue.residual < -1 || in.node.epilogue.residual >= h->nvalues)
 			return false;
 	}
 	at = h->order_offset;
@@ -379,6 +385,7 @@ pi_model_image_attach(const uint8_t *image, int64_t len, PiError *err)
 		!take(image, len, 0, &h, sizeof(h)) || h.magic != PI_IMAGE_MAGIC ||
 		h.header_size != sizeof(ImageHeader) || h.total_len != len ||
 		h.nvalues < 0 || h.nnodes < 0 || h.norder < 0 || h.norder > h.nnodes ||
+		h.norder_fused < 0 || h.norder_fused > h.norder ||
 		h.nbuffers < 0 || h.ninputs < 1 || h.ninputs > 16 ||
 		h.noutputs < 1 || h.noutputs > 16 || h.input_transform_len < 0 ||
 		h.nvalues > len / (int64_t) sizeof(ImageValue) ||
@@ -413,6 +420,7 @@ pi_model_image_attach(const uint8_t *image, int64_t len, PiError *err)
 	m->ninputs = h.ninputs;
 	m->noutputs = h.noutputs;
 	m->norder = h.norder;
+	m->norder_fused = h.norder_fused;
 	m->nbuffers = h.nbuffers;
 	m->scratch_row_elems = h.scratch_row_elems;
 	m->input_transform_len = h.input_transform_len;

@@ -305,6 +305,8 @@ pi_model_add_node(PiModel *model, const char *name, PiOp op,
 	n->ninputs = ninputs;
 	n->output = out;
 	n->attrs = *attrs;
+	n->fused_into = -1;			/* the fusion pass decides at finalize */
+	n->epilogue.output = -1;
 	model->values[out].producer = model->nnodes;
 	model->nnodes++;
 

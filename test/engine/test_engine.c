@@ -39,61 +39,105 @@ check(bool ok, const char *fmt,...)
 }
 
 /*
- * Runs a fixture's inputs repeated copies times as one batch and compares
- * every copy's output with PyTorch's.
+ * Runs the first rows of a fixture's inputs, repeated copies times, as one
+ * batch, fused or not; returns the executor (NULL, with a failed check,
+ * when it cannot run).
  */
-static void
-run_tiled(const char *name, const PiModel *m, const PiTensorSet *io,
-		  const PiTensor *expected, int64_t batch, int copies)
+static PiExecutor *
+run_rows(const char *name, const PiModel *m, const PiTensorSet *io, int64_t rows, int copies,
+		 bool fused)
 {
 	PiError		err = {0};
-	PiExecutor *ex = pi_executor_new(m, batch * copies, &err);
-	double		worst = 0.0;
-	bool		ok = true;
+	PiExecutor *ex = pi_executor_new(m, rows * copies, &err);
 
 	if (ex == NULL)
 	{
 		check(false, "%s: executor: %s", name, err.message);
-		return;
+		return NULL;
 	}
+	pi_executor_set_fusion(ex, fused);
 	for (int i = 0; i < m->ninputs; i++)
 	{
 		const PiTensor *in = test_fixture_input(io, m, i);
-		int64_t		need = batch * pi_value_row_elems(&m->values[m->inputs[i]]);
+		int64_t		row = pi_value_row_elems(&m->values[m->inputs[i]]);
 
-		if (in == NULL || in->numel != need)
+		if (in == NULL || in->numel % row != 0 || in->numel / row < rows)
 		{
 			check(false, "%s: input %d has the wrong size", name, i);
 			pi_executor_free(ex);
-			return;
+			return NULL;
 		}
 		for (int c = 0; c < copies; c++)
-			memcpy(pi_executor_input(ex, i) + c * need, in->data, sizeof(float) * need);
+			memcpy(pi_executor_input(ex, i) + c * rows * row, in->data, sizeof(float) * rows * row);
 	}
-	if (pi_executor_run(ex, batch * copies, &err) != PI_OK)
+	if (pi_executor_run(ex, rows * copies, &err) != PI_OK)
 	{
 		check(false, "%s: run: %s", name, err.message);
 		pi_executor_free(ex);
-		return;
+		return NULL;
 	}
-	for (int c = 0; c < copies; c++)
+	return ex;
+}
+
+/* Worst of |out - b| / max(1, |b|) over n values (infinite for NaN). */
+static double
+worst_error(const float *out, const float *b, int64_t n)
+{
+	double		worst = 0.0;
+
+	for (int64_t i = 0; i < n; i++)
 	{
-		const float *out = pi_executor_output(ex, 0) + c * expected->numel;
+		double		diff = fabs((double) out[i] - b[i]) / fmax(1.0, fabs((double) b[i]));
 
-		for (int64_t i = 0; i < expected->numel; i++)
-		{
-			double		b = expected->data[i];
-			double		diff = fabs((double) out[i] - b) / fmax(1.0, fabs(b));
-
-			if (!(diff <= 1e-4))
-				ok = false;
-			if (diff > worst || isnan(diff))
-				worst = isnan(diff) ? INFINITY : diff;
-		}
+		if (diff > worst || isnan(diff))
+			worst = isnan(diff) ? INFINITY : diff;
 	}
-	check(ok, "%s: batch %lld, %lld values, worst relative error %.2e", name,
-		  (long long) (batch * copies), (long long) (expected->numel * copies), worst);
+	return worst;
+}
+
+/*
+ * Runs the first rows of a fixture's inputs repeated copies times as one
+ * batch and compares every copy's output with PyTorch's.
+ */
+static void
+run_tiled(const char *name, const PiModel *m, const PiTensorSet *io,
+		  const PiTensor *expected, int64_t rows, int copies)
+{
+	PiExecutor *ex = run_rows(name, m, io, rows, copies, true);
+	int64_t		n = rows * pi_value_row_elems(&m->values[m->outputs[0]]);
+	double		worst = 0.0;
+
+	if (ex == NULL)
+		return;
+	for (int c = 0; c < copies; c++)
+		worst = fmax(worst, worst_error(pi_executor_output(ex, 0) + c * n, expected->data, n));
+	check(worst <= 1e-4, "%s: batch %lld, %lld values, worst relative error %.2e", name,
+		  (long long) (rows * copies), (long long) (n * copies), worst);
 	pi_executor_free(ex);
+}
+
+/*
+ * The fused epilogues against every node run as planned: the same outputs
+ * within 1e-5 relative.
+ */
+static void
+run_unfused(const char *name, const PiModel *m, const PiTensorSet *io, int64_t rows)
+{
+	PiExecutor *fused = run_rows(name, m, io, rows, 1, true);
+	PiExecutor *plain = run_rows(name, m, io, rows, 1, false);
+
+	if (fused != NULL && plain != NULL)
+	{
+		double		worst = 0.0;
+
+		for (int o = 0; o < m->noutputs; o++)
+			worst = fmax(worst, worst_error(pi_executor_output(fused, o), pi_executor_output(plain, o),
+											rows * pi_value_row_elems(&m->values[m->outputs[o]])));
+		check(worst <= 1e-5, "%s: %d nodes fused to %d agree with the unfused graph, worst relative difference %.2e",
+			  name, m->norder, m->norder_fused, worst);
+	}
+	pi_executor_free(fused);
+	pi_executor_free(plain);
 }
 
 /*
@@ -165,9 +209,45 @@ run_case(const char *dir, const char *name)
 	/* as stored, and 8 copies in one batch (the SGEMM paths of the kernels) */
 	run_tiled(name, m, &io, expected, batch, 1);
 	run_tiled(name, m, &io, expected, batch, 8);
+	/* the first row, and the first 3, of larger batches */
+	for (int64_t rows = 1; rows < batch && rows <= 3; rows += 2)
+	{
+		char		label[600];
+
+		snprintf(label, sizeof(label), "%s (first %lld rows)", name, (long long) rows);
+		run_tiled(label, m, &io, expected, rows, 1);
+	}
+	if (m->norder_fused < m->norder)
+		run_unfused(name, m, &io, batch);
 	run_from_image(name, m, &io, expected, batch);
 
 done:
+	pi_model_free(m);
+	pi_tensor_set_free(&io);
+}
+
+/*
+ * A batch that the executor runs in several passes of rows (the LeNet
+ * fixture's widest activation makes passes of 55 rows): every row as
+ * PyTorch computed it.
+ */
+static void
+test_passes(const char *dir)
+{
+	PiModel    *m = NULL;
+	PiTensorSet io = {0};
+	PiError		err = {0};
+
+	if (!test_fixture_load(dir, "model_lenet_bn", &m, &io, &err))
+		check(false, "model_lenet_bn loads: %s", err.message);
+	else
+	{
+		const PiTensor *in = test_fixture_input(&io, m, 0);
+		int64_t		batch = in->dims[0];
+
+		run_tiled("model_lenet_bn in passes of rows", m, &io,
+				  &io.tensors[pi_tensor_set_find(&io, "output")], batch, 200 / (int) batch);
+	}
 	pi_model_free(m);
 	pi_tensor_set_free(&io);
 }
@@ -690,6 +770,99 @@ test_gather_runtime(void)
 	free(buf);
 }
 
+/* Loads a graph over the weights of a safetensors header and data; NULL with a failed check if it does not. */
+static PiModel *
+load_model(const char *what, const char *json, const char *header, const float *data,
+		   size_t data_len)
+{
+	size_t		len;
+	uint8_t    *buf = make_st(header, data, data_len, &len);
+	PiModel    *m = NULL;
+	PiError		err = {0};
+
+	if (pi_model_load(json, strlen(json), buf, len, &m, &err) != PI_OK)
+		check(false, "%s loads: %s", what, err.message);
+	free(buf);
+	return m;
+}
+
+/* Runs a one-input model on rows of x, fused or not; the output is copied to y. */
+static bool
+run_model(const PiModel *m, const float *x, int64_t rows, bool fused, float *y)
+{
+	PiError		err = {0};
+	PiExecutor *ex = pi_executor_new(m, rows, &err);
+	bool		ok;
+
+	if (ex == NULL)
+		return false;
+	pi_executor_set_fusion(ex, fused);
+	memcpy(pi_executor_input(ex, 0), x, sizeof(float) * rows * pi_value_row_elems(&m->values[m->inputs[0]]));
+	ok = pi_executor_run(ex, rows, &err) == PI_OK;
+	if (ok)
+		memcpy(y, pi_executor_output(ex, 0), sizeof(float) * rows * pi_value_row_elems(&m->values[m->outputs[0]]));
+	pi_executor_free(ex);
+	return ok;
+}
+
+/*
+ * NaN goes through Relu, Clip and MaxPool as in PyTorch (a window or
+ * element with NaN gives NaN), fused into a convolution's epilogue or not.
+ */
+static void
+test_nan(void)
+{
+	const char *ones = "{\"w\":{\"dtype\":\"F32\",\"shape\":[1,1,3,3],\"data_offsets\":[0,36]}}";
+	float		w[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+	float		x[16],
+				y[16];
+	PiModel    *m;
+
+	m = load_model("Relu", "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"shape\":[-1,4]}],"
+				   "\"outputs\":[\"y\"],\"nodes\":[{\"name\":\"y\",\"op\":\"Relu\",\"inputs\":[\"x\"]}]}",
+				   "{}", NULL, 0);
+	if (m != NULL && run_model(m, (float[]) {NAN, -1, 2, -NAN}, 1, true, y))
+		check(isnan(y[0]) && y[1] == 0.0f && y[2] == 2.0f && isnan(y[3]),
+			  "Relu keeps NaN: %g %g %g %g", y[0], y[1], y[2], y[3]);
+	pi_model_free(m);
+
+	for (int i = 0; i < 16; i++)
+		x[i] = (float) (i % 5) - 2.0f;
+	x[5] = NAN;
+	m = load_model("MaxPool2D", "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"shape\":[-1,1,4,4]}],"
+				   "\"outputs\":[\"y\"],\"nodes\":[{\"name\":\"y\",\"op\":\"MaxPool2D\",\"inputs\":[\"x\"],"
+				   "\"attrs\":{\"kernel_shape\":[2,2],\"strides\":[2,2]}}]}", "{}", NULL, 0);
+	if (m != NULL && run_model(m, x, 1, true, y))
+		check(isnan(y[0]) && !isnan(y[1]) && !isnan(y[2]) && !isnan(y[3]),
+			  "MaxPool2D: the window with NaN gives NaN, the others not: %g %g %g %g", y[0], y[1], y[2], y[3]);
+	pi_model_free(m);
+
+	/* x[5] reaches the outputs of rows 0-2, columns 0-2 of the convolution */
+	for (int act = 0; act < 2; act++)
+	{
+		char		json[1024];
+
+		snprintf(json, sizeof(json), "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"shape\":[-1,1,4,4]}],"
+				 "\"outputs\":[\"y\"],\"nodes\":[{\"name\":\"c\",\"op\":\"Conv2D\",\"inputs\":[\"x\",\"w\"],"
+				 "\"attrs\":{\"pads\":[1,1,1,1]}},{\"name\":\"y\",\"op\":\"%s\",\"inputs\":[\"c\"]%s}]}",
+				 act == 0 ? "Relu" : "Clip", act == 0 ? "" : ",\"attrs\":{\"min\":0,\"max\":6}");
+		m = load_model("Conv2D and an activation", json, ones, w, sizeof(w));
+		for (int fused = 0; m != NULL && fused < 2; fused++)
+		{
+			int			nans = 0;
+
+			if (!run_model(m, x, 1, fused, y))
+				continue;
+			for (int i = 0; i < 16; i++)
+				nans += isnan(y[i]) == ((i / 4) <= 2 && (i % 4) <= 2);
+			check(m->norder_fused == 1 && nans == 16,
+				  "Conv2D + %s (%s): NaN exactly where the window holds one", act == 0 ? "Relu" : "Clip",
+				  fused ? "fused" : "unfused");
+		}
+		pi_model_free(m);
+	}
+}
+
 /* Input preprocessing and buffer reuse on a hand-checked model. */
 static void
 test_preprocessing(void)
@@ -727,7 +900,8 @@ test_preprocessing(void)
 	check(out[0] == 8.5f && out[1] == 16.5f && out[2] == 0.0f && out[3] == 0.0f,
 		  "dense+relu with preprocessing: %g %g %g %g", out[0], out[1], out[2], out[3]);
 	check(pi_executor_run(ex, 3, &err) == PI_ERR_LIMIT, "batch over the executor's size rejected");
-	check(m->nbuffers == 2, "relu runs in place: %d buffers for 3 activations", m->nbuffers);
+	check(m->nbuffers == 3, "graph input and output have buffers of their own: %d buffers for 3 activations",
+		  m->nbuffers);
 	check(m->parameter_count == 8, "parameter count %lld", (long long) m->parameter_count);
 	pi_executor_free(ex);
 	pi_model_free(m);
@@ -826,15 +1000,20 @@ main(int argc, char **argv)
 {
 	pi_blas.sgemm = cblas_sgemm;
 	pi_blas.sgemv = cblas_sgemv;
+	printf("CPU kernels: %s\n", pi_engine_cpu_name());
 	test_safetensors();
 	test_graph();
 	test_op_set2_rejections();
 	test_attr_setters();
 	test_gather_runtime();
+	test_nan();
 	test_preprocessing();
 	test_image();
 	if (argc > 1)
+	{
 		run_fixtures(argv[1]);
+		test_passes(argv[1]);
+	}
 	else
 		check(false, "fixture directory given on the command line");
 	printf("%d passed, %d failed\n", passed, failed);

@@ -1,0 +1,206 @@
+/*
+ * conv_winograd.c
+ *	  3x3 stride-1 convolutions by Winograd's F(2x2, 3x3): each 2x2 block
+ *	  of outputs ("tile") from its 4x4 input patch with 16 products per
+ *	  input and output channel instead of 36, so 2.25 times fewer
+ *	  multiply-adds than the direct GEMM.
+ *
+ * The executor transforms the weights once (U = G g G^T, 16 matrices
+ * [M, C], packed for the GEMM tiles).  Per sample the input is padded once;
+ * then per panel of tiles (2 vectors, across tile rows): the input
+ * transform V = B^T d B gives 16 matrices [C, panel], one GEMM tile per
+ * block of output channels multiplies each by its U, and the output
+ * transform Y = A^T M A adds the bias and applies the fused residual and
+ * activation as it writes the outputs.  The transforms are the vector
+ * kernels wino_input and wino_output (cpu.h).
+ */
+#include "cpu.h"
+
+/* Whether a Conv2D runs by Winograd: 3x3, stride 1, no dilation or groups, enough channels. */
+bool
+pi_winograd_fits(const PiAttrs *at, const PiConvGeometry *geo)
+{
+	return at->kernel[0] == 3 && at->kernel[1] == 3 && at->strides[0] == 1 && at->strides[1] == 1 &&
+		at->dilations[0] == 1 && at->dilations[1] == 1 && geo->groups == 1 &&
+		geo->c >= 8 && geo->m >= 8 && geo->oh >= 4 && geo->ow >= 4;
+}
+
+/* Tiles down and across, padded source rows and pitch of a Winograd convolution. */
+static void
+tiles(const PiConvGeometry *geo, int64_t *ty, int64_t *tx, int64_t *rows, int64_t *pitch)
+{
+	*ty = (geo->oh + 1) / 2;
+	*tx = (geo->ow + 1) / 2;
+	*rows = 2 * *ty + 2;
+	*pitch = 2 * *tx + 2;
+}
+
+/* Scratch floats of a Winograd convolution: padded sample, V and M panels, row offsets. */
+int64_t
+pi_winograd_scratch_floats(const PiConvGeometry *geo, int vw)
+{
+	int64_t		ty,
+				tx,
+				rows,
+				pitch;
+	int			panel = 2 * vw;
+
+	tiles(geo, &ty, &tx, &rows, &pitch);
+	return pi_line_up(geo->c * rows * pitch) + pi_line_up(16 * geo->c * panel) +
+		pi_line_up(16 * geo->m * panel) + pi_line_up(2 * geo->c);
+}
+
+/*
+ * Transforms weights [M, C, 3, 3] into U = G g G^T, 16 matrices [M, C],
+ * each packed per block of rows column by column for the GEMM tiles.
+ */
+void
+pi_winograd_pack(const float *w, int64_t m, int64_t c, int mr_max, float *dst)
+{
+	int64_t		nb = pi_row_blocks(m, mr_max);
+
+	for (int64_t b = 0; b < nb; b++)
+	{
+		int64_t		m0;
+		int			mr;
+
+		pi_row_block(m, nb, b, &m0, &mr);
+		for (int i = 0; i < mr; i++)
+			for (int64_t ch = 0; ch < c; ch++)
+			{
+				const float *g = w + ((m0 + i) * c + ch) * 9;
+				float		t[4][3];
+
+				/* t = G g, G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1] */
+				for (int j = 0; j < 3; j++)
+				{
+					t[0][j] = g[j];
+					t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+					t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+					t[3][j] = g[6 + j];
+				}
+				/* U = t G^T */
+				for (int r = 0; r < 4; r++)
+				{
+					float		u[4] = {t[r][0], 0.5f * (t[r][0] + t[r][1] + t[r][2]),
+					0.5f * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
+
+					for (int q = 0; q < 4; q++)
+						dst[((4 * r + q) * m + m0) * c + ch * mr + i] = u[q];
+				}
+			}
+	}
+}
+
+/* A run of a panel's tiles along one tile row. */
+typedef struct Segment
+{
+	int64_t		ty,				/* tile row */
+				tx;				/* first tile in it */
+	int			lane,			/* first lane of the panel */
+				count;			/* tiles */
+} Segment;
+
+/* Splits tiles [t0, t0 + n) into runs along tile rows of tx tiles; returns how many. */
+static int
+segments(int64_t t0, int n, int64_t tx, Segment *seg)
+{
+	int			nseg = 0;
+
+	for (int lane = 0; lane < n;)
+	{
+		int64_t		t = t0 + lane;
+
+		seg[nseg].ty = t / tx;
+		seg[nseg].tx = t % tx;
+		seg[nseg].lane = lane;
+		seg[nseg].count = (int) (tx - t % tx < n - lane ? tx - t % tx : n - lane);
+		lane += seg[nseg++].count;
+	}
+	return nseg;
+}
+
+/* Conv2D over the batch by Winograd F(2x2, 3x3) (pi_winograd_fits). */
+void
+pi_winograd_run(const PiKernelArgs *a, const PiConvGeometry *geo)
+{
+	const PiCpuKernels *k = pi_cpu();
+	const PiAttrs *at = &a->node->attrs;
+	int			panel = 2 * k->vw;
+	int64_t		ty,
+				tx,
+				rows,
+				pitch;
+	int64_t		nb = pi_row_blocks(geo->m, k->mr_max);
+	float	   *src = a->scratch;
+	float	   *v,
+			   *mt;
+	int64_t    *kpack;
+	PiOp		act = a->epi ? a->epi->act : PI_OP_IDENTITY;
+	PiTileOut	o = {0};
+	Segment		seg[PI_CPU_MAX_PANEL];
+
+	tiles(geo, &ty, &tx, &rows, &pitch);
+	v = src + pi_line_up(geo->c * rows * pitch);
+	mt = v + pi_line_up(16 * geo->c * panel);
+	kpack = (int64_t *) (mt + pi_line_up(16 * geo->m * panel));
+	for (int64_t ch = 0; ch < geo->c; ch++)
+		kpack[ch] = ch * panel;
+	o.ldr = geo->ow;
+	o.act = pi_tile_act(act) ? act : PI_OP_IDENTITY;
+	o.lo = act == PI_OP_CLIP ? a->epi->act_attrs.clip_min : 0.0f;
+	o.hi = act == PI_OP_CLIP ? a->epi->act_attrs.clip_max : 0.0f;
+	o.alpha = act == PI_OP_LEAKY_RELU ? a->epi->act_attrs.alpha : 0.0f;
+	for (int64_t s = 0; s < a->batch; s++)
+	{
+		for (int64_t ch = 0; ch < geo->c; ch++)
+			k->fill_plane(src + ch * rows * pitch, rows, pitch,
+						  a->in[0] + (s * geo->c + ch) * geo->h * geo->w, geo->h, geo->w,
+						  -at->pads[0], -at->pads[1], 1, 1, 0.0f);
+		for (int64_t t0 = 0; t0 < ty * tx; t0 += panel)
+		{
+			int			n = (int) (ty * tx - t0 < panel ? ty * tx - t0 : panel);
+			int			nv = n > k->vw ? 2 : 1;
+			int64_t		mrs = nv * k->vw;	/* floats per row of a product matrix */
+			int			nseg = segments(t0, n, tx, seg);
+
+			pi_check_interrupts();
+			for (int i = 0; i < nseg; i++)
+				k->wino_input(v + seg[i].lane, geo->c * panel, panel,
+							  src + 2 * seg[i].ty * pitch + 2 * seg[i].tx, pitch, rows * pitch,
+							  geo->c, seg[i].count);
+			for (int xi = 0; xi < 16; xi++)
+				for (int64_t b = 0; b < nb; b++)
+				{
+					int64_t		m0;
+					int			mr;
+
+					pi_row_block(geo->m, nb, b, &m0, &mr);
+					k->gemm_tile(a->packed + (xi * geo->m + m0) * geo->c, mr, geo->c,
+								 v + xi * geo->c * panel, kpack, NULL, nv, n, NULL,
+								 mt + (xi * geo->m + m0) * mrs, NULL);
+				}
+			for (int i = 0; i < nseg; i++)
+			{
+				int64_t		oy = 2 * seg[i].ty,
+							ox = 2 * seg[i].tx;
+				int			out_rows = geo->oh - oy < 2 ? 1 : 2;
+				int64_t		cols = geo->ow - ox < 2 * seg[i].count ? geo->ow - ox : 2 * seg[i].count;
+				int64_t		plane = geo->oh * geo->ow;
+				int64_t		at_out = (s * geo->m * geo->oh + oy) * geo->ow + ox;
+
+				o.res = a->residual ? a->residual + at_out : NULL;
+				k->wino_output(a->out + at_out, geo->ow, plane, out_rows, cols, mt + seg[i].lane,
+							   geo->m * mrs, mrs, geo->m, seg[i].count,
+							   a->node->ninputs == 3 ? a->in[2] : NULL, &o);
+				for (int64_t m = 0; m < geo->m && !pi_tile_act(act); m++)
+					for (int r = 0; r < out_rows; r++)
+					{
+						float	   *y = a->out + at_out + m * plane + r * geo->ow;
+
+						pi_unary_apply(act, &a->epi->act_attrs, y, y, cols);
+					}
+			}
+		}
+	}
+}

@@ -1,0 +1,536 @@
+/*
+ * kernels_template.h
+ *	  The CPU engine's inner loops, written once against the primitives of
+ *	  simd.h and built for each instruction set by a file that defines
+ *	  PI_SIMD_AVX512 or PI_SIMD_AVX2 (or neither), PI_CPU_TABLE and
+ *	  PI_CPU_NAME, then includes this (kernels_avx512.c and friends).  See
+ *	  cpu.h for what each loop computes.
+ */
+#include <stdbool.h>
+
+#include "cpu.h"
+#include "simd.h"
+
+/* Loads lanes [l, l + VW) of p, or the m < VW of them there are. */
+PI_TARGET static inline vf
+load_part(const float *p, int64_t m)
+{
+	return m >= VW ? vload(p) : vload_n(p, (int) m);
+}
+
+/* Stores lanes [0, m) of v at p (all VW when m >= VW). */
+PI_TARGET static inline void
+store_part(float *p, vf v, int64_t m)
+{
+	if (m >= VW)
+		vstore(p, v);
+	else
+		vstore_n(p, v, (int) m);
+}
+
+/* o's activation of v (Relu, Clip, LeakyRelu or none); NaN stays NaN. */
+PI_TARGET static inline vf
+tile_act(vf v, const PiTileOut *o)
+{
+	/* vmax and vmin return their second operand on NaN */
+	if (o->act == PI_OP_RELU)
+		return vmax(vzero(), v);
+	if (o->act == PI_OP_CLIP)
+		return vmin(vset1(o->hi), vmax(vset1(o->lo), v));
+	if (o->act == PI_OP_LEAKY_RELU)
+		return vleaky(v, o->alpha);
+	return v;
+}
+
+/*
+ * One GEMM tile of mr x nv vectors, all constants once inlined into
+ * gemm_tile's cases, so that the accumulators stay in registers.  full: the
+ * panel has all nv * VW lanes (no masked loads); masked: vector j of row k
+ * loads the lanes of bits kmask[2 * k + j].
+ */
+PI_TARGET static inline __attribute__((always_inline)) void
+tile(const int mr, const int nv, const bool full, const bool masked, const float *w,
+	 int64_t kdim, const float *b, const int64_t *boff, const uint32_t *kmask, int n,
+	 const float *bias, float *t, const PiTileOut *o)
+{
+	vf			acc[MR_MAX][2];
+	int			last = n - (nv - 1) * VW;
+
+#pragma GCC unroll 12
+	for (int i = 0; i < mr; i++)
+#pragma GCC unroll 2
+		for (int j = 0; j < nv; j++)
+			acc[i][j] = bias ? vset1(bias[i]) : vzero();
+	for (int64_t k = 0; k < kdim; k++)
+	{
+		const float *bk = b + boff[k];
+		vf			bv[2];
+
+#pragma GCC unroll 2
+		for (int j = 0; j < nv; j++)
+			bv[j] = masked ? vload_bits(bk + j * VW, kmask[2 * k + j]) :
+				(full || j < nv - 1) ? vload(bk + j * VW) : vload_n(bk + j * VW, last);
+#pragma GCC unroll 12
+		for (int i = 0; i < mr; i++)
+		{
+			vf			wv = vset1(w[k * mr + i]);
+
+#pragma GCC unroll 2
+			for (int j = 0; j < nv; j++)
+				acc[i][j] = vfma(wv, bv[j], acc[i][j]);
+		}
+	}
+	if (o == NULL)
+	{
+#pragma GCC unroll 12
+		for (int i = 0; i < mr; i++)
+#pragma GCC unroll 2
+			for (int j = 0; j < nv; j++)
+				vstore(t + (i * nv + j) * VW, acc[i][j]);
+		return;
+	}
+#pragma GCC unroll 12
+	for (int i = 0; i < mr; i++)
+#pragma GCC unroll 2
+		for (int j = 0; j < nv; j++)
+		{
+			vf			v = acc[i][j];
+			int			m = j < nv - 1 ? VW : last;
+			float	   *y = o->y + i * o->ldy + j * VW;
+
+			if (o->res != NULL)
+				v = vadd(v, load_part(o->res + i * o->ldr + j * VW, m));
+			store_part(y, tile_act(v, o), m);
+		}
+}
+
+#define TILE_CASE(r) \
+	case r: \
+		if (kmask != NULL && nv == 2) \
+			tile(r, 2, false, true, w, kdim, b, boff, kmask, n, bias, t, o); \
+		else if (kmask != NULL) \
+			tile(r, 1, false, true, w, kdim, b, boff, kmask, n, bias, t, o); \
+		else if (nv == 2 && full) \
+			tile(r, 2, true, false, w, kdim, b, boff, kmask, n, bias, t, o); \
+		else if (nv == 2) \
+			tile(r, 2, false, false, w, kdim, b, boff, kmask, n, bias, t, o); \
+		else if (full) \
+			tile(r, 1, true, false, w, kdim, b, boff, kmask, n, bias, t, o); \
+		else \
+			tile(r, 1, false, false, w, kdim, b, boff, kmask, n, bias, t, o); \
+		break
+
+/* A GEMM tile of mr rows (cpu.h). */
+PI_TARGET static void
+gemm_tile(const float *w, int mr, int64_t kdim, const float *b, const int64_t *boff,
+		  const uint32_t *kmask, int nv, int n, const float *bias, float *t, const PiTileOut *o)
+{
+	bool		full = (n == nv * VW);
+
+	switch (mr)
+	{
+			TILE_CASE(1);
+			TILE_CASE(2);
+			TILE_CASE(3);
+			TILE_CASE(4);
+			TILE_CASE(5);
+			TILE_CASE(6);
+#if MR_MAX > 6
+			TILE_CASE(7);
+			TILE_CASE(8);
+			TILE_CASE(9);
+			TILE_CASE(10);
+			TILE_CASE(11);
+			TILE_CASE(12);
+#endif
+		default:
+			break;
+	}
+}
+
+/* Copies n floats from src + off[k] to row k of col at lane, for every k (cpu.h). */
+PI_TARGET static void
+gather_rows(float *col, int64_t ldc, int lane, const float *src, const int64_t *off,
+			int64_t kdim, int n)
+{
+	for (int64_t k = 0; k < kdim; k++)
+	{
+		const float *s = src + off[k];
+		float	   *d = col + k * ldc + lane;
+
+		for (int l = 0; l < n; l += VW)
+			store_part(d + l, load_part(s + l, n - l), n - l);
+	}
+}
+
+/* y = act(t + res) over n floats (cpu.h). */
+PI_TARGET static void
+epilogue(float *y, const float *t, const float *res, int64_t n, PiOp act, const PiAttrs *at)
+{
+	vf			lo = vset1(act == PI_OP_CLIP ? at->clip_min : 0.0f);
+	vf			hi = vset1(act == PI_OP_CLIP ? at->clip_max : 0.0f);
+	float		alpha = act == PI_OP_LEAKY_RELU ? at->alpha : 0.0f;
+
+	for (int64_t l = 0; l < n; l += VW)
+	{
+		vf			v = load_part(t + l, n - l);
+
+		if (res != NULL)
+			v = vadd(v, load_part(res + l, n - l));
+		/* vmax and vmin return their second operand on NaN: NaN stays NaN */
+		if (act == PI_OP_RELU)
+			v = vmax(vzero(), v);
+		else if (act == PI_OP_CLIP)
+			v = vmin(hi, vmax(lo, v));
+		else if (act == PI_OP_LEAKY_RELU)
+			v = vleaky(v, alpha);
+		store_part(y + l, v, n - l);
+	}
+	if (act != PI_OP_IDENTITY && act != PI_OP_RELU && act != PI_OP_CLIP &&
+		act != PI_OP_LEAKY_RELU)
+		pi_unary_apply(act, at, y, y, n);
+}
+
+/*
+ * Loads inputs [0, m) (all VW when m >= VW) of a row read every xstep
+ * floats (1 or 2), reading nothing past the last of them.
+ */
+PI_TARGET static inline vf
+load_step(const float *p, int64_t m, int xstep)
+{
+	int64_t		need;
+
+	if (xstep == 1)
+		return load_part(p, m);
+	need = 2 * (m < VW ? m : VW) - 1;
+	return veven(load_part(p, need), vload_n(p + VW, need > VW ? (int) (need - VW) : 0));
+}
+
+/*
+ * Fills a plane of rows x pitch: dst[r][q] = x[y0 + r * sy][x0 + q * sx]
+ * of the h x w plane x where that is inside it, else pad (cpu.h).
+ */
+PI_TARGET static void
+fill_plane(float *dst, int64_t rows, int64_t pitch, const float *x, int64_t h, int64_t w,
+		   int64_t y0, int64_t x0, int sy, int sx, float pad)
+{
+	/* columns q with 0 <= x0 + q * sx < w */
+	int64_t		lo = x0 < 0 ? (-x0 + sx - 1) / sx : 0;
+	int64_t		hi = w - x0 > 0 ? (w - x0 + sx - 1) / sx : 0;
+	vf			vpad = vset1(pad);
+
+	hi = hi > pitch ? pitch : hi;
+	lo = lo > hi ? hi : lo;
+	for (int64_t r = 0; r < rows; r++, dst += pitch)
+	{
+		int64_t		iy = y0 + r * sy;
+		const float *src = x + iy * w + x0 + lo * sx;
+		int64_t		q = 0;
+
+		if (iy < 0 || iy >= h)
+		{
+			for (; q < pitch; q += VW)
+				store_part(dst + q, vpad, pitch - q);
+			continue;
+		}
+		for (; q < lo; q++)
+			dst[q] = pad;
+		if (sx <= 2)
+			for (; q < hi; q += VW)
+				store_part(dst + q, load_step(src + (q - lo) * sx, hi - q, sx), hi - q);
+		else
+			for (; q < hi; q++)
+				dst[q] = src[(q - lo) * sx];
+		for (q = hi; q < pitch; q++)
+			dst[q] = pad;
+	}
+}
+
+/*
+ * Winograd F(2x2, 3x3) input transform of n tiles along a row, for
+ * channels channels: tile l's 4x4 patch of channel ch starts at src + ch *
+ * src_ch + 2 * l (rows pitch apart); V = B^T d B goes to v[ch * v_ch + xi *
+ * vstride + l], xi = 4 * row + column (cpu.h).
+ */
+PI_TARGET static void
+wino_input(float *v, int64_t vstride, int64_t v_ch, const float *src, int64_t pitch,
+		   int64_t src_ch, int64_t channels, int n)
+{
+	for (int64_t ch = 0; ch < channels; ch++, src += src_ch, v += v_ch)
+		for (int l = 0; l < n; l += VW)
+		{
+			int			m = n - l < VW ? n - l : VW;
+			vf			d[4][4],
+						t[4];
+
+			for (int r = 0; r < 4; r++)
+				for (int c = 0; c < 4; c++)
+					d[r][c] = load_step(src + r * pitch + 2 * l + c, m, 2);
+			for (int c = 0; c < 4; c++)
+			{
+				vf			a0 = d[0][c],
+							a1 = d[1][c],
+							a2 = d[2][c],
+							a3 = d[3][c];
+
+				d[0][c] = a0 - a2;
+				d[1][c] = a1 + a2;
+				d[2][c] = a2 - a1;
+				d[3][c] = a1 - a3;
+			}
+			for (int r = 0; r < 4; r++)
+			{
+				t[0] = d[r][0] - d[r][2];
+				t[1] = d[r][1] + d[r][2];
+				t[2] = d[r][2] - d[r][1];
+				t[3] = d[r][1] - d[r][3];
+				for (int c = 0; c < 4; c++)
+					store_part(v + (4 * r + c) * vstride + l, t[c], m);
+			}
+		}
+}
+
+/*
+ * Winograd F(2x2, 3x3) output transform of n tiles along a row, for
+ * channels output channels: Y = A^T M A of the products at mt[ch * m_ch +
+ * xi * mstride + l], plus bias[ch] (bias may be NULL), then o's residual
+ * (o->res + ch * y_ch, rows o->ldr apart) and activation, written to the
+ * first cols outputs of rows y + ch * y_ch and that + ldy (rows: 1 or 2)
+ * (cpu.h).
+ */
+PI_TARGET static void
+wino_output(float *y, int64_t ldy, int64_t y_ch, int rows, int64_t cols, const float *mt,
+			int64_t mstride, int64_t m_ch, int64_t channels, int n, const float *bias,
+			const PiTileOut *o)
+{
+	for (int64_t ch = 0; ch < channels; ch++, mt += m_ch, y += y_ch)
+	{
+		const float *res = o->res ? o->res + ch * y_ch : NULL;
+		vf			b = vset1(bias ? bias[ch] : 0.0f);
+
+		for (int l = 0; l < n; l += VW)
+		{
+			int			m = n - l < VW ? n - l : VW;
+			vf			s[2][4],
+						out[2];
+
+			for (int c = 0; c < 4; c++)
+			{
+				vf			m0 = load_part(mt + c * mstride + l, m),
+							m1 = load_part(mt + (4 + c) * mstride + l, m),
+							m2 = load_part(mt + (8 + c) * mstride + l, m),
+							m3 = load_part(mt + (12 + c) * mstride + l, m);
+
+				s[0][c] = m0 + m1 + m2;
+				s[1][c] = m1 - m2 - m3;
+			}
+			for (int r = 0; r < rows; r++)
+			{
+				int64_t		left = cols - 2 * l;
+
+				vinterleave(s[r][0] + s[r][1] + s[r][2] + b, s[r][1] - s[r][2] - s[r][3] + b,
+							&out[0], &out[1]);
+				for (int h = 0; h < 2 && left - h * VW > 0; h++)
+				{
+					vf			v = out[h];
+					int64_t		cnt = left - h * VW;
+
+					if (res != NULL)
+						v = vadd(v, load_part(res + r * o->ldr + 2 * l + h * VW, cnt));
+					store_part(y + r * ldy + 2 * l + h * VW, tile_act(v, o), cnt);
+				}
+			}
+		}
+	}
+}
+
+/* One output row of a depthwise convolution, 4 vectors at a time (depthwise_rows). */
+PI_TARGET static void
+depthwise_row(float *y, const float *src, const int64_t *off, const float *w, int taps,
+			  float bias, int64_t n, int xstep, const uint32_t *masks, const PiTileOut *o)
+{
+	int64_t		l = 0;
+
+	if (masks != NULL)
+	{
+		/* 4 vectors at a time: independent sums hide the multiply-add latency */
+		for (; l + 4 * VW <= n; l += 4 * VW, masks += 4 * taps)
+		{
+			vf			a0 = vset1(bias),
+						a1 = a0,
+						a2 = a0,
+						a3 = a0;
+
+			for (int t = 0; t < taps; t++)
+			{
+				const float *s = src + off[t] + l;
+				vf			wt = vset1(w[t]);
+
+				a0 = vfma(wt, vload_bits(s, masks[t]), a0);
+				a1 = vfma(wt, vload_bits(s + VW, masks[taps + t]), a1);
+				a2 = vfma(wt, vload_bits(s + 2 * VW, masks[2 * taps + t]), a2);
+				a3 = vfma(wt, vload_bits(s + 3 * VW, masks[3 * taps + t]), a3);
+			}
+			vstore(y + l, tile_act(a0, o));
+			vstore(y + l + VW, tile_act(a1, o));
+			vstore(y + l + 2 * VW, tile_act(a2, o));
+			vstore(y + l + 3 * VW, tile_act(a3, o));
+		}
+		for (; l < n; l += VW, masks += taps)
+		{
+			vf			acc = vset1(bias);
+
+			for (int t = 0; t < taps; t++)
+				acc = vfma(vset1(w[t]), vload_bits(src + off[t] + l, masks[t]), acc);
+			store_part(y + l, tile_act(acc, o), n - l);
+		}
+		return;
+	}
+	for (; l + 4 * VW <= n; l += 4 * VW)
+	{
+		vf			a0 = vset1(bias),
+					a1 = a0,
+					a2 = a0,
+					a3 = a0;
+
+		for (int t = 0; t < taps; t++)
+		{
+			const float *s = src + off[t] + l * xstep;
+			vf			wt = vset1(w[t]);
+
+			a0 = vfma(wt, load_step(s, VW, xstep), a0);
+			a1 = vfma(wt, load_step(s + VW * xstep, VW, xstep), a1);
+			a2 = vfma(wt, load_step(s + 2 * VW * xstep, VW, xstep), a2);
+			a3 = vfma(wt, load_step(s + 3 * VW * xstep, VW, xstep), a3);
+		}
+		vstore(y + l, tile_act(a0, o));
+		vstore(y + l + VW, tile_act(a1, o));
+		vstore(y + l + 2 * VW, tile_act(a2, o));
+		vstore(y + l + 3 * VW, tile_act(a3, o));
+	}
+	for (; l < n; l += VW)
+	{
+		vf			acc = vset1(bias);
+
+		for (int t = 0; t < taps; t++)
+			acc = vfma(vset1(w[t]), load_step(src + off[t] + l * xstep, n - l, xstep), acc);
+		store_part(y + l, tile_act(acc, o), n - l);
+	}
+}
+
+/*
+ * Masked planes of one vector, 4 channels at a time (independent sums hide
+ * the multiply-add latency).
+ */
+PI_TARGET static void
+depthwise_small(float *y, int64_t y_ch, const float *src, int64_t src_ch, int64_t channels,
+				const int64_t *off, const float *w, const float *bias, int taps, int64_t n,
+				const uint32_t *masks, const PiTileOut *o)
+{
+	int64_t		ch = 0;
+
+	for (; ch + 4 <= channels; ch += 4)
+	{
+		vf			acc[4];
+
+		for (int c = 0; c < 4; c++)
+			acc[c] = vset1(bias ? bias[ch + c] : 0.0f);
+		for (int t = 0; t < taps; t++)
+			for (int c = 0; c < 4; c++)
+				acc[c] = vfma(vset1(w[(ch + c) * taps + t]),
+							  vload_bits(src + (ch + c) * src_ch + off[t], masks[t]), acc[c]);
+		for (int c = 0; c < 4; c++)
+			store_part(y + (ch + c) * y_ch, tile_act(acc[c], o), n);
+	}
+	for (; ch < channels; ch++)
+		depthwise_row(y + ch * y_ch, src + ch * src_ch, off, w + ch * taps, taps,
+					  bias ? bias[ch] : 0.0f, n, 1, masks, o);
+}
+
+/*
+ * Depthwise rows of several channels (cpu.h): y + ch * y_ch from src + ch *
+ * src_ch with weights w + ch * taps and bias[ch].
+ */
+PI_TARGET static void
+depthwise_rows(float *y, int64_t y_ch, const float *src, int64_t src_ch, int64_t channels,
+			   const int64_t *off, const float *w, const float *bias, int taps, int64_t n,
+			   int xstep, const uint32_t *masks, const PiTileOut *o)
+{
+	if (masks != NULL && n <= VW)
+	{
+		depthwise_small(y, y_ch, src, src_ch, channels, off, w, bias, taps, n, masks, o);
+		return;
+	}
+	for (int64_t ch = 0; ch < channels; ch++)
+		depthwise_row(y + ch * y_ch, src + ch * src_ch, off, w + ch * taps, taps,
+					  bias ? bias[ch] : 0.0f, n, xstep, masks, o);
+}
+
+/* One output row of a max pool; NaN propagates (cpu.h). */
+PI_TARGET static void
+max_pool_row(float *y, const float *src, const int64_t *off, int taps, int64_t n, int xstep)
+{
+	for (int64_t l = 0; l < n; l += VW)
+	{
+		const float *s = src + l * xstep;
+		vf			acc = load_step(s + off[0], n - l, xstep);
+
+		for (int t = 1; t < taps; t++)
+			acc = vmax_nan(acc, load_step(s + off[t], n - l, xstep));
+		store_part(y + l, acc, n - l);
+	}
+}
+
+/* One output row of an average pool (cpu.h). */
+PI_TARGET static void
+avg_pool_row(float *y, const float *src, const int64_t *off, int taps, const float *rdiv,
+			 int64_t n, int xstep)
+{
+	for (int64_t l = 0; l < n; l += VW)
+	{
+		const float *s = src + l * xstep;
+		vf			acc = load_step(s + off[0], n - l, xstep);
+
+		for (int t = 1; t < taps; t++)
+			acc = vadd(acc, load_step(s + off[t], n - l, xstep));
+		store_part(y + l, vmul(acc, load_part(rdiv + l, n - l)), n - l);
+	}
+}
+
+/* The sum of n floats, in 4 vector accumulators (cpu.h). */
+PI_TARGET static float
+sum(const float *x, int64_t n)
+{
+	vf			a0 = vzero(),
+				a1 = vzero(),
+				a2 = vzero(),
+				a3 = vzero();
+	int64_t		l = 0;
+
+	for (; l + 4 * VW <= n; l += 4 * VW)
+	{
+		a0 = vadd(a0, vload(x + l));
+		a1 = vadd(a1, vload(x + l + VW));
+		a2 = vadd(a2, vload(x + l + 2 * VW));
+		a3 = vadd(a3, vload(x + l + 3 * VW));
+	}
+	for (; l < n; l += VW)
+		a0 = vadd(a0, load_part(x + l, n - l));
+	return vsum(vadd(vadd(a0, a1), vadd(a2, a3)));
+}
+
+const PiCpuKernels PI_CPU_TABLE = {
+	.name = PI_CPU_NAME,
+	.vw = VW,
+	.mr_max = MR_MAX,
+	.gemm_tile = gemm_tile,
+	.gather_rows = gather_rows,
+	.fill_plane = fill_plane,
+	.wino_input = wino_input,
+	.wino_output = wino_output,
+	.epilogue = epilogue,
+	.depthwise_rows = depthwise_rows,
+	.max_pool_row = max_pool_row,
+	.avg_pool_row = avg_pool_row,
+	.sum = sum,
+};

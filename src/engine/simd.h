@@ -1,0 +1,255 @@
+/*
+ * simd.h
+ *	  The vector primitives the CPU kernels (kernels_template.h) are written
+ *	  against, for the instruction set the including file names:
+ *	  PI_SIMD_AVX512, PI_SIMD_AVX2, or neither (portable GCC vector
+ *	  extensions).  Every function carries PI_TARGET, the target attribute
+ *	  of its instruction set, so that the rest of the library is built for
+ *	  the baseline CPU and these run only where cpu.c found the instructions.
+ *
+ * vf is a vector of VW floats; the *_n forms touch only the first n lanes
+ * (0 <= n <= VW) and read nothing past them; vload_bits reads only the
+ * lanes whose bit is set (the others are 0), wherever the rest points.  vmax_nan is NaN-propagating;
+ * veven(a, b) is the even lanes of a followed by those of b; vinterleave
+ * the lanes of a and b in turn.
+ */
+#ifndef PI_SIMD_H
+#define PI_SIMD_H
+
+#include <math.h>
+#include <stdint.h>
+
+#if defined(PI_SIMD_AVX512)
+
+#include <immintrin.h>
+
+#define PI_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define VW 16
+#define MR_MAX 12				/* GEMM tile rows: 2 x 12 accumulators of 32 */
+typedef __m512 vf;
+
+PI_TARGET static inline __mmask16
+lanes(int n)
+{
+	return (__mmask16) ((1u << n) - 1);
+}
+PI_TARGET static inline vf vzero(void) { return _mm512_setzero_ps(); }
+PI_TARGET static inline vf vset1(float x) { return _mm512_set1_ps(x); }
+PI_TARGET static inline vf vload(const float *p) { return _mm512_loadu_ps(p); }
+PI_TARGET static inline vf vload_n(const float *p, int n) { return _mm512_maskz_loadu_ps(lanes(n), p); }
+PI_TARGET static inline vf vload_bits(const float *p, uint32_t bits) { return _mm512_maskz_loadu_ps((__mmask16) bits, p); }
+PI_TARGET static inline void vstore(float *p, vf v) { _mm512_storeu_ps(p, v); }
+PI_TARGET static inline void vstore_n(float *p, vf v, int n) { _mm512_mask_storeu_ps(p, lanes(n), v); }
+PI_TARGET static inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+PI_TARGET static inline vf vadd(vf a, vf b) { return _mm512_add_ps(a, b); }
+PI_TARGET static inline vf vmul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+/* max(a, b) for ordered lanes; the intrinsic returns b where either is NaN */
+PI_TARGET static inline vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
+PI_TARGET static inline vf vmin(vf a, vf b) { return _mm512_min_ps(a, b); }
+PI_TARGET static inline float vsum(vf a) { return _mm512_reduce_add_ps(a); }
+
+/* the even lanes of a then b */
+PI_TARGET static inline vf
+veven(vf a, vf b)
+{
+	return _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22,
+													   24, 26, 28, 30), b);
+}
+
+/* a and b interleaved (a0 b0 a1 b1 ...): the first VW lanes in *lo, the rest in *hi */
+PI_TARGET static inline void
+vinterleave(vf a, vf b, vf *lo, vf *hi)
+{
+	*lo = _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21,
+													  6, 22, 7, 23), b);
+	*hi = _mm512_permutex2var_ps(a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29,
+													  14, 30, 15, 31), b);
+}
+
+/* max(a, b), NaN where either lane is NaN */
+PI_TARGET static inline vf
+vmax_nan(vf a, vf b)
+{
+	return _mm512_mask_add_ps(_mm512_max_ps(a, b), _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q), a, b);
+}
+
+/* x where x >= 0 (or NaN), else alpha * x */
+PI_TARGET static inline vf
+vleaky(vf x, float alpha)
+{
+	return _mm512_mask_mul_ps(x, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), x,
+							  _mm512_set1_ps(alpha));
+}
+
+#elif defined(PI_SIMD_AVX2)
+
+#include <immintrin.h>
+
+#define PI_TARGET __attribute__((target("avx2,fma")))
+#define VW 8
+#define MR_MAX 6				/* 2 x 6 accumulators of 16 ymm registers */
+typedef __m256 vf;
+
+PI_TARGET static inline __m256i
+lanes(int n)
+{
+	return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+PI_TARGET static inline vf vzero(void) { return _mm256_setzero_ps(); }
+PI_TARGET static inline vf vset1(float x) { return _mm256_set1_ps(x); }
+PI_TARGET static inline vf vload(const float *p) { return _mm256_loadu_ps(p); }
+PI_TARGET static inline vf vload_n(const float *p, int n) { return _mm256_maskload_ps(p, lanes(n)); }
+
+PI_TARGET static inline vf
+vload_bits(const float *p, uint32_t bits)
+{
+	__m256i		bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+
+	return _mm256_maskload_ps(p, _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(bits), bit), bit));
+}
+PI_TARGET static inline void vstore(float *p, vf v) { _mm256_storeu_ps(p, v); }
+PI_TARGET static inline void vstore_n(float *p, vf v, int n) { _mm256_maskstore_ps(p, lanes(n), v); }
+PI_TARGET static inline vf vfma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+PI_TARGET static inline vf vadd(vf a, vf b) { return _mm256_add_ps(a, b); }
+PI_TARGET static inline vf vmul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+PI_TARGET static inline vf vmax(vf a, vf b) { return _mm256_max_ps(a, b); }
+PI_TARGET static inline vf vmin(vf a, vf b) { return _mm256_min_ps(a, b); }
+
+PI_TARGET static inline float
+vsum(vf a)
+{
+	__m128		s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+PI_TARGET static inline vf
+veven(vf a, vf b)
+{
+	__m256		t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+
+	return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+PI_TARGET static inline void
+vinterleave(vf a, vf b, vf *lo, vf *hi)
+{
+	__m256		l = _mm256_unpacklo_ps(a, b),
+				h = _mm256_unpackhi_ps(a, b);
+
+	*lo = _mm256_permute2f128_ps(l, h, 0x20);
+	*hi = _mm256_permute2f128_ps(l, h, 0x31);
+}
+
+PI_TARGET static inline vf
+vmax_nan(vf a, vf b)
+{
+	return _mm256_blendv_ps(_mm256_max_ps(a, b), _mm256_add_ps(a, b), _mm256_cmp_ps(a, b, _CMP_UNORD_Q));
+}
+
+PI_TARGET static inline vf
+vleaky(vf x, float alpha)
+{
+	return _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(alpha)),
+							_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+}
+
+#else							/* portable: GCC vector extensions */
+
+#define PI_TARGET
+#define VW 4
+#define MR_MAX 6
+typedef float vf __attribute__((vector_size(16)));
+typedef int32_t vi __attribute__((vector_size(16)));
+
+static inline vf vzero(void) { return (vf) {0, 0, 0, 0}; }
+static inline vf vset1(float x) { return (vf) {x, x, x, x}; }
+static inline vf vfma(vf a, vf b, vf c) { return a * b + c; }
+static inline vf vadd(vf a, vf b) { return a + b; }
+static inline vf vmul(vf a, vf b) { return a * b; }
+static inline float vsum(vf a) { return (a[0] + a[1]) + (a[2] + a[3]); }
+
+static inline vf
+vload(const float *p)
+{
+	vf			v;
+
+	__builtin_memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline void
+vstore(float *p, vf v)
+{
+	__builtin_memcpy(p, &v, sizeof(v));
+}
+
+static inline vf
+vload_n(const float *p, int n)
+{
+	vf			v = vzero();
+
+	for (int i = 0; i < n; i++)
+		v[i] = p[i];
+	return v;
+}
+
+static inline vf
+vload_bits(const float *p, uint32_t bits)
+{
+	vf			v = vzero();
+
+	for (int i = 0; i < VW; i++)
+		if (bits & (1u << i))
+			v[i] = p[i];
+	return v;
+}
+
+static inline void
+vstore_n(float *p, vf v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = v[i];
+}
+
+/* lanes of a where m is set, else of b */
+static inline vf
+vselect(vi m, vf a, vf b)
+{
+	return (vf) (((vi) a & m) | ((vi) b & ~m));
+}
+
+/* b where a > b fails (as the x86 instruction: b on NaN) */
+static inline vf vmax(vf a, vf b) { return vselect(a > b, a, b); }
+static inline vf vmin(vf a, vf b) { return vselect(a < b, a, b); }
+
+static inline vf
+veven(vf a, vf b)
+{
+	return (vf) {a[0], a[2], b[0], b[2]};
+}
+
+static inline void
+vinterleave(vf a, vf b, vf *lo, vf *hi)
+{
+	*lo = (vf) {a[0], b[0], a[1], b[1]};
+	*hi = (vf) {a[2], b[2], a[3], b[3]};
+}
+
+static inline vf
+vmax_nan(vf a, vf b)
+{
+	return vselect((a != a) | (b != b), a + b, vmax(a, b));
+}
+
+static inline vf
+vleaky(vf x, float alpha)
+{
+	return vselect(x < vzero(), x * alpha, x);
+}
+
+#endif
+
+#endif							/* PI_SIMD_H */

@@ -1,0 +1,127 @@
+/*
+ * bench_engine.c
+ *	  Standalone forward-pass throughput of pg_infer's CPU engine on an ONNX
+ *	  file, for test/bench/engine_vs_ort.py: imports the model as the server
+ *	  does, fills its inputs with pseudo-random values and times whole runs
+ *	  of the executor at each batch size, one thread, on the sequential
+ *	  OpenBLAS the test programs link.
+ *
+ *	  bench_engine MODEL.onnx SECONDS BATCH...
+ *
+ * Prints one line per batch size: "batch N rows_per_s R runs K", the best
+ * of several timed rounds after a warm-up, in rows per second of the
+ * thread's CPU time (so that other work on the machine counts less), and
+ * first a line with the instruction set and the node counts before and
+ * after fusion.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "pi_blas.h"
+#include "pi_engine.h"
+#include "pi_onnx.h"
+#include "test_files.h"
+
+#define ROUNDS 5
+
+/* Seconds of CPU time of this thread (the machine may be shared: not wall time). */
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Rows per second of runs at this batch, best of ROUNDS rounds of seconds / ROUNDS each. */
+static double
+measure(PiExecutor *ex, int64_t batch, double seconds, long *runs_out)
+{
+	PiError		err = {0};
+	double		best = 0.0;
+	long		total = 0;
+
+	for (int r = 0; r < ROUNDS; r++)
+	{
+		double		start = now(),
+					elapsed;
+		long		runs = 0;
+
+		do
+		{
+			if (pi_executor_run(ex, batch, &err) != PI_OK)
+			{
+				fprintf(stderr, "run: %s\n", err.message);
+				exit(1);
+			}
+			runs++;
+		} while ((elapsed = now() - start) < seconds / ROUNDS);
+		total += runs;
+		if (runs * batch / elapsed > best)
+			best = runs * batch / elapsed;
+	}
+	*runs_out = total;
+	return best;
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t		len;
+	uint8_t    *bytes;
+	PiModel    *model;
+	PiOnnxInfo	info;
+	PiError		err = {0};
+	double		seconds;
+	unsigned	seed = 12345;
+
+	if (argc < 4)
+	{
+		fprintf(stderr, "usage: %s MODEL.onnx SECONDS BATCH...\n", argv[0]);
+		return 2;
+	}
+	pi_blas.sgemm = cblas_sgemm;
+	pi_blas.sgemv = cblas_sgemv;
+	if ((bytes = (uint8_t *) test_read_file(argv[1], &len)) == NULL ||
+		pi_onnx_load(bytes, len, NULL, 0, &model, &info, &err) != PI_OK)
+	{
+		fprintf(stderr, "cannot import %s: %s\n", argv[1], err.message);
+		return 1;
+	}
+	seconds = atof(argv[2]);
+	printf("cpu %s nodes %d fused %d\n", pi_engine_cpu_name(), model->norder, model->norder_fused);
+	for (int i = 3; i < argc; i++)
+	{
+		int64_t		batch = atoll(argv[i]);
+		PiExecutor *ex = pi_executor_new(model, batch, &err);
+		long		runs;
+		double		rate;
+
+		if (ex == NULL)
+		{
+			fprintf(stderr, "executor: %s\n", err.message);
+			return 1;
+		}
+		for (int in = 0; in < model->ninputs; in++)
+		{
+			float	   *x = pi_executor_input(ex, in);
+			int64_t		n = batch * pi_value_row_elems(&model->values[model->inputs[in]]);
+
+			for (int64_t j = 0; j < n; j++)
+			{
+				seed = seed * 1103515245u + 12345u;
+				x[j] = (float) ((seed >> 8) & 0xffff) / 65536.0f;
+			}
+		}
+		measure(ex, batch, seconds / 4, &runs);	/* warm-up */
+		rate = measure(ex, batch, seconds, &runs);
+		printf("batch %lld rows_per_s %.1f runs %ld\n", (long long) batch, rate, runs);
+		fflush(stdout);
+		pi_executor_free(ex);
+	}
+	pi_model_free(model);
+	free(bytes);
+	return 0;
+}
