@@ -7,9 +7,13 @@
  * owns the GPU loads it with dlopen and checks pi_cuda_abi_version() against
  * PI_CUDA_ABI_VERSION first (the structs of pi_ir.h cross this boundary).
  * Plain C, no CUDA types: the caller needs neither CUDA headers nor CUDA
- * libraries.  Every CUDA and cuBLAS failure comes back as a PiStatus
- * (PI_ERR_DEVICE, or PI_ERR_NOMEM for device or pinned memory) with a
- * message; nothing aborts.
+ * libraries.  Every CUDA and cuBLAS failure comes back as a PiStatus with a
+ * message; nothing aborts.  PI_ERR_NOMEM is device or pinned memory;
+ * PI_ERR_DEVICE_LOST a fault after which the device is unusable in this
+ * process (an illegal address, a launch failure, an uncorrectable ECC
+ * error, a GPU gone): every later call fails too, and the process must
+ * exit for a new one to use the GPU again; PI_ERR_DEVICE anything else
+ * (the next call may succeed: errors that are not sticky are cleared).
  *
  * Objects: a context is one GPU; a device model is a finalized PiModel's
  * weights uploaded once (the PiModel must outlive it: its graph is read at
@@ -21,9 +25,11 @@
  * A run copies the rows the caller wrote into the input staging buffers to
  * the device, runs every node there, and copies the outputs back into the
  * output staging buffers; a large batch runs in chunks on alternating lanes
- * so that copies overlap kernels.  The first run at a batch size runs
- * kernel by kernel; later runs at that size replay a CUDA graph captured on
- * the second run (a few batch sizes are kept).  docs/gpu.md has the details.
+ * so that copies overlap kernels.  Batch sizes are bucketed (powers of
+ * two): the first run in a bucket runs kernel by kernel at its own size,
+ * the second captures a CUDA graph of the bucket's size that later runs in
+ * it replay, padded (only the caller's rows are meaningful in the output
+ * staging).  docs/gpu.md has the details.
  *
  * Every op of the CPU engine runs on the device (docs/gpu.md lists the
  * kernels); there are no CPU fallbacks.  GEMMs are FP32 (cuBLAS with
@@ -39,8 +45,8 @@ extern "C"
 {
 #endif
 
-/* Bumped whenever this header or a struct of pi_ir.h read here changes. */
-#define PI_CUDA_ABI_VERSION 1
+/* Bumped whenever this header changes. */
+#define PI_CUDA_ABI_VERSION 2
 
 typedef struct PiCudaContext PiCudaContext;
 typedef struct PiCudaModel PiCudaModel;
@@ -102,7 +108,11 @@ int64_t		pi_cuda_executor_bytes(const PiCudaExecutor *ex);
 /* Pinned staging buffer where the caller writes rows of input i (raw values). */
 float	   *pi_cuda_executor_input(PiCudaExecutor *ex, int input);
 
-/* Runs the model on the device over batch rows written to the inputs; waits for the result. */
+/*
+ * Runs the model on the device over batch rows written to the inputs; waits
+ * for the result.  PG_INFER_CUDA_FAULT makes a run fail on purpose
+ * (src/cuda/cuda_faults.h).
+ */
 PiStatus	pi_cuda_executor_run(PiCudaExecutor *ex, int64_t batch, PiError *err);
 
 /* Output o of the last run (pinned staging): batch rows of pi_value_row_elems() floats. */
