@@ -65,6 +65,11 @@ EXECUTOR_SRCS = src/executor/main.c src/executor/commands.c src/executor/models.
 # and the unit test (test/gpu/test_gpu_logic), which need no nvcc.
 CUDA_PLAIN_SRCS = src/cuda/abi.c src/cuda/faults.c src/cuda/graph_cache.c
 
+# What the program that opens pg_infer_cuda.so runs around dlopen
+# (include/pi_cuda_loader.h): finding and loading CUDA's libraries, checking
+# the library's struct layout.  Plain C.
+CUDA_LOADER_SRCS = src/cuda/loader_libs.c src/cuda/loader_layout.c
+
 OBJS = $(ENGINE_SRCS:.c=.o) $(SERVER_SRCS:.c=.o) $(EXECUTOR_CLIENT_SRCS:.c=.o)
 
 REGRESS = setup create_model validation predict batching admin cache
@@ -196,12 +201,15 @@ build/cuda/libpi_engine.a: $(ENGINE_SRCS:.c=.o)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-# The plain-C logic of the GPU path on the CPU (no GPU, no nvcc).
-test/gpu/test_gpu_logic: test/gpu/test_gpu_logic.c $(CUDA_PLAIN_SRCS) build/cuda/libpi_engine.a include/*.h src/cuda/*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu_logic.c $(CUDA_PLAIN_SRCS) build/cuda/libpi_engine.a -lm
+# The plain-C logic of the GPU path on the CPU (no GPU, no nvcc), and the
+# shell search for CUDA's libraries against the C one over fake trees.
+test/gpu/test_gpu_logic: test/gpu/test_gpu_logic.c $(CUDA_PLAIN_SRCS) $(CUDA_LOADER_SRCS) build/cuda/libpi_engine.a include/*.h src/cuda/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu_logic.c $(CUDA_PLAIN_SRCS) $(CUDA_LOADER_SRCS) \
+		build/cuda/libpi_engine.a -ldl -lm
 
 check-gpu-logic: test/gpu/test_gpu_logic
 	test/gpu/test_gpu_logic
+	test/gpu/test-find-cuda-libs.sh test/gpu/test_gpu_logic
 
 # The CUDA device engine (docs/gpu.md): pg_infer_cuda.so, its own shared
 # object that the process owning the GPU loads with dlopen; never linked into
@@ -261,8 +269,8 @@ test/gpu/bench_gpu: test/gpu/bench_gpu.c pg_infer_cuda.so $(ENGINE_SRCS) include
 		$(CUDA_TEST_LINK) -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lcjson $(BLAS_LIBS) -lm
 
 # dlopen of the library into a program that exports the engine, as the server does
-test/gpu/test_load: test/gpu/test_load.c $(ENGINE_SRCS) include/*.h src/ir/*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -rdynamic -o $@ test/gpu/test_load.c $(ENGINE_SRCS) -lcjson -ldl -lm
+test/gpu/test_load: test/gpu/test_load.c $(CUDA_LOADER_SRCS) $(ENGINE_SRCS) include/*.h src/ir/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -rdynamic -o $@ test/gpu/test_load.c $(CUDA_LOADER_SRCS) $(ENGINE_SRCS) -lcjson -ldl -lm
 
 # runs without a GPU (CI): builds everything, checks the exports and a dlopen
 check-cuda-build: pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu test/gpu/test_load check-gpu-logic

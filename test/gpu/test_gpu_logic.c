@@ -2,17 +2,29 @@
  * test_gpu_logic.c
  *	  The parts of the GPU path that need no GPU, on the CPU: the classes of
  *	  CUDA errors and the fault-injection switch (src/cuda/faults.c), the
- *	  CUDA graph buckets and slots (src/cuda/graph_cache.c).
+ *	  CUDA graph buckets and slots (src/cuda/graph_cache.c), the search for
+ *	  CUDA's libraries over fake directory trees and the layout check of the
+ *	  library's structs (src/cuda/loader_*.c).
  *
- *	  test_gpu_logic      runs every check; "N passed, N failed"
+ *	  test_gpu_logic                 runs every check; "N passed, N failed"
+ *	  test_gpu_logic --find ROOT LIB prints the known directory under ROOT
+ *	                                 that holds LIB (for
+ *	                                 test/gpu/test-find-cuda-libs.sh)
  */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../../src/cuda/cuda_faults.h"
 #include "../../src/cuda/graph_cache.h"
+#include "pi_cuda.h"
+#include "pi_cuda_loader.h"
 
 static int	passed;
 static int	failed;
@@ -48,6 +60,32 @@ test_error_classes(void)
 	for (size_t i = 0; i < sizeof(not_lost) / sizeof(not_lost[0]); i++)
 		check(pi_gpu_error_status(not_lost[i]) == PI_ERR_DEVICE, "%s is a device error, not sticky", not_lost[i]);
 	check(pi_gpu_error_status("cudaErrorMemoryAllocation") == PI_ERR_NOMEM, "cudaErrorMemoryAllocation is out of memory");
+}
+
+/*
+ * Every name the classes list is one CUDA has: cudaGetErrorName of every
+ * code, from the libcudart the loader finds (skipped without CUDA).
+ */
+static void
+test_error_names(void)
+{
+	char		where[2048];
+	PiError		err = {0};
+	const char *(*error_name) (int);
+	int			lost = 0;
+
+	if (pi_cuda_loader_load_libs(NULL, where, sizeof(where), &err) != PI_OK)
+	{
+		printf("skipped: CUDA's error names (%s)\n", err.message);
+		return;
+	}
+	*(void **) &error_name = dlsym(RTLD_DEFAULT, "cudaGetErrorName");
+	check(error_name != NULL, "cudaGetErrorName resolves from %s", where);
+	if (error_name == NULL)
+		return;
+	for (int code = 1; code < 1000; code++)
+		lost += pi_gpu_error_status(error_name(code)) == PI_ERR_DEVICE_LOST;
+	check(lost == 18, "every one of the 18 errors that lose the device is a CUDA error name (%d found)", lost);
 }
 
 /* PG_INFER_CUDA_FAULT: the values read and refused, and the run that fails. */
@@ -172,13 +210,161 @@ test_graph_slots(void)
 	check(action == PI_GRAPH_CAPTURE && slot == first, "the emptied slot %d is the next capture's", first);
 }
 
-int
-main(void)
+/* Creates dir/.../file (and its directories) under root; false on failure. */
+static bool
+make_file(const char *root, const char *path)
 {
+	char		full[1024];
+	FILE	   *f;
+
+	snprintf(full, sizeof(full), "%s/%s", root, path);
+	for (char *p = full + strlen(root) + 1; (p = strchr(p, '/')) != NULL; p++)
+	{
+		*p = '\0';
+		mkdir(full, 0755);
+		*p = '/';
+	}
+	if ((f = fopen(full, "w")) == NULL)
+		return false;
+	fputs("not an ELF file\n", f);
+	return fclose(f) == 0;
+}
+
+/* Removes one entry of the fake tree (nftw, children first). */
+static int
+remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+/* Whether search's directory i is root + rel. */
+static bool
+dir_is(const PiCudaSearch *search, int i, const char *root, const char *rel)
+{
+	char		want[1024];
+
+	snprintf(want, sizeof(want), "%s%s", root, rel);
+	return i < search->count && strcmp(search->dirs[i], want) == 0;
+}
+
+/* The library search over a fake tree: order, first match, explicit paths, failures. */
+static void
+test_library_search(void)
+{
+	char		root[] = "/tmp/pg_infer_cuda_libs_XXXXXX";
+	char		path[2048],
+				file[1024],
+				where[1024];
+	PiCudaSearch search;
+	PiError		err = {0};
+
+	if (mkdtemp(root) == NULL)
+	{
+		check(false, "mkdtemp");
+		return;
+	}
+	unsetenv("CUDA_HOME");
+	check(make_file(root, "usr/local/cuda/lib64/libcudart.so.13") &&
+		  make_file(root, "usr/local/lib/python3.12/dist-packages/nvidia/cu13/lib/libcublas.so.13") &&
+		  make_file(root, "usr/local/lib/python3.12/dist-packages/nvidia/cu13/lib/libcublasLt.so.13") &&
+		  make_file(root, "opt/conda/lib/python3.11/site-packages/nvidia/cu13/lib/libcublas.so.13") &&
+		  make_file(root, "home/ann/.local/lib/python3.10/site-packages/nvidia/cublas/lib/libcublas.so.13") &&
+		  make_file(root, "cudahome/lib64/libcublas.so.13"), "fake tree under %s", root);
+	pi_cuda_loader_known_dirs(root, &search);
+	check(search.count == 4 && dir_is(&search, 0, root, "/usr/local/cuda/lib64") &&
+		  dir_is(&search, 1, root, "/usr/local/lib/python3.12/dist-packages/nvidia/cu13/lib") &&
+		  dir_is(&search, 2, root, "/opt/conda/lib/python3.11/site-packages/nvidia/cu13/lib") &&
+		  dir_is(&search, 3, root, "/home/ann/.local/lib/python3.10/site-packages/nvidia/cublas/lib"),
+		  "known directories in order, each once (%d found)", search.count);
+	check(pi_cuda_loader_find(&search, "libcublas.so.13", file, sizeof(file)) &&
+		  strstr(file, "/python3.12/dist-packages/nvidia/cu13/lib/libcublas.so.13") != NULL,
+		  "libcublas.so.13 from the first wheel directory: %s", file);
+	check(pi_cuda_loader_find(&search, "libcudart.so.13", file, sizeof(file)) &&
+		  strstr(file, "/usr/local/cuda/lib64/libcudart.so.13") != NULL, "libcudart.so.13 from the toolkit");
+	check(!pi_cuda_loader_find(&search, "libcufft.so.13", file, sizeof(file)), "a library nowhere is not found");
+	snprintf(path, sizeof(path), "%s/cudahome", root);
+	setenv("CUDA_HOME", path, 1);
+	pi_cuda_loader_known_dirs(root, &search);
+	check(search.count == 5 && dir_is(&search, 0, root, "/cudahome/lib64"), "$CUDA_HOME/lib64 comes first");
+	unsetenv("CUDA_HOME");
+	pi_cuda_loader_path_dirs("/a::/b:/a:", &search);
+	check(search.count == 2 && strcmp(search.dirs[0], "/a") == 0 && strcmp(search.dirs[1], "/b") == 0,
+		  "a colon-separated path: its directories in order, each once");
+	/* the given directories win, and a file that is not a library is reported */
+	snprintf(path, sizeof(path), "/nonexistent:%s/usr/local/cuda/lib64", root);
+	check(pi_cuda_loader_load_libs(path, where, sizeof(where), &err) == PI_ERR_DEVICE &&
+		  strstr(err.message, "could not load") && strstr(err.message, "/usr/local/cuda/lib64/libcudart.so.13"),
+		  "a directory of %s is tried first: %s", PI_CUDA_LIBRARY_PATH_ENV, err.message);
+	nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* PI_CUDA_LAYOUT's entries as text, in order. */
+#define LAYOUT_NAME(expr) #expr,
+static const char *const layout_names[] = {PI_CUDA_LAYOUT(LAYOUT_NAME)};
+
+/* This build's layout with PiNode's attrs eight bytes further. */
+static int
+moved_layout(int64_t *values, int max)
+{
+	int			n = pi_cuda_abi_layout(values, max);
+
+	for (int i = 0; i < n && i < max; i++)
+		if (strcmp(layout_names[i], "offsetof(PiNode, attrs)") == 0)
+			values[i] += 8;
+	return n;
+}
+
+/* A layout of three values. */
+static int
+short_layout(int64_t *values, int max)
+{
+	for (int i = 0; i < 3 && i < max; i++)
+		values[i] = 0;
+	return 3;
+}
+
+/* The layout the library reports against this build's: equal, a member moved, a short list. */
+static void
+test_layout(void)
+{
+	PiError		err = {0};
+
+	check(pi_cuda_loader_check_layout(pi_cuda_abi_layout, "this build", &err) == PI_OK,
+		  "the layout of this build matches itself: %s", err.message);
+	check(pi_cuda_loader_check_layout(moved_layout, "libother.so", &err) == PI_ERR_DEVICE &&
+		  strstr(err.message, "libother.so was built from another pi_ir.h: offsetof(PiNode, attrs) is"),
+		  "a moved member is named: %s", err.message);
+	check(pi_cuda_loader_check_layout(short_layout, "libold.so", &err) == PI_ERR_DEVICE &&
+		  strstr(err.message, "libold.so reports 3 layout values"), "a list of another length: %s", err.message);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 4 && strcmp(argv[1], "--find") == 0)
+	{
+		PiCudaSearch search;
+		char		file[1024];
+
+		pi_cuda_loader_known_dirs(argv[2], &search);
+		if (!pi_cuda_loader_find(&search, argv[3], file, sizeof(file)))
+			return 1;
+		*strrchr(file, '/') = '\0';
+		printf("%s\n", file);
+		return 0;
+	}
+	if (argc != 1)
+	{
+		fprintf(stderr, "usage: %s [--find ROOT LIBRARY]\n", argv[0]);
+		return 2;
+	}
 	test_error_classes();
+	test_error_names();
 	test_fault_switch();
 	test_buckets();
 	test_graph_slots();
+	test_library_search();
+	test_layout();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }
