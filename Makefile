@@ -5,7 +5,7 @@
 #   make fuzz-smoke             run the model-file fuzzer's corpus driver
 #   make fuzz-libfuzzer         build the same fuzz target for clang's libFuzzer
 #   make check-cuda-build       build pg_infer_cuda.so and the GPU test programs, check its exports
-#   make check-gpu-logic        the GPU path's plain-C logic on the CPU (part of check-cuda-build)
+#   make check-gpu-logic        the GPU path's logic on the CPU, no GPU (part of check-cuda-build)
 #   make check-executor         the executor process (pg_infer_executor) through its pipes
 #   make CUDA=0                 skip the CUDA device engine even where nvcc is found
 #   test/run-tests.sh           everything, against a scratch server
@@ -201,15 +201,25 @@ build/cuda/libpi_engine.a: $(ENGINE_SRCS:.c=.o)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-# The plain-C logic of the GPU path on the CPU (no GPU, no nvcc), and the
-# shell search for CUDA's libraries against the C one over fake trees.
+# The plain-C logic of the GPU path on the CPU (no GPU, no nvcc), the shell
+# search for CUDA's libraries against the C one over fake trees, and
+# test_gpu's checks over the CPU stand-in of pg_infer_cuda.so.
 test/gpu/test_gpu_logic: test/gpu/test_gpu_logic.c $(CUDA_PLAIN_SRCS) $(CUDA_LOADER_SRCS) build/cuda/libpi_engine.a include/*.h src/cuda/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu_logic.c $(CUDA_PLAIN_SRCS) $(CUDA_LOADER_SRCS) \
 		build/cuda/libpi_engine.a -ldl -lm
 
-check-gpu-logic: test/gpu/test_gpu_logic
+# test_gpu itself, over the CPU stand-in of the library (its checks' logic, no GPU)
+test/gpu/test_gpu_fake: test/gpu/test_gpu.c $(TEST_COMMON) $(TEST_MNIST) test/executor/fake_cuda.so build/cuda/libpi_engine.a include/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu.c $(TEST_COMMON) $(TEST_MNIST) build/cuda/libpi_engine.a \
+		test/executor/fake_cuda.so -Wl,-rpath,'$$ORIGIN/../executor' -lcjson -lz $(BLAS_LIBS) -lm
+
+check-gpu-logic: test/gpu/test_gpu_logic test/gpu/test_gpu_fake
 	test/gpu/test_gpu_logic
 	test/gpu/test-find-cuda-libs.sh test/gpu/test_gpu_logic
+	test/gpu/test_gpu_fake test/fixtures $(SHARED_DIR)/models/mnist_cnn_pytorch.onnx \
+		$(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz $(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz \
+		> test/gpu/test_gpu_fake.log || { grep -v '^ok' test/gpu/test_gpu_fake.log; exit 1; }
+	tail -1 test/gpu/test_gpu_fake.log
 
 # The CUDA device engine (docs/gpu.md): pg_infer_cuda.so, its own shared
 # object that the process owning the GPU loads with dlopen; never linked into
@@ -298,7 +308,7 @@ uninstall-executor:
 clean: clean-cuda
 clean-cuda:
 	rm -rf build/cuda pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu test/gpu/test_load \
-		test/gpu/test_gpu_logic
+		test/gpu/test_gpu_logic test/gpu/test_gpu_fake test/gpu/test_gpu_fake.log
 
 .PHONY: check-engine check-executor check-onnx check-cuda-build check-gpu-logic clean-cuda fuzz-smoke fuzz-libfuzzer \
 	install-executor uninstall-executor

@@ -22,6 +22,11 @@
  *	cudaErrorMemoryAllocation  an allocation larger than any device fails
  *	                           and its error is left in CUDA's last-error
  *	                           slot: the next run must not see it
+ *	cudaErrorStreamCaptureUnsupported
+ *	                           when run RUN captures a CUDA graph, an
+ *	                           allocation inside the capture breaks it: the
+ *	                           run must go on without a graph (a run that
+ *	                           does not capture is not affected)
  */
 #define PI_CUDA_FAULT_ENV "PG_INFER_CUDA_FAULT"
 

@@ -26,7 +26,7 @@ static const char *const lost_errors[] = {
 
 /* The errors PG_INFER_CUDA_FAULT can cause. */
 static const char *const injectable_errors[] = {
-	"cudaErrorIllegalAddress", "cudaErrorMemoryAllocation"
+	"cudaErrorIllegalAddress", "cudaErrorMemoryAllocation", "cudaErrorStreamCaptureUnsupported"
 };
 
 /* The status of a failure with the CUDA error of this name (cudaGetErrorName). */
@@ -59,7 +59,7 @@ pi_gpu_fault_parse(const char *spec, const char **error, int64_t *run, PiError *
 	if (*error == NULL || (at != NULL && (end == at + 1 || *end != '\0' || *run < 1)))
 	{
 		*error = NULL;
-		pi_fail(err, PI_ERR_INVALID, "%s is \"%s\", expected cudaErrorIllegalAddress or cudaErrorMemoryAllocation, optionally followed by @RUN (a run number from 1)",
+		pi_fail(err, PI_ERR_INVALID, "%s is \"%s\", expected cudaErrorIllegalAddress, cudaErrorMemoryAllocation or cudaErrorStreamCaptureUnsupported, optionally followed by @RUN (a run number from 1)",
 				PI_CUDA_FAULT_ENV, spec);
 		return false;
 	}

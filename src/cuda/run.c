@@ -152,24 +152,37 @@ enqueue_run(PiCudaExecutor *ex, int64_t batch, bool tf32, PiError *err)
 						err, "copying the index error slots from the device");
 }
 
-/* Captures a run of rows rows as a CUDA graph and instantiates it into *exec. */
+/*
+ * Captures a run of rows rows as a CUDA graph and instantiates it into
+ * *exec; break_it (PG_INFER_CUDA_FAULT) makes an allocation inside the
+ * capture, which CUDA refuses and which fails it.
+ */
 static PiStatus
-capture_run(PiCudaExecutor *ex, int64_t rows, bool tf32, cudaGraphExec_t *exec, PiError *err)
+capture_run(PiCudaExecutor *ex, int64_t rows, bool tf32, bool break_it, cudaGraphExec_t *exec,
+			PiError *err)
 {
 	cudaStream_t main_stream = ex->lanes[0].stream;
 	cudaGraph_t graph = NULL;
+	void	   *p = NULL;
 	PiStatus	st;
-	cudaError_t end;
+	PiStatus	ended;
 
 	*exec = NULL;
 	if ((st = pi_gpu_check(cudaStreamBeginCapture(main_stream, cudaStreamCaptureModeThreadLocal),
 						   err, "cudaStreamBeginCapture")) != PI_OK)
 		return st;
-	st = enqueue_run(ex, rows, tf32, err);
-	/* the capture ends even when enqueueing failed */
-	end = cudaStreamEndCapture(main_stream, &graph);
+	if (break_it)
+	{
+		st = pi_gpu_check(cudaMalloc(&p, 1), err, "an allocation that " PI_CUDA_FAULT_ENV " made inside a capture");
+		cudaFree(p);
+	}
 	if (st == PI_OK)
-		st = pi_gpu_check(end, err, "cudaStreamEndCapture");
+		st = enqueue_run(ex, rows, tf32, err);
+	/* the capture ends even when enqueueing failed (its error then cleared, not reported) */
+	ended = pi_gpu_check(cudaStreamEndCapture(main_stream, &graph), st == PI_OK ? err : NULL,
+						 "cudaStreamEndCapture");
+	if (st == PI_OK)
+		st = ended;
 	if (st == PI_OK)
 		st = pi_gpu_check(cudaGraphInstantiate(exec, graph, 0), err, "cudaGraphInstantiate");
 	if (st != PI_OK)
@@ -187,14 +200,14 @@ capture_run(PiCudaExecutor *ex, int64_t rows, bool tf32, cudaGraphExec_t *exec, 
  */
 static PiStatus
 capture_and_launch(PiCudaExecutor *ex, int key, int slot, int64_t rows, int64_t batch, bool tf32,
-				   PiError *err)
+				   bool break_it, PiError *err)
 {
 	PiError		capture_err = {0};
 	PiStatus	st;
 
 	if (ex->graph_exec[slot] != NULL)
 		cudaGraphExecDestroy(ex->graph_exec[slot]);
-	st = capture_run(ex, rows, tf32, &ex->graph_exec[slot], &capture_err);
+	st = capture_run(ex, rows, tf32, break_it, &ex->graph_exec[slot], &capture_err);
 	if (st == PI_OK)
 		return pi_gpu_check(cudaGraphLaunch(ex->graph_exec[slot], ex->lanes[0].stream), err,
 							"cudaGraphLaunch");
@@ -207,6 +220,8 @@ capture_and_launch(PiCudaExecutor *ex, int key, int slot, int64_t rows, int64_t 
 		fprintf(stderr, "pg_infer_cuda: capturing the CUDA graph of the %lld-row bucket failed (%s); its runs go on without a graph, and later capture failures of this executor are not reported\n",
 				(long long) rows, capture_err.message);
 	}
+	if ((st = pi_gpu_clear_stale_error(err)) != PI_OK)
+		return st;
 	return enqueue_run(ex, batch, tf32, err);
 }
 
@@ -239,7 +254,10 @@ check_index_errors(const PiCudaExecutor *ex, int64_t batch, PiError *err)
 	return PI_OK;
 }
 
-/* Makes this run fail with the CUDA error PG_INFER_CUDA_FAULT names, caused for real. */
+/*
+ * Makes this run fail with cudaErrorIllegalAddress or
+ * cudaErrorMemoryAllocation as PG_INFER_CUDA_FAULT asks, caused for real.
+ */
 static PiStatus
 inject_fault(PiCudaExecutor *ex, const char *error, PiError *err)
 {
@@ -281,7 +299,7 @@ pi_cuda_executor_run(PiCudaExecutor *ex, int64_t batch, PiError *err)
 		(st = pi_gpu_check(cudaSetDevice(ex->dm->ctx->device), err, "cudaSetDevice")) != PI_OK ||
 		(st = pi_gpu_clear_stale_error(err)) != PI_OK)
 		return st;
-	if (fault != NULL)
+	if (fault != NULL && strcmp(fault, "cudaErrorStreamCaptureUnsupported") != 0)
 		return inject_fault(ex, fault, err);
 	rows = pi_graph_bucket(batch, ex->max_batch, tf32, &key);
 	switch (pi_graph_plan(&ex->graphs, key, &slot))
@@ -290,7 +308,7 @@ pi_cuda_executor_run(PiCudaExecutor *ex, int64_t batch, PiError *err)
 			st = enqueue_run(ex, batch, tf32, err);
 			break;
 		case PI_GRAPH_CAPTURE:
-			st = capture_and_launch(ex, key, slot, rows, batch, tf32, err);
+			st = capture_and_launch(ex, key, slot, rows, batch, tf32, fault != NULL, err);
 			break;
 		case PI_GRAPH_REPLAY:
 			st = pi_gpu_check(cudaGraphLaunch(ex->graph_exec[slot], ex->lanes[0].stream), err,

@@ -3,13 +3,16 @@
  *	  A CPU stand-in for pg_infer_cuda.so: the functions of include/pi_cuda.h
  *	  over the CPU engine, on one "device" named "fake CUDA device (CPU
  *	  engine)", so that the executor's cuda path (dlopen, ABI and layout
- *	  checks, upload, runs, errors) is tested without a GPU.
+ *	  checks, upload, runs, errors) and the logic of test/gpu/test_gpu (as
+ *	  test/gpu/test_gpu_fake) are tested without a GPU.
  *
  * PG_INFER_CUDA_FAULT (src/cuda/cuda_faults.h) fails a run as the real
  * library does, with the status of the CUDA error it names: after
  * cudaErrorIllegalAddress every later call that touches the device fails
  * with PI_ERR_DEVICE_LOST, as a CUDA context with a sticky error does;
- * cudaErrorMemoryAllocation fails that run only.
+ * cudaErrorMemoryAllocation fails that run only; a broken graph capture
+ * (cudaErrorStreamCaptureUnsupported) changes nothing, as there are no
+ * graphs.
  *
  * Built as test/executor/fake_cuda.so with its own copy of the engine and
  * the exports of src/cuda/exports.map.
@@ -35,11 +38,14 @@ struct PiCudaModel
 	const PiModel *model;
 };
 
+/* A CPU executor between staging buffers of its own, as the device's are. */
 struct PiCudaExecutor
 {
 	const PiModel *model;
 	PiExecutor *cpu;
 	int64_t		max_batch;
+	float	   *in_stage[PI_MAX_MODEL_IO];
+	float	   *out_stage[PI_MAX_MODEL_IO];
 };
 
 /* The sticky error the device was lost to, or NULL. */
@@ -172,6 +178,19 @@ pi_cuda_executor_new(PiCudaModel *dm, int64_t max_batch, PiError *err)
 		free(ex);
 		return NULL;
 	}
+	for (int i = 0; i < dm->model->ninputs + dm->model->noutputs; i++)
+	{
+		bool		is_input = i < dm->model->ninputs;
+		int			v = is_input ? dm->model->inputs[i] : dm->model->outputs[i - dm->model->ninputs];
+		float	  **slot = is_input ? &ex->in_stage[i] : &ex->out_stage[i - dm->model->ninputs];
+
+		if ((*slot = calloc(max_batch * pi_value_row_elems(&dm->model->values[v]), sizeof(float))) == NULL)
+		{
+			pi_cuda_executor_free(ex);
+			pi_fail(err, PI_ERR_NOMEM, "out of memory");
+			return NULL;
+		}
+	}
 	return ex;
 }
 
@@ -182,6 +201,11 @@ pi_cuda_executor_free(PiCudaExecutor *ex)
 	if (ex == NULL)
 		return;
 	pi_executor_free(ex->cpu);
+	for (int i = 0; i < PI_MAX_MODEL_IO; i++)
+	{
+		free(ex->in_stage[i]);
+		free(ex->out_stage[i]);
+	}
 	free(ex);
 }
 
@@ -205,20 +229,42 @@ pi_cuda_executor_bytes(const PiCudaExecutor *ex)
 float *
 pi_cuda_executor_input(PiCudaExecutor *ex, int input)
 {
-	return pi_executor_input(ex->cpu, input);
+	return ex->in_stage[input];
 }
 
-/* Runs the CPU engine, or fails as PG_INFER_CUDA_FAULT asks. */
+/* Runs the CPU engine from the input staging to the output staging. */
+static PiStatus
+run_cpu(PiCudaExecutor *ex, int64_t batch, PiError *err)
+{
+	const PiModel *m = ex->model;
+	PiStatus	st;
+
+	for (int i = 0; i < m->ninputs; i++)
+		memcpy(pi_executor_input(ex->cpu, i), ex->in_stage[i],
+			   sizeof(float) * batch * pi_value_row_elems(&m->values[m->inputs[i]]));
+	if ((st = pi_executor_run(ex->cpu, batch, err)) != PI_OK)
+		return st;
+	for (int o = 0; o < m->noutputs; o++)
+		memcpy(ex->out_stage[o], pi_executor_output(ex->cpu, o),
+			   sizeof(float) * batch * pi_value_row_elems(&m->values[m->outputs[o]]));
+	return PI_OK;
+}
+
+/* Runs the CPU engine, or fails as PG_INFER_CUDA_FAULT asks; batch checked as the device's is. */
 PiStatus
 pi_cuda_executor_run(PiCudaExecutor *ex, int64_t batch, PiError *err)
 {
 	const char *fault;
 	PiStatus	st;
 
+	if (batch < 1 || batch > ex->max_batch)
+		return pi_fail(err, PI_ERR_LIMIT, "batch of %lld rows, this executor takes 1 to %lld",
+					   (long long) batch, (long long) ex->max_batch);
 	if ((st = check_device(err)) != PI_OK || (st = pi_gpu_fault_next_run(&fault, err)) != PI_OK)
 		return st;
-	if (fault == NULL)
-		return pi_executor_run(ex->cpu, batch, err);
+	/* no graphs here: a capture that fails changes nothing */
+	if (fault == NULL || strcmp(fault, "cudaErrorStreamCaptureUnsupported") == 0)
+		return run_cpu(ex, batch, err);
 	st = pi_gpu_error_status(fault);
 	if (st == PI_ERR_DEVICE_LOST)
 		lost_to = fault;
@@ -230,5 +276,5 @@ pi_cuda_executor_run(PiCudaExecutor *ex, int64_t batch, PiError *err)
 const float *
 pi_cuda_executor_output(const PiCudaExecutor *ex, int output)
 {
-	return pi_executor_output(ex->cpu, output);
+	return ex->out_stage[output];
 }

@@ -102,6 +102,8 @@ test_fault_switch(void)
 		  strcmp(error, "cudaErrorIllegalAddress") == 0, "a fault without @RUN is the first run's");
 	check(pi_gpu_fault_parse("cudaErrorMemoryAllocation@12", &error, &run, &err) && run == 12 &&
 		  strcmp(error, "cudaErrorMemoryAllocation") == 0, "cudaErrorMemoryAllocation@12 is run 12's");
+	check(pi_gpu_fault_parse("cudaErrorStreamCaptureUnsupported@3", &error, &run, &err) && run == 3 &&
+		  strcmp(error, "cudaErrorStreamCaptureUnsupported") == 0, "cudaErrorStreamCaptureUnsupported@3 is run 3's");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 	{
 		memset(&err, 0, sizeof(err));
