@@ -697,9 +697,9 @@ fault_child(const char *dir, const FaultCase *fc)
 		check(st == fc->expect[r] && (r != 1 || strstr(err.message, fc->message) != NULL),
 			  "%s: %s fails with status %d (expected %d): %s", label, passes[r], st, fc->expect[r], err.message);
 	}
-	if (fc->expect[3] == PI_ERR_DEVICE_LOST)
+	if (gx != NULL && fc->expect[3] == PI_ERR_DEVICE_LOST)
 	{
-		PiCudaExecutor *again = dm != NULL ? pi_cuda_executor_new(dm, 1, &err) : NULL;
+		PiCudaExecutor *again = pi_cuda_executor_new(dm, 1, &err);
 
 		check(again == NULL && err.status == PI_ERR_DEVICE_LOST,
 			  "%s: a new executor after it fails with PI_ERR_DEVICE_LOST: %s", label, err.message);
