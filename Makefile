@@ -5,6 +5,7 @@
 #   make fuzz-smoke             run the model-file fuzzer's corpus driver
 #   make fuzz-libfuzzer         build the same fuzz target for clang's libFuzzer
 #   make check-cuda-build       build pg_infer_cuda.so and the GPU test programs, check its exports
+#   make check-gpu-logic        the GPU path's logic on the CPU, no GPU (part of check-cuda-build)
 #   make check-executor         the executor process (pg_infer_executor) through its pipes
 #   make CUDA=0                 skip the CUDA device engine even where nvcc is found
 #   test/run-tests.sh           everything, against a scratch server
@@ -58,7 +59,18 @@ EXECUTOR_CLIENT_SRCS = src/executor/spawn.c src/executor/channel.c
 # The executor process, pg_infer_executor (include/pi_executor_protocol.h):
 # a program of its own over the engine, never a PostgreSQL backend.
 EXECUTOR_SRCS = src/executor/main.c src/executor/commands.c src/executor/models.c \
-	src/executor/activations.c src/executor/device.c src/executor/channel.c
+	src/executor/activations.c src/executor/device.c src/executor/channel.c $(CUDA_LOADER_SRCS)
+
+# The plain-C parts of the CUDA device engine (no CUDA headers): its ABI
+# report, the classes of CUDA errors and fault injection, the CUDA graph
+# buckets.  Also built into its CPU stand-in (test/executor/fake_cuda.so)
+# and the unit test (test/gpu/test_gpu_logic), which need no nvcc.
+CUDA_PLAIN_SRCS = src/cuda/abi.c src/cuda/faults.c src/cuda/graph_cache.c
+
+# What the program that opens pg_infer_cuda.so runs around dlopen
+# (include/pi_cuda_loader.h): finding and loading CUDA's libraries, checking
+# the library's struct layout.  Plain C.
+CUDA_LOADER_SRCS = src/cuda/loader_libs.c src/cuda/loader_layout.c
 
 OBJS = $(ENGINE_SRCS:.c=.o) $(SERVER_SRCS:.c=.o) $(EXECUTOR_CLIENT_SRCS:.c=.o)
 
@@ -84,7 +96,7 @@ override with_llvm = no
 EXTRA_CLEAN = test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist \
 	test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine \
 	test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer pg_infer_executor test/executor/test_executor \
-	test/bench/bench_engine
+	test/bench/bench_engine test/executor/fake_cuda.so
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -145,7 +157,13 @@ test/executor/test_executor: test/executor/test_executor.c $(TEST_COMMON) $(EXEC
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/executor/test_executor.c $(TEST_COMMON) $(EXECUTOR_CLIENT_SRCS) \
 		$(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
-check-executor: pg_infer_executor test/executor/test_executor
+# A CPU stand-in for pg_infer_cuda.so (the CPU engine behind include/pi_cuda.h,
+# failing runs as PG_INFER_CUDA_FAULT asks): the executor's cuda path without a GPU.
+test/executor/fake_cuda.so: test/executor/fake_cuda.c $(CUDA_PLAIN_SRCS) build/cuda/libpi_engine.a src/cuda/exports.map include/*.h src/cuda/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -fPIC -shared -Wl,--version-script=src/cuda/exports.map -Wl,-z,defs -o $@ \
+		test/executor/fake_cuda.c $(CUDA_PLAIN_SRCS) build/cuda/libpi_engine.a -lcjson $(BLAS_LIBS) -lm
+
+check-executor: pg_infer_executor test/executor/test_executor test/executor/fake_cuda.so
 	test/executor/test_executor ./pg_infer_executor test/fixtures
 
 # ONNX import tests (docs/onnx.md).  SHARED_DIR holds the third-party
@@ -185,6 +203,33 @@ fuzz-smoke: test/fuzz/fuzz_model test/fuzz/fuzz_onnx
 	test/fuzz/fuzz_model test/fuzz/corpus 100000
 	test/fuzz/fuzz_onnx test/fuzz/corpus_onnx 30000
 
+# The engine's objects as an archive, for the shared objects and tests that
+# carry their own copy of the parts they call.
+build/cuda/libpi_engine.a: $(ENGINE_SRCS:.c=.o)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# The plain-C logic of the GPU path on the CPU (no GPU, no nvcc), the shell
+# search for CUDA's libraries against the C one over fake trees, and
+# test_gpu's checks over the CPU stand-in of pg_infer_cuda.so.
+test/gpu/test_gpu_logic: test/gpu/test_gpu_logic.c $(CUDA_PLAIN_SRCS) $(CUDA_LOADER_SRCS) build/cuda/libpi_engine.a include/*.h src/cuda/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu_logic.c $(CUDA_PLAIN_SRCS) $(CUDA_LOADER_SRCS) \
+		build/cuda/libpi_engine.a -ldl -lm
+
+# test_gpu itself, over the CPU stand-in of the library (its checks' logic, no GPU)
+test/gpu/test_gpu_fake: test/gpu/test_gpu.c $(TEST_COMMON) $(TEST_MNIST) test/executor/fake_cuda.so build/cuda/libpi_engine.a include/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu.c $(TEST_COMMON) $(TEST_MNIST) build/cuda/libpi_engine.a \
+		test/executor/fake_cuda.so -Wl,-rpath,'$$ORIGIN/../executor' -lcjson -lz $(BLAS_LIBS) -lm
+
+check-gpu-logic: test/gpu/test_gpu_logic test/gpu/test_gpu_fake
+	test/gpu/test_gpu_logic
+	test/gpu/test-find-cuda-libs.sh test/gpu/test_gpu_logic
+	test/gpu/test_gpu_fake test/fixtures $(SHARED_DIR)/models/mnist_cnn_pytorch.onnx \
+		$(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz $(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz \
+		> test/gpu/test_gpu_fake.log || { grep -v '^ok' test/gpu/test_gpu_fake.log; exit 1; }
+	tail -1 test/gpu/test_gpu_fake.log
+
 # The CUDA device engine (docs/gpu.md): pg_infer_cuda.so, its own shared
 # object that the process owning the GPU loads with dlopen; never linked into
 # pg_infer.so.  Built when nvcc is found, skipped with CUDA=0.  It carries
@@ -203,14 +248,15 @@ endif
 CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 CUDA_LIBDIR ?= $(CUDA_HOME)/lib64
 CUDA_HOST_SRCS = src/cuda/context.c src/cuda/model.c src/cuda/executor.c src/cuda/run.c \
-	src/cuda/dispatch.c src/cuda/gemm.c src/cuda/conv.c
+	src/cuda/dispatch.c src/cuda/gemm.c src/cuda/conv.c $(CUDA_PLAIN_SRCS)
 CUDA_KERNEL_SRCS = src/cuda/kernels_elementwise.cu src/cuda/kernels_conv.cu \
 	src/cuda/kernels_gemm.cu src/cuda/kernels_pool.cu src/cuda/kernels_shape.cu \
-	src/cuda/kernels_reduce.cu
+	src/cuda/kernels_reduce.cu src/cuda/kernels_fault.cu
 CUDA_OBJS = $(CUDA_HOST_SRCS:%.c=build/cuda/%.o) $(CUDA_KERNEL_SRCS:%.cu=build/cuda/%.o)
 CUDA_HEADERS = include/*.h src/cuda/*.h src/cuda/*.cuh
-# no FMA contraction: elementwise results round as the CPU engine's do
-NVCC_FLAGS = -std=c++17 -O3 -fmad=false $(CUDA_ARCH) -Xcompiler -fPIC,-Wall -Iinclude
+# no FMA contraction: elementwise results round as the CPU engine's do;
+# -lineinfo: compute-sanitizer names the source lines of a kernel's fault
+NVCC_FLAGS = -std=c++17 -O3 -fmad=false -lineinfo $(CUDA_ARCH) -Xcompiler -fPIC,-Wall -Iinclude
 CUDA_HOST_CFLAGS = -std=gnu11 -O2 -g -fPIC -Wall -Wextra -Wno-unused-parameter -Iinclude -I$(CUDA_HOME)/include
 # test programs find pg_infer_cuda.so beside them or at the repository root
 CUDA_TEST_LINK = pg_infer_cuda.so -Wl,-rpath,'$$ORIGIN:$$ORIGIN/../..'
@@ -225,11 +271,6 @@ build/cuda/%.o: %.c $(CUDA_HEADERS)
 build/cuda/%.o: %.cu $(CUDA_HEADERS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -c -o $@ $<
-
-build/cuda/libpi_engine.a: $(ENGINE_SRCS:.c=.o)
-	@mkdir -p $(dir $@)
-	rm -f $@
-	$(AR) rcs $@ $^
 
 pg_infer_cuda.so: $(CUDA_OBJS) build/cuda/libpi_engine.a src/cuda/exports.map
 	$(CC) -shared -Wl,-soname,pg_infer_cuda.so -Wl,--version-script=src/cuda/exports.map \
@@ -247,11 +288,11 @@ test/gpu/bench_gpu: test/gpu/bench_gpu.c pg_infer_cuda.so $(ENGINE_SRCS) include
 		$(CUDA_TEST_LINK) -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lcjson $(BLAS_LIBS) -lm
 
 # dlopen of the library into a program that exports the engine, as the server does
-test/gpu/test_load: test/gpu/test_load.c $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -rdynamic -o $@ test/gpu/test_load.c $(ENGINE_SRCS) -lcjson -ldl -lm
+test/gpu/test_load: test/gpu/test_load.c $(CUDA_LOADER_SRCS) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -rdynamic -o $@ test/gpu/test_load.c $(CUDA_LOADER_SRCS) $(ENGINE_SRCS) -lcjson -ldl -lm
 
 # runs without a GPU (CI): builds everything, checks the exports and a dlopen
-check-cuda-build: pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu test/gpu/test_load
+check-cuda-build: pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu test/gpu/test_load check-gpu-logic
 	test/gpu/check-exports.sh pg_infer_cuda.so include/pi_cuda.h
 	test/gpu/test_load ./pg_infer_cuda.so
 else
@@ -275,7 +316,8 @@ uninstall-executor:
 
 clean: clean-cuda
 clean-cuda:
-	rm -rf build/cuda pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu test/gpu/test_load
+	rm -rf build/cuda pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu test/gpu/test_load \
+		test/gpu/test_gpu_logic test/gpu/test_gpu_fake test/gpu/test_gpu_fake.log
 
-.PHONY: check-engine check-executor check-onnx check-cuda-build clean-cuda fuzz-smoke fuzz-libfuzzer \
+.PHONY: check-engine check-executor check-onnx check-cuda-build check-gpu-logic clean-cuda fuzz-smoke fuzz-libfuzzer \
 	install-executor uninstall-executor

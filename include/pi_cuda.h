@@ -7,9 +7,13 @@
  * owns the GPU loads it with dlopen and checks pi_cuda_abi_version() against
  * PI_CUDA_ABI_VERSION first (the structs of pi_ir.h cross this boundary).
  * Plain C, no CUDA types: the caller needs neither CUDA headers nor CUDA
- * libraries.  Every CUDA and cuBLAS failure comes back as a PiStatus
- * (PI_ERR_DEVICE, or PI_ERR_NOMEM for device or pinned memory) with a
- * message; nothing aborts.
+ * libraries.  Every CUDA and cuBLAS failure comes back as a PiStatus with a
+ * message; nothing aborts.  PI_ERR_NOMEM is device or pinned memory;
+ * PI_ERR_DEVICE_LOST a fault after which the device is unusable in this
+ * process (an illegal address, a launch failure, an uncorrectable ECC
+ * error, a GPU gone): every later call fails too, and the process must
+ * exit for a new one to use the GPU again; PI_ERR_DEVICE anything else
+ * (the next call may succeed: errors that are not sticky are cleared).
  *
  * Objects: a context is one GPU; a device model is a finalized PiModel's
  * weights uploaded once (the PiModel must outlive it: its graph is read at
@@ -21,9 +25,11 @@
  * A run copies the rows the caller wrote into the input staging buffers to
  * the device, runs every node there, and copies the outputs back into the
  * output staging buffers; a large batch runs in chunks on alternating lanes
- * so that copies overlap kernels.  The first run at a batch size runs
- * kernel by kernel; later runs at that size replay a CUDA graph captured on
- * the second run (a few batch sizes are kept).  docs/gpu.md has the details.
+ * so that copies overlap kernels.  Batch sizes are bucketed (powers of
+ * two): the first run in a bucket runs kernel by kernel at its own size,
+ * the second captures a CUDA graph of the bucket's size that later runs in
+ * it replay, padded (only the caller's rows are meaningful in the output
+ * staging).  docs/gpu.md has the details.
  *
  * Every op of the CPU engine runs on the device (docs/gpu.md lists the
  * kernels); there are no CPU fallbacks.  GEMMs are FP32 (cuBLAS with
@@ -39,8 +45,57 @@ extern "C"
 {
 #endif
 
-/* Bumped whenever this header or a struct of pi_ir.h read here changes. */
-#define PI_CUDA_ABI_VERSION 1
+/* Bumped whenever this header changes. */
+#define PI_CUDA_ABI_VERSION 4
+
+/*
+ * What the two sides of the dlopen boundary must agree on besides this
+ * header: the pi_ir.h structs the library reads (sizeof and offsetof of
+ * every member), the op numbering and the status numbering.  The library
+ * reports its build's values (pi_cuda_abi_layout) and the loader compares
+ * them with its own (pi_cuda_loader_check_layout, include/pi_cuda_loader.h).
+ * A member added to one of these structs is added here too.
+ */
+#define PI_CUDA_LAYOUT(V) \
+	V(PI_OP_COUNT) V(PI_MAX_RANK) V(PI_MAX_MODEL_IO) V(PI_ERR_DEVICE_LOST) V(sizeof(PiError)) \
+	V(sizeof(PiValue)) V(offsetof(PiValue, name)) V(offsetof(PiValue, kind)) \
+	V(offsetof(PiValue, rank)) V(offsetof(PiValue, dims)) V(offsetof(PiValue, numel)) \
+	V(offsetof(PiValue, data)) V(offsetof(PiValue, producer)) V(offsetof(PiValue, use_count)) \
+	V(offsetof(PiValue, last_use)) V(offsetof(PiValue, buffer)) V(offsetof(PiValue, is_output)) \
+	V(offsetof(PiValue, shape_known)) V(sizeof(PiAttrs)) V(offsetof(PiAttrs, axis)) \
+	V(offsetof(PiAttrs, keepdims)) V(offsetof(PiAttrs, trans_a)) V(offsetof(PiAttrs, trans_b)) \
+	V(offsetof(PiAttrs, alpha)) V(offsetof(PiAttrs, beta)) V(offsetof(PiAttrs, gamma)) \
+	V(offsetof(PiAttrs, epsilon)) V(offsetof(PiAttrs, clip_min)) V(offsetof(PiAttrs, clip_max)) \
+	V(offsetof(PiAttrs, gelu_tanh)) V(offsetof(PiAttrs, shape_len)) V(offsetof(PiAttrs, shape)) \
+	V(offsetof(PiAttrs, perm_len)) V(offsetof(PiAttrs, perm)) V(offsetof(PiAttrs, kernel_len)) \
+	V(offsetof(PiAttrs, kernel)) V(offsetof(PiAttrs, strides_len)) \
+	V(offsetof(PiAttrs, strides)) V(offsetof(PiAttrs, pads_len)) V(offsetof(PiAttrs, pads)) \
+	V(offsetof(PiAttrs, dilations_len)) V(offsetof(PiAttrs, dilations)) \
+	V(offsetof(PiAttrs, output_padding_len)) V(offsetof(PiAttrs, output_padding)) \
+	V(offsetof(PiAttrs, auto_pad)) V(offsetof(PiAttrs, spatial_rank)) \
+	V(offsetof(PiAttrs, group)) V(offsetof(PiAttrs, ceil_mode)) \
+	V(offsetof(PiAttrs, count_include_pad)) V(offsetof(PiAttrs, cast_to)) \
+	V(offsetof(PiAttrs, axes_len)) V(offsetof(PiAttrs, axes)) V(offsetof(PiAttrs, starts_len)) \
+	V(offsetof(PiAttrs, starts)) V(offsetof(PiAttrs, ends_len)) V(offsetof(PiAttrs, ends)) \
+	V(offsetof(PiAttrs, pad_amounts_len)) V(offsetof(PiAttrs, pad_amounts)) \
+	V(offsetof(PiAttrs, pad_mode)) V(offsetof(PiAttrs, pad_value)) \
+	V(offsetof(PiAttrs, steps_len)) V(offsetof(PiAttrs, steps)) V(offsetof(PiAttrs, k)) \
+	V(offsetof(PiAttrs, largest)) V(offsetof(PiAttrs, sorted)) \
+	V(offsetof(PiAttrs, output_index)) V(sizeof(PiNode)) V(offsetof(PiNode, name)) \
+	V(offsetof(PiNode, op)) V(offsetof(PiNode, ninputs)) V(offsetof(PiNode, inputs)) \
+	V(offsetof(PiNode, output)) V(offsetof(PiNode, attrs)) V(offsetof(PiNode, live)) \
+	V(offsetof(PiNode, fused_into)) V(offsetof(PiNode, epilogue)) V(sizeof(PiEpilogue)) \
+	V(sizeof(PiModel)) V(offsetof(PiModel, values)) V(offsetof(PiModel, nvalues)) \
+	V(offsetof(PiModel, values_cap)) V(offsetof(PiModel, nodes)) V(offsetof(PiModel, nnodes)) \
+	V(offsetof(PiModel, nodes_cap)) V(offsetof(PiModel, order)) V(offsetof(PiModel, norder)) \
+	V(offsetof(PiModel, norder_fused)) \
+	V(offsetof(PiModel, inputs)) V(offsetof(PiModel, ninputs)) V(offsetof(PiModel, outputs)) \
+	V(offsetof(PiModel, noutputs)) V(offsetof(PiModel, names)) V(offsetof(PiModel, nbuffers)) \
+	V(offsetof(PiModel, buffer_row_elems)) V(offsetof(PiModel, scratch_row_elems)) \
+	V(offsetof(PiModel, input_scale)) V(offsetof(PiModel, input_shift)) \
+	V(offsetof(PiModel, input_transform_len)) V(offsetof(PiModel, parameter_count)) \
+	V(offsetof(PiModel, finalized)) V(offsetof(PiModel, weights_borrowed))
+
 
 typedef struct PiCudaContext PiCudaContext;
 typedef struct PiCudaModel PiCudaModel;
@@ -59,6 +114,12 @@ typedef struct PiCudaDeviceInfo
 
 /* The PI_CUDA_ABI_VERSION this library was built with. */
 int			pi_cuda_abi_version(void);
+
+/*
+ * The values of PI_CUDA_LAYOUT in this library's build, in order: the
+ * first max of them into values; returns how many there are.
+ */
+int			pi_cuda_abi_layout(int64_t *values, int max);
 
 /* Number of CUDA devices: 0 when none; PI_ERR_DEVICE without a usable driver. */
 PiStatus	pi_cuda_device_count(int *count, PiError *err);
@@ -102,7 +163,11 @@ int64_t		pi_cuda_executor_bytes(const PiCudaExecutor *ex);
 /* Pinned staging buffer where the caller writes rows of input i (raw values). */
 float	   *pi_cuda_executor_input(PiCudaExecutor *ex, int input);
 
-/* Runs the model on the device over batch rows written to the inputs; waits for the result. */
+/*
+ * Runs the model on the device over batch rows written to the inputs; waits
+ * for the result.  PG_INFER_CUDA_FAULT makes a run fail on purpose
+ * (src/cuda/cuda_faults.h).
+ */
 PiStatus	pi_cuda_executor_run(PiCudaExecutor *ex, int64_t batch, PiError *err);
 
 /* Output o of the last run (pinned staging): batch rows of pi_value_row_elems() floats. */

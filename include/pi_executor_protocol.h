@@ -71,6 +71,12 @@
 #define PI_EXEC_MAX_PAYLOAD ((int64_t) 1 << 40)	/* 1 TiB: more than any device holds */
 #define PI_EXEC_PROGRAM "pg_infer_executor"
 #define PI_EXEC_CUDA_LIBRARY "pg_infer_cuda.so"
+/*
+ * The executor's exit status after a reply with PI_ERR_DEVICE_LOST: the
+ * GPU's context is dead (a sticky CUDA error), so it exits for the worker
+ * to start a fresh one.
+ */
+#define PI_EXEC_EXIT_DEVICE_LOST 3
 
 typedef enum PiExecCommand
 {

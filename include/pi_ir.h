@@ -34,7 +34,9 @@ typedef enum PiStatus
 	PI_ERR_SHAPE,				/* shapes that do not fit together */
 	PI_ERR_DTYPE,				/* an unsupported or mismatched dtype */
 	PI_ERR_LIMIT,				/* a size that overflows or exceeds a limit */
-	PI_ERR_DEVICE				/* a GPU, driver or CUDA library failure */
+	PI_ERR_DEVICE,				/* a GPU, driver or CUDA library failure */
+	PI_ERR_DEVICE_LOST			/* a GPU fault that leaves the device unusable
+								 * until the process using it restarts */
 } PiStatus;
 
 /* Status plus a message that names the node or tensor involved. */

@@ -33,6 +33,7 @@ pg_infer_status_errcode(PiStatus status)
 		case PI_ERR_LIMIT:
 			return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
 		case PI_ERR_DEVICE:
+		case PI_ERR_DEVICE_LOST:
 			return ERRCODE_SYSTEM_ERROR;
 		case PI_OK:
 			break;

@@ -18,16 +18,18 @@ extern "C"
 {
 #endif
 
+#include "cuda_faults.h"
+#include "graph_cache.h"
 #include "pi_cuda.h"
-
-/* Batch sizes whose CUDA graph an executor keeps. */
-#define PI_CUDA_MAX_GRAPHS 4
 
 /* cuBLAS workspace per lane (the size NVIDIA recommends for Hopper). */
 #define PI_CUDA_BLAS_WORKSPACE ((size_t) 32 << 20)
 
-/* Floats of im2col/col2im scratch a lane aims to stay under. */
-#define PI_CUDA_SCRATCH_FLOATS ((int64_t) 1 << 26)
+/*
+ * Floats of im2col/col2im scratch a lane aims to stay under (32 MiB): room
+ * for the columns of enough samples that each strided-batched GEMM is large.
+ */
+#define PI_CUDA_SCRATCH_FLOATS ((int64_t) 1 << 23)
 
 /* Threads per block of the elementwise kernels. */
 #define PI_CUDA_THREADS 256
@@ -45,6 +47,9 @@ struct PiCudaContext
 {
 	int			device;
 	bool		tf32;
+	char		name[256];		/* cudaDeviceProp's, read once */
+	int			compute_major;
+	int			compute_minor;
 };
 
 struct PiCudaModel
@@ -64,15 +69,6 @@ struct PiCudaModel
  * there in the low 32, so that one atomicMin keeps both; ~0 when none.
  */
 #define PI_CUDA_NO_INDEX_ERROR (~0ULL)
-
-/* A captured run at one batch size (exec NULL: seen once, not captured yet). */
-typedef struct PiCudaGraph
-{
-	int64_t		batch;
-	bool		tf32;
-	cudaGraphExec_t exec;
-	uint64_t	last_used;
-} PiCudaGraph;
 
 /* What one chunk in flight needs: a stream and its own planned buffers. */
 typedef struct PiCudaLane
@@ -100,8 +96,9 @@ struct PiCudaExecutor
 	unsigned long long *index_errors_host;	/* pinned copy read after a run */
 	float	  **in_stage;		/* pinned, per graph input */
 	float	  **out_stage;		/* pinned, per graph output */
-	PiCudaGraph graphs[PI_CUDA_MAX_GRAPHS];
-	uint64_t	runs;
+	PiGraphCache graphs;		/* which buckets have a graph, in which slot */
+	cudaGraphExec_t graph_exec[PI_GRAPH_SLOTS];
+	bool		capture_failure_logged;
 	int64_t		device_bytes;
 };
 
@@ -136,6 +133,9 @@ PiStatus	pi_gpu_check_blas(cublasStatus_t s, PiError *err, const char *what);
 
 /* Checks the launch of a node's kernel (names the node on failure). */
 PiStatus	pi_gpu_launched(const PiCudaArgs *a, const char *kernel);
+
+/* Clears an error an earlier call left behind; PI_ERR_DEVICE_LOST when it is sticky. */
+PiStatus	pi_gpu_clear_stale_error(PiError *err);
 
 /* Blocks for n elements of a grid-stride kernel. */
 unsigned int pi_gpu_blocks(int64_t n);
@@ -194,6 +194,9 @@ PiStatus	pi_gpu_launch_concat(const PiCudaArgs *a);
 PiStatus	pi_gpu_launch_slice(const PiCudaArgs *a);
 PiStatus	pi_gpu_launch_pad(const PiCudaArgs *a);
 PiStatus	pi_gpu_launch_gather(const PiCudaArgs *a);
+
+/* A kernel that stores through an invalid address (PG_INFER_CUDA_FAULT). */
+void		pi_gpu_launch_illegal_store(cudaStream_t stream);
 
 #ifdef __cplusplus
 }

@@ -185,6 +185,7 @@ pi_cuda_executor_new(PiCudaModel *dm, int64_t max_batch, PiError *err)
 	}
 	ex->dm = dm;
 	ex->max_batch = max_batch;
+	pi_graph_cache_init(&ex->graphs);
 	/* one lane for the whole batch, or two for chunks of an eighth of it */
 	ex->chunk_rows = (max_batch + PI_CUDA_CHUNKS - 1) / PI_CUDA_CHUNKS;
 	if (ex->chunk_rows < PI_CUDA_MIN_CHUNK_ROWS)
@@ -230,9 +231,9 @@ pi_cuda_executor_free(PiCudaExecutor *ex)
 	for (int l = 0; l < ex->nlanes; l++)
 		if (ex->lanes[l].stream != NULL)
 			cudaStreamSynchronize(ex->lanes[l].stream);
-	for (int g = 0; g < PI_CUDA_MAX_GRAPHS; g++)
-		if (ex->graphs[g].exec != NULL)
-			cudaGraphExecDestroy(ex->graphs[g].exec);
+	for (int g = 0; g < PI_GRAPH_SLOTS; g++)
+		if (ex->graph_exec[g] != NULL)
+			cudaGraphExecDestroy(ex->graph_exec[g]);
 	for (int l = 0; l < ex->nlanes; l++)
 		lane_free(m, &ex->lanes[l]);
 	for (int i = 0; ex->in_stage != NULL && i < m->ninputs; i++)

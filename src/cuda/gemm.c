@@ -5,6 +5,8 @@
  *	  column-major C^T = B^T A^T, which reads the same bytes.  FP32 with
  *	  CUBLAS_COMPUTE_32F unless the context allows TF32.
  */
+#include <stdio.h>
+
 #include "cuda_internal.h"
 
 /* Whether every value fits cuBLAS's int arguments. */
@@ -31,6 +33,7 @@ pi_gpu_gemm(const PiCudaArgs *a, bool trans_a, bool trans_b,
 	cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
 	cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
 	cublasStatus_t s;
+	char		what[PI_MAX_NAME + 128];
 
 	if (!fits_int(m, n, k, lda, ldb, ldc, count))
 		return pi_fail(a->err, PI_ERR_LIMIT, "node \"%s\" (%s): a %lld x %lld x %lld product exceeds cuBLAS's limits",
@@ -45,12 +48,11 @@ pi_gpu_gemm(const PiCudaArgs *a, bool trans_a, bool trans_b,
 									   A, CUDA_R_32F, (int) lda, stride_a, &beta,
 									   C, CUDA_R_32F, (int) ldc, stride_c, (int) count,
 									   compute, CUBLAS_GEMM_DEFAULT);
-	if (s != CUBLAS_STATUS_SUCCESS)
-		return pi_fail(a->err, s == CUBLAS_STATUS_ALLOC_FAILED ? PI_ERR_NOMEM : PI_ERR_DEVICE,
-					   "node \"%s\" (%s): cuBLAS GEMM %lld x %lld x %lld failed: %s",
-					   a->node->name, pi_op_name(a->node->op), (long long) m, (long long) n,
-					   (long long) k, cublasGetStatusString(s));
-	return PI_OK;
+	if (s == CUBLAS_STATUS_SUCCESS)
+		return PI_OK;
+	snprintf(what, sizeof(what), "node \"%s\" (%s): cuBLAS GEMM %lld x %lld x %lld",
+			 a->node->name, pi_op_name(a->node->op), (long long) m, (long long) n, (long long) k);
+	return pi_gpu_check_blas(s, a->err, what);
 }
 
 /* Dense and Gemm: out[N,M] = alpha * X[N,K] W + beta * bias. */
@@ -148,6 +150,7 @@ pi_gpu_matmul(const PiCudaArgs *a)
 	float		one = 1.0f,
 				zero = 0.0f;
 	const void *const *ptrs = a->gemm_ptrs;
+	char		what[PI_MAX_NAME + 128];
 
 	if (s.weight_rhs)
 	{
@@ -174,9 +177,9 @@ pi_gpu_matmul(const PiCudaArgs *a)
 							 (int) mats,
 							 a->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
 							 CUBLAS_GEMM_DEFAULT);
-	if (st != CUBLAS_STATUS_SUCCESS)
-		return pi_fail(a->err, st == CUBLAS_STATUS_ALLOC_FAILED ? PI_ERR_NOMEM : PI_ERR_DEVICE,
-					   "node \"%s\" (MatMul): cuBLAS batched GEMM of %lld products failed: %s",
-					   a->node->name, (long long) mats, cublasGetStatusString(st));
-	return PI_OK;
+	if (st == CUBLAS_STATUS_SUCCESS)
+		return PI_OK;
+	snprintf(what, sizeof(what), "node \"%s\" (MatMul): cuBLAS batched GEMM of %lld products",
+			 a->node->name, (long long) mats);
+	return pi_gpu_check_blas(st, a->err, what);
 }

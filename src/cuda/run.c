@@ -5,10 +5,13 @@
  *	  pinned staging.  A batch of several chunks runs them on alternating
  *	  lanes (streams with their own buffers), so that the copies of one chunk
  *	  overlap the kernels of another; every op works row by row (no op works
- *	  along the batch axis), so chunks are independent.  The first run at a
- *	  batch size runs as it is enqueued; the second is captured as a CUDA
- *	  graph that later runs at that size replay.
+ *	  along the batch axis), so chunks are independent, and a run padded
+ *	  with rows of whatever the staging held computes the same real rows.
+ *	  Batch sizes are bucketed (src/cuda/graph_cache.h): the first run in a
+ *	  bucket runs as it is enqueued, the second captures a CUDA graph of the
+ *	  bucket's rows that later runs in the bucket replay.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "cuda_internal.h"
@@ -149,62 +152,85 @@ enqueue_run(PiCudaExecutor *ex, int64_t batch, bool tf32, PiError *err)
 						err, "copying the index error slots from the device");
 }
 
-/* Captures a run as a CUDA graph and instantiates it into g. */
+/*
+ * Captures a run of rows rows as a CUDA graph and instantiates it into
+ * *exec; break_it (PG_INFER_CUDA_FAULT) makes an allocation inside the
+ * capture, which CUDA refuses and which fails it.
+ */
 static PiStatus
-capture_run(PiCudaExecutor *ex, PiCudaGraph *g, PiError *err)
+capture_run(PiCudaExecutor *ex, int64_t rows, bool tf32, bool break_it, cudaGraphExec_t *exec,
+			PiError *err)
 {
 	cudaStream_t main_stream = ex->lanes[0].stream;
 	cudaGraph_t graph = NULL;
+	void	   *p = NULL;
 	PiStatus	st;
-	cudaError_t end;
+	PiStatus	ended;
 
+	*exec = NULL;
 	if ((st = pi_gpu_check(cudaStreamBeginCapture(main_stream, cudaStreamCaptureModeThreadLocal),
 						   err, "cudaStreamBeginCapture")) != PI_OK)
 		return st;
-	st = enqueue_run(ex, g->batch, g->tf32, err);
-	/* the capture ends even when enqueueing failed */
-	end = cudaStreamEndCapture(main_stream, &graph);
+	if (break_it)
+	{
+		st = pi_gpu_check(cudaMalloc(&p, 1), err, "an allocation that " PI_CUDA_FAULT_ENV " made inside a capture");
+		cudaFree(p);
+	}
 	if (st == PI_OK)
-		st = pi_gpu_check(end, err, "cudaStreamEndCapture");
+		st = enqueue_run(ex, rows, tf32, err);
+	/* the capture ends even when enqueueing failed (its error then cleared, not reported) */
+	ended = pi_gpu_check(cudaStreamEndCapture(main_stream, &graph), st == PI_OK ? err : NULL,
+						 "cudaStreamEndCapture");
 	if (st == PI_OK)
-		st = pi_gpu_check(cudaGraphInstantiate(&g->exec, graph, 0), err, "cudaGraphInstantiate");
+		st = ended;
+	if (st == PI_OK)
+		st = pi_gpu_check(cudaGraphInstantiate(exec, graph, 0), err, "cudaGraphInstantiate");
 	if (st != PI_OK)
-		g->exec = NULL;
+		*exec = NULL;
 	if (graph != NULL)
 		cudaGraphDestroy(graph);
 	return st;
 }
 
-/* The graph slot for (batch, tf32): found, or the least recently used one reset. */
-static PiCudaGraph *
-graph_slot(PiCudaExecutor *ex, int64_t batch, bool tf32, bool *found)
+/*
+ * Captures the bucket of key (rows rows) into slot and launches it.  When
+ * the capture fails and the device is not lost, the bucket runs without a
+ * graph from now on, and this run of batch rows runs as enqueued; the
+ * executor's first such failure is reported on stderr (the server's log).
+ */
+static PiStatus
+capture_and_launch(PiCudaExecutor *ex, int key, int slot, int64_t rows, int64_t batch, bool tf32,
+				   bool break_it, PiError *err)
 {
-	PiCudaGraph *lru = &ex->graphs[0];
+	PiError		capture_err = {0};
+	PiStatus	st;
 
-	for (int i = 0; i < PI_CUDA_MAX_GRAPHS; i++)
+	if (ex->graph_exec[slot] != NULL)
+		cudaGraphExecDestroy(ex->graph_exec[slot]);
+	st = capture_run(ex, rows, tf32, break_it, &ex->graph_exec[slot], &capture_err);
+	if (st == PI_OK)
+		return pi_gpu_check(cudaGraphLaunch(ex->graph_exec[slot], ex->lanes[0].stream), err,
+							"cudaGraphLaunch");
+	if (st == PI_ERR_DEVICE_LOST)
+		return pi_fail(err, st, "%s", capture_err.message);
+	pi_graph_capture_failed(&ex->graphs, key, slot);
+	if (!ex->capture_failure_logged)
 	{
-		PiCudaGraph *g = &ex->graphs[i];
-
-		if (g->batch == batch && g->tf32 == tf32)
-		{
-			*found = true;
-			return g;
-		}
-		if (g->last_used < lru->last_used)
-			lru = g;
+		ex->capture_failure_logged = true;
+		fprintf(stderr, "pg_infer_cuda: capturing the CUDA graph of the %lld-row bucket failed (%s); its runs go on without a graph, and later capture failures of this executor are not reported\n",
+				(long long) rows, capture_err.message);
 	}
-	if (lru->exec != NULL)
-		cudaGraphExecDestroy(lru->exec);
-	lru->exec = NULL;
-	lru->batch = batch;
-	lru->tf32 = tf32;
-	*found = false;
-	return lru;
+	if ((st = pi_gpu_clear_stale_error(err)) != PI_OK)
+		return st;
+	return enqueue_run(ex, batch, tf32, err);
 }
 
-/* The first out-of-range Gather index of the run, as the CPU engine reports it. */
+/*
+ * The first out-of-range Gather index among the run's batch rows, as the
+ * CPU engine reports it (positions past them are padding of a graph run).
+ */
 static PiStatus
-check_index_errors(const PiCudaExecutor *ex, PiError *err)
+check_index_errors(const PiCudaExecutor *ex, int64_t batch, PiError *err)
 {
 	const PiModel *m = ex->dm->model;
 
@@ -217,7 +243,8 @@ check_index_errors(const PiCudaExecutor *ex, PiError *err)
 		int64_t		v;
 
 		if (n->op != PI_OP_GATHER || m->values[n->inputs[0]].kind != PI_VALUE_WEIGHT ||
-			key == PI_CUDA_NO_INDEX_ERROR)
+			key == PI_CUDA_NO_INDEX_ERROR ||
+			(int64_t) (key >> 32) >= batch * pi_value_row_elems(&m->values[n->inputs[1]]))
 			continue;
 		memcpy(&value, &bits, sizeof(value));
 		v = m->values[n->inputs[0]].dims[0];
@@ -227,30 +254,66 @@ check_index_errors(const PiCudaExecutor *ex, PiError *err)
 	return PI_OK;
 }
 
-/* Runs the model on the device over batch rows written to the inputs; waits for the result. */
+/*
+ * Makes this run fail with cudaErrorIllegalAddress or
+ * cudaErrorMemoryAllocation as PG_INFER_CUDA_FAULT asks, caused for real.
+ */
+static PiStatus
+inject_fault(PiCudaExecutor *ex, const char *error, PiError *err)
+{
+	void	   *p = NULL;
+	cudaError_t e;
+
+	if (strcmp(error, "cudaErrorIllegalAddress") == 0)
+	{
+		pi_gpu_launch_illegal_store(ex->lanes[0].stream);
+		return pi_gpu_check(cudaStreamSynchronize(ex->lanes[0].stream), err,
+							"a kernel that " PI_CUDA_FAULT_ENV " launched");
+	}
+	/* left in CUDA's last-error slot, as an allocation failed elsewhere would leave it */
+	if ((e = cudaMalloc(&p, (size_t) 1 << 62)) == cudaSuccess)
+		cudaFree(p);
+	return pi_fail(err, PI_ERR_NOMEM, "an allocation of 4 EiB that %s asked for failed: %s (%s)",
+				   PI_CUDA_FAULT_ENV, cudaGetErrorString(e), cudaGetErrorName(e));
+}
+
+/*
+ * Runs the model on the device over batch rows written to the inputs; waits
+ * for the result.  An error an earlier call left in CUDA's last-error slot
+ * is cleared first (a sticky one fails the run: the device is lost).
+ */
 PiStatus
 pi_cuda_executor_run(PiCudaExecutor *ex, int64_t batch, PiError *err)
 {
 	bool		tf32 = ex->dm->ctx->tf32;
-	bool		found;
-	PiCudaGraph *g;
-	PiStatus	st;
+	const char *fault;
+	int			key,
+				slot;
+	int64_t		rows;
+	PiStatus	st = PI_OK;
 
 	if (batch < 1 || batch > ex->max_batch)
 		return pi_fail(err, PI_ERR_LIMIT, "batch of %lld rows, this executor takes 1 to %lld",
 					   (long long) batch, (long long) ex->max_batch);
-	if ((st = pi_gpu_check(cudaSetDevice(ex->dm->ctx->device), err, "cudaSetDevice")) != PI_OK)
+	if ((st = pi_gpu_fault_next_run(&fault, err)) != PI_OK ||
+		(st = pi_gpu_check(cudaSetDevice(ex->dm->ctx->device), err, "cudaSetDevice")) != PI_OK ||
+		(st = pi_gpu_clear_stale_error(err)) != PI_OK)
 		return st;
-	g = graph_slot(ex, batch, tf32, &found);
-	g->last_used = ++ex->runs;
-	if (!found)
-		st = enqueue_run(ex, batch, tf32, err);
-	else
+	if (fault != NULL && strcmp(fault, "cudaErrorStreamCaptureUnsupported") != 0)
+		return inject_fault(ex, fault, err);
+	rows = pi_graph_bucket(batch, ex->max_batch, tf32, &key);
+	switch (pi_graph_plan(&ex->graphs, key, &slot))
 	{
-		if (g->exec == NULL)
-			st = capture_run(ex, g, err);
-		if (st == PI_OK)
-			st = pi_gpu_check(cudaGraphLaunch(g->exec, ex->lanes[0].stream), err, "cudaGraphLaunch");
+		case PI_GRAPH_EAGER:
+			st = enqueue_run(ex, batch, tf32, err);
+			break;
+		case PI_GRAPH_CAPTURE:
+			st = capture_and_launch(ex, key, slot, rows, batch, tf32, fault != NULL, err);
+			break;
+		case PI_GRAPH_REPLAY:
+			st = pi_gpu_check(cudaGraphLaunch(ex->graph_exec[slot], ex->lanes[0].stream), err,
+							  "cudaGraphLaunch");
+			break;
 	}
 	if (st != PI_OK)
 	{
@@ -262,5 +325,5 @@ pi_cuda_executor_run(PiCudaExecutor *ex, int64_t batch, PiError *err)
 	if ((st = pi_gpu_check(cudaStreamSynchronize(ex->lanes[0].stream), err,
 						   "running the model on the device")) != PI_OK)
 		return st;
-	return check_index_errors(ex, err);
+	return check_index_errors(ex, batch, err);
 }

@@ -8,10 +8,12 @@
 #include <dlfcn.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "executor.h"
+#include "pi_cuda_loader.h"
 
 /* One function of pg_infer_cuda.so and where its address goes. */
 typedef struct CudaFunction
@@ -23,7 +25,8 @@ typedef struct CudaFunction
 #define CUDA_FUNCTION(f) {"pi_cuda_" #f, offsetof(CudaApi, f)}
 
 static const CudaFunction cuda_functions[] = {
-	CUDA_FUNCTION(abi_version), CUDA_FUNCTION(device_count), CUDA_FUNCTION(context_new),
+	CUDA_FUNCTION(abi_version), CUDA_FUNCTION(abi_layout), CUDA_FUNCTION(device_count),
+	CUDA_FUNCTION(context_new),
 	CUDA_FUNCTION(context_free), CUDA_FUNCTION(device_info), CUDA_FUNCTION(set_tf32),
 	CUDA_FUNCTION(model_upload), CUDA_FUNCTION(model_bytes), CUDA_FUNCTION(model_free),
 	CUDA_FUNCTION(executor_new), CUDA_FUNCTION(executor_free), CUDA_FUNCTION(executor_bytes),
@@ -31,18 +34,25 @@ static const CudaFunction cuda_functions[] = {
 };
 
 /*
- * Loads pg_infer_cuda.so, checks its ABI and opens GPU 0; false with err
- * set.  The library stays loaded until the process exits: the CUDA runtime
- * is not made to be unloaded, and there is nothing to gain just before
- * exit.
+ * Loads CUDA's libraries (wherever they are, pi_cuda_loader_load_libs: the
+ * directories chosen go to stderr, the server log), then pg_infer_cuda.so,
+ * checks its ABI version and struct layout, and opens GPU 0; false with
+ * err set.  The libraries stay loaded until the process exits: the CUDA
+ * runtime is not made to be unloaded, and there is nothing to gain just
+ * before exit.
  */
 static bool
 cuda_open(ExecDevice *dev, const char *library, PiError *err)
 {
 	PiCudaDeviceInfo info;
 	int			count = 0;
-	void	   *handle = dlopen(library, RTLD_NOW | RTLD_LOCAL);
+	char		where[1024];
+	void	   *handle;
 
+	if (pi_cuda_loader_load_libs(getenv(PI_CUDA_LIBRARY_PATH_ENV), where, sizeof(where), err) != PI_OK)
+		return false;
+	fprintf(stderr, "pg_infer_executor: CUDA libraries: %s\n", where);
+	handle = dlopen(library, RTLD_NOW | RTLD_LOCAL);
 	if (handle == NULL)
 	{
 		pi_fail(err, PI_ERR_DEVICE, "could not load the CUDA device engine: %s", dlerror());
@@ -65,6 +75,8 @@ cuda_open(ExecDevice *dev, const char *library, PiError *err)
 				library, dev->api.abi_version(), PI_CUDA_ABI_VERSION);
 		return false;
 	}
+	if (pi_cuda_loader_check_layout(dev->api.abi_layout, library, err) != PI_OK)
+		return false;
 	if (dev->api.device_count(&count, err) != PI_OK)
 		return false;
 	if (count == 0)

@@ -17,6 +17,7 @@
 typedef struct CudaApi
 {
 	int			(*abi_version) (void);
+	int			(*abi_layout) (int64_t *values, int max);
 	PiStatus	(*device_count) (int *count, PiError *err);
 	PiCudaContext *(*context_new) (int device, PiError *err);
 	void		(*context_free) (PiCudaContext *ctx);

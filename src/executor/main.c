@@ -236,6 +236,8 @@ serve(ExecState *st)
 			dispatch(st, &req, image, &reply);
 		if (!send_reply(&reply))
 			return 1;
+		if (reply.status == PI_ERR_DEVICE_LOST)
+			return PI_EXEC_EXIT_DEVICE_LOST;	/* the GPU's context is gone */
 		if (req.command == PI_EXEC_QUIT && reply.status == PI_OK)
 			return 0;
 	}
@@ -275,6 +277,8 @@ main(int argc, char **argv)
 		if (send_reply(&hello))
 			status = serve(&st);
 	}
-	finish(&st);
+	/* a dead GPU context cannot free what it holds: the exit does */
+	if (status != PI_EXEC_EXIT_DEVICE_LOST)
+		finish(&st);
 	return status;
 }

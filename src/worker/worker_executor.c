@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "miscadmin.h"
+#include "pi_cuda_loader.h"
 #include "pgstat.h"
 #include "postmaster/interrupt.h"
 #include "storage/latch.h"
@@ -109,6 +110,9 @@ executor_start(void)
 	TimestampTz deadline;
 	ExecutorWait w;
 
+	/* the executor looks for CUDA's libraries there first (pi_cuda_loader_load_libs) */
+	if (pg_infer_cuda_library_path && pg_infer_cuda_library_path[0] != '\0')
+		setenv(PI_CUDA_LIBRARY_PATH_ENV, pg_infer_cuda_library_path, 1);
 	if (pi_exec_spawn(&executor, program, cpu ? "cpu" : "cuda", arena_fd,
 					  worker_shared->arena_bytes, pg_infer_worker_max_batch,
 					  cpu ? NULL : library, errbuf, sizeof(errbuf)) != 0)

@@ -26,6 +26,7 @@ int			pg_infer_worker_work_mem_kb = 1024 * 1024;
 int			pg_infer_worker_run_timeout_ms = 60000;
 int			pg_infer_worker_time_slice_ms = 50;
 bool		pg_infer_tf32 = false;
+char	   *pg_infer_cuda_library_path = NULL;
 
 WorkerShared *worker_shared = NULL;
 
@@ -150,6 +151,11 @@ worker_init(void)
 							 "Allows TF32 tensor-core GEMMs on the GPU.",
 							 "Faster, but results then differ from the CPU engine's beyond 1e-5.",
 							 &pg_infer_tf32, false, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("pg_infer.cuda_library_path",
+							   "Directories (colon-separated) searched first for CUDA's libraries.",
+							   "For the executor's next start; empty: the dynamic loader's search, the CUDA "
+							   "toolkit's directories, then Python's nvidia/cu13/lib wheels.",
+							   &pg_infer_cuda_library_path, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	/* settings the worker reads when it starts; without preloading there is no worker */

@@ -4,8 +4,10 @@
  *	  started as the inference worker starts it (a memfd arena and
  *	  pi_exec_spawn): every fixture of test/fixtures/MANIFEST loaded and run
  *	  against the CPU engine in this process, models resident together,
- *	  refused requests, broken streams, "cuda" without a GPU, a missing
- *	  program, kill -9, its parent's death, and what it inherits.
+ *	  refused requests, broken streams, "cuda" without a GPU and on the CPU
+ *	  stand-in of pg_infer_cuda.so (test/executor/fake_cuda.so, with a
+ *	  sticky CUDA error injected), a missing program, kill -9, its parent's
+ *	  death, and what it inherits.
  *
  *	  test_executor PATH/pg_infer_executor FIXTURE_DIR
  *
@@ -947,6 +949,46 @@ test_cuda(const char *dir)
 	group_end("device \"cuda\": a GPU's HELLO and model, or a HELLO error with a message and exit 1");
 }
 
+/*
+ * "cuda" on the CPU stand-in of pg_infer_cuda.so (test/executor/fake_cuda.so):
+ * the executor's cuda path without a GPU, then a sticky CUDA error that
+ * PG_INFER_CUDA_FAULT puts into the second RUN, answered PI_ERR_DEVICE_LOST,
+ * after which the executor exits with PI_EXEC_EXIT_DEVICE_LOST.
+ */
+static void
+test_fake_cuda(const char *dir)
+{
+	Exec		e;
+	Fixture		f;
+	PiExecReply reply;
+	PiExecRequest run;
+	char		how[128];
+	bool		started;
+
+	setenv("PG_INFER_CUDA_FAULT", "cudaErrorIllegalAddress@2", 1);
+	started = exec_start(&e, "cuda", MAX_BATCH, "test/executor/fake_cuda.so");
+	unsetenv("PG_INFER_CUDA_FAULT");
+	if (!started)
+		return;
+	check(e.hello_rc == 0 && e.hello.status == PI_OK &&
+		  strcmp(e.hello.device_name, "fake CUDA device (CPU engine)") == 0,
+		  "HELLO of the fake device: status %d, \"%s\"", e.hello.status, e.hello.message);
+	if (e.hello.status == PI_OK && open_and_load(&e, dir, "model_mlp", 1, &f, &reply))
+	{
+		run_and_compare(&e, &f, 1, false, 1e-5);
+		run = fixture_run_request(&e, &f, 1);
+		expect_status(&e, &run, NULL, PI_ERR_DEVICE_LOST, "cudaErrorIllegalAddress; the GPU cannot be used again",
+					  "a RUN with a sticky CUDA error");
+		fixture_close(&f);
+		/* having answered, it exits so that the worker starts a fresh one */
+		exec_end_expect(&e, "exited with status 3", "after a sticky CUDA error");
+	}
+	else
+		exec_end(&e, how, sizeof(how));
+	group_end("device \"cuda\" on the CPU stand-in: a RUN, then a sticky CUDA error answered "
+			  "PI_ERR_DEVICE_LOST, and the executor exits (status 3)");
+}
+
 /* Bad command lines and arenas: an error HELLO, then exit 1. */
 static void
 test_bad_starts(void)
@@ -1135,6 +1177,7 @@ main(int argc, char **argv)
 	test_broken_streams();
 	test_lifecycle();
 	test_cuda(argv[2]);
+	test_fake_cuda(argv[2]);
 	test_bad_starts();
 	test_inheritance();
 	test_parent_death();

@@ -4,7 +4,8 @@
  *	  weights) on the CUDA device engine at batch 1, 64, 1,024 and 65,536,
  *	  each run timed from input rows in pinned memory to outputs back in
  *	  pinned memory (host-to-device copies included), against the roofline of
- *	  the measured pinned host-to-device bandwidth (784 * 4 bytes in per row).
+ *	  the measured pinned host-to-device bandwidth (784 * 4 bytes in per row),
+ *	  and runs of random sizes from 1 to 4,096 rows (as merged requests come).
  *
  *	  bench_gpu [SECONDS_PER_SIZE]
  *
@@ -199,6 +200,35 @@ bench_batch(PiCudaExecutor *gx, int64_t batch, double seconds, double roofline_r
 		   batch * n / total, 100.0 * (batch * n / total) / roofline_rows);
 }
 
+/*
+ * Times runs of random sizes from 1 to max rows (merged requests come in
+ * many sizes: bucketed graphs serve them) for about seconds; one line.
+ */
+static void
+bench_mixed(PiCudaExecutor *gx, int64_t max, double seconds)
+{
+	PiError		err = {0};
+	uint64_t	state = 11;
+	int64_t		rows = 0;
+	int			n = 0;
+	double		start = now();
+
+	while (n < 20 || now() - start < seconds)
+	{
+		int64_t		batch = 1 + (int64_t) ((uniform(&state, 0.5f) + 0.5f) * (max - 1));
+
+		if (pi_cuda_executor_run(gx, batch, &err) != PI_OK)
+		{
+			fprintf(stderr, "FAIL: run at batch %lld: %s\n", (long long) batch, err.message);
+			exit(1);
+		}
+		rows += batch;
+		n++;
+	}
+	printf("fp32  mixed batches of 1 to %lld rows: %d runs, %.1f us per batch, %.0f rows/s (warm-up included)\n",
+		   (long long) max, n, (now() - start) / n * 1e6, rows / (now() - start));
+}
+
 /* Whether the last run's outputs of batch rows agree with the CPU engine's (1e-5). */
 static bool
 matches_cpu(const PiModel *m, PiCudaExecutor *gx, int64_t batch)
@@ -278,6 +308,7 @@ main(int argc, char **argv)
 		   bandwidth / 1e9, roofline_rows, (int) (IN * sizeof(float)));
 	for (int b = 0; b < 4; b++)
 		bench_batch(gx, batches[b], seconds, roofline_rows, "fp32");
+	bench_mixed(gx, 4096, seconds);
 	if (!matches_cpu(m, gx, MAX_BATCH))
 		return 1;
 	pi_cuda_set_tf32(ctx, true);

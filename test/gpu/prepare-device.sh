@@ -118,13 +118,14 @@ cp "$wheels"/*.whl "$dest/wheels/"
 
 git rev-parse HEAD > "$dest/COMMIT"
 git status --porcelain --untracked-files=no | sed 's/^/modified: /' >> "$dest/COMMIT"
-(cd "$dest" && find . -type f ! -name SHA256SUMS -exec sha256sum {} + > SHA256SUMS)
+sums=$(cd "$dest" && find . -type f ! -name SHA256SUMS -exec sha256sum {} +)
+echo "$sums" > "$dest/SHA256SUMS"
 bytes=$(du -sb "$dest" | cut -f1)
 tree=$(git ls-files -z --cached --others --exclude-standard | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
 echo "prepared $dest: $((bytes / 1024 / 1024)) MiB ($bytes bytes); with the working tree's $((tree / 1024)) KiB," \
 	"$(( (bytes + tree) / 1024 / 1024 )) MiB of the 64 MiB a device call sends"
 du -sh "$dest"/* | sed 's/^/  /'
-echo "  libraries of the programs: $(ls "$tmp/libs" | tr '\n' ' ')"
+echo "  libraries of the programs: $(find "$tmp/libs" -type f -printf '%f ')"
 if [ $((bytes + tree)) -gt "$limit_bytes" ]; then
 	echo "prepare-device.sh: $dest and the working tree are larger than 64 MiB: a device call would not send them" >&2
 	exit 1

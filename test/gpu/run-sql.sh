@@ -45,8 +45,9 @@ fail() {
 	exit 1
 }
 
-[ -f "$dev/pgbundle.tar.xz" ] && [ -f "$dev/ext.tar.gz" ] && [ -d "$dev/wheels" ] ||
+if [ ! -f "$dev/pgbundle.tar.xz" ] || [ ! -f "$dev/ext.tar.gz" ] || [ ! -d "$dev/wheels" ]; then
 	fail "$dev lacks pgbundle.tar.xz, ext.tar.gz or wheels/: run test/gpu/prepare-device.sh"
+fi
 
 # never over a machine's own PostgreSQL (a development machine's installed build)
 if [ -e "$root/usr/lib/postgresql/15/bin/postgres" ] && [ ! -e "$root/opt/pgdeps/.from-pg-infer-bundle" ]; then
@@ -59,7 +60,8 @@ touch "$root/opt/pgdeps/.from-pg-infer-bundle"
 step "disk for the tables: $(df -h /tmp | awk 'NR==2{print $4 " free on " $6}')"
 bindir=$root/usr/lib/postgresql/15/bin
 export PATH=$bindir:$PATH            # pg_config (needs only libc)
-pkglib=$(pg_config --pkglibdir) && share=$(pg_config --sharedir) || fail "pg_config of the bundle does not run"
+pkglib=$(pg_config --pkglibdir) || fail "pg_config of the bundle does not run"
+share=$(pg_config --sharedir) || fail "pg_config of the bundle does not run"
 [ "$pkglib" = "$root/usr/lib/postgresql/15/lib" ] || fail "pg_config says pkglibdir $pkglib"
 
 step "installing pg_infer into $pkglib and $share/extension"
@@ -67,20 +69,43 @@ ext=$(mktemp -d)
 pylib=$(mktemp -d)
 trap 'rm -rf "$ext" "$pylib"' EXIT
 tar -xzf "$dev/ext.tar.gz" -C "$ext" || fail "could not unpack ext.tar.gz"
-install -m 755 "$ext"/lib/* "$pkglib/" && install -m 644 "$ext"/extension/* "$share/extension/" ||
-	fail "could not install the extension"
+install -m 755 "$ext"/lib/* "$pkglib/" || fail "could not install the extension's libraries"
+install -m 644 "$ext"/extension/* "$share/extension/" || fail "could not install the extension's SQL files"
 
-# The server's libraries: the bundle's, this machine's LD_LIBRARY_PATH (the
-# GPU driver may be found through it), and cuBLAS 13 wherever this machine
-# keeps it when pg_infer_cuda.so's run path (/usr/local/cuda/lib64) lacks it.
-# Only the server gets them (through wrappers of initdb and pg_ctl): the
-# bundle's OpenSSL and friends are Debian 12's, not this Python's.
-server_libs=$root/opt/pgdeps${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-if [ "$worker_device" = cuda ] && ldd "$pkglib/pg_infer_cuda.so" | grep -q "not found"; then
-	for d in $(find /usr/local /usr/lib /opt -maxdepth 6 -name 'libcublas.so.13*' -printf '%h\n' 2>/dev/null | sort -u); do
-		server_libs=$server_libs:$d
-	done
+# The server's libraries: the bundle's, CUDA's wherever this machine keeps
+# them (test/gpu/find-cuda-libs.sh; pg_infer_cuda.so's run path names only
+# the build machine's /usr/local/cuda/lib64), and this machine's
+# LD_LIBRARY_PATH (the GPU driver may be found through it).  Only the server
+# gets them (through wrappers of initdb and pg_ctl): the bundle's OpenSSL and
+# friends are Debian 12's, not this Python's.  The executor is also given the
+# CUDA directories as PG_INFER_CUDA_LIBRARY_PATH, which its loader searches
+# first (include/pi_cuda_loader.h).
+if [ "$(id -u)" = 0 ] && ! id "$PG_INFER_SERVER_USER" >/dev/null 2>&1; then
+	step "creating the user $PG_INFER_SERVER_USER that runs the server"
+	useradd -m "$PG_INFER_SERVER_USER" || fail "useradd $PG_INFER_SERVER_USER"
 fi
+cuda_dirs=
+if [ "$worker_device" = cuda ]; then
+	found=$(test/gpu/find-cuda-libs.sh) || fail "CUDA's libraries not found: $(echo "$found" | tr '\n' ' ')"
+	cuda_dirs=$(awk '{print $2}' <<< "$found" | awk '!seen[$0]++' | paste -sd:)
+	# the server's owner may not reach them (a Python under /root): then copies
+	unreadable=0
+	while read -r name dir _; do
+		if [ "$(id -u)" = 0 ] && ! runuser -u "$PG_INFER_SERVER_USER" -- test -r "$dir/$name"; then
+			unreadable=1
+		fi
+	done <<< "$found"
+	if [ "$unreadable" -eq 1 ]; then
+		copies=$root/opt/pg_infer_cuda_libs
+		mkdir -p "$copies"
+		awk '{print $2 "/" $1}' <<< "$found" | xargs cp -L -t "$copies" || fail "could not copy CUDA's libraries to $copies"
+		chmod -R a+rX "$copies"
+		step "$PG_INFER_SERVER_USER cannot read CUDA's libraries where they are: copied to $copies"
+		cuda_dirs=$copies
+	fi
+fi
+step "CUDA library directories: ${cuda_dirs:-none}"
+server_libs=$root/opt/pgdeps${cuda_dirs:+:$cuda_dirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 LD_LIBRARY_PATH=$server_libs ldd "$pkglib/pg_infer.so" "$pkglib/pg_infer_executor" "$pkglib/pg_infer_cuda.so" \
 	"$bindir/postgres" "$bindir/initdb" > "$LOGS/sql-ldd.txt" 2>&1
 missing=$(grep "not found" "$LOGS/sql-ldd.txt" | awk '{print $1}' | sort -u | tr '\n' ' ')
@@ -93,14 +118,11 @@ fi
 wrap=$root/opt/pg_infer_pgbin
 mkdir -p "$wrap"
 for prog in initdb pg_ctl; do
-	printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$server_libs" "$bindir/$prog" > "$wrap/$prog"
+	printf '#!/bin/sh\nLD_LIBRARY_PATH=%s PG_INFER_CUDA_LIBRARY_PATH=%s exec %s "$@"\n' \
+		"$server_libs" "$cuda_dirs" "$bindir/$prog" > "$wrap/$prog"
 done
 chmod 755 "$wrap" "$wrap"/*
 
-if [ "$(id -u)" = 0 ] && ! id "$PG_INFER_SERVER_USER" >/dev/null 2>&1; then
-	step "creating the user $PG_INFER_SERVER_USER that runs the server"
-	useradd -m "$PG_INFER_SERVER_USER" || fail "useradd $PG_INFER_SERVER_USER"
-fi
 
 step "psycopg from the carried wheels"
 python3 - "$dev/wheels" "$pylib" "$root/opt/pgdeps/libpq.so.5" <<'PY' || fail "could not unpack the wheels"
