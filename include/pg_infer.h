@@ -44,6 +44,7 @@ extern void progress_bytes(int64 done, int64 total);
 
 /* src/errors.c */
 extern int	pg_infer_status_errcode(PiStatus status);
+extern bool pg_infer_retry_after_interrupt(PiStatus st);
 extern void pg_infer_report(const PiError *err, const char *model) pg_attribute_noreturn();
 
 /* src/catalog/catalog.c: a session on the catalog as the extension owner */

@@ -35,8 +35,9 @@ typedef enum PiStatus
 	PI_ERR_DTYPE,				/* an unsupported or mismatched dtype */
 	PI_ERR_LIMIT,				/* a size that overflows or exceeds a limit */
 	PI_ERR_DEVICE,				/* a GPU, driver or CUDA library failure */
-	PI_ERR_DEVICE_LOST			/* a GPU fault that leaves the device unusable
+	PI_ERR_DEVICE_LOST,			/* a GPU fault that leaves the device unusable
 								 * until the process using it restarts */
+	PI_ERR_INTERRUPTED			/* the host asked to stop (pi_interrupted) */
 } PiStatus;
 
 /* Status plus a message that names the node or tensor involved. */
@@ -47,6 +48,19 @@ typedef struct PiError
 } PiError;
 
 /* Records a failure in err (which may be NULL) and returns status. */
+/*
+ * Work that holds allocations (the ONNX importer) polls this between steps
+ * and stops with PI_ERR_INTERRUPTED when it says so; the host (the server)
+ * installs a function that tells whether a cancel is pending.  NULL: never.
+ */
+extern bool (*pi_interrupt_pending_hook) (void);
+
+static inline bool
+pi_interrupted(void)
+{
+	return pi_interrupt_pending_hook != NULL && pi_interrupt_pending_hook();
+}
+
 PiStatus	pi_fail(PiError *err, PiStatus status, const char *fmt,...)
 			__attribute__((format(printf, 3, 4)));
 

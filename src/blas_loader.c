@@ -39,6 +39,13 @@ typedef void (*SgemmFunction) (const enum CBLAS_ORDER order, const enum CBLAS_TR
 
 static SgemmFunction blas_sgemm;
 
+/* pi_interrupt_pending_hook: whether CHECK_FOR_INTERRUPTS would act now. */
+static bool
+engine_interrupt_pending(void)
+{
+	return InterruptPending && INTERRUPTS_CAN_BE_PROCESSED();
+}
+
 /* pi_interrupt_hook: raises if a cancel, timeout or terminate is pending. */
 static void
 engine_check_interrupts(void)
@@ -117,4 +124,5 @@ pg_infer_blas_load(void)
 	set_threads(1);
 	pi_blas.sgemm = interruptible_sgemm;
 	pi_interrupt_hook = engine_check_interrupts;
+	pi_interrupt_pending_hook = engine_interrupt_pending;
 }

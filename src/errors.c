@@ -4,6 +4,7 @@
  */
 #include "pg_infer.h"
 
+#include "miscadmin.h"
 #include "utils/elog.h"
 
 /* SQLSTATE for each engine status. */
@@ -35,10 +36,27 @@ pg_infer_status_errcode(PiStatus status)
 		case PI_ERR_DEVICE:
 		case PI_ERR_DEVICE_LOST:
 			return ERRCODE_SYSTEM_ERROR;
+		case PI_ERR_INTERRUPTED:
+			return ERRCODE_QUERY_CANCELED;
 		case PI_OK:
 			break;
 	}
 	return ERRCODE_INTERNAL_ERROR;
+}
+
+/*
+ * Whether engine work that stopped with st should run again: after
+ * PI_ERR_INTERRUPTED, CHECK_FOR_INTERRUPTS raises the cancel, timeout or
+ * terminate that stopped it, and returns only when the interrupt was
+ * another, harmless one.  Other statuses: false.
+ */
+bool
+pg_infer_retry_after_interrupt(PiStatus st)
+{
+	if (st != PI_ERR_INTERRUPTED)
+		return false;
+	CHECK_FOR_INTERRUPTS();
+	return true;
 }
 
 /* Raises the engine error err for model. */

@@ -350,10 +350,14 @@ model_build(const char *name, ModelSource source, const char *graph_json, size_t
 	PiError		err = {0};
 	PiStatus	st;
 
-	if (source == MODEL_FROM_CATALOG)
-		st = pi_model_load_stored(graph_json, graph_len, weights, weights_len, &model, &err);
-	else
-		st = pi_model_load(graph_json, graph_len, weights, weights_len, &model, &err);
+	do
+	{
+		memset(&err, 0, sizeof(err));
+		if (source == MODEL_FROM_CATALOG)
+			st = pi_model_load_stored(graph_json, graph_len, weights, weights_len, &model, &err);
+		else
+			st = pi_model_load(graph_json, graph_len, weights, weights_len, &model, &err);
+	} while (pg_infer_retry_after_interrupt(st));
 	if (st != PI_OK)
 		pg_infer_report(&err, name);
 	if (pi_model_apply_options(model, options_json, options_json ? strlen(options_json) : 0,

@@ -760,6 +760,11 @@ import_graph(OnnxImporter *im, PiError *err)
 	{
 		const OnnxNode *n = &g->nodes[order[i]];
 
+		if (pi_interrupted())
+		{
+			st = pi_fail(err, PI_ERR_INTERRUPTED, "the import was interrupted");
+			break;
+		}
 		st = import_node(im, n, err);
 		if (st != PI_OK && strstr(err->message, onnx_node_label(n)) == NULL)
 		{

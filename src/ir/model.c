@@ -69,6 +69,9 @@ name_map_insert(PiModel *model, int index)
 	return true;
 }
 
+/* Installed by the host program (see pi_ir.h). */
+bool		(*pi_interrupt_pending_hook) (void) = NULL;
+
 /* Records a failure in err (which may be NULL) and returns status. */
 PiStatus
 pi_fail(PiError *err, PiStatus status, const char *fmt,...)

@@ -106,13 +106,17 @@ import_and_store(const char *name, const uint8 *onnx, int64 onnx_len,
 	PiOnnxInfo	info;
 	const char *dtypes[PI_MAX_MODEL_IO];
 	PiError		err = {0};
+	PiStatus	st;
 	char	   *descriptor;
 	char	   *stored;
 	uint8	   *blob;
 
 	check_model_name(name);
 	progress_start(PROGRESS_CREATE_MODEL, name, "importing ONNX");
-	if (pi_onnx_load(onnx, onnx_len, external, external_len, &model, &info, &err) != PI_OK)
+	do
+		st = pi_onnx_load(onnx, onnx_len, external, external_len, &model, &info, &err);
+	while (pg_infer_retry_after_interrupt(st));
+	if (st != PI_OK)
 		pg_infer_report(&err, name);
 	if (pi_model_apply_options(model, options, strlen(options), &err) != PI_OK)
 	{

@@ -965,6 +965,32 @@ test_amplification(void)
 	free(m.p);
 }
 
+/* A host that asks to stop after a number of polls. */
+static int	polls_until_interrupt;
+
+/* pi_interrupt_pending_hook of test_interrupted. */
+static bool
+interrupt_after_polls(void)
+{
+	return --polls_until_interrupt < 0;
+}
+
+/* The importer stops between nodes when the host asks, and frees what it held. */
+static void
+test_interrupted(void)
+{
+	Buf			m = gemm_model(false, 0);
+
+	pi_interrupt_pending_hook = interrupt_after_polls;
+	polls_until_interrupt = 0;
+	expect("an import interrupted at its first node", &m, NULL, 0, PI_ERR_INTERRUPTED, "interrupted");
+	polls_until_interrupt = 1;
+	expect("an import interrupted at its second node", &m, NULL, 0, PI_ERR_INTERRUPTED, "interrupted");
+	pi_interrupt_pending_hook = NULL;
+	expect("the same file, not interrupted", &m, NULL, 0, PI_OK, NULL);
+	free(m.p);
+}
+
 int
 main(void)
 {
@@ -977,6 +1003,7 @@ main(void)
 	test_accepted();
 	test_lifted();
 	test_amplification();
+	test_interrupted();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures > 0;
 }
