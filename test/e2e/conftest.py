@@ -1,8 +1,10 @@
 """Shared fixtures of the end-to-end tests: a fresh database with pg_infer
 on the scratch server that test/run-tests.sh started."""
+import contextlib
 import json
 import os
 import pathlib
+import subprocess
 import sys
 import time
 import uuid
@@ -72,3 +74,31 @@ def alter_system(name, value, wait_until, dbname="postgres"):
                 return
         time.sleep(0.05)
     raise AssertionError(f"{name} did not take the value {value}")
+
+
+@contextlib.contextmanager
+def scratch_servers(group, servers):
+    """Extra scratch servers in PG_INFER_TEST_DIR/group, started in order and
+    stopped afterwards.  servers: (name, port, settings, standby_of) tuples,
+    standby_of naming an earlier server to make a pg_basebackup standby of,
+    or None.  Yields {name: connection parameters}."""
+    base = pathlib.Path(os.environ.get("PG_INFER_TEST_DIR", "/tmp/pg_infer_test")) / group
+    base.mkdir(parents=True, exist_ok=True)
+    os.chmod(base, 0o777)
+    script = str(ROOT / "test" / "scratch-server.sh")
+    params, started = {}, []
+    try:
+        for name, port, settings, standby_of in servers:
+            directory = str(base / name)
+            if standby_of is None:
+                subprocess.run([script, "start", directory, port, *settings], check=True)
+            else:
+                primary = params[standby_of]
+                subprocess.run([script, "standby", directory, port, primary["host"], primary["port"], *settings],
+                               check=True)
+            started.append(directory)
+            params[name] = dict(host=directory, port=port, user="postgres")
+        yield params
+    finally:
+        for directory in reversed(started):
+            subprocess.run([script, "stop", directory], check=False)

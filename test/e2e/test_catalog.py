@@ -1,7 +1,6 @@
 """The catalog across sessions, dumps, large weights and parallel query."""
 import collections
 import json
-import os
 import subprocess
 import threading
 import time

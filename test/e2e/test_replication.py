@@ -4,8 +4,6 @@ CPU.  The standby predicts as the primary does, sees version changes once
 they are replayed, lets go of a dropped database's images, and once
 promoted creates models."""
 import json
-import os
-import pathlib
 import subprocess
 import time
 
@@ -13,9 +11,8 @@ import numpy as np
 import psycopg
 import pytest
 
-from conftest import ROOT, safetensors_bytes
+from conftest import ROOT, safetensors_bytes, scratch_servers
 
-SCRATCH = str(ROOT / "test" / "scratch-server.sh")
 SETTINGS = ["shared_preload_libraries = 'pg_infer'", "pg_infer.worker_device = 'cpu'"]
 GRAPH = {"format": "pg_infer", "version": 1,
          "inputs": [{"name": "x", "dtype": "float32", "shape": [-1, 8]}], "outputs": [{"name": "y"}],
@@ -32,17 +29,9 @@ def weights(seed):
 @pytest.fixture(scope="module")
 def pair():
     """(primary, standby) connection parameters; the servers stop afterwards."""
-    base = pathlib.Path(os.environ.get("PG_INFER_TEST_DIR", "/tmp/pg_infer_test")) / "replication"
-    base.mkdir(parents=True, exist_ok=True)
-    os.chmod(base, 0o777)
-    primary, standby = str(base / "primary"), str(base / "standby")
-    subprocess.run([SCRATCH, "start", primary, "55434", *SETTINGS], check=True)
-    try:
-        subprocess.run([SCRATCH, "standby", standby, "55435", primary, "55434", *SETTINGS], check=True)
-        yield (dict(host=primary, port="55434", user="postgres"), dict(host=standby, port="55435", user="postgres"))
-    finally:
-        subprocess.run([SCRATCH, "stop", standby], check=False)
-        subprocess.run([SCRATCH, "stop", primary], check=False)
+    with scratch_servers("replication", [("primary", "55434", SETTINGS, None),
+                                         ("standby", "55435", SETTINGS, "primary")]) as servers:
+        yield servers["primary"], servers["standby"]
 
 
 def replayed(primary, standby):
@@ -119,7 +108,7 @@ def test_a_hot_standby_predicts_follows_versions_and_is_promoted(pair):
         with psycopg.connect(**standby, dbname="rdb", autocommit=True) as s:
             assert s.execute("SELECT count(*) FROM pginfer.cached_models WHERE model = 'big'").fetchone()[0] == 0
     # promoted, the standby creates models
-    subprocess.run([SCRATCH, "promote", standby["host"]], check=True)
+    subprocess.run([str(ROOT / "test" / "scratch-server.sh"), "promote", standby["host"]], check=True)
     with psycopg.connect(**standby, dbname="rdb", autocommit=True) as s:
         assert s.execute("SELECT create_model('m', %s::jsonb, %s)",
                          (json.dumps(GRAPH), weights(4))).fetchone()[0] == 3
@@ -130,17 +119,9 @@ def test_a_hot_standby_predicts_follows_versions_and_is_promoted(pair):
 @pytest.fixture(scope="module")
 def registry_and_subscriber():
     """A model registry (wal_level = logical) and a serving cluster."""
-    base = pathlib.Path(os.environ.get("PG_INFER_TEST_DIR", "/tmp/pg_infer_test")) / "replication"
-    base.mkdir(parents=True, exist_ok=True)
-    os.chmod(base, 0o777)
-    registry, serving = str(base / "registry"), str(base / "serving")
-    subprocess.run([SCRATCH, "start", registry, "55436", *SETTINGS, "wal_level = logical"], check=True)
-    try:
-        subprocess.run([SCRATCH, "start", serving, "55437", *SETTINGS], check=True)
-        yield (dict(host=registry, port="55436", user="postgres"), dict(host=serving, port="55437", user="postgres"))
-    finally:
-        subprocess.run([SCRATCH, "stop", serving], check=False)
-        subprocess.run([SCRATCH, "stop", registry], check=False)
+    with scratch_servers("replication", [("registry", "55436", SETTINGS + ["wal_level = logical"], None),
+                                         ("serving", "55437", SETTINGS, None)]) as servers:
+        yield servers["registry"], servers["serving"]
 
 
 def received(serving, condition, seconds=30):

@@ -3,17 +3,13 @@ pg_infer.  create_sharded_view() makes the shards run the forward passes,
 at the same time (postgres_fdw async append), and bulk scoring at the
 coordinator equals scoring on one server, row for row."""
 import json
-import os
-import pathlib
-import subprocess
 
 import numpy as np
 import psycopg
 import pytest
 
-from conftest import ROOT, safetensors_bytes
+from conftest import safetensors_bytes, scratch_servers
 
-SCRATCH = str(ROOT / "test" / "scratch-server.sh")
 SETTINGS = ["shared_preload_libraries = 'pg_infer'", "pg_infer.worker_device = 'off'"]
 GRAPH = {"format": "pg_infer", "version": 1,
          "inputs": [{"name": "x", "dtype": "float32", "shape": [-1, 16]}], "outputs": [{"name": "y"}],
@@ -25,20 +21,9 @@ ROWS = 20000
 @pytest.fixture(scope="module")
 def cluster():
     """(coordinator, shard 1, shard 2) connection parameters."""
-    base = pathlib.Path(os.environ.get("PG_INFER_TEST_DIR", "/tmp/pg_infer_test")) / "shards"
-    base.mkdir(parents=True, exist_ok=True)
-    os.chmod(base, 0o777)
-    servers = [(str(base / name), port) for name, port in
-               (("coordinator", "55438"), ("shard1", "55439"), ("shard2", "55440"))]
-    started = []
-    try:
-        for directory, port in servers:
-            subprocess.run([SCRATCH, "start", directory, port, *SETTINGS], check=True)
-            started.append(directory)
-        yield [dict(host=d, port=p, user="postgres", dbname="postgres") for d, p in servers]
-    finally:
-        for directory in started:
-            subprocess.run([SCRATCH, "stop", directory], check=False)
+    names = [("coordinator", "55438"), ("shard1", "55439"), ("shard2", "55440")]
+    with scratch_servers("shards", [(n, p, SETTINGS, None) for n, p in names]) as servers:
+        yield [dict(servers[n], dbname="postgres") for n, _ in names]
 
 
 def test_bulk_scoring_runs_on_the_shards_at_the_same_time(cluster):
