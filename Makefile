@@ -34,7 +34,7 @@ ONNX_SRCS = \
 	src/format/onnx_convert.c src/format/onnx_convert_math.c \
 	src/format/onnx_convert_window.c src/format/onnx_convert_shape.c \
 	src/format/onnx_import.c src/format/onnx_lift.c src/format/onnx_lift_lower.c \
-	src/format/onnx_lift_track.c src/format/onnx_external.c
+	src/format/onnx_lift_track.c src/format/onnx_external.c src/format/onnx_align.c
 ENGINE_SRCS += $(ONNX_SRCS)
 
 # The server side: catalog, backend-local cache, SQL functions.

@@ -18,6 +18,7 @@ typedef struct PiTensor
 	int64_t		dims[PI_MAX_RANK];
 	int64_t		numel;
 	float	   *data;
+	bool		borrowed;		/* data points into the parsed bytes */
 } PiTensor;
 
 typedef struct PiTensorSet
@@ -29,6 +30,14 @@ typedef struct PiTensorSet
 /* Parses a safetensors buffer into float32 tensors. */
 PiStatus	pi_safetensors_parse(const uint8_t *bytes, size_t len,
 								 PiTensorSet *out, PiError *err);
+
+/*
+ * The same, except that F32 tensors at aligned addresses point into bytes
+ * (borrowed), which must then stay unchanged while the set or a model built
+ * from it exists.
+ */
+PiStatus	pi_safetensors_parse_in_place(const uint8_t *bytes, size_t len,
+										  PiTensorSet *out, PiError *err);
 
 /* Frees what pi_safetensors_parse allocated. */
 void		pi_tensor_set_free(PiTensorSet *set);
@@ -47,6 +56,14 @@ PiStatus	pi_graph_load(const char *json, size_t json_len, PiTensorSet *weights,
 PiStatus	pi_model_load(const char *json, size_t json_len,
 						  const uint8_t *weights, size_t weights_len,
 						  PiModel **model_out, PiError *err);
+
+/*
+ * The same without copying float32 weights: the model points into weights,
+ * which must stay unchanged until pi_model_free.
+ */
+PiStatus	pi_model_load_in_place(const char *json, size_t json_len,
+								   const uint8_t *weights, size_t weights_len,
+								   PiModel **model_out, PiError *err);
 
 /*
  * Loads a stored version (src/format/stored.c): a native graph JSON with its
