@@ -66,12 +66,24 @@ PiStatus	pi_model_load_in_place(const char *json, size_t json_len,
 								   PiModel **model_out, PiError *err);
 
 /*
- * Loads a stored version (src/format/stored.c): a native graph JSON with its
- * safetensors weights, or an ONNX descriptor JSON with the ONNX file and its
- * external data in blob.  The model is finalized on success.
+ * Where a stored version's blob divides (src/format/stored.c): an ONNX
+ * file ends at *split and its external data follows; for a native graph's
+ * safetensors weights *split is blob_len.
+ */
+PiStatus	pi_model_stored_split(const char *json, size_t json_len, size_t blob_len,
+								  size_t *split, PiError *err);
+
+/*
+ * Loads a stored version: a native graph JSON with its safetensors weights
+ * in first, or an ONNX descriptor JSON with the ONNX file in first and its
+ * external data in second (aligned for float32).  The model is finalized on
+ * success; its float32 weights point into first and second, which must stay
+ * until pi_model_free, and an ONNX file's tensors may have been moved
+ * within first to align them (first is scratch afterwards).
  */
 PiStatus	pi_model_load_stored(const char *json, size_t json_len,
-								 const uint8_t *blob, size_t blob_len,
+								 uint8_t *first, size_t first_len,
+								 const uint8_t *second, size_t second_len,
 								 PiModel **model_out, PiError *err);
 
 /* Applies a model's options JSON: input_scale and input_shift (NULL for none). */
