@@ -238,6 +238,9 @@ extern int64 executors_rows_per_pass(LoadedModel *lm, const char *name);
 extern void executors_release(LoadedModel *lm);
 extern void executors_release_all(void);
 
+/* src/sql/large_object.c */
+extern uint8 *large_object_read(Oid loid, int64 *len);
+
 /* src/sql/features.c */
 extern void features_from_array(ArrayType *array, const char *model, float *dst, int64 expected);
 extern int64 features_rows_from_array(ArrayType *array, const char *model, float **dst,

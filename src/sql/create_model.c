@@ -1,8 +1,9 @@
 /*
  * create_model.c
  *	  create_model() ("CREATE MODEL") from a native graph and weights or
- *	  from an ONNX file passed as values, and create_model_from_files() and
- *	  create_model_from_onnx_file() from files on the server.
+ *	  from an ONNX file passed as values or as large objects, and
+ *	  create_model_from_files() and create_model_from_onnx_file() from files
+ *	  on the server.
  *
  *	  Memory: the bytes are held once.  The importers use float32 weights
  *	  where they lie in those bytes (an ONNX file's unaligned tensors are
@@ -261,6 +262,50 @@ pg_infer_create_model_onnx(PG_FUNCTION_ARGS)
 		external = bytea_arg(fcinfo, 2, &external_len, &unused);
 	PG_RETURN_INT32(import_and_store(name, onnx, onnx_len, writable, external, external_len,
 									 jsonb_arg_text(fcinfo, 3), text_arg_or_null(fcinfo, 4)));
+}
+
+PG_FUNCTION_INFO_V1(pg_infer_create_model_from_large_objects);
+
+/*
+ * create_model_from_large_objects(name, onnx_oid, external_data_oid, graph,
+ * weights_oid, options, description): an ONNX file (and its external data),
+ * or a native graph's safetensors weights, from large objects, read with the
+ * caller's privileges.
+ */
+Datum
+pg_infer_create_model_from_large_objects(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	uint8	   *bytes;
+	uint8	   *external = NULL;
+	int64		len,
+				external_len = 0;
+
+	require_arg(fcinfo, 0, "model name");
+	if (PG_ARGISNULL(1) == (PG_ARGISNULL(3) && PG_ARGISNULL(4)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("create_model_from_large_objects takes onnx_oid, or graph and weights_oid")));
+	if (PG_ARGISNULL(1) && !PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("external_data_oid goes with onnx_oid")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (PG_ARGISNULL(1))
+	{
+		require_arg(fcinfo, 3, "graph");
+		require_arg(fcinfo, 4, "weights_oid");
+		begin_create(name, "reading large object");
+		bytes = large_object_read(PG_GETARG_OID(4), &len);
+		PG_RETURN_INT32(validate_and_store(name, jsonb_arg_text(fcinfo, 3), bytes, len,
+										   jsonb_arg_text(fcinfo, 5), text_arg_or_null(fcinfo, 6)));
+	}
+	begin_create(name, "reading large objects");
+	bytes = large_object_read(PG_GETARG_OID(1), &len);
+	if (!PG_ARGISNULL(2))
+		external = large_object_read(PG_GETARG_OID(2), &external_len);
+	PG_RETURN_INT32(import_and_store(name, bytes, len, true, external, external_len,
+									 jsonb_arg_text(fcinfo, 5), text_arg_or_null(fcinfo, 6)));
 }
 
 /* Raises unless the user may read model files on the server. */
