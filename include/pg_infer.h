@@ -226,8 +226,6 @@ extern SharedCacheKey model_cache_key(int32 model_id, int32 version, uint64 uid)
 extern uint64 model_cache_generation(void);
 extern List *model_cache_loaded_versions(void);
 extern void model_cache_init(void);
-extern PiModel *model_build(const char *name, const char *graph_json, const uint8 *weights,
-							size_t weights_len, const char *options_json);
 
 /* src/cache/executors.c */
 extern int	pg_infer_work_mem_kb;

@@ -340,39 +340,6 @@ revalidate(void)
 }
 
 /*
- * Applies the options of a model just built (st: how building went),
- * raising the engine's error from either.
- */
-static PiModel *
-model_finish(const char *name, PiStatus st, PiModel *model, PiError *err, const char *options_json)
-{
-	if (st == PI_OK &&
-		(st = pi_model_apply_options(model, options_json, options_json ? strlen(options_json) : 0,
-									 err)) != PI_OK)
-		pi_model_free(model);
-	if (st != PI_OK)
-		pg_infer_report(err, name);
-	return model;
-}
-
-/*
- * Parses and plans a native model from a graph and weights a user gives,
- * raising the engine's error.  The result is malloc'd (pi_model_free); its
- * float32 weights point into weights, which must stay until it is freed.
- */
-PiModel *
-model_build(const char *name, const char *graph_json, const uint8 *weights, size_t weights_len,
-			const char *options_json)
-{
-	PiModel    *model = NULL;
-	PiError		err = {0};
-	PiStatus	st = pi_model_load_in_place(graph_json, strlen(graph_json), weights, weights_len,
-										   &model, &err);
-
-	return model_finish(name, st, model, &err, options_json);
-}
-
-/*
  * Builds a version's model from its catalog row (a SharedCacheBuildFunction).
  * Its stored bytes are read into the current memory context and its
  * weights point into them: they must stay as long as the model.
@@ -394,7 +361,13 @@ build_version(const char *name, const void *arg)
 	blob = catalog_load_weights(cv->model_id, cv->version, cv->weight_bytes, split, &second);
 	st = pi_model_load_stored(cv->graph_json, graph_len, blob, split, second, cv->weight_bytes - split,
 							  &model, &err);
-	return model_finish(name, st, model, &err, cv->options_json);
+	if (st == PI_OK &&
+		(st = pi_model_apply_options(model, cv->options_json,
+									 cv->options_json ? strlen(cv->options_json) : 0, &err)) != PI_OK)
+		pi_model_free(model);
+	if (st != PI_OK)
+		pg_infer_report(&err, name);
+	return model;
 }
 
 /*
