@@ -13,7 +13,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from conftest import ROOT, safetensors_bytes
+from conftest import ROOT, extra_port, safetensors_bytes
 
 SCRATCH = str(ROOT / "test" / "scratch-server.sh")
 SETTINGS = ["shared_preload_libraries = 'pg_infer'", "pg_infer.worker_device = 'cpu'"]
@@ -36,10 +36,12 @@ def pair():
     base.mkdir(parents=True, exist_ok=True)
     os.chmod(base, 0o777)
     primary, standby = str(base / "primary"), str(base / "standby")
-    subprocess.run([SCRATCH, "start", primary, "55434", *SETTINGS], check=True)
+    primary_port, standby_port = extra_port(3), extra_port(4)
+    subprocess.run([SCRATCH, "start", primary, primary_port, *SETTINGS], check=True)
     try:
-        subprocess.run([SCRATCH, "standby", standby, "55435", primary, "55434", *SETTINGS], check=True)
-        yield (dict(host=primary, port="55434", user="postgres"), dict(host=standby, port="55435", user="postgres"))
+        subprocess.run([SCRATCH, "standby", standby, standby_port, primary, primary_port, *SETTINGS], check=True)
+        yield (dict(host=primary, port=primary_port, user="postgres"),
+               dict(host=standby, port=standby_port, user="postgres"))
     finally:
         subprocess.run([SCRATCH, "stop", standby], check=False)
         subprocess.run([SCRATCH, "stop", primary], check=False)
@@ -134,10 +136,12 @@ def registry_and_subscriber():
     base.mkdir(parents=True, exist_ok=True)
     os.chmod(base, 0o777)
     registry, serving = str(base / "registry"), str(base / "serving")
-    subprocess.run([SCRATCH, "start", registry, "55436", *SETTINGS, "wal_level = logical"], check=True)
+    registry_port, serving_port = extra_port(5), extra_port(6)
+    subprocess.run([SCRATCH, "start", registry, registry_port, *SETTINGS, "wal_level = logical"], check=True)
     try:
-        subprocess.run([SCRATCH, "start", serving, "55437", *SETTINGS], check=True)
-        yield (dict(host=registry, port="55436", user="postgres"), dict(host=serving, port="55437", user="postgres"))
+        subprocess.run([SCRATCH, "start", serving, serving_port, *SETTINGS], check=True)
+        yield (dict(host=registry, port=registry_port, user="postgres"),
+               dict(host=serving, port=serving_port, user="postgres"))
     finally:
         subprocess.run([SCRATCH, "stop", serving], check=False)
         subprocess.run([SCRATCH, "stop", registry], check=False)

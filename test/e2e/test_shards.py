@@ -11,7 +11,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from conftest import ROOT, safetensors_bytes
+from conftest import ROOT, extra_port, safetensors_bytes
 
 SCRATCH = str(ROOT / "test" / "scratch-server.sh")
 SETTINGS = ["shared_preload_libraries = 'pg_infer'", "pg_infer.worker_device = 'off'"]
@@ -29,7 +29,7 @@ def cluster():
     base.mkdir(parents=True, exist_ok=True)
     os.chmod(base, 0o777)
     servers = [(str(base / name), port) for name, port in
-               (("coordinator", "55438"), ("shard1", "55439"), ("shard2", "55440"))]
+               (("coordinator", extra_port(7)), ("shard1", extra_port(8)), ("shard2", extra_port(9)))]
     started = []
     try:
         for directory, port in servers:
