@@ -36,7 +36,7 @@ ONNX_SRCS = \
 	src/format/onnx_convert.c src/format/onnx_convert_math.c \
 	src/format/onnx_convert_window.c src/format/onnx_convert_shape.c \
 	src/format/onnx_import.c src/format/onnx_lift.c src/format/onnx_lift_lower.c \
-	src/format/onnx_lift_track.c src/format/onnx_external.c
+	src/format/onnx_lift_track.c src/format/onnx_external.c src/format/onnx_align.c
 ENGINE_SRCS += $(ONNX_SRCS)
 
 # The server side: catalog, backend-local cache, SQL functions.
@@ -45,7 +45,7 @@ SERVER_SRCS = \
 	src/catalog/catalog.c src/catalog/lookup.c src/catalog/weights.c src/catalog/ownership.c \
 	src/catalog/triggers.c \
 	src/cache/model_cache.c src/cache/executors.c src/cache/shared_cache.c src/cache/drop_hook.c \
-	src/sql/create_model.c src/sql/admin.c src/sql/cache_admin.c src/sql/worker_admin.c \
+	src/sql/create_model.c src/sql/large_object.c src/sql/admin.c src/sql/cache_admin.c src/sql/worker_admin.c \
 	src/sql/features.c src/sql/named_inputs.c src/sql/predict.c src/sql/predict_inputs.c \
 	src/exec/batch_planner.c src/exec/batch_scan.c src/exec/record_names.c src/exec/drop_guard.c \
 	src/worker/worker_setup.c src/worker/worker_main.c src/worker/worker_executor.c \
@@ -74,7 +74,7 @@ CUDA_LOADER_SRCS = src/cuda/loader_libs.c src/cuda/loader_layout.c
 
 OBJS = $(ENGINE_SRCS:.c=.o) $(SERVER_SRCS:.c=.o) $(EXECUTOR_CLIENT_SRCS:.c=.o)
 
-REGRESS = setup create_model validation predict batching admin cache
+REGRESS = setup create_model large_objects validation predict batching admin cache
 REGRESS_OPTS = --inputdir=. --load-extension=pg_infer
 
 # OpenBLAS: the server opens it at run time (src/blas_loader.c) with one

@@ -87,23 +87,45 @@ typedef struct CatalogVersion
 	bool		created_in_this_transaction;
 } CatalogVersion;
 
+/*
+ * The bytes a version stores as its blob: a native model's safetensors
+ * weights, or an ONNX file followed by its external data (two parts, stored
+ * one after the other).
+ */
+typedef struct StoredBlob
+{
+	const uint8 *parts[2];
+	int64		lens[2];
+} StoredBlob;
+
+/* What the catalog shows of a validated model (pginfer.models). */
+typedef struct ModelDescription
+{
+	char	   *inputs;			/* JSON: names, data types, shapes */
+	char	   *outputs;
+	int64		parameter_count;
+} ModelDescription;
+
 extern bool catalog_lookup_model(const char *name, int32 *model_id, int32 *active_version);
 extern bool catalog_lookup_version(int32 model_id, int32 version, CatalogVersion *out);
 extern bool catalog_version_uid(int32 model_id, int32 version, uint64 *uid);
 extern bool catalog_version_exists_now(int32 model_id, int32 version, uint64 uid);
+extern void catalog_describe_model(const PiModel *model, const char *const *input_dtypes,
+								   ModelDescription *out);
 extern int32 catalog_add_version(const char *name, const char *graph_json,
 								 const char *options_json, const char *description,
-								 const PiModel *model, const char *const *input_dtypes,
-								 const uint8 *weights, int64 weight_bytes);
+								 const ModelDescription *model, const StoredBlob *blob);
 extern void catalog_drop(const char *name, int32 version, bool version_given);
 extern void catalog_set_active(const char *name, int32 version);
 extern void catalog_grant(const char *name, const char *role, bool grant);
 extern void catalog_changed(int32 dropped_model_id, int32 dropped_version);
-extern uint8 *catalog_load_weights(int32 model_id, int32 version, int64 len);
+extern uint8 *catalog_load_weights(int32 model_id, int32 version, int64 len, int64 split,
+								   uint8 **second);
 
 /* src/catalog/weights.c */
-extern void weights_store(int32 model_id, int32 version, const uint8 *bytes, int64 len);
-extern uint8 *weights_load(int32 model_id, int32 version, int64 len, MemoryContext cxt);
+extern void weights_store(int32 model_id, int32 version, const StoredBlob *blob);
+extern uint8 *weights_load(int32 model_id, int32 version, int64 len, int64 split,
+						   MemoryContext cxt, uint8 **second);
 
 /* src/cache/shared_cache.c */
 /*
@@ -153,7 +175,11 @@ typedef struct SharedCacheInfo
 	char		model_name[NAMEDATALEN];
 } SharedCacheInfo;
 
-/* Builds a finalized model for the shared cache; raises on failure. */
+/*
+ * Builds a finalized model for the shared cache; raises on failure.  The
+ * model may point into memory it allocates in the current memory context,
+ * which the cache frees once the model's image is written.
+ */
 typedef PiModel *(*SharedCacheBuildFunction) (const char *name, const void *arg);
 
 extern void shared_cache_init(void);
@@ -182,6 +208,8 @@ typedef struct LoadedModel
 	int32		version;
 	uint64		uid;			/* the version row's identity */
 	PiModel    *model;
+	MemoryContext weights_cxt;	/* built privately: the stored bytes its
+								 * weights point into; else NULL */
 	PiExecutor *executor;		/* buffers for a forward pass, or NULL (executors.c) */
 	int64		executor_bytes;
 	dlist_node	executor_node;	/* in executors.c's list while executor is set */
@@ -199,16 +227,6 @@ extern SharedCacheKey model_cache_key(int32 model_id, int32 version, uint64 uid)
 extern uint64 model_cache_generation(void);
 extern List *model_cache_loaded_versions(void);
 extern void model_cache_init(void);
-/* Where model_build's inputs come from. */
-typedef enum ModelSource
-{
-	MODEL_FROM_USER,			/* a native graph and weights (create_model) */
-	MODEL_FROM_CATALOG			/* a stored version: native or ONNX */
-} ModelSource;
-
-extern PiModel *model_build(const char *name, ModelSource source,
-							const char *graph_json, size_t graph_len,
-							const uint8 *weights, size_t weights_len, const char *options_json);
 
 /* src/cache/executors.c */
 extern int	pg_infer_work_mem_kb;
@@ -218,6 +236,9 @@ extern int64 executors_rows_fit(const LoadedModel *lm);
 extern int64 executors_rows_per_pass(LoadedModel *lm, const char *name);
 extern void executors_release(LoadedModel *lm);
 extern void executors_release_all(void);
+
+/* src/sql/large_object.c */
+extern uint8 *large_object_read(Oid loid, int64 *len);
 
 /* src/sql/features.c */
 extern void features_from_array(ArrayType *array, const char *model, float *dst, int64 expected);

@@ -18,6 +18,7 @@ typedef struct PiTensor
 	int64_t		dims[PI_MAX_RANK];
 	int64_t		numel;
 	float	   *data;
+	bool		borrowed;		/* data points into the parsed bytes */
 } PiTensor;
 
 typedef struct PiTensorSet
@@ -29,6 +30,14 @@ typedef struct PiTensorSet
 /* Parses a safetensors buffer into float32 tensors. */
 PiStatus	pi_safetensors_parse(const uint8_t *bytes, size_t len,
 								 PiTensorSet *out, PiError *err);
+
+/*
+ * The same, except that F32 tensors at aligned addresses point into bytes
+ * (borrowed), which must then stay unchanged while the set or a model built
+ * from it exists.
+ */
+PiStatus	pi_safetensors_parse_in_place(const uint8_t *bytes, size_t len,
+										  PiTensorSet *out, PiError *err);
 
 /* Frees what pi_safetensors_parse allocated. */
 void		pi_tensor_set_free(PiTensorSet *set);
@@ -49,12 +58,32 @@ PiStatus	pi_model_load(const char *json, size_t json_len,
 						  PiModel **model_out, PiError *err);
 
 /*
- * Loads a stored version (src/format/stored.c): a native graph JSON with its
- * safetensors weights, or an ONNX descriptor JSON with the ONNX file and its
- * external data in blob.  The model is finalized on success.
+ * The same without copying float32 weights: the model points into weights,
+ * which must stay unchanged until pi_model_free.
+ */
+PiStatus	pi_model_load_in_place(const char *json, size_t json_len,
+								   const uint8_t *weights, size_t weights_len,
+								   PiModel **model_out, PiError *err);
+
+/*
+ * Where a stored version's blob divides (src/format/stored.c): an ONNX
+ * file ends at *split and its external data follows; for a native graph's
+ * safetensors weights *split is blob_len.
+ */
+PiStatus	pi_model_stored_split(const char *json, size_t json_len, size_t blob_len,
+								  size_t *split, PiError *err);
+
+/*
+ * Loads a stored version: a native graph JSON with its safetensors weights
+ * in first, or an ONNX descriptor JSON with the ONNX file in first and its
+ * external data in second (aligned for float32).  The model is finalized on
+ * success; its float32 weights point into first and second, which must stay
+ * until pi_model_free, and an ONNX file's tensors may have been moved
+ * within first to align them (first is scratch afterwards).
  */
 PiStatus	pi_model_load_stored(const char *json, size_t json_len,
-								 const uint8_t *blob, size_t blob_len,
+								 uint8_t *first, size_t first_len,
+								 const uint8_t *second, size_t second_len,
 								 PiModel **model_out, PiError *err);
 
 /* Applies a model's options JSON: input_scale and input_shift (NULL for none). */

@@ -155,6 +155,9 @@ typedef struct PiValue
 	int			buffer;			/* plan: activation buffer slot */
 	bool		is_output;
 	bool		shape_known;
+	bool		data_borrowed;	/* weights: data lies in bytes the model's
+								 * builder keeps (a file), neither written
+								 * nor freed by the model */
 } PiValue;
 
 /* auto_pad of the window ops (Conv2D, pools, ConvTranspose). */
@@ -316,6 +319,20 @@ void		pi_model_free(PiModel *model);
 int			pi_model_add_value(PiModel *model, const char *name, PiValueKind kind,
 							   int rank, const int64_t *dims, float *data,
 							   PiError *err);
+
+/*
+ * Adds a weight whose data stays where it is (borrowed): the caller keeps
+ * it unchanged until pi_model_free.  Returns the index or -1.
+ */
+int			pi_model_add_borrowed_weight(PiModel *model, const char *name, int rank,
+										 const int64_t *dims, const float *data,
+										 PiError *err);
+
+/* Gives a weight data of its own, copying what it borrowed (before writing it). */
+PiStatus	pi_value_own_data(PiValue *value, PiError *err);
+
+/* Gives every weight data of its own: the bytes the model borrowed may then go. */
+PiStatus	pi_model_own_weights(PiModel *model, PiError *err);
 
 /* Adds a node whose output value has the node's name; returns its index or -1. */
 int			pi_model_add_node(PiModel *model, const char *name, PiOp op,

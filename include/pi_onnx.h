@@ -37,6 +37,38 @@ PiStatus	pi_onnx_load(const uint8_t *onnx, size_t len,
 						 const uint8_t *external, size_t external_len,
 						 PiModel **out, PiOnnxInfo *info, PiError *err);
 
+/*
+ * FLOAT tensors that an in-place import moved within the file to align
+ * them (src/format/onnx_align.c).
+ */
+typedef struct PiOnnxMoves
+{
+	struct PiOnnxMove *items;
+	int			count;
+	int			cap;
+} PiOnnxMoves;
+
+/*
+ * The same without copying float32 weights: the model points into onnx and
+ * external, which must stay unchanged until pi_model_free.  With moves
+ * (zeroed by the caller), onnx must be writable: tensors whose raw_data is
+ * not aligned for float32 are moved a few bytes within it instead of being
+ * copied, and recorded there; afterwards (the model freed)
+ * pi_onnx_moves_undo restores the file, or pi_onnx_moves_free forgets the
+ * record.  On failure the file is as it was.  Without moves (NULL), onnx
+ * is not written and such tensors are copied.
+ */
+PiStatus	pi_onnx_load_in_place(const uint8_t *onnx, size_t len,
+								  const uint8_t *external, size_t external_len,
+								  PiOnnxMoves *moves, PiModel **out, PiOnnxInfo *info,
+								  PiError *err);
+
+/* Restores the bytes an in-place import moved in onnx, and frees the record. */
+void		pi_onnx_moves_undo(uint8_t *onnx, PiOnnxMoves *moves);
+
+/* Frees the record of an in-place import's moves, leaving the file as it is. */
+void		pi_onnx_moves_free(PiOnnxMoves *moves);
+
 /* One ONNX TensorProto file (as in ONNX's test data), widened to float32. */
 typedef struct PiOnnxTensor
 {

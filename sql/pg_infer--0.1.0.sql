@@ -160,6 +160,21 @@ RETURNS integer
 AS 'MODULE_PATHNAME', 'pg_infer_create_model_from_onnx_file'
 LANGUAGE C VOLATILE;
 
+-- CREATE MODEL from large objects, which clients write in pieces (lo_put,
+-- psql's \lo_import, any driver's large object API): an ONNX file and its
+-- external data, create_model_from_large_objects('m', onnx_oid => 16401),
+-- or a native graph and its weights, (..., graph => ..., weights_oid => ...).
+-- No 1 GB limit, no copy of the whole file in a protocol message; read with
+-- the caller's privileges.  A name of its own: oid overloads of create_model
+-- would make every untyped call of it (asyncpg's $1, $2) ambiguous.
+CREATE FUNCTION create_model_from_large_objects(name text, onnx_oid oid DEFAULT NULL,
+                                                external_data_oid oid DEFAULT NULL,
+                                                graph jsonb DEFAULT NULL, weights_oid oid DEFAULT NULL,
+                                                options jsonb DEFAULT '{}', description text DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pg_infer_create_model_from_large_objects'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION drop_model(name text, version integer DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'pg_infer_drop_model'
@@ -188,6 +203,7 @@ REVOKE EXECUTE ON FUNCTION create_model_from_files(text, text, text, jsonb, text
 REVOKE EXECUTE ON FUNCTION create_model(text, text, bytea, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION create_model(text, bytea, bytea, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION create_model_from_onnx_file(text, text, jsonb, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION create_model_from_large_objects(text, oid, oid, jsonb, oid, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION drop_model(text, integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION set_active_version(text, integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION grant_model(text, name) FROM PUBLIC;
@@ -422,6 +438,7 @@ COMMENT ON FUNCTION create_model(text, jsonb, bytea, jsonb, text) IS 'CREATE MOD
 COMMENT ON FUNCTION create_model(text, text, bytea, jsonb, text) IS 'CREATE MODEL from a native graph given as JSON text and safetensors weights; returns the new version';
 COMMENT ON FUNCTION create_model_from_files(text, text, text, jsonb, text) IS 'CREATE MODEL from a graph file and a safetensors file on the server; returns the new version';
 COMMENT ON FUNCTION create_model(text, bytea, bytea, jsonb, text) IS 'CREATE MODEL from an ONNX file (and its external data); returns the new version';
+COMMENT ON FUNCTION create_model_from_large_objects(text, oid, oid, jsonb, oid, jsonb, text) IS 'CREATE MODEL from large objects: an ONNX file (and its external data), or a native graph''s safetensors weights; returns the new version';
 COMMENT ON FUNCTION create_model_from_onnx_file(text, text, jsonb, text) IS 'CREATE MODEL from an ONNX file on the server, external data beside it; returns the new version';
 COMMENT ON FUNCTION drop_model(text, integer) IS 'Drops one version, or the whole model';
 COMMENT ON FUNCTION set_active_version(text, integer) IS 'Makes a stored version the one predict uses by default';

@@ -115,9 +115,10 @@ fi
 echo "== scratch server"
 # files the server reads must be readable by its unprivileged user
 data="$work/data"
-mkdir -p "$data/mnist" "$data/model_resblock"
+mkdir -p "$data/mnist" "$data/model_resblock" "$data/onnx_external"
 cp models/mnist/model.json models/mnist/model.safetensors "$data/mnist/"
 cp test/fixtures/model_resblock/model.json test/fixtures/model_resblock/model.safetensors "$data/model_resblock/"
+cp test/onnx/external_data/model.onnx test/onnx/external_data/weights.bin "$data/onnx_external/"
 chmod -R a+rX "$work"
 server="$work/server"
 trap 'test/scratch-server.sh stop "$server"' EXIT

@@ -162,6 +162,8 @@ loaded_free(LoadedModel *lm)
 {
 	executors_release(lm);
 	pi_model_free(lm->model);
+	if (lm->weights_cxt != NULL)
+		MemoryContextDelete(lm->weights_cxt);
 	pfree(lm);
 }
 
@@ -338,47 +340,63 @@ revalidate(void)
 }
 
 /*
- * Parses and plans a model, raising the engine's error: a native graph and
- * weights given by a user, or a stored version (native, or an ONNX file and
- * its descriptor).  The result is malloc'd (pi_model_free).
+ * Builds a version's model from its catalog row (a SharedCacheBuildFunction).
+ * Its stored bytes are read into the current memory context and its
+ * weights point into them: they must stay as long as the model.
  */
-PiModel *
-model_build(const char *name, ModelSource source, const char *graph_json, size_t graph_len,
-			const uint8 *weights, size_t weights_len, const char *options_json)
-{
-	PiModel    *model = NULL;
-	PiError		err = {0};
-	PiStatus	st;
-
-	do
-	{
-		memset(&err, 0, sizeof(err));
-		if (source == MODEL_FROM_CATALOG)
-			st = pi_model_load_stored(graph_json, graph_len, weights, weights_len, &model, &err);
-		else
-			st = pi_model_load(graph_json, graph_len, weights, weights_len, &model, &err);
-	} while (pg_infer_retry_after_interrupt(st));
-	if (st != PI_OK)
-		pg_infer_report(&err, name);
-	if (pi_model_apply_options(model, options_json, options_json ? strlen(options_json) : 0,
-							   &err) != PI_OK)
-	{
-		pi_model_free(model);
-		pg_infer_report(&err, name);
-	}
-	return model;
-}
-
-/* Builds a version's model from its catalog row (a SharedCacheBuildFunction). */
 static PiModel *
 build_version(const char *name, const void *arg)
 {
 	const CatalogVersion *cv = arg;
-	uint8	   *weights = catalog_load_weights(cv->model_id, cv->version, cv->weight_bytes);
-	PiModel    *model = model_build(name, MODEL_FROM_CATALOG, cv->graph_json, strlen(cv->graph_json), weights,
-									cv->weight_bytes, cv->options_json);
+	size_t		graph_len = strlen(cv->graph_json);
+	size_t		split;
+	uint8	   *blob;
+	uint8	   *second;
+	PiModel    *model = NULL;
+	PiError		err = {0};
+	PiStatus	st;
 
-	pfree(weights);
+	if (pi_model_stored_split(cv->graph_json, graph_len, cv->weight_bytes, &split, &err) != PI_OK)
+		pg_infer_report(&err, name);
+	blob = catalog_load_weights(cv->model_id, cv->version, cv->weight_bytes, split, &second);
+	do
+		st = pi_model_load_stored(cv->graph_json, graph_len, blob, split, second,
+								  cv->weight_bytes - split, &model, &err);
+	while (pg_infer_retry_after_interrupt(st));
+	if (st == PI_OK &&
+		(st = pi_model_apply_options(model, cv->options_json,
+									 cv->options_json ? strlen(cv->options_json) : 0, &err)) != PI_OK)
+		pi_model_free(model);
+	if (st != PI_OK)
+		pg_infer_report(&err, name);
+	return model;
+}
+
+/*
+ * Builds a version privately, for this backend alone: its stored bytes go
+ * into a memory context of their own, which lives as long as the model.
+ */
+static PiModel *
+build_private(const char *name, const CatalogVersion *cv, MemoryContext *weights_cxt)
+{
+	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "pg_infer model weights",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	PiModel    *model;
+
+	PG_TRY();
+	{
+		model = build_version(name, cv);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	*weights_cxt = cxt;
 	return model;
 }
 
@@ -461,7 +479,7 @@ load_version(const char *name, int32 model_id, int32 version)
 	{
 		if (!shared_cache_enabled())
 			notice_not_preloaded();
-		model = build_version(name, &cv);
+		model = build_private(name, &cv, &loaded.weights_cxt);
 		loaded.private_version = cv.created_in_this_transaction;
 	}
 	loaded.model = model;

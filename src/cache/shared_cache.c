@@ -335,6 +335,7 @@ load_into_entry(const SharedCacheKey *key, const char *name,
 				SharedImage *out)
 {
 	PiModel    *volatile model = NULL;
+	MemoryContext volatile build_cxt = NULL;
 	volatile dsa_pointer chunk = InvalidDsaPointer;
 	volatile int64 bytes = 0;
 	volatile uint64 incarnation = 0;
@@ -347,7 +348,11 @@ load_into_entry(const SharedCacheKey *key, const char *name,
 		PiError		err = {0};
 		uint8	   *base;
 
+		/* what the model points into lives until its image is written */
+		build_cxt = AllocSetContextCreate(caller, "pg_infer model build", ALLOCSET_DEFAULT_SIZES);
+		MemoryContextSwitchTo(build_cxt);
 		model = build(name, build_arg);
+		MemoryContextSwitchTo(caller);
 		forget_dropped_databases();		/* their images make room first */
 		bytes = pi_model_image_size(model);
 		if (bytes < 0)
@@ -400,6 +405,8 @@ load_into_entry(const SharedCacheKey *key, const char *name,
 			pg_infer_report(&err, name);
 		pi_model_free(model);
 		model = NULL;
+		MemoryContextDelete(build_cxt);
+		build_cxt = NULL;
 	}
 	PG_CATCH();
 	{
@@ -410,6 +417,8 @@ load_into_entry(const SharedCacheKey *key, const char *name,
 		MemoryContextSwitchTo(caller);
 		edata = CopyErrorData();
 		pi_model_free(model);
+		if (build_cxt != NULL)
+			MemoryContextDelete(build_cxt);
 		if (DsaPointerIsValid(chunk))
 		{
 			LWLockAcquire(state->lock, LW_EXCLUSIVE);

@@ -170,6 +170,19 @@ describe_values(const PiModel *model, const int *indexes, int count, const char 
 	return buf.data;
 }
 
+/*
+ * What the catalog shows of a validated model: its inputs (with the data
+ * types their source declares, or NULL: float32) and outputs, and its
+ * parameter count.
+ */
+void
+catalog_describe_model(const PiModel *model, const char *const *input_dtypes, ModelDescription *out)
+{
+	out->inputs = describe_values(model, model->inputs, model->ninputs, input_dtypes);
+	out->outputs = describe_values(model, model->outputs, model->noutputs, NULL);
+	out->parameter_count = model->parameter_count;
+}
+
 /* A random nonzero 64-bit identity for a new version row. */
 static uint64
 new_version_uid(void)
@@ -185,15 +198,13 @@ new_version_uid(void)
 }
 
 /*
- * Stores a validated model as the next version of name (creating the model
- * on first use) and makes it the active version; input_dtypes (or NULL:
- * float32) are its inputs' data types as its file declares them, for the
- * view.  Returns the version.
+ * Stores a validated model, described by model, as the next version of
+ * name (creating the model on first use) with its blob, and makes it the
+ * active version.  Returns the version.
  */
 int32
 catalog_add_version(const char *name, const char *graph_json, const char *options_json,
-					const char *description, const PiModel *model, const char *const *input_dtypes,
-					const uint8 *weights, int64 weight_bytes)
+					const char *description, const ModelDescription *model, const StoredBlob *blob)
 {
 	CatalogSession session;
 	Oid			name_type[2] = {TEXTOID, TEXTOID};
@@ -237,10 +248,10 @@ catalog_add_version(const char *name, const char *graph_json, const char *option
 	vvalues[4] = description ? CStringGetTextDatum(description) : (Datum) 0;
 	if (description == NULL)
 		vnulls[4] = 'n';
-	vvalues[5] = CStringGetTextDatum(describe_values(model, model->inputs, model->ninputs, input_dtypes));
-	vvalues[6] = CStringGetTextDatum(describe_values(model, model->outputs, model->noutputs, NULL));
+	vvalues[5] = CStringGetTextDatum(model->inputs);
+	vvalues[6] = CStringGetTextDatum(model->outputs);
 	vvalues[7] = Int64GetDatum(model->parameter_count);
-	vvalues[8] = Int64GetDatum(weight_bytes);
+	vvalues[8] = Int64GetDatum(blob->lens[0] + blob->lens[1]);
 	vvalues[9] = Int64GetDatum((int64) new_version_uid());
 	rc = SPI_execute_with_args("INSERT INTO pginfer.model_version (model_id, version, graph, options,"
 							   " description, inputs, outputs, parameter_count, weight_bytes, uid)"
@@ -248,7 +259,7 @@ catalog_add_version(const char *name, const char *graph_json, const char *option
 							   10, vtypes, vvalues, vnulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not insert version %d of model \"%s\"", version, name);
-	weights_store(model_id, version, weights, weight_bytes);
+	weights_store(model_id, version, blob);
 	uvalues[0] = Int32GetDatum(model_id);
 	uvalues[1] = Int32GetDatum(version);
 	catalog_query("UPDATE pginfer.model SET last_version = $2, active_version = $2 WHERE model_id = $1",
@@ -387,16 +398,19 @@ catalog_changed(int32 dropped_model_id, int32 dropped_version)
 	observer->changed();
 }
 
-/* A version's weights, in one buffer in the caller's memory context. */
+/*
+ * A version's blob of len bytes, in one buffer in the caller's memory
+ * context: the bytes from split on at *second, aligned (see weights_load).
+ */
 uint8 *
-catalog_load_weights(int32 model_id, int32 version, int64 len)
+catalog_load_weights(int32 model_id, int32 version, int64 len, int64 split, uint8 **second)
 {
 	CatalogSession session;
 	MemoryContext caller = CurrentMemoryContext;
 	uint8	   *buf;
 
 	catalog_begin(&session);
-	buf = weights_load(model_id, version, len, caller);
+	buf = weights_load(model_id, version, len, split, caller, second);
 	catalog_end(&session);
 	return buf;
 }

@@ -166,9 +166,11 @@ load_weights(PiModel *m, PiTensorSet *weights, PiError *err)
 	for (int i = 0; i < weights->count; i++)
 	{
 		PiTensor   *t = &weights->tensors[i];
-		int			v = pi_model_add_value(m, t->name, PI_VALUE_WEIGHT, t->rank, t->dims, t->data, err);
+		int			v = t->borrowed ?
+			pi_model_add_borrowed_weight(m, t->name, t->rank, t->dims, t->data, err) :
+			pi_model_add_value(m, t->name, PI_VALUE_WEIGHT, t->rank, t->dims, t->data, err);
 
-		t->data = NULL;			/* owned by the model now, or freed on failure */
+		t->data = NULL;			/* the model's now, or freed on failure */
 		if (v < 0)
 			return err->status;
 	}
@@ -436,6 +438,20 @@ pi_model_load(const char *json, size_t json_len, const uint8_t *weights,
 {
 	PiTensorSet set;
 	PiStatus	st = pi_safetensors_parse(weights, weights_len, &set, err);
+
+	*model_out = NULL;
+	if (st != PI_OK)
+		return st;
+	return pi_graph_load(json, json_len, &set, model_out, err);
+}
+
+/* The same, the model's float32 weights pointing into weights where they can. */
+PiStatus
+pi_model_load_in_place(const char *json, size_t json_len, const uint8_t *weights,
+					   size_t weights_len, PiModel **model_out, PiError *err)
+{
+	PiTensorSet set;
+	PiStatus	st = pi_safetensors_parse_in_place(weights, weights_len, &set, err);
 
 	*model_out = NULL;
 	if (st != PI_OK)

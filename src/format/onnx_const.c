@@ -26,10 +26,15 @@ onnx_const_budget_start(int64_t file_bytes)
 	budget_left = budget_total;
 }
 
-/* Allocates a constant of this shape; what names it in errors. */
-PiStatus
-onnx_const_new(int rank, const int64_t *dims, bool is_int, int data_type,
-			   const char *what, OnnxConst **out, PiError *err)
+/*
+ * Allocates a constant of this shape, with room for its elements when
+ * alloc_data; what names it in errors.  Only constants the importer
+ * computes (alloc_data) are held to ONNX_FOLD_MAX_ELEMS: an initializer's
+ * size is bounded by the file.
+ */
+static PiStatus
+const_alloc(int rank, const int64_t *dims, bool is_int, int data_type, const char *what,
+			bool alloc_data, OnnxConst **out, PiError *err)
 {
 	OnnxConst  *c;
 	int64_t		numel = 1;
@@ -44,7 +49,7 @@ onnx_const_new(int rank, const int64_t *dims, bool is_int, int data_type,
 		if (dims[i] < 0)
 			return pi_fail(err, PI_ERR_SHAPE, "constant \"%s\" would have dimension %d of size %lld",
 						   what, i, (long long) dims[i]);
-		if (!pi_mul_size(numel, dims[i], &numel) || numel > ONNX_FOLD_MAX_ELEMS)
+		if (!pi_mul_size(numel, dims[i], &numel) || (alloc_data && numel > ONNX_FOLD_MAX_ELEMS))
 			return pi_fail(err, PI_ERR_LIMIT, "constant \"%s\" would have more than %lld elements",
 						   what, (long long) ONNX_FOLD_MAX_ELEMS);
 	}
@@ -64,17 +69,28 @@ onnx_const_new(int rank, const int64_t *dims, bool is_int, int data_type,
 	c->numel = numel;
 	c->is_int = is_int;
 	c->data_type = data_type;
-	if (is_int)
-		c->ints = calloc(numel > 0 ? numel : 1, sizeof(int64_t));
-	else
-		c->floats = calloc(numel > 0 ? numel : 1, sizeof(float));
-	if (c->ints == NULL && c->floats == NULL)
+	if (alloc_data)
 	{
-		free(c);
-		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+		if (is_int)
+			c->ints = calloc(numel > 0 ? numel : 1, sizeof(int64_t));
+		else
+			c->floats = calloc(numel > 0 ? numel : 1, sizeof(float));
+		if (c->ints == NULL && c->floats == NULL)
+		{
+			free(c);
+			return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+		}
 	}
 	*out = c;
 	return PI_OK;
+}
+
+/* Allocates a constant of this shape; what names it in errors. */
+PiStatus
+onnx_const_new(int rank, const int64_t *dims, bool is_int, int data_type,
+			   const char *what, OnnxConst **out, PiError *err)
+{
+	return const_alloc(rank, dims, is_int, data_type, what, true, out, err);
 }
 
 /* Frees a constant; NULL is allowed. */
@@ -84,27 +100,36 @@ onnx_const_free(OnnxConst *c)
 	if (c == NULL)
 		return;
 	free(c->ints);
-	free(c->floats);
+	if (!c->borrowed)
+		free(c->floats);
 	free(c);
 }
 
-/* Converts a decoded TensorProto to a constant. */
+/*
+ * Converts a decoded TensorProto to a constant.  FLOAT data that lies
+ * aligned in the file or the external data is used where it is (borrowed),
+ * not copied.
+ */
 PiStatus
 onnx_const_from_tensor(const OnnxTensor *t, const uint8_t *external,
 					   size_t external_len, OnnxConst **out, PiError *err)
 {
 	bool		is_int = onnx_dtype_is_integer(t->data_type);
+	const float *view = NULL;
 	OnnxConst  *c;
 	PiStatus	st;
 
 	*out = NULL;
-	if ((st = onnx_const_new(t->rank, t->dims, is_int, t->data_type, t->name, &c, err)) != PI_OK)
+	if (!is_int && (st = onnx_tensor_float_view(t, external, external_len, &view, err)) != PI_OK)
 		return st;
-	free(c->ints);
-	free(c->floats);
-	c->ints = NULL;
-	c->floats = NULL;
-	if (is_int)
+	if ((st = const_alloc(t->rank, t->dims, is_int, t->data_type, t->name, false, &c, err)) != PI_OK)
+		return st;
+	if (view != NULL)
+	{
+		c->floats = (float *) view;
+		c->borrowed = true;
+	}
+	else if (is_int)
 		st = onnx_tensor_ints(t, external, external_len, &c->ints, err);
 	else
 		st = onnx_tensor_floats(t, external, external_len, &c->floats, err);

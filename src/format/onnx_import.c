@@ -150,22 +150,33 @@ onnx_entry_value(OnnxImporter *im, OnnxEntry *e, int *value, PiError *err)
 		OnnxConst  *c;
 		float	   *data;
 		int64_t		one = 1;
+		int			rank;
+		const int64_t *dims;
 		PiStatus	st;
 
-		if ((st = onnx_entry_const(im, e, &c, err)) != PI_OK ||
-			(st = onnx_const_to_floats(c, e->name, &data, err)) != PI_OK)
+		if ((st = onnx_entry_const(im, e, &c, err)) != PI_OK)
 			return st;
 		if (c->rank > PI_MAX_RANK)
-		{
-			free(data);
 			return pi_fail(err, PI_ERR_LIMIT, "constant \"%s\" has rank %d, the limit is %d",
 						   e->name, c->rank, PI_MAX_RANK);
-		}
 		if (pi_model_find_value(im->model, e->name) >= 0)
 			return pi_fail(err, PI_ERR_DUPLICATE, "name \"%s\" is defined more than once", e->name);
-		e->value = pi_model_add_value(im->model, e->name, PI_VALUE_WEIGHT,
-									  c->rank > 0 ? c->rank : 1, c->rank > 0 ? c->dims : &one,
-									  data, err);
+		rank = c->rank > 0 ? c->rank : 1;
+		dims = c->rank > 0 ? c->dims : &one;
+		if (c->is_int)
+		{
+			if ((st = onnx_const_to_floats(c, e->name, &data, err)) != PI_OK)
+				return st;
+			e->value = pi_model_add_value(im->model, e->name, PI_VALUE_WEIGHT, rank, dims, data, err);
+		}
+		else if (c->borrowed)
+			e->value = pi_model_add_borrowed_weight(im->model, e->name, rank, dims, c->floats, err);
+		else
+		{
+			/* the model takes the floats over; the constant still reads them */
+			c->borrowed = true;
+			e->value = pi_model_add_value(im->model, e->name, PI_VALUE_WEIGHT, rank, dims, c->floats, err);
+		}
 		if (e->value < 0)
 			return err->status;
 	}
@@ -825,12 +836,6 @@ batch_refusal(const PiError *err, int opset)
 		strstr(err->message, "batch") != NULL;
 }
 
-/*
- * Imports an ONNX model (see pi_onnx.h).  A graph refused for a batch-axis
- * reason is imported again in lifted-batch mode (onnx_lift.c); when that
- * fails too, the error is the first refusal followed by the lifted one
- * (when it differs).
- */
 /* The data type of each of model's inputs as the file declares it, lower case ("int64", "float32"). */
 static void
 describe_input_dtypes(const OnnxGraph *g, const PiModel *model, PiOnnxInfo *info)
@@ -849,9 +854,17 @@ describe_input_dtypes(const OnnxGraph *g, const PiModel *model, PiOnnxInfo *info
 	}
 }
 
+/*
+ * Imports an ONNX model, its float32 weights where they lie in onnx and
+ * external (see pi_onnx.h).  A graph refused for a batch-axis reason is
+ * imported again in lifted-batch mode (onnx_lift.c); when that fails too,
+ * the error is the first refusal followed by the lifted one (when it
+ * differs).
+ */
 PiStatus
-pi_onnx_load(const uint8_t *onnx, size_t len, const uint8_t *external, size_t external_len,
-			 PiModel **out, PiOnnxInfo *info, PiError *err)
+pi_onnx_load_in_place(const uint8_t *onnx, size_t len, const uint8_t *external,
+					  size_t external_len, PiOnnxMoves *moves, PiModel **out,
+					  PiOnnxInfo *info, PiError *err)
 {
 	OnnxModelProto proto;
 	char		location[1024];
@@ -863,7 +876,8 @@ pi_onnx_load(const uint8_t *onnx, size_t len, const uint8_t *external, size_t ex
 		return st;
 	if ((st = check_ops(&proto.graph, err)) != PI_OK ||
 		(st = check_versions(&proto, &opset, err)) != PI_OK ||
-		(st = onnx_external_location(&proto, location, sizeof(location), err)) != PI_OK)
+		(st = onnx_external_location(&proto, location, sizeof(location), err)) != PI_OK ||
+		(moves != NULL && (st = onnx_align_tensors((uint8_t *) onnx, &proto, moves, err)) != PI_OK))
 		goto done;
 	onnx_const_budget_start((int64_t) len + (int64_t) external_len);
 	st = import_model(&proto, opset, external, external_len, false, out, err);
@@ -898,5 +912,22 @@ pi_onnx_load(const uint8_t *onnx, size_t len, const uint8_t *external, size_t ex
 
 done:
 	onnx_model_free(&proto);
+	if (st != PI_OK && moves != NULL)
+		pi_onnx_moves_undo((uint8_t *) onnx, moves);
+	return st;
+}
+
+/* Imports an ONNX model whose weights are its own (see pi_onnx.h). */
+PiStatus
+pi_onnx_load(const uint8_t *onnx, size_t len, const uint8_t *external, size_t external_len,
+			 PiModel **out, PiOnnxInfo *info, PiError *err)
+{
+	PiStatus	st = pi_onnx_load_in_place(onnx, len, external, external_len, NULL, out, info, err);
+
+	if (st == PI_OK && (st = pi_model_own_weights(*out, err)) != PI_OK)
+	{
+		pi_model_free(*out);
+		*out = NULL;
+	}
 	return st;
 }

@@ -43,6 +43,8 @@ typedef struct OnnxConst
 	bool		is_int;
 	int64_t    *ints;			/* numel values when is_int */
 	float	   *floats;			/* numel values otherwise */
+	bool		borrowed;		/* floats lie in the file, or belong to the
+								 * model: not freed with the constant */
 } OnnxConst;
 
 /* What an ONNX tensor name stands for while importing. */

@@ -204,5 +204,11 @@ PiStatus	onnx_tensor_floats(const OnnxTensor *t, const uint8_t *external,
 							   size_t external_len, float **out, PiError *err);
 PiStatus	onnx_tensor_ints(const OnnxTensor *t, const uint8_t *external,
 							 size_t external_len, int64_t **out, PiError *err);
+PiStatus	onnx_tensor_float_view(const OnnxTensor *t, const uint8_t *external,
+								   size_t external_len, const float **out, PiError *err);
+
+/* onnx_align.c */
+PiStatus	onnx_align_tensors(uint8_t *file, OnnxModelProto *model, PiOnnxMoves *moves,
+							   PiError *err);
 
 #endif							/* ONNX_PROTO_H */

@@ -247,6 +247,27 @@ onnx_tensor_floats(const OnnxTensor *t, const uint8_t *external, size_t external
 	return PI_OK;
 }
 
+/*
+ * The elements of a FLOAT tensor where they lie, when they can be used as
+ * float32 in place (raw_data or external data, at an aligned address, on a
+ * little-endian machine); else *out is NULL and they must be converted.
+ * Checks the data as onnx_tensor_floats does.
+ */
+PiStatus
+onnx_tensor_float_view(const OnnxTensor *t, const uint8_t *external, size_t external_len,
+					   const float **out, PiError *err)
+{
+	TensorSource src;
+
+	*out = NULL;
+	TRY(find_source(t, external, external_len, &src, err));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (t->data_type == ONNX_FLOAT && src.bytes != NULL && (uintptr_t) src.bytes % sizeof(float) == 0)
+		*out = (const float *) src.bytes;
+#endif
+	return PI_OK;
+}
+
 /* Converts an integer tensor's elements to int64 (a malloc'd array of numel). */
 PiStatus
 onnx_tensor_ints(const OnnxTensor *t, const uint8_t *external, size_t external_len,

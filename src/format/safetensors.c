@@ -239,9 +239,26 @@ check_coverage(StEntry *entries, int count, size_t data_len, PiError *err)
 	return PI_OK;
 }
 
-/* Parses a safetensors buffer into float32 tensors. */
-PiStatus
-pi_safetensors_parse(const uint8_t *bytes, size_t len, PiTensorSet *out, PiError *err)
+/*
+ * The float32 data of a tensor in place, or NULL when it must be converted:
+ * F32 on a little-endian machine, at an address aligned for floats.
+ */
+static const float *
+data_in_place(const StEntry *e, const uint8_t *at)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (e->dtype == ST_F32 && (uintptr_t) at % sizeof(float) == 0)
+		return (const float *) at;
+#endif
+	return NULL;
+}
+
+/*
+ * Parses a safetensors buffer into float32 tensors: converted copies, or
+ * with in_place, pointers into bytes where the data is already float32.
+ */
+static PiStatus
+parse(const uint8_t *bytes, size_t len, bool in_place, PiTensorSet *out, PiError *err)
 {
 	uint64_t	header_len;
 	const uint8_t *data;
@@ -320,8 +337,11 @@ pi_safetensors_parse(const uint8_t *bytes, size_t len, PiTensorSet *out, PiError
 		PiTensor   *t = &out->tensors[i];
 		const StEntry *e = &entries[i];
 
+		const float *view = in_place ? data_in_place(e, data + e->begin) : NULL;
+
 		t->name = strdup(e->name);
-		t->data = malloc(sizeof(float) * (e->numel > 0 ? e->numel : 1));
+		t->borrowed = view != NULL;
+		t->data = view ? (float *) view : malloc(sizeof(float) * (e->numel > 0 ? e->numel : 1));
 		out->count++;
 		if (t->name == NULL || t->data == NULL)
 		{
@@ -331,7 +351,8 @@ pi_safetensors_parse(const uint8_t *bytes, size_t len, PiTensorSet *out, PiError
 		t->rank = e->rank;
 		memcpy(t->dims, e->dims, sizeof(t->dims));
 		t->numel = e->numel;
-		convert(e, data + e->begin, t->data);
+		if (!t->borrowed)
+			convert(e, data + e->begin, t->data);
 	}
 
 done:
@@ -343,6 +364,20 @@ done:
 	return st;
 }
 
+/* Parses a safetensors buffer into float32 tensors. */
+PiStatus
+pi_safetensors_parse(const uint8_t *bytes, size_t len, PiTensorSet *out, PiError *err)
+{
+	return parse(bytes, len, false, out, err);
+}
+
+/* The same, F32 tensors pointing into bytes where they are aligned (borrowed). */
+PiStatus
+pi_safetensors_parse_in_place(const uint8_t *bytes, size_t len, PiTensorSet *out, PiError *err)
+{
+	return parse(bytes, len, true, out, err);
+}
+
 /* Frees what pi_safetensors_parse allocated. */
 void
 pi_tensor_set_free(PiTensorSet *set)
@@ -350,7 +385,8 @@ pi_tensor_set_free(PiTensorSet *set)
 	for (int i = 0; i < set->count; i++)
 	{
 		free(set->tensors[i].name);
-		free(set->tensors[i].data);
+		if (!set->tensors[i].borrowed)
+			free(set->tensors[i].data);
 	}
 	free(set->tensors);
 	set->tensors = NULL;

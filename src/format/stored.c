@@ -9,6 +9,7 @@
  */
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,34 +30,80 @@ descriptor_size(const cJSON *root, const char *key, size_t *out, PiError *err)
 	return PI_OK;
 }
 
-/* Loads a stored version: native graph and weights, or an ONNX file. */
-PiStatus
-pi_model_load_stored(const char *json, size_t json_len, const uint8_t *blob, size_t blob_len,
-					 PiModel **model_out, PiError *err)
+/*
+ * The sizes an ONNX descriptor records, checked against the blob's length;
+ * *is_onnx is false for a native graph.
+ */
+static PiStatus
+descriptor_sizes(const char *json, size_t json_len, size_t blob_len, bool *is_onnx,
+				 size_t *onnx_bytes, size_t *external_bytes, PiError *err)
 {
 	cJSON	   *root = cJSON_ParseWithLength(json, json_len);
 	const cJSON *format = root ? cJSON_GetObjectItemCaseSensitive(root, "format") : NULL;
-	size_t		onnx_bytes = 0,
-				external_bytes = 0;
+	PiStatus	st = PI_OK;
+
+	*is_onnx = cJSON_IsString(format) && strcmp(format->valuestring, "onnx") == 0;
+	*onnx_bytes = blob_len;
+	*external_bytes = 0;
+	if (*is_onnx)
+	{
+		st = descriptor_size(root, "onnx_bytes", onnx_bytes, err);
+		if (st == PI_OK)
+			st = descriptor_size(root, "external_data_bytes", external_bytes, err);
+		if (st == PI_OK && (*onnx_bytes > blob_len || *external_bytes != blob_len - *onnx_bytes))
+			st = pi_fail(err, PI_ERR_CORRUPT,
+						 "stored ONNX model has %zu bytes, its descriptor says %zu + %zu",
+						 blob_len, *onnx_bytes, *external_bytes);
+	}
+	cJSON_Delete(root);
+	return st;
+}
+
+/*
+ * Where a stored version's blob of blob_len bytes divides: an ONNX file
+ * ends at *split and its external data follows; for other versions *split
+ * is blob_len.  A caller reading the blob into memory puts the second part
+ * at an address aligned for float32, as pi_model_load_stored expects.
+ */
+PiStatus
+pi_model_stored_split(const char *json, size_t json_len, size_t blob_len, size_t *split,
+					  PiError *err)
+{
+	bool		is_onnx;
+	size_t		external_bytes;
+
+	return descriptor_sizes(json, json_len, blob_len, &is_onnx, split, &external_bytes, err);
+}
+
+/*
+ * Loads a stored version, native or ONNX, whose blob is first (up to the
+ * split) followed by second; the model's float32 weights point into both,
+ * and an ONNX file's tensors may be moved within first to align them.
+ */
+PiStatus
+pi_model_load_stored(const char *json, size_t json_len, uint8_t *first, size_t first_len,
+					 const uint8_t *second, size_t second_len, PiModel **model_out, PiError *err)
+{
+	bool		is_onnx;
+	size_t		onnx_bytes,
+				external_bytes;
+	PiOnnxMoves moves = {0};
 	PiStatus	st;
 
-	if (!cJSON_IsString(format) || strcmp(format->valuestring, "onnx") != 0)
-	{
-		cJSON_Delete(root);
-		return pi_model_load(json, json_len, blob, blob_len, model_out, err);
-	}
-	st = descriptor_size(root, "onnx_bytes", &onnx_bytes, err);
-	if (st == PI_OK)
-		st = descriptor_size(root, "external_data_bytes", &external_bytes, err);
-	cJSON_Delete(root);
+	*model_out = NULL;
+	st = descriptor_sizes(json, json_len, first_len + second_len, &is_onnx, &onnx_bytes,
+						  &external_bytes, err);
+	if (st == PI_OK && onnx_bytes != first_len)
+		st = pi_fail(err, PI_ERR_CORRUPT, "stored model divided at %zu bytes, its descriptor says %zu",
+					 first_len, onnx_bytes);
 	if (st != PI_OK)
 		return st;
-	if (onnx_bytes > blob_len || external_bytes != blob_len - onnx_bytes)
-		return pi_fail(err, PI_ERR_CORRUPT,
-					   "stored ONNX model has %zu bytes, its descriptor says %zu + %zu",
-					   blob_len, onnx_bytes, external_bytes);
-	return pi_onnx_load(blob, onnx_bytes, external_bytes ? blob + onnx_bytes : NULL,
-						external_bytes, model_out, NULL, err);
+	if (!is_onnx)
+		return pi_model_load_in_place(json, json_len, first, first_len, model_out, err);
+	st = pi_onnx_load_in_place(first, first_len, second_len ? second : NULL, second_len, &moves,
+							   model_out, NULL, err);
+	pi_onnx_moves_free(&moves);
+	return st;
 }
 
 /* The descriptor JSON of an imported ONNX file (malloc'd), or NULL. */

@@ -195,6 +195,10 @@ fold_batch_norm(PiModel *m, PiNode *bn, PiError *err)
 	if (w->use_count != 1 || (p->ninputs == 3 && m->values[p->inputs[2]].use_count != 1))
 		return PI_OK;
 	w_rows_are_channels = !(p->op == PI_OP_GEMM && !p->attrs.trans_b);
+	/* the weights are rewritten: not in the bytes they were loaded from */
+	if (pi_value_own_data(w, err) != PI_OK ||
+		(p->ninputs == 3 && pi_value_own_data(&m->values[p->inputs[2]], err) != PI_OK))
+		return err->status;
 
 	bias = calloc(channels, sizeof(float));
 	if (bias == NULL)

@@ -114,7 +114,7 @@ pi_model_free(PiModel *model)
 	for (int i = 0; i < model->nvalues; i++)
 	{
 		free(model->values[i].name);
-		if (!model->weights_borrowed)
+		if (!model->weights_borrowed && !model->values[i].data_borrowed)
 			free(model->values[i].data);
 	}
 	for (int i = 0; i < model->nnodes; i++)
@@ -179,22 +179,21 @@ check_new_name(const PiModel *model, const char *name, PiError *err)
 	return PI_OK;
 }
 
-/* Adds a value; takes ownership of data.  Returns the index or -1. */
-int
-pi_model_add_value(PiModel *model, const char *name, PiValueKind kind,
-				   int rank, const int64_t *dims, float *data, PiError *err)
+/*
+ * Adds a value with data (owned, or borrowed); returns the index, or -1 with
+ * data left to the caller.
+ */
+static int
+add_value(PiModel *model, const char *name, PiValueKind kind, int rank, const int64_t *dims,
+		  float *data, bool borrowed, PiError *err)
 {
 	PiValue    *v;
 	int64_t		numel = 1;
 
 	if (check_new_name(model, name, err) != PI_OK)
-	{
-		free(data);
 		return -1;
-	}
 	if (rank < 0 || rank > PI_MAX_RANK)
 	{
-		free(data);
 		pi_fail(err, PI_ERR_LIMIT, "tensor \"%s\" has rank %d, the limit is %d",
 				name, rank, PI_MAX_RANK);
 		return -1;
@@ -203,14 +202,12 @@ pi_model_add_value(PiModel *model, const char *name, PiValueKind kind,
 	{
 		if (dims[i] <= 0 && !(kind == PI_VALUE_WEIGHT && dims[i] == 0))
 		{
-			free(data);
 			pi_fail(err, PI_ERR_SHAPE, "tensor \"%s\" has dimension %d of size %lld, expected a positive size",
 					name, i, (long long) dims[i]);
 			return -1;
 		}
 		if (!pi_mul_size(numel, dims[i], &numel) || numel > ((int64_t) 1 << 40))
 		{
-			free(data);
 			pi_fail(err, PI_ERR_LIMIT, "tensor \"%s\" has too many elements", name);
 			return -1;
 		}
@@ -222,7 +219,6 @@ pi_model_add_value(PiModel *model, const char *name, PiValueKind kind,
 
 		if (values == NULL)
 		{
-			free(data);
 			pi_fail(err, PI_ERR_NOMEM, "out of memory");
 			return -1;
 		}
@@ -234,7 +230,6 @@ pi_model_add_value(PiModel *model, const char *name, PiValueKind kind,
 	v->name = strdup(name);
 	if (v->name == NULL)
 	{
-		free(data);
 		pi_fail(err, PI_ERR_NOMEM, "out of memory");
 		return -1;
 	}
@@ -245,17 +240,74 @@ pi_model_add_value(PiModel *model, const char *name, PiValueKind kind,
 	if (kind != PI_VALUE_WEIGHT && rank > 0)
 		v->dims[0] = -1;
 	v->numel = numel;
-	v->data = data;
 	v->producer = -1;
 	v->buffer = -1;
 	v->shape_known = (kind != PI_VALUE_NODE);
 	model->nvalues++;
 	if (!name_map_insert(model, model->nvalues - 1))
 	{
+		free(v->name);
+		model->nvalues--;
 		pi_fail(err, PI_ERR_NOMEM, "out of memory");
 		return -1;
 	}
+	v->data = data;
+	v->data_borrowed = borrowed;
 	return model->nvalues - 1;
+}
+
+/* Adds a value; takes ownership of data.  Returns the index or -1. */
+int
+pi_model_add_value(PiModel *model, const char *name, PiValueKind kind,
+				   int rank, const int64_t *dims, float *data, PiError *err)
+{
+	int			v = add_value(model, name, kind, rank, dims, data, false, err);
+
+	if (v < 0)
+		free(data);
+	return v;
+}
+
+/*
+ * Adds a weight whose data stays where it is (borrowed): the caller keeps
+ * it unchanged until pi_model_free.  Returns the index or -1.
+ */
+int
+pi_model_add_borrowed_weight(PiModel *model, const char *name, int rank, const int64_t *dims,
+							 const float *data, PiError *err)
+{
+	return add_value(model, name, PI_VALUE_WEIGHT, rank, dims, (float *) data, true, err);
+}
+
+/* Gives a weight data of its own, copying what it borrowed (before writing it). */
+PiStatus
+pi_value_own_data(PiValue *value, PiError *err)
+{
+	float	   *copy;
+
+	if (!value->data_borrowed)
+		return PI_OK;
+	copy = malloc(sizeof(float) * (value->numel > 0 ? value->numel : 1));
+	if (copy == NULL)
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory for weight \"%s\"", value->name);
+	memcpy(copy, value->data, sizeof(float) * value->numel);
+	value->data = copy;
+	value->data_borrowed = false;
+	return PI_OK;
+}
+
+/* Gives every weight data of its own: the bytes the model borrowed may then go. */
+PiStatus
+pi_model_own_weights(PiModel *model, PiError *err)
+{
+	for (int i = 0; i < model->nvalues; i++)
+	{
+		PiStatus	st = pi_value_own_data(&model->values[i], err);
+
+		if (st != PI_OK)
+			return st;
+	}
+	return PI_OK;
 }
 
 /*

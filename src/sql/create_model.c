@@ -1,8 +1,15 @@
 /*
  * create_model.c
  *	  create_model() ("CREATE MODEL") from a native graph and weights or
- *	  from an ONNX file passed as values, and create_model_from_files() and
- *	  create_model_from_onnx_file() from files on the server.
+ *	  from an ONNX file passed as values or as large objects, and
+ *	  create_model_from_files() and create_model_from_onnx_file() from files
+ *	  on the server.
+ *
+ *	  Memory: the bytes are held once.  The importers use float32 weights
+ *	  where they lie in those bytes (an ONNX file's unaligned tensors are
+ *	  moved a few bytes within a buffer of this call's own, and moved back
+ *	  before storing), the model is freed once described, and the bytes are
+ *	  stored in chunks straight from where they are.
  */
 #include "pg_infer.h"
 
@@ -58,87 +65,138 @@ jsonb_arg_text(FunctionCallInfo fcinfo, int arg)
 	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 }
 
-/*
- * Stores a validated model as the next version of name and frees it;
- * returns the version.  graph and weights are what the catalog keeps.
- */
-static int32
-store_model(const char *name, PiModel *model, const char *const *input_dtypes, const char *graph,
-			const uint8 *weights, int64 weight_bytes, const char *options, const char *description)
+/* Starts a create_model of name in its first phase (pginfer.progress). */
+static void
+begin_create(const char *name, const char *phase)
 {
-	int32		version;
+	check_model_name(name);
+	progress_start(PROGRESS_CREATE_MODEL, name, phase);
+}
 
-	progress_phase("storing");
+/*
+ * Applies a model's options and describes it for the catalog, then frees
+ * the model and, where its import moved tensors within onnx, puts them back
+ * (the file is stored as it was given); raises the options' error.
+ */
+static void
+describe_and_release(const char *name, PiModel *model, const char *const *input_dtypes,
+					 const char *options, uint8 *onnx, PiOnnxMoves *moves, ModelDescription *desc)
+{
+	PiError		err = {0};
+	volatile PiStatus st = PI_OK;
+
 	PG_TRY();
 	{
-		version = catalog_add_version(name, graph, options, description, model, input_dtypes,
-									  weights, weight_bytes);
+		st = pi_model_apply_options(model, options, strlen(options), &err);
+		if (st == PI_OK)
+			catalog_describe_model(model, input_dtypes, desc);
 	}
 	PG_FINALLY();
 	{
 		pi_model_free(model);
+		if (moves != NULL)
+			pi_onnx_moves_undo(onnx, moves);
 	}
 	PG_END_TRY();
-	return version;
+	if (st != PI_OK)
+		pg_infer_report(&err, name);
 }
 
-/* Validates a native model (parse, shapes, options) and stores it; returns its version. */
+/* Stores a validated model's blob as the next version of name; returns the version. */
+static int32
+store_version(const char *name, const char *graph, const ModelDescription *desc,
+			  const StoredBlob *blob, const char *options, const char *description)
+{
+	progress_phase("storing");
+	return catalog_add_version(name, graph, options, description, desc, blob);
+}
+
+/*
+ * Validates a native model (parse, shapes, options) and stores it; returns
+ * its version.  The model is built over the weights where they lie.
+ */
 static int32
 validate_and_store(const char *name, const char *graph, const uint8 *weights,
 				   int64 weight_bytes, const char *options, const char *description)
 {
-	check_model_name(name);
-	progress_start(PROGRESS_CREATE_MODEL, name, "validating");
-	return store_model(name, model_build(name, MODEL_FROM_USER, graph, strlen(graph), weights, weight_bytes, options),
-					   NULL, graph, weights, weight_bytes, options, description);
+	PiModel    *model = NULL;
+	PiError		err = {0};
+	PiStatus	st;
+	ModelDescription desc;
+	StoredBlob	blob = {{weights, NULL}, {weight_bytes, 0}};
+
+	progress_phase("validating");
+	do
+		st = pi_model_load_in_place(graph, strlen(graph), weights, weight_bytes, &model, &err);
+	while (pg_infer_retry_after_interrupt(st));
+	if (st != PI_OK)
+		pg_infer_report(&err, name);
+	describe_and_release(name, model, NULL, options, NULL, NULL, &desc);
+	return store_version(name, graph, &desc, &blob, options, description);
 }
 
 /*
  * Imports an ONNX file (with its external data, or NULL), applies the
  * options and stores the file as the next version; returns the version.
+ * The import uses the weights where they lie; when onnx is writable, it
+ * moves unaligned tensors within the file rather than copy them, and they
+ * are put back before the file is stored.
  */
 static int32
-import_and_store(const char *name, const uint8 *onnx, int64 onnx_len,
+import_and_store(const char *name, uint8 *onnx, int64 onnx_len, bool writable,
 				 const uint8 *external, int64 external_len,
 				 const char *options, const char *description)
 {
 	PiModel    *model = NULL;
 	PiOnnxInfo	info;
+	PiOnnxMoves moves = {0};
 	const char *dtypes[PI_MAX_MODEL_IO];
 	PiError		err = {0};
 	PiStatus	st;
+	ModelDescription desc;
+	StoredBlob	blob = {{onnx, external}, {onnx_len, external_len}};
 	char	   *descriptor;
 	char	   *stored;
-	uint8	   *blob;
 
-	check_model_name(name);
-	progress_start(PROGRESS_CREATE_MODEL, name, "importing ONNX");
+	progress_phase("importing ONNX");
 	do
-		st = pi_onnx_load(onnx, onnx_len, external, external_len, &model, &info, &err);
+		st = pi_onnx_load_in_place(onnx, onnx_len, external, external_len, writable ? &moves : NULL,
+								   &model, &info, &err);
 	while (pg_infer_retry_after_interrupt(st));
 	if (st != PI_OK)
 		pg_infer_report(&err, name);
-	if (pi_model_apply_options(model, options, strlen(options), &err) != PI_OK)
-	{
-		pi_model_free(model);
-		pg_infer_report(&err, name);
-	}
-	descriptor = pi_onnx_descriptor(&info, onnx_len, external_len);
-	if (descriptor == NULL)
-	{
-		pi_model_free(model);
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	}
-	stored = pstrdup(descriptor);
-	free(descriptor);
-	/* the catalog keeps the file and its external data as one blob */
-	blob = palloc_extended(onnx_len + external_len + 1, MCXT_ALLOC_HUGE);
-	memcpy(blob, onnx, onnx_len);
-	if (external_len > 0)
-		memcpy(blob + onnx_len, external, external_len);
 	for (int i = 0; i < model->ninputs; i++)
 		dtypes[i] = info.input_dtypes[i];
-	return store_model(name, model, dtypes, stored, blob, onnx_len + external_len, options, description);
+	describe_and_release(name, model, dtypes, options, onnx, writable ? &moves : NULL, &desc);
+	descriptor = pi_onnx_descriptor(&info, onnx_len, external_len);
+	if (descriptor == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	stored = pstrdup(descriptor);
+	free(descriptor);
+	return store_version(name, stored, &desc, &blob, options, description);
+}
+
+/* The text of an optional text argument, or NULL. */
+static char *
+text_arg_or_null(FunctionCallInfo fcinfo, int arg)
+{
+	return PG_ARGISNULL(arg) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(arg));
+}
+
+/*
+ * The bytes of a bytea argument; *writable when detoasting made them a copy
+ * of this call's own (else they may be a parameter's or a tuple's, not to
+ * be written).
+ */
+static uint8 *
+bytea_arg(FunctionCallInfo fcinfo, int arg, int64 *len, bool *writable)
+{
+	Datum		datum = PG_GETARG_DATUM(arg);
+	bytea	   *value = PG_DETOAST_DATUM_PACKED(datum);
+
+	*writable = (Pointer) value != DatumGetPointer(datum);
+	*len = VARSIZE_ANY_EXHDR(value);
+	return (uint8 *) VARDATA_ANY(value);
 }
 
 PG_FUNCTION_INFO_V1(pg_infer_create_model);
@@ -147,18 +205,19 @@ PG_FUNCTION_INFO_V1(pg_infer_create_model);
 Datum
 pg_infer_create_model(PG_FUNCTION_ARGS)
 {
-	bytea	   *weights;
+	char	   *name;
+	uint8	   *weights;
+	int64		weight_bytes;
+	bool		writable;
 
 	require_arg(fcinfo, 0, "model name");
 	require_arg(fcinfo, 1, "graph");
 	require_arg(fcinfo, 2, "weights");
-	weights = PG_GETARG_BYTEA_PP(2);
-	PG_RETURN_INT32(validate_and_store(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-									   jsonb_arg_text(fcinfo, 1),
-									   (const uint8 *) VARDATA_ANY(weights),
-									   VARSIZE_ANY_EXHDR(weights),
-									   jsonb_arg_text(fcinfo, 3),
-									   PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4))));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	begin_create(name, "validating");
+	weights = bytea_arg(fcinfo, 2, &weight_bytes, &writable);
+	PG_RETURN_INT32(validate_and_store(name, jsonb_arg_text(fcinfo, 1), weights, weight_bytes,
+									   jsonb_arg_text(fcinfo, 3), text_arg_or_null(fcinfo, 4)));
 }
 
 /* Reads a whole server file (of any size) into palloc'd memory, NUL-terminated. */
@@ -194,20 +253,67 @@ PG_FUNCTION_INFO_V1(pg_infer_create_model_onnx);
 Datum
 pg_infer_create_model_onnx(PG_FUNCTION_ARGS)
 {
-	bytea	   *onnx;
-	bytea	   *external = NULL;
+	char	   *name;
+	uint8	   *onnx;
+	uint8	   *external = NULL;
+	int64		onnx_len,
+				external_len = 0;
+	bool		writable,
+				unused;
 
 	require_arg(fcinfo, 0, "model name");
 	require_arg(fcinfo, 1, "onnx");
-	onnx = PG_GETARG_BYTEA_PP(1);
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	begin_create(name, "importing ONNX");
+	onnx = bytea_arg(fcinfo, 1, &onnx_len, &writable);
 	if (!PG_ARGISNULL(2))
-		external = PG_GETARG_BYTEA_PP(2);
-	PG_RETURN_INT32(import_and_store(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-									 (const uint8 *) VARDATA_ANY(onnx), VARSIZE_ANY_EXHDR(onnx),
-									 external ? (const uint8 *) VARDATA_ANY(external) : NULL,
-									 external ? VARSIZE_ANY_EXHDR(external) : 0,
-									 jsonb_arg_text(fcinfo, 3),
-									 PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4))));
+		external = bytea_arg(fcinfo, 2, &external_len, &unused);
+	PG_RETURN_INT32(import_and_store(name, onnx, onnx_len, writable, external, external_len,
+									 jsonb_arg_text(fcinfo, 3), text_arg_or_null(fcinfo, 4)));
+}
+
+PG_FUNCTION_INFO_V1(pg_infer_create_model_from_large_objects);
+
+/*
+ * create_model_from_large_objects(name, onnx_oid, external_data_oid, graph,
+ * weights_oid, options, description): an ONNX file (and its external data),
+ * or a native graph's safetensors weights, from large objects, read with the
+ * caller's privileges.
+ */
+Datum
+pg_infer_create_model_from_large_objects(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	uint8	   *bytes;
+	uint8	   *external = NULL;
+	int64		len,
+				external_len = 0;
+
+	require_arg(fcinfo, 0, "model name");
+	if (PG_ARGISNULL(1) == (PG_ARGISNULL(3) && PG_ARGISNULL(4)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("create_model_from_large_objects takes onnx_oid, or graph and weights_oid")));
+	if (PG_ARGISNULL(1) && !PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("external_data_oid goes with onnx_oid")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (PG_ARGISNULL(1))
+	{
+		require_arg(fcinfo, 3, "graph");
+		require_arg(fcinfo, 4, "weights_oid");
+		begin_create(name, "reading large object");
+		bytes = large_object_read(PG_GETARG_OID(4), &len);
+		PG_RETURN_INT32(validate_and_store(name, jsonb_arg_text(fcinfo, 3), bytes, len,
+										   jsonb_arg_text(fcinfo, 5), text_arg_or_null(fcinfo, 6)));
+	}
+	begin_create(name, "reading large objects");
+	bytes = large_object_read(PG_GETARG_OID(1), &len);
+	if (!PG_ARGISNULL(2))
+		external = large_object_read(PG_GETARG_OID(2), &external_len);
+	PG_RETURN_INT32(import_and_store(name, bytes, len, true, external, external_len,
+									 jsonb_arg_text(fcinfo, 5), text_arg_or_null(fcinfo, 6)));
 }
 
 /* Raises unless the user may read model files on the server. */
@@ -235,20 +341,22 @@ pg_infer_create_model_from_files(PG_FUNCTION_ARGS)
 	int64		graph_len,
 				weights_len;
 
+	char	   *name;
+
 	check_server_file_access();
 	require_arg(fcinfo, 0, "model name");
 	require_arg(fcinfo, 1, "graph path");
 	require_arg(fcinfo, 2, "weights path");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	begin_create(name, "reading files");
 	graph = read_server_file(text_to_cstring(PG_GETARG_TEXT_PP(1)), &graph_len);
 	if (strlen(graph) != (size_t) graph_len)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("graph file \"%s\" contains a NUL byte", text_to_cstring(PG_GETARG_TEXT_PP(1)))));
 	weights = read_server_file(text_to_cstring(PG_GETARG_TEXT_PP(2)), &weights_len);
-	PG_RETURN_INT32(validate_and_store(text_to_cstring(PG_GETARG_TEXT_PP(0)), graph,
-									   (const uint8 *) weights, weights_len,
-									   jsonb_arg_text(fcinfo, 3),
-									   PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4))));
+	PG_RETURN_INT32(validate_and_store(name, graph, (const uint8 *) weights, weights_len,
+									   jsonb_arg_text(fcinfo, 3), text_arg_or_null(fcinfo, 4)));
 }
 
 /*
@@ -311,6 +419,7 @@ pg_infer_create_model_from_onnx_file(PG_FUNCTION_ARGS)
 	require_arg(fcinfo, 1, "ONNX file path");
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	path = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	begin_create(name, "reading files");
 	onnx = read_server_file(path, &onnx_len);
 	if (pi_onnx_external_location((const uint8 *) onnx, onnx_len, location, sizeof(location),
 								  &err) != PI_OK)
@@ -332,8 +441,6 @@ pg_infer_create_model_from_onnx_file(PG_FUNCTION_ARGS)
 		require_inside(external_path, dir[0] ? dir : ".", location);
 		external = read_server_file(external_path, &external_len);
 	}
-	PG_RETURN_INT32(import_and_store(name, (const uint8 *) onnx, onnx_len,
-									 (const uint8 *) external, external_len,
-									 jsonb_arg_text(fcinfo, 2),
-									 PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3))));
+	PG_RETURN_INT32(import_and_store(name, (uint8 *) onnx, onnx_len, true, (const uint8 *) external,
+									 external_len, jsonb_arg_text(fcinfo, 2), text_arg_or_null(fcinfo, 3)));
 }

@@ -20,6 +20,13 @@ from safetensors_writer import safetensors_bytes  # noqa: E402,F401
 MNIST_SCALE = 0.00392156862745098
 
 
+def extra_port(offset):
+    """The port of an extra server a test starts: the scratch server's plus
+    offset (55433 and up beside the default 55431), so that suites run
+    against different scratch servers do not share ports."""
+    return str(int(os.environ["PG_INFER_PORT"]) + offset)
+
+
 def conninfo(dbname):
     """Connection parameters for a database on the scratch server."""
     return dict(host=os.environ["PG_INFER_HOST"], port=os.environ["PG_INFER_PORT"],

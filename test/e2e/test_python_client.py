@@ -182,3 +182,16 @@ def test_upload_model_from_python_with_progress(conn, capsys):
     x = images[0].astype(float).tolist()
     assert 0 <= conn.execute("SELECT predict_class('cnn', %s::real[])", (x,)).fetchone()[0] <= 9
     assert SHARED_MNIST.exists()
+    # external data from a file object, in a transaction: stored as given
+    external = ROOT / "test" / "onnx" / "external_data"
+    with psycopg.connect(**conninfo(conn.info.dbname)) as c, open(external / "weights.bin", "rb") as f:
+        assert pginfer.upload_model(c, "ext", external / "model.onnx", external_data=f, progress=False,
+                                    chunk_bytes=1000) == 1
+    stored = conn.execute("SELECT string_agg(c.data, ''::bytea ORDER BY c.chunk_no) FROM pginfer.model_weight_chunk c"
+                          " JOIN pginfer.model m USING (model_id) WHERE m.name = 'ext'").fetchone()[0]
+    assert stored == (external / "model.onnx").read_bytes() + (external / "weights.bin").read_bytes()
+    # a failed upload stores nothing; no large object is left behind
+    with pytest.raises(psycopg.errors.InvalidBinaryRepresentation):
+        pginfer.upload_model(conn, "bad", b"not an onnx file", progress=False)
+    assert conn.execute("SELECT count(*) FROM pginfer.models WHERE name = 'bad'").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()[0] == 0

@@ -11,7 +11,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from conftest import ROOT, safetensors_bytes, scratch_servers
+from conftest import ROOT, extra_port, safetensors_bytes, scratch_servers
 
 SETTINGS = ["shared_preload_libraries = 'pg_infer'", "pg_infer.worker_device = 'cpu'"]
 GRAPH = {"format": "pg_infer", "version": 1,
@@ -29,8 +29,8 @@ def weights(seed):
 @pytest.fixture(scope="module")
 def pair():
     """(primary, standby) connection parameters; the servers stop afterwards."""
-    with scratch_servers("replication", [("primary", "55434", SETTINGS, None),
-                                         ("standby", "55435", SETTINGS, "primary")]) as servers:
+    with scratch_servers("replication", [("primary", extra_port(3), SETTINGS, None),
+                                         ("standby", extra_port(4), SETTINGS, "primary")]) as servers:
         yield servers["primary"], servers["standby"]
 
 
@@ -119,8 +119,8 @@ def test_a_hot_standby_predicts_follows_versions_and_is_promoted(pair):
 @pytest.fixture(scope="module")
 def registry_and_subscriber():
     """A model registry (wal_level = logical) and a serving cluster."""
-    with scratch_servers("replication", [("registry", "55436", SETTINGS + ["wal_level = logical"], None),
-                                         ("serving", "55437", SETTINGS, None)]) as servers:
+    with scratch_servers("replication", [("registry", extra_port(5), SETTINGS + ["wal_level = logical"], None),
+                                         ("serving", extra_port(6), SETTINGS, None)]) as servers:
         yield servers["registry"], servers["serving"]
 
 

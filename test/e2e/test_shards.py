@@ -8,7 +8,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from conftest import safetensors_bytes, scratch_servers
+from conftest import extra_port, safetensors_bytes, scratch_servers
 
 SETTINGS = ["shared_preload_libraries = 'pg_infer'", "pg_infer.worker_device = 'off'"]
 GRAPH = {"format": "pg_infer", "version": 1,
@@ -21,7 +21,7 @@ ROWS = 20000
 @pytest.fixture(scope="module")
 def cluster():
     """(coordinator, shard 1, shard 2) connection parameters."""
-    names = [("coordinator", "55438"), ("shard1", "55439"), ("shard2", "55440")]
+    names = [("coordinator", extra_port(7)), ("shard1", extra_port(8)), ("shard2", extra_port(9))]
     with scratch_servers("shards", [(n, p, SETTINGS, None) for n, p in names]) as servers:
         yield [dict(servers[n], dbname="postgres") for n, _ in names]
 

@@ -13,7 +13,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from conftest import ROOT, alter_system, conninfo, safetensors_bytes
+from conftest import ROOT, alter_system, conninfo, extra_port, safetensors_bytes
 
 
 def dense_graph(n_in):
@@ -339,7 +339,7 @@ def test_extension_created_again_does_not_reuse_old_images(dbname, conn):
 def unpreloaded_server():
     """A second scratch server without pg_infer in shared_preload_libraries."""
     base = pathlib.Path(os.environ.get("PG_INFER_TEST_DIR", "/tmp/pg_infer_test"))
-    directory, port = base / "server_unpreloaded", "55433"
+    directory, port = base / "server_unpreloaded", extra_port(2)
     script = str(ROOT / "test" / "scratch-server.sh")
     subprocess.run([script, "start", str(directory), port], check=True)
     try:

@@ -364,6 +364,89 @@ test_safetensors(void)
 	free(buf);
 }
 
+/*
+ * In-place parsing and loading: aligned F32 tensors point into the bytes,
+ * others are converted; a batch norm folded into a Dense layer rewrites
+ * copies, never the bytes.
+ */
+static void
+test_safetensors_in_place(void)
+{
+	/* a at 0 (aligned), h (F16) at 8, c at 14 (not aligned for floats) */
+	const char *header = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+		"\"h\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[8,14]},"
+		"\"c\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[14,18]}}";
+	char		padded[512];
+	uint8_t		data[18];
+	float		a[2] = {1.5f, -2},
+				c = 3;
+	uint16_t	halves[3] = {0x3c00, 0xc000, 0x3800};	/* 1, -2, 0.5 */
+	size_t		len;
+	uint8_t    *buf;
+	PiTensorSet set;
+	PiError		err = {0};
+	int			ia,
+				ih,
+				ic;
+
+	memcpy(data, a, 8);
+	memcpy(data + 8, halves, 6);
+	memcpy(data + 14, &c, 4);
+	/* spaces after the header put the data at a multiple of 4 (the buffer is malloc'd) */
+	snprintf(padded, sizeof(padded), "%s%*s", header, (int) ((4 - (8 + strlen(header)) % 4) % 4), "");
+	buf = make_st(padded, data, sizeof(data), &len);
+	check(pi_safetensors_parse_in_place(buf, len, &set, &err) == PI_OK, "in place: %s", err.message);
+	ia = pi_tensor_set_find(&set, "a");
+	ih = pi_tensor_set_find(&set, "h");
+	ic = pi_tensor_set_find(&set, "c");
+	check(ia >= 0 && set.tensors[ia].borrowed && (uint8_t *) set.tensors[ia].data == buf + len - 18 &&
+		  set.tensors[ia].data[1] == -2, "in place: aligned F32 is used where it lies");
+	check(ih >= 0 && !set.tensors[ih].borrowed && set.tensors[ih].data[2] == 0.5f,
+		  "in place: F16 is widened into a copy");
+	check(ic >= 0 && !set.tensors[ic].borrowed && set.tensors[ic].data[0] == 3,
+		  "in place: unaligned F32 is copied");
+	pi_tensor_set_free(&set);
+	free(buf);
+
+	{
+		/* Dense (w, b) then BatchNormalization: folded into copies of w and b */
+		const char *json = "{\"format\":\"pg_infer\",\"version\":1,"
+			"\"inputs\":[{\"name\":\"x\",\"dtype\":\"float32\",\"shape\":[-1,2]}],"
+			"\"outputs\":[{\"name\":\"bn\"}],\"nodes\":["
+			"{\"name\":\"fc\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]},"
+			"{\"name\":\"bn\",\"op\":\"BatchNormalization\",\"inputs\":[\"fc\",\"s\",\"t\",\"m\",\"v\"]}]}";
+		const char *wheader = "{\"w\":{\"dtype\":\"F32\",\"shape\":[1,2],\"data_offsets\":[0,8]},"
+			"\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]},"
+			"\"s\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[12,16]},"
+			"\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[16,20]},"
+			"\"m\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[20,24]},"
+			"\"v\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[24,28]}}";
+		float		weights[7] = {1, 2, 0.5f, 2, 1, 0.5f, 4};
+		char		padded[1024];
+		uint8_t    *copy;
+		PiModel    *m = NULL;
+
+		snprintf(padded, sizeof(padded), "%s%*s", wheader, (int) ((4 - (8 + strlen(wheader)) % 4) % 4), "");
+		buf = make_st(padded, weights, sizeof(weights), &len);
+		copy = malloc(len);
+		memcpy(copy, buf, len);
+		check(pi_model_load_in_place(json, strlen(json), buf, len, &m, &err) == PI_OK,
+			  "in place with a batch norm: %s", err.message);
+		if (m != NULL)
+		{
+			const PiValue *w = &m->values[pi_model_find_value(m, "w")];
+
+			/* (x.w + b - m) / sqrt(v) * s + t = 2 (x0 + 2 x1) + 0, per 1e-5 epsilon */
+			check(!w->data_borrowed && fabsf(w->data[0] - 2 / sqrtf(4 + 1e-5f)) < 1e-6f,
+				  "in place with a batch norm: the folded weight is a copy");
+		}
+		check(memcmp(buf, copy, len) == 0, "in place with a batch norm: the bytes are not written");
+		pi_model_free(m);
+		free(copy);
+		free(buf);
+	}
+}
+
 /* Expects a graph with 2x3 weight "w" and bias "b" to fail. */
 static void
 expect_graph_error(const char *what, const char *json, PiStatus status, const char *fragment)
@@ -1002,6 +1085,7 @@ main(int argc, char **argv)
 	pi_blas.sgemv = cblas_sgemv;
 	printf("CPU kernels: %s\n", pi_engine_cpu_name());
 	test_safetensors();
+	test_safetensors_in_place();
 	test_graph();
 	test_op_set2_rejections();
 	test_attr_setters();

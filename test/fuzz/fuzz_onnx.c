@@ -1,7 +1,8 @@
 /*
  * fuzz_onnx.c
- *	  Fuzz target for the ONNX importer (pi_onnx_load) and the TensorProto
- *	  decoder (pi_onnx_tensor_load).  One input is
+ *	  Fuzz target for the ONNX importer (pi_onnx_load, and in place from a
+ *	  writable copy, pi_onnx_load_in_place) and the TensorProto decoder
+ *	  (pi_onnx_tensor_load).  One input is
  *
  *	    [4 bytes: external data length E, little-endian]
  *	    [E bytes: the external data file] [the rest: the ONNX model]
@@ -124,6 +125,37 @@ run_twice_checked(const PiModel *m)
 	return first;
 }
 
+/*
+ * Imports the model again in place from a writable copy, as the server
+ * does: the import must succeed exactly when pi_onnx_load did, its model
+ * (whose weights point into the copy) runs, and undoing the import's moves
+ * must give the file back byte for byte.
+ */
+static void
+check_in_place(const uint8_t *onnx, size_t len, const uint8_t *external, size_t external_len,
+			   bool loaded)
+{
+	uint8_t    *copy = malloc(len > 0 ? len : 1);
+	PiOnnxMoves moves = {0};
+	PiModel    *m = NULL;
+	PiError		err = {0};
+	PiStatus	st;
+
+	if (copy == NULL)
+		fuzz_fail("out of memory");
+	memcpy(copy, onnx, len);
+	st = pi_onnx_load_in_place(copy, len, external, external_len, &moves, &m, NULL, &err);
+	if ((st == PI_OK) != loaded)
+		fuzz_fail("an in-place import and a copying one disagree");
+	if (m != NULL && within_limits(m))
+		free(run_twice_checked(m));
+	pi_model_free(m);
+	pi_onnx_moves_undo(copy, &moves);
+	if (memcmp(copy, onnx, len) != 0)
+		fuzz_fail("undoing an in-place import's moves did not restore the file");
+	free(copy);
+}
+
 /* The fuzz target (libFuzzer's entry point). */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -155,8 +187,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_fail("a failed load returned a model");
 		if (err.message[0] == '\0' || err.status == PI_OK)
 			fuzz_fail("a failed load left no error message");
+		check_in_place(data + 4 + ext_len, size - 4 - ext_len, ext_len ? data + 4 : NULL, ext_len, false);
 		return 0;
 	}
+	check_in_place(data + 4 + ext_len, size - 4 - ext_len, ext_len ? data + 4 : NULL, ext_len, true);
 	pi_onnx_fuzz_stats.accepted++;
 	if (!m->finalized || m->ninputs < 1 || m->noutputs < 1)
 		fuzz_fail("a loaded model is not finalized or has no inputs/outputs");

@@ -7,7 +7,8 @@
  *	  and message expected, and what it must accept and compute (unsorted
  *	  nodes, the PyTorch dynamic-batch Reshape pattern, initializers that are
  *	  graph inputs, external data, old-opset Softmax, Split, float16 weights),
- *	  and small files that would make it build gigabytes.
+ *	  imports that use the file's weights in place, and small files that
+ *	  would make it build gigabytes.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -251,21 +252,15 @@ expect(const char *what, const Buf *b, const uint8_t *ext, size_t ext_len, PiSta
 	pi_model_free(m);
 }
 
-/* Imports, runs one batch and compares with want (within 1e-5 relative). */
+/* Runs one batch of an imported model and compares with want (within 1e-5 relative). */
 static void
-expect_run(const char *what, const Buf *b, const uint8_t *ext, size_t ext_len,
-		   int64_t batch, const float *in, const float *want, int64_t nout)
+check_run(const char *what, const PiModel *m, int64_t batch, const float *in, const float *want,
+		  int64_t nout)
 {
-	PiModel    *m = NULL;
 	PiError		err = {0};
 	PiExecutor *ex;
 	double		worst = 0;
 
-	if (pi_onnx_load(b->p, b->len, ext, ext_len, &m, NULL, &err) != PI_OK)
-	{
-		check(false, "%s: import failed: %s", what, err.message);
-		return;
-	}
 	ex = pi_executor_new(m, batch, &err);
 	check(ex != NULL, "%s: executor: %s", what, err.message);
 	if (ex != NULL)
@@ -283,6 +278,22 @@ expect_run(const char *what, const Buf *b, const uint8_t *ext, size_t ext_len,
 		printf("ok: %s: %lld values, worst relative error %.2g\n", what, (long long) nout, worst);
 	}
 	pi_executor_free(ex);
+}
+
+/* Imports, runs one batch and compares with want (within 1e-5 relative). */
+static void
+expect_run(const char *what, const Buf *b, const uint8_t *ext, size_t ext_len,
+		   int64_t batch, const float *in, const float *want, int64_t nout)
+{
+	PiModel    *m = NULL;
+	PiError		err = {0};
+
+	if (pi_onnx_load(b->p, b->len, ext, ext_len, &m, NULL, &err) != PI_OK)
+	{
+		check(false, "%s: import failed: %s", what, err.message);
+		return;
+	}
+	check_run(what, m, batch, in, want, nout);
 	pi_model_free(m);
 }
 
@@ -585,6 +596,153 @@ test_external(void)
 		expect("two external files", &m, file, sizeof(file), PI_ERR_UNSUPPORTED, "two external data files");
 		free(m.p);
 	}
+}
+
+/* The weight named name of an imported model, or NULL. */
+static const PiValue *
+weight_named(const PiModel *m, const char *name)
+{
+	int			i = pi_model_find_value(m, name);
+
+	return i >= 0 && m->values[i].kind == PI_VALUE_WEIGHT ? &m->values[i] : NULL;
+}
+
+/* Whether p points into the len bytes at start. */
+static bool
+points_into(const void *p, const uint8_t *start, size_t len)
+{
+	return (const uint8_t *) p >= start && (const uint8_t *) p < start + len;
+}
+
+/* gemm_model followed by a BatchNormalization over its 2 channels, which folds into the Gemm. */
+static Buf
+gemm_bn_model(void)
+{
+	static const float w[6] = {1, -2, 3, 0.5f, 0.25f, -1};
+	static const float params[4][2] = {{2, 0.5f}, {1, -1}, {0.25f, 0}, {4, 1}};	/* scale, B, mean, var */
+	static const char *const names[4] = {"scale", "B", "mean", "var"};
+	int64_t		wdims[2] = {2, 3},
+				cdims[1] = {2},
+				xdims[2] = {-1, 3},
+				ydims[2] = {-1, 2};
+	Buf			g = {0},
+				t,
+				n,
+				vi,
+				a[1];
+
+	a[0] = attr_i("transB", 1);
+	n = node("Gemm", "fc", (const char *[]) {"x", "W", NULL}, (const char *[]) {"h", NULL}, NULL, a, 1);
+	put_msg(&g, 1, &n);
+	n = node("BatchNormalization", "bn", (const char *[]) {"h", "scale", "B", "mean", "var", NULL},
+			 (const char *[]) {"y", NULL}, NULL, NULL, 0);
+	put_msg(&g, 1, &n);
+	t = tensor_f("W", 2, wdims, w);
+	put_msg(&g, 5, &t);
+	for (int i = 0; i < 4; i++)
+	{
+		t = tensor_f(names[i], 1, cdims, params[i]);
+		put_msg(&g, 5, &t);
+	}
+	vi = value_info("x", 2, xdims);
+	put_msg(&g, 11, &vi);
+	vi = value_info("y", 2, ydims);
+	put_msg(&g, 12, &vi);
+	return model(7, 13, &g);
+}
+
+/*
+ * In-place imports: float32 weights used where they lie in the file or
+ * the external data, unaligned raw_data moved within a writable file and
+ * put back byte for byte, a read-only file never written (a folded batch
+ * norm rewrites copies), and pi_onnx_load's weights its own.
+ */
+static void
+test_in_place(void)
+{
+	float		x[6] = {1, 2, 3, -1, 0.5f, 2};
+	float		want[4],
+				want_bn[4];
+	Buf			gemm = gemm_model(false, 0);
+	Buf			bn = gemm_bn_model();
+	uint8_t    *mem = malloc(gemm.len + bn.len + 8);
+	PiModel    *m = NULL;
+	PiError		err = {0};
+	const PiValue *w;
+
+	gemm_reference(x, 2, want);
+	for (int i = 0; i < 4; i++)
+	{
+		static const float scale[2] = {2, 0.5f},
+					shift[2] = {1, -1},
+					mean[2] = {0.25f, 0},
+					var[2] = {4, 1};
+		static const float wt[6] = {1, -2, 3, 0.5f, 0.25f, -1};
+		int			r = i / 2,
+					c = i % 2;
+		float		h = 0;
+
+		for (int k = 0; k < 3; k++)
+			h += x[r * 3 + k] * wt[c * 3 + k];
+		want_bn[i] = (h - mean[c]) / sqrtf(var[c] + 1e-5f) * scale[c] + shift[c];
+	}
+	/* the file at each alignment: its W is moved, or not, and put back */
+	for (int start = 0; start < 4; start++)
+	{
+		uint8_t    *file = mem + start;
+		PiOnnxMoves moves = {0};
+
+		memcpy(file, gemm.p, gemm.len);
+		check(pi_onnx_load_in_place(file, gemm.len, NULL, 0, &moves, &m, NULL, &err) == PI_OK,
+			  "in place at +%d: %s", start, err.message);
+		w = m ? weight_named(m, "W") : NULL;
+		check(w != NULL && w->data_borrowed && points_into(w->data, file, gemm.len) &&
+			  (uintptr_t) w->data % sizeof(float) == 0, "in place at +%d: W is used where it lies, aligned", start);
+		if (m != NULL)
+			check_run("in place", m, 2, x, want, 4);
+		pi_model_free(m);
+		pi_onnx_moves_undo(file, &moves);
+		check(memcmp(file, gemm.p, gemm.len) == 0, "in place at +%d: the file is restored", start);
+
+		memcpy(file, bn.p, bn.len);
+		check(pi_onnx_load_in_place(file, bn.len, NULL, 0, NULL, &m, NULL, &err) == PI_OK,
+			  "read-only at +%d: %s", start, err.message);
+		if (m != NULL)
+			check_run("read-only, a batch norm folded into copies", m, 2, x, want_bn, 4);
+		pi_model_free(m);
+		check(memcmp(file, bn.p, bn.len) == 0, "read-only at +%d: the file is not written", start);
+	}
+	/* external data: used in place at an aligned offset, copied at another */
+	{
+		static const float wext[6] = {1, -2, 3, 0.5f, 0.25f, -1};
+		uint8_t		ext[72];
+
+		for (int offset = 64; offset <= 66; offset += 2)
+		{
+			Buf			em = gemm_model(true, offset);
+
+			memcpy(ext + offset, wext, sizeof(wext));
+			check(pi_onnx_load_in_place(em.p, em.len, ext, offset + sizeof(wext), NULL, &m, NULL, &err) == PI_OK,
+				  "external at %d: %s", offset, err.message);
+			w = m ? weight_named(m, "W") : NULL;
+			check(w != NULL && w->data_borrowed == (offset == 64) &&
+				  points_into(w->data, ext, sizeof(ext)) == (offset == 64),
+				  "external at %d: W %s", offset, offset == 64 ? "used in place" : "copied");
+			if (m != NULL)
+				check_run("external data in place", m, 2, x, want, 4);
+			pi_model_free(m);
+			free(em.p);
+		}
+	}
+	/* pi_onnx_load: weights of the model's own */
+	check(pi_onnx_load(gemm.p, gemm.len, NULL, 0, &m, NULL, &err) == PI_OK, "load: %s", err.message);
+	w = m ? weight_named(m, "W") : NULL;
+	check(w != NULL && !w->data_borrowed && !points_into(w->data, gemm.p, gemm.len), "load: W is a copy");
+	pi_model_free(m);
+	printf("ok: in-place imports\n");
+	free(mem);
+	free(gemm.p);
+	free(bn.p);
 }
 
 /* A graph of the given nodes over input x [batch, 3], output y. */
@@ -999,6 +1157,7 @@ main(void)
 	test_corrupt();
 	test_tensors();
 	test_external();
+	test_in_place();
 	test_unsupported();
 	test_accepted();
 	test_lifted();
