@@ -113,11 +113,13 @@ ENGINE_TEST_CFLAGS = -std=gnu11 -O3 -g -Wall -Wextra -Wno-unused-parameter -Iinc
 # What the test programs share: reading files and fixtures; the MNIST test set (zlib).
 TEST_COMMON = test/common/test_files.c
 TEST_MNIST = test/common/test_mnist.c
+# The counted "ok:"/"FAIL:" checks of test_engine, test_gpu and test_gpu_logic.
+TEST_CHECK = test/common/test_check.c
 # The fuzz builds' sanitizer defaults and the drivers' pseudo-random numbers.
 FUZZ_COMMON = test/fuzz/fuzz_common.c
 
-test/engine/test_engine: test/engine/test_engine.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_engine.c $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+test/engine/test_engine: test/engine/test_engine.c $(TEST_CHECK) $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_engine.c $(TEST_CHECK) $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
 test/fuzz/fuzz_model: test/fuzz/fuzz_model.c test/fuzz/driver.c $(FUZZ_COMMON) test/fuzz/fuzz_common.h test/fuzz/fuzz_model.h $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -213,13 +215,13 @@ build/cuda/libpi_engine.a: $(ENGINE_SRCS:.c=.o)
 # The plain-C logic of the GPU path on the CPU (no GPU, no nvcc), the shell
 # search for CUDA's libraries against the C one over fake trees, and
 # test_gpu's checks over the CPU stand-in of pg_infer_cuda.so.
-test/gpu/test_gpu_logic: test/gpu/test_gpu_logic.c $(CUDA_PLAIN_SRCS) $(CUDA_LOADER_SRCS) build/cuda/libpi_engine.a include/*.h src/cuda/*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu_logic.c $(CUDA_PLAIN_SRCS) $(CUDA_LOADER_SRCS) \
+test/gpu/test_gpu_logic: test/gpu/test_gpu_logic.c $(TEST_CHECK) $(CUDA_PLAIN_SRCS) $(CUDA_LOADER_SRCS) build/cuda/libpi_engine.a include/*.h src/cuda/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu_logic.c $(TEST_CHECK) $(CUDA_PLAIN_SRCS) $(CUDA_LOADER_SRCS) \
 		build/cuda/libpi_engine.a -ldl -lm
 
 # test_gpu itself, over the CPU stand-in of the library (its checks' logic, no GPU)
-test/gpu/test_gpu_fake: test/gpu/test_gpu.c $(TEST_COMMON) $(TEST_MNIST) test/executor/fake_cuda.so build/cuda/libpi_engine.a include/*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu.c $(TEST_COMMON) $(TEST_MNIST) build/cuda/libpi_engine.a \
+test/gpu/test_gpu_fake: test/gpu/test_gpu.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) test/executor/fake_cuda.so build/cuda/libpi_engine.a include/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) build/cuda/libpi_engine.a \
 		test/executor/fake_cuda.so -Wl,-rpath,'$$ORIGIN/../executor' -lcjson -lz $(BLAS_LIBS) -lm
 
 check-gpu-logic: test/gpu/test_gpu_logic test/gpu/test_gpu_fake
@@ -278,8 +280,8 @@ pg_infer_cuda.so: $(CUDA_OBJS) build/cuda/libpi_engine.a src/cuda/exports.map
 		-L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -lstdc++ -lm
 
 # GPU against CPU on every fixture, and the shared MNIST CNN (test/gpu/run-device.sh)
-test/gpu/test_gpu: test/gpu/test_gpu.c $(TEST_COMMON) $(TEST_MNIST) pg_infer_cuda.so $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu.c $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) $(CUDA_TEST_LINK) \
+test/gpu/test_gpu: test/gpu/test_gpu.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) pg_infer_cuda.so $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) $(CUDA_TEST_LINK) \
 		-lcjson -lz $(BLAS_LIBS) -lm
 
 # the 784-512-256-10 MLP on the GPU against the pinned H2D roofline

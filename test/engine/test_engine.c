@@ -8,7 +8,6 @@
  * Prints one line per check and a closing "N passed, N failed".
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,27 +15,9 @@
 #include "pi_blas.h"
 #include "pi_engine.h"
 #include "pi_format.h"
+#include "test_check.h"
 #include "test_files.h"
 
-static int	passed;
-static int	failed;
-
-/* Records one check's outcome. */
-static void
-check(bool ok, const char *fmt,...)
-{
-	va_list		ap;
-
-	printf("%s: ", ok ? "ok" : "FAIL");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	if (ok)
-		passed++;
-	else
-		failed++;
-}
 
 /*
  * Runs the first rows of a fixture's inputs, repeated copies times, as one
@@ -1100,6 +1081,5 @@ main(int argc, char **argv)
 	}
 	else
 		check(false, "fixture directory given on the command line");
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_summary();
 }

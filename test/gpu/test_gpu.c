@@ -21,7 +21,6 @@
  * out (under compute-sanitizer, which would report them).
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +31,7 @@
 #include "pi_cuda.h"
 #include "pi_engine.h"
 #include "pi_format.h"
+#include "test_check.h"
 #include "test_files.h"
 #include "test_mnist.h"
 #include "pi_onnx.h"
@@ -41,26 +41,7 @@
 #define MNIST_BATCH 512
 #define MNIST_TIE_GAP 1e-4		/* CPU top-2 logit gap below which the GPU may pick either */
 
-static int	passed;
-static int	failed;
 static PiCudaContext *ctx;
-
-/* Records one check's outcome. */
-static void
-check(bool ok, const char *fmt,...)
-{
-	va_list		ap;
-
-	printf("%s: ", ok ? "ok" : "FAIL");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	if (ok)
-		passed++;
-	else
-		failed++;
-}
 
 /* Whether gpu agrees with cpu; tracks the worst scaled difference. */
 static bool
@@ -671,7 +652,7 @@ fault_child(const char *dir, const FaultCase *fc)
 	char		label[256];
 	int64_t		batch = 0;
 
-	passed = failed = 0;		/* this process's checks only */
+	checks_passed = checks_failed = 0;		/* this process's checks only */
 	setenv("PG_INFER_CUDA_FAULT", fc->spec, 1);
 	snprintf(label, sizeof(label), "PG_INFER_CUDA_FAULT=%s", fc->spec);
 	if ((ctx = pi_cuda_context_new(0, &err)) == NULL ||
@@ -712,7 +693,7 @@ fault_child(const char *dir, const FaultCase *fc)
 		free(rows[i]);
 	pi_model_free(m);
 	pi_tensor_set_free(&io);
-	return failed == 0 ? 0 : 1;
+	return checks_failed == 0 ? 0 : 1;
 }
 
 /* Each fault case in a process of its own, forked before this one touches CUDA. */
@@ -755,7 +736,7 @@ main(int argc, char **argv)
 	{
 		check(false, "a CUDA device is present: %d found%s%s", devices,
 			  err.status != PI_OK ? ": " : "", err.status != PI_OK ? err.message : "");
-		printf("%d passed, %d failed\n", passed, failed);
+		check_summary();
 		return 1;
 	}
 	check(pi_cuda_context_new(devices, &err) == NULL && err.status == PI_ERR_DEVICE,
@@ -763,7 +744,7 @@ main(int argc, char **argv)
 	if ((ctx = pi_cuda_context_new(0, &err)) == NULL || pi_cuda_device_info(ctx, &info, &err) != PI_OK)
 	{
 		check(false, "CUDA device 0 opens: %s", err.message);
-		printf("%d passed, %d failed\n", passed, failed);
+		check_summary();
 		return 1;
 	}
 	printf("device 0: %s, compute capability %d.%d, %.1f of %.1f GiB free\n", info.name,
@@ -777,6 +758,5 @@ main(int argc, char **argv)
 		test_buckets(argv[1], bucket_fixtures[i]);
 	test_mnist(argv[2], argv[3], argv[4]);
 	pi_cuda_context_free(ctx);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_summary();
 }

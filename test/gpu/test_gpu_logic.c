@@ -14,7 +14,6 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <ftw.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,27 +23,9 @@
 #include "../../src/cuda/cuda_faults.h"
 #include "../../src/cuda/graph_cache.h"
 #include "pi_cuda.h"
+#include "test_check.h"
 #include "pi_cuda_loader.h"
 
-static int	passed;
-static int	failed;
-
-/* Records one check's outcome; prints it. */
-static void
-check(bool ok, const char *fmt,...)
-{
-	va_list		ap;
-
-	printf("%s: ", ok ? "ok" : "FAIL");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	if (ok)
-		passed++;
-	else
-		failed++;
-}
 
 /* Sticky errors and lost devices, allocations, the rest. */
 static void
@@ -367,6 +348,5 @@ main(int argc, char **argv)
 	test_graph_slots();
 	test_library_search();
 	test_layout();
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed == 0 ? 0 : 1;
+	return check_summary();
 }
