@@ -35,7 +35,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -46,55 +45,11 @@ sys.path.insert(0, HERE)
 import bench as B  # noqa: E402  (machine info, scratch server helpers)
 import onnx_writer  # noqa: E402  (test/, on the path through bench)
 import pginfer  # noqa: E402
+from proc_memory import Peaks  # noqa: E402  (test/)
 
 ROOT = B.ROOT
 GIB = 1 << 30
 MB = 1 << 20
-
-
-def proc_status(pid):
-    """VmRSS, VmHWM, RssAnon, RssFile and RssShmem of a process, in bytes."""
-    fields = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem"):
-                fields[key] = int(value.split()[0]) * 1024
-    return fields
-
-
-class Peaks:
-    """The peaks of a backend while a block runs: VmHWM over the resident set
-    before (reset at the start) and the private resident set (RssAnon +
-    RssFile) sampled every 2 ms, both as growth."""
-
-    def __init__(self, pid):
-        self.pid = pid
-
-    def __enter__(self):
-        with open(f"/proc/{self.pid}/clear_refs", "w") as f:
-            f.write("5")
-        self.before = proc_status(self.pid)
-        self.private, self.done = 0, threading.Event()
-        self.thread = threading.Thread(target=self.sample, daemon=True)
-        self.thread.start()
-        self.start = time.time()
-        return self
-
-    def sample(self):
-        while not self.done.is_set():
-            s = proc_status(self.pid)
-            self.private = max(self.private, s["RssAnon"] + s["RssFile"])
-            time.sleep(0.002)
-
-    def __exit__(self, *exc):
-        self.seconds = time.time() - self.start
-        self.done.set()
-        self.thread.join()
-        after = proc_status(self.pid)
-        self.hwm = after["VmHWM"] - self.before["VmRSS"]
-        self.private -= self.before["RssAnon"] + self.before["RssFile"]
-        self.shmem = after["RssShmem"]
 
 
 def median_seconds(conn, sql, params, runs=3):

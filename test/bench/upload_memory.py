@@ -33,8 +33,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import threading
-import time
 
 import psycopg
 
@@ -42,57 +40,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "test"))
 import onnx_writer  # noqa: E402
+from proc_memory import Peaks  # noqa: E402
 
 SCRATCH = os.path.join(ROOT, "test", "scratch-server.sh")
 MB = 1 << 20
-
-
-def proc_status(pid):
-    """VmRSS, VmHWM, RssAnon, RssFile and RssShmem of a process, in bytes."""
-    fields = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem"):
-                fields[key] = int(value.split()[0]) * 1024
-    return fields
-
-
-class PrivatePeak(threading.Thread):
-    """Samples a process's private resident memory (RssAnon + RssFile) every
-    2 ms until stopped: the peak of what it allocated, without the shared
-    memory (shared buffers, the model cache) that VmHWM also counts."""
-
-    def __init__(self, pid):
-        super().__init__(daemon=True)
-        self.pid, self.peak, self.done = pid, 0, threading.Event()
-
-    def run(self):
-        while not self.done.is_set():
-            s = proc_status(self.pid)
-            self.peak = max(self.peak, s["RssAnon"] + s["RssFile"])
-            time.sleep(0.002)
-
-    def stop(self):
-        self.done.set()
-        self.join()
-        return self.peak
 
 
 def measured(conninfo, sql, params=()):
     """Runs sql in a new connection; (seconds, growth of VmHWM over the
     resident set before, growth of the sampled private peak, status after)."""
     with psycopg.connect(**conninfo, autocommit=True) as c:
-        pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
-        before = proc_status(pid)
-        sampler = PrivatePeak(pid)
-        sampler.start()
-        start = time.time()
-        c.execute(sql, params)
-        seconds = time.time() - start
-        private = sampler.stop() - before["RssAnon"] - before["RssFile"]
-        after = proc_status(pid)
-    return seconds, after["VmHWM"] - before["VmRSS"], private, after
+        with Peaks(c.execute("SELECT pg_backend_pid()").fetchone()[0]) as peaks:
+            c.execute(sql, params)
+    return peaks.seconds, peaks.hwm, peaks.private, peaks.after
 
 
 def large_object(conninfo, path):

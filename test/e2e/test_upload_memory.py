@@ -10,30 +10,18 @@ import numpy as np
 import pytest
 
 import onnx_writer  # test/, on the path through conftest
+from proc_memory import Peaks
 
 MODEL_BYTES = 256 << 20
 PIECE = 4 << 20
 
 
-def status(pid):
-    """VmRSS and VmHWM of a process, in bytes."""
-    fields = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                fields[key] = int(value.split()[0]) * 1024
-    return fields
-
-
 def peak_growth(conn, pid, sql, params=()):
     """How far the backend's peak resident set rises above where it was
-    before sql, which runs in this connection (VmHWM reset first)."""
-    with open(f"/proc/{pid}/clear_refs", "w") as f:
-        f.write("5")
-    before = status(pid)["VmRSS"]
-    conn.execute(sql, params)
-    return status(pid)["VmHWM"] - before
+    before sql, which runs in this connection."""
+    with Peaks(pid, sample=False) as peaks:
+        conn.execute(sql, params)
+    return peaks.hwm
 
 
 def test_create_and_load_peaks(conn, tmp_path):
