@@ -82,7 +82,7 @@ unary_value(const UnaryParams &p, float x)
 	switch (p.op)
 	{
 		case PI_OP_RELU:
-			return x > 0.0f ? x : 0.0f;
+			return x < 0.0f ? 0.0f : x;	/* NaN stays NaN, as on the CPU */
 		case PI_OP_LEAKY_RELU:
 			return x >= 0.0f ? x : p.alpha * x;
 		case PI_OP_SIGMOID:
@@ -110,7 +110,12 @@ unary_value(const UnaryParams &p, float x)
 		case PI_OP_SOFTPLUS:
 			return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
 		case PI_OP_HARD_SIGMOID:
-			return fmaxf(0.0f, fminf(1.0f, p.alpha * x + p.beta));
+			{
+				/* NaN stays NaN (fmaxf/fminf would drop it) */
+				float		v = p.alpha * x + p.beta;
+
+				return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+			}
 		case PI_OP_ELU:
 			return x > 0.0f ? x : p.alpha * expm1f(x);
 		case PI_OP_SELU:

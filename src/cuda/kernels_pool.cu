@@ -53,7 +53,7 @@ pool_geometry(const PiCudaArgs *a)
 	return g;
 }
 
-/* MaxPool2D: padding never wins (it is -inf). */
+/* MaxPool2D: padding never wins (it is -inf); a window with a NaN gives NaN, as on the CPU. */
 __global__ static void
 max_pool_kernel(PoolGeometry g, const float *x, float *y, int64_t n)
 {
@@ -74,7 +74,7 @@ max_pool_kernel(PoolGeometry g, const float *x, float *y, int64_t n)
 			{
 				int64_t		ix = ox * g.sw - g.pl + (int64_t) kj * g.dw;
 
-				if (ix >= 0 && ix < g.w && p[iy * g.w + ix] > best)
+				if (ix >= 0 && ix < g.w && (p[iy * g.w + ix] > best || isnan(p[iy * g.w + ix])))
 					best = p[iy * g.w + ix];
 			}
 		}

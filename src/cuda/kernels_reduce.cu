@@ -64,7 +64,7 @@ pi_gpu_launch_softmax(const PiCudaArgs *a)
 	return pi_gpu_launched(a, "softmax");
 }
 
-/* ArgMax: index of the first maximum of each slice, as float32. */
+/* ArgMax: index of the first maximum of each slice (the first NaN if any), as float32. */
 __global__ static void
 argmax_kernel(const float *x, float *y, int64_t len, int64_t inner, int64_t n)
 {
@@ -73,8 +73,8 @@ argmax_kernel(const float *x, float *y, int64_t len, int64_t inner, int64_t n)
 		const float *p = x + (s / inner) * len * inner + s % inner;
 		int64_t		best = 0;
 
-		for (int64_t k = 1; k < len; k++)
-			if (p[k * inner] > p[best * inner])
+		for (int64_t k = 1; k < len && !isnan(p[best * inner]); k++)
+			if (p[k * inner] > p[best * inner] || isnan(p[k * inner]))
 				best = k;
 		y[s] = (float) best;
 	}

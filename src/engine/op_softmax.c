@@ -70,7 +70,10 @@ pi_kernel_softmax(const PiKernelArgs *a)
 		}
 }
 
-/* ArgMax: index of the first maximum, as float32. */
+/*
+ * ArgMax: index of the first maximum, as float32; NaN counts as larger than
+ * any number (the first NaN wins), as in PyTorch and TopK.
+ */
 void
 pi_kernel_argmax(const PiKernelArgs *a)
 {
@@ -85,8 +88,8 @@ pi_kernel_argmax(const PiKernelArgs *a)
 			const float *x = a->in[0] + o * len * inner + i;
 			int64_t		best = 0;
 
-			for (int64_t k = 1; k < len; k++)
-				if (x[k * inner] > x[best * inner])
+			for (int64_t k = 1; k < len && !isnan(x[best * inner]); k++)
+				if (x[k * inner] > x[best * inner] || isnan(x[k * inner]))
 					best = k;
 			a->out[o * inner + i] = (float) best;
 		}

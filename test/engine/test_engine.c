@@ -870,8 +870,9 @@ run_model(const PiModel *m, const float *x, int64_t rows, bool fused, float *y)
 }
 
 /*
- * NaN goes through Relu, Clip and MaxPool as in PyTorch (a window or
- * element with NaN gives NaN), fused into a convolution's epilogue or not.
+ * NaN goes through Relu, HardSigmoid, Clip and MaxPool as in PyTorch (a
+ * window or element with NaN gives NaN), fused into a convolution's
+ * epilogue or not, and ArgMax takes the first NaN as the maximum.
  */
 static void
 test_nan(void)
@@ -888,6 +889,22 @@ test_nan(void)
 	if (m != NULL && run_model(m, (float[]) {NAN, -1, 2, -NAN}, 1, true, y))
 		check(isnan(y[0]) && y[1] == 0.0f && y[2] == 2.0f && isnan(y[3]),
 			  "Relu keeps NaN: %g %g %g %g", y[0], y[1], y[2], y[3]);
+	pi_model_free(m);
+
+	m = load_model("HardSigmoid", "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"shape\":[-1,4]}],"
+				   "\"outputs\":[\"y\"],\"nodes\":[{\"name\":\"y\",\"op\":\"HardSigmoid\",\"inputs\":[\"x\"]}]}",
+				   "{}", NULL, 0);
+	if (m != NULL && run_model(m, (float[]) {NAN, -10, 0, 10}, 1, true, y))
+		check(isnan(y[0]) && y[1] == 0.0f && y[2] == 0.5f && y[3] == 1.0f,
+			  "HardSigmoid keeps NaN: %g %g %g %g", y[0], y[1], y[2], y[3]);
+	pi_model_free(m);
+
+	m = load_model("ArgMax", "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"shape\":[-1,4]}],"
+				   "\"outputs\":[\"y\"],\"nodes\":[{\"name\":\"y\",\"op\":\"ArgMax\",\"inputs\":[\"x\"],"
+				   "\"attrs\":{\"axis\":1,\"keepdims\":0}}]}", "{}", NULL, 0);
+	if (m != NULL && run_model(m, (float[]) {1, NAN, 3, NAN, NAN, 5, 6, 7, 1, 3, 2, 3}, 3, true, y))
+		check(y[0] == 1.0f && y[1] == 0.0f && y[2] == 1.0f,
+			  "ArgMax takes the first NaN, else the first maximum: %g %g %g", y[0], y[1], y[2]);
 	pi_model_free(m);
 
 	for (int i = 0; i < 16; i++)

@@ -479,6 +479,49 @@ test_input_transform(void)
 	}
 }
 
+/*
+ * NaN on the device as on the CPU: Relu, HardSigmoid and Clip keep it, a
+ * MaxPool window or a ReduceMax slice with one gives NaN, ArgMax takes the
+ * first NaN as the maximum.
+ */
+static void
+test_nan_semantics(void)
+{
+	static const char *const nodes[][2] = {
+		{"Relu", "{\"name\":\"y\",\"op\":\"Relu\",\"inputs\":[\"x\"]}"},
+		{"HardSigmoid", "{\"name\":\"y\",\"op\":\"HardSigmoid\",\"inputs\":[\"x\"]}"},
+		{"Clip", "{\"name\":\"y\",\"op\":\"Clip\",\"inputs\":[\"x\"],\"attrs\":{\"min\":-1,\"max\":1}}"},
+		{"MaxPool2D", "{\"name\":\"y\",\"op\":\"MaxPool2D\",\"inputs\":[\"x\"],\"attrs\":{\"kernel_shape\":[2,2],\"strides\":[2,2]}}"},
+		{"ReduceMax", "{\"name\":\"y\",\"op\":\"ReduceMax\",\"inputs\":[\"x\"],\"attrs\":{\"axes\":[3],\"keepdims\":0}}"},
+		{"ArgMax", "{\"name\":\"y\",\"op\":\"ArgMax\",\"inputs\":[\"x\"],\"attrs\":{\"axis\":3,\"keepdims\":0}}"},
+	};
+	float		rows[4 * 16];
+	float	   *inputs[1] = {rows};
+	float		no_weights = 0;
+
+	/* four rows of a 1x4x4 map, NaN at a different place in each (row 3 none) */
+	for (int i = 0; i < 4 * 16; i++)
+		rows[i] = (float) ((i * 7) % 11) - 5.0f;
+	rows[0] = NAN;
+	rows[16 + 5] = NAN;
+	rows[32 + 15] = NAN;
+	for (size_t n = 0; n < sizeof(nodes) / sizeof(nodes[0]); n++)
+	{
+		char		json[512],
+					label[64];
+		PiModel    *m;
+
+		snprintf(json, sizeof(json), "{\"format\":\"pg_infer\",\"version\":1,"
+				 "\"inputs\":[{\"name\":\"x\",\"shape\":[-1,1,4,4]}],\"outputs\":[\"y\"],\"nodes\":[%s]}",
+				 nodes[n][1]);
+		if ((m = model_from(json, "{}", &no_weights, 0)) == NULL)
+			continue;
+		snprintf(label, sizeof(label), "NaN through %s", nodes[n][0]);
+		compare_model(label, m, inputs, 4, TOLERANCE);
+		pi_model_free(m);
+	}
+}
+
 /* Top class of a row of 10 logits (the first on ties) and its lead over the second best. */
 static int
 top_class(const float *logits, double *gap)
@@ -753,6 +796,7 @@ main(int argc, char **argv)
 	check(!pi_cuda_tf32(ctx), "TF32 is off by default");
 	test_gather_errors();
 	test_input_transform();
+	test_nan_semantics();
 	run_fixtures(argv[1]);
 	for (size_t i = 0; i < sizeof(bucket_fixtures) / sizeof(bucket_fixtures[0]); i++)
 		test_buckets(argv[1], bucket_fixtures[i]);
