@@ -59,7 +59,8 @@ EXECUTOR_CLIENT_SRCS = src/executor/spawn.c src/executor/channel.c
 # The executor process, pg_infer_executor (include/pi_executor_protocol.h):
 # a program of its own over the engine, never a PostgreSQL backend.
 EXECUTOR_SRCS = src/executor/main.c src/executor/commands.c src/executor/models.c \
-	src/executor/activations.c src/executor/device.c src/executor/channel.c $(CUDA_LOADER_SRCS)
+	src/executor/activations.c src/executor/device.c src/executor/lanes.c src/executor/channel.c \
+	$(CUDA_LOADER_SRCS)
 
 # The plain-C parts of the CUDA device engine (no CUDA headers): its ABI
 # report, the classes of CUDA errors and fault injection, the CUDA graph
@@ -153,7 +154,7 @@ EXECUTOR_CFLAGS = -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -Iinclud
 all: pg_infer_executor
 
 pg_infer_executor: $(EXECUTOR_SRCS) $(ENGINE_SRCS:.c=.o) include/*.h src/executor/*.h
-	$(CC) $(EXECUTOR_CFLAGS) -o $@ $(EXECUTOR_SRCS) $(ENGINE_SRCS:.c=.o) -lcjson $(BLAS_LIBS) -ldl -lm
+	$(CC) $(EXECUTOR_CFLAGS) -o $@ $(EXECUTOR_SRCS) $(ENGINE_SRCS:.c=.o) -lcjson $(BLAS_LIBS) -ldl -lpthread -lm
 
 test/executor/test_executor: test/executor/test_executor.c $(TEST_COMMON) $(EXECUTOR_CLIENT_SRCS) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/executor/test_executor.c $(TEST_COMMON) $(EXECUTOR_CLIENT_SRCS) \

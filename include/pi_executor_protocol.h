@@ -17,6 +17,8 @@
  *
  * Command line: pg_infer_executor DEVICE ARENA_BYTES MAX_BATCH [CUDA_LIBRARY]
  * where DEVICE is "cpu" or "cuda" (CUDA_LIBRARY: path of pg_infer_cuda.so).
+ * On the CPU, the environment variable PI_EXEC_THREADS_ENV (1 to
+ * PI_EXEC_MAX_THREADS, default 1) sets how many threads share a RUN's rows.
  *
  * On start the executor sends one PiExecReply for PI_EXEC_HELLO unasked:
  * status PI_OK with the device's name and memory, or an error (no GPU, no
@@ -29,7 +31,8 @@
  *	        holds for the model (its weights' device bytes on a GPU), and the
  *	        model's activation plan: a RUN of r rows needs fixed_bytes +
  *	        r * row_bytes of activation buffers (the engine's buffer plan, on
- *	        either device), and takes at most max_rows rows (MAX_BATCH, or
+ *	        either device, for each of the CPU's threads), and takes at most
+ *	        max_rows rows (MAX_BATCH, or
  *	        fewer where a buffer would pass INT32_MAX floats; 0: not even one
  *	        row can be addressed).
  *	UNLOAD  frees model_handle and its buffers.  Reply: the bytes it held.
@@ -71,6 +74,8 @@
 #define PI_EXEC_MAX_PAYLOAD ((int64_t) 1 << 40)	/* 1 TiB: more than any device holds */
 #define PI_EXEC_PROGRAM "pg_infer_executor"
 #define PI_EXEC_CUDA_LIBRARY "pg_infer_cuda.so"
+#define PI_EXEC_THREADS_ENV "PG_INFER_EXECUTOR_THREADS"
+#define PI_EXEC_MAX_THREADS 64
 /*
  * The executor's exit status after a reply with PI_ERR_DEVICE_LOST: the
  * GPU's context is dead (a sticky CUDA error), so it exits for the worker

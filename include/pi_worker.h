@@ -159,6 +159,7 @@ extern int	pg_infer_worker_buffer_mb;
 extern int	pg_infer_worker_work_mem_kb;
 extern int	pg_infer_worker_run_timeout_ms;
 extern int	pg_infer_worker_time_slice_ms;
+extern int	pg_infer_worker_threads;
 extern bool pg_infer_tf32;
 extern char *pg_infer_cuda_library_path;
 

@@ -16,10 +16,11 @@
  * Sets lm's activation plan: a RUN of r rows needs fixed_bytes + r *
  * row_bytes, and at most max_rows rows fit (max_batch, or fewer where one
  * buffer would pass INT32_MAX floats, which BLAS cannot address; 0 when
- * not even one row can).
+ * not even one row can).  With lanes lanes (CPU threads), each holds its
+ * share of the rows, rounded up, and its own fixed part.
  */
 void
-activations_plan(LoadedModel *lm, int64_t max_batch)
+activations_plan(LoadedModel *lm, int64_t max_batch, int lanes)
 {
 	const PiModel *m = lm->model;
 	int64_t		widest = 1;
@@ -40,6 +41,8 @@ activations_plan(LoadedModel *lm, int64_t max_batch)
 	}
 	lm->row_bytes = two - one;
 	lm->fixed_bytes = one - lm->row_bytes;
+	/* lanes x (fixed + ceil(r / lanes) rows) <= lanes x fixed + (r + lanes - 1) rows */
+	lm->fixed_bytes = lanes * lm->fixed_bytes + (lanes - 1) * lm->row_bytes;
 }
 
 /* Bytes of lm's buffers for rows rows by its plan (rows <= max_rows: no overflow). */

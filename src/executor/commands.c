@@ -66,7 +66,7 @@ command_load(ExecState *st, const PiExecRequest *req, uint8_t *image, PiExecRepl
 	}
 	if (device_load(&st->device, lm, &err) != PI_OK)
 		goto failed;
-	activations_plan(lm, st->max_batch);
+	activations_plan(lm, st->max_batch, st->device.cuda ? 1 : st->device.threads);
 	reply->bytes = lm->bytes;
 	reply->free_bytes = device_free_bytes(&st->device);
 	reply->fixed_bytes = lm->fixed_bytes;
@@ -204,15 +204,11 @@ command_run(ExecState *st, const PiExecRequest *req, PiExecReply *reply)
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (int i = 0; i < lm->model->ninputs; i++)
-		memcpy(device_input(&st->device, lm, i), st->arena + req->input_offset[i], in_bytes[i]);
-	if (device_run(&st->device, lm, req->rows, req->tf32 != 0, &err) != PI_OK)
+	if (device_run(&st->device, lm, st->arena, req, &err) != PI_OK)
 	{
 		reply_error(reply, &err);
 		return;
 	}
-	for (int o = 0; o < req->noutputs; o++)
-		memcpy(st->arena + req->output_offset[o], device_output(&st->device, lm, o), out_bytes[o]);
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	reply->run_usec = elapsed_usec(&start, &end);
 }

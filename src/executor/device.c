@@ -94,9 +94,10 @@ cuda_open(ExecDevice *dev, const char *library, PiError *err)
 
 /* Opens the device named kind ("cpu" or "cuda"); false with err set (then device_close). */
 bool
-device_open(ExecDevice *dev, const char *kind, const char *cuda_library, PiError *err)
+device_open(ExecDevice *dev, const char *kind, int threads, const char *cuda_library, PiError *err)
 {
 	memset(dev, 0, sizeof(*dev));
+	dev->threads = threads;
 	if (strcmp(kind, "cuda") == 0)
 	{
 		dev->cuda = true;
@@ -107,7 +108,11 @@ device_open(ExecDevice *dev, const char *kind, const char *cuda_library, PiError
 		pi_fail(err, PI_ERR_DEVICE, "unknown device \"%s\", expected \"cpu\" or \"cuda\"", kind);
 		return false;
 	}
-	snprintf(dev->name, sizeof(dev->name), "cpu");
+	/* the engine chooses its kernels now, before any lane could race to */
+	if (dev->threads > 1)
+		snprintf(dev->name, sizeof(dev->name), "cpu (%s, %d threads)", pi_engine_cpu_name(), dev->threads);
+	else
+		snprintf(dev->name, sizeof(dev->name), "cpu");
 	dev->total_bytes = (int64_t) sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
 	return true;
 }
@@ -154,10 +159,7 @@ PiStatus
 device_buffers_new(ExecDevice *dev, LoadedModel *lm, int64_t rows, PiError *err)
 {
 	if (!dev->cuda)
-	{
-		lm->cpu = pi_executor_new(lm->model, rows, err);
-		return lm->cpu != NULL ? PI_OK : err->status;
-	}
+		return lanes_new(lm, dev->threads, rows, err);
 	lm->gpu = dev->api.executor_new(lm->device_model, rows, err);
 	return lm->gpu != NULL ? PI_OK : err->status;
 }
@@ -166,10 +168,9 @@ device_buffers_new(ExecDevice *dev, LoadedModel *lm, int64_t rows, PiError *err)
 void
 device_buffers_free(ExecDevice *dev, LoadedModel *lm)
 {
-	pi_executor_free(lm->cpu);
+	lanes_free(lm);
 	if (dev->cuda)
 		dev->api.executor_free(lm->gpu);
-	lm->cpu = NULL;
 	lm->gpu = NULL;
 }
 
@@ -183,26 +184,27 @@ device_release(ExecDevice *dev, LoadedModel *lm)
 	lm->device_model = NULL;
 }
 
-/* Where the rows of input i go before a run. */
-float *
-device_input(ExecDevice *dev, LoadedModel *lm, int input)
-{
-	return dev->cuda ? dev->api.executor_input(lm->gpu, input) : pi_executor_input(lm->cpu, input);
-}
-
-/* Output o of the last run. */
-const float *
-device_output(ExecDevice *dev, const LoadedModel *lm, int output)
-{
-	return dev->cuda ? dev->api.executor_output(lm->gpu, output) : pi_executor_output(lm->cpu, output);
-}
-
-/* Runs rows rows written to the inputs; TF32 GEMMs as asked (GPU only). */
+/*
+ * Runs req->rows rows of lm (within its buffers): each input i read from
+ * the arena at req->input_offset[i], the first req->noutputs outputs
+ * written at req->output_offset[o] (ranges checked by the caller).
+ */
 PiStatus
-device_run(ExecDevice *dev, LoadedModel *lm, int64_t rows, bool tf32, PiError *err)
+device_run(ExecDevice *dev, LoadedModel *lm, uint8_t *arena, const PiExecRequest *req, PiError *err)
 {
+	const PiModel *m = lm->model;
+	PiStatus	st;
+
 	if (!dev->cuda)
-		return pi_executor_run(lm->cpu, rows, err);
-	dev->api.set_tf32(dev->context, tf32);
-	return dev->api.executor_run(lm->gpu, rows, err);
+		return lanes_run(lm, arena, req, err);
+	for (int i = 0; i < m->ninputs; i++)
+		memcpy(dev->api.executor_input(lm->gpu, i), arena + req->input_offset[i],
+			   sizeof(float) * req->rows * pi_value_row_elems(&m->values[m->inputs[i]]));
+	dev->api.set_tf32(dev->context, req->tf32 != 0);
+	if ((st = dev->api.executor_run(lm->gpu, req->rows, err)) != PI_OK)
+		return st;
+	for (int o = 0; o < req->noutputs; o++)
+		memcpy(arena + req->output_offset[o], dev->api.executor_output(lm->gpu, o),
+			   sizeof(float) * req->rows * pi_value_row_elems(&m->values[m->outputs[o]]));
+	return PI_OK;
 }

@@ -2,7 +2,7 @@
  * executor.h
  *	  The parts of pg_infer_executor, the program that runs models for the
  *	  inference worker (include/pi_executor_protocol.h): the device it runs
- *	  them on (device.c), its table of loaded models (models.c), their
+ *	  them on (device.c, with the CPU's threads in lanes.c), its table of loaded models (models.c), their
  *	  activation buffers (activations.c) and the handlers of LOAD, UNLOAD
  *	  and RUN (commands.c).  Plain C, no PostgreSQL headers.
  */
@@ -34,10 +34,15 @@ typedef struct CudaApi
 	const float *(*executor_output) (const PiCudaExecutor *ex, int output);
 } CudaApi;
 
-/* The device models run on: the CPU engine, or one GPU through pg_infer_cuda.so. */
+/*
+ * The device models run on: the CPU engine, or one GPU through
+ * pg_infer_cuda.so.  On the CPU, threads threads share each RUN's rows,
+ * each with an engine executor of its own (a "lane").
+ */
 typedef struct ExecDevice
 {
 	bool		cuda;
+	int			threads;		/* CPU: threads per RUN, 1 to PI_EXEC_MAX_THREADS */
 	CudaApi		api;			/* pg_infer_cuda.so's functions */
 	PiCudaContext *context;
 	char		name[128];
@@ -51,7 +56,8 @@ typedef struct LoadedModel
 	uint8_t    *image;			/* the LOAD payload; the model reads its weights here */
 	int64_t		image_bytes;
 	PiModel    *model;
-	PiExecutor *cpu;
+	PiExecutor *cpu[PI_EXEC_MAX_THREADS];	/* CPU: one executor per lane */
+	int			lanes;			/* CPU: lanes made (0: no buffers) */
 	PiCudaModel *device_model;
 	PiCudaExecutor *gpu;
 	int64_t		bytes;			/* reported to the worker: image or device bytes */
@@ -84,19 +90,25 @@ typedef struct ExecState
 } ExecState;
 
 /* device.c */
-bool		device_open(ExecDevice *dev, const char *kind, const char *cuda_library, PiError *err);
+bool		device_open(ExecDevice *dev, const char *kind, int threads, const char *cuda_library,
+						PiError *err);
 void		device_close(ExecDevice *dev);
 int64_t		device_free_bytes(ExecDevice *dev);
 PiStatus	device_load(ExecDevice *dev, LoadedModel *lm, PiError *err);
 PiStatus	device_buffers_new(ExecDevice *dev, LoadedModel *lm, int64_t rows, PiError *err);
 void		device_buffers_free(ExecDevice *dev, LoadedModel *lm);
 void		device_release(ExecDevice *dev, LoadedModel *lm);
-float	   *device_input(ExecDevice *dev, LoadedModel *lm, int input);
-const float *device_output(ExecDevice *dev, const LoadedModel *lm, int output);
-PiStatus	device_run(ExecDevice *dev, LoadedModel *lm, int64_t rows, bool tf32, PiError *err);
+PiStatus	device_run(ExecDevice *dev, LoadedModel *lm, uint8_t *arena, const PiExecRequest *req,
+					   PiError *err);
+
+/* lanes.c */
+void		lanes_share_blas(void);
+PiStatus	lanes_new(LoadedModel *lm, int threads, int64_t rows, PiError *err);
+void		lanes_free(LoadedModel *lm);
+PiStatus	lanes_run(LoadedModel *lm, uint8_t *arena, const PiExecRequest *req, PiError *err);
 
 /* activations.c */
-void		activations_plan(LoadedModel *lm, int64_t max_batch);
+void		activations_plan(LoadedModel *lm, int64_t max_batch, int lanes);
 PiStatus	activations_reserve(ExecState *st, LoadedModel *lm, int64_t rows, int64_t limit, PiError *err);
 void		activations_free(ExecState *st, LoadedModel *lm);
 

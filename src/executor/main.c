@@ -4,6 +4,7 @@
  *	  worker, on the CPU engine or on a GPU (include/pi_executor_protocol.h).
  *
  *	  pg_infer_executor DEVICE ARENA_BYTES MAX_BATCH [CUDA_LIBRARY]
+ *	  (and PG_INFER_EXECUTOR_THREADS: the CPU's threads per RUN)
  *
  * Started by pi_exec_spawn with its command pipe, reply pipe and arena on
  * descriptors 3, 4 and 5.  It maps the arena, opens the device, sends the
@@ -51,12 +52,36 @@ parse_count(const char *s, int64_t min, int64_t max, int64_t *out)
 	return true;
 }
 
+/*
+ * The CPU threads per RUN from PI_EXEC_THREADS_ENV (1 when unset); false
+ * with err set when it is not 1 to PI_EXEC_MAX_THREADS.  With more than
+ * one, the engine's BLAS calls are serialised (lanes.c).
+ */
+static bool
+read_threads(int *threads, PiError *err)
+{
+	const char *value = getenv(PI_EXEC_THREADS_ENV);
+	int64_t		n = 1;
+
+	if (value != NULL && !parse_count(value, 1, PI_EXEC_MAX_THREADS, &n))
+	{
+		pi_fail(err, PI_ERR_INVALID, "%s is \"%s\", expected 1 to %d threads", PI_EXEC_THREADS_ENV,
+				value, PI_EXEC_MAX_THREADS);
+		return false;
+	}
+	*threads = (int) n;
+	if (n > 1)
+		lanes_share_blas();
+	return true;
+}
+
 /* Reads the command line, maps the arena and opens the device; false with err set. */
 static bool
 start(ExecState *st, int argc, char **argv, PiError *err)
 {
 	struct stat sb;
 	void	   *arena;
+	int			threads;
 
 	if (argc < 4 || argc > 5)
 	{
@@ -93,7 +118,9 @@ start(ExecState *st, int argc, char **argv, PiError *err)
 		return false;
 	}
 	st->arena = arena;
-	return device_open(&st->device, argv[1], argc == 5 ? argv[4] : PI_EXEC_CUDA_LIBRARY, err);
+	if (!read_threads(&threads, err))
+		return false;
+	return device_open(&st->device, argv[1], threads, argc == 5 ? argv[4] : PI_EXEC_CUDA_LIBRARY, err);
 }
 
 /* Frees the models, the device and the arena, in that order. */

@@ -113,6 +113,8 @@ executor_start(void)
 	/* the executor looks for CUDA's libraries there first (pi_cuda_loader_load_libs) */
 	if (pg_infer_cuda_library_path && pg_infer_cuda_library_path[0] != '\0')
 		setenv(PI_CUDA_LIBRARY_PATH_ENV, pg_infer_cuda_library_path, 1);
+	/* the CPU executor's threads per pass (the GPU's executor has none) */
+	setenv(PI_EXEC_THREADS_ENV, psprintf("%d", pg_infer_worker_threads), 1);
 	if (pi_exec_spawn(&executor, program, cpu ? "cpu" : "cuda", arena_fd,
 					  worker_shared->arena_bytes, pg_infer_worker_max_batch,
 					  cpu ? NULL : library, errbuf, sizeof(errbuf)) != 0)

@@ -25,6 +25,7 @@ int			pg_infer_worker_buffer_mb = 256;
 int			pg_infer_worker_work_mem_kb = 1024 * 1024;
 int			pg_infer_worker_run_timeout_ms = 60000;
 int			pg_infer_worker_time_slice_ms = 50;
+int			pg_infer_worker_threads = 1;
 bool		pg_infer_tf32 = false;
 char	   *pg_infer_cuda_library_path = NULL;
 
@@ -151,6 +152,12 @@ worker_init(void)
 							 "Allows TF32 tensor-core GEMMs on the GPU.",
 							 "Faster, but results then differ from the CPU engine's beyond 1e-5.",
 							 &pg_infer_tf32, false, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_infer.worker_threads",
+							"Threads that share each forward pass of the inference worker's CPU executor.",
+							"For the executor's next start (restart_worker()).  The executor is a process of "
+							"its own, not a backend; backends always run their passes on one thread.",
+							&pg_infer_worker_threads, 1, 1, PI_EXEC_MAX_THREADS, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
 	DefineCustomStringVariable("pg_infer.cuda_library_path",
 							   "Directories (colon-separated) searched first for CUDA's libraries.",
 							   "For the executor's next start; empty: the dynamic loader's search, the CUDA "

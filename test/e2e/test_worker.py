@@ -133,6 +133,42 @@ def test_worker_results_equal_in_backend_results(mnist_table):
     assert close(conn.execute("SELECT predict_batch('mnist', %s::real[])", (x,)).fetchone()[0], ref)
 
 
+def restarted_worker(conn, device_name_matches):
+    """Restarts the worker and waits for a new one whose device_name matches; its row."""
+    before = worker(conn)["pid"]
+    assert conn.execute("SELECT restart_worker()").fetchone()[0] is True
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        row = worker(conn)
+        if row["state"] == "ready" and row["pid"] != before and device_name_matches(row["device_name"]):
+            return row
+        time.sleep(0.1)
+    raise AssertionError(f"no new worker with the device expected: {worker(conn)}")
+
+
+def test_worker_threads_share_each_pass(mnist_table):
+    """pg_infer.worker_threads = 2: the executor runs each merged batch on
+    two threads (its device name says so), and its answers are the backend's."""
+    conn = mnist_table
+    wait_for_worker(conn)
+    reference = scores(conn, "cpu", batching=True)
+    show = "SHOW pg_infer.worker_threads"
+    try:
+        alter_system("pg_infer.worker_threads", "2", lambda c: c.execute(show).fetchone()[0] == "2")
+        restarted_worker(conn, lambda name: name.startswith("cpu (") and name.endswith(", 2 threads)"))
+        requests = worker(conn)["requests"]
+        got = scores(conn, "auto", batching=True)
+        assert worker(conn)["requests"] > requests, "the batches must go through the worker"
+        for (i, p, c), (ri, rp, rc) in zip(got, reference):
+            assert i == ri and close(p, rp), f"row {i}"
+            top2 = sorted(rp)[-2:]
+            if top2[1] - top2[0] > 2 * TOL * max(1, abs(top2[1])):
+                assert c == rc
+    finally:
+        alter_system("pg_infer.worker_threads", None, lambda c: c.execute(show).fetchone()[0] == "1")
+        restarted_worker(conn, lambda name: name == "cpu")
+
+
 def test_explain_names_the_worker(mnist_table):
     wait_for_worker(mnist_table)
     plan = "\n".join(r[0] for r in mnist_table.execute(

@@ -453,6 +453,69 @@ test_fixtures(const char *dir)
 	group_end(what);
 }
 
+static Exec threads_exec;
+static int	threads_run;
+
+/* One fixture through the executor with three lanes: LOAD's plan, RUN against the engine. */
+static void
+threads_case(const char *dir, const char *name)
+{
+	Fixture		f;
+	PiExecReply one,
+				three;
+	uint64_t	handle = next_handle++;
+
+	if (!fixture_open(dir, name, &f) || f.model->ninputs > PI_EXEC_MAX_IO)
+	{
+		fixture_close(&f);
+		return;
+	}
+	if (load_fixture(&fixtures_exec, &f, handle, &one) == PI_OK &&
+		load_fixture(&threads_exec, &f, handle, &three) == PI_OK)
+	{
+		check(three.row_bytes == one.row_bytes &&
+			  three.fixed_bytes == 3 * one.fixed_bytes + 2 * one.row_bytes,
+			  "%s: the plan of three lanes is three fixed parts and two rows more (%lld + r x %lld, one lane "
+			  "%lld + r x %lld)", name, (long long) three.fixed_bytes, (long long) three.row_bytes,
+			  (long long) one.fixed_bytes, (long long) one.row_bytes);
+		run_and_compare(&threads_exec, &f, handle, false, 1e-5);
+		unload(&threads_exec, name, handle, f.image_bytes);
+		unload(&fixtures_exec, name, handle, f.image_bytes);
+		threads_run++;
+	}
+	else
+		check(false, "%s: LOAD in both executors", name);
+	fixture_close(&f);
+}
+
+/*
+ * PG_INFER_EXECUTOR_THREADS: three lanes share each RUN's rows, and every
+ * fixture's outputs match the in-process engine's.
+ */
+static void
+test_threads(const char *dir)
+{
+	char		what[256];
+	int			cases;
+
+	setenv(PI_EXEC_THREADS_ENV, "3", 1);
+	if (!exec_start(&threads_exec, "cpu", MAX_BATCH, NULL))
+	{
+		unsetenv(PI_EXEC_THREADS_ENV);
+		return;
+	}
+	unsetenv(PI_EXEC_THREADS_ENV);
+	check(threads_exec.hello_rc == 0 && threads_exec.hello.status == PI_OK &&
+		  strstr(threads_exec.hello.device_name, "3 threads") != NULL,
+		  "HELLO with three threads: status %d, device \"%s\"", threads_exec.hello.status,
+		  threads_exec.hello.device_name);
+	cases = test_fixture_each(dir, threads_case);
+	check(threads_run >= 40, "%d of %d fixtures ran on three lanes", threads_run, cases);
+	snprintf(what, sizeof(what), "three lanes (PG_INFER_EXECUTOR_THREADS=3): %d fixtures within 1e-5 of the "
+			 "in-process engine, plans of three lanes", threads_run);
+	group_end(what);
+}
+
 /* Two models resident at once, run in turn; UNLOAD, then RUN of it refused. */
 static void
 test_resident(const char *dir)
@@ -1002,7 +1065,12 @@ test_bad_starts(void)
 	if (exec_start_file(&e, program, "cpu", ARENA_BYTES, 4096, MAX_BATCH, NULL))
 		expect_hello_error(&e, PI_ERR_LIMIT, "the arena file has 4096 bytes, expected at least 67108864",
 						   "arena file smaller than ARENA_BYTES");
-	group_end("bad starts (device, MAX_BATCH, short arena): HELLO error, exit 1");
+	setenv(PI_EXEC_THREADS_ENV, "0", 1);
+	if (exec_start(&e, "cpu", MAX_BATCH, NULL))
+		expect_hello_error(&e, PI_ERR_INVALID, "PG_INFER_EXECUTOR_THREADS is \"0\", expected 1 to 64 threads",
+						   "0 threads");
+	unsetenv(PI_EXEC_THREADS_ENV);
+	group_end("bad starts (device, MAX_BATCH, short arena, threads): HELLO error, exit 1");
 }
 
 /* The set bits of a "SigXxx:" line of /proc/PID/status; ~0 if absent. */
@@ -1172,6 +1240,8 @@ main(int argc, char **argv)
 	test_refusals(argv[2], 8, bad_loads,
 				  "bad LOAD requests (duplicate handle, no image, damaged images) refused, the model still runs");
 	test_bad_requests(argv[2]);
+	test_threads(argv[2]);
+	exec_end(&threads_exec, how, sizeof(how));
 	exec_end(&fixtures_exec, how, sizeof(how));
 	test_activations(argv[2]);
 	test_broken_streams();
