@@ -1,8 +1,8 @@
 /*
  * kernels_pool.cu
  *	  MaxPool2D, AveragePool2D and GlobalAveragePool on the device: one
- *	  thread per output element (per plane for the global pool), each
- *	  summing in the CPU kernel's order.
+ *	  thread per output element, summing in the CPU kernel's order, and a
+ *	  warp per plane for the global pool (summed in double).
  */
 #include "kernels_common.cuh"
 
@@ -121,18 +121,22 @@ average_pool_kernel(PoolGeometry g, const float *x, float *y, int64_t n)
 	}
 }
 
-/* GlobalAveragePool: the mean of each plane, summed in double. */
+/* GlobalAveragePool: the mean of each plane, a warp each, summed in double. */
 __global__ static void
 global_average_pool_kernel(const float *x, float *y, int64_t planes, int64_t area)
 {
-	PI_GRID_LOOP(p, planes)
+	int			lane = pi_lane();
+
+	PI_WARP_LOOP(p, planes)
 	{
 		const float *v = x + p * area;
 		double		sum = 0.0;
 
-		for (int64_t i = 0; i < area; i++)
+		for (int64_t i = lane; i < area; i += PI_WARP)
 			sum += v[i];
-		y[p] = (float) (sum / (double) area);
+		sum = pi_warp_sum(sum);
+		if (lane == 0)
+			y[p] = (float) (sum / (double) area);
 	}
 }
 
@@ -164,7 +168,7 @@ pi_gpu_launch_global_average_pool(const PiCudaArgs *a)
 {
 	PoolGeometry g = pool_geometry(a);
 
-	global_average_pool_kernel PI_LAUNCH(g.planes, a->stream) (a->in[0], a->out, g.planes,
-															   g.h * g.w);
+	global_average_pool_kernel PI_WARP_LAUNCH(g.planes, a->stream) (a->in[0], a->out, g.planes,
+																	g.h * g.w);
 	return pi_gpu_launched(a, "global_average_pool");
 }

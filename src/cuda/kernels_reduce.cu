@@ -1,9 +1,12 @@
 /*
  * kernels_reduce.cu
  *	  The ops that read along an axis, on the device: Softmax, LogSoftmax,
- *	  ArgMax, LayerNormalization, ReduceMean/Sum/Max and TopK.  One thread
- *	  per slice (per output element for the reductions, per input element
- *	  for TopK), accumulating in double where the CPU kernel does.
+ *	  ArgMax, LayerNormalization, ReduceMean/Sum/Max and TopK.  A warp per
+ *	  row where the elements of a slice are consecutive (Softmax over the
+ *	  last axis, LayerNormalization), else one thread per slice (per output
+ *	  element for the reductions, per input element for TopK), whose
+ *	  neighbours then read neighbouring elements; sums in double where the
+ *	  CPU kernel's are.
  */
 #include "kernels_common.cuh"
 
@@ -50,17 +53,56 @@ softmax_kernel(const float *x, float *y, int64_t len, int64_t inner, int64_t n, 
 	}
 }
 
-/* Softmax and LogSoftmax along the node's axis. */
+/*
+ * Softmax or LogSoftmax of rows of len consecutive elements, a warp each;
+ * may run in place (each thread writes only the elements it read).
+ */
+__global__ static void
+softmax_rows_kernel(const float *x, float *y, int64_t len, int64_t rows, bool log_out)
+{
+	int			lane = pi_lane();
+
+	PI_WARP_LOOP(r, rows)
+	{
+		const float *p = x + r * len;
+		float	   *q = y + r * len;
+		float		max = p[0];
+		double		sum = 0.0;
+
+		for (int64_t k = lane; k < len; k += PI_WARP)
+			max = p[k] > max ? p[k] : max;
+		max = pi_warp_max(max);
+		for (int64_t k = lane; k < len; k += PI_WARP)
+			sum += exp((double) (p[k] - max));
+		sum = pi_warp_sum(sum);
+		if (log_out)
+		{
+			float		lse = (float) log(sum);
+
+			for (int64_t k = lane; k < len; k += PI_WARP)
+				q[k] = p[k] - max - lse;
+		}
+		else
+			for (int64_t k = lane; k < len; k += PI_WARP)
+				q[k] = (float) (exp((double) (p[k] - max)) / sum);
+	}
+}
+
+/* Softmax and LogSoftmax along the node's axis: a warp per row over the last axis. */
 PiStatus
 pi_gpu_launch_softmax(const PiCudaArgs *a)
 {
 	int64_t		outer,
 				len,
 				inner;
+	bool		log_out = a->node->op == PI_OP_LOG_SOFTMAX;
 
 	split_axis(a->in_dims[0], a->in_rank[0], a->node->attrs.axis, &outer, &len, &inner);
-	softmax_kernel PI_LAUNCH(outer * inner, a->stream) (a->in[0], a->out, len, inner, outer * inner,
-														a->node->op == PI_OP_LOG_SOFTMAX);
+	if (inner == 1)
+		softmax_rows_kernel PI_WARP_LAUNCH(outer, a->stream) (a->in[0], a->out, len, outer, log_out);
+	else
+		softmax_kernel PI_LAUNCH(outer * inner, a->stream) (a->in[0], a->out, len, inner, outer * inner,
+															log_out);
 	return pi_gpu_launched(a, "softmax");
 }
 
@@ -93,12 +135,18 @@ pi_gpu_launch_argmax(const PiCudaArgs *a)
 	return pi_gpu_launched(a, "argmax");
 }
 
-/* y = (x - mean) / sqrt(var + epsilon) * scale + bias per row; may run in place. */
+/*
+ * y = (x - mean) / sqrt(var + epsilon) * scale + bias per row, a warp each
+ * (mean, then the squared deviations, summed in double as on the CPU); may
+ * run in place (each thread writes only the elements it read).
+ */
 __global__ static void
 layer_norm_kernel(const float *x, float *y, int64_t rows, int64_t len, const float *scale,
 				  const float *bias, float epsilon)
 {
-	PI_GRID_LOOP(r, rows)
+	int			lane = pi_lane();
+
+	PI_WARP_LOOP(r, rows)
 	{
 		const float *p = x + r * len;
 		float	   *q = y + r * len;
@@ -107,17 +155,17 @@ layer_norm_kernel(const float *x, float *y, int64_t rows, int64_t len, const flo
 		float		mean,
 					inv;
 
-		for (int64_t j = 0; j < len; j++)
+		for (int64_t j = lane; j < len; j += PI_WARP)
 			sum += p[j];
-		mean = (float) (sum / (double) len);
-		for (int64_t j = 0; j < len; j++)
+		mean = (float) (pi_warp_sum(sum) / (double) len);
+		for (int64_t j = lane; j < len; j += PI_WARP)
 		{
 			double		d = (double) (p[j] - mean);
 
 			sq += d * d;
 		}
-		inv = (float) (1.0 / sqrt(sq / (double) len + epsilon));
-		for (int64_t j = 0; j < len; j++)
+		inv = (float) (1.0 / sqrt(pi_warp_sum(sq) / (double) len + epsilon));
+		for (int64_t j = lane; j < len; j += PI_WARP)
 			q[j] = bias != NULL ? (p[j] - mean) * inv * scale[j] + bias[j]
 				: (p[j] - mean) * inv * scale[j];
 	}
@@ -135,9 +183,9 @@ pi_gpu_launch_layer_norm(const PiCudaArgs *a)
 		rows *= a->in_dims[0][i];
 	for (int i = axis; i < a->in_rank[0]; i++)
 		len *= a->in_dims[0][i];
-	layer_norm_kernel PI_LAUNCH(rows, a->stream) (a->in[0], a->out, rows, len, a->in[1],
-												  a->node->ninputs == 3 ? a->in[2] : NULL,
-												  a->node->attrs.epsilon);
+	layer_norm_kernel PI_WARP_LAUNCH(rows, a->stream) (a->in[0], a->out, rows, len, a->in[1],
+													   a->node->ninputs == 3 ? a->in[2] : NULL,
+													   a->node->attrs.epsilon);
 	return pi_gpu_launched(a, "layer_norm");
 }
 

@@ -522,6 +522,80 @@ test_nan_semantics(void)
 	}
 }
 
+/*
+ * The row kernels (a warp per row) on rows longer than a warp and not a
+ * multiple of it, and shorter: Softmax, LogSoftmax and LayerNormalization
+ * over 1,000 and 5 elements, GlobalAveragePool over 7x7 and 1x1 planes.
+ */
+static void
+test_row_kernels(void)
+{
+	static const int lens[] = {1000, 5};
+	enum
+	{
+		ROWS = 6, MAXLEN = 1000
+	};
+	float	   *rows = malloc(sizeof(float) * ROWS * MAXLEN);
+	float	   *weights = malloc(sizeof(float) * 2 * MAXLEN);
+	float	   *inputs[1] = {rows};
+
+	if (rows == NULL || weights == NULL)
+	{
+		check(false, "row kernel buffers");
+		free(rows);
+		free(weights);
+		return;
+	}
+	for (int i = 0; i < ROWS * MAXLEN; i++)
+		rows[i] = sinf(0.37f * (float) i) * 4.0f + (float) (i % 7);
+	for (int i = 0; i < 2 * MAXLEN; i++)
+		weights[i] = 0.5f + cosf((float) i);
+	for (int l = 0; l < 2; l++)
+	{
+		const char *ops[] = {"Softmax", "LogSoftmax", "LayerNormalization"};
+
+		for (int o = 0; o < 3; o++)
+		{
+			char		json[512],
+						header[256],
+						label[96];
+			bool		norm = o == 2;
+			PiModel    *m;
+
+			snprintf(json, sizeof(json), "{\"format\":\"pg_infer\",\"version\":1,"
+					 "\"inputs\":[{\"name\":\"x\",\"shape\":[-1,%d]}],\"outputs\":[\"y\"],"
+					 "\"nodes\":[{\"name\":\"y\",\"op\":\"%s\",\"inputs\":[\"x\"%s]}]}",
+					 lens[l], ops[o], norm ? ",\"s\",\"b\"" : "");
+			snprintf(header, sizeof(header), "{\"s\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[0,%d]},"
+					 "\"b\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[%d,%d]}}",
+					 lens[l], 4 * lens[l], lens[l], 4 * lens[l], 8 * lens[l]);
+			if ((m = model_from(json, norm ? header : "{}", weights, norm ? 8 * lens[l] : 0)) == NULL)
+				continue;
+			snprintf(label, sizeof(label), "%s over rows of %d", ops[o], lens[l]);
+			compare_model(label, m, inputs, ROWS, TOLERANCE);
+			pi_model_free(m);
+		}
+	}
+	for (int side = 7; side >= 1; side -= 6)
+	{
+		char		json[512],
+					label[96];
+		PiModel    *m;
+
+		snprintf(json, sizeof(json), "{\"format\":\"pg_infer\",\"version\":1,"
+				 "\"inputs\":[{\"name\":\"x\",\"shape\":[-1,3,%d,%d]}],\"outputs\":[\"y\"],"
+				 "\"nodes\":[{\"name\":\"y\",\"op\":\"GlobalAveragePool\",\"inputs\":[\"x\"]}]}",
+				 side, side);
+		if ((m = model_from(json, "{}", weights, 0)) == NULL)
+			continue;
+		snprintf(label, sizeof(label), "GlobalAveragePool over %dx%d planes", side, side);
+		compare_model(label, m, inputs, ROWS, TOLERANCE);
+		pi_model_free(m);
+	}
+	free(rows);
+	free(weights);
+}
+
 /* Top class of a row of 10 logits (the first on ties) and its lead over the second best. */
 static int
 top_class(const float *logits, double *gap)
@@ -797,6 +871,7 @@ main(int argc, char **argv)
 	test_gather_errors();
 	test_input_transform();
 	test_nan_semantics();
+	test_row_kernels();
 	run_fixtures(argv[1]);
 	for (size_t i = 0; i < sizeof(bucket_fixtures) / sizeof(bucket_fixtures[0]); i++)
 		test_buckets(argv[1], bucket_fixtures[i]);
