@@ -28,6 +28,9 @@ ENGINE_SRCS = \
 	src/engine/op_reduce.c src/engine/op_layernorm.c src/engine/op_slice.c src/engine/op_pad.c \
 	src/engine/op_gather.c src/engine/op_topk.c src/engine/op_conv_transpose.c
 
+# Tabular models (op set 3): tree ensembles, scores, lookups, strings.
+ENGINE_SRCS += src/ir/shape_tabular.c src/ir/strings.c src/engine/op_tree.c src/engine/op_tabular.c
+
 # The ONNX importer (docs/onnx.md): part of the engine, plain C as well.
 ONNX_SRCS = \
 	src/format/onnx_wire.c src/format/onnx_proto.c src/format/onnx_tensor.c \

@@ -1,0 +1,286 @@
+/*
+ * shape_tabular.c
+ *	  Shape inference of the tabular ops (op set 3): TreeEnsemble,
+ *	  PostTransform, Lookup and Normalize.  TreeEnsemble's tables are
+ *	  checked completely here, so that its kernel (src/engine/op_tree.c)
+ *	  may follow every index without a check: every reference in range,
+ *	  leaves that point at themselves, and every tree reaching its leaves in
+ *	  at most its stated depth (which rules out cycles).
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "pi_engine.h"
+#include "pi_ir.h"
+#include "shape_internal.h"
+
+/* Returns the status of a failed check at once. */
+#define CHECK(expr) do { PiStatus st_ = (expr); if (st_ != PI_OK) return st_; } while (0)
+
+/* Largest table of a tree ensemble: its indexes are float32 integers. */
+#define TREE_MAX_ROWS ((int64_t) 1 << 24)
+
+/* TreeEnsemble's inputs, in order. */
+enum
+{
+	TREE_X, TREE_NODES, TREE_TREES, TREE_LEAVES, TREE_BASE, TREE_SETS
+};
+
+/* Whether v is an integer in [lo, hi]. */
+static bool
+is_index(float v, int64_t lo, int64_t hi)
+{
+	return v == floorf(v) && v >= (float) lo && v <= (float) hi;
+}
+
+/* Requires weight input i of shape [rows, cols] (cols 0: rank 1); returns rows. */
+static PiStatus
+table_rows(const PiModel *m, const PiNode *n, int i, int cols, int64_t *rows, PiError *err)
+{
+	static const char *const names[] = {"X", "nodes", "trees", "leaves", "base", "sets"};
+	const PiValue *v = &m->values[n->inputs[i]];
+
+	CHECK(pi_shape_need_weight(m, n, i, cols ? 2 : 1, err));
+	if (cols && v->dims[1] != cols)
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) table \"%s\" has %lld columns, expected %d",
+					   n->name, names[i], (long long) v->dims[1], cols);
+	if (v->dims[0] >= TREE_MAX_ROWS)
+		return pi_fail(err, PI_ERR_LIMIT, "node \"%s\" (TreeEnsemble) table \"%s\" has %lld rows, the limit is %lld",
+					   n->name, names[i], (long long) v->dims[0], (long long) TREE_MAX_ROWS - 1);
+	*rows = v->dims[0];
+	return PI_OK;
+}
+
+/*
+ * Checks one row of the nodes table: feature, threshold, true child, false
+ * child, kind, NaN to the true child, payload start and count (leaf weights,
+ * or a member node's set).  Leaves read a feature too (the kernel walks
+ * them in place), so theirs must be in range as well.
+ */
+static PiStatus
+check_tree_node(const PiNode *n, const float *node, int64_t i, int64_t nnodes,
+				int64_t features, int64_t nleaves, int64_t nsets, PiError *err)
+{
+	bool		leaf = node[4] == PI_TREE_LEAF;
+	int64_t		payload = leaf ? nleaves : node[4] == PI_TREE_MEMBER ? nsets : 0;
+
+	if (!is_index(node[4], PI_TREE_LEQ, PI_TREE_LEAF) || !is_index(node[5], 0, 1))
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) tree node %lld has kind %g and NaN flag %g, expected 0 to 3 and 0 or 1",
+					   n->name, (long long) i, node[4], node[5]);
+	if (!is_index(node[6], 0, payload) || !is_index(node[7], 0, payload - (int64_t) node[6]))
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) tree node %lld refers to entries %g to %g of a table of %lld",
+					   n->name, (long long) i, node[6], node[6] + node[7], (long long) payload);
+	if (!is_index(node[0], 0, features - 1))
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) tree node %lld reads feature %g, the input has %lld",
+					   n->name, (long long) i, node[0], (long long) features);
+	if (leaf)
+	{
+		if (node[2] != (float) i || node[3] != (float) i)
+			return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) leaf %lld must have itself as both children",
+						   n->name, (long long) i);
+		return PI_OK;
+	}
+	if (!is_index(node[2], 0, nnodes - 1) || !is_index(node[3], 0, nnodes - 1) ||
+		node[2] == (float) i || node[3] == (float) i)
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) tree node %lld has children %g and %g, outside the %lld nodes or itself",
+					   n->name, (long long) i, node[2], node[3], (long long) nnodes);
+	return PI_OK;
+}
+
+/*
+ * Heights of the nodes (branch steps to the farthest leaf below), by an
+ * iterative depth-first walk from every node; a node met again on the
+ * current path is a cycle.  height[] is -1 unvisited, -2 on the path.
+ */
+static PiStatus
+tree_heights(const PiNode *n, const float *nodes, int64_t nnodes, int64_t *height, PiError *err)
+{
+	int64_t    *stack = malloc(sizeof(int64_t) * (nnodes + 1));
+
+	if (stack == NULL)
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+	for (int64_t i = 0; i < nnodes; i++)
+		height[i] = -1;
+	for (int64_t start = 0; start < nnodes; start++)
+	{
+		int64_t		top = 0;
+
+		if (height[start] >= 0)
+			continue;
+		stack[top++] = start;
+		height[start] = -2;
+		while (top > 0)
+		{
+			int64_t		i = stack[top - 1];
+			int64_t		a = (int64_t) nodes[PI_TREE_COLUMNS * i + 2],
+						b = (int64_t) nodes[PI_TREE_COLUMNS * i + 3];
+
+			if (nodes[PI_TREE_COLUMNS * i + 4] == PI_TREE_LEAF)
+			{
+				height[i] = 0;
+				top--;
+				continue;
+			}
+			if (height[a] == -2 || height[b] == -2)
+			{
+				free(stack);
+				return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) trees have a cycle through tree node %lld",
+							   n->name, (long long) i);
+			}
+			if (height[a] == -1 || height[b] == -1)
+			{
+				int64_t		next = height[a] == -1 ? a : b;
+
+				height[next] = -2;
+				stack[top++] = next;
+				continue;
+			}
+			height[i] = 1 + (height[a] > height[b] ? height[a] : height[b]);
+			top--;
+		}
+	}
+	free(stack);
+	return PI_OK;
+}
+
+/*
+ * TreeEnsemble: X [N, F] and its tables (docs/format.md, op set 3);
+ * output [N, K] where K is the length of base.
+ */
+static PiStatus
+infer_tree_ensemble(PiModel *m, PiNode *n, PiError *err)
+{
+	const PiValue *x = &m->values[n->inputs[TREE_X]];
+	const float *nodes = m->values[n->inputs[TREE_NODES]].data;
+	const float *trees = m->values[n->inputs[TREE_TREES]].data;
+	const float *leaves = m->values[n->inputs[TREE_LEAVES]].data;
+	int64_t		nnodes = 0,
+				ntrees = 0,
+				nleaves = 0,
+				ntargets = 0,
+				nsets = 0;
+	int64_t    *height;
+	int64_t		dims[2];
+	int			found = 0;
+
+	CHECK(pi_shape_need_activation(m, n, TREE_X, err));
+	if (x->rank != 2)
+		return pi_fail(err, PI_ERR_SHAPE, "node \"%s\" (TreeEnsemble) input must have rank 2 [batch, features], found rank %d",
+					   n->name, x->rank);
+	CHECK(table_rows(m, n, TREE_NODES, PI_TREE_COLUMNS, &nnodes, err));
+	CHECK(table_rows(m, n, TREE_TREES, 2, &ntrees, err));
+	CHECK(table_rows(m, n, TREE_LEAVES, 2, &nleaves, err));
+	CHECK(table_rows(m, n, TREE_BASE, 0, &ntargets, err));
+	if (n->ninputs > TREE_SETS)
+		CHECK(table_rows(m, n, TREE_SETS, 0, &nsets, err));
+	n->attrs.tree_kinds = 0;
+	for (int64_t i = 0; i < nnodes; i++)
+	{
+		const float *node = nodes + PI_TREE_COLUMNS * i;
+
+		CHECK(check_tree_node(n, node, i, nnodes, x->dims[1], nleaves, nsets, err));
+		if (node[4] != PI_TREE_LEAF)
+			n->attrs.tree_kinds |= (1 << (int) node[4]) | (node[5] != 0 ? PI_TREE_HAS_NAN_TRUE : 0);
+	}
+	for (int64_t i = 0; i < nleaves; i++)
+		if (!is_index(leaves[2 * i], 0, ntargets - 1))
+			return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) leaf weight %lld is for target %g, there are %lld",
+						   n->name, (long long) i, leaves[2 * i], (long long) ntargets);
+	if ((height = malloc(sizeof(int64_t) * (nnodes + 1))) == NULL)
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+	if (tree_heights(n, nodes, nnodes, height, err) != PI_OK)
+	{
+		free(height);
+		return err->status;
+	}
+	for (int64_t t = 0; t < ntrees && found == 0; t++)
+	{
+		if (!is_index(trees[2 * t], 0, nnodes - 1) || !is_index(trees[2 * t + 1], 0, nnodes))
+			found = 1;
+		else if (height[(int64_t) trees[2 * t]] > (int64_t) trees[2 * t + 1])
+			found = 2;
+		if (found)
+			pi_fail(err, PI_ERR_INVALID, found == 1 ?
+					"node \"%s\" (TreeEnsemble) tree %lld has root %g and depth %g, outside the %lld nodes" :
+					"node \"%s\" (TreeEnsemble) tree %lld is deeper than its depth %g (root %g, %lld nodes)",
+					n->name, (long long) t, found == 1 ? trees[2 * t] : trees[2 * t + 1],
+					found == 1 ? trees[2 * t + 1] : trees[2 * t], (long long) nnodes);
+	}
+	free(height);
+	if (found)
+		return PI_ERR_INVALID;
+	dims[0] = -1;
+	dims[1] = ntargets;
+	return pi_shape_set_output(m, n, 2, dims, err);
+}
+
+/* PostTransform: [N, K] scores to [N, C] (C = 2 for binary forms), plus a label column. */
+static PiStatus
+infer_post_transform(PiModel *m, PiNode *n, PiError *err)
+{
+	const PiValue *x = &m->values[n->inputs[0]];
+	int64_t		dims[2];
+
+	CHECK(pi_shape_need_activation(m, n, 0, err));
+	if (x->rank != 2)
+		return pi_fail(err, PI_ERR_SHAPE, "node \"%s\" (PostTransform) input must have rank 2 [batch, scores], found rank %d",
+					   n->name, x->rank);
+	if (n->attrs.binary != PI_BINARY_NONE &&
+		(x->dims[1] != 1 || n->attrs.post_transform == PI_POST_PROBIT))
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (PostTransform) makes two classes of one score, and needs one score and no PROBIT, found %lld scores",
+					   n->name, (long long) x->dims[1]);
+	dims[0] = -1;
+	dims[1] = (n->attrs.binary != PI_BINARY_NONE ? 2 : x->dims[1]) + (n->attrs.label ? 1 : 0);
+	return pi_shape_set_output(m, n, 2, dims, err);
+}
+
+/* Lookup: X of any shape, keys [K] sorted (NaN last), values [K]; output like X. */
+static PiStatus
+infer_lookup(PiModel *m, PiNode *n, PiError *err)
+{
+	const PiValue *keys = &m->values[n->inputs[1]];
+	const PiValue *values = &m->values[n->inputs[2]];
+	const PiValue *x = &m->values[n->inputs[0]];
+
+	CHECK(pi_shape_need_activation(m, n, 0, err));
+	CHECK(pi_shape_need_weight(m, n, 1, 1, err));
+	CHECK(pi_shape_need_weight(m, n, 2, 1, err));
+	if (keys->numel != values->numel)
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (Lookup) has %lld keys and %lld values",
+					   n->name, (long long) keys->numel, (long long) values->numel);
+	for (int64_t i = 1; i < keys->numel; i++)
+		if (!(keys->data[i - 1] < keys->data[i]) && !isnan(keys->data[i]))
+			return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (Lookup) keys must be distinct and sorted, NaN last: key %lld is not",
+						   n->name, (long long) i);
+	return pi_shape_set_output(m, n, x->rank, x->dims, err);
+}
+
+/* Normalize: [N, F], each row by its MAX, L1 or L2 norm. */
+static PiStatus
+infer_normalize(PiModel *m, PiNode *n, PiError *err)
+{
+	const PiValue *x = &m->values[n->inputs[0]];
+
+	CHECK(pi_shape_need_activation(m, n, 0, err));
+	if (x->rank != 2)
+		return pi_fail(err, PI_ERR_SHAPE, "node \"%s\" (Normalize) input must have rank 2 [batch, features], found rank %d",
+					   n->name, x->rank);
+	return pi_shape_set_output(m, n, x->rank, x->dims, err);
+}
+
+/* TreeEnsemble, PostTransform, Lookup, Normalize. */
+PiStatus
+pi_infer_tabular(PiModel *m, PiNode *n, PiError *err)
+{
+	switch (n->op)
+	{
+		case PI_OP_TREE_ENSEMBLE:
+			return infer_tree_ensemble(m, n, err);
+		case PI_OP_POST_TRANSFORM:
+			return infer_post_transform(m, n, err);
+		case PI_OP_LOOKUP:
+			return infer_lookup(m, n, err);
+		default:
+			return infer_normalize(m, n, err);
+	}
+}
