@@ -40,6 +40,9 @@ ONNX_SRCS = \
 	src/format/onnx_convert_window.c src/format/onnx_convert_shape.c \
 	src/format/onnx_import.c src/format/onnx_lift.c src/format/onnx_lift_lower.c \
 	src/format/onnx_lift_track.c src/format/onnx_external.c src/format/onnx_align.c
+# ai.onnx.ml: tree ensembles, linear models, preprocessing, strings
+ONNX_SRCS += src/format/onnx_convert_ml.c src/format/onnx_convert_encode.c \
+	src/format/onnx_convert_tree.c src/format/onnx_strings.c
 ENGINE_SRCS += $(ONNX_SRCS)
 
 # The server side: catalog, backend-local cache, SQL functions.
@@ -192,6 +195,7 @@ ONNX_TEST_ROOTS = $(ONNX_TESTDATA)/node $(ONNX_TESTDATA)/pytorch-converted \
 check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject
 	test/onnx/test_onnx_reject
 	test/onnx/conformance test/onnx/conformance-expected.txt $(ONNX_TEST_ROOTS)
+	test/onnx/conformance --tolerance 1e-5 test/onnx/tabular-expected.txt test/onnx/tabular
 	test/onnx/test_onnx_mnist $(SHARED_DIR)/models/mnist_cnn_pytorch.onnx \
 		$(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz $(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
 

@@ -778,11 +778,11 @@ test_unsupported(void)
 		   "unsupported ONNX operators: LSTM (node \"lstm_1\"), Loop (nodes \"a\", \"b\")");
 	free(m.p);
 
-	n[0] = node("LinearClassifier", "clf", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL},
+	n[0] = node("DictVectorizer", "dv", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL},
 				"ai.onnx.ml", NULL, 0);
 	m = nodes_model(n, 1, 8, 13);
 	expect("non-default domain", &m, NULL, 0, PI_ERR_UNSUPPORTED,
-		   "unsupported ONNX operators: ai.onnx.ml.LinearClassifier (node \"clf\")");
+		   "unsupported ONNX operators: ai.onnx.ml.DictVectorizer (node \"dv\")");
 	free(m.p);
 
 	n[0] = node("Relu", "custom", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL},
