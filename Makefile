@@ -190,7 +190,7 @@ test/onnx/test_onnx_reject: test/onnx/test_onnx_reject.c $(ENGINE_SRCS) include/
 ONNX_TESTDATA ?= /usr/share/libonnx-testdata/data
 ONNX_TEST_ROOTS = $(ONNX_TESTDATA)/node $(ONNX_TESTDATA)/pytorch-converted \
 	$(ONNX_TESTDATA)/pytorch-operator $(ONNX_TESTDATA)/simple \
-	test/onnx/cases $(wildcard test/onnx/models)
+	test/onnx/cases $(wildcard test/onnx/models) test/onnx/ml-node test/onnx/ml-cases
 
 check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject
 	test/onnx/test_onnx_reject

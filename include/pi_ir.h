@@ -272,12 +272,17 @@ typedef enum PiPostTransform
 	PI_POST_PROBIT
 } PiPostTransform;
 
-/* How PostTransform turns one score into two classes' scores. */
+/*
+ * How PostTransform turns one score s into two classes' scores, T being
+ * the logistic function under LOGISTIC, else the identity (the forms of
+ * ONNX Runtime's binary classifiers).
+ */
 typedef enum PiBinaryScores
 {
 	PI_BINARY_NONE,				/* every class has its score */
-	PI_BINARY_COMPLEMENT,		/* [1 - s, s] */
-	PI_BINARY_NEGATE			/* [-s, s], or [logistic(-s), logistic(s)] */
+	PI_BINARY_COMPLEMENT,		/* [1 - T(s), T(s)] */
+	PI_BINARY_NEGATE,			/* [T(-s), T(s)] */
+	PI_BINARY_SECOND			/* [T(0), T(s)]: s is class 1's, class 0 has none */
 } PiBinaryScores;
 
 /* Normalize's norm (ONNX Normalizer). */

@@ -77,9 +77,10 @@ row_class(const float *s, int64_t n, const PiAttrs *at)
 
 /*
  * PostTransform: [N, K] raw scores to [N, C] scores (and the class, in a
- * last column, with label).  Two classes from one score: [1 - s, s] or
- * [-s, s] ([logistic(-s), logistic(s)] under LOGISTIC).  One score alone
- * takes PROBIT only, several take any transform, as ONNX Runtime does.
+ * last column, with label).  Two classes from one score s, with T the
+ * logistic function under LOGISTIC, else none: [1 - T(s), T(s)], [T(-s),
+ * T(s)] or [T(0), T(s)].  One score alone takes PROBIT only, several take
+ * any transform, as ONNX Runtime does.
  */
 void
 pi_kernel_post_transform(const PiKernelArgs *a)
@@ -94,19 +95,18 @@ pi_kernel_post_transform(const PiKernelArgs *a)
 		float	   *o = a->out + r * c;
 		float		cls = at->label ? row_class(s, k, at) : 0.0f;
 
-		if (at->binary == PI_BINARY_COMPLEMENT)
+		if (at->binary != PI_BINARY_NONE)
 		{
-			float		v = s[0];
+			bool		logistic_of = at->post_transform == PI_POST_LOGISTIC;
+			float		v = logistic_of ? logistic(s[0]) : s[0];
 
-			o[0] = 1.0f - v;
+			if (at->binary == PI_BINARY_COMPLEMENT)
+				o[0] = 1.0f - v;
+			else if (at->binary == PI_BINARY_NEGATE)
+				o[0] = logistic_of ? logistic(-s[0]) : -s[0];
+			else
+				o[0] = logistic_of ? 0.5f : 0.0f;
 			o[1] = v;
-		}
-		else if (at->binary == PI_BINARY_NEGATE)
-		{
-			float		v = s[0];
-
-			o[0] = at->post_transform == PI_POST_LOGISTIC ? logistic(-v) : -v;
-			o[1] = at->post_transform == PI_POST_LOGISTIC ? logistic(v) : v;
 		}
 		else
 		{

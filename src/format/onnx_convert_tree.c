@@ -700,10 +700,13 @@ convert_regressor(OnnxCv *c, TreeWork *w, int x, int64_t features)
 
 /*
  * TreeEnsembleClassifier: one score per class (base_values added), the
- * class the largest; with two classes and the weights of one only, as
- * scikit-learn's gradient boosting writes them, one score s: [1 - s, s]
- * and class s > 0.5 when every weight is positive, else [-s, s] (or
- * logistic of each under LOGISTIC) and class s > 0, as ONNX Runtime does.
+ * class the largest.  With two classes and the weights of one only, one
+ * score s, as ONNX Runtime reads it (T: logistic under LOGISTIC): weights
+ * of class 0, as scikit-learn's gradient boosting writes them, with
+ * base_values[0] added, give [1 - T(s), T(s)] when every weight is
+ * positive, else [T(-s), T(s)]; weights of class 1 give [T(0), T(s)] (no
+ * base value).  The class is s > 0.5 when every weight is positive, else
+ * s > 0.
  */
 static PiStatus
 convert_classifier(OnnxCv *c, TreeWork *w, int x, int64_t features)
@@ -730,15 +733,20 @@ convert_classifier(OnnxCv *c, TreeWork *w, int x, int64_t features)
 	TRY(onnx_cv_post_transform(c, onnx_attr_string(c->n, "post_transform", "NONE"), &post));
 	if (one_score)
 	{
-		/* every weight is for one class: it is the score of class 1 */
+		bool		second = w->weights[0].target == 1;
+
+		/* every weight is for one class: one score, of class 1 */
 		for (int64_t k = 0; k < w->t.nleaves; k++)
 			w->t.leaves[2 * k] = 0.0f;
 		w->t.ntargets = 1;
-		if (w->nbase > 2)
-			return MALFORMED(c, "node \"%s\" (TreeEnsembleClassifier) has %lld base_values for one score",
-							 onnx_cv_label(c), (long long) w->nbase);
-		TRY(set_base(c, w, w->nbase == 2 ? 1 : 0));
-		post.binary = positive ? PI_BINARY_COMPLEMENT : PI_BINARY_NEGATE;
+		if (w->nbase > 1 || post.post_transform > PI_POST_LOGISTIC)
+			return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (TreeEnsembleClassifier) has one score for two classes with %lld base_values and post_transform %s: only one base value and NONE or LOGISTIC are defined",
+						   onnx_cv_label(c), (long long) w->nbase,
+						   onnx_attr_string(c->n, "post_transform", "NONE"));
+		if (second)
+			w->nbase = 0;
+		TRY(set_base(c, w, 0));
+		post.binary = second ? PI_BINARY_SECOND : positive ? PI_BINARY_COMPLEMENT : PI_BINARY_NEGATE;
 		post.threshold = positive ? 0.5f : 0.0f;
 	}
 	else

@@ -44,7 +44,7 @@ static const PiAttrSpec attr_specs[] = {
 	FLAG("sorted", sorted),
 	FLAG("output_index", output_index),
 	FLAG("label", label),
-	{"binary", PI_ATTR_INT, 1, 1, PI_BINARY_NONE, PI_BINARY_NEGATE, AT(binary), -1, false},
+	{"binary", PI_ATTR_INT, 1, 1, PI_BINARY_NONE, PI_BINARY_SECOND, AT(binary), -1, false},
 	LIST("shape", shape, 1, PI_MAX_RANK, -1, (int64_t) 1000000000000000, true),
 	LIST("perm", perm, 1, PI_MAX_RANK, 0, PI_MAX_RANK - 1, false),
 	LIST("kernel_shape", kernel, 1, 2, 1, WINDOW_MAX, false),

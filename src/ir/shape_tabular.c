@@ -226,8 +226,9 @@ infer_post_transform(PiModel *m, PiNode *n, PiError *err)
 		return pi_fail(err, PI_ERR_SHAPE, "node \"%s\" (PostTransform) input must have rank 2 [batch, scores], found rank %d",
 					   n->name, x->rank);
 	if (n->attrs.binary != PI_BINARY_NONE &&
-		(x->dims[1] != 1 || n->attrs.post_transform == PI_POST_PROBIT))
-		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (PostTransform) makes two classes of one score, and needs one score and no PROBIT, found %lld scores",
+		(x->dims[1] != 1 || (n->attrs.post_transform != PI_POST_NONE &&
+							 n->attrs.post_transform != PI_POST_LOGISTIC)))
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (PostTransform) makes two classes of one score, and needs one score and post_transform NONE or LOGISTIC, found %lld scores",
 					   n->name, (long long) x->dims[1]);
 	dims[0] = -1;
 	dims[1] = (n->attrs.binary != PI_BINARY_NONE ? 2 : x->dims[1]) + (n->attrs.label ? 1 : 0);
