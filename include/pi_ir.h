@@ -293,19 +293,56 @@ typedef enum PiNorm
 	PI_NORM_L2
 } PiNorm;
 
-/* TreeEnsemble node kinds, in its kinds table (docs/format.md, op set 3). */
+/*
+ * TreeEnsemble's tables (docs/format.md, op set 3) are weights whose rows
+ * are these records: 32-bit fields, the integers stored as their bit
+ * patterns in the float32 weight (a table of n rows of a 16-byte record is
+ * a weight [n, 4]).  nodes: what a step of the walk reads; info: the
+ * node's kind and payload (a leaf's weights, a member node's set); trees:
+ * each tree's root and depth; leaves: target and weight.
+ */
+typedef struct PiTreeNode
+{
+	int32_t		feature;		/* feature index, | PI_TREE_NAN_TRUE */
+	float		threshold;
+	int32_t		yes;			/* node row when the condition holds */
+	int32_t		no;
+} PiTreeNode;
+
+typedef struct PiTreeInfo
+{
+	int32_t		kind;			/* PiTreeKind */
+	int32_t		start;			/* payload: first row of leaves or sets */
+	int32_t		count;
+	int32_t		unused;
+} PiTreeInfo;
+
+typedef struct PiTreeRoot
+{
+	int32_t		root;			/* node row */
+	int32_t		depth;			/* steps from the root to its deepest leaf, at least */
+} PiTreeRoot;
+
+typedef struct PiTreeLeaf
+{
+	int32_t		target;
+	float		weight;
+} PiTreeLeaf;
+
+/* TreeEnsemble node kinds. */
 typedef enum PiTreeKind
 {
 	PI_TREE_LEQ,				/* x <= threshold */
 	PI_TREE_EQ,					/* x == threshold */
 	PI_TREE_MEMBER,				/* x is one of the node's set */
-	PI_TREE_LEAF
+	PI_TREE_LEAF				/* both children itself */
 } PiTreeKind;
 
-/* Columns of a TreeEnsemble's nodes table (docs/format.md, op set 3). */
-#define PI_TREE_COLUMNS 8
+/* In PiTreeNode.feature: NaN goes to the yes child (else to the no child). */
+#define PI_TREE_NAN_TRUE	(1 << 30)
+#define PI_TREE_FEATURE_MASK (PI_TREE_NAN_TRUE - 1)
 
-/* tree_kinds bits: which kinds an ensemble has, and NaN routed to the true child. */
+/* tree_kinds bits: which kinds an ensemble has, and NaN routed to yes children. */
 #define PI_TREE_HAS_EQ		(1 << PI_TREE_EQ)
 #define PI_TREE_HAS_MEMBER	(1 << PI_TREE_MEMBER)
 #define PI_TREE_HAS_NAN_TRUE (1 << 8)

@@ -2,11 +2,11 @@
  * op_tree.c
  *	  TreeEnsemble: a batch of rows through every tree of an ensemble.
  *
- * Layout.  The nodes of all trees are one table of PI_TREE_COLUMNS floats
- * a node (feature, threshold, true child, false child, kind, NaN to the
- * true child, payload start, payload count), children as absolute rows and
- * leaves pointing at themselves; shape inference (src/ir/shape_tabular.c)
- * has checked every index, so nothing here checks one.
+ * Layout.  The nodes of all trees are one table of 16-byte records
+ * (PiTreeNode: feature, threshold, the two children as node rows), leaves
+ * pointing at themselves; what a step does not need (kinds, leaf weights)
+ * is in tables beside it.  Shape inference (src/ir/shape_tabular.c) has
+ * checked every index, so nothing here checks one.
  *
  * Traversal.  Rows go through the trees a block at a time.  For each tree,
  * every row of the block takes one step per level, for exactly the tree's
@@ -16,7 +16,7 @@
  * Ensembles of x <= t nodes only (scikit-learn, LightGBM, and XGBoost's
  * x < t, which the importer turns into x <= t') take a loop with one
  * comparison a step, another with a NaN test where missing values go to
- * the true child; other kinds (==, set membership) a general loop.
+ * the yes child; other kinds (==, set membership) a general loop.
  */
 #include <math.h>
 
@@ -25,36 +25,83 @@
 /* Rows walked together. */
 #define TREE_BLOCK 64
 
-/* The node row of index i. */
-#define NODE(nodes, i) ((nodes) + (int64_t) PI_TREE_COLUMNS * (i))
-
-/* Steps a block of nb rows depth times through nodes of kind x <= t only. */
-static void
-walk_leq(const float *nodes, const float *x, int64_t features, int nb, int depth, int32_t *idx)
+/*
+ * One step of a row (x its features) from node i of kind x <= t; with nan,
+ * NaN goes to the yes child where the node says so.  Inlined into each
+ * walk, so that nan is a constant there.
+ */
+static inline __attribute__((always_inline)) int32_t
+step_leq(const PiTreeNode *nodes, int32_t i, const float *x, bool nan)
 {
-	for (int d = 0; d < depth; d++)
-		for (int r = 0; r < nb; r++)
-		{
-			const float *nd = NODE(nodes, idx[r]);
-			float		v = x[r * features + (int32_t) nd[0]];
+	const PiTreeNode *nd = &nodes[i];
+	float		v;
 
-			idx[r] = (int32_t) (v <= nd[1] ? nd[2] : nd[3]);
-		}
+	if (!nan)
+		return x[nd->feature] <= nd->threshold ? nd->yes : nd->no;
+	v = x[nd->feature & PI_TREE_FEATURE_MASK];
+	return ((v <= nd->threshold) | ((v != v) & (nd->feature >> 30))) ? nd->yes : nd->no;
 }
 
-/* The same where some nodes send NaN to the true child. */
-static void
-walk_leq_nan(const float *nodes, const float *x, int64_t features, int nb, int depth, int32_t *idx)
+/*
+ * Steps a block of nb rows depth times through nodes of kind x <= t only:
+ * eight rows at a time, their node indexes in registers.
+ */
+static inline __attribute__((always_inline)) void
+walk_leq_rows(const PiTreeNode *nodes, const float *x, int64_t features, int nb, int depth,
+			  int32_t *idx, bool nan)
 {
-	for (int d = 0; d < depth; d++)
-		for (int r = 0; r < nb; r++)
-		{
-			const float *nd = NODE(nodes, idx[r]);
-			float		v = x[r * features + (int32_t) nd[0]];
-			int			go = (v <= nd[1]) | ((v != v) & (nd[5] != 0.0f));
+	int			r = 0;
 
-			idx[r] = (int32_t) (go ? nd[2] : nd[3]);
+	for (; r + 8 <= nb; r += 8)
+	{
+		const float *x0 = x + r * features;
+		int32_t		i0 = idx[r],
+					i1 = idx[r + 1],
+					i2 = idx[r + 2],
+					i3 = idx[r + 3],
+					i4 = idx[r + 4],
+					i5 = idx[r + 5],
+					i6 = idx[r + 6],
+					i7 = idx[r + 7];
+
+		for (int d = 0; d < depth; d++)
+		{
+			i0 = step_leq(nodes, i0, x0, nan);
+			i1 = step_leq(nodes, i1, x0 + features, nan);
+			i2 = step_leq(nodes, i2, x0 + 2 * features, nan);
+			i3 = step_leq(nodes, i3, x0 + 3 * features, nan);
+			i4 = step_leq(nodes, i4, x0 + 4 * features, nan);
+			i5 = step_leq(nodes, i5, x0 + 5 * features, nan);
+			i6 = step_leq(nodes, i6, x0 + 6 * features, nan);
+			i7 = step_leq(nodes, i7, x0 + 7 * features, nan);
 		}
+		idx[r] = i0;
+		idx[r + 1] = i1;
+		idx[r + 2] = i2;
+		idx[r + 3] = i3;
+		idx[r + 4] = i4;
+		idx[r + 5] = i5;
+		idx[r + 6] = i6;
+		idx[r + 7] = i7;
+	}
+	for (; r < nb; r++)
+		for (int d = 0; d < depth; d++)
+			idx[r] = step_leq(nodes, idx[r], x + r * features, nan);
+}
+
+/* walk_leq_rows where no node sends NaN to its yes child. */
+static void
+walk_leq(const PiTreeNode *nodes, const float *x, int64_t features, int nb, int depth, int32_t *idx)
+{
+	walk_leq_rows(nodes, x, features, nb, depth, idx, false);
+}
+
+/* walk_leq_rows where some nodes send NaN to their yes child. */
+static void
+walk_leq_nan(const PiTreeNode *nodes, const float *x, int64_t features, int nb, int depth,
+			 int32_t *idx)
+{
+	walk_leq_rows(nodes, x, features, nb, depth, idx, true);
 }
 
 /* Whether v is one of the count values at set. */
@@ -69,27 +116,28 @@ is_member(float v, const float *set, int count)
 
 /* Steps a block through nodes of any kind. */
 static void
-walk_any(const float *nodes, const float *sets, const float *x, int64_t features, int nb,
-		 int depth, int32_t *idx)
+walk_any(const PiTreeNode *nodes, const PiTreeInfo *info, const float *sets, const float *x,
+		 int64_t features, int nb, int depth, int32_t *idx)
 {
 	for (int d = 0; d < depth; d++)
 		for (int r = 0; r < nb; r++)
 		{
-			const float *nd = NODE(nodes, idx[r]);
-			float		v = x[r * features + (int32_t) nd[0]];
+			const PiTreeNode *nd = &nodes[idx[r]];
+			const PiTreeInfo *in = &info[idx[r]];
+			float		v = x[r * features + (nd->feature & PI_TREE_FEATURE_MASK)];
 			bool		go;
 
 			if (isnan(v))
-				go = nd[5] != 0.0f;
-			else if (nd[4] == PI_TREE_LEQ)
-				go = v <= nd[1];
-			else if (nd[4] == PI_TREE_EQ)
-				go = v == nd[1];
-			else if (nd[4] == PI_TREE_MEMBER)
-				go = is_member(v, sets + (int64_t) nd[6], (int) nd[7]);
+				go = (nd->feature & PI_TREE_NAN_TRUE) != 0;
+			else if (in->kind == PI_TREE_LEQ)
+				go = v <= nd->threshold;
+			else if (in->kind == PI_TREE_EQ)
+				go = v == nd->threshold;
+			else if (in->kind == PI_TREE_MEMBER)
+				go = is_member(v, sets + in->start, in->count);
 			else
 				go = true;		/* a leaf: both children are itself */
-			idx[r] = (int32_t) (go ? nd[2] : nd[3]);
+			idx[r] = go ? nd->yes : nd->no;
 		}
 }
 
@@ -99,30 +147,28 @@ walk_any(const float *nodes, const float *sets, const float *x, int64_t features
  * targets a leaf gave a weight).
  */
 static void
-add_leaves(const float *nodes, const float *leaves, int aggregate, const int32_t *idx, int nb,
-		   int64_t ntargets, float *acc, float *has)
+add_leaves(const PiTreeInfo *info, const PiTreeLeaf *leaves, int aggregate, const int32_t *idx,
+		   int nb, int64_t ntargets, float *acc, float *has)
 {
 	for (int r = 0; r < nb; r++)
 	{
-		const float *nd = NODE(nodes, idx[r]);
-		const float *w = leaves + 2 * (int64_t) nd[6];
-		int			count = (int) nd[7];
+		const PiTreeLeaf *w = leaves + info[idx[r]].start;
+		int			count = info[idx[r]].count;
 		float	   *row = acc + r * ntargets;
 
 		if (aggregate == PI_AGGREGATE_SUM || aggregate == PI_AGGREGATE_AVERAGE)
 		{
 			for (int j = 0; j < count; j++)
-				row[(int64_t) w[2 * j]] += w[2 * j + 1];
+				row[w[j].target] += w[j].weight;
 			continue;
 		}
 		for (int j = 0; j < count; j++)
 		{
-			int64_t		t = (int64_t) w[2 * j];
-			float		value = w[2 * j + 1];
+			int64_t		t = w[j].target;
 			bool		first = has[r * ntargets + t] == 0.0f;
 
-			if (first || (aggregate == PI_AGGREGATE_MIN ? value < row[t] : value > row[t]))
-				row[t] = value;
+			if (first || (aggregate == PI_AGGREGATE_MIN ? w[j].weight < row[t] : w[j].weight > row[t]))
+				row[t] = w[j].weight;
 			has[r * ntargets + t] = 1.0f;
 		}
 	}
@@ -134,25 +180,25 @@ pi_tree_ensemble_scratch_elems(const PiModel *model, const PiNode *node)
 {
 	if (node->attrs.aggregate != PI_AGGREGATE_MIN && node->attrs.aggregate != PI_AGGREGATE_MAX)
 		return 0;
-	return TREE_BLOCK * model->values[node->inputs[4]].numel;
+	return TREE_BLOCK * model->values[node->inputs[5]].numel;
 }
 
 /*
- * TreeEnsemble: X [N, F], nodes, trees [T, 2] (root, depth), leaves
- * [W, 2] (target, weight), base [K], sets; output [N, K]: each target's
- * aggregated leaf weights plus its base value (a target no leaf gave a
- * weight under MIN or MAX is its base value).
+ * TreeEnsemble: X [N, F], nodes, info, trees, leaves, base [K], sets;
+ * output [N, K]: each target's aggregated leaf weights plus its base value
+ * (a target no leaf gave a weight under MIN or MAX is its base value).
  */
 void
 pi_kernel_tree_ensemble(const PiKernelArgs *a)
 {
-	const float *nodes = a->in[1];
-	const float *trees = a->in[2];
-	const float *leaves = a->in[3];
-	const float *base = a->in[4];
-	const float *sets = a->node->ninputs > 5 ? a->in[5] : NULL;
+	const PiTreeNode *nodes = (const PiTreeNode *) a->in[1];
+	const PiTreeInfo *info = (const PiTreeInfo *) a->in[2];
+	const PiTreeRoot *trees = (const PiTreeRoot *) a->in[3];
+	const PiTreeLeaf *leaves = (const PiTreeLeaf *) a->in[4];
+	const float *base = a->in[5];
+	const float *sets = a->node->ninputs > 6 ? a->in[6] : NULL;
 	int64_t		features = a->in_dims[0][1];
-	int64_t		ntrees = a->in_dims[2][0];
+	int64_t		ntrees = a->in_dims[3][0];
 	int64_t		ntargets = a->out_dims[1];
 	int			aggregate = a->node->attrs.aggregate;
 	int			kinds = a->node->attrs.tree_kinds;
@@ -172,18 +218,15 @@ pi_kernel_tree_ensemble(const PiKernelArgs *a)
 		}
 		for (int64_t t = 0; t < ntrees; t++)
 		{
-			int32_t		root = (int32_t) trees[2 * t];
-			int			depth = (int) trees[2 * t + 1];
-
 			for (int r = 0; r < nb; r++)
-				idx[r] = root;
+				idx[r] = trees[t].root;
 			if (kinds & (PI_TREE_HAS_EQ | PI_TREE_HAS_MEMBER))
-				walk_any(nodes, sets, x, features, nb, depth, idx);
+				walk_any(nodes, info, sets, x, features, nb, trees[t].depth, idx);
 			else if (kinds & PI_TREE_HAS_NAN_TRUE)
-				walk_leq_nan(nodes, x, features, nb, depth, idx);
+				walk_leq_nan(nodes, x, features, nb, trees[t].depth, idx);
 			else
-				walk_leq(nodes, x, features, nb, depth, idx);
-			add_leaves(nodes, leaves, aggregate, idx, nb, ntargets, acc, a->scratch);
+				walk_leq(nodes, x, features, nb, trees[t].depth, idx);
+			add_leaves(info, leaves, aggregate, idx, nb, ntargets, acc, a->scratch);
 		}
 		for (int64_t i = 0; i < nb * ntargets; i++)
 		{

@@ -32,8 +32,8 @@ enum
 	MODE_LEQ, MODE_LT, MODE_GTE, MODE_GT, MODE_EQ, MODE_NEQ, MODE_MEMBER, MODE_LEAF
 };
 
-/* Most rows of a table: its indexes are float32 integers. */
-#define MAX_ROWS (((int64_t) 1 << 24) - 1)
+/* Most nodes or leaf weights an ensemble may have. */
+#define MAX_ROWS (((int64_t) 1 << 26) - 1)
 
 /* One node as the attributes give it. */
 typedef struct InNode
@@ -57,15 +57,16 @@ typedef struct InWeight
 	double		weight;
 } InWeight;
 
-/* The IR node's tables (docs/format.md, op set 3) while they are built. */
+/* The IR node's tables (include/pi_ir.h, docs/format.md op set 3) while they are built. */
 typedef struct Tables
 {
 	int64_t		nnodes;
-	float	   *nodes;			/* [nnodes, PI_TREE_COLUMNS] */
+	PiTreeNode *nodes;
+	PiTreeInfo *info;
 	int64_t		ntrees;
-	float	   *trees;			/* [ntrees, 2]: root, depth */
+	PiTreeRoot *trees;
 	int64_t		nleaves;
-	float	   *leaves;			/* [nleaves, 2]: target, weight */
+	PiTreeLeaf *leaves;
 	int64_t		nsets;
 	float	   *sets;
 	int64_t		ntargets;
@@ -106,6 +107,7 @@ work_free(TreeWork *w)
 	free(w->base_values);
 	free(w->member_values);
 	free(w->t.nodes);
+	free(w->t.info);
 	free(w->t.trees);
 	free(w->t.leaves);
 	free(w->t.sets);
@@ -179,54 +181,53 @@ float_below(double v)
 }
 
 /*
- * Writes a branch node's row: x <= t, x == t or membership, children in
- * the order that makes the condition hold for the true child, and the
- * NaN flag: NaN goes where missing_value_tracks_true says, or to the true
- * child of NEQ (NaN != t holds).
+ * Writes a branch node: x <= t, x == t or membership, children in the
+ * order that makes the condition hold for the yes child, and where NaN
+ * goes: where missing_value_tracks_true says, or to the true child of NEQ
+ * (NaN != t holds).
  */
 static void
-branch_row(const InNode *in, int64_t yes_row, int64_t no_row, float *row)
+branch_row(const InNode *in, int64_t yes_row, int64_t no_row, PiTreeNode *node, PiTreeInfo *info)
 {
 	bool		swap = (in->mode == MODE_GT || in->mode == MODE_GTE || in->mode == MODE_NEQ);
 	bool		nan_yes = in->mode == MODE_NEQ ? true : in->nan_yes;
 
-	row[0] = (float) in->feature;
+	memset(info, 0, sizeof(*info));
 	switch (in->mode)
 	{
 		case MODE_LEQ:
 		case MODE_GT:
-			row[1] = float_at_most(in->value);
-			row[4] = PI_TREE_LEQ;
+			node->threshold = float_at_most(in->value);
+			info->kind = PI_TREE_LEQ;
 			break;
 		case MODE_LT:
 		case MODE_GTE:
-			row[1] = float_below(in->value);
-			row[4] = PI_TREE_LEQ;
+			node->threshold = float_below(in->value);
+			info->kind = PI_TREE_LEQ;
 			break;
 		case MODE_EQ:
 		case MODE_NEQ:
-			row[1] = (double) (float) in->value == in->value ? (float) in->value : NAN;
-			row[4] = PI_TREE_EQ;
+			node->threshold = (double) (float) in->value == in->value ? (float) in->value : NAN;
+			info->kind = PI_TREE_EQ;
 			break;
 		default:
-			row[1] = 0.0f;
-			row[4] = PI_TREE_MEMBER;
+			node->threshold = 0.0f;
+			info->kind = PI_TREE_MEMBER;
 			break;
 	}
-	row[2] = (float) (swap ? no_row : yes_row);
-	row[3] = (float) (swap ? yes_row : no_row);
-	row[5] = (nan_yes != swap) ? 1.0f : 0.0f;
-	row[6] = 0.0f;
-	row[7] = 0.0f;
+	node->feature = (int32_t) in->feature | ((nan_yes != swap) ? PI_TREE_NAN_TRUE : 0);
+	node->yes = (int32_t) (swap ? no_row : yes_row);
+	node->no = (int32_t) (swap ? yes_row : no_row);
 }
 
-/* A leaf's row: itself as both children; its weights are set later. */
+/* A leaf: itself as both children; its weights are set later. */
 static void
-leaf_row(int64_t row_index, float *row)
+leaf_row(int64_t row, PiTreeNode *node, PiTreeInfo *info)
 {
-	memset(row, 0, sizeof(float) * PI_TREE_COLUMNS);
-	row[2] = row[3] = (float) row_index;
-	row[4] = PI_TREE_LEAF;
+	memset(node, 0, sizeof(*node));
+	memset(info, 0, sizeof(*info));
+	node->yes = node->no = (int32_t) row;
+	info->kind = PI_TREE_LEAF;
 }
 
 /* The mode of an opset 1/3 mode string, or -1. */
@@ -413,9 +414,10 @@ index_trees(OnnxCv *c, TreeWork *w)
 static PiStatus
 alloc_tables(OnnxCv *c, Tables *t)
 {
-	t->nodes = malloc(sizeof(float) * PI_TREE_COLUMNS * (t->nnodes + 1));
-	t->trees = malloc(sizeof(float) * 2 * (t->ntrees + 1));
-	if (t->nodes == NULL || t->trees == NULL)
+	t->nodes = malloc(sizeof(PiTreeNode) * (t->nnodes + 1));
+	t->info = malloc(sizeof(PiTreeInfo) * (t->nnodes + 1));
+	t->trees = malloc(sizeof(PiTreeRoot) * (t->ntrees + 1));
+	if (t->nodes == NULL || t->info == NULL || t->trees == NULL)
 		return pi_fail(c->err, PI_ERR_NOMEM, "out of memory");
 	return PI_OK;
 }
@@ -431,11 +433,10 @@ fill_nodes(OnnxCv *c, TreeWork *w, int64_t features)
 		const InNode *in = &w->in[w->order[row]];
 		int64_t		t = find_tree(w, in->tree);
 		int64_t		size = w->tree_size[t];
-		float	   *r = w->t.nodes + PI_TREE_COLUMNS * row;
 
 		if (in->mode == MODE_LEAF)
 		{
-			leaf_row(row, r);
+			leaf_row(row, &w->t.nodes[row], &w->t.info[row]);
 			continue;
 		}
 		if (in->yes < 0 || in->yes >= size || in->no < 0 || in->no >= size)
@@ -449,10 +450,11 @@ fill_nodes(OnnxCv *c, TreeWork *w, int64_t features)
 			return MALFORMED(c, "node \"%s\" (%s) node %lld of tree %lld reads feature %lld, the input has %lld",
 							 onnx_cv_label(c), c->n->op_type, (long long) in->id, (long long) in->tree,
 							 (long long) in->feature, (long long) features);
-		branch_row(in, w->tree_start[t] + in->yes, w->tree_start[t] + in->no, r);
+		branch_row(in, w->tree_start[t] + in->yes, w->tree_start[t] + in->no,
+				   &w->t.nodes[row], &w->t.info[row]);
 	}
 	for (int64_t t = 0; t < w->t.ntrees; t++)
-		w->t.trees[2 * t] = (float) w->tree_start[t];
+		w->t.trees[t].root = (int32_t) w->tree_start[t];
 	return PI_OK;
 }
 
@@ -483,11 +485,10 @@ set_depths(OnnxCv *c, TreeWork *w)
 		while (top > 0 && st == PI_OK)
 		{
 			int64_t		i = stack[top - 1];
-			const float *r = w->t.nodes + PI_TREE_COLUMNS * i;
-			int64_t		a = (int64_t) r[2],
-						b = (int64_t) r[3];
+			int64_t		a = w->t.nodes[i].yes,
+						b = w->t.nodes[i].no;
 
-			if (r[4] == PI_TREE_LEAF)
+			if (w->t.info[i].kind == PI_TREE_LEAF)
 			{
 				height[i] = 0;
 				top--;
@@ -512,7 +513,7 @@ set_depths(OnnxCv *c, TreeWork *w)
 		}
 	}
 	for (int64_t t = 0; st == PI_OK && t < w->t.ntrees; t++)
-		w->t.trees[2 * t + 1] = (float) height[(int64_t) w->t.trees[2 * t]];
+		w->t.trees[t].depth = (int32_t) height[w->t.trees[t].root];
 	free(height);
 	free(stack);
 	return st;
@@ -530,7 +531,7 @@ fill_leaves(OnnxCv *c, TreeWork *w, const int64_t *rows, const char *target_what
 	int64_t		at = 0;
 
 	w->t.nleaves = w->nweights;
-	w->t.leaves = malloc(sizeof(float) * 2 * (w->nweights + 1));
+	w->t.leaves = malloc(sizeof(PiTreeLeaf) * (w->nweights + 1));
 	if (count == NULL || w->t.leaves == NULL)
 	{
 		free(count);
@@ -540,27 +541,25 @@ fill_leaves(OnnxCv *c, TreeWork *w, const int64_t *rows, const char *target_what
 		count[rows[k]]++;
 	for (int64_t r = 0; r < w->t.nnodes; r++)
 	{
-		float	   *row = w->t.nodes + PI_TREE_COLUMNS * r;
-
-		if (row[4] != PI_TREE_LEAF)
+		if (w->t.info[r].kind != PI_TREE_LEAF)
 			continue;
-		row[6] = (float) at;
-		row[7] = 0.0f;
+		w->t.info[r].start = (int32_t) at;
+		w->t.info[r].count = 0;
 		at += count[r];
 	}
 	free(count);
 	for (int64_t k = 0; k < w->nweights; k++)
 	{
-		float	   *row = w->t.nodes + PI_TREE_COLUMNS * rows[k];
-		int64_t		slot = (int64_t) row[6] + (int64_t) row[7];
+		PiTreeInfo *info = &w->t.info[rows[k]];
+		int64_t		slot = (int64_t) info->start + info->count;
 
 		if (w->weights[k].target < 0 || w->weights[k].target >= w->t.ntargets)
 			return MALFORMED(c, "node \"%s\" (%s) leaf weight %lld is for %s %lld, outside the %lld %ss",
 							 onnx_cv_label(c), c->n->op_type, (long long) k, target_what,
 							 (long long) w->weights[k].target, (long long) w->t.ntargets, target_what);
-		w->t.leaves[2 * slot] = (float) w->weights[k].target;
-		w->t.leaves[2 * slot + 1] = (float) w->weights[k].weight;
-		row[7] += 1.0f;
+		w->t.leaves[slot].target = (int32_t) w->weights[k].target;
+		w->t.leaves[slot].weight = (float) w->weights[k].weight;
+		info->count++;
 	}
 	return PI_OK;
 }
@@ -578,7 +577,7 @@ weight_rows(OnnxCv *c, TreeWork *w, int64_t *rows)
 			return MALFORMED(c, "node \"%s\" (%s) has a weight for node %lld of tree %lld, which does not exist",
 							 onnx_cv_label(c), c->n->op_type, (long long) iw->id, (long long) iw->tree);
 		rows[k] = w->tree_start[t] + iw->id;
-		if (w->t.nodes[PI_TREE_COLUMNS * rows[k] + 4] != PI_TREE_LEAF)
+		if (w->t.info[rows[k]].kind != PI_TREE_LEAF)
 			return MALFORMED(c, "node \"%s\" (%s) has a weight for node %lld of tree %lld, which is not a leaf",
 							 onnx_cv_label(c), c->n->op_type, (long long) iw->id, (long long) iw->tree);
 	}
@@ -590,7 +589,7 @@ static bool
 tracks_missing(const Tables *t)
 {
 	for (int64_t i = 0; i < t->nnodes; i++)
-		if (t->nodes[PI_TREE_COLUMNS * i + 5] != 0.0f && t->nodes[PI_TREE_COLUMNS * i + 4] != PI_TREE_LEAF)
+		if (t->nodes[i].feature & PI_TREE_NAN_TRUE)
 			return true;
 	return false;
 }
@@ -599,29 +598,31 @@ tracks_missing(const Tables *t)
 static PiStatus
 emit_ensemble(OnnxCv *c, TreeWork *w, int x, const char *aggregate, const char *suffix, int *out)
 {
-	int			inputs[6];
+	int			inputs[7];
 	int64_t		dims[2];
-	int			ninputs = 5;
+	int			ninputs = 6;
 	PiAttrs		a;
 
+	/* the tables are records of 32-bit fields, passed as the floats they span */
 	inputs[0] = x;
 	dims[0] = w->t.nnodes;
-	dims[1] = PI_TREE_COLUMNS;
-	TRY(onnx_cv_weight(c, "tree_nodes", w->t.nodes, 2, dims, &inputs[1]));
+	dims[1] = 4;
+	TRY(onnx_cv_weight(c, "tree_nodes", (const float *) w->t.nodes, 2, dims, &inputs[1]));
+	TRY(onnx_cv_weight(c, "tree_info", (const float *) w->t.info, 2, dims, &inputs[2]));
 	dims[0] = w->t.ntrees;
 	dims[1] = 2;
-	TRY(onnx_cv_weight(c, "trees", w->t.trees, 2, dims, &inputs[2]));
+	TRY(onnx_cv_weight(c, "trees", (const float *) w->t.trees, 2, dims, &inputs[3]));
 	dims[0] = w->t.nleaves > 0 ? w->t.nleaves : 1;
 	if (w->t.nleaves == 0)
-		w->t.leaves[0] = w->t.leaves[1] = 0.0f;	/* an ensemble without weights */
-	TRY(onnx_cv_weight(c, "leaves", w->t.leaves, 2, dims, &inputs[3]));
+		memset(w->t.leaves, 0, sizeof(PiTreeLeaf));	/* an ensemble without weights */
+	TRY(onnx_cv_weight(c, "leaves", (const float *) w->t.leaves, 2, dims, &inputs[4]));
 	dims[0] = w->t.ntargets;
-	TRY(onnx_cv_weight(c, "base", w->t.base, 1, dims, &inputs[4]));
+	TRY(onnx_cv_weight(c, "base", w->t.base, 1, dims, &inputs[5]));
 	if (w->t.nsets > 0)
 	{
 		dims[0] = w->t.nsets;
-		TRY(onnx_cv_weight(c, "sets", w->t.sets, 1, dims, &inputs[5]));
-		ninputs = 6;
+		TRY(onnx_cv_weight(c, "sets", w->t.sets, 1, dims, &inputs[6]));
+		ninputs = 7;
 	}
 	if (tracks_missing(&w->t))
 		c->im->model->missing_as_nan = true;
@@ -737,7 +738,7 @@ convert_classifier(OnnxCv *c, TreeWork *w, int x, int64_t features)
 
 		/* every weight is for one class: one score, of class 1 */
 		for (int64_t k = 0; k < w->t.nleaves; k++)
-			w->t.leaves[2 * k] = 0.0f;
+			w->t.leaves[k].target = 0;
 		w->t.ntargets = 1;
 		if (w->nbase > 1 || post.post_transform > PI_POST_LOGISTIC)
 			return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (TreeEnsembleClassifier) has one score for two classes with %lld base_values and post_transform %s: only one base value and NONE or LOGISTIC are defined",
@@ -850,11 +851,11 @@ read_nodes5(OnnxCv *c, TreeWork *w, int64_t features, int64_t *nmodes_out)
 			st = MALFORMED(c, "node \"%s\" (TreeEnsemble) node %lld reads feature %lld, the input has %lld",
 						   onnx_cv_label(c), (long long) i, (long long) in->feature, (long long) features);
 		else
-			branch_row(in, yes_row, no_row, w->t.nodes + PI_TREE_COLUMNS * i);
+			branch_row(in, yes_row, no_row, &w->t.nodes[i], &w->t.info[i]);
 	}
 	for (int64_t j = 0; st == PI_OK && j < nleaves; j++)
 	{
-		leaf_row(ninterior + j, w->t.nodes + PI_TREE_COLUMNS * (ninterior + j));
+		leaf_row(ninterior + j, &w->t.nodes[ninterior + j], &w->t.info[ninterior + j]);
 		w->weights[j].target = targets[j];
 		w->weights[j].weight = w->weight_values[j];
 	}
@@ -884,15 +885,15 @@ read_sets5(OnnxCv *c, TreeWork *w)
 			pi_fail(c->err, PI_ERR_NOMEM, "out of memory");
 	for (int64_t i = 0, k = 0; i < w->nin; i++)
 	{
-		float	   *row = w->t.nodes + PI_TREE_COLUMNS * i;
+		PiTreeInfo *info = &w->t.info[i];
 
 		if (w->in[i].mode != MODE_MEMBER)
 			continue;
-		row[6] = (float) w->t.nsets;
+		info->start = (int32_t) w->t.nsets;
 		for (; k < count && !isnan(w->member_values[k]); k++)
 			if ((double) (float) w->member_values[k] == w->member_values[k])
 				w->t.sets[w->t.nsets++] = (float) w->member_values[k];
-		row[7] = (float) w->t.nsets - row[6];
+		info->count = (int32_t) w->t.nsets - info->start;
 		if (k == count)
 			return MALFORMED(c, "node \"%s\" (TreeEnsemble) membership_values has fewer NaN-ended sets than the %lld member nodes",
 							 onnx_cv_label(c), (long long) members);
@@ -953,7 +954,7 @@ onnx_cv_tree_ensemble5(OnnxCv *c)
 				st = MALFORMED(c, "node \"%s\" (TreeEnsemble) tree %lld has root %lld, outside the %lld nodes",
 							   onnx_cv_label(c), (long long) t, (long long) r, (long long) ninterior);
 			else
-				w.t.trees[2 * t] = (float) r;
+				w.t.trees[t].root = (int32_t) r;
 		}
 	}
 	if (st == PI_OK)

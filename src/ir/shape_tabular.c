@@ -1,11 +1,12 @@
 /*
  * shape_tabular.c
  *	  Shape inference of the tabular ops (op set 3): TreeEnsemble,
- *	  PostTransform, Lookup and Normalize.  TreeEnsemble's tables are
- *	  checked completely here, so that its kernel (src/engine/op_tree.c)
- *	  may follow every index without a check: every reference in range,
- *	  leaves that point at themselves, and every tree reaching its leaves in
- *	  at most its stated depth (which rules out cycles).
+ *	  PostTransform, Lookup and Normalize.  TreeEnsemble's tables (records
+ *	  of 32-bit fields, include/pi_ir.h) are checked completely here, so
+ *	  that its kernel (src/engine/op_tree.c) may follow every index without
+ *	  a check: every reference in range, leaves that point at themselves,
+ *	  and every tree reaching its leaves in at most its stated depth (which
+ *	  rules out cycles).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -17,33 +18,29 @@
 /* Returns the status of a failed check at once. */
 #define CHECK(expr) do { PiStatus st_ = (expr); if (st_ != PI_OK) return st_; } while (0)
 
-/* Largest table of a tree ensemble: its indexes are float32 integers. */
-#define TREE_MAX_ROWS ((int64_t) 1 << 24)
+/* Largest table of a tree ensemble. */
+#define TREE_MAX_ROWS ((int64_t) 1 << 30)
 
 /* TreeEnsemble's inputs, in order. */
 enum
 {
-	TREE_X, TREE_NODES, TREE_TREES, TREE_LEAVES, TREE_BASE, TREE_SETS
+	TREE_X, TREE_NODES, TREE_INFO, TREE_TREES, TREE_LEAVES, TREE_BASE, TREE_SETS
 };
 
-/* Whether v is an integer in [lo, hi]. */
-static bool
-is_index(float v, int64_t lo, int64_t hi)
-{
-	return v == floorf(v) && v >= (float) lo && v <= (float) hi;
-}
-
-/* Requires weight input i of shape [rows, cols] (cols 0: rank 1); returns rows. */
+/*
+ * Requires weight input i to be a table of records of fields 32-bit fields
+ * ([rows, fields]; a plain list [rows] when fields is 0); returns rows.
+ */
 static PiStatus
-table_rows(const PiModel *m, const PiNode *n, int i, int cols, int64_t *rows, PiError *err)
+table_rows(const PiModel *m, const PiNode *n, int i, int fields, int64_t *rows, PiError *err)
 {
-	static const char *const names[] = {"X", "nodes", "trees", "leaves", "base", "sets"};
+	static const char *const names[] = {"X", "nodes", "info", "trees", "leaves", "base", "sets"};
 	const PiValue *v = &m->values[n->inputs[i]];
 
-	CHECK(pi_shape_need_weight(m, n, i, cols ? 2 : 1, err));
-	if (cols && v->dims[1] != cols)
+	CHECK(pi_shape_need_weight(m, n, i, fields ? 2 : 1, err));
+	if (fields && v->dims[1] != fields)
 		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) table \"%s\" has %lld columns, expected %d",
-					   n->name, names[i], (long long) v->dims[1], cols);
+					   n->name, names[i], (long long) v->dims[1], fields);
 	if (v->dims[0] >= TREE_MAX_ROWS)
 		return pi_fail(err, PI_ERR_LIMIT, "node \"%s\" (TreeEnsemble) table \"%s\" has %lld rows, the limit is %lld",
 					   n->name, names[i], (long long) v->dims[0], (long long) TREE_MAX_ROWS - 1);
@@ -52,38 +49,36 @@ table_rows(const PiModel *m, const PiNode *n, int i, int cols, int64_t *rows, Pi
 }
 
 /*
- * Checks one row of the nodes table: feature, threshold, true child, false
- * child, kind, NaN to the true child, payload start and count (leaf weights,
- * or a member node's set).  Leaves read a feature too (the kernel walks
- * them in place), so theirs must be in range as well.
+ * Checks one node: its kind, its payload inside its table, its feature
+ * inside the input (leaves' too: the walk reads it), its children inside
+ * the nodes (a leaf's both itself, a branch's not).
  */
 static PiStatus
-check_tree_node(const PiNode *n, const float *node, int64_t i, int64_t nnodes,
-				int64_t features, int64_t nleaves, int64_t nsets, PiError *err)
+check_tree_node(const PiNode *n, const PiTreeNode *node, const PiTreeInfo *info, int64_t i,
+				int64_t nnodes, int64_t features, int64_t nleaves, int64_t nsets, PiError *err)
 {
-	bool		leaf = node[4] == PI_TREE_LEAF;
-	int64_t		payload = leaf ? nleaves : node[4] == PI_TREE_MEMBER ? nsets : 0;
+	bool		leaf = info->kind == PI_TREE_LEAF;
+	int64_t		payload = leaf ? nleaves : info->kind == PI_TREE_MEMBER ? nsets : 0;
+	int64_t		feature = node->feature & PI_TREE_FEATURE_MASK;
 
-	if (!is_index(node[4], PI_TREE_LEQ, PI_TREE_LEAF) || !is_index(node[5], 0, 1))
-		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) tree node %lld has kind %g and NaN flag %g, expected 0 to 3 and 0 or 1",
-					   n->name, (long long) i, node[4], node[5]);
-	if (!is_index(node[6], 0, payload) || !is_index(node[7], 0, payload - (int64_t) node[6]))
-		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) tree node %lld refers to entries %g to %g of a table of %lld",
-					   n->name, (long long) i, node[6], node[6] + node[7], (long long) payload);
-	if (!is_index(node[0], 0, features - 1))
-		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) tree node %lld reads feature %g, the input has %lld",
-					   n->name, (long long) i, node[0], (long long) features);
-	if (leaf)
-	{
-		if (node[2] != (float) i || node[3] != (float) i)
-			return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) leaf %lld must have itself as both children",
-						   n->name, (long long) i);
-		return PI_OK;
-	}
-	if (!is_index(node[2], 0, nnodes - 1) || !is_index(node[3], 0, nnodes - 1) ||
-		node[2] == (float) i || node[3] == (float) i)
-		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) tree node %lld has children %g and %g, outside the %lld nodes or itself",
-					   n->name, (long long) i, node[2], node[3], (long long) nnodes);
+	if (info->kind < PI_TREE_LEQ || info->kind > PI_TREE_LEAF || node->feature < 0 ||
+		(leaf && (node->feature & PI_TREE_NAN_TRUE)))
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) tree node %lld has kind %d and feature field %d",
+					   n->name, (long long) i, info->kind, node->feature);
+	if (info->start < 0 || info->count < 0 || info->start > payload || info->count > payload - info->start)
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) tree node %lld refers to entries %d to %lld of a table of %lld",
+					   n->name, (long long) i, info->start, (long long) info->start + info->count,
+					   (long long) payload);
+	if (feature >= features)
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) tree node %lld reads feature %lld, the input has %lld",
+					   n->name, (long long) i, (long long) feature, (long long) features);
+	if (leaf && (node->yes != i || node->no != i))
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) leaf %lld must have itself as both children",
+					   n->name, (long long) i);
+	if (!leaf && (node->yes < 0 || node->yes >= nnodes || node->no < 0 || node->no >= nnodes ||
+				  node->yes == i || node->no == i))
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) tree node %lld has children %d and %d, outside the %lld nodes or itself",
+					   n->name, (long long) i, node->yes, node->no, (long long) nnodes);
 	return PI_OK;
 }
 
@@ -93,7 +88,8 @@ check_tree_node(const PiNode *n, const float *node, int64_t i, int64_t nnodes,
  * current path is a cycle.  height[] is -1 unvisited, -2 on the path.
  */
 static PiStatus
-tree_heights(const PiNode *n, const float *nodes, int64_t nnodes, int64_t *height, PiError *err)
+tree_heights(const PiNode *n, const PiTreeNode *nodes, const PiTreeInfo *info, int64_t nnodes,
+			 int64_t *height, PiError *err)
 {
 	int64_t    *stack = malloc(sizeof(int64_t) * (nnodes + 1));
 
@@ -112,10 +108,10 @@ tree_heights(const PiNode *n, const float *nodes, int64_t nnodes, int64_t *heigh
 		while (top > 0)
 		{
 			int64_t		i = stack[top - 1];
-			int64_t		a = (int64_t) nodes[PI_TREE_COLUMNS * i + 2],
-						b = (int64_t) nodes[PI_TREE_COLUMNS * i + 3];
+			int64_t		a = nodes[i].yes,
+						b = nodes[i].no;
 
-			if (nodes[PI_TREE_COLUMNS * i + 4] == PI_TREE_LEAF)
+			if (info[i].kind == PI_TREE_LEAF)
 			{
 				height[i] = 0;
 				top--;
@@ -144,71 +140,68 @@ tree_heights(const PiNode *n, const float *nodes, int64_t nnodes, int64_t *heigh
 }
 
 /*
- * TreeEnsemble: X [N, F] and its tables (docs/format.md, op set 3);
- * output [N, K] where K is the length of base.
+ * TreeEnsemble: X [N, F] and its tables of records (docs/format.md, op
+ * set 3); output [N, K] where K is the length of base.  Sets tree_kinds.
  */
 static PiStatus
 infer_tree_ensemble(PiModel *m, PiNode *n, PiError *err)
 {
 	const PiValue *x = &m->values[n->inputs[TREE_X]];
-	const float *nodes = m->values[n->inputs[TREE_NODES]].data;
-	const float *trees = m->values[n->inputs[TREE_TREES]].data;
-	const float *leaves = m->values[n->inputs[TREE_LEAVES]].data;
+	const PiTreeNode *nodes = (const PiTreeNode *) m->values[n->inputs[TREE_NODES]].data;
+	const PiTreeInfo *info = (const PiTreeInfo *) m->values[n->inputs[TREE_INFO]].data;
+	const PiTreeRoot *trees = (const PiTreeRoot *) m->values[n->inputs[TREE_TREES]].data;
+	const PiTreeLeaf *leaves = (const PiTreeLeaf *) m->values[n->inputs[TREE_LEAVES]].data;
 	int64_t		nnodes = 0,
+				ninfo = 0,
 				ntrees = 0,
 				nleaves = 0,
 				ntargets = 0,
 				nsets = 0;
 	int64_t    *height;
 	int64_t		dims[2];
-	int			found = 0;
+	PiStatus	st = PI_OK;
 
 	CHECK(pi_shape_need_activation(m, n, TREE_X, err));
 	if (x->rank != 2)
 		return pi_fail(err, PI_ERR_SHAPE, "node \"%s\" (TreeEnsemble) input must have rank 2 [batch, features], found rank %d",
 					   n->name, x->rank);
-	CHECK(table_rows(m, n, TREE_NODES, PI_TREE_COLUMNS, &nnodes, err));
+	CHECK(table_rows(m, n, TREE_NODES, 4, &nnodes, err));
+	CHECK(table_rows(m, n, TREE_INFO, 4, &ninfo, err));
 	CHECK(table_rows(m, n, TREE_TREES, 2, &ntrees, err));
 	CHECK(table_rows(m, n, TREE_LEAVES, 2, &nleaves, err));
 	CHECK(table_rows(m, n, TREE_BASE, 0, &ntargets, err));
 	if (n->ninputs > TREE_SETS)
 		CHECK(table_rows(m, n, TREE_SETS, 0, &nsets, err));
+	if (ninfo != nnodes)
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) has %lld rows of nodes and %lld of info",
+					   n->name, (long long) nnodes, (long long) ninfo);
 	n->attrs.tree_kinds = 0;
 	for (int64_t i = 0; i < nnodes; i++)
 	{
-		const float *node = nodes + PI_TREE_COLUMNS * i;
-
-		CHECK(check_tree_node(n, node, i, nnodes, x->dims[1], nleaves, nsets, err));
-		if (node[4] != PI_TREE_LEAF)
-			n->attrs.tree_kinds |= (1 << (int) node[4]) | (node[5] != 0 ? PI_TREE_HAS_NAN_TRUE : 0);
+		CHECK(check_tree_node(n, &nodes[i], &info[i], i, nnodes, x->dims[1], nleaves, nsets, err));
+		if (info[i].kind != PI_TREE_LEAF)
+			n->attrs.tree_kinds |= (1 << info[i].kind) |
+				((nodes[i].feature & PI_TREE_NAN_TRUE) ? PI_TREE_HAS_NAN_TRUE : 0);
 	}
 	for (int64_t i = 0; i < nleaves; i++)
-		if (!is_index(leaves[2 * i], 0, ntargets - 1))
-			return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) leaf weight %lld is for target %g, there are %lld",
-						   n->name, (long long) i, leaves[2 * i], (long long) ntargets);
+		if (leaves[i].target < 0 || leaves[i].target >= ntargets)
+			return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) leaf weight %lld is for target %d, there are %lld",
+						   n->name, (long long) i, leaves[i].target, (long long) ntargets);
 	if ((height = malloc(sizeof(int64_t) * (nnodes + 1))) == NULL)
 		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
-	if (tree_heights(n, nodes, nnodes, height, err) != PI_OK)
+	st = tree_heights(n, nodes, info, nnodes, height, err);
+	for (int64_t t = 0; st == PI_OK && t < ntrees; t++)
 	{
-		free(height);
-		return err->status;
-	}
-	for (int64_t t = 0; t < ntrees && found == 0; t++)
-	{
-		if (!is_index(trees[2 * t], 0, nnodes - 1) || !is_index(trees[2 * t + 1], 0, nnodes))
-			found = 1;
-		else if (height[(int64_t) trees[2 * t]] > (int64_t) trees[2 * t + 1])
-			found = 2;
-		if (found)
-			pi_fail(err, PI_ERR_INVALID, found == 1 ?
-					"node \"%s\" (TreeEnsemble) tree %lld has root %g and depth %g, outside the %lld nodes" :
-					"node \"%s\" (TreeEnsemble) tree %lld is deeper than its depth %g (root %g, %lld nodes)",
-					n->name, (long long) t, found == 1 ? trees[2 * t] : trees[2 * t + 1],
-					found == 1 ? trees[2 * t + 1] : trees[2 * t], (long long) nnodes);
+		if (trees[t].root < 0 || trees[t].root >= nnodes || trees[t].depth < 0)
+			st = pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) tree %lld has root %d and depth %d, outside the %lld nodes",
+						 n->name, (long long) t, trees[t].root, trees[t].depth, (long long) nnodes);
+		else if (height[trees[t].root] > trees[t].depth)
+			st = pi_fail(err, PI_ERR_INVALID, "node \"%s\" (TreeEnsemble) tree %lld is deeper than its depth %d",
+						 n->name, (long long) t, trees[t].depth);
 	}
 	free(height);
-	if (found)
-		return PI_ERR_INVALID;
+	if (st != PI_OK)
+		return st;
 	dims[0] = -1;
 	dims[1] = ntargets;
 	return pi_shape_set_output(m, n, 2, dims, err);
