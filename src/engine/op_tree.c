@@ -227,6 +227,7 @@ pi_kernel_tree_ensemble(const PiKernelArgs *a)
 			else
 				walk_leq(nodes, x, features, nb, trees[t].depth, idx);
 			add_leaves(info, leaves, aggregate, idx, nb, ntargets, acc, a->scratch);
+			pi_check_interrupts();	/* trees may share deep nodes: no bound per tree */
 		}
 		for (int64_t i = 0; i < nb * ntargets; i++)
 		{
@@ -239,6 +240,5 @@ pi_kernel_tree_ensemble(const PiKernelArgs *a)
 				v = 0.0f;
 			acc[i] = v + base[i % ntargets];
 		}
-		pi_check_interrupts();
 	}
 }
