@@ -938,6 +938,7 @@ onnx_cv_tree_ensemble5(OnnxCv *c)
 		return MALFORMED(c, "node \"%s\" (TreeEnsemble) has aggregate_function %lld, post_transform %lld, %d tree_roots and n_targets %lld",
 						 onnx_cv_label(c), (long long) aggregate, (long long) transform, nroots,
 						 (long long) w.t.ntargets);
+	w.t.ntrees = nroots;		/* alloc_tables sizes the tree table by it */
 	st = onnx_cv_rows(c, &x, &features);
 	if (st == PI_OK)
 		st = read_nodes5(c, &w, features, &ninterior);
@@ -945,7 +946,6 @@ onnx_cv_tree_ensemble5(OnnxCv *c)
 		st = read_sets5(c, &w);
 	if (st == PI_OK)
 	{
-		w.t.ntrees = nroots;
 		for (int64_t t = 0; t < nroots && st == PI_OK; t++)
 		{
 			int64_t		r = roots[t];
