@@ -310,5 +310,9 @@ onnx_convert_node(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *
 	if (fn == NULL)
 		return pi_fail(err, PI_ERR_UNSUPPORTED, "node \"%s\" (%s) is only supported on constants, but an input is computed at run time",
 					   onnx_cv_label(&c), n->op_type);
+	/* every ai.onnx.ml op reads its input 0, which its converter takes as given */
+	if (onnx_domain_is_ml(n->domain) && !onnx_cv_has_input(&c, 0))
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) is missing input 0",
+					   onnx_cv_label(&c), n->op_type);
 	return fn(&c);
 }
