@@ -9,7 +9,8 @@ Run by hand when the models must be regenerated, never in CI:
 
 Each model is trained on a dataset that scikit-learn ships (breast_cancer,
 iris, wine, diabetes, digits) and written in the layout of ONNX's backend
-tests:
+tests (the test rows of the models that handle missing values, XGBoost,
+LightGBM and HistGradientBoosting, have 5% of their values NaN):
 
     test/onnx/tabular/<name>/model.onnx
     test/onnx/tabular/<name>/test_data_set_0/input_<i>.pb    every row
@@ -164,6 +165,13 @@ def write(name, model, feeds, outputs, note):
     return f"{name}\t{note}\t{len(next(iter(feeds.values())))} rows"
 
 
+def with_missing(x, fraction=0.05):
+    """x with a fraction of its values NaN, for models that handle missing values."""
+    x = x.copy()
+    x[np.random.default_rng(SEED).random(x.shape) < fraction] = np.nan
+    return x
+
+
 def classifier_outputs(est, x, labels_dtype=np.int64):
     labels = np.asarray(est.predict(x))
     labels = labels.astype(object) if labels.dtype.kind in "OU" else labels.astype(labels_dtype)
@@ -197,8 +205,10 @@ def tree_models():
         x, y = dataset(data)
         est.fit(x, y)
         model = sklearn_model(est, x)
+        if name.startswith("hgb"):
+            x = with_missing(x)
         lines.append(write(name, model, {"X": x}, classifier_outputs(est, x),
-                           f"scikit-learn {type(est).__name__}, {data}"))
+                           f"scikit-learn {type(est).__name__}, {data}" + (", 5% of the values NaN" if name.startswith("hgb") else "")))
     specs = [
         ("rf_regressor_diabetes", RandomForestRegressor(n_estimators=20, max_depth=6, random_state=SEED)),
         ("extra_trees_regressor_diabetes", ExtraTreesRegressor(n_estimators=20, max_depth=6, random_state=SEED)),
@@ -210,8 +220,11 @@ def tree_models():
         x, y = dataset("diabetes")
         est.fit(x, y)
         model = sklearn_model(est, x, zipmap=False)
+        if name.startswith("hgb"):
+            x = with_missing(x)
         want = est.predict(x).astype(np.float32).reshape(-1, 1)
-        lines.append(write(name, model, {"X": x}, [want], f"scikit-learn {type(est).__name__}, diabetes"))
+        lines.append(write(name, model, {"X": x}, [want], f"scikit-learn {type(est).__name__}, diabetes" +
+                           (", 5% of the values NaN" if name.startswith("hgb") else "")))
     return lines
 
 
@@ -223,17 +236,19 @@ def linear_models():
     types = [(c, FloatTensorType([None, 1])) for c in numeric] + [(c, StringTensorType([None, 1])) for c in strings]
     feeds = {c: frame[[c]].to_numpy().astype(np.float32) for c in numeric}
     feeds.update({c: frame[[c]].to_numpy().astype(object) for c in strings})
-    for name, clf in [("logistic_regression_customers", LogisticRegression(max_iter=2000)),
-                      ("linear_svc_customers", LinearSVC(max_iter=20000, random_state=SEED)),
-                      ("sgd_classifier_customers", SGDClassifier(loss="log_loss", random_state=SEED))]:
+    for name, clf, unknown in [
+            ("logistic_regression_customers", LogisticRegression(max_iter=2000), "ignore"),
+            ("linear_svc_customers", LinearSVC(max_iter=20000, random_state=SEED), "ignore"),
+            ("sgd_classifier_customers", SGDClassifier(loss="log_loss", random_state=SEED), "ignore"),
+            ("logistic_regression_customers_strict", LogisticRegression(max_iter=2000), "error")]:
         pre = ColumnTransformer([("num", StandardScaler(), numeric),
-                                 ("cat", OneHotEncoder(handle_unknown="ignore"), strings)])
+                                 ("cat", OneHotEncoder(handle_unknown=unknown), strings)])
         pipe = make_pipeline(pre, clf).fit(frame, y)
         options = {id(clf): {"zipmap": False}} if hasattr(clf, "predict_proba") else None
         model = convert_sklearn(pipe, initial_types=types, target_opset={"": 17, "ai.onnx.ml": 3},
                                 options=options)
         lines.append(write(name, model, feeds, classifier_outputs(pipe, frame),
-                           f"scikit-learn StandardScaler + OneHotEncoder (ColumnTransformer) + {type(clf).__name__}, wine as a table with string columns"))
+                           f"scikit-learn StandardScaler + OneHotEncoder(handle_unknown='{unknown}') (ColumnTransformer) + {type(clf).__name__}, wine as a table with string columns"))
     # a string target: the classes are labels
     x, yi = dataset("iris")
     names = np.array(["setosa", "versicolor", "virginica"])[yi]
@@ -259,8 +274,9 @@ def boosted_models():
             model = onnxmltools.convert_xgboost(est, initial_types=types, target_opset=15)
         else:
             model = onnxmltools.convert_lightgbm(est, initial_types=types, target_opset=15, zipmap=False)
+        x = with_missing(x)
         lines.append(write(name, model, {"input": x}, classifier_outputs(est, x),
-                           f"{type(est).__module__.split('.')[0]} {type(est).__name__}, {data}"))
+                           f"{type(est).__module__.split('.')[0]} {type(est).__name__}, {data}, 5% of the values NaN"))
     for name, est in [("xgboost_regressor_diabetes", xgboost.XGBRegressor(n_estimators=40, max_depth=4, random_state=SEED)),
                       ("lightgbm_regressor_diabetes", lightgbm.LGBMRegressor(n_estimators=40, num_leaves=15, random_state=SEED, verbose=-1))]:
         x, y = dataset("diabetes")
@@ -268,8 +284,10 @@ def boosted_models():
         types = [("input", MlFloat([None, x.shape[1]]))]
         convert = onnxmltools.convert_xgboost if name.startswith("xgboost") else onnxmltools.convert_lightgbm
         model = convert(est, initial_types=types, target_opset=15)
+        x = with_missing(x)
         want = est.predict(x).astype(np.float32).reshape(-1, 1)
-        lines.append(write(name, model, {"input": x}, [want], f"{type(est).__module__.split('.')[0]} {type(est).__name__}, diabetes"))
+        lines.append(write(name, model, {"input": x}, [want],
+                           f"{type(est).__module__.split('.')[0]} {type(est).__name__}, diabetes, 5% of the values NaN"))
     return lines
 
 
