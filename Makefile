@@ -53,6 +53,7 @@ SERVER_SRCS = \
 	src/cache/model_cache.c src/cache/executors.c src/cache/shared_cache.c src/cache/drop_hook.c \
 	src/sql/create_model.c src/sql/large_object.c src/sql/admin.c src/sql/cache_admin.c src/sql/worker_admin.c \
 	src/sql/features.c src/sql/named_inputs.c src/sql/predict.c src/sql/predict_inputs.c \
+	src/sql/categories.c \
 	src/exec/batch_planner.c src/exec/batch_scan.c src/exec/record_names.c src/exec/drop_guard.c \
 	src/worker/worker_setup.c src/worker/worker_main.c src/worker/worker_executor.c \
 	src/worker/worker_models.c src/worker/worker_requests.c src/worker/worker_schedule.c \

@@ -584,16 +584,6 @@ weight_rows(OnnxCv *c, TreeWork *w, int64_t *rows)
 	return PI_OK;
 }
 
-/* Whether some node sends NaN to its true child. */
-static bool
-tracks_missing(const Tables *t)
-{
-	for (int64_t i = 0; i < t->nnodes; i++)
-		if (t->nodes[i].feature & PI_TREE_NAN_TRUE)
-			return true;
-	return false;
-}
-
 /* Emits the TreeEnsemble node over X: output 0 when suffix is NULL, else a step. */
 static PiStatus
 emit_ensemble(OnnxCv *c, TreeWork *w, int x, const char *aggregate, const char *suffix, int *out)
@@ -624,8 +614,8 @@ emit_ensemble(OnnxCv *c, TreeWork *w, int x, const char *aggregate, const char *
 		TRY(onnx_cv_weight(c, "sets", w->t.sets, 1, dims, &inputs[6]));
 		ninputs = 7;
 	}
-	if (tracks_missing(&w->t))
-		c->im->model->missing_as_nan = true;
+	/* every node says where NaN goes (missing-value tracking, else the no child) */
+	c->im->model->missing_as_nan = true;
 	pi_attrs_default(PI_OP_TREE_ENSEMBLE, &a);
 	TRY(pi_attr_set_string(PI_OP_TREE_ENSEMBLE, &a, onnx_cv_label(c), "aggregate_function",
 						   aggregate, c->err));
