@@ -185,8 +185,8 @@ test/onnx/test_onnx_mnist: test/onnx/test_onnx_mnist.c $(TEST_COMMON) $(TEST_MNI
 test/onnx/conformance: test/onnx/conformance.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -Isrc/format -o $@ test/onnx/conformance.c $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
-test/onnx/test_onnx_reject: test/onnx/test_onnx_reject.c $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/onnx/test_onnx_reject.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+test/onnx/test_onnx_reject: test/onnx/test_onnx_reject.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/onnx/test_onnx_reject.c $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
 ONNX_TESTDATA ?= /usr/share/libonnx-testdata/data
 ONNX_TEST_ROOTS = $(ONNX_TESTDATA)/node $(ONNX_TESTDATA)/pytorch-converted \
@@ -194,7 +194,7 @@ ONNX_TEST_ROOTS = $(ONNX_TESTDATA)/node $(ONNX_TESTDATA)/pytorch-converted \
 	test/onnx/cases $(wildcard test/onnx/models) test/onnx/ml-node test/onnx/ml-cases
 
 check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject
-	test/onnx/test_onnx_reject
+	test/onnx/test_onnx_reject test/onnx/ml-malformed
 	test/onnx/conformance test/onnx/conformance-expected.txt $(ONNX_TEST_ROOTS)
 	test/onnx/conformance --tolerance 1e-5 test/onnx/tabular-expected.txt test/onnx/tabular
 	test/onnx/test_onnx_mnist $(SHARED_DIR)/models/mnist_cnn_pytorch.onnx \

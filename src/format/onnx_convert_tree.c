@@ -554,9 +554,9 @@ fill_leaves(OnnxCv *c, TreeWork *w, const int64_t *rows, const char *target_what
 		int64_t		slot = (int64_t) info->start + info->count;
 
 		if (w->weights[k].target < 0 || w->weights[k].target >= w->t.ntargets)
-			return MALFORMED(c, "node \"%s\" (%s) leaf weight %lld is for %s %lld, outside the %lld %ss",
+			return MALFORMED(c, "node \"%s\" (%s) leaf weight %lld is for %s %lld, outside 0 to %lld",
 							 onnx_cv_label(c), c->n->op_type, (long long) k, target_what,
-							 (long long) w->weights[k].target, (long long) w->t.ntargets, target_what);
+							 (long long) w->weights[k].target, (long long) w->t.ntargets - 1);
 		w->t.leaves[slot].target = (int32_t) w->weights[k].target;
 		w->t.leaves[slot].weight = (float) w->weights[k].weight;
 		info->count++;

@@ -211,3 +211,18 @@ def test_models_view_shows_string_inputs(conn, customers):
     assert {i["name"]: i["dtype"] for i in inputs} == {
         "alcohol": "float32", "malic_acid": "float32", "proline": "float32", "hue": "float32",
         "color": "string", "region": "string"}
+
+
+def test_malformed_ensembles_are_refused_and_not_stored(conn):
+    """test/onnx/ml-malformed (node ids out of range, cycles, children outside
+    the tree, class ids outside the class list, mismatched lengths...): ERROR
+    22023 at create_model with the importer's message, and no model row."""
+    folder = ROOT / "test/onnx/ml-malformed"
+    cases = [line.split("\t") for line in (folder / "EXPECTED").read_text().splitlines()]
+    assert len(cases) >= 20
+    for name, fragment in cases:
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as raised:
+            conn.execute("SELECT create_model(%s, onnx => %s)", (name, (folder / f"{name}.onnx").read_bytes()))
+        assert fragment in raised.value.diag.message_primary + (raised.value.diag.message_detail or ""), \
+            (name, raised.value.diag.message_primary, raised.value.diag.message_detail)
+    assert conn.execute("SELECT count(*) FROM pginfer.model").fetchone()[0] == 0
