@@ -101,7 +101,7 @@ SHLIB_LINK = -lcjson -ldl -lm
 override with_llvm = no
 
 # Test programs (PGXS reads EXTRA_CLEAN when it is included, so it comes first).
-EXTRA_CLEAN = test/bench/tabular_engine test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist \
+EXTRA_CLEAN = test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist \
 	test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine \
 	test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer pg_infer_executor test/executor/test_executor \
 	test/bench/bench_engine test/executor/fake_cuda.so
@@ -200,17 +200,13 @@ check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_
 	test/onnx/test_onnx_mnist $(SHARED_DIR)/models/mnist_cnn_pytorch.onnx \
 		$(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz $(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
 
-# test/bench/tabular.py: the engine alone on a tabular model
-test/bench/tabular_engine: test/bench/tabular_engine.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h src/format/onnx_*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/bench/tabular_engine.c $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
-
 # Every path of the CPU kernels (src/engine/cpu.c), as far as this CPU has it.
 check-engine: test/engine/test_engine
 	PG_INFER_CPU=generic test/engine/test_engine test/fixtures
 	PG_INFER_CPU=avx2 test/engine/test_engine test/fixtures
 	PG_INFER_CPU=avx512 test/engine/test_engine test/fixtures
 
-# The engine's throughput on an ONNX file, for test/bench/engine_vs_ort.py.
+# The engine's throughput on an ONNX file, for test/bench/engine_vs_ort.py and tabular.py.
 test/bench/bench_engine: test/bench/bench_engine.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/bench/bench_engine.c $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 

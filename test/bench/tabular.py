@@ -2,7 +2,8 @@
 """A gradient-boosted tree model (XGBoost, 100 trees of depth 6, 30 features)
 scored five ways, one thread each, in rows per second:
 
-  - pg_infer's engine alone (test/bench/tabular_engine, passes of 1024 rows);
+  - pg_infer's engine alone (test/bench/bench_engine --rows, passes of 1024
+    rows);
   - ONNX Runtime on the same ONNX file (CPU provider, one thread);
   - XGBoost's own in-process predict (Booster.inplace_predict, nthread 1);
   - SQL, batched: SELECT predict(...) over a table (BatchPredict, the
@@ -29,6 +30,7 @@ import argparse
 import datetime
 import os
 import platform
+import re
 import subprocess
 import tempfile
 import time
@@ -91,7 +93,7 @@ def train(rows, folder):
 
 
 def input_pb(x, folder):
-    """x as an ONNX TensorProto file (float32, raw_data) for tabular_engine."""
+    """x as an ONNX TensorProto file (float32, raw_data) for bench_engine --rows."""
     from onnx import numpy_helper
     path = os.path.join(folder, "input.pb")
     with open(path, "wb") as f:
@@ -100,10 +102,11 @@ def input_pb(x, folder):
 
 
 def engine(model, x, folder):
-    subprocess.run(["make", "-s", "-C", ROOT, "test/bench/tabular_engine"], check=True)
-    out = subprocess.run([os.path.join(HERE, "tabular_engine"), model, input_pb(x, folder), str(BATCH), "5"],
-                         check=True, capture_output=True, text=True).stdout.split()
-    return float(out[0]), float(out[1])
+    subprocess.run(["make", "-s", "-C", ROOT, "test/bench/bench_engine"], check=True)
+    out = subprocess.run([os.path.join(HERE, "bench_engine"), "--rows", input_pb(x, folder), model, "10", str(BATCH)],
+                         check=True, capture_output=True, text=True).stdout
+    rate = float(re.search(r"rows_per_s ([0-9.]+)", out).group(1))
+    return rate, float(re.search(r"first_output (\S+)", out).group(1))
 
 
 def onnx_runtime(model, x):
