@@ -226,3 +226,20 @@ def test_malformed_ensembles_are_refused_and_not_stored(conn):
         assert fragment in raised.value.diag.message_primary + (raised.value.diag.message_detail or ""), \
             (name, raised.value.diag.message_primary, raised.value.diag.message_detail)
     assert conn.execute("SELECT count(*) FROM pginfer.model").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("case", ["tree_ensemble5_member", "tree_regressor_as_tensor"])
+def test_tensor_attributes_through_create_model(conn, case):
+    """Ensembles whose node arrays are tensor attributes (opset 5's modes,
+    splits and sets; opset 3's *_as_tensor), stored by create_model, which
+    imports the file in place: ONNX Runtime's outputs on every row, per row
+    and with predict_batch."""
+    folder = ROOT / "test/onnx/ml-cases" / case
+    conn.execute("SELECT create_model(%s, onnx => %s)", (case, (folder / "model.onnx").read_bytes()))
+    x = onnx_pb.read_tensor(folder / "test_data_set_0/input_0.pb")
+    want = onnx_pb.read_tensor(folder / "test_data_set_0/output_0.pb").reshape(len(x), -1)
+    rows = [[sql_value(v) for v in row] for row in x.reshape(len(x), -1).tolist()]
+    got = conn.execute("SELECT predict_batch(%s, %s::real[])", (case, rows)).fetchone()[0]
+    assert max_relative_error(got, want) <= TOLERANCE
+    per_row = [conn.execute("SELECT predict(%s, %s::real[])", (case, row)).fetchone()[0] for row in rows]
+    assert max_relative_error(per_row, want) <= TOLERANCE
