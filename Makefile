@@ -28,6 +28,9 @@ ENGINE_SRCS = \
 	src/engine/op_reduce.c src/engine/op_layernorm.c src/engine/op_slice.c src/engine/op_pad.c \
 	src/engine/op_gather.c src/engine/op_topk.c src/engine/op_conv_transpose.c
 
+# Tabular models (op set 3): tree ensembles, scores, lookups, strings.
+ENGINE_SRCS += src/ir/shape_tabular.c src/ir/strings.c src/engine/op_tree.c src/engine/op_tabular.c
+
 # The ONNX importer (docs/onnx.md): part of the engine, plain C as well.
 ONNX_SRCS = \
 	src/format/onnx_wire.c src/format/onnx_proto.c src/format/onnx_tensor.c \
@@ -37,6 +40,9 @@ ONNX_SRCS = \
 	src/format/onnx_convert_window.c src/format/onnx_convert_shape.c \
 	src/format/onnx_import.c src/format/onnx_lift.c src/format/onnx_lift_lower.c \
 	src/format/onnx_lift_track.c src/format/onnx_external.c src/format/onnx_align.c
+# ai.onnx.ml: tree ensembles, linear models, preprocessing, strings
+ONNX_SRCS += src/format/onnx_convert_ml.c src/format/onnx_convert_encode.c \
+	src/format/onnx_convert_tree.c src/format/onnx_strings.c
 ENGINE_SRCS += $(ONNX_SRCS)
 
 # The server side: catalog, backend-local cache, SQL functions.
@@ -47,6 +53,7 @@ SERVER_SRCS = \
 	src/cache/model_cache.c src/cache/executors.c src/cache/shared_cache.c src/cache/drop_hook.c \
 	src/sql/create_model.c src/sql/large_object.c src/sql/admin.c src/sql/cache_admin.c src/sql/worker_admin.c \
 	src/sql/features.c src/sql/named_inputs.c src/sql/predict.c src/sql/predict_inputs.c \
+	src/sql/categories.c \
 	src/exec/batch_planner.c src/exec/batch_scan.c src/exec/record_names.c src/exec/drop_guard.c \
 	src/worker/worker_setup.c src/worker/worker_main.c src/worker/worker_executor.c \
 	src/worker/worker_models.c src/worker/worker_requests.c src/worker/worker_schedule.c \
@@ -178,17 +185,18 @@ test/onnx/test_onnx_mnist: test/onnx/test_onnx_mnist.c $(TEST_COMMON) $(TEST_MNI
 test/onnx/conformance: test/onnx/conformance.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -Isrc/format -o $@ test/onnx/conformance.c $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
-test/onnx/test_onnx_reject: test/onnx/test_onnx_reject.c $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/onnx/test_onnx_reject.c $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+test/onnx/test_onnx_reject: test/onnx/test_onnx_reject.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/onnx/test_onnx_reject.c $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
 ONNX_TESTDATA ?= /usr/share/libonnx-testdata/data
 ONNX_TEST_ROOTS = $(ONNX_TESTDATA)/node $(ONNX_TESTDATA)/pytorch-converted \
 	$(ONNX_TESTDATA)/pytorch-operator $(ONNX_TESTDATA)/simple \
-	test/onnx/cases $(wildcard test/onnx/models)
+	test/onnx/cases $(wildcard test/onnx/models) test/onnx/ml-node test/onnx/ml-cases
 
 check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject
-	test/onnx/test_onnx_reject
+	test/onnx/test_onnx_reject test/onnx/ml-malformed
 	test/onnx/conformance test/onnx/conformance-expected.txt $(ONNX_TEST_ROOTS)
+	test/onnx/conformance --tolerance 1e-5 test/onnx/tabular-expected.txt test/onnx/tabular
 	test/onnx/test_onnx_mnist $(SHARED_DIR)/models/mnist_cnn_pytorch.onnx \
 		$(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz $(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
 
@@ -198,7 +206,7 @@ check-engine: test/engine/test_engine
 	PG_INFER_CPU=avx2 test/engine/test_engine test/fixtures
 	PG_INFER_CPU=avx512 test/engine/test_engine test/fixtures
 
-# The engine's throughput on an ONNX file, for test/bench/engine_vs_ort.py.
+# The engine's throughput on an ONNX file, for test/bench/engine_vs_ort.py and tabular.py.
 test/bench/bench_engine: test/bench/bench_engine.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/bench/bench_engine.c $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 

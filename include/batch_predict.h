@@ -53,7 +53,7 @@ typedef enum FeaturesKind
 typedef struct BatchPredictionSpec
 {
 	int			feature_column; /* attno in the child's output */
-	bool		returns_class;	/* predict_class, else predict */
+	int			kind;			/* PredictKind of the call */
 	FeaturesKind features_kind;
 	bool		version_given;	/* the call has a version argument */
 } BatchPredictionSpec;
@@ -70,7 +70,8 @@ typedef enum PredictKind
 {
 	NOT_PREDICT,
 	PREDICT_VALUES,
-	PREDICT_CLASS
+	PREDICT_CLASS,
+	PREDICT_LABEL
 } PredictKind;
 
 extern PredictKind batch_predict_kind(Oid proc);

@@ -219,7 +219,6 @@ typedef struct LoadedModel
 	bool		private_version;	/* created by the current transaction */
 	uint64		incarnation;	/* shared: the image's load */
 	int64		input_elems;	/* per row */
-	int64		output_elems;	/* per row, output 0 */
 } LoadedModel;
 
 extern LoadedModel *model_cache_get(const char *name, bool version_given, int32 version);
@@ -240,21 +239,44 @@ extern void executors_release_all(void);
 /* src/sql/large_object.c */
 extern uint8 *large_object_read(Oid loid, int64 *len);
 
-/* src/sql/features.c */
-extern void features_from_array(ArrayType *array, const char *model, float *dst, int64 expected);
-extern int64 features_rows_from_array(ArrayType *array, const char *model, float **dst,
-									  int64 row_elems);
-extern void features_from_record(HeapTupleHeader rec, const char *model, float *dst, int64 expected);
+/* src/sql/features.c: nan_for_null makes NULL elements and columns NaN (else an error) */
+extern void features_from_array(ArrayType *array, const char *model, bool nan_for_null,
+								float *dst, int64 expected);
+extern int64 features_rows_from_array(ArrayType *array, const char *model, bool nan_for_null,
+									  float **dst, int64 row_elems);
+extern void features_from_record(HeapTupleHeader rec, const char *model, bool nan_for_null,
+								 float *dst, int64 expected);
 extern void features_from_scalar(Datum value, Oid base_type, const char *model, const char *input,
 								 float *dst, int64 expected);
 
-/* src/sql/named_inputs.c: models with several inputs, matched by name */
+/* src/sql/categories.c: strings at the edges of a model */
+extern PiStrings *categories_copy(const PiStrings *s);
+extern float category_index(const PiStrings *list, const char *text, int len, const char *model,
+							const char *input);
+extern float category_of_null(const PiStrings *list, const char *model, const char *input);
+extern void categories_from_datum(Datum value, Oid type, const PiStrings *list, const char *model,
+								  const char *input, float *dst, int64 expected);
+
+/*
+ * src/sql/named_inputs.c: a model's inputs, matched by name, and what of
+ * its outputs predict_class and predict_label read; a copy, which outlives
+ * the loaded version.
+ */
 typedef struct ModelInputs
 {
 	int			count;
 	char	   *names[PI_MAX_MODEL_IO];
 	int64		elems[PI_MAX_MODEL_IO]; /* per row */
+	PiStrings  *strings[PI_MAX_MODEL_IO];	/* a string input's categories; NULL: numbers */
+	bool		missing_as_nan; /* NULL features are NaN: the model defines missing values */
+	char	   *output_names[PI_MAX_MODEL_IO];
+	PiStrings  *labels[PI_MAX_MODEL_IO];	/* an output's class labels; NULL: numbers */
 } ModelInputs;
+
+extern int	predict_default_output(const PiModel *model, bool classes);
+extern bool predict_class_of(const ModelInputs *mi, int o, const float *values, int64 n, int32 *cls);
+extern text *predict_label_of(const ModelInputs *mi, int o, const float *values, int64 n,
+							  const char *name);
 
 extern ModelInputs *model_inputs_describe(const PiModel *model);
 extern int	model_output_index(const PiModel *model, const char *model_name, const char *output);
@@ -263,6 +285,8 @@ extern void features_from_jsonb(Jsonb *inputs, const char *model, const ModelInp
 extern bool record_names_inputs(HeapTupleHeader rec, const ModelInputs *mi);
 extern void features_from_named_record(HeapTupleHeader rec, const char *model, const ModelInputs *mi,
 									   float *const *dsts);
+extern void features_from_input_array(ArrayType *array, const char *model, const ModelInputs *mi,
+									  float *dst);
 
 /* src/sql/predict.c */
 extern ArrayType *predict_result_array(const float *values, int ndim, int *dims);

@@ -102,6 +102,13 @@ void		pi_kernel_pad(const PiKernelArgs *a);
 void		pi_kernel_gather(const PiKernelArgs *a);
 void		pi_kernel_topk(const PiKernelArgs *a);
 void		pi_kernel_conv_transpose(const PiKernelArgs *a);
+void		pi_kernel_tree_ensemble(const PiKernelArgs *a);
+void		pi_kernel_post_transform(const PiKernelArgs *a);
+void		pi_kernel_lookup(const PiKernelArgs *a);
+void		pi_kernel_normalize(const PiKernelArgs *a);
+
+/* Scratch floats a TreeEnsemble node needs (src/engine/op_tree.c). */
+int64_t		pi_tree_ensemble_scratch_elems(const PiModel *model, const PiNode *node);
 
 /* Per-row scratch floats of a Conv2D's per-sample im2col, the plan the CUDA engine follows (0 for other ops). */
 int64_t		pi_conv2d_scratch_row_elems(const PiModel *model, const PiNode *node);

@@ -127,6 +127,11 @@ typedef enum PiOp
 	PI_OP_TOPK,
 	PI_OP_CONV_TRANSPOSE,
 	PI_OP_PAD,
+	/* op set 3: tabular models (ai.onnx.ml) */
+	PI_OP_TREE_ENSEMBLE,
+	PI_OP_POST_TRANSFORM,
+	PI_OP_LOOKUP,
+	PI_OP_NORMALIZE,
 	PI_OP_COUNT
 } PiOp;
 
@@ -237,7 +242,110 @@ typedef struct PiAttrs
 	int			largest;
 	int			sorted;
 	int			output_index;	/* TopK: 0 values, 1 indices */
+	/* op set 3 (tabular models) */
+	int			aggregate;		/* TreeEnsemble: PiAggregate */
+	int			tree_kinds;		/* TreeEnsemble: PI_TREE_* bits, set by shape inference */
+	int			post_transform; /* PostTransform: PiPostTransform */
+	int			binary;			/* PostTransform: PiBinaryScores */
+	int			label;			/* PostTransform: 1 appends the class index */
+	float		threshold;		/* PostTransform: a one-score class wins above it */
+	int			norm;			/* Normalize: PiNorm */
+	float		default_value;	/* Lookup: the value of a key not listed */
 } PiAttrs;
+
+/* How TreeEnsemble combines the trees' leaf weights (ONNX's aggregate_function). */
+typedef enum PiAggregate
+{
+	PI_AGGREGATE_SUM,
+	PI_AGGREGATE_AVERAGE,
+	PI_AGGREGATE_MIN,
+	PI_AGGREGATE_MAX
+} PiAggregate;
+
+/* PostTransform's function of the scores (ONNX's post_transform). */
+typedef enum PiPostTransform
+{
+	PI_POST_NONE,
+	PI_POST_LOGISTIC,
+	PI_POST_SOFTMAX,
+	PI_POST_SOFTMAX_ZERO,
+	PI_POST_PROBIT
+} PiPostTransform;
+
+/*
+ * How PostTransform turns one score s into two classes' scores, T being
+ * the logistic function under LOGISTIC, else the identity (the forms of
+ * ONNX Runtime's binary classifiers).
+ */
+typedef enum PiBinaryScores
+{
+	PI_BINARY_NONE,				/* every class has its score */
+	PI_BINARY_COMPLEMENT,		/* [1 - T(s), T(s)] */
+	PI_BINARY_NEGATE,			/* [T(-s), T(s)] */
+	PI_BINARY_SECOND			/* [T(0), T(s)]: s is class 1's, class 0 has none */
+} PiBinaryScores;
+
+/* Normalize's norm (ONNX Normalizer). */
+typedef enum PiNorm
+{
+	PI_NORM_MAX,
+	PI_NORM_L1,
+	PI_NORM_L2
+} PiNorm;
+
+/*
+ * TreeEnsemble's tables (docs/format.md, op set 3) are weights whose rows
+ * are these records: 32-bit fields, the integers stored as their bit
+ * patterns in the float32 weight (a table of n rows of a 16-byte record is
+ * a weight [n, 4]).  nodes: what a step of the walk reads; info: the
+ * node's kind and payload (a leaf's weights, a member node's set); trees:
+ * each tree's root and depth; leaves: target and weight.
+ */
+typedef struct PiTreeNode
+{
+	int32_t		feature;		/* feature index, | PI_TREE_NAN_TRUE */
+	float		threshold;
+	int32_t		yes;			/* node row when the condition holds */
+	int32_t		no;
+} PiTreeNode;
+
+typedef struct PiTreeInfo
+{
+	int32_t		kind;			/* PiTreeKind */
+	int32_t		start;			/* payload: first row of leaves or sets */
+	int32_t		count;
+	int32_t		unused;
+} PiTreeInfo;
+
+typedef struct PiTreeRoot
+{
+	int32_t		root;			/* node row */
+	int32_t		depth;			/* steps from the root to its deepest leaf, at least */
+} PiTreeRoot;
+
+typedef struct PiTreeLeaf
+{
+	int32_t		target;
+	float		weight;
+} PiTreeLeaf;
+
+/* TreeEnsemble node kinds. */
+typedef enum PiTreeKind
+{
+	PI_TREE_LEQ,				/* x <= threshold */
+	PI_TREE_EQ,					/* x == threshold */
+	PI_TREE_MEMBER,				/* x is one of the node's set */
+	PI_TREE_LEAF				/* both children itself */
+} PiTreeKind;
+
+/* In PiTreeNode.feature: NaN goes to the yes child (else to the no child). */
+#define PI_TREE_NAN_TRUE	(1 << 30)
+#define PI_TREE_FEATURE_MASK (PI_TREE_NAN_TRUE - 1)
+
+/* tree_kinds bits: which kinds an ensemble has, and NaN routed to yes children. */
+#define PI_TREE_HAS_EQ		(1 << PI_TREE_EQ)
+#define PI_TREE_HAS_MEMBER	(1 << PI_TREE_MEMBER)
+#define PI_TREE_HAS_NAN_TRUE (1 << 8)
 
 /* The value type of an attribute, by its name. */
 typedef enum PiAttrType
@@ -279,6 +387,23 @@ typedef struct PiNode
 	PiEpilogue	epilogue;
 } PiNode;
 
+/*
+ * A list of strings (src/ir/strings.c): the categories a string input takes,
+ * or the class labels of an output.  A string input's rows hold, as float32,
+ * each category's index in its list (-1 for one not listed); a label
+ * output's rows hold the class index, and the list says its label.
+ */
+typedef struct PiStrings
+{
+	int			count;
+	char	  **items;			/* count NUL-terminated strings, each once */
+	int32_t    *sorted;			/* indexes of items in strcmp order (lookup) */
+	int			cap;
+	int32_t    *slots;			/* while building: hash of items, -1 empty */
+	int			nslots;
+	bool		strict;			/* inputs: a category not listed is an error */
+} PiStrings;
+
 /* A whole model: values, nodes in topological order, and its plan. */
 typedef struct PiModel
 {
@@ -304,6 +429,10 @@ typedef struct PiModel
 	float	   *input_scale;
 	float	   *input_shift;
 	int64_t		input_transform_len;	/* 1 (global) or input row size */
+	/* strings: categories of string inputs, labels of outputs (NULL: numbers) */
+	PiStrings  *input_strings[PI_MAX_MODEL_IO];
+	PiStrings  *output_labels[PI_MAX_MODEL_IO];
+	bool		missing_as_nan; /* the model defines missing values (NaN) */
 	int64_t		parameter_count;
 	bool		finalized;
 	bool		weights_borrowed;	/* weight data belongs to an image */
@@ -394,6 +523,39 @@ PiModel    *pi_model_image_attach(const uint8_t *image, int64_t len, PiError *er
  */
 bool	   *pi_model_weights_in_use(const PiModel *m);
 
+/* An empty list of strings; NULL when out of memory. */
+PiStrings  *pi_strings_new(void);
+
+/* Frees a list of strings; NULL is allowed. */
+void		pi_strings_free(PiStrings *s);
+
+/* A copy of a list (NULL for NULL, or when out of memory: *ok false). */
+PiStrings  *pi_strings_copy(const PiStrings *s, bool *ok);
+
+/* The index of str in the list, added at the end if absent; -1 when out of memory. */
+int			pi_strings_add(PiStrings *s, const char *str);
+
+/* The index of str (len bytes, not NUL-terminated) in a sorted list, or -1. */
+int			pi_strings_find(const PiStrings *s, const char *str, size_t len);
+
+/* Sorts the lookup index of a list that is complete; false when out of memory. */
+bool		pi_strings_seal(PiStrings *s);
+
+/* The first output that is not a class label (output 0 when every one is). */
+int			pi_model_scores_output(const PiModel *m);
+
+/* The first output that holds class labels, or -1. */
+int			pi_model_label_output(const PiModel *m);
+
+/* Bytes the strings of a model take in its image (src/ir/strings.c). */
+int64_t		pi_strings_image_size(const PiModel *m);
+
+/* Writes the strings of a model at dst (pi_strings_image_size bytes). */
+void		pi_strings_image_write(const PiModel *m, uint8_t *dst);
+
+/* Reads a model's strings from an image's section; false when damaged. */
+bool		pi_strings_image_read(PiModel *m, const uint8_t *src, int64_t len);
+
 /* Elements per row of an activation value. */
 int64_t		pi_value_row_elems(const PiValue *value);
 
@@ -418,6 +580,12 @@ bool		pi_op_is_unary_elementwise(PiOp op);
 
 /* Whether an op combines two inputs element by element, with broadcasting. */
 bool		pi_op_is_binary_elementwise(PiOp op);
+
+/* Whether an op runs on the CPU engine only (op set 3: the GPU engine has no kernel). */
+bool		pi_op_cpu_only(PiOp op);
+
+/* The first live node of a finalized model whose op runs on the CPU only, or -1. */
+int			pi_model_cpu_only_node(const PiModel *m);
 
 /* Default attributes of an op. */
 void		pi_attrs_default(PiOp op, PiAttrs *attrs);

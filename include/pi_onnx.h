@@ -78,9 +78,10 @@ typedef struct PiOnnxTensor
 	int64_t		dims[PI_ONNX_MAX_DIMS];
 	int64_t		numel;
 	float	   *data;			/* numel floats (integers exact up to 2^24) */
+	char	  **strings;		/* STRING tensors: numel strings (data is NULL) */
 } PiOnnxTensor;
 
-/* Decodes a serialized TensorProto with its data in the message itself. */
+/* Decodes a serialized TensorProto with its data in the message itself (numbers or strings). */
 PiStatus	pi_onnx_tensor_load(const uint8_t *bytes, size_t len,
 								PiOnnxTensor *out, PiError *err);
 

@@ -316,9 +316,10 @@ LANGUAGE C VOLATILE;
 
 REVOKE EXECUTE ON FUNCTION restart_worker() FROM PUBLIC;
 
--- predict: the first output of the model for one row of features, given as
--- an array of any numeric type (real, double precision, integer, numeric...)
--- whose element count is the model's input size, whatever its dimensions.
+-- predict: the first output of the model that is not class labels (a
+-- classifier's probabilities), for one row of features, given as an array
+-- of any numeric type (real, double precision, integer, numeric...) whose
+-- element count is the model's input size, whatever its dimensions.
 -- COST 1000 (in cpu_operator_cost units; one forward pass costs about a
 -- thousand simple operators): the planner runs cheaper quals first, and
 -- under ORDER BY ... LIMIT computes predictions only for the rows returned.
@@ -348,7 +349,8 @@ RETURNS real[]
 AS 'MODULE_PATHNAME', 'pg_infer_predict_inputs'
 LANGUAGE C STABLE PARALLEL SAFE COST 1000;
 
--- predict_class: the index of the largest output value.
+-- predict_class: the class index a classifier's label output holds, else
+-- the index of the largest output value.
 
 CREATE FUNCTION predict_class(model text, features anyarray)
 RETURNS integer AS 'MODULE_PATHNAME', 'pg_infer_predict_class'
@@ -370,6 +372,30 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
 CREATE FUNCTION predict_class(model text, inputs jsonb, output text DEFAULT NULL,
                               version integer DEFAULT NULL)
 RETURNS integer AS 'MODULE_PATHNAME', 'pg_infer_predict_class_inputs'
+LANGUAGE C STABLE PARALLEL SAFE COST 1000;
+
+-- predict_label: the class label of a classifier (scikit-learn, XGBoost,
+-- LightGBM exports), as text: its string labels, or its integer labels in
+-- decimal.
+CREATE FUNCTION predict_label(model text, features anyarray)
+RETURNS text AS 'MODULE_PATHNAME', 'pg_infer_predict_label'
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+
+CREATE FUNCTION predict_label(model text, features anyarray, version integer)
+RETURNS text AS 'MODULE_PATHNAME', 'pg_infer_predict_label'
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+
+CREATE FUNCTION predict_label(model text, features record)
+RETURNS text AS 'MODULE_PATHNAME', 'pg_infer_predict_label'
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+
+CREATE FUNCTION predict_label(model text, features record, version integer)
+RETURNS text AS 'MODULE_PATHNAME', 'pg_infer_predict_label'
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+
+CREATE FUNCTION predict_label(model text, inputs jsonb, output text DEFAULT NULL,
+                              version integer DEFAULT NULL)
+RETURNS text AS 'MODULE_PATHNAME', 'pg_infer_predict_label_inputs'
 LANGUAGE C STABLE PARALLEL SAFE COST 1000;
 
 -- predict_batch: the rows of a 2-D array [rows][features] in one forward
@@ -452,19 +478,24 @@ COMMENT ON FUNCTION evict_model(text, integer) IS 'Frees the cached images of a 
 COMMENT ON FUNCTION worker_status() IS 'The row of pginfer.worker';
 COMMENT ON FUNCTION worker_models() IS 'The rows of pginfer.worker_models';
 COMMENT ON FUNCTION restart_worker() IS 'Stops the inference worker; the postmaster starts it again 5 seconds later';
-COMMENT ON FUNCTION predict(text, anyarray) IS 'The model''s first output for one row of numeric features';
-COMMENT ON FUNCTION predict(text, anyarray, integer) IS 'The given version''s first output for one row of numeric features';
-COMMENT ON FUNCTION predict(text, record) IS 'The model''s first output for a record''s numeric columns, in order';
-COMMENT ON FUNCTION predict(text, record, integer) IS 'The given version''s first output for a record''s numeric columns, in order';
-COMMENT ON FUNCTION predict(text, jsonb, text, integer) IS 'A model with several inputs: inputs by name as JSON arrays, an output by name';
-COMMENT ON FUNCTION predict_class(text, anyarray) IS 'Index (0-based) of the largest output value for one row; NULL when an output is NaN';
-COMMENT ON FUNCTION predict_class(text, anyarray, integer) IS 'Index (0-based) of the given version''s largest output value for one row';
-COMMENT ON FUNCTION predict_class(text, record) IS 'Index (0-based) of the largest output value for a record''s numeric columns';
-COMMENT ON FUNCTION predict_class(text, record, integer) IS 'Index (0-based) of the given version''s largest output value for a record';
+COMMENT ON FUNCTION predict(text, anyarray) IS 'The model''s first output (not class labels: a classifier''s probabilities) for one row of features';
+COMMENT ON FUNCTION predict(text, anyarray, integer) IS 'The given version''s first output (not class labels) for one row of features';
+COMMENT ON FUNCTION predict(text, record) IS 'The model''s first output (not class labels) for a record: columns named as the inputs, else its numeric columns in order';
+COMMENT ON FUNCTION predict(text, record, integer) IS 'The given version''s first output (not class labels) for a record';
+COMMENT ON FUNCTION predict(text, jsonb, text, integer) IS 'A model with several inputs: inputs by name as JSON arrays (or one number or string), an output by name';
+COMMENT ON FUNCTION predict_class(text, anyarray) IS 'Class index (0-based): a classifier''s predicted class, else the largest output value''s index; NULL when an output is NaN';
+COMMENT ON FUNCTION predict_class(text, anyarray, integer) IS 'Class index (0-based) of the given version for one row';
+COMMENT ON FUNCTION predict_class(text, record) IS 'Class index (0-based) for a record';
+COMMENT ON FUNCTION predict_class(text, record, integer) IS 'Class index (0-based) of the given version for a record';
+COMMENT ON FUNCTION predict_label(text, anyarray) IS 'A classifier''s class label for one row, as text';
+COMMENT ON FUNCTION predict_label(text, anyarray, integer) IS 'The given version''s class label for one row, as text';
+COMMENT ON FUNCTION predict_label(text, record) IS 'A classifier''s class label for a record (columns named as the inputs, text for string inputs)';
+COMMENT ON FUNCTION predict_label(text, record, integer) IS 'The given version''s class label for a record';
+COMMENT ON FUNCTION predict_label(text, jsonb, text, integer) IS 'A classifier''s class label for inputs by name (JSON numbers or strings), of an output (the first with labels by default)';
 COMMENT ON FUNCTION predict_batch(text, anyarray) IS 'Outputs for a 2-D array of rows [rows][features], as real[rows][outputs]';
 COMMENT ON FUNCTION predict_batch(text, anyarray, integer) IS 'The given version''s outputs for a 2-D array of rows, as real[rows][outputs]';
 COMMENT ON FUNCTION pginfer.catalog_changed() IS 'Trigger: a change to the models invalidates every session''s model cache';
 COMMENT ON VIEW pginfer.progress IS 'pg_infer work in progress: create_model phases, rows predicted so far';
 COMMENT ON FUNCTION progress() IS 'The rows of pginfer.progress';
 COMMENT ON FUNCTION create_sharded_view(text, text[], text, text) IS 'A view that scores on every shard at once: per-shard views, foreign tables, their UNION ALL';
-COMMENT ON FUNCTION predict_class(text, jsonb, text, integer) IS 'Index (0-based) of the largest value of an output (the first by default) of a model with several named inputs';
+COMMENT ON FUNCTION predict_class(text, jsonb, text, integer) IS 'Class index (0-based) of an output (by default the first of class labels, else the first) of a model with several named inputs';

@@ -1,7 +1,7 @@
 """Reads the TensorProto files of ONNX test data (input_*.pb, output_*.pb)
 into numpy arrays, for tests that must not depend on the onnx package.
 Handles what exporters write there: dims, data_type, raw_data or packed
-float_data / int64_data."""
+float_data / int64_data, and string_data (an array of str objects)."""
 import struct
 
 import numpy as np
@@ -23,7 +23,7 @@ def _varint(buf, pos):
 def read_tensor(path):
     """The tensor in a TensorProto file as a numpy array."""
     buf = open(path, "rb").read()
-    pos, dims, dtype, raw, floats, ints = 0, [], None, None, [], []
+    pos, dims, dtype, raw, floats, ints, strings = 0, [], None, None, [], [], []
     while pos < len(buf):
         key, pos = _varint(buf, pos)
         field, wire = key >> 3, key & 7
@@ -46,6 +46,8 @@ def read_tensor(path):
                     dims.append(value)
             elif field == 9:
                 raw = data
+            elif field == 6:
+                strings.append(data.decode())
             elif field == 4:
                 floats.extend(struct.unpack(f"<{len(data) // 4}f", data))
             elif field == 7:
@@ -59,6 +61,8 @@ def read_tensor(path):
             pos += 8
         else:
             raise ValueError(f"{path}: wire type {wire}")
+    if dtype == 8:
+        return np.array(strings, dtype=object).reshape(dims)
     if dtype not in DTYPES:
         raise ValueError(f"{path}: data type {dtype} is not handled")
     if raw is not None:

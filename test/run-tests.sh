@@ -65,27 +65,37 @@ tail -n 3 "$work/fuzz.log"
 read -r p f < <(counts_from "$work/fuzz.log")
 tally fuzz "$p" "$f"
 
+# Runs test/onnx/conformance with the given arguments and tallies it under
+# name; sets skipped to the count the expectation list skipped.
+conformance() {
+    local name=$1 rc p f
+    shift
+    test/onnx/conformance "$@" >"$work/$name.log" 2>&1
+    rc=$?
+    grep -vE '^(ok|pass):' "$work/$name.log" | tail -n 30
+    p=$(sed -nE 's/^ONNX conformance: [0-9]+ tests, ([0-9]+) passed.*/\1/p' "$work/$name.log")
+    skipped=$(sed -nE 's/^ONNX conformance: .* ([0-9]+) skipped$/\1/p' "$work/$name.log")
+    f=$(sed -nE 's/^([0-9]+) failures?$/\1/p' "$work/$name.log")
+    [ -z "$p" ] && p=0
+    [ -z "$f" ] && f=0
+    [ "$rc" != 0 ] && [ "$f" = 0 ] && f=1
+    tally "$name" "$p" "$f"
+}
+
 echo "== ONNX import (rejections, conformance, the shared MNIST CNN)"
 if make -s test/onnx/test_onnx_reject test/onnx/conformance test/onnx/test_onnx_mnist >"$work/onnx-build.log" 2>&1; then
-    test/onnx/test_onnx_reject >"$work/onnx-reject.log" 2>&1
+    test/onnx/test_onnx_reject test/onnx/ml-malformed >"$work/onnx-reject.log" 2>&1
     grep -v '^ok:' "$work/onnx-reject.log"
     read -r n f < <(sed -nE 's/^([0-9]+) checks, ([0-9]+) failed.*/\1 \2/p' "$work/onnx-reject.log" | tail -n 1)
     [ -z "${n:-}" ] && n=0 f=1
     tally onnx-reject "$((n - f))" "$f"
     onnx_data=${ONNX_TESTDATA:-/usr/share/libonnx-testdata/data}
-    test/onnx/conformance test/onnx/conformance-expected.txt "$onnx_data/node" \
+    conformance onnx-conformance test/onnx/conformance-expected.txt "$onnx_data/node" \
         "$onnx_data/pytorch-converted" "$onnx_data/pytorch-operator" "$onnx_data/simple" \
-        test/onnx/models test/onnx/cases >"$work/onnx-conformance.log" 2>&1
-    rc=$?
-    grep -vE '^(ok|pass):' "$work/onnx-conformance.log" | tail -n 30
-    p=$(sed -nE 's/^ONNX conformance: [0-9]+ tests, ([0-9]+) passed.*/\1/p' "$work/onnx-conformance.log")
-    s=$(sed -nE 's/^ONNX conformance: .* ([0-9]+) skipped$/\1/p' "$work/onnx-conformance.log")
-    f=$(sed -nE 's/^([0-9]+) failures?$/\1/p' "$work/onnx-conformance.log")
-    [ -z "$p" ] && p=0
-    [ -z "$f" ] && f=0
-    [ "$rc" != 0 ] && [ "$f" = 0 ] && f=1
-    echo "== conformance: ${s:-0} skipped by the expectation list (not counted)"
-    tally onnx-conformance "$p" "$f"
+        test/onnx/models test/onnx/cases test/onnx/ml-node test/onnx/ml-cases
+    echo "== conformance: ${skipped:-0} skipped by the expectation list (not counted)"
+    # tabular models: every class and every value within 1e-5 of the library's own
+    conformance onnx-tabular --tolerance 1e-5 test/onnx/tabular-expected.txt test/onnx/tabular
     if test/onnx/test_onnx_mnist "$root/../shared/models/mnist_cnn_pytorch.onnx" \
         "$root/../shared/data/mnist/t10k-images-idx3-ubyte.gz" \
         "$root/../shared/data/mnist/t10k-labels-idx1-ubyte.gz"; then

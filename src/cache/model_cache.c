@@ -484,7 +484,6 @@ load_version(const char *name, int32 model_id, int32 version)
 	}
 	loaded.model = model;
 	loaded.input_elems = pi_value_row_elems(&model->values[model->inputs[0]]);
-	loaded.output_elems = pi_value_row_elems(&model->values[model->outputs[0]]);
 	/* nothing above may leave a half-built entry behind: allocate it last */
 	lm = MemoryContextAlloc(TopMemoryContext, sizeof(LoadedModel));
 	*lm = loaded;

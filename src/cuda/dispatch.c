@@ -106,6 +106,11 @@ pi_gpu_run_node(const PiCudaArgs *a)
 			return pi_gpu_launch_global_average_pool(a);
 		case PI_OP_BATCH_NORM:
 			return pi_gpu_launch_batch_norm(a);
+		case PI_OP_TREE_ENSEMBLE:
+		case PI_OP_POST_TRANSFORM:
+		case PI_OP_LOOKUP:
+		case PI_OP_NORMALIZE:
+			/* CPU only: pi_cuda_model_upload refuses models with these */
 		case PI_OP_COUNT:
 			break;
 	}

@@ -43,6 +43,14 @@ pi_cuda_model_upload(PiCudaContext *ctx, const PiModel *model, PiError *err)
 		pi_fail(err, PI_ERR_INVALID, "model is not finalized");
 		return NULL;
 	}
+	if (pi_model_cpu_only_node(model) >= 0)
+	{
+		const PiNode *n = &model->nodes[pi_model_cpu_only_node(model)];
+
+		pi_fail(err, PI_ERR_UNSUPPORTED, "node \"%s\" (%s) has no device implementation",
+				n->name, pi_op_name(n->op));
+		return NULL;
+	}
 	if (pi_gpu_check(cudaSetDevice(ctx->device), err, "cudaSetDevice") != PI_OK)
 		return NULL;
 	used = pi_model_weights_in_use(model);

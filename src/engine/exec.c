@@ -337,6 +337,8 @@ pi_node_scratch_elems(const PiModel *model, const PiNode *node)
 		case PI_OP_TOPK:
 			/* values and indices of the k best of one slice */
 			return 2 * node->attrs.k;
+		case PI_OP_TREE_ENSEMBLE:
+			return pi_tree_ensemble_scratch_elems(model, node);
 		default:
 			return 0;
 	}
@@ -440,6 +442,18 @@ run_node(const PiKernelArgs *a)
 			break;
 		case PI_OP_BATCH_NORM:
 			pi_kernel_batch_norm(a);
+			break;
+		case PI_OP_TREE_ENSEMBLE:
+			pi_kernel_tree_ensemble(a);
+			break;
+		case PI_OP_POST_TRANSFORM:
+			pi_kernel_post_transform(a);
+			break;
+		case PI_OP_LOOKUP:
+			pi_kernel_lookup(a);
+			break;
+		case PI_OP_NORMALIZE:
+			pi_kernel_normalize(a);
 			break;
 		default:
 			/* PI_OP_COUNT; unary and binary elementwise ops are dispatched above */

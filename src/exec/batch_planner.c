@@ -84,6 +84,9 @@ batch_predict_kind(Oid proc)
 					else if (strcmp(symbol, "pg_infer_predict_class") == 0 ||
 							 strcmp(symbol, "pg_infer_predict_class_inputs") == 0)
 						e->kind = PREDICT_CLASS;
+					else if (strcmp(symbol, "pg_infer_predict_label") == 0 ||
+							 strcmp(symbol, "pg_infer_predict_label_inputs") == 0)
+						e->kind = PREDICT_LABEL;
 				}
 			}
 			ReleaseSysCache(tuple);
@@ -181,7 +184,7 @@ make_spec(FuncExpr *f, int feature_column)
 	Oid			features_type = exprType(lsecond(f->args));
 
 	spec->feature_column = feature_column;
-	spec->returns_class = (batch_predict_kind(f->funcid) == PREDICT_CLASS);
+	spec->kind = batch_predict_kind(f->funcid);
 	spec->features_kind = features_type == JSONBOID ? FEATURES_JSONB
 		: (features_type == RECORDOID || type_is_rowtype(features_type)) ? FEATURES_RECORD : FEATURES_ARRAY;
 	spec->version_given = (version_argument(f) != NULL);

@@ -42,7 +42,7 @@ typedef struct BatchPrediction
 	char	   *output_name;	/* NULL: the first output */
 	bool		null_argument;	/* every row is NULL, as the function's would be */
 	LoadedModel *loaded;		/* resolved for the current batch */
-	ModelInputs *named;			/* the inputs, for jsonb and records */
+	ModelInputs *named;			/* the model's inputs */
 	int			record_by_name; /* a record's inputs by column name: 1, in
 								 * order: 0, not known yet: -1 */
 	int			ninputs;
@@ -117,7 +117,7 @@ batch_spec_to_private(List *specs)
 		BatchPredictionSpec *s = lfirst(lc);
 
 		result = lappend(result, list_make4(makeInteger(s->feature_column),
-											makeInteger(s->returns_class ? 1 : 0),
+											makeInteger(s->kind),
 											makeInteger((int) s->features_kind),
 											makeInteger(s->version_given ? 1 : 0)));
 	}
@@ -137,7 +137,7 @@ batch_spec_from_private(List *private)
 		BatchPredictionSpec *s = palloc0(sizeof(BatchPredictionSpec));
 
 		s->feature_column = intVal(linitial(fields));
-		s->returns_class = intVal(lsecond(fields)) != 0;
+		s->kind = intVal(lsecond(fields));
 		s->features_kind = (FeaturesKind) intVal(lthird(fields));
 		s->version_given = intVal(lfourth(fields)) != 0;
 		result = lappend(result, s);
@@ -294,10 +294,6 @@ size_buffers(BatchPrediction *p, const LoadedModel *lm, int output, int capacity
 		p->output_elems[o] = pi_value_row_elems(&m->values[m->outputs[o]]);
 		p->outputs[o] = palloc_extended(sizeof(float) * capacity * Max(p->output_elems[o], 1), MCXT_ALLOC_HUGE);
 	}
-	if (p->named)
-		pfree(p->named);
-	p->named = p->spec.features_kind != FEATURES_ARRAY ? model_inputs_describe(m) : NULL;
-	p->record_by_name = -1;
 }
 
 /*
@@ -331,9 +327,17 @@ prepare_predictions(BatchPredictState *state, int capacity)
 					 errmsg("model \"%s\" has %d inputs, one feature array cannot feed them",
 							p->model, lm->model->ninputs),
 					 errhint("Pass a record whose columns are named as the inputs, or a jsonb object.")));
-		output = p->output_name ? model_output_index(lm->model, p->model, p->output_name) : 0;
+		output = p->output_name ? model_output_index(lm->model, p->model, p->output_name) :
+			predict_default_output(lm->model, p->spec.kind != PREDICT_VALUES);
 		if (capacity > state->capacity || !buffers_fit(p, lm, output))
 			size_buffers(p, lm, output, Max(capacity, state->capacity));
+		if (p->named == NULL || lm != p->loaded)
+		{
+			if (p->named)
+				pfree(p->named);
+			p->named = model_inputs_describe(lm->model);
+			p->record_by_name = -1;
+		}
 		p->loaded = lm;
 	}
 	if (capacity > state->capacity)
@@ -381,11 +385,11 @@ store_row(BatchPredictState *state, TupleTableSlot *slot, int r)
 			if (p->record_by_name)
 				features_from_named_record(rec, p->model, p->named, dsts);
 			else
-				features_from_record(rec, p->model, dsts[0], p->input_elems[0]);
+				features_from_record(rec, p->model, p->named->missing_as_nan, dsts[0],
+									 p->input_elems[0]);
 		}
 		else
-			features_from_array(DatumGetArrayTypeP(values[col]), p->model, dsts[0],
-								p->input_elems[0]);
+			features_from_input_array(DatumGetArrayTypeP(values[col]), p->model, p->named, dsts[0]);
 	}
 	/* the features are in the input buffers now: do not copy them again */
 	for (int c = 0; c < state->nchild; c++)
@@ -547,13 +551,20 @@ load_scan_tuple(BatchPredictState *state, int r)
 		elems = p->output_elems[p->output];
 		out = p->outputs[p->output] + (int64) r * elems;
 		old = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
-		if (p->spec.returns_class)
+		if (p->spec.kind == PREDICT_CLASS)
 		{
 			int32		cls;
 
-			scan->tts_isnull[col] = !predict_result_class(out, elems, &cls);
+			scan->tts_isnull[col] = !predict_class_of(p->named, p->output, out, elems, &cls);
 			if (!scan->tts_isnull[col])
 				scan->tts_values[col] = Int32GetDatum(cls);
+		}
+		else if (p->spec.kind == PREDICT_LABEL)
+		{
+			text	   *label = predict_label_of(p->named, p->output, out, elems, p->model);
+
+			scan->tts_isnull[col] = (label == NULL);
+			scan->tts_values[col] = PointerGetDatum(label);
 		}
 		else
 		{

@@ -255,37 +255,64 @@ static const ConvertEntry converters[] = {
 	{"Concat", onnx_cv_concat}, {"Gather", onnx_cv_gather}, {"Slice", onnx_cv_slice}, {"Split", onnx_cv_split},
 	{"Expand", onnx_cv_expand}, {"TopK", onnx_cv_topk}, {"Pad", onnx_cv_pad},
 	{"ReduceMean", onnx_cv_reduce}, {"ReduceSum", onnx_cv_reduce}, {"ReduceMax", onnx_cv_reduce},
-	{"ArgMax", onnx_cv_argmax}, {"ArrayFeatureExtractor", onnx_cv_array_feature_extractor},
+	{"ArgMax", onnx_cv_argmax},
 	{"And", onnx_cv_boolean}, {"Or", onnx_cv_boolean}, {"Not", onnx_cv_boolean},
 	{"LessOrEqual", onnx_cv_boolean}, {"GreaterOrEqual", onnx_cv_boolean},
 };
 
-/* The converter of an op, or NULL. */
-static ConvertFn
-find_converter(const char *op_type)
+/* Domain ai.onnx.ml (onnx_convert_ml.c, onnx_convert_encode.c, onnx_convert_tree.c). */
+static const ConvertEntry ml_converters[] = {
+	{"TreeEnsembleClassifier", onnx_cv_tree_ensemble}, {"TreeEnsembleRegressor", onnx_cv_tree_ensemble},
+	{"TreeEnsemble", onnx_cv_tree_ensemble5},
+	{"LinearClassifier", onnx_cv_linear_classifier}, {"LinearRegressor", onnx_cv_linear_regressor},
+	{"Scaler", onnx_cv_scaler}, {"Normalizer", onnx_cv_normalizer}, {"Binarizer", onnx_cv_binarizer},
+	{"Imputer", onnx_cv_imputer}, {"FeatureVectorizer", onnx_cv_feature_vectorizer},
+	{"OneHotEncoder", onnx_cv_one_hot_encoder}, {"LabelEncoder", onnx_cv_label_encoder},
+	{"CategoryMapper", onnx_cv_label_encoder}, {"ZipMap", onnx_cv_zipmap},
+	{"ArrayFeatureExtractor", onnx_cv_array_feature_extractor},
+};
+
+/* Whether a domain is ai.onnx.ml. */
+bool
+onnx_domain_is_ml(const char *domain)
 {
-	for (size_t i = 0; i < sizeof(converters) / sizeof(converters[0]); i++)
-		if (strcmp(converters[i].op, op_type) == 0)
-			return converters[i].fn;
+	return strcmp(domain, "ai.onnx.ml") == 0;
+}
+
+/* The converter of an op of a domain ("" or "ai.onnx": the default one), or NULL. */
+static ConvertFn
+find_converter(const char *domain, const char *op_type)
+{
+	const ConvertEntry *table = onnx_domain_is_ml(domain) ? ml_converters : converters;
+	size_t		n = onnx_domain_is_ml(domain) ? sizeof(ml_converters) / sizeof(ml_converters[0]) :
+		sizeof(converters) / sizeof(converters[0]);
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(table[i].op, op_type) == 0)
+			return table[i].fn;
 	return NULL;
 }
 
 /* Whether nodes of this op can be lowered to IR nodes. */
 bool
-onnx_convert_supported(const char *op_type)
+onnx_convert_supported(const char *domain, const char *op_type)
 {
-	return find_converter(op_type) != NULL;
+	return find_converter(domain, op_type) != NULL;
 }
 
 /* Lowers node n, whose inputs are in[] (NULL: omitted), to IR nodes. */
 PiStatus
 onnx_convert_node(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *err)
 {
-	ConvertFn	fn = find_converter(n->op_type);
+	ConvertFn	fn = find_converter(n->domain, n->op_type);
 	OnnxCv			c = {im, n, in, err};
 
 	if (fn == NULL)
 		return pi_fail(err, PI_ERR_UNSUPPORTED, "node \"%s\" (%s) is only supported on constants, but an input is computed at run time",
+					   onnx_cv_label(&c), n->op_type);
+	/* every ai.onnx.ml op reads its input 0, which its converter takes as given */
+	if (onnx_domain_is_ml(n->domain) && !onnx_cv_has_input(&c, 0))
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) is missing input 0",
 					   onnx_cv_label(&c), n->op_type);
 	return fn(&c);
 }

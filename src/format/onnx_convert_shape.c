@@ -222,26 +222,6 @@ onnx_cv_gather(OnnxCv *c)
 	return onnx_cv_finish(c, PI_OP_GATHER, 2, &a);
 }
 
-/*
- * ArrayFeatureExtractor (ai.onnx.ml) of a 1-D constant (class labels) at
- * run-time indices: a Gather of the labels, [batch, k] for indices
- * [batch, k] (ONNX's [1, batch*k] in the same order; exporters reshape it).
- */
-PiStatus
-onnx_cv_array_feature_extractor(OnnxCv *c)
-{
-	OnnxConst  *labels;
-	PiAttrs		a;
-
-	TRY(onnx_cv_const(c, 0, &labels));
-	if (labels->rank != 1)
-		return pi_fail(c->err, PI_ERR_UNSUPPORTED, "node \"%s\" (ArrayFeatureExtractor) is supported on 1-D constants only",
-					   onnx_cv_label(c));
-	pi_attrs_default(PI_OP_GATHER, &a);
-	TRY(onnx_cv_set_int(c, PI_OP_GATHER, &a, "axis", 0));
-	return onnx_cv_finish(c, PI_OP_GATHER, 2, &a);
-}
-
 /* Slice: attributes before opset 10, else constant inputs. */
 PiStatus
 onnx_cv_slice(OnnxCv *c)

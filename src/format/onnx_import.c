@@ -259,18 +259,16 @@ default_domain(const char *domain)
 
 /*
  * Whether the importer knows the node's op: the default domain's ops it
- * converts or folds, and ai.onnx.ml's ArrayFeatureExtractor (class labels
- * of scikit-learn classifiers).
+ * converts or folds, and ai.onnx.ml's it converts.
  */
 static bool
 onnx_node_supported(const OnnxNode *n)
 {
-	if (strcmp(n->domain, "ai.onnx.ml") == 0)
-		return strcmp(n->op_type, "ArrayFeatureExtractor") == 0;
+	if (onnx_domain_is_ml(n->domain))
+		return onnx_convert_supported(n->domain, n->op_type);
 	return default_domain(n->domain) &&
-		(onnx_convert_supported(n->op_type) || onnx_fold_supported(n->op_type) ||
-		 strcmp(n->op_type, "Constant") == 0) &&
-		strcmp(n->op_type, "ArrayFeatureExtractor") != 0;
+		(onnx_convert_supported(n->domain, n->op_type) || onnx_fold_supported(n->op_type) ||
+		 strcmp(n->op_type, "Constant") == 0);
 }
 
 /* Appends to buf (bounded), marking a cut with "...". */
@@ -331,22 +329,44 @@ check_ops(const OnnxGraph *g, PiError *err)
 	return PI_OK;
 }
 
-/* Checks the IR version and finds the default domain's opset. */
+/* Lowest and highest opset of ai.onnx.ml. */
+#define MIN_ML_OPSET 1
+#define MAX_ML_OPSET 5
+
+/*
+ * Checks the IR version and finds the opsets of the default domain and of
+ * ai.onnx.ml.  A graph of ai.onnx.ml nodes only may import no default
+ * domain (XGBoost's converter writes none).
+ */
 static PiStatus
-check_versions(const OnnxModelProto *proto, int *opset, PiError *err)
+check_versions(const OnnxModelProto *proto, int *opset, int *ml_opset, PiError *err)
 {
 	int64_t		version = -1;
+	int64_t		ml_version = 0;
+	bool		default_nodes = false;
 
 	if (proto->ir_version < MIN_IR_VERSION || proto->ir_version > MAX_IR_VERSION)
 		return pi_fail(err, PI_ERR_UNSUPPORTED, "ONNX IR version %lld is not supported, expected %d to %d",
 					   (long long) proto->ir_version, MIN_IR_VERSION, MAX_IR_VERSION);
 	for (int i = 0; i < proto->nopsets; i++)
+	{
 		if (default_domain(proto->opsets[i].domain))
 			version = proto->opsets[i].version;
+		else if (onnx_domain_is_ml(proto->opsets[i].domain))
+			ml_version = proto->opsets[i].version;
+	}
+	for (int i = 0; i < proto->graph.nnodes; i++)
+		default_nodes |= default_domain(proto->graph.nodes[i].domain);
+	if (version < 0 && !default_nodes && ml_version > 0)
+		version = MAX_OPSET;
 	if (version < MIN_OPSET || version > MAX_OPSET)
 		return pi_fail(err, PI_ERR_UNSUPPORTED, "ONNX opset %lld of the default domain is not supported, expected %d to %d",
 					   (long long) version, MIN_OPSET, MAX_OPSET);
+	if (ml_version != 0 && (ml_version < MIN_ML_OPSET || ml_version > MAX_ML_OPSET))
+		return pi_fail(err, PI_ERR_UNSUPPORTED, "ONNX opset %lld of domain ai.onnx.ml is not supported, expected %d to %d",
+					   (long long) ml_version, MIN_ML_OPSET, MAX_ML_OPSET);
 	*opset = (int) version;
+	*ml_opset = (int) ml_version;
 	return PI_OK;
 }
 
@@ -406,8 +426,9 @@ add_inputs(OnnxImporter *im, PiError *err)
 			continue;			/* an initializer: a constant */
 		if (e != NULL)
 			return pi_fail(err, PI_ERR_DUPLICATE, "graph input \"%s\" is also a node output", vi->name);
-		if (vi->elem_type != ONNX_FLOAT && !onnx_dtype_is_integer(vi->elem_type))
-			return pi_fail(err, PI_ERR_DTYPE, "graph input \"%s\" has data type %s, only FLOAT and integer or BOOL inputs (given as float32 values) are supported",
+		if (vi->elem_type != ONNX_FLOAT && vi->elem_type != ONNX_STRING &&
+			!onnx_dtype_is_integer(vi->elem_type))
+			return pi_fail(err, PI_ERR_DTYPE, "graph input \"%s\" has data type %s, only FLOAT, STRING and integer or BOOL inputs (given as float32 values) are supported",
 						   vi->name, onnx_dtype_name(vi->elem_type));
 		if (vi->has_shape && vi->rank == 0)
 			return pi_fail(err, PI_ERR_SHAPE, "graph input \"%s\" is a scalar; graph inputs need a first dimension, the batch",
@@ -433,6 +454,8 @@ add_inputs(OnnxImporter *im, PiError *err)
 		e->kind = ENTRY_ACT;
 		e->value = v;
 		e->is_int = onnx_dtype_is_integer(vi->elem_type);
+		if (vi->elem_type == ONNX_STRING)
+			TRY(onnx_strings_input(im, e, im->model->ninputs, err));
 		im->model->inputs[im->model->ninputs++] = v;
 		if (im->lifted)
 			TRY(onnx_lift_input(im, e, err));
@@ -658,12 +681,21 @@ mark_integer_outputs(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in)
 	}
 }
 
+/* Whether an entry is a constant tensor of strings (kept as its tensor). */
+static bool
+is_string_const(const OnnxEntry *e)
+{
+	return e->kind == ENTRY_CONST && e->c == NULL && e->tensor != NULL &&
+		e->tensor->data_type == ONNX_STRING;
+}
+
 /* Imports one node: folds it, or lowers it to IR nodes. */
 static PiStatus
 import_node(OnnxImporter *im, const OnnxNode *n, PiError *err)
 {
 	OnnxEntry  *in[64];
 	OnnxConst  *consts[64];
+	OnnxEntry	copies[8];
 	bool		all_const = true;
 	OnnxConst  *result = NULL;
 	PiStatus	st;
@@ -681,10 +713,19 @@ import_node(OnnxImporter *im, const OnnxNode *n, PiError *err)
 			return pi_fail(err, PI_ERR_UNSUPPORTED, "node \"%s\" (%s) input \"%s\" is an output of node \"%s\" that the importer does not produce",
 						   onnx_node_label(n), n->op_type, n->inputs[i],
 						   onnx_node_label(&im->graph->nodes[in[i]->producer]));
-		if (in[i] != NULL && in[i]->kind == ENTRY_ACT)
-			all_const = false;
+		if (in[i] != NULL && (in[i]->kind == ENTRY_ACT || is_string_const(in[i])))
+			all_const = false;	/* constant strings are read by the ops that take them */
 		else if (in[i] != NULL && (st = onnx_entry_const(im, in[i], &consts[i], err)) != PI_OK)
 			return st;
+	}
+	if (strcmp(n->op_type, "Constant") == 0 && n->nattrs == 1 && n->attrs[0].t != NULL &&
+		n->attrs[0].t->data_type == ONNX_STRING)
+	{
+		/* strings: the entry keeps the tensor for the ops that read it */
+		TRY(onnx_define(im, n->outputs[0], NULL, -1, err));
+		onnx_entry(im, n->outputs[0])->kind = ENTRY_CONST;
+		onnx_entry(im, n->outputs[0])->tensor = n->attrs[0].t;
+		return PI_OK;
 	}
 	if (strcmp(n->op_type, "Constant") == 0)
 		st = constant_node(im, n, &result, err);
@@ -695,9 +736,14 @@ import_node(OnnxImporter *im, const OnnxNode *n, PiError *err)
 		st = onnx_fold_node(n, im->opset, consts, &result, err);
 	else
 	{
+		if (!im->lifted)
+			TRY(onnx_strings_prepare(im, n, in, copies, 8, err));
 		st = im->lifted ? onnx_lift_node(im, n, in, err) : onnx_convert_node(im, n, in, err);
 		if (st == PI_OK)
+		{
 			mark_integer_outputs(im, n, in);
+			onnx_strings_propagate(im, n, in);
+		}
 		return st;
 	}
 	if (st != PI_OK)
@@ -788,6 +834,8 @@ import_graph(OnnxImporter *im, PiError *err)
 	free(order);
 	if (st == PI_OK)
 		st = add_outputs(im, err);
+	if (st == PI_OK)
+		st = onnx_strings_finish(im, err);
 	return st;
 }
 
@@ -796,7 +844,7 @@ import_graph(OnnxImporter *im, PiError *err)
  * lifted-batch mode.
  */
 static PiStatus
-import_model(const OnnxModelProto *proto, int opset, const uint8_t *external,
+import_model(const OnnxModelProto *proto, int opset, int ml_opset, const uint8_t *external,
 			 size_t external_len, bool lifted, PiModel **out, PiError *err)
 {
 	OnnxImporter im;
@@ -805,6 +853,7 @@ import_model(const OnnxModelProto *proto, int opset, const uint8_t *external,
 	memset(&im, 0, sizeof(im));
 	im.graph = &proto->graph;
 	im.opset = opset;
+	im.ml_opset = ml_opset;
 	im.external = external;
 	im.external_len = external_len;
 	im.lifted = lifted;
@@ -820,6 +869,7 @@ import_model(const OnnxModelProto *proto, int opset, const uint8_t *external,
 		onnx_const_free(im.entries[i].c);
 	free(im.entries);
 	free(im.slots);
+	onnx_strings_free(&im);
 	pi_model_free(im.model);
 	return st;
 }
@@ -869,25 +919,26 @@ pi_onnx_load_in_place(const uint8_t *onnx, size_t len, const uint8_t *external,
 	OnnxModelProto proto;
 	char		location[1024];
 	int			opset = 0;
+	int			ml_opset = 0;
 	PiStatus	st;
 
 	*out = NULL;
 	if ((st = onnx_model_decode(onnx, len, &proto, err)) != PI_OK)
 		return st;
 	if ((st = check_ops(&proto.graph, err)) != PI_OK ||
-		(st = check_versions(&proto, &opset, err)) != PI_OK ||
+		(st = check_versions(&proto, &opset, &ml_opset, err)) != PI_OK ||
 		(st = onnx_external_location(&proto, location, sizeof(location), err)) != PI_OK ||
 		(moves != NULL && (st = onnx_align_tensors((uint8_t *) onnx, &proto, moves, err)) != PI_OK))
 		goto done;
 	onnx_const_budget_start((int64_t) len + (int64_t) external_len);
-	st = import_model(&proto, opset, external, external_len, false, out, err);
+	st = import_model(&proto, opset, ml_opset, external, external_len, false, out, err);
 	if (st != PI_OK && batch_refusal(err, opset))
 	{
 		PiError		lifted_err;
 
 		memset(&lifted_err, 0, sizeof(lifted_err));
 		onnx_const_budget_start((int64_t) len + (int64_t) external_len);
-		if (import_model(&proto, opset, external, external_len, true, out, &lifted_err) == PI_OK)
+		if (import_model(&proto, opset, ml_opset, external, external_len, true, out, &lifted_err) == PI_OK)
 		{
 			memset(err, 0, sizeof(*err));
 			st = PI_OK;

@@ -68,6 +68,8 @@ typedef struct OnnxEntry
 	int64_t		pads[4];		/* spatial begins, then ends (as Conv's "pads") */
 	int			lift_axis;		/* lifted mode: the ONNX axis that holds the batch */
 	int64_t		lift_outer;		/* lifted mode: that axis's size outside the batch */
+	PiStrings  *strings;		/* values are indexes into this list (onnx_strings.c) */
+	bool		strings_ints;	/* the list holds int64 labels, in decimal */
 } OnnxEntry;
 
 /* State of one import. */
@@ -77,6 +79,7 @@ typedef struct OnnxImporter
 	const uint8_t *external;
 	size_t		external_len;
 	int			opset;
+	int			ml_opset;		/* of domain ai.onnx.ml; 0 when not imported */
 	bool		lifted;			/* lifted-batch mode (onnx_lift.c) */
 	PiModel    *model;
 	OnnxEntry  *entries;
@@ -84,6 +87,9 @@ typedef struct OnnxImporter
 	int			entries_cap;
 	int		   *slots;			/* open addressing over entries, -1 when empty */
 	int			nslots;
+	PiStrings **lists;			/* lists of labels the import made (onnx_strings.c) */
+	int			nlists;
+	int			lists_cap;
 } OnnxImporter;
 
 /* onnx_import.c */
@@ -110,10 +116,23 @@ PiStatus	onnx_lift_shape(OnnxImporter *im, const OnnxNode *n, const OnnxEntry *x
 PiStatus	onnx_lift_output(OnnxImporter *im, OnnxEntry *e, const char *name, PiError *err);
 bool		onnx_lift_is_output(const OnnxImporter *im, const char *name);
 
+/* onnx_strings.c */
+PiStrings  *onnx_strings_new(OnnxImporter *im);
+void		onnx_strings_free(OnnxImporter *im);
+PiStatus	onnx_strings_index(PiStrings *s, const char *str, int *index, PiError *err);
+PiStatus	onnx_strings_labels(OnnxImporter *im, const char *what, const char *const *strings,
+								const int64_t *ints, int count, PiStrings **out, PiError *err);
+PiStatus	onnx_strings_input(OnnxImporter *im, OnnxEntry *e, int input, PiError *err);
+PiStatus	onnx_strings_prepare(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in,
+								 OnnxEntry *copies, int ncopies, PiError *err);
+void		onnx_strings_propagate(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in);
+PiStatus	onnx_strings_finish(OnnxImporter *im, PiError *err);
+
 /* onnx_convert.c */
-bool		onnx_convert_supported(const char *op_type);
+bool		onnx_convert_supported(const char *domain, const char *op_type);
 PiStatus	onnx_convert_node(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in,
 							  PiError *err);
+bool		onnx_domain_is_ml(const char *domain);
 
 /* onnx_const.c */
 void		onnx_const_budget_start(int64_t file_bytes);

@@ -67,10 +67,38 @@ PiStatus	onnx_cv_squeeze(OnnxCv *c);
 PiStatus	onnx_cv_transpose(OnnxCv *c);
 PiStatus	onnx_cv_concat(OnnxCv *c);
 PiStatus	onnx_cv_gather(OnnxCv *c);
-PiStatus	onnx_cv_array_feature_extractor(OnnxCv *c);
 PiStatus	onnx_cv_slice(OnnxCv *c);
 PiStatus	onnx_cv_split(OnnxCv *c);
 PiStatus	onnx_cv_expand(OnnxCv *c);
 PiStatus	onnx_cv_topk(OnnxCv *c);
+
+/* onnx_convert_ml.c */
+PiStatus	onnx_cv_weight(OnnxCv *c, const char *suffix, const float *values, int rank,
+						   const int64_t *dims, int *value);
+PiStatus	onnx_cv_rows(OnnxCv *c, int *value, int64_t *features);
+PiStatus	onnx_cv_classifier_outputs(OnnxCv *c, int raw, PiAttrs *post, PiStrings *labels,
+									   bool ints);
+PiStatus	onnx_cv_post_transform(OnnxCv *c, const char *transform, PiAttrs *a);
+PiStatus	onnx_cv_class_labels(OnnxCv *c, const char *ints_name, PiStrings **labels, bool *ints);
+PiStatus	onnx_cv_linear_classifier(OnnxCv *c);
+PiStatus	onnx_cv_linear_regressor(OnnxCv *c);
+PiStatus	onnx_cv_scaler(OnnxCv *c);
+PiStatus	onnx_cv_normalizer(OnnxCv *c);
+PiStatus	onnx_cv_binarizer(OnnxCv *c);
+PiStatus	onnx_cv_imputer(OnnxCv *c);
+PiStatus	onnx_cv_feature_vectorizer(OnnxCv *c);
+PiStatus	onnx_cv_zipmap(OnnxCv *c);
+PiStatus	onnx_cv_one_hot_encoder(OnnxCv *c);
+
+/* onnx_convert_encode.c */
+PiStatus	onnx_cv_label_encoder(OnnxCv *c);
+PiStatus	onnx_cv_array_feature_extractor(OnnxCv *c);
+
+/* onnx_convert_tree.c */
+PiStatus	onnx_cv_tree_ensemble(OnnxCv *c);
+PiStatus	onnx_cv_tree_ensemble5(OnnxCv *c);
+
+/* onnx_strings.c */
+PiStatus	onnx_strings_define(OnnxCv *c, int o, int value, PiStrings *labels, bool ints);
 
 #endif							/* ONNX_LOWER_H */

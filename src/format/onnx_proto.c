@@ -187,7 +187,8 @@ onnx_tensor_decode(const uint8_t *start, const uint8_t *data, size_t len,
 				TRY(numbers_count(&f, WIRE_VARINT, what, &t->int32_data, err));
 				break;
 			case 6:
-				t->has_strings = true;
+				TRY(need_type(&f, WIRE_LEN, what, err));
+				t->nstrings++;
 				break;
 			case 7:
 				TRY(numbers_count(&f, WIRE_VARINT, what, &t->int64_data, err));
@@ -230,8 +231,12 @@ onnx_tensor_decode(const uint8_t *start, const uint8_t *data, size_t len,
 	TRY(numbers_alloc(arena, &t->int64_data, err));
 	TRY(numbers_alloc(arena, &t->double_data, err));
 	TRY(numbers_alloc(arena, &t->uint64_data, err));
+	if (t->nstrings > 0 &&
+		(t->strings = onnx_arena_alloc(arena, t->nstrings, sizeof(char *))) == NULL)
+		return nomem(err);
 	{
 		uint64_t	dimv[PI_ONNX_MAX_DIMS];
+		int64_t		nstrings = 0;
 
 		dims.values = dimv;
 		/* pass 2: the repeated numbers */
@@ -251,6 +256,8 @@ onnx_tensor_decode(const uint8_t *start, const uint8_t *data, size_t len,
 				numbers_fill(&f, WIRE_FIXED64, &t->double_data);
 			else if (f.number == 11)
 				numbers_fill(&f, WIRE_VARINT, &t->uint64_data);
+			else if (f.number == 6)
+				TRY(get_string(arena, &f, what, &t->strings[nstrings++], err));
 		}
 		t->rank = (int) dims.count;
 		t->numel = 1;

@@ -98,7 +98,8 @@ typedef struct OnnxTensor
 	OnnxNumbers int64_data;
 	OnnxNumbers double_data;	/* double bits */
 	OnnxNumbers uint64_data;
-	bool		has_strings;
+	int64_t		nstrings;		/* string_data (STRING tensors) */
+	const char **strings;
 	size_t		offset;			/* of the message, for errors */
 } OnnxTensor;
 
@@ -206,6 +207,8 @@ PiStatus	onnx_tensor_ints(const OnnxTensor *t, const uint8_t *external,
 							 size_t external_len, int64_t **out, PiError *err);
 PiStatus	onnx_tensor_float_view(const OnnxTensor *t, const uint8_t *external,
 								   size_t external_len, const float **out, PiError *err);
+PiStatus	onnx_tensor_doubles(const OnnxTensor *t, const uint8_t *external,
+								size_t external_len, double **out, PiError *err);
 
 /* onnx_align.c */
 PiStatus	onnx_align_tensors(uint8_t *file, OnnxModelProto *model, PiOnnxMoves *moves,

@@ -268,6 +268,26 @@ onnx_tensor_float_view(const OnnxTensor *t, const uint8_t *external, size_t exte
 	return PI_OK;
 }
 
+/* A numeric tensor's elements as doubles, exactly (a malloc'd array of numel). */
+PiStatus
+onnx_tensor_doubles(const OnnxTensor *t, const uint8_t *external, size_t external_len,
+					double **out, PiError *err)
+{
+	TensorSource src;
+	double	   *v;
+	PiStatus	st;
+
+	*out = NULL;
+	if ((st = find_source(t, external, external_len, &src, err)) != PI_OK)
+		return st;
+	if ((v = malloc(sizeof(double) * (t->numel > 0 ? t->numel : 1))) == NULL)
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory for tensor \"%s\"", t->name);
+	for (int64_t i = 0; i < t->numel; i++)
+		v[i] = element_double(t, &src, i);
+	*out = v;
+	return PI_OK;
+}
+
 /* Converts an integer tensor's elements to int64 (a malloc'd array of numel). */
 PiStatus
 onnx_tensor_ints(const OnnxTensor *t, const uint8_t *external, size_t external_len,
@@ -292,6 +312,29 @@ onnx_tensor_ints(const OnnxTensor *t, const uint8_t *external, size_t external_l
 	return PI_OK;
 }
 
+/* A STRING tensor's strings as malloc'd copies (numel of them). */
+static PiStatus
+tensor_strings(const OnnxTensor *t, char ***out, PiError *err)
+{
+	char	  **v;
+
+	if (t->nstrings != t->numel)
+		return pi_fail(err, PI_ERR_INVALID, "tensor \"%s\" has %lld strings, expected %lld for its dims",
+					   t->name, (long long) t->nstrings, (long long) t->numel);
+	if ((v = calloc(t->numel + 1, sizeof(char *))) == NULL)
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory for tensor \"%s\"", t->name);
+	for (int64_t i = 0; i < t->numel; i++)
+		if ((v[i] = strdup(t->strings[i])) == NULL)
+		{
+			for (int64_t k = 0; k < i; k++)
+				free(v[k]);
+			free(v);
+			return pi_fail(err, PI_ERR_NOMEM, "out of memory for tensor \"%s\"", t->name);
+		}
+	*out = v;
+	return PI_OK;
+}
+
 /* Decodes a serialized TensorProto with its data in the message itself. */
 PiStatus
 pi_onnx_tensor_load(const uint8_t *bytes, size_t len, PiOnnxTensor *out, PiError *err)
@@ -306,7 +349,9 @@ pi_onnx_tensor_load(const uint8_t *bytes, size_t len, PiOnnxTensor *out, PiError
 		st = pi_fail(err, PI_ERR_INVALID, "tensor \"%s\" has external data", t.name);
 	if (st == PI_OK && strlen(t.name) >= PI_MAX_NAME)
 		st = pi_fail(err, PI_ERR_LIMIT, "tensor name \"%.40s...\" is too long", t.name);
-	if (st == PI_OK)
+	if (st == PI_OK && t.data_type == ONNX_STRING)
+		st = tensor_strings(&t, &out->strings, err);
+	else if (st == PI_OK)
 		st = onnx_tensor_floats(&t, NULL, 0, &out->data, err);
 	if (st == PI_OK)
 	{
@@ -324,6 +369,10 @@ pi_onnx_tensor_load(const uint8_t *bytes, size_t len, PiOnnxTensor *out, PiError
 void
 pi_onnx_tensor_free(PiOnnxTensor *tensor)
 {
+	for (int64_t i = 0; tensor->strings != NULL && i < tensor->numel; i++)
+		free(tensor->strings[i]);
+	free(tensor->strings);
 	free(tensor->data);
+	tensor->strings = NULL;
 	tensor->data = NULL;
 }

@@ -43,6 +43,8 @@ static const PiAttrSpec attr_specs[] = {
 	FLAG("largest", largest),
 	FLAG("sorted", sorted),
 	FLAG("output_index", output_index),
+	FLAG("label", label),
+	{"binary", PI_ATTR_INT, 1, 1, PI_BINARY_NONE, PI_BINARY_SECOND, AT(binary), -1, false},
 	LIST("shape", shape, 1, PI_MAX_RANK, -1, (int64_t) 1000000000000000, true),
 	LIST("perm", perm, 1, PI_MAX_RANK, 0, PI_MAX_RANK - 1, false),
 	LIST("kernel_shape", kernel, 1, 2, 1, WINDOW_MAX, false),
@@ -65,7 +67,40 @@ static const PiAttrSpec attr_specs[] = {
 	{"auto_pad", PI_ATTR_STRING, 1, 1, 0, 0, -1, -1, false},
 	{"mode", PI_ATTR_STRING, 1, 1, 0, 0, -1, -1, false},
 	REAL("value", pad_value),
+	REAL("threshold", threshold),
+	REAL("default", default_value),
+	{"aggregate_function", PI_ATTR_STRING, 1, 1, 0, 0, -1, -1, false},
+	{"post_transform", PI_ATTR_STRING, 1, 1, 0, 0, -1, -1, false},
+	{"norm", PI_ATTR_STRING, 1, 1, 0, 0, -1, -1, false},
 };
+
+/* The values of the tabular ops' string attributes, in their enums' order. */
+static const char *const aggregates[] = {"SUM", "AVERAGE", "MIN", "MAX", NULL};
+static const char *const post_transforms[] = {"NONE", "LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO", "PROBIT", NULL};
+static const char *const norms[] = {"MAX", "L1", "L2", NULL};
+
+/* Sets *field to the position of value in names; fails naming the choices. */
+static PiStatus
+set_choice(PiOp op, const char *node, const char *name, const char *value,
+		   const char *const *names, int *field, PiError *err)
+{
+	char		choices[128] = "";
+
+	for (int i = 0; names[i]; i++)
+		if (strcmp(value, names[i]) == 0)
+		{
+			*field = i;
+			return PI_OK;
+		}
+	for (int i = 0; names[i]; i++)
+	{
+		strcat(choices, i == 0 ? "\"" : names[i + 1] ? ", \"" : " or \"");
+		strcat(choices, names[i]);
+		strcat(choices, "\"");
+	}
+	return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) attribute \"%s\" must be %s, found \"%.64s\"",
+				   node, pi_op_name(op), name, choices, value);
+}
 
 /* Pad's "pads": every axis, negative amounts crop (the window ops' "pads" are 2-D). */
 static const PiAttrSpec pad_amounts_spec =
@@ -213,6 +248,12 @@ pi_attr_set_string(PiOp op, PiAttrs *attrs, const char *node, const char *name,
 		attrs->gelu_tanh = (strcmp(value, "tanh") == 0);
 		return PI_OK;
 	}
+	if (strcmp(name, "aggregate_function") == 0)
+		return set_choice(op, node, name, value, aggregates, &attrs->aggregate, err);
+	if (strcmp(name, "post_transform") == 0)
+		return set_choice(op, node, name, value, post_transforms, &attrs->post_transform, err);
+	if (strcmp(name, "norm") == 0)
+		return set_choice(op, node, name, value, norms, &attrs->norm, err);
 	if (strcmp(name, "mode") == 0)
 	{
 		static const char *const modes[] = {"constant", "reflect", "edge"};

@@ -11,7 +11,8 @@
  * folded batch norm's parameters are not).
  *
  * Layout: header, value records, node records, node input lists, execution
- * order, buffer sizes, input transform, the string pool of names, then the
+ * order, buffer sizes, input transform, the string pool of names, the
+ * model's strings (categories and labels, src/ir/strings.c), then the
  * weights, each aligned to PI_IMAGE_ALIGN bytes.  An image is trusted (its
  * writer is this file), but attaching still checks every offset against the
  * image's length, so a damaged block fails cleanly instead of crashing.
@@ -44,6 +45,8 @@ typedef struct ImageHeader
 	int64_t		buffers_offset;
 	int64_t		scale_offset;
 	int64_t		shift_offset;
+	int64_t		strings_offset; /* the model's strings (src/ir/strings.c) */
+	int64_t		strings_len;
 } ImageHeader;
 
 /* A value as stored: the in-memory record plus where its name and data are. */
@@ -102,12 +105,14 @@ write_image(const PiModel *m, const bool *used, uint8_t *base)
 				order_at,
 				buffers_at,
 				scale_at,
-				shift_at;
+				shift_at,
+				strings_at;
 	int64_t    *name_at,
 			   *data_at,
 			   *node_name_at,
 			   *inputs_at;
 	int64_t		transform_bytes = (int64_t) sizeof(float) * m->input_transform_len;
+	int64_t		strings_len = pi_strings_image_size(m);
 
 	name_at = calloc(m->nvalues + 1, sizeof(int64_t));
 	data_at = calloc(m->nvalues + 1, sizeof(int64_t));
@@ -142,6 +147,10 @@ write_image(const PiModel *m, const bool *used, uint8_t *base)
 		name_at[i] = put(&c, m->values[i].name, strlen(m->values[i].name) + 1);
 	for (int i = 0; i < m->nnodes; i++)
 		node_name_at[i] = put(&c, m->nodes[i].name, strlen(m->nodes[i].name) + 1);
+	strings_at = c.pos;
+	c.pos += strings_len;
+	if (base != NULL)
+		pi_strings_image_write(m, base + strings_at);
 	for (int i = 0; i < m->nvalues; i++)
 	{
 		data_at[i] = -1;
@@ -175,6 +184,8 @@ write_image(const PiModel *m, const bool *used, uint8_t *base)
 		h.buffers_offset = buffers_at;
 		h.scale_offset = scale_at;
 		h.shift_offset = shift_at;
+		h.strings_offset = strings_at;
+		h.strings_len = strings_len;
 		memcpy(base, &h, sizeof(h));
 		for (int i = 0; i < m->nvalues; i++)
 		{
@@ -358,6 +369,10 @@ attach_records(PiModel *m, const ImageHeader *h, const uint8_t *image, int64_t l
 	for (int pos = 0; pos < h->norder; pos++)
 		if (m->order[pos] < 0 || m->order[pos] >= h->nnodes)
 			return false;
+	if (h->strings_offset < 0 || h->strings_len < 0 || h->strings_offset > len ||
+		h->strings_len > len - h->strings_offset ||
+		!pi_strings_image_read(m, image + h->strings_offset, h->strings_len))
+		return false;
 	if (transform > 0)
 	{
 		at = h->scale_offset;

@@ -128,6 +128,11 @@ pi_model_free(PiModel *model)
 	free(model->buffer_row_elems);
 	free(model->input_scale);
 	free(model->input_shift);
+	for (int i = 0; i < PI_MAX_MODEL_IO; i++)
+	{
+		pi_strings_free(model->input_strings[i]);
+		pi_strings_free(model->output_labels[i]);
+	}
 	if (model->names)
 		free(model->names->slots);
 	free(model->names);

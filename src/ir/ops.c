@@ -75,6 +75,10 @@ static const PiOpInfo op_table[PI_OP_COUNT] = {
 	[PI_OP_TOPK] = {"TopK", 1, 1, {"k", "axis", "largest", "sorted", "output_index", NULL}},
 	[PI_OP_CONV_TRANSPOSE] = {"ConvTranspose", 2, 3, {"kernel_shape", "strides", "pads", "dilations", "group", "output_padding", "auto_pad", NULL}},
 	[PI_OP_PAD] = {"Pad", 1, 1, {"pads", "mode", "value", NULL}},
+	[PI_OP_TREE_ENSEMBLE] = {"TreeEnsemble", 6, 7, {"aggregate_function", NULL}},
+	[PI_OP_POST_TRANSFORM] = {"PostTransform", 1, 1, {"post_transform", "binary", "label", "threshold", NULL}},
+	[PI_OP_LOOKUP] = {"Lookup", 3, 3, {"default", NULL}},
+	[PI_OP_NORMALIZE] = {"Normalize", 1, 1, {"norm", NULL}},
 };
 
 /* Op lookup by its name in the format; false if unknown. */
@@ -124,6 +128,23 @@ pi_op_check_arity(PiOp op, const char *node, int ninputs, PiError *err)
 					   node, info->name, ninputs, info->min_inputs, info->max_inputs);
 	}
 	return PI_OK;
+}
+
+/* Whether an op runs on the CPU engine only (op set 3: the GPU engine has no kernel). */
+bool
+pi_op_cpu_only(PiOp op)
+{
+	return op >= PI_OP_TREE_ENSEMBLE && op < PI_OP_COUNT;
+}
+
+/* The first live node of a finalized model whose op runs on the CPU only, or -1. */
+int
+pi_model_cpu_only_node(const PiModel *m)
+{
+	for (int pos = 0; pos < m->norder; pos++)
+		if (pi_op_cpu_only(m->nodes[m->order[pos]].op))
+			return m->order[pos];
+	return -1;
 }
 
 /* Default attributes of an op. */

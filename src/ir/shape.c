@@ -575,6 +575,11 @@ pi_infer_node(PiModel *m, PiNode *n, PiError *err)
 			return infer_batch_norm(m, n, err);
 		case PI_OP_ARGMAX:
 			return infer_argmax(m, n, err);
+		case PI_OP_TREE_ENSEMBLE:
+		case PI_OP_POST_TRANSFORM:
+		case PI_OP_LOOKUP:
+		case PI_OP_NORMALIZE:
+			return pi_infer_tabular(m, n, err);
 		default:
 			/* PI_OP_COUNT; unary and binary elementwise ops are handled above */
 			break;

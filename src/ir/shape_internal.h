@@ -34,4 +34,7 @@ PiStatus	pi_infer_reduce(PiModel *m, PiNode *n, PiError *err);
 /* Squeeze, Unsqueeze, Slice, Gather, Expand (shape_index.c). */
 PiStatus	pi_infer_index(PiModel *m, PiNode *n, PiError *err);
 
+/* TreeEnsemble, PostTransform, Lookup, Normalize (shape_tabular.c). */
+PiStatus	pi_infer_tabular(PiModel *m, PiNode *n, PiError *err);
+
 #endif							/* SHAPE_INTERNAL_H */

@@ -3,7 +3,9 @@
  *	  Turns SQL values into model input rows: numeric arrays (real, double
  *	  precision, smallint, integer, bigint, numeric, and domains over them)
  *	  and records.  A value too large for float32 is an error, as in
- *	  PostgreSQL's own ::real.
+ *	  PostgreSQL's own ::real.  NULL is an error too, except for models
+ *	  that define missing values (an Imputer of NaN, trees that route NaN),
+ *	  where it is NaN.
  */
 #include "pg_infer.h"
 
@@ -82,9 +84,9 @@ datum_to_float(Datum d, Oid type, const char *model, const char *column, int64 p
 	return 0.0f;
 }
 
-/* Raises unless the array's elements are numeric and not NULL. */
+/* Raises unless the array's elements are numeric and, unless nan_for_null, not NULL. */
 static void
-check_array(ArrayType *array, const char *model)
+check_array(ArrayType *array, const char *model, bool nan_for_null)
 {
 	Oid			type = ARR_ELEMTYPE(array);
 
@@ -93,7 +95,7 @@ check_array(ArrayType *array, const char *model)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("model \"%s\" takes numeric features, got %s", model,
 						format_type_be(get_array_type(type) ? get_array_type(type) : type))));
-	if (ARR_HASNULL(array))
+	if (ARR_HASNULL(array) && !nan_for_null)
 	{
 		bits8	   *bitmap = ARR_NULLBITMAP(array);
 		int			n = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
@@ -107,14 +109,14 @@ check_array(ArrayType *array, const char *model)
 	}
 }
 
-/* Copies n elements of a NULL-free numeric array into dst as floats. */
+/* Copies n elements of a numeric array into dst as floats, NULL ones as NaN. */
 static void
 copy_elements(ArrayType *array, const char *model, float *dst, int64 n)
 {
 	Oid			type = getBaseType(ARR_ELEMTYPE(array));
 	const char *p = ARR_DATA_PTR(array);
 
-	switch (type)
+	switch (ARR_HASNULL(array) ? InvalidOid : type)
 	{
 		case FLOAT4OID:
 			memcpy(dst, p, sizeof(float) * n);
@@ -153,11 +155,14 @@ copy_elements(ArrayType *array, const char *model, float *dst, int64 n)
 				bool		typbyval;
 				char		typalign;
 
+				bool	   *nulls;
+
 				get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-				deconstruct_array(array, ARR_ELEMTYPE(array), typlen, typbyval, typalign, &values, NULL, &count);
+				deconstruct_array(array, ARR_ELEMTYPE(array), typlen, typbyval, typalign, &values, &nulls, &count);
 				for (int i = 0; i < count; i++)
-					dst[i] = datum_to_float(values[i], type, model, NULL, i + 1);
+					dst[i] = nulls[i] ? NAN : datum_to_float(values[i], type, model, NULL, i + 1);
 				pfree(values);
+				pfree(nulls);
 			}
 	}
 }
@@ -167,11 +172,12 @@ copy_elements(ArrayType *array, const char *model, float *dst, int64 n)
  * model's input size.
  */
 void
-features_from_array(ArrayType *array, const char *model, float *dst, int64 expected)
+features_from_array(ArrayType *array, const char *model, bool nan_for_null, float *dst,
+					int64 expected)
 {
 	int64		n = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
 
-	check_array(array, model);
+	check_array(array, model, nan_for_null);
 	if (n != expected)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -185,13 +191,14 @@ features_from_array(ArrayType *array, const char *model, float *dst, int64 expec
  * must be the model's input size.  *dst is palloc'd; returns the row count.
  */
 int64
-features_rows_from_array(ArrayType *array, const char *model, float **dst, int64 row_elems)
+features_rows_from_array(ArrayType *array, const char *model, bool nan_for_null, float **dst,
+						 int64 row_elems)
 {
 	int			ndim = ARR_NDIM(array);
 	int64		n = ArrayGetNItems(ndim, ARR_DIMS(array));
 	int64		rows;
 
-	check_array(array, model);
+	check_array(array, model, nan_for_null);
 	if (ndim < 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -210,10 +217,12 @@ features_rows_from_array(ArrayType *array, const char *model, float **dst, int64
 
 /*
  * One input row from a record: its numeric columns in order (other columns
- * are skipped); a NULL column is an error that names it.
+ * are skipped); a NULL column is NaN with nan_for_null, else an error that
+ * names it.
  */
 void
-features_from_record(HeapTupleHeader rec, const char *model, float *dst, int64 expected)
+features_from_record(HeapTupleHeader rec, const char *model, bool nan_for_null, float *dst,
+					 int64 expected)
 {
 	Oid			type = HeapTupleHeaderGetTypeId(rec);
 	int32		typmod = HeapTupleHeaderGetTypMod(rec);
@@ -235,12 +244,12 @@ features_from_record(HeapTupleHeader rec, const char *model, float *dst, int64 e
 		if (att->attisdropped || !type_is_numeric(base))
 			continue;
 		d = heap_getattr(&tuple, i + 1, desc, &isnull);
-		if (isnull)
+		if (isnull && !nan_for_null)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("model \"%s\" input column \"%s\" is NULL", model, NameStr(att->attname))));
 		if (n < expected)
-			dst[n] = datum_to_float(d, base, model, NameStr(att->attname), i + 1);
+			dst[n] = isnull ? NAN : datum_to_float(d, base, model, NameStr(att->attname), i + 1);
 		n++;
 	}
 	ReleaseTupleDesc(desc);

@@ -1,10 +1,14 @@
 /*
  * named_inputs.c
  *	  Rows for models with several inputs, matched by name: from a jsonb
- *	  object whose keys are the inputs (values: JSON arrays of numbers,
- *	  nested arrays flattened), or from a record whose columns are named as
- *	  the inputs (values: numeric arrays, or numbers for one-value inputs).
- *	  Also picks an output by name.  Used per row and by BatchPredict.
+ *	  object whose keys are the inputs (values: JSON arrays of numbers or
+ *	  strings, nested arrays flattened, or one number or string for a
+ *	  one-value input), or from a record whose columns are named as the
+ *	  inputs (values: numeric arrays, or numbers for one-value inputs; text,
+ *	  enums or arrays of them for string inputs, src/sql/categories.c).
+ *	  NULL is NaN for models that define missing values and no category for
+ *	  string inputs, else an error.  Also picks an output by name.  Used per
+ *	  row and by BatchPredict.
  */
 #include "pg_infer.h"
 
@@ -20,7 +24,10 @@
 #include "utils/numeric.h"
 #include "utils/typcache.h"
 
-/* A model's inputs, copied (they outlive a loaded version's eviction). */
+/*
+ * A model's inputs (with their categories) and its outputs' names and
+ * class labels, copied: they outlive a loaded version's eviction.
+ */
 ModelInputs *
 model_inputs_describe(const PiModel *model)
 {
@@ -33,8 +40,43 @@ model_inputs_describe(const PiModel *model)
 
 		mi->names[i] = pstrdup(v->name);
 		mi->elems[i] = pi_value_row_elems(v);
+		mi->strings[i] = categories_copy(model->input_strings[i]);
+	}
+	mi->missing_as_nan = model->missing_as_nan;
+	for (int o = 0; o < model->noutputs; o++)
+	{
+		mi->output_names[o] = pstrdup(model->values[model->outputs[o]].name);
+		mi->labels[o] = categories_copy(model->output_labels[o]);
 	}
 	return mi;
+}
+
+/*
+ * One row of the input of a one-input model from the array form: numbers,
+ * or text for a string input.
+ */
+void
+features_from_input_array(ArrayType *array, const char *model, const ModelInputs *mi, float *dst)
+{
+	if (mi->strings[0] != NULL)
+		categories_from_datum(PointerGetDatum(array), get_array_type(ARR_ELEMTYPE(array)),
+							  mi->strings[0], model, mi->names[0], dst, mi->elems[0]);
+	else
+		features_from_array(array, model, mi->missing_as_nan, dst, mi->elems[0]);
+}
+
+/* What a NULL (SQL or JSON) gives for an element of input i: no category, or NaN; else an error. */
+static float
+null_feature(const ModelInputs *mi, int i, const char *model)
+{
+	if (mi->strings[i] != NULL)
+		return category_of_null(mi->strings[i], model, mi->names[i]);
+	if (!mi->missing_as_nan)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model \"%s\" input column \"%s\" is NULL", model, mi->names[i]),
+				 errdetail("NULL is a missing value only for models that define one (an Imputer, or trees that route missing values).")));
+	return NAN;
 }
 
 /* The names of a model's inputs as a list for messages: "a", "b". */
@@ -68,44 +110,84 @@ model_output_index(const PiModel *model, const char *model_name, const char *out
 	return -1;
 }
 
-/* Writes the numbers of a JSON array (nested arrays flattened) into dst. */
-static void
-input_from_json(JsonbContainer *array, const char *model, const char *input,
-				float *dst, int64 expected)
+/*
+ * One JSON value of input i as a float: a number, or for a string input a
+ * string's category; null as null_feature says.
+ */
+static float
+json_feature(const JsonbValue *v, const ModelInputs *mi, int i, const char *model, int64 position)
 {
-	JsonbIterator *it = JsonbIteratorInit(array);
+	const char *input = mi->names[i];
+	double		d;
+
+	if (v->type == jbvNull)
+		return null_feature(mi, i, model);
+	if (mi->strings[i] != NULL)
+	{
+		if (v->type != jbvString)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("model \"%s\" input \"%s\" element " INT64_FORMAT " is not a string",
+							model, input, position),
+					 errdetail("The input takes strings: a JSON string, or an array of them.")));
+		return category_index(mi->strings[i], v->val.string.val, v->val.string.len, model, input);
+	}
+	if (v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("model \"%s\" input \"%s\" element " INT64_FORMAT " is not a number",
+						model, input, position),
+				 errdetail("Inputs are JSON arrays of numbers, nested arrays allowed.")));
+	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+	if (isinf((float) d))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("model \"%s\" input \"%s\" element " INT64_FORMAT " is out of range for type real",
+						model, input, position),
+				 errdetail("The value %g is beyond the float32 range of the model's inputs.", d)));
+	return (float) d;
+}
+
+/*
+ * Writes input i from a JSON value: an array (nested arrays flattened), or
+ * one scalar for an input of one value.
+ */
+static void
+input_from_json(const JsonbValue *value, const ModelInputs *mi, int i, const char *model, float *dst)
+{
+	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken token;
+	int64		expected = mi->elems[i];
 	int64		n = 0;
 
+	if (value->type != jbvBinary || !JsonContainerIsArray(value->val.binary.data))
+	{
+		if (expected != 1 || value->type == jbvBinary)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("model \"%s\" input \"%s\" must be a JSON array of %s", model, mi->names[i],
+							mi->strings[i] ? "strings" : "numbers")));
+		*dst = json_feature(value, mi, i, model, 1);
+		return;
+	}
+	it = JsonbIteratorInit(value->val.binary.data);
 	while ((token = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
 	{
-		double		d;
+		float		f;
 
 		if (token != WJB_ELEM)
 			continue;
-		if (v.type != jbvNumeric)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("model \"%s\" input \"%s\" element " INT64_FORMAT " is not a number",
-							model, input, n + 1),
-					 errdetail("Inputs are JSON arrays of numbers, nested arrays allowed.")));
-		d = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric)));
-		if (isinf((float) d))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("model \"%s\" input \"%s\" element " INT64_FORMAT " is out of range for type real",
-							model, input, n + 1),
-					 errdetail("The value %g is beyond the float32 range of the model's inputs.", d)));
+		f = json_feature(&v, mi, i, model, n + 1);
 		if (n < expected)
-			dst[n] = (float) d;
+			dst[n] = f;
 		n++;
 	}
 	if (n != expected)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("model \"%s\" input \"%s\" expects " INT64_FORMAT " values, got " INT64_FORMAT,
-						model, input, expected, n)));
+						model, mi->names[i], expected, n)));
 }
 
 /*
@@ -152,11 +234,7 @@ features_from_jsonb(Jsonb *inputs, const char *model, const ModelInputs *mi, flo
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("model \"%s\" input \"%s\" is missing", model, mi->names[i]),
 					 errdetail("Its inputs are %s.", input_list(mi))));
-		if (value->type != jbvBinary || !JsonContainerIsArray(value->val.binary.data))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("model \"%s\" input \"%s\" must be a JSON array of numbers", model, mi->names[i])));
-		input_from_json(value->val.binary.data, model, mi->names[i], dsts[i], mi->elems[i]);
+		input_from_json(value, mi, i, model, dsts[i]);
 	}
 }
 
@@ -171,9 +249,10 @@ column_named(TupleDesc desc, const char *name)
 }
 
 /*
- * Whether a record feeds the inputs by name: a model with several inputs
- * always takes its record so; a one-input model when the record has a
- * column of the input's name (else its numeric columns, in order).
+ * Whether a record feeds the inputs by name: a model with several inputs,
+ * or a string input, always takes its record so; a one-input model when
+ * the record has a column of the input's name (else its numeric columns,
+ * in order).
  */
 bool
 record_names_inputs(HeapTupleHeader rec, const ModelInputs *mi)
@@ -181,7 +260,7 @@ record_names_inputs(HeapTupleHeader rec, const ModelInputs *mi)
 	TupleDesc	desc;
 	bool		named;
 
-	if (mi->count > 1)
+	if (mi->count > 1 || mi->strings[0] != NULL)
 		return true;
 	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(rec), HeapTupleHeaderGetTypMod(rec));
 	named = column_named(desc, mi->names[0]) >= 0;
@@ -192,7 +271,8 @@ record_names_inputs(HeapTupleHeader rec, const ModelInputs *mi)
 /*
  * One row of every input from a record whose columns are named as the
  * inputs: a numeric array (any shape, the input's element count), or a
- * number for an input of one value.  Other columns are ignored.
+ * number for an input of one value; for a string input, text (or an enum)
+ * or an array of them.  Other columns are ignored.
  */
 void
 features_from_named_record(HeapTupleHeader rec, const char *model, const ModelInputs *mi,
@@ -219,13 +299,19 @@ features_from_named_record(HeapTupleHeader rec, const char *model, const ModelIn
 					 errdetail("A model with several inputs takes a record whose columns are named %s.",
 							   input_list(mi))));
 		d = heap_getattr(&tuple, col + 1, desc, &isnull);
-		if (isnull)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("model \"%s\" input column \"%s\" is NULL", model, mi->names[i])));
 		type = getBaseType(TupleDescAttr(desc, col)->atttypid);
-		if (type_is_array(type))
-			features_from_array(DatumGetArrayTypeP(d), model, dsts[i], mi->elems[i]);
+		if (isnull)
+		{
+			float		f = null_feature(mi, i, model);
+
+			for (int64 k = 0; k < mi->elems[i]; k++)
+				dsts[i][k] = f;
+		}
+		else if (mi->strings[i] != NULL)
+			categories_from_datum(d, TupleDescAttr(desc, col)->atttypid, mi->strings[i], model,
+								  mi->names[i], dsts[i], mi->elems[i]);
+		else if (type_is_array(type))
+			features_from_array(DatumGetArrayTypeP(d), model, mi->missing_as_nan, dsts[i], mi->elems[i]);
 		else
 			features_from_scalar(d, type, model, mi->names[i], dsts[i], mi->elems[i]);
 	}

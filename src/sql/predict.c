@@ -1,7 +1,11 @@
 /*
  * predict.c
- *	  predict(), predict_class() and predict_batch(): one forward pass per
- *	  call on the CPU engine, for an array, a record, or a 2-D array of rows.
+ *	  predict(), predict_class(), predict_label() and predict_batch(): one
+ *	  forward pass per call, for an array, a record, or a 2-D array of rows.
+ *	  predict and predict_batch return the first output that is not class
+ *	  labels (a classifier's probabilities); predict_class and predict_label
+ *	  read the first output of class labels where the model has one
+ *	  (src/sql/categories.c).
  */
 #include "pg_infer.h"
 
@@ -25,11 +29,11 @@ typedef struct PredictCallCache
 	int32		version;
 	bool		features_are_record;
 	LoadedModel *loaded;
-	ModelInputs *inputs;		/* a record's model's inputs, else NULL */
+	ModelInputs *inputs;		/* the model's inputs */
 	int			record_by_name; /* 1: by column name, 0: in order, -1: not known */
 	float	   *input;			/* the features of the last row, input after input */
 	int64		input_capacity;
-	float	   *output;			/* output 0 of the last row */
+	float	   *output;			/* outputs 0 to the one returned, of the last row */
 	int64		output_capacity;
 } PredictCallCache;
 
@@ -70,8 +74,6 @@ call_model(FunctionCallInfo fcinfo)
 				 errhint("Pass a record whose columns are named as the inputs, or a jsonb object.")));
 	if (cc->inputs)
 		pfree(cc->inputs);
-	cc->inputs = NULL;
-	if (cc->features_are_record)
 	{
 		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 
@@ -87,13 +89,21 @@ call_model(FunctionCallInfo fcinfo)
 	return cc;
 }
 
-/* Runs one row through the model; returns output 0 of that row. */
+/*
+ * Runs one row through the model; returns the values of the output that
+ * predict (classes false) or predict_class and predict_label (classes
+ * true) read, with its index and element count.
+ */
 static const float *
-run_one_row(FunctionCallInfo fcinfo, const LoadedModel **lm_out)
+run_one_row(FunctionCallInfo fcinfo, bool classes, const LoadedModel **lm_out, int *output,
+			int64 *count)
 {
 	PredictCallCache *cc = call_model(fcinfo);
 	LoadedModel *lm = cc->loaded;
+	const PiModel *m = lm->model;
+	int			out = predict_default_output(m, classes);
 	float	   *inputs[PI_MAX_MODEL_IO];
+	float	   *outputs[PI_MAX_MODEL_IO];
 	int64		total = 0;
 
 	/* not the engine's input buffers: the inference worker may run the row */
@@ -118,22 +128,30 @@ run_one_row(FunctionCallInfo fcinfo, const LoadedModel **lm_out)
 		if (cc->record_by_name)
 			features_from_named_record(rec, cc->name, cc->inputs, inputs);
 		else
-			features_from_record(rec, cc->name, inputs[0], lm->input_elems);
+			features_from_record(rec, cc->name, m->missing_as_nan, inputs[0], lm->input_elems);
 	}
 	else
-		features_from_array(PG_GETARG_ARRAYTYPE_P(1), cc->name, inputs[0], lm->input_elems);
-	if (cc->output_capacity < lm->output_elems)
+		features_from_input_array(PG_GETARG_ARRAYTYPE_P(1), cc->name, cc->inputs, inputs[0]);
+	total = 0;
+	for (int o = 0; o <= out; o++)
+		total += pi_value_row_elems(&m->values[m->outputs[o]]);
+	if (cc->output_capacity < total)
 	{
 		if (cc->output)
 			pfree(cc->output);
-		cc->output = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(float) * lm->output_elems);
-		cc->output_capacity = lm->output_elems;
+		cc->output = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(float) * total);
+		cc->output_capacity = total;
 	}
+	outputs[0] = cc->output;
+	for (int o = 1; o <= out; o++)
+		outputs[o] = outputs[o - 1] + pi_value_row_elems(&m->values[m->outputs[o - 1]]);
 	progress_start(PROGRESS_PREDICT, cc->name, "predicting per row");
-	model_forward(lm, cc->name, 1, (const float *const *) inputs, 1, &cc->output);
+	model_forward(lm, cc->name, 1, (const float *const *) inputs, out + 1, outputs);
 	progress_rows(1);
 	*lm_out = lm;
-	return cc->output;
+	*output = out;
+	*count = pi_value_row_elems(&m->values[m->outputs[out]]);
+	return outputs[out];
 }
 
 /* A real[] of the given dimensions holding values. */
@@ -186,30 +204,52 @@ predict_result_class(const float *values, int64 n, int32 *cls)
 
 PG_FUNCTION_INFO_V1(pg_infer_predict);
 
-/* predict(model, features [, version]): output 0 as real[]. */
+/* predict(model, features [, version]): the scores output as real[]. */
 Datum
 pg_infer_predict(PG_FUNCTION_ARGS)
 {
 	const LoadedModel *lm;
-	const float *out = run_one_row(fcinfo, &lm);
-	int			dims[1] = {(int) lm->output_elems};
+	int			o;
+	int64		count;
+	const float *out = run_one_row(fcinfo, false, &lm, &o, &count);
+	int			dims[1] = {(int) count};
 
 	PG_RETURN_ARRAYTYPE_P(predict_result_array(out, 1, dims));
 }
 
 PG_FUNCTION_INFO_V1(pg_infer_predict_class);
 
-/* predict_class(model, features [, version]): argmax of output 0. */
+/* predict_class(model, features [, version]): the class index. */
 Datum
 pg_infer_predict_class(PG_FUNCTION_ARGS)
 {
 	const LoadedModel *lm;
-	const float *out = run_one_row(fcinfo, &lm);
+	int			o;
+	int64		count;
+	const float *out = run_one_row(fcinfo, true, &lm, &o, &count);
 	int32		cls;
 
-	if (!predict_result_class(out, lm->output_elems, &cls))
+	if (!predict_class_of(((PredictCallCache *) fcinfo->flinfo->fn_extra)->inputs, o, out, count, &cls))
 		PG_RETURN_NULL();
 	PG_RETURN_INT32(cls);
+}
+
+PG_FUNCTION_INFO_V1(pg_infer_predict_label);
+
+/* predict_label(model, features [, version]): the class label as text. */
+Datum
+pg_infer_predict_label(PG_FUNCTION_ARGS)
+{
+	const LoadedModel *lm;
+	int			o;
+	int64		count;
+	const float *out = run_one_row(fcinfo, true, &lm, &o, &count);
+	PredictCallCache *cc = fcinfo->flinfo->fn_extra;
+	text	   *label = predict_label_of(cc->inputs, o, out, count, cc->name);
+
+	if (label == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(label);
 }
 
 #define BATCH_CHUNK_ROWS 1024
@@ -218,7 +258,8 @@ PG_FUNCTION_INFO_V1(pg_infer_predict_batch);
 
 /*
  * predict_batch(model, features[rows][...] [, version]): one forward pass per
- * chunk of up to 1024 rows; returns real[rows][outputs].
+ * chunk of up to 1024 rows; returns real[rows][outputs] of the output
+ * predict returns (the outputs before it go to a scratch buffer).
  */
 Datum
 pg_infer_predict_batch(PG_FUNCTION_ARGS)
@@ -227,27 +268,43 @@ pg_infer_predict_batch(PG_FUNCTION_ARGS)
 	const char *name = cc->name;
 	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(1);
 	LoadedModel *lm = cc->loaded;
+	const PiModel *m = lm->model;
+	int			result = predict_default_output(m, false);
 	float	   *rows_in;
-	float	   *rows_out;
+	float	   *outputs[PI_MAX_MODEL_IO];
+	int64		elems[PI_MAX_MODEL_IO];
 	int64		rows;
 	int			dims[2];
 
-	rows = features_rows_from_array(array, name, &rows_in, lm->input_elems);
+	if (cc->inputs->strings[0] != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model \"%s\" takes strings, which predict_batch does not", name),
+				 errhint("Use predict over the rows of a table, which batches them.")));
+	rows = features_rows_from_array(array, name, m->missing_as_nan, &rows_in, lm->input_elems);
 	if (rows == 0)
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(FLOAT4OID));
-	rows_out = palloc_extended(sizeof(float) * rows * lm->output_elems, MCXT_ALLOC_HUGE);
+	for (int o = 0; o <= result; o++)
+	{
+		elems[o] = pi_value_row_elems(&m->values[m->outputs[o]]);
+		outputs[o] = palloc_extended(sizeof(float) * Min(rows, BATCH_CHUNK_ROWS) * elems[o],
+									 MCXT_ALLOC_HUGE);
+	}
+	outputs[result] = palloc_extended(sizeof(float) * rows * elems[result], MCXT_ALLOC_HUGE);
 	progress_start(PROGRESS_PREDICT, name, "predicting arrays of rows");
 	for (int64 start = 0; start < rows; start += BATCH_CHUNK_ROWS)
 	{
 		int64		n = Min(BATCH_CHUNK_ROWS, rows - start);
 		const float *in = rows_in + start * lm->input_elems;
-		float	   *out = rows_out + start * lm->output_elems;
+		float	   *chunk[PI_MAX_MODEL_IO];
 
-		model_forward(lm, name, n, &in, 1, &out);
+		memcpy(chunk, outputs, sizeof(float *) * result);
+		chunk[result] = outputs[result] + start * elems[result];
+		model_forward(lm, name, n, &in, result + 1, chunk);
 		progress_rows(n);
 		CHECK_FOR_INTERRUPTS();
 	}
 	dims[0] = (int) rows;
-	dims[1] = (int) lm->output_elems;
-	PG_RETURN_ARRAYTYPE_P(predict_result_array(rows_out, 2, dims));
+	dims[1] = (int) elems[result];
+	PG_RETURN_ARRAYTYPE_P(predict_result_array(outputs[result], 2, dims));
 }

@@ -1,9 +1,9 @@
 /*
  * predict_inputs.c
- *	  predict(model, inputs jsonb [, output, version]) and predict_class of
- *	  the same: one row for a model with several named inputs (integer ids
- *	  for embeddings among them), and any of its outputs by name.
- *	  BatchPredict runs the same calls a batch at a time.
+ *	  predict(model, inputs jsonb [, output, version]), and predict_class and
+ *	  predict_label of the same: one row for a model with several named
+ *	  inputs (integer ids for embeddings, strings among them), and any of its
+ *	  outputs by name.  BatchPredict runs the same calls a batch at a time.
  */
 #include "pg_infer.h"
 
@@ -13,16 +13,20 @@
 #include "utils/jsonb.h"
 
 /*
- * Runs one row given as a jsonb object of inputs; returns the chosen
- * output's values (palloc'd) and their count.  NULL model or inputs: NULL.
+ * Runs one row given as a jsonb object of inputs; returns the values of
+ * the output named, else of the one predict (classes false) or
+ * predict_class and predict_label (classes true) read, with the model,
+ * the output's index and its element count.
  */
 static float *
-run_named_inputs(FunctionCallInfo fcinfo, int64 *count)
+run_named_inputs(FunctionCallInfo fcinfo, bool classes, ModelInputs **inputs_out, int *output,
+				 int64 *count)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	LoadedModel *lm = model_cache_get(name, !PG_ARGISNULL(3), PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3));
 	const PiModel *model = lm->model;
-	int			out = PG_ARGISNULL(2) ? 0 : model_output_index(model, name, text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	int			out = PG_ARGISNULL(2) ? predict_default_output(model, classes) :
+		model_output_index(model, name, text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	ModelInputs *mi = model_inputs_describe(model);
 	float	   *rows_in[PI_MAX_MODEL_IO];
 	float	   *rows_out[PI_MAX_MODEL_IO];
@@ -37,6 +41,8 @@ run_named_inputs(FunctionCallInfo fcinfo, int64 *count)
 	model_forward(lm, name, 1, (const float *const *) rows_in, out + 1, rows_out);
 	progress_rows(1);
 	*count = pi_value_row_elems(&model->values[model->outputs[out]]);
+	*inputs_out = mi;
+	*output = out;
 	return rows_out[out];
 }
 
@@ -50,31 +56,56 @@ PG_FUNCTION_INFO_V1(pg_infer_predict_inputs);
 Datum
 pg_infer_predict_inputs(PG_FUNCTION_ARGS)
 {
+	ModelInputs *mi;
+	int			out;
 	int64		count;
 	float	   *values;
 	int			dims[1];
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	values = run_named_inputs(fcinfo, &count);
+	values = run_named_inputs(fcinfo, false, &mi, &out, &count);
 	dims[0] = (int) count;
 	PG_RETURN_ARRAYTYPE_P(predict_result_array(values, 1, dims));
 }
 
 PG_FUNCTION_INFO_V1(pg_infer_predict_class_inputs);
 
-/* predict_class(model, inputs jsonb, output, version): the argmax of that output. */
+/* predict_class(model, inputs jsonb, output, version): the class of that output. */
 Datum
 pg_infer_predict_class_inputs(PG_FUNCTION_ARGS)
 {
+	ModelInputs *mi;
+	int			out;
 	int64		count;
 	float	   *values;
 	int32		cls;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	values = run_named_inputs(fcinfo, &count);
-	if (!predict_result_class(values, count, &cls))
+	values = run_named_inputs(fcinfo, true, &mi, &out, &count);
+	if (!predict_class_of(mi, out, values, count, &cls))
 		PG_RETURN_NULL();
 	PG_RETURN_INT32(cls);
+}
+
+PG_FUNCTION_INFO_V1(pg_infer_predict_label_inputs);
+
+/* predict_label(model, inputs jsonb, output, version): the class label of that output. */
+Datum
+pg_infer_predict_label_inputs(PG_FUNCTION_ARGS)
+{
+	ModelInputs *mi;
+	int			out;
+	int64		count;
+	float	   *values;
+	text	   *label;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	values = run_named_inputs(fcinfo, true, &mi, &out, &count);
+	label = predict_label_of(mi, out, values, count, text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	if (label == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(label);
 }

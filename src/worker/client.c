@@ -98,6 +98,16 @@ worker_routes(const LoadedModel *lm, const char *name)
 	if (cuda && !gpu)
 		cuda_unavailable(name, "the inference worker runs on the CPU",
 						 "pg_infer.worker_device is 'cpu'.");
+	if (gpu && pi_model_cpu_only_node(lm->model) >= 0)
+	{
+		const PiNode *n = &lm->model->nodes[pi_model_cpu_only_node(lm->model)];
+
+		if (cuda)
+			cuda_unavailable(name, psprintf("node \"%s\" (%s) has no GPU implementation",
+											n->name, pi_op_name(n->op)),
+							 "Tree ensembles and the other operators of tabular models run on the CPU engine.");
+		return false;
+	}
 	if (!lm->shared || lm->private_version || MyProc == NULL ||
 		MyProc->pgprocno >= worker_shared->nslots ||
 		lm->model->ninputs > PI_EXEC_MAX_IO || lm->model->noutputs > PI_EXEC_MAX_IO)

@@ -48,11 +48,14 @@ worker_exit(int code, Datum arg)
 	SpinLockRelease(&worker_shared->mutex);
 }
 
-/* Whether the executor refused for lack of memory or room: the backends may run the request. */
+/*
+ * Whether the executor refused for lack of memory or room, or for an op its
+ * device has no kernel for: the backends may run the request.
+ */
 static bool
 cannot_hold(int32 status)
 {
-	return status == PI_ERR_NOMEM || status == PI_ERR_LIMIT;
+	return status == PI_ERR_NOMEM || status == PI_ERR_LIMIT || status == PI_ERR_UNSUPPORTED;
 }
 
 /* Fails the requests with rows in the RUN of plan; the others go on. */

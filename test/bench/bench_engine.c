@@ -6,7 +6,13 @@
  *	  of the executor at each batch size, one thread, on the sequential
  *	  OpenBLAS the test programs link.
  *
- *	  bench_engine MODEL.onnx SECONDS BATCH...
+ *	  bench_engine [--rows INPUT.pb] MODEL.onnx SECONDS BATCH...
+ *
+ * With --rows, input 0 takes the rows of INPUT.pb (a TensorProto [N, F]) in
+ * turn, copied in before each run (the copy counts), instead of the same
+ * pseudo-random batch: models whose work depends on the values, as a tree
+ * ensemble's paths do, are timed on real data; and the first output value
+ * of row 0 is printed ("first_output V") for the caller to check.
  *
  * Prints one line per batch size: "batch N rows_per_s R runs K", the best
  * of several timed rounds after a warm-up, in rows per second of the
@@ -16,6 +22,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "pi_blas.h"
@@ -35,13 +42,35 @@ now(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Copies the next batch of rows (cycling through them) into input 0; NULL rows: nothing. */
+static void
+feed_rows(PiExecutor *ex, const PiOnnxTensor *rows, int64_t batch, int64_t *at)
+{
+	int64_t		features;
+	float	   *dst;
+
+	if (rows == NULL)
+		return;
+	features = rows->numel / rows->dims[0];
+	dst = pi_executor_input(ex, 0);
+	for (int64_t done = 0; done < batch;)
+	{
+		int64_t		n = rows->dims[0] - *at < batch - done ? rows->dims[0] - *at : batch - done;
+
+		memcpy(dst + done * features, rows->data + *at * features, sizeof(float) * n * features);
+		done += n;
+		*at = (*at + n) % rows->dims[0];
+	}
+}
+
 /* Rows per second of runs at this batch, best of ROUNDS rounds of seconds / ROUNDS each. */
 static double
-measure(PiExecutor *ex, int64_t batch, double seconds, long *runs_out)
+measure(PiExecutor *ex, int64_t batch, const PiOnnxTensor *rows, double seconds, long *runs_out)
 {
 	PiError		err = {0};
 	double		best = 0.0;
 	long		total = 0;
+	int64_t		at = 0;
 
 	for (int r = 0; r < ROUNDS; r++)
 	{
@@ -51,6 +80,7 @@ measure(PiExecutor *ex, int64_t batch, double seconds, long *runs_out)
 
 		do
 		{
+			feed_rows(ex, rows, batch, &at);
 			if (pi_executor_run(ex, batch, &err) != PI_OK)
 			{
 				fprintf(stderr, "run: %s\n", err.message);
@@ -76,10 +106,27 @@ main(int argc, char **argv)
 	PiError		err = {0};
 	double		seconds;
 	unsigned	seed = 12345;
+	PiOnnxTensor rows_tensor;
+	const PiOnnxTensor *rows = NULL;
 
+	if (argc > 2 && strcmp(argv[1], "--rows") == 0)
+	{
+		uint8_t    *pb = (uint8_t *) test_read_file(argv[2], &len);
+
+		if (pb == NULL || pi_onnx_tensor_load(pb, len, &rows_tensor, &err) != PI_OK ||
+			rows_tensor.rank < 1 || rows_tensor.dims[0] < 1 || rows_tensor.data == NULL)
+		{
+			fprintf(stderr, "cannot read rows from %s: %s\n", argv[2], err.message[0] ? err.message : "no file, or no rows of numbers");
+			return 1;
+		}
+		free(pb);
+		rows = &rows_tensor;
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc < 4)
 	{
-		fprintf(stderr, "usage: %s MODEL.onnx SECONDS BATCH...\n", argv[0]);
+		fprintf(stderr, "usage: bench_engine [--rows INPUT.pb] MODEL.onnx SECONDS BATCH...\n");
 		return 2;
 	}
 	pi_blas.sgemm = cblas_sgemm;
@@ -88,6 +135,13 @@ main(int argc, char **argv)
 		pi_onnx_load(bytes, len, NULL, 0, &model, &info, &err) != PI_OK)
 	{
 		fprintf(stderr, "cannot import %s: %s\n", argv[1], err.message);
+		return 1;
+	}
+	if (rows != NULL && rows->numel / rows->dims[0] != pi_value_row_elems(&model->values[model->inputs[0]]))
+	{
+		fprintf(stderr, "the rows have %lld values each, the model's input 0 takes %lld\n",
+				(long long) (rows->numel / rows->dims[0]),
+				(long long) pi_value_row_elems(&model->values[model->inputs[0]]));
 		return 1;
 	}
 	seconds = atof(argv[2]);
@@ -115,13 +169,25 @@ main(int argc, char **argv)
 				x[j] = (float) ((seed >> 8) & 0xffff) / 65536.0f;
 			}
 		}
-		measure(ex, batch, seconds / 4, &runs);	/* warm-up */
-		rate = measure(ex, batch, seconds, &runs);
+		measure(ex, batch, rows, seconds / 4, &runs);	/* warm-up */
+		rate = measure(ex, batch, rows, seconds, &runs);
 		printf("batch %lld rows_per_s %.1f runs %ld\n", (long long) batch, rate, runs);
+		if (rows != NULL && i == argc - 1)
+		{
+			memcpy(pi_executor_input(ex, 0), rows->data, sizeof(float) * (rows->numel / rows->dims[0]));
+			if (pi_executor_run(ex, 1, &err) != PI_OK)
+			{
+				fprintf(stderr, "run: %s\n", err.message);
+				return 1;
+			}
+			printf("first_output %.9g\n", pi_executor_output(ex, pi_model_scores_output(model))[0]);
+		}
 		fflush(stdout);
 		pi_executor_free(ex);
 	}
 	pi_model_free(model);
 	free(bytes);
+	if (rows != NULL)
+		pi_onnx_tensor_free(&rows_tensor);
 	return 0;
 }

@@ -81,18 +81,23 @@ def max_relative_error(a, b):
 
 @pytest.mark.parametrize("name", ["sklearn_mlp_opset11", "sklearn_mlp_opset16"])
 def test_sklearn_classifier_label_and_probabilities(conn, name):
-    """skl2onnx's two outputs: the int64 label first, then the probabilities."""
+    """skl2onnx's two outputs: the int64 label first, then the probabilities.
+    predict and predict_batch return the probabilities (the first output that
+    is not class labels), predict_class the class index, predict_label the label."""
     conn.execute("SELECT create_model(%s, onnx => %s)", (name, (MODELS / name / "model.onnx").read_bytes()))
     data = MODELS / name / "test_data_set_0"
     x = onnx_pb.read_tensor(data / "input_0.pb")
     labels = onnx_pb.read_tensor(data / "output_0.pb")
     probabilities = onnx_pb.read_tensor(data / "output_1.pb")
-    got_labels = conn.execute("SELECT predict_batch(%s, %s::real[])", (name, x.tolist())).fetchone()[0]
-    assert [int(r[0]) for r in got_labels] == labels.tolist()
-    for row, expected in zip(x.tolist(), probabilities):
+    got = conn.execute("SELECT predict_batch(%s, %s::real[])", (name, x.tolist())).fetchone()[0]
+    assert max_relative_error(got, probabilities) <= 1e-4
+    for row, expected, label in zip(x.tolist(), probabilities, labels.tolist()):
         got = conn.execute("SELECT predict(%s, %s::jsonb, output => 'probabilities')",
                            (name, json.dumps({"input": row}))).fetchone()[0]
         assert max_relative_error(got, expected) <= 1e-4
+        cls, text = conn.execute("SELECT predict_class(%s, %s::real[]), predict_label(%s, %s::real[])",
+                                 (name, row, name, row)).fetchone()
+        assert (cls, text) == (label, str(label))       # the classes are 0, 1, 2
 
 
 @pytest.mark.parametrize("name", ["tabular_embedding_opset13", "tabular_embedding_opset18"])

@@ -33,14 +33,65 @@ def io(name, shape):
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
 
 
-def save(name, nodes, inputs, outputs, inits=(), opset=13, ir=8, external=b""):
+def save(name, nodes, inputs, outputs, inits=(), opset=13, ir=8, external=b"", ml=None):
     graph = helper.make_graph(nodes, name, inputs, outputs, list(inits))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="make_onnx_corpus")
+    opsets = [helper.make_opsetid("", opset)] + ([helper.make_opsetid("ai.onnx.ml", ml)] if ml else [])
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="make_onnx_corpus")
     model.ir_version = ir
     data = model.SerializeToString()
     with open(os.path.join(OUT, name), "wb") as f:
         f.write(struct.pack("<I", len(external)) + external + data)
+
+
+def ml_seeds(n):
+    """ai.onnx.ml models: tree ensembles (every mode, missing values, the
+    binary and multi-class forms, opset 5's membership) and the encoders of
+    string inputs, whose tables the importer checks (ERROR 22023 when
+    malformed)."""
+    tree = dict(nodes_treeids=[0, 0, 0, 0, 0, 1, 1, 1], nodes_nodeids=[0, 1, 2, 3, 4, 0, 1, 2],
+                nodes_featureids=[0, 1, 0, 0, 0, 2, 0, 0],
+                nodes_modes=["BRANCH_LT", "BRANCH_GTE", "LEAF", "LEAF", "LEAF", "BRANCH_NEQ", "LEAF", "LEAF"],
+                nodes_values=[0.5, -1.0, 0, 0, 0, 0.25, 0, 0], nodes_truenodeids=[1, 3, 0, 0, 0, 1, 0, 0],
+                nodes_falsenodeids=[2, 4, 0, 0, 0, 2, 0, 0],
+                nodes_missing_value_tracks_true=[1, 0, 0, 0, 0, 1, 0, 0])
+    leaves = [(0, 2), (0, 3), (0, 4), (1, 1), (1, 2)]
+    save("valid-ml-tree-regressor",
+         [n("TreeEnsembleRegressor", ["x"], ["y"], domain="ai.onnx.ml", n_targets=2, aggregate_function="MAX",
+            post_transform="SOFTMAX", target_treeids=[t for t, _ in leaves for _ in (0, 1)],
+            target_nodeids=[i for _, i in leaves for _ in (0, 1)], target_ids=[0, 1] * len(leaves),
+            target_weights=rng.standard_normal(2 * len(leaves)).tolist(), base_values=[0.5, -0.5], **tree)],
+         [io("x", ["N", 3])], [io("y", ["N", 2])], ml=3)
+    save("valid-ml-tree-classifier",
+         [n("TreeEnsembleClassifier", ["x"], ["label", "p"], domain="ai.onnx.ml", post_transform="LOGISTIC",
+            class_treeids=[t for t, _ in leaves], class_nodeids=[i for _, i in leaves], class_ids=[0] * len(leaves),
+            class_weights=rng.standard_normal(len(leaves)).tolist(), classlabels_int64s=[3, 7],
+            base_values=[0.25], **tree)],
+         [io("x", ["N", 3])],
+         [helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]), io("p", ["N", 2])], ml=1)
+    save("valid-ml-tree-ensemble5",
+         [n("TreeEnsemble", ["x"], ["y"], domain="ai.onnx.ml", n_targets=1, aggregate_function=1,
+            tree_roots=[0], nodes_modes=numpy_helper.from_array(np.array([6, 0], np.uint8), "m"),
+            nodes_featureids=[0, 1], nodes_splits=numpy_helper.from_array(np.array([0, 1.5], np.float32), "s"),
+            nodes_truenodeids=[0, 1], nodes_trueleafs=[1, 1], nodes_falsenodeids=[1, 2], nodes_falseleafs=[0, 1],
+            membership_values=numpy_helper.from_array(np.array([1, 2, np.nan], np.float32), "mv"),
+            leaf_targetids=[0, 0, 0], leaf_weights=numpy_helper.from_array(np.array([1, 2, 3], np.float32), "lw"))],
+         [io("x", ["N", 2])], [io("y", ["N", 1])], opset=18, ml=5)
+    save("valid-ml-strings-linear",
+         [n("OneHotEncoder", ["c"], ["h"], domain="ai.onnx.ml", cats_strings=["a", "b", "c"], zeros=1),
+          n("Reshape", ["h", "shape"], ["hf"]),
+          n("Scaler", ["x"], ["xs"], domain="ai.onnx.ml", offset=[0.5, 1.0], scale=[2.0, 0.5]),
+          n("Concat", ["xs", "hf"], ["f"], axis=1),
+          n("LinearClassifier", ["f"], ["label", "p"], domain="ai.onnx.ml",
+            coefficients=rng.standard_normal(10).tolist(), intercepts=[0.1, -0.1],
+            classlabels_strings=["no", "yes"], post_transform="LOGISTIC")],
+         [helper.make_tensor_value_info("c", TensorProto.STRING, ["N", 1]), io("x", ["N", 2])],
+         [helper.make_tensor_value_info("label", TensorProto.STRING, ["N"]), io("p", ["N", 2])],
+         [ints("shape", [-1, 3])], opset=13, ml=1)
+    save("valid-ml-label-encoder",
+         [n("LabelEncoder", ["c"], ["y"], domain="ai.onnx.ml", keys_strings=["x", "y"], values_floats=[1.5, 2.5],
+            default_float=-1.0),
+          n("Imputer", ["y"], ["z"], domain="ai.onnx.ml", imputed_value_floats=[0.0], replaced_value_float=-1.0)],
+         [helper.make_tensor_value_info("c", TensorProto.STRING, ["N", 2])], [io("z", ["N", 2])], ml=2)
 
 
 def main():
@@ -132,6 +183,7 @@ def main():
     save("domain-ml",
          [n("LinearClassifier", ["x"], ["y"], domain="ai.onnx.ml", name="clf")],
          [io("x", ["N", 3])], [io("y", ["N", 3])])
+    ml_seeds(n)
     # attention with the batch moved to axis 1 and merged with 2 heads: lifted-batch mode
     save("valid-lifted-attention",
          [n("Transpose", ["x"], ["t"], perm=[1, 0, 2]),

@@ -5,12 +5,14 @@
  *	  test data and of test/onnx/models) through pi_onnx_load and the engine,
  *	  and checks the outcome of every test against an expectation file.
  *
- *	    conformance [--write] EXPECTED ROOT...
+ *	    conformance [--write] [--tolerance T] EXPECTED ROOT...
  *
  *	  A test is named ROOTNAME/DIR (ROOTNAME: the root's last component).
  *	  Inputs are fed in graph input order, dimension 0 of each input tensor
- *	  being the batch; outputs must match within |a-b| <= 1e-4*max(1,|b|)
- *	  (NaN equals NaN; integer outputs exactly).  A test that does not pass
+ *	  being the batch (strings as their categories' indexes, as the SQL
+ *	  layer feeds them); outputs must match within |a-b| <= T*max(1,|b|),
+ *	  T = 1e-4 unless given (NaN equals NaN; integer outputs exactly; an
+ *	  output of class labels by its labels).  A test that does not pass
  *	  as it is runs again with its inputs after the first bound as constants
  *	  (appended to the graph as initializers): ONNX's node tests feed weights
  *	  (Conv W, Gemm B, BatchNormalization statistics) as graph inputs, while
@@ -37,6 +39,9 @@
 #include "test_files.h"
 
 #define MAX_TESTS 4096
+
+/* Largest |a-b| / max(1,|b|) of a float output that passes. */
+static double tolerance = 1e-4;
 
 typedef struct Outcome
 {
@@ -178,6 +183,77 @@ load_tensor(const char *set, const char *kind, int i, PiOnnxTensor *t, Outcome *
 	return true;
 }
 
+/*
+ * Writes input i of a test into dst: numbers as they are; strings, for a
+ * string input, as their categories' indexes (-1 for one not listed,
+ * refused when the input is strict), as the SQL layer does.
+ */
+static bool
+feed_input(const PiModel *model, int i, const PiOnnxTensor *t, float *dst, Outcome *o)
+{
+	const PiStrings *list = model->input_strings[i];
+	char		msg[600];
+
+	if ((list != NULL) != (t->strings != NULL))
+	{
+		snprintf(msg, sizeof(msg), "input %d holds %s, the model takes %s", i,
+				 t->strings ? "strings" : "numbers", list ? "strings" : "numbers");
+		fail_outcome(o, "test data type differs from the model", msg);
+		return false;
+	}
+	if (list == NULL)
+	{
+		memcpy(dst, t->data, sizeof(float) * t->numel);
+		return true;
+	}
+	for (int64_t k = 0; k < t->numel; k++)
+	{
+		int			index = pi_strings_find(list, t->strings[k], strlen(t->strings[k]));
+
+		if (index < 0 && list->strict)
+		{
+			snprintf(msg, sizeof(msg), "input %d element %lld is the unknown category \"%.64s\"",
+					 i, (long long) k, t->strings[k]);
+			fail_outcome(o, "run-time error", msg);
+			return false;
+		}
+		dst[k] = (float) index;
+	}
+	return true;
+}
+
+/*
+ * Compares output k, class indexes with labels, to the expected labels:
+ * strings, or numbers (int64 labels are written in decimal).
+ */
+static bool
+compare_labels(const PiStrings *labels, const float *got, const PiOnnxTensor *want, int k,
+			   Outcome *o)
+{
+	char		msg[600];
+
+	for (int64_t i = 0; i < want->numel; i++)
+	{
+		int64_t		index = (int64_t) got[i];
+		const char *label = (index >= 0 && index < labels->count) ? labels->items[index] : "";
+		bool		same = want->strings ? strcmp(label, want->strings[i]) == 0 :
+			(label[0] != '\0' && strtod(label, NULL) == want->data[i]);
+
+		if (!same)
+		{
+			if (want->strings)
+				snprintf(msg, sizeof(msg), "output %d element %lld is the label \"%.64s\", expected \"%.64s\"",
+						 k, (long long) i, label, want->strings[i]);
+			else
+				snprintf(msg, sizeof(msg), "output %d element %lld is the label \"%.64s\", expected %.9g",
+						 k, (long long) i, label, want->data[i]);
+			fail_outcome(o, "wrong result", msg);
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Runs one data set; returns false (with o set) when it does not pass. */
 static bool
 run_data_set(const PiModel *model, const char *set, int feed, Outcome *o)
@@ -231,7 +307,8 @@ run_data_set(const PiModel *model, const char *set, int feed, Outcome *o)
 		goto done;
 	}
 	for (int i = 0; i < ninputs; i++)
-		memcpy(pi_executor_input(ex, i), inputs[i].data, sizeof(float) * inputs[i].numel);
+		if (!feed_input(model, i, &inputs[i], pi_executor_input(ex, i), o))
+			goto done;
 	if (pi_executor_run(ex, batch, &err) != PI_OK)
 	{
 		fail_outcome(o, "run-time error", err.message);
@@ -251,6 +328,15 @@ run_data_set(const PiModel *model, const char *set, int feed, Outcome *o)
 				fail_outcome(o, "test data incomplete", "an output file is missing");
 			goto done;
 		}
+		if (model->output_labels[k] != NULL)
+		{
+			bool		same = compare_labels(model->output_labels[k], got, &want, k, o);
+
+			pi_onnx_tensor_free(&want);
+			if (!same)
+				goto done;
+			continue;
+		}
 		exact = want.data_type != 1 && want.data_type != 10 && want.data_type != 11 && want.data_type != 16;
 		shape_ok = want.rank == v->rank && want.rank >= 1 && want.dims[0] == batch &&
 			(v->rank < 2 || memcmp(want.dims + 1, v->dims + 1, sizeof(int64_t) * (v->rank - 1)) == 0);
@@ -269,7 +355,7 @@ run_data_set(const PiModel *model, const char *set, int feed, Outcome *o)
 			double		a = got[i],
 						b = want.data[i];
 			double		diff = fabs(a - b);
-			bool		same = (isnan(a) && isnan(b)) || (exact ? a == b : diff <= 1e-4 * fmax(1.0, fabs(b)));
+			bool		same = (isnan(a) && isnan(b)) || (exact ? a == b : diff <= tolerance * fmax(1.0, fabs(b)));
 
 			if (isinf(a) && isinf(b) && a == b)
 			{
@@ -401,6 +487,9 @@ run_model(const uint8_t *bytes, size_t len, const char *dir, const char *only_se
 {
 	char		path[1200];
 	PiModel    *model = NULL;
+	PiModel    *attached = NULL;
+	uint8_t    *image = NULL;
+	int64_t		image_len;
 	PiError		err = {0};
 	char	  **sets;
 	int			nsets;
@@ -408,6 +497,17 @@ run_model(const uint8_t *bytes, size_t len, const char *dir, const char *only_se
 	if (pi_onnx_load(bytes, len, NULL, 0, &model, NULL, &err) != PI_OK)
 	{
 		fail_outcome(o, error_category(&err), err.message);
+		return;
+	}
+	/* every test runs from the model's image too, as the shared cache keeps it */
+	image_len = pi_model_image_size(model);
+	if (image_len < 0 || (image = aligned_alloc(PI_IMAGE_ALIGN, image_len)) == NULL ||
+		pi_model_image_write(model, image, &err) != PI_OK ||
+		(attached = pi_model_image_attach(image, image_len, &err)) == NULL)
+	{
+		fail_outcome(o, "model image failed", err.message);
+		free(image);
+		pi_model_free(model);
 		return;
 	}
 	nsets = list_dir(dir, "test_data_set_", &sets);
@@ -419,9 +519,11 @@ run_model(const uint8_t *bytes, size_t len, const char *dir, const char *only_se
 		if (only_set != NULL && strcmp(sets[i], only_set) != 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, sets[i]);
-		o->pass = run_data_set(model, path, feed, o);
+		o->pass = run_data_set(model, path, feed, o) && run_data_set(attached, path, feed, o);
 	}
 	free_list(sets, nsets);
+	pi_model_free(attached);
+	free(image);
 	pi_model_free(model);
 }
 
@@ -521,9 +623,14 @@ main(int argc, char **argv)
 		write = true;
 		argi++;
 	}
+	if (argi + 1 < argc && strcmp(argv[argi], "--tolerance") == 0)
+	{
+		tolerance = strtod(argv[argi + 1], NULL);
+		argi += 2;
+	}
 	if (argc - argi < 2)
 	{
-		fprintf(stderr, "usage: %s [--write] EXPECTED ROOT...\n", argv[0]);
+		fprintf(stderr, "usage: %s [--write] [--tolerance T] EXPECTED ROOT...\n", argv[0]);
 		return 2;
 	}
 	pi_blas.sgemm = cblas_sgemm;

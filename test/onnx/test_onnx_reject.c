@@ -8,7 +8,8 @@
  *	  nodes, the PyTorch dynamic-batch Reshape pattern, initializers that are
  *	  graph inputs, external data, old-opset Softmax, Split, float16 weights),
  *	  imports that use the file's weights in place, and small files that
- *	  would make it build gigabytes.
+ *	  would make it build gigabytes; with a directory argument, the
+ *	  malformed tree ensembles of test/onnx/ml-malformed.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include "pi_blas.h"
 #include "pi_engine.h"
 #include "pi_onnx.h"
+#include "test_files.h"
 
 /* A growable byte buffer holding one protobuf message. */
 typedef struct Buf
@@ -778,11 +780,11 @@ test_unsupported(void)
 		   "unsupported ONNX operators: LSTM (node \"lstm_1\"), Loop (nodes \"a\", \"b\")");
 	free(m.p);
 
-	n[0] = node("LinearClassifier", "clf", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL},
+	n[0] = node("DictVectorizer", "dv", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL},
 				"ai.onnx.ml", NULL, 0);
 	m = nodes_model(n, 1, 8, 13);
 	expect("non-default domain", &m, NULL, 0, PI_ERR_UNSUPPORTED,
-		   "unsupported ONNX operators: ai.onnx.ml.LinearClassifier (node \"clf\")");
+		   "unsupported ONNX operators: ai.onnx.ml.DictVectorizer (node \"dv\")");
 	free(m.p);
 
 	n[0] = node("Relu", "custom", (const char *[]) {"x", NULL}, (const char *[]) {"y", NULL},
@@ -1149,8 +1151,47 @@ test_interrupted(void)
 	free(m.p);
 }
 
+/*
+ * The malformed tree ensembles of dir (test/onnx/make_ml_malformed.py):
+ * each file of its EXPECTED list is refused as invalid, with its fragment.
+ */
+static void
+test_malformed_files(const char *dir)
+{
+	char		path[4096];
+	size_t		len;
+	char	   *list;
+	int			files = 0;
+
+	snprintf(path, sizeof(path), "%s/EXPECTED", dir);
+	list = test_read_file(path, &len);
+	check(list != NULL, "%s cannot be read", path);
+	for (char *line = list ? strtok(list, "\n") : NULL; line; line = strtok(NULL, "\n"))
+	{
+		char	   *tab = strchr(line, '\t');
+		char	   *bytes;
+		Buf			b;
+
+		check(tab != NULL, "%s: line \"%s\" has no tab", path, line);
+		if (tab == NULL)
+			continue;
+		*tab = '\0';
+		snprintf(path, sizeof(path), "%s/%s.onnx", dir, line);
+		bytes = test_read_file(path, &len);
+		check(bytes != NULL, "%s cannot be read", path);
+		if (bytes == NULL)
+			continue;
+		b = (Buf) {(uint8_t *) bytes, len, len};
+		expect(line, &b, NULL, 0, PI_ERR_INVALID, tab + 1);
+		free(bytes);
+		files++;
+	}
+	check(files >= 20, "%s lists %d malformed ensembles, expected at least 20", dir, files);
+	free(list);
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	pi_blas.sgemm = cblas_sgemm;
 	pi_blas.sgemv = cblas_sgemv;
@@ -1163,6 +1204,8 @@ main(void)
 	test_lifted();
 	test_amplification();
 	test_interrupted();
+	if (argc > 1)
+		test_malformed_files(argv[1]);
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures > 0;
 }

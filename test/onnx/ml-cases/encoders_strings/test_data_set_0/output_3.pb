@@ -1,0 +1,1 @@
+2one2five2none2two2none2oneBnames

@@ -1,0 +1,1 @@
+2z2x2x2y2y2z2z2y2x2x2x2z2x2x2y2y2z2z2z2zBlabel

@@ -1,0 +1,1 @@
+(2a2a2a2bb2c2bb2a2c2a2a2a2a2bb2bb2bb2a2bb2bb2bb2a2a2a2a2a2a2bb2bb2a2a2a2bb2bb2bb2bb2bb2a2a2a2a2aBlabel
