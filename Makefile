@@ -42,7 +42,8 @@ ENGINE_SRCS += $(ONNX_SRCS)
 # The text tokenizer (include/pi_text.h): plain C over cJSON and ICU, used
 # by the server only (the executor and the engine's tests go without ICU).
 TEXT_SRCS = src/text/utf8.c src/text/unicode.c src/text/vocab.c src/text/tokenizer_json.c \
-	src/text/bert_normalize.c src/text/wordpiece.c src/text/encode.c
+	src/text/bert_normalize.c src/text/wordpiece.c src/text/encode.c src/text/text_options.c \
+	src/text/text_layout.c
 
 # The server side: catalog, backend-local cache, SQL functions.
 SERVER_SRCS = \
@@ -50,6 +51,7 @@ SERVER_SRCS = \
 	src/catalog/catalog.c src/catalog/lookup.c src/catalog/weights.c src/catalog/ownership.c \
 	src/catalog/triggers.c \
 	src/cache/model_cache.c src/cache/executors.c src/cache/shared_cache.c src/cache/drop_hook.c \
+	src/cache/tokenizers.c src/sql/tokenize.c src/sql/embed.c \
 	src/sql/create_model.c src/sql/large_object.c src/sql/admin.c src/sql/cache_admin.c src/sql/worker_admin.c \
 	src/sql/features.c src/sql/named_inputs.c src/sql/predict.c src/sql/predict_inputs.c \
 	src/exec/batch_planner.c src/exec/batch_scan.c src/exec/record_names.c src/exec/drop_guard.c \

@@ -395,3 +395,10 @@ pi_tokenizer_pad_id(const PiTokenizer *tok)
 {
 	return tok->pad_id;
 }
+
+/* Number of special tokens around every text. */
+int
+pi_tokenizer_special_count(const PiTokenizer *tok)
+{
+	return tok->nbefore + tok->nafter;
+}

@@ -206,6 +206,64 @@ test_rejections(void)
 	}
 }
 
+/* A text model's options, and the template's special count. */
+static void
+test_options(void)
+{
+	static const struct
+	{
+		const char *json;
+		PiStatus	status;
+		int			max_length;
+		PiPooling	pooling;
+		bool		normalize;
+	}			cases[] = {
+		{"{}", PI_OK, 0, PI_POOL_MEAN, false},
+		{"{\"input_scale\": 2, \"max_seq_length\": 256}", PI_OK, 256, PI_POOL_MEAN, false},
+		{"{\"max_seq_length\": 1, \"pooling\": \"cls\", \"normalize\": true}", PI_OK, 1, PI_POOL_CLS, true},
+		{"{\"pooling\": \"mean\", \"normalize\": false}", PI_OK, 0, PI_POOL_MEAN, false},
+		{"{\"max_seq_length\": 0}", PI_ERR_INVALID, 0, PI_POOL_MEAN, false},
+		{"{\"max_seq_length\": 65537}", PI_ERR_INVALID, 0, PI_POOL_MEAN, false},
+		{"{\"max_seq_length\": 12.5}", PI_ERR_INVALID, 0, PI_POOL_MEAN, false},
+		{"{\"max_seq_length\": \"12\"}", PI_ERR_INVALID, 0, PI_POOL_MEAN, false},
+		{"{\"pooling\": \"max\"}", PI_ERR_INVALID, 0, PI_POOL_MEAN, false},
+		{"{\"normalize\": 1}", PI_ERR_INVALID, 0, PI_POOL_MEAN, false},
+		{"[1]", PI_ERR_INVALID, 0, PI_POOL_MEAN, false},
+	};
+	PiTokenizer *tok;
+	PiError		err = {0};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		PiTextOptions opt;
+		PiStatus	st = pi_text_options_parse(cases[i].json, strlen(cases[i].json), &opt, &err);
+		char		what[200];
+
+		snprintf(what, sizeof(what), "options %s", cases[i].json);
+		check(st == cases[i].status &&
+			  (st != PI_OK || (opt.max_length == cases[i].max_length &&
+							   opt.pooling == cases[i].pooling &&
+							   opt.normalize == cases[i].normalize)), what);
+	}
+	check(pi_text_option_key("pooling") && !pi_text_option_key("input_scale"), "text option keys");
+	{
+		static const char plain[] = "{\"input_scale\": 2}";
+		static const char text[] = "{\"normalize\": false}";
+		PiTextOptions opt;
+
+		check(pi_text_options_parse(plain, strlen(plain), &opt, &err) == PI_OK && !opt.given &&
+			  pi_text_options_parse(text, strlen(text), &opt, &err) == PI_OK && opt.given,
+			  "options given");
+	}
+	if (pi_tokenizer_parse(base_json, strlen(base_json), &tok, &err) == PI_OK)
+	{
+		check(pi_tokenizer_special_count(tok) == 2, "special count");
+		pi_tokenizer_free(tok);
+	}
+	else
+		check(false, err.message);
+}
+
 /* Decodes a hex line into bytes (in place); returns the byte count or -1. */
 static long
 unhex(char *line)
@@ -307,6 +365,7 @@ main(int argc, char **argv)
 	{
 		test_encode();
 		test_rejections();
+		test_options();
 		printf("tokenizer: %d passed, %d failed\n", passed, failed);
 		return failed != 0;
 	}
