@@ -49,7 +49,8 @@ pool(const float *tokens, const PiTextLayout *layout, int count, const PiTextOpt
 		{
 			for (int t = 0; t < count; t++)
 				sum += tokens[t * hidden + h];
-			sum /= count;
+			/* no tokens (a template without specials, an empty text): zeros */
+			sum = count > 0 ? sum / count : 0;
 		}
 		vec[h] = (float) sum;
 		norm += sum * sum;
@@ -89,7 +90,9 @@ pg_infer_embed(PG_FUNCTION_ARGS)
 	tm = tokenizer_cache_for_version(name, lm->model_id, lm->version, lm->uid);
 	if (pi_text_layout(lm->model, &layout, &err) != PI_OK)
 		pg_infer_report(&err, name);
-	max_length = tm->options.max_length > 0 ? tm->options.max_length : (int) layout.length;
+	max_length = (int) layout.length;
+	if (tm->options.max_length > 0 && tm->options.max_length < max_length)
+		max_length = tm->options.max_length;
 	if (pi_tokenizer_encode(tm->tok, VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), max_length,
 							&ids, &err) != PI_OK)
 	{

@@ -186,3 +186,15 @@ def test_embed_null_empty_and_truncation(conn):
         "SELECT embed('t', 'a b c d e f g h'), embed('t', 'a b c d e f x y z'),"
         " embed('t', 'a b c d e')").fetchone()
     assert long_a == long_b and long_a != short
+
+
+def test_tokenizer_without_template(conn):
+    bare = json.loads(TOKENIZER.read_text())
+    bare["post_processor"] = None
+    create_text_model(conn, "bare", json.dumps(bare), {"normalize": True})
+    ref = Tokenizer.from_str(json.dumps(bare))
+    text = "The model turns each row into a vector"
+    assert conn.execute("SELECT tokenize('bare', %s)", (text,)).fetchone()[0] == ref.encode(text).ids
+    assert conn.execute("SELECT tokenize('bare', '')").fetchone()[0] == []
+    # no token to pool over: zeros, as sentence-transformers' clamped mean gives
+    assert conn.execute("SELECT embed('bare', '')").fetchone()[0] == [0.0] * 32
