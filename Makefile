@@ -45,12 +45,19 @@ ONNX_SRCS += src/format/onnx_convert_ml.c src/format/onnx_convert_encode.c \
 	src/format/onnx_convert_tree.c src/format/onnx_strings.c
 ENGINE_SRCS += $(ONNX_SRCS)
 
+# The text tokenizer (include/pi_text.h): plain C over cJSON and ICU, used
+# by the server only (the executor and the engine's tests go without ICU).
+TEXT_SRCS = src/text/utf8.c src/text/unicode.c src/text/vocab.c src/text/tokenizer_json.c \
+	src/text/bert_normalize.c src/text/wordpiece.c src/text/encode.c src/text/text_options.c \
+	src/text/text_layout.c
+
 # The server side: catalog, backend-local cache, SQL functions.
 SERVER_SRCS = \
 	src/pg_infer.c src/blas_loader.c src/errors.c src/progress.c \
 	src/catalog/catalog.c src/catalog/lookup.c src/catalog/weights.c src/catalog/ownership.c \
 	src/catalog/triggers.c \
 	src/cache/model_cache.c src/cache/executors.c src/cache/shared_cache.c src/cache/drop_hook.c \
+	src/cache/tokenizers.c src/sql/tokenize.c src/sql/embed.c \
 	src/sql/create_model.c src/sql/large_object.c src/sql/admin.c src/sql/cache_admin.c src/sql/worker_admin.c \
 	src/sql/features.c src/sql/named_inputs.c src/sql/predict.c src/sql/predict_inputs.c \
 	src/sql/categories.c \
@@ -80,7 +87,7 @@ CUDA_PLAIN_SRCS = src/cuda/abi.c src/cuda/faults.c src/cuda/graph_cache.c
 # the library's struct layout.  Plain C.
 CUDA_LOADER_SRCS = src/cuda/loader_libs.c src/cuda/loader_layout.c
 
-OBJS = $(ENGINE_SRCS:.c=.o) $(SERVER_SRCS:.c=.o) $(EXECUTOR_CLIENT_SRCS:.c=.o)
+OBJS = $(ENGINE_SRCS:.c=.o) $(TEXT_SRCS:.c=.o) $(SERVER_SRCS:.c=.o) $(EXECUTOR_CLIENT_SRCS:.c=.o)
 
 REGRESS = setup create_model large_objects validation predict batching admin cache
 REGRESS_OPTS = --inputdir=. --load-extension=pg_infer
@@ -95,7 +102,7 @@ BLAS_LIBS = -L$(BLAS_LIBDIR) -Wl,-rpath,$(BLAS_LIBDIR) -lopenblas
 
 PG_CPPFLAGS = -I$(srcdir)/include $(BLAS_CFLAGS)
 PG_CFLAGS = -std=gnu11 -Wno-declaration-after-statement
-SHLIB_LINK = -lcjson -ldl -lm
+SHLIB_LINK = -lcjson -licuuc -ldl -lm
 
 # No LLVM bitcode: the JIT has nothing to inline from an inference kernel.
 override with_llvm = no
@@ -104,7 +111,7 @@ override with_llvm = no
 EXTRA_CLEAN = test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist \
 	test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine \
 	test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer pg_infer_executor test/executor/test_executor \
-	test/bench/bench_engine test/executor/fake_cuda.so
+	test/bench/bench_engine test/executor/fake_cuda.so test/text/test_tokenizer
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -205,6 +212,17 @@ check-engine: test/engine/test_engine
 	PG_INFER_CPU=generic test/engine/test_engine test/fixtures
 	PG_INFER_CPU=avx2 test/engine/test_engine test/fixtures
 	PG_INFER_CPU=avx512 test/engine/test_engine test/fixtures
+
+# The tokenizer under ASan and UBSan: unit tests, then ids and words against
+# HuggingFace tokenizers (test/text/check_exact.py, pip package tokenizers).
+test/text/test_tokenizer: test/text/test_tokenizer.c $(TEST_COMMON) $(TEXT_SRCS) $(ENGINE_SRCS) include/*.h src/text/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+		-o $@ test/text/test_tokenizer.c $(TEST_COMMON) $(TEXT_SRCS) $(ENGINE_SRCS) \
+		-lcjson -licuuc $(BLAS_LIBS) -lm
+
+check-text: test/text/test_tokenizer
+	test/text/test_tokenizer
+	python3 test/text/check_exact.py test/text/test_tokenizer $(PI_TEXT_TOKENIZERS)
 
 # The engine's throughput on an ONNX file, for test/bench/engine_vs_ort.py and tabular.py.
 test/bench/bench_engine: test/bench/bench_engine.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
@@ -330,5 +348,5 @@ clean-cuda:
 	rm -rf build/cuda pg_infer_cuda.so test/gpu/test_gpu test/gpu/bench_gpu test/gpu/test_load \
 		test/gpu/test_gpu_logic test/gpu/test_gpu_fake test/gpu/test_gpu_fake.log
 
-.PHONY: check-engine check-executor check-onnx check-cuda-build check-gpu-logic clean-cuda fuzz-smoke fuzz-libfuzzer \
+.PHONY: check-engine check-text check-executor check-onnx check-cuda-build check-gpu-logic clean-cuda fuzz-smoke fuzz-libfuzzer \
 	install-executor uninstall-executor

@@ -20,6 +20,7 @@
 #include "nodes/pg_list.h"
 #include "pi_engine.h"
 #include "pi_format.h"
+#include "pi_text.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -114,7 +115,10 @@ extern void catalog_describe_model(const PiModel *model, const char *const *inpu
 								   ModelDescription *out);
 extern int32 catalog_add_version(const char *name, const char *graph_json,
 								 const char *options_json, const char *description,
-								 const ModelDescription *model, const StoredBlob *blob);
+								 const ModelDescription *model, const StoredBlob *blob,
+								 const char *tokenizer_json);
+extern bool catalog_lookup_tokenizer(int32 model_id, int32 version, char **tokenizer_json,
+									 char **options_json);
 extern void catalog_drop(const char *name, int32 version, bool version_given);
 extern void catalog_set_active(const char *name, int32 version);
 extern void catalog_grant(const char *name, const char *role, bool grant);
@@ -226,6 +230,19 @@ extern SharedCacheKey model_cache_key(int32 model_id, int32 version, uint64 uid)
 extern uint64 model_cache_generation(void);
 extern List *model_cache_loaded_versions(void);
 extern void model_cache_init(void);
+
+/* src/cache/tokenizers.c: a text model's parsed tokenizer (pi_text.h) */
+typedef struct TextModel
+{
+	uint64		uid;			/* the version row's identity */
+	PiTokenizer *tok;
+	PiTextOptions options;		/* max_seq_length, pooling, normalize */
+} TextModel;
+
+extern const TextModel *tokenizer_cache_get(const char *name);
+extern const TextModel *tokenizer_cache_for_version(const char *name, int32 model_id,
+													int32 version, uint64 uid);
+extern const TextModel *tokenizer_cache_find(uint64 uid);
 
 /* src/cache/executors.c */
 extern int	pg_infer_work_mem_kb;

@@ -54,6 +54,9 @@ CREATE TABLE pginfer.model_version (
     -- IDENTITY) and version numbers (a rolled-back create_model): the model
     -- caches key loaded versions by it
     uid             bigint NOT NULL,
+    -- a text model's HuggingFace tokenizer.json (create_model's tokenizer),
+    -- checked when stored; NULL for models that take numbers
+    tokenizer       jsonb,
     PRIMARY KEY (model_id, version)
 );
 
@@ -146,8 +149,11 @@ LANGUAGE C VOLATILE;
 -- CREATE MODEL from an ONNX file (and the external data file its tensors
 -- name, if any), converted into the same graph and stored as the next
 -- version: create_model('m', onnx => pg_read_binary_file('/models/m.onnx')).
+-- A text model also takes its tokenizer (tokenizer.json), kept with the
+-- version, and options.max_seq_length, the length tokenize() truncates to.
 CREATE FUNCTION create_model(name text, onnx bytea, external_data bytea DEFAULT NULL,
-                             options jsonb DEFAULT '{}', description text DEFAULT NULL)
+                             options jsonb DEFAULT '{}', description text DEFAULT NULL,
+                             tokenizer jsonb DEFAULT NULL)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'pg_infer_create_model_onnx'
 LANGUAGE C VOLATILE;
@@ -201,7 +207,7 @@ LANGUAGE C VOLATILE STRICT;
 REVOKE EXECUTE ON FUNCTION create_model(text, jsonb, bytea, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION create_model_from_files(text, text, text, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION create_model(text, text, bytea, jsonb, text) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION create_model(text, bytea, bytea, jsonb, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION create_model(text, bytea, bytea, jsonb, text, jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION create_model_from_onnx_file(text, text, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION create_model_from_large_objects(text, oid, oid, jsonb, oid, jsonb, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION drop_model(text, integer) FROM PUBLIC;
@@ -400,6 +406,21 @@ LANGUAGE C STABLE PARALLEL SAFE COST 1000;
 
 -- predict_batch: the rows of a 2-D array [rows][features] in one forward
 -- pass; returns real[rows][outputs].
+-- The token ids a text model's tokenizer makes of input: its special tokens
+-- ([CLS], [SEP]) around the text's WordPiece ids, truncated to the model's
+-- max_seq_length option when it has one.  NULL input gives NULL.
+CREATE FUNCTION tokenize(model text, input text)
+RETURNS integer[] AS 'MODULE_PATHNAME', 'pg_infer_tokenize'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+-- A text model's vector for input: its token vectors pooled over the text's
+-- tokens (options.pooling "mean" or "cls"), scaled to unit length when
+-- options.normalize is true; the text is truncated to max_seq_length ids (or
+-- to the network's sequence length).  NULL input gives NULL.
+CREATE FUNCTION embed(model text, input text)
+RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_embed'
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
+
 CREATE FUNCTION predict_batch(model text, features anyarray)
 RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict_batch'
 LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
@@ -463,7 +484,7 @@ COMMENT ON VIEW pginfer.worker_models IS 'Model versions resident in the inferen
 COMMENT ON FUNCTION create_model(text, jsonb, bytea, jsonb, text) IS 'CREATE MODEL from a native graph (jsonb) and safetensors weights; returns the new version';
 COMMENT ON FUNCTION create_model(text, text, bytea, jsonb, text) IS 'CREATE MODEL from a native graph given as JSON text and safetensors weights; returns the new version';
 COMMENT ON FUNCTION create_model_from_files(text, text, text, jsonb, text) IS 'CREATE MODEL from a graph file and a safetensors file on the server; returns the new version';
-COMMENT ON FUNCTION create_model(text, bytea, bytea, jsonb, text) IS 'CREATE MODEL from an ONNX file (and its external data); returns the new version';
+COMMENT ON FUNCTION create_model(text, bytea, bytea, jsonb, text, jsonb) IS 'CREATE MODEL from an ONNX file (and its external data, and a text model''s tokenizer); returns the new version';
 COMMENT ON FUNCTION create_model_from_large_objects(text, oid, oid, jsonb, oid, jsonb, text) IS 'CREATE MODEL from large objects: an ONNX file (and its external data), or a native graph''s safetensors weights; returns the new version';
 COMMENT ON FUNCTION create_model_from_onnx_file(text, text, jsonb, text) IS 'CREATE MODEL from an ONNX file on the server, external data beside it; returns the new version';
 COMMENT ON FUNCTION drop_model(text, integer) IS 'Drops one version, or the whole model';
@@ -494,6 +515,8 @@ COMMENT ON FUNCTION predict_label(text, record, integer) IS 'The given version''
 COMMENT ON FUNCTION predict_label(text, jsonb, text, integer) IS 'A classifier''s class label for inputs by name (JSON numbers or strings), of an output (the first with labels by default)';
 COMMENT ON FUNCTION predict_batch(text, anyarray) IS 'Outputs for a 2-D array of rows [rows][features], as real[rows][outputs]';
 COMMENT ON FUNCTION predict_batch(text, anyarray, integer) IS 'The given version''s outputs for a 2-D array of rows, as real[rows][outputs]';
+COMMENT ON FUNCTION embed(text, text) IS 'A text model''s vector for a text: token vectors pooled over the text''s tokens';
+COMMENT ON FUNCTION tokenize(text, text) IS 'Token ids of a text for a text model''s tokenizer, special tokens included';
 COMMENT ON FUNCTION pginfer.catalog_changed() IS 'Trigger: a change to the models invalidates every session''s model cache';
 COMMENT ON VIEW pginfer.progress IS 'pg_infer work in progress: create_model phases, rows predicted so far';
 COMMENT ON FUNCTION progress() IS 'The rows of pginfer.progress';

@@ -59,6 +59,21 @@ grep -v '^ok:' "$work/executor.log"
 read -r p f < <(counts_from "$work/executor.log")
 tally executor "$p" "$f"
 
+echo "== text tokenizer (ASan + UBSan; ids against HuggingFace tokenizers)"
+if make -s test/text/test_tokenizer >"$work/text-build.log" 2>&1; then
+    test/text/test_tokenizer >"$work/text.log" 2>&1
+    grep -v '^ok:' "$work/text.log"
+    read -r p f < <(counts_from "$work/text.log")
+    tally tokenizer "$p" "$f"
+    python3 test/text/check_exact.py test/text/test_tokenizer >"$work/text-exact.log" 2>&1
+    grep -v '^ok:' "$work/text-exact.log"
+    read -r p f < <(counts_from "$work/text-exact.log")
+    tally tokenizer-exact "$p" "$f"
+else
+    cat "$work/text-build.log"
+    tally tokenizer 0 1
+fi
+
 echo "== fuzzer corpus driver (ASan + UBSan)"
 make -s fuzz-smoke >"$work/fuzz.log" 2>&1
 tail -n 3 "$work/fuzz.log"

@@ -200,19 +200,21 @@ new_version_uid(void)
 /*
  * Stores a validated model, described by model, as the next version of
  * name (creating the model on first use) with its blob, and makes it the
- * active version.  Returns the version.
+ * active version; tokenizer_json is a text model's tokenizer, or NULL.
+ * Returns the version.
  */
 int32
 catalog_add_version(const char *name, const char *graph_json, const char *options_json,
-					const char *description, const ModelDescription *model, const StoredBlob *blob)
+					const char *description, const ModelDescription *model, const StoredBlob *blob,
+					const char *tokenizer_json)
 {
 	CatalogSession session;
 	Oid			name_type[2] = {TEXTOID, TEXTOID};
 	Datum		name_value[2] = {CStringGetTextDatum(name), (Datum) 0};
-	Oid			vtypes[10] = {INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID,
-	INT8OID};
-	Datum		vvalues[10];
-	char		vnulls[10] = "          ";
+	Oid			vtypes[11] = {INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID,
+	INT8OID, TEXTOID};
+	Datum		vvalues[11];
+	char		vnulls[11] = "           ";
 	Oid			utypes[2] = {INT4OID, INT4OID};
 	Datum		uvalues[2];
 	int32		model_id,
@@ -253,10 +255,14 @@ catalog_add_version(const char *name, const char *graph_json, const char *option
 	vvalues[7] = Int64GetDatum(model->parameter_count);
 	vvalues[8] = Int64GetDatum(blob->lens[0] + blob->lens[1]);
 	vvalues[9] = Int64GetDatum((int64) new_version_uid());
+	vvalues[10] = tokenizer_json ? CStringGetTextDatum(tokenizer_json) : (Datum) 0;
+	if (tokenizer_json == NULL)
+		vnulls[10] = 'n';
 	rc = SPI_execute_with_args("INSERT INTO pginfer.model_version (model_id, version, graph, options,"
-							   " description, inputs, outputs, parameter_count, weight_bytes, uid)"
-							   " VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6::jsonb, $7::jsonb, $8, $9, $10)",
-							   10, vtypes, vvalues, vnulls, false, 0);
+							   " description, inputs, outputs, parameter_count, weight_bytes, uid, tokenizer)"
+							   " VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6::jsonb, $7::jsonb, $8, $9, $10,"
+							   " $11::jsonb)",
+							   11, vtypes, vvalues, vnulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not insert version %d of model \"%s\"", version, name);
 	weights_store(model_id, version, blob);

@@ -29,6 +29,7 @@
 #define VERSION_COL_OPTIONS 4
 #define VERSION_COL_WEIGHT_BYTES 9
 #define VERSION_COL_UID 12
+#define VERSION_COL_TOKENIZER 13
 
 /* The index of a catalog table, by name. */
 static Oid
@@ -190,4 +191,38 @@ catalog_version_exists_now(int32 model_id, int32 version, uint64 uid)
 	CatalogVersion cv;
 
 	return lookup_version(model_id, version, &cv, false, GetLatestSnapshot()) && cv.uid == uid;
+}
+
+/*
+ * A version's tokenizer (NULL when it has none) and options, copied into the
+ * caller's memory context; false if the version does not exist.
+ */
+bool
+catalog_lookup_tokenizer(int32 model_id, int32 version, char **tokenizer_json,
+						 char **options_json)
+{
+	Relation	rel = catalog_open("model_version");
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		found;
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(model_id));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(version));
+	scan = systable_beginscan(rel, catalog_index("model_version_pkey"), true,
+							  statement_snapshot(), 2, keys);
+	tuple = systable_getnext(scan);
+	found = HeapTupleIsValid(tuple);
+	if (found)
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		isnull;
+
+		heap_getattr(tuple, VERSION_COL_TOKENIZER, desc, &isnull);
+		*tokenizer_json = isnull ? NULL : jsonb_column_text(tuple, desc, VERSION_COL_TOKENIZER);
+		*options_json = jsonb_column_text(tuple, desc, VERSION_COL_OPTIONS);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pi_format.h"
+#include "pi_text.h"
 
 /* Reads a number or a list of numbers; *values is malloc'd. */
 static PiStatus
@@ -88,8 +89,10 @@ pi_model_apply_options(PiModel *model, const char *json, size_t len, PiError *er
 			st = read_numbers(item, &scale, &nscale, err);
 		else if (strcmp(item->string, "input_shift") == 0 && shift == NULL)
 			st = read_numbers(item, &shift, &nshift, err);
+		else if (pi_text_option_key(item->string))
+			continue;			/* a text model's (pi_text.h) */
 		else
-			st = pi_fail(err, PI_ERR_INVALID, "unknown option \"%s\", expected \"input_scale\" or \"input_shift\"",
+			st = pi_fail(err, PI_ERR_INVALID, "unknown option \"%s\", expected \"input_scale\", \"input_shift\" or a text model's \"max_seq_length\", \"pooling\" or \"normalize\"",
 						 item->string);
 		if (st != PI_OK)
 			goto done;

@@ -74,13 +74,73 @@ begin_create(const char *name, const char *phase)
 }
 
 /*
+ * Raises unless a text model's tokenizer (tokenizer.json text, or NULL for a
+ * model without one) parses and its options fit it.
+ */
+static void
+check_text_model(const char *name, const char *tokenizer_json, const char *options)
+{
+	PiTokenizer *tok;
+	PiError		err = {0};
+	PiTextOptions opt;
+	int			specials;
+
+	if (pi_text_options_parse(options, strlen(options), &opt, &err) != PI_OK)
+		pg_infer_report(&err, name);
+	if (tokenizer_json == NULL)
+	{
+		if (opt.given)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("model \"%s\": options \"max_seq_length\", \"pooling\" and \"normalize\" need a tokenizer", name),
+					 errhint("Pass the model's tokenizer.json as create_model's tokenizer.")));
+		return;
+	}
+	if (pi_tokenizer_parse(tokenizer_json, strlen(tokenizer_json), &tok, &err) != PI_OK)
+		ereport(ERROR,
+				(errcode(pg_infer_status_errcode(err.status)),
+				 errmsg("model \"%s\": tokenizer: %s", name, err.message),
+				 errdetail("The tokenizer must be a HuggingFace tokenizer.json of a WordPiece (BERT-style) model.")));
+	specials = pi_tokenizer_special_count(tok);
+	pi_tokenizer_free(tok);
+	if (opt.max_length > 0 && opt.max_length <= specials)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\": option \"max_seq_length\" is %d, which leaves no room for text after the tokenizer's %d special tokens",
+						name, opt.max_length, specials)));
+}
+
+/*
+ * Raises unless an imported text model takes token ids and returns token
+ * vectors (pi_text_layout), and its max_seq_length fits its sequence length.
+ */
+static void
+check_text_network(const char *name, const PiModel *model, const char *options)
+{
+	PiTextLayout layout;
+	PiTextOptions opt;
+	PiError		err = {0};
+
+	if (pi_text_options_parse(options, strlen(options), &opt, &err) != PI_OK ||
+		pi_text_layout(model, &layout, &err) != PI_OK)
+		pg_infer_report(&err, name);
+	if (opt.max_length > layout.length)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\": option \"max_seq_length\" is %d, the network takes %lld ids per row",
+						name, opt.max_length, (long long) layout.length)));
+}
+
+/*
  * Applies a model's options and describes it for the catalog, then frees
  * the model and, where its import moved tensors within onnx, puts them back
- * (the file is stored as it was given); raises the options' error.
+ * (the file is stored as it was given); raises the options' error, and for
+ * a text model (text) what keeps it from being one.
  */
 static void
 describe_and_release(const char *name, PiModel *model, const char *const *input_dtypes,
-					 const char *options, uint8 *onnx, PiOnnxMoves *moves, ModelDescription *desc)
+					 const char *options, bool text, uint8 *onnx, PiOnnxMoves *moves,
+					 ModelDescription *desc)
 {
 	PiError		err = {0};
 	volatile PiStatus st = PI_OK;
@@ -88,6 +148,8 @@ describe_and_release(const char *name, PiModel *model, const char *const *input_
 	PG_TRY();
 	{
 		st = pi_model_apply_options(model, options, strlen(options), &err);
+		if (st == PI_OK && text)
+			check_text_network(name, model, options);
 		if (st == PI_OK)
 			catalog_describe_model(model, input_dtypes, desc);
 	}
@@ -102,13 +164,17 @@ describe_and_release(const char *name, PiModel *model, const char *const *input_
 		pg_infer_report(&err, name);
 }
 
-/* Stores a validated model's blob as the next version of name; returns the version. */
+/*
+ * Stores a validated model's blob, and a text model's tokenizer (or NULL),
+ * as the next version of name; returns the version.
+ */
 static int32
 store_version(const char *name, const char *graph, const ModelDescription *desc,
-			  const StoredBlob *blob, const char *options, const char *description)
+			  const StoredBlob *blob, const char *options, const char *description,
+			  const char *tokenizer_json)
 {
 	progress_phase("storing");
-	return catalog_add_version(name, graph, options, description, desc, blob);
+	return catalog_add_version(name, graph, options, description, desc, blob, tokenizer_json);
 }
 
 /*
@@ -125,19 +191,21 @@ validate_and_store(const char *name, const char *graph, const uint8 *weights,
 	ModelDescription desc;
 	StoredBlob	blob = {{weights, NULL}, {weight_bytes, 0}};
 
+	check_text_model(name, NULL, options);
 	progress_phase("validating");
 	do
 		st = pi_model_load_in_place(graph, strlen(graph), weights, weight_bytes, &model, &err);
 	while (pg_infer_retry_after_interrupt(st));
 	if (st != PI_OK)
 		pg_infer_report(&err, name);
-	describe_and_release(name, model, NULL, options, NULL, NULL, &desc);
-	return store_version(name, graph, &desc, &blob, options, description);
+	describe_and_release(name, model, NULL, options, false, NULL, NULL, &desc);
+	return store_version(name, graph, &desc, &blob, options, description, NULL);
 }
 
 /*
  * Imports an ONNX file (with its external data, or NULL), applies the
- * options and stores the file as the next version; returns the version.
+ * options and stores the file, and a text model's tokenizer (or NULL), as
+ * the next version; returns the version.
  * The import uses the weights where they lie; when onnx is writable, it
  * moves unaligned tensors within the file rather than copy them, and they
  * are put back before the file is stored.
@@ -145,7 +213,7 @@ validate_and_store(const char *name, const char *graph, const uint8 *weights,
 static int32
 import_and_store(const char *name, uint8 *onnx, int64 onnx_len, bool writable,
 				 const uint8 *external, int64 external_len,
-				 const char *options, const char *description)
+				 const char *options, const char *description, const char *tokenizer_json)
 {
 	PiModel    *model = NULL;
 	PiOnnxInfo	info;
@@ -158,6 +226,7 @@ import_and_store(const char *name, uint8 *onnx, int64 onnx_len, bool writable,
 	char	   *descriptor;
 	char	   *stored;
 
+	check_text_model(name, tokenizer_json, options);
 	progress_phase("importing ONNX");
 	do
 		st = pi_onnx_load_in_place(onnx, onnx_len, external, external_len, writable ? &moves : NULL,
@@ -167,13 +236,14 @@ import_and_store(const char *name, uint8 *onnx, int64 onnx_len, bool writable,
 		pg_infer_report(&err, name);
 	for (int i = 0; i < model->ninputs; i++)
 		dtypes[i] = info.input_dtypes[i];
-	describe_and_release(name, model, dtypes, options, onnx, writable ? &moves : NULL, &desc);
+	describe_and_release(name, model, dtypes, options, tokenizer_json != NULL, onnx,
+						 writable ? &moves : NULL, &desc);
 	descriptor = pi_onnx_descriptor(&info, onnx_len, external_len);
 	if (descriptor == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	stored = pstrdup(descriptor);
 	free(descriptor);
-	return store_version(name, stored, &desc, &blob, options, description);
+	return store_version(name, stored, &desc, &blob, options, description, tokenizer_json);
 }
 
 /* The text of an optional text argument, or NULL. */
@@ -249,7 +319,7 @@ read_server_file(const char *path, int64 *len)
 
 PG_FUNCTION_INFO_V1(pg_infer_create_model_onnx);
 
-/* create_model(name, onnx bytea, external_data bytea, options jsonb, description text) */
+/* create_model(name, onnx bytea, external_data bytea, options jsonb, description text, tokenizer jsonb) */
 Datum
 pg_infer_create_model_onnx(PG_FUNCTION_ARGS)
 {
@@ -269,7 +339,8 @@ pg_infer_create_model_onnx(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(2))
 		external = bytea_arg(fcinfo, 2, &external_len, &unused);
 	PG_RETURN_INT32(import_and_store(name, onnx, onnx_len, writable, external, external_len,
-									 jsonb_arg_text(fcinfo, 3), text_arg_or_null(fcinfo, 4)));
+									 jsonb_arg_text(fcinfo, 3), text_arg_or_null(fcinfo, 4),
+									 PG_ARGISNULL(5) ? NULL : jsonb_arg_text(fcinfo, 5)));
 }
 
 PG_FUNCTION_INFO_V1(pg_infer_create_model_from_large_objects);
@@ -313,7 +384,7 @@ pg_infer_create_model_from_large_objects(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(2))
 		external = large_object_read(PG_GETARG_OID(2), &external_len);
 	PG_RETURN_INT32(import_and_store(name, bytes, len, true, external, external_len,
-									 jsonb_arg_text(fcinfo, 5), text_arg_or_null(fcinfo, 6)));
+									 jsonb_arg_text(fcinfo, 5), text_arg_or_null(fcinfo, 6), NULL));
 }
 
 /* Raises unless the user may read model files on the server. */
@@ -442,5 +513,6 @@ pg_infer_create_model_from_onnx_file(PG_FUNCTION_ARGS)
 		external = read_server_file(external_path, &external_len);
 	}
 	PG_RETURN_INT32(import_and_store(name, (uint8 *) onnx, onnx_len, true, (const uint8 *) external,
-									 external_len, jsonb_arg_text(fcinfo, 2), text_arg_or_null(fcinfo, 3)));
+									 external_len, jsonb_arg_text(fcinfo, 2), text_arg_or_null(fcinfo, 3),
+									 NULL));
 }

@@ -1,0 +1,200 @@
+"""Text models: create_model's tokenizer, stored and versioned with the model
+and carried by pg_dump; tokenize(), checked id for id against HuggingFace
+tokenizers on the corpus of test/text; embed(), checked against PyTorch's
+vectors of the 2-layer BERT fixture (test/text/make_bert.py)."""
+import json
+import math
+import subprocess
+import sys
+
+import psycopg
+import pytest
+from tokenizers import Tokenizer
+
+from conftest import ROOT, conninfo
+
+sys.path.insert(0, str(ROOT / "test" / "text"))
+from check_exact import corpus_lines  # noqa: E402
+
+TOKENIZER = ROOT / "test" / "text" / "fixtures" / "tokenizer.json"
+BERT = ROOT / "test" / "text" / "fixtures" / "bert_tiny"
+ONNX = BERT / "model.onnx"
+NOT_TEXT = ROOT / "test" / "onnx" / "models" / "tabular_embedding_opset13" / "model.onnx"
+
+
+def create_text_model(conn, name, tokenizer=None, options=None, onnx=ONNX):
+    """Stores the BERT fixture with a tokenizer (the fixture's by default)."""
+    return conn.execute(
+        "SELECT create_model(%s, onnx => %s, options => %s::jsonb, tokenizer => %s::jsonb)",
+        (name, onnx.read_bytes(), json.dumps(options or {}),
+         TOKENIZER.read_text() if tokenizer is None else tokenizer)).fetchone()[0]
+
+
+def reference(max_length):
+    """HuggingFace's ids for the corpus (NUL, which text cannot hold, left out)."""
+    tok = Tokenizer.from_file(str(TOKENIZER))
+    tok.no_padding()
+    if max_length:
+        tok.enable_truncation(max_length)
+    lines = [line.replace("\0", "") for line in corpus_lines()]
+    return lines, [e.ids for e in tok.encode_batch(lines)]
+
+
+def tokenize_all(conn, model, lines):
+    """tokenize(model, line) for each line, in order."""
+    return [r[0] for r in conn.execute(
+        "SELECT tokenize(%s, x) FROM unnest(%s::text[]) WITH ORDINALITY AS u(x, i) ORDER BY i",
+        (model, lines))]
+
+
+def test_tokenize_matches_tokenizers(conn):
+    create_text_model(conn, "full")
+    create_text_model(conn, "short", options={"max_seq_length": 16})
+    for model, max_length in (("full", 0), ("short", 16)):
+        lines, want = reference(max_length)
+        got = tokenize_all(conn, model, lines)
+        assert len(got) == len(want) > 40
+        assert got == want
+    longest = max(len(ids) for ids in reference(0)[1])
+    assert longest > 512
+
+
+def test_null_empty_and_special_ids(conn):
+    create_text_model(conn, "t")
+    tok = Tokenizer.from_file(str(TOKENIZER))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    assert conn.execute("SELECT tokenize('t', NULL)").fetchone()[0] is None
+    assert conn.execute("SELECT tokenize('t', '')").fetchone()[0] == [cls, sep]
+    assert conn.execute("SELECT tokenize('t', ' \t\n')").fetchone()[0] == [cls, sep]
+
+
+def refused(conn, tokenizer, options, message):
+    """create_model fails with message, and stores nothing."""
+    with pytest.raises(psycopg.Error) as info:
+        create_text_model(conn, "bad", tokenizer, options)
+    assert message in str(info.value), str(info.value)
+    assert conn.execute("SELECT count(*) FROM pginfer.model_version").fetchone()[0] == 0
+    return info.value
+
+
+def test_malformed_tokenizer_refused_naming_the_fault(conn):
+    good = json.loads(TOKENIZER.read_text())
+    bpe = dict(good, model=dict(good["model"], type="BPE"))
+    no_unk = dict(good, model=dict(good["model"], unk_token="<unk>"))
+    lstrip = dict(good, added_tokens=[dict(good["added_tokens"][0], lstrip=True)])
+    err = refused(conn, json.dumps(bpe), None,
+                  'model "bad": tokenizer: tokenizer model type "BPE" is not supported, expected "WordPiece"')
+    assert err.sqlstate == "0A000"
+    err = refused(conn, json.dumps(no_unk), None, 'unk_token "<unk>" is not in the vocabulary')
+    assert err.sqlstate == "42704"
+    refused(conn, json.dumps(lstrip), None, 'added token "[PAD]" sets lstrip, which is not supported')
+    refused(conn, '{"model": 1}', None, "tokenizer model type \"(missing)\" is not supported")
+    refused(conn, None, {"max_seq_length": 2},
+            'option "max_seq_length" is 2, which leaves no room for text after the tokenizer\'s 2 special tokens')
+    refused(conn, None, {"max_seq_length": "64"}, 'option "max_seq_length" must be an integer from 1 to 65536')
+    refused(conn, None, {"max_seq_length": 64}, 'option "max_seq_length" is 64, the network takes 32 ids per row')
+    refused(conn, None, {"pooling": "max"}, 'option "pooling" must be "mean" or "cls"')
+    with pytest.raises(psycopg.Error, match='input "category" is not one a text model takes'):
+        create_text_model(conn, "bad", onnx=NOT_TEXT)
+    with pytest.raises(psycopg.Error, match='options "max_seq_length", "pooling" and "normalize" need a tokenizer'):
+        conn.execute("SELECT create_model('bad', onnx => %s, options => '{\"max_seq_length\": 8}')",
+                     (ONNX.read_bytes(),))
+    assert conn.execute("SELECT count(*) FROM pginfer.model").fetchone()[0] == 0
+
+
+def test_model_without_tokenizer(conn):
+    conn.execute("SELECT create_model('plain', onnx => %s)", (ONNX.read_bytes(),))
+    for function in ("tokenize", "embed"):
+        with pytest.raises(psycopg.Error, match='model "plain" has no tokenizer') as info:
+            conn.execute(f"SELECT {function}('plain', 'text')")
+        assert info.value.sqlstate == "42809"
+    with pytest.raises(psycopg.Error, match='model "nothing" does not exist'):
+        conn.execute("SELECT tokenize('nothing', 'text')")
+
+
+def test_versions_carry_their_own_tokenizer(conn):
+    assert create_text_model(conn, "t", options={"max_seq_length": 16}) == 1
+    text = "the model turns each row of the table into a vector of real numbers"
+    assert len(conn.execute("SELECT tokenize('t', %s)", (text,)).fetchone()[0]) == 16
+    assert create_text_model(conn, "t", options={"max_seq_length": 4}) == 2
+    assert len(conn.execute("SELECT tokenize('t', %s)", (text,)).fetchone()[0]) == 4
+    conn.execute("SELECT set_active_version('t', 1)")
+    assert len(conn.execute("SELECT tokenize('t', %s)", (text,)).fetchone()[0]) == 16
+    # a session that cached version 1's tokenizer sees a new active version
+    conn.execute("SELECT set_active_version('t', 2)")
+    assert len(conn.execute("SELECT tokenize('t', %s)", (text,)).fetchone()[0]) == 4
+
+
+def test_pg_dump_and_restore_carry_the_tokenizer(dbname, conn):
+    create_text_model(conn, "t", options={"max_seq_length": 32, "normalize": True})
+    lines, want = reference(32)
+    vectors = embed_all(conn, "t", lines)
+    bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
+    params = conninfo(dbname)
+    dump = subprocess.run([f"{bindir}/pg_dump", "-Fc", "-h", params["host"], "-p", params["port"],
+                           "-U", "postgres", dbname], capture_output=True, check=True).stdout
+    restored = dbname + "_r"
+    with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{restored}"')
+    try:
+        subprocess.run([f"{bindir}/pg_restore", "-h", params["host"], "-p", params["port"],
+                        "-U", "postgres", "-d", restored, "--exit-on-error"],
+                       input=dump, check=True, capture_output=True)
+        with psycopg.connect(**conninfo(restored), autocommit=True) as r:
+            assert tokenize_all(r, "t", lines) == want
+            assert embed_all(r, "t", lines) == vectors
+    finally:
+        with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{restored}" WITH (FORCE)')
+
+
+def embed_all(conn, model, lines):
+    """embed(model, line) for each line, in order."""
+    return [r[0] for r in conn.execute(
+        "SELECT embed(%s, x) FROM unnest(%s::text[]) WITH ORDINALITY AS u(x, i) ORDER BY i",
+        (model, lines))]
+
+
+def cosine(a, b):
+    """Cosine similarity of two vectors."""
+    dot = sum(x * y for x, y in zip(a, b))
+    return dot / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+
+
+def test_embed_matches_pytorch(conn):
+    ref = json.loads((BERT / "reference.json").read_text())
+    create_text_model(conn, "mean", options={"max_seq_length": 32, "pooling": "mean", "normalize": True})
+    create_text_model(conn, "cls", options={"pooling": "cls"})
+    for model, want in (("mean", ref["mean_normalized"]), ("cls", ref["cls"])):
+        got = embed_all(conn, model, ref["sentences"])
+        assert len(got) == len(want) == len(ref["sentences"]) > 40
+        worst = min(cosine(g, w) for g, w in zip(got, want))
+        assert worst >= 0.9999, (model, worst)
+        for g, w in zip(got, want):
+            assert len(g) == 32
+            assert math.isclose(math.sqrt(sum(x * x for x in g)), math.sqrt(sum(x * x for x in w)),
+                                rel_tol=1e-4)
+
+
+def test_embed_null_empty_and_truncation(conn):
+    create_text_model(conn, "t", options={"max_seq_length": 8, "normalize": True})
+    assert conn.execute("SELECT embed('t', NULL)").fetchone()[0] is None
+    empty, blank = conn.execute("SELECT embed('t', ''), embed('t', E' \\t\\n')").fetchone()
+    assert empty == blank and len(empty) == 32
+    # past max_seq_length the text is cut: what follows the 6th word changes nothing
+    long_a, long_b, short = conn.execute(
+        "SELECT embed('t', 'a b c d e f g h'), embed('t', 'a b c d e f x y z'),"
+        " embed('t', 'a b c d e')").fetchone()
+    assert long_a == long_b and long_a != short
+
+
+def test_tokenizer_without_template(conn):
+    bare = json.loads(TOKENIZER.read_text())
+    bare["post_processor"] = None
+    create_text_model(conn, "bare", json.dumps(bare), {"normalize": True})
+    ref = Tokenizer.from_str(json.dumps(bare))
+    text = "The model turns each row into a vector"
+    assert conn.execute("SELECT tokenize('bare', %s)", (text,)).fetchone()[0] == ref.encode(text).ids
+    assert conn.execute("SELECT tokenize('bare', '')").fetchone()[0] == []
+    # no token to pool over: zeros, as sentence-transformers' clamped mean gives
+    assert conn.execute("SELECT embed('bare', '')").fetchone()[0] == [0.0] * 32

@@ -1,0 +1,387 @@
+/*
+ * test_tokenizer.c
+ *	  The WordPiece tokenizer (src/text) on its own.
+ *
+ *	  test_tokenizer                  unit tests on a small inline tokenizer.json
+ *	  test_tokenizer encode FILE MAX  reads hex-encoded UTF-8 lines, prints the ids
+ *	                                  of each (MAX > 0 truncates), for check_exact.py
+ *	  test_tokenizer words FILE       prints each line's normalized words in hex,
+ *	                                  space-separated, for check_exact.py
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_files.h"
+#include "../../src/text/text_internal.h"
+
+static int	passed;
+static int	failed;
+
+/* The unit tests' tokenizer: %s stand for pieces a rejection test replaces. */
+static const char base_json[] =
+"{\"version\": \"1.0\","
+" \"added_tokens\": [{\"id\": 4, \"content\": \"[MASK]\", \"single_word\": false, \"lstrip\": false,"
+"   \"rstrip\": false, \"normalized\": false, \"special\": true}],"
+" \"normalizer\": {\"type\": \"BertNormalizer\", \"clean_text\": true, \"handle_chinese_chars\": true,"
+"   \"strip_accents\": null, \"lowercase\": true},"
+" \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"},"
+" \"post_processor\": {\"type\": \"TemplateProcessing\","
+"   \"single\": [{\"SpecialToken\": {\"id\": \"[CLS]\", \"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}},"
+"              {\"SpecialToken\": {\"id\": \"[SEP]\", \"type_id\": 0}}],"
+"   \"special_tokens\": {\"[CLS]\": {\"id\": \"[CLS]\", \"ids\": [2], \"tokens\": [\"[CLS]\"]},"
+"                      \"[SEP]\": {\"id\": \"[SEP]\", \"ids\": [3], \"tokens\": [\"[SEP]\"]}}},"
+" \"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"continuing_subword_prefix\": \"##\","
+"   \"max_input_chars_per_word\": 9,"
+"   \"vocab\": {\"[PAD]\": 0, \"[UNK]\": 1, \"[CLS]\": 2, \"[SEP]\": 3, \"[MASK]\": 4, \"un\": 5,"
+"     \"##aff\": 6, \"##able\": 7, \"hello\": 8, \",\": 9, \"!\": 10, \"cafe\": 11, \"\xe4\xb8\xad\": 12,"
+"     \"a\": 13, \"##b\": 14, \"ab\": 15, \"i\": 16, \"aaaaaaaa\": 17, \"$\": 18, \"\xcf\x83\": 19, \"##aa\": 20}}}";
+
+/* Records one check. */
+static void
+check(bool ok, const char *what)
+{
+	if (ok)
+		passed++;
+	else
+	{
+		failed++;
+		printf("FAIL: %s\n", what);
+	}
+}
+
+/* Encodes text with the unit tokenizer and compares the ids with want. */
+static void
+check_encode(const PiTokenizer *tok, const char *text, size_t len, int max_length,
+			 const int32_t *want, int nwant)
+{
+	PiTokenIds	ids = {0};
+	PiError		err = {0};
+	PiStatus	st = pi_tokenizer_encode(tok, text, len, max_length, &ids, &err);
+	bool		ok = st == PI_OK && ids.count == nwant &&
+		memcmp(ids.ids, want, sizeof(int32_t) * (size_t) nwant) == 0;
+	char		what[800];
+
+	snprintf(what, sizeof(what), "encode \"%.*s\" (max %d)", (int) len, text, max_length);
+	if (!ok && st == PI_OK)
+	{
+		printf("  got:");
+		for (int i = 0; i < ids.count; i++)
+			printf(" %d", ids.ids[i]);
+		printf("\n");
+	}
+	else if (!ok)
+		printf("  error: %s\n", err.message);
+	check(ok, what);
+	pi_token_ids_free(&ids);
+}
+
+#define ENCODE(text, max, ...) do { \
+	static const int32_t want_[] = {__VA_ARGS__}; \
+	check_encode(tok, text, sizeof(text) - 1, max, want_, sizeof(want_) / sizeof(want_[0])); \
+} while (0)
+
+/* Encodes text that must fail with status and a message holding substr. */
+static void
+check_encode_fails(const PiTokenizer *tok, const char *text, size_t len, int max_length,
+				   PiStatus status, const char *substr)
+{
+	PiTokenIds	ids = {0};
+	PiError		err = {0};
+	PiStatus	st = pi_tokenizer_encode(tok, text, len, max_length, &ids, &err);
+	char		what[800];
+
+	snprintf(what, sizeof(what), "encode fails with \"%s\" (got \"%s\")", substr, err.message);
+	check(st == status && strstr(err.message, substr) != NULL, what);
+	pi_token_ids_free(&ids);
+}
+
+/* The encoder on texts whose ids follow by hand from the inline vocabulary. */
+static void
+test_encode(void)
+{
+	PiTokenizer *tok;
+	PiError		err = {0};
+
+	if (pi_tokenizer_parse(base_json, strlen(base_json), &tok, &err) != PI_OK)
+	{
+		check(false, err.message);
+		return;
+	}
+	check(pi_tokenizer_vocab_size(tok) == 21, "vocabulary size");
+	check(pi_tokenizer_pad_id(tok) == 0, "pad id from [PAD]");
+	ENCODE("", 0, 2, 3);
+	ENCODE("unaffable", 0, 2, 5, 6, 7, 3);
+	ENCODE("Hello, WORLD!", 0, 2, 8, 9, 1, 10, 3);
+	ENCODE("unaffablex", 0, 2, 1, 3);	/* "x" matches no piece: the whole word */
+	ENCODE("Caf\xc3\xa9", 0, 2, 11, 3); /* NFD, the accent dropped */
+	ENCODE("CAFE\xcc\x81", 0, 2, 11, 3);	/* a combining accent */
+	ENCODE("a\xe4\xb8\xad" "ab", 0, 2, 13, 12, 15, 3); /* CJK padded with spaces */
+	ENCODE("a\x01\x7f" "b", 0, 2, 15, 3);	/* control characters removed */
+	ENCODE("a\xe2\x80\x8b" "b", 0, 2, 15, 3); /* U+200B (Cf) removed */
+	ENCODE("a\xef\xbf\xbd" "b", 0, 2, 15, 3); /* U+FFFD removed */
+	ENCODE("a\tb\n", 0, 2, 13, 1, 3);	/* whitespace splits; "b" alone is unknown */
+	ENCODE("a\xe3\x80\x80" "ab", 0, 2, 13, 15, 3); /* U+3000 ideographic space */
+	ENCODE("a$ab", 0, 2, 13, 18, 15, 3); /* ASCII symbols are punctuation */
+	ENCODE("a\xc2\xa1" "ab", 0, 2, 13, 1, 15, 3); /* U+00A1 (Po) is punctuation */
+	ENCODE("\xc4\xb0", 0, 2, 16, 3);	/* U+0130: I + dot above, the dot dropped */
+	ENCODE("\xce\xa3", 0, 2, 19, 3);	/* capital sigma: lowercase sigma, no context */
+	ENCODE("aaaaaaaaa", 0, 2, 1, 3); /* no piece "##a" */
+	/* 10 chars would be aaaaaaaa ##aa, but the limit is 9 */
+	ENCODE("aaaaaaaaaa", 0, 2, 1, 3);
+	ENCODE("a[MASK]ab", 0, 2, 13, 4, 15, 3); /* added token matched in raw text */
+	ENCODE("[mask]", 0, 2, 1, 1, 1, 3); /* only verbatim: [ mask ] */
+	ENCODE("a a a a", 4, 2, 13, 13, 3);	/* truncated, [SEP] kept */
+	ENCODE("a a", 4, 2, 13, 13, 3);
+	ENCODE("a a a", 2, 2, 3);
+	check_encode_fails(tok, "a", 1, 1, PI_ERR_INVALID, "no room for the 2 special tokens");
+	check_encode_fails(tok, "a\xc3(", 3, 0, PI_ERR_CORRUPT, "invalid UTF-8 at byte 1");
+	check_encode_fails(tok, "\xc0\xaf", 2, 0, PI_ERR_CORRUPT, "invalid UTF-8");	/* overlong */
+	check_encode_fails(tok, "\xed\xa0\x80", 3, 0, PI_ERR_CORRUPT, "invalid UTF-8"); /* surrogate */
+	check_encode_fails(tok, "\xf4\x90\x80\x80", 4, 0, PI_ERR_CORRUPT, "invalid UTF-8");
+	check_encode_fails(tok, "ab\xe4\xb8", 4, 0, PI_ERR_CORRUPT, "invalid UTF-8 at byte 2");
+	pi_tokenizer_free(tok);
+}
+
+/* One rejection: base_json with find replaced by replace. */
+typedef struct Rejection
+{
+	const char *find;
+	const char *replace;
+	PiStatus	status;
+	const char *message;
+} Rejection;
+
+static const Rejection rejections[] = {
+	{"{\"version\"", "[{\"version\"", PI_ERR_CORRUPT, "not valid JSON"},
+	{"\"WordPiece\", \"unk", "\"BPE\", \"unk", PI_ERR_UNSUPPORTED, "model type \"BPE\" is not supported"},
+	{"\"un\": 5", "\"un\": -5", PI_ERR_INVALID, "model.vocab id is -5"},
+	{"\"un\": 5", "\"un\": 5.5", PI_ERR_INVALID, "model.vocab id is 5.5"},
+	{"\"un\": 5", "\"un\": \"5\"", PI_ERR_INVALID, "model.vocab id must be an integer"},
+	{"\"un\": 5", "\"a\": 5", PI_ERR_DUPLICATE, "token \"a\" appears twice"},
+	{"\"unk_token\": \"[UNK]\"", "\"unk_token\": \"<unk>\"", PI_ERR_UNDEFINED, "unk_token \"<unk>\" is not in the vocabulary"},
+	{"\"max_input_chars_per_word\": 9", "\"max_input_chars_per_word\": 0", PI_ERR_INVALID, "max_input_chars_per_word is 0"},
+	{"\"continuing_subword_prefix\": \"##\"", "\"continuing_subword_prefix\": \"################\"", PI_ERR_LIMIT, "prefix is longer"},
+	{"\"BertNormalizer\"", "\"NFKC\"", PI_ERR_UNSUPPORTED, "normalizer type \"NFKC\""},
+	{"\"lowercase\": true", "\"lowercase\": 1", PI_ERR_INVALID, "normalizer.lowercase must be true or false"},
+	{"\"BertPreTokenizer\"", "\"Whitespace\"", PI_ERR_UNSUPPORTED, "pre_tokenizer type \"Whitespace\""},
+	{"\"TemplateProcessing\"", "\"RobertaProcessing\"", PI_ERR_UNSUPPORTED, "post_processor type \"RobertaProcessing\""},
+	{"\"id\": \"A\"", "\"id\": \"B\"", PI_ERR_INVALID, "must hold the sequence $A once"},
+	{"\"ids\": [3]", "\"ids\": [30]", PI_ERR_UNDEFINED, "special token id 30 is outside the vocabulary of 21"},
+	{"\"id\": \"[SEP]\", \"type_id\": 0", "\"id\": \"[END]\", \"type_id\": 0", PI_ERR_UNDEFINED, "\"[END]\" has no ids"},
+	{"\"id\": \"A\", \"type_id\": 0", "\"id\": \"A\", \"type_id\": 1", PI_ERR_UNSUPPORTED, "type_id other than 0"},
+	{"\"lstrip\": false", "\"lstrip\": true", PI_ERR_UNSUPPORTED, "added token \"[MASK]\" sets lstrip"},
+	{"\"normalized\": false", "\"normalized\": true", PI_ERR_UNSUPPORTED, "sets normalized"},
+	{"\"content\": \"[MASK]\"", "\"content\": \"\"", PI_ERR_INVALID, "added_tokens entry 0 has no content"},
+	{"\"content\": \"[MASK]\"", "\"content\": \"\xff\"", PI_ERR_CORRUPT, "invalid UTF-8"},
+	{"\"vocab\": {", "\"vocab\": {}, \"x\": {", PI_ERR_INVALID, "model.vocab must be a non-empty object"},
+};
+
+/* Parses every rejection variant of base_json and checks the error. */
+static void
+test_rejections(void)
+{
+	for (size_t i = 0; i < sizeof(rejections) / sizeof(rejections[0]); i++)
+	{
+		const Rejection *r = &rejections[i];
+		const char *at = strstr(base_json, r->find);
+		char		json[sizeof(base_json) + 128];
+		PiTokenizer *tok = NULL;
+		PiError		err = {0};
+		PiStatus	st;
+		char		what[900];
+
+		if (at == NULL)
+		{
+			check(false, r->find);
+			continue;
+		}
+		snprintf(json, sizeof(json), "%.*s%s%s", (int) (at - base_json), base_json,
+				 r->replace, at + strlen(r->find));
+		st = pi_tokenizer_parse(json, strlen(json), &tok, &err);
+		snprintf(what, sizeof(what), "rejects %s: want \"%s\", got \"%s\"", r->replace,
+				 r->message, err.message);
+		check(st == r->status && tok == NULL && strstr(err.message, r->message) != NULL, what);
+		pi_tokenizer_free(tok);
+	}
+}
+
+/* A text model's options, and the template's special count. */
+static void
+test_options(void)
+{
+	static const struct
+	{
+		const char *json;
+		PiStatus	status;
+		int			max_length;
+		PiPooling	pooling;
+		bool		normalize;
+	}			cases[] = {
+		{"{}", PI_OK, 0, PI_POOL_MEAN, false},
+		{"{\"input_scale\": 2, \"max_seq_length\": 256}", PI_OK, 256, PI_POOL_MEAN, false},
+		{"{\"max_seq_length\": 1, \"pooling\": \"cls\", \"normalize\": true}", PI_OK, 1, PI_POOL_CLS, true},
+		{"{\"pooling\": \"mean\", \"normalize\": false}", PI_OK, 0, PI_POOL_MEAN, false},
+		{"{\"max_seq_length\": 0}", PI_ERR_INVALID, 0, PI_POOL_MEAN, false},
+		{"{\"max_seq_length\": 65537}", PI_ERR_INVALID, 0, PI_POOL_MEAN, false},
+		{"{\"max_seq_length\": 12.5}", PI_ERR_INVALID, 0, PI_POOL_MEAN, false},
+		{"{\"max_seq_length\": \"12\"}", PI_ERR_INVALID, 0, PI_POOL_MEAN, false},
+		{"{\"pooling\": \"max\"}", PI_ERR_INVALID, 0, PI_POOL_MEAN, false},
+		{"{\"normalize\": 1}", PI_ERR_INVALID, 0, PI_POOL_MEAN, false},
+		{"[1]", PI_ERR_INVALID, 0, PI_POOL_MEAN, false},
+	};
+	PiTokenizer *tok;
+	PiError		err = {0};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		PiTextOptions opt;
+		PiStatus	st = pi_text_options_parse(cases[i].json, strlen(cases[i].json), &opt, &err);
+		char		what[200];
+
+		snprintf(what, sizeof(what), "options %s", cases[i].json);
+		check(st == cases[i].status &&
+			  (st != PI_OK || (opt.max_length == cases[i].max_length &&
+							   opt.pooling == cases[i].pooling &&
+							   opt.normalize == cases[i].normalize)), what);
+	}
+	check(pi_text_option_key("pooling") && !pi_text_option_key("input_scale"), "text option keys");
+	{
+		static const char plain[] = "{\"input_scale\": 2}";
+		static const char text[] = "{\"normalize\": false}";
+		PiTextOptions opt;
+
+		check(pi_text_options_parse(plain, strlen(plain), &opt, &err) == PI_OK && !opt.given &&
+			  pi_text_options_parse(text, strlen(text), &opt, &err) == PI_OK && opt.given,
+			  "options given");
+	}
+	if (pi_tokenizer_parse(base_json, strlen(base_json), &tok, &err) == PI_OK)
+	{
+		check(pi_tokenizer_special_count(tok) == 2, "special count");
+		pi_tokenizer_free(tok);
+	}
+	else
+		check(false, err.message);
+}
+
+/* Decodes a hex line into bytes (in place); returns the byte count or -1. */
+static long
+unhex(char *line)
+{
+	size_t		n = strcspn(line, "\r\n");
+
+	if (n % 2 != 0)
+		return -1;
+	for (size_t i = 0; i < n; i += 2)
+	{
+		unsigned int b;
+
+		if (sscanf(line + i, "%2x", &b) != 1)
+			return -1;
+		line[i / 2] = (char) b;
+	}
+	return (long) (n / 2);
+}
+
+/* Prints the ids of each hex line of stdin. */
+static int
+run_encode(const PiTokenizer *tok, int max_length)
+{
+	static char line[1 << 22];
+	PiTokenIds	ids = {0};
+
+	while (fgets(line, sizeof(line), stdin) != NULL)
+	{
+		long		len = unhex(line);
+		PiError		err = {0};
+
+		if (len < 0 || pi_tokenizer_encode(tok, line, (size_t) len, max_length, &ids, &err) != PI_OK)
+		{
+			printf("error: %s\n", len < 0 ? "bad hex line" : err.message);
+			continue;
+		}
+		for (int i = 0; i < ids.count; i++)
+			printf(i ? " %d" : "%d", ids.ids[i]);
+		printf("\n");
+	}
+	pi_token_ids_free(&ids);
+	return 0;
+}
+
+/* The pre-tokenizer's callback: prints one word in hex, after a space unless first. */
+static PiStatus
+print_word(const uint32_t *word, int n, void *arg, PiError *err)
+{
+	bool	   *first = arg;
+
+	printf("%s", *first ? "" : " ");
+	*first = false;
+	for (int i = 0; i < n; i++)
+	{
+		char		utf8[4];
+		int			len = pi_utf8_encode(word[i], utf8);
+
+		for (int k = 0; k < len; k++)
+			printf("%02x", (unsigned char) utf8[k]);
+	}
+	return PI_OK;
+}
+
+/* Prints each hex line's normalized, pre-tokenized words, in hex. */
+static int
+run_words(const PiTokenizer *tok)
+{
+	static char line[1 << 22];
+
+	while (fgets(line, sizeof(line), stdin) != NULL)
+	{
+		long		len = unhex(line);
+		PiCodepoints raw = {0};
+		PiCodepoints norm = {0};
+		PiError		err = {0};
+		bool		first = true;
+
+		if (len < 0 || pi_utf8_decode(line, (size_t) len, &raw, &err) != PI_OK ||
+			pi_bert_normalize(tok, &raw, &norm, &err) != PI_OK ||
+			pi_bert_pre_tokenize(&norm, print_word, &first, &err) != PI_OK)
+			printf("error: %s", len < 0 ? "bad hex line" : err.message);
+		printf("\n");
+		pi_cp_free(&raw);
+		pi_cp_free(&norm);
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	PiTokenizer *tok;
+	PiError		err = {0};
+	char	   *json;
+	size_t		len;
+	int			rc;
+
+	if (argc == 1)
+	{
+		test_encode();
+		test_rejections();
+		test_options();
+		printf("tokenizer: %d passed, %d failed\n", passed, failed);
+		return failed != 0;
+	}
+	if (argc < 3 || (json = test_read_file(argv[2], &len)) == NULL)
+	{
+		fprintf(stderr, "usage: %s [encode TOKENIZER.json MAX_LENGTH | words TOKENIZER.json]\n", argv[0]);
+		return 2;
+	}
+	if (pi_tokenizer_parse(json, len, &tok, &err) != PI_OK)
+	{
+		fprintf(stderr, "%s: %s\n", argv[2], err.message);
+		return 1;
+	}
+	rc = strcmp(argv[1], "encode") == 0 ? run_encode(tok, argc > 3 ? atoi(argv[3]) : 0)
+		: run_words(tok);
+	pi_tokenizer_free(tok);
+	free(json);
+	return rc;
+}
