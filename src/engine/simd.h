@@ -8,11 +8,12 @@
  *	  the baseline CPU and these run only where cpu.c found the instructions.
  *
  * vf is a vector of VW floats; the *_n forms touch only the first n lanes
- * (0 <= n <= VW) and read nothing past them (vkeep_n zeroes the others, vload_fill fills them); vhmax is the largest
- * lane, NaN lanes or not; vload_bits reads only the
- * lanes whose bit is set (the others are 0), wherever the rest points.  vmax_nan is NaN-propagating;
- * veven(a, b) is the even lanes of a followed by those of b; vinterleave
- * the lanes of a and b in turn.
+ * (0 <= n <= VW) and read nothing past them (vkeep_n zeroes the others,
+ * vload_fill fills them with a value); vload_bits reads only the lanes
+ * whose bit is set (the others are 0), wherever the rest points.  vhmax is
+ * the largest lane (whether a NaN lane shows is unspecified); vmax_nan is
+ * NaN-propagating; veven(a, b) is the even lanes of a followed by those of
+ * b; vinterleave the lanes of a and b in turn.
  */
 #ifndef PI_SIMD_H
 #define PI_SIMD_H
