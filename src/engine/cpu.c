@@ -39,11 +39,12 @@ pi_cpu(void)
 		&pi_cpu_kernels_generic
 	};
 	int			n = sizeof(best) / sizeof(best[0]);
-	const char *want = getenv("PG_INFER_CPU");
+	const char *want;
 	int			first = 0;
 
 	if (chosen != NULL)
 		return chosen;
+	want = getenv("PG_INFER_CPU");
 	for (int i = 0; want != NULL && i < n; i++)
 		if (strcmp(want, best[i]->name) == 0)
 			first = i;

@@ -116,6 +116,23 @@ typedef struct PiCpuKernels
 
 	/* sum of x[0..n) */
 	float		(*sum) (const float *x, int64_t n);
+
+	/*
+	 * y = op(x) over n floats (y may be x) for Sigmoid, Gelu (erf form),
+	 * Erf and Exp, within a few ulp; false, touching nothing, for others.
+	 */
+	bool		(*unary) (PiOp op, const PiAttrs *at, const float *x, float *y, int64_t n);
+
+	/* out[i] = x[i * sx] op y[i * sy], i < n, for Add, Sub, Mul, Div; sx, sy 0 or 1 */
+	void		(*arith) (PiOp op, const float *x, int64_t sx, const float *y, int64_t sy,
+						  float *out, int64_t n);
+
+	/* LayerNormalization of one row of len floats (bias may be NULL; y may be x) */
+	void		(*layer_norm_row) (float *y, const float *x, int64_t len, const float *scale,
+								   const float *bias, float eps);
+
+	/* Softmax or LogSoftmax of rows contiguous rows of len floats (y may be x) */
+	void		(*softmax_rows) (float *y, const float *x, int64_t rows, int64_t len, bool log_out);
 } PiCpuKernels;
 
 extern const PiCpuKernels pi_cpu_kernels_avx512;

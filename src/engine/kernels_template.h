@@ -497,6 +497,57 @@ avg_pool_row(float *y, const float *src, const int64_t *off, int taps, const flo
 	}
 }
 
+/* Sigmoid, Gelu (erf form), Erf and Exp over n floats; false for other ops (cpu.h). */
+PI_TARGET static bool
+unary(PiOp op, const PiAttrs *at, const float *x, float *y, int64_t n)
+{
+	if (op != PI_OP_SIGMOID && op != PI_OP_ERF && op != PI_OP_EXP &&
+		(op != PI_OP_GELU || at->gelu_tanh))
+		return false;
+	for (int64_t l = 0; l < n; l += VW)
+	{
+		vf			v = load_part(x + l, n - l);
+
+		if (op == PI_OP_SIGMOID)
+			v = vset1(1.0f) / (vset1(1.0f) + vexp(vzero() - v));
+		else if (op == PI_OP_GELU)
+			v = vset1(0.5f) * v * (vset1(1.0f) + verf(v * vset1(0.7071067811865476f)));
+		else if (op == PI_OP_ERF)
+			v = verf(v);
+		else
+			v = vexp(v);
+		store_part(y + l, v, n - l);
+	}
+	return true;
+}
+
+/*
+ * out[i] = x[i * sx] op y[i * sy] for Add, Sub, Mul and Div, strides 0 or
+ * 1, i < n (cpu.h).
+ */
+PI_TARGET static void
+arith(PiOp op, const float *x, int64_t sx, const float *y, int64_t sy, float *out, int64_t n)
+{
+	vf			xs = vset1(x[0]),
+				ys = vset1(y[0]);
+
+	for (int64_t l = 0; l < n; l += VW)
+	{
+		vf			u = sx ? load_part(x + l, n - l) : xs,
+					v = sy ? load_part(y + l, n - l) : ys;
+
+		if (op == PI_OP_ADD)
+			u = u + v;
+		else if (op == PI_OP_SUB)
+			u = u - v;
+		else if (op == PI_OP_MUL)
+			u = u * v;
+		else
+			u = u / v;
+		store_part(out + l, u, n - l);
+	}
+}
+
 /* The sum of n floats, in 4 vector accumulators (cpu.h). */
 PI_TARGET static float
 sum(const float *x, int64_t n)
@@ -519,6 +570,114 @@ sum(const float *x, int64_t n)
 	return vsum(vadd(vadd(a0, a1), vadd(a2, a3)));
 }
 
+/* y = (x - mean) / sqrt(var + eps) * scale + bias over one row of len floats (cpu.h). */
+PI_TARGET static void
+layer_norm_row(float *y, const float *x, int64_t len, const float *scale, const float *bias,
+			   float eps)
+{
+	float		mean = sum(x, len) / (float) len;
+	vf			vm = vset1(mean),
+				sq = vzero(),
+				inv;
+
+	for (int64_t l = 0; l < len; l += VW)
+	{
+		vf			d = load_part(x + l, len - l) - vm;
+
+		/* lanes past len count 0 */
+		d = len - l < VW ? vkeep_n(d, (int) (len - l)) : d;
+		sq = vfma(d, d, sq);
+	}
+	inv = vset1(1.0f / sqrtf(vsum(sq) / (float) len + eps));
+	for (int64_t l = 0; l < len; l += VW)
+	{
+		vf			v = (load_part(x + l, len - l) - vm) * inv * load_part(scale + l, len - l);
+
+		if (bias != NULL)
+			v = v + load_part(bias + l, len - l);
+		store_part(y + l, v, len - l);
+	}
+}
+
+/*
+ * Softmax (or LogSoftmax) of rows of at most one vector, 4 at a time
+ * (independent chains hide the latency of each row's reductions).
+ */
+PI_TARGET static void
+softmax_short(float *y, const float *x, int64_t rows, int len, bool log_out)
+{
+	for (int64_t r = 0; r < rows; r += 4)
+	{
+		int			nr = rows - r < 4 ? (int) (rows - r) : 4;
+		vf			v[4],
+					e[4];
+		float		max[4],
+					total[4];
+
+#pragma GCC unroll 4
+		for (int i = 0; i < 4; i++)
+		{
+			/* past the last row, the last row again (not stored) */
+			int64_t		row = r + (i < nr ? i : nr - 1);
+
+			/* lanes past len are -inf: their exponentials are 0 */
+			v[i] = vload_fill(x + row * len, len, -INFINITY);
+			max[i] = vhmax(v[i]);
+			e[i] = vexp(v[i] - vset1(max[i]));
+			total[i] = vsum(e[i]);
+		}
+#pragma GCC unroll 4
+		for (int i = 0; i < 4; i++)
+			if (i < nr)
+				store_part(y + (r + i) * len,
+						   log_out ? (v[i] - vset1(max[i])) - vset1(logf(total[i])) :
+						   e[i] * vset1(1.0f / total[i]), len);
+	}
+}
+
+/*
+ * Softmax (or LogSoftmax) of rows contiguous rows of len floats each,
+ * max-subtracted; a NaN anywhere makes its whole row NaN through the sum,
+ * whatever the maximum took of it (cpu.h).
+ */
+PI_TARGET static void
+softmax_rows(float *y, const float *x, int64_t rows, int64_t len, bool log_out)
+{
+	if (len <= VW)
+	{
+		softmax_short(y, x, rows, (int) len, log_out);
+		return;
+	}
+	for (int64_t r = 0; r < rows; r++, x += len, y += len)
+	{
+		vf			mx = vset1(-INFINITY),
+					acc = vzero();
+		float		max,
+					total;
+
+		for (int64_t l = 0; l < len; l += VW)
+			mx = vmax(mx, len - l < VW ? vload_fill(x + l, (int) (len - l), -INFINITY) : vload(x + l));
+		max = vhmax(mx);
+		for (int64_t l = 0; l < len; l += VW)
+		{
+			vf			e = vexp(vload_fill(x + l, (int) (len - l < VW ? len - l : VW), -INFINITY) -
+								 vset1(max));
+
+			if (!log_out)
+				store_part(y + l, e, len - l);
+			acc = acc + e;
+		}
+		total = vsum(acc);
+		for (int64_t l = 0; l < len; l += VW)
+		{
+			vf			v = load_part(log_out ? x + l : y + l, len - l);
+
+			v = log_out ? (v - vset1(max)) - vset1(logf(total)) : v * vset1(1.0f / total);
+			store_part(y + l, v, len - l);
+		}
+	}
+}
+
 const PiCpuKernels PI_CPU_TABLE = {
 	.name = PI_CPU_NAME,
 	.vw = VW,
@@ -533,4 +692,8 @@ const PiCpuKernels PI_CPU_TABLE = {
 	.max_pool_row = max_pool_row,
 	.avg_pool_row = avg_pool_row,
 	.sum = sum,
+	.unary = unary,
+	.arith = arith,
+	.layer_norm_row = layer_norm_row,
+	.softmax_rows = softmax_rows,
 };

@@ -6,7 +6,7 @@
  */
 #include <math.h>
 
-#include "pi_engine.h"
+#include "cpu.h"
 
 /* Runs one output row: out[i] from in[k][i * step[k]], i < count. */
 typedef void (*PiRowFunc) (PiOp op, const float *const *in, const int64_t *step,
@@ -74,6 +74,12 @@ binary_row(PiOp op, const float *const *in, const int64_t *step, float *out, int
 	int64_t		sx = step[0],
 				sy = step[1];
 
+	if ((op == PI_OP_ADD || op == PI_OP_SUB || op == PI_OP_MUL || op == PI_OP_DIV) &&
+		sx <= 1 && sy <= 1)
+	{
+		pi_cpu()->arith(op, x, sx, y, sy, out, count);
+		return;
+	}
 	switch (op)
 	{
 		case PI_OP_ADD:

@@ -3,9 +3,7 @@
  *	  LayerNormalization: each row normalized over its trailing axes, then
  *	  scaled and shifted elementwise.
  */
-#include <math.h>
-
-#include "pi_engine.h"
+#include "cpu.h"
 
 /* y = (x - mean) / sqrt(var + epsilon) * scale + bias, per row; may run in place. */
 void
@@ -22,25 +20,6 @@ pi_kernel_layer_norm(const PiKernelArgs *a)
 	for (int i = axis; i < a->in_rank[0]; i++)
 		len *= a->in_dims[0][i];
 	for (int64_t r = 0; r < rows; r++)
-	{
-		const float *x = a->in[0] + r * len;
-		float	   *y = a->out + r * len;
-		double		sum = 0.0,
-					sq = 0.0;
-		float		mean,
-					inv;
-
-		for (int64_t j = 0; j < len; j++)
-			sum += x[j];
-		mean = (float) (sum / (double) len);
-		for (int64_t j = 0; j < len; j++)
-			sq += (double) (x[j] - mean) * (x[j] - mean);
-		inv = (float) (1.0 / sqrt(sq / (double) len + a->node->attrs.epsilon));
-		if (bias != NULL)
-			for (int64_t j = 0; j < len; j++)
-				y[j] = (x[j] - mean) * inv * scale[j] + bias[j];
-		else
-			for (int64_t j = 0; j < len; j++)
-				y[j] = (x[j] - mean) * inv * scale[j];
-	}
+		pi_cpu()->layer_norm_row(a->out + r * len, a->in[0] + r * len, len, scale, bias,
+								 a->node->attrs.epsilon);
 }

@@ -16,17 +16,23 @@ pi_kernel_copy(const PiKernelArgs *a)
 			   sizeof(float) * a->batch * a->model->values[a->node->output].numel);
 }
 
-/* Transpose: walks the output in order, the input by permuted strides. */
+/*
+ * Transpose: walks the output in order, a run along its last axis at a
+ * time, the input by permuted strides.
+ */
 void
 pi_kernel_transpose(const PiKernelArgs *a)
 {
 	int			r = a->in_rank[0];
 	int64_t		in_strides[PI_MAX_RANK],
-				strides[PI_MAX_RANK],
+				strides[PI_MAX_RANK] = {0},
 				idx[PI_MAX_RANK] = {0};
-	int64_t		total = 1,
-				s = 1;
+	int64_t		runs = 1,
+				s = 1,
+				len = a->out_dims[r - 1],
+				step;
 	const float *x = a->in[0];
+	float	   *y = a->out;
 
 	for (int i = r - 1; i >= 0; i--)
 	{
@@ -36,12 +42,17 @@ pi_kernel_transpose(const PiKernelArgs *a)
 	for (int i = 0; i < r; i++)
 	{
 		strides[i] = in_strides[a->node->attrs.perm[i]];
-		total *= a->out_dims[i];
+		runs *= i < r - 1 ? a->out_dims[i] : 1;
 	}
-	for (int64_t o = 0; o < total; o++)
+	step = strides[r - 1];
+	for (int64_t o = 0; o < runs; o++, y += len)
 	{
-		a->out[o] = *x;
-		for (int d = r - 1; d >= 0; d--)
+		if (step == 1)
+			memcpy(y, x, sizeof(float) * len);
+		else
+			for (int64_t i = 0; i < len; i++)
+				y[i] = x[i * step];
+		for (int d = r - 2; d >= 0; d--)
 		{
 			x += strides[d];
 			if (++idx[d] < a->out_dims[d])

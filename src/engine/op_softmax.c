@@ -4,7 +4,7 @@
  */
 #include <math.h>
 
-#include "pi_engine.h"
+#include "cpu.h"
 
 /* Splits dims around axis into outer x axis x inner element counts. */
 static void
@@ -22,7 +22,8 @@ split_axis(const int64_t *dims, int rank, int axis, int64_t *outer,
 
 /*
  * Softmax and LogSoftmax, max-subtracted, each exponential taken once (in
- * float, summed in double); may run in place.
+ * float; summed in double, or in float vectors along a contiguous axis);
+ * may run in place.
  */
 void
 pi_kernel_softmax(const PiKernelArgs *a)
@@ -33,6 +34,11 @@ pi_kernel_softmax(const PiKernelArgs *a)
 	bool		log_out = (a->node->op == PI_OP_LOG_SOFTMAX);
 
 	split_axis(a->in_dims[0], a->in_rank[0], a->node->attrs.axis, &outer, &len, &inner);
+	if (inner == 1)
+	{
+		pi_cpu()->softmax_rows(a->out, a->in[0], outer, len, log_out);
+		return;
+	}
 	for (int64_t o = 0; o < outer; o++)
 		for (int64_t i = 0; i < inner; i++)
 		{

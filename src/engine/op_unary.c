@@ -77,13 +77,16 @@ cast_run(int to, const float *x, float *y, int64_t count)
 
 /*
  * Applies a unary elementwise op to count floats (y may be x).  NaN stays
- * NaN through the activations, as in PyTorch.
+ * NaN through the activations, as in PyTorch.  Sigmoid, Gelu, Erf and Exp
+ * run in the vector kernels.
  */
 void
 pi_unary_apply(PiOp op, const PiAttrs *at, const float *x, float *y, int64_t count)
 {
 	float		alpha = at->alpha;
 
+	if (pi_cpu()->unary(op, at, x, y, count))
+		return;
 	switch (op)
 	{
 		case PI_OP_RELU:

@@ -8,10 +8,12 @@
  *	  the baseline CPU and these run only where cpu.c found the instructions.
  *
  * vf is a vector of VW floats; the *_n forms touch only the first n lanes
- * (0 <= n <= VW) and read nothing past them; vload_bits reads only the
- * lanes whose bit is set (the others are 0), wherever the rest points.  vmax_nan is NaN-propagating;
- * veven(a, b) is the even lanes of a followed by those of b; vinterleave
- * the lanes of a and b in turn.
+ * (0 <= n <= VW) and read nothing past them (vkeep_n zeroes the others,
+ * vload_fill fills them with a value); vload_bits reads only the lanes
+ * whose bit is set (the others are 0), wherever the rest points.  vhmax is
+ * the largest lane (whether a NaN lane shows is unspecified); vmax_nan is
+ * NaN-propagating; veven(a, b) is the even lanes of a followed by those of
+ * b; vinterleave the lanes of a and b in turn.
  */
 #ifndef PI_SIMD_H
 #define PI_SIMD_H
@@ -40,6 +42,8 @@ PI_TARGET static inline vf vload_n(const float *p, int n) { return _mm512_maskz_
 PI_TARGET static inline vf vload_bits(const float *p, uint32_t bits) { return _mm512_maskz_loadu_ps((__mmask16) bits, p); }
 PI_TARGET static inline void vstore(float *p, vf v) { _mm512_storeu_ps(p, v); }
 PI_TARGET static inline void vstore_n(float *p, vf v, int n) { _mm512_mask_storeu_ps(p, lanes(n), v); }
+PI_TARGET static inline vf vkeep_n(vf v, int n) { return _mm512_maskz_mov_ps(lanes(n), v); }
+PI_TARGET static inline vf vload_fill(const float *p, int n, float fill) { return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), lanes(n), p); }
 PI_TARGET static inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 PI_TARGET static inline vf vadd(vf a, vf b) { return _mm512_add_ps(a, b); }
 PI_TARGET static inline vf vmul(vf a, vf b) { return _mm512_mul_ps(a, b); }
@@ -47,6 +51,7 @@ PI_TARGET static inline vf vmul(vf a, vf b) { return _mm512_mul_ps(a, b); }
 PI_TARGET static inline vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
 PI_TARGET static inline vf vmin(vf a, vf b) { return _mm512_min_ps(a, b); }
 PI_TARGET static inline float vsum(vf a) { return _mm512_reduce_add_ps(a); }
+PI_TARGET static inline float vhmax(vf a) { return _mm512_reduce_max_ps(a); }
 
 /* the even lanes of a then b */
 PI_TARGET static inline vf
@@ -81,6 +86,13 @@ vleaky(vf x, float alpha)
 							  _mm512_set1_ps(alpha));
 }
 
+/* p * 2^n for integer-valued n (inf and 0 past the range; NaN stays NaN) */
+PI_TARGET static inline vf
+vscale2(vf p, vf n)
+{
+	return _mm512_scalef_ps(p, n);
+}
+
 #elif defined(PI_SIMD_AVX2)
 
 #include <immintrin.h>
@@ -109,6 +121,8 @@ vload_bits(const float *p, uint32_t bits)
 }
 PI_TARGET static inline void vstore(float *p, vf v) { _mm256_storeu_ps(p, v); }
 PI_TARGET static inline void vstore_n(float *p, vf v, int n) { _mm256_maskstore_ps(p, lanes(n), v); }
+PI_TARGET static inline vf vkeep_n(vf v, int n) { return _mm256_and_ps(v, _mm256_castsi256_ps(lanes(n))); }
+PI_TARGET static inline vf vload_fill(const float *p, int n, float fill) { return _mm256_blendv_ps(_mm256_set1_ps(fill), vload_n(p, n), _mm256_castsi256_ps(lanes(n))); }
 PI_TARGET static inline vf vfma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 PI_TARGET static inline vf vadd(vf a, vf b) { return _mm256_add_ps(a, b); }
 PI_TARGET static inline vf vmul(vf a, vf b) { return _mm256_mul_ps(a, b); }
@@ -122,6 +136,16 @@ vsum(vf a)
 
 	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
 	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+PI_TARGET static inline float
+vhmax(vf a)
+{
+	__m128		s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+
+	s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_max_ss(s, _mm_movehdup_ps(s));
 	return _mm_cvtss_f32(s);
 }
 
@@ -154,6 +178,19 @@ vleaky(vf x, float alpha)
 {
 	return _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(alpha)),
 							_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+}
+
+/* p * 2^n for integer-valued n in [-252, 254], in two exponent steps */
+PI_TARGET static inline vf
+vscale2(vf p, vf n)
+{
+	__m256i		ni = _mm256_cvtps_epi32(n);
+	__m256i		n1 = _mm256_srai_epi32(ni, 1);
+	__m256i		bias = _mm256_set1_epi32(127);
+	__m256		f1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+	__m256		f2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, n1), bias), 23));
+
+	return _mm256_mul_ps(_mm256_mul_ps(p, f1), f2);
 }
 
 #else							/* portable: GCC vector extensions */
@@ -214,6 +251,34 @@ vstore_n(float *p, vf v, int n)
 		p[i] = v[i];
 }
 
+static inline vf
+vload_fill(const float *p, int n, float fill)
+{
+	vf			v = vset1(fill);
+
+	for (int i = 0; i < n; i++)
+		v[i] = p[i];
+	return v;
+}
+
+static inline float
+vhmax(vf a)
+{
+	float		m = a[0];
+
+	for (int i = 1; i < VW; i++)
+		m = a[i] > m ? a[i] : m;
+	return m;
+}
+
+static inline vf
+vkeep_n(vf v, int n)
+{
+	for (int i = n; i < VW; i++)
+		v[i] = 0.0f;
+	return v;
+}
+
 /* lanes of a where m is set, else of b */
 static inline vf
 vselect(vi m, vf a, vf b)
@@ -250,6 +315,68 @@ vleaky(vf x, float alpha)
 	return vselect(x < vzero(), x * alpha, x);
 }
 
+/* p * 2^n for integer-valued n in [-252, 254], in two exponent steps (NaN n counts as 0) */
+static inline vf
+vscale2(vf p, vf n)
+{
+	vi			ni = __builtin_convertvector(vselect(n == n, n, vzero()), vi);
+	vi			n1 = ni >> 1;
+
+	return p * (vf) ((n1 + 127) << 23) * (vf) ((ni - n1 + 127) << 23);
+}
+
 #endif
+
+/*
+ * e^x, within 2 ulp (Cephes' polynomial after x = n ln 2 + r); inf past
+ * 88.73, 0 below -103.9, NaN for NaN.
+ */
+PI_TARGET static inline vf
+vexp(vf x)
+{
+	const vf	magic = vset1(12582912.0f);	/* 1.5 * 2^23: adding it rounds */
+	vf			n,
+				r,
+				p;
+
+	/* vmax and vmin return their second operand on NaN: NaN stays NaN */
+	x = vmin(vset1(89.0f), vmax(vset1(-104.0f), x));
+	n = (x * vset1(1.44269504088896341f) + magic) - magic;
+	r = x - n * vset1(0.693359375f);
+	r = r - n * vset1(-2.12194440e-4f);
+	p = vfma(vset1(1.9875691500e-4f), r, vset1(1.3981999507e-3f));
+	p = vfma(p, r, vset1(8.3334519073e-3f));
+	p = vfma(p, r, vset1(4.1665795894e-2f));
+	p = vfma(p, r, vset1(1.6666665459e-1f));
+	p = vfma(p, r, vset1(5.0000001201e-1f));
+	p = vfma(p, r * r, r + vset1(1.0f));
+	return vscale2(p, n);
+}
+
+/*
+ * erf(x), within a few ulp: a rational function of x over [-4, 4] (odd
+ * numerator, even denominator), +-1 beyond; NaN for NaN.
+ */
+PI_TARGET static inline vf
+verf(vf x)
+{
+	vf			x2,
+				p,
+				q;
+
+	x = vmin(vset1(4.0f), vmax(vset1(-4.0f), x));
+	x2 = x * x;
+	p = vfma(x2, vset1(-2.72614225801306e-10f), vset1(2.77068142495902e-08f));
+	p = vfma(x2, p, vset1(-2.10102402082508e-06f));
+	p = vfma(x2, p, vset1(-5.69250639462346e-05f));
+	p = vfma(x2, p, vset1(-7.34990630326855e-04f));
+	p = vfma(x2, p, vset1(-2.95459980854025e-03f));
+	p = vfma(x2, p, vset1(-1.60960333262415e-02f));
+	q = vfma(x2, vset1(-1.45660718464996e-05f), vset1(-2.13374055278905e-04f));
+	q = vfma(x2, q, vset1(-1.68282697438203e-03f));
+	q = vfma(x2, q, vset1(-7.37332916720468e-03f));
+	q = vfma(x2, q, vset1(-1.42647390514189e-02f));
+	return x * p / q;
+}
 
 #endif							/* PI_SIMD_H */

@@ -7,6 +7,7 @@
  *
  * Prints one line per check and a closing "N passed, N failed".
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -944,6 +945,116 @@ test_nan(void)
 	}
 }
 
+/* A one-node graph of op over [-1, n] (attrs: JSON members after "attrs":, or ""). */
+static PiModel *
+one_op_model(const char *op, int n, const char *attrs)
+{
+	char		json[512];
+
+	snprintf(json, sizeof(json), "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"shape\":[-1,%d]}],"
+			 "\"outputs\":[\"y\"],\"nodes\":[{\"name\":\"y\",\"op\":\"%s\",\"inputs\":[\"x\"]%s%s%s}]}",
+			 n, op, attrs[0] ? ",\"attrs\":{" : "", attrs, attrs[0] ? "}" : "");
+	return load_model(op, json, "{}", NULL, 0);
+}
+
+/* The reference of a unary op in double precision. */
+static double
+unary_reference(const char *op, double x)
+{
+	if (strcmp(op, "Exp") == 0)
+		return exp(x);
+	if (strcmp(op, "Erf") == 0)
+		return erf(x);
+	if (strcmp(op, "Sigmoid") == 0)
+		return 1.0 / (1.0 + exp(-x));
+	return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+}
+
+/*
+ * The vector forms of Exp, Erf, Sigmoid, Gelu and Softmax agree with libm
+ * over their whole range, the limits, infinities and NaN included, in rows
+ * of more than one vector and of less (each CPU path of check-engine).
+ */
+static void
+test_vector_math(void)
+{
+	static const float vals[] = {
+		NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-3f, -1e-3f, 0.5f, -0.5f, 1.0f, -2.5f, 3.9f,
+		-3.9f, 4.5f, -4.5f, 10.0f, -10.0f, 20.0f, -20.0f, 80.0f, 88.5f, 88.8f, 89.5f, -87.0f,
+		-95.0f, -103.0f, -104.5f, -110.0f, 1e30f, -1e30f, 0.25f
+	};
+	const int	n = sizeof(vals) / sizeof(vals[0]);
+	const char *ops[] = {"Exp", "Erf", "Sigmoid", "Gelu"};
+	float		y[64];
+
+	for (int i = 0; i < 4; i++)
+	{
+		PiModel    *m = one_op_model(ops[i], n, "");
+		double		worst = 0.0;
+		bool		nan_ok = false;
+
+		if (m == NULL || !run_model(m, vals, 1, true, y))
+		{
+			check(false, "%s over special values runs", ops[i]);
+			pi_model_free(m);
+			continue;
+		}
+		for (int j = 0; j < n; j++)
+		{
+			double		ref = unary_reference(ops[i], vals[j]);
+			/* Exp: relative (absolute among denormals); the others: 1e-6 max(1, |ref|) */
+			double		tol = strcmp(ops[i], "Exp") == 0 ? 1e-6 * fabs(ref) + 1e-40 : 1e-6 * fmax(1.0, fabs(ref));
+
+			if (isnan(vals[j]))
+				nan_ok = isnan(y[j]);
+			else if (fabs(ref) > FLT_MAX)
+				worst = fmax(worst, isinf(y[j]) && (y[j] > 0) == (ref > 0) ? 0.0 : INFINITY);
+			else
+				worst = fmax(worst, fabs(y[j] - ref) / tol);
+		}
+		check(nan_ok && worst <= 1.0, "%s: NaN stays NaN, %d values within tolerance of libm (worst error %.2f of it)",
+			  ops[i], n - 1, worst);
+		pi_model_free(m);
+	}
+
+	/* Softmax rows: one short (less than a vector), one long, with -inf, large values and NaN */
+	for (int len = 5; len <= 37; len += 32)
+	{
+		PiModel    *m = one_op_model("Softmax", len, "\"axis\":1");
+		float		x[3 * 37];
+		double		worst = 0.0;
+		bool		nan_row = true;
+
+		for (int r = 0; r < 3; r++)
+			for (int j = 0; j < len; j++)
+				x[r * len + j] = r == 0 ? (float) (j % 7) - 3.0f :
+					r == 1 ? (j == 0 ? -INFINITY : 1000.0f - (float) j) : (j == 1 ? NAN : 0.0f);
+		if (m == NULL || !run_model(m, x, 3, true, y))
+		{
+			check(false, "Softmax over rows of %d runs", len);
+			pi_model_free(m);
+			continue;
+		}
+		for (int r = 0; r < 2; r++)
+		{
+			double		max = -INFINITY,
+						total = 0.0;
+
+			for (int j = 0; j < len; j++)
+				max = fmax(max, x[r * len + j]);
+			for (int j = 0; j < len; j++)
+				total += exp(x[r * len + j] - max);
+			for (int j = 0; j < len; j++)
+				worst = fmax(worst, fabs(y[r * len + j] - exp(x[r * len + j] - max) / total));
+		}
+		for (int j = 0; j < len; j++)
+			nan_row = nan_row && isnan(y[2 * len + j]);
+		check(worst <= 1e-6 && nan_row, "Softmax over rows of %d: within %.2e of libm, a NaN makes its row NaN",
+			  len, worst);
+		pi_model_free(m);
+	}
+}
+
 /* Input preprocessing and buffer reuse on a hand-checked model. */
 static void
 test_preprocessing(void)
@@ -1089,6 +1200,7 @@ main(int argc, char **argv)
 	test_attr_setters();
 	test_gather_runtime();
 	test_nan();
+	test_vector_math();
 	test_preprocessing();
 	test_image();
 	if (argc > 1)
