@@ -49,6 +49,16 @@ typedef struct PiInt8Kernels
 	const char *name;			/* "vnni" or "generic" */
 
 	/*
+	 * Quantizes rows of x (kdim floats each) to u (kp bytes each: q + 128,
+	 * the padding 128) with scales xs.  A row with a NaN or an infinity
+	 * gets a NaN scale, so that all its outputs are NaN (as a float
+	 * product would make them, or infinite: NaN says the row was not
+	 * finite).
+	 */
+	void		(*quantize) (const float *x, int64_t rows, int64_t kdim, int64_t kp, uint8_t *u,
+							 float *xs);
+
+	/*
 	 * y[r * ldy + j] for rows r < rows and columns j < w->mdim, by the
 	 * formula above, from u (rows of w->kp bytes) and row scales xs; bias
 	 * (M floats) may be NULL.
@@ -56,6 +66,15 @@ typedef struct PiInt8Kernels
 	void		(*gemm) (const uint8_t *u, int64_t rows, const float *xs, const PiInt8Weights *w,
 						 const float *bias, float *y, int64_t ldy);
 } PiInt8Kernels;
+
+/* The 8-bit code of v, rounded half away from zero and clamped to [-127, 127]. */
+static inline int32_t
+pi_int8_code(float v)
+{
+	v = v > 127.0f ? 127.0f : v;
+	v = v < -127.0f ? -127.0f : v;
+	return (int32_t) (v + (v < 0.0f ? -0.5f : 0.5f));
+}
 
 extern const PiInt8Kernels pi_int8_kernels_vnni;
 extern const PiInt8Kernels pi_int8_kernels_generic;

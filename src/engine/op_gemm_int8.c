@@ -30,14 +30,6 @@ panels(int64_t mdim)
 	return (mdim + PI_INT8_PANEL - 1) / PI_INT8_PANEL;
 }
 
-/* The 8-bit code of v (|v| <= 127 give or take rounding), rounded half away from zero. */
-static inline int32_t
-round_code(float v)
-{
-	v = fminf(fmaxf(v, -127.0f), 127.0f);
-	return (int32_t) (v + (v < 0.0f ? -0.5f : 0.5f));
-}
-
 /* Whether a node runs on the int8 path: an int8 model's Dense, Gemm or MatMul by a weight. */
 bool
 pi_gemm_int8_applies(const PiModel *model, const PiNode *node)
@@ -120,7 +112,7 @@ pi_gemm_int8_pack(const PiModel *model, const PiNode *node, void *dst)
 		for (int64_t k = 0; k < kdim; k++)
 		{
 			float		v = alpha * (trans ? w[j * kdim + k] : w[k * mdim + j]) * inv;
-			int32_t		r = round_code(v);
+			int32_t		r = pi_int8_code(v);
 
 			q[(p * pw.kp / 4 + k / 4) * PI_INT8_PANEL * 4 + c * 4 + k % 4] = (int8_t) r;
 			sum += r;
@@ -144,42 +136,6 @@ pi_gemm_int8_scratch_bytes(const PiModel *model, const PiNode *node)
 	return QUANT_ROWS * (int64_t) sizeof(float) + QUANT_ROWS * padded_k(kdim);
 }
 
-/*
- * Quantizes rows of x (kdim floats each) to u (kp bytes each, q + 128, the
- * padding 128) with scales xs.  A row with a NaN or an infinity gets a NaN
- * scale, so that all its outputs are NaN, as a float product would make
- * them (or infinite; NaN says the row was not finite).
- */
-static void
-quantize_rows(const float *x, int64_t rows, int64_t kdim, int64_t kp, uint8_t *u, float *xs)
-{
-	for (int64_t r = 0; r < rows; r++)
-	{
-		const float *row = x + r * kdim;
-		uint8_t    *ur = u + r * kp;
-		float		amax = 0.0f,
-					inv;
-		bool		finite = true;
-
-		for (int64_t k = 0; k < kdim; k++)
-		{
-			amax = fmaxf(amax, fabsf(row[k]));
-			finite &= isfinite(row[k]) != 0;
-		}
-		memset(ur + kdim, 128, kp - kdim);
-		if (!finite)
-		{
-			memset(ur, 128, kdim);
-			xs[r] = NAN;
-			continue;
-		}
-		xs[r] = amax / 127.0f;
-		inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-		for (int64_t k = 0; k < kdim; k++)
-			ur[k] = (uint8_t) (128 + round_code(row[k] * inv));
-	}
-}
-
 /* y[rows, mdim] = x[rows, kdim] times the packed weight plus bias, then the fused epilogue. */
 static void
 run_int8(const PiKernelArgs *a, const float *x, int64_t rows, int64_t kdim, int64_t mdim,
@@ -195,7 +151,7 @@ run_int8(const PiKernelArgs *a, const float *x, int64_t rows, int64_t kdim, int6
 		int64_t		count = rows - r0 < QUANT_ROWS ? rows - r0 : QUANT_ROWS;
 
 		pi_check_interrupts();
-		quantize_rows(x + r0 * kdim, count, kdim, w.kp, u, xs);
+		k->quantize(x + r0 * kdim, count, kdim, w.kp, u, xs);
 		k->gemm(u, count, xs, &w, bias, y + r0 * mdim, mdim);
 		if (a->epi != NULL)
 			pi_epilogue_apply(a, y, r0 * mdim, count * mdim);
