@@ -194,11 +194,55 @@ vnni_epilogue(const int32_t *acc, int mr, int n, const float *xs, const float *w
 	}
 }
 
-/* AVX-512: quantize_rows vectorized 16 floats at a time. */
+/* AVX-512: quantize_rows 16 floats at a time (the same codes, see pi_int8_code). */
 VNNI_TARGET static void
 vnni_quantize(const float *x, int64_t rows, int64_t kdim, int64_t kp, uint8_t *u, float *xs)
 {
-	quantize_rows(x, rows, kdim, kp, u, xs);
+	const __m512i abs_bits = _mm512_set1_epi32(0x7fffffff);
+	const __m512i sign_bit = _mm512_set1_epi32((int32_t) 0x80000000u);
+	const __m512i half = _mm512_castps_si512(_mm512_set1_ps(0.5f));
+	const __m512 lo = _mm512_set1_ps(-127.0f),
+				hi = _mm512_set1_ps(127.0f);
+	const __m512i offset = _mm512_set1_epi32(128);
+
+	for (int64_t r = 0; r < rows; r++)
+	{
+		const float *row = x + r * kdim;
+		uint8_t    *ur = u + r * kp;
+		__m512i		top = _mm512_setzero_si512();
+		uint32_t	top_bits;
+		float		amax;
+		__m512		inv;
+
+		/* the largest |x| by its bits, as in quantize_rows */
+		for (int64_t k = 0; k < kdim; k += 16)
+		{
+			__mmask16	m = kdim - k >= 16 ? 0xffff : (__mmask16) ((1u << (kdim - k)) - 1);
+
+			top = _mm512_max_epu32(top, _mm512_and_si512(_mm512_maskz_loadu_epi32(m, row + k), abs_bits));
+		}
+		top_bits = (uint32_t) _mm512_reduce_max_epu32(top);
+		memcpy(&amax, &top_bits, sizeof(amax));
+		memset(ur + kdim, 128, kp - kdim);
+		if (top_bits >= 0x7f800000u)
+		{
+			memset(ur, 128, kdim);
+			xs[r] = NAN;
+			continue;
+		}
+		xs[r] = amax / 127.0f;
+		inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+		for (int64_t k = 0; k < kdim; k += 16)
+		{
+			__mmask16	m = kdim - k >= 16 ? 0xffff : (__mmask16) ((1u << (kdim - k)) - 1);
+			__m512		v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + k), inv), lo), hi);
+			/* + 0.5 with v's sign, then truncated: half away from zero */
+			__m512		s = _mm512_castsi512_ps(_mm512_or_si512(half, _mm512_and_si512(_mm512_castps_si512(v), sign_bit)));
+			__m512i		q = _mm512_add_epi32(_mm512_cvttps_epi32(_mm512_add_ps(v, s)), offset);
+
+			_mm512_mask_cvtepi32_storeu_epi8(ur + k, m, q);
+		}
+	}
 }
 
 /* AVX512-VNNI: tiles of up to 6 rows by a panel, panel by panel. */
