@@ -104,11 +104,18 @@ pi_gemm_int8_pack(const PiModel *model, const PiNode *node, void *dst)
 		float		amax = 0.0f,
 					inv;
 		int32_t		sum = 0;
+		bool		finite = true;
 
 		for (int64_t k = 0; k < kdim; k++)
-			amax = fmaxf(amax, fabsf(alpha * (trans ? w[j * kdim + k] : w[k * mdim + j])));
-		scale[j] = amax / 127.0f;
-		inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+		{
+			float		v = alpha * (trans ? w[j * kdim + k] : w[k * mdim + j]);
+
+			amax = fmaxf(amax, fabsf(v));
+			finite &= isfinite(v) != 0;
+		}
+		/* a column with a NaN or an infinity gives NaN, as a row does */
+		scale[j] = finite ? amax / 127.0f : NAN;
+		inv = finite && amax > 0.0f ? 127.0f / amax : 0.0f;
 		for (int64_t k = 0; k < kdim; k++)
 		{
 			float		v = alpha * (trans ? w[j * kdim + k] : w[k * mdim + j]) * inv;

@@ -229,7 +229,7 @@ done:
 	free(one);
 }
 
-/* A row with a NaN or an infinity gives NaN outputs; the other rows are untouched. */
+/* A row with a NaN or an infinity gives NaN outputs, the other rows untouched; so does a weight column. */
 static void
 test_not_finite(void)
 {
@@ -246,6 +246,13 @@ test_not_finite(void)
 		check(memcmp(y, y0, sizeof(y0)) == 0 && isnan(y[3]) && isnan(y[4]) && isnan(y[5]) &&
 			  isnan(y[6]) && isnan(y[7]) && isnan(y[8]),
 			  "rows with NaN and infinity give NaN: %g %g %g / %g %g %g", y[3], y[4], y[5], y[6], y[7], y[8]);
+	pi_model_free(m);
+	/* a weight column with an infinity gives NaN in that column only */
+	w[4] = INFINITY;
+	m = dense_model(4, 3, w, NULL, "");
+	if (m != NULL && run(m, x, 1, true, y))
+		check(!isnan(y[0]) && isnan(y[1]) && !isnan(y[2]),
+			  "a weight column with an infinity gives NaN there: %g %g %g", y[0], y[1], y[2]);
 	pi_model_free(m);
 }
 
