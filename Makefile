@@ -26,7 +26,8 @@ ENGINE_SRCS = \
 	src/engine/op_softmax.c src/engine/op_shape.c src/engine/op_conv.c src/engine/conv_winograd.c \
 	src/engine/op_pool.c src/engine/op_norm.c src/engine/op_unary.c \
 	src/engine/op_reduce.c src/engine/op_layernorm.c src/engine/op_slice.c src/engine/op_pad.c \
-	src/engine/op_gather.c src/engine/op_topk.c src/engine/op_conv_transpose.c
+	src/engine/op_gather.c src/engine/op_topk.c src/engine/op_conv_transpose.c \
+	src/engine/op_gemm_int8.c src/engine/int8_kernels.c
 
 # Tabular models (op set 3): tree ensembles, scores, lookups, strings.
 ENGINE_SRCS += src/ir/shape_tabular.c src/ir/strings.c src/engine/op_tree.c src/engine/op_tabular.c
@@ -109,7 +110,7 @@ override with_llvm = no
 
 # Test programs (PGXS reads EXTRA_CLEAN when it is included, so it comes first).
 EXTRA_CLEAN = test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist \
-	test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine \
+	test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine test/engine/test_int8 \
 	test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer pg_infer_executor test/executor/test_executor \
 	test/bench/bench_engine test/executor/fake_cuda.so test/text/test_tokenizer
 
@@ -135,6 +136,9 @@ FUZZ_COMMON = test/fuzz/fuzz_common.c
 
 test/engine/test_engine: test/engine/test_engine.c $(TEST_CHECK) $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_engine.c $(TEST_CHECK) $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+
+test/engine/test_int8: test/engine/test_int8.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_int8.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) -lcjson -lz $(BLAS_LIBS) -lm
 
 test/fuzz/fuzz_model: test/fuzz/fuzz_model.c test/fuzz/driver.c $(FUZZ_COMMON) test/fuzz/fuzz_common.h test/fuzz/fuzz_model.h $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -207,11 +211,16 @@ check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_
 	test/onnx/test_onnx_mnist $(SHARED_DIR)/models/mnist_cnn_pytorch.onnx \
 		$(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz $(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
 
-# Every path of the CPU kernels (src/engine/cpu.c), as far as this CPU has it.
-check-engine: test/engine/test_engine
+# Every path of the CPU kernels (src/engine/cpu.c), as far as this CPU has it,
+# and of the int8 kernels (src/engine/int8_kernels.c: avx512 runs VNNI).
+INT8_TEST_ARGS = test/fixtures models/mnist $(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz \
+	$(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
+check-engine: test/engine/test_engine test/engine/test_int8
 	PG_INFER_CPU=generic test/engine/test_engine test/fixtures
 	PG_INFER_CPU=avx2 test/engine/test_engine test/fixtures
 	PG_INFER_CPU=avx512 test/engine/test_engine test/fixtures
+	PG_INFER_CPU=generic test/engine/test_int8 $(INT8_TEST_ARGS)
+	PG_INFER_CPU=avx512 test/engine/test_int8 $(INT8_TEST_ARGS)
 
 # The tokenizer under ASan and UBSan: unit tests, then ids and words against
 # HuggingFace tokenizers (test/text/check_exact.py, pip package tokenizers).

@@ -78,6 +78,9 @@ void		pi_executor_set_fusion(PiExecutor *ex, bool fused);
 /* The instruction set of the CPU kernels: "avx512", "avx2" or "generic". */
 const char *pi_engine_cpu_name(void);
 
+/* The instruction set of the int8 kernels (models of precision int8): "vnni" or "generic". */
+const char *pi_engine_int8_name(void);
+
 /* Kernel entry points, one per op family (src/engine/op_*.c). */
 void		pi_kernel_gemm(const PiKernelArgs *a);
 void		pi_kernel_matmul(const PiKernelArgs *a);

@@ -86,7 +86,7 @@ PiStatus	pi_model_load_stored(const char *json, size_t json_len,
 								 const uint8_t *second, size_t second_len,
 								 PiModel **model_out, PiError *err);
 
-/* Applies a model's options JSON: input_scale and input_shift (NULL for none). */
+/* Applies a model's options JSON: input_scale, input_shift and precision (NULL for none). */
 PiStatus	pi_model_apply_options(PiModel *model, const char *json, size_t len,
 								   PiError *err);
 

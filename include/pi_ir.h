@@ -405,6 +405,17 @@ typedef struct PiStrings
 } PiStrings;
 
 /* A whole model: values, nodes in topological order, and its plan. */
+/*
+ * The arithmetic of a model's Dense, Gemm and MatMul layers with a constant
+ * weight (the "precision" option): float32, or int8 weights quantized per
+ * output column with activations quantized per row (src/engine/op_gemm_int8.c).
+ */
+typedef enum PiPrecision
+{
+	PI_PRECISION_FP32 = 0,
+	PI_PRECISION_INT8
+} PiPrecision;
+
 typedef struct PiModel
 {
 	PiValue    *values;
@@ -434,6 +445,7 @@ typedef struct PiModel
 	PiStrings  *output_labels[PI_MAX_MODEL_IO];
 	bool		missing_as_nan; /* the model defines missing values (NaN) */
 	int64_t		parameter_count;
+	PiPrecision precision;
 	bool		finalized;
 	bool		weights_borrowed;	/* weight data belongs to an image */
 } PiModel;

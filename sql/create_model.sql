@@ -46,6 +46,19 @@ SELECT create_model('mnist_copy', pg_read_file(:'datadir' || '/mnist/model.json'
                     pg_read_binary_file(:'datadir' || '/mnist/model.safetensors'),
                     '{"input_scale": 0.00392156862745098}');
 
+-- the same at int8: quantized weights, rows quantized as they come; the view shows the precision
+SELECT create_model('mnist_int8', pg_read_file(:'datadir' || '/mnist/model.json')::jsonb,
+                    pg_read_binary_file(:'datadir' || '/mnist/model.safetensors'),
+                    '{"input_scale": 0.00392156862745098, "precision": "int8"}');
+SELECT name, precision, options->>'precision' AS asked FROM pginfer.models
+WHERE name IN ('mnist', 'mnist_int8') ORDER BY name;
+-- a drawn image (a bar and a stroke) gets the same class at both precisions
+SELECT predict_class('mnist', f) AS fp32, predict_class('mnist_int8', f) AS int8
+FROM (SELECT array_agg(CASE WHEN (i % 28) BETWEEN 8 AND 20 AND i / 28 BETWEEN 6 AND 8 THEN 255
+                            WHEN (i % 28) BETWEEN 16 AND 19 AND i / 28 BETWEEN 9 AND 24 THEN 255
+                            ELSE 0 END::real ORDER BY i) AS f
+      FROM generate_series(0, 783) i) s;
+
 -- a real ResNet-style block (Conv2D, BatchNormalization folded, skip Add)
 SELECT create_model_from_files('resblock', :'datadir' || '/model_resblock/model.json',
                                :'datadir' || '/model_resblock/model.safetensors');

@@ -108,6 +108,7 @@ SELECT m.name,
        m.owner,
        v.description,
        v.options,
+       coalesce(v.options->>'precision', 'fp32') AS precision,
        v.graph->>'format' AS format,
        CASE WHEN v.graph->>'format' = 'onnx'
             THEN jsonb_build_object('producer', v.graph->'producer', 'ir_version', v.graph->'ir_version',
@@ -475,7 +476,7 @@ COMMENT ON TABLE pginfer.model_version IS 'One row per stored version: graph (or
 COMMENT ON TABLE pginfer.model_weight_chunk IS 'The weights (or ONNX file) of each version, in 1 MB chunks';
 COMMENT ON TABLE pginfer.model_manager IS 'Roles granted managing rights on one model (grant_model)';
 COMMENT ON TABLE pginfer.model_event IS 'The audit trail of model changes (pginfer.model_history shows it)';
-COMMENT ON VIEW pginfer.models IS 'Every stored version of every model: active, inputs, outputs, parameters, owner, source';
+COMMENT ON VIEW pginfer.models IS 'Every stored version of every model: active, inputs, outputs, parameters, precision, owner, source';
 COMMENT ON VIEW pginfer.model_history IS 'Who created, activated, dropped, granted or revoked what, and when';
 COMMENT ON VIEW pginfer.cached_models IS 'Model versions in the shared model cache: state, bytes, pins, loads, hits';
 COMMENT ON VIEW pginfer.session_models IS 'The model versions this session holds, and the engine memory of each';

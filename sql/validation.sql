@@ -66,6 +66,9 @@ SELECT expect_error($$SELECT create_model('bad', graph, safetensors(
 SELECT expect_error($$SELECT create_model('bad', graph, weights, '{"input_scael": 2}') FROM tiny_graph, tiny_weights$$);
 SELECT expect_error($$SELECT create_model('bad', graph, weights, '{"input_scale": [1, 2]}') FROM tiny_graph, tiny_weights$$);
 SELECT expect_error($$SELECT create_model('bad', graph, weights, '{"input_shift": "one"}') FROM tiny_graph, tiny_weights$$);
+SELECT expect_error($$SELECT create_model('bad', graph, weights, '{"precision": "bf16"}') FROM tiny_graph, tiny_weights$$);
+SELECT expect_error($$SELECT create_model('bad', graph, weights, '{"precision": 8}') FROM tiny_graph, tiny_weights$$);
+SELECT expect_error($$SELECT create_model('bad', graph, weights, '{"precision": "INT8"}') FROM tiny_graph, tiny_weights$$);
 SELECT expect_error($$SELECT create_model('', graph, weights) FROM tiny_graph, tiny_weights$$);
 SELECT expect_error($$SELECT create_model(repeat('m', 64), graph, weights) FROM tiny_graph, tiny_weights$$);
 SELECT expect_error($$SELECT create_model('bad', NULL, weights) FROM tiny_weights$$);

@@ -179,6 +179,14 @@ pi_line_up(int64_t floats)
 	return (floats + 15) / 16 * 16;
 }
 
+/*
+ * The weight of a Dense, Gemm or MatMul node as a [kdim, mdim] matrix
+ * (trans: stored [mdim, kdim]); false when the tiles cannot take it (two
+ * activations, a MatMul weight of rank over 2, a very large weight).
+ */
+bool		pi_gemm_weight_matrix(const PiModel *model, const PiNode *node, int64_t *kdim,
+								  int64_t *mdim, bool *trans);
+
 /* Scratch bytes a Dense, Gemm or MatMul needs on the CPU for up to max_batch rows (op_gemm.c). */
 int64_t		pi_gemm_cpu_scratch_bytes(const PiModel *model, const PiNode *node, int64_t max_batch);
 

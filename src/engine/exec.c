@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "int8.h"
 #include "pi_blas.h"
 #include "pi_engine.h"
 
@@ -50,6 +51,8 @@ node_scratch_bytes(const PiModel *m, const PiNode *n, int64_t max_batch)
 		case PI_OP_DENSE:
 		case PI_OP_GEMM:
 		case PI_OP_MATMUL:
+			if (pi_gemm_int8_applies(m, n))
+				return pi_gemm_int8_scratch_bytes(m, n);
 			return pi_gemm_cpu_scratch_bytes(m, n, max_batch);
 		default:
 			return (int64_t) sizeof(float) * pi_node_scratch_elems(m, n);
@@ -67,6 +70,8 @@ node_packed_floats(const PiModel *m, const PiNode *n)
 		case PI_OP_DENSE:
 		case PI_OP_GEMM:
 		case PI_OP_MATMUL:
+			if (pi_gemm_int8_applies(m, n))
+				return pi_gemm_int8_packed_floats(m, n);
 			return pi_gemm_packed_floats(m, n);
 		default:
 			return 0;
@@ -96,6 +101,8 @@ prepare_nodes(PiExecutor *ex)
 				return false;
 			if (n->op == PI_OP_CONV2D)
 				pi_conv2d_pack(m, n, ex->packed[m->order[pos]]);
+			else if (pi_gemm_int8_applies(m, n))
+				pi_gemm_int8_pack(m, n, ex->packed[m->order[pos]]);
 			else
 				pi_gemm_pack(m, n, ex->packed[m->order[pos]]);
 		}
@@ -257,6 +264,13 @@ pi_engine_cpu_name(void)
 	return pi_cpu()->name;
 }
 
+/* The instruction set of the int8 kernels: "vnni" or "generic". */
+const char *
+pi_engine_int8_name(void)
+{
+	return pi_int8_kernels()->name;
+}
+
 /* Largest batch this executor accepts. */
 int64_t
 pi_executor_max_batch(const PiExecutor *ex)
@@ -370,10 +384,13 @@ run_node(const PiKernelArgs *a)
 	{
 		case PI_OP_DENSE:
 		case PI_OP_GEMM:
-			pi_kernel_gemm(a);
-			break;
 		case PI_OP_MATMUL:
-			pi_kernel_matmul(a);
+			if (pi_gemm_int8_applies(a->model, a->node))
+				pi_kernel_gemm_int8(a);
+			else if (a->node->op == PI_OP_MATMUL)
+				pi_kernel_matmul(a);
+			else
+				pi_kernel_gemm(a);
 			break;
 		case PI_OP_WHERE:
 			pi_kernel_where(a);

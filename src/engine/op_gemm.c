@@ -60,6 +60,13 @@ weight_matrix(const PiModel *m, const PiNode *n, int64_t *kdim, int64_t *mdim, b
 	}
 }
 
+/* The weight of a Dense, Gemm or MatMul node as a [kdim, mdim] matrix, as the tiles take it (cpu.h). */
+bool
+pi_gemm_weight_matrix(const PiModel *model, const PiNode *node, int64_t *kdim, int64_t *mdim, bool *trans)
+{
+	return weight_matrix(model, node, kdim, mdim, trans);
+}
+
 /* Floats of a Dense, Gemm or MatMul weight packed in panels for the GEMM tiles (0: not packed). */
 int64_t
 pi_gemm_packed_floats(const PiModel *model, const PiNode *node)

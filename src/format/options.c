@@ -1,7 +1,8 @@
 /*
  * options.c
  *	  Model options (the JSON object given to create_model): the input
- *	  preprocessing x * input_scale + input_shift, global or per feature.
+ *	  preprocessing x * input_scale + input_shift, global or per feature,
+ *	  and the precision of the layers with a constant weight.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -63,6 +64,22 @@ widen(float **values, int64_t from, int64_t len, PiError *err)
 	return PI_OK;
 }
 
+/* Reads the "precision" option: "fp32" (the default) or "int8". */
+static PiStatus
+read_precision(const cJSON *item, PiPrecision *precision, PiError *err)
+{
+	if (cJSON_IsString(item) && strcmp(item->valuestring, "fp32") == 0)
+		*precision = PI_PRECISION_FP32;
+	else if (cJSON_IsString(item) && strcmp(item->valuestring, "int8") == 0)
+		*precision = PI_PRECISION_INT8;
+	else if (cJSON_IsString(item))
+		return pi_fail(err, PI_ERR_INVALID, "unknown precision \"%.64s\", expected \"fp32\" or \"int8\"",
+					   item->valuestring);
+	else
+		return pi_fail(err, PI_ERR_INVALID, "option \"precision\" must be a string, \"fp32\" or \"int8\"");
+	return PI_OK;
+}
+
 /* Applies a model's options JSON (NULL or "{}" for none). */
 PiStatus
 pi_model_apply_options(PiModel *model, const char *json, size_t len, PiError *err)
@@ -73,6 +90,8 @@ pi_model_apply_options(PiModel *model, const char *json, size_t len, PiError *er
 			   *shift = NULL;
 	int64_t		nscale = 0,
 				nshift = 0;
+	PiPrecision precision = PI_PRECISION_FP32;
+	bool		seen_precision = false;
 	PiStatus	st = PI_OK;
 
 	if (json == NULL || len == 0)
@@ -89,14 +108,20 @@ pi_model_apply_options(PiModel *model, const char *json, size_t len, PiError *er
 			st = read_numbers(item, &scale, &nscale, err);
 		else if (strcmp(item->string, "input_shift") == 0 && shift == NULL)
 			st = read_numbers(item, &shift, &nshift, err);
+		else if (strcmp(item->string, "precision") == 0 && !seen_precision)
+		{
+			st = read_precision(item, &precision, err);
+			seen_precision = true;
+		}
 		else if (pi_text_option_key(item->string))
 			continue;			/* a text model's (pi_text.h) */
 		else
-			st = pi_fail(err, PI_ERR_INVALID, "unknown option \"%s\", expected \"input_scale\", \"input_shift\" or a text model's \"max_seq_length\", \"pooling\" or \"normalize\"",
+			st = pi_fail(err, PI_ERR_INVALID, "unknown option \"%s\", expected \"input_scale\", \"input_shift\", \"precision\" or a text model's \"max_seq_length\", \"pooling\" or \"normalize\"",
 						 item->string);
 		if (st != PI_OK)
 			goto done;
 	}
+	model->precision = precision;
 	if (scale == NULL && shift == NULL)
 		goto done;
 	{

@@ -41,6 +41,7 @@ typedef struct ImageHeader
 	int64_t		scratch_row_elems;
 	int64_t		input_transform_len;
 	int64_t		parameter_count;
+	int64_t		precision;		/* a PiPrecision */
 	int64_t		order_offset;
 	int64_t		buffers_offset;
 	int64_t		scale_offset;
@@ -180,6 +181,7 @@ write_image(const PiModel *m, const bool *used, uint8_t *base)
 		h.scratch_row_elems = m->scratch_row_elems;
 		h.input_transform_len = m->input_transform_len;
 		h.parameter_count = m->parameter_count;
+		h.precision = m->precision;
 		h.order_offset = order_at;
 		h.buffers_offset = buffers_at;
 		h.scale_offset = scale_at;
@@ -403,6 +405,7 @@ pi_model_image_attach(const uint8_t *image, int64_t len, PiError *err)
 		h.norder_fused < 0 || h.norder_fused > h.norder ||
 		h.nbuffers < 0 || h.ninputs < 1 || h.ninputs > 16 ||
 		h.noutputs < 1 || h.noutputs > 16 || h.input_transform_len < 0 ||
+		h.precision < PI_PRECISION_FP32 || h.precision > PI_PRECISION_INT8 ||
 		h.nvalues > len / (int64_t) sizeof(ImageValue) ||
 		h.nnodes > len / (int64_t) sizeof(ImageNode) ||
 		h.nbuffers > len / (int64_t) sizeof(int64_t) ||
@@ -440,6 +443,7 @@ pi_model_image_attach(const uint8_t *image, int64_t len, PiError *err)
 	m->scratch_row_elems = h.scratch_row_elems;
 	m->input_transform_len = h.input_transform_len;
 	m->parameter_count = h.parameter_count;
+	m->precision = (PiPrecision) h.precision;
 	if (!pi_model_index_names(m))
 	{
 		pi_model_free(m);

@@ -6,8 +6,10 @@
  *	  of the executor at each batch size, one thread, on the sequential
  *	  OpenBLAS the test programs link.
  *
- *	  bench_engine [--rows INPUT.pb] MODEL.onnx SECONDS BATCH...
+ *	  bench_engine [--options JSON] [--rows INPUT.pb] MODEL.onnx SECONDS BATCH...
  *
+ * --options applies model options as create_model does (for example
+ * {"precision": "int8"}).
  * With --rows, input 0 takes the rows of INPUT.pb (a TensorProto [N, F]) in
  * turn, copied in before each run (the copy counts), instead of the same
  * pseudo-random batch: models whose work depends on the values, as a tree
@@ -27,6 +29,7 @@
 
 #include "pi_blas.h"
 #include "pi_engine.h"
+#include "pi_format.h"
 #include "pi_onnx.h"
 #include "test_files.h"
 
@@ -108,7 +111,14 @@ main(int argc, char **argv)
 	unsigned	seed = 12345;
 	PiOnnxTensor rows_tensor;
 	const PiOnnxTensor *rows = NULL;
+	const char *options = "{}";
 
+	if (argc > 2 && strcmp(argv[1], "--options") == 0)
+	{
+		options = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc > 2 && strcmp(argv[1], "--rows") == 0)
 	{
 		uint8_t    *pb = (uint8_t *) test_read_file(argv[2], &len);
@@ -126,7 +136,7 @@ main(int argc, char **argv)
 	}
 	if (argc < 4)
 	{
-		fprintf(stderr, "usage: bench_engine [--rows INPUT.pb] MODEL.onnx SECONDS BATCH...\n");
+		fprintf(stderr, "usage: bench_engine [--options JSON] [--rows INPUT.pb] MODEL.onnx SECONDS BATCH...\n");
 		return 2;
 	}
 	pi_blas.sgemm = cblas_sgemm;
@@ -137,6 +147,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "cannot import %s: %s\n", argv[1], err.message);
 		return 1;
 	}
+	if (pi_model_apply_options(model, options, strlen(options), &err) != PI_OK)
+	{
+		fprintf(stderr, "options %s: %s\n", options, err.message);
+		return 1;
+	}
 	if (rows != NULL && rows->numel / rows->dims[0] != pi_value_row_elems(&model->values[model->inputs[0]]))
 	{
 		fprintf(stderr, "the rows have %lld values each, the model's input 0 takes %lld\n",
@@ -145,7 +160,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	seconds = atof(argv[2]);
-	printf("cpu %s nodes %d fused %d\n", pi_engine_cpu_name(), model->norder, model->norder_fused);
+	printf("cpu %s nodes %d fused %d precision %s (int8 kernels %s)\n", pi_engine_cpu_name(), model->norder,
+		   model->norder_fused, model->precision == PI_PRECISION_INT8 ? "int8" : "fp32", pi_engine_int8_name());
 	for (int i = 3; i < argc; i++)
 	{
 		int64_t		batch = atoll(argv[i]);

@@ -87,8 +87,10 @@ def ort_rows_per_s(path, batch, seconds, rounds=5):
     return best
 
 
-def engine_rows_per_s(path, batches, seconds):
-    out = subprocess.run([os.path.join(HERE, "bench_engine"), path, str(seconds)] +
+def engine_rows_per_s(path, batches, seconds, options=None):
+    """bench_engine's rows/s per batch, with model options (a JSON string) if given."""
+    extra = ["--options", options] if options else []
+    out = subprocess.run([os.path.join(HERE, "bench_engine")] + extra + [path, str(seconds)] +
                          [str(b) for b in batches], check=True, capture_output=True, text=True).stdout
     head = re.search(r"cpu (\S+) nodes (\d+) fused (\d+)", out)
     rates = {int(b): float(r) for b, r in re.findall(r"batch (\d+) rows_per_s ([\d.]+)", out)}

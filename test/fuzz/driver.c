@@ -86,7 +86,7 @@ static const char *const attr_names[] = {
 static const char *const words[] = {
 	"pg_infer", "float32", "F32", "F16", "BF16", "F64", "I8", "__metadata__",
 	"dtype", "shape", "data_offsets", "name", "op", "inputs", "outputs", "nodes",
-	"attrs", "format", "version", "metadata", "input_scale", "input_shift",
+	"attrs", "format", "version", "metadata", "input_scale", "input_shift", "precision", "int8",
 	"none", "tanh", "constant", "reflect", "edge", "", "x", "y"
 };
 
@@ -1376,7 +1376,7 @@ buf_puts(Buf *b, const char *s)
 	buf_append(b, s, strlen(s));
 }
 
-/* Replaces the options with input_scale/input_shift of a random form. */
+/* Replaces the options with input_scale/input_shift of a random form and a precision. */
 static void
 mut_options(Parts *parts)
 {
@@ -1438,6 +1438,15 @@ mut_options(Parts *parts)
 			buf_puts(o, num);
 		}
 		buf_puts(o, "]");
+	}
+	/* a precision: int8 (the int8 kernels run), fp32, or one that is refused */
+	if (fuzz_rnd() % 2 == 0)
+	{
+		static const char *const precisions[] = {"\"int8\"", "\"int8\"", "\"fp32\"", "\"bf16\"", "8"};
+
+		buf_puts(o, first ? "\"precision\":" : ",\"precision\":");
+		buf_puts(o, precisions[fuzz_below(5)]);
+		first = false;
 	}
 	if (fuzz_rnd() % 16 == 0)
 		buf_puts(o, first ? "\"unknown\":1" : ",\"unknown\":1");

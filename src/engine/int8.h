@@ -1,0 +1,107 @@
+/*
+ * int8.h
+ *	  The int8 path of Dense, Gemm and MatMul with a constant weight, for
+ *	  models of precision int8 (op_gemm_int8.c), and its inner loops, one
+ *	  table per instruction set (int8_kernels.c).  Internal to src/engine.
+ *
+ * A weight [K, M] is quantized symmetrically per output column j:
+ * q[k][j] = round(w[k][j] / ws[j]) in [-127, 127], ws[j] = max_k |w[k][j]| /
+ * 127.  Each input row r is quantized the same way with its own scale xs[r]
+ * and stored offset by 128 as unsigned bytes (u = q + 128), the operand
+ * form of the u8 x s8 dot-product instructions; a per-column correction
+ * corr[j] = 128 * sum_k q[k][j] takes the offset back out:
+ *
+ *	 y[r][j] = (sum_k u[r][k] * q[k][j] - corr[j]) * xs[r] * ws[j] + bias[j]
+ *
+ * The sum is exact in int32 (K * 255 * 127 stays below 2^31 for K under
+ * 66,000, which pi_gemm_int8_applies requires).
+ *
+ * Packed weights (bytes): panels of PI_INT8_PANEL columns; in a panel,
+ * groups of 4 rows k (K padded with zero rows to kp, a multiple of 4); in
+ * a group, for each column its 4 bytes q[4g..4g+3][j].  Then ws and corr,
+ * npanels * PI_INT8_PANEL of each (zero past M), then Gemm's bias scaled
+ * by beta (M floats; zeros without one).
+ */
+#ifndef PI_INT8_H
+#define PI_INT8_H
+
+#include "pi_engine.h"
+
+/* Columns per panel: 4 vectors of 16 int32 lanes. */
+#define PI_INT8_PANEL 64
+
+/* Most rows K of a quantized weight (int32 sums cannot overflow below it). */
+#define PI_INT8_MAX_K 65536
+
+/* A quantized weight as packed, and the arrays within it. */
+typedef struct PiInt8Weights
+{
+	const int8_t *q;			/* the panels */
+	const float *scale;			/* ws[j] */
+	const int32_t *corr;		/* 128 * sum_k q[k][j] */
+	const float *bias;			/* M floats */
+	int64_t		kp;				/* K rounded up to 4 */
+	int64_t		mdim;
+} PiInt8Weights;
+
+typedef struct PiInt8Kernels
+{
+	const char *name;			/* "vnni" or "generic" */
+
+	/*
+	 * Quantizes rows of x (kdim floats each) to u (kp bytes each: q + 128,
+	 * the padding 128) with scales xs.  A row with a NaN or an infinity
+	 * gets a NaN scale, so that all its outputs are NaN (as a float
+	 * product would make them, or infinite: NaN says the row was not
+	 * finite).
+	 */
+	void		(*quantize) (const float *x, int64_t rows, int64_t kdim, int64_t kp, uint8_t *u,
+							 float *xs);
+
+	/*
+	 * y[r * ldy + j] for rows r < rows and columns j < w->mdim, by the
+	 * formula above, from u (rows of w->kp bytes) and row scales xs; bias
+	 * (M floats) may be NULL.
+	 */
+	void		(*gemm) (const uint8_t *u, int64_t rows, const float *xs, const PiInt8Weights *w,
+						 const float *bias, float *y, int64_t ldy);
+} PiInt8Kernels;
+
+/*
+ * The 8-bit code of v, rounded half away from zero and clamped to [-127,
+ * 127] (NaN to -127, as the vector max and min take it, never converted).
+ */
+static inline int32_t
+pi_int8_code(float v)
+{
+	v = v >= -127.0f ? v : -127.0f;
+	v = v <= 127.0f ? v : 127.0f;
+	return (int32_t) (v + (v < 0.0f ? -0.5f : 0.5f));
+}
+
+extern const PiInt8Kernels pi_int8_kernels_vnni;
+extern const PiInt8Kernels pi_int8_kernels_generic;
+
+/*
+ * The int8 kernels for this CPU: the VNNI ones where the float kernels are
+ * the AVX-512 ones (cpu.c, PG_INFER_CPU) and the CPU has AVX512-VNNI and
+ * AVX512BW, the portable ones otherwise.
+ */
+const PiInt8Kernels *pi_int8_kernels(void);
+
+/* Whether a node runs on the int8 path: an int8 model's Dense, Gemm or MatMul by a weight. */
+bool		pi_gemm_int8_applies(const PiModel *model, const PiNode *node);
+
+/* Floats (4 bytes each) that the node's packed int8 weight takes. */
+int64_t		pi_gemm_int8_packed_floats(const PiModel *model, const PiNode *node);
+
+/* Quantizes and packs the node's weight (and Gemm's scaled bias) into dst. */
+void		pi_gemm_int8_pack(const PiModel *model, const PiNode *node, void *dst);
+
+/* Scratch bytes the int8 path of the node needs (quantized rows and their scales). */
+int64_t		pi_gemm_int8_scratch_bytes(const PiModel *model, const PiNode *node);
+
+/* Runs a Dense, Gemm or MatMul on the int8 path (a->packed from pi_gemm_int8_pack). */
+void		pi_kernel_gemm_int8(const PiKernelArgs *a);
+
+#endif							/* PI_INT8_H */

@@ -1,0 +1,190 @@
+/*
+ * op_gemm_int8.c
+ *	  Dense, Gemm and MatMul by a constant weight in a model of precision
+ *	  int8 (int8.h): the executor quantizes and packs the weight once, per
+ *	  output column; each call quantizes blocks of input rows, each row with
+ *	  its own scale (so a row's result does not depend on the rows batched
+ *	  with it), multiplies them in int32 and writes float32 outputs with the
+ *	  bias, then the fused residual and activation as the float path does.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "int8.h"
+
+/* Input rows quantized per block (bounds the scratch). */
+#define QUANT_ROWS 256
+
+/* K rounded up to a group of 4. */
+static int64_t
+padded_k(int64_t kdim)
+{
+	return (kdim + 3) / 4 * 4;
+}
+
+/* Panels of PI_INT8_PANEL columns for mdim columns. */
+static int64_t
+panels(int64_t mdim)
+{
+	return (mdim + PI_INT8_PANEL - 1) / PI_INT8_PANEL;
+}
+
+/* Whether a node runs on the int8 path: an int8 model's Dense, Gemm or MatMul by a weight. */
+bool
+pi_gemm_int8_applies(const PiModel *model, const PiNode *node)
+{
+	int64_t		kdim,
+				mdim;
+	bool		trans;
+
+	return model->precision == PI_PRECISION_INT8 &&
+		pi_gemm_weight_matrix(model, node, &kdim, &mdim, &trans) && kdim <= PI_INT8_MAX_K;
+}
+
+/* Floats (4 bytes each) that the node's packed int8 weight takes. */
+int64_t
+pi_gemm_int8_packed_floats(const PiModel *model, const PiNode *node)
+{
+	int64_t		kdim,
+				mdim;
+	bool		trans;
+
+	if (!pi_gemm_int8_applies(model, node))
+		return 0;
+	pi_gemm_weight_matrix(model, node, &kdim, &mdim, &trans);
+	/* the int8 panels, then scale and corr per padded column, then the bias */
+	return panels(mdim) * PI_INT8_PANEL * padded_k(kdim) / 4 + 2 * panels(mdim) * PI_INT8_PANEL + mdim;
+}
+
+/* The arrays within a packed int8 weight of kdim x mdim. */
+static PiInt8Weights
+packed_weights(const void *packed, int64_t kdim, int64_t mdim)
+{
+	PiInt8Weights w;
+	int64_t		cols = panels(mdim) * PI_INT8_PANEL;
+
+	w.kp = padded_k(kdim);
+	w.mdim = mdim;
+	w.q = packed;
+	w.scale = (const float *) (w.q + cols * w.kp);
+	w.corr = (const int32_t *) (w.scale + cols);
+	w.bias = (const float *) (w.corr + cols);
+	return w;
+}
+
+/* Quantizes and packs the node's weight (and Gemm's scaled bias) into dst. */
+void
+pi_gemm_int8_pack(const PiModel *model, const PiNode *node, void *dst)
+{
+	const float *w = model->values[node->inputs[1]].data;
+	float		alpha = node->op == PI_OP_GEMM ? node->attrs.alpha : 1.0f;
+	float		beta = node->op == PI_OP_GEMM ? node->attrs.beta : 1.0f;
+	int64_t		kdim = 0,
+				mdim = 0;
+	bool		trans = false;
+	PiInt8Weights pw;
+	int8_t	   *q;
+	float	   *scale;
+	int32_t    *corr;
+	float	   *bias;
+
+	pi_gemm_weight_matrix(model, node, &kdim, &mdim, &trans);
+	pw = packed_weights(dst, kdim, mdim);
+	q = (int8_t *) pw.q;
+	scale = (float *) pw.scale;
+	corr = (int32_t *) pw.corr;
+	bias = (float *) pw.bias;
+	memset(q, 0, panels(mdim) * PI_INT8_PANEL * pw.kp);
+	memset(scale, 0, 2 * sizeof(float) * panels(mdim) * PI_INT8_PANEL);
+	for (int64_t j = 0; j < mdim; j++)
+	{
+		int64_t		p = j / PI_INT8_PANEL,
+					c = j % PI_INT8_PANEL;
+		float		amax = 0.0f,
+					inv;
+		int32_t		sum = 0;
+		bool		finite = true;
+
+		for (int64_t k = 0; k < kdim; k++)
+		{
+			float		v = alpha * (trans ? w[j * kdim + k] : w[k * mdim + j]);
+
+			amax = fmaxf(amax, fabsf(v));
+			finite &= isfinite(v) != 0;
+		}
+		/* a column with a NaN or an infinity gives NaN, as a row does */
+		scale[j] = finite ? amax / 127.0f : NAN;
+		inv = finite && amax > 0.0f ? 127.0f / amax : 0.0f;
+		for (int64_t k = 0; k < kdim; k++)
+		{
+			float		v = alpha * (trans ? w[j * kdim + k] : w[k * mdim + j]) * inv;
+			int32_t		r = pi_int8_code(v);
+
+			q[(p * pw.kp / 4 + k / 4) * PI_INT8_PANEL * 4 + c * 4 + k % 4] = (int8_t) r;
+			sum += r;
+		}
+		corr[j] = 128 * sum;
+		bias[j] = (node->op != PI_OP_MATMUL && node->ninputs == 3) ?
+			beta * model->values[node->inputs[2]].data[j] : 0.0f;
+	}
+}
+
+/* Scratch bytes the int8 path of the node needs (quantized rows and their scales). */
+int64_t
+pi_gemm_int8_scratch_bytes(const PiModel *model, const PiNode *node)
+{
+	int64_t		kdim,
+				mdim;
+	bool		trans;
+
+	if (!pi_gemm_weight_matrix(model, node, &kdim, &mdim, &trans))
+		return 0;
+	return QUANT_ROWS * (int64_t) sizeof(float) + QUANT_ROWS * padded_k(kdim);
+}
+
+/* y[rows, mdim] = x[rows, kdim] times the packed weight plus bias, then the fused epilogue. */
+static void
+run_int8(const PiKernelArgs *a, const float *x, int64_t rows, int64_t kdim, int64_t mdim,
+		 const float *bias, float *y)
+{
+	const PiInt8Kernels *k = pi_int8_kernels();
+	PiInt8Weights w = packed_weights(a->packed, kdim, mdim);
+	float	   *xs = a->scratch;
+	uint8_t    *u = (uint8_t *) (a->scratch + QUANT_ROWS);
+
+	for (int64_t r0 = 0; r0 < rows; r0 += QUANT_ROWS)
+	{
+		int64_t		count = rows - r0 < QUANT_ROWS ? rows - r0 : QUANT_ROWS;
+
+		pi_check_interrupts();
+		k->quantize(x + r0 * kdim, count, kdim, w.kp, u, xs);
+		k->gemm(u, count, xs, &w, bias, y + r0 * mdim, mdim);
+		if (a->epi != NULL)
+			pi_epilogue_apply(a, y, r0 * mdim, count * mdim);
+	}
+}
+
+/* Runs a Dense, Gemm or MatMul on the int8 path (a->packed from pi_gemm_int8_pack). */
+void
+pi_kernel_gemm_int8(const PiKernelArgs *a)
+{
+	int64_t		kdim,
+				mdim,
+				rows = 1;
+	bool		trans;
+
+	pi_gemm_weight_matrix(a->model, a->node, &kdim, &mdim, &trans);
+	if (a->node->op == PI_OP_MATMUL)
+	{
+		/* every leading axis of the activation is a row */
+		for (int i = 0; i < a->in_rank[0] - 1; i++)
+			rows *= a->in_dims[0][i];
+		run_int8(a, a->in[0], rows, kdim, mdim,
+				 (a->epi != NULL && a->epi->bias >= 0) ? a->model->values[a->epi->bias].data : NULL,
+				 a->out);
+	}
+	else
+		run_int8(a, a->in[0], a->batch, kdim, mdim,
+				 a->node->ninputs == 3 ? packed_weights(a->packed, kdim, mdim).bias : NULL, a->out);
+}

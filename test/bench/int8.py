@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Forward passes of the 784-512-256-10 MLP at int8 against float32, one thread.
+
+    python3 test/bench/int8.py [--seconds S] [--batch 256]
+
+Needs numpy and onnxruntime (a virtual environment is fine) and builds
+test/bench/bench_engine (make).  Times, in one run and on one thread, the
+engine on test/bench/models/mlp.onnx at float32 and with options
+{"precision": "int8"} (bench_engine --options), and ONNX Runtime on the same
+file and on its onnxruntime.quantization.quantize_dynamic version (int8
+weights, activations quantized at run time, as the engine does), best of
+several rounds each in rows per second of the thread's CPU time.  Prints the
+machine, the load average before and after, and one markdown table with the
+ratios to the engine's float32.
+"""
+
+import argparse
+import datetime
+import os
+import subprocess
+import tempfile
+
+import onnxruntime as ort
+from onnxruntime.quantization import QuantType, quantize_dynamic
+
+from engine_vs_ort import HERE, ROOT, engine_rows_per_s, machine, ort_rows_per_s
+
+MLP = os.path.join(HERE, "models", "mlp.onnx")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=2.0, help="timed seconds per measurement")
+    ap.add_argument("--batch", type=int, default=256)
+    args = ap.parse_args()
+    subprocess.run(["make", "-s", "-C", ROOT, "test/bench/bench_engine"], check=True)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        quantized = os.path.join(tmp, "mlp_int8.onnx")
+        quantize_dynamic(MLP, quantized, weight_type=QuantType.QInt8)
+        cpu, _, _, fp32 = engine_rows_per_s(MLP, [args.batch], args.seconds)
+        _, _, _, int8 = engine_rows_per_s(MLP, [args.batch], args.seconds, '{"precision": "int8"}')
+        ort_fp32 = ort_rows_per_s(MLP, args.batch, args.seconds)
+        ort_int8 = ort_rows_per_s(quantized, args.batch, args.seconds)
+    load_after = os.getloadavg()
+    base = fp32[args.batch]
+    print("Machine: %s" % machine())
+    print("Engine CPU kernels: %s; ONNX Runtime %s, 1 thread; %s; load average %.2f before, %.2f after" % (
+        cpu, ort.__version__, datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), load_before[0],
+        load_after[0]))
+    print()
+    print("| MLP 784-512-256-10, batch %d | rows/s | / pg_infer float32 |" % args.batch)
+    print("|---|---:|---:|")
+    for name, rate in [("pg_infer float32", base), ("pg_infer int8", int8[args.batch]),
+                       ("ONNX Runtime float32", ort_fp32),
+                       ("ONNX Runtime int8 (quantize_dynamic)", ort_int8)]:
+        print("| %s | %.0f | %.2fx |" % (name, rate, rate / base))
+
+
+if __name__ == "__main__":
+    main()
