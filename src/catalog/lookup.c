@@ -114,6 +114,15 @@ catalog_lookup_model(const char *name, int32 *model_id, int32 *active_version)
 	return found;
 }
 
+/* Begins a scan of model_version for one version, by its primary key, as snapshot sees it. */
+static SysScanDesc
+begin_version_scan(Relation rel, int32 model_id, int32 version, Snapshot snapshot, ScanKeyData keys[2])
+{
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(model_id));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(version));
+	return systable_beginscan(rel, catalog_index("model_version_pkey"), true, snapshot, 2, keys);
+}
+
 /*
  * One version's row as snapshot sees it: its stored definition copied into
  * the caller's memory context when definition is set, else only its numbers
@@ -130,10 +139,7 @@ lookup_version(int32 model_id, int32 version, CatalogVersion *out, bool definiti
 	HeapTuple	tuple;
 	bool		found;
 
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(model_id));
-	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(version));
-	scan = systable_beginscan(rel, catalog_index("model_version_pkey"), true,
-							  snapshot, 2, keys);
+	scan = begin_version_scan(rel, model_id, version, snapshot, keys);
 	tuple = systable_getnext(scan);
 	found = HeapTupleIsValid(tuple);
 	if (found && out)
@@ -207,10 +213,7 @@ catalog_lookup_tokenizer(int32 model_id, int32 version, char **tokenizer_json,
 	HeapTuple	tuple;
 	bool		found;
 
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(model_id));
-	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(version));
-	scan = systable_beginscan(rel, catalog_index("model_version_pkey"), true,
-							  statement_snapshot(), 2, keys);
+	scan = begin_version_scan(rel, model_id, version, statement_snapshot(), keys);
 	tuple = systable_getnext(scan);
 	found = HeapTupleIsValid(tuple);
 	if (found)

@@ -84,6 +84,27 @@ def alter_system(name, value, wait_until, dbname="postgres"):
 
 
 @contextlib.contextmanager
+def restored_copy(dbname):
+    """A new database restored (pg_restore --exit-on-error) from a pg_dump
+    -Fc of dbname; yields its name, and drops it afterwards."""
+    bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
+    params = conninfo(dbname)
+    where = ["-h", params["host"], "-p", params["port"], "-U", "postgres"]
+    dump = subprocess.run([f"{bindir}/pg_dump", "-Fc", *where, dbname], capture_output=True,
+                          check=True).stdout
+    restored = dbname + "_r"
+    with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{restored}"')
+    try:
+        subprocess.run([f"{bindir}/pg_restore", *where, "-d", restored, "--exit-on-error"],
+                       input=dump, check=True, capture_output=True)
+        yield restored
+    finally:
+        with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{restored}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
 def scratch_servers(group, servers):
     """Extra scratch servers in PG_INFER_TEST_DIR/group, started in order and
     stopped afterwards.  servers: (name, port, settings, standby_of) tuples,

@@ -1,7 +1,6 @@
 """The catalog across sessions, dumps, large weights and parallel query."""
 import collections
 import json
-import subprocess
 import threading
 import time
 
@@ -9,7 +8,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from conftest import ROOT, conninfo, create_mnist, safetensors_bytes
+from conftest import ROOT, conninfo, create_mnist, restored_copy, safetensors_bytes
 
 DENSE_GRAPH = {
     "format": "pg_infer", "version": 1,
@@ -83,17 +82,7 @@ def test_pg_dump_and_restore_carry_models(dbname, conn):
                           " (SELECT json_agg(m ORDER BY name, version)"
                           "  FROM (SELECT name, version, active, weight_bytes FROM pginfer.models) m)"
                           ).fetchone()
-    bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
-    params = conninfo(dbname)
-    dump = subprocess.run([f"{bindir}/pg_dump", "-Fc", "-h", params["host"], "-p", params["port"],
-                           "-U", "postgres", dbname], capture_output=True, check=True).stdout
-    restored = dbname + "_r"
-    with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{restored}"')
-    try:
-        subprocess.run([f"{bindir}/pg_restore", "-h", params["host"], "-p", params["port"],
-                        "-U", "postgres", "-d", restored, "--exit-on-error"],
-                       input=dump, check=True, capture_output=True)
+    with restored_copy(dbname) as restored:
         with psycopg.connect(**conninfo(restored), autocommit=True) as r:
             after = r.execute(f"SELECT predict('mnist', {image}) || predict('cnn', {image}),"
                               " predict('m', '{{1,1,1}}'::real[]),"
@@ -103,9 +92,6 @@ def test_pg_dump_and_restore_carry_models(dbname, conn):
             assert after == before
             # numbering continues after a restore
             assert create_dense(r, "m", [[0, 0, 0], [0, 0, 0]], [0, 0]) == 3
-    finally:
-        with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{restored}" WITH (FORCE)')
 
 
 def test_parallel_query_matches_serial(conn):

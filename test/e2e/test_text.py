@@ -4,14 +4,13 @@ tokenizers on the corpus of test/text; embed(), checked against PyTorch's
 vectors of the 2-layer BERT fixture (test/text/make_bert.py)."""
 import json
 import math
-import subprocess
 import sys
 
 import psycopg
 import pytest
 from tokenizers import Tokenizer
 
-from conftest import ROOT, conninfo
+from conftest import ROOT, conninfo, restored_copy
 
 sys.path.insert(0, str(ROOT / "test" / "text"))
 from check_exact import corpus_lines  # noqa: E402
@@ -129,23 +128,10 @@ def test_pg_dump_and_restore_carry_the_tokenizer(dbname, conn):
     create_text_model(conn, "t", options={"max_seq_length": 32, "normalize": True})
     lines, want = reference(32)
     vectors = embed_all(conn, "t", lines)
-    bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
-    params = conninfo(dbname)
-    dump = subprocess.run([f"{bindir}/pg_dump", "-Fc", "-h", params["host"], "-p", params["port"],
-                           "-U", "postgres", dbname], capture_output=True, check=True).stdout
-    restored = dbname + "_r"
-    with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{restored}"')
-    try:
-        subprocess.run([f"{bindir}/pg_restore", "-h", params["host"], "-p", params["port"],
-                        "-U", "postgres", "-d", restored, "--exit-on-error"],
-                       input=dump, check=True, capture_output=True)
+    with restored_copy(dbname) as restored:
         with psycopg.connect(**conninfo(restored), autocommit=True) as r:
             assert tokenize_all(r, "t", lines) == want
             assert embed_all(r, "t", lines) == vectors
-    finally:
-        with psycopg.connect(**conninfo("postgres"), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{restored}" WITH (FORCE)')
 
 
 def embed_all(conn, model, lines):
