@@ -100,16 +100,17 @@ command_unload(ExecState *st, const PiExecRequest *req, PiExecReply *reply)
 
 /*
  * Checks that rows of a tensor of row_elems floats per row, at offset, lie
- * inside the arena and are float-aligned; sets *bytes.  False with err set.
+ * inside the arena and are float-aligned.  False with err set.
  */
 static bool
 arena_range(const ExecState *st, const PiExecRequest *req, const char *what, int index,
-			int64_t offset, int64_t row_elems, int64_t *bytes, PiError *err)
+			int64_t offset, int64_t row_elems, PiError *err)
 {
 	unsigned long long handle = (unsigned long long) req->model_handle;
+	int64_t		bytes;
 	int64_t		end;
 
-	if (!pi_mul_size(req->rows, row_elems, bytes) || !pi_mul_size(*bytes, sizeof(float), bytes))
+	if (!pi_mul_size(req->rows, row_elems, &bytes) || !pi_mul_size(bytes, sizeof(float), &bytes))
 	{
 		pi_fail(err, PI_ERR_LIMIT, "RUN of model %llu: %s %d of %lld rows overflows", handle, what,
 				index, (long long) req->rows);
@@ -121,19 +122,18 @@ arena_range(const ExecState *st, const PiExecRequest *req, const char *what, int
 				handle, what, index, (long long) offset, sizeof(float));
 		return false;
 	}
-	if (__builtin_add_overflow(offset, *bytes, &end) || end > st->arena_bytes)
+	if (__builtin_add_overflow(offset, bytes, &end) || end > st->arena_bytes)
 	{
 		pi_fail(err, PI_ERR_LIMIT, "RUN of model %llu: %s %d takes %lld bytes at arena offset %lld, past the arena's %lld bytes",
-				handle, what, index, (long long) *bytes, (long long) offset, (long long) st->arena_bytes);
+				handle, what, index, (long long) bytes, (long long) offset, (long long) st->arena_bytes);
 		return false;
 	}
 	return true;
 }
 
-/* Checks a RUN request against the model and the arena; the byte counts of each input and output. */
+/* Checks a RUN request against the model and the arena. */
 static bool
-run_valid(const ExecState *st, const PiExecRequest *req, const LoadedModel *lm,
-		  int64_t *in_bytes, int64_t *out_bytes, PiError *err)
+run_valid(const ExecState *st, const PiExecRequest *req, const LoadedModel *lm, PiError *err)
 {
 	const PiModel *m = lm->model;
 	unsigned long long handle = (unsigned long long) req->model_handle;
@@ -159,11 +159,11 @@ run_valid(const ExecState *st, const PiExecRequest *req, const LoadedModel *lm,
 	}
 	for (int i = 0; i < m->ninputs; i++)
 		if (!arena_range(st, req, "input", i, req->input_offset[i],
-						 pi_value_row_elems(&m->values[m->inputs[i]]), &in_bytes[i], err))
+						 pi_value_row_elems(&m->values[m->inputs[i]]), err))
 			return false;
 	for (int o = 0; o < req->noutputs; o++)
 		if (!arena_range(st, req, "output", o, req->output_offset[o],
-						 pi_value_row_elems(&m->values[m->outputs[o]]), &out_bytes[o], err))
+						 pi_value_row_elems(&m->values[m->outputs[o]]), err))
 			return false;
 	return true;
 }
@@ -185,8 +185,6 @@ command_run(ExecState *st, const PiExecRequest *req, PiExecReply *reply)
 {
 	LoadedModel *lm = models_find(&st->table, req->model_handle);
 	PiError		err = {0};
-	int64_t		in_bytes[PI_EXEC_MAX_IO];
-	int64_t		out_bytes[PI_EXEC_MAX_IO];
 	struct timespec start,
 				end;
 
@@ -197,7 +195,7 @@ command_run(ExecState *st, const PiExecRequest *req, PiExecReply *reply)
 		reply_error(reply, &err);
 		return;
 	}
-	if (!run_valid(st, req, lm, in_bytes, out_bytes, &err) ||
+	if (!run_valid(st, req, lm, &err) ||
 		activations_reserve(st, lm, req->rows, req->memory_limit, &err) != PI_OK)
 	{
 		reply_error(reply, &err);
