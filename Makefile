@@ -20,7 +20,7 @@ PGFILEDESC = "pg_infer - neural-network inference in PostgreSQL"
 ENGINE_SRCS = \
 	src/format/safetensors.c src/format/graph_json.c src/format/options.c src/format/stored.c \
 	src/ir/model.c src/ir/ops.c src/ir/attrs.c src/ir/shape.c src/ir/shape_window.c \
-	src/ir/shape_reduce.c src/ir/shape_index.c src/ir/finalize.c src/ir/fuse.c src/ir/image.c \
+	src/ir/shape_reduce.c src/ir/shape_index.c src/ir/finalize.c src/ir/toposort.c src/ir/fuse.c src/ir/image.c \
 	src/engine/exec.c src/engine/cpu.c src/engine/kernels_avx512.c src/engine/kernels_avx2.c \
 	src/engine/kernels_generic.c src/engine/window.c src/engine/op_gemm.c src/engine/op_elementwise.c \
 	src/engine/op_softmax.c src/engine/op_shape.c src/engine/op_conv.c src/engine/conv_winograd.c \

@@ -491,6 +491,14 @@ int			pi_model_find_value(const PiModel *model, const char *name);
 PiStatus	pi_model_finalize(PiModel *model, PiError *err);
 
 /*
+ * Orders nnodes nodes after the sources of their edges from[e] -> to[e];
+ * returns how many were ordered (fewer: a cycle through *stuck), -1 when out
+ * of memory.
+ */
+int			pi_topological_order(int nnodes, const int *from, const int *to, int nedges,
+								 int *order, int *stuck);
+
+/*
  * Folds biases, residual Adds and activations into the epilogues of the
  * Conv2D, Dense, Gemm and MatMul nodes before them where the buffer plan
  * allows it (src/ir/fuse.c); sets norder_fused.  Part of finalizing.

@@ -468,17 +468,24 @@ static PiStatus
 order_nodes(OnnxImporter *im, int *order, PiError *err)
 {
 	const OnnxGraph *g = im->graph;
-	int		   *pending = calloc(g->nnodes + 1, sizeof(int));
-	int		   *consumers_start = calloc(g->nnodes + 2, sizeof(int));
-	int		   *consumers = NULL;
 	int			total = 0,
-				head = 0,
-				tail = 0;
-	PiStatus	st = PI_OK;
+				nedges = 0,
+				stuck,
+				ordered;
+	int		   *from,
+			   *to;
 
-	if (pending == NULL || consumers_start == NULL)
-		goto nomem;
-	/* edges producer -> consumer, as a CSR list by producer */
+	for (int i = 0; i < g->nnodes; i++)
+		total += g->nodes[i].ninputs;
+	from = malloc(sizeof(int) * (total + 1));
+	to = malloc(sizeof(int) * (total + 1));
+	if (from == NULL || to == NULL)
+	{
+		free(from);
+		free(to);
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+	}
+	/* an edge producer -> consumer for each input that a node makes */
 	for (int i = 0; i < g->nnodes; i++)
 		for (int j = 0; j < g->nodes[i].ninputs; j++)
 		{
@@ -489,65 +496,26 @@ order_nodes(OnnxImporter *im, int *order, PiError *err)
 				continue;
 			if ((e = onnx_entry(im, in)) == NULL)
 			{
-				st = pi_fail(err, PI_ERR_UNDEFINED, "node \"%s\" (%s) input \"%s\" is not a graph input, an initializer or a node output",
-							 onnx_node_label(&g->nodes[i]), g->nodes[i].op_type, in);
-				goto done;
+				free(from);
+				free(to);
+				return pi_fail(err, PI_ERR_UNDEFINED, "node \"%s\" (%s) input \"%s\" is not a graph input, an initializer or a node output",
+							   onnx_node_label(&g->nodes[i]), g->nodes[i].op_type, in);
 			}
 			if (e->producer >= 0)
 			{
-				consumers_start[e->producer + 1]++;
-				pending[i]++;
-				total++;
+				from[nedges] = e->producer;
+				to[nedges++] = i;
 			}
 		}
-	for (int i = 0; i < g->nnodes; i++)
-		consumers_start[i + 1] += consumers_start[i];
-	if ((consumers = malloc(sizeof(int) * (total + 1))) == NULL)
-		goto nomem;
-	{
-		int		   *fill = calloc(g->nnodes + 1, sizeof(int));
-
-		if (fill == NULL)
-			goto nomem;
-		for (int i = 0; i < g->nnodes; i++)
-			for (int j = 0; j < g->nodes[i].ninputs; j++)
-			{
-				OnnxEntry  *e = g->nodes[i].inputs[j][0] ? onnx_entry(im, g->nodes[i].inputs[j]) : NULL;
-
-				if (e != NULL && e->producer >= 0)
-					consumers[consumers_start[e->producer] + fill[e->producer]++] = i;
-			}
-		free(fill);
-	}
-	for (int i = 0; i < g->nnodes; i++)
-		if (pending[i] == 0)
-			order[tail++] = i;
-	while (head < tail)
-	{
-		int			i = order[head++];
-
-		for (int c = consumers_start[i]; c < consumers_start[i + 1]; c++)
-			if (--pending[consumers[c]] == 0)
-				order[tail++] = consumers[c];
-	}
-	if (tail != g->nnodes)
-	{
-		for (int i = 0; i < g->nnodes; i++)
-			if (pending[i] > 0)
-			{
-				st = pi_fail(err, PI_ERR_CYCLE, "the ONNX graph has a cycle through node \"%s\"",
-							 onnx_node_label(&g->nodes[i]));
-				break;
-			}
-	}
-	goto done;
-nomem:
-	st = pi_fail(err, PI_ERR_NOMEM, "out of memory");
-done:
-	free(pending);
-	free(consumers_start);
-	free(consumers);
-	return st;
+	ordered = pi_topological_order(g->nnodes, from, to, nedges, order, &stuck);
+	free(from);
+	free(to);
+	if (ordered < 0)
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+	if (ordered < g->nnodes)
+		return pi_fail(err, PI_ERR_CYCLE, "the ONNX graph has a cycle through node \"%s\"",
+					   onnx_node_label(&g->nodes[stuck]));
+	return PI_OK;
 }
 
 /* The constant of a Constant node's attribute. */

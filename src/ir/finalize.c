@@ -82,86 +82,46 @@ mark_live(PiModel *m, PiError *err)
 	return PI_OK;
 }
 
-/* Kahn's algorithm over all nodes; a leftover node means a cycle. */
+/* The execution order: each node after the nodes that make its inputs. */
 static PiStatus
 topological_order(PiModel *m, PiError *err)
 {
-	int		   *pending = calloc(m->nnodes + 1, sizeof(int));
-	int		   *consumers_start = calloc(m->nvalues + 1, sizeof(int));
-	int		   *consumers = NULL;
-	int		   *queue = NULL;
+	int		   *from,
+			   *to;
 	int			total = 0,
-				head = 0,
-				tail = 0;
-	PiStatus	st = PI_OK;
+				nedges = 0,
+				stuck,
+				ordered = -1;
 
-	if (pending == NULL || consumers_start == NULL)
-		goto nomem;
-	/* consumers of each value, as a CSR list */
 	for (int i = 0; i < m->nnodes; i++)
-		for (int j = 0; j < m->nodes[i].ninputs; j++)
-		{
-			consumers_start[m->nodes[i].inputs[j] + 1]++;
-			total++;
-		}
-	for (int v = 0; v < m->nvalues; v++)
-		consumers_start[v + 1] += consumers_start[v];
-	consumers = malloc(sizeof(int) * (total + 1));
-	queue = malloc(sizeof(int) * (m->nnodes + 1));
+		total += m->nodes[i].ninputs;
+	from = malloc(sizeof(int) * (total + 1));
+	to = malloc(sizeof(int) * (total + 1));
 	m->order = malloc(sizeof(int) * (m->nnodes + 1));
-	if (consumers == NULL || queue == NULL || m->order == NULL)
-		goto nomem;
+	if (from != NULL && to != NULL && m->order != NULL)
 	{
-		int		   *fill = calloc(m->nvalues + 1, sizeof(int));
-
-		if (fill == NULL)
-			goto nomem;
 		for (int i = 0; i < m->nnodes; i++)
 			for (int j = 0; j < m->nodes[i].ninputs; j++)
 			{
-				int			v = m->nodes[i].inputs[j];
+				const PiValue *v = &m->values[m->nodes[i].inputs[j]];
 
-				consumers[consumers_start[v] + fill[v]++] = i;
+				if (v->kind == PI_VALUE_NODE)
+				{
+					from[nedges] = v->producer;
+					to[nedges++] = i;
+				}
 			}
-		free(fill);
+		ordered = pi_topological_order(m->nnodes, from, to, nedges, m->order, &stuck);
 	}
-	for (int i = 0; i < m->nnodes; i++)
-	{
-		for (int j = 0; j < m->nodes[i].ninputs; j++)
-			if (m->values[m->nodes[i].inputs[j]].kind == PI_VALUE_NODE)
-				pending[i]++;
-		if (pending[i] == 0)
-			queue[tail++] = i;
-	}
-	while (head < tail)
-	{
-		int			i = queue[head++];
-		int			v = m->nodes[i].output;
-
-		m->order[m->norder++] = i;
-		for (int c = consumers_start[v]; c < consumers_start[v + 1]; c++)
-			if (--pending[consumers[c]] == 0)
-				queue[tail++] = consumers[c];
-	}
-	if (m->norder != m->nnodes)
-	{
-		for (int i = 0; i < m->nnodes; i++)
-			if (pending[i] > 0)
-			{
-				st = pi_fail(err, PI_ERR_CYCLE, "the graph has a cycle through node \"%s\"",
-							 m->nodes[i].name);
-				break;
-			}
-	}
-	goto done;
-nomem:
-	st = pi_fail(err, PI_ERR_NOMEM, "out of memory");
-done:
-	free(pending);
-	free(consumers_start);
-	free(consumers);
-	free(queue);
-	return st;
+	free(from);
+	free(to);
+	if (ordered < 0)
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+	m->norder = ordered;
+	if (ordered < m->nnodes)
+		return pi_fail(err, PI_ERR_CYCLE, "the graph has a cycle through node \"%s\"",
+					   m->nodes[stuck].name);
+	return PI_OK;
 }
 
 /*
