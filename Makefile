@@ -140,9 +140,9 @@ test/engine/test_engine: test/engine/test_engine.c $(TEST_CHECK) $(TEST_COMMON) 
 test/engine/test_int8: test/engine/test_int8.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_int8.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) -lcjson -lz $(BLAS_LIBS) -lm
 
-test/fuzz/fuzz_model: test/fuzz/fuzz_model.c test/fuzz/driver.c $(FUZZ_COMMON) test/fuzz/fuzz_common.h test/fuzz/fuzz_model.h $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
+test/fuzz/fuzz_model: test/fuzz/fuzz_model.c test/fuzz/driver.c test/fuzz/driver_common.c $(FUZZ_COMMON) test/fuzz/fuzz_common.h test/fuzz/driver_common.h test/fuzz/fuzz_model.h $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all \
-		-o $@ test/fuzz/fuzz_model.c test/fuzz/driver.c $(FUZZ_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+		-o $@ test/fuzz/fuzz_model.c test/fuzz/driver.c test/fuzz/driver_common.c $(FUZZ_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
 # The same target under clang's libFuzzer (coverage-guided), without driver.c:
 #   mkdir -p /tmp/units && test/fuzz/fuzz_model_libfuzzer -dict=test/fuzz/fuzz_model.dict \
@@ -155,9 +155,9 @@ test/fuzz/fuzz_model_libfuzzer: test/fuzz/fuzz_model.c $(FUZZ_COMMON) test/fuzz/
 
 # The ONNX importer's fuzz target (test/fuzz/fuzz_onnx.c), with its own
 # structure-aware driver; corpus from test/fuzz/make_onnx_corpus.py.
-test/fuzz/fuzz_onnx: test/fuzz/fuzz_onnx.c test/fuzz/driver_onnx.c $(FUZZ_COMMON) test/fuzz/fuzz_common.h test/fuzz/fuzz_onnx.h $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
+test/fuzz/fuzz_onnx: test/fuzz/fuzz_onnx.c test/fuzz/driver_onnx.c test/fuzz/driver_common.c $(FUZZ_COMMON) test/fuzz/fuzz_common.h test/fuzz/driver_common.h test/fuzz/fuzz_onnx.h $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all \
-		-o $@ test/fuzz/fuzz_onnx.c test/fuzz/driver_onnx.c $(FUZZ_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+		-o $@ test/fuzz/fuzz_onnx.c test/fuzz/driver_onnx.c test/fuzz/driver_common.c $(FUZZ_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
 test/fuzz/fuzz_onnx_libfuzzer: test/fuzz/fuzz_onnx.c $(FUZZ_COMMON) test/fuzz/fuzz_onnx.h $(ENGINE_SRCS) include/*.h src/format/onnx_*.h
 	$(FUZZ_CLANG) $(ENGINE_TEST_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \

@@ -19,31 +19,19 @@
  *	  as fuzz_model-crash-<hash> (prefix: $FUZZ_ARTIFACT_PREFIX).
  */
 #include <cjson/cJSON.h>
-#include <dirent.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "driver_common.h"
 #include "fuzz_common.h"
 #include "fuzz_model.h"
 
 #define FUZZ_MAX_INPUT (256 * 1024)	/* mutants are cut to this size */
 #define POOL_EXTRA 512			/* accepted mutants kept for further mutation */
 #define POOL_MAX_INPUT (32 * 1024)	/* ... if not larger than this */
-#define INPUT_TIMEOUT_S 20		/* one input running longer is a hang */
-
-/* A growable byte buffer. */
-typedef struct Buf
-{
-	uint8_t    *p;
-	size_t		len;
-	size_t		cap;
-} Buf;
 
 /* One input of the pool. */
 typedef struct Entry
@@ -55,14 +43,6 @@ typedef struct Entry
 static Entry *pool;
 static int	npool;
 static int	nseeds;
-
-/* The input being run, saved if it crashes. */
-static const uint8_t *volatile current_data;
-static volatile size_t current_len;
-static volatile long current_iteration = -1;	/* -1: a corpus file */
-
-/* The sanitizers' death callback hook; weak, so that plain builds link too. */
-extern void __sanitizer_set_death_callback(void (*callback) (void)) __attribute__((weak));
 
 static const char *const op_names[] = {
 	"Dense", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu",
@@ -97,31 +77,6 @@ static const char *const numbers[] = {
 	"9007199254740993", "1e15", "1e300", "-1e300", "1e-300", "0.5", "-0.5",
 	"1.5", "1e999", "-0", "1e5", "0.0001", "3.4e38", "-3.4e38", "1e39"
 };
-
-/* Reserves room for extra more bytes. */
-static void
-buf_reserve(Buf *b, size_t extra)
-{
-	if (b->len + extra <= b->cap)
-		return;
-	b->cap = (b->len + extra) * 2 + 64;
-	b->p = realloc(b->p, b->cap);
-	if (b->p == NULL)
-	{
-		fprintf(stderr, "fuzz_model: out of memory\n");
-		exit(2);
-	}
-}
-
-/* Appends bytes. */
-static void
-buf_append(Buf *b, const void *data, size_t len)
-{
-	buf_reserve(b, len);
-	if (len > 0)
-		memcpy(b->p + b->len, data, len);
-	b->len += len;
-}
 
 /* Replaces len bytes at pos by rlen bytes of repl. */
 static void
@@ -221,145 +176,6 @@ pick_entry(void)
 	return &pool[fuzz_below(fuzz_rnd() & 1 ? nseeds : npool)];
 }
 
-/* Writes to stderr from a signal handler. */
-static void
-say(const char *s, size_t n)
-{
-	ssize_t		r = write(2, s, n);
-
-	(void) r;
-}
-
-/* Saves the current input (async-signal-safe: only open/write). */
-static void
-save_current(void)
-{
-	static const char hex[] = "0123456789abcdef";
-	const char *prefix = getenv("FUZZ_ARTIFACT_PREFIX");
-	char		path[512];
-	size_t		n = 0;
-	uint64_t	h = 14695981039346656037ull;
-	const uint8_t *d = current_data;
-	size_t		len = current_len;
-	int			fd;
-
-	if (d == NULL)
-		return;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ d[i]) * 1099511628211ull;
-	if (prefix == NULL)
-		prefix = "fuzz_model-crash-";
-	while (*prefix && n < sizeof(path) - 20)
-		path[n++] = *prefix++;
-	for (int i = 15; i >= 0; i--)
-		path[n++] = hex[(h >> (4 * i)) & 15];
-	path[n] = '\0';
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd >= 0)
-	{
-		size_t		off = 0;
-
-		while (off < len)
-		{
-			ssize_t		w = write(fd, d + off, len - off);
-
-			if (w <= 0)
-				break;
-			off += (size_t) w;
-		}
-		close(fd);
-		char		num[24];
-		int			k = sizeof(num);
-		long		it = current_iteration;
-
-		num[--k] = '\n';
-		do
-			num[--k] = (char) ('0' + it % 10);
-		while ((it /= 10) > 0 && k > 0);
-		say("fuzz_model: input saved as ", 27);
-		say(path, n);
-		say(current_iteration >= 0 ? ", mutation " : ", a corpus file", current_iteration >= 0 ? 11 : 15);
-		if (current_iteration >= 0)
-			say(num + k, sizeof(num) - k);
-		else
-			say("\n", 1);
-	}
-}
-
-/* Sanitizer death callback. */
-static void
-on_death(void)
-{
-	save_current();
-}
-
-/* SIGABRT (a failed check, or UBSan): saves the input, then aborts. */
-static void
-on_abort(int sig)
-{
-	save_current();
-	signal(SIGABRT, SIG_DFL);
-	raise(SIGABRT);
-}
-
-/* SIGALRM: one input ran too long. */
-static void
-on_alarm(int sig)
-{
-	static const char msg[] = "fuzz_model: an input ran for too long (a hang)\n";
-
-	say(msg, sizeof(msg) - 1);
-	save_current();
-	signal(SIGABRT, SIG_DFL);
-	abort();
-}
-
-/* Runs one input under the watchdog. */
-static void
-run_input(const uint8_t *data, size_t len)
-{
-	current_data = data;
-	current_len = len;
-	alarm(INPUT_TIMEOUT_S);
-	LLVMFuzzerTestOneInput(data, len);
-	alarm(0);
-	current_data = NULL;
-}
-
-/* Reads a whole file; NULL if it cannot. */
-static uint8_t *
-read_file(const char *path, size_t *len)
-{
-	FILE	   *f = fopen(path, "rb");
-	uint8_t    *buf;
-	long		size;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
-	{
-		fclose(f);
-		return NULL;
-	}
-	buf = malloc(size + 1);
-	if (buf == NULL || fread(buf, 1, size, f) != (size_t) size)
-	{
-		free(buf);
-		fclose(f);
-		return NULL;
-	}
-	fclose(f);
-	*len = (size_t) size;
-	return buf;
-}
-
-/* Orders file names. */
-static int
-str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 /* Adds an input to the pool (a copy). */
 static void
 pool_add(const uint8_t *data, size_t len)
@@ -389,60 +205,41 @@ pool_add(const uint8_t *data, size_t len)
 static int
 load_corpus(const char *dir)
 {
-	DIR		   *d = opendir(dir);
-	struct dirent *de;
-	char	  **names = NULL;
 	int			n = 0,
-				cap = 0,
 				bad = 0;
+	char	  **names = list_dir_sorted(dir, &n);
 
-	if (d == NULL)
+	if (names == NULL)
 	{
 		fprintf(stderr, "fuzz_model: cannot open corpus directory %s\n", dir);
 		return 1;
 	}
-	while ((de = readdir(d)) != NULL)
-	{
-		if (de->d_name[0] == '.')
-			continue;
-		if (n == cap)
-		{
-			cap = cap ? cap * 2 : 64;
-			names = realloc(names, sizeof(char *) * cap);
-		}
-		names[n++] = strdup(de->d_name);
-	}
-	closedir(d);
-	if (n > 0)
-		qsort(names, n, sizeof(char *), str_cmp);
 	pool = calloc(n + POOL_EXTRA + 1, sizeof(Entry));
 	for (int i = 0; i < n; i++)
 	{
 		char		path[4096];
 		struct stat sb;
-		size_t		len;
-		uint8_t    *data;
+		Buf			file;
 		long		accepted;
 
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
 			continue;
-		data = read_file(path, &len);
-		if (data == NULL)
+		if (!buf_read_file(path, &file))
 		{
 			fprintf(stderr, "fuzz_model: cannot read %s\n", path);
 			bad++;
 			continue;
 		}
 		accepted = pi_fuzz_stats.accepted;
-		run_input(data, len);
+		guard_run(file.p, file.len, -1);
 		if (strncmp(names[i], "valid-", 6) == 0 && pi_fuzz_stats.accepted == accepted)
 		{
 			fprintf(stderr, "fuzz_model: seed %s does not load as a model\n", names[i]);
 			bad++;
 		}
-		pool[npool].data = data;
-		pool[npool].len = len;
+		pool[npool].data = file.p;
+		pool[npool].len = file.len;
 		npool++;
 	}
 	nseeds = npool;
@@ -1690,10 +1487,7 @@ main(int argc, char **argv)
 				argv[0], argv[0]);
 		return 2;
 	}
-	if (__sanitizer_set_death_callback != NULL)
-		__sanitizer_set_death_callback(on_death);
-	signal(SIGABRT, on_abort);
-	signal(SIGALRM, on_alarm);
+	guard_install("fuzz_model");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
 	if (!is_dir(argv[1]))
@@ -1701,17 +1495,16 @@ main(int argc, char **argv)
 		/* reproduce: run each file once */
 		for (int i = 1; i < argc; i++)
 		{
-			size_t		len;
-			uint8_t    *data = read_file(argv[i], &len);
+			Buf			file;
 
-			if (data == NULL)
+			if (!buf_read_file(argv[i], &file))
 			{
 				fprintf(stderr, "fuzz_model: cannot read %s\n", argv[i]);
 				bad++;
 				continue;
 			}
-			run_input(data, len);
-			free(data);
+			guard_run(file.p, file.len, -1);
+			free(file.p);
 		}
 		printf("fuzz_model: %ld inputs, %ld accepted models, %ld run, 0 crashes\n",
 			   pi_fuzz_stats.inputs, pi_fuzz_stats.accepted, pi_fuzz_stats.executed);
@@ -1743,9 +1536,8 @@ main(int argc, char **argv)
 				}
 			}
 
-			current_iteration = i;
 			make_mutant(&mutant);
-			run_input(mutant.p, mutant.len);
+			guard_run(mutant.p, mutant.len, i);
 			if (pi_fuzz_stats.accepted > accepted && mutant.len <= POOL_MAX_INPUT)
 				pool_add(mutant.p, mutant.len);
 		}

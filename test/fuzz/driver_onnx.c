@@ -19,16 +19,13 @@
  *	  A crash or sanitizer report ends the process; the input is first saved
  *	  as fuzz_onnx-crash-<hash> (prefix: $FUZZ_ARTIFACT_PREFIX).
  */
-#include <dirent.h>
-#include <limits.h>
 #include <stdbool.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "driver_common.h"
 #include "fuzz_common.h"
 #include "fuzz_onnx.h"
 
@@ -36,15 +33,6 @@
 #define POOL_EXTRA 256
 #define POOL_MAX_INPUT (32 * 1024)
 #define MAX_DEPTH 8
-#define INPUT_TIMEOUT_S 20
-
-/* A growable byte buffer. */
-typedef struct Buf
-{
-	uint8_t    *p;
-	size_t		len;
-	size_t		cap;
-} Buf;
 
 /* One protobuf field; a message payload has children instead of bytes. */
 typedef struct Field
@@ -62,11 +50,6 @@ typedef struct Field
 static Buf *pool;
 static int	npool;
 static int	nseeds;
-static const uint8_t *volatile current_data;
-static volatile size_t current_len;
-
-/* The sanitizers' death callback hook; weak, so that plain builds link too. */
-extern void __sanitizer_set_death_callback(void (*callback) (void)) __attribute__((weak));
 
 static const char *const strings[] = {
 	"", "x", "y", "Relu", "Conv", "Gemm", "Reshape", "Shape", "Gather", "Concat",
@@ -88,24 +71,6 @@ static const uint32_t floats[] = {
 	0x00000000, 0x80000000, 0x3f800000, 0xbf800000, 0x7f800000, 0xff800000,
 	0x7fc00000, 0x7f7fffff, 0x00000001, 0x3a83126f
 };
-
-/* Appends bytes. */
-static void
-buf_append(Buf *b, const void *data, size_t len)
-{
-	if (b->len + len > b->cap)
-	{
-		b->cap = (b->len + len) * 2 + 64;
-		if ((b->p = realloc(b->p, b->cap)) == NULL)
-		{
-			fprintf(stderr, "fuzz_onnx: out of memory\n");
-			exit(2);
-		}
-	}
-	if (len > 0)
-		memcpy(b->p + b->len, data, len);
-	b->len += len;
-}
 
 /* Appends a varint. */
 static void
@@ -447,92 +412,29 @@ mutate(const Buf *src)
 	return out;
 }
 
-/* Saves the running input before the process dies. */
-static void
-save_current(void)
-{
-	char		path[512];
-	const char *prefix = getenv("FUZZ_ARTIFACT_PREFIX");
-	uint64_t	h = 1469598103934665603ull;
-	FILE	   *f;
-
-	if (current_data == NULL)
-		return;
-	for (size_t i = 0; i < current_len; i++)
-		h = (h ^ current_data[i]) * 1099511628211ull;
-	snprintf(path, sizeof(path), "%sfuzz_onnx-crash-%016llx", prefix ? prefix : "", (unsigned long long) h);
-	if ((f = fopen(path, "wb")) != NULL)
-	{
-		fwrite((const void *) current_data, 1, current_len, f);
-		fclose(f);
-		fprintf(stderr, "fuzz_onnx: input saved as %s\n", path);
-	}
-}
-
-/* Signal handler: save the input, then die of the signal. */
-static void
-on_signal(int sig)
-{
-	save_current();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* Runs one input under the crash and time guards. */
-static void
-run(const uint8_t *data, size_t len)
-{
-	current_data = data;
-	current_len = len;
-	alarm(INPUT_TIMEOUT_S);
-	LLVMFuzzerTestOneInput(data, len);
-	alarm(0);
-	current_data = NULL;
-}
-
-/* Reads a file into a buffer. */
-static bool
-read_all(const char *path, Buf *b)
-{
-	FILE	   *f = fopen(path, "rb");
-	uint8_t		chunk[65536];
-	size_t		n;
-
-	memset(b, 0, sizeof(*b));
-	if (f == NULL)
-		return false;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		buf_append(b, chunk, n);
-	fclose(f);
-	return true;
-}
-
 int
 main(int argc, char **argv)
 {
-	DIR		   *d;
+	char	  **names;
+	int			n = 0;
 	long		iterations = 0;
 	int			failures = 0;
 
-	if (__sanitizer_set_death_callback)
-		__sanitizer_set_death_callback(save_current);
-	signal(SIGSEGV, on_signal);
-	signal(SIGABRT, on_signal);
-	signal(SIGALRM, on_signal);
+	guard_install("fuzz_onnx");
 	if (argc < 2)
 	{
 		fprintf(stderr, "usage: %s CORPUS_DIR [ITERATIONS [SEED]] | %s FILE...\n", argv[0], argv[0]);
 		return 2;
 	}
-	if ((d = opendir(argv[1])) == NULL)
+	if ((names = list_dir_sorted(argv[1], &n)) == NULL)
 	{
 		for (int i = 1; i < argc; i++)
 		{
 			Buf			b;
 
-			if (!read_all(argv[i], &b))
+			if (!buf_read_file(argv[i], &b))
 				return 2;
-			run(b.p, b.len);
+			guard_run(b.p, b.len, -1);
 			free(b.p);
 		}
 		printf("ran %d inputs\n", argc - 1);
@@ -540,47 +442,26 @@ main(int argc, char **argv)
 	}
 	iterations = argc > 2 ? atol(argv[2]) : 0;
 	fuzz_rng_seed(argc > 3 ? strtoull(argv[3], NULL, 10) : 0x9e3779b97f4a7c15ull);
+	pool = calloc((size_t) n + POOL_EXTRA, sizeof(Buf));
+	for (int i = 0; i < n; i++)
 	{
-		struct dirent *e;
-		char	  **names = NULL;
-		int			n = 0;
+		char		path[1024];
+		long		accepted = pi_onnx_fuzz_stats.accepted;
 
-		while ((e = readdir(d)) != NULL)
-			if (e->d_name[0] != '.')
-			{
-				names = realloc(names, sizeof(char *) * (n + 1));
-				names[n++] = strdup(e->d_name);
-			}
-		closedir(d);
-		for (int i = 1; i < n; i++)
-			for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--)
-			{
-				char	   *t = names[j];
-
-				names[j] = names[j - 1];
-				names[j - 1] = t;
-			}
-		pool = calloc((size_t) n + POOL_EXTRA, sizeof(Buf));
-		for (int i = 0; i < n; i++)
+		snprintf(path, sizeof(path), "%s/%s", argv[1], names[i]);
+		if (!buf_read_file(path, &pool[npool]))
+			continue;
+		guard_run(pool[npool].p, pool[npool].len, -1);
+		if (strncmp(names[i], "valid-", 6) == 0 && pi_onnx_fuzz_stats.accepted == accepted)
 		{
-			char		path[1024];
-			long		accepted = pi_onnx_fuzz_stats.accepted;
-
-			snprintf(path, sizeof(path), "%s/%s", argv[1], names[i]);
-			if (!read_all(path, &pool[npool]))
-				continue;
-			run(pool[npool].p, pool[npool].len);
-			if (strncmp(names[i], "valid-", 6) == 0 && pi_onnx_fuzz_stats.accepted == accepted)
-			{
-				fprintf(stderr, "FAIL: corpus file %s should load\n", names[i]);
-				failures++;
-			}
-			npool++;
-			free(names[i]);
+			fprintf(stderr, "FAIL: corpus file %s should load\n", names[i]);
+			failures++;
 		}
-		free(names);
-		nseeds = npool;
+		npool++;
+		free(names[i]);
 	}
+	free(names);
+	nseeds = npool;
 	if (npool == 0)
 	{
 		fprintf(stderr, "fuzz_onnx: empty corpus\n");
@@ -591,7 +472,7 @@ main(int argc, char **argv)
 		Buf			mutant = mutate(&pool[fuzz_below((size_t) npool)]);
 		long		accepted = pi_onnx_fuzz_stats.accepted;
 
-		run(mutant.p, mutant.len);
+		guard_run(mutant.p, mutant.len, i);
 		if (pi_onnx_fuzz_stats.accepted > accepted && mutant.len <= POOL_MAX_INPUT &&
 			npool < nseeds + POOL_EXTRA)
 			pool[npool++] = mutant;
