@@ -237,6 +237,11 @@ check-text: test/text/test_tokenizer
 test/bench/bench_engine: test/bench/bench_engine.c $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/bench/bench_engine.c $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
+# One convolution or fully connected layer through oneDNN (libdnnl-dev), for
+# test/bench/onednn_layers.py; not part of the extension or of CI.
+test/bench/onednn_layers: test/bench/onednn_layers.c
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -o $@ test/bench/onednn_layers.c -ldnnl
+
 fuzz-smoke: test/fuzz/fuzz_model test/fuzz/fuzz_onnx
 	test/fuzz/fuzz_model test/fuzz/corpus 100000
 	test/fuzz/fuzz_onnx test/fuzz/corpus_onnx 30000
