@@ -48,9 +48,10 @@ ENGINE_SRCS += $(ONNX_SRCS)
 
 # The text tokenizer (include/pi_text.h): plain C over cJSON and ICU, used
 # by the server only (the executor and the engine's tests go without ICU).
-TEXT_SRCS = src/text/utf8.c src/text/unicode.c src/text/vocab.c src/text/tokenizer_json.c \
-	src/text/bert_normalize.c src/text/wordpiece.c src/text/encode.c src/text/text_options.c \
-	src/text/text_layout.c
+TEXT_SRCS = src/text/utf8.c src/text/unicode.c src/text/vocab.c src/text/merges.c \
+	src/text/tokenizer_json.c src/text/bpe_json.c src/text/normalize.c src/text/bert_normalize.c \
+	src/text/wordpiece.c src/text/byte_level.c src/text/bpe.c src/text/encode.c \
+	src/text/text_options.c src/text/text_layout.c
 
 # The server side: catalog, backend-local cache, SQL functions.
 SERVER_SRCS = \

@@ -18,25 +18,6 @@ drop_nonspacing_marks(PiCodepoints *buf)
 	buf->count = kept;
 }
 
-/* Lowercases every code point of buf (whose mapping may be longer). */
-static PiStatus
-lowercase_all(PiCodepoints *buf, PiError *err)
-{
-	PiCodepoints lower = {0};
-	PiStatus	st = PI_OK;
-
-	for (int i = 0; i < buf->count && st == PI_OK; i++)
-		st = pi_uni_lower_push(buf->cp[i], &lower, err);
-	if (st != PI_OK)
-	{
-		pi_cp_free(&lower);
-		return st;
-	}
-	pi_cp_free(buf);
-	*buf = lower;
-	return PI_OK;
-}
-
 /* Normalizes in into out (which must start empty). */
 PiStatus
 pi_bert_normalize(const PiTokenizer *tok, const PiCodepoints *in, PiCodepoints *out,
@@ -70,6 +51,6 @@ pi_bert_normalize(const PiTokenizer *tok, const PiCodepoints *in, PiCodepoints *
 		drop_nonspacing_marks(out);
 	}
 	if (st == PI_OK && tok->lowercase)
-		st = lowercase_all(out, err);
+		st = pi_uni_lower_all(out, err);
 	return st;
 }

@@ -1,10 +1,12 @@
 /*
  * tokenizer_json.c
  *	  Reads a HuggingFace tokenizer.json into a PiTokenizer.  Only what the
- *	  encoder reproduces exactly is accepted: a WordPiece model, BertNormalizer
- *	  (or none), BertPreTokenizer, TemplateProcessing or BertProcessing (or
- *	  none), and added tokens matched verbatim in the raw text.  Anything else
- *	  is refused with a message that names it.
+ *	  encoder reproduces exactly is accepted: a WordPiece model with
+ *	  BertPreTokenizer, or a BPE model (bpe_json.c) with ByteLevel; a
+ *	  normalizer of BertNormalizer, NFC and Lowercase steps (or none);
+ *	  TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel or a
+ *	  Sequence of them (or none); and added tokens matched verbatim in the
+ *	  raw text.  Anything else is refused with a message that names it.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -14,8 +16,8 @@
 #include "text_internal.h"
 
 /* Reads an integer in [lo, hi] from a JSON number. */
-static PiStatus
-read_int(const cJSON *item, const char *what, int64_t lo, int64_t hi, int64_t *value,
+PiStatus
+pi_json_int(const cJSON *item, const char *what, int64_t lo, int64_t hi, int64_t *value,
 		 PiError *err)
 {
 	double		v;
@@ -32,8 +34,8 @@ read_int(const cJSON *item, const char *what, int64_t lo, int64_t hi, int64_t *v
 }
 
 /* The string member name of obj, or NULL when it is missing or not a string. */
-static const char *
-get_string(const cJSON *obj, const char *name)
+const char *
+pi_json_string(const cJSON *obj, const char *name)
 {
 	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, name);
 
@@ -41,8 +43,8 @@ get_string(const cJSON *obj, const char *name)
 }
 
 /* Reads a boolean member; missing means dflt. */
-static PiStatus
-get_bool(const cJSON *obj, const char *section, const char *name, bool dflt, bool *value,
+PiStatus
+pi_json_bool(const cJSON *obj, const char *section, const char *name, bool dflt, bool *value,
 		 PiError *err)
 {
 	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, name);
@@ -56,35 +58,53 @@ get_bool(const cJSON *obj, const char *section, const char *name, bool dflt, boo
 	return PI_OK;
 }
 
-/* Reads model: WordPiece with its vocab, unk_token, prefix and word limit. */
+/* Reads model.vocab: token -> id, each token and each id once. */
 static PiStatus
-read_model(PiTokenizer *tok, const cJSON *model, PiError *err)
+read_vocab(PiTokenizer *tok, const cJSON *vocab, PiError *err)
 {
-	const char *type = get_string(model, "type");
-	const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
-	const cJSON *limit = cJSON_GetObjectItemCaseSensitive(model, "max_input_chars_per_word");
-	const char *unk = get_string(model, "unk_token");
-	const char *prefix = get_string(model, "continuing_subword_prefix");
 	const cJSON *entry;
-	int64_t		value;
-	PiStatus	st;
+	uint8_t    *seen;
+	PiStatus	st = PI_OK;
 
-	if (type == NULL || strcmp(type, "WordPiece") != 0)
-		return pi_fail(err, PI_ERR_UNSUPPORTED, "tokenizer model type \"%s\" is not supported, expected \"WordPiece\"",
-					   type ? type : "(missing)");
 	if (!cJSON_IsObject(vocab) || cJSON_GetArraySize(vocab) == 0)
 		return pi_fail(err, PI_ERR_INVALID, "model.vocab must be a non-empty object of token: id");
 	if ((st = pi_vocab_init(&tok->vocab, cJSON_GetArraySize(vocab), err)) != PI_OK)
 		return st;
+	if ((seen = calloc(PI_TEXT_MAX_VOCAB / 8, 1)) == NULL)
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
 	cJSON_ArrayForEach(entry, vocab)
 	{
-		if ((st = read_int(entry, "a model.vocab id", 0, PI_TEXT_MAX_VOCAB - 1, &value, err)) != PI_OK ||
+		int64_t		value;
+
+		if ((st = pi_json_int(entry, "a model.vocab id", 0, PI_TEXT_MAX_VOCAB - 1, &value, err)) != PI_OK ||
 			(st = pi_vocab_add(&tok->vocab, entry->string, strlen(entry->string),
 							   (int32_t) value, err)) != PI_OK)
-			return st;
+			break;
+		if (seen[value / 8] & (1 << (value % 8)))
+		{
+			st = pi_fail(err, PI_ERR_DUPLICATE, "model.vocab id %lld is given to two tokens (one is \"%.40s\")",
+						 (long long) value, entry->string);
+			break;
+		}
+		seen[value / 8] |= (uint8_t) (1 << (value % 8));
 		if (value >= tok->vocab_size)
 			tok->vocab_size = (int) value + 1;
 	}
+	free(seen);
+	return st;
+}
+
+/* Reads a WordPiece model's unk_token, prefix and word limit. */
+static PiStatus
+read_wordpiece(PiTokenizer *tok, const cJSON *model, PiError *err)
+{
+	const cJSON *limit = cJSON_GetObjectItemCaseSensitive(model, "max_input_chars_per_word");
+	const char *unk = pi_json_string(model, "unk_token");
+	const char *prefix = pi_json_string(model, "continuing_subword_prefix");
+	int64_t		value;
+	PiStatus	st;
+
+	tok->model = PI_TEXT_WORDPIECE;
 	if (unk == NULL || (tok->unk_id = pi_vocab_find(&tok->vocab, unk, strlen(unk))) < 0)
 		return pi_fail(err, PI_ERR_UNDEFINED, "model.unk_token \"%s\" is not in the vocabulary",
 					   unk ? unk : "(missing)");
@@ -98,49 +118,110 @@ read_model(PiTokenizer *tok, const cJSON *model, PiError *err)
 	tok->max_input_chars_per_word = 100;
 	if (limit != NULL)
 	{
-		if ((st = read_int(limit, "model.max_input_chars_per_word", 1, PI_TEXT_MAX_WORD_CHARS,
-						   &value, err)) != PI_OK)
+		if ((st = pi_json_int(limit, "model.max_input_chars_per_word", 1, PI_TEXT_MAX_WORD_CHARS,
+							  &value, err)) != PI_OK)
 			return st;
 		tok->max_input_chars_per_word = (int) value;
 	}
 	return PI_OK;
 }
 
-/* Reads normalizer: BertNormalizer's four options, or null for none. */
+/* Reads model: its vocabulary, then the rest of a WordPiece or a BPE model. */
 static PiStatus
-read_normalizer(PiTokenizer *tok, const cJSON *norm, PiError *err)
+read_model(PiTokenizer *tok, const cJSON *model, PiError *err)
 {
-	const char *type;
+	const char *type = pi_json_string(model, "type");
+	bool		wordpiece = type != NULL && strcmp(type, "WordPiece") == 0;
+	PiStatus	st;
+
+	if (!wordpiece && (type == NULL || strcmp(type, "BPE") != 0))
+		return pi_fail(err, PI_ERR_UNSUPPORTED, "tokenizer model type \"%s\" is not supported, expected \"WordPiece\" or \"BPE\"",
+					   type ? type : "(missing)");
+	if ((st = read_vocab(tok, cJSON_GetObjectItemCaseSensitive(model, "vocab"), err)) != PI_OK)
+		return st;
+	return wordpiece ? read_wordpiece(tok, model, err) : pi_bpe_read_model(tok, model, err);
+}
+
+/* Reads BertNormalizer's four options. */
+static PiStatus
+read_bert_normalizer(PiTokenizer *tok, const cJSON *norm, PiError *err)
+{
 	const cJSON *strip;
 	PiStatus	st;
 
-	if (norm == NULL || cJSON_IsNull(norm))
-		return PI_OK;
-	type = get_string(norm, "type");
-	if (type == NULL || strcmp(type, "BertNormalizer") != 0)
-		return pi_fail(err, PI_ERR_UNSUPPORTED, "normalizer type \"%s\" is not supported, expected \"BertNormalizer\"",
-					   type ? type : "(missing)");
-	if ((st = get_bool(norm, "normalizer", "clean_text", true, &tok->clean_text, err)) != PI_OK ||
-		(st = get_bool(norm, "normalizer", "handle_chinese_chars", true,
-					   &tok->handle_chinese_chars, err)) != PI_OK ||
-		(st = get_bool(norm, "normalizer", "lowercase", true, &tok->lowercase, err)) != PI_OK)
+	if ((st = pi_json_bool(norm, "normalizer", "clean_text", true, &tok->clean_text, err)) != PI_OK ||
+		(st = pi_json_bool(norm, "normalizer", "handle_chinese_chars", true,
+						   &tok->handle_chinese_chars, err)) != PI_OK ||
+		(st = pi_json_bool(norm, "normalizer", "lowercase", true, &tok->lowercase, err)) != PI_OK)
 		return st;
 	strip = cJSON_GetObjectItemCaseSensitive(norm, "strip_accents");
 	if (strip == NULL || cJSON_IsNull(strip))
 		tok->strip_accents = tok->lowercase;
 	else
-		return get_bool(norm, "normalizer", "strip_accents", false, &tok->strip_accents, err);
+		return pi_json_bool(norm, "normalizer", "strip_accents", false, &tok->strip_accents, err);
 	return PI_OK;
 }
 
-/* Checks pre_tokenizer is BertPreTokenizer. */
+/* Appends one normalizer step: BertNormalizer (once), NFC or Lowercase. */
 static PiStatus
-check_pre_tokenizer(const cJSON *pre, PiError *err)
+read_norm_step(PiTokenizer *tok, const cJSON *norm, PiError *err)
 {
-	const char *type = pre ? get_string(pre, "type") : NULL;
+	const char *type = pi_json_string(norm, "type");
+	PiNormStep	step;
 
+	if (type != NULL && strcmp(type, "BertNormalizer") == 0)
+		step = PI_NORM_BERT;
+	else if (type != NULL && strcmp(type, "NFC") == 0)
+		step = PI_NORM_NFC;
+	else if (type != NULL && strcmp(type, "Lowercase") == 0)
+		step = PI_NORM_LOWERCASE;
+	else
+		return pi_fail(err, PI_ERR_UNSUPPORTED, "normalizer type \"%s\" is not supported, expected \"BertNormalizer\", \"NFC\", \"Lowercase\" or a \"Sequence\" of them",
+					   type ? type : "(missing)");
+	if (tok->nnorm == PI_TEXT_MAX_NORM_STEPS)
+		return pi_fail(err, PI_ERR_LIMIT, "normalizer has more than %d steps", PI_TEXT_MAX_NORM_STEPS);
+	for (int i = 0; i < tok->nnorm && step == PI_NORM_BERT; i++)
+		if (tok->norm[i] == PI_NORM_BERT)
+			return pi_fail(err, PI_ERR_UNSUPPORTED, "normalizer has BertNormalizer twice");
+	tok->norm[tok->nnorm++] = step;
+	return step == PI_NORM_BERT ? read_bert_normalizer(tok, norm, err) : PI_OK;
+}
+
+/* Reads normalizer: null, one step, or a Sequence of steps. */
+static PiStatus
+read_normalizer(PiTokenizer *tok, const cJSON *norm, PiError *err)
+{
+	const char *type;
+	const cJSON *steps;
+	const cJSON *step;
+	PiStatus	st;
+
+	if (norm == NULL || cJSON_IsNull(norm))
+		return PI_OK;
+	type = pi_json_string(norm, "type");
+	if (type == NULL || strcmp(type, "Sequence") != 0)
+		return read_norm_step(tok, norm, err);
+	steps = cJSON_GetObjectItemCaseSensitive(norm, "normalizers");
+	if (!cJSON_IsArray(steps))
+		return pi_fail(err, PI_ERR_INVALID, "normalizer Sequence needs a list \"normalizers\"");
+	cJSON_ArrayForEach(step, steps)
+	{
+		if ((st = read_norm_step(tok, step, err)) != PI_OK)
+			return st;
+	}
+	return PI_OK;
+}
+
+/* Reads pre_tokenizer: BertPreTokenizer for WordPiece, ByteLevel for BPE. */
+static PiStatus
+read_pre_tokenizer(PiTokenizer *tok, const cJSON *pre, PiError *err)
+{
+	const char *type = pre ? pi_json_string(pre, "type") : NULL;
+
+	if (tok->model == PI_TEXT_BPE)
+		return pi_byte_level_read(tok, pre, err);
 	if (type == NULL || strcmp(type, "BertPreTokenizer") != 0)
-		return pi_fail(err, PI_ERR_UNSUPPORTED, "pre_tokenizer type \"%s\" is not supported, expected \"BertPreTokenizer\"",
+		return pi_fail(err, PI_ERR_UNSUPPORTED, "pre_tokenizer type \"%s\" is not supported for a WordPiece model, expected \"BertPreTokenizer\"",
 					   type ? type : "(missing)");
 	return PI_OK;
 }
@@ -164,7 +245,7 @@ static PiStatus
 read_template_special(PiTokenizer *tok, const cJSON *special, const cJSON *table,
 					  bool after, PiError *err)
 {
-	const char *name = get_string(special, "id");
+	const char *name = pi_json_string(special, "id");
 	const cJSON *entry = name ? cJSON_GetObjectItemCaseSensitive(table, name) : NULL;
 	const cJSON *ids = cJSON_GetObjectItemCaseSensitive(entry, "ids");
 	const cJSON *id;
@@ -176,7 +257,7 @@ read_template_special(PiTokenizer *tok, const cJSON *special, const cJSON *table
 					   name ? name : "(missing)");
 	cJSON_ArrayForEach(id, ids)
 	{
-		if ((st = read_int(id, "a post_processor special token id", 0, PI_TEXT_MAX_VOCAB - 1,
+		if ((st = pi_json_int(id, "a post_processor special token id", 0, PI_TEXT_MAX_VOCAB - 1,
 						   &value, err)) != PI_OK ||
 			(st = after ? add_special(tok->after, &tok->nafter, value, tok, err)
 			 : add_special(tok->before, &tok->nbefore, value, tok, err)) != PI_OK)
@@ -209,7 +290,7 @@ read_template(PiTokenizer *tok, const cJSON *post, PiError *err)
 			return pi_fail(err, PI_ERR_UNSUPPORTED, "post_processor template type_id other than 0 is not supported");
 		if (sequence != NULL)
 		{
-			const char *name = get_string(sequence, "id");
+			const char *name = pi_json_string(sequence, "id");
 
 			if (seen_sequence || name == NULL || strcmp(name, "A") != 0)
 				return pi_fail(err, PI_ERR_INVALID, "post_processor single template must hold the sequence $A once");
@@ -223,7 +304,7 @@ read_template(PiTokenizer *tok, const cJSON *post, PiError *err)
 	return PI_OK;
 }
 
-/* Reads BertProcessing's ["[CLS]", id] and ["[SEP]", id]. */
+/* Reads BertProcessing's or RobertaProcessing's ["[CLS]", id] and ["[SEP]", id]. */
 static PiStatus
 read_bert_processing(PiTokenizer *tok, const cJSON *post, PiError *err)
 {
@@ -234,38 +315,61 @@ read_bert_processing(PiTokenizer *tok, const cJSON *post, PiError *err)
 	PiStatus	st;
 
 	if (cJSON_GetArraySize(cls) != 2 || cJSON_GetArraySize(sep) != 2)
-		return pi_fail(err, PI_ERR_INVALID, "post_processor BertProcessing needs \"cls\" and \"sep\" as [token, id]");
-	if ((st = read_int(cJSON_GetArrayItem(cls, 1), "post_processor.cls id", 0,
+		return pi_fail(err, PI_ERR_INVALID, "post_processor %s needs \"cls\" and \"sep\" as [token, id]",
+					   pi_json_string(post, "type"));
+	if ((st = pi_json_int(cJSON_GetArrayItem(cls, 1), "post_processor.cls id", 0,
 					   PI_TEXT_MAX_VOCAB - 1, &cls_id, err)) != PI_OK ||
-		(st = read_int(cJSON_GetArrayItem(sep, 1), "post_processor.sep id", 0,
+		(st = pi_json_int(cJSON_GetArrayItem(sep, 1), "post_processor.sep id", 0,
 					   PI_TEXT_MAX_VOCAB - 1, &sep_id, err)) != PI_OK ||
 		(st = add_special(tok->before, &tok->nbefore, cls_id, tok, err)) != PI_OK)
 		return st;
 	return add_special(tok->after, &tok->nafter, sep_id, tok, err);
 }
 
-/* Reads post_processor: TemplateProcessing, BertProcessing or none. */
+/* Reads post_processor: TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, a Sequence of them, or none. */
 static PiStatus
 read_post_processor(PiTokenizer *tok, const cJSON *post, PiError *err)
 {
 	const char *type;
+	const cJSON *list;
+	const cJSON *item;
+	PiStatus	st;
 
 	if (post == NULL || cJSON_IsNull(post))
 		return PI_OK;
-	type = get_string(post, "type");
+	type = pi_json_string(post, "type");
+	if (tok->nbefore + tok->nafter > 0 && type != NULL && strcmp(type, "ByteLevel") != 0 &&
+		strcmp(type, "Sequence") != 0)
+		return pi_fail(err, PI_ERR_UNSUPPORTED, "post_processor Sequence with more than one processor that adds special tokens is not supported");
 	if (type != NULL && strcmp(type, "TemplateProcessing") == 0)
 		return read_template(tok, post, err);
-	if (type != NULL && strcmp(type, "BertProcessing") == 0)
+	if (type != NULL && (strcmp(type, "BertProcessing") == 0 || strcmp(type, "RobertaProcessing") == 0))
 		return read_bert_processing(tok, post, err);
-	return pi_fail(err, PI_ERR_UNSUPPORTED, "post_processor type \"%s\" is not supported, expected \"TemplateProcessing\" or \"BertProcessing\"",
-				   type ? type : "(missing)");
+	if (type != NULL && strcmp(type, "ByteLevel") == 0)
+		return PI_OK;			/* it changes offsets only */
+	if (type == NULL || strcmp(type, "Sequence") != 0)
+		return pi_fail(err, PI_ERR_UNSUPPORTED, "post_processor type \"%s\" is not supported, expected \"TemplateProcessing\", \"BertProcessing\", \"RobertaProcessing\", \"ByteLevel\" or a \"Sequence\" of them",
+					   type ? type : "(missing)");
+	list = cJSON_GetObjectItemCaseSensitive(post, "processors");
+	if (!cJSON_IsArray(list))
+		return pi_fail(err, PI_ERR_INVALID, "post_processor Sequence needs a list \"processors\"");
+	cJSON_ArrayForEach(item, list)
+	{
+		if ((st = read_post_processor(tok, item, err)) != PI_OK)
+			return st;
+	}
+	return PI_OK;
 }
 
-/* Reads added_tokens: each matched verbatim in the raw text. */
+/*
+ * Reads added_tokens: each matched verbatim in the raw text, taking the
+ * whitespace before it (lstrip) or after it (rstrip) when asked.  A
+ * "normalized" token is matched in the normalized text, which is the raw
+ * text only when there is no normalizer; with one it is refused.
+ */
 static PiStatus
 read_added_tokens(PiTokenizer *tok, const cJSON *list, PiError *err)
 {
-	static const char *const unsupported[] = {"single_word", "lstrip", "rstrip", "normalized"};
 	const cJSON *item;
 	PiStatus	st;
 
@@ -278,24 +382,24 @@ read_added_tokens(PiTokenizer *tok, const cJSON *list, PiError *err)
 		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
 	cJSON_ArrayForEach(item, list)
 	{
-		const char *content = get_string(item, "content");
+		const char *content = pi_json_string(item, "content");
 		PiAddedToken *a = &tok->added[tok->nadded];
 		PiCodepoints check = {0};
 		int64_t		id;
+		bool		single_word;
 
 		if (content == NULL || content[0] == '\0')
 			return pi_fail(err, PI_ERR_INVALID, "added_tokens entry %d has no content", tok->nadded);
-		for (int k = 0; k < 4; k++)
-		{
-			bool		flag = false;
-
-			if ((st = get_bool(item, "added_tokens", unsupported[k], false, &flag, err)) != PI_OK)
-				return st;
-			if (flag)
-				return pi_fail(err, PI_ERR_UNSUPPORTED, "added token \"%.40s\" sets %s, which is not supported",
-							   content, unsupported[k]);
-		}
-		if ((st = read_int(cJSON_GetObjectItemCaseSensitive(item, "id"), "an added_tokens id", 0,
+		if ((st = pi_json_bool(item, "added_tokens", "single_word", false, &single_word, err)) != PI_OK ||
+			(st = pi_json_bool(item, "added_tokens", "lstrip", false, &a->lstrip, err)) != PI_OK ||
+			(st = pi_json_bool(item, "added_tokens", "rstrip", false, &a->rstrip, err)) != PI_OK ||
+			(st = pi_json_bool(item, "added_tokens", "normalized", false, &a->normalized, err)) != PI_OK)
+			return st;
+		if (single_word || (a->normalized && tok->nnorm > 0))
+			return pi_fail(err, PI_ERR_UNSUPPORTED, "added token \"%.40s\" sets %s, which is not supported%s",
+						   content, single_word ? "single_word" : "normalized",
+						   single_word ? "" : " with a normalizer");
+		if ((st = pi_json_int(cJSON_GetObjectItemCaseSensitive(item, "id"), "an added_tokens id", 0,
 						   PI_TEXT_MAX_VOCAB - 1, &id, err)) != PI_OK)
 			return st;
 		st = pi_utf8_decode(content, strlen(content), &check, err);
@@ -313,7 +417,7 @@ read_added_tokens(PiTokenizer *tok, const cJSON *list, PiError *err)
 	return PI_OK;
 }
 
-/* The padding id: padding.pad_id when given, else "[PAD]" in the vocabulary. */
+/* The padding id: padding.pad_id when given, else "[PAD]" or "<pad>" in the vocabulary. */
 static PiStatus
 read_pad_id(PiTokenizer *tok, const cJSON *padding, PiError *err)
 {
@@ -322,9 +426,11 @@ read_pad_id(PiTokenizer *tok, const cJSON *padding, PiError *err)
 	PiStatus	st;
 
 	tok->pad_id = pi_vocab_find(&tok->vocab, "[PAD]", 5);
+	if (tok->pad_id < 0)
+		tok->pad_id = pi_vocab_find(&tok->vocab, "<pad>", 5);
 	if (pad_id == NULL)
 		return PI_OK;
-	if ((st = read_int(pad_id, "padding.pad_id", 0, tok->vocab_size - 1, &value, err)) != PI_OK)
+	if ((st = pi_json_int(pad_id, "padding.pad_id", 0, tok->vocab_size - 1, &value, err)) != PI_OK)
 		return st;
 	tok->pad_id = (int32_t) value;
 	return PI_OK;
@@ -355,7 +461,7 @@ pi_tokenizer_parse(const char *json, size_t len, PiTokenizer **out, PiError *err
 	}
 	if ((st = read_model(tok, cJSON_GetObjectItemCaseSensitive(root, "model"), err)) == PI_OK &&
 		(st = read_normalizer(tok, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), err)) == PI_OK &&
-		(st = check_pre_tokenizer(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), err)) == PI_OK &&
+		(st = read_pre_tokenizer(tok, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), err)) == PI_OK &&
 		(st = read_added_tokens(tok, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), err)) == PI_OK &&
 		(st = read_post_processor(tok, cJSON_GetObjectItemCaseSensitive(root, "post_processor"), err)) == PI_OK)
 		st = read_pad_id(tok, cJSON_GetObjectItemCaseSensitive(root, "padding"), err);
@@ -376,6 +482,7 @@ pi_tokenizer_free(PiTokenizer *tok)
 	if (tok == NULL)
 		return;
 	pi_vocab_free(&tok->vocab);
+	pi_merges_free(&tok->merges);
 	for (int i = 0; i < tok->nadded; i++)
 		free(tok->added[i].content);
 	free(tok->added);

@@ -1,7 +1,7 @@
 /*
  * unicode.c
- *	  The Unicode properties, decomposition and case mapping the BERT
- *	  normalizer and pre-tokenizer use, all from ICU's tables.
+ *	  The Unicode properties, normalization forms and case mapping the
+ *	  normalizers and pre-tokenizers use, all from ICU's tables.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +87,20 @@ pi_uni_is_nonspacing_mark(uint32_t cp)
 	return (bert_category_mask(cp) & U_GC_MN_MASK) != 0;
 }
 
+/* General category L (letters), as the GPT-2 pattern's \p{L}. */
+bool
+pi_uni_is_letter(uint32_t cp)
+{
+	return (U_GET_GC_MASK((UChar32) cp) & U_GC_L_MASK) != 0;
+}
+
+/* General category N (numbers), as the GPT-2 pattern's \p{N}. */
+bool
+pi_uni_is_number(uint32_t cp)
+{
+	return (U_GET_GC_MASK((UChar32) cp) & U_GC_N_MASK) != 0;
+}
+
 /* Converts code points to UTF-16 in a malloc'd buffer. */
 static PiStatus
 to_utf16(const PiCodepoints *buf, UChar **out, int32_t *out_len, PiError *err)
@@ -110,12 +124,11 @@ to_utf16(const PiCodepoints *buf, UChar **out, int32_t *out_len, PiError *err)
 	return PI_OK;
 }
 
-/* Replaces buf's contents by their NFD form. */
-PiStatus
-pi_uni_nfd(PiCodepoints *buf, PiError *err)
+/* Replaces buf's contents by their normal form under ICU's normalizer norm (NFD or NFC). */
+static PiStatus
+normalize_with(const UNormalizer2 *norm, UErrorCode status, const char *form,
+			   PiCodepoints *buf, PiError *err)
 {
-	UErrorCode	status = U_ZERO_ERROR;
-	const UNormalizer2 *nfd = unorm2_getNFDInstance(&status);
 	UChar	   *src;
 	UChar	   *dst;
 	int32_t		src_len;
@@ -123,16 +136,16 @@ pi_uni_nfd(PiCodepoints *buf, PiError *err)
 	PiStatus	st;
 
 	if (U_FAILURE(status))
-		return pi_fail(err, PI_ERR_UNSUPPORTED, "ICU has no NFD data: %s", u_errorName(status));
+		return pi_fail(err, PI_ERR_UNSUPPORTED, "ICU has no %s data: %s", form, u_errorName(status));
 	if (buf->count == 0)
 		return PI_OK;
 	if ((st = to_utf16(buf, &src, &src_len, err)) != PI_OK)
 		return st;
-	dst_len = unorm2_normalize(nfd, src, src_len, NULL, 0, &status);
+	dst_len = unorm2_normalize(norm, src, src_len, NULL, 0, &status);
 	if (status != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(status))
 	{
 		free(src);
-		return pi_fail(err, PI_ERR_CORRUPT, "NFD failed: %s", u_errorName(status));
+		return pi_fail(err, PI_ERR_CORRUPT, "%s failed: %s", form, u_errorName(status));
 	}
 	dst = malloc(sizeof(UChar) * ((size_t) dst_len + 1));
 	if (dst == NULL)
@@ -141,7 +154,7 @@ pi_uni_nfd(PiCodepoints *buf, PiError *err)
 		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
 	}
 	status = U_ZERO_ERROR;
-	unorm2_normalize(nfd, src, src_len, dst, dst_len + 1, &status);
+	unorm2_normalize(norm, src, src_len, dst, dst_len + 1, &status);
 	free(src);
 	buf->count = 0;
 	for (int32_t i = 0; U_SUCCESS(status) && i < dst_len;)
@@ -157,8 +170,28 @@ pi_uni_nfd(PiCodepoints *buf, PiError *err)
 	}
 	free(dst);
 	if (U_FAILURE(status))
-		return pi_fail(err, PI_ERR_CORRUPT, "NFD failed: %s", u_errorName(status));
+		return pi_fail(err, PI_ERR_CORRUPT, "%s failed: %s", form, u_errorName(status));
 	return PI_OK;
+}
+
+/* Replaces buf's contents by their NFD form. */
+PiStatus
+pi_uni_nfd(PiCodepoints *buf, PiError *err)
+{
+	UErrorCode	status = U_ZERO_ERROR;
+	const UNormalizer2 *nfd = unorm2_getNFDInstance(&status);
+
+	return normalize_with(nfd, status, "NFD", buf, err);
+}
+
+/* Replaces buf's contents by their NFC form. */
+PiStatus
+pi_uni_nfc(PiCodepoints *buf, PiError *err)
+{
+	UErrorCode	status = U_ZERO_ERROR;
+	const UNormalizer2 *nfc = unorm2_getNFCInstance(&status);
+
+	return normalize_with(nfc, status, "NFC", buf, err);
 }
 
 /* Appends the full lowercase mapping of one code point, out of context. */

@@ -1,16 +1,19 @@
 /*
  * test_tokenizer.c
- *	  The WordPiece tokenizer (src/text) on its own.
+ *	  The tokenizers (src/text: WordPiece and byte-level BPE) on their own.
  *
  *	  test_tokenizer                  unit tests on a small inline tokenizer.json
  *	  test_tokenizer encode FILE MAX  reads hex-encoded UTF-8 lines, prints the ids
  *	                                  of each (MAX > 0 truncates), for check_exact.py
  *	  test_tokenizer words FILE       prints each line's normalized words in hex,
  *	                                  space-separated, for check_exact.py
+ *	  test_tokenizer unassigned       prints the code points (hex) that ICU's
+ *	                                  Unicode leaves unassigned (Cn), for check_exact.py
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unicode/uchar.h>
 
 #include "test_files.h"
 #include "../../src/text/text_internal.h"
@@ -154,7 +157,9 @@ typedef struct Rejection
 
 static const Rejection rejections[] = {
 	{"{\"version\"", "[{\"version\"", PI_ERR_CORRUPT, "not valid JSON"},
-	{"\"WordPiece\", \"unk", "\"BPE\", \"unk", PI_ERR_UNSUPPORTED, "model type \"BPE\" is not supported"},
+	{"\"WordPiece\", \"unk", "\"Unigram\", \"unk", PI_ERR_UNSUPPORTED, "model type \"Unigram\" is not supported"},
+	{"\"WordPiece\", \"unk", "\"BPE\", \"unk", PI_ERR_UNSUPPORTED, "pre_tokenizer type \"BertPreTokenizer\" is not supported for a BPE model"},
+	{"\"un\": 5", "\"un\": 4", PI_ERR_DUPLICATE, "model.vocab id 4 is given to two tokens"},
 	{"\"un\": 5", "\"un\": -5", PI_ERR_INVALID, "model.vocab id is -5"},
 	{"\"un\": 5", "\"un\": 5.5", PI_ERR_INVALID, "model.vocab id is 5.5"},
 	{"\"un\": 5", "\"un\": \"5\"", PI_ERR_INVALID, "model.vocab id must be an integer"},
@@ -165,13 +170,14 @@ static const Rejection rejections[] = {
 	{"\"BertNormalizer\"", "\"NFKC\"", PI_ERR_UNSUPPORTED, "normalizer type \"NFKC\""},
 	{"\"lowercase\": true", "\"lowercase\": 1", PI_ERR_INVALID, "normalizer.lowercase must be true or false"},
 	{"\"BertPreTokenizer\"", "\"Whitespace\"", PI_ERR_UNSUPPORTED, "pre_tokenizer type \"Whitespace\""},
-	{"\"TemplateProcessing\"", "\"RobertaProcessing\"", PI_ERR_UNSUPPORTED, "post_processor type \"RobertaProcessing\""},
+	{"\"TemplateProcessing\"", "\"PostProcessor\"", PI_ERR_UNSUPPORTED, "post_processor type \"PostProcessor\""},
+	{"\"TemplateProcessing\"", "\"RobertaProcessing\"", PI_ERR_INVALID, "post_processor RobertaProcessing needs \"cls\" and \"sep\""},
 	{"\"id\": \"A\"", "\"id\": \"B\"", PI_ERR_INVALID, "must hold the sequence $A once"},
 	{"\"ids\": [3]", "\"ids\": [30]", PI_ERR_UNDEFINED, "special token id 30 is outside the vocabulary of 21"},
 	{"\"id\": \"[SEP]\", \"type_id\": 0", "\"id\": \"[END]\", \"type_id\": 0", PI_ERR_UNDEFINED, "\"[END]\" has no ids"},
 	{"\"id\": \"A\", \"type_id\": 0", "\"id\": \"A\", \"type_id\": 1", PI_ERR_UNSUPPORTED, "type_id other than 0"},
-	{"\"lstrip\": false", "\"lstrip\": true", PI_ERR_UNSUPPORTED, "added token \"[MASK]\" sets lstrip"},
-	{"\"normalized\": false", "\"normalized\": true", PI_ERR_UNSUPPORTED, "sets normalized"},
+	{"\"single_word\": false", "\"single_word\": true", PI_ERR_UNSUPPORTED, "added token \"[MASK]\" sets single_word"},
+	{"\"normalized\": false", "\"normalized\": true", PI_ERR_UNSUPPORTED, "sets normalized, which is not supported with a normalizer"},
 	{"\"content\": \"[MASK]\"", "\"content\": \"\"", PI_ERR_INVALID, "added_tokens entry 0 has no content"},
 	{"\"content\": \"[MASK]\"", "\"content\": \"\xff\"", PI_ERR_CORRUPT, "invalid UTF-8"},
 	{"\"vocab\": {", "\"vocab\": {}, \"x\": {", PI_ERR_INVALID, "model.vocab must be a non-empty object"},
@@ -342,8 +348,8 @@ run_words(const PiTokenizer *tok)
 		bool		first = true;
 
 		if (len < 0 || pi_utf8_decode(line, (size_t) len, &raw, &err) != PI_OK ||
-			pi_bert_normalize(tok, &raw, &norm, &err) != PI_OK ||
-			pi_bert_pre_tokenize(&norm, print_word, &first, &err) != PI_OK)
+			pi_text_normalize(tok, &raw, &norm, &err) != PI_OK ||
+			pi_text_pre_tokenize(tok, &norm, print_word, &first, &err) != PI_OK)
 			printf("error: %s", len < 0 ? "bad hex line" : err.message);
 		printf("\n");
 		pi_cp_free(&raw);
@@ -369,9 +375,16 @@ main(int argc, char **argv)
 		printf("tokenizer: %d passed, %d failed\n", passed, failed);
 		return failed != 0;
 	}
+	if (argc == 2 && strcmp(argv[1], "unassigned") == 0)
+	{
+		for (UChar32 cp = 0; cp <= 0x10FFFF; cp++)
+			if (u_charType(cp) == U_UNASSIGNED)
+				printf("%X\n", (unsigned) cp);
+		return 0;
+	}
 	if (argc < 3 || (json = test_read_file(argv[2], &len)) == NULL)
 	{
-		fprintf(stderr, "usage: %s [encode TOKENIZER.json MAX_LENGTH | words TOKENIZER.json]\n", argv[0]);
+		fprintf(stderr, "usage: %s [encode TOKENIZER.json MAX_LENGTH | words TOKENIZER.json | unassigned]\n", argv[0]);
 		return 2;
 	}
 	if (pi_tokenizer_parse(json, len, &tok, &err) != PI_OK)
