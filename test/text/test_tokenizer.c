@@ -183,33 +183,166 @@ static const Rejection rejections[] = {
 	{"\"vocab\": {", "\"vocab\": {}, \"x\": {", PI_ERR_INVALID, "model.vocab must be a non-empty object"},
 };
 
-/* Parses every rejection variant of base_json and checks the error. */
-static void
-test_rejections(void)
+/*
+ * The BPE unit tests' tokenizer: byte-level characters ("\xc4\xa0" is
+ * U+0120, the character of the space byte), merges by rank.
+ */
+static const char bpe_json[] =
+"{\"version\": \"1.0\","
+" \"added_tokens\": [{\"id\": 4, \"content\": \"<mask>\", \"single_word\": false, \"lstrip\": true,"
+"   \"rstrip\": false, \"normalized\": false, \"special\": true}],"
+" \"normalizer\": null,"
+" \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true},"
+" \"post_processor\": {\"type\": \"RobertaProcessing\", \"sep\": [\"</s>\", 2], \"cls\": [\"<s>\", 0],"
+"   \"trim_offsets\": true, \"add_prefix_space\": false},"
+" \"model\": {\"type\": \"BPE\", \"dropout\": null, \"unk_token\": \"<unk>\", \"continuing_subword_prefix\": null,"
+"   \"end_of_word_suffix\": null, \"fuse_unk\": false, \"byte_fallback\": false, \"ignore_merges\": false,"
+"   \"vocab\": {\"<s>\": 0, \"<pad>\": 1, \"</s>\": 2, \"<unk>\": 3, \"<mask>\": 4, \"a\": 5, \"b\": 6,"
+"     \"c\": 7, \"\xc4\xa0\": 8, \"ab\": 9, \"bc\": 10, \"abc\": 11, \"\xc4\xa0" "a\": 12, \"'\": 13, \"s\": 14,"
+"     \"1\": 15, \"cc\": 16, \"\xc4\x8a\": 17},"
+"   \"merges\": [\"a b\", [\"b\", \"c\"], \"ab c\", [\"\xc4\xa0\", \"a\"], \"c c\"]}}";
+
+/* Parses base with find replaced by replace; NULL (a failed check) if it does not parse. */
+static PiTokenizer *
+parse_variant(const char *base, const char *find, const char *replace)
 {
-	for (size_t i = 0; i < sizeof(rejections) / sizeof(rejections[0]); i++)
+	const char *at = strstr(base, find);
+	size_t		size = strlen(base) + strlen(replace) + 1;
+	char	   *json = malloc(size);
+	PiTokenizer *tok = NULL;
+	PiError		err = {0};
+
+	if (at != NULL && json != NULL)
 	{
-		const Rejection *r = &rejections[i];
-		const char *at = strstr(base_json, r->find);
-		char		json[sizeof(base_json) + 128];
+		snprintf(json, size, "%.*s%s%s", (int) (at - base), base, replace, at + strlen(find));
+		if (pi_tokenizer_parse(json, strlen(json), &tok, &err) != PI_OK)
+			tok = NULL;
+	}
+	check(tok != NULL, at == NULL ? find : err.message);
+	free(json);
+	return tok;
+}
+
+/* The BPE encoder on texts whose ids follow by hand from bpe_json. */
+static void
+test_bpe_encode(void)
+{
+	PiTokenizer *tok;
+	PiError		err = {0};
+
+	if (pi_tokenizer_parse(bpe_json, strlen(bpe_json), &tok, &err) != PI_OK)
+	{
+		check(false, err.message);
+		return;
+	}
+	check(pi_tokenizer_vocab_size(tok) == 18, "BPE vocabulary size");
+	check(pi_tokenizer_pad_id(tok) == 1, "BPE pad id from <pad>");
+	check(pi_tokenizer_special_count(tok) == 2, "BPE special count");
+	ENCODE("", 0, 0, 2);
+	ENCODE("abc", 0, 0, 11, 2);		/* a b -> ab (rank 0), then ab c (rank 2) */
+	ENCODE("bca", 0, 0, 10, 5, 2);	/* b c (rank 1); bc a is no merge */
+	ENCODE("ab ab", 0, 0, 9, 8, 9, 2); /* " ab": a b (rank 0) before the space's (rank 3) */
+	ENCODE(" a", 0, 0, 12, 2);		/* the space joins the letters after it */
+	ENCODE("ccc", 0, 0, 16, 7, 2);	/* equal ranks: the leftmost pair first */
+	ENCODE("a's", 0, 0, 5, 13, 14, 2); /* the contraction 's is a piece */
+	ENCODE("a1", 0, 0, 5, 15, 2);	/* letters and numbers split */
+	ENCODE("a  a", 0, 0, 5, 8, 12, 2); /* two spaces: the first alone, the second leads */
+	ENCODE("a\n", 0, 0, 5, 17, 2);	/* newline is byte 0x0A, character U+010A */
+	ENCODE("ax", 0, 0, 5, 3, 2);	/* x is not in the vocabulary: <unk> */
+	ENCODE("xx", 0, 0, 3, 3, 2);	/* not fused */
+	ENCODE("a <mask>b", 0, 0, 5, 4, 6, 2);	/* <mask> takes the space before it */
+	ENCODE("abc abc abc", 4, 0, 11, 8, 2);	/* truncated, </s> kept */
+	pi_tokenizer_free(tok);
+
+	if ((tok = parse_variant(bpe_json, "\"add_prefix_space\": false, \"trim", "\"add_prefix_space\": true, \"trim")) != NULL)
+	{
+		ENCODE("abc", 0, 0, 8, 11, 2);	/* " abc": a b, then ab c; the space stays alone */
+		ENCODE(" a", 0, 0, 12, 2);	/* no second space */
+		ENCODE("a<mask>a", 0, 0, 12, 4, 12, 2);	/* each part between added tokens gets one */
+		pi_tokenizer_free(tok);
+	}
+	if ((tok = parse_variant(bpe_json, "\"normalized\": false", "\"normalized\": true")) != NULL)
+	{
+		ENCODE("a <mask>b", 0, 0, 5, 4, 6, 2);	/* no normalizer: matched the same */
+		pi_tokenizer_free(tok);
+	}
+	if ((tok = parse_variant(bpe_json, "\"type\": \"RobertaProcessing\"",
+							 "\"type\": \"Sequence\", \"processors\": [{\"type\": \"ByteLevel\"}, "
+							 "{\"type\": \"RobertaProcessing\", \"sep\": [\"</s>\", 2], \"cls\": [\"<s>\", 0]}]")) != NULL)
+	{
+		ENCODE("abc", 0, 0, 11, 2);
+		pi_tokenizer_free(tok);
+	}
+}
+
+/* Rejections of bpe_json variants: what the parser must refuse, naming it. */
+static const Rejection bpe_rejections[] = {
+	{"\"ab c\"", "\"ab z\"", PI_ERR_UNDEFINED, "model.merges entry 2 refers to \"z\", which is not in the vocabulary"},
+	{"[\"b\", \"c\"]", "[\"c\", \"b\"]", PI_ERR_UNDEFINED, "model.merges entry 1 refers to \"cb\""},
+	{"\"ab c\"", "\"ab  c\"", PI_ERR_INVALID, "model.merges entry 2 must be \"a b\" or [\"a\", \"b\"]"},
+	{"\"ab c\"", "[\"ab\"]", PI_ERR_INVALID, "model.merges entry 2 must be"},
+	{"\"ab c\"", "7", PI_ERR_INVALID, "model.merges entry 2 must be"},
+	{"\"merges\": [", "\"merges\": {\"x\": 1}, \"m\": [", PI_ERR_INVALID, "model.merges must be a list"},
+	{"\"cc\": 16", "\"cc\": 15", PI_ERR_DUPLICATE, "model.vocab id 15 is given to two tokens"},
+	{"\"cc\": 16", "\"cc\": -1", PI_ERR_INVALID, "model.vocab id is -1"},
+	{"\"cc\": 16", "\"cc\": 4194304", PI_ERR_INVALID, "expected an integer from 0 to 4194303"},
+	{"\"cc\": 16", "\"cc\": [16]", PI_ERR_INVALID, "model.vocab id must be an integer"},
+	{"\"dropout\": null", "\"dropout\": 0.1", PI_ERR_UNSUPPORTED, "model.dropout must be null"},
+	{"\"unk_token\": \"<unk>\"", "\"unk_token\": \"[UNK]\"", PI_ERR_UNDEFINED, "model.unk_token \"[UNK]\" is not in the vocabulary"},
+	{"\"unk_token\": \"<unk>\"", "\"unk_token\": 3", PI_ERR_UNDEFINED, "model.unk_token \"(not a string)\""},
+	{"\"byte_fallback\": false", "\"byte_fallback\": \"no\"", PI_ERR_INVALID, "model.byte_fallback must be true or false"},
+	{"\"end_of_word_suffix\": null", "\"end_of_word_suffix\": 1", PI_ERR_INVALID, "model.end_of_word_suffix must be a string or null"},
+	{"\"continuing_subword_prefix\": null", "\"continuing_subword_prefix\": \"##\"", PI_ERR_INVALID, "model.merges entry 0: \"b\" is shorter than the continuing_subword_prefix"},
+	{"\"ByteLevel\", \"add", "\"Whitespace\", \"add", PI_ERR_UNSUPPORTED, "pre_tokenizer type \"Whitespace\" is not supported for a BPE model"},
+	{"\"use_regex\": true", "\"use_regex\": null", PI_ERR_INVALID, "pre_tokenizer.use_regex must be true or false"},
+	{"\"normalizer\": null", "\"normalizer\": {\"type\": \"NFKC\"}", PI_ERR_UNSUPPORTED, "normalizer type \"NFKC\" is not supported"},
+	{"\"normalizer\": null", "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"NFC\"}, {\"type\": \"Strip\"}]}", PI_ERR_UNSUPPORTED, "normalizer type \"Strip\""},
+	{"\"normalizer\": null", "\"normalizer\": {\"type\": \"Sequence\"}", PI_ERR_INVALID, "normalizer Sequence needs a list"},
+	{"false, \"special\": true}], \"normalizer\": null", "true, \"special\": true}], \"normalizer\": {\"type\": \"Lowercase\"}", PI_ERR_UNSUPPORTED, "sets normalized, which is not supported with a normalizer"},
+	{"\"sep\": [\"</s>\", 2]", "\"sep\": [\"</s>\", 20]", PI_ERR_UNDEFINED, "special token id 20 is outside the vocabulary of 18"},
+	{"\"type\": \"RobertaProcessing\"", "\"type\": \"Sequence\", \"processors\": [{\"type\": \"ByteLevel\"}, {\"type\": \"RobertaProcessing\", \"sep\": [\"</s>\", 2], \"cls\": [\"<s>\", 0]}, {\"type\": \"RobertaProcessing\", \"sep\": [\"</s>\", 2], \"cls\": [\"<s>\", 0]}], \"x\": \"\"", PI_ERR_UNSUPPORTED, "more than one processor that adds special tokens"},
+	{"\"type\": \"RobertaProcessing\"", "\"type\": \"Sequence\", \"processors\": 1, \"x\": \"\"", PI_ERR_INVALID, "post_processor Sequence needs a list"},
+};
+
+/* Parses each rejection variant of json (length less than json_size) and checks the error. */
+static void
+check_rejections(const char *base, size_t base_size, const Rejection *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		const Rejection *r = &list[i];
+		const char *at = strstr(base, r->find);
+		char	   *json = malloc(base_size + strlen(r->replace) + 1);
 		PiTokenizer *tok = NULL;
 		PiError		err = {0};
 		PiStatus	st;
-		char		what[900];
+		char		what[1200];
 
-		if (at == NULL)
+		if (at == NULL || json == NULL)
 		{
 			check(false, r->find);
+			free(json);
 			continue;
 		}
-		snprintf(json, sizeof(json), "%.*s%s%s", (int) (at - base_json), base_json,
+		snprintf(json, base_size + strlen(r->replace) + 1, "%.*s%s%s", (int) (at - base), base,
 				 r->replace, at + strlen(r->find));
 		st = pi_tokenizer_parse(json, strlen(json), &tok, &err);
-		snprintf(what, sizeof(what), "rejects %s: want \"%s\", got \"%s\"", r->replace,
+		snprintf(what, sizeof(what), "rejects %.200s: want \"%s\", got \"%s\"", r->replace,
 				 r->message, err.message);
 		check(st == r->status && tok == NULL && strstr(err.message, r->message) != NULL, what);
 		pi_tokenizer_free(tok);
+		free(json);
 	}
+}
+
+/* Parses every rejection variant of both unit tokenizers. */
+static void
+test_rejections(void)
+{
+	check_rejections(base_json, sizeof(base_json), rejections,
+					 sizeof(rejections) / sizeof(rejections[0]));
+	check_rejections(bpe_json, sizeof(bpe_json), bpe_rejections,
+					 sizeof(bpe_rejections) / sizeof(bpe_rejections[0]));
 }
 
 /* A text model's options, and the template's special count. */
@@ -370,6 +503,7 @@ main(int argc, char **argv)
 	if (argc == 1)
 	{
 		test_encode();
+		test_bpe_encode();
 		test_rejections();
 		test_options();
 		printf("tokenizer: %d passed, %d failed\n", passed, failed);
