@@ -78,15 +78,15 @@ def refused(conn, tokenizer, options, message):
 
 def test_malformed_tokenizer_refused_naming_the_fault(conn):
     good = json.loads(TOKENIZER.read_text())
-    bpe = dict(good, model=dict(good["model"], type="BPE"))
+    unigram = dict(good, model=dict(good["model"], type="Unigram"))
     no_unk = dict(good, model=dict(good["model"], unk_token="<unk>"))
-    lstrip = dict(good, added_tokens=[dict(good["added_tokens"][0], lstrip=True)])
-    err = refused(conn, json.dumps(bpe), None,
-                  'model "bad": tokenizer: tokenizer model type "BPE" is not supported, expected "WordPiece"')
+    single_word = dict(good, added_tokens=[dict(good["added_tokens"][0], single_word=True)])
+    err = refused(conn, json.dumps(unigram), None,
+                  'model "bad": tokenizer: tokenizer model type "Unigram" is not supported, expected "WordPiece" or "BPE"')
     assert err.sqlstate == "0A000"
     err = refused(conn, json.dumps(no_unk), None, 'unk_token "<unk>" is not in the vocabulary')
     assert err.sqlstate == "42704"
-    refused(conn, json.dumps(lstrip), None, 'added token "[PAD]" sets lstrip, which is not supported')
+    refused(conn, json.dumps(single_word), None, 'added token "[PAD]" sets single_word, which is not supported')
     refused(conn, '{"model": 1}', None, "tokenizer model type \"(missing)\" is not supported")
     refused(conn, None, {"max_seq_length": 2},
             'option "max_seq_length" is 2, which leaves no room for text after the tokenizer\'s 2 special tokens')

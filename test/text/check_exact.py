@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks the C tokenizer against HuggingFace tokenizers, id for id.
+r"""Checks the C tokenizer against HuggingFace tokenizers, id for id.
 
     python3 test/text/check_exact.py test/text/test_tokenizer [TOKENIZER.json ...]
 
