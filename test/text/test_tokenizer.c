@@ -261,6 +261,11 @@ test_bpe_encode(void)
 		ENCODE("a<mask>a", 0, 0, 12, 4, 12, 2);	/* each part between added tokens gets one */
 		pi_tokenizer_free(tok);
 	}
+	if ((tok = parse_variant(bpe_json, "\"unk_token\": \"<unk>\"", "\"unk_token\": null")) != NULL)
+	{
+		ENCODE("axa", 0, 0, 5, 5, 2);	/* no unknown token: x is dropped */
+		pi_tokenizer_free(tok);
+	}
 	if ((tok = parse_variant(bpe_json, "\"normalized\": false", "\"normalized\": true")) != NULL)
 	{
 		ENCODE("a <mask>b", 0, 0, 5, 4, 6, 2);	/* no normalizer: matched the same */
