@@ -408,8 +408,8 @@ LANGUAGE C STABLE PARALLEL SAFE COST 1000;
 -- predict_batch: the rows of a 2-D array [rows][features] in one forward
 -- pass; returns real[rows][outputs].
 -- The token ids a text model's tokenizer makes of input: its special tokens
--- ([CLS], [SEP]) around the text's WordPiece ids, truncated to the model's
--- max_seq_length option when it has one.  NULL input gives NULL.
+-- ([CLS] [SEP], <s> </s>) around the text's WordPiece or BPE ids, truncated
+-- to the model's max_seq_length option when it has one.  NULL input gives NULL.
 CREATE FUNCTION tokenize(model text, input text)
 RETURNS integer[] AS 'MODULE_PATHNAME', 'pg_infer_tokenize'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
