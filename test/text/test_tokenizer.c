@@ -2,7 +2,9 @@
  * test_tokenizer.c
  *	  The tokenizers (src/text: WordPiece and byte-level BPE) on their own.
  *
- *	  test_tokenizer                  unit tests on a small inline tokenizer.json
+ *	  test_tokenizer                  unit tests on small inline tokenizer.json files,
+ *	                                  and mutants of the BPE fixtures (run from the
+ *	                                  repository root)
  *	  test_tokenizer encode FILE MAX  reads hex-encoded UTF-8 lines, prints the ids
  *	                                  of each (MAX > 0 truncates), for check_exact.py
  *	  test_tokenizer words FILE       prints each line's normalized words in hex,
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 #include <unicode/uchar.h>
 
 #include "test_files.h"
@@ -350,6 +353,201 @@ test_rejections(void)
 					 sizeof(bpe_rejections) / sizeof(bpe_rejections[0]));
 }
 
+/* xorshift64*: the mutation smoke's deterministic pseudo-random numbers. */
+static uint64_t
+next_random(uint64_t *state)
+{
+	*state ^= *state >> 12;
+	*state ^= *state << 25;
+	*state ^= *state >> 27;
+	return *state * 2685821657736338717ULL;
+}
+
+/* Applies one random edit to buf[0..*len-1] (room for cap bytes). */
+static void
+mutate_once(char *buf, size_t *len, size_t cap, uint64_t *rng)
+{
+	static const char *const pieces[] = {
+		"\"", "[", "]", "{", "}", ",", ":", " ", "-1", "0", "4194304", "1e308", "null", "true",
+		"\"a b\"", "[\"a\",\"b\"]", "\"\xc4\xa0\"", "\\u0000", "\xff", "\"BPE\"", "\"ByteLevel\"",
+		"\"Sequence\"", "\"<0x41>\"", "0.5",
+	};
+	size_t		at = *len ? next_random(rng) % *len : 0;
+	size_t		span = 1 + next_random(rng) % 64;
+
+	switch (next_random(rng) % 4)
+	{
+		case 0:					/* flip a byte */
+			if (*len)
+				buf[at] = (char) next_random(rng);
+			break;
+		case 1:					/* delete a span */
+			span = span > *len - at ? *len - at : span;
+			memmove(buf + at, buf + at + span, *len - at - span);
+			*len -= span;
+			break;
+		case 2:					/* insert a JSON piece */
+			{
+				const char *piece = pieces[next_random(rng) % (sizeof(pieces) / sizeof(pieces[0]))];
+				size_t		n = strlen(piece);
+
+				if (*len + n > cap)
+					break;
+				memmove(buf + at + n, buf + at, *len - at);
+				memcpy(buf + at, piece, n);
+				*len += n;
+			}
+			break;
+		default:				/* copy a span over another place */
+			{
+				size_t		from = *len ? next_random(rng) % *len : 0;
+
+				span = span > *len - from ? *len - from : span;
+				span = span > *len - at ? *len - at : span;
+				memmove(buf + at, buf + from, span);
+			}
+			break;
+	}
+}
+
+/* Applies one structured edit to a BPE tokenizer.json tree: ids, vocab, merges, flags, affixes. */
+static void
+mutate_tree(cJSON *root, uint64_t *rng)
+{
+	static const char *const flags[] = {"byte_fallback", "fuse_unk", "ignore_merges"};
+	static const char *const affixes[] = {"", "##", "</w>", "\xc4\xa0", "a"};
+	cJSON	   *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+	cJSON	   *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+	cJSON	   *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+	cJSON	   *pre = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
+	int			nvocab = cJSON_GetArraySize(vocab);
+	int			nmerges = cJSON_GetArraySize(merges);
+	cJSON	   *entry = cJSON_GetArrayItem(vocab, (int) (next_random(rng) % (uint64_t) (nvocab ? nvocab : 1)));
+	int			merge = (int) (next_random(rng) % (uint64_t) (nmerges ? nmerges : 1));
+
+	switch (next_random(rng) % 7)
+	{
+		case 0:					/* a vocab id changed (collisions, out of range) */
+			if (entry)
+				cJSON_SetNumberValue(entry, (double) (next_random(rng) % (uint64_t) (nvocab + 2)) -
+									 (next_random(rng) % 8 == 0 ? 5e6 : 0));
+			break;
+		case 1:					/* a vocab entry removed */
+			if (entry)
+				cJSON_DeleteItemFromObjectCaseSensitive(vocab, entry->string);
+			break;
+		case 2:					/* a merge replaced by two random tokens */
+			{
+				cJSON	   *a = cJSON_GetArrayItem(vocab, (int) (next_random(rng) % (uint64_t) (nvocab ? nvocab : 1)));
+				cJSON	   *b = cJSON_GetArrayItem(vocab, (int) (next_random(rng) % (uint64_t) (nvocab ? nvocab : 1)));
+
+				if (a && b && nmerges)
+				{
+					const char *pair[2] = {a->string, b->string};
+
+					cJSON_ReplaceItemInArray(merges, merge, cJSON_CreateStringArray(pair, 2));
+				}
+			}
+			break;
+		case 3:					/* merges moved: a merge deleted */
+			if (nmerges)
+				cJSON_DeleteItemFromArray(merges, merge);
+			break;
+		case 4:					/* a model flag toggled */
+			cJSON_DeleteItemFromObjectCaseSensitive(model, flags[next_random(rng) % 3]);
+			cJSON_AddBoolToObject(model, flags[next_random(rng) % 3], next_random(rng) % 2);
+			break;
+		case 5:					/* a prefix or suffix set */
+			{
+				const char *name = next_random(rng) % 2 ? "continuing_subword_prefix" : "end_of_word_suffix";
+
+				cJSON_DeleteItemFromObjectCaseSensitive(model, name);
+				cJSON_AddStringToObject(model, name, affixes[next_random(rng) % 5]);
+			}
+			break;
+		default:				/* a pre-tokenizer flag toggled */
+			{
+				const char *name = next_random(rng) % 2 ? "add_prefix_space" : "use_regex";
+
+				cJSON_DeleteItemFromObjectCaseSensitive(pre, name);
+				cJSON_AddBoolToObject(pre, name, next_random(rng) % 2);
+			}
+			break;
+	}
+}
+
+/*
+ * Mutation smoke under ASan and UBSan: mutants of a BPE tokenizer.json
+ * (structured edits, then byte flips, deletions, JSON pieces and copied
+ * spans in one of four) must parse or be refused with a message, and those
+ * that parse must encode texts; a crash or sanitizer report ends the run.
+ */
+static void
+test_mutants(const char *path, int count)
+{
+	static const char *const texts[] = {
+		"", "Hello world, it's 12 o'clock!", "  spaces \n\n and\ttabs  ", "caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80",
+		"<s>a<mask> b</s><pad>",
+	};
+	size_t		len;
+	char	   *json = test_read_file(path, &len);
+	size_t		cap = 2 * len + 4096;
+	char	   *buf = malloc(cap);
+	uint64_t	rng = 0x9e3779b97f4a7c15ULL;
+	int			parsed = 0;
+	int			refused = 0;
+	char		what[300];
+
+	if (json == NULL || buf == NULL)
+	{
+		check(false, path);
+		free(json);
+		free(buf);
+		return;
+	}
+	for (int i = 0; i < count; i++)
+	{
+		cJSON	   *root = cJSON_ParseWithLength(json, len);
+		char	   *text;
+		size_t		n;
+		int			edits = 1 + (int) (next_random(&rng) % 4);
+		PiTokenizer *tok = NULL;
+		PiError		err = {0};
+
+		for (int k = 0; k < edits; k++)
+			mutate_tree(root, &rng);
+		text = cJSON_PrintUnformatted(root);
+		cJSON_Delete(root);
+		n = strlen(text);
+		if (n > cap)
+			n = cap;
+		memcpy(buf, text, n);
+		free(text);
+		if (i % 4 == 3)
+			mutate_once(buf, &n, cap, &rng);
+		if (pi_tokenizer_parse(buf, n, &tok, &err) != PI_OK)
+		{
+			refused += tok == NULL && err.message[0] != '\0';
+			continue;
+		}
+		parsed++;
+		for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++)
+		{
+			PiTokenIds	ids = {0};
+
+			pi_tokenizer_encode(tok, texts[t], strlen(texts[t]), (int) t * 3, &ids, &err);
+			pi_token_ids_free(&ids);
+		}
+		pi_tokenizer_free(tok);
+	}
+	snprintf(what, sizeof(what), "%s: %d mutants, %d parsed, %d refused with a message",
+			 path, count, parsed, refused);
+	check(parsed + refused == count && parsed > 0 && refused > 0, what);
+	printf("  %s\n", what);
+	free(json);
+	free(buf);
+}
+
 /* A text model's options, and the template's special count. */
 static void
 test_options(void)
@@ -510,6 +708,8 @@ main(int argc, char **argv)
 		test_encode();
 		test_bpe_encode();
 		test_rejections();
+		test_mutants("test/text/fixtures/bpe_roberta.json", 400);
+		test_mutants("test/text/fixtures/bpe_variants.json", 400);
 		test_options();
 		printf("tokenizer: %d passed, %d failed\n", passed, failed);
 		return failed != 0;
