@@ -7,8 +7,10 @@ HuggingFace tokenizers on test/text/corpus.txt and the README:
                      lstrip, merges saved as [a, b] pairs; 1400 ids, so the
                      2-layer BERT of fixtures/bert_tiny (1500 ids) runs on it.
   bpe_variants.json  the other options: a Sequence of NFC and Lowercase,
-                     no prefix space, continuing_subword_prefix "##" and
-                     end_of_word_suffix "</w>", a small alphabet so that
+                     no prefix space and no split (use_regex false: each
+                     part between added tokens is one piece),
+                     continuing_subword_prefix "##" and end_of_word_suffix
+                     "</w>", ignore_merges, a small alphabet so that
                      characters fall back to "<0xNN>" byte tokens or to a
                      fused <unk>, TemplateProcessing, merges as "a b" strings.
 
@@ -42,7 +44,8 @@ def roberta():
 def variants():
     """The tokenizer with the other options; its merges rewritten as "a b" strings."""
     tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True,
-                               continuing_subword_prefix="##", end_of_word_suffix="</w>"))
+                               continuing_subword_prefix="##", end_of_word_suffix="</w>",
+                               ignore_merges=True))
     tok.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Lowercase()])
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(vocab_size=900, min_frequency=2, show_progress=False,
@@ -57,6 +60,7 @@ def variants():
     for byte in sorted({b for ch in "##Ã©" for b in ch.encode("utf-8")}):
         vocab[f"<0x{byte:02X}>"] = len(vocab)
     doc["model"]["merges"] = [" ".join(pair) for pair in doc["model"]["merges"]]
+    doc["pre_tokenizer"]["use_regex"] = False
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
