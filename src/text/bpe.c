@@ -253,13 +253,16 @@ encode_piece(const uint32_t *piece, int n, void *arg, PiError *err)
 		if (id >= 0)
 			return pi_token_ids_push(w->out, id, err);
 	}
-	/* each character gives at most per_char byte tokens; each merge queues at most two */
-	if ((st = reserve((void **) &w->symbols, &w->symbol_cap, (size_t) n * per_char,
-					  sizeof(Symbol), err)) != PI_OK ||
-		(st = reserve((void **) &w->heap, &w->heap_cap, (size_t) n * per_char * 3,
-					  sizeof(Candidate), err)) != PI_OK)
+	/* a character gives one symbol, or with byte fallback up to per_char */
+	if ((st = reserve((void **) &w->symbols, &w->symbol_cap,
+					  (size_t) n * (tok->byte_fallback ? per_char : 1),
+					  sizeof(Symbol), err)) != PI_OK)
 		return st;
 	initial_symbols(w, piece, n);
+	/* the first pairs, then at most two per merge */
+	if ((st = reserve((void **) &w->heap, &w->heap_cap, (size_t) w->nsymbols * 3,
+					  sizeof(Candidate), err)) != PI_OK)
+		return st;
 	merge_all(w);
 	for (int i = 0; i < w->nsymbols && st == PI_OK; i++)
 		if (w->symbols[i].id >= 0)
