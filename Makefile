@@ -113,7 +113,8 @@ override with_llvm = no
 EXTRA_CLEAN = test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist \
 	test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine test/engine/test_int8 \
 	test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer pg_infer_executor test/executor/test_executor \
-	test/bench/bench_engine test/executor/fake_cuda.so test/text/test_tokenizer
+	test/bench/bench_engine test/executor/fake_cuda.so test/text/test_tokenizer \
+	test/bench/bench_tokenizer
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -242,6 +243,11 @@ test/bench/bench_engine: test/bench/bench_engine.c $(TEST_COMMON) $(ENGINE_SRCS)
 # test/bench/onednn_layers.py; not part of the extension or of CI.
 test/bench/onednn_layers: test/bench/onednn_layers.c
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -o $@ test/bench/onednn_layers.c -ldnnl
+
+# The tokenizer's speed on a text file, for test/bench/text_bpe.py.
+test/bench/bench_tokenizer: test/bench/bench_tokenizer.c $(TEST_COMMON) $(TEXT_SRCS) $(ENGINE_SRCS) include/*.h src/text/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/bench/bench_tokenizer.c $(TEST_COMMON) $(TEXT_SRCS) \
+		$(ENGINE_SRCS) -lcjson -licuuc $(BLAS_LIBS) -lm
 
 fuzz-smoke: test/fuzz/fuzz_model test/fuzz/fuzz_onnx
 	test/fuzz/fuzz_model test/fuzz/corpus 100000

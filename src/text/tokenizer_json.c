@@ -386,7 +386,7 @@ read_added_tokens(PiTokenizer *tok, const cJSON *list, PiError *err)
 		PiAddedToken *a = &tok->added[tok->nadded];
 		PiCodepoints check = {0};
 		int64_t		id;
-		bool		single_word;
+		bool		single_word = false;
 
 		if (content == NULL || content[0] == '\0')
 			return pi_fail(err, PI_ERR_INVALID, "added_tokens entry %d has no content", tok->nadded);
