@@ -1,8 +1,10 @@
 /*
  * pi_text.h
- *	  Text to token ids: the WordPiece tokenizer of BERT-style models, read
- *	  from a HuggingFace tokenizer.json (BertNormalizer, BertPreTokenizer,
- *	  WordPiece, TemplateProcessing or BertProcessing).
+ *	  Text to token ids: the WordPiece tokenizer of BERT-style models and the
+ *	  byte-level BPE tokenizer of GPT-2 and RoBERTa, read from a HuggingFace
+ *	  tokenizer.json (normalizers BertNormalizer, NFC, Lowercase; pre-tokenizers
+ *	  BertPreTokenizer, ByteLevel; post-processors TemplateProcessing,
+ *	  BertProcessing, RobertaProcessing, ByteLevel).
  *
  * The tokenizer.json and the text are untrusted: every length is checked and
  * text must be valid UTF-8.  Unicode properties, NFD and case mapping come
@@ -28,7 +30,7 @@
 
 typedef struct PiTokenizer PiTokenizer;
 
-/* The ids of one encoded text, [CLS] and [SEP] included; ids is malloc'd. */
+/* The ids of one encoded text, specials ([CLS] and [SEP]) included; ids is malloc'd. */
 typedef struct PiTokenIds
 {
 	int32_t    *ids;
@@ -49,12 +51,12 @@ int			pi_tokenizer_vocab_size(const PiTokenizer *tok);
 /* Number of special tokens the template puts around every text. */
 int			pi_tokenizer_special_count(const PiTokenizer *tok);
 
-/* Id of the padding token ("[PAD]"), or -1 when the vocabulary has none. */
+/* Id of the padding token ("[PAD]" or "<pad>"), or -1 when the vocabulary has none. */
 int			pi_tokenizer_pad_id(const PiTokenizer *tok);
 
 /*
- * Encodes UTF-8 text: the template's special tokens around the WordPiece ids
- * of the text.  max_length > 0 truncates the text's ids (from the right) so
+ * Encodes UTF-8 text: the template's special tokens around the WordPiece or
+ * BPE ids of the text.  max_length > 0 truncates the text's ids (from the right) so
  * that the whole, specials included, has at most max_length ids.
  * out->ids is reused and grown as needed; free it with pi_token_ids_free.
  */
