@@ -18,16 +18,18 @@ PGFILEDESC = "pg_infer - neural-network inference in PostgreSQL"
 
 # The engine: plain C, no PostgreSQL headers (also built into test binaries).
 ENGINE_SRCS = \
-	src/format/safetensors.c src/format/graph_json.c src/format/options.c src/format/stored.c \
+	src/format/safetensors.c src/format/graph_json.c src/format/options.c src/format/stored.c src/format/compact.c \
 	src/ir/model.c src/ir/ops.c src/ir/attrs.c src/ir/shape.c src/ir/shape_window.c \
 	src/ir/shape_reduce.c src/ir/shape_index.c src/ir/finalize.c src/ir/toposort.c src/ir/fuse.c src/ir/image.c \
+	src/ir/quant.c \
 	src/engine/exec.c src/engine/cpu.c src/engine/kernels_avx512.c src/engine/kernels_avx2.c \
 	src/engine/kernels_generic.c src/engine/window.c src/engine/op_gemm.c src/engine/op_elementwise.c \
 	src/engine/op_softmax.c src/engine/op_shape.c src/engine/op_conv.c src/engine/conv_winograd.c \
 	src/engine/op_pool.c src/engine/op_norm.c src/engine/op_unary.c \
 	src/engine/op_reduce.c src/engine/op_layernorm.c src/engine/op_slice.c src/engine/op_pad.c \
 	src/engine/op_gather.c src/engine/op_topk.c src/engine/op_conv_transpose.c \
-	src/engine/op_gemm_int8.c src/engine/int8_kernels.c
+	src/engine/op_gemm_int8.c src/engine/int8_kernels.c src/engine/weight_forms.c \
+	src/engine/op_gemm_bf16.c src/engine/bf16_kernels.c
 
 # Tabular models (op set 3): tree ensembles, scores, lookups, strings.
 ENGINE_SRCS += src/ir/shape_tabular.c src/ir/strings.c src/engine/op_tree.c src/engine/op_tabular.c
@@ -111,7 +113,7 @@ override with_llvm = no
 
 # Test programs (PGXS reads EXTRA_CLEAN when it is included, so it comes first).
 EXTRA_CLEAN = test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist \
-	test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine test/engine/test_int8 \
+	test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine test/engine/test_int8 test/engine/test_precision \
 	test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer pg_infer_executor test/executor/test_executor \
 	test/bench/bench_engine test/executor/fake_cuda.so test/text/test_tokenizer \
 	test/bench/bench_tokenizer
@@ -138,6 +140,9 @@ FUZZ_COMMON = test/fuzz/fuzz_common.c
 
 test/engine/test_engine: test/engine/test_engine.c $(TEST_CHECK) $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_engine.c $(TEST_CHECK) $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+
+test/engine/test_precision: test/engine/test_precision.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_precision.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) -lcjson -lz $(BLAS_LIBS) -lm
 
 test/engine/test_int8: test/engine/test_int8.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_int8.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) -lcjson -lz $(BLAS_LIBS) -lm
@@ -217,12 +222,16 @@ check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_
 # and of the int8 kernels (src/engine/int8_kernels.c: avx512 runs VNNI).
 INT8_TEST_ARGS = test/fixtures models/mnist $(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz \
 	$(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
-check-engine: test/engine/test_engine test/engine/test_int8
+PRECISION_TEST_ARGS = models/mnist $(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz \
+	$(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
+check-engine: test/engine/test_engine test/engine/test_int8 test/engine/test_precision
 	PG_INFER_CPU=generic test/engine/test_engine test/fixtures
 	PG_INFER_CPU=avx2 test/engine/test_engine test/fixtures
 	PG_INFER_CPU=avx512 test/engine/test_engine test/fixtures
 	PG_INFER_CPU=generic test/engine/test_int8 $(INT8_TEST_ARGS)
 	PG_INFER_CPU=avx512 test/engine/test_int8 $(INT8_TEST_ARGS)
+	PG_INFER_CPU=avx2 test/engine/test_precision $(PRECISION_TEST_ARGS)
+	PG_INFER_CPU=avx512 test/engine/test_precision $(PRECISION_TEST_ARGS)
 
 # The tokenizer under ASan and UBSan: unit tests, then ids and words against
 # HuggingFace tokenizers (test/text/check_exact.py, pip package tokenizers).

@@ -78,8 +78,19 @@ void		pi_executor_set_fusion(PiExecutor *ex, bool fused);
 /* The instruction set of the CPU kernels: "avx512", "avx2" or "generic". */
 const char *pi_engine_cpu_name(void);
 
+/*
+ * How a stored version of the model, at its precision, keeps each value's
+ * weight (nvalues entries, malloc'd; NULL when out of memory): reduced for
+ * the matrices that the precision's path of Dense, Gemm and MatMul reads
+ * and nothing else does, as given otherwise (src/engine/weight_forms.c).
+ */
+PiWeightForm *pi_model_weight_forms(const PiModel *model);
+
 /* The instruction set of the int8 kernels (models of precision int8): "vnni" or "generic". */
 const char *pi_engine_int8_name(void);
+
+/* The kernels of bf16 models' Dense, Gemm and MatMul: "avx512bf16", or "float32" on a CPU without. */
+const char *pi_engine_bf16_name(void);
 
 /* Kernel entry points, one per op family (src/engine/op_*.c). */
 void		pi_kernel_gemm(const PiKernelArgs *a);

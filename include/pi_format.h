@@ -27,6 +27,12 @@ typedef struct PiTensorSet
 	int			count;
 } PiTensorSet;
 
+/*
+ * The name suffix of an I8 tensor's column maxima (src/format/safetensors.c):
+ * tensor "w" of dtype I8 goes with F32 tensor "w:int8_amax".
+ */
+#define PI_INT8_AMAX_SUFFIX ":int8_amax"
+
 /* Parses a safetensors buffer into float32 tensors. */
 PiStatus	pi_safetensors_parse(const uint8_t *bytes, size_t len,
 								 PiTensorSet *out, PiError *err);
@@ -85,6 +91,15 @@ PiStatus	pi_model_load_stored(const char *json, size_t json_len,
 								 uint8_t *first, size_t first_len,
 								 const uint8_t *second, size_t second_len,
 								 PiModel **model_out, PiError *err);
+
+/*
+ * The safetensors bytes that a stored version of a native model keeps at its
+ * precision (src/format/compact.c): weights is the file it was loaded from,
+ * forms what pi_model_weight_forms says; *out is malloc'd.
+ */
+PiStatus	pi_safetensors_reduce(const uint8_t *weights, size_t len, const PiModel *model,
+								  const PiWeightForm *forms, uint8_t **out, size_t *out_len,
+								  PiError *err);
 
 /* Applies a model's options JSON: input_scale, input_shift and precision (NULL for none). */
 PiStatus	pi_model_apply_options(PiModel *model, const char *json, size_t len,

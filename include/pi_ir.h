@@ -407,14 +407,73 @@ typedef struct PiStrings
 /* A whole model: values, nodes in topological order, and its plan. */
 /*
  * The arithmetic of a model's Dense, Gemm and MatMul layers with a constant
- * weight (the "precision" option): float32, or int8 weights quantized per
- * output column with activations quantized per row (src/engine/op_gemm_int8.c).
+ * weight (the "precision" option): float32; int8 weights quantized per
+ * output column with activations quantized per row (src/engine/op_gemm_int8.c);
+ * bf16 weights with bf16 dot products where the CPU has them
+ * (src/engine/op_gemm_bf16.c), float32 where not; fp16 weights, stored only
+ * (float32 arithmetic).  A stored version keeps those weights in the
+ * precision's own width (src/format/compact.c).
  */
 typedef enum PiPrecision
 {
 	PI_PRECISION_FP32 = 0,
-	PI_PRECISION_INT8
+	PI_PRECISION_INT8,
+	PI_PRECISION_BF16,
+	PI_PRECISION_FP16
 } PiPrecision;
+
+#define PI_PRECISION_LAST PI_PRECISION_FP16
+
+/* The name of a precision as the option spells it ("fp32", "int8", "bf16", "fp16"). */
+const char *pi_precision_name(PiPrecision precision);
+
+/*
+ * The 8-bit code of v, rounded half away from zero and clamped to [-127,
+ * 127] (NaN to -127, as the vector max and min take it, never converted).
+ */
+static inline int32_t
+pi_int8_code(float v)
+{
+	v = v >= -127.0f ? v : -127.0f;
+	v = v <= 127.0f ? v : 127.0f;
+	return (int32_t) (v + (v < 0.0f ? -0.5f : 0.5f));
+}
+
+/*
+ * Quantizes a [kdim, mdim] weight (trans: stored [mdim, kdim]) per column j
+ * as the int8 path packs it (src/engine/int8.h): amax[j] = max_k |w|,
+ * q = pi_int8_code(w * 127 / amax[j]), q laid out as w.  False when a
+ * column is not finite (the int8 path gives it NaN scales instead).
+ */
+bool		pi_int8_quantize_matrix(const float *w, int64_t kdim, int64_t mdim, bool trans,
+									int8_t *q, float *amax);
+
+/*
+ * The weight whose quantization is q and amax again (q and amax as
+ * pi_int8_quantize_matrix made them): +-amax[j] where q is +-127, else
+ * q * (amax[j] / 127), so that quantizing it gives back q and amax exactly.
+ */
+void		pi_int8_dequantize_matrix(const int8_t *q, const float *amax, int64_t kdim,
+									  int64_t mdim, bool trans, float *w);
+
+/*
+ * How a stored version keeps a weight (src/format/compact.c): as given
+ * (float32), or at the model's reduced precision as the [kdim, mdim] matrix
+ * of a Dense, Gemm or MatMul, its output columns along the last axis or
+ * (transposed) along the first.
+ */
+typedef enum PiWeightForm
+{
+	PI_WEIGHT_KEEP = 0,
+	PI_WEIGHT_COLUMNS_LAST,
+	PI_WEIGHT_COLUMNS_FIRST
+} PiWeightForm;
+
+/* bf16 bits of v, rounded to nearest even as AVX512-BF16 does (subnormals to zero, NaN stays NaN). */
+uint16_t	pi_bf16_bits(float v);
+
+/* IEEE half bits of v, rounded to nearest even (overflow to infinity). */
+uint16_t	pi_fp16_bits(float v);
 
 typedef struct PiModel
 {

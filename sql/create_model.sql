@@ -52,8 +52,19 @@ SELECT create_model('mnist_int8', pg_read_file(:'datadir' || '/mnist/model.json'
                     '{"input_scale": 0.00392156862745098, "precision": "int8"}');
 SELECT name, precision, options->>'precision' AS asked FROM pginfer.models
 WHERE name IN ('mnist', 'mnist_int8') ORDER BY name;
--- a drawn image (a bar and a stroke) gets the same class at both precisions
-SELECT predict_class('mnist', f) AS fp32, predict_class('mnist_int8', f) AS int8
+-- bf16 and fp16 store their Dense weights in 16 bits, int8 as codes per column:
+-- the weight bytes of each version against float32's
+SELECT create_model('mnist_bf16', pg_read_file(:'datadir' || '/mnist/model.json')::jsonb,
+                    pg_read_binary_file(:'datadir' || '/mnist/model.safetensors'),
+                    '{"input_scale": 0.00392156862745098, "precision": "bf16"}');
+SELECT create_model('mnist_fp16', pg_read_file(:'datadir' || '/mnist/model.json')::jsonb,
+                    pg_read_binary_file(:'datadir' || '/mnist/model.safetensors'),
+                    '{"input_scale": 0.00392156862745098, "precision": "fp16"}');
+SELECT name, precision, round(weight_bytes::numeric / (SELECT weight_bytes FROM pginfer.models WHERE name = 'mnist_copy'), 3) AS of_fp32
+FROM pginfer.models WHERE name IN ('mnist_copy', 'mnist_int8', 'mnist_bf16', 'mnist_fp16') ORDER BY name;
+-- a drawn image (a bar and a stroke) gets the same class at every precision
+SELECT predict_class('mnist', f) AS fp32, predict_class('mnist_int8', f) AS int8,
+       predict_class('mnist_bf16', f) AS bf16, predict_class('mnist_fp16', f) AS fp16
 FROM (SELECT array_agg(CASE WHEN (i % 28) BETWEEN 8 AND 20 AND i / 28 BETWEEN 6 AND 8 THEN 255
                             WHEN (i % 28) BETWEEN 16 AND 19 AND i / 28 BETWEEN 9 AND 24 THEN 255
                             ELSE 0 END::real ORDER BY i) AS f

@@ -39,8 +39,15 @@ SELECT expect_error($$SELECT create_model('bad', jsonb_set(graph, '{outputs,0,sh
 SELECT expect_error($$SELECT create_model('bad', jsonb_set(graph, '{nodes}', graph->'nodes' || '[{"name": "r", "op": "Reshape", "inputs": ["y"], "attrs": {"shape": [-1, 3]}}]'), weights) FROM tiny_graph, tiny_weights$$);
 SELECT expect_error($$SELECT create_model('bad', jsonb_set(graph, '{nodes}', graph->'nodes' || '[{"name": "s", "op": "Softmax", "inputs": ["y"], "attrs": {"axis": 0}}]'), weights) FROM tiny_graph, tiny_weights$$);
 SELECT expect_error($$SELECT create_model('bad', graph, safetensors(
-  '{"w":{"dtype":"I8","shape":[6],"data_offsets":[0,6]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}',
+  '{"w":{"dtype":"I16","shape":[3],"data_offsets":[0,6]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}',
   '\x00000000000000000000000000000000'::bytea)) FROM tiny_graph$$);
+-- int8 codes (I8) need their column maxima, F32, [1, columns] or [rows, 1]
+SELECT expect_error($$SELECT create_model('bad', graph, safetensors(
+  '{"w":{"dtype":"I8","shape":[2,3],"data_offsets":[0,6]},"b":{"dtype":"F32","shape":[2],"data_offsets":[6,14]}}',
+  '\x0000000000000000000000000000'::bytea)) FROM tiny_graph$$);
+SELECT expect_error($$SELECT create_model('bad', graph, safetensors(
+  '{"w":{"dtype":"I8","shape":[2,3],"data_offsets":[16,22]},"w:int8_amax":{"dtype":"F32","shape":[2,1],"data_offsets":[8,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}',
+  '\x0000803f0000803f000080bf0000803f808080808080'::bytea)) FROM tiny_graph$$);
 
 -- safetensors headers
 SELECT expect_error($$SELECT create_model('bad', graph, '\x0102'::bytea) FROM tiny_graph$$);
@@ -66,7 +73,7 @@ SELECT expect_error($$SELECT create_model('bad', graph, safetensors(
 SELECT expect_error($$SELECT create_model('bad', graph, weights, '{"input_scael": 2}') FROM tiny_graph, tiny_weights$$);
 SELECT expect_error($$SELECT create_model('bad', graph, weights, '{"input_scale": [1, 2]}') FROM tiny_graph, tiny_weights$$);
 SELECT expect_error($$SELECT create_model('bad', graph, weights, '{"input_shift": "one"}') FROM tiny_graph, tiny_weights$$);
-SELECT expect_error($$SELECT create_model('bad', graph, weights, '{"precision": "bf16"}') FROM tiny_graph, tiny_weights$$);
+SELECT expect_error($$SELECT create_model('bad', graph, weights, '{"precision": "bf17"}') FROM tiny_graph, tiny_weights$$);
 SELECT expect_error($$SELECT create_model('bad', graph, weights, '{"precision": 8}') FROM tiny_graph, tiny_weights$$);
 SELECT expect_error($$SELECT create_model('bad', graph, weights, '{"precision": "INT8"}') FROM tiny_graph, tiny_weights$$);
 SELECT expect_error($$SELECT create_model('', graph, weights) FROM tiny_graph, tiny_weights$$);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bf16.h"
 #include "cpu.h"
 #include "int8.h"
 #include "pi_blas.h"
@@ -53,6 +54,8 @@ node_scratch_bytes(const PiModel *m, const PiNode *n, int64_t max_batch)
 		case PI_OP_MATMUL:
 			if (pi_gemm_int8_applies(m, n))
 				return pi_gemm_int8_scratch_bytes(m, n);
+			if (pi_gemm_bf16_applies(m, n))
+				return pi_gemm_bf16_scratch_bytes(m, n);
 			return pi_gemm_cpu_scratch_bytes(m, n, max_batch);
 		default:
 			return (int64_t) sizeof(float) * pi_node_scratch_elems(m, n);
@@ -72,6 +75,8 @@ node_packed_floats(const PiModel *m, const PiNode *n)
 		case PI_OP_MATMUL:
 			if (pi_gemm_int8_applies(m, n))
 				return pi_gemm_int8_packed_floats(m, n);
+			if (pi_gemm_bf16_applies(m, n))
+				return pi_gemm_bf16_packed_floats(m, n);
 			return pi_gemm_packed_floats(m, n);
 		default:
 			return 0;
@@ -103,6 +108,8 @@ prepare_nodes(PiExecutor *ex)
 				pi_conv2d_pack(m, n, ex->packed[m->order[pos]]);
 			else if (pi_gemm_int8_applies(m, n))
 				pi_gemm_int8_pack(m, n, ex->packed[m->order[pos]]);
+			else if (pi_gemm_bf16_applies(m, n))
+				pi_gemm_bf16_pack(m, n, ex->packed[m->order[pos]]);
 			else
 				pi_gemm_pack(m, n, ex->packed[m->order[pos]]);
 		}
@@ -271,6 +278,13 @@ pi_engine_int8_name(void)
 	return pi_int8_kernels()->name;
 }
 
+/* The kernels of bf16 models' Dense, Gemm and MatMul: "avx512bf16" or "float32". */
+const char *
+pi_engine_bf16_name(void)
+{
+	return pi_bf16_available() ? "avx512bf16" : "float32";
+}
+
 /* Largest batch this executor accepts. */
 int64_t
 pi_executor_max_batch(const PiExecutor *ex)
@@ -387,6 +401,8 @@ run_node(const PiKernelArgs *a)
 		case PI_OP_MATMUL:
 			if (pi_gemm_int8_applies(a->model, a->node))
 				pi_kernel_gemm_int8(a);
+			else if (pi_gemm_bf16_applies(a->model, a->node))
+				pi_kernel_gemm_bf16(a);
 			else if (a->node->op == PI_OP_MATMUL)
 				pi_kernel_matmul(a);
 			else

@@ -67,18 +67,6 @@ typedef struct PiInt8Kernels
 						 const float *bias, float *y, int64_t ldy);
 } PiInt8Kernels;
 
-/*
- * The 8-bit code of v, rounded half away from zero and clamped to [-127,
- * 127] (NaN to -127, as the vector max and min take it, never converted).
- */
-static inline int32_t
-pi_int8_code(float v)
-{
-	v = v >= -127.0f ? v : -127.0f;
-	v = v <= 127.0f ? v : 127.0f;
-	return (int32_t) (v + (v < 0.0f ? -0.5f : 0.5f));
-}
-
 extern const PiInt8Kernels pi_int8_kernels_vnni;
 extern const PiInt8Kernels pi_int8_kernels_generic;
 

@@ -64,20 +64,22 @@ widen(float **values, int64_t from, int64_t len, PiError *err)
 	return PI_OK;
 }
 
-/* Reads the "precision" option: "fp32" (the default) or "int8". */
+/* Reads the "precision" option: "fp32" (the default), "int8", "bf16" or "fp16". */
 static PiStatus
 read_precision(const cJSON *item, PiPrecision *precision, PiError *err)
 {
-	if (cJSON_IsString(item) && strcmp(item->valuestring, "fp32") == 0)
-		*precision = PI_PRECISION_FP32;
-	else if (cJSON_IsString(item) && strcmp(item->valuestring, "int8") == 0)
-		*precision = PI_PRECISION_INT8;
-	else if (cJSON_IsString(item))
-		return pi_fail(err, PI_ERR_INVALID, "unknown precision \"%.64s\", expected \"fp32\" or \"int8\"",
-					   item->valuestring);
-	else
-		return pi_fail(err, PI_ERR_INVALID, "option \"precision\" must be a string, \"fp32\" or \"int8\"");
-	return PI_OK;
+	if (!cJSON_IsString(item))
+		return pi_fail(err, PI_ERR_INVALID,
+					   "option \"precision\" must be a string, \"fp32\", \"int8\", \"bf16\" or \"fp16\"");
+	for (int p = PI_PRECISION_FP32; p <= PI_PRECISION_LAST; p++)
+		if (strcmp(item->valuestring, pi_precision_name((PiPrecision) p)) == 0)
+		{
+			*precision = (PiPrecision) p;
+			return PI_OK;
+		}
+	return pi_fail(err, PI_ERR_INVALID,
+				   "unknown precision \"%.64s\", expected \"fp32\", \"int8\", \"bf16\" or \"fp16\"",
+				   item->valuestring);
 }
 
 /* Applies a model's options JSON (NULL or "{}" for none). */

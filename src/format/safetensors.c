@@ -2,8 +2,12 @@
  * safetensors.c
  *	  Parser for safetensors files: an 8-byte little-endian header length,
  *	  a JSON header, then the tensors' bytes.  Tensors are widened (F16,
- *	  BF16) or narrowed (F64) to float32.  Every field is checked: the data
- *	  must be covered exactly once, in order, by the tensors' offsets.
+ *	  BF16) or narrowed (F64) to float32.  An I8 tensor holds the int8 codes
+ *	  of a weight quantized per column, and goes with an F32 tensor of its
+ *	  name plus PI_INT8_AMAX_SUFFIX that holds each column's largest |w|
+ *	  (pi_format.h); it is dequantized to float32 and the two make one
+ *	  tensor.  Every field is checked: the data must be covered exactly
+ *	  once, in order, by the tensors' offsets.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -20,7 +24,8 @@ typedef enum StDtype
 	ST_F32,
 	ST_F16,
 	ST_BF16,
-	ST_F64
+	ST_F64,
+	ST_I8
 } StDtype;
 
 /* A tensor's header entry before its data is converted. */
@@ -33,6 +38,8 @@ typedef struct StEntry
 	int64_t		numel;
 	uint64_t	begin;
 	uint64_t	end;
+	const struct StEntry *amax; /* an I8 tensor's column maxima */
+	bool		is_amax;		/* some I8 tensor's column maxima */
 } StEntry;
 
 /* Reads a little-endian uint64. */
@@ -82,6 +89,8 @@ dtype_from_name(const char *name, StDtype *dtype)
 		return *dtype = ST_BF16, 2;
 	if (strcmp(name, "F64") == 0)
 		return *dtype = ST_F64, 8;
+	if (strcmp(name, "I8") == 0)
+		return *dtype = ST_I8, 1;
 	return 0;
 }
 
@@ -120,7 +129,7 @@ parse_entry(const cJSON *item, size_t data_len, StEntry *e, PiError *err)
 	esize = dtype_from_name(dtype->valuestring, &e->dtype);
 	if (esize == 0)
 		return pi_fail(err, PI_ERR_DTYPE,
-					   "safetensors tensor \"%s\" has dtype %s, expected F32, F16, BF16 or F64",
+					   "safetensors tensor \"%s\" has dtype %s, expected F32, F16, BF16, F64 or I8",
 					   e->name, dtype->valuestring);
 	e->rank = cJSON_GetArraySize(shape);
 	if (e->rank > PI_MAX_RANK)
@@ -173,11 +182,92 @@ entry_by_offset(const void *a, const void *b)
 	return (x->end > y->end) - (x->end < y->end);
 }
 
-/* Orders names for the duplicate check. */
+/* Orders entries by name (the duplicate check, finding column maxima). */
 static int
-name_cmp(const void *a, const void *b)
+entry_by_name(const void *a, const void *b)
 {
-	return strcmp(*(const char *const *) a, *(const char *const *) b);
+	return strcmp((*(StEntry *const *) a)->name, (*(StEntry *const *) b)->name);
+}
+
+/*
+ * Finds the column maxima of each I8 entry (by_name: count entries sorted
+ * by name) and checks their form: F32, and for codes [K, M] either [1, M]
+ * (columns along the last axis) or [K, 1] (along the first).
+ */
+static PiStatus
+pair_int8(StEntry **by_name, int count, PiError *err)
+{
+	for (int i = 0; i < count; i++)
+	{
+		StEntry    *e = by_name[i];
+		StEntry		key = {0};
+		StEntry    *keyp = &key;
+		StEntry   **found;
+		char	   *want;
+		const StEntry *a;
+
+		if (e->dtype != ST_I8)
+			continue;
+		want = malloc(strlen(e->name) + sizeof(PI_INT8_AMAX_SUFFIX));
+		if (want == NULL)
+			return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+		strcpy(want, e->name);
+		strcat(want, PI_INT8_AMAX_SUFFIX);
+		key.name = want;
+		found = bsearch(&keyp, by_name, count, sizeof(StEntry *), entry_by_name);
+		free(want);
+		if (found == NULL)
+			return pi_fail(err, PI_ERR_CORRUPT,
+						   "safetensors I8 tensor \"%s\" has no tensor \"%s" PI_INT8_AMAX_SUFFIX "\" of column maxima",
+						   e->name, e->name);
+		a = *found;
+		if (a->dtype != ST_F32 || e->rank != 2 || a->rank != 2 ||
+			!((a->dims[0] == 1 && a->dims[1] == e->dims[1]) ||
+			  (a->dims[1] == 1 && a->dims[0] == e->dims[0])))
+			return pi_fail(err, PI_ERR_CORRUPT,
+						   "safetensors I8 tensor \"%s\" needs rank 2 and F32 column maxima of shape [1, columns] or [rows, 1]",
+						   e->name);
+		e->amax = a;
+		(*found)->is_amax = true;
+	}
+	return PI_OK;
+}
+
+/* Dequantizes an I8 entry's codes with its column maxima (pi_int8_dequantize_matrix). */
+static PiStatus
+convert_int8(const StEntry *e, const uint8_t *data, float *dst, PiError *err)
+{
+	const StEntry *a = e->amax;
+	bool		trans = a->dims[1] == 1 && !(a->dims[0] == 1 && a->dims[1] == e->dims[1]);
+	int64_t		mdim = trans ? e->dims[0] : e->dims[1];
+	int64_t		kdim = trans ? e->dims[1] : e->dims[0];
+	float	   *amax = malloc(sizeof(float) * (mdim > 0 ? mdim : 1));
+	const int8_t *q = (const int8_t *) (data + e->begin);
+
+	if (amax == NULL)
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+	memcpy(amax, data + a->begin, sizeof(float) * mdim);
+	for (int64_t j = 0; j < mdim; j++)
+		if (!isfinite(amax[j]) || amax[j] < 0.0f)
+		{
+			double		bad = amax[j];
+
+			free(amax);
+			return pi_fail(err, PI_ERR_CORRUPT,
+						   "safetensors I8 tensor \"%s\" has column maximum %g at %lld, expected a finite value >= 0",
+						   e->name, bad, (long long) j);
+		}
+	for (int64_t i = 0; i < e->numel; i++)
+		if (q[i] == -128)
+		{
+			free(amax);
+			return pi_fail(err, PI_ERR_CORRUPT,
+						   "safetensors I8 tensor \"%s\" has code -128 at %lld, expected -127 to 127",
+						   e->name, (long long) i);
+		}
+	pi_int8_dequantize_matrix(q, amax, kdim, mdim, trans, dst);
+	free(amax);
+	return PI_OK;
 }
 
 /* Converts an entry's bytes to float32. */
@@ -209,6 +299,8 @@ convert(const StEntry *e, const uint8_t *src, float *dst)
 					dst[i] = (float) d;
 					break;
 				}
+			case ST_I8:
+				break;			/* convert_int8 */
 		}
 	}
 }
@@ -266,8 +358,9 @@ parse(const uint8_t *bytes, size_t len, bool in_place, PiTensorSet *out, PiError
 	cJSON	   *root = NULL;
 	const cJSON *item;
 	StEntry    *entries = NULL;
-	const char **names = NULL;
-	int			count = 0;
+	StEntry   **by_name = NULL;
+	int			count = 0,
+				made = 0;
 	PiStatus	st = PI_OK;
 
 	memset(out, 0, sizeof(*out));
@@ -296,9 +389,9 @@ parse(const uint8_t *bytes, size_t len, bool in_place, PiTensorSet *out, PiError
 		goto done;
 	}
 	entries = calloc(count + 1, sizeof(StEntry));
-	names = calloc(count + 1, sizeof(char *));
+	by_name = calloc(count + 1, sizeof(StEntry *));
 	out->tensors = calloc(count + 1, sizeof(PiTensor));
-	if (entries == NULL || names == NULL || out->tensors == NULL)
+	if (entries == NULL || by_name == NULL || out->tensors == NULL)
 	{
 		st = pi_fail(err, PI_ERR_NOMEM, "out of memory");
 		goto done;
@@ -319,30 +412,41 @@ parse(const uint8_t *bytes, size_t len, bool in_place, PiTensorSet *out, PiError
 			}
 			if ((st = parse_entry(item, data_len, &entries[i], err)) != PI_OK)
 				goto done;
-			names[i] = entries[i].name;
 			i++;
 		}
 	}
-	qsort(names, count, sizeof(char *), name_cmp);
+	for (int i = 0; i < count; i++)
+		by_name[i] = &entries[i];
+	qsort(by_name, count, sizeof(StEntry *), entry_by_name);
 	for (int i = 1; i < count; i++)
-		if (strcmp(names[i - 1], names[i]) == 0)
+		if (strcmp(by_name[i - 1]->name, by_name[i]->name) == 0)
 		{
-			st = pi_fail(err, PI_ERR_DUPLICATE, "safetensors tensor \"%s\" appears more than once", names[i]);
+			st = pi_fail(err, PI_ERR_DUPLICATE, "safetensors tensor \"%s\" appears more than once",
+						 by_name[i]->name);
 			goto done;
 		}
+	/* the coverage check orders the entries by offset: index them by name again after it */
 	if ((st = check_coverage(entries, count, data_len, err)) != PI_OK)
 		goto done;
 	for (int i = 0; i < count; i++)
+		by_name[i] = &entries[i];
+	qsort(by_name, count, sizeof(StEntry *), entry_by_name);
+	if ((st = pair_int8(by_name, count, err)) != PI_OK)
+		goto done;
+	for (int i = 0; i < count; i++)
 	{
-		PiTensor   *t = &out->tensors[i];
+		PiTensor   *t = &out->tensors[made];
 		const StEntry *e = &entries[i];
+
+		if (e->is_amax)
+			continue;			/* part of its I8 tensor */
 
 		const float *view = in_place ? data_in_place(e, data + e->begin) : NULL;
 
 		t->name = strdup(e->name);
 		t->borrowed = view != NULL;
 		t->data = view ? (float *) view : malloc(sizeof(float) * (e->numel > 0 ? e->numel : 1));
-		out->count++;
+		out->count = ++made;
 		if (t->name == NULL || t->data == NULL)
 		{
 			st = pi_fail(err, PI_ERR_NOMEM, "out of memory for tensor \"%s\"", e->name);
@@ -351,13 +455,17 @@ parse(const uint8_t *bytes, size_t len, bool in_place, PiTensorSet *out, PiError
 		t->rank = e->rank;
 		memcpy(t->dims, e->dims, sizeof(t->dims));
 		t->numel = e->numel;
-		if (!t->borrowed)
+		if (e->dtype == ST_I8)
+			st = convert_int8(e, data, t->data, err);
+		else if (!t->borrowed)
 			convert(e, data + e->begin, t->data);
+		if (st != PI_OK)
+			goto done;
 	}
 
 done:
 	free(entries);
-	free(names);
+	free(by_name);
 	cJSON_Delete(root);
 	if (st != PI_OK)
 		pi_tensor_set_free(out);

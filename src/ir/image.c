@@ -405,7 +405,7 @@ pi_model_image_attach(const uint8_t *image, int64_t len, PiError *err)
 		h.norder_fused < 0 || h.norder_fused > h.norder ||
 		h.nbuffers < 0 || h.ninputs < 1 || h.ninputs > 16 ||
 		h.noutputs < 1 || h.noutputs > 16 || h.input_transform_len < 0 ||
-		h.precision < PI_PRECISION_FP32 || h.precision > PI_PRECISION_INT8 ||
+		h.precision < PI_PRECISION_FP32 || h.precision > PI_PRECISION_LAST ||
 		h.nvalues > len / (int64_t) sizeof(ImageValue) ||
 		h.nnodes > len / (int64_t) sizeof(ImageNode) ||
 		h.nbuffers > len / (int64_t) sizeof(int64_t) ||

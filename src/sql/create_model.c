@@ -132,15 +132,52 @@ check_text_network(const char *name, const PiModel *model, const char *options)
 }
 
 /*
- * Applies a model's options and describes it for the catalog, then frees
- * the model and, where its import moved tensors within onnx, puts them back
- * (the file is stored as it was given); raises the options' error, and for
- * a text model (text) what keeps it from being one.
+ * The weights that a native model's version keeps at its precision
+ * (pi_safetensors_reduce: int8 codes, bf16 or fp16 for the matrices of its
+ * Dense, Gemm and MatMul layers) in blob, palloc'd; blob is left as it is
+ * for a float32 model.
+ */
+static PiStatus
+reduce_weights(const PiModel *model, StoredBlob *blob, PiError *err)
+{
+	PiWeightForm *forms;
+	uint8_t    *bytes = NULL;
+	size_t		len = 0;
+	PiStatus	st;
+	uint8	   *copy;
+
+	if (model->precision == PI_PRECISION_FP32)
+		return PI_OK;
+	progress_phase("reducing weights");
+	if ((forms = pi_model_weight_forms(model)) == NULL)
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+	st = pi_safetensors_reduce(blob->parts[0], blob->lens[0], model, forms, &bytes, &len, err);
+	free(forms);
+	if (st != PI_OK)
+		return st;
+	copy = palloc_extended(Max(len, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+	if (copy != NULL)
+		memcpy(copy, bytes, len);
+	free(bytes);
+	if (copy == NULL)
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+	blob->parts[0] = copy;
+	blob->lens[0] = len;
+	return PI_OK;
+}
+
+/*
+ * Applies a model's options and describes it for the catalog; for a native
+ * model (reduce, its safetensors blob) makes the blob keep its weights at
+ * its precision; then frees the model and, where its import moved tensors
+ * within onnx, puts them back (the file is stored as it was given); raises
+ * the options' error, and for a text model (text) what keeps it from being
+ * one.
  */
 static void
 describe_and_release(const char *name, PiModel *model, const char *const *input_dtypes,
 					 const char *options, bool text, uint8 *onnx, PiOnnxMoves *moves,
-					 ModelDescription *desc)
+					 StoredBlob *reduce, ModelDescription *desc)
 {
 	PiError		err = {0};
 	volatile PiStatus st = PI_OK;
@@ -150,6 +187,8 @@ describe_and_release(const char *name, PiModel *model, const char *const *input_
 		st = pi_model_apply_options(model, options, strlen(options), &err);
 		if (st == PI_OK && text)
 			check_text_network(name, model, options);
+		if (st == PI_OK && reduce != NULL)
+			st = reduce_weights(model, reduce, &err);
 		if (st == PI_OK)
 			catalog_describe_model(model, input_dtypes, desc);
 	}
@@ -198,7 +237,7 @@ validate_and_store(const char *name, const char *graph, const uint8 *weights,
 	while (pg_infer_retry_after_interrupt(st));
 	if (st != PI_OK)
 		pg_infer_report(&err, name);
-	describe_and_release(name, model, NULL, options, false, NULL, NULL, &desc);
+	describe_and_release(name, model, NULL, options, false, NULL, NULL, &blob, &desc);
 	return store_version(name, graph, &desc, &blob, options, description, NULL);
 }
 
@@ -237,7 +276,7 @@ import_and_store(const char *name, uint8 *onnx, int64 onnx_len, bool writable,
 	for (int i = 0; i < model->ninputs; i++)
 		dtypes[i] = info.input_dtypes[i];
 	describe_and_release(name, model, dtypes, options, tokenizer_json != NULL, onnx,
-						 writable ? &moves : NULL, &desc);
+						 writable ? &moves : NULL, NULL, &desc);
 	descriptor = pi_onnx_descriptor(&info, onnx_len, external_len);
 	if (descriptor == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));

@@ -75,7 +75,7 @@ def test_onnx_cnn_int8_accuracy(conn):
     assert batched == per_row
 
 
-@pytest.mark.parametrize("options", [{"precision": "bf16"}, {"precision": "fp16"}, {"precision": 8},
+@pytest.mark.parametrize("options", [{"precision": "bf17"}, {"precision": "FP16"}, {"precision": 8},
                                      {"precision": None}, {"precision": "Int8"}])
 def test_unknown_precision_refused(conn, options):
     graph = (ROOT / "models/mnist/model.json").read_text()

@@ -261,7 +261,7 @@ static void
 test_options(void)
 {
 	static const char *bad[] = {
-		"{\"precision\": \"bf16\"}", "{\"precision\": \"INT8\"}", "{\"precision\": 8}",
+		"{\"precision\": \"bf17\"}", "{\"precision\": \"INT8\"}", "{\"precision\": 8}",
 		"{\"precision\": null}", "{\"precision\": \"int8\", \"precision\": \"int8\"}",
 		"{\"precision\": \"int8\", \"scale\": 2}"
 	};
