@@ -71,20 +71,28 @@ def test_weights_over_one_chunk_round_trip(conn):
 
 def test_pg_dump_and_restore_carry_models(dbname, conn):
     create_mnist(conn)
+    # versions whose stored weights are int8 codes and bf16 (src/format/compact.c)
+    for name, precision in [("mnist8", "int8"), ("mnistbf", "bf16")]:
+        conn.execute("SELECT create_model(%s, %s::jsonb, %s, %s::jsonb)",
+                     (name, (ROOT / "models/mnist/model.json").read_text(),
+                      (ROOT / "models/mnist/model.safetensors").read_bytes(),
+                      json.dumps({"input_scale": 1 / 255, "precision": precision})))
     create_dense(conn, "m", [[1, 2, 3], [4, 5, 6]], [0.5, -0.5])
     create_dense(conn, "m", [[1, 1, 1], [1, 1, 1]], [0, 0])
     conn.execute("SELECT set_active_version('m', 1)")
     conn.execute("SELECT create_model('cnn', onnx => %s)",
                  ((ROOT.parent / "shared" / "models" / "mnist_cnn_pytorch.onnx").read_bytes(),))
     image = "array_fill(7::real, ARRAY[784])"
-    before = conn.execute(f"SELECT predict('mnist', {image}) || predict('cnn', {image}),"
+    before = conn.execute(f"SELECT predict('mnist', {image}) || predict('cnn', {image})"
+                          f" || predict('mnist8', {image}) || predict('mnistbf', {image}),"
                           " predict('m', '{{1,1,1}}'::real[]),"
                           " (SELECT json_agg(m ORDER BY name, version)"
                           "  FROM (SELECT name, version, active, weight_bytes FROM pginfer.models) m)"
                           ).fetchone()
     with restored_copy(dbname) as restored:
         with psycopg.connect(**conninfo(restored), autocommit=True) as r:
-            after = r.execute(f"SELECT predict('mnist', {image}) || predict('cnn', {image}),"
+            after = r.execute(f"SELECT predict('mnist', {image}) || predict('cnn', {image})"
+                              f" || predict('mnist8', {image}) || predict('mnistbf', {image}),"
                               " predict('m', '{{1,1,1}}'::real[]),"
                               " (SELECT json_agg(m ORDER BY name, version)"
                               "  FROM (SELECT name, version, active, weight_bytes FROM pginfer.models) m)"

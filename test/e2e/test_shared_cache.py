@@ -25,14 +25,15 @@ def dense_graph(n_in):
     }
 
 
-def create_dense(conn, name, n_in, n_out, bias=0.0, seed=0, scale=1.0):
+def create_dense(conn, name, n_in, n_out, bias=0.0, seed=0, scale=1.0, precision="fp32"):
     """A Dense model of n_in x n_out random weights (times scale) and a constant bias."""
     rng = np.random.default_rng(seed)
     w = (rng.standard_normal((n_out, n_in)) * scale).astype("f4")
     b = np.full(n_out, bias, "f4")
     weights = safetensors_bytes({"w": w, "b": b})
-    return conn.execute("SELECT create_model(%s, %s::jsonb, %s)",
-                        (name, json.dumps(dense_graph(n_in)), weights)).fetchone()[0]
+    return conn.execute("SELECT create_model(%s, %s::jsonb, %s, %s::jsonb)",
+                        (name, json.dumps(dense_graph(n_in)), weights,
+                         json.dumps({"precision": precision}))).fetchone()[0]
 
 
 def cache_rows(conn, model):
@@ -57,8 +58,10 @@ def small_cache():
     set_cache_size(None)
 
 
-def test_new_connection_uses_the_loaded_image(dbname, conn):
-    create_dense(conn, "m", 64, 32, seed=1)
+@pytest.mark.parametrize("precision", ["fp32", "int8", "bf16"])
+def test_new_connection_uses_the_loaded_image(dbname, conn, precision):
+    # an int8 or bf16 version's stored weights load into the image as float32
+    create_dense(conn, "m", 64, 32, seed=1, precision=precision)
     assert conn.execute("SELECT warm_model('m')").fetchone()[0] == 1
     x = np.linspace(-1, 1, 64).astype("f4").tolist()
     first = conn.execute("SELECT predict('m', %s::real[])", (x,)).fetchone()[0]

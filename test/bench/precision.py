@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Forward passes of the 784-512-256-10 MLP at int8 against float32, one thread.
+"""Forward passes of the 784-512-256-10 MLP at every precision against float32, one thread.
 
-    python3 test/bench/int8.py [--seconds S] [--batch 256]
+    python3 test/bench/precision.py [--seconds S] [--batch 256]
 
 Needs numpy and onnxruntime (a virtual environment is fine) and builds
 test/bench/bench_engine (make).  Times, in one run and on one thread, the
 engine on test/bench/models/mlp.onnx at float32 and with options
-{"precision": "int8"} (bench_engine --options), and ONNX Runtime on the same
+{"precision": "int8"}, "bf16" and "fp16" (bench_engine --options; fp16 is
+stored only and runs float32), and ONNX Runtime on the same
 file and on its onnxruntime.quantization.quantize_dynamic version (int8
 weights, activations quantized at run time, as the engine does), best of
 several rounds each in rows per second of the thread's CPU time.  Prints the
@@ -40,6 +41,8 @@ def main():
         quantize_dynamic(MLP, quantized, weight_type=QuantType.QInt8)
         cpu, _, _, fp32 = engine_rows_per_s(MLP, [args.batch], args.seconds)
         _, _, _, int8 = engine_rows_per_s(MLP, [args.batch], args.seconds, '{"precision": "int8"}')
+        _, _, _, bf16 = engine_rows_per_s(MLP, [args.batch], args.seconds, '{"precision": "bf16"}')
+        _, _, _, fp16 = engine_rows_per_s(MLP, [args.batch], args.seconds, '{"precision": "fp16"}')
         ort_fp32 = ort_rows_per_s(MLP, args.batch, args.seconds)
         ort_int8 = ort_rows_per_s(quantized, args.batch, args.seconds)
     load_after = os.getloadavg()
@@ -52,6 +55,7 @@ def main():
     print("| MLP 784-512-256-10, batch %d | rows/s | / pg_infer float32 |" % args.batch)
     print("|---|---:|---:|")
     for name, rate in [("pg_infer float32", base), ("pg_infer int8", int8[args.batch]),
+                       ("pg_infer bf16", bf16[args.batch]), ("pg_infer fp16 (stored only)", fp16[args.batch]),
                        ("ONNX Runtime float32", ort_fp32),
                        ("ONNX Runtime int8 (quantize_dynamic)", ort_int8)]:
         print("| %s | %.0f | %.2fx |" % (name, rate, rate / base))
