@@ -57,6 +57,9 @@ struct PiCudaModel
 	PiCudaContext *ctx;
 	const PiModel *model;
 	float	  **weights;		/* per value: device copy of a weight, else NULL */
+	bool	   *half_weights;	/* per value: the copy is 16-bit (half_type) */
+	cudaDataType_t half_type;	/* CUDA_R_16BF (bf16 model) or CUDA_R_16F (fp16) */
+	int64_t		half_act_elems; /* per row: the widest activation a 16-bit GEMM reads */
 	float	   *input_scale;	/* device copies of the input transform */
 	float	   *input_shift;
 	void	   *block;			/* one allocation holding all of the above */
@@ -81,6 +84,7 @@ typedef struct PiCudaLane
 	int64_t		scratch_samples;
 	void	   *workspace;		/* cuBLAS workspace (fixed: graph capture) */
 	const void **gemm_ptrs;		/* device pointer arrays of batched MatMuls */
+	void	   *half_acts;		/* activations rounded for 16-bit GEMMs */
 } PiCudaLane;
 
 struct PiCudaExecutor
@@ -118,6 +122,8 @@ typedef struct PiCudaArgs
 	float	   *scratch;
 	int64_t		scratch_samples;
 	const void **gemm_ptrs;
+	cudaDataType_t weight_type; /* of in[1]: CUDA_R_32F, or a 16-bit weight's type */
+	void	   *half_acts;		/* room for in[0] rounded to weight_type */
 	unsigned long long *index_error;
 	cudaStream_t stream;
 	cublasHandle_t blas;
@@ -159,6 +165,10 @@ PiStatus	pi_gpu_gemm(const PiCudaArgs *a, bool trans_a, bool trans_b,
 
 /* Dense, Gemm and MatMul (src/cuda/gemm.c). */
 PiStatus	pi_gpu_dense(const PiCudaArgs *a);
+
+/* Rounds count floats of x to 16 bits of type (CUDA_R_16BF or CUDA_R_16F) into out. */
+PiStatus	pi_gpu_launch_to_half(const PiCudaArgs *a, const float *x, int64_t count, void *out,
+								   cudaDataType_t type);
 PiStatus	pi_gpu_matmul(const PiCudaArgs *a);
 
 /* Conv2D and ConvTranspose (src/cuda/conv.c). */

@@ -101,6 +101,10 @@ lane_new(PiCudaExecutor *ex, PiCudaLane *lane, PiError *err)
 						   lane->scratch_samples * m->scratch_row_elems * (int64_t) sizeof(float),
 						   err, "cudaMalloc of the im2col scratch")) != PI_OK)
 		return st;
+	if (ex->dm->half_act_elems > 0 &&
+		(st = device_alloc(ex, &lane->half_acts, ex->dm->half_act_elems * rows * (int64_t) sizeof(uint16_t),
+						   err, "cudaMalloc of the 16-bit activations")) != PI_OK)
+		return st;
 	ptrs = gemm_ptrs_len(m, rows);
 	if (ptrs > 0 &&
 		(st = device_alloc(ex, (void **) &lane->gemm_ptrs, ptrs * (int64_t) sizeof(void *),
@@ -128,6 +132,7 @@ lane_free(const PiModel *m, PiCudaLane *lane)
 	free(lane->buffers);
 	cudaFree(lane->scratch);
 	cudaFree(lane->gemm_ptrs);
+	cudaFree(lane->half_acts);
 	cudaFree(lane->workspace);
 	if (lane->done != NULL)
 		cudaEventDestroy(lane->done);

@@ -3,7 +3,10 @@
  *	  Dense, Gemm and MatMul on cuBLAS.  The engine's tensors are row-major
  *	  and cuBLAS is column-major: a row-major C = A B is computed as the
  *	  column-major C^T = B^T A^T, which reads the same bytes.  FP32 with
- *	  CUBLAS_COMPUTE_32F unless the context allows TF32.
+ *	  CUBLAS_COMPUTE_32F unless the context allows TF32.  A weight uploaded
+ *	  in 16 bits (a bf16 or fp16 model, src/cuda/model.c) multiplies the
+ *	  activation rounded to the same type, summed in float32
+ *	  (CUBLAS_COMPUTE_32F), the result float32.
  */
 #include <stdio.h>
 
@@ -55,6 +58,37 @@ pi_gpu_gemm(const PiCudaArgs *a, bool trans_a, bool trans_b,
 	return pi_gpu_check_blas(s, a->err, what);
 }
 
+/*
+ * Row-major C[m,n] = alpha X[m,k] op(W) + beta C for a 16-bit weight W
+ * (a->weight_type, [n,k] when trans_w else [k,n]): X is rounded to the
+ * weight's type first, into a->half_acts.
+ */
+static PiStatus
+half_gemm(const PiCudaArgs *a, bool trans_w, int64_t m, int64_t n, int64_t k, float alpha,
+		  const float *X, const void *W, int64_t ldw, float beta, float *C, int64_t ldc)
+{
+	cublasStatus_t s;
+	PiStatus	st;
+	char		what[PI_MAX_NAME + 128];
+
+	if (!fits_int(m, n, k, k, ldw, ldc, 1))
+		return pi_fail(a->err, PI_ERR_LIMIT, "node \"%s\" (%s): a %lld x %lld x %lld product exceeds cuBLAS's limits",
+					   a->node->name, pi_op_name(a->node->op), (long long) m, (long long) n, (long long) k);
+	if (a->half_acts == NULL)
+		return pi_fail(a->err, PI_ERR_INVALID, "node \"%s\" (%s) has no room for its 16-bit activations",
+					   a->node->name, pi_op_name(a->node->op));
+	if ((st = pi_gpu_launch_to_half(a, X, m * k, a->half_acts, a->weight_type)) != PI_OK)
+		return st;
+	s = cublasGemmEx(a->blas, trans_w ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, (int) n, (int) m, (int) k,
+					 &alpha, W, a->weight_type, (int) ldw, a->half_acts, a->weight_type, (int) k, &beta,
+					 C, CUDA_R_32F, (int) ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+	if (s == CUBLAS_STATUS_SUCCESS)
+		return PI_OK;
+	snprintf(what, sizeof(what), "node \"%s\" (%s): cuBLAS 16-bit GEMM %lld x %lld x %lld",
+			 a->node->name, pi_op_name(a->node->op), (long long) m, (long long) n, (long long) k);
+	return pi_gpu_check_blas(s, a->err, what);
+}
+
 /* Dense and Gemm: out[N,M] = alpha * X[N,K] W + beta * bias. */
 PiStatus
 pi_gpu_dense(const PiCudaArgs *a)
@@ -75,6 +109,9 @@ pi_gpu_dense(const PiCudaArgs *a)
 	}
 	else
 		beta = 0.0f;
+	if (a->weight_type != CUDA_R_32F)
+		return half_gemm(a, w_is_mk, rows, mdim, k, alpha, a->in[0], a->in[1], w_is_mk ? k : mdim,
+						 beta, a->out, mdim);
 	return pi_gpu_gemm(a, false, w_is_mk, rows, mdim, k, alpha,
 						a->in[0], k, 0, a->in[1], w_is_mk ? k : mdim, 0,
 						beta, a->out, mdim, 0, 1);
@@ -158,6 +195,9 @@ pi_gpu_matmul(const PiCudaArgs *a)
 
 		for (int i = 0; i < ar - 1; i++)
 			all_rows *= ad[i];
+		if (a->weight_type != CUDA_R_32F)
+			return half_gemm(a, false, all_rows, s.cols, s.k, 1.0f, a->in[0], a->in[1], s.cols,
+							 0.0f, a->out, s.cols);
 		return pi_gpu_gemm(a, false, false, all_rows, s.cols, s.k, 1.0f,
 							a->in[0], s.k, 0, a->in[1], s.cols, 0, 0.0f, a->out, s.cols, 0, 1);
 	}

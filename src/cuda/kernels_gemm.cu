@@ -1,9 +1,41 @@
 /*
  * kernels_gemm.cu
  *	  The pointer arrays of a batched MatMul over broadcast stack dimensions,
- *	  computed on the device so that a captured graph replays them.
+ *	  computed on the device so that a captured graph replays them; and the
+ *	  rounding of activations to bf16 or half for a GEMM by 16-bit weights.
  */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include "kernels_common.cuh"
+
+/* out[i] = x[i] rounded to bf16 (to nearest even). */
+__global__ static void
+to_bf16_kernel(const float *x, int64_t count, __nv_bfloat16 *out)
+{
+	PI_GRID_LOOP(i, count)
+		out[i] = __float2bfloat16_rn(x[i]);
+}
+
+/* out[i] = x[i] rounded to half (to nearest even). */
+__global__ static void
+to_half_kernel(const float *x, int64_t count, __half *out)
+{
+	PI_GRID_LOOP(i, count)
+		out[i] = __float2half_rn(x[i]);
+}
+
+/* Rounds count floats of x to 16 bits of type into out. */
+PiStatus
+pi_gpu_launch_to_half(const PiCudaArgs *a, const float *x, int64_t count, void *out,
+					  cudaDataType_t type)
+{
+	if (type == CUDA_R_16BF)
+		to_bf16_kernel PI_LAUNCH(count, a->stream) (x, count, (__nv_bfloat16 *) out);
+	else
+		to_half_kernel PI_LAUNCH(count, a->stream) (x, count, (__half *) out);
+	return pi_gpu_launched(a, type == CUDA_R_16BF ? "to_bf16" : "to_half");
+}
 
 /* The addresses of matrix mat of A, B and C, from its stack coordinates. */
 __global__ static void

@@ -2,10 +2,14 @@
  * model.c
  *	  Device models: the weights that a finalized model's live nodes read,
  *	  and its input transform, uploaded once into one device allocation.
+ *	  A bf16 or fp16 model's Dense, Gemm and MatMul weights (those that
+ *	  pi_model_weight_forms reduces) go up in 16 bits for cublasGemmEx.
  */
+#include <math.h>
 #include <stdlib.h>
 
 #include "cuda_internal.h"
+#include "pi_engine.h"
 
 /* Alignment of each weight in the device block (cuBLAS prefers 256 bytes). */
 #define WEIGHT_ALIGN 256
@@ -26,6 +30,71 @@ upload(PiCudaModel *dm, const float *src, int64_t count, int64_t *at, float **wh
 	*at += aligned(count * (int64_t) sizeof(float));
 	return pi_gpu_check(cudaMemcpy(*where, src, count * sizeof(float), cudaMemcpyHostToDevice),
 						 err, "copying weights to the device");
+}
+
+/*
+ * Which weights go up in 16 bits (malloc'd, nvalues entries; NULL when out
+ * of memory): for a bf16 or fp16 model, the reduced ones (an fp16 one only
+ * where every value fits in half); none for other precisions.
+ */
+static bool *
+half_weights(const PiModel *model)
+{
+	bool	   *half = calloc(model->nvalues + 1, sizeof(bool));
+	PiWeightForm *forms;
+
+	if (half == NULL || (model->precision != PI_PRECISION_BF16 && model->precision != PI_PRECISION_FP16))
+		return half;
+	if ((forms = pi_model_weight_forms(model)) == NULL)
+	{
+		free(half);
+		return NULL;
+	}
+	for (int i = 0; i < model->nvalues; i++)
+	{
+		half[i] = forms[i] != PI_WEIGHT_KEEP;
+		for (int64_t e = 0; half[i] && model->precision == PI_PRECISION_FP16 && e < model->values[i].numel; e++)
+			half[i] = !(isfinite(model->values[i].data[e]) &&
+						(pi_fp16_bits(model->values[i].data[e]) & 0x7c00u) == 0x7c00u);
+	}
+	free(forms);
+	return half;
+}
+
+/* Copies count floats, rounded to 16 bits for model's precision, to the device block at *at. */
+static PiStatus
+upload_half(PiCudaModel *dm, const float *src, int64_t count, int64_t *at, float **where,
+			PiError *err)
+{
+	uint16_t   *bits = malloc(sizeof(uint16_t) * (count > 0 ? count : 1));
+	PiStatus	st;
+
+	if (bits == NULL)
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+	for (int64_t e = 0; e < count; e++)
+		bits[e] = dm->half_type == CUDA_R_16BF ? pi_bf16_bits(src[e]) : pi_fp16_bits(src[e]);
+	*where = (float *) ((char *) dm->block + *at);
+	*at += aligned(count * (int64_t) sizeof(uint16_t));
+	st = pi_gpu_check(cudaMemcpy(*where, bits, count * sizeof(uint16_t), cudaMemcpyHostToDevice),
+					  err, "copying 16-bit weights to the device");
+	free(bits);
+	return st;
+}
+
+/* Per row: the widest activation that a GEMM by a 16-bit weight reads (0: none). */
+static int64_t
+half_act_elems(const PiModel *model, const bool *half)
+{
+	int64_t		widest = 0;
+
+	for (int pos = 0; pos < model->norder; pos++)
+	{
+		const PiNode *n = &model->nodes[model->order[pos]];
+
+		if (n->ninputs >= 2 && half[n->inputs[1]] && pi_value_row_elems(&model->values[n->inputs[0]]) > widest)
+			widest = pi_value_row_elems(&model->values[n->inputs[0]]);
+	}
+	return widest;
 }
 
 /* Uploads a finalized model's weights; NULL with err set on failure. */
@@ -65,17 +134,30 @@ pi_cuda_model_upload(PiCudaContext *ctx, const PiModel *model, PiError *err)
 	}
 	dm->ctx = ctx;
 	dm->model = model;
+	dm->half_type = model->precision == PI_PRECISION_FP16 ? CUDA_R_16F : CUDA_R_16BF;
+	if ((dm->half_weights = half_weights(model)) == NULL)
+	{
+		free(used);
+		pi_cuda_model_free(dm);
+		pi_fail(err, PI_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	dm->half_act_elems = half_act_elems(model, dm->half_weights);
 	for (int i = 0; i < model->nvalues; i++)
 		if (used[i])
-			bytes += aligned(model->values[i].numel * (int64_t) sizeof(float));
+			bytes += aligned(model->values[i].numel *
+							 (int64_t) (dm->half_weights[i] ? sizeof(uint16_t) : sizeof(float)));
 	bytes += 2 * aligned(transform * (int64_t) sizeof(float));
 	if (pi_gpu_check(cudaMalloc(&dm->block, bytes > 0 ? bytes : 1), err,
 					  "cudaMalloc of the model's weights") != PI_OK)
 		goto fail;
 	dm->bytes = bytes;
 	for (int i = 0; i < model->nvalues; i++)
-		if (used[i] && upload(dm, model->values[i].data, model->values[i].numel, &at,
-							  &dm->weights[i], err) != PI_OK)
+		if (used[i] && (dm->half_weights[i] ?
+						upload_half(dm, model->values[i].data, model->values[i].numel, &at,
+									&dm->weights[i], err) :
+						upload(dm, model->values[i].data, model->values[i].numel, &at,
+							   &dm->weights[i], err)) != PI_OK)
 			goto fail;
 	if (transform > 0 &&
 		(upload(dm, model->input_scale, transform, &at, &dm->input_scale, err) != PI_OK ||
@@ -109,5 +191,6 @@ pi_cuda_model_free(PiCudaModel *dm)
 		cudaFree(dm->block);
 	}
 	free(dm->weights);
+	free(dm->half_weights);
 	free(dm);
 }

@@ -67,6 +67,7 @@ enqueue_chunk(PiCudaExecutor *ex, PiCudaLane *lane, int64_t row0, int64_t rows, 
 	a.scratch = lane->scratch;
 	a.scratch_samples = lane->scratch_samples;
 	a.gemm_ptrs = lane->gemm_ptrs;
+	a.half_acts = lane->half_acts;
 	a.stream = lane->stream;
 	a.blas = lane->blas;
 	a.tf32 = tf32;
@@ -82,6 +83,7 @@ enqueue_chunk(PiCudaExecutor *ex, PiCudaLane *lane, int64_t row0, int64_t rows, 
 			bind_value(ex, lane, n->inputs[j], rows, &a.in[j], a.in_dims[j], &a.in_rank[j]);
 		bind_value(ex, lane, n->output, rows, &out, a.out_dims, &a.out_rank);
 		a.out = (float *) out;
+		a.weight_type = n->ninputs >= 2 && ex->dm->half_weights[n->inputs[1]] ? ex->dm->half_type : CUDA_R_32F;
 		if ((st = pi_gpu_run_node(&a)) != PI_OK)
 			return st;
 	}

@@ -144,11 +144,27 @@ pi_cuda_model_upload(PiCudaContext *ctx, const PiModel *model, PiError *err)
 	return dm;
 }
 
-/* Bytes of the model's weights. */
+/*
+ * Bytes of the model's weights: float32, except a bf16 or fp16 model's
+ * Dense, Gemm and MatMul weights in 16 bits, as the real upload keeps them
+ * (src/cuda/model.c).
+ */
 int64_t
 pi_cuda_model_bytes(const PiCudaModel *dm)
 {
-	return dm->model->parameter_count * (int64_t) sizeof(float);
+	const PiModel *m = dm->model;
+	int64_t		bytes = m->parameter_count * (int64_t) sizeof(float);
+	PiWeightForm *forms;
+
+	if (m->precision != PI_PRECISION_BF16 && m->precision != PI_PRECISION_FP16)
+		return bytes;
+	if ((forms = pi_model_weight_forms(m)) == NULL)
+		return bytes;
+	for (int i = 0; i < m->nvalues; i++)
+		if (forms[i] != PI_WEIGHT_KEEP)
+			bytes -= m->values[i].numel * (int64_t) sizeof(uint16_t);
+	free(forms);
+	return bytes;
 }
 
 /* Frees a device model; NULL is allowed. */

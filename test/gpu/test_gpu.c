@@ -371,6 +371,101 @@ model_from(const char *json, const char *st_header, const float *data, size_t da
 	return m;
 }
 
+/* v rounded to bf16 (precision bf16) or half (fp16), back as a float. */
+static float
+representable(float v, PiPrecision precision)
+{
+	if (precision == PI_PRECISION_BF16)
+	{
+		uint32_t	bits = (uint32_t) pi_bf16_bits(v) << 16;
+
+		memcpy(&v, &bits, sizeof(v));
+		return v;
+	}
+	{
+		uint16_t	h = pi_fp16_bits(v);
+		float		mag = ldexpf((float) ((h & 0x3ff) | ((h & 0x7c00) ? 0x400 : 0)),
+								 ((h & 0x7c00) ? ((h >> 10) & 0x1f) : 1) - 25);
+
+		return (h & 0x8000) ? -mag : mag;
+	}
+}
+
+/*
+ * bf16 and fp16 models on the device (16-bit weights through cublasGemmEx,
+ * float32 sums): a Dense layer and a MatMul by weights and inputs that
+ * the precision represents exactly, so that every product is exact and
+ * the GPU agrees with the CPU engine to float32 summation order; the device
+ * copy of the weights takes about half the bytes of float32's.
+ */
+static void
+test_reduced_precision(void)
+{
+	enum
+	{
+		K = 300, M = 200, ROWS = 37
+	};
+	static float data[M * K + M];
+	static float rows[ROWS * K];
+	float	   *inputs[1] = {rows};
+	const char *dense = "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"shape\":[-1,300]}],"
+		"\"outputs\":[\"y\"],\"nodes\":[{\"name\":\"y\",\"op\":\"Dense\",\"inputs\":[\"x\",\"w\",\"b\"]}]}";
+	const char *dense_st = "{\"w\":{\"dtype\":\"F32\",\"shape\":[200,300],\"data_offsets\":[0,240000]},"
+		"\"b\":{\"dtype\":\"F32\",\"shape\":[200],\"data_offsets\":[240000,240800]}}";
+	const char *matmul = "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"shape\":[-1,300]}],"
+		"\"outputs\":[\"y\"],\"nodes\":[{\"name\":\"y\",\"op\":\"MatMul\",\"inputs\":[\"x\",\"w\"]}]}";
+	const char *matmul_st = "{\"w\":{\"dtype\":\"F32\",\"shape\":[300,200],\"data_offsets\":[0,240000]}}";
+
+	for (int p = 0; p < 2; p++)
+	{
+		PiPrecision precision = p == 0 ? PI_PRECISION_BF16 : PI_PRECISION_FP16;
+		const char *options = p == 0 ? "{\"precision\": \"bf16\"}" : "{\"precision\": \"fp16\"}";
+		uint32_t	rng = 12345u + p;
+
+		for (int i = 0; i < M * K + M; i++)
+		{
+			rng = rng * 1664525u + 1013904223u;
+			data[i] = representable((float) ((rng >> 8) / 16777216.0 - 0.5), precision);
+		}
+		for (int i = 0; i < ROWS * K; i++)
+		{
+			rng = rng * 1664525u + 1013904223u;
+			rows[i] = representable((float) ((rng >> 8) / 16777216.0 * 4.0 - 2.0), precision);
+		}
+		for (int g = 0; g < 2; g++)
+		{
+			PiModel    *m = g == 0 ? model_from(dense, dense_st, data, sizeof(float) * (M * K + M)) :
+				model_from(matmul, matmul_st, data, sizeof(float) * M * K);
+			PiModel    *fp = g == 0 ? model_from(dense, dense_st, data, sizeof(float) * (M * K + M)) :
+				model_from(matmul, matmul_st, data, sizeof(float) * M * K);
+			PiError		err = {0};
+			PiCudaModel *dm = NULL,
+					   *dfp = NULL;
+			char		label[64];
+
+			snprintf(label, sizeof(label), "%s %s", g == 0 ? "Dense" : "MatMul", pi_precision_name(precision));
+			if (m == NULL || fp == NULL || pi_model_apply_options(m, options, strlen(options), &err) != PI_OK)
+			{
+				check(false, "%s: model: %s", label, err.message);
+				pi_model_free(m);
+				pi_model_free(fp);
+				continue;
+			}
+			/* exact products: only the order of the float32 sums differs (bf16 rounding would be 4e-3) */
+			compare_model(label, m, inputs, ROWS, 1e-4);
+			dm = pi_cuda_model_upload(ctx, m, &err);
+			dfp = pi_cuda_model_upload(ctx, fp, &err);
+			check(dm != NULL && dfp != NULL && pi_cuda_model_bytes(dm) * 10 <= pi_cuda_model_bytes(dfp) * 6,
+				  "%s: device weights take %lld bytes, float32 %lld", label,
+				  (long long) (dm ? pi_cuda_model_bytes(dm) : -1), (long long) (dfp ? pi_cuda_model_bytes(dfp) : -1));
+			pi_cuda_model_free(dm);
+			pi_cuda_model_free(dfp);
+			pi_model_free(m);
+			pi_model_free(fp);
+		}
+	}
+}
+
 /* Gather's embedding form on the device: good indices, then the CPU engine's errors. */
 static void
 test_gather_errors(void)
@@ -872,6 +967,7 @@ main(int argc, char **argv)
 	test_input_transform();
 	test_nan_semantics();
 	test_row_kernels();
+	test_reduced_precision();
 	run_fixtures(argv[1]);
 	for (size_t i = 0; i < sizeof(bucket_fixtures) / sizeof(bucket_fixtures[0]); i++)
 		test_buckets(argv[1], bucket_fixtures[i]);
