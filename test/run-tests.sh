@@ -47,11 +47,11 @@ fi
 grep -E 'warning|error' "$work/build.log" || true
 tally build 1 0
 
-echo "== engine tests (standalone, PyTorch fixtures; every CPU path, float32 and int8)"
+echo "== engine tests (standalone, PyTorch fixtures; every CPU path, float32, int8, bf16 and fp16)"
 make -s check-engine >"$work/engine.log" 2>&1
 engine_rc=$?
 grep -v '^ok:' "$work/engine.log"
-# every run's summary counts (test_engine and test_int8 on each path); a run that stopped make counts as a failure
+# every run's summary counts (test_engine, test_int8 and test_precision on each path); a run that stopped make counts as a failure
 read -r p f < <(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/engine.log" | awk '{p += $1; f += $3} END {print p + 0, f + 0}')
 if [ "$engine_rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 tally engine "$p" "$f"

@@ -155,10 +155,13 @@ def test_versions_from_a_model_registry_reach_a_subscriber(registry_and_subscrib
         # the initial copy runs table by table: wait until every table is ready
         received(serving, "SELECT count(*) = 3 AND bool_and(srsubstate = 'r') FROM pg_subscription_rel")
         assert s.execute(QUERY).fetchall() == r.execute(QUERY).fetchall()
-        # a new version: the open session uses it at its next statement
-        r.execute("SELECT create_model('m', %s::jsonb, %s)", (json.dumps(GRAPH), weights(2)))
+        # a new version, stored as int8 codes: the open session uses it at its next statement
+        r.execute("SELECT create_model('m', %s::jsonb, %s, '{\"precision\": \"int8\"}')",
+                  (json.dumps(GRAPH), weights(2)))
         received(serving, "SELECT version = 2 FROM pginfer.models WHERE name = 'm' AND active")
         assert s.execute(QUERY).fetchall() == r.execute(QUERY).fetchall()
+        assert s.execute("SELECT bool_and(position('\"dtype\":\"I8\"'::bytea in data) > 0)"
+                         " FROM pginfer.model_weight_chunk WHERE version = 2").fetchone()[0]
         assert s.execute("SELECT count(*) FROM pginfer.cached_models WHERE model = 'm'").fetchone()[0] == 2
         # activation
         r.execute("SELECT set_active_version('m', 1)")

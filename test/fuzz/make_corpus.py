@@ -154,6 +154,24 @@ def hand_made():
                      ("c3/folded_bias", "F32", [2, 1, 1], f32(100, 200))])
     seeds["valid-bn-shared-weight-and-name-clash"] = fuzz_input(g, w)
 
+    # Stored reduced weights (src/format/compact.c): int8 codes with their
+    # column maxima along either axis, bf16 and fp16 weights, each model at
+    # its precision.
+    g = graph([{"name": "x", "dtype": "float32", "shape": [-1, 3]}], ["y"],
+              [{"name": "h", "op": "Dense", "inputs": ["x", "w", "b"]},
+               {"name": "y", "op": "MatMul", "inputs": ["h", "v"]}])
+    w = safetensors([("b", "F32", [2], f32(0.5, -0.5)),
+                     ("w:int8_amax", "F32", [2, 1], f32(3, 0.5)),
+                     ("v:int8_amax", "F32", [1, 2], f32(2, 1)),
+                     ("w", "I8", [2, 3], struct.pack("<6b", 127, -40, 3, 0, -127, 64)),
+                     ("v", "I8", [2, 2], struct.pack("<4b", -127, 127, 5, -9))],
+                    metadata={"precision": "int8"})
+    seeds["valid-stored-int8"] = fuzz_input(g, w, {"precision": "int8"})
+    w = safetensors([("b", "F32", [2], f32(0.5, -0.5)),
+                     ("w", "BF16", [2, 3], struct.pack("<6H", 0x3f80, 0xbf80, 0x4000, 0, 0x3e00, 0xc040)),
+                     ("v", "F16", [2, 2], struct.pack("<4H", 0x3c00, 0xbc00, 0x4000, 0x0001))])
+    seeds["valid-stored-16-bit"] = fuzz_input(g, w, {"precision": "bf16"})
+
     # An empty tensor that no node uses (rejected: unused weight).
     g = graph([{"name": "x", "dtype": "float32", "shape": [-1, 1, 5]}], ["y"],
               [{"name": "y", "op": "Add", "inputs": ["x", "w"]}])
