@@ -300,8 +300,8 @@ test_safetensors(void)
 	}
 	expect_st_error("not an object", "[1,2]", 0, PI_ERR_CORRUPT, "not a JSON object");
 	expect_st_error("bad json", "{\"a\":", 0, PI_ERR_CORRUPT, "not a JSON object");
-	expect_st_error("unknown dtype", "{\"a\":{\"dtype\":\"I8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
-					PI_ERR_DTYPE, "dtype I8");
+	expect_st_error("unknown dtype", "{\"a\":{\"dtype\":\"I16\",\"shape\":[1],\"data_offsets\":[0,2]}}", 2,
+					PI_ERR_DTYPE, "dtype I16");
 	expect_st_error("offset out of range", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8,
 					PI_ERR_CORRUPT, "outside");
 	expect_st_error("reversed offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", 8,
