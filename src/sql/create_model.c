@@ -9,7 +9,10 @@
  *	  where they lie in those bytes (an ONNX file's unaligned tensors are
  *	  moved a few bytes within a buffer of this call's own, and moved back
  *	  before storing), the model is freed once described, and the bytes are
- *	  stored in chunks straight from where they are.
+ *	  stored in chunks straight from where they are.  A native model of
+ *	  precision int8, bf16 or fp16 is the exception: its safetensors are
+ *	  rewritten with those weights reduced (src/format/compact.c), a second,
+ *	  smaller copy, which is what is stored.
  */
 #include "pg_infer.h"
 
