@@ -34,6 +34,25 @@ to_integer(float x, float lo, float hi)
 	return x < lo ? lo : (x > hi ? hi : x);
 }
 
+/*
+ * QuantizeLinear: x / scale rounded half to even, plus the zero point,
+ * saturated to the codes' type; NaN stays NaN (the row was not finite).
+ */
+static void
+quantize_run(const PiAttrs *at, const float *x, float *y, int64_t count)
+{
+	float		lo = at->quant_signed ? -128.0f : 0.0f;
+	float		hi = at->quant_signed ? 127.0f : 255.0f;
+	float		zp = (float) at->quant_zero_point;
+
+	for (int64_t i = 0; i < count; i++)
+	{
+		float		v = nearbyintf(x[i] / at->quant_scale) + zp;
+
+		y[i] = v < lo ? lo : (v > hi ? hi : v);
+	}
+}
+
 /* Cast: float32 values rounded to what the target type can hold. */
 static void
 cast_run(int to, const float *x, float *y, int64_t count)
@@ -177,6 +196,13 @@ pi_unary_apply(PiOp op, const PiAttrs *at, const float *x, float *y, int64_t cou
 			break;
 		case PI_OP_CAST:
 			cast_run(at->cast_to, x, y, count);
+			break;
+		case PI_OP_QUANTIZE:
+			quantize_run(at, x, y, count);
+			break;
+		case PI_OP_DEQUANTIZE:
+			for (int64_t i = 0; i < count; i++)
+				y[i] = (x[i] - (float) at->quant_zero_point) * at->quant_scale;
 			break;
 		default:
 			break;
