@@ -4,8 +4,9 @@
  *	  LeNet-5, opset 10) and classifies the 10,000 MNIST test images in
  *	  batches; the reference accuracy measured with PyTorch itself is 9813
  *	  correct, and the test requires exactly that.  Given EXPECTED, the
- *	  test requires that count instead: ONNX Runtime's on the quantized
- *	  versions of the model (test/onnx/make_quant_models.py prints it).
+ *	  test requires that count instead (for the quantized versions of the
+ *	  model: ONNX Runtime's, which test/onnx/make_quant_models.py prints,
+ *	  where the engine computes what ONNX Runtime does).
  *
  *	    test_onnx_mnist MODEL.onnx IMAGES.idx3.gz LABELS.idx1.gz [EXPECTED]
  */
