@@ -214,7 +214,7 @@ check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_
 	test/onnx/conformance --tolerance 1e-5 test/onnx/tabular-expected.txt test/onnx/tabular
 	test/onnx/test_onnx_mnist $(SHARED_DIR)/models/mnist_cnn_pytorch.onnx $(MNIST_TEST_SET)
 	test/onnx/conformance test/onnx/quant-expected.txt test/onnx/quant
-	PG_INFER_CPU=generic test/onnx/conformance test/onnx/quant-expected.txt test/onnx/quant
+	PG_INFER_CPU=generic test/onnx/conformance test/onnx/quant-expected-generic.txt test/onnx/quant
 	test/onnx/test_onnx_mnist test/onnx/quant/lenet_qdq_channel/model.onnx $(MNIST_TEST_SET) 9813
 	test/onnx/test_onnx_mnist test/onnx/quant/lenet_qdq_tensor_s8/model.onnx $(MNIST_TEST_SET) 9810
 	test/onnx/test_onnx_mnist test/onnx/quant/lenet_qdq_uint8_weights/model.onnx $(MNIST_TEST_SET) 9815
