@@ -79,6 +79,18 @@ pi_int8_code(float v)
 	return (int32_t) (v + (v < 0.0f ? -0.5f : 0.5f));
 }
 
+/*
+ * v rounded half to even, for |v| < 2^22 (codes, after saturation): in
+ * the default rounding mode, adding and taking off 1.5 * 2^23 leaves the
+ * rounded value, in arithmetic that vectorizes (nearbyintf may not); NaN
+ * stays NaN.
+ */
+static inline float
+pi_round_code(float v)
+{
+	return (v + 12582912.0f) - 12582912.0f;
+}
+
 extern const PiInt8Kernels pi_int8_kernels_vnni;
 extern const PiInt8Kernels pi_int8_kernels_generic;
 

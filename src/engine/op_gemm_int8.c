@@ -11,6 +11,7 @@
  *	  the weight's codes come back exactly where the file quantized it
  *	  symmetrically per output channel.
  */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -217,17 +218,21 @@ codes_of_rows(const PiAttrs *dq, const float *x, int64_t rows, int64_t kdim, int
 
 	for (int64_t r = 0; r < rows; r++)
 	{
-		bool		finite = true;
+		const float *xr = x + r * kdim;
+		int			bad = 0;
 
 		for (int64_t k = 0; k < kdim; k++)
 		{
-			float		v = nearbyintf(x[r * kdim + k] / dq->quant_scale) + offset;
+			/* NaN to the low end (never converted), infinities saturate; both flag the row */
+			float		v = xr[k] / dq->quant_scale;
 
-			finite &= isfinite(v) != 0;
-			u[r * kp + k] = (uint8_t) (v >= 0.0f ? (v <= 255.0f ? v : 255.0f) : 0.0f);
+			bad |= !(fabsf(xr[k]) <= FLT_MAX);
+			v = v >= -offset ? v : -offset;
+			v = v <= 255.0f - offset ? v : 255.0f - offset;
+			u[r * kp + k] = (uint8_t) (pi_round_code(v) + offset);
 		}
 		memset(u + r * kp + kdim, 0, kp - kdim);
-		xs[r] = finite ? dq->quant_scale : NAN;
+		xs[r] = bad ? NAN : dq->quant_scale;
 	}
 }
 

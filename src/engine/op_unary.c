@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "cpu.h"
+#include "int8.h"
 
 /* x rounded to the nearest float16 value (ties to even), as float32. */
 static float
@@ -41,15 +42,17 @@ to_integer(float x, float lo, float hi)
 static void
 quantize_run(const PiAttrs *at, const float *x, float *y, int64_t count)
 {
-	float		lo = at->quant_signed ? -128.0f : 0.0f;
-	float		hi = at->quant_signed ? 127.0f : 255.0f;
 	float		zp = (float) at->quant_zero_point;
+	float		lo = (at->quant_signed ? -128.0f : 0.0f) - zp;
+	float		hi = (at->quant_signed ? 127.0f : 255.0f) - zp;
 
+	/* saturating before rounding gives the same codes: the bounds are integers */
 	for (int64_t i = 0; i < count; i++)
 	{
-		float		v = nearbyintf(x[i] / at->quant_scale) + zp;
+		float		v = x[i] / at->quant_scale;
 
-		y[i] = v < lo ? lo : (v > hi ? hi : v);
+		v = v < lo ? lo : v;
+		y[i] = pi_round_code(v > hi ? hi : v) + zp;
 	}
 }
 
