@@ -132,6 +132,9 @@ typedef enum PiOp
 	PI_OP_POST_TRANSFORM,
 	PI_OP_LOOKUP,
 	PI_OP_NORMALIZE,
+	/* quantized ONNX models: QDQ activations, as integer codes held in floats */
+	PI_OP_QUANTIZE,
+	PI_OP_DEQUANTIZE,
 	PI_OP_COUNT
 } PiOp;
 
@@ -251,6 +254,10 @@ typedef struct PiAttrs
 	float		threshold;		/* PostTransform: a one-score class wins above it */
 	int			norm;			/* Normalize: PiNorm */
 	float		default_value;	/* Lookup: the value of a key not listed */
+	/* QuantizeLinear, DequantizeLinear: one scale and zero point per tensor */
+	float		quant_scale;	/* finite, positive */
+	int			quant_zero_point;	/* within the codes' type */
+	int			quant_signed;	/* 1: codes are int8, 0: uint8 */
 } PiAttrs;
 
 /* How TreeEnsemble combines the trees' leaf weights (ONNX's aggregate_function). */
@@ -660,7 +667,7 @@ bool		pi_op_is_unary_elementwise(PiOp op);
 /* Whether an op combines two inputs element by element, with broadcasting. */
 bool		pi_op_is_binary_elementwise(PiOp op);
 
-/* Whether an op runs on the CPU engine only (op set 3: the GPU engine has no kernel). */
+/* Whether an op runs on the CPU engine only (op set 3 and the quantize ops: no GPU kernel). */
 bool		pi_op_cpu_only(PiOp op);
 
 /* The first live node of a finalized model whose op runs on the CPU only, or -1. */

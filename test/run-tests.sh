@@ -102,7 +102,7 @@ conformance() {
 
 echo "== ONNX import (rejections, conformance, the shared MNIST CNN)"
 if make -s test/onnx/test_onnx_reject test/onnx/conformance test/onnx/test_onnx_mnist >"$work/onnx-build.log" 2>&1; then
-    test/onnx/test_onnx_reject test/onnx/ml-malformed >"$work/onnx-reject.log" 2>&1
+    test/onnx/test_onnx_reject test/onnx/ml-malformed test/onnx/quant-malformed >"$work/onnx-reject.log" 2>&1
     grep -v '^ok:' "$work/onnx-reject.log"
     read -r n f < <(sed -nE 's/^([0-9]+) checks, ([0-9]+) failed.*/\1 \2/p' "$work/onnx-reject.log" | tail -n 1)
     [ -z "${n:-}" ] && n=0 f=1
@@ -114,13 +114,23 @@ if make -s test/onnx/test_onnx_reject test/onnx/conformance test/onnx/test_onnx_
     echo "== conformance: ${skipped:-0} skipped by the expectation list (not counted)"
     # tabular models: every class and every value within 1e-5 of the library's own
     conformance onnx-tabular --tolerance 1e-5 test/onnx/tabular-expected.txt test/onnx/tabular
-    if test/onnx/test_onnx_mnist "$root/../shared/models/mnist_cnn_pytorch.onnx" \
-        "$root/../shared/data/mnist/t10k-images-idx3-ubyte.gz" \
-        "$root/../shared/data/mnist/t10k-labels-idx1-ubyte.gz"; then
-        tally onnx-mnist 1 0
-    else
-        tally onnx-mnist 0 1
-    fi
+    # quantized models (QDQ): outputs within 1e-4 of ONNX Runtime's, on the VNNI and portable int8 kernels
+    conformance onnx-quant test/onnx/quant-expected.txt test/onnx/quant
+    PG_INFER_CPU=generic conformance onnx-quant-generic test/onnx/quant-expected-generic.txt test/onnx/quant
+    # the shared CNN, then its QDQ versions with ONNX Runtime's MNIST counts (uint8
+    # weights, quantized again per column: 9815, ORT 9813)
+    for model in "$root/../shared/models/mnist_cnn_pytorch.onnx 9813" \
+        "test/onnx/quant/lenet_qdq_channel/model.onnx 9813" \
+        "test/onnx/quant/lenet_qdq_tensor_s8/model.onnx 9810" \
+        "test/onnx/quant/lenet_qdq_uint8_weights/model.onnx 9815"; do
+        set -- $model
+        if test/onnx/test_onnx_mnist "$1" "$root/../shared/data/mnist/t10k-images-idx3-ubyte.gz" \
+            "$root/../shared/data/mnist/t10k-labels-idx1-ubyte.gz" "$2"; then
+            tally onnx-mnist 1 0
+        else
+            tally onnx-mnist 0 1
+        fi
+    done
 else
     cat "$work/onnx-build.log"
     tally onnx-build 0 1

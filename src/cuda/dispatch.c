@@ -110,6 +110,8 @@ pi_gpu_run_node(const PiCudaArgs *a)
 		case PI_OP_POST_TRANSFORM:
 		case PI_OP_LOOKUP:
 		case PI_OP_NORMALIZE:
+		case PI_OP_QUANTIZE:
+		case PI_OP_DEQUANTIZE:
 			/* CPU only: pi_cuda_model_upload refuses models with these */
 		case PI_OP_COUNT:
 			break;

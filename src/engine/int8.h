@@ -67,6 +67,18 @@ typedef struct PiInt8Kernels
 						 const float *bias, float *y, int64_t ldy);
 } PiInt8Kernels;
 
+/*
+ * v rounded half to even, for |v| < 2^22 (codes, after saturation): in
+ * the default rounding mode, adding and taking off 1.5 * 2^23 leaves the
+ * rounded value, in arithmetic that vectorizes (nearbyintf may not); NaN
+ * stays NaN.
+ */
+static inline float
+pi_round_code(float v)
+{
+	return (v + 12582912.0f) - 12582912.0f;
+}
+
 extern const PiInt8Kernels pi_int8_kernels_vnni;
 extern const PiInt8Kernels pi_int8_kernels_generic;
 
@@ -77,7 +89,7 @@ extern const PiInt8Kernels pi_int8_kernels_generic;
  */
 const PiInt8Kernels *pi_int8_kernels(void);
 
-/* Whether a node runs on the int8 path: an int8 model's Dense, Gemm or MatMul by a weight. */
+/* Whether a node runs on the int8 path: a Dense, Gemm or MatMul by a weight, in an int8 model or over a DequantizeLinear. */
 bool		pi_gemm_int8_applies(const PiModel *model, const PiNode *node);
 
 /* Floats (4 bytes each) that the node's packed int8 weight takes. */

@@ -6,7 +6,12 @@
  *	  its own scale (so a row's result does not depend on the rows batched
  *	  with it), multiplies them in int32 and writes float32 outputs with the
  *	  bias, then the fused residual and activation as the float path does.
+ *	  In a QDQ model, an input that a DequantizeLinear produces holds exact
+ *	  codes: they are the operand as they are (with their zero point), and
+ *	  the weight's codes come back exactly where the file quantized it
+ *	  symmetrically per output channel.
  */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -30,7 +35,22 @@ panels(int64_t mdim)
 	return (mdim + PI_INT8_PANEL - 1) / PI_INT8_PANEL;
 }
 
-/* Whether a node runs on the int8 path: an int8 model's Dense, Gemm or MatMul by a weight. */
+/*
+ * The DequantizeLinear node that produces the node's input 0, or NULL: the
+ * input then holds exact codes, (c - zero_point) * scale (a QDQ model).
+ */
+static const PiNode *
+dequantized_input(const PiModel *model, const PiNode *node)
+{
+	int			p = model->values[node->inputs[0]].producer;
+
+	return (p >= 0 && model->nodes[p].op == PI_OP_DEQUANTIZE) ? &model->nodes[p] : NULL;
+}
+
+/*
+ * Whether a node runs on the int8 path: a Dense, Gemm or MatMul by a
+ * weight, in an int8 model or over the output of a DequantizeLinear.
+ */
 bool
 pi_gemm_int8_applies(const PiModel *model, const PiNode *node)
 {
@@ -38,8 +58,8 @@ pi_gemm_int8_applies(const PiModel *model, const PiNode *node)
 				mdim;
 	bool		trans;
 
-	return model->precision == PI_PRECISION_INT8 &&
-		pi_gemm_weight_matrix(model, node, &kdim, &mdim, &trans) && kdim <= PI_INT8_MAX_K;
+	return pi_gemm_weight_matrix(model, node, &kdim, &mdim, &trans) && kdim <= PI_INT8_MAX_K &&
+		(model->precision == PI_PRECISION_INT8 || dequantized_input(model, node) != NULL);
 }
 
 /* Floats (4 bytes each) that the node's packed int8 weight takes. */
@@ -73,7 +93,40 @@ packed_weights(const void *packed, int64_t kdim, int64_t mdim)
 	return w;
 }
 
-/* Quantizes and packs the node's weight (and Gemm's scaled bias) into dst. */
+/*
+ * The one scale s = max |alpha w| / 127 of a weight whose every element
+ * is an integer multiple of it (a weight quantized per tensor, symmetric,
+ * then dequantized), or 0 when there is none; its codes are then the
+ * file's exactly, where per-column scales would quantize them again.
+ */
+static float
+whole_weight_scale(const float *w, int64_t n, float alpha)
+{
+	float		amax = 0.0f;
+
+	for (int64_t i = 0; i < n; i++)
+	{
+		if (!isfinite(w[i]))
+			return 0.0f;
+		amax = fmaxf(amax, fabsf(alpha * w[i]));
+	}
+	if (amax == 0.0f)
+		return 0.0f;
+	for (int64_t i = 0; i < n; i++)
+	{
+		float		v = alpha * w[i] * (127.0f / amax);
+
+		if (fabsf(v - nearbyintf(v)) > 1e-3f)
+			return 0.0f;
+	}
+	return amax / 127.0f;
+}
+
+/*
+ * Quantizes and packs the node's weight (and Gemm's scaled bias) into dst:
+ * per output column, or with the weight's one scale in a QDQ model where
+ * it has one (whole_weight_scale).
+ */
 void
 pi_gemm_int8_pack(const PiModel *model, const PiNode *node, void *dst)
 {
@@ -88,6 +141,7 @@ pi_gemm_int8_pack(const PiModel *model, const PiNode *node, void *dst)
 	float	   *scale;
 	int32_t    *corr;
 	float	   *bias;
+	float		whole;
 
 	pi_gemm_weight_matrix(model, node, &kdim, &mdim, &trans);
 	pw = packed_weights(dst, kdim, mdim);
@@ -97,6 +151,7 @@ pi_gemm_int8_pack(const PiModel *model, const PiNode *node, void *dst)
 	bias = (float *) pw.bias;
 	memset(q, 0, panels(mdim) * PI_INT8_PANEL * pw.kp);
 	memset(scale, 0, 2 * sizeof(float) * panels(mdim) * PI_INT8_PANEL);
+	whole = dequantized_input(model, node) != NULL ? whole_weight_scale(w, kdim * mdim, alpha) : 0.0f;
 	for (int64_t j = 0; j < mdim; j++)
 	{
 		int64_t		p = j / PI_INT8_PANEL,
@@ -113,6 +168,8 @@ pi_gemm_int8_pack(const PiModel *model, const PiNode *node, void *dst)
 			amax = fmaxf(amax, fabsf(v));
 			finite &= isfinite(v) != 0;
 		}
+		if (whole > 0.0f)
+			amax = whole * 127.0f;
 		/* a column with a NaN or an infinity gives NaN, as a row does */
 		scale[j] = finite ? amax / 127.0f : NAN;
 		inv = finite && amax > 0.0f ? 127.0f / amax : 0.0f;
@@ -130,7 +187,10 @@ pi_gemm_int8_pack(const PiModel *model, const PiNode *node, void *dst)
 	}
 }
 
-/* Scratch bytes the int8 path of the node needs (quantized rows and their scales). */
+/*
+ * Scratch bytes the int8 path of the node needs (row scales, quantized
+ * rows, and the corrections for the zero point of dequantized inputs).
+ */
 int64_t
 pi_gemm_int8_scratch_bytes(const PiModel *model, const PiNode *node)
 {
@@ -140,7 +200,40 @@ pi_gemm_int8_scratch_bytes(const PiModel *model, const PiNode *node)
 
 	if (!pi_gemm_weight_matrix(model, node, &kdim, &mdim, &trans))
 		return 0;
-	return QUANT_ROWS * (int64_t) sizeof(float) + QUANT_ROWS * padded_k(kdim);
+	return QUANT_ROWS * (int64_t) sizeof(float) + panels(mdim) * PI_INT8_PANEL * (int64_t) sizeof(int32_t) +
+		QUANT_ROWS * padded_k(kdim);
+}
+
+/*
+ * The u8 operand of rows holding exact codes, x = (c - zp) * scale: u = c
+ * for uint8 codes, c + 128 for int8 ones (the padding 0: the weight's
+ * padding rows are zero).  A row with a NaN or an infinity gets a NaN
+ * scale, as the dynamic quantizer gives it.
+ */
+static void
+codes_of_rows(const PiAttrs *dq, const float *x, int64_t rows, int64_t kdim, int64_t kp,
+			  uint8_t *u, float *xs)
+{
+	float		offset = (float) dq->quant_zero_point + (dq->quant_signed ? 128.0f : 0.0f);
+
+	for (int64_t r = 0; r < rows; r++)
+	{
+		const float *xr = x + r * kdim;
+		int			bad = 0;
+
+		for (int64_t k = 0; k < kdim; k++)
+		{
+			/* NaN to the low end (never converted), infinities saturate; both flag the row */
+			float		v = xr[k] / dq->quant_scale;
+
+			bad |= !(fabsf(xr[k]) <= FLT_MAX);
+			v = v >= -offset ? v : -offset;
+			v = v <= 255.0f - offset ? v : 255.0f - offset;
+			u[r * kp + k] = (uint8_t) (pi_round_code(v) + offset);
+		}
+		memset(u + r * kp + kdim, 0, kp - kdim);
+		xs[r] = bad ? NAN : dq->quant_scale;
+	}
 }
 
 /* y[rows, mdim] = x[rows, kdim] times the packed weight plus bias, then the fused epilogue. */
@@ -150,15 +243,29 @@ run_int8(const PiKernelArgs *a, const float *x, int64_t rows, int64_t kdim, int6
 {
 	const PiInt8Kernels *k = pi_int8_kernels();
 	PiInt8Weights w = packed_weights(a->packed, kdim, mdim);
+	const PiNode *dq = dequantized_input(a->model, a->node);
 	float	   *xs = a->scratch;
-	uint8_t    *u = (uint8_t *) (a->scratch + QUANT_ROWS);
+	int32_t    *corr = (int32_t *) (xs + QUANT_ROWS);
+	uint8_t    *u = (uint8_t *) (corr + panels(mdim) * PI_INT8_PANEL);
 
+	if (dq != NULL)
+	{
+		/* the operand is c (+ 128): take out its zero point, not 128 */
+		int32_t		offset = dq->attrs.quant_zero_point + (dq->attrs.quant_signed ? 128 : 0);
+
+		for (int64_t j = 0; j < panels(mdim) * PI_INT8_PANEL; j++)
+			corr[j] = w.corr[j] / 128 * offset;
+		w.corr = corr;
+	}
 	for (int64_t r0 = 0; r0 < rows; r0 += QUANT_ROWS)
 	{
 		int64_t		count = rows - r0 < QUANT_ROWS ? rows - r0 : QUANT_ROWS;
 
 		pi_check_interrupts();
-		k->quantize(x + r0 * kdim, count, kdim, w.kp, u, xs);
+		if (dq != NULL)
+			codes_of_rows(&dq->attrs, x + r0 * kdim, count, kdim, w.kp, u, xs);
+		else
+			k->quantize(x + r0 * kdim, count, kdim, w.kp, u, xs);
 		k->gemm(u, count, xs, &w, bias, y + r0 * mdim, mdim);
 		if (a->epi != NULL)
 			pi_epilogue_apply(a, y, r0 * mdim, count * mdim);

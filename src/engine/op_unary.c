@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "cpu.h"
+#include "int8.h"
 
 /* x rounded to the nearest float16 value (ties to even), as float32. */
 static float
@@ -32,6 +33,27 @@ to_integer(float x, float lo, float hi)
 		return 0.0f;
 	x = truncf(x);
 	return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/*
+ * QuantizeLinear: x / scale rounded half to even, plus the zero point,
+ * saturated to the codes' type; NaN stays NaN (the row was not finite).
+ */
+static void
+quantize_run(const PiAttrs *at, const float *x, float *y, int64_t count)
+{
+	float		zp = (float) at->quant_zero_point;
+	float		lo = (at->quant_signed ? -128.0f : 0.0f) - zp;
+	float		hi = (at->quant_signed ? 127.0f : 255.0f) - zp;
+
+	/* saturating before rounding gives the same codes: the bounds are integers */
+	for (int64_t i = 0; i < count; i++)
+	{
+		float		v = x[i] / at->quant_scale;
+
+		v = v < lo ? lo : v;
+		y[i] = pi_round_code(v > hi ? hi : v) + zp;
+	}
 }
 
 /* Cast: float32 values rounded to what the target type can hold. */
@@ -177,6 +199,13 @@ pi_unary_apply(PiOp op, const PiAttrs *at, const float *x, float *y, int64_t cou
 			break;
 		case PI_OP_CAST:
 			cast_run(at->cast_to, x, y, count);
+			break;
+		case PI_OP_QUANTIZE:
+			quantize_run(at, x, y, count);
+			break;
+		case PI_OP_DEQUANTIZE:
+			for (int64_t i = 0; i < count; i++)
+				y[i] = (x[i] - (float) at->quant_zero_point) * at->quant_scale;
 			break;
 		default:
 			break;

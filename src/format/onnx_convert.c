@@ -256,6 +256,7 @@ static const ConvertEntry converters[] = {
 	{"Expand", onnx_cv_expand}, {"TopK", onnx_cv_topk}, {"Pad", onnx_cv_pad},
 	{"ReduceMean", onnx_cv_reduce}, {"ReduceSum", onnx_cv_reduce}, {"ReduceMax", onnx_cv_reduce},
 	{"ArgMax", onnx_cv_argmax},
+	{"QuantizeLinear", onnx_cv_quantize}, {"DequantizeLinear", onnx_cv_quantize},
 	{"And", onnx_cv_boolean}, {"Or", onnx_cv_boolean}, {"Not", onnx_cv_boolean},
 	{"LessOrEqual", onnx_cv_boolean}, {"GreaterOrEqual", onnx_cv_boolean},
 };

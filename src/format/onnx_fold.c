@@ -525,6 +525,7 @@ typedef struct FoldEntry
 
 static const FoldEntry folders[] = {
 	{"Identity", onnx_fold_identity}, {"Dropout", onnx_fold_identity},
+	{"QuantizeLinear", onnx_fold_quantize}, {"DequantizeLinear", onnx_fold_dequantize},
 	{"Reshape", onnx_fold_reshape}, {"Flatten", onnx_fold_flatten},
 	{"Shape", onnx_fold_shape}, {"Size", onnx_fold_size}, {"Cast", onnx_fold_cast},
 	{"Unsqueeze", onnx_fold_unsqueeze}, {"Squeeze", onnx_fold_squeeze},

@@ -52,4 +52,8 @@ ONNX_FOLDER(onnx_fold_constant_of_shape);
 ONNX_FOLDER(onnx_fold_range);
 ONNX_FOLDER(onnx_fold_unary);
 
+/* onnx_quant.c: codes of quantized models */
+ONNX_FOLDER(onnx_fold_quantize);
+ONNX_FOLDER(onnx_fold_dequantize);
+
 #endif							/* ONNX_FOLD_H */

@@ -51,6 +51,9 @@ PiStatus	onnx_cv_gemm(OnnxCv *c);
 PiStatus	onnx_cv_reduce(OnnxCv *c);
 PiStatus	onnx_cv_argmax(OnnxCv *c);
 
+/* onnx_quant.c */
+PiStatus	onnx_cv_quantize(OnnxCv *c);
+
 /* onnx_convert_window.c */
 PiStatus	onnx_cv_conv(OnnxCv *c);
 PiStatus	onnx_cv_conv_transpose(OnnxCv *c);

@@ -96,6 +96,42 @@ half_to_float(uint16_t h)
 	return (h & 0x8000) ? -v : v;
 }
 
+/*
+ * Checks that the int32_data values of a tensor of a narrower integer type
+ * (8 or 16 bits, which that field holds one to a value) fit the type.
+ */
+static PiStatus
+check_narrow_words(const OnnxTensor *t, const TensorSource *src, PiError *err)
+{
+	int64_t		lo,
+				hi;
+
+	switch (t->data_type)
+	{
+		case ONNX_INT8:
+			lo = -128, hi = 127;
+			break;
+		case ONNX_UINT8:
+			lo = 0, hi = 255;
+			break;
+		case ONNX_INT16:
+			lo = -32768, hi = 32767;
+			break;
+		default:
+			return PI_OK;
+	}
+	for (int64_t i = 0; i < t->numel; i++)
+	{
+		int64_t		v = (int32_t) (uint32_t) src->words[i];
+
+		if (v < lo || v > hi)
+			return pi_fail(err, PI_ERR_INVALID, "tensor \"%s\" element %lld is %lld, outside [%lld, %lld] of its type %s",
+						   t->name, (long long) i, (long long) v, (long long) lo, (long long) hi,
+						   onnx_dtype_name(t->data_type));
+	}
+	return PI_OK;
+}
+
 /* Finds the tensor's elements and checks their count. */
 static PiStatus
 find_source(const OnnxTensor *t, const uint8_t *external, size_t external_len,
@@ -156,7 +192,7 @@ find_source(const OnnxTensor *t, const uint8_t *external, size_t external_len,
 		return pi_fail(err, PI_ERR_INVALID, "tensor \"%s\" has %lld values, expected %lld for its dims",
 					   t->name, (long long) field->count, (long long) t->numel);
 	src->words = field->values;
-	return PI_OK;
+	return check_narrow_words(t, src, err);
 }
 
 /* Element i as a 64-bit word in the typed field's encoding. */

@@ -79,6 +79,8 @@ static const PiOpInfo op_table[PI_OP_COUNT] = {
 	[PI_OP_POST_TRANSFORM] = {"PostTransform", 1, 1, {"post_transform", "binary", "label", "threshold", NULL}},
 	[PI_OP_LOOKUP] = {"Lookup", 3, 3, {"default", NULL}},
 	[PI_OP_NORMALIZE] = {"Normalize", 1, 1, {"norm", NULL}},
+	[PI_OP_QUANTIZE] = {"QuantizeLinear", 1, 1, {"scale", "zero_point", "signed", NULL}},
+	[PI_OP_DEQUANTIZE] = {"DequantizeLinear", 1, 1, {"scale", "zero_point", "signed", NULL}},
 };
 
 /* Op lookup by its name in the format; false if unknown. */
@@ -130,7 +132,7 @@ pi_op_check_arity(PiOp op, const char *node, int ninputs, PiError *err)
 	return PI_OK;
 }
 
-/* Whether an op runs on the CPU engine only (op set 3: the GPU engine has no kernel). */
+/* Whether an op runs on the CPU engine only (op set 3 and the quantize ops: no GPU kernel). */
 bool
 pi_op_cpu_only(PiOp op)
 {
@@ -179,6 +181,7 @@ pi_attrs_default(PiOp op, PiAttrs *a)
 		a->strides[0] = a->strides[1] = 1;
 	a->largest = 1;
 	a->sorted = 1;
+	a->quant_scale = 1.0f;
 }
 
 /* Whether an op combines two inputs element by element, with broadcasting. */
@@ -228,6 +231,8 @@ pi_op_is_unary_elementwise(PiOp op)
 		case PI_OP_SELU:
 		case PI_OP_CLIP:
 		case PI_OP_CAST:
+		case PI_OP_QUANTIZE:
+		case PI_OP_DEQUANTIZE:
 			return true;
 		default:
 			return false;

@@ -3,6 +3,7 @@
  *	  Shape inference: each node's output shape from its inputs' shapes,
  *	  with every check that makes the kernels safe to run.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -324,6 +325,24 @@ infer_broadcast(PiModel *m, PiNode *n, PiError *err)
 	return pi_shape_set_output(m, n, rank, dims, err);
 }
 
+/* QuantizeLinear and DequantizeLinear: a finite positive scale, a zero point its type holds. */
+static PiStatus
+check_quant_attrs(const PiNode *n, PiError *err)
+{
+	const PiAttrs *a = &n->attrs;
+	int			lo = a->quant_signed ? -128 : 0;
+	int			hi = a->quant_signed ? 127 : 255;
+
+	if (!(isfinite(a->quant_scale) && a->quant_scale > 0.0f))
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) has scale %g, expected a finite positive number",
+					   n->name, pi_op_name(n->op), (double) a->quant_scale);
+	if (a->quant_zero_point < lo || a->quant_zero_point > hi)
+		return pi_fail(err, PI_ERR_INVALID, "node \"%s\" (%s) has zero point %d, outside [%d, %d] of its %s codes",
+					   n->name, pi_op_name(n->op), a->quant_zero_point, lo, hi,
+					   a->quant_signed ? "int8" : "uint8");
+	return PI_OK;
+}
+
 /* Ops whose output has the input's shape. */
 static PiStatus
 infer_same(PiModel *m, PiNode *n, PiError *err)
@@ -525,6 +544,13 @@ pi_infer_node(PiModel *m, PiNode *n, PiError *err)
 		if (v->kind == PI_VALUE_WEIGHT && v->numel == 0)
 			return pi_fail(err, PI_ERR_SHAPE, "node \"%s\" (%s) weight \"%s\" of shape %s is empty",
 						   n->name, pi_op_name(n->op), v->name, pi_shape_string(v, buf, sizeof(buf)));
+	}
+	if (n->op == PI_OP_QUANTIZE || n->op == PI_OP_DEQUANTIZE)
+	{
+		PiStatus	st = check_quant_attrs(n, err);
+
+		if (st != PI_OK)
+			return st;
 	}
 	if (pi_op_is_unary_elementwise(n->op))
 		return infer_same(m, n, err);

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Forward passes of the 784-512-256-10 MLP at every precision against float32, one thread.
+"""Forward passes of the 784-512-256-10 MLP at every precision against float32, one thread;
+and of ONNX Runtime's quantize_static QDQ files (test/onnx/quant) against
+their float32 originals.
 
     python3 test/bench/precision.py [--seconds S] [--batch 256]
 
@@ -12,7 +14,10 @@ file and on its onnxruntime.quantization.quantize_dynamic version (int8
 weights, activations quantized at run time, as the engine does), best of
 several rounds each in rows per second of the thread's CPU time.  Prints the
 machine, the load average before and after, and one markdown table with the
-ratios to the engine's float32.
+ratios to the engine's float32.  A second table times the QDQ files
+(per-channel int8 weights, uint8 activations) of the MLP, the shared LeNet
+and the ResNet-style CNN in the engine and in ONNX Runtime, against the
+engine's float32 on the original file.
 """
 
 import argparse
@@ -27,6 +32,11 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from engine_vs_ort import HERE, ROOT, engine_rows_per_s, machine, ort_rows_per_s
 
 MLP = os.path.join(HERE, "models", "mlp.onnx")
+QUANT = os.path.join(ROOT, "test", "onnx", "quant")
+QDQ = [("MLP 784-512-256-10", MLP, "mlp_qdq_channel"),
+       ("LeNet (shared CNN)", os.path.join(ROOT, "..", "shared", "models", "mnist_cnn_pytorch.onnx"),
+        "lenet_qdq_channel"),
+       ("ResNet-style CNN", os.path.join(HERE, "models", "resnet_cifar.onnx"), "resnet_qdq_channel")]
 
 
 def main():
@@ -59,6 +69,19 @@ def main():
                        ("ONNX Runtime float32", ort_fp32),
                        ("ONNX Runtime int8 (quantize_dynamic)", ort_int8)]:
         print("| %s | %.0f | %.2fx |" % (name, rate, rate / base))
+    print()
+    print("| QDQ file (quantize_static, per channel), batch %d | pg_infer float32 rows/s | pg_infer QDQ | "
+          "/ float32 | ONNX Runtime QDQ | / pg_infer float32 |" % args.batch)
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, original, fixture in QDQ:
+        qdq = os.path.join(QUANT, fixture, "model.onnx")
+        _, _, _, f32 = engine_rows_per_s(original, [args.batch], args.seconds)
+        _, _, _, q8 = engine_rows_per_s(qdq, [args.batch], args.seconds)
+        ort_q8 = ort_rows_per_s(qdq, args.batch, args.seconds)
+        print("| %s | %.0f | %.0f | %.2fx | %.0f | %.2fx |" % (
+            name, f32[args.batch], q8[args.batch], q8[args.batch] / f32[args.batch], ort_q8,
+            ort_q8 / f32[args.batch]))
+    print("Load average after: %.2f" % os.getloadavg()[0])
 
 
 if __name__ == "__main__":

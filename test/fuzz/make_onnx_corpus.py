@@ -6,7 +6,8 @@ external data][an ONNX model], the layout fuzz_onnx.c reads.  Files named
 valid-* must load.  Small models built with onnx.helper cover the importer's
 paths: folding (the dynamic-batch Reshape pattern), old-opset forms,
 multi-output lowering, external data, float16 weights, unsorted nodes,
-lifted-batch mode (attention with the batch moved and merged).
+lifted-batch mode (attention with the batch moved and merged), quantized
+models in QDQ form.
 
     python3 test/fuzz/make_onnx_corpus.py
 """
@@ -92,6 +93,30 @@ def ml_seeds(n):
             default_float=-1.0),
           n("Imputer", ["y"], ["z"], domain="ai.onnx.ml", imputed_value_floats=[0.0], replaced_value_float=-1.0)],
          [helper.make_tensor_value_info("c", TensorProto.STRING, ["N", 2])], [io("z", ["N", 2])], ml=2)
+
+
+def quant_seeds(n):
+    """QDQ models as quantize_static writes them: a Conv with per-channel
+    int8 weights and an int32 bias, uint8 activations, a MatMul with uint8
+    weights and a zero point; and one with a zero scale, refused."""
+    codes = numpy_helper.from_array(rng.integers(-127, 128, (2, 1, 3, 3)).astype(np.int8), "Wq")
+    scale = numpy_helper.from_array(np.array([0.02, 0.03], np.float32), "ws")
+    bias = numpy_helper.from_array(np.array([5, -7], np.int32), "bq")
+    bias_scale = numpy_helper.from_array(np.array([0.002, 0.003], np.float32), "bs")
+    act = [numpy_helper.from_array(np.float32(0.1), "as"), numpy_helper.from_array(np.uint8(128), "az")]
+    save("valid-qdq-conv",
+         [n("QuantizeLinear", ["x", "as", "az"], ["xq"]), n("DequantizeLinear", ["xq", "as", "az"], ["xd"]),
+          n("DequantizeLinear", ["Wq", "ws"], ["W"], axis=0), n("DequantizeLinear", ["bq", "bs"], ["b"], axis=0),
+          n("Conv", ["xd", "W", "b"], ["y"])],
+         [io("x", ["N", 1, 5, 5])], [io("y", ["N", 2, 3, 3])], [codes, scale, bias, bias_scale] + act)
+    wq = numpy_helper.from_array(rng.integers(0, 256, (4, 3)).astype(np.uint8), "Wq")
+    save("valid-qdq-matmul-uint8",
+         [n("DequantizeLinear", ["Wq", "ws", "wz"], ["W"]), n("MatMul", ["x", "W"], ["y"])],
+         [io("x", ["N", 4])], [io("y", ["N", 3])],
+         [wq, numpy_helper.from_array(np.float32(0.05), "ws"), numpy_helper.from_array(np.uint8(131), "wz")])
+    save("qdq-zero-scale",
+         [n("QuantizeLinear", ["x", "s"], ["q"]), n("DequantizeLinear", ["q", "s"], ["y"])],
+         [io("x", ["N", 4])], [io("y", ["N", 4])], [numpy_helper.from_array(np.float32(0.0), "s")])
 
 
 def main():
@@ -202,6 +227,7 @@ def main():
          [io("x", ["N", 4, 6])], [io("y", ["N", 4, 6])],
          [w("Wq", 6, 6), ints("heads", [4, -1, 3]), ints("rows", [-1, 6]), w("Wo", 6, 6),
           w("bo", 6), ints("back", [4, -1, 6])])
+    quant_seeds(n)
 
 
 if __name__ == "__main__":
