@@ -302,19 +302,24 @@ tap_masks(const PiAttrs *at, const ConvPlan *p, int vw, uint32_t *masks)
 	for (int ki = 0; ki < at->kernel[0]; ki++)
 		for (int kj = 0; kj < at->kernel[1]; kj++)
 		{
-			int			t = ki * at->kernel[1] + kj;
-			int64_t		q = 0;
+			uint32_t   *m = masks + ki * at->kernel[1] + kj;
+			int			l = 0;			/* output q is lane l of *m's vector */
 
 			for (int64_t oy = 0; oy < p->geo.oh; oy++)
 			{
 				int64_t		iy = oy * at->strides[0] + (int64_t) ki * at->dilations[0] - at->pads[0];
 
-				for (int64_t ox = 0; ox < p->geo.ow; ox++, q++)
+				for (int64_t ox = 0; ox < p->geo.ow; ox++)
 				{
 					int64_t		ix = ox * at->strides[1] + (int64_t) kj * at->dilations[1] - at->pads[1];
 
 					if (iy >= 0 && iy < p->geo.h && ix >= 0 && ix < p->geo.w)
-						masks[q / vw * p->geo.taps + t] |= 1u << (q % vw);
+						*m |= 1u << l;
+					if (++l == vw)
+					{
+						l = 0;
+						m += p->geo.taps;
+					}
 				}
 			}
 		}
