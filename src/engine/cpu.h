@@ -68,6 +68,15 @@ typedef struct PiCpuKernels
 							   int64_t w, int64_t y0, int64_t x0, int sy, int sx, float pad);
 
 	/*
+	 * The stride-2 phases of channels planes of h x w: x[ch][iy][ix] to
+	 * dst[((ch * 4 + (iy % 2) * 2 + ix % 2) * rows + iy / 2) * pitch + ix / 2]
+	 * (rows >= ceil(h / 2), pitch >= ceil(w / 2)); the rest of dst is not
+	 * written.
+	 */
+	void		(*split_phases) (float *dst, int64_t rows, int64_t pitch, const float *x, int64_t h,
+								 int64_t w, int64_t channels);
+
+	/*
 	 * y[l] = act(t[l] + res[l]) for l < n (res may be NULL, t may be y):
 	 * Relu, LeakyRelu and Clip in vectors, other unary ops by
 	 * pi_unary_apply; PI_OP_IDENTITY for none.

@@ -247,6 +247,35 @@ fill_plane(float *dst, int64_t rows, int64_t pitch, const float *x, int64_t h, i
 }
 
 /*
+ * Splits channels planes of h x w by stride-2 phase (cpu.h): x[ch][iy][ix]
+ * goes to row iy / 2, column ix / 2 of phase plane (iy % 2) * 2 + ix % 2 of
+ * channel ch, each phase plane rows x pitch.
+ */
+PI_TARGET static void
+split_phases(float *dst, int64_t rows, int64_t pitch, const float *x, int64_t h, int64_t w,
+			 int64_t channels)
+{
+	int64_t		phase = rows * pitch;
+
+	for (int64_t ch = 0; ch < channels; ch++)
+		for (int64_t iy = 0; iy < h; iy++)
+		{
+			const float *s = x + (ch * h + iy) * w;
+			float	   *d = dst + (ch * 4 + (iy & 1) * 2) * phase + (iy >> 1) * pitch;
+
+			/* 2 vectors of the row at a time: their even and their odd lanes */
+			for (int64_t q = 0; q < w; q += 2 * VW)
+			{
+				vf			lo = load_part(s + q, w - q),
+							hi = vload_n(s + q + VW, w - q > 2 * VW ? VW : (w - q > VW ? (int) (w - q - VW) : 0));
+
+				store_part(d + q / 2, veven(lo, hi), (w - q + 1) / 2);
+				store_part(d + phase + q / 2, vodd(lo, hi), (w - q) / 2);
+			}
+		}
+}
+
+/*
  * Winograd F(2x2, 3x3) input transform of n tiles along a row, for
  * channels channels: tile l's 4x4 patch of channel ch starts at src + ch *
  * src_ch + 2 * l (rows pitch apart); V = B^T d B goes to v[ch * v_ch + xi *
@@ -685,6 +714,7 @@ const PiCpuKernels PI_CPU_TABLE = {
 	.gemm_tile = gemm_tile,
 	.gather_rows = gather_rows,
 	.fill_plane = fill_plane,
+	.split_phases = split_phases,
 	.wino_input = wino_input,
 	.wino_output = wino_output,
 	.epilogue = epilogue,

@@ -6,10 +6,12 @@
  * split by stride phase, so that every tap of a run of outputs is a
  * contiguous run of input; or, for padded stride-1 convolutions that keep
  * the row width, read in place as one run per plane with each tap masked
- * where the window leaves the input ("masked").  Then, per group:
+ * where the window leaves the input ("masked"); or, for stride-2 ones with
+ * pads that add up to the window, split into its 4 phases unpadded, each
+ * the size of the output plane, so that every tap reads one phase as one
+ * run per plane, masked so ("phases").  Then, per group:
  *	- depthwise (one input and one output channel per group): a direct loop
- *	  per output row (stride 2 with window-sized pads: the masked stride-1
- *	  twin, every second row and column kept);
+ *	  per output row, or per plane when masked;
  *	- "rows": when runs of outputs are long enough to fill vectors, a GEMM
  *	  of the packed weights by the source read in place: tap k of a run
  *	  starting at source offset o is the row at o + off[k] (implicit im2col;
@@ -51,9 +53,7 @@ typedef struct ConvPlan
 	int64_t		chunk;			/* samples per filled source */
 	int			panel;			/* lanes of a full panel: 2 vectors */
 	bool		masked;			/* raw input, taps masked at the borders */
-	bool		subsample;		/* depthwise stride 2 from its stride-1 twin */
-	int64_t		mh,				/* the plane of outputs the masks are for */
-				mw;
+	bool		phases;			/* masked, from the input split by stride-2 phase */
 	/* scratch offsets, in floats (and uint32 and int64 arrays) */
 	int64_t		at_src,
 				at_col,
@@ -62,7 +62,6 @@ typedef struct ConvPlan
 				at_kpack,
 				at_masks,
 				at_kmask,
-				at_twin,
 				total;
 } ConvPlan;
 
@@ -122,7 +121,8 @@ conv_plan(const PiNode *node, const int64_t *in_dims, int in_rank, const int64_t
 	const PiAttrs *at = &node->attrs;
 	ConvPlan	p;
 	int64_t		plane;
-	bool		depthwise;
+	bool		depthwise,
+				fills;			/* a plane fills the vectors it takes */
 
 	memset(&p, 0, sizeof(p));
 	p.geo = pi_conv_geometry(node, in_dims, in_rank, out_dims, out_rank);
@@ -140,33 +140,31 @@ conv_plan(const PiNode *node, const int64_t *in_dims, int in_rank, const int64_t
 	 * A padded stride-1 convolution that keeps the row width reads the raw
 	 * input as one run per plane (when that fills vectors): tap t of output
 	 * q is input q + off[t], masked where the window leaves the input.  A
-	 * depthwise stride-2 convolution whose stride-1 twin keeps the input's
-	 * size (pads that add up to the window) computes that twin so and keeps
-	 * every second row and column: 4 times its few multiply-adds cost less
-	 * than splitting the input by phase.
+	 * stride-2 convolution with pads that add up to the window has outputs
+	 * of ceil(h / 2) x ceil(w / 2), the size of the input's even phase: its
+	 * input is split into 4 phase planes of the output's size, and tap t of
+	 * output q is q + off[t] of one phase, masked so.
 	 */
-	p.subsample = depthwise && at->strides[0] == 2 && at->strides[1] == 2 &&
+	fills = depthwise || plane >= (int64_t) (ROWS_MIN_USE * ((plane + k->vw - 1) / k->vw * k->vw));
+	p.phases = fills && at->strides[0] == 2 && at->strides[1] == 2 &&
 		at->dilations[0] == 1 && at->dilations[1] == 1 &&
 		at->pads[0] + at->pads[2] == at->kernel[0] - 1 && at->pads[1] + at->pads[3] == at->kernel[1] - 1;
-	p.mh = p.subsample ? p.geo.h : p.geo.oh;
-	p.mw = p.subsample ? p.geo.w : p.geo.ow;
-	p.masked = p.subsample ||
-		(!p.win.direct && at->strides[0] == 1 && at->strides[1] == 1 && p.geo.ow == p.geo.w &&
-		 (depthwise || plane >= (int64_t) (ROWS_MIN_USE * ((plane + k->vw - 1) / k->vw * k->vw))));
+	p.masked = p.phases ||
+		(fills && !p.win.direct && at->strides[0] == 1 && at->strides[1] == 1 && p.geo.ow == p.geo.w);
 	if (p.masked)
 	{
-		p.win.direct = true;
-		p.win.py = p.win.px = 1;
-		p.win.rows = p.geo.h;
-		p.win.pitch = p.win.ystep = p.geo.w;
+		p.win.direct = !p.phases;
+		p.win.py = p.win.px = p.phases ? 2 : 1;
+		p.win.rows = p.phases ? p.geo.oh : p.geo.h;
+		p.win.pitch = p.win.ystep = p.phases ? p.geo.ow : p.geo.w;
 		p.win.xstep = 1;
-		p.win.plane = p.geo.h * p.geo.w;
-		p.win.sample = p.geo.c * p.win.plane;
+		p.win.plane = p.win.rows * p.win.pitch;
+		p.win.sample = p.geo.c * p.win.py * p.win.px * p.win.plane;
 	}
 	p.kdim = p.geo.cg * p.geo.taps;
 	p.panel = 2 * k->vw;
 	/* consecutive output rows read on from one another: one run per plane */
-	p.run = (p.win.ystep == p.mw * p.win.xstep) ? p.mh * p.mw : p.mw;
+	p.run = (p.win.ystep == p.geo.ow * p.win.xstep) ? plane : p.geo.ow;
 	if (depthwise)
 		p.mode = CONV_DEPTHWISE;
 	else if (p.run >= (int64_t) (ROWS_MIN_USE * ((p.run + k->vw - 1) / k->vw * k->vw)))
@@ -185,10 +183,9 @@ conv_plan(const PiNode *node, const int64_t *in_dims, int in_rank, const int64_t
 	p.at_koff = p.at_tile + (p.mode == CONV_DEPTHWISE ? 0 : pi_line_up(k->mr_max * p.panel));
 	p.at_kpack = p.at_koff + pi_line_up(2 * p.kdim);
 	p.at_masks = p.at_kpack + (p.mode == CONV_PACKED ? pi_line_up(2 * p.kdim) : 0);
-	p.at_kmask = p.at_masks + (p.masked ? pi_line_up((p.mh * p.mw + k->vw - 1) / k->vw * p.geo.taps) : 0);
-	p.at_twin = p.at_kmask + (p.masked && p.mode != CONV_DEPTHWISE ?
-							  pi_line_up((plane + p.panel - 1) / p.panel * 2 * p.kdim) : 0);
-	p.total = p.at_twin + (p.subsample ? pi_line_up(p.mh * p.mw) : 0);
+	p.at_kmask = p.at_masks + (p.masked ? pi_line_up((plane + k->vw - 1) / k->vw * p.geo.taps) : 0);
+	p.total = p.at_kmask + (p.masked && p.mode != CONV_DEPTHWISE ?
+							pi_line_up((plane + p.panel - 1) / p.panel * 2 * p.kdim) : 0);
 	return p;
 }
 
@@ -271,33 +268,61 @@ masked_taps(const PiAttrs *at, const ConvPlan *p, int64_t c, int64_t *off)
 }
 
 /*
+ * Phase plans: offsets of the taps of channels [0, c) in their 4 phase
+ * planes, relative to the output's own position.
+ */
+static void
+phase_taps(const PiAttrs *at, const ConvPlan *p, int64_t c, int64_t *off)
+{
+	for (int64_t ch = 0; ch < c; ch++)
+		for (int ki = 0; ki < at->kernel[0]; ki++)
+			for (int kj = 0; kj < at->kernel[1]; kj++)
+			{
+				/* input row 2 * oy + dy is row oy + (dy - (dy & 1)) / 2 of phase dy & 1 */
+				int64_t		dy = (int64_t) ki - at->pads[0],
+							dx = (int64_t) kj - at->pads[1];
+
+				off[(ch * at->kernel[0] + ki) * at->kernel[1] + kj] =
+					(ch * 4 + (dy & 1) * 2 + (dx & 1)) * p->win.plane +
+					(dy - (dy & 1)) / 2 * p->geo.ow + (dx - (dx & 1)) / 2;
+			}
+}
+
+/*
  * Masked plans: masks[v * taps + t] has bit l set where output v * vw + l
- * of a plane of mh x mw exists and tap t of it falls inside the input.
+ * of the output plane exists and tap t of it falls inside the input.
  */
 static void
 tap_masks(const PiAttrs *at, const ConvPlan *p, int vw, uint32_t *masks)
 {
-	int64_t		plane = p->mh * p->mw;
+	int64_t		plane = p->geo.oh * p->geo.ow;
 	int64_t		nvec = (plane + vw - 1) / vw;
 
-	for (int64_t v = 0; v < nvec; v++)
-		for (int ki = 0; ki < at->kernel[0]; ki++)
-			for (int kj = 0; kj < at->kernel[1]; kj++)
-			{
-				uint32_t	bits = 0;
+	memset(masks, 0, nvec * p->geo.taps * sizeof(uint32_t));
+	for (int ki = 0; ki < at->kernel[0]; ki++)
+		for (int kj = 0; kj < at->kernel[1]; kj++)
+		{
+			uint32_t   *m = masks + ki * at->kernel[1] + kj;
+			int			l = 0;			/* output q is lane l of *m's vector */
 
-				for (int l = 0; l < vw && v * vw + l < plane; l++)
+			for (int64_t oy = 0; oy < p->geo.oh; oy++)
+			{
+				int64_t		iy = oy * at->strides[0] + (int64_t) ki * at->dilations[0] - at->pads[0];
+
+				for (int64_t ox = 0; ox < p->geo.ow; ox++)
 				{
-					int64_t		oy = (v * vw + l) / p->mw,
-								ox = (v * vw + l) % p->mw;
-					int64_t		iy = oy + (int64_t) ki * at->dilations[0] - at->pads[0],
-								ix = ox + (int64_t) kj * at->dilations[1] - at->pads[1];
+					int64_t		ix = ox * at->strides[1] + (int64_t) kj * at->dilations[1] - at->pads[1];
 
 					if (iy >= 0 && iy < p->geo.h && ix >= 0 && ix < p->geo.w)
-						bits |= 1u << l;
+						*m |= 1u << l;
+					if (++l == vw)
+					{
+						l = 0;
+						m += p->geo.taps;
+					}
 				}
-				masks[v * p->geo.taps + ki * at->kernel[1] + kj] = bits;
 			}
+		}
 }
 
 /*
@@ -451,8 +476,7 @@ conv_packed(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k, int
 
 /*
  * Depthwise: each output channel from its one input channel, the channels
- * of a sample at once when a plane is one run, else row by row; subsampled
- * plans take every second row and column of their twin's plane.  The
+ * of a sample at once when a plane is one run, else row by row.  The
  * kernel applies a Relu, Clip or LeakyRelu; a residual or another
  * activation follows through the epilogue.
  */
@@ -462,12 +486,11 @@ conv_depthwise(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k,
 			   const uint32_t *masks)
 {
 	int64_t		plane = p->geo.oh * p->geo.ow;
-	int64_t		runs = p->mh * p->mw / p->run;
+	int64_t		runs = plane / p->run;
 	int64_t		src_ch = p->win.py * p->win.px * p->win.plane;
 	const float *bias = a->node->ninputs == 3 ? a->in[2] : NULL;
 	PiOp		act = a->epi ? a->epi->act : PI_OP_IDENTITY;
 	bool		in_kernel = a->residual == NULL && pi_tile_act(act);
-	float	   *twin = a->scratch + p->at_twin;
 	PiTileOut	o = {0};
 
 	o.act = in_kernel ? act : PI_OP_IDENTITY;
@@ -481,23 +504,16 @@ conv_depthwise(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k,
 		pi_check_interrupts();
 		float	   *y = a->out + (s0 + s) * p->geo.m * plane;
 
-		if (runs == 1 && !p->subsample)
+		if (runs == 1)
 			k->depthwise_rows(y, plane, ssrc, src_ch, p->geo.m, koff, a->in[1], bias,
 							  (int) p->geo.taps, p->run, p->win.xstep, masks, &o);
 		else
 			for (int64_t m = 0; m < p->geo.m; m++)
-			{
-				float	   *ym = p->subsample ? twin : y + m * plane;
-
 				for (int64_t r = 0; r < runs; r++)
-					k->depthwise_rows(ym + r * p->run, plane, ssrc + m * src_ch + r * p->win.ystep,
-									  src_ch, 1, koff, a->in[1] + m * p->geo.taps,
-									  bias ? bias + m : NULL, (int) p->geo.taps, p->run,
-									  p->win.xstep, masks, &o);
-				if (p->subsample)
-					k->fill_plane(y + m * plane, p->geo.oh, p->geo.ow, twin, p->mh, p->mw, 0, 0, 2,
-								  2, 0.0f);
-			}
+					k->depthwise_rows(y + m * plane + r * p->run, plane,
+									  ssrc + m * src_ch + r * p->win.ystep, src_ch, 1, koff,
+									  a->in[1] + m * p->geo.taps, bias ? bias + m : NULL,
+									  (int) p->geo.taps, p->run, p->win.xstep, masks, &o);
 		if (a->epi != NULL && !in_kernel)
 			k->epilogue(y, y, a->residual ? a->residual + (s0 + s) * p->geo.m * plane : NULL,
 						p->geo.m * plane, act, &a->epi->act_attrs);
@@ -523,13 +539,14 @@ pi_kernel_conv2d(const PiKernelArgs *a)
 		return;
 	}
 
-	if (p.masked)
-	{
+	if (p.phases)
+		phase_taps(at, &p, p.mode == CONV_DEPTHWISE ? 1 : p.geo.cg, koff);
+	else if (p.masked)
 		masked_taps(at, &p, p.mode == CONV_DEPTHWISE ? 1 : p.geo.cg, koff);
-		tap_masks(at, &p, k->vw, masks);
-	}
 	else
 		pi_window_taps(&p.win, at, p.mode == CONV_DEPTHWISE ? 1 : p.geo.cg, koff);
+	if (p.masked)
+		tap_masks(at, &p, k->vw, masks);
 	if (p.mode == CONV_PACKED)
 		for (int64_t i = 0; i < p.kdim; i++)
 			kpack[i] = i * p.panel;
@@ -538,7 +555,13 @@ pi_kernel_conv2d(const PiKernelArgs *a)
 		int64_t		samples = a->batch - s0 < p.chunk ? a->batch - s0 : p.chunk;
 		const float *src = a->in[0] + s0 * in_sample;
 
-		if (!p.win.direct)
+		if (p.phases)
+		{
+			k->split_phases(a->scratch + p.at_src, p.geo.oh, p.geo.ow, src, p.geo.h, p.geo.w,
+							samples * p.geo.c);
+			src = a->scratch + p.at_src;
+		}
+		else if (!p.win.direct)
 		{
 			pi_window_fill(&p.win, at, src, p.geo.c, p.geo.h, p.geo.w, samples, 0.0f,
 						   a->scratch + p.at_src);

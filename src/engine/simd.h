@@ -13,7 +13,7 @@
  * whose bit is set (the others are 0), wherever the rest points.  vhmax is
  * the largest lane (whether a NaN lane shows is unspecified); vmax_nan is
  * NaN-propagating; veven(a, b) is the even lanes of a followed by those of
- * b; vinterleave the lanes of a and b in turn.
+ * b, vodd(a, b) their odd lanes so; vinterleave the lanes of a and b in turn.
  */
 #ifndef PI_SIMD_H
 #define PI_SIMD_H
@@ -59,6 +59,14 @@ veven(vf a, vf b)
 {
 	return _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22,
 													   24, 26, 28, 30), b);
+}
+
+/* the odd lanes of a then b */
+PI_TARGET static inline vf
+vodd(vf a, vf b)
+{
+	return _mm512_permutex2var_ps(a, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23,
+													   25, 27, 29, 31), b);
 }
 
 /* a and b interleaved (a0 b0 a1 b1 ...): the first VW lanes in *lo, the rest in *hi */
@@ -153,6 +161,14 @@ PI_TARGET static inline vf
 veven(vf a, vf b)
 {
 	__m256		t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+
+	return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+PI_TARGET static inline vf
+vodd(vf a, vf b)
+{
+	__m256		t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
 
 	return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
 }
@@ -294,6 +310,12 @@ static inline vf
 veven(vf a, vf b)
 {
 	return (vf) {a[0], a[2], b[0], b[2]};
+}
+
+static inline vf
+vodd(vf a, vf b)
+{
+	return (vf) {a[1], a[3], b[1], b[3]};
 }
 
 static inline void
