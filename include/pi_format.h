@@ -85,11 +85,14 @@ PiStatus	pi_model_stored_split(const char *json, size_t json_len, size_t blob_le
  * external data in second (aligned for float32).  The model is finalized on
  * success; its float32 weights point into first and second, which must stay
  * until pi_model_free, and an ONNX file's tensors may have been moved
- * within first to align them (first is scratch afterwards).
+ * within first to align them (first is scratch afterwards).  A text model
+ * with a symbolic sequence dimension is imported at sequence_length, or at
+ * the length it was stored at when that is 0.
  */
 PiStatus	pi_model_load_stored(const char *json, size_t json_len,
 								 uint8_t *first, size_t first_len,
 								 const uint8_t *second, size_t second_len,
+								 int64_t sequence_length,
 								 PiModel **model_out, PiError *err);
 
 /*
@@ -100,6 +103,16 @@ PiStatus	pi_model_load_stored(const char *json, size_t json_len,
 PiStatus	pi_safetensors_reduce(const uint8_t *weights, size_t len, const PiModel *model,
 								  const PiWeightForm *forms, uint8_t **out, size_t *out_len,
 								  PiError *err);
+
+/* Longest sequence_length a stored text model may have. */
+#define PI_MAX_SEQUENCE_LENGTH 65536
+
+/*
+ * The sequence length a stored ONNX text model with a symbolic sequence
+ * dimension was created at (its longest), or 0 for a model without one.
+ */
+PiStatus	pi_model_stored_sequence_length(const char *json, size_t json_len,
+											int64_t *length, PiError *err);
 
 /* Applies a model's options JSON: input_scale, input_shift and precision (NULL for none). */
 PiStatus	pi_model_apply_options(PiModel *model, const char *json, size_t len,

@@ -541,6 +541,13 @@ PiStatus	pi_value_own_data(PiValue *value, PiError *err);
 /* Gives every weight data of its own: the bytes the model borrowed may then go. */
 PiStatus	pi_model_own_weights(PiModel *model, PiError *err);
 
+/*
+ * Points model's weights that base has too (same name, shape and values)
+ * at base's data and gives the others data of their own; base must outlive
+ * model.  (The same network imported at another sequence length.)
+ */
+PiStatus	pi_model_share_weights(PiModel *model, const PiModel *base, PiError *err);
+
 /* Adds a node whose output value has the node's name; returns its index or -1. */
 int			pi_model_add_node(PiModel *model, const char *name, PiOp op,
 							  const char *const *input_names, int ninputs,

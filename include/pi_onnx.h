@@ -23,6 +23,8 @@ typedef struct PiOnnxInfo
 	char		producer_version[64];
 	/* the file's data type of each model input, as numpy names them ("int64") */
 	char		input_dtypes[PI_MAX_MODEL_IO][16];
+	/* the length the symbolic sequence dimensions took; 0: the file has none */
+	int64_t		sequence_length;
 } PiOnnxInfo;
 
 /*
@@ -62,6 +64,20 @@ PiStatus	pi_onnx_load_in_place(const uint8_t *onnx, size_t len,
 								  const uint8_t *external, size_t external_len,
 								  PiOnnxMoves *moves, PiModel **out, PiOnnxInfo *info,
 								  PiError *err);
+
+/*
+ * The same for a text model whose graph inputs have a symbolic sequence
+ * dimension (any dimension after the batch that the file leaves symbolic,
+ * e.g. [batch, sequence]): the import sets them all to sequence_length,
+ * so every shape, Shape() and Reshape folds to that length (the server
+ * imports a model once per length it runs).  sequence_length 0 refuses
+ * such dimensions, as pi_onnx_load_in_place does; info->sequence_length
+ * says whether the file had any.
+ */
+PiStatus	pi_onnx_load_at_length(const uint8_t *onnx, size_t len,
+								   const uint8_t *external, size_t external_len,
+								   PiOnnxMoves *moves, int64_t sequence_length,
+								   PiModel **out, PiOnnxInfo *info, PiError *err);
 
 /* Restores the bytes an in-place import moved in onnx, and frees the record. */
 void		pi_onnx_moves_undo(uint8_t *onnx, PiOnnxMoves *moves);

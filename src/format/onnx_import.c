@@ -439,8 +439,14 @@ add_inputs(OnnxImporter *im, PiError *err)
 		dims[0] = -1;
 		for (int d = 1; d < vi->rank; d++)
 		{
+			if (vi->dims[d] < 0 && im->sequence_length > 0)
+			{
+				dims[d] = im->sequence_length;
+				im->sequence_bound = true;
+				continue;
+			}
 			if (vi->dims[d] <= 0)
-				return pi_fail(err, PI_ERR_SHAPE, "graph input \"%s\" dimension %d is %s, only the first (batch) dimension may be symbolic or empty",
+				return pi_fail(err, PI_ERR_SHAPE, "graph input \"%s\" dimension %d is %s, only the first (batch) dimension may be symbolic or empty (a text model's sequence dimension may be symbolic)",
 							   vi->name, d, vi->dims[d] < 0 ? "symbolic" : "0");
 			dims[d] = vi->dims[d];
 		}
@@ -813,7 +819,8 @@ import_graph(OnnxImporter *im, PiError *err)
  */
 static PiStatus
 import_model(const OnnxModelProto *proto, int opset, int ml_opset, const uint8_t *external,
-			 size_t external_len, bool lifted, PiModel **out, PiError *err)
+			 size_t external_len, bool lifted, int64_t *sequence_length, PiModel **out,
+			 PiError *err)
 {
 	OnnxImporter im;
 	PiStatus	st;
@@ -825,6 +832,7 @@ import_model(const OnnxModelProto *proto, int opset, int ml_opset, const uint8_t
 	im.external = external;
 	im.external_len = external_len;
 	im.lifted = lifted;
+	im.sequence_length = *sequence_length;
 	if ((im.model = pi_model_new()) == NULL)
 		st = pi_fail(err, PI_ERR_NOMEM, "out of memory");
 	else if ((st = import_graph(&im, err)) == PI_OK &&
@@ -832,6 +840,8 @@ import_model(const OnnxModelProto *proto, int opset, int ml_opset, const uint8_t
 	{
 		*out = im.model;
 		im.model = NULL;
+		if (!im.sequence_bound)
+			*sequence_length = 0;
 	}
 	for (int i = 0; i < im.nentries; i++)
 		onnx_const_free(im.entries[i].c);
@@ -874,16 +884,18 @@ describe_input_dtypes(const OnnxGraph *g, const PiModel *model, PiOnnxInfo *info
 
 /*
  * Imports an ONNX model, its float32 weights where they lie in onnx and
- * external (see pi_onnx.h).  A graph refused for a batch-axis reason is
- * imported again in lifted-batch mode (onnx_lift.c); when that fails too,
- * the error is the first refusal followed by the lifted one (when it
- * differs).
+ * external (see pi_onnx.h), its symbolic sequence dimensions set to
+ * sequence_length.  A graph refused for a batch-axis reason is imported
+ * again in lifted-batch mode (onnx_lift.c); when that fails too, the error
+ * is the first refusal followed by the lifted one (when it differs).
  */
 PiStatus
-pi_onnx_load_in_place(const uint8_t *onnx, size_t len, const uint8_t *external,
-					  size_t external_len, PiOnnxMoves *moves, PiModel **out,
-					  PiOnnxInfo *info, PiError *err)
+pi_onnx_load_at_length(const uint8_t *onnx, size_t len, const uint8_t *external,
+					   size_t external_len, PiOnnxMoves *moves, int64_t sequence_length,
+					   PiModel **out, PiOnnxInfo *info, PiError *err)
 {
+	int64_t		bound = sequence_length;
+
 	OnnxModelProto proto;
 	char		location[1024];
 	int			opset = 0;
@@ -899,14 +911,16 @@ pi_onnx_load_in_place(const uint8_t *onnx, size_t len, const uint8_t *external,
 		(moves != NULL && (st = onnx_align_tensors((uint8_t *) onnx, &proto, moves, err)) != PI_OK))
 		goto done;
 	onnx_const_budget_start((int64_t) len + (int64_t) external_len);
-	st = import_model(&proto, opset, ml_opset, external, external_len, false, out, err);
+	st = import_model(&proto, opset, ml_opset, external, external_len, false, &bound, out, err);
 	if (st != PI_OK && batch_refusal(err, opset))
 	{
 		PiError		lifted_err;
 
 		memset(&lifted_err, 0, sizeof(lifted_err));
 		onnx_const_budget_start((int64_t) len + (int64_t) external_len);
-		if (import_model(&proto, opset, ml_opset, external, external_len, true, out, &lifted_err) == PI_OK)
+		bound = sequence_length;
+		if (import_model(&proto, opset, ml_opset, external, external_len, true, &bound, out,
+						 &lifted_err) == PI_OK)
 		{
 			memset(err, 0, sizeof(*err));
 			st = PI_OK;
@@ -924,6 +938,7 @@ pi_onnx_load_in_place(const uint8_t *onnx, size_t len, const uint8_t *external,
 		memset(info, 0, sizeof(*info));
 		info->ir_version = proto.ir_version;
 		info->opset = opset;
+		info->sequence_length = bound;
 		snprintf(info->producer_name, sizeof(info->producer_name), "%s", proto.producer_name);
 		describe_input_dtypes(&proto.graph, *out, info);
 		snprintf(info->producer_version, sizeof(info->producer_version), "%s", proto.producer_version);
@@ -934,6 +949,15 @@ done:
 	if (st != PI_OK && moves != NULL)
 		pi_onnx_moves_undo((uint8_t *) onnx, moves);
 	return st;
+}
+
+/* Imports an ONNX model without symbolic sequence dimensions (see pi_onnx.h). */
+PiStatus
+pi_onnx_load_in_place(const uint8_t *onnx, size_t len, const uint8_t *external,
+					  size_t external_len, PiOnnxMoves *moves, PiModel **out,
+					  PiOnnxInfo *info, PiError *err)
+{
+	return pi_onnx_load_at_length(onnx, len, external, external_len, moves, 0, out, info, err);
 }
 
 /* Imports an ONNX model whose weights are its own (see pi_onnx.h). */

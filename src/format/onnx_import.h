@@ -81,6 +81,9 @@ typedef struct OnnxImporter
 	int			opset;
 	int			ml_opset;		/* of domain ai.onnx.ml; 0 when not imported */
 	bool		lifted;			/* lifted-batch mode (onnx_lift.c) */
+	int64_t		sequence_length;	/* what symbolic non-batch input dims
+									 * become; 0: they are refused */
+	bool		sequence_bound; /* an input had such a dim */
 	PiModel    *model;
 	OnnxEntry  *entries;
 	int			nentries;

@@ -76,13 +76,36 @@ pi_model_stored_split(const char *json, size_t json_len, size_t blob_len, size_t
 }
 
 /*
+ * The sequence length an ONNX text model with a symbolic sequence dimension
+ * was stored at (its longest), in *length; 0 for every other model.
+ */
+PiStatus
+pi_model_stored_sequence_length(const char *json, size_t json_len, int64_t *length,
+								PiError *err)
+{
+	cJSON	   *root = cJSON_ParseWithLength(json, json_len);
+	size_t		value = 0;
+	PiStatus	st = PI_OK;
+
+	if (root != NULL && cJSON_GetObjectItemCaseSensitive(root, "sequence_length") != NULL)
+		st = descriptor_size(root, "sequence_length", &value, err);
+	if (st == PI_OK && value > PI_MAX_SEQUENCE_LENGTH)
+		st = pi_fail(err, PI_ERR_CORRUPT, "stored ONNX model's sequence_length %zu is over %d",
+					 value, PI_MAX_SEQUENCE_LENGTH);
+	cJSON_Delete(root);
+	*length = (int64_t) value;
+	return st;
+}
+
+/*
  * Loads a stored version, native or ONNX, whose blob is first (up to the
  * split) followed by second; the model's float32 weights point into both,
  * and an ONNX file's tensors may be moved within first to align them.
  */
 PiStatus
 pi_model_load_stored(const char *json, size_t json_len, uint8_t *first, size_t first_len,
-					 const uint8_t *second, size_t second_len, PiModel **model_out, PiError *err)
+					 const uint8_t *second, size_t second_len, int64_t sequence_length,
+					 PiModel **model_out, PiError *err)
 {
 	bool		is_onnx;
 	size_t		onnx_bytes,
@@ -93,6 +116,8 @@ pi_model_load_stored(const char *json, size_t json_len, uint8_t *first, size_t f
 	*model_out = NULL;
 	st = descriptor_sizes(json, json_len, first_len + second_len, &is_onnx, &onnx_bytes,
 						  &external_bytes, err);
+	if (st == PI_OK && sequence_length == 0)
+		st = pi_model_stored_sequence_length(json, json_len, &sequence_length, err);
 	if (st == PI_OK && onnx_bytes != first_len)
 		st = pi_fail(err, PI_ERR_CORRUPT, "stored model divided at %zu bytes, its descriptor says %zu",
 					 first_len, onnx_bytes);
@@ -100,8 +125,8 @@ pi_model_load_stored(const char *json, size_t json_len, uint8_t *first, size_t f
 		return st;
 	if (!is_onnx)
 		return pi_model_load_in_place(json, json_len, first, first_len, model_out, err);
-	st = pi_onnx_load_in_place(first, first_len, second_len ? second : NULL, second_len, &moves,
-							   model_out, NULL, err);
+	st = pi_onnx_load_at_length(first, first_len, second_len ? second : NULL, second_len, &moves,
+								sequence_length, model_out, NULL, err);
 	pi_onnx_moves_free(&moves);
 	return st;
 }
@@ -123,7 +148,9 @@ pi_onnx_descriptor(const PiOnnxInfo *info, size_t onnx_bytes, size_t external_by
 		!cJSON_AddNumberToObject(root, "external_data_bytes", (double) external_bytes) ||
 		!cJSON_AddNumberToObject(root, "ir_version", (double) info->ir_version) ||
 		!cJSON_AddNumberToObject(root, "opset", (double) info->opset) ||
-		!cJSON_AddStringToObject(root, "producer", producer))
+		!cJSON_AddStringToObject(root, "producer", producer) ||
+		(info->sequence_length > 0 &&
+		 !cJSON_AddNumberToObject(root, "sequence_length", (double) info->sequence_length)))
 	{
 		cJSON_Delete(root);
 		return NULL;

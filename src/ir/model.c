@@ -315,6 +315,48 @@ pi_model_own_weights(PiModel *model, PiError *err)
 	return PI_OK;
 }
 
+/* Whether weights a and b have the same shape and values. */
+static bool
+same_weight(const PiValue *a, const PiValue *b)
+{
+	if (b->kind != PI_VALUE_WEIGHT || a->rank != b->rank || a->numel != b->numel)
+		return false;
+	for (int d = 0; d < a->rank; d++)
+		if (a->dims[d] != b->dims[d])
+			return false;
+	return a->numel == 0 || memcmp(a->data, b->data, sizeof(float) * a->numel) == 0;
+}
+
+/*
+ * Points model's weights that base has too (same name, shape and values)
+ * at base's data, and gives the others data of their own: the bytes model
+ * borrowed may then go, while base must outlive it.
+ */
+PiStatus
+pi_model_share_weights(PiModel *model, const PiModel *base, PiError *err)
+{
+	for (int i = 0; i < model->nvalues; i++)
+	{
+		PiValue    *v = &model->values[i];
+		int			j;
+		PiStatus	st;
+
+		if (v->kind != PI_VALUE_WEIGHT)
+			continue;
+		j = pi_model_find_value(base, v->name);
+		if (j >= 0 && same_weight(v, &base->values[j]))
+		{
+			if (!v->data_borrowed)
+				free(v->data);
+			v->data = base->values[j].data;
+			v->data_borrowed = true;
+		}
+		else if ((st = pi_value_own_data(v, err)) != PI_OK)
+			return st;
+	}
+	return PI_OK;
+}
+
 /*
  * Adds a node whose output value has the node's name; returns its index or -1.
  * Nodes may come in any order: an input naming a node not yet added becomes a

@@ -1192,6 +1192,126 @@ test_malformed_files(const char *dir)
 	free(list);
 }
 
+/* The text fixture's token vectors [length][32] of one row of ids, padded with a zero mask. */
+static bool
+run_text(PiModel *m, int64_t length, const int *ids, int count, float *out)
+{
+	PiError		err = {0};
+	PiExecutor *ex = pi_executor_new(m, 1, &err);
+	bool		ok;
+
+	if (ex == NULL)
+		return false;
+	for (int64_t t = 0; t < length; t++)
+	{
+		pi_executor_input(ex, 0)[t] = t < count ? (float) ids[t] : 0.0f;
+		pi_executor_input(ex, 1)[t] = t < count ? 1.0f : 0.0f;
+		pi_executor_input(ex, 2)[t] = 0.0f;
+	}
+	ok = pi_executor_run(ex, 1, &err) == PI_OK;
+	if (ok)
+		memcpy(out, pi_executor_output(ex, 0), sizeof(float) * length * 32);
+	pi_executor_free(ex);
+	return ok;
+}
+
+/*
+ * A text model with a symbolic sequence dimension (the BERT fixture of
+ * test/text, exported with [batch, sequence] inputs): refused without a
+ * length, imported at any given one, its token vectors those of the fixed
+ * export for the text's tokens; a variant shares the weights that do not
+ * depend on the length; the stored descriptor keeps the length.
+ */
+static void
+test_sequence_length(const char *dir)
+{
+	static const int ids[5] = {2, 43, 434, 1290, 3};
+	char		path[1024];
+	size_t		len,
+				fixed_len;
+	uint8_t    *onnx,
+			   *fixed_onnx;
+	PiModel    *m = NULL,
+			   *at32 = NULL,
+			   *fixed = NULL;
+	PiOnnxInfo	info;
+	PiError		err = {0};
+	float		want[32 * 32],
+				got[32 * 32];
+	char	   *descriptor;
+	int64_t		stored = -1;
+
+	snprintf(path, sizeof(path), "%s/model_dynamic.onnx", dir);
+	onnx = (uint8_t *) test_read_file(path, &len);
+	snprintf(path, sizeof(path), "%s/model.onnx", dir);
+	fixed_onnx = (uint8_t *) test_read_file(path, &fixed_len);
+	if (onnx == NULL || fixed_onnx == NULL)
+	{
+		check(false, "sequence length: cannot read %s", dir);
+		return;
+	}
+	check(pi_onnx_load(onnx, len, NULL, 0, &m, NULL, &err) == PI_ERR_SHAPE &&
+		  strstr(err.message, "dimension 1 is symbolic") != NULL,
+		  "symbolic sequence without a length: %s", err.message);
+	check(pi_onnx_load_at_length(fixed_onnx, fixed_len, NULL, 0, NULL, 16, &fixed, &info, &err) == PI_OK &&
+		  info.sequence_length == 0 && fixed->values[fixed->inputs[0]].dims[1] == 32,
+		  "a fixed export ignores the length: %s", err.message);
+	check(pi_onnx_load_at_length(onnx, len, NULL, 0, NULL, 32, &at32, &info, &err) == PI_OK &&
+		  info.sequence_length == 32, "import at 32: %s", err.message);
+	check(fixed != NULL && at32 != NULL && run_text(fixed, 32, ids, 5, want) &&
+		  run_text(at32, 32, ids, 5, got) && memcmp(want, got, sizeof(float) * 5 * 32) == 0,
+		  "at 32: the fixed export's vectors");
+	for (int64_t length = 5; length <= 16; length += 11)
+	{
+		int			shared = 0,
+					own = 0;
+		float		worst = 0;
+
+		m = NULL;
+		check(pi_onnx_load_at_length(onnx, len, NULL, 0, NULL, length, &m, &info, &err) == PI_OK &&
+			  info.sequence_length == length && m->values[m->inputs[1]].dims[1] == length &&
+			  m->values[m->outputs[0]].dims[1] == length && m->values[m->outputs[0]].dims[2] == 32,
+			  "import at %lld: %s", (long long) length, err.message);
+		if (m == NULL || at32 == NULL)
+			continue;
+		check(pi_model_share_weights(m, at32, &err) == PI_OK, "share weights: %s", err.message);
+		for (int i = 0; i < m->nvalues; i++)
+			if (m->values[i].kind == PI_VALUE_WEIGHT)
+			{
+				int			j = pi_model_find_value(at32, m->values[i].name);
+
+				if (j >= 0 && m->values[i].data == at32->values[j].data)
+					shared++;
+				else
+					own++;
+			}
+		check(shared > 10 && own >= 1, "at %lld: %d weights shared, %d its own",
+			  (long long) length, shared, own);
+		check(run_text(m, length, ids, 5, got), "run at %lld", (long long) length);
+		for (int k = 0; k < 5 * 32; k++)
+			worst = fmaxf(worst, fabsf(got[k] - want[k]));
+		check(worst <= 1e-5f, "at %lld: token vectors differ by %g from the padded run",
+			  (long long) length, worst);
+		pi_model_free(m);
+	}
+	info.sequence_length = 32;
+	descriptor = pi_onnx_descriptor(&info, len, 0);
+	check(descriptor != NULL &&
+		  pi_model_stored_sequence_length(descriptor, strlen(descriptor), &stored, &err) == PI_OK &&
+		  stored == 32, "descriptor keeps sequence_length: %lld", (long long) stored);
+	free(descriptor);
+	descriptor = "{\"format\": \"onnx\", \"sequence_length\": -3}";
+	check(pi_model_stored_sequence_length(descriptor, strlen(descriptor), &stored, &err) == PI_ERR_CORRUPT,
+		  "negative sequence_length refused");
+	descriptor = "{\"format\": \"onnx\", \"sequence_length\": 1e9}";
+	check(pi_model_stored_sequence_length(descriptor, strlen(descriptor), &stored, &err) == PI_ERR_CORRUPT &&
+		  strstr(err.message, "over 65536") != NULL, "huge sequence_length refused: %s", err.message);
+	pi_model_free(at32);
+	pi_model_free(fixed);
+	free(onnx);
+	free(fixed_onnx);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1206,6 +1326,7 @@ main(int argc, char **argv)
 	test_lifted();
 	test_amplification();
 	test_interrupted();
+	test_sequence_length("test/text/fixtures/bert_tiny");
 	for (int i = 1; i < argc; i++)
 		test_malformed_files(argv[i]);
 	printf("%d checks, %d failed\n", checks, failures);

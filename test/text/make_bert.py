@@ -7,6 +7,8 @@ PyTorch, and reference sentence embeddings for the corpus.
 
 model.onnx: inputs input_ids, attention_mask, token_type_ids (int64
 [batch, 32]), output last_hidden_state (float [batch, 32, 32]).
+model_dynamic.onnx: the same network with a symbolic sequence dimension
+(int64 [batch, sequence] in, [batch, sequence, 32] out).
 reference.json: {"max_seq_length", "sentences": [...], "mean_normalized":
 [[...], ...], "cls": [[...], ...]}: each sentence (truncated to 32 ids) run
 alone, unpadded, its token vectors mean-pooled and L2-normalized as
@@ -89,13 +91,15 @@ def main():
         nn.init.normal_(p, std=0.3)
     os.makedirs(OUT, exist_ok=True)
     example = torch.zeros(2, SEQ, dtype=torch.int64)
-    torch.onnx.export(model, (example, torch.ones_like(example), example),
-                      os.path.join(OUT, "model.onnx"), dynamo=False, opset_version=14,
-                      input_names=["input_ids", "attention_mask", "token_type_ids"],
-                      output_names=["last_hidden_state"],
-                      dynamic_axes={n: {0: "batch"} for n in
-                                    ("input_ids", "attention_mask", "token_type_ids",
-                                     "last_hidden_state")})
+    for file, axes in (("model.onnx", {0: "batch"}),
+                       ("model_dynamic.onnx", {0: "batch", 1: "sequence"})):
+        torch.onnx.export(model, (example, torch.ones_like(example), example),
+                          os.path.join(OUT, file), dynamo=False, opset_version=14,
+                          input_names=["input_ids", "attention_mask", "token_type_ids"],
+                          output_names=["last_hidden_state"],
+                          dynamic_axes={n: axes for n in
+                                        ("input_ids", "attention_mask", "token_type_ids",
+                                         "last_hidden_state")})
     tok.no_padding()
     tok.enable_truncation(SEQ)
     sentences = [line.replace("\0", "") for line in corpus_lines()]
