@@ -41,7 +41,8 @@ typedef enum FeaturesKind
 	FEATURES_ARRAY,				/* one numeric array, for a one-input model */
 	FEATURES_RECORD,			/* numeric columns in order (one input), or
 								 * columns named as the inputs */
-	FEATURES_JSONB				/* an object of named inputs (with an output) */
+	FEATURES_JSONB,				/* an object of named inputs (with an output) */
+	FEATURES_TEXT				/* embed()'s text */
 } FeaturesKind;
 
 /*
@@ -71,7 +72,8 @@ typedef enum PredictKind
 	NOT_PREDICT,
 	PREDICT_VALUES,
 	PREDICT_CLASS,
-	PREDICT_LABEL
+	PREDICT_LABEL,
+	PREDICT_EMBED				/* embed(model, text): a text model's vector */
 } PredictKind;
 
 extern PredictKind batch_predict_kind(Oid proc);

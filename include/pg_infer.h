@@ -223,9 +223,18 @@ typedef struct LoadedModel
 	bool		private_version;	/* created by the current transaction */
 	uint64		incarnation;	/* shared: the image's load */
 	int64		input_elems;	/* per row */
+	int64		sequence_length;	/* a text model with a symbolic sequence
+									 * dimension: the length model runs at
+									 * (the stored one, or a variant's);
+									 * else 0 */
+	bool		length_variant; /* a variant: imported at a shorter length,
+								 * its weights its base's */
+	struct LoadedModel *variants;	/* the base's list of variants, built
+									 * here; in a variant, the next one */
 } LoadedModel;
 
 extern LoadedModel *model_cache_get(const char *name, bool version_given, int32 version);
+extern LoadedModel *model_cache_at_length(LoadedModel *lm, const char *name, int64 length);
 extern SharedCacheKey model_cache_key(int32 model_id, int32 version, uint64 uid);
 extern uint64 model_cache_generation(void);
 extern List *model_cache_loaded_versions(void);
@@ -304,6 +313,28 @@ extern void features_from_named_record(HeapTupleHeader rec, const char *model, c
 									   float *const *dsts);
 extern void features_from_input_array(ArrayType *array, const char *model, const ModelInputs *mi,
 									  float *dst);
+
+/* src/sql/embed.c: text models */
+typedef enum TextTruncation
+{
+	TEXT_TRUNCATE,				/* a text over max_seq_length keeps its first tokens */
+	TEXT_ERROR					/* it raises 22001 */
+} TextTruncation;
+
+/* What embed_texts did: forward passes, the texts' tokens, and tokens with padding. */
+typedef struct EmbedStats
+{
+	int64		passes;
+	int64		tokens;
+	int64		padded_tokens;
+} EmbedStats;
+
+extern int	pg_infer_embed_batch_tokens;
+extern int	pg_infer_text_truncation;
+extern void embed_init(void);
+extern int64 embed_hidden(LoadedModel *lm, const char *name);
+extern void embed_texts(LoadedModel *lm, const char *name, text *const *texts, int n,
+						float *vecs, EmbedStats *stats);
 
 /* src/sql/predict.c */
 extern ArrayType *predict_result_array(const float *values, int ndim, int *dims);

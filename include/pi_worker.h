@@ -176,6 +176,7 @@ extern bool worker_routes(const LoadedModel *lm, const char *name);
 extern int64 worker_forward(const LoadedModel *lm, const char *name, int64 rows,
 							const float *const *inputs, int noutputs, float *const *outputs);
 extern const char *worker_device_label(void);
+extern bool worker_serves_gpu(void);
 
 /* src/worker/forward.c */
 extern void model_forward(LoadedModel *lm, const char *name, int64 rows,

@@ -27,6 +27,7 @@ _PG_init(void)
 	executors_init();
 	batch_predict_register();
 	batch_planner_init();
+	embed_init();
 	worker_init();
 	progress_init();
 	MarkGUCPrefixReserved("pg_infer");	/* after every pg_infer.* GUC is defined */

@@ -156,10 +156,18 @@ model_cache_generation(void)
 	return cache_stale ? 0 : cache_generation;
 }
 
-/* Frees a loaded version (engine memory is malloc'd). */
+/* Frees a loaded version and its length variants (engine memory is malloc'd). */
 static void
 loaded_free(LoadedModel *lm)
 {
+	while (lm->variants != NULL)
+	{
+		LoadedModel *v = lm->variants;
+
+		lm->variants = v->variants;
+		v->variants = NULL;
+		loaded_free(v);
+	}
 	executors_release(lm);
 	pi_model_free(lm->model);
 	if (lm->weights_cxt != NULL)
@@ -339,6 +347,9 @@ revalidate(void)
 	loaded_catalog = catalog_relid("model");
 }
 
+static PiModel *build_at_length(const char *name, const CatalogVersion *cv,
+								int64 sequence_length);
+
 /*
  * Builds a version's model from its catalog row (a SharedCacheBuildFunction).
  * Its stored bytes are read into the current memory context and its
@@ -347,7 +358,18 @@ revalidate(void)
 static PiModel *
 build_version(const char *name, const void *arg)
 {
-	const CatalogVersion *cv = arg;
+	return build_at_length(name, arg, 0);
+}
+
+/*
+ * Builds a version's model from its catalog row, a text model with a
+ * symbolic sequence dimension at sequence_length (0: the stored length).
+ * Its stored bytes are read into the current memory context and its
+ * weights point into them.
+ */
+static PiModel *
+build_at_length(const char *name, const CatalogVersion *cv, int64 sequence_length)
+{
 	size_t		graph_len = strlen(cv->graph_json);
 	size_t		split;
 	uint8	   *blob;
@@ -361,7 +383,7 @@ build_version(const char *name, const void *arg)
 	blob = catalog_load_weights(cv->model_id, cv->version, cv->weight_bytes, split, &second);
 	do
 		st = pi_model_load_stored(cv->graph_json, graph_len, blob, split, second,
-								  cv->weight_bytes - split, &model, &err);
+								  cv->weight_bytes - split, sequence_length, &model, &err);
 	while (pg_infer_retry_after_interrupt(st));
 	if (st == PI_OK &&
 		(st = pi_model_apply_options(model, cv->options_json,
@@ -484,6 +506,9 @@ load_version(const char *name, int32 model_id, int32 version)
 	}
 	loaded.model = model;
 	loaded.input_elems = pi_value_row_elems(&model->values[model->inputs[0]]);
+	if (pi_model_stored_sequence_length(cv.graph_json, strlen(cv.graph_json),
+										&loaded.sequence_length, &err) != PI_OK)
+		pg_infer_report(&err, name);
 	/* nothing above may leave a half-built entry behind: allocate it last */
 	lm = MemoryContextAlloc(TopMemoryContext, sizeof(LoadedModel));
 	*lm = loaded;
@@ -556,4 +581,81 @@ model_cache_get(const char *name, bool version_given, int32 version)
 	if (hash_get_num_entries(loaded_versions) > MAX_LOADED_VERSIONS)
 		let_go_least_recent();
 	return lm;
+}
+
+/*
+ * Imports lm's text model at sequence length `length` for this backend:
+ * its stored file is read and imported again, and the weights that do not
+ * depend on the length are then lm's own, so the variant keeps only a few
+ * of its own (position rows and the like) and the file's bytes go.
+ */
+static LoadedModel *
+build_variant(LoadedModel *lm, const char *name, int64 length)
+{
+	CatalogVersion cv;
+	MemoryContext cxt;
+	MemoryContext old;
+	PiModel    *volatile model = NULL;
+	PiError		err = {0};
+	volatile PiStatus st = PI_OK;
+	LoadedModel *v;
+
+	if (!catalog_lookup_version(lm->model_id, lm->version, &cv))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" has no version %d", name, lm->version)));
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_infer model file",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		model = build_at_length(name, &cv, length);
+		st = pi_model_share_weights(model, lm->model, &err);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		pi_model_free(model);
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	if (st != PI_OK)
+	{
+		pi_model_free(model);
+		pg_infer_report(&err, name);
+	}
+	v = MemoryContextAllocZero(TopMemoryContext, sizeof(LoadedModel));
+	strlcpy(v->name, lm->name, NAMEDATALEN);
+	v->model_id = lm->model_id;
+	v->version = lm->version;
+	v->uid = lm->uid;
+	v->model = model;
+	v->input_elems = pi_value_row_elems(&model->values[model->inputs[0]]);
+	v->sequence_length = length;
+	v->length_variant = true;
+	return v;
+}
+
+/*
+ * The model to run lm's text model at sequence length `length`: lm itself
+ * when its sequence length is fixed or not longer, else a variant imported
+ * at that length, built once per backend and version (freed with lm).
+ */
+LoadedModel *
+model_cache_at_length(LoadedModel *lm, const char *name, int64 length)
+{
+	LoadedModel *v;
+
+	if (lm->sequence_length == 0 || length >= lm->sequence_length)
+		return lm;
+	for (v = lm->variants; v != NULL; v = v->variants)
+		if (v->sequence_length == length)
+			return v;
+	v = build_variant(lm, name, length);
+	v->variants = lm->variants;
+	lm->variants = v;
+	return v;
 }

@@ -87,6 +87,8 @@ batch_predict_kind(Oid proc)
 					else if (strcmp(symbol, "pg_infer_predict_label") == 0 ||
 							 strcmp(symbol, "pg_infer_predict_label_inputs") == 0)
 						e->kind = PREDICT_LABEL;
+					else if (strcmp(symbol, "pg_infer_embed") == 0)
+						e->kind = PREDICT_EMBED;
 				}
 			}
 			ReleaseSysCache(tuple);
@@ -185,7 +187,8 @@ make_spec(FuncExpr *f, int feature_column)
 
 	spec->feature_column = feature_column;
 	spec->kind = batch_predict_kind(f->funcid);
-	spec->features_kind = features_type == JSONBOID ? FEATURES_JSONB
+	spec->features_kind = spec->kind == PREDICT_EMBED ? FEATURES_TEXT
+		: features_type == JSONBOID ? FEATURES_JSONB
 		: (features_type == RECORDOID || type_is_rowtype(features_type)) ? FEATURES_RECORD : FEATURES_ARRAY;
 	spec->version_given = (version_argument(f) != NULL);
 	return spec;

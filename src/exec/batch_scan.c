@@ -52,6 +52,7 @@ typedef struct BatchPrediction
 	float	   *inputs[PI_MAX_MODEL_IO];	/* capacity rows each */
 	float	   *outputs[PI_MAX_MODEL_IO];
 	bool	   *isnull;			/* per row: NULL features give NULL */
+	text	  **texts;			/* embed(): per row, the text (batch memory) */
 } BatchPrediction;
 
 typedef struct BatchPredictState
@@ -75,6 +76,7 @@ typedef struct BatchPredictState
 	int64		batches;
 	int64		rows_predicted;
 	instr_time	forward_time;
+	EmbedStats	embed_stats;	/* embed() columns' passes and tokens */
 } BatchPredictState;
 
 static Node *create_batch_state(CustomScan *cscan);
@@ -297,6 +299,30 @@ size_buffers(BatchPrediction *p, const LoadedModel *lm, int output, int capacity
 }
 
 /*
+ * Makes an embed() column's buffers hold capacity rows (old_capacity: what
+ * they hold): its texts, and its vectors as output 0.
+ */
+static void
+prepare_embedding(BatchPrediction *p, LoadedModel *lm, int capacity, int old_capacity)
+{
+	int64		hidden = embed_hidden(lm, p->model);
+
+	if (capacity > old_capacity || p->output_elems[0] != hidden || p->texts == NULL)
+	{
+		if (p->outputs[0])
+			pfree(p->outputs[0]);
+		if (p->texts)
+			pfree(p->texts);
+		capacity = Max(capacity, old_capacity);
+		p->output_elems[0] = hidden;
+		p->outputs[0] = palloc_extended(sizeof(float) * capacity * hidden, MCXT_ALLOC_HUGE);
+		p->texts = palloc(sizeof(text *) * capacity);
+	}
+	p->output = 0;
+	p->loaded = lm;
+}
+
+/*
  * Resolves each prediction's model for this batch and makes its buffers
  * hold capacity rows.  Buffers live in the query context; they are resized
  * when the batch grows or the model's shapes change.
@@ -321,6 +347,11 @@ prepare_predictions(BatchPredictState *state, int capacity)
 		if (p->null_argument)
 			continue;			/* every row is NULL, like the strict function's */
 		lm = model_cache_get(p->model, p->use_version, p->version);
+		if (p->spec.kind == PREDICT_EMBED)
+		{
+			prepare_embedding(p, lm, capacity, state->capacity);
+			continue;
+		}
 		if (lm->model->ninputs != 1 && p->spec.features_kind == FEATURES_ARRAY)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -367,6 +398,11 @@ store_row(BatchPredictState *state, TupleTableSlot *slot, int r)
 		p->isnull[r] = slot->tts_isnull[col] || p->null_argument;
 		if (p->null_argument)
 			continue;
+		if (p->spec.kind == PREDICT_EMBED)
+		{
+			p->texts[r] = p->isnull[r] ? NULL : DatumGetTextPCopy(values[col]);
+			continue;
+		}
 		for (int k = 0; k < p->ninputs; k++)
 			dsts[k] = p->inputs[k] + (int64) r * p->input_elems[k];
 		if (p->isnull[r])
@@ -417,6 +453,16 @@ run_forward_passes(BatchPredictState *state)
 		if (p->null_argument)
 			continue;
 		p->loaded = model_cache_get(p->model, p->use_version, p->version);
+		if (p->spec.kind == PREDICT_EMBED)
+		{
+			if (embed_hidden(p->loaded, p->model) != p->output_elems[0])
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("model \"%s\" changed while the query ran", p->model)));
+			embed_texts(p->loaded, p->model, p->texts, state->nrows, p->outputs[0],
+						&state->embed_stats);
+			continue;
+		}
 		if (!buffers_fit(p, p->loaded, p->output))
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -645,7 +691,10 @@ append_argument(StringInfo buf, Node *arg, List *context, bool is_name)
 		appendStringInfoString(buf, deparse_expression(arg, context, false, false));
 }
 
-/* EXPLAIN: models, batch size and device; batches, rows and time when analyzed. */
+/*
+ * EXPLAIN: models, batch size and device; batches, rows and time when
+ * analyzed, and for embed() the forward passes and tokens, real and padded.
+ */
 static void
 explain_batch(CustomScanState *node, List *ancestors, ExplainState *es)
 {
@@ -681,6 +730,12 @@ explain_batch(CustomScanState *node, List *ancestors, ExplainState *es)
 	{
 		ExplainPropertyInteger("Batches", NULL, state->batches, es);
 		ExplainPropertyInteger("Rows Predicted", NULL, state->rows_predicted, es);
+		if (state->embed_stats.passes > 0)
+		{
+			ExplainPropertyInteger("Text Passes", NULL, state->embed_stats.passes, es);
+			ExplainPropertyInteger("Text Tokens", NULL, state->embed_stats.tokens, es);
+			ExplainPropertyInteger("Padded Tokens", NULL, state->embed_stats.padded_tokens, es);
+		}
 		if (es->timing)
 			ExplainPropertyFloat("Forward Pass Time", "ms",
 								 INSTR_TIME_GET_MILLISEC(state->forward_time), 3, es);

@@ -78,9 +78,10 @@ begin_create(const char *name, const char *phase)
 
 /*
  * Raises unless a text model's tokenizer (tokenizer.json text, or NULL for a
- * model without one) parses and its options fit it.
+ * model without one) parses and its options fit it; returns its option
+ * max_seq_length (0 when absent).
  */
-static void
+static int
 check_text_model(const char *name, const char *tokenizer_json, const char *options)
 {
 	PiTokenizer *tok;
@@ -97,7 +98,7 @@ check_text_model(const char *name, const char *tokenizer_json, const char *optio
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("model \"%s\": options \"max_seq_length\", \"pooling\" and \"normalize\" need a tokenizer", name),
 					 errhint("Pass the model's tokenizer.json as create_model's tokenizer.")));
-		return;
+		return 0;
 	}
 	if (pi_tokenizer_parse(tokenizer_json, strlen(tokenizer_json), &tok, &err) != PI_OK)
 		ereport(ERROR,
@@ -111,6 +112,7 @@ check_text_model(const char *name, const char *tokenizer_json, const char *optio
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model \"%s\": option \"max_seq_length\" is %d, which leaves no room for text after the tokenizer's %d special tokens",
 						name, opt.max_length, specials)));
+	return opt.max_length;
 }
 
 /*
@@ -267,13 +269,21 @@ import_and_store(const char *name, uint8 *onnx, int64 onnx_len, bool writable,
 	StoredBlob	blob = {{onnx, external}, {onnx_len, external_len}};
 	char	   *descriptor;
 	char	   *stored;
+	int			max_length;
 
-	check_text_model(name, tokenizer_json, options);
+	max_length = check_text_model(name, tokenizer_json, options);
 	progress_phase("importing ONNX");
 	do
-		st = pi_onnx_load_in_place(onnx, onnx_len, external, external_len, writable ? &moves : NULL,
-								   &model, &info, &err);
+		st = pi_onnx_load_at_length(onnx, onnx_len, external, external_len,
+									writable ? &moves : NULL, max_length, &model, &info, &err);
 	while (pg_infer_retry_after_interrupt(st));
+	if (st != PI_OK && err.status == PI_ERR_SHAPE && max_length == 0 && tokenizer_json != NULL &&
+		strstr(err.message, "sequence dimension") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\": a text model with a symbolic sequence dimension needs option \"max_seq_length\"", name),
+				 errdetail("%s.", err.message),
+				 errhint("Give the max_seq_length of the model's sentence_bert_config.json in options.")));
 	if (st != PI_OK)
 		pg_infer_report(&err, name);
 	for (int i = 0; i < model->ninputs; i++)

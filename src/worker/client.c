@@ -122,6 +122,21 @@ worker_routes(const LoadedModel *lm, const char *name)
 	return true;
 }
 
+/* Whether this session's forward passes go to an inference worker that runs on a GPU. */
+bool
+worker_serves_gpu(void)
+{
+	bool		gpu;
+	WorkerPhase phase;
+
+	if (pg_infer_device == DEVICE_CPU || worker_shared == NULL ||
+		pg_infer_worker_device == WORKER_DEVICE_OFF)
+		return false;
+	phase = worker_state(&gpu, NULL, 0);
+	return gpu && (phase == WORKER_READY || phase == WORKER_RESTARTING ||
+				   (phase == WORKER_UNRESPONSIVE && pg_infer_device == DEVICE_CUDA));
+}
+
 /* What EXPLAIN shows as the device of this session's forward passes. */
 const char *
 worker_device_label(void)

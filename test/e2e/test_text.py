@@ -18,6 +18,7 @@ from check_exact import corpus_lines  # noqa: E402
 TOKENIZER = ROOT / "test" / "text" / "fixtures" / "tokenizer.json"
 BERT = ROOT / "test" / "text" / "fixtures" / "bert_tiny"
 ONNX = BERT / "model.onnx"
+DYNAMIC = BERT / "model_dynamic.onnx"   # [batch, sequence]
 NOT_TEXT = ROOT / "test" / "onnx" / "models" / "tabular_embedding_opset13" / "model.onnx"
 
 
@@ -178,9 +179,132 @@ def test_tokenizer_without_template(conn):
     bare = json.loads(TOKENIZER.read_text())
     bare["post_processor"] = None
     create_text_model(conn, "bare", json.dumps(bare), {"normalize": True})
+    create_text_model(conn, "bare_dyn", json.dumps(bare), {"normalize": True, "max_seq_length": 32},
+                      onnx=DYNAMIC)
     ref = Tokenizer.from_str(json.dumps(bare))
     text = "The model turns each row into a vector"
     assert conn.execute("SELECT tokenize('bare', %s)", (text,)).fetchone()[0] == ref.encode(text).ids
     assert conn.execute("SELECT tokenize('bare', '')").fetchone()[0] == []
     # no token to pool over: zeros, as sentence-transformers' clamped mean gives
     assert conn.execute("SELECT embed('bare', '')").fetchone()[0] == [0.0] * 32
+    assert conn.execute("SELECT embed('bare_dyn', '')").fetchone()[0] == [0.0] * 32
+    assert max_diff(embed_all(conn, "bare_dyn", ["", text]), embed_all(conn, "bare", ["", text])) <= 1e-6
+
+
+
+def explain(conn, sql, params=()):
+    """EXPLAIN (ANALYZE, FORMAT JSON)'s BatchPredict node (the first one), or None."""
+    plan = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params).fetchone()[0][0]["Plan"]
+    nodes = [plan]
+    while nodes:
+        node = nodes.pop(0)
+        if node.get("Custom Plan Provider") == "BatchPredict":
+            return node
+        nodes.extend(node.get("Plans", []))
+    return None
+
+
+def max_diff(a, b):
+    """Largest elementwise difference of two lists of vectors."""
+    assert len(a) == len(b)
+    return max(abs(x - y) for u, v in zip(a, b) for x, y in zip(u, v))
+
+
+def test_symbolic_sequence_runs_at_each_batch_length(conn):
+    """A [batch, sequence] export runs each batch at its own padded length,
+    with the vectors of PyTorch and of the fixed [batch, 32] export."""
+    ref = json.loads((BERT / "reference.json").read_text())
+    options = {"max_seq_length": 32, "normalize": True}
+    create_text_model(conn, "dyn", options=options, onnx=DYNAMIC)
+    create_text_model(conn, "fixed", options=options)
+    fixed = embed_all(conn, "fixed", ref["sentences"])
+    for device in ("cpu", "auto"):
+        conn.execute("SELECT set_config('pg_infer.device', %s, false)", (device,))
+        got = embed_all(conn, "dyn", ref["sentences"])
+        assert min(cosine(g, w) for g, w in zip(got, ref["mean_normalized"])) >= 0.9999
+        assert max_diff(got, fixed) <= 1e-6
+    # short texts: one batch, padded to 16 tokens instead of the stored 32
+    short = ["a b", "the model", "a vector of real numbers", "rows", "x y z"]
+    ids = tokenize_all(conn, "dyn", short)
+    node = explain(conn, "SELECT embed('dyn', x) FROM unnest(%s::text[]) x", (short,))
+    assert node["Text Tokens"] == sum(len(i) for i in ids)
+    assert node["Padded Tokens"] == node["Rows Predicted"] * 16 == len(short) * 16
+    node = explain(conn, "SELECT embed('fixed', x) FROM unnest(%s::text[]) x", (short,))
+    assert node["Padded Tokens"] == len(short) * 32
+
+
+def test_symbolic_sequence_needs_max_seq_length(conn):
+    with pytest.raises(psycopg.Error) as info:
+        create_text_model(conn, "dyn", onnx=DYNAMIC)
+    assert info.value.sqlstate == "22023"
+    assert 'a text model with a symbolic sequence dimension needs option "max_seq_length"' in str(info.value)
+    with pytest.raises(psycopg.Error, match="dimension 1 is symbolic"):
+        conn.execute("SELECT create_model('plain', onnx => %s)", (DYNAMIC.read_bytes(),))
+    assert conn.execute("SELECT count(*) FROM pginfer.model").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("onnx", [ONNX, DYNAMIC], ids=["fixed", "symbolic"])
+def test_batch_invariance(conn, onnx):
+    """A text's vector is the same alone (per row) and among others of other
+    lengths in a batch, whatever the batch's token cap."""
+    lines = [line for line in json.loads((BERT / "reference.json").read_text())["sentences"]]
+    create_text_model(conn, "t", options={"max_seq_length": 32, "normalize": True}, onnx=onnx)
+    alone = [conn.execute("SELECT embed('t', %s)", (x,)).fetchone()[0] for x in lines]
+    batched = embed_all(conn, "t", lines)
+    assert max_diff(alone, batched) <= 1e-6
+    conn.execute("SET pg_infer.embed_batch_tokens = 64")
+    node = explain(conn, "SELECT embed('t', x) FROM unnest(%s::text[]) x", (lines,))
+    assert node["Text Passes"] > node["Batches"]
+    assert node["Padded Tokens"] <= 64 * node["Text Passes"]
+    assert max_diff(embed_all(conn, "t", lines), batched) <= 1e-6
+    conn.execute("SET pg_infer.embed_batch_tokens = 16")
+    node = explain(conn, "SELECT embed('t', x) FROM unnest(%s::text[]) x", (lines,))
+    assert node["Text Passes"] == len(lines)
+    assert max_diff(embed_all(conn, "t", lines), batched) <= 1e-6
+
+
+def test_insert_select_is_batched_in_row_order(conn):
+    lines = json.loads((BERT / "reference.json").read_text())["sentences"]
+    create_text_model(conn, "minilm", options={"max_seq_length": 32, "normalize": True}, onnx=DYNAMIC)
+    conn.execute("CREATE TABLE docs (id int PRIMARY KEY, body text)")
+    conn.execute("CREATE TABLE docs_vec (id int, v real[], n serial)")
+    # rows of mixed lengths in no length order, and a NULL body
+    conn.execute("INSERT INTO docs SELECT i, x FROM unnest(%s::text[]) WITH ORDINALITY AS u(x, i)",
+                 (lines,))
+    conn.execute("INSERT INTO docs VALUES (0, NULL)")
+    sql = "INSERT INTO docs_vec (id, v) SELECT id, embed('minilm', body) FROM docs ORDER BY id DESC"
+    plan = "\n".join(r[0] for r in conn.execute("EXPLAIN (COSTS OFF) " + sql))
+    assert "BatchPredict" in plan and "Models: minilm" in plan
+    node = explain(conn, sql)
+    assert node["Rows Predicted"] == len(lines) + 1 and node["Batches"] < len(lines)
+    conn.execute("TRUNCATE docs_vec")
+    conn.execute(sql)
+    rows = conn.execute("SELECT id, v FROM docs_vec ORDER BY n").fetchall()
+    assert [r[0] for r in rows] == list(range(len(lines), -1, -1))
+    assert rows[-1][1] is None
+    alone = [conn.execute("SELECT embed('minilm', %s)", (x,)).fetchone()[0] for x in reversed(lines)]
+    assert max_diff([r[1] for r in rows[:-1]], alone) <= 1e-6
+
+
+def test_over_length_text_truncated_or_refused(conn):
+    create_text_model(conn, "t", options={"max_seq_length": 8, "normalize": True}, onnx=DYNAMIC)
+    fits, cut = "a b c d e f", "a b c d e f g h"   # 6 words + 2 specials = 8; 10
+    assert len(conn.execute("SELECT tokenize('t', %s)", (fits,)).fetchone()[0]) == 8
+    truncated = conn.execute("SELECT embed('t', %s)", (cut,)).fetchone()[0]
+    assert truncated == conn.execute("SELECT embed('t', %s)", (fits,)).fetchone()[0]
+    conn.execute("SET pg_infer.text_truncation = 'error'")
+    assert len(conn.execute("SELECT embed('t', %s)", (fits,)).fetchone()[0]) == 32
+    with pytest.raises(psycopg.Error) as info:
+        conn.execute("SELECT embed('t', %s)", (cut,))
+    assert info.value.sqlstate == "22001"
+    assert 'text of 10 tokens is longer than model "t" takes, 8 tokens' in str(info.value)
+    # batched: the statement fails and stores nothing
+    conn.execute("CREATE TABLE docs_vec (v real[])")
+    with pytest.raises(psycopg.Error) as info:
+        conn.execute("INSERT INTO docs_vec SELECT embed('t', x) FROM unnest(%s::text[]) x",
+                     ([fits, fits, cut, fits],))
+    assert info.value.sqlstate == "22001"
+    assert conn.execute("SELECT count(*) FROM docs_vec").fetchone()[0] == 0
+    conn.execute("RESET pg_infer.text_truncation")
+    conn.execute("INSERT INTO docs_vec SELECT embed('t', x) FROM unnest(%s::text[]) x", ([fits, cut],))
+    assert conn.execute("SELECT count(DISTINCT v) FROM docs_vec").fetchone()[0] == 1
