@@ -99,8 +99,13 @@ binary_row(PiOp op, const float *const *in, const int64_t *step, float *out, int
 				out[i] = x[i * sx] / y[i * sy];
 			break;
 		case PI_OP_POW:
-			for (int64_t i = 0; i < count; i++)
-				out[i] = powf(x[i * sx], y[i * sy]);
+			/* x^2 (LayerNorm's variance as exporters spell it) is x * x, as in PyTorch */
+			if (sy == 0 && y[0] == 2.0f)
+				for (int64_t i = 0; i < count; i++)
+					out[i] = x[i * sx] * x[i * sx];
+			else
+				for (int64_t i = 0; i < count; i++)
+					out[i] = powf(x[i * sx], y[i * sy]);
 			break;
 		case PI_OP_PRELU:
 			for (int64_t i = 0; i < count; i++)
