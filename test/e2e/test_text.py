@@ -127,12 +127,18 @@ def test_versions_carry_their_own_tokenizer(conn):
 
 def test_pg_dump_and_restore_carry_the_tokenizer(dbname, conn):
     create_text_model(conn, "t", options={"max_seq_length": 32, "normalize": True})
+    # a symbolic length: the restored version keeps its stored length and runs at each pass's
+    create_text_model(conn, "dyn", options={"max_seq_length": 32, "normalize": True}, onnx=DYNAMIC)
     lines, want = reference(32)
     vectors = embed_all(conn, "t", lines)
+    dynamic = embed_all(conn, "dyn", lines)
     with restored_copy(dbname) as restored:
         with psycopg.connect(**conninfo(restored), autocommit=True) as r:
             assert tokenize_all(r, "t", lines) == want
             assert embed_all(r, "t", lines) == vectors
+            assert embed_all(r, "dyn", lines) == dynamic
+            short = explain(r, "SELECT embed('dyn', x) FROM unnest(%s::text[]) x", (["a b"],))
+            assert short["Padded Tokens"] == 16
 
 
 def embed_all(conn, model, lines):
