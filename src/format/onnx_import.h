@@ -111,6 +111,9 @@ PiStatus	onnx_emit(OnnxImporter *im, const char *name, PiOp op, const int *input
 PiStatus	onnx_emit_exact(OnnxImporter *im, const char *name, PiOp op, const int *inputs,
 							int ninputs, const PiAttrs *attrs, int *value, PiError *err);
 
+/* onnx_fuse_norm.c */
+PiStatus	onnx_fuse_layer_norms(PiModel *m, PiError *err);
+
 /* onnx_lift.c */
 PiStatus	onnx_lift_input(OnnxImporter *im, OnnxEntry *e, PiError *err);
 PiStatus	onnx_lift_node(OnnxImporter *im, const OnnxNode *n, OnnxEntry **in, PiError *err);

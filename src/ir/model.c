@@ -315,11 +315,15 @@ pi_model_own_weights(PiModel *model, PiError *err)
 	return PI_OK;
 }
 
-/* Whether weights a and b have the same shape and values. */
+/*
+ * Whether weights a and b have the same shape and values (b's data may be
+ * absent: an image keeps none for weights that only dropped nodes read).
+ */
 static bool
 same_weight(const PiValue *a, const PiValue *b)
 {
-	if (b->kind != PI_VALUE_WEIGHT || a->rank != b->rank || a->numel != b->numel)
+	if (b->kind != PI_VALUE_WEIGHT || a->rank != b->rank || a->numel != b->numel ||
+		(a->numel > 0 && (a->data == NULL || b->data == NULL)))
 		return false;
 	for (int d = 0; d < a->rank; d++)
 		if (a->dims[d] != b->dims[d])

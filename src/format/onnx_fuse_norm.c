@@ -1,0 +1,190 @@
+/*
+ * onnx_fuse_norm.c
+ *	  LayerNorm spelled out in elementwise ops, as PyTorch exports it below
+ *	  opset 17, made one LayerNormalization node:
+ *
+ *	      mean = ReduceMean(x, last axis)   d = Sub(x, mean)
+ *	      var = ReduceMean(Pow(d, 2), last axis)
+ *	      y = Add(Mul(Div(d, Sqrt(Add(var, eps))), scale), bias)
+ *
+ *	  The last Add becomes LayerNormalization(x, scale, bias) with that eps;
+ *	  the other nodes then feed no output and finalize drops them.  Only the
+ *	  exact chain is matched: every intermediate used only by the chain,
+ *	  scale and bias weights of x's last dimension, eps and 2 scalars.
+ */
+#include <stdlib.h>
+
+#include "onnx_import.h"
+
+/* The node of op that produces value v, or NULL. */
+static const PiNode *
+producer(const PiModel *m, int v, PiOp op)
+{
+	const PiValue *value = &m->values[v];
+
+	if (value->kind != PI_VALUE_NODE || value->producer < 0 ||
+		m->nodes[value->producer].op != op)
+		return NULL;
+	return &m->nodes[value->producer];
+}
+
+/* Whether value v is a weight of one element; its value in *out. */
+static bool
+scalar_weight(const PiModel *m, int v, float *out)
+{
+	const PiValue *value = &m->values[v];
+
+	if (value->kind != PI_VALUE_WEIGHT || value->numel != 1)
+		return false;
+	*out = value->data[0];
+	return true;
+}
+
+/* Whether value v is a weight [width]. */
+static bool
+vector_weight(const PiModel *m, int v, int64_t width)
+{
+	const PiValue *value = &m->values[v];
+
+	return value->kind == PI_VALUE_WEIGHT && value->rank == 1 && value->dims[0] == width;
+}
+
+/* Whether node n is ReduceMean over its input's last axis, keeping it. */
+static bool
+mean_of_last_axis(const PiModel *m, const PiNode *n)
+{
+	int			rank = m->values[n->inputs[0]].rank;
+
+	return n->ninputs == 1 && n->attrs.keepdims && n->attrs.axes_len == 1 &&
+		(n->attrs.axes[0] == -1 || n->attrs.axes[0] == rank - 1);
+}
+
+/* Whether value v is used by uses node inputs and is no graph output. */
+static bool
+used_exactly(const PiModel *m, int v, int uses)
+{
+	int			count = 0;
+
+	for (int i = 0; i < m->noutputs; i++)
+		if (m->outputs[i] == v)
+			return false;
+	for (int i = 0; i < m->nnodes; i++)
+		for (int j = 0; j < m->nodes[i].ninputs; j++)
+			count += (m->nodes[i].inputs[j] == v);
+	return count == uses;
+}
+
+/*
+ * Of a two-input node, the input that the match function accepts (in
+ * either order) in *first, the other in *second; false when neither does.
+ */
+static bool
+either_order(const PiNode *n, bool (*match) (const PiModel *, int, const void *),
+			 const PiModel *m, const void *arg, int *first, int *second)
+{
+	for (int k = 0; k < 2 && n->ninputs == 2; k++)
+		if (match(m, n->inputs[k], arg))
+		{
+			*first = n->inputs[k];
+			*second = n->inputs[1 - k];
+			return true;
+		}
+	return false;
+}
+
+/* either_order's match: value v is a weight [*(int64_t *) width]. */
+static bool
+match_vector(const PiModel *m, int v, const void *width)
+{
+	return vector_weight(m, v, *(const int64_t *) width);
+}
+
+/* either_order's match: value v is a scalar weight. */
+static bool
+match_scalar(const PiModel *m, int v, const void *unused)
+{
+	float		ignored;
+
+	return scalar_weight(m, v, &ignored);
+}
+
+/*
+ * Whether the chain ends at node `last` (an Add); its input x, scale, bias
+ * and eps in the out arguments.
+ */
+static bool
+match_layer_norm(const PiModel *m, const PiNode *last, int *x, int *scale, int *bias,
+				 float *eps)
+{
+	const PiNode *mul, *div, *sqrt_node, *add_eps, *var, *pow, *sub, *mean;
+	int			y, normed, eps_value, var_value;
+	int64_t		width;
+	float		two;
+
+	/* the width comes from the bias; the scale and x must agree */
+	for (int k = 0; k < 2; k++)
+	{
+		if (last->ninputs != 2)
+			return false;
+		*bias = last->inputs[k];
+		y = last->inputs[1 - k];
+		if (m->values[*bias].kind == PI_VALUE_WEIGHT && m->values[*bias].rank == 1 &&
+			(mul = producer(m, y, PI_OP_MUL)) != NULL)
+			break;
+		mul = NULL;
+	}
+	if (mul == NULL)
+		return false;
+	width = m->values[*bias].dims[0];
+	if (!either_order(mul, match_vector, m, &width, scale, &normed) ||
+		(div = producer(m, normed, PI_OP_DIV)) == NULL ||
+		(sqrt_node = producer(m, div->inputs[1], PI_OP_SQRT)) == NULL ||
+		(add_eps = producer(m, sqrt_node->inputs[0], PI_OP_ADD)) == NULL ||
+		!either_order(add_eps, match_scalar, m, NULL, &eps_value, &var_value) ||
+		(var = producer(m, var_value, PI_OP_REDUCE_MEAN)) == NULL || !mean_of_last_axis(m, var) ||
+		(pow = producer(m, var->inputs[0], PI_OP_POW)) == NULL ||
+		!scalar_weight(m, pow->inputs[1], &two) || two != 2.0f ||
+		pow->inputs[0] != div->inputs[0] ||
+		(sub = producer(m, div->inputs[0], PI_OP_SUB)) == NULL ||
+		(mean = producer(m, sub->inputs[1], PI_OP_REDUCE_MEAN)) == NULL ||
+		!mean_of_last_axis(m, mean) || mean->inputs[0] != sub->inputs[0])
+		return false;
+	*x = sub->inputs[0];
+	if (m->values[*x].rank < 2 || m->values[*x].dims[m->values[*x].rank - 1] != width ||
+		m->values[*x].kind == PI_VALUE_WEIGHT || !scalar_weight(m, eps_value, eps))
+		return false;
+	return used_exactly(m, sub->inputs[1], 1) && used_exactly(m, div->inputs[0], 2) &&
+		used_exactly(m, var->inputs[0], 1) && used_exactly(m, var_value, 1) &&
+		used_exactly(m, sqrt_node->inputs[0], 1) && used_exactly(m, div->inputs[1], 1) &&
+		used_exactly(m, normed, 1) && used_exactly(m, y, 1) && *eps >= 0.0f;
+}
+
+/* Makes every spelled-out LayerNorm of m one LayerNormalization node. */
+PiStatus
+onnx_fuse_layer_norms(PiModel *m, PiError *err)
+{
+	for (int i = 0; i < m->nnodes; i++)
+	{
+		PiNode	   *n = &m->nodes[i];
+		int			x,
+					scale,
+					bias;
+		float		eps;
+		int		   *inputs;
+
+		if (n->op != PI_OP_ADD || !match_layer_norm(m, n, &x, &scale, &bias, &eps))
+			continue;
+		if ((inputs = realloc(n->inputs, sizeof(int) * 3)) == NULL)
+			return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+		n->inputs = inputs;
+		n->inputs[0] = x;
+		n->inputs[1] = scale;
+		n->inputs[2] = bias;
+		n->ninputs = 3;
+		n->op = PI_OP_LAYER_NORM;
+		pi_attrs_default(PI_OP_LAYER_NORM, &n->attrs);
+		n->attrs.axis = m->values[x].rank - 1;
+		n->attrs.epsilon = eps;
+	}
+	return PI_OK;
+}
