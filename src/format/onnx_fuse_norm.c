@@ -1,16 +1,19 @@
 /*
  * onnx_fuse_norm.c
- *	  LayerNorm spelled out in elementwise ops, as PyTorch exports it below
- *	  opset 17, made one LayerNormalization node:
+ *	  LayerNorm and GELU spelled out in elementwise ops, as PyTorch exports
+ *	  them below opset 17 and 20, made one node each.  LayerNorm:
  *
  *	      mean = ReduceMean(x, last axis)   d = Sub(x, mean)
  *	      var = ReduceMean(Pow(d, 2), last axis)
  *	      y = Add(Mul(Div(d, Sqrt(Add(var, eps))), scale), bias)
  *
- *	  The last Add becomes LayerNormalization(x, scale, bias) with that eps;
- *	  the other nodes then feed no output and finalize drops them.  Only the
- *	  exact chain is matched: every intermediate used only by the chain,
- *	  scale and bias weights of x's last dimension, eps and 2 scalars.
+ *	  The last Add becomes LayerNormalization(x, scale, bias) with that eps.
+ *	  GELU, y = Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5), becomes
+ *	  Gelu(x), which the CPU engine can then fold into the MatMul before it.
+ *	  The other nodes of a chain then feed no output and finalize drops them.
+ *	  Only exact chains are matched: every intermediate used only by the
+ *	  chain, LayerNorm's scale and bias weights of x's last dimension, and
+ *	  scalar weights of the constants.
  */
 #include <stdlib.h>
 
@@ -159,7 +162,62 @@ match_layer_norm(const PiModel *m, const PiNode *last, int *x, int *scale, int *
 		used_exactly(m, normed, 1) && used_exactly(m, y, 1) && *eps >= 0.0f;
 }
 
-/* Makes every spelled-out LayerNorm of m one LayerNormalization node. */
+/* Whether value v is a scalar weight equal to want (within tolerance). */
+static bool
+scalar_is(const PiModel *m, int v, double want, double tolerance)
+{
+	float		value;
+
+	return scalar_weight(m, v, &value) && value >= want - tolerance && value <= want + tolerance;
+}
+
+/* Whether value v is Add(Erf(Div(x, sqrt 2)), 1), each step used once. */
+static bool
+erf_plus_one(const PiModel *m, int v, int x)
+{
+	const PiNode *add = producer(m, v, PI_OP_ADD);
+	const PiNode *erf = NULL;
+	const PiNode *div;
+
+	if (add == NULL || add->ninputs != 2)
+		return false;
+	for (int k = 0; k < 2 && erf == NULL; k++)
+		if (scalar_is(m, add->inputs[k], 1.0, 0.0))
+			erf = producer(m, add->inputs[1 - k], PI_OP_ERF);
+	return erf != NULL && (div = producer(m, erf->inputs[0], PI_OP_DIV)) != NULL &&
+		div->inputs[0] == x && scalar_is(m, div->inputs[1], 1.4142135623730951, 1e-6) &&
+		used_exactly(m, div->output, 1) && used_exactly(m, erf->output, 1) &&
+		used_exactly(m, add->output, 1);
+}
+
+/*
+ * Whether the GELU chain ends at node `last` (a Mul): its input in *x, its
+ * 0.5 weight in *half and its inner Mul node in *inner.
+ */
+static bool
+match_gelu(const PiModel *m, const PiNode *last, int *x, int *half, int *inner)
+{
+	const PiNode *mul = NULL;
+
+	for (int k = 0; k < 2 && mul == NULL && last->ninputs == 2; k++)
+		if (scalar_is(m, last->inputs[k], 0.5, 0.0))
+		{
+			*half = last->inputs[k];
+			mul = producer(m, last->inputs[1 - k], PI_OP_MUL);
+		}
+	if (mul == NULL || mul->ninputs != 2 || !used_exactly(m, mul->output, 1))
+		return false;
+	*inner = m->values[mul->output].producer;
+	for (int k = 0; k < 2; k++)
+	{
+		*x = mul->inputs[1 - k];
+		if (m->values[*x].kind != PI_VALUE_WEIGHT && erf_plus_one(m, mul->inputs[k], *x))
+			return true;
+	}
+	return false;
+}
+
+/* Makes every spelled-out LayerNorm and GELU of m one node. */
 PiStatus
 onnx_fuse_layer_norms(PiModel *m, PiError *err)
 {
@@ -168,10 +226,23 @@ onnx_fuse_layer_norms(PiModel *m, PiError *err)
 		PiNode	   *n = &m->nodes[i];
 		int			x,
 					scale,
-					bias;
+					bias,
+					half,
+					inner;
 		float		eps;
 		int		   *inputs;
 
+		if (n->op == PI_OP_MUL && match_gelu(m, n, &x, &half, &inner))
+		{
+			/* the inner Mul, dropped, reads the 0.5 instead: every weight stays read */
+			m->nodes[inner].inputs[0] = x;
+			m->nodes[inner].inputs[1] = half;
+			n->inputs[0] = x;
+			n->ninputs = 1;
+			n->op = PI_OP_GELU;
+			pi_attrs_default(PI_OP_GELU, &n->attrs);
+			continue;
+		}
 		if (n->op != PI_OP_ADD || !match_layer_norm(m, n, &x, &scale, &bias, &eps))
 			continue;
 		if ((inputs = realloc(n->inputs, sizeof(int) * 3)) == NULL)
