@@ -56,10 +56,8 @@ vector_weight(const PiModel *m, int v, int64_t width)
 static bool
 mean_of_last_axis(const PiModel *m, const PiNode *n)
 {
-	int			rank = m->values[n->inputs[0]].rank;
-
 	return n->ninputs == 1 && n->attrs.keepdims && n->attrs.axes_len == 1 &&
-		(n->attrs.axes[0] == -1 || n->attrs.axes[0] == rank - 1);
+		(n->attrs.axes[0] == -1 || n->attrs.axes[0] == m->values[n->inputs[0]].rank - 1);
 }
 
 /* Whether value v is used by uses node inputs and is no graph output. */
