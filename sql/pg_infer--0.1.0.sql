@@ -405,8 +405,6 @@ CREATE FUNCTION predict_label(model text, inputs jsonb, output text DEFAULT NULL
 RETURNS text AS 'MODULE_PATHNAME', 'pg_infer_predict_label_inputs'
 LANGUAGE C STABLE PARALLEL SAFE COST 1000;
 
--- predict_batch: the rows of a 2-D array [rows][features] in one forward
--- pass; returns real[rows][outputs].
 -- The token ids a text model's tokenizer makes of input: its special tokens
 -- ([CLS] [SEP], <s> </s>) around the text's WordPiece or BPE ids, truncated
 -- to the model's max_seq_length option when it has one.  NULL input gives NULL.
@@ -422,6 +420,8 @@ CREATE FUNCTION embed(model text, input text)
 RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_embed'
 LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
 
+-- predict_batch: the rows of a 2-D array [rows][features] in one forward
+-- pass; returns real[rows][outputs].
 CREATE FUNCTION predict_batch(model text, features anyarray)
 RETURNS real[] AS 'MODULE_PATHNAME', 'pg_infer_predict_batch'
 LANGUAGE C STABLE STRICT PARALLEL SAFE COST 1000;
