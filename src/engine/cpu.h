@@ -196,6 +196,15 @@ pi_line_up(int64_t floats)
 bool		pi_gemm_weight_matrix(const PiModel *model, const PiNode *node, int64_t *kdim,
 								  int64_t *mdim, bool *trans);
 
+/*
+ * The rows that a Dense, Gemm or MatMul by a constant weight multiplies
+ * (MatMul: every leading axis of its activation), and the bias to add with
+ * them: packed_bias (the packed form's, Gemm's scaled by beta) for Dense and
+ * Gemm with one, the fused epilogue's for MatMul, else NULL.
+ */
+int64_t		pi_gemm_rows_and_bias(const PiKernelArgs *a, const float *packed_bias,
+								  const float **bias);
+
 /* Scratch bytes a Dense, Gemm or MatMul needs on the CPU for up to max_batch rows (op_gemm.c). */
 int64_t		pi_gemm_cpu_scratch_bytes(const PiModel *model, const PiNode *node, int64_t max_batch);
 

@@ -67,6 +67,23 @@ pi_gemm_weight_matrix(const PiModel *model, const PiNode *node, int64_t *kdim, i
 	return weight_matrix(model, node, kdim, mdim, trans);
 }
 
+/* The rows of a Dense, Gemm or MatMul by a constant weight and the bias to add (cpu.h). */
+int64_t
+pi_gemm_rows_and_bias(const PiKernelArgs *a, const float *packed_bias, const float **bias)
+{
+	int64_t		rows = 1;
+
+	if (a->node->op != PI_OP_MATMUL)
+	{
+		*bias = a->node->ninputs == 3 ? packed_bias : NULL;
+		return a->batch;
+	}
+	for (int i = 0; i < a->in_rank[0] - 1; i++)
+		rows *= a->in_dims[0][i];
+	*bias = (a->epi != NULL && a->epi->bias >= 0) ? a->model->values[a->epi->bias].data : NULL;
+	return rows;
+}
+
 /* Floats of a Dense, Gemm or MatMul weight packed in panels for the GEMM tiles (0: not packed). */
 int64_t
 pi_gemm_packed_floats(const PiModel *model, const PiNode *node)

@@ -278,20 +278,11 @@ pi_kernel_gemm_int8(const PiKernelArgs *a)
 {
 	int64_t		kdim,
 				mdim,
-				rows = 1;
+				rows;
 	bool		trans;
+	const float *bias;
 
 	pi_gemm_weight_matrix(a->model, a->node, &kdim, &mdim, &trans);
-	if (a->node->op == PI_OP_MATMUL)
-	{
-		/* every leading axis of the activation is a row */
-		for (int i = 0; i < a->in_rank[0] - 1; i++)
-			rows *= a->in_dims[0][i];
-		run_int8(a, a->in[0], rows, kdim, mdim,
-				 (a->epi != NULL && a->epi->bias >= 0) ? a->model->values[a->epi->bias].data : NULL,
-				 a->out);
-	}
-	else
-		run_int8(a, a->in[0], a->batch, kdim, mdim,
-				 a->node->ninputs == 3 ? packed_weights(a->packed, kdim, mdim).bias : NULL, a->out);
+	rows = pi_gemm_rows_and_bias(a, packed_weights(a->packed, kdim, mdim).bias, &bias);
+	run_int8(a, a->in[0], rows, kdim, mdim, bias, a->out);
 }
