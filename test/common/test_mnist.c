@@ -1,11 +1,13 @@
 /*
  * test_mnist.c
- *	  Reads the gzip'd MNIST idx files and checks their headers.
+ *	  Reads the gzip'd MNIST idx files and checks their headers, and counts
+ *	  a model's correct classifications of them.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <zlib.h>
 
+#include "pi_engine.h"
 #include "test_mnist.h"
 
 /* Reads a whole gzip file (a plain file passes through); NULL if it cannot. */
@@ -100,4 +102,46 @@ test_mnist_free(TestMnist *mnist)
 	mnist->image_file = mnist->label_file = NULL;
 	mnist->images = mnist->labels = NULL;
 	mnist->count = 0;
+}
+
+/*
+ * Classifies the test images (pixels 0..255 as they are: the model's options
+ * scale them) in batches of batch rows; the number correct, -1 if the model
+ * cannot run.
+ */
+int
+test_mnist_correct(const PiModel *m, const TestMnist *mnist, int64_t batch)
+{
+	PiError		err = {0};
+	PiExecutor *ex = pi_executor_new(m, batch, &err);
+	int			correct = 0;
+
+	if (ex == NULL)
+		return -1;
+	for (uint32_t start = 0; start < mnist->count; start += batch)
+	{
+		int64_t		rows = mnist->count - start < batch ? mnist->count - start : batch;
+		float	   *in = pi_executor_input(ex, 0);
+		const float *out;
+
+		for (int64_t i = 0; i < rows * 784; i++)
+			in[i] = mnist->images[(size_t) start * 784 + i];
+		if (pi_executor_run(ex, rows, &err) != PI_OK)
+		{
+			pi_executor_free(ex);
+			return -1;
+		}
+		out = pi_executor_output(ex, 0);
+		for (int64_t r = 0; r < rows; r++)
+		{
+			int			best = 0;
+
+			for (int k = 1; k < 10; k++)
+				if (out[r * 10 + k] > out[r * 10 + best])
+					best = k;
+			correct += best == mnist->labels[start + r];
+		}
+	}
+	pi_executor_free(ex);
+	return correct;
 }

@@ -1,7 +1,8 @@
 /*
  * test_mnist.h
  *	  The MNIST test set (gzip'd idx files of ../shared/data/mnist) for the
- *	  standalone programs that check a model's accuracy.
+ *	  standalone programs that check a model's accuracy, and the engine's
+ *	  count of correct classifications.
  */
 #ifndef TEST_MNIST_H
 #define TEST_MNIST_H
@@ -9,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "pi_ir.h"
 
 /* Images of 28x28 pixels (0..255, row-major, 784 bytes each) and their labels. */
 typedef struct TestMnist
@@ -29,5 +32,12 @@ bool		test_mnist_load(const char *images_path, const char *labels_path, TestMnis
 
 /* Frees what test_mnist_load read. */
 void		test_mnist_free(TestMnist *mnist);
+
+/*
+ * Classifies the test images (pixels 0..255 as they are: the model's options
+ * scale them) in batches of batch rows; the number correct, -1 if the model
+ * cannot run.
+ */
+int			test_mnist_correct(const PiModel *m, const TestMnist *mnist, int64_t batch);
 
 #endif							/* TEST_MNIST_H */

@@ -364,44 +364,6 @@ test_fixtures(const char *dir)
 		run_fixture(dir, names[i]);
 }
 
-/* Classifies the MNIST test images in batches of batch rows; the number correct, -1 if it cannot run. */
-static int
-mnist_correct(const PiModel *m, const TestMnist *mnist, int64_t batch)
-{
-	PiError		err = {0};
-	PiExecutor *ex = pi_executor_new(m, batch, &err);
-	int			correct = 0;
-
-	if (ex == NULL)
-		return -1;
-	for (uint32_t start = 0; start < mnist->count; start += batch)
-	{
-		int64_t		rows = mnist->count - start < batch ? mnist->count - start : batch;
-		float	   *in = pi_executor_input(ex, 0);
-		const float *out;
-
-		for (int64_t i = 0; i < rows * 784; i++)
-			in[i] = mnist->images[(size_t) start * 784 + i];
-		if (pi_executor_run(ex, rows, &err) != PI_OK)
-		{
-			pi_executor_free(ex);
-			return -1;
-		}
-		out = pi_executor_output(ex, 0);
-		for (int64_t r = 0; r < rows; r++)
-		{
-			int			best = 0;
-
-			for (int k = 1; k < 10; k++)
-				if (out[r * 10 + k] > out[r * 10 + best])
-					best = k;
-			correct += best == mnist->labels[start + r];
-		}
-	}
-	pi_executor_free(ex);
-	return correct;
-}
-
 /*
  * models/mnist (784-128-10, inputs x / 255) classifies the 10,000 test
  * images at int8 within 0.3 points of its float32 accuracy, batched and
@@ -438,10 +400,10 @@ test_mnist(const char *model_dir, const char *images, const char *labels)
 		check(false, "models/mnist loads: %s", err.message);
 	else if (apply(m, "{\"input_scale\": 0.00392156862745098}"))
 	{
-		fp32 = mnist_correct(m, &mnist, 256);
+		fp32 = test_mnist_correct(m, &mnist, 256);
 		apply(m, "{\"input_scale\": 0.00392156862745098, \"precision\": \"int8\"}");
-		batched = mnist_correct(m, &mnist, 256);
-		single = mnist_correct(m, &mnist, 1);
+		batched = test_mnist_correct(m, &mnist, 256);
+		single = test_mnist_correct(m, &mnist, 1);
 		check(fp32 == MNIST_FP32_CORRECT, "models/mnist at float32: %d of 10000 correct", fp32);
 		check(abs(batched - MNIST_FP32_CORRECT) <= MNIST_INT8_SLACK && single == batched,
 			  "models/mnist at int8 (%s): %d of 10000 correct in batches of 256, %d one row at a time "

@@ -656,45 +656,6 @@ test_bf16_layer(int64_t rows, int64_t kdim, int64_t mdim)
 	free(x);
 }
 
-/* Correct classifications of the MNIST test set in batches of batch rows. */
-static int
-mnist_correct(const PiModel *m, const TestMnist *mnist, int64_t batch)
-{
-	PiError		err = {0};
-	PiExecutor *ex = pi_executor_new(m, batch, &err);
-	int			correct = 0;
-
-	if (ex == NULL)
-		return -1;
-	for (int64_t r0 = 0; r0 < mnist->count; r0 += batch)
-	{
-		int64_t		n = mnist->count - r0 < batch ? mnist->count - r0 : batch;
-		const float *out;
-		float	   *in = pi_executor_input(ex, 0);
-
-
-		for (int64_t i = 0; i < n * 784; i++)
-			in[i] = mnist->images[(size_t) r0 * 784 + i];
-		if (pi_executor_run(ex, n, &err) != PI_OK)
-		{
-			correct = -1;
-			break;
-		}
-		out = pi_executor_output(ex, 0);
-		for (int64_t r = 0; r < n; r++)
-		{
-			int			best = 0;
-
-			for (int c = 1; c < 10; c++)
-				if (out[r * 10 + c] > out[r * 10 + best])
-					best = c;
-			correct += best == mnist->labels[r0 + r];
-		}
-	}
-	pi_executor_free(ex);
-	return correct;
-}
-
 /*
  * models/mnist at bf16 stored (weights rounded at creation) classifies the
  * 10,000 test images within 0.1 points of float32, batched and one row at
@@ -743,11 +704,11 @@ test_mnist(const char *model_dir, const char *images, const char *labels)
 			stored = load(json, reduced, reduced_len, opts[i], "models/mnist stored");
 		if (stored != NULL)
 		{
-			batched = mnist_correct(stored, &mnist, 256);
-			single = mnist_correct(stored, &mnist, 1);
+			batched = test_mnist_correct(stored, &mnist, 256);
+			single = test_mnist_correct(stored, &mnist, 1);
 		}
 		if (strstr(opts[i], "int8"))
-			check(stored != NULL && reduced_len <= 0.27 * st_len && batched == mnist_correct(m, &mnist, 256),
+			check(stored != NULL && reduced_len <= 0.27 * st_len && batched == test_mnist_correct(m, &mnist, 256),
 				  "models/mnist stored at int8: %zu of %zu bytes (%.3f), %d of 10000 correct as from float32",
 				  reduced_len, st_len, (double) reduced_len / st_len, batched);
 		else
