@@ -2,9 +2,9 @@
  * pi_engine.h
  *	  The CPU engine: runs a finalized PiModel over a batch of rows.
  *
- * An executor owns the activation buffers planned for the model and a
- * maximum batch size; it is used by one thread at a time.  The model must
- * outlive its executors.  Plain C, no PostgreSQL headers.
+ * An executor owns the model's weights packed for the kernels and the
+ * activation buffers planned for a maximum batch size (resizable); it is
+ * used by one thread at a time.  The model must outlive its executors.  Plain C, no PostgreSQL headers.
  */
 #ifndef PI_ENGINE_H
 #define PI_ENGINE_H
@@ -33,8 +33,15 @@ typedef struct PiKernelArgs
 	PiError    *err;			/* a kernel that fails (Gather's index) records it here */
 } PiKernelArgs;
 
-/* Creates an executor for up to max_batch rows per run. */
+/* Creates an executor for up to max_batch rows per run, packing the weights its kernels read packed. */
 PiExecutor *pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err);
+
+/*
+ * Reallocates the executor's activation buffers for up to max_batch rows,
+ * keeping its packed weights; on failure it runs nothing until a resize
+ * succeeds.  pi_executor_bytes(model, max_batch) is still its size.
+ */
+PiStatus	pi_executor_resize(PiExecutor *ex, int64_t max_batch, PiError *err);
 
 /*
  * Bytes pi_executor_new allocates for max_batch rows: fixed + per_row *

@@ -83,40 +83,34 @@ node_packed_floats(const PiModel *m, const PiNode *n)
 	}
 }
 
-/* Allocates the scratch and packs the weights of the nodes that want it; false when out of memory. */
+/* Packs the weights of the nodes whose kernels read them packed; false when out of memory. */
 static bool
-prepare_nodes(PiExecutor *ex)
+pack_weights(PiExecutor *ex)
 {
 	const PiModel *m = ex->model;
-	int64_t		scratch = 0;
 
 	if ((ex->packed = calloc(m->nnodes + 1, sizeof(float *))) == NULL)
 		return false;
 	for (int pos = 0; pos < m->norder; pos++)
 	{
 		const PiNode *n = &m->nodes[m->order[pos]];
-		int64_t		bytes = node_scratch_bytes(m, n, ex->max_batch);
 		int64_t		packed = node_packed_floats(m, n);
+		float	   *to;
 
-		if (bytes > scratch)
-			scratch = bytes;
-		if (packed > 0)
-		{
-			if ((ex->packed[m->order[pos]] = malloc(sizeof(float) * packed)) == NULL)
-				return false;
-			if (n->op == PI_OP_CONV2D)
-				pi_conv2d_pack(m, n, ex->packed[m->order[pos]]);
-			else if (pi_gemm_int8_applies(m, n))
-				pi_gemm_int8_pack(m, n, ex->packed[m->order[pos]]);
-			else if (pi_gemm_bf16_applies(m, n))
-				pi_gemm_bf16_pack(m, n, ex->packed[m->order[pos]]);
-			else
-				pi_gemm_pack(m, n, ex->packed[m->order[pos]]);
-		}
+		if (packed == 0)
+			continue;
+		if ((to = ex->packed[m->order[pos]] = malloc(sizeof(float) * packed)) == NULL)
+			return false;
+		if (n->op == PI_OP_CONV2D)
+			pi_conv2d_pack(m, n, to);
+		else if (pi_gemm_int8_applies(m, n))
+			pi_gemm_int8_pack(m, n, to);
+		else if (pi_gemm_bf16_applies(m, n))
+			pi_gemm_bf16_pack(m, n, to);
+		else
+			pi_gemm_pack(m, n, to);
 	}
-	/* cache-line aligned: the kernels place vectors of int64 and floats in it */
-	scratch = (scratch + PI_IMAGE_ALIGN - 1) / PI_IMAGE_ALIGN * PI_IMAGE_ALIGN;
-	return scratch == 0 || (ex->scratch = aligned_alloc(PI_IMAGE_ALIGN, scratch)) != NULL;
+	return true;
 }
 
 /* Rows per pass for a model run up to max_batch rows at a time. */
@@ -185,6 +179,69 @@ pi_executor_bytes(const PiModel *model, int64_t max_batch, int64_t *bytes)
 	return true;
 }
 
+/* Frees the activation buffers and scratch of ex, keeping its packed weights. */
+static void
+free_activations(PiExecutor *ex)
+{
+	if (ex->buffers)
+		for (int b = 0; b < ex->model->nbuffers; b++)
+			free(ex->buffers[b]);
+	free(ex->buffers);
+	free(ex->scratch);
+	ex->buffers = NULL;
+	ex->scratch = NULL;
+	ex->max_batch = 0;
+}
+
+/*
+ * Allocates ex's activation buffers and scratch for max_batch rows (after
+ * freeing those it has); on failure ex holds none and accepts no run.
+ */
+static PiStatus
+alloc_activations(PiExecutor *ex, int64_t max_batch, PiError *err)
+{
+	const PiModel *m = ex->model;
+	int64_t		rows = pass_rows(m, max_batch);
+	int64_t		scratch = 0;
+
+	free_activations(ex);
+	if ((ex->buffers = calloc(m->nbuffers + 1, sizeof(float *))) == NULL)
+		goto nomem;
+	for (int b = 0; b < m->nbuffers; b++)
+	{
+		int64_t		n;
+
+		/* BLAS takes int dimensions: no buffer may hold more than INT32_MAX floats */
+		if (!pi_mul_size(m->buffer_row_elems[b], buffer_holds_batch(m, b) ? max_batch : rows, &n) ||
+			n > INT32_MAX || !pi_mul_size(n, sizeof(float), &n))
+		{
+			free_activations(ex);
+			return pi_fail(err, PI_ERR_LIMIT, "a batch of %lld rows needs more memory than can be addressed",
+						   (long long) max_batch);
+		}
+		if ((ex->buffers[b] = malloc(n > 0 ? n : 1)) == NULL)
+			goto nomem;
+	}
+	for (int pos = 0; pos < m->norder; pos++)
+	{
+		int64_t		bytes = node_scratch_bytes(m, &m->nodes[m->order[pos]], max_batch);
+
+		if (bytes > scratch)
+			scratch = bytes;
+	}
+	/* cache-line aligned: the kernels place vectors of int64 and floats in it */
+	scratch = (scratch + PI_IMAGE_ALIGN - 1) / PI_IMAGE_ALIGN * PI_IMAGE_ALIGN;
+	if (scratch > 0 && (ex->scratch = aligned_alloc(PI_IMAGE_ALIGN, scratch)) == NULL)
+		goto nomem;
+	ex->max_batch = max_batch;
+	ex->pass_rows = rows;
+	return PI_OK;
+
+nomem:
+	free_activations(ex);
+	return pi_fail(err, PI_ERR_NOMEM, "out of memory for a batch of %lld rows", (long long) max_batch);
+}
+
 /* Creates an executor for up to max_batch rows per run. */
 PiExecutor *
 pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
@@ -206,37 +263,39 @@ pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
 		pi_fail(err, PI_ERR_LIMIT, "batch size %lld is not positive", (long long) max_batch);
 		return NULL;
 	}
-	ex = calloc(1, sizeof(PiExecutor));
-	if (ex == NULL || (ex->buffers = calloc(model->nbuffers + 1, sizeof(float *))) == NULL)
-		goto nomem;
-	ex->model = model;
-	ex->max_batch = max_batch;
-	ex->fused = true;
-	ex->pass_rows = pass_rows(model, max_batch);
-	for (int b = 0; b < model->nbuffers; b++)
+	if ((ex = calloc(1, sizeof(PiExecutor))) == NULL)
 	{
-		int64_t		n;
-
-		/* BLAS takes int dimensions: no buffer may hold more than INT32_MAX floats */
-		if (!pi_mul_size(model->buffer_row_elems[b], buffer_holds_batch(model, b) ? max_batch : ex->pass_rows, &n) ||
-			n > INT32_MAX || !pi_mul_size(n, sizeof(float), &n))
-		{
-			pi_executor_free(ex);
-			pi_fail(err, PI_ERR_LIMIT, "a batch of %lld rows needs more memory than can be addressed",
-					(long long) max_batch);
-			return NULL;
-		}
-		if ((ex->buffers[b] = malloc(n > 0 ? n : 1)) == NULL)
-			goto nomem;
+		pi_fail(err, PI_ERR_NOMEM, "out of memory for an executor");
+		return NULL;
 	}
-	if (!prepare_nodes(ex))
-		goto nomem;
+	ex->model = model;
+	ex->fused = true;
+	if (!pack_weights(ex))
+	{
+		pi_executor_free(ex);
+		pi_fail(err, PI_ERR_NOMEM, "out of memory for the packed weights");
+		return NULL;
+	}
+	if (alloc_activations(ex, max_batch, err) != PI_OK)
+	{
+		pi_executor_free(ex);
+		return NULL;
+	}
 	return ex;
+}
 
-nomem:
-	pi_executor_free(ex);
-	pi_fail(err, PI_ERR_NOMEM, "out of memory for a batch of %lld rows", (long long) max_batch);
-	return NULL;
+/*
+ * Gives ex activation buffers for up to max_batch rows, keeping its packed
+ * weights; on failure ex accepts no run until a resize succeeds.
+ */
+PiStatus
+pi_executor_resize(PiExecutor *ex, int64_t max_batch, PiError *err)
+{
+	if (max_batch < 1)
+		return pi_fail(err, PI_ERR_LIMIT, "batch size %lld is not positive", (long long) max_batch);
+	if (max_batch == ex->max_batch)
+		return PI_OK;
+	return alloc_activations(ex, max_batch, err);
 }
 
 /* Frees an executor; NULL is allowed. */
@@ -245,15 +304,11 @@ pi_executor_free(PiExecutor *ex)
 {
 	if (ex == NULL)
 		return;
-	if (ex->buffers)
-		for (int b = 0; b < ex->model->nbuffers; b++)
-			free(ex->buffers[b]);
-	free(ex->buffers);
+	free_activations(ex);
 	if (ex->packed)
 		for (int i = 0; i < ex->model->nnodes; i++)
 			free(ex->packed[i]);
 	free(ex->packed);
-	free(ex->scratch);
 	free(ex);
 }
 

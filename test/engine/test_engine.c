@@ -159,6 +159,39 @@ run_from_image(const char *name, const PiModel *m, const PiTensorSet *io,
 	free(image);
 }
 
+/*
+ * One executor made for one row, resized to 8 copies of the batch and back
+ * to one row (its packed weights kept): PyTorch's outputs at every size.
+ */
+static void
+run_resized(const char *name, const PiModel *m, const PiTensorSet *io,
+			const PiTensor *expected, int64_t batch)
+{
+	PiError		err = {0};
+	PiExecutor *ex = pi_executor_new(m, 1, &err);
+	const int64_t sizes[] = {1, batch * 8, 1};
+	double		worst = 0.0;
+	bool		ran = ex != NULL;
+
+	for (int s = 0; s < 3 && ran; s++)
+	{
+		int64_t		rows = sizes[s] < batch ? sizes[s] : batch;
+		int64_t		n = rows * pi_value_row_elems(&m->values[m->outputs[0]]);
+
+		ran = pi_executor_resize(ex, sizes[s], &err) == PI_OK &&
+			pi_executor_max_batch(ex) == sizes[s];
+		for (int i = 0; i < m->ninputs && ran; i++)
+			memcpy(pi_executor_input(ex, i), test_fixture_input(io, m, i)->data,
+				   sizeof(float) * rows * pi_value_row_elems(&m->values[m->inputs[i]]));
+		ran = ran && pi_executor_run(ex, rows, &err) == PI_OK;
+		if (ran)
+			worst = fmax(worst, worst_error(pi_executor_output(ex, 0), expected->data, n));
+	}
+	check(ran && worst <= 1e-4, "%s: executor resized 1, %lld, 1 rows, worst relative error %.2e%s%s",
+		  name, (long long) (batch * 8), worst, ran ? "" : ": ", ran ? "" : err.message);
+	pi_executor_free(ex);
+}
+
 /* Runs one fixture case and compares with PyTorch's output. */
 static void
 run_case(const char *dir, const char *name)
@@ -202,6 +235,7 @@ run_case(const char *dir, const char *name)
 	if (m->norder_fused < m->norder)
 		run_unfused(name, m, &io, batch);
 	run_from_image(name, m, &io, expected, batch);
+	run_resized(name, m, &io, expected, batch);
 
 done:
 	pi_model_free(m);
