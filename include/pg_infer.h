@@ -216,6 +216,7 @@ typedef struct LoadedModel
 								 * weights point into; else NULL */
 	PiExecutor *executor;		/* buffers for a forward pass, or NULL (executors.c) */
 	int64		executor_bytes;
+	int64		executor_builds;	/* executors made, each packing the weights */
 	dlist_node	executor_node;	/* in executors.c's list while executor is set */
 	bool		shared;			/* model runs from a shared cache image */
 	SharedCacheKey shared_key;
@@ -261,6 +262,7 @@ extern int64 executors_rows_fit(const LoadedModel *lm);
 extern int64 executors_rows_per_pass(LoadedModel *lm, const char *name);
 extern void executors_release(LoadedModel *lm);
 extern void executors_release_all(void);
+extern void executors_keep_packed(void);
 
 /* src/sql/large_object.c */
 extern uint8 *large_object_read(Oid loid, int64 *len);

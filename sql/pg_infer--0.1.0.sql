@@ -231,10 +231,13 @@ CREATE VIEW pginfer.cached_models AS SELECT * FROM cached_models();
 GRANT SELECT ON pginfer.cached_models TO PUBLIC;
 
 -- The versions this session has loaded (at most 64; the least recently used
--- goes first), whether each runs from the shared cache, and the engine
--- buffers it holds now (pg_infer.work_mem bounds their sum).
+-- goes first), whether each runs from the shared cache, the engine memory it
+-- holds now (its packed weights, kept between transactions, and buffers;
+-- pg_infer.work_mem bounds their sum), and the executors built for it (each
+-- packs the weights again).
 CREATE FUNCTION session_models(OUT model text, OUT model_id integer, OUT version integer,
-                               OUT shared boolean, OUT engine_bytes bigint)
+                               OUT shared boolean, OUT engine_bytes bigint,
+                               OUT engine_builds bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_infer_session_models'
 LANGUAGE C VOLATILE;

@@ -9,8 +9,16 @@
  * chunks of rows that fit (executors_rows_per_pass), other versions'
  * executors are freed to make room for the one asked for, and a model
  * whose single row does not fit is an ERROR (53200) that names the limit.
- * Every executor is freed when the transaction ends, and the freed memory
- * is handed back to the operating system.
+ *
+ * Building an executor packs the model's weights (GEMM panels, Winograd
+ * transforms, int8 and bf16 forms), which for a large model costs more than
+ * a short statement's forward pass; so a committed transaction keeps each
+ * executor, shrunk to one row's buffers, for the next statement on that
+ * version, still counted against pg_infer.work_mem.  An executor dies with
+ * its LoadedModel (model_cache.c frees it on a drop, a replaced row, DROP
+ * EXTENSION or the shared image's eviction), and every executor is freed
+ * when a transaction aborts, so that nothing an error interrupted is
+ * reused.  Large amounts freed are handed back to the operating system.
  *
  * State is private to the backend; nothing is locked.  Callers hold an
  * executor only within one call of model_forward or a predict function.
@@ -67,7 +75,18 @@ executors_release(LoadedModel *lm)
 	lm->executor_bytes = 0;
 }
 
-/* Frees every executor (transaction end), and hands large amounts back to the system. */
+/* Trims the malloc heap when much was freed since the last trim. */
+static void
+trim_freed(void)
+{
+#ifdef __GLIBC__
+	if (bytes_freed >= TRIM_THRESHOLD_BYTES)
+		malloc_trim(0);
+#endif
+	bytes_freed = 0;
+}
+
+/* Frees every executor (transaction abort), and hands large amounts back to the system. */
 void
 executors_release_all(void)
 {
@@ -75,11 +94,42 @@ executors_release_all(void)
 
 	dlist_foreach_modify(iter, &holders)
 		executors_release(dlist_container(LoadedModel, executor_node, iter.cur));
-#ifdef __GLIBC__
-	if (bytes_freed >= TRIM_THRESHOLD_BYTES)
-		malloc_trim(0);
-#endif
-	bytes_freed = 0;
+	trim_freed();
+}
+
+/*
+ * Transaction commit: shrinks every executor to one row, keeping its packed
+ * weights for the next statement (one that cannot be shrunk is freed), then
+ * frees the oldest while they exceed pg_infer.work_mem (lowered since).
+ */
+void
+executors_keep_packed(void)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &holders)
+	{
+		LoadedModel *lm = dlist_container(LoadedModel, executor_node, iter.cur);
+		PiError		err = {0};
+		int64		bytes;
+
+		if (pi_executor_resize(lm->executor, 1, &err) != PI_OK)
+		{
+			executors_release(lm);
+			continue;
+		}
+		bytes = executor_bytes(lm->model, 1);
+		bytes_in_use += bytes - lm->executor_bytes;
+		bytes_freed += lm->executor_bytes - bytes;
+		lm->executor_bytes = bytes;
+	}
+	dlist_foreach_modify(iter, &holders)
+	{
+		if (bytes_in_use <= limit_bytes())
+			break;
+		executors_release(dlist_container(LoadedModel, executor_node, iter.cur));
+	}
+	trim_freed();
 }
 
 /*
@@ -131,9 +181,10 @@ executors_rows_per_pass(LoadedModel *lm, const char *name)
 }
 
 /*
- * An executor of lm for at least rows rows (at most executors_rows_per_pass),
- * made when lm has none or a smaller one.  Others' executors are freed to
- * keep the total under pg_infer.work_mem.
+ * An executor of lm for at least rows rows (at most executors_rows_per_pass):
+ * lm's own, its buffers grown when too small, or a new one, which packs the
+ * weights.  Others' executors are freed to keep the total under
+ * pg_infer.work_mem.
  */
 PiExecutor *
 executors_get(LoadedModel *lm, const char *name, int64 rows)
@@ -150,24 +201,45 @@ executors_get(LoadedModel *lm, const char *name, int64 rows)
 		elog(ERROR, "a forward pass of " INT64_FORMAT " rows of model \"%s\" exceeds pg_infer.work_mem",
 			 rows, name);
 	/* grow by doubling from 64, so that batches growing row by row reallocate rarely */
-	capacity = lm->executor ? pi_executor_max_batch(lm->executor) : (rows > 1 ? 64 : 1);
+	capacity = rows > 1 ? 64 : 1;
+	if (lm->executor != NULL)
+		capacity = Max(capacity, pi_executor_max_batch(lm->executor));
 	while (capacity < rows)
 		capacity *= 2;
 	capacity = Min(capacity, most);
 	bytes = executor_bytes(lm->model, capacity);
-	executors_release(lm);
+	if (lm->executor != NULL)
+	{
+		/* out of the list while others make room, so that it is not freed */
+		dlist_delete(&lm->executor_node);
+		bytes_in_use -= lm->executor_bytes;
+	}
 	dlist_foreach_modify(iter, &holders)
 	{
 		if (bytes_in_use + bytes <= limit_bytes())
 			break;
 		executors_release(dlist_container(LoadedModel, executor_node, iter.cur));
 	}
-	lm->executor = pi_executor_new(lm->model, capacity, &err);
 	if (lm->executor == NULL)
+	{
+		lm->executor = pi_executor_new(lm->model, capacity, &err);
+		if (lm->executor != NULL)
+			lm->executor_builds++;
+	}
+	else if (pi_executor_resize(lm->executor, capacity, &err) != PI_OK)
+	{
+		pi_executor_free(lm->executor);
+		lm->executor = NULL;
+	}
+	if (lm->executor == NULL)
+	{
+		bytes_freed += lm->executor_bytes;
+		lm->executor_bytes = 0;
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("model \"%s\": could not allocate engine buffers for " INT64_FORMAT " rows: %s",
 						name, capacity, err.message)));
+	}
 	lm->executor_bytes = bytes;
 	bytes_in_use += bytes;
 	dlist_push_tail(&holders, &lm->executor_node);
@@ -179,7 +251,7 @@ void
 executors_init(void)
 {
 	DefineCustomIntVariable("pg_infer.work_mem",
-							"Memory for the engine's buffers in one session (activations of forward passes).",
+							"Memory for the engine's buffers in one session (activations of forward passes, packed weights kept between transactions).",
 							"Forward passes are split into batches that fit; a model whose single row "
 							"does not fit is an error.  Only superusers may change it.",
 							&pg_infer_work_mem_kb, 512 * 1024, 1024, INT_MAX, PGC_SUSET, GUC_UNIT_KB,

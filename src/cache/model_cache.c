@@ -176,7 +176,8 @@ loaded_free(LoadedModel *lm)
 }
 
 /*
- * Transaction end (including a parallel worker's): unpins this
+ * Transaction end (including a parallel worker's): keeps the executors
+ * (their packed weights) on commit and frees them on abort, unpins this
  * transaction's shared images and frees versions it created, which a
  * rollback would leave meaningless.  Raises no errors.
  */
@@ -192,7 +193,10 @@ xact_callback(XactEvent event, void *arg)
 		return;
 	catalog_depth = 0;
 	cache_generation++;
-	executors_release_all();
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		executors_release_all();
+	else
+		executors_keep_packed();
 	hash_seq_init(&seq, loaded_versions);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{

@@ -144,7 +144,8 @@ PG_FUNCTION_INFO_V1(pg_infer_session_models);
 
 /*
  * session_models(): the versions this session has loaded, whether each
- * runs from the shared cache, and the engine memory its buffers hold.
+ * runs from the shared cache, the engine memory its executor holds, and
+ * how many executors (weight packings) this session built for it.
  */
 Datum
 pg_infer_session_models(PG_FUNCTION_ARGS)
@@ -156,14 +157,15 @@ pg_infer_session_models(PG_FUNCTION_ARGS)
 	foreach(lc, model_cache_loaded_versions())
 	{
 		LoadedModel *lm = lfirst(lc);
-		Datum		values[5];
-		bool		nulls[5] = {0};
+		Datum		values[6];
+		bool		nulls[6] = {0};
 
 		values[0] = CStringGetTextDatum(lm->name);
 		values[1] = Int32GetDatum(lm->model_id);
 		values[2] = Int32GetDatum(lm->version);
 		values[3] = BoolGetDatum(lm->shared);
 		values[4] = Int64GetDatum(lm->executor_bytes);
+		values[5] = Int64GetDatum(lm->executor_builds);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
