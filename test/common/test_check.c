@@ -1,6 +1,7 @@
 /*
  * test_check.c
- *	  Counted, printed checks for the standalone test programs.
+ *	  Counted, printed checks for the standalone test programs, and their
+ *	  pseudo-random inputs.
  */
 #include "test_check.h"
 
@@ -33,4 +34,14 @@ check_summary(void)
 {
 	printf("%d passed, %d failed\n", checks_passed, checks_failed);
 	return checks_failed == 0 ? 0 : 1;
+}
+
+/* A deterministic pseudo-random float in [-1, 1) from *state (xorshift32, nonzero): test inputs. */
+float
+test_frand(uint32_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 17;
+	*state ^= *state << 5;
+	return (float) (*state / 4294967296.0 * 2.0 - 1.0);
 }

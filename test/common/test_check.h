@@ -7,6 +7,7 @@
 #define TEST_CHECK_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 extern int	checks_passed;
 extern int	checks_failed;
@@ -16,5 +17,8 @@ void		check(bool ok, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 
 /* Prints "N passed, N failed"; returns the exit status (1 after any failure). */
 int			check_summary(void);
+
+/* A deterministic pseudo-random float in [-1, 1) from *state (xorshift32, nonzero): test inputs. */
+float		test_frand(uint32_t *state);
 
 #endif

@@ -33,16 +33,6 @@ static const char *INT8 = "{\"precision\": \"int8\"}";
 
 static uint32_t rng_state = 2463534242u;
 
-/* A deterministic pseudo-random float in [-1, 1) (xorshift32). */
-static float
-frand(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return (float) (rng_state / 4294967296.0 * 2.0 - 1.0);
-}
-
 /* Applies an options JSON to a model; false with a failed check when refused. */
 static bool
 apply(PiModel *m, const char *options)
@@ -158,11 +148,11 @@ test_layer(int64_t rows, int64_t kdim, int64_t mdim, bool bias, bool relu)
 	PiModel    *m;
 
 	for (int64_t i = 0; i < mdim * kdim; i++)
-		w[i] = frand() * (1.0f + (float) (i % 7));
+		w[i] = test_frand(&rng_state) * (1.0f + (float) (i % 7));
 	for (int64_t j = 0; j < mdim; j++)
-		b[j] = frand();
+		b[j] = test_frand(&rng_state);
 	for (int64_t i = 0; i < rows * kdim; i++)
-		x[i] = frand() * (float) (1 + i % 3);
+		x[i] = test_frand(&rng_state) * (float) (1 + i % 3);
 	if (rows > 1)
 		for (int64_t k = 0; k < kdim; k++)
 			x[kdim + k] = 0.0f;			/* a row of zeros: outputs are the bias */
@@ -240,7 +230,7 @@ test_not_finite(void)
 	PiModel    *m;
 
 	for (int i = 0; i < 12; i++)
-		w[i] = frand();
+		w[i] = test_frand(&rng_state);
 	m = dense_model(4, 3, w, (float[]) {1, 2, 3}, "");
 	if (m != NULL && run(m, x, 3, true, y) && run(m, x, 1, true, y0))
 		check(memcmp(y, y0, sizeof(y0)) == 0 && isnan(y[3]) && isnan(y[4]) && isnan(y[5]) &&

@@ -33,16 +33,6 @@
 
 static uint32_t rng_state = 88172645u;
 
-/* A deterministic pseudo-random float in [-1, 1) (xorshift32). */
-static float
-frand(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return (float) (rng_state / 4294967296.0 * 2.0 - 1.0);
-}
-
 /* Applies an options JSON to a model; false with a failed check when refused. */
 static bool
 apply(PiModel *m, const char *options)
@@ -261,7 +251,7 @@ test_int8_round_trip(void)
 				float		scale = j == 3 ? 0.0f : powf(10.0f, (float) ((j + round) % 61 - 30));
 
 				for (int k = 0; k < K; k++)
-					w[trans ? j * K + k : k * M + j] = frand() * scale;
+					w[trans ? j * K + k : k * M + j] = test_frand(&rng_state) * scale;
 			}
 			if (!pi_int8_quantize_matrix(w, K, M, trans, q, amax))
 			{
@@ -321,15 +311,15 @@ test_storage(const char *op, int64_t kdim, int64_t mdim)
 	static const char *const precisions[] = {"int8", "bf16", "fp16"};
 
 	for (int64_t i = 0; i < kdim * mdim; i++)
-		w[i] = frand() * (1.0f + (float) (i % 7));
+		w[i] = test_frand(&rng_state) * (1.0f + (float) (i % 7));
 	for (int64_t i = 0; i < OUT * mdim; i++)
-		w2[i] = frand() * 0.3f;
+		w2[i] = test_frand(&rng_state) * 0.3f;
 	for (int64_t i = 0; i < mdim; i++)
-		b[i] = frand();
+		b[i] = test_frand(&rng_state);
 	for (int64_t i = 0; i < OUT; i++)
-		b2[i] = frand();
+		b2[i] = test_frand(&rng_state);
 	for (int64_t i = 0; i < ROWS * kdim; i++)
-		x[i] = frand() * 4.0f;
+		x[i] = test_frand(&rng_state) * 4.0f;
 	graph_json(json, sizeof(json), kdim, op);
 	/* MatMul has no bias: its file has w and w2 only, b2 rides on the Dense */
 	if (ntensors == 2)
@@ -589,11 +579,11 @@ test_bf16_layer(int64_t rows, int64_t kdim, int64_t mdim)
 	int			bad = 0;
 
 	for (int64_t i = 0; i < kdim * mdim; i++)
-		w[i] = frand();
+		w[i] = test_frand(&rng_state);
 	for (int64_t i = 0; i < mdim; i++)
-		b[i] = frand();
+		b[i] = test_frand(&rng_state);
 	for (int64_t i = 0; i < rows * kdim; i++)
-		x[i] = frand() * 3.0f;
+		x[i] = test_frand(&rng_state) * 3.0f;
 	snprintf(json, sizeof(json),
 			 "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"shape\":[-1,%lld]}],"
 			 "\"outputs\":[\"y\"],\"nodes\":[{\"name\":\"y\",\"op\":\"Gemm\",\"inputs\":[\"x\",\"w\",\"b\"],"
