@@ -37,6 +37,13 @@ typedef struct PiKernelArgs
 PiExecutor *pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err);
 
 /*
+ * Creates an executor for up to max_batch rows that reads the weights owner
+ * packed instead of packing its own: owner must outlive it, and runs of the
+ * two may go on at once (packed weights are only read).
+ */
+PiExecutor *pi_executor_new_sharing(const PiExecutor *owner, int64_t max_batch, PiError *err);
+
+/*
  * Reallocates the executor's activation buffers for up to max_batch rows,
  * keeping its packed weights; on failure it runs nothing until a resize
  * succeeds.  pi_executor_bytes(model, max_batch) is still its size.
@@ -48,6 +55,12 @@ PiStatus	pi_executor_resize(PiExecutor *ex, int64_t max_batch, PiError *err);
  * max_batch; false when that overflows.
  */
 bool		pi_executor_bytes(const PiModel *model, int64_t max_batch, int64_t *bytes);
+
+/*
+ * Bytes of the weights pi_executor_new packs (part of pi_executor_bytes, and
+ * all that pi_executor_new_sharing does not allocate); false on overflow.
+ */
+bool		pi_executor_packed_bytes(const PiModel *model, int64_t *bytes);
 
 /*
  * Called between nodes when set (the server installs one that raises on a

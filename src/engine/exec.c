@@ -24,6 +24,7 @@ struct PiExecutor
 	float	  **buffers;
 	float	   *scratch;
 	float	  **packed;			/* per node: its weights packed for the kernel, or NULL */
+	bool		shares_packed;	/* packed belongs to another executor (pi_executor_new_sharing) */
 	bool		fused;			/* run the epilogues fusion folded */
 	int64_t		pass_rows;		/* rows that go through the whole graph at a time */
 };
@@ -141,6 +142,25 @@ buffer_holds_batch(const PiModel *m, int b)
 	return false;
 }
 
+/* Bytes of the weights pi_executor_new packs for model; false on overflow. */
+bool
+pi_executor_packed_bytes(const PiModel *model, int64_t *bytes)
+{
+	int64_t		total = 0;
+
+	for (int pos = 0; pos < model->norder; pos++)
+	{
+		int64_t		packed;
+
+		if (!pi_mul_size(node_packed_floats(model, &model->nodes[model->order[pos]]), sizeof(float), &packed) ||
+			total > INT64_MAX - packed)
+			return false;
+		total += packed;
+	}
+	*bytes = total;
+	return true;
+}
+
 /*
  * Bytes pi_executor_new allocates for max_batch rows: the graph inputs' and
  * outputs' buffers for the whole batch, the others for one pass, the
@@ -152,6 +172,7 @@ pi_executor_bytes(const PiModel *model, int64_t max_batch, int64_t *bytes)
 	int64_t		total = sizeof(PiExecutor) + sizeof(float *) * (model->nbuffers + model->nnodes + 2);
 	int64_t		pass = pass_rows(model, max_batch);
 	int64_t		scratch = 0;
+	int64_t		packed;
 
 	for (int b = 0; b < model->nbuffers; b++)
 	{
@@ -163,16 +184,11 @@ pi_executor_bytes(const PiModel *model, int64_t max_batch, int64_t *bytes)
 		total += n;
 	}
 	for (int pos = 0; pos < model->norder; pos++)
-	{
-		const PiNode *n = &model->nodes[model->order[pos]];
-		int64_t		packed;
-
-		if (node_scratch_bytes(model, n, max_batch) > scratch)
-			scratch = node_scratch_bytes(model, n, max_batch);
-		if (!pi_mul_size(node_packed_floats(model, n), sizeof(float), &packed) || total > INT64_MAX - packed)
-			return false;
-		total += packed;
-	}
+		if (node_scratch_bytes(model, &model->nodes[model->order[pos]], max_batch) > scratch)
+			scratch = node_scratch_bytes(model, &model->nodes[model->order[pos]], max_batch);
+	if (!pi_executor_packed_bytes(model, &packed) || total > INT64_MAX - packed)
+		return false;
+	total += packed;
 	if (scratch > INT64_MAX - PI_IMAGE_ALIGN - total)
 		return false;
 	*bytes = total + scratch + PI_IMAGE_ALIGN;
@@ -242,9 +258,9 @@ nomem:
 	return pi_fail(err, PI_ERR_NOMEM, "out of memory for a batch of %lld rows", (long long) max_batch);
 }
 
-/* Creates an executor for up to max_batch rows per run. */
-PiExecutor *
-pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
+/* An executor of model with no buffers yet, or NULL with err set. */
+static PiExecutor *
+executor_alloc(const PiModel *model, int64_t max_batch, PiError *err)
 {
 	PiExecutor *ex;
 
@@ -270,12 +286,42 @@ pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
 	}
 	ex->model = model;
 	ex->fused = true;
+	return ex;
+}
+
+/* Creates an executor for up to max_batch rows per run. */
+PiExecutor *
+pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
+{
+	PiExecutor *ex = executor_alloc(model, max_batch, err);
+
+	if (ex == NULL)
+		return NULL;
 	if (!pack_weights(ex))
 	{
 		pi_executor_free(ex);
 		pi_fail(err, PI_ERR_NOMEM, "out of memory for the packed weights");
 		return NULL;
 	}
+	if (alloc_activations(ex, max_batch, err) != PI_OK)
+	{
+		pi_executor_free(ex);
+		return NULL;
+	}
+	return ex;
+}
+
+/* Creates an executor for up to max_batch rows that reads owner's packed weights. */
+PiExecutor *
+pi_executor_new_sharing(const PiExecutor *owner, int64_t max_batch, PiError *err)
+{
+	PiExecutor *ex = executor_alloc(owner->model, max_batch, err);
+
+	if (ex == NULL)
+		return NULL;
+	ex->packed = owner->packed;
+	ex->shares_packed = true;
+	ex->fused = owner->fused;
 	if (alloc_activations(ex, max_batch, err) != PI_OK)
 	{
 		pi_executor_free(ex);
@@ -305,10 +351,12 @@ pi_executor_free(PiExecutor *ex)
 	if (ex == NULL)
 		return;
 	free_activations(ex);
-	if (ex->packed)
+	if (ex->packed && !ex->shares_packed)
+	{
 		for (int i = 0; i < ex->model->nnodes; i++)
 			free(ex->packed[i]);
-	free(ex->packed);
+		free(ex->packed);
+	}
 	free(ex);
 }
 

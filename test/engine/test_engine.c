@@ -159,9 +159,20 @@ run_from_image(const char *name, const PiModel *m, const PiTensorSet *io,
 	free(image);
 }
 
+/* Copies the first rows of the batch's inputs into ex and runs them; false with err set when it fails. */
+static bool
+run_batch_prefix(PiExecutor *ex, const PiModel *m, const PiTensorSet *io, int64_t rows, PiError *err)
+{
+	for (int i = 0; i < m->ninputs; i++)
+		memcpy(pi_executor_input(ex, i), test_fixture_input(io, m, i)->data,
+			   sizeof(float) * rows * pi_value_row_elems(&m->values[m->inputs[i]]));
+	return pi_executor_run(ex, rows, err) == PI_OK;
+}
+
 /*
  * One executor made for one row, resized to 8 copies of the batch and back
- * to one row (its packed weights kept): PyTorch's outputs at every size.
+ * to one row (its packed weights kept), and a second that reads its packed
+ * weights (pi_executor_new_sharing): PyTorch's outputs at every size.
  */
 static void
 run_resized(const char *name, const PiModel *m, const PiTensorSet *io,
@@ -169,26 +180,30 @@ run_resized(const char *name, const PiModel *m, const PiTensorSet *io,
 {
 	PiError		err = {0};
 	PiExecutor *ex = pi_executor_new(m, 1, &err);
+	PiExecutor *sharer = NULL;
 	const int64_t sizes[] = {1, batch * 8, 1};
+	int64_t		n = batch * pi_value_row_elems(&m->values[m->outputs[0]]);
 	double		worst = 0.0;
 	bool		ran = ex != NULL;
 
 	for (int s = 0; s < 3 && ran; s++)
 	{
 		int64_t		rows = sizes[s] < batch ? sizes[s] : batch;
-		int64_t		n = rows * pi_value_row_elems(&m->values[m->outputs[0]]);
 
 		ran = pi_executor_resize(ex, sizes[s], &err) == PI_OK &&
-			pi_executor_max_batch(ex) == sizes[s];
-		for (int i = 0; i < m->ninputs && ran; i++)
-			memcpy(pi_executor_input(ex, i), test_fixture_input(io, m, i)->data,
-				   sizeof(float) * rows * pi_value_row_elems(&m->values[m->inputs[i]]));
-		ran = ran && pi_executor_run(ex, rows, &err) == PI_OK;
+			pi_executor_max_batch(ex) == sizes[s] && run_batch_prefix(ex, m, io, rows, &err);
 		if (ran)
-			worst = fmax(worst, worst_error(pi_executor_output(ex, 0), expected->data, n));
+			worst = fmax(worst, worst_error(pi_executor_output(ex, 0), expected->data,
+											rows * pi_value_row_elems(&m->values[m->outputs[0]])));
 	}
-	check(ran && worst <= 1e-4, "%s: executor resized 1, %lld, 1 rows, worst relative error %.2e%s%s",
-		  name, (long long) (batch * 8), worst, ran ? "" : ": ", ran ? "" : err.message);
+	ran = ran && (sharer = pi_executor_new_sharing(ex, batch, &err)) != NULL &&
+		run_batch_prefix(sharer, m, io, batch, &err);
+	if (ran)
+		worst = fmax(worst, worst_error(pi_executor_output(sharer, 0), expected->data, n));
+	check(ran && worst <= 1e-4, "%s: executor resized 1, %lld, 1 rows, and one sharing its packed weights, "
+		  "worst relative error %.2e%s%s", name, (long long) (batch * 8), worst, ran ? "" : ": ",
+		  ran ? "" : err.message);
+	pi_executor_free(sharer);
 	pi_executor_free(ex);
 }
 
