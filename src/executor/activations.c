@@ -1,11 +1,12 @@
 /*
  * activations.c
  *	  The executor's activation buffers: none at LOAD; made for a model at
- *	  its first RUN and grown (by doubling) when a RUN brings more rows,
- *	  within the memory limit the worker sends with every RUN.  Other
- *	  models' buffers are freed, least recently run first, to make room.
- *	  Sizes follow the engine's buffer plan (pi_executor_bytes) on either
- *	  device, so that the worker can size its RUNs from the LOAD reply.
+ *	  its first RUN and grown (by doubling, keeping its packed weights) when
+ *	  a RUN brings more rows, within the memory limit the worker sends with
+ *	  every RUN.  Other models' buffers are freed, least recently run
+ *	  first, to make room.  Sizes follow the engine's buffer plan
+ *	  (pi_executor_bytes) on either device, so that the worker can size its
+ *	  RUNs from the LOAD reply.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -17,7 +18,8 @@
  * row_bytes, and at most max_rows rows fit (max_batch, or fewer where one
  * buffer would pass INT32_MAX floats, which BLAS cannot address; 0 when
  * not even one row can).  With lanes lanes (CPU threads), each holds its
- * share of the rows, rounded up, and its own fixed part.
+ * share of the rows, rounded up, and its own fixed part but for the packed
+ * weights, which the first lane holds for all.
  */
 void
 activations_plan(LoadedModel *lm, int64_t max_batch, int lanes)
@@ -25,7 +27,8 @@ activations_plan(LoadedModel *lm, int64_t max_batch, int lanes)
 	const PiModel *m = lm->model;
 	int64_t		widest = 1;
 	int64_t		one,
-				two;
+				two,
+				packed;
 
 	for (int b = 0; b < m->nbuffers; b++)
 		if (m->buffer_row_elems[b] > widest)
@@ -33,7 +36,8 @@ activations_plan(LoadedModel *lm, int64_t max_batch, int lanes)
 	lm->max_rows = INT32_MAX / widest;
 	if (lm->max_rows > max_batch)
 		lm->max_rows = max_batch;
-	if (lm->max_rows < 1 || !pi_executor_bytes(m, 1, &one) || !pi_executor_bytes(m, 2, &two))
+	if (lm->max_rows < 1 || !pi_executor_bytes(m, 1, &one) || !pi_executor_bytes(m, 2, &two) ||
+		!pi_executor_packed_bytes(m, &packed))
 	{
 		lm->max_rows = 0;
 		lm->fixed_bytes = lm->row_bytes = 0;
@@ -41,8 +45,8 @@ activations_plan(LoadedModel *lm, int64_t max_batch, int lanes)
 	}
 	lm->row_bytes = two - one;
 	lm->fixed_bytes = one - lm->row_bytes;
-	/* lanes x (fixed + ceil(r / lanes) rows) <= lanes x fixed + (r + lanes - 1) rows */
-	lm->fixed_bytes = lanes * lm->fixed_bytes + (lanes - 1) * lm->row_bytes;
+	/* packed + lanes x (fixed - packed + ceil(r / lanes) rows) <= that + (r + lanes - 1) rows */
+	lm->fixed_bytes = packed + lanes * (lm->fixed_bytes - packed) + (lanes - 1) * lm->row_bytes;
 }
 
 /* Bytes of lm's buffers for rows rows by its plan (rows <= max_rows: no overflow). */
@@ -106,18 +110,20 @@ activations_reserve(ExecState *st, LoadedModel *lm, int64_t rows, int64_t limit,
 			capacity = lm->max_rows;
 		if (limit > 0 && plan_bytes(lm, capacity) > limit)
 			capacity = (limit - lm->fixed_bytes) / lm->row_bytes;
-		activations_free(st, lm);
 	}
 	while (limit > 0 && st->activation_bytes - lm->activation_bytes + plan_bytes(lm, capacity) > limit &&
 		   (victim = least_recently_run(st, lm)) != NULL)
 		activations_free(st, victim);
-	if (lm->capacity > 0)
+	if (capacity == lm->capacity)
 		return PI_OK;
-	status = device_buffers_new(&st->device, lm, capacity, err);
+	status = device_buffers_resize(&st->device, lm, capacity, err);
 	if (status != PI_OK)
+	{
+		activations_free(st, lm);
 		return status;
+	}
+	st->activation_bytes += plan_bytes(lm, capacity) - lm->activation_bytes;
 	lm->capacity = capacity;
 	lm->activation_bytes = plan_bytes(lm, capacity);
-	st->activation_bytes += lm->activation_bytes;
 	return PI_OK;
 }

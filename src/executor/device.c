@@ -154,12 +154,16 @@ device_load(ExecDevice *dev, LoadedModel *lm, PiError *err)
 	return PI_OK;
 }
 
-/* Makes lm's activation buffers for runs of up to rows rows (it has none). */
+/*
+ * Makes or remakes lm's activation buffers for runs of up to rows rows (the
+ * CPU's lanes keep their packed weights); on failure it has none.
+ */
 PiStatus
-device_buffers_new(ExecDevice *dev, LoadedModel *lm, int64_t rows, PiError *err)
+device_buffers_resize(ExecDevice *dev, LoadedModel *lm, int64_t rows, PiError *err)
 {
 	if (!dev->cuda)
-		return lanes_new(lm, dev->threads, rows, err);
+		return lanes_resize(lm, dev->threads, rows, err);
+	dev->api.executor_free(lm->gpu);
 	lm->gpu = dev->api.executor_new(lm->device_model, rows, err);
 	return lm->gpu != NULL ? PI_OK : err->status;
 }
@@ -174,7 +178,7 @@ device_buffers_free(ExecDevice *dev, LoadedModel *lm)
 	lm->gpu = NULL;
 }
 
-/* Frees what device_load and device_buffers_new made: the buffers before the device model. */
+/* Frees what device_load and device_buffers_resize made: the buffers before the device model. */
 void
 device_release(ExecDevice *dev, LoadedModel *lm)
 {

@@ -95,7 +95,7 @@ bool		device_open(ExecDevice *dev, const char *kind, int threads, const char *cu
 void		device_close(ExecDevice *dev);
 int64_t		device_free_bytes(ExecDevice *dev);
 PiStatus	device_load(ExecDevice *dev, LoadedModel *lm, PiError *err);
-PiStatus	device_buffers_new(ExecDevice *dev, LoadedModel *lm, int64_t rows, PiError *err);
+PiStatus	device_buffers_resize(ExecDevice *dev, LoadedModel *lm, int64_t rows, PiError *err);
 void		device_buffers_free(ExecDevice *dev, LoadedModel *lm);
 void		device_release(ExecDevice *dev, LoadedModel *lm);
 PiStatus	device_run(ExecDevice *dev, LoadedModel *lm, uint8_t *arena, const PiExecRequest *req,
@@ -103,7 +103,7 @@ PiStatus	device_run(ExecDevice *dev, LoadedModel *lm, uint8_t *arena, const PiEx
 
 /* lanes.c */
 void		lanes_share_blas(void);
-PiStatus	lanes_new(LoadedModel *lm, int threads, int64_t rows, PiError *err);
+PiStatus	lanes_resize(LoadedModel *lm, int threads, int64_t rows, PiError *err);
 void		lanes_free(LoadedModel *lm);
 PiStatus	lanes_run(LoadedModel *lm, uint8_t *arena, const PiExecRequest *req, PiError *err);
 

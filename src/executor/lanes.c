@@ -5,9 +5,10 @@
  *	  are shared among them, each lane copying its rows in from the arena,
  *	  running them and copying its outputs back, at the same time.  The
  *	  executor is not a PostgreSQL backend, so it may start threads; one
- *	  RUN's lanes start and end with it.
+ *	  RUN's lanes start and end with it.  The first lane packs the weights
+ *	  its kernels read packed; the others read its copy.
  *
- *	  What the lanes share is read-only (the model and its weights) except
+ *	  What the lanes share is read-only (the model and its packed weights) except
  *	  the BLAS library, whose serial build may not be called from several
  *	  threads at once: lanes_share_blas serialises its calls, which the
  *	  engine makes only for GEMMs its own kernels do not take (products of
@@ -70,30 +71,48 @@ lanes_share_blas(void)
 }
 
 /*
- * Makes lm's lanes for runs of up to rows rows: min(threads, rows) engine
- * executors of ceil(rows / lanes) rows each; on failure none stay.
+ * Makes or resizes lm's lanes for runs of up to rows rows: min(threads,
+ * rows) engine executors of ceil(rows / lanes) rows each, the first one's
+ * packed weights kept and read by the rest; on failure none stay.
  */
 PiStatus
-lanes_new(LoadedModel *lm, int threads, int64_t rows, PiError *err)
+lanes_resize(LoadedModel *lm, int threads, int64_t rows, PiError *err)
 {
 	int			lanes = rows < threads ? (int) rows : threads;
 	int64_t		per = (rows + lanes - 1) / lanes;
 
+	for (int j = PI_EXEC_MAX_THREADS - 1; j >= lanes; j--)
+	{
+		pi_executor_free(lm->cpu[j]);
+		lm->cpu[j] = NULL;
+	}
 	for (int j = 0; j < lanes; j++)
-		if ((lm->cpu[j] = pi_executor_new(lm->model, per, err)) == NULL)
+	{
+		PiStatus	st;
+
+		if (lm->cpu[j] != NULL)
+			st = pi_executor_resize(lm->cpu[j], per, err);
+		else
+		{
+			lm->cpu[j] = j == 0 ? pi_executor_new(lm->model, per, err) :
+				pi_executor_new_sharing(lm->cpu[0], per, err);
+			st = lm->cpu[j] != NULL ? PI_OK : err->status;
+		}
+		if (st != PI_OK)
 		{
 			lanes_free(lm);
-			return err->status;
+			return st;
 		}
+	}
 	lm->lanes = lanes;
 	return PI_OK;
 }
 
-/* Frees lm's lanes, if it has them. */
+/* Frees lm's lanes, if it has them: the first, whose packed weights the others read, last. */
 void
 lanes_free(LoadedModel *lm)
 {
-	for (int j = 0; j < PI_EXEC_MAX_THREADS; j++)
+	for (int j = PI_EXEC_MAX_THREADS - 1; j >= 0; j--)
 	{
 		pi_executor_free(lm->cpu[j]);
 		lm->cpu[j] = NULL;

@@ -462,7 +462,10 @@ threads_case(const char *dir, const char *name)
 {
 	Fixture		f;
 	PiExecReply one,
-				three;
+				three,
+				reply;
+	PiExecRequest first;
+	int64_t		packed = 0;
 	uint64_t	handle = next_handle++;
 
 	if (!fixture_open(dir, name, &f) || f.model->ninputs > PI_EXEC_MAX_IO)
@@ -471,13 +474,20 @@ threads_case(const char *dir, const char *name)
 		return;
 	}
 	if (load_fixture(&fixtures_exec, &f, handle, &one) == PI_OK &&
-		load_fixture(&threads_exec, &f, handle, &three) == PI_OK)
+		load_fixture(&threads_exec, &f, handle, &three) == PI_OK &&
+		pi_executor_packed_bytes(f.model, &packed))
 	{
 		check(three.row_bytes == one.row_bytes &&
-			  three.fixed_bytes == 3 * one.fixed_bytes + 2 * one.row_bytes,
-			  "%s: the plan of three lanes is three fixed parts and two rows more (%lld + r x %lld, one lane "
-			  "%lld + r x %lld)", name, (long long) three.fixed_bytes, (long long) three.row_bytes,
+			  three.fixed_bytes == packed + 3 * (one.fixed_bytes - packed) + 2 * one.row_bytes,
+			  "%s: the plan of three lanes is one copy of the %lld packed bytes, three of the rest of the fixed "
+			  "part and two rows more (%lld + r x %lld, one lane %lld + r x %lld)", name, (long long) packed,
+			  (long long) three.fixed_bytes, (long long) three.row_bytes,
 			  (long long) one.fixed_bytes, (long long) one.row_bytes);
+		/* one lane for a row first: the batch's RUN then grows it and adds the lanes that share its weights */
+		first = fixture_run_request(&threads_exec, &f, handle);
+		first.rows = 1;
+		check(request(&threads_exec, &first, NULL, &reply) == 0 && reply.status == PI_OK,
+			  "%s: RUN of one row on three lanes: %s", name, reply.message);
 		run_and_compare(&threads_exec, &f, handle, false, 1e-5);
 		unload(&threads_exec, name, handle, f.image_bytes);
 		unload(&fixtures_exec, name, handle, f.image_bytes);
@@ -512,7 +522,7 @@ test_threads(const char *dir)
 	cases = test_fixture_each(dir, threads_case);
 	check(threads_run >= 40, "%d of %d fixtures ran on three lanes", threads_run, cases);
 	snprintf(what, sizeof(what), "three lanes (PG_INFER_EXECUTOR_THREADS=3): %d fixtures within 1e-5 of the "
-			 "in-process engine, plans of three lanes", threads_run);
+			 "in-process engine, plans of three lanes with one copy of the packed weights", threads_run);
 	group_end(what);
 }
 
@@ -769,6 +779,90 @@ process_rss(pid_t pid)
 			kb = atoll(line + 6);
 	fclose(f);
 	return kb < 0 ? -1 : kb * 1024;
+}
+
+/* A Dense model of in x out weights (all 1/in), as a fixture with its image; false with a failed check. */
+static bool
+dense_model(const char *name, int64_t in, int64_t out, Fixture *f)
+{
+	char		json[512];
+	PiTensorSet weights = {0};
+	PiError		err = {0};
+
+	memset(f, 0, sizeof(*f));
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	snprintf(json, sizeof(json),
+			 "{\"format\": \"pg_infer\", \"version\": 1,"
+			 " \"inputs\": [{\"name\": \"x\", \"dtype\": \"float32\", \"shape\": [-1, %lld]}],"
+			 " \"outputs\": [{\"name\": \"y\"}],"
+			 " \"nodes\": [{\"name\": \"y\", \"op\": \"Dense\", \"inputs\": [\"x\", \"w\"]}]}",
+			 (long long) in);
+	weights.tensors = calloc(1, sizeof(PiTensor));
+	if (weights.tensors == NULL || (weights.tensors[0].data = malloc(sizeof(float) * in * out)) == NULL)
+	{
+		free(weights.tensors);
+		check(false, "%s: out of memory", name);
+		return false;
+	}
+	weights.count = 1;
+	weights.tensors[0].name = strdup("w");
+	weights.tensors[0].rank = 2;
+	weights.tensors[0].dims[0] = out;
+	weights.tensors[0].dims[1] = in;
+	weights.tensors[0].numel = in * out;
+	for (int64_t k = 0; k < in * out; k++)
+		weights.tensors[0].data[k] = 1.0f / in;
+	if (pi_graph_load(json, strlen(json), &weights, &f->model, &err) != PI_OK)
+	{
+		pi_tensor_set_free(&weights);
+		check(false, "%s: graph: %s", name, err.message);
+		return false;
+	}
+	pi_tensor_set_free(&weights);
+	return fixture_image(f);
+}
+
+/*
+ * Three lanes pack a model's weights once: a RUN over all three grows the
+ * executor's memory by one packed copy (plus buffers), not three.
+ */
+static void
+test_threads_share_weights(void)
+{
+	const int64_t mib = 1024 * 1024;
+	Fixture		dense;
+	PiExecReply reply;
+	PiExecRequest req;
+	int64_t		packed = 0,
+				rss;
+	uint64_t	handle = next_handle++;
+
+	if (!dense_model("dense_2048x4096", 2048, 4096, &dense))
+		return;
+	if (load_fixture(&threads_exec, &dense, handle, &reply) == PI_OK &&
+		pi_executor_packed_bytes(dense.model, &packed))
+	{
+		check(packed >= 32 * mib, "dense_2048x4096 packs %lld bytes of weights (32 MiB expected at least)",
+			  (long long) packed);
+		rss = process_rss(threads_exec.proc.pid);
+		req = make_request(PI_EXEC_RUN, handle);
+		req.rows = 3;
+		req.noutputs = 1;
+		memset(threads_exec.arena, 0, sizeof(float) * 3 * 2048);
+		req.output_offset[0] = sizeof(float) * 3 * 2048;
+		check(request(&threads_exec, &req, NULL, &reply) == 0 && reply.status == PI_OK &&
+			  ((const float *) (threads_exec.arena + req.output_offset[0]))[0] == 0.0f,
+			  "dense_2048x4096: RUN of 3 rows on three lanes: %s", reply.message);
+		check(rss > 0 && process_rss(threads_exec.proc.pid) - rss < 2 * packed,
+			  "dense_2048x4096: the RUN on three lanes grew the executor by %lld MiB, less than two copies of "
+			  "its %lld MiB of packed weights", (long long) ((process_rss(threads_exec.proc.pid) - rss) / mib),
+			  (long long) (packed / mib));
+		unload(&threads_exec, dense.name, handle, dense.image_bytes);
+	}
+	else
+		check(false, "dense_2048x4096: LOAD on three lanes: %s", reply.message);
+	fixture_close(&dense);
+	group_end("three lanes share one packed copy of a model's weights (executor memory)");
 }
 
 /*
@@ -1241,6 +1335,7 @@ main(int argc, char **argv)
 				  "bad LOAD requests (duplicate handle, no image, damaged images) refused, the model still runs");
 	test_bad_requests(argv[2]);
 	test_threads(argv[2]);
+	test_threads_share_weights();
 	exec_end(&threads_exec, how, sizeof(how));
 	exec_end(&fixtures_exec, how, sizeof(how));
 	test_activations(argv[2]);
