@@ -50,6 +50,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "test"))
 from mnist_data import load_mnist_test_set  # noqa: E402
+from safetensors_writer import safetensors_bytes  # noqa: E402
 SCRATCH = os.path.join(ROOT, "test", "scratch-server.sh")
 MODEL_DIR = os.path.join(ROOT, "models", "mnist")
 DATA_DIR = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "mnist"))
@@ -76,6 +77,24 @@ SERVER_CONF = [
     "synchronous_commit = off",
     "maintenance_work_mem = '256MB'",
 ]
+
+
+def mlp_model(layers, seed):
+    """Graph JSON and safetensors of a Dense/Relu MLP with He-initialised weights."""
+    rng = np.random.default_rng(seed)
+    nodes, tensors, x = [], {}, "x"
+    for i, (n_in, n_out) in enumerate(zip(layers, layers[1:])):
+        tensors[f"w{i}"] = (rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)).astype("f4")
+        tensors[f"b{i}"] = np.zeros(n_out, "f4")
+        nodes.append({"name": f"d{i}", "op": "Dense", "inputs": [x, f"w{i}", f"b{i}"]})
+        x = f"d{i}"
+        if i < len(layers) - 2:
+            nodes.append({"name": f"r{i}", "op": "Relu", "inputs": [x]})
+            x = f"r{i}"
+    graph = {"format": "pg_infer", "version": 1,
+             "inputs": [{"name": "x", "dtype": "float32", "shape": [-1, layers[0]]}],
+             "outputs": [{"name": x}], "nodes": nodes}
+    return json.dumps(graph), safetensors_bytes(tensors)
 
 
 def log(msg):

@@ -29,20 +29,17 @@ are stopped at the end, also on failure.  Needs root or the postgres user
     python3 test/bench/shared_cache.py [--runs 15] [--clients 16]
 """
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import time
 
-import numpy as np
 import psycopg
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bench as B  # noqa: E402  (machine info, scratch server helpers)
-from safetensors_writer import safetensors_bytes  # noqa: E402
 
 ROOT = B.ROOT
 BIG_LAYERS = [784, 4096, 4096, 1024, 10]
@@ -52,24 +49,6 @@ SERVERS = {
 }
 FLOOR_MEMORY_RATIO = 1.3
 FLOOR_FIRST_CALL_MS = 2.0
-
-
-def mlp_model(layers, seed):
-    """Graph JSON and safetensors of a Dense/Relu MLP with He-initialised weights."""
-    rng = np.random.default_rng(seed)
-    nodes, tensors, x = [], {}, "x"
-    for i, (n_in, n_out) in enumerate(zip(layers, layers[1:])):
-        tensors[f"w{i}"] = (rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)).astype("f4")
-        tensors[f"b{i}"] = np.zeros(n_out, "f4")
-        nodes.append({"name": f"d{i}", "op": "Dense", "inputs": [x, f"w{i}", f"b{i}"]})
-        x = f"d{i}"
-        if i < len(layers) - 2:
-            nodes.append({"name": f"r{i}", "op": "Relu", "inputs": [x]})
-            x = f"r{i}"
-    graph = {"format": "pg_infer", "version": 1,
-             "inputs": [{"name": "x", "dtype": "float32", "shape": [-1, layers[0]]}],
-             "outputs": [{"name": x}], "nodes": nodes}
-    return json.dumps(graph), safetensors_bytes(tensors)
 
 
 def conninfo(name):
@@ -165,7 +144,7 @@ def main():
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--clients", type=int, default=16)
     args = ap.parse_args()
-    big = mlp_model(BIG_LAYERS, seed=7)
+    big = B.mlp_model(BIG_LAYERS, seed=7)
     model_bytes = sum(a * b * 4 + b * 4 for a, b in zip(BIG_LAYERS, BIG_LAYERS[1:]))
     ok = False
     try:

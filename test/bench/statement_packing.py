@@ -16,7 +16,7 @@ test/scratch-server.sh); creates its models in the database given:
   mlp      test/bench/models/mlp.onnx, 784-512-256-10
   resnet   test/bench/models/resnet_cifar.onnx, a ResNet-style CNN on 3x32x32
   wide     a 1024-4096-4096-10 MLP (Dense/Relu), random float32 weights from
-           numpy (fixed seed), 80 MB: a large model's packing
+           numpy (fixed seed, bench.mlp_model), 80 MB: a large model's packing
 
   statement_packing.py --host DIR --port PORT --dbname DB --data DIR
 
@@ -24,15 +24,17 @@ where --data is a directory the server can read holding copies of
 models/mnist/model.{json,safetensors} under mnist/ and the two ONNX files.
 """
 import argparse
-import json
 import os
-import struct
 import platform
 import statistics
+import sys
 import time
 
 import numpy as np
 import psycopg
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench as B  # noqa: E402  (the Dense/Relu MLP builder)
 
 WIDE = [1024, 4096, 4096, 10]
 MODELS = [
@@ -46,33 +48,9 @@ MODELS = [
 ]
 
 
-def safetensors_bytes(tensors):
-    """A safetensors file of float32 arrays."""
-    header, offset = {}, 0
-    for name, a in tensors.items():
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        offset += a.nbytes
-    head = json.dumps(header).encode()
-    head += b" " * (-len(head) % 8)
-    return struct.pack("<Q", len(head)) + head + b"".join(a.tobytes() for a in tensors.values())
-
-
 def create_wide(conn):
-    """Stores the wide MLP as model 'wide'."""
-    rng = np.random.default_rng(7)
-    nodes, weights, prev = [], {}, "x"
-    for i, (n_in, n_out) in enumerate(zip(WIDE, WIDE[1:])):
-        weights[f"w{i}"] = (rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype("f4")
-        weights[f"b{i}"] = np.zeros(n_out, "f4")
-        nodes.append({"name": f"d{i}", "op": "Dense", "inputs": [prev, f"w{i}", f"b{i}"]})
-        prev = f"d{i}"
-        if i < len(WIDE) - 2:
-            nodes.append({"name": f"r{i}", "op": "Relu", "inputs": [prev]})
-            prev = f"r{i}"
-    graph = {"format": "pg_infer", "version": 1,
-             "inputs": [{"name": "x", "dtype": "float32", "shape": [-1, WIDE[0]]}],
-             "outputs": [{"name": prev}], "nodes": nodes}
-    conn.execute("SELECT create_model('wide', %s::jsonb, %s)", (json.dumps(graph), safetensors_bytes(weights)))
+    graph, weights = B.mlp_model(WIDE, seed=7)
+    conn.execute("SELECT create_model('wide', %s::jsonb, %s)", (graph, weights))
 
 
 def main():
