@@ -514,6 +514,8 @@ typedef struct PiModel
 	PiPrecision precision;
 	bool		finalized;
 	bool		weights_borrowed;	/* weight data belongs to an image */
+	/* the model whose weights it shares (pi_model_share_weights), or NULL */
+	const struct PiModel *weights_base;
 } PiModel;
 
 /* Allocates an empty model; NULL when out of memory. */
@@ -544,7 +546,8 @@ PiStatus	pi_model_own_weights(PiModel *model, PiError *err);
 /*
  * Points model's weights that base has too (same name, shape and values)
  * at base's data and gives the others data of their own; base must outlive
- * model.  (The same network imported at another sequence length.)
+ * model.  (The same network imported at another sequence length.)  The
+ * model's image then leaves those weights out (pi_model_image_attach_over).
  */
 PiStatus	pi_model_share_weights(PiModel *model, const PiModel *base, PiError *err);
 
@@ -609,6 +612,15 @@ PiStatus	pi_model_image_write(const PiModel *model, uint8_t *dst, PiError *err);
  * must stay mapped and unchanged while the model exists.
  */
 PiModel    *pi_model_image_attach(const uint8_t *image, int64_t len, PiError *err);
+
+/*
+ * The same for the image of a model that shares weights with base
+ * (pi_model_share_weights): those weights, left out of the image, are
+ * base's (same name and shape), so base must outlive the model.  With base
+ * NULL it is pi_model_image_attach, which refuses such an image.
+ */
+PiModel    *pi_model_image_attach_over(const uint8_t *image, int64_t len, const PiModel *base,
+									   PiError *err);
 
 /*
  * Marks the weights that live nodes read (the only ones an image keeps or

@@ -13,7 +13,10 @@
  * Layout: header, value records, node records, node input lists, execution
  * order, buffer sizes, input transform, the string pool of names, the
  * model's strings (categories and labels, src/ir/strings.c), then the
- * weights, each aligned to PI_IMAGE_ALIGN bytes.  An image is trusted (its
+ * weights, each aligned to PI_IMAGE_ALIGN bytes.  A model that shares
+ * weights with a base model (the same network at another sequence length,
+ * pi_model_share_weights) leaves those out: its values record that their
+ * data is the base's, and attaching takes it from the base by name.  An image is trusted (its
  * writer is this file), but attaching still checks every offset against the
  * image's length, so a damaged block fails cleanly instead of crashing.
  */
@@ -23,6 +26,8 @@
 #include "pi_ir.h"
 
 #define PI_IMAGE_MAGIC 0x50494d31	/* "PIM1" */
+#define DATA_NONE (-1)			/* ImageValue.data_offset: no data */
+#define DATA_FROM_BASE (-2)		/* the base model's weight of that name */
 
 typedef struct ImageHeader
 {
@@ -55,7 +60,7 @@ typedef struct ImageValue
 {
 	PiValue		value;			/* name and data pointers are not used */
 	int64_t		name_offset;
-	int64_t		data_offset;	/* -1 when the image has no data for it */
+	int64_t		data_offset;	/* or DATA_NONE, DATA_FROM_BASE */
 } ImageValue;
 
 typedef struct ImageNode
@@ -93,6 +98,19 @@ align(ImageCursor *c)
 	if (c->base != NULL)
 		memset(c->base + c->pos, 0, pad);
 	c->pos += pad;
+}
+
+/* Whether value i of m is a weight whose data is its weights_base's. */
+static bool
+from_base(const PiModel *m, int i)
+{
+	const PiValue *v = &m->values[i];
+	int			j;
+
+	if (m->weights_base == NULL || v->kind != PI_VALUE_WEIGHT || v->data == NULL)
+		return false;
+	j = pi_model_find_value(m->weights_base, v->name);
+	return j >= 0 && m->weights_base->values[j].data == v->data;
 }
 
 /* Writes (or measures, with base NULL) the image of m; returns its length. */
@@ -154,8 +172,10 @@ write_image(const PiModel *m, const bool *used, uint8_t *base)
 		pi_strings_image_write(m, base + strings_at);
 	for (int i = 0; i < m->nvalues; i++)
 	{
-		data_at[i] = -1;
-		if (used[i] && m->values[i].data != NULL)
+		data_at[i] = DATA_NONE;
+		if (used[i] && from_base(m, i))
+			data_at[i] = DATA_FROM_BASE;
+		else if (used[i] && m->values[i].data != NULL)
 		{
 			align(&c);
 			data_at[i] = put(&c, m->values[i].data, (int64_t) sizeof(float) * m->values[i].numel);
@@ -301,9 +321,13 @@ take_array(const uint8_t *image, int64_t image_len, int64_t *at, int64_t count, 
 	return dst;
 }
 
-/* Rebuilds m from the image records; false on any inconsistency. */
+/*
+ * Rebuilds m from the image records, marking in data_from_base (nvalues
+ * entries) the weights that are the base's; false on any inconsistency.
+ */
 static bool
-attach_records(PiModel *m, const ImageHeader *h, const uint8_t *image, int64_t len)
+attach_records(PiModel *m, const ImageHeader *h, const uint8_t *image, int64_t len,
+			   bool *data_from_base)
 {
 	int64_t		at = sizeof(ImageHeader);
 	int64_t		transform = h->input_transform_len;
@@ -328,6 +352,10 @@ attach_records(PiModel *m, const ImageHeader *h, const uint8_t *image, int64_t l
 		m->nvalues = i + 1;
 		if (m->values[i].name == NULL)
 			return false;
+		if (iv.data_offset < DATA_FROM_BASE ||
+			(iv.data_offset == DATA_FROM_BASE && iv.value.kind != PI_VALUE_WEIGHT))
+			return false;
+		data_from_base[i] = iv.data_offset == DATA_FROM_BASE;
 		if (iv.data_offset >= 0)
 		{
 			if (!pi_mul_size(iv.value.numel, sizeof(float), &bytes) ||
@@ -388,6 +416,39 @@ attach_records(PiModel *m, const ImageHeader *h, const uint8_t *image, int64_t l
 }
 
 /*
+ * Points the weights an image left to its base at base's data of the same
+ * name, kind and shape (data_from_base lists them); fails naming the first
+ * that base lacks.
+ */
+static PiStatus
+take_from_base(PiModel *m, const bool *data_from_base, const PiModel *base, PiError *err)
+{
+	for (int i = 0; i < m->nvalues; i++)
+	{
+		PiValue    *v = &m->values[i];
+		const PiValue *b;
+		int			j;
+
+		if (!data_from_base[i])
+			continue;
+		if (base == NULL)
+			return pi_fail(err, PI_ERR_INVALID,
+						   "model image takes weight \"%s\" from a base model, and none was given",
+						   v->name);
+		j = pi_model_find_value(base, v->name);
+		b = j >= 0 ? &base->values[j] : NULL;
+		if (b == NULL || b->kind != PI_VALUE_WEIGHT || b->data == NULL || b->rank != v->rank ||
+			b->numel != v->numel || memcmp(b->dims, v->dims, sizeof(v->dims[0]) * v->rank) != 0)
+			return pi_fail(err, PI_ERR_INVALID,
+						   "model image takes weight \"%s\" from its base model, which has no weight of that name and shape",
+						   v->name);
+		v->data = b->data;
+	}
+	m->weights_base = base;
+	return PI_OK;
+}
+
+/*
  * A model that runs from an image written by pi_model_image_write.  Its
  * weights point into the image, which must stay mapped and unchanged for
  * the model's lifetime; pi_model_free does not free them.
@@ -395,8 +456,20 @@ attach_records(PiModel *m, const ImageHeader *h, const uint8_t *image, int64_t l
 PiModel *
 pi_model_image_attach(const uint8_t *image, int64_t len, PiError *err)
 {
+	return pi_model_image_attach_over(image, len, NULL, err);
+}
+
+/*
+ * The same for an image whose weights shared with base are base's (NULL:
+ * none may be).
+ */
+PiModel *
+pi_model_image_attach_over(const uint8_t *image, int64_t len, const PiModel *base,
+						   PiError *err)
+{
 	ImageHeader h;
 	PiModel    *m;
+	bool	   *data_from_base;
 
 	if (((uintptr_t) image) % PI_IMAGE_ALIGN != 0 ||
 		!take(image, len, 0, &h, sizeof(h)) || h.magic != PI_IMAGE_MAGIC ||
@@ -415,18 +488,29 @@ pi_model_image_attach(const uint8_t *image, int64_t len, PiError *err)
 		return NULL;
 	}
 	m = pi_model_new();
-	if (m == NULL)
+	data_from_base = calloc(h.nvalues + 1, sizeof(bool));
+	if (m == NULL || data_from_base == NULL)
 	{
+		pi_model_free(m);
+		free(data_from_base);
 		pi_fail(err, PI_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
 	m->weights_borrowed = true;
-	if (!attach_records(m, &h, image, len))
+	if (!attach_records(m, &h, image, len, data_from_base))
 	{
 		pi_model_free(m);
+		free(data_from_base);
 		pi_fail(err, PI_ERR_CORRUPT, "model image is damaged");
 		return NULL;
 	}
+	if (take_from_base(m, data_from_base, base, err) != PI_OK)
+	{
+		pi_model_free(m);
+		free(data_from_base);
+		return NULL;
+	}
+	free(data_from_base);
 	for (int i = 0; i < h.ninputs; i++)
 		if (h.inputs[i] < 0 || h.inputs[i] >= h.nvalues)
 			goto damaged;

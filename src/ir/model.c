@@ -358,6 +358,7 @@ pi_model_share_weights(PiModel *model, const PiModel *base, PiError *err)
 		else if ((st = pi_value_own_data(v, err)) != PI_OK)
 			return st;
 	}
+	model->weights_base = base;
 	return PI_OK;
 }
 

@@ -1311,6 +1311,55 @@ test_sequence_length(const char *dir)
 				  run_text(variant, 8, ids, 5, got) &&
 				  fabsf(got[0] - want[0]) <= 1e-5f && fabsf(got[5 * 32 - 1] - want[5 * 32 - 1]) <= 1e-5f,
 				  "a variant sharing an image's weights: %s", err.message);
+			if (variant != NULL && attached != NULL)
+			{
+				/* the variant's own image leaves the shared weights to its base */
+				int64_t		vsize = pi_model_image_size(variant);
+				int64_t		whole;
+				int64_t		shared_bytes = 0;
+				uint8_t    *vimage = aligned_alloc(64, (size_t) (vsize + 63) / 64 * 64);
+				PiModel    *over = NULL;
+				PiModel    *alone = NULL;
+				PiModel    *other = pi_model_image_attach(image, size, &err);
+				float		again[32 * 32];
+
+				for (int i = 0; i < variant->nvalues; i++)
+				{
+					int			j = pi_model_find_value(attached, variant->values[i].name);
+
+					if (variant->values[i].kind == PI_VALUE_WEIGHT && j >= 0 &&
+						variant->values[i].data == attached->values[j].data)
+					{
+						shared_bytes += (int64_t) sizeof(float) * variant->values[i].numel;
+						/* a base whose weight of that name has another shape */
+						if (other != NULL && other->values[j].rank > 0)
+							other->values[j].dims[other->values[j].rank - 1] += 1;
+					}
+				}
+				variant->weights_base = NULL;
+				whole = pi_model_image_size(variant);
+				variant->weights_base = attached;
+				check(vimage != NULL && pi_model_image_write(variant, vimage, &err) == PI_OK &&
+					  shared_bytes > 0 && vsize + shared_bytes <= whole,
+					  "variant image of %lld bytes, %lld with the %lld bytes of weights it shares",
+					  (long long) vsize, (long long) whole, (long long) shared_bytes);
+				check((over = pi_model_image_attach_over(vimage, vsize, attached, &err)) != NULL &&
+					  run_text(over, 8, ids, 5, again) && memcmp(again, got, sizeof(float) * 5 * 32) == 0,
+					  "a variant attached over its base runs as the variant: %s", err.message);
+				alone = pi_model_image_attach(vimage, vsize, &err);
+				check(alone == NULL && err.status == PI_ERR_INVALID &&
+					  strstr(err.message, "from a base model, and none was given") != NULL,
+					  "a variant image without its base refused: %s", err.message);
+				pi_model_free(alone);
+				alone = other ? pi_model_image_attach_over(vimage, vsize, other, &err) : NULL;
+				check(other != NULL && alone == NULL && err.status == PI_ERR_INVALID &&
+					  strstr(err.message, "which has no weight of that name and shape") != NULL,
+					  "a variant image over a base of other shapes refused: %s", err.message);
+				pi_model_free(alone);
+				pi_model_free(other);
+				pi_model_free(over);
+				free(vimage);
+			}
 			pi_model_free(variant);
 			pi_model_free(attached);
 			free(image);
