@@ -146,6 +146,10 @@ typedef struct SharedCacheKey
 	int32		version;		/* -1 in shared_cache_forget: all versions */
 	uint64		uid;			/* the version row's never-reused identity; 0
 								 * in shared_cache_forget: any */
+	int32		sequence_length;	/* a text model at another length than
+									 * stored (an image over the version's,
+									 * which has 0); shared_cache_forget
+									 * takes all */
 } SharedCacheKey;
 
 typedef enum SharedCacheEntryState
@@ -229,13 +233,16 @@ typedef struct LoadedModel
 									 * (the stored one, or a variant's);
 									 * else 0 */
 	bool		length_variant; /* a variant: imported at a shorter length,
-								 * its weights its base's */
+								 * its weights its base's; shared_key names
+								 * its image at that length */
+	struct LoadedModel *base;	/* a variant: the version it is of */
 	struct LoadedModel *variants;	/* the base's list of variants, built
 									 * here; in a variant, the next one */
 } LoadedModel;
 
 extern LoadedModel *model_cache_get(const char *name, bool version_given, int32 version);
 extern LoadedModel *model_cache_at_length(LoadedModel *lm, const char *name, int64 length);
+extern uint64 model_cache_pin_variant(const LoadedModel *variant, const char *name);
 extern SharedCacheKey model_cache_key(int32 model_id, int32 version, uint64 uid);
 extern uint64 model_cache_generation(void);
 extern List *model_cache_loaded_versions(void);

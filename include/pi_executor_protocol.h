@@ -35,7 +35,12 @@
  *	        max_rows rows (MAX_BATCH, or
  *	        fewer where a buffer would pass INT32_MAX floats; 0: not even one
  *	        row can be addressed).
+ *	        With base_handle (nonzero), the image is that of the same network
+ *	        at another sequence length, which leaves out the weights it shares
+ *	        with the loaded model base_handle (pi_model_image_attach_over):
+ *	        they are that model's, which cannot be unloaded before it.
  *	UNLOAD  frees model_handle and its buffers.  Reply: the bytes it held.
+ *	        Refused while a model loaded over it (base_handle) is loaded.
  *	RUN     rows rows of model_handle: input i is read from the arena at
  *	        input_offset[i] (rows x the model's row elements of input i),
  *	        output o written at output_offset[o] for o < noutputs.  The
@@ -66,7 +71,7 @@
 
 #include <stdint.h>
 
-#define PI_EXEC_PROTOCOL_MAGIC 0x70694579u	/* "piEx" + 1, bumped with the layout */
+#define PI_EXEC_PROTOCOL_MAGIC 0x7069457au	/* "piEx" + 2, bumped with the layout */
 #define PI_EXEC_FD_COMMANDS 3
 #define PI_EXEC_FD_REPLIES 4
 #define PI_EXEC_FD_ARENA 5
@@ -97,6 +102,7 @@ typedef struct PiExecRequest
 	uint32_t	magic;
 	uint32_t	command;		/* PiExecCommand */
 	uint64_t	model_handle;	/* chosen by the worker, unique per load */
+	uint64_t	base_handle;	/* LOAD: the model it shares weights with; 0: none */
 	int64_t		payload_bytes;	/* LOAD: image bytes that follow */
 	int64_t		rows;			/* RUN */
 	int64_t		memory_limit;	/* RUN: activation bytes of all models; 0: no limit */

@@ -85,6 +85,9 @@ typedef struct WorkerSlot
 	uint64		request_id;		/* the requester's count of its submissions */
 	SharedCacheKey key;			/* the model version */
 	uint64		incarnation;	/* its shared image, pinned by the requester */
+	uint64		base_incarnation;	/* key.sequence_length > 0: the image of
+									 * the version (sequence_length 0), which
+									 * the requester pins too */
 	int			ninputs;
 	int			noutputs;		/* outputs wanted: the model's first noutputs */
 	int64		rows;
@@ -176,7 +179,6 @@ extern bool worker_routes(const LoadedModel *lm, const char *name);
 extern int64 worker_forward(const LoadedModel *lm, const char *name, int64 rows,
 							const float *const *inputs, int noutputs, float *const *outputs);
 extern const char *worker_device_label(void);
-extern bool worker_serves_gpu(void);
 
 /* src/worker/forward.c */
 extern void model_forward(LoadedModel *lm, const char *name, int64 rows,

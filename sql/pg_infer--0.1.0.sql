@@ -219,10 +219,13 @@ REVOKE EXECUTE ON FUNCTION revoke_model(text, name) FROM PUBLIC;
 -- The shared model cache (with pg_infer in shared_preload_libraries): one
 -- row per model version loaded into shared memory; members of
 -- pg_read_all_stats see every database's, others their own database's.
+-- A text model with a symbolic sequence dimension also has a row per
+-- sequence_length the inference worker ran it at (an image of the few
+-- weights that differ; NULL: the version's own image).
 CREATE FUNCTION cached_models(OUT database name, OUT model text, OUT model_id integer,
                               OUT version integer, OUT state text, OUT bytes bigint,
                               OUT pins integer, OUT loads bigint, OUT hits bigint,
-                              OUT last_used timestamptz)
+                              OUT last_used timestamptz, OUT sequence_length integer)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_infer_cached_models'
 LANGUAGE C VOLATILE;
@@ -305,10 +308,12 @@ GRANT SELECT ON pginfer.worker TO PUBLIC;
 -- The model versions resident in the worker's executor (in GPU memory on a
 -- GPU); members of pg_read_all_stats see every database's, others their own
 -- database's.  database is NULL for a dropped database's models until the
--- worker, at its next idle moment, unloads them.
+-- worker, at its next idle moment, unloads them.  A text model with a
+-- symbolic sequence dimension has a row per sequence_length it ran at
+-- (loaded over the version's weights; NULL: the version itself).
 CREATE FUNCTION worker_models(OUT database name, OUT model text, OUT model_id integer,
                               OUT version integer, OUT bytes bigint,
-                              OUT last_used timestamptz)
+                              OUT last_used timestamptz, OUT sequence_length integer)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_infer_worker_models'
 LANGUAGE C VOLATILE;

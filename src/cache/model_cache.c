@@ -588,13 +588,13 @@ model_cache_get(const char *name, bool version_given, int32 version)
 }
 
 /*
- * Imports lm's text model at sequence length `length` for this backend:
- * its stored file is read and imported again, and the weights that do not
- * depend on the length are then lm's own, so the variant keeps only a few
- * of its own (position rows and the like) and the file's bytes go.
+ * Imports lm's text model at sequence length `length`: its stored file is
+ * read and imported again, and the weights that do not depend on the
+ * length are then lm's own, so the model keeps only a few of its own
+ * (position rows and the like) and the file's bytes go.
  */
-static LoadedModel *
-build_variant(LoadedModel *lm, const char *name, int64 length)
+static PiModel *
+build_variant_model(const LoadedModel *lm, const char *name, int64 length)
 {
 	CatalogVersion cv;
 	MemoryContext cxt;
@@ -602,7 +602,6 @@ build_variant(LoadedModel *lm, const char *name, int64 length)
 	PiModel    *volatile model = NULL;
 	PiError		err = {0};
 	volatile PiStatus st = PI_OK;
-	LoadedModel *v;
 
 	if (!catalog_lookup_version(lm->model_id, lm->version, &cv))
 		ereport(ERROR,
@@ -631,6 +630,16 @@ build_variant(LoadedModel *lm, const char *name, int64 length)
 		pi_model_free(model);
 		pg_infer_report(&err, name);
 	}
+	return model;
+}
+
+/* lm's text model at sequence length `length`, for this backend (freed with lm). */
+static LoadedModel *
+build_variant(LoadedModel *lm, const char *name, int64 length)
+{
+	PiModel    *model = build_variant_model(lm, name, length);
+	LoadedModel *v;
+
 	v = MemoryContextAllocZero(TopMemoryContext, sizeof(LoadedModel));
 	strlcpy(v->name, lm->name, NAMEDATALEN);
 	v->model_id = lm->model_id;
@@ -640,7 +649,36 @@ build_variant(LoadedModel *lm, const char *name, int64 length)
 	v->input_elems = pi_value_row_elems(&model->values[model->inputs[0]]);
 	v->sequence_length = length;
 	v->length_variant = true;
+	v->base = lm;
+	v->shared_key = lm->shared_key;
+	v->shared_key.sequence_length = (int32) length;
 	return v;
+}
+
+/* Builds a variant's model for the shared cache (a SharedCacheBuildFunction). */
+static PiModel *
+build_shared_variant(const char *name, const void *arg)
+{
+	const LoadedModel *v = arg;
+
+	return build_variant_model(v->base, name, v->sequence_length);
+}
+
+/*
+ * Pins the shared cache's image of a variant of a version in the shared
+ * cache, building it if no process has: the image leaves out the weights
+ * the variant shares with its version's (pi_model_image_attach_over), so
+ * the inference worker loads it over those.  Returns the image's
+ * incarnation; the caller unpins it (shared_cache_unpin).
+ */
+uint64
+model_cache_pin_variant(const LoadedModel *variant, const char *name)
+{
+	SharedImage image;
+
+	Assert(variant->length_variant && variant->base->shared);
+	shared_cache_acquire(&variant->shared_key, name, build_shared_variant, variant, &image);
+	return image.incarnation;
 }
 
 /*

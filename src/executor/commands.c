@@ -30,7 +30,16 @@ command_load(ExecState *st, const PiExecRequest *req, uint8_t *image, PiExecRepl
 	unsigned long long handle = (unsigned long long) req->model_handle;
 	PiError		err = {0};
 	LoadedModel *lm;
+	LoadedModel *base = NULL;
 
+	if (req->base_handle != 0 && (base = models_find(&st->table, req->base_handle)) == NULL)
+	{
+		pi_fail(&err, PI_ERR_UNDEFINED, "LOAD of model %llu over model %llu: that handle is not loaded",
+				handle, (unsigned long long) req->base_handle);
+		free(image);
+		reply_error(reply, &err);
+		return;
+	}
 	if (image == NULL)
 	{
 		pi_fail(&err, PI_ERR_INVALID, "LOAD of model %llu carries no model image (payload_bytes %lld)",
@@ -55,9 +64,12 @@ command_load(ExecState *st, const PiExecRequest *req, uint8_t *image, PiExecRepl
 	}
 	lm->image = image;
 	lm->image_bytes = req->payload_bytes;
-	lm->model = pi_model_image_attach(image, req->payload_bytes, &err);
+	lm->model = pi_model_image_attach_over(image, req->payload_bytes, base ? base->model : NULL, &err);
 	if (lm->model == NULL)
 		goto failed;
+	lm->base = base;
+	if (base != NULL)
+		base->dependents++;
 	if (lm->model->ninputs > PI_EXEC_MAX_IO)
 	{
 		pi_fail(&err, PI_ERR_LIMIT, "LOAD of model %llu: the model has %d inputs, a request carries at most %d",
@@ -90,6 +102,13 @@ command_unload(ExecState *st, const PiExecRequest *req, PiExecReply *reply)
 	{
 		pi_fail(&err, PI_ERR_UNDEFINED, "UNLOAD of model %llu: that handle is not loaded",
 				(unsigned long long) req->model_handle);
+		reply_error(reply, &err);
+		return;
+	}
+	if (lm->dependents > 0)
+	{
+		pi_fail(&err, PI_ERR_INVALID, "UNLOAD of model %llu: %d models loaded over it are still loaded",
+				(unsigned long long) req->model_handle, lm->dependents);
 		reply_error(reply, &err);
 		return;
 	}

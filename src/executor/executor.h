@@ -56,6 +56,8 @@ typedef struct LoadedModel
 	uint8_t    *image;			/* the LOAD payload; the model reads its weights here */
 	int64_t		image_bytes;
 	PiModel    *model;
+	struct LoadedModel *base;	/* the model whose weights it shares, or NULL */
+	int			dependents;		/* models loaded over this one */
 	PiExecutor *cpu[PI_EXEC_MAX_THREADS];	/* CPU: one executor per lane */
 	int			lanes;			/* CPU: lanes made (0: no buffers) */
 	PiCudaModel *device_model;

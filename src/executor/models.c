@@ -54,6 +54,8 @@ models_remove(ExecState *st, LoadedModel *lm)
 			table->models[i] = table->models[--table->count];
 			break;
 		}
+	if (lm->base != NULL)
+		lm->base->dependents--;
 	activations_free(st, lm);
 	device_release(&st->device, lm);
 	pi_model_free(lm->model);
@@ -61,12 +63,15 @@ models_remove(ExecState *st, LoadedModel *lm)
 	free(lm);
 }
 
-/* Frees every loaded model and the table itself. */
+/* Frees every loaded model (those loaded over others first) and the table itself. */
 void
 models_free_all(ExecState *st)
 {
 	ModelTable *table = &st->table;
 
+	for (int i = table->count - 1; i >= 0; i--)
+		if (table->models[i]->base != NULL)
+			models_remove(st, table->models[i]);
 	while (table->count > 0)
 		models_remove(st, table->models[table->count - 1]);
 	free(table->models);

@@ -50,8 +50,8 @@ pg_infer_cached_models(PG_FUNCTION_ARGS)
 	for (int i = 0; i < count; i++)
 	{
 		SharedCacheInfo *e = &entries[i];
-		Datum		values[10];
-		bool		nulls[10] = {0};
+		Datum		values[11];
+		bool		nulls[11] = {0};
 		char	   *dbname;
 
 		if (!all_databases && e->key.dbid != MyDatabaseId)
@@ -70,6 +70,8 @@ pg_infer_cached_models(PG_FUNCTION_ARGS)
 		values[7] = Int64GetDatum(e->loads);
 		values[8] = Int64GetDatum(e->hits);
 		values[9] = TimestampTzGetDatum(e->last_used);
+		values[10] = Int32GetDatum(e->key.sequence_length);
+		nulls[10] = e->key.sequence_length == 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -5,7 +5,8 @@
  *	  sorted by length, and run in batches each padded to its longest text
  *	  with an attention mask (a model with a symbolic sequence dimension
  *	  runs at that length, else at its fixed one), through the network like
- *	  any model (in the inference worker when it routes there), and each
+ *	  any model (in the inference worker when it routes there, which loads
+ *	  each length's model over the version's weights), and each
  *	  text's token vectors are pooled over its own tokens only, as
  *	  sentence-transformers' pooling and normalize modules do.
  */
@@ -154,10 +155,8 @@ compare_rows(const void *a, const void *b)
 /*
  * Runs rows[0..n) (sorted by length) through lm as one batch padded to the
  * longest, and pools each into vecs at its own row.  A model with a
- * symbolic sequence dimension runs at the batch's own length on this
- * backend, except when the session's passes go to a GPU: the inference
- * worker runs a text model at its stored length only, which the GPU
- * affords better than the CPU.
+ * symbolic sequence dimension runs at the batch's own length (rounded up),
+ * in the inference worker or on this backend.
  */
 static void
 embed_batch(LoadedModel *lm, const char *name, const TextModel *tm, const EmbedRow *rows,
@@ -170,7 +169,7 @@ embed_batch(LoadedModel *lm, const char *name, const TextModel *tm, const EmbedR
 	float	   *tokens;
 	int32		pad_id = Max(pi_tokenizer_pad_id(tm->tok), 0);
 
-	if (lm->sequence_length > 0 && pg_infer_device != DEVICE_CUDA && !worker_serves_gpu())
+	if (lm->sequence_length > 0)
 		run = model_cache_at_length(lm, name, padded_length(rows[n - 1].ids.count,
 															lm->sequence_length));
 	if (pi_text_layout(run->model, &layout, &err) != PI_OK)

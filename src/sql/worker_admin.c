@@ -96,8 +96,8 @@ pg_infer_worker_models(PG_FUNCTION_ARGS)
 	for (int i = 0; i < count; i++)
 	{
 		WorkerResidentInfo *m = &models[i];
-		Datum		values[6];
-		bool		nulls[6] = {0};
+		Datum		values[7];
+		bool		nulls[7] = {0};
 		char	   *dbname;
 
 		if (!all_databases && m->key.dbid != MyDatabaseId)
@@ -112,6 +112,8 @@ pg_infer_worker_models(PG_FUNCTION_ARGS)
 		values[3] = Int32GetDatum(m->key.version);
 		values[4] = Int64GetDatum(m->bytes);
 		values[5] = TimestampTzGetDatum(m->last_used);
+		values[6] = Int32GetDatum(m->key.sequence_length);
+		nulls[6] = m->key.sequence_length == 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

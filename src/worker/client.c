@@ -108,6 +108,9 @@ worker_routes(const LoadedModel *lm, const char *name)
 							 "Tree ensembles and the other operators of tabular models run on the CPU engine.");
 		return false;
 	}
+	/* a length variant goes as an image over its version's (model_cache_pin_variant) */
+	if (lm->length_variant)
+		lm = lm->base;
 	if (!lm->shared || lm->private_version || MyProc == NULL ||
 		MyProc->pgprocno >= worker_shared->nslots ||
 		lm->model->ninputs > PI_EXEC_MAX_IO || lm->model->noutputs > PI_EXEC_MAX_IO)
@@ -120,21 +123,6 @@ worker_routes(const LoadedModel *lm, const char *name)
 		return false;
 	}
 	return true;
-}
-
-/* Whether this session's forward passes go to an inference worker that runs on a GPU. */
-bool
-worker_serves_gpu(void)
-{
-	bool		gpu;
-	WorkerPhase phase;
-
-	if (pg_infer_device == DEVICE_CPU || worker_shared == NULL ||
-		pg_infer_worker_device == WORKER_DEVICE_OFF)
-		return false;
-	phase = worker_state(&gpu, NULL, 0);
-	return gpu && (phase == WORKER_READY || phase == WORKER_RESTARTING ||
-				   (phase == WORKER_UNRESPONSIVE && pg_infer_device == DEVICE_CUDA));
 }
 
 /* What EXPLAIN shows as the device of this session's forward passes. */
@@ -331,8 +319,9 @@ await_request(uint64 generation)
  * its outputs out; false when the worker handed it back to this backend.
  */
 static bool
-run_request(const LoadedModel *lm, const char *name, int64 rows, int64 first_row,
-			const float *const *inputs, int noutputs, float *const *outputs, bool fallible)
+run_request(const LoadedModel *lm, const char *name, uint64 incarnation, int64 rows,
+			int64 first_row, const float *const *inputs, int noutputs, float *const *outputs,
+			bool fallible)
 {
 	const PiModel *model = lm->model;
 	WorkerSlot *s = my_slot();
@@ -359,7 +348,8 @@ run_request(const LoadedModel *lm, const char *name, int64 rows, int64 first_row
 
 	SpinLockAcquire(&s->mutex);
 	s->key = lm->shared_key;
-	s->incarnation = lm->incarnation;
+	s->incarnation = incarnation;
+	s->base_incarnation = lm->length_variant ? lm->base->incarnation : 0;
 	s->ninputs = model->ninputs;
 	s->noutputs = noutputs;
 	s->rows = rows;
@@ -418,6 +408,23 @@ run_request(const LoadedModel *lm, const char *name, int64 rows, int64 first_row
 }
 
 /*
+ * Runs rows rows through lm's image of that incarnation, per_request rows
+ * a request; returns the rows done (fewer when the worker handed the rest
+ * back).
+ */
+static int64
+run_requests(const LoadedModel *lm, const char *name, uint64 incarnation, int64 rows,
+			 int64 per_request, const float *const *inputs, int noutputs,
+			 float *const *outputs, bool fallible)
+{
+	for (int64 start = 0; start < rows; start += per_request)
+		if (!run_request(lm, name, incarnation, Min(per_request, rows - start), start, inputs,
+						 noutputs, outputs, fallible))
+			return start;
+	return rows;
+}
+
+/*
  * Runs rows rows through lm in the inference worker: inputs[i] holds rows
  * rows of input i, outputs[o] receives rows rows of output o for o <
  * noutputs.  Requests larger than the worker's buffer holds are sent in
@@ -433,6 +440,8 @@ worker_forward(const LoadedModel *lm, const char *name, int64 rows,
 	int64		row_bytes = 0;
 	int64		arena_bytes;
 	int64		per_request;
+	uint64		incarnation;
+	int64		done;
 
 	for (int i = 0; i < model->ninputs; i++)
 		row_bytes += pi_value_row_elems(&model->values[model->inputs[i]]) * sizeof(float);
@@ -452,8 +461,20 @@ worker_forward(const LoadedModel *lm, const char *name, int64 rows,
 						name, row_bytes),
 				 errhint("Raise pg_infer.worker_buffer_size, or SET pg_infer.device = 'cpu'.")));
 	attach_area();
-	for (int64 start = 0; start < rows; start += per_request)
-		if (!run_request(lm, name, Min(per_request, rows - start), start, inputs, noutputs, outputs, fallible))
-			return start;
-	return rows;
+	if (!lm->length_variant)
+		return run_requests(lm, name, lm->incarnation, rows, per_request, inputs, noutputs,
+							outputs, fallible);
+	/* a variant's image stays pinned while the worker may load it */
+	incarnation = model_cache_pin_variant(lm, name);
+	PG_TRY();
+	{
+		done = run_requests(lm, name, incarnation, rows, per_request, inputs, noutputs, outputs,
+							fallible);
+	}
+	PG_FINALLY();
+	{
+		shared_cache_unpin(&lm->shared_key, incarnation);
+	}
+	PG_END_TRY();
+	return done;
 }

@@ -21,8 +21,7 @@ model_forward(LoadedModel *lm, const char *name, int64 rows,
 	int64		chunk;
 	PiError		err = {0};
 
-	/* the worker runs a text model at its stored length only */
-	if (!lm->length_variant && worker_routes(lm, name))
+	if (worker_routes(lm, name))
 		done = worker_forward(lm, name, rows, inputs, noutputs, outputs);
 	if (done == rows)
 		return;

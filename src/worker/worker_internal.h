@@ -37,6 +37,7 @@ typedef struct ResidentModel
 {
 	WorkerResidentInfo info;	/* key, name, bytes, last use: published */
 	uint64		handle;			/* the executor's name for it */
+	uint64		base_handle;	/* a length variant: its version's; else 0 */
 	uint64		use_order;		/* use_clock at its last use: LRU and turns */
 	int64		fixed_bytes;	/* activation plan of a RUN of r rows: */
 	int64		row_bytes;		/* fixed_bytes + r * row_bytes */

@@ -58,10 +58,10 @@ touch(int i)
 
 /*
  * Asks the executor to free resident model i, then forgets it (the views
- * show it until the executor has answered).
+ * show it until the executor has answered).  The last entry moves into i.
  */
 static ExecutorWait
-unload(int i)
+unload_one(int i)
 {
 	PiExecRequest req = {0};
 	PiExecReply reply;
@@ -76,21 +76,48 @@ unload(int i)
 	return w;
 }
 
-/* The least recently used resident model other than keep, or -1. */
-static int
-least_recently_used(int keep)
+/* Unloads the resident model of handle, after the variants loaded over it. */
+static ExecutorWait
+unload(uint64 handle)
 {
+	for (int i = nresident - 1; i >= 0; i--)
+		if (resident[i].base_handle == handle)
+		{
+			/* the entry moved into i comes from past i: already looked at */
+			ExecutorWait w = unload_one(i);
+
+			if (w != EXECUTOR_OK)
+				return w;
+		}
+	for (int i = 0; i < nresident; i++)
+		if (resident[i].handle == handle)
+			return unload_one(i);
+	return EXECUTOR_OK;
+}
+
+/*
+ * The least recently used resident model that is neither the one of handle
+ * keep nor the version keep is loaded over, or -1.
+ */
+static int
+least_recently_used(uint64 keep)
+{
+	uint64		keep_base = 0;
 	int			victim = -1;
 
 	for (int i = 0; i < nresident; i++)
-		if (i != keep && (victim < 0 || resident[i].use_order < resident[victim].use_order))
+		if (resident[i].handle == keep)
+			keep_base = resident[i].base_handle;
+	for (int i = 0; i < nresident; i++)
+		if (resident[i].handle != keep && resident[i].handle != keep_base &&
+			(victim < 0 || resident[i].use_order < resident[victim].use_order))
 			victim = i;
 	return victim;
 }
 
-/* Evicts least recently used models other than keep until need more bytes fit. */
+/* Evicts least recently used models, keeping keep's, until need more bytes fit. */
 static ExecutorWait
-evict_for(int64 need, int keep)
+evict_for(int64 need, uint64 keep)
 {
 	int64		budget = (int64) pg_infer_worker_memory_mb * 1024 * 1024;
 
@@ -101,18 +128,19 @@ evict_for(int64 need, int keep)
 
 		if (victim < 0)
 			break;
-		if (keep == nresident - 1)
-			keep = victim;		/* unload moves the last entry into victim's place */
-		w = unload(victim);
+		w = unload(resident[victim].handle);
 		if (w != EXECUTOR_OK)
 			return w;
 	}
 	return EXECUTOR_OK;
 }
 
-/* Sends the request's model image to the executor; the reply says how it went. */
+/*
+ * Sends the request's model image to the executor (over base_handle's
+ * weights, when nonzero); the reply says how it went.
+ */
 static ExecutorWait
-load(const WorkerSlot *request, uint64 handle, PiExecReply *reply)
+load(const WorkerSlot *request, uint64 handle, uint64 base_handle, PiExecReply *reply)
 {
 	SharedImage image;
 	PiExecRequest req = {0};
@@ -129,10 +157,21 @@ load(const WorkerSlot *request, uint64 handle, PiExecReply *reply)
 	req.magic = PI_EXEC_PROTOCOL_MAGIC;
 	req.command = PI_EXEC_LOAD;
 	req.model_handle = handle;
+	req.base_handle = base_handle;
 	req.payload_bytes = image.len;
 	w = executor_call(&req, image.image, reply);
 	shared_cache_unpin(&request->key, image.incarnation);
 	return w;
+}
+
+/* The index of the resident model of handle, or -1. */
+static int
+find_handle(uint64 handle)
+{
+	for (int i = 0; i < nresident; i++)
+		if (resident[i].handle == handle)
+			return i;
+	return -1;
 }
 
 /* The index of key's resident model, or -1. */
@@ -147,14 +186,16 @@ find(const SharedCacheKey *key)
 
 /*
  * Makes the request's model resident and points *model at it (valid until
- * the next call here).  When the executor refuses it (failure->status !=
- * PI_OK), for example for lack of GPU memory after evicting every other
- * model, the caller fails the model's requests.
+ * the next call here); a length variant (key.sequence_length > 0) is loaded
+ * over its version's model, made resident first.  When the executor
+ * refuses it (failure->status != PI_OK), for example for lack of GPU memory
+ * after evicting every other model, the caller fails the model's requests.
  */
 ExecutorWait
 models_ensure(const WorkerSlot *request, ResidentModel **model, PiExecReply *failure)
 {
 	int			i = find(&request->key);
+	uint64		base_handle = 0;
 	uint64		h;
 	ExecutorWait w;
 
@@ -162,22 +203,39 @@ models_ensure(const WorkerSlot *request, ResidentModel **model, PiExecReply *fai
 	if (i >= 0)
 	{
 		touch(i);
+		if (resident[i].base_handle != 0)
+			touch(find_handle(resident[i].base_handle));
 		models_publish();
 		*model = &resident[i];
 		return EXECUTOR_OK;
 	}
-	w = evict_for(0, -1);
+	if (request->key.sequence_length > 0)
+	{
+		WorkerSlot	version = *request;
+		ResidentModel *base;
+
+		version.key.sequence_length = 0;
+		version.incarnation = request->base_incarnation;
+		w = models_ensure(&version, &base, failure);
+		if (w != EXECUTOR_OK || failure->status != PI_OK)
+			return w;
+		base_handle = base->handle;
+	}
+	w = evict_for(0, base_handle);
 	if (w != EXECUTOR_OK)
 		return w;
 	h = next_handle++;
-	w = load(request, h, failure);
-	if (w == EXECUTOR_OK && failure->status == PI_ERR_NOMEM && nresident > 0)
+	w = load(request, h, base_handle, failure);
+	if (w == EXECUTOR_OK && failure->status == PI_ERR_NOMEM && nresident > (base_handle != 0))
 	{
-		/* make room by unloading every other model, then try once more */
-		while (nresident > 0 && (w = unload(0)) == EXECUTOR_OK)
+		/* make room by unloading every other model (but the version), then try once more */
+		int			victim;
+
+		while ((victim = least_recently_used(base_handle)) >= 0 &&
+			   (w = unload(resident[victim].handle)) == EXECUTOR_OK)
 			;
 		if (w == EXECUTOR_OK)
-			w = load(request, h, failure);
+			w = load(request, h, base_handle, failure);
 	}
 	if (w != EXECUTOR_OK || failure->status != PI_OK)
 		return w;
@@ -186,13 +244,14 @@ models_ensure(const WorkerSlot *request, ResidentModel **model, PiExecReply *fai
 	strlcpy(resident[nresident].info.model_name, request->model_name, NAMEDATALEN);
 	resident[nresident].info.bytes = failure->bytes;
 	resident[nresident].handle = h;
+	resident[nresident].base_handle = base_handle;
 	resident[nresident].fixed_bytes = failure->fixed_bytes;
 	resident[nresident].row_bytes = failure->row_bytes;
 	resident[nresident].max_rows = failure->max_rows;
 	touch(nresident);
 	nresident++;
 	models_publish();
-	w = evict_for(0, nresident - 1);
+	w = evict_for(0, h);
 	*model = &resident[find(&request->key)];
 	return w;
 }
@@ -223,17 +282,25 @@ models_forget_all(void)
 	models_publish();
 }
 
-/* Unloads resident models whose version was dropped. */
+/* Unloads resident models whose version was dropped (and the variants over them). */
 ExecutorWait
 models_expire(void)
 {
-	for (int i = nresident - 1; i >= 0; i--)
-		if (!shared_cache_version_exists(&resident[i].info.key))
+	for (int i = 0; i < nresident;)
+	{
+		SharedCacheKey version = resident[i].info.key;
+
+		version.sequence_length = 0;
+		if (shared_cache_version_exists(&version))
+			i++;
+		else
 		{
-			ExecutorWait w = unload(i);
+			ExecutorWait w = unload(resident[i].handle);
 
 			if (w != EXECUTOR_OK)
 				return w;
+			i = 0;				/* entries moved */
 		}
+	}
 	return EXECUTOR_OK;
 }

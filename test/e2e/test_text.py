@@ -5,6 +5,7 @@ vectors of the 2-layer BERT fixture (test/text/make_bert.py)."""
 import json
 import math
 import sys
+import time
 
 import psycopg
 import pytest
@@ -237,6 +238,50 @@ def test_symbolic_sequence_runs_at_each_batch_length(conn):
     assert node["Padded Tokens"] == node["Rows Predicted"] * 16 == len(short) * 16
     node = explain(conn, "SELECT embed('fixed', x) FROM unnest(%s::text[]) x", (short,))
     assert node["Padded Tokens"] == len(short) * 32
+
+
+def worker_rows(conn):
+    """Rows the inference worker has run, all databases together."""
+    return conn.execute("SELECT rows FROM pginfer.worker").fetchone()[0]
+
+
+def test_symbolic_sequence_in_the_worker(conn):
+    """Through the inference worker (the e2e server runs it on the CPU), a
+    [batch, sequence] export runs each pass at its own padded length too,
+    loaded over the version's weights, with the backend's vectors; EXPLAIN
+    names the worker."""
+    assert conn.execute("SELECT state FROM pginfer.worker").fetchone()[0] == "ready"
+    lines = json.loads((BERT / "reference.json").read_text())["sentences"]
+    short = ["a b", "the model", "a vector of real numbers", "rows", "x y z"]
+    create_text_model(conn, "dyn", options={"max_seq_length": 32, "normalize": True}, onnx=DYNAMIC)
+    conn.execute("SET pg_infer.device = 'cpu'")
+    backend = [embed_all(conn, "dyn", x) for x in (lines, short, short[:1])]
+    node = explain(conn, "SELECT embed('dyn', x) FROM unnest(%s::text[]) x", (short,))
+    assert node["Device"] == "cpu"
+    conn.execute("SET pg_infer.device = 'auto'")
+    before = worker_rows(conn)
+    worker = [embed_all(conn, "dyn", x) for x in (lines, short, short[:1])]
+    assert worker_rows(conn) - before == len(lines) + len(short) + 1
+    for got, want in zip(worker, backend):
+        assert max_diff(got, want) <= 1e-6
+    node = explain(conn, "SELECT embed('dyn', x) FROM unnest(%s::text[]) x", (short,))
+    assert node["Device"] == "cpu (inference worker)"
+    assert node["Padded Tokens"] == len(short) * 16
+    # the short texts ran at 16 tokens: a model of that length, over the version's weights
+    resident = dict(conn.execute(
+        "SELECT sequence_length, bytes FROM pginfer.worker_models WHERE model = 'dyn'").fetchall())
+    assert None in resident and 16 in resident
+    assert set(resident) <= {None, 16, 32} and resident[16] < resident[None]
+    cached = dict(conn.execute(
+        "SELECT sequence_length, bytes FROM pginfer.cached_models WHERE model = 'dyn'").fetchall())
+    assert 16 in cached and cached[16] < cached[None]
+    # a drop unloads the version and the lengths loaded over it
+    conn.execute("SELECT drop_model('dyn')")
+    deadline = time.monotonic() + 30
+    while conn.execute("SELECT count(*) FROM pginfer.worker_models WHERE model = 'dyn'").fetchone()[0]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert conn.execute("SELECT count(*) FROM pginfer.cached_models WHERE model = 'dyn'").fetchone()[0] == 0
 
 
 def test_symbolic_sequence_needs_max_seq_length(conn):

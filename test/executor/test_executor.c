@@ -34,6 +34,7 @@
 #include "pi_blas.h"
 #include "pi_engine.h"
 #include "pi_executor.h"
+#include "pi_onnx.h"
 #include "test_files.h"
 
 #define ARENA_BYTES ((int64_t) 64 << 20)
@@ -393,6 +394,108 @@ unload(Exec *e, const char *name, uint64_t handle, int64_t bytes)
 	check(rc == 0 && reply.status == PI_OK && reply.bytes == bytes,
 		  "%s: UNLOAD: receive %d, status %d, bytes %lld (expected %lld): %s", name, rc,
 		  reply.status, (long long) reply.bytes, (long long) bytes, reply.message);
+}
+
+/*
+ * RUNs two texts through handle (the BERT fixture at length 8 as variant)
+ * and compares the token vectors with the in-process engine's.
+ */
+static void
+run_text_and_compare(Exec *e, const PiModel *variant, uint64_t handle)
+{
+	static const int ids[2][5] = {{2, 43, 434, 1290, 3}, {2, 7, 3, 0, 0}};
+	PiExecRequest req = make_request(PI_EXEC_RUN, handle);
+	PiExecReply reply;
+	PiError		err = {0};
+	PiExecutor *ex = pi_executor_new(variant, 2, &err);
+	int64_t		out_elems = pi_value_row_elems(&variant->values[variant->outputs[0]]);
+	int64_t		at = 0;
+	int			rc;
+
+	req.rows = 2;
+	req.noutputs = 1;
+	for (int i = 0; i < variant->ninputs; i++)
+	{
+		float	   *in = (float *) (e->arena + at);
+
+		/* ids, then the mask, then the types (0) */
+		for (int r = 0; r < 2; r++)
+			for (int t = 0; t < 8; t++)
+				in[r * 8 + t] = i == 0 ? (t < 5 ? ids[r][t] : 0) : i == 1 ? (t < 5 && ids[r][t] != 0) : 0;
+		if (ex != NULL)
+			memcpy(pi_executor_input(ex, i), in, sizeof(float) * 2 * 8);
+		req.input_offset[i] = at;
+		at += slot_bytes(&variant->values[variant->inputs[i]], 2);
+	}
+	req.output_offset[0] = at;
+	rc = request(e, &req, NULL, &reply);
+	check(ex != NULL && pi_executor_run(ex, 2, &err) == PI_OK, "in-process run: %s", err.message);
+	check(rc == 0 && reply.status == PI_OK, "RUN over the version's weights: receive %d, status %d: %s",
+		  rc, reply.status, reply.message);
+	if (ex != NULL && rc == 0 && reply.status == PI_OK)
+		check(memcmp(e->arena + at, pi_executor_output(ex, 0), sizeof(float) * 2 * out_elems) == 0,
+			  "token vectors equal the in-process engine's bit for bit");
+	pi_executor_free(ex);
+}
+
+/*
+ * A text model at another sequence length, loaded over its version's
+ * weights (base_handle): refused without them or over a handle not
+ * loaded, runs as the variant does in process, and its version cannot be
+ * unloaded before it.
+ */
+static void
+test_variants(void)
+{
+	static const char path[] = "test/text/fixtures/bert_tiny/model_dynamic.onnx";
+	size_t		len = 0;
+	uint8_t    *onnx = (uint8_t *) test_read_file(path, &len);
+	Fixture		version = {0};
+	Fixture		variant = {0};
+	PiError		err = {0};
+	PiExecRequest req;
+	PiExecReply reply;
+	Exec		e;
+	char		how[128];
+
+	if (onnx == NULL ||
+		pi_onnx_load_at_length(onnx, len, NULL, 0, NULL, 32, &version.model, NULL, &err) != PI_OK ||
+		pi_onnx_load_at_length(onnx, len, NULL, 0, NULL, 8, &variant.model, NULL, &err) != PI_OK ||
+		pi_model_share_weights(variant.model, version.model, &err) != PI_OK ||
+		!fixture_image(&version) || !fixture_image(&variant))
+	{
+		check(false, "%s at 32 and 8: %s", path, err.message);
+		goto done;
+	}
+	if (!exec_start(&e, "cpu", MAX_BATCH, NULL))
+		goto done;
+	check(load_fixture(&e, &version, 1, &reply) == PI_OK, "LOAD of the version: %s", reply.message);
+	req = make_request(PI_EXEC_LOAD, 2);
+	req.payload_bytes = variant.image_bytes;
+	expect_status(&e, &req, variant.image, PI_ERR_INVALID, "from a base model, and none was given",
+				  "LOAD of the variant without base_handle");
+	req.base_handle = 7;
+	expect_status(&e, &req, variant.image, PI_ERR_UNDEFINED, "LOAD of model 2 over model 7: that handle is not loaded",
+				  "LOAD of the variant over a handle not loaded");
+	req.base_handle = 1;
+	check(request(&e, &req, variant.image, &reply) == 0 && reply.status == PI_OK &&
+		  reply.bytes == variant.image_bytes && variant.image_bytes < version.image_bytes,
+		  "LOAD of the variant over the version: status %d, %lld bytes (image %lld, the version's %lld): %s",
+		  reply.status, (long long) reply.bytes, (long long) variant.image_bytes,
+		  (long long) version.image_bytes, reply.message);
+	run_text_and_compare(&e, variant.model, 2);
+	req = make_request(PI_EXEC_UNLOAD, 1);
+	expect_status(&e, &req, NULL, PI_ERR_INVALID, "UNLOAD of model 1: 1 models loaded over it are still loaded",
+				  "UNLOAD of the version under its variant");
+	unload(&e, "variant", 2, variant.image_bytes);
+	unload(&e, "version", 1, version.image_bytes);
+	exec_end(&e, how, sizeof(how));
+	group_end("a text model at another length: LOAD over its version's weights (base_handle), refused "
+			  "without them, runs bit for bit as in process, its version not unloaded before it");
+done:
+	fixture_close(&variant);
+	fixture_close(&version);
+	free(onnx);
 }
 
 static Exec fixtures_exec;
@@ -1339,6 +1442,7 @@ main(int argc, char **argv)
 	exec_end(&threads_exec, how, sizeof(how));
 	exec_end(&fixtures_exec, how, sizeof(how));
 	test_activations(argv[2]);
+	test_variants();
 	test_broken_streams();
 	test_lifecycle();
 	test_cuda(argv[2]);
