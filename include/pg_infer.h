@@ -112,7 +112,7 @@ extern bool catalog_lookup_version(int32 model_id, int32 version, CatalogVersion
 extern bool catalog_version_uid(int32 model_id, int32 version, uint64 *uid);
 extern bool catalog_version_exists_now(int32 model_id, int32 version, uint64 uid);
 extern void catalog_describe_model(const PiModel *model, const char *const *input_dtypes,
-								   ModelDescription *out);
+								   int64 sequence_length, ModelDescription *out);
 extern int32 catalog_add_version(const char *name, const char *graph_json,
 								 const char *options_json, const char *description,
 								 const ModelDescription *model, const StoredBlob *blob,

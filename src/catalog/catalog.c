@@ -145,9 +145,13 @@ catalog_result_int(int col, bool *isnull)
 /*
  * JSON list of a model's inputs or outputs with their shapes, for the view;
  * dtypes (or NULL: all float32) are the data types their source declares.
+ * With sequence_length, dimension 1 of the first `sequence` of them is a
+ * symbolic sequence dimension of at most that length, shown as
+ * "sequence<=N".
  */
 static char *
-describe_values(const PiModel *model, const int *indexes, int count, const char *const *dtypes)
+describe_values(const PiModel *model, const int *indexes, int count, const char *const *dtypes,
+				int64 sequence_length, int sequence)
 {
 	StringInfoData buf;
 
@@ -163,7 +167,12 @@ describe_values(const PiModel *model, const int *indexes, int count, const char 
 		escape_json(&buf, dtypes && dtypes[i] ? dtypes[i] : "float32");
 		appendStringInfoString(&buf, ", \"shape\": [");
 		for (int d = 0; d < v->rank; d++)
-			appendStringInfo(&buf, "%s%lld", d ? ", " : "", (long long) v->dims[d]);
+		{
+			if (d == 1 && sequence_length > 0 && i < sequence)
+				appendStringInfo(&buf, ", \"sequence<=%lld\"", (long long) v->dims[d]);
+			else
+				appendStringInfo(&buf, "%s%lld", d ? ", " : "", (long long) v->dims[d]);
+		}
 		appendStringInfoString(&buf, "]}");
 	}
 	appendStringInfoChar(&buf, ']');
@@ -173,13 +182,18 @@ describe_values(const PiModel *model, const int *indexes, int count, const char 
 /*
  * What the catalog shows of a validated model: its inputs (with the data
  * types their source declares, or NULL: float32) and outputs, and its
- * parameter count.
+ * parameter count.  A text model with a symbolic sequence dimension
+ * (sequence_length, its longest; else 0) shows it in its inputs and its
+ * token vectors (output 0) as "sequence<=N".
  */
 void
-catalog_describe_model(const PiModel *model, const char *const *input_dtypes, ModelDescription *out)
+catalog_describe_model(const PiModel *model, const char *const *input_dtypes,
+					   int64 sequence_length, ModelDescription *out)
 {
-	out->inputs = describe_values(model, model->inputs, model->ninputs, input_dtypes);
-	out->outputs = describe_values(model, model->outputs, model->noutputs, NULL);
+	out->inputs = describe_values(model, model->inputs, model->ninputs, input_dtypes,
+								  sequence_length, model->ninputs);
+	out->outputs = describe_values(model, model->outputs, model->noutputs, NULL,
+								   sequence_length, 1);
 	out->parameter_count = model->parameter_count;
 }
 

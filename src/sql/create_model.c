@@ -172,7 +172,8 @@ reduce_weights(const PiModel *model, StoredBlob *blob, PiError *err)
 }
 
 /*
- * Applies a model's options and describes it for the catalog; for a native
+ * Applies a model's options and describes it for the catalog (a symbolic
+ * sequence dimension of at most sequence_length as such); for a native
  * model (reduce, its safetensors blob) makes the blob keep its weights at
  * its precision; then frees the model and, where its import moved tensors
  * within onnx, puts them back (the file is stored as it was given); raises
@@ -181,8 +182,8 @@ reduce_weights(const PiModel *model, StoredBlob *blob, PiError *err)
  */
 static void
 describe_and_release(const char *name, PiModel *model, const char *const *input_dtypes,
-					 const char *options, bool text, uint8 *onnx, PiOnnxMoves *moves,
-					 StoredBlob *reduce, ModelDescription *desc)
+					 int64 sequence_length, const char *options, bool text, uint8 *onnx,
+					 PiOnnxMoves *moves, StoredBlob *reduce, ModelDescription *desc)
 {
 	PiError		err = {0};
 	volatile PiStatus st = PI_OK;
@@ -195,7 +196,7 @@ describe_and_release(const char *name, PiModel *model, const char *const *input_
 		if (st == PI_OK && reduce != NULL)
 			st = reduce_weights(model, reduce, &err);
 		if (st == PI_OK)
-			catalog_describe_model(model, input_dtypes, desc);
+			catalog_describe_model(model, input_dtypes, sequence_length, desc);
 	}
 	PG_FINALLY();
 	{
@@ -242,7 +243,7 @@ validate_and_store(const char *name, const char *graph, const uint8 *weights,
 	while (pg_infer_retry_after_interrupt(st));
 	if (st != PI_OK)
 		pg_infer_report(&err, name);
-	describe_and_release(name, model, NULL, options, false, NULL, NULL, &blob, &desc);
+	describe_and_release(name, model, NULL, 0, options, false, NULL, NULL, &blob, &desc);
 	return store_version(name, graph, &desc, &blob, options, description, NULL);
 }
 
@@ -288,7 +289,7 @@ import_and_store(const char *name, uint8 *onnx, int64 onnx_len, bool writable,
 		pg_infer_report(&err, name);
 	for (int i = 0; i < model->ninputs; i++)
 		dtypes[i] = info.input_dtypes[i];
-	describe_and_release(name, model, dtypes, options, tokenizer_json != NULL, onnx,
+	describe_and_release(name, model, dtypes, info.sequence_length, options, tokenizer_json != NULL, onnx,
 						 writable ? &moves : NULL, NULL, &desc);
 	descriptor = pi_onnx_descriptor(&info, onnx_len, external_len);
 	if (descriptor == NULL)

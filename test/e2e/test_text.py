@@ -284,6 +284,21 @@ def test_symbolic_sequence_in_the_worker(conn):
     assert conn.execute("SELECT count(*) FROM pginfer.cached_models WHERE model = 'dyn'").fetchone()[0] == 0
 
 
+def test_models_view_shows_a_symbolic_sequence(conn):
+    """pginfer.models shows a symbolic sequence dimension as such, with its
+    longest (max_seq_length), and a fixed one as its number."""
+    create_text_model(conn, "dyn", options={"max_seq_length": 24}, onnx=DYNAMIC)
+    create_text_model(conn, "fixed", options={"max_seq_length": 24})
+    shapes = {name: ([i["shape"] for i in inputs], [o["shape"] for o in outputs])
+              for name, inputs, outputs in conn.execute(
+                  "SELECT name, inputs, outputs FROM pginfer.models")}
+    inputs, outputs = shapes["dyn"]
+    assert inputs == [[-1, "sequence<=24"]] * 3
+    assert outputs[0] == [-1, "sequence<=24", 32]
+    inputs, outputs = shapes["fixed"]
+    assert inputs == [[-1, 32]] * 3 and outputs[0] == [-1, 32, 32]
+
+
 def test_symbolic_sequence_needs_max_seq_length(conn):
     with pytest.raises(psycopg.Error) as info:
         create_text_model(conn, "dyn", onnx=DYNAMIC)
