@@ -46,7 +46,7 @@ extern "C"
 #endif
 
 /* Bumped whenever this header changes. */
-#define PI_CUDA_ABI_VERSION 4
+#define PI_CUDA_ABI_VERSION 5
 
 /*
  * What the two sides of the dlopen boundary must agree on besides this
@@ -141,6 +141,15 @@ bool		pi_cuda_tf32(const PiCudaContext *ctx);
 
 /* Uploads a finalized model's weights; NULL with err set on failure. */
 PiCudaModel *pi_cuda_model_upload(PiCudaContext *ctx, const PiModel *model, PiError *err);
+
+/*
+ * The same for a model that shares weights with base's model
+ * (model->weights_base, pi_model_share_weights): those weights are not
+ * uploaded again but read from base's device copies, so base must outlive
+ * it; base NULL uploads every weight.
+ */
+PiCudaModel *pi_cuda_model_upload_over(PiCudaContext *ctx, const PiModel *model,
+									   const PiCudaModel *base, PiError *err);
 
 /* Device bytes the model's weights take. */
 int64_t		pi_cuda_model_bytes(const PiCudaModel *dm);

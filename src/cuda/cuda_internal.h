@@ -56,7 +56,8 @@ struct PiCudaModel
 {
 	PiCudaContext *ctx;
 	const PiModel *model;
-	float	  **weights;		/* per value: device copy of a weight, else NULL */
+	float	  **weights;		/* per value: device copy of a weight (in block,
+								 * or a base model's), else NULL */
 	bool	   *half_weights;	/* per value: the copy is 16-bit (half_type) */
 	cudaDataType_t half_type;	/* CUDA_R_16BF (bf16 model) or CUDA_R_16F (fp16) */
 	int64_t		half_act_elems; /* per row: the widest activation a 16-bit GEMM reads */

@@ -97,12 +97,50 @@ half_act_elems(const PiModel *model, const bool *half)
 	return widest;
 }
 
+/*
+ * Points dm's weights that its model shares with base's (the same host
+ * data, kept in the same width) at base's device copies; returns their
+ * flags (malloc'd, nvalues entries), NULL when out of memory.
+ */
+static bool *
+share_device_weights(PiCudaModel *dm, const PiCudaModel *base, const bool *used)
+{
+	const PiModel *model = dm->model;
+	bool	   *shared = calloc(model->nvalues + 1, sizeof(bool));
+
+	if (shared == NULL || base == NULL || model->weights_base != base->model)
+		return shared;
+	for (int i = 0; i < model->nvalues; i++)
+	{
+		int			j = pi_model_find_value(base->model, model->values[i].name);
+
+		shared[i] = used[i] && j >= 0 && base->weights[j] != NULL &&
+			base->model->values[j].data == model->values[i].data &&
+			base->half_weights[j] == dm->half_weights[i];
+		if (shared[i])
+			dm->weights[i] = base->weights[j];
+	}
+	return shared;
+}
+
 /* Uploads a finalized model's weights; NULL with err set on failure. */
 PiCudaModel *
 pi_cuda_model_upload(PiCudaContext *ctx, const PiModel *model, PiError *err)
 {
+	return pi_cuda_model_upload_over(ctx, model, NULL, err);
+}
+
+/*
+ * The same, reading the weights model shares with base's model from base's
+ * device copies (base NULL: none).
+ */
+PiCudaModel *
+pi_cuda_model_upload_over(PiCudaContext *ctx, const PiModel *model, const PiCudaModel *base,
+						  PiError *err)
+{
 	PiCudaModel *dm;
 	bool	   *used;
+	bool	   *shared = NULL;
 	int64_t		bytes = 0,
 				at = 0;
 	int64_t		transform = model->input_transform_len;
@@ -143,8 +181,15 @@ pi_cuda_model_upload(PiCudaContext *ctx, const PiModel *model, PiError *err)
 		return NULL;
 	}
 	dm->half_act_elems = half_act_elems(model, dm->half_weights);
+	if ((shared = share_device_weights(dm, base, used)) == NULL)
+	{
+		free(used);
+		pi_cuda_model_free(dm);
+		pi_fail(err, PI_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
 	for (int i = 0; i < model->nvalues; i++)
-		if (used[i])
+		if (used[i] && !shared[i])
 			bytes += aligned(model->values[i].numel *
 							 (int64_t) (dm->half_weights[i] ? sizeof(uint16_t) : sizeof(float)));
 	bytes += 2 * aligned(transform * (int64_t) sizeof(float));
@@ -153,7 +198,7 @@ pi_cuda_model_upload(PiCudaContext *ctx, const PiModel *model, PiError *err)
 		goto fail;
 	dm->bytes = bytes;
 	for (int i = 0; i < model->nvalues; i++)
-		if (used[i] && (dm->half_weights[i] ?
+		if (used[i] && !shared[i] && (dm->half_weights[i] ?
 						upload_half(dm, model->values[i].data, model->values[i].numel, &at,
 									&dm->weights[i], err) :
 						upload(dm, model->values[i].data, model->values[i].numel, &at,
@@ -164,10 +209,12 @@ pi_cuda_model_upload(PiCudaContext *ctx, const PiModel *model, PiError *err)
 		 upload(dm, model->input_shift, transform, &at, &dm->input_shift, err) != PI_OK))
 		goto fail;
 	free(used);
+	free(shared);
 	return dm;
 
 fail:
 	free(used);
+	free(shared);
 	pi_cuda_model_free(dm);
 	return NULL;
 }

@@ -28,7 +28,7 @@ static const CudaFunction cuda_functions[] = {
 	CUDA_FUNCTION(abi_version), CUDA_FUNCTION(abi_layout), CUDA_FUNCTION(device_count),
 	CUDA_FUNCTION(context_new),
 	CUDA_FUNCTION(context_free), CUDA_FUNCTION(device_info), CUDA_FUNCTION(set_tf32),
-	CUDA_FUNCTION(model_upload), CUDA_FUNCTION(model_bytes), CUDA_FUNCTION(model_free),
+	CUDA_FUNCTION(model_upload_over), CUDA_FUNCTION(model_bytes), CUDA_FUNCTION(model_free),
 	CUDA_FUNCTION(executor_new), CUDA_FUNCTION(executor_free), CUDA_FUNCTION(executor_bytes),
 	CUDA_FUNCTION(executor_input), CUDA_FUNCTION(executor_run), CUDA_FUNCTION(executor_output)
 };
@@ -138,7 +138,10 @@ device_free_bytes(ExecDevice *dev)
 	return info.free_bytes;
 }
 
-/* Prepares lm->model to run (uploads its weights to the GPU) and sets lm->bytes. */
+/*
+ * Prepares lm->model to run (uploads its weights to the GPU, but for those
+ * it shares with lm->base's) and sets lm->bytes.
+ */
 PiStatus
 device_load(ExecDevice *dev, LoadedModel *lm, PiError *err)
 {
@@ -147,7 +150,8 @@ device_load(ExecDevice *dev, LoadedModel *lm, PiError *err)
 		lm->bytes = lm->image_bytes;
 		return PI_OK;
 	}
-	lm->device_model = dev->api.model_upload(dev->context, lm->model, err);
+	lm->device_model = dev->api.model_upload_over(dev->context, lm->model,
+												  lm->base ? lm->base->device_model : NULL, err);
 	if (lm->device_model == NULL)
 		return err->status;
 	lm->bytes = dev->api.model_bytes(lm->device_model);

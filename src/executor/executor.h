@@ -23,7 +23,8 @@ typedef struct CudaApi
 	void		(*context_free) (PiCudaContext *ctx);
 	PiStatus	(*device_info) (PiCudaContext *ctx, PiCudaDeviceInfo *info, PiError *err);
 	void		(*set_tf32) (PiCudaContext *ctx, bool enabled);
-	PiCudaModel *(*model_upload) (PiCudaContext *ctx, const PiModel *model, PiError *err);
+	PiCudaModel *(*model_upload_over) (PiCudaContext *ctx, const PiModel *model,
+									   const PiCudaModel *base, PiError *err);
 	int64_t		(*model_bytes) (const PiCudaModel *dm);
 	void		(*model_free) (PiCudaModel *dm);
 	PiCudaExecutor *(*executor_new) (PiCudaModel *dm, int64_t max_batch, PiError *err);

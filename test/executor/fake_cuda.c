@@ -36,6 +36,7 @@ struct PiCudaContext
 struct PiCudaModel
 {
 	const PiModel *model;
+	int64_t		shared_bytes;	/* float32 weights it reads from a base model's */
 };
 
 /* A CPU executor between staging buffers of its own, as the device's are. */
@@ -131,6 +132,18 @@ pi_cuda_tf32(const PiCudaContext *ctx)
 PiCudaModel *
 pi_cuda_model_upload(PiCudaContext *ctx, const PiModel *model, PiError *err)
 {
+	return pi_cuda_model_upload_over(ctx, model, NULL, err);
+}
+
+/*
+ * The same over base's weights: those model shares with base's model (the
+ * same host data) are not counted in its bytes, as the real upload does not
+ * copy them.
+ */
+PiCudaModel *
+pi_cuda_model_upload_over(PiCudaContext *ctx, const PiModel *model, const PiCudaModel *base,
+						  PiError *err)
+{
 	PiCudaModel *dm;
 
 	if (check_device(err) != PI_OK)
@@ -141,6 +154,14 @@ pi_cuda_model_upload(PiCudaContext *ctx, const PiModel *model, PiError *err)
 		return NULL;
 	}
 	dm->model = model;
+	for (int i = 0; base != NULL && model->weights_base == base->model && i < model->nvalues; i++)
+	{
+		int			j = pi_model_find_value(base->model, model->values[i].name);
+
+		if (model->values[i].kind == PI_VALUE_WEIGHT && j >= 0 &&
+			base->model->values[j].data == model->values[i].data)
+			dm->shared_bytes += model->values[i].numel * (int64_t) sizeof(float);
+	}
 	return dm;
 }
 
@@ -153,7 +174,7 @@ int64_t
 pi_cuda_model_bytes(const PiCudaModel *dm)
 {
 	const PiModel *m = dm->model;
-	int64_t		bytes = m->parameter_count * (int64_t) sizeof(float);
+	int64_t		bytes = m->parameter_count * (int64_t) sizeof(float) - dm->shared_bytes;
 	PiWeightForm *forms;
 
 	if (m->precision != PI_PRECISION_BF16 && m->precision != PI_PRECISION_FP16)

@@ -31,6 +31,7 @@
 #include "pi_cuda.h"
 #include "pi_engine.h"
 #include "pi_format.h"
+#include "pi_onnx.h"
 #include "test_check.h"
 #include "test_files.h"
 #include "test_mnist.h"
@@ -177,6 +178,77 @@ done:
 	pi_cuda_executor_free(gx);
 	pi_cuda_model_free(dm);
 	pi_executor_free(ex);
+}
+
+/*
+ * A text model at a shorter sequence length on the device, uploaded over
+ * its version's device weights (what the inference worker does for each
+ * length of a symbolic-length text model): it takes fewer device bytes,
+ * and runs as the same model does on the CPU.
+ */
+static void
+test_length_variant(void)
+{
+	static const char path[] = "test/text/fixtures/bert_tiny/model_dynamic.onnx";
+	size_t		len = 0;
+	uint8_t    *onnx = (uint8_t *) test_read_file(path, &len);
+	PiModel    *version = NULL;
+	PiModel    *variant = NULL;
+	PiCudaModel *dversion = NULL;
+	PiCudaModel *dvariant = NULL;
+	PiExecutor *ex = NULL;
+	PiCudaExecutor *gx = NULL;
+	float	   *inputs[3] = {NULL, NULL, NULL};
+	PiError		err = {0};
+
+	if (onnx == NULL ||
+		pi_onnx_load_at_length(onnx, len, NULL, 0, NULL, 32, &version, NULL, &err) != PI_OK ||
+		pi_onnx_load_at_length(onnx, len, NULL, 0, NULL, 8, &variant, NULL, &err) != PI_OK ||
+		pi_model_share_weights(variant, version, &err) != PI_OK || variant->ninputs != 3)
+	{
+		check(false, "%s at 32 and 8: %s", path, err.message);
+		goto done;
+	}
+	if ((dversion = pi_cuda_model_upload(ctx, version, &err)) == NULL ||
+		(dvariant = pi_cuda_model_upload_over(ctx, variant, dversion, &err)) == NULL)
+	{
+		check(false, "length variant: upload over its version: %s", err.message);
+		goto done;
+	}
+	check(pi_cuda_model_bytes(dvariant) * 4 < pi_cuda_model_bytes(dversion),
+		  "length variant: %lld device bytes of its own, its version %lld",
+		  (long long) pi_cuda_model_bytes(dvariant), (long long) pi_cuda_model_bytes(dversion));
+	/* two texts: ids, a mask over their tokens, types 0 */
+	for (int i = 0; i < 3; i++)
+		if ((inputs[i] = calloc(2 * 8, sizeof(float))) == NULL)
+			goto done;
+	for (int t = 0; t < 5; t++)
+	{
+		inputs[0][t] = (float) (t * 97 + 2);
+		inputs[1][t] = 1.0f;
+	}
+	inputs[0][8] = 2;
+	inputs[0][9] = 3;
+	inputs[1][8] = inputs[1][9] = 1.0f;
+	if ((ex = pi_executor_new(variant, 2, &err)) == NULL ||
+		(gx = pi_cuda_executor_new(dvariant, 2, &err)) == NULL)
+	{
+		check(false, "length variant: executors: %s", err.message);
+		goto done;
+	}
+	if (cpu_run("length variant", ex, variant, inputs, 2))
+		(void) device_pass("length variant", "over its version's weights", gx, ex, variant, inputs,
+						   2, 1e-4, &err);
+done:
+	for (int i = 0; i < 3; i++)
+		free(inputs[i]);
+	pi_cuda_executor_free(gx);
+	pi_executor_free(ex);
+	pi_cuda_model_free(dvariant);
+	pi_cuda_model_free(dversion);
+	pi_model_free(variant);
+	pi_model_free(version);
+	free(onnx);
 }
 
 /* The fixture's inputs repeated copies times as one batch; NULL entries on failure. */
@@ -968,6 +1040,7 @@ main(int argc, char **argv)
 	test_nan_semantics();
 	test_row_kernels();
 	test_reduced_precision();
+	test_length_variant();
 	run_fixtures(argv[1]);
 	for (size_t i = 0; i < sizeof(bucket_fixtures) / sizeof(bucket_fixtures[0]); i++)
 		test_buckets(argv[1], bucket_fixtures[i]);

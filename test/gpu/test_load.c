@@ -27,7 +27,7 @@
 static const char *const abi_functions[] = {
 	"pi_cuda_abi_version", "pi_cuda_abi_layout", "pi_cuda_device_count", "pi_cuda_context_new",
 	"pi_cuda_context_free", "pi_cuda_device_info", "pi_cuda_set_tf32", "pi_cuda_tf32",
-	"pi_cuda_model_upload", "pi_cuda_model_bytes", "pi_cuda_model_free",
+	"pi_cuda_model_upload", "pi_cuda_model_upload_over", "pi_cuda_model_bytes", "pi_cuda_model_free",
 	"pi_cuda_executor_new", "pi_cuda_executor_free", "pi_cuda_executor_max_batch",
 	"pi_cuda_executor_bytes", "pi_cuda_executor_input", "pi_cuda_executor_run",
 	"pi_cuda_executor_output"
