@@ -232,9 +232,10 @@ typedef struct LoadedModel
 									 * dimension: the length model runs at
 									 * (the stored one, or a variant's);
 									 * else 0 */
-	bool		length_variant; /* a variant: imported at a shorter length,
-								 * its weights its base's; shared_key names
-								 * its image at that length */
+	bool		length_variant; /* a variant: the version at a shorter
+								 * length, most weights its base's; when
+								 * shared, attached to the shared cache's
+								 * image of that length (shared_key) */
 	struct LoadedModel *base;	/* a variant: the version it is of */
 	struct LoadedModel *variants;	/* the base's list of variants, built
 									 * here; in a variant, the next one */
@@ -242,7 +243,6 @@ typedef struct LoadedModel
 
 extern LoadedModel *model_cache_get(const char *name, bool version_given, int32 version);
 extern LoadedModel *model_cache_at_length(LoadedModel *lm, const char *name, int64 length);
-extern uint64 model_cache_pin_variant(const LoadedModel *variant, const char *name);
 extern SharedCacheKey model_cache_key(int32 model_id, int32 version, uint64 uid);
 extern uint64 model_cache_generation(void);
 extern List *model_cache_loaded_versions(void);

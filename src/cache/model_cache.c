@@ -156,10 +156,15 @@ model_cache_generation(void)
 	return cache_stale ? 0 : cache_generation;
 }
 
-/* Frees a loaded version and its length variants (engine memory is malloc'd). */
+/*
+ * Frees a loaded version and its length variants (engine memory is
+ * malloc'd), unpinning their shared images.
+ */
 static void
 loaded_free(LoadedModel *lm)
 {
+	if (lm->pinned)
+		shared_cache_unpin(&lm->shared_key, lm->incarnation);
 	while (lm->variants != NULL)
 	{
 		LoadedModel *v = lm->variants;
@@ -202,11 +207,12 @@ xact_callback(XactEvent event, void *arg)
 	{
 		LoadedModel *lm = e->loaded;
 
-		if (lm->pinned)
-		{
-			shared_cache_unpin(&lm->shared_key, lm->incarnation);
-			lm->pinned = false;
-		}
+		for (LoadedModel *v = lm; v != NULL; v = v->variants)
+			if (v->pinned)
+			{
+				shared_cache_unpin(&v->shared_key, v->incarnation);
+				v->pinned = false;
+			}
 		if (lm->private_version)
 		{
 			hash_search(loaded_versions, &e->key, HASH_REMOVE, NULL);
@@ -258,8 +264,6 @@ loaded_remove(LoadedEntry *e)
 {
 	LoadedModel *lm = e->loaded;
 
-	if (lm->pinned)
-		shared_cache_unpin(&lm->shared_key, lm->incarnation);
 	hash_search(loaded_versions, &e->key, HASH_REMOVE, NULL);
 	loaded_free(lm);
 }
@@ -633,14 +637,12 @@ build_variant_model(const LoadedModel *lm, const char *name, int64 length)
 	return model;
 }
 
-/* lm's text model at sequence length `length`, for this backend (freed with lm). */
+/* A variant of lm at sequence length `length`, running model (freed with lm). */
 static LoadedModel *
-build_variant(LoadedModel *lm, const char *name, int64 length)
+new_variant(LoadedModel *lm, PiModel *model, int64 length)
 {
-	PiModel    *model = build_variant_model(lm, name, length);
-	LoadedModel *v;
+	LoadedModel *v = MemoryContextAllocZero(TopMemoryContext, sizeof(LoadedModel));
 
-	v = MemoryContextAllocZero(TopMemoryContext, sizeof(LoadedModel));
 	strlcpy(v->name, lm->name, NAMEDATALEN);
 	v->model_id = lm->model_id;
 	v->version = lm->version;
@@ -655,36 +657,73 @@ build_variant(LoadedModel *lm, const char *name, int64 length)
 	return v;
 }
 
+/* What build_shared_variant builds: a version's model at a length. */
+typedef struct VariantBuild
+{
+	const LoadedModel *base;
+	int64		length;
+} VariantBuild;
+
 /* Builds a variant's model for the shared cache (a SharedCacheBuildFunction). */
 static PiModel *
 build_shared_variant(const char *name, const void *arg)
 {
-	const LoadedModel *v = arg;
+	const VariantBuild *build = arg;
 
-	return build_variant_model(v->base, name, v->sequence_length);
+	return build_variant_model(build->base, name, build->length);
 }
 
 /*
- * Pins the shared cache's image of a variant of a version in the shared
- * cache, building it if no process has: the image leaves out the weights
- * the variant shares with its version's (pi_model_image_attach_over), so
- * the inference worker loads it over those.  Returns the image's
- * incarnation; the caller unpins it (shared_cache_unpin).
+ * lm's text model at sequence length `length` from the shared cache's
+ * image of it, built there if no process has: the image keeps only the
+ * weights that differ from the version's (position rows and the like), and
+ * the model takes the others from lm's (pi_model_image_attach_over).  The
+ * inference worker's executor loads the same image over its copy of the
+ * version.  Pinned until the transaction ends, like lm.
  */
-uint64
-model_cache_pin_variant(const LoadedModel *variant, const char *name)
+static LoadedModel *
+attach_variant(LoadedModel *lm, const char *name, int64 length)
 {
+	VariantBuild build = {lm, length};
+	SharedCacheKey key = lm->shared_key;
 	SharedImage image;
+	PiModel    *model;
+	PiError		err = {0};
+	LoadedModel *v;
 
-	Assert(variant->length_variant && variant->base->shared);
-	shared_cache_acquire(&variant->shared_key, name, build_shared_variant, variant, &image);
-	return image.incarnation;
+	key.sequence_length = (int32) length;
+	shared_cache_acquire(&key, name, build_shared_variant, &build, &image);
+	model = pi_model_image_attach_over(image.image, image.len, lm->model, &err);
+	if (model == NULL)
+	{
+		shared_cache_unpin(&key, image.incarnation);
+		pg_infer_report(&err, name);
+	}
+	v = new_variant(lm, model, length);
+	v->shared = v->pinned = true;
+	v->incarnation = image.incarnation;
+	return v;
+}
+
+/* Removes variant v from lm's list and frees it. */
+static void
+variant_remove(LoadedModel *lm, LoadedModel *v)
+{
+	LoadedModel **link = &lm->variants;
+
+	while (*link != v)
+		link = &(*link)->variants;
+	*link = v->variants;
+	v->variants = NULL;
+	loaded_free(v);
 }
 
 /*
  * The model to run lm's text model at sequence length `length`: lm itself
- * when its sequence length is fixed or not longer, else a variant imported
- * at that length, built once per backend and version (freed with lm).
+ * when its sequence length is fixed or not longer, else a variant at that
+ * length, made once per backend and version (freed with lm): attached to
+ * the shared cache's image of it when lm runs from the shared cache, else
+ * imported again by this backend.
  */
 LoadedModel *
 model_cache_at_length(LoadedModel *lm, const char *name, int64 length)
@@ -695,8 +734,19 @@ model_cache_at_length(LoadedModel *lm, const char *name, int64 length)
 		return lm;
 	for (v = lm->variants; v != NULL; v = v->variants)
 		if (v->sequence_length == length)
-			return v;
-	v = build_variant(lm, name, length);
+			break;
+	if (v != NULL && (!v->shared || v->pinned))
+		return v;
+	if (v != NULL && shared_cache_repin(&v->shared_key, v->incarnation))
+	{
+		v->pinned = true;
+		return v;
+	}
+	/* evicted or reloaded since this backend attached: attach again */
+	if (v != NULL)
+		variant_remove(lm, v);
+	v = lm->shared ? attach_variant(lm, name, length)
+		: new_variant(lm, build_variant_model(lm, name, length), length);
 	v->variants = lm->variants;
 	lm->variants = v;
 	return v;

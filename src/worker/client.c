@@ -108,7 +108,7 @@ worker_routes(const LoadedModel *lm, const char *name)
 							 "Tree ensembles and the other operators of tabular models run on the CPU engine.");
 		return false;
 	}
-	/* a length variant goes as an image over its version's (model_cache_pin_variant) */
+	/* a length variant is an image over its version's (model_cache_at_length) */
 	if (lm->length_variant)
 		lm = lm->base;
 	if (!lm->shared || lm->private_version || MyProc == NULL ||
@@ -319,9 +319,8 @@ await_request(uint64 generation)
  * its outputs out; false when the worker handed it back to this backend.
  */
 static bool
-run_request(const LoadedModel *lm, const char *name, uint64 incarnation, int64 rows,
-			int64 first_row, const float *const *inputs, int noutputs, float *const *outputs,
-			bool fallible)
+run_request(const LoadedModel *lm, const char *name, int64 rows, int64 first_row,
+			const float *const *inputs, int noutputs, float *const *outputs, bool fallible)
 {
 	const PiModel *model = lm->model;
 	WorkerSlot *s = my_slot();
@@ -348,7 +347,7 @@ run_request(const LoadedModel *lm, const char *name, uint64 incarnation, int64 r
 
 	SpinLockAcquire(&s->mutex);
 	s->key = lm->shared_key;
-	s->incarnation = incarnation;
+	s->incarnation = lm->incarnation;
 	s->base_incarnation = lm->length_variant ? lm->base->incarnation : 0;
 	s->ninputs = model->ninputs;
 	s->noutputs = noutputs;
@@ -408,23 +407,6 @@ run_request(const LoadedModel *lm, const char *name, uint64 incarnation, int64 r
 }
 
 /*
- * Runs rows rows through lm's image of that incarnation, per_request rows
- * a request; returns the rows done (fewer when the worker handed the rest
- * back).
- */
-static int64
-run_requests(const LoadedModel *lm, const char *name, uint64 incarnation, int64 rows,
-			 int64 per_request, const float *const *inputs, int noutputs,
-			 float *const *outputs, bool fallible)
-{
-	for (int64 start = 0; start < rows; start += per_request)
-		if (!run_request(lm, name, incarnation, Min(per_request, rows - start), start, inputs,
-						 noutputs, outputs, fallible))
-			return start;
-	return rows;
-}
-
-/*
  * Runs rows rows through lm in the inference worker: inputs[i] holds rows
  * rows of input i, outputs[o] receives rows rows of output o for o <
  * noutputs.  Requests larger than the worker's buffer holds are sent in
@@ -440,8 +422,6 @@ worker_forward(const LoadedModel *lm, const char *name, int64 rows,
 	int64		row_bytes = 0;
 	int64		arena_bytes;
 	int64		per_request;
-	uint64		incarnation;
-	int64		done;
 
 	for (int i = 0; i < model->ninputs; i++)
 		row_bytes += pi_value_row_elems(&model->values[model->inputs[i]]) * sizeof(float);
@@ -461,20 +441,8 @@ worker_forward(const LoadedModel *lm, const char *name, int64 rows,
 						name, row_bytes),
 				 errhint("Raise pg_infer.worker_buffer_size, or SET pg_infer.device = 'cpu'.")));
 	attach_area();
-	if (!lm->length_variant)
-		return run_requests(lm, name, lm->incarnation, rows, per_request, inputs, noutputs,
-							outputs, fallible);
-	/* a variant's image stays pinned while the worker may load it */
-	incarnation = model_cache_pin_variant(lm, name);
-	PG_TRY();
-	{
-		done = run_requests(lm, name, incarnation, rows, per_request, inputs, noutputs, outputs,
-							fallible);
-	}
-	PG_FINALLY();
-	{
-		shared_cache_unpin(&lm->shared_key, incarnation);
-	}
-	PG_END_TRY();
-	return done;
+	for (int64 start = 0; start < rows; start += per_request)
+		if (!run_request(lm, name, Min(per_request, rows - start), start, inputs, noutputs, outputs, fallible))
+			return start;
+	return rows;
 }

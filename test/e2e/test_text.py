@@ -245,7 +245,7 @@ def worker_rows(conn):
     return conn.execute("SELECT rows FROM pginfer.worker").fetchone()[0]
 
 
-def test_symbolic_sequence_in_the_worker(conn):
+def test_symbolic_sequence_in_the_worker(dbname, conn):
     """Through the inference worker (the e2e server runs it on the CPU), a
     [batch, sequence] export runs each pass at its own padded length too,
     loaded over the version's weights, with the backend's vectors; EXPLAIN
@@ -275,6 +275,13 @@ def test_symbolic_sequence_in_the_worker(conn):
     cached = dict(conn.execute(
         "SELECT sequence_length, bytes FROM pginfer.cached_models WHERE model = 'dyn'").fetchall())
     assert 16 in cached and cached[16] < cached[None]
+    # another session, in the backend and through the worker, attaches the same image
+    with psycopg.connect(**conninfo(dbname), autocommit=True) as other:
+        for device in ("cpu", "auto"):
+            other.execute("SELECT set_config('pg_infer.device', %s, false)", (device,))
+            assert max_diff(embed_all(other, "dyn", short), backend[1]) <= 1e-6
+    assert conn.execute("SELECT loads FROM pginfer.cached_models"
+                        " WHERE model = 'dyn' AND sequence_length = 16").fetchone()[0] == 1
     # a drop unloads the version and the lengths loaded over it
     conn.execute("SELECT drop_model('dyn')")
     deadline = time.monotonic() + 30
