@@ -6,9 +6,12 @@
  *	  multiply-adds than the direct GEMM.
  *
  * The executor transforms the weights once (U = G g G^T, 16 matrices
- * [M, C], packed for the GEMM tiles).  Per sample the input is padded once;
- * then per panel of tiles (2 vectors, across tile rows): the input
- * transform V = B^T d B gives 16 matrices [C, panel], one GEMM tile per
+ * [M, C], packed for the GEMM tiles).  Per sample the input is padded
+ * once, split into 8 planes per channel (by row parity and column mod 4
+ * of the patch, at 2 pixels per tile), so that each of the 16 inputs of
+ * consecutive tiles, across tile rows, is one contiguous run; then per
+ * panel of tiles (2 vectors): the input transform V = B^T d B gives 16
+ * matrices [C, panel], one GEMM tile per
  * block of output channels multiplies each by its U, and the output
  * transform Y = A^T M A adds the bias and applies the fused residual and
  * activation as it writes the outputs.  The transforms are the vector
@@ -25,29 +28,31 @@ pi_winograd_fits(const PiAttrs *at, const PiConvGeometry *geo)
 		geo->c >= 8 && geo->m >= 8 && geo->oh >= 4 && geo->ow >= 4;
 }
 
-/* Tiles down and across, padded source rows and pitch of a Winograd convolution. */
+/*
+ * Tiles down and across a Winograd convolution, and the floats of each of
+ * the 8 planes its padded input splits into per channel: (ty + 1) x tx.
+ */
 static void
-tiles(const PiConvGeometry *geo, int64_t *ty, int64_t *tx, int64_t *rows, int64_t *pitch)
+tiles(const PiConvGeometry *geo, int64_t *ty, int64_t *tx, int64_t *plane)
 {
 	*ty = (geo->oh + 1) / 2;
 	*tx = (geo->ow + 1) / 2;
-	*rows = 2 * *ty + 2;
-	*pitch = 2 * *tx + 2;
+	*plane = (*ty + 1) * *tx;
 }
 
-/* Scratch floats of a Winograd convolution: padded sample, V and M panels, row offsets. */
+/* Scratch floats of a Winograd convolution: split sample, V and M panels, row offsets, a row. */
 int64_t
 pi_winograd_scratch_floats(const PiConvGeometry *geo, int vw)
 {
 	int64_t		ty,
 				tx,
-				rows,
-				pitch;
+				plane;
 	int			panel = 2 * vw;
 
-	tiles(geo, &ty, &tx, &rows, &pitch);
-	return pi_line_up(geo->c * rows * pitch) + pi_line_up(16 * geo->c * panel) +
-		pi_line_up(16 * geo->m * panel) + pi_line_up(2 * geo->c);
+	tiles(geo, &ty, &tx, &plane);
+	return pi_line_up(geo->c * 8 * plane) + pi_line_up(16 * geo->c * panel) +
+		pi_line_up(16 * geo->m * panel) + pi_line_up(2 * geo->c) +
+		pi_line_up(2 * tx + 2 + 2 * vw);
 }
 
 /*
@@ -129,8 +134,7 @@ pi_winograd_run(const PiKernelArgs *a, const PiConvGeometry *geo)
 	int			panel = 2 * k->vw;
 	int64_t		ty,
 				tx,
-				rows,
-				pitch;
+				split;
 	int64_t		nb = pi_row_blocks(geo->m, k->mr_max);
 	float	   *src = a->scratch;
 	float	   *v,
@@ -140,8 +144,8 @@ pi_winograd_run(const PiKernelArgs *a, const PiConvGeometry *geo)
 	PiTileOut	o = {0};
 	Segment		seg[PI_CPU_MAX_PANEL];
 
-	tiles(geo, &ty, &tx, &rows, &pitch);
-	v = src + pi_line_up(geo->c * rows * pitch);
+	tiles(geo, &ty, &tx, &split);
+	v = src + pi_line_up(geo->c * 8 * split);
 	mt = v + pi_line_up(16 * geo->c * panel);
 	kpack = (int64_t *) (mt + pi_line_up(16 * geo->m * panel));
 	for (int64_t ch = 0; ch < geo->c; ch++)
@@ -153,10 +157,8 @@ pi_winograd_run(const PiKernelArgs *a, const PiConvGeometry *geo)
 	o.alpha = act == PI_OP_LEAKY_RELU ? a->epi->act_attrs.alpha : 0.0f;
 	for (int64_t s = 0; s < a->batch; s++)
 	{
-		for (int64_t ch = 0; ch < geo->c; ch++)
-			k->fill_plane(src + ch * rows * pitch, rows, pitch,
-						  a->in[0] + (s * geo->c + ch) * geo->h * geo->w, geo->h, geo->w,
-						  -at->pads[0], -at->pads[1], 1, 1, 0.0f);
+		k->wino_split(src, ty, tx, a->in[0] + s * geo->c * geo->h * geo->w, geo->h, geo->w,
+					  at->pads[0], at->pads[1], geo->c, (float *) kpack + pi_line_up(2 * geo->c));
 		for (int64_t t0 = 0; t0 < ty * tx; t0 += panel)
 		{
 			int			n = (int) (ty * tx - t0 < panel ? ty * tx - t0 : panel);
@@ -165,10 +167,7 @@ pi_winograd_run(const PiKernelArgs *a, const PiConvGeometry *geo)
 			int			nseg = segments(t0, n, tx, seg);
 
 			pi_check_interrupts();
-			for (int i = 0; i < nseg; i++)
-				k->wino_input(v + seg[i].lane, geo->c * panel, panel,
-							  src + 2 * seg[i].ty * pitch + 2 * seg[i].tx, pitch, rows * pitch,
-							  geo->c, seg[i].count);
+			k->wino_input(v, geo->c * panel, panel, src + t0, tx, split, 8 * split, geo->c, n);
 			for (int xi = 0; xi < 16; xi++)
 				for (int64_t b = 0; b < nb; b++)
 				{

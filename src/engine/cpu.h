@@ -85,16 +85,29 @@ typedef struct PiCpuKernels
 							 PiOp act, const PiAttrs *at);
 
 	/*
-	 * Winograd F(2x2, 3x3) along a row of n tiles, for several channels
-	 * (the channel strides are *_ch): the input transform of the 4x4
-	 * patches at src + 2 * l (rows pitch apart) to v[xi * vstride + l]; the
-	 * output transform of mt[xi * mstride + l], plus the channel's bias
+	 * Winograd F(2x2, 3x3), for several channels (the channel strides are
+	 * *_ch): the input transform of n consecutive tiles from a channel's
+	 * padded input split into 8 planes, phase floats apart (column c of row
+	 * r of tile l's 4x4 patch at src + ((r % 2) * 4 + c) * phase + (r / 2) *
+	 * pitch + l), V = B^T d B to v[xi * vstride + l]; the output transform
+	 * of n tiles along a row, mt[xi * mstride + l], plus the channel's bias
 	 * (bias may be NULL), through o's residual and activation (o->y
 	 * unused), to the first cols floats of rows y and y + ldy (rows of
 	 * them).
 	 */
+	/*
+	 * The 8 planes of each channel that wino_input reads: channels planes
+	 * of h x w padded by top rows and left columns to 2 ty + 2 rows of 2 tx
+	 * + 2 floats (zeros past the input), plane (r % 2) * 4 + c ((ty + 1) x
+	 * tx floats, 8 per channel) holding padded row 2 y + r % 2, column 2 x +
+	 * c at [y][x]; row is scratch of 2 tx + 2 + 2 vw floats.
+	 */
+	void		(*wino_split) (float *dst, int64_t ty, int64_t tx, const float *x, int64_t h,
+							   int64_t w, int64_t top, int64_t left, int64_t channels,
+							   float *row);
 	void		(*wino_input) (float *v, int64_t vstride, int64_t v_ch, const float *src,
-							   int64_t pitch, int64_t src_ch, int64_t channels, int n);
+							   int64_t pitch, int64_t phase, int64_t src_ch, int64_t channels,
+							   int n);
 	void		(*wino_output) (float *y, int64_t ldy, int64_t y_ch, int rows, int64_t cols,
 								const float *mt, int64_t mstride, int64_t m_ch, int64_t channels,
 								int n, const float *bias, const PiTileOut *o);

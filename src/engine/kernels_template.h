@@ -276,46 +276,104 @@ split_phases(float *dst, int64_t rows, int64_t pitch, const float *x, int64_t h,
 }
 
 /*
- * Winograd F(2x2, 3x3) input transform of n tiles along a row, for
- * channels channels: tile l's 4x4 patch of channel ch starts at src + ch *
- * src_ch + 2 * l (rows pitch apart); V = B^T d B goes to v[ch * v_ch + xi *
- * vstride + l], xi = 4 * row + column (cpu.h).
+ * Splits channels planes of h x w for Winograd F(2x2, 3x3) (cpu.h): the
+ * plane padded by top rows and left columns (zeros elsewhere) to 2 ty + 2
+ * rows of 2 tx + 2, then split into 8 planes of ty + 1 rows of tx per
+ * channel, plane (r % 2) * 4 + c holding padded row 2 y + r % 2, column 2 x
+ * + c at [y][x].  row is scratch of 2 tx + 2 + 2 VW floats.
+ */
+PI_TARGET static void
+wino_split(float *dst, int64_t ty, int64_t tx, const float *x, int64_t h, int64_t w,
+		   int64_t top, int64_t left, int64_t channels, float *row)
+{
+	int64_t		plane = (ty + 1) * tx;
+	int64_t		width = 2 * tx + 2;
+
+	for (int64_t q = 0; q < width + 2 * VW; q += VW)
+		vstore(row + q, vzero());
+	for (int64_t ch = 0; ch < channels; ch++, x += h * w, dst += 8 * plane)
+		for (int64_t pr = 0; pr < 2 * ty + 2; pr++)
+		{
+			int64_t		iy = pr - top;
+			float	   *d = dst + (pr & 1) * 4 * plane + (pr >> 1) * tx;
+			int64_t		n = w < width - left ? w : width - left;
+
+			if (iy < 0 || iy >= h || n <= 0)
+			{
+				for (int c = 0; c < 4; c++)
+					for (int64_t q = 0; q < tx; q += VW)
+						store_part(d + c * plane + q, vzero(), tx - q);
+				continue;
+			}
+			/* the padded row (columns past it stay 0 from the start: only w read) */
+			for (int64_t q = 0; q < n; q += VW)
+				store_part(row + left + q, load_part(x + iy * w + q, n - q), n - q);
+			for (int c = 0; c < 4; c++)
+				for (int64_t q = 0; q < tx; q += VW)
+				{
+					const float *s = row + (c & 2) + 2 * q;
+					vf			a = vload(s),
+								b = vload(s + VW);
+
+					store_part(d + c * plane + q, (c & 1) ? vodd(a, b) : veven(a, b), tx - q);
+				}
+		}
+}
+
+/* One vector of tiles of wino_input for one channel: m of them (m <= VW). */
+PI_TARGET static inline __attribute__((always_inline)) void
+wino_input_vector(float *v, int64_t vstride, const float *src, int64_t pitch, int64_t phase,
+				  const int m)
+{
+	vf			d[4][4],
+				t[4];
+
+	for (int r = 0; r < 4; r++)
+		for (int c = 0; c < 4; c++)
+			d[r][c] = load_part(src + ((r & 1) * 4 + c) * phase + (r >> 1) * pitch, m);
+	for (int c = 0; c < 4; c++)
+	{
+		vf			a0 = d[0][c],
+					a1 = d[1][c],
+					a2 = d[2][c],
+					a3 = d[3][c];
+
+		d[0][c] = a0 - a2;
+		d[1][c] = a1 + a2;
+		d[2][c] = a2 - a1;
+		d[3][c] = a1 - a3;
+	}
+	for (int r = 0; r < 4; r++)
+	{
+		t[0] = d[r][0] - d[r][2];
+		t[1] = d[r][1] + d[r][2];
+		t[2] = d[r][2] - d[r][1];
+		t[3] = d[r][1] - d[r][3];
+		for (int c = 0; c < 4; c++)
+			store_part(v + (4 * r + c) * vstride, t[c], m);
+	}
+}
+
+/*
+ * Winograd F(2x2, 3x3) input transform of n consecutive tiles, for
+ * channels channels, from each channel's padded input split into 8 planes
+ * (phase floats apart; rows pitch floats apart, one tile per float):
+ * column c of row r of tile l's 4x4 patch of channel ch is at src + ch *
+ * src_ch + ((r % 2) * 4 + c) * phase + (r / 2) * pitch + l.  V = B^T d B
+ * goes to v[ch * v_ch + xi * vstride + l], xi = 4 * row + column (cpu.h).
+ * Full vectors take no masks.
  */
 PI_TARGET static void
 wino_input(float *v, int64_t vstride, int64_t v_ch, const float *src, int64_t pitch,
-		   int64_t src_ch, int64_t channels, int n)
+		   int64_t phase, int64_t src_ch, int64_t channels, int n)
 {
 	for (int64_t ch = 0; ch < channels; ch++, src += src_ch, v += v_ch)
 		for (int l = 0; l < n; l += VW)
 		{
-			int			m = n - l < VW ? n - l : VW;
-			vf			d[4][4],
-						t[4];
-
-			for (int r = 0; r < 4; r++)
-				for (int c = 0; c < 4; c++)
-					d[r][c] = load_step(src + r * pitch + 2 * l + c, m, 2);
-			for (int c = 0; c < 4; c++)
-			{
-				vf			a0 = d[0][c],
-							a1 = d[1][c],
-							a2 = d[2][c],
-							a3 = d[3][c];
-
-				d[0][c] = a0 - a2;
-				d[1][c] = a1 + a2;
-				d[2][c] = a2 - a1;
-				d[3][c] = a1 - a3;
-			}
-			for (int r = 0; r < 4; r++)
-			{
-				t[0] = d[r][0] - d[r][2];
-				t[1] = d[r][1] + d[r][2];
-				t[2] = d[r][2] - d[r][1];
-				t[3] = d[r][1] - d[r][3];
-				for (int c = 0; c < 4; c++)
-					store_part(v + (4 * r + c) * vstride + l, t[c], m);
-			}
+			if (n - l >= VW)
+				wino_input_vector(v + l, vstride, src + l, pitch, phase, VW);
+			else
+				wino_input_vector(v + l, vstride, src + l, pitch, phase, n - l);
 		}
 }
 
@@ -715,6 +773,7 @@ const PiCpuKernels PI_CPU_TABLE = {
 	.gather_rows = gather_rows,
 	.fill_plane = fill_plane,
 	.split_phases = split_phases,
+	.wino_split = wino_split,
 	.wino_input = wino_input,
 	.wino_output = wino_output,
 	.epilogue = epilogue,
