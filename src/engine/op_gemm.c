@@ -177,9 +177,13 @@ tiles_gemm(const PiKernelArgs *a, const float *x, int64_t rows, int64_t kdim, in
 
 			pi_row_block(count, nb, b, &m0, &mr);
 			d = xp + m0 * kdim;
-			for (int64_t kk = 0; kk < kdim; kk++)
-				for (int i = 0; i < mr; i++)
-					d[kk * mr + i] = x[(r0 + m0 + i) * kdim + kk];
+			for (int i = 0; i < mr; i++)
+			{
+				const float *row = x + (r0 + m0 + i) * kdim;
+
+				for (int64_t kk = 0; kk < kdim; kk++)
+					d[kk * mr + i] = row[kk];
+			}
 		}
 		for (int64_t p = 0; p < npan; p++)
 		{
