@@ -257,6 +257,30 @@ split_phases(float *dst, int64_t rows, int64_t pitch, const float *x, int64_t h,
 {
 	int64_t		phase = rows * pitch;
 
+	/*
+	 * Rows of one vector, even in number, to phase rows of half a vector
+	 * (the phase planes contiguous): 4 rows at a time, 2 rows of each phase
+	 * in one full vector.  Else row by row.
+	 */
+	if (w == VW && h % 2 == 0 && pitch == VW / 2 && rows == h / 2)
+	{
+		for (int64_t ch = 0; ch < channels; ch++, x += h * w, dst += 4 * phase)
+			for (int64_t iy = 0; iy < h; iy += 4)
+			{
+				vf			a = vload(x + iy * w),
+							b = vload(x + (iy + 1) * w),
+							c = iy + 2 < h ? vload(x + (iy + 2) * w) : vzero(),
+							d = iy + 2 < h ? vload(x + (iy + 3) * w) : vzero();
+				float	   *o = dst + (iy / 2) * pitch;
+				int			m = iy + 2 < h ? VW : VW / 2;
+
+				store_part(o, veven(a, c), m);
+				store_part(o + phase, vodd(a, c), m);
+				store_part(o + 2 * phase, veven(b, d), m);
+				store_part(o + 3 * phase, vodd(b, d), m);
+			}
+		return;
+	}
 	for (int64_t ch = 0; ch < channels; ch++)
 		for (int64_t iy = 0; iy < h; iy++)
 		{
