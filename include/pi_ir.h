@@ -258,6 +258,12 @@ typedef struct PiAttrs
 	float		quant_scale;	/* finite, positive */
 	int			quant_zero_point;	/* within the codes' type */
 	int			quant_signed;	/* 1: codes are int8, 0: uint8 */
+	/*
+	 * Dense, Gemm, MatMul, Conv2D: 1 where the file quantized the layer with
+	 * activations quantized at run time (ONNX quantize_dynamic): it runs on
+	 * the int8 path whatever the model's precision, rows quantized as they come
+	 */
+	int			dynamic_int8;
 } PiAttrs;
 
 /* How TreeEnsemble combines the trees' leaf weights (ONNX's aggregate_function). */

@@ -89,7 +89,7 @@ extern const PiInt8Kernels pi_int8_kernels_generic;
  */
 const PiInt8Kernels *pi_int8_kernels(void);
 
-/* Whether a node runs on the int8 path: a Dense, Gemm or MatMul by a weight, in an int8 model or over a DequantizeLinear. */
+/* Whether a node runs on the int8 path: a Dense, Gemm or MatMul by a weight, in an int8 model, marked dynamic_int8 or over a DequantizeLinear. */
 bool		pi_gemm_int8_applies(const PiModel *model, const PiNode *node);
 
 /* Floats (4 bytes each) that the node's packed int8 weight takes. */

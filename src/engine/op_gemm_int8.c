@@ -9,7 +9,8 @@
  *	  In a QDQ model, an input that a DequantizeLinear produces holds exact
  *	  codes: they are the operand as they are (with their zero point), and
  *	  the weight's codes come back exactly where the file quantized it
- *	  symmetrically per output channel.
+ *	  symmetrically per output channel.  A layer of a quantize_dynamic file
+ *	  quantizes each row as ONNX's DynamicQuantizeLinear does a tensor.
  */
 #include <float.h>
 #include <math.h>
@@ -49,7 +50,8 @@ dequantized_input(const PiModel *model, const PiNode *node)
 
 /*
  * Whether a node runs on the int8 path: a Dense, Gemm or MatMul by a
- * weight, in an int8 model or over the output of a DequantizeLinear.
+ * weight, in an int8 model, marked dynamic_int8 (a quantize_dynamic file)
+ * or over the output of a DequantizeLinear.
  */
 bool
 pi_gemm_int8_applies(const PiModel *model, const PiNode *node)
@@ -59,7 +61,8 @@ pi_gemm_int8_applies(const PiModel *model, const PiNode *node)
 	bool		trans;
 
 	return pi_gemm_weight_matrix(model, node, &kdim, &mdim, &trans) && kdim <= PI_INT8_MAX_K &&
-		(model->precision == PI_PRECISION_INT8 || dequantized_input(model, node) != NULL);
+		(model->precision == PI_PRECISION_INT8 || node->attrs.dynamic_int8 ||
+		 dequantized_input(model, node) != NULL);
 }
 
 /* Floats (4 bytes each) that the node's packed int8 weight takes. */
@@ -124,8 +127,8 @@ whole_weight_scale(const float *w, int64_t n, float alpha)
 
 /*
  * Quantizes and packs the node's weight (and Gemm's scaled bias) into dst:
- * per output column, or with the weight's one scale in a QDQ model where
- * it has one (whole_weight_scale).
+ * per output column, or with the weight's one scale in a quantized ONNX
+ * model where it has one (whole_weight_scale).
  */
 void
 pi_gemm_int8_pack(const PiModel *model, const PiNode *node, void *dst)
@@ -151,7 +154,8 @@ pi_gemm_int8_pack(const PiModel *model, const PiNode *node, void *dst)
 	bias = (float *) pw.bias;
 	memset(q, 0, panels(mdim) * PI_INT8_PANEL * pw.kp);
 	memset(scale, 0, 2 * sizeof(float) * panels(mdim) * PI_INT8_PANEL);
-	whole = dequantized_input(model, node) != NULL ? whole_weight_scale(w, kdim * mdim, alpha) : 0.0f;
+	whole = dequantized_input(model, node) != NULL || node->attrs.dynamic_int8 ?
+		whole_weight_scale(w, kdim * mdim, alpha) : 0.0f;
 	for (int64_t j = 0; j < mdim; j++)
 	{
 		int64_t		p = j / PI_INT8_PANEL,
@@ -189,7 +193,8 @@ pi_gemm_int8_pack(const PiModel *model, const PiNode *node, void *dst)
 
 /*
  * Scratch bytes the int8 path of the node needs (row scales, quantized
- * rows, and the corrections for the zero point of dequantized inputs).
+ * rows, the corrections for the zero point of dequantized inputs, and the
+ * rows' zero points in a quantize_dynamic layer).
  */
 int64_t
 pi_gemm_int8_scratch_bytes(const PiModel *model, const PiNode *node)
@@ -200,8 +205,8 @@ pi_gemm_int8_scratch_bytes(const PiModel *model, const PiNode *node)
 
 	if (!pi_gemm_weight_matrix(model, node, &kdim, &mdim, &trans))
 		return 0;
-	return QUANT_ROWS * (int64_t) sizeof(float) + panels(mdim) * PI_INT8_PANEL * (int64_t) sizeof(int32_t) +
-		QUANT_ROWS * padded_k(kdim);
+	return QUANT_ROWS * (int64_t) (sizeof(float) + sizeof(int32_t)) +
+		panels(mdim) * PI_INT8_PANEL * (int64_t) sizeof(int32_t) + QUANT_ROWS * padded_k(kdim);
 }
 
 /*
@@ -236,6 +241,71 @@ codes_of_rows(const PiAttrs *dq, const float *x, int64_t rows, int64_t kdim, int
 	}
 }
 
+/*
+ * The u8 operand of rows of a quantize_dynamic layer, each row quantized
+ * as ONNX's DynamicQuantizeLinear quantizes a tensor: over [min(0, min
+ * x), max(0, max x)], scale (max - min) / 255 (1 when that is 0), zero
+ * point round(-min / scale), codes round(x / scale) + zero point in [0,
+ * 255] (rounding half to even).  A row with a NaN or an infinity gets a
+ * NaN scale.
+ */
+static void
+asymmetric_rows(const float *x, int64_t rows, int64_t kdim, int64_t kp, uint8_t *u, float *xs,
+				int32_t *zp)
+{
+	for (int64_t r = 0; r < rows; r++)
+	{
+		const float *xr = x + r * kdim;
+		float		lo = 0.0f,
+					hi = 0.0f,
+					scale,
+					z;
+		int			bad = 0;
+
+		for (int64_t k = 0; k < kdim; k++)
+		{
+			bad |= !(fabsf(xr[k]) <= FLT_MAX);
+			lo = xr[k] < lo ? xr[k] : lo;
+			hi = xr[k] > hi ? xr[k] : hi;
+		}
+		scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
+		z = -lo / scale;
+		z = pi_round_code(z < 0.0f ? 0.0f : z > 255.0f ? 255.0f : z);
+		for (int64_t k = 0; k < kdim; k++)
+		{
+			float		v = pi_round_code(xr[k] / scale) + z;
+
+			v = v >= 0.0f ? v : 0.0f;
+			u[r * kp + k] = (uint8_t) (v <= 255.0f ? v : 255.0f);
+		}
+		memset(u + r * kp + kdim, 0, kp - kdim);
+		xs[r] = bad ? NAN : scale;
+		zp[r] = bad ? 0 : (int32_t) z;
+	}
+}
+
+/*
+ * The int8 product of rows quantized by asymmetric_rows: each run of rows
+ * with one zero point in one call, its correction zero point * column sum.
+ */
+static void
+gemm_by_zero_point(const PiInt8Kernels *k, const uint8_t *u, int64_t rows, const float *xs,
+				   const int32_t *zp, const PiInt8Weights *packed, int32_t *corr, int64_t mdim,
+				   const float *bias, float *y)
+{
+	PiInt8Weights w = *packed;
+
+	w.corr = corr;
+	for (int64_t r = 0, end; r < rows; r = end)
+	{
+		for (end = r + 1; end < rows && zp[end] == zp[r]; end++)
+			;
+		for (int64_t j = 0; j < panels(mdim) * PI_INT8_PANEL; j++)
+			corr[j] = packed->corr[j] / 128 * zp[r];
+		k->gemm(u + r * w.kp, end - r, xs + r, &w, bias, y + r * mdim, mdim);
+	}
+}
+
 /* y[rows, mdim] = x[rows, kdim] times the packed weight plus bias, then the fused epilogue. */
 static void
 run_int8(const PiKernelArgs *a, const float *x, int64_t rows, int64_t kdim, int64_t mdim,
@@ -245,7 +315,8 @@ run_int8(const PiKernelArgs *a, const float *x, int64_t rows, int64_t kdim, int6
 	PiInt8Weights w = packed_weights(a->packed, kdim, mdim);
 	const PiNode *dq = dequantized_input(a->model, a->node);
 	float	   *xs = a->scratch;
-	int32_t    *corr = (int32_t *) (xs + QUANT_ROWS);
+	int32_t    *zp = (int32_t *) (xs + QUANT_ROWS);
+	int32_t    *corr = zp + QUANT_ROWS;
 	uint8_t    *u = (uint8_t *) (corr + panels(mdim) * PI_INT8_PANEL);
 
 	if (dq != NULL)
@@ -262,11 +333,19 @@ run_int8(const PiKernelArgs *a, const float *x, int64_t rows, int64_t kdim, int6
 		int64_t		count = rows - r0 < QUANT_ROWS ? rows - r0 : QUANT_ROWS;
 
 		pi_check_interrupts();
-		if (dq != NULL)
-			codes_of_rows(&dq->attrs, x + r0 * kdim, count, kdim, w.kp, u, xs);
+		if (dq == NULL && a->node->attrs.dynamic_int8)
+		{
+			asymmetric_rows(x + r0 * kdim, count, kdim, w.kp, u, xs, zp);
+			gemm_by_zero_point(k, u, count, xs, zp, &w, corr, mdim, bias, y + r0 * mdim);
+		}
 		else
-			k->quantize(x + r0 * kdim, count, kdim, w.kp, u, xs);
-		k->gemm(u, count, xs, &w, bias, y + r0 * mdim, mdim);
+		{
+			if (dq != NULL)
+				codes_of_rows(&dq->attrs, x + r0 * kdim, count, kdim, w.kp, u, xs);
+			else
+				k->quantize(x + r0 * kdim, count, kdim, w.kp, u, xs);
+			k->gemm(u, count, xs, &w, bias, y + r0 * mdim, mdim);
+		}
 		if (a->epi != NULL)
 			pi_epilogue_apply(a, y, r0 * mdim, count * mdim);
 	}

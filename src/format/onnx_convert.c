@@ -158,12 +158,22 @@ onnx_cv_one_input(OnnxCv *c, PiOp op, const char *const *names)
 	return onnx_cv_finish(c, op, 1, &a);
 }
 
-/* Emits an IR node for output o of the ONNX node and defines that output. */
+/*
+ * Emits an IR node for output o of the ONNX node and defines that output;
+ * a layer of a quantize_dynamic file (onnx_qoperator.c) is marked so.
+ */
 PiStatus
 onnx_cv_finish_output(OnnxCv *c, int o, PiOp op, const int *inputs, int ninputs, const PiAttrs *a)
 {
+	PiAttrs		marked;
 	int			v;
 
+	if (c->n->dynamic_int8)
+	{
+		marked = *a;
+		TRY(onnx_cv_set_int(c, op, &marked, "dynamic_int8", 1));
+		a = &marked;
+	}
 	TRY(onnx_emit(c->im, c->n->outputs[o], op, inputs, ninputs, a, &v, c->err));
 	return onnx_define(c->im, c->n->outputs[o], NULL, v, c->err);
 }

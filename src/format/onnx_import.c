@@ -906,7 +906,8 @@ pi_onnx_load_at_length(const uint8_t *onnx, size_t len, const uint8_t *external,
 	*out = NULL;
 	if ((st = onnx_model_decode(onnx, len, &proto, err)) != PI_OK)
 		return st;
-	if ((st = check_ops(&proto.graph, err)) != PI_OK ||
+	if ((st = onnx_rewrite_quantized(&proto, err)) != PI_OK ||
+		(st = check_ops(&proto.graph, err)) != PI_OK ||
 		(st = check_versions(&proto, &opset, &ml_opset, err)) != PI_OK ||
 		(st = onnx_external_location(&proto, location, sizeof(location), err)) != PI_OK ||
 		(moves != NULL && (st = onnx_align_tensors((uint8_t *) onnx, &proto, moves, err)) != PI_OK))

@@ -111,6 +111,9 @@ PiStatus	onnx_emit(OnnxImporter *im, const char *name, PiOp op, const int *input
 PiStatus	onnx_emit_exact(OnnxImporter *im, const char *name, PiOp op, const int *inputs,
 							int ninputs, const PiAttrs *attrs, int *value, PiError *err);
 
+/* onnx_qoperator.c */
+PiStatus	onnx_rewrite_quantized(OnnxModelProto *proto, PiError *err);
+
 /* onnx_fuse_norm.c */
 PiStatus	onnx_fuse_layer_norms(PiModel *m, PiError *err);
 

@@ -130,6 +130,7 @@ typedef struct OnnxNode
 	const char **outputs;
 	int			nattrs;
 	OnnxAttr   *attrs;
+	bool		dynamic_int8;	/* set by onnx_rewrite_quantized: a quantize_dynamic layer */
 } OnnxNode;
 
 /* A ValueInfoProto: a tensor type with an optional shape. */

@@ -72,6 +72,7 @@ static const PiAttrSpec attr_specs[] = {
 	REAL("scale", quant_scale),
 	{"zero_point", PI_ATTR_INT, 1, 1, -128, 255, AT(quant_zero_point), -1, false},
 	FLAG("signed", quant_signed),
+	FLAG("dynamic_int8", dynamic_int8),
 	{"aggregate_function", PI_ATTR_STRING, 1, 1, 0, 0, -1, -1, false},
 	{"post_transform", PI_ATTR_STRING, 1, 1, 0, 0, -1, -1, false},
 	{"norm", PI_ATTR_STRING, 1, 1, 0, 0, -1, -1, false},

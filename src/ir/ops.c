@@ -16,9 +16,9 @@ typedef struct PiOpInfo
 } PiOpInfo;
 
 static const PiOpInfo op_table[PI_OP_COUNT] = {
-	[PI_OP_DENSE] = {"Dense", 2, 3, {NULL}},
-	[PI_OP_GEMM] = {"Gemm", 2, 3, {"transA", "transB", "alpha", "beta", NULL}},
-	[PI_OP_MATMUL] = {"MatMul", 2, 2, {NULL}},
+	[PI_OP_DENSE] = {"Dense", 2, 3, {"dynamic_int8", NULL}},
+	[PI_OP_GEMM] = {"Gemm", 2, 3, {"transA", "transB", "alpha", "beta", "dynamic_int8", NULL}},
+	[PI_OP_MATMUL] = {"MatMul", 2, 2, {"dynamic_int8", NULL}},
 	[PI_OP_ADD] = {"Add", 2, 2, {NULL}},
 	[PI_OP_SUB] = {"Sub", 2, 2, {NULL}},
 	[PI_OP_MUL] = {"Mul", 2, 2, {NULL}},
@@ -34,7 +34,7 @@ static const PiOpInfo op_table[PI_OP_COUNT] = {
 	[PI_OP_FLATTEN] = {"Flatten", 1, 1, {"axis", NULL}},
 	[PI_OP_TRANSPOSE] = {"Transpose", 1, 1, {"perm", NULL}},
 	[PI_OP_CONCAT] = {"Concat", 1, 8, {"axis", NULL}},
-	[PI_OP_CONV2D] = {"Conv2D", 2, 3, {"kernel_shape", "strides", "pads", "dilations", "group", "auto_pad", NULL}},
+	[PI_OP_CONV2D] = {"Conv2D", 2, 3, {"kernel_shape", "strides", "pads", "dilations", "group", "auto_pad", "dynamic_int8", NULL}},
 	[PI_OP_MAX_POOL2D] = {"MaxPool2D", 1, 1, {"kernel_shape", "strides", "pads", "dilations", "ceil_mode", "auto_pad", NULL}},
 	[PI_OP_AVERAGE_POOL2D] = {"AveragePool2D", 1, 1, {"kernel_shape", "strides", "pads", "ceil_mode", "count_include_pad", "auto_pad", NULL}},
 	[PI_OP_GLOBAL_AVERAGE_POOL] = {"GlobalAveragePool", 1, 1, {NULL}},
