@@ -118,13 +118,13 @@ if make -s test/onnx/test_onnx_reject test/onnx/conformance test/onnx/test_onnx_
     conformance onnx-quant test/onnx/quant-expected.txt test/onnx/quant
     PG_INFER_CPU=generic conformance onnx-quant-generic test/onnx/quant-expected-generic.txt test/onnx/quant
     # the shared CNN, then its quantized versions with ONNX Runtime's MNIST counts (uint8
-    # weights, quantized again per column: 9815, ORT 9813; quantize_dynamic, Convs in float32: 9810, ORT 9813)
+    # weights, quantized again per column: 9815, ORT 9813)
     for model in "$root/../shared/models/mnist_cnn_pytorch.onnx 9813" \
         "test/onnx/quant/lenet_qdq_channel/model.onnx 9813" \
         "test/onnx/quant/lenet_qdq_tensor_s8/model.onnx 9810" \
         "test/onnx/quant/lenet_qdq_uint8_weights/model.onnx 9815" \
         "test/onnx/quant/lenet_qoperator/model.onnx 9813" \
-        "test/onnx/quant/lenet_dynamic/model.onnx 9810"; do
+        "test/onnx/quant/lenet_dynamic/model.onnx 9813"; do
         set -- $model
         if test/onnx/test_onnx_mnist "$1" "$root/../shared/data/mnist/t10k-images-idx3-ubyte.gz" \
             "$root/../shared/data/mnist/t10k-labels-idx1-ubyte.gz" "$2"; then

@@ -79,6 +79,24 @@ pi_round_code(float v)
 	return (v + 12582912.0f) - 12582912.0f;
 }
 
+/*
+ * The scale and zero point ONNX's DynamicQuantizeLinear gives n values
+ * (here: one row): over [min(0, min x), max(0, max x)], scale (max - min)
+ * / 255 (1 when that is 0), zero point round(-min / scale); false when a
+ * value is not finite.
+ */
+bool		pi_int8_dynamic_params(const float *x, int64_t n, float *scale, float *zero_point);
+
+/* The uint8 code of v at that scale and zero point: round(v / scale) + zero point in [0, 255]. */
+static inline float
+pi_int8_dynamic_code(float v, float scale, float zero_point)
+{
+	float		c = pi_round_code(v / scale) + zero_point;
+
+	c = c >= 0.0f ? c : 0.0f;
+	return c <= 255.0f ? c : 255.0f;
+}
+
 extern const PiInt8Kernels pi_int8_kernels_vnni;
 extern const PiInt8Kernels pi_int8_kernels_generic;
 

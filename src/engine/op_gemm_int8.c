@@ -241,13 +241,31 @@ codes_of_rows(const PiAttrs *dq, const float *x, int64_t rows, int64_t kdim, int
 	}
 }
 
+/* See int8.h. */
+bool
+pi_int8_dynamic_params(const float *x, int64_t n, float *scale, float *zero_point)
+{
+	float		lo = 0.0f,
+				hi = 0.0f,
+				z;
+	int			bad = 0;
+
+	for (int64_t k = 0; k < n; k++)
+	{
+		bad |= !(fabsf(x[k]) <= FLT_MAX);
+		lo = x[k] < lo ? x[k] : lo;
+		hi = x[k] > hi ? x[k] : hi;
+	}
+	*scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
+	z = -lo / *scale;
+	*zero_point = pi_round_code(z < 0.0f ? 0.0f : z > 255.0f ? 255.0f : z);
+	return !bad;
+}
+
 /*
  * The u8 operand of rows of a quantize_dynamic layer, each row quantized
- * as ONNX's DynamicQuantizeLinear quantizes a tensor: over [min(0, min
- * x), max(0, max x)], scale (max - min) / 255 (1 when that is 0), zero
- * point round(-min / scale), codes round(x / scale) + zero point in [0,
- * 255] (rounding half to even).  A row with a NaN or an infinity gets a
- * NaN scale.
+ * as ONNX's DynamicQuantizeLinear quantizes a tensor (rounding half to
+ * even).  A row with a NaN or an infinity gets a NaN scale.
  */
 static void
 asymmetric_rows(const float *x, int64_t rows, int64_t kdim, int64_t kp, uint8_t *u, float *xs,
@@ -256,31 +274,15 @@ asymmetric_rows(const float *x, int64_t rows, int64_t kdim, int64_t kp, uint8_t 
 	for (int64_t r = 0; r < rows; r++)
 	{
 		const float *xr = x + r * kdim;
-		float		lo = 0.0f,
-					hi = 0.0f,
-					scale,
+		float		scale,
 					z;
-		int			bad = 0;
+		bool		finite = pi_int8_dynamic_params(xr, kdim, &scale, &z);
 
 		for (int64_t k = 0; k < kdim; k++)
-		{
-			bad |= !(fabsf(xr[k]) <= FLT_MAX);
-			lo = xr[k] < lo ? xr[k] : lo;
-			hi = xr[k] > hi ? xr[k] : hi;
-		}
-		scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
-		z = -lo / scale;
-		z = pi_round_code(z < 0.0f ? 0.0f : z > 255.0f ? 255.0f : z);
-		for (int64_t k = 0; k < kdim; k++)
-		{
-			float		v = pi_round_code(xr[k] / scale) + z;
-
-			v = v >= 0.0f ? v : 0.0f;
-			u[r * kp + k] = (uint8_t) (v <= 255.0f ? v : 255.0f);
-		}
+			u[r * kp + k] = (uint8_t) pi_int8_dynamic_code(xr[k], scale, z);
 		memset(u + r * kp + kdim, 0, kp - kdim);
-		xs[r] = bad ? NAN : scale;
-		zp[r] = bad ? 0 : (int32_t) z;
+		xs[r] = finite ? scale : NAN;
+		zp[r] = finite ? (int32_t) z : 0;
 	}
 }
 
