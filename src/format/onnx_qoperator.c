@@ -15,7 +15,8 @@
  *	    DynamicQuantizeLinear that anything else reads stays, and is refused.
  *
  *	  New tensors are named after the node's output with a "#" suffix; the
- *	  new nodes keep the original node's name, so errors name it.
+ *	  new nodes are named after the original node and its op, so errors
+ *	  name them ("conv1 (QLinearConv)").
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -172,6 +173,19 @@ derived_name(Rewrite *rw, const char *base, const char *suffix)
 	return s;
 }
 
+/* The name of a node the rewrite of from makes: from's label and op ("conv1 (QLinearConv)"). */
+static const char *
+node_name(Rewrite *rw, const OnnxNode *from)
+{
+	const char *label = onnx_node_label(from);
+	size_t		len = strlen(label) + strlen(from->op_type) + 4;
+	char	   *s = onnx_arena_alloc(rw->arena, (int64_t) len, 1);
+
+	if (s != NULL)
+		snprintf(s, len, "%s (%s)", label, from->op_type);
+	return s;
+}
+
 /* Input i of node n, or "" when it is not given. */
 static const char *
 input_of(const OnnxNode *n, int i)
@@ -196,7 +210,7 @@ add_node(Rewrite *rw, const OnnxNode *from, const char *op_type, int ninputs,
 		return pi_fail(rw->err, PI_ERR_LIMIT, "the rewrite of quantized nodes needs more than %d nodes", rw->cap);
 	n = &rw->out[rw->nout++];
 	memset(n, 0, sizeof(*n));
-	n->name = from->name;
+	n->name = node_name(rw, from);
 	n->op_type = op_type;
 	n->domain = "";
 	n->ninputs = ninputs;
@@ -204,10 +218,14 @@ add_node(Rewrite *rw, const OnnxNode *from, const char *op_type, int ninputs,
 	n->inputs = onnx_arena_alloc(rw->arena, ninputs, sizeof(char *));
 	n->outputs = onnx_arena_alloc(rw->arena, 1, sizeof(char *));
 	n->attrs = onnx_arena_alloc(rw->arena, from->nattrs + 1, sizeof(OnnxAttr));
-	if (n->inputs == NULL || n->outputs == NULL || n->attrs == NULL || output == NULL)
+	if (n->name == NULL || n->inputs == NULL || n->outputs == NULL || n->attrs == NULL || output == NULL)
 		return pi_fail(rw->err, PI_ERR_NOMEM, "out of memory");
 	for (int i = 0; i < ninputs; i++)
+	{
+		if (inputs[i] == NULL)
+			return pi_fail(rw->err, PI_ERR_NOMEM, "out of memory");
 		n->inputs[i] = inputs[i];
+	}
 	n->outputs[0] = output;
 	for (int i = 0; copy != NULL && i < from->nattrs; i++)
 		for (int k = 0; copy[k]; k++)
@@ -301,10 +319,11 @@ rewrite_qlinear_conv(Rewrite *rw, const OnnxNode *n)
 	static const char *const conv_attrs[] = {"auto_pad", "dilations", "group", "kernel_shape",
 	"pads", "strides", NULL};
 	const char *in[3];
-	const char *y = derived_name(rw, n->outputs[0], "#float");
+	const char *y;
 	int			ninputs = 2;
 
 	TRY(check_inputs(rw, n, 8, 9, 8));
+	y = derived_name(rw, n->outputs[0], "#float");
 	TRY(need_initializer(rw, n, 3, "weight"));
 	in[0] = derived_name(rw, n->outputs[0], "#x");
 	in[1] = derived_name(rw, n->outputs[0], "#w");
@@ -331,10 +350,11 @@ rewrite_qgemm(Rewrite *rw, const OnnxNode *n)
 	static const char *const gemm_attrs[] = {"transA", "transB", "alpha", NULL};
 	bool		quantized = input_of(n, 7)[0] != '\0';
 	const char *in[3];
-	const char *y = quantized ? derived_name(rw, n->outputs[0], "#float") : n->outputs[0];
+	const char *y;
 	int			ninputs = 2;
 
 	TRY(check_inputs(rw, n, 6, 9, 6));
+	y = quantized ? derived_name(rw, n->outputs[0], "#float") : n->outputs[0];
 	TRY(need_initializer(rw, n, 3, "weight"));
 	in[0] = derived_name(rw, n->outputs[0], "#a");
 	in[1] = derived_name(rw, n->outputs[0], "#b");
@@ -364,10 +384,11 @@ static PiStatus
 rewrite_qlinear_binary(Rewrite *rw, const OnnxNode *n, const char *float_op)
 {
 	const char *in[2];
-	const char *y = derived_name(rw, n->outputs[0], "#float");
+	const char *y;
 	bool		matmul = strcmp(float_op, "MatMul") == 0;
 
 	TRY(check_inputs(rw, n, 7, 8, 7));
+	y = derived_name(rw, n->outputs[0], "#float");
 	if (matmul)
 		TRY(need_initializer(rw, n, 3, "weight"));
 	in[0] = derived_name(rw, n->outputs[0], "#a");
@@ -382,10 +403,12 @@ rewrite_qlinear_binary(Rewrite *rw, const OnnxNode *n, const char *float_op)
 static PiStatus
 rewrite_qlinear_global_pool(Rewrite *rw, const OnnxNode *n)
 {
-	const char *x = derived_name(rw, n->outputs[0], "#x");
-	const char *y = derived_name(rw, n->outputs[0], "#float");
+	const char *x,
+			   *y;
 
 	TRY(check_inputs(rw, n, 4, 5, 4));
+	x = derived_name(rw, n->outputs[0], "#x");
+	y = derived_name(rw, n->outputs[0], "#float");
 	if (onnx_attr_int(n, "channels_last", 0) != 0)
 		return pi_fail(rw->err, PI_ERR_UNSUPPORTED, "node \"%s\" (%s) pools channels-last data, which is not supported",
 					   onnx_node_label(n), n->op_type);
@@ -437,6 +460,7 @@ rewrite_dynamic(Rewrite *rw, int m, bool *done)
 	TRY(check_inputs(rw, n, 2, 4, 2));
 	d = producer_of(rw, n->inputs[0]);
 	if (!node_is(rw, d, "DynamicQuantizeLinear", false) || rw->g->nodes[d].noutputs != 3 ||
+		rw->g->nodes[d].ninputs != 1 || rw->g->nodes[d].inputs[0][0] == '\0' ||
 		strcmp(rw->g->nodes[d].outputs[0], n->inputs[0]) != 0 ||
 		strcmp(rw->g->nodes[d].outputs[2], input_of(n, 2)) != 0 ||
 		!is_initializer(rw, n->inputs[1]))

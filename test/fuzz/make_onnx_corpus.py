@@ -7,7 +7,7 @@ valid-* must load.  Small models built with onnx.helper cover the importer's
 paths: folding (the dynamic-batch Reshape pattern), old-opset forms,
 multi-output lowering, external data, float16 weights, unsorted nodes,
 lifted-batch mode (attention with the batch moved and merged), quantized
-models in QDQ form.
+models in QDQ form, in QOperator form and as quantize_dynamic writes them.
 
     python3 test/fuzz/make_onnx_corpus.py
 """
@@ -34,9 +34,10 @@ def io(name, shape):
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
 
 
-def save(name, nodes, inputs, outputs, inits=(), opset=13, ir=8, external=b"", ml=None):
+def save(name, nodes, inputs, outputs, inits=(), opset=13, ir=8, external=b"", ml=None, ms=False):
     graph = helper.make_graph(nodes, name, inputs, outputs, list(inits))
     opsets = [helper.make_opsetid("", opset)] + ([helper.make_opsetid("ai.onnx.ml", ml)] if ml else [])
+    opsets += [helper.make_opsetid("com.microsoft", 1)] if ms else []
     model = helper.make_model(graph, opset_imports=opsets, producer_name="make_onnx_corpus")
     model.ir_version = ir
     data = model.SerializeToString()
@@ -117,6 +118,44 @@ def quant_seeds(n):
     save("qdq-zero-scale",
          [n("QuantizeLinear", ["x", "s"], ["q"]), n("DequantizeLinear", ["q", "s"], ["y"])],
          [io("x", ["N", 4])], [io("y", ["N", 4])], [numpy_helper.from_array(np.float32(0.0), "s")])
+
+
+def qoperator_seeds(n):
+    """QOperator models (QLinearConv with a bias, QLinearMatMul, com.microsoft's
+    QGemm, QLinearAdd, QLinearGlobalAveragePool) and quantize_dynamic's
+    DynamicQuantizeLinear, MatMulInteger and ConvInteger chains."""
+    u8 = lambda name, v: numpy_helper.from_array(np.uint8(v), name)  # noqa: E731
+    f32 = lambda name, v: numpy_helper.from_array(np.array(v, np.float32), name)  # noqa: E731
+    act = [f32("xs", 0.1), u8("xz", 128), f32("ys", 0.2), u8("yz", 100)]
+    conv_w = numpy_helper.from_array(rng.integers(-127, 128, (2, 1, 3, 3)).astype(np.int8), "w")
+    conv_zp = numpy_helper.from_array(np.zeros(2, np.int8), "wz")
+    save("valid-qoperator-conv",
+         [n("QuantizeLinear", ["x", "xs", "xz"], ["q"]),
+          n("QLinearConv", ["q", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["qc"], kernel_shape=[3, 3]),
+          n("QLinearGlobalAveragePool", ["qc", "ys", "yz", "ys", "yz"], ["qp"], domain="com.microsoft"),
+          n("QLinearAdd", ["qp", "ys", "yz", "qp", "ys", "yz", "ys", "yz"], ["qa"], domain="com.microsoft"),
+          n("DequantizeLinear", ["qa", "ys", "yz"], ["y"])],
+         [io("x", ["N", 1, 5, 5])], [io("y", ["N", 2, 1, 1])],
+         [conv_w, f32("ws", [0.02, 0.03]), conv_zp, numpy_helper.from_array(np.array([5, -7], np.int32), "b")] + act,
+         ms=True)
+    mat_w = numpy_helper.from_array(rng.integers(-127, 128, (4, 3)).astype(np.int8), "w")
+    save("valid-qoperator-matmul",
+         [n("QuantizeLinear", ["x", "xs", "xz"], ["q"]),
+          n("QLinearMatMul", ["q", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["qm"]),
+          n("QGemm", ["qm", "ys", "yz", "w3", "ws3", "wz3", "b3"], ["y"], transB=1, domain="com.microsoft")],
+         [io("x", ["N", 4])], [io("y", ["N", 3])],
+         [mat_w, f32("ws", 0.05), numpy_helper.from_array(np.int8(0), "wz"),
+          numpy_helper.from_array(rng.integers(-127, 128, (3, 3)).astype(np.int8), "w3"),
+          f32("ws3", [0.01, 0.02, 0.03]), numpy_helper.from_array(np.zeros(3, np.int8), "wz3"),
+          numpy_helper.from_array(np.array([1, 2, 3], np.int32), "b3")] + act, ms=True)
+    for op, shape, out, weight in (("MatMulInteger", ["N", 4], ["N", 3], mat_w), ("ConvInteger", ["N", 1, 5, 5],
+                                                                                 ["N", 2, 3, 3], conv_w)):
+        save("valid-dynamic-" + op.lower(),
+             [n("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]), n("Mul", ["xs", "ws"], ["s"]),
+              n(op, ["xq", "w", "xz", "wz"], ["acc"]), n("Cast", ["acc"], ["accf"], to=TensorProto.FLOAT),
+              n("Mul", ["accf", "s"], ["m"]), n("Relu", ["m"], ["y"])],
+             [io("x", shape)], [io("y", out)],
+             [weight, f32("ws", 0.04), numpy_helper.from_array(np.int8(0), "wz")])
 
 
 def main():
@@ -228,6 +267,7 @@ def main():
          [w("Wq", 6, 6), ints("heads", [4, -1, 3]), ints("rows", [-1, 6]), w("Wo", 6, 6),
           w("bo", 6), ints("back", [4, -1, 6])])
     quant_seeds(n)
+    qoperator_seeds(n)
 
 
 if __name__ == "__main__":

@@ -1155,7 +1155,8 @@ test_interrupted(void)
 /*
  * The malformed models of dir (test/onnx/make_ml_malformed.py: tree
  * ensembles; make_quant_malformed.py: quantization parameters): each file
- * of its EXPECTED list is refused as invalid, with its fragment.
+ * of its EXPECTED list is refused as invalid (as a type mismatch where the
+ * line ends in a tab and "dtype"), with its fragment.
  */
 static void
 test_malformed_files(const char *dir)
@@ -1171,6 +1172,7 @@ test_malformed_files(const char *dir)
 	for (char *line = list ? strtok(list, "\n") : NULL; line; line = strtok(NULL, "\n"))
 	{
 		char	   *tab = strchr(line, '\t');
+		char	   *kind;
 		char	   *bytes;
 		Buf			b;
 
@@ -1183,8 +1185,12 @@ test_malformed_files(const char *dir)
 		check(bytes != NULL, "%s cannot be read", path);
 		if (bytes == NULL)
 			continue;
+		kind = strchr(tab + 1, '\t');
+		if (kind != NULL)
+			*kind++ = '\0';
 		b = (Buf) {(uint8_t *) bytes, len, len};
-		expect(line, &b, NULL, 0, PI_ERR_INVALID, tab + 1);
+		expect(line, &b, NULL, 0, kind != NULL && strcmp(kind, "dtype") == 0 ? PI_ERR_DTYPE : PI_ERR_INVALID,
+			   tab + 1);
 		free(bytes);
 		files++;
 	}
