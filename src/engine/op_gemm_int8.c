@@ -241,25 +241,40 @@ codes_of_rows(const PiAttrs *dq, const float *x, int64_t rows, int64_t kdim, int
 	}
 }
 
-/* See int8.h. */
+/*
+ * See int8.h.  The largest positive value and the largest magnitude of a
+ * negative one are found by their bits, as unsigned integers (which order
+ * them as the floats; so the loop vectorizes); a NaN or an infinity is
+ * the largest of all.
+ */
 bool
 pi_int8_dynamic_params(const float *x, int64_t n, float *scale, float *zero_point)
 {
-	float		lo = 0.0f,
-				hi = 0.0f,
+	uint32_t	pos = 0,
+				neg = 0;
+	float		lo,
+				hi,
 				z;
-	int			bad = 0;
 
 	for (int64_t k = 0; k < n; k++)
 	{
-		bad |= !(fabsf(x[k]) <= FLT_MAX);
-		lo = x[k] < lo ? x[k] : lo;
-		hi = x[k] > hi ? x[k] : hi;
+		uint32_t	b,
+					p,
+					q;
+
+		memcpy(&b, &x[k], sizeof(b));
+		p = b & ((b >> 31) - 1u);	/* the bits of a positive value, else 0 */
+		q = (b & 0x7fffffffu) & (0u - (b >> 31));	/* |x| of a negative one, else 0 */
+		pos = p > pos ? p : pos;
+		neg = q > neg ? q : neg;
 	}
+	memcpy(&hi, &pos, sizeof(hi));
+	memcpy(&lo, &neg, sizeof(lo));
+	lo = -lo;
 	*scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
 	z = -lo / *scale;
 	*zero_point = pi_round_code(z < 0.0f ? 0.0f : z > 255.0f ? 255.0f : z);
-	return !bad;
+	return pos < 0x7f800000u && neg < 0x7f800000u;
 }
 
 /*
@@ -273,13 +288,15 @@ asymmetric_rows(const float *x, int64_t rows, int64_t kdim, int64_t kp, uint8_t 
 {
 	for (int64_t r = 0; r < rows; r++)
 	{
-		const float *xr = x + r * kdim;
+		const float *restrict xr = x + r * kdim;
+		uint8_t    *restrict ur = u + r * kp;
 		float		scale,
 					z;
 		bool		finite = pi_int8_dynamic_params(xr, kdim, &scale, &z);
 
+		/* restrict: the bytes written never alias the row, so the loop vectorizes */
 		for (int64_t k = 0; k < kdim; k++)
-			u[r * kp + k] = (uint8_t) pi_int8_dynamic_code(xr[k], scale, z);
+			ur[k] = (uint8_t) (int32_t) pi_int8_dynamic_code(xr[k], scale, z);
 		memset(u + r * kp + kdim, 0, kp - kdim);
 		xs[r] = finite ? scale : NAN;
 		zp[r] = finite ? (int32_t) z : 0;

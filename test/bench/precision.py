@@ -11,13 +11,15 @@ engine on test/bench/models/mlp.onnx at float32 and with options
 {"precision": "int8"}, "bf16" and "fp16" (bench_engine --options; fp16 is
 stored only and runs float32), and ONNX Runtime on the same
 file and on its onnxruntime.quantization.quantize_dynamic version (int8
-weights, activations quantized at run time, as the engine does), best of
+weights, activations quantized at run time), which the engine runs too
+(its MatMulIntegers on the int8 path, each row quantized as ONNX Runtime
+quantizes the tensor), best of
 several rounds each in rows per second of the thread's CPU time.  Prints the
 machine, the load average before and after, and one markdown table with the
 ratios to the engine's float32.  A second table times the QDQ files
 (per-channel int8 weights, uint8 activations) of the MLP, the shared LeNet
-and the ResNet-style CNN in the engine and in ONNX Runtime, against the
-engine's float32 on the original file.
+and the ResNet-style CNN, and their QOperator forms, in the engine and in
+ONNX Runtime, against the engine's float32 on the original file.
 """
 
 import argparse
@@ -36,7 +38,8 @@ QUANT = os.path.join(ROOT, "test", "onnx", "quant")
 QDQ = [("MLP 784-512-256-10", MLP, "mlp_qdq_channel"),
        ("LeNet (shared CNN)", os.path.join(ROOT, "..", "shared", "models", "mnist_cnn_pytorch.onnx"),
         "lenet_qdq_channel"),
-       ("ResNet-style CNN", os.path.join(HERE, "models", "resnet_cifar.onnx"), "resnet_qdq_channel")]
+       ("ResNet-style CNN", os.path.join(HERE, "models", "resnet_cifar.onnx"), "resnet_qdq_channel"),
+       ("MLP, QOperator", MLP, "mlp_qoperator")]
 
 
 def main():
@@ -55,6 +58,7 @@ def main():
         _, _, _, fp16 = engine_rows_per_s(MLP, [args.batch], args.seconds, '{"precision": "fp16"}')
         ort_fp32 = ort_rows_per_s(MLP, args.batch, args.seconds)
         ort_int8 = ort_rows_per_s(quantized, args.batch, args.seconds)
+        _, _, _, dynamic = engine_rows_per_s(quantized, [args.batch], args.seconds)
     load_after = os.getloadavg()
     base = fp32[args.batch]
     print("Machine: %s" % machine())
@@ -67,10 +71,12 @@ def main():
     for name, rate in [("pg_infer float32", base), ("pg_infer int8", int8[args.batch]),
                        ("pg_infer bf16", bf16[args.batch]), ("pg_infer fp16 (stored only)", fp16[args.batch]),
                        ("ONNX Runtime float32", ort_fp32),
-                       ("ONNX Runtime int8 (quantize_dynamic)", ort_int8)]:
+                       ("ONNX Runtime int8 (quantize_dynamic)", ort_int8),
+                       ("pg_infer on the quantize_dynamic file", dynamic[args.batch])]:
         print("| %s | %.0f | %.2fx |" % (name, rate, rate / base))
+    print("pg_infer / ONNX Runtime on the quantize_dynamic file: %.2fx" % (dynamic[args.batch] / ort_int8))
     print()
-    print("| QDQ file (quantize_static, per channel), batch %d | pg_infer float32 rows/s | pg_infer QDQ | "
+    print("| quantize_static file (per channel), batch %d | pg_infer float32 rows/s | pg_infer QDQ | "
           "/ float32 | ONNX Runtime QDQ | / pg_infer float32 |" % args.batch)
     print("|---|---:|---:|---:|---:|---:|")
     for name, original, fixture in QDQ:
