@@ -574,7 +574,11 @@ run_test(const char *dir, Outcome *o)
 		o->worst = bound.worst;
 	}
 	else if (strcmp(bound.reason, "wrong result") == 0)
-		*o = bound;				/* a wrong number is never hidden */
+	{
+		/* a wrong number is never hidden */
+		memcpy(bound.name, o->name, sizeof(bound.name));
+		*o = bound;
+	}
 }
 
 /* Reads the expectation file. */
