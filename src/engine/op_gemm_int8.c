@@ -99,8 +99,8 @@ packed_weights(const void *packed, int64_t kdim, int64_t mdim)
  * then dequantized), or 0 when there is none; its codes are then the
  * file's exactly, where per-column scales would quantize them again.
  */
-static float
-whole_weight_scale(const float *w, int64_t n, float alpha)
+float
+pi_int8_whole_scale(const float *w, int64_t n, float alpha)
 {
 	float		amax = 0.0f;
 
@@ -125,7 +125,7 @@ whole_weight_scale(const float *w, int64_t n, float alpha)
 /*
  * Quantizes and packs the node's weight (and Gemm's scaled bias) into dst:
  * per output column, or with the weight's one scale in a QDQ model where
- * it has one (whole_weight_scale).
+ * it has one (pi_int8_whole_scale).
  */
 void
 pi_gemm_int8_pack(const PiModel *model, const PiNode *node, void *dst)
@@ -151,7 +151,7 @@ pi_gemm_int8_pack(const PiModel *model, const PiNode *node, void *dst)
 	bias = (float *) pw.bias;
 	memset(q, 0, panels(mdim) * PI_INT8_PANEL * pw.kp);
 	memset(scale, 0, 2 * sizeof(float) * panels(mdim) * PI_INT8_PANEL);
-	whole = dequantized_input(model, node) != NULL ? whole_weight_scale(w, kdim * mdim, alpha) : 0.0f;
+	whole = dequantized_input(model, node) != NULL ? pi_int8_whole_scale(w, kdim * mdim, alpha) : 0.0f;
 	for (int64_t j = 0; j < mdim; j++)
 	{
 		int64_t		p = j / PI_INT8_PANEL,
@@ -210,9 +210,9 @@ pi_gemm_int8_scratch_bytes(const PiModel *model, const PiNode *node)
  * padding rows are zero).  A row with a NaN or an infinity gets a NaN
  * scale, as the dynamic quantizer gives it.
  */
-static void
-codes_of_rows(const PiAttrs *dq, const float *x, int64_t rows, int64_t kdim, int64_t kp,
-			  uint8_t *u, float *xs)
+void
+pi_int8_codes_of_rows(const PiAttrs *dq, const float *x, int64_t rows, int64_t kdim, int64_t kp,
+					  uint8_t *u, float *xs)
 {
 	float		offset = (float) dq->quant_zero_point + (dq->quant_signed ? 128.0f : 0.0f);
 
@@ -263,7 +263,7 @@ run_int8(const PiKernelArgs *a, const float *x, int64_t rows, int64_t kdim, int6
 
 		pi_check_interrupts();
 		if (dq != NULL)
-			codes_of_rows(&dq->attrs, x + r0 * kdim, count, kdim, w.kp, u, xs);
+			pi_int8_codes_of_rows(&dq->attrs, x + r0 * kdim, count, kdim, w.kp, u, xs);
 		else
 			k->quantize(x + r0 * kdim, count, kdim, w.kp, u, xs);
 		k->gemm(u, count, xs, &w, bias, y + r0 * mdim, mdim);
