@@ -106,19 +106,37 @@ void		pi_kernel_gemm_int8(const PiKernelArgs *a);
 
 /*
  * The int8 convolution (op_conv_int8.c): per image, the input is quantized
- * asymmetrically to u8 (scale xs, the code of 0.0 "zero"; in a QDQ model,
- * the codes of the DequantizeLinear that produces it), then laid out
- * padded and split by stride phase so that each group of 4 bytes of a
- * position holds 4 input channels, or 4 taps along x (for few channels):
- * the 4 bytes of k-group g of output position q are at off[g] + 4 q, and
- * 16 positions are one 64-byte vector.  Weights are quantized
- * symmetrically per output channel; the output is
+ * asymmetrically to u8 codes over [min(x, 0), max(x, 0)] (step xs, "zero"
+ * the code of 0.0; in a QDQ model, the codes of the DequantizeLinear that
+ * produces it) and laid out padded with zero and split by stride phase,
+ * so that each group of 4 bytes of a position holds 4 input channels of a
+ * set, or a channel's 4 values along x from the position on ("x4", for
+ * few channels): the 4 bytes of k-group g of output position q are at
+ * off[g] + 4 q, and 16 positions are one 64-byte vector.  Weights are
+ * quantized symmetrically per output channel; the output is
  *
  *	 y[m][q] = (sum_k u[k][q] * w[m][k] - zero * wsum[m]) * xs * ws[m] + bias[m]
  *
  * with positions q laid out over the phase plane's width: those past the
  * output's width are computed and dropped.
  */
+typedef struct PiInt8Layout
+{
+	int64_t		c,				/* the image */
+				h,
+				w;
+	int64_t		cg;				/* channels per group */
+	int64_t		pt,				/* pads before, top and left */
+				pl;
+	int64_t		sy,				/* strides: phases of sy x sx planes */
+				sx;
+	int64_t		wq;				/* width of a phase plane, in positions */
+	int64_t		plane_bytes;	/* one phase plane of one set */
+	int64_t		group_bytes;
+	int64_t		bytes;			/* all groups and the slack after them */
+	bool		x4;				/* sets of one channel, 4 values along x */
+} PiInt8Layout;
+
 typedef struct PiInt8Conv
 {
 	const uint8_t *src;			/* the group's laid-out input */
@@ -142,11 +160,15 @@ typedef struct PiInt8ConvKernels
 {
 	const char *name;			/* "vnni" or "generic" */
 
+	/* min(x, 0) and max(x, 0) of n floats; false when one is a NaN or an infinity. */
+	bool		(*range) (const float *x, int64_t n, float *lo, float *hi);
+
 	/*
-	 * Quantizes n floats over [min(x, 0), max(x, 0)] to u8 codes: *xs the
-	 * step, *zero the code of 0.0; with a NaN or an infinity, *xs is NaN.
+	 * Lays out an image x as l says, each value's code
+	 * round(clamp(x * inv, -zero, 255 - zero)) + zero (half to even).
 	 */
-	void		(*quantize) (const float *x, int64_t n, uint8_t *u, float *xs, int32_t *zero);
+	void		(*lay_out) (const PiInt8Layout *l, const float *x, float inv, int32_t zero,
+							uint8_t *buf);
 
 	/* Every output of one group of a convolution of one image, as above. */
 	void		(*conv) (const PiInt8Conv *c);
@@ -178,13 +200,5 @@ void		pi_kernel_conv_int8(const PiKernelArgs *a);
  * an integer multiple of it (quantized per tensor, symmetric), or 0.
  */
 float		pi_int8_whole_scale(const float *w, int64_t n, float alpha);
-
-/*
- * The u8 operand of rows holding the codes of DequantizeLinear dq: u = c
- * (+ 128 for int8 codes), the padding 0; a row that is not finite gets a
- * NaN scale.
- */
-void		pi_int8_codes_of_rows(const PiAttrs *dq, const float *x, int64_t rows, int64_t kdim,
-								  int64_t kp, uint8_t *u, float *xs);
 
 #endif							/* PI_INT8_H */

@@ -41,9 +41,9 @@ typedef struct Int8ConvPlan
 	int64_t		group_bytes;
 	int64_t		npos,
 				nvec;
+	PiInt8Layout layout;
 	/* scratch offsets, in bytes */
-	int64_t		at_u,
-				at_buf,
+	int64_t		at_buf,
 				at_off,
 				at_vout,
 				at_vmask,
@@ -90,9 +90,12 @@ conv_plan(const PiNode *node, const int64_t *in_dims, int in_rank, const int64_t
 	p.group_bytes = p.sets * p.phases * p.plane_bytes;
 	p.npos = (p.geo.oh - 1) * p.wq + p.geo.ow;
 	p.nvec = (p.npos + 15) / 16;
-	p.at_u = 0;
-	p.at_buf = p.at_u + line_up(p.geo.c * p.geo.h * p.geo.w);
-	p.at_off = p.at_buf + line_up(p.geo.groups * p.group_bytes + LAYOUT_SLACK);
+	p.layout = (PiInt8Layout) {
+		p.geo.c, p.geo.h, p.geo.w, p.geo.cg, at->pads[0], at->pads[1], p.sy, p.sx, p.wq,
+		p.plane_bytes, p.group_bytes, p.geo.groups * p.group_bytes + LAYOUT_SLACK, p.x4
+	};
+	p.at_buf = 0;
+	p.at_off = p.at_buf + line_up(p.layout.bytes);
 	p.at_vout = p.at_off + line_up(p.kgroups * (int64_t) sizeof(int64_t));
 	p.at_vmask = p.at_vout + line_up(p.nvec * (int64_t) sizeof(int64_t));
 	p.total = p.at_vmask + line_up(p.nvec * (int64_t) sizeof(uint16_t));
@@ -266,54 +269,36 @@ output_runs(const Int8ConvPlan *p, uint16_t *vmask, int64_t *vout)
 }
 
 /*
- * Lays out an image's codes u (C x H x W) into buf: padded with the code
- * of 0.0, split by stride phase, each position's 4 bytes 4 channels of a
- * set, or (x4) a channel's 4 values from the position on along x.
+ * The scale, inverse scale and code of 0.0 of an image: from its range,
+ * or the DequantizeLinear's (whose outputs are exact multiples of its
+ * scale); a NaN scale for an image that is not finite.
  */
 static void
-lay_out(const Int8ConvPlan *p, const PiAttrs *at, const uint8_t *u, int32_t zero, uint8_t *buf)
+image_scale(const PiInt8ConvKernels *k, const PiNode *dq, const float *x, int64_t n, float *xs,
+			float *inv, int32_t *zero)
 {
-	int64_t		hw = p->geo.h * p->geo.w;
+	float		lo,
+				hi,
+				z;
 
-	memset(buf, zero, p->geo.groups * p->group_bytes + LAYOUT_SLACK);
-	for (int64_t c = 0; c < p->geo.c; c++)
+	if (!k->range(x, n, &lo, &hi))
 	{
-		int64_t		ci = c % p->geo.cg;
-		uint8_t    *base = buf + c / p->geo.cg * p->group_bytes;
-		const uint8_t *uc = u + c * hw;
-
-		if (p->x4)
-		{
-			uint8_t    *plane = base + ci * p->plane_bytes;
-
-			for (int64_t iy = 0; iy < p->geo.h; iy++)
-				for (int64_t ix = 0; ix < p->geo.w; ix++)
-				{
-					int64_t		pos = (iy + at->pads[0]) * p->wq + ix + at->pads[1];
-
-					for (int j = 0; j < 4 && j <= pos; j++)
-						plane[4 * (pos - j) + j] = uc[iy * p->geo.w + ix];
-				}
-			continue;
-		}
-		base += (ci / 4) * p->phases * p->plane_bytes + ci % 4;
-		for (int64_t iy = 0; iy < p->geo.h; iy++)
-		{
-			int64_t		py = iy + at->pads[0];
-			uint8_t    *row = base + (py % p->sy) * p->sx * p->plane_bytes + 4 * (py / p->sy) * p->wq;
-
-			if (p->sx == 1)
-				for (int64_t ix = 0; ix < p->geo.w; ix++)
-					row[4 * (ix + at->pads[1])] = uc[iy * p->geo.w + ix];
-			else
-				for (int64_t ix = 0; ix < p->geo.w; ix++)
-				{
-					int64_t		px = ix + at->pads[1];
-
-					row[(px % p->sx) * p->plane_bytes + 4 * (px / p->sx)] = uc[iy * p->geo.w + ix];
-				}
-		}
+		*xs = NAN;
+		*inv = 0.0f;
+		*zero = 0;
+		return;
 	}
+	if (dq != NULL)
+	{
+		*xs = dq->attrs.quant_scale;
+		*inv = 1.0f / dq->attrs.quant_scale;
+		*zero = dq->attrs.quant_zero_point + (dq->attrs.quant_signed ? 128 : 0);
+		return;
+	}
+	*xs = (hi - lo) / 255.0f;
+	*inv = *xs > 0.0f ? 1.0f / *xs : 0.0f;
+	z = *xs > 0.0f ? pi_round_code(-lo * *inv) : 0.0f;
+	*zero = (int32_t) (z < 255.0f ? z : 255.0f);
 }
 
 /* Runs a Conv2D on the int8 path (a->packed from pi_conv_int8_pack). */
@@ -325,7 +310,6 @@ pi_kernel_conv_int8(const PiKernelArgs *a)
 	Int8ConvPlan p = conv_plan(a->node, a->in_dims[0], a->in_rank[0], a->out_dims, a->out_rank);
 	const PiNode *dq = dequantized_input(a->model, a->node);
 	uint8_t    *scratch = (uint8_t *) a->scratch;
-	uint8_t    *u = scratch + p.at_u;
 	uint8_t    *buf = scratch + p.at_buf;
 	int64_t    *off = (int64_t *) (scratch + p.at_off);
 	int64_t    *vout = (int64_t *) (scratch + p.at_vout);
@@ -342,18 +326,13 @@ pi_kernel_conv_int8(const PiKernelArgs *a)
 	output_runs(&p, vmask, vout);
 	for (int64_t s = 0; s < a->batch; s++)
 	{
+		const float *x = a->in[0] + s * in_sample;
 		PiInt8Conv	c;
+		float		inv;
 
 		pi_check_interrupts();
-		if (dq != NULL)
-		{
-			pi_int8_codes_of_rows(&dq->attrs, a->in[0] + s * in_sample, 1, in_sample, in_sample,
-								  u, &c.xs);
-			c.zero = dq->attrs.quant_zero_point + (dq->attrs.quant_signed ? 128 : 0);
-		}
-		else
-			k->quantize(a->in[0] + s * in_sample, in_sample, u, &c.xs, &c.zero);
-		lay_out(&p, at, u, c.zero, buf);
+		image_scale(k, dq, x, in_sample, &c.xs, &inv, &c.zero);
+		k->lay_out(&p.layout, x, inv, c.zero, buf);
 		c.off = off;
 		c.kgroups = p.kgroups;
 		c.mdim = p.geo.mg;

@@ -210,9 +210,9 @@ pi_gemm_int8_scratch_bytes(const PiModel *model, const PiNode *node)
  * padding rows are zero).  A row with a NaN or an infinity gets a NaN
  * scale, as the dynamic quantizer gives it.
  */
-void
-pi_int8_codes_of_rows(const PiAttrs *dq, const float *x, int64_t rows, int64_t kdim, int64_t kp,
-					  uint8_t *u, float *xs)
+static void
+codes_of_rows(const PiAttrs *dq, const float *x, int64_t rows, int64_t kdim, int64_t kp,
+			  uint8_t *u, float *xs)
 {
 	float		offset = (float) dq->quant_zero_point + (dq->quant_signed ? 128.0f : 0.0f);
 
@@ -263,7 +263,7 @@ run_int8(const PiKernelArgs *a, const float *x, int64_t rows, int64_t kdim, int6
 
 		pi_check_interrupts();
 		if (dq != NULL)
-			pi_int8_codes_of_rows(&dq->attrs, x + r0 * kdim, count, kdim, w.kp, u, xs);
+			codes_of_rows(&dq->attrs, x + r0 * kdim, count, kdim, w.kp, u, xs);
 		else
 			k->quantize(x + r0 * kdim, count, kdim, w.kp, u, xs);
 		k->gemm(u, count, xs, &w, bias, y + r0 * mdim, mdim);
