@@ -155,27 +155,25 @@ const PiInt8ConvKernels pi_int8_conv_kernels_generic = {"generic", generic_range
 #define CONV_NV 4
 
 /*
- * mr output channels from m0 by nv vectors of positions from 16 * v0:
- * the sums in registers over every k-group, then the outputs kept, each
- * vector's compressed onto its run of outputs.  mr and nv known where it
- * is inlined.
+ * The int32 sums of mr output channels (weight rows from w) by nv vectors
+ * of positions (from src), to acc[i * 16 * CONV_NV + 16 * v + l]; mr and
+ * nv known where it is inlined, so that the sums stay in registers.
  */
 VNNI_TARGET static inline __attribute__((always_inline)) void
-vnni_conv_tile(const PiInt8Conv *c, int64_t m0, int64_t v0, const int mr, const int nv)
+vnni_conv_tile(const uint8_t *src, const int64_t *off, int64_t kgroups, const int8_t *w,
+			   int32_t *acc_out, const int mr, const int nv)
 {
 	__m512i		acc[CONV_MR][CONV_NV];
-	const uint8_t *src = c->src + 64 * v0;
-	const int8_t *w = c->q + m0 * 4 * c->kgroups;
-	int64_t		kb = 4 * c->kgroups;
+	int64_t		kb = 4 * kgroups;
 
 #pragma GCC unroll 8
 	for (int i = 0; i < mr; i++)
 #pragma GCC unroll 4
 		for (int v = 0; v < nv; v++)
 			acc[i][v] = _mm512_setzero_si512();
-	for (int64_t g = 0; g < c->kgroups; g++)
+	for (int64_t g = 0; g < kgroups; g++)
 	{
-		const uint8_t *s = src + c->off[g];
+		const uint8_t *s = src + off[g];
 		__m512i		a[CONV_NV];
 
 #pragma GCC unroll 4
@@ -196,17 +194,50 @@ vnni_conv_tile(const PiInt8Conv *c, int64_t m0, int64_t v0, const int mr, const 
 	}
 #pragma GCC unroll 8
 	for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
+		for (int v = 0; v < nv; v++)
+			_mm512_storeu_si512(acc_out + i * 16 * CONV_NV + 16 * v, acc[i][v]);
+}
+
+/* The tiles for every mr (1..CONV_MR) and nv (1..CONV_NV), each with its loops unrolled. */
+#define CONV_TILE(R, V) \
+	VNNI_TARGET static void \
+	vnni_conv_tile_##R##_##V(const uint8_t *src, const int64_t *off, int64_t kgroups, \
+							 const int8_t *w, int32_t *acc) \
+	{ \
+		vnni_conv_tile(src, off, kgroups, w, acc, R, V); \
+	}
+#define CONV_TILES(R) CONV_TILE(R, 1) CONV_TILE(R, 2) CONV_TILE(R, 3) CONV_TILE(R, 4)
+CONV_TILES(1) CONV_TILES(2) CONV_TILES(3) CONV_TILES(4) CONV_TILES(5) CONV_TILES(6)
+CONV_TILES(7) CONV_TILES(8)
+#define CONV_ROW(R) {vnni_conv_tile_##R##_1, vnni_conv_tile_##R##_2, vnni_conv_tile_##R##_3, \
+	vnni_conv_tile_##R##_4}
+static void (*const vnni_conv_tiles[CONV_MR][CONV_NV]) (const uint8_t *src, const int64_t *off,
+														int64_t kgroups, const int8_t *w,
+														int32_t *acc) = {
+	CONV_ROW(1), CONV_ROW(2), CONV_ROW(3), CONV_ROW(4), CONV_ROW(5), CONV_ROW(6), CONV_ROW(7),
+	CONV_ROW(8)
+};
+
+/*
+ * The outputs of a tile's sums acc (mr channels from m0, nv vectors from
+ * v0): each vector's kept lanes compressed onto its run of outputs.
+ */
+VNNI_TARGET static void
+vnni_conv_epilogue(const PiInt8Conv *c, const int32_t *acc, int64_t m0, int mr, int64_t v0, int nv)
+{
+	for (int i = 0; i < mr; i++)
 	{
 		int64_t		m = m0 + i;
 		__m512i		corr = _mm512_set1_epi32(c->zero * c->wsum[m]);
 		__m512		sc = _mm512_set1_ps(c->scale[m] * c->xs);
 		__m512		b = _mm512_set1_ps(c->bias != NULL ? c->bias[m] : 0.0f);
 
-#pragma GCC unroll 4
 		for (int v = 0; v < nv; v++)
 		{
 			__mmask16	keep = c->vmask[v0 + v];
-			__m512		f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][v], corr)), sc, b);
+			__m512i		sums = _mm512_loadu_si512(acc + i * 16 * CONV_NV + 16 * v);
+			__m512		f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(sums, corr)), sc, b);
 
 			_mm512_mask_storeu_ps(c->y + m * c->ldy + c->vout[v0 + v],
 								  (__mmask16) ((1u << _mm_popcnt_u32(keep)) - 1),
@@ -214,24 +245,6 @@ vnni_conv_tile(const PiInt8Conv *c, int64_t m0, int64_t v0, const int mr, const 
 		}
 	}
 }
-
-/* The tiles for every mr (1..CONV_MR) and nv (1..CONV_NV), each with its loops unrolled. */
-#define CONV_TILE(R, V) \
-	VNNI_TARGET static void \
-	vnni_conv_tile_##R##_##V(const PiInt8Conv *c, int64_t m0, int64_t v0) \
-	{ \
-		vnni_conv_tile(c, m0, v0, R, V); \
-	}
-#define CONV_TILES(R) CONV_TILE(R, 1) CONV_TILE(R, 2) CONV_TILE(R, 3) CONV_TILE(R, 4)
-CONV_TILES(1) CONV_TILES(2) CONV_TILES(3) CONV_TILES(4) CONV_TILES(5) CONV_TILES(6)
-CONV_TILES(7) CONV_TILES(8)
-#define CONV_ROW(R) {vnni_conv_tile_##R##_1, vnni_conv_tile_##R##_2, vnni_conv_tile_##R##_3, \
-	vnni_conv_tile_##R##_4}
-static void (*const vnni_conv_tiles[CONV_MR][CONV_NV]) (const PiInt8Conv *c, int64_t m0,
-														int64_t v0) = {
-	CONV_ROW(1), CONV_ROW(2), CONV_ROW(3), CONV_ROW(4), CONV_ROW(5), CONV_ROW(6), CONV_ROW(7),
-	CONV_ROW(8)
-};
 
 /*
  * AVX512-VNNI: blocks of up to 8 output channels, each over the positions
@@ -243,6 +256,7 @@ vnni_conv(const PiInt8Conv *c)
 {
 	int64_t		nb = pi_row_blocks(c->mdim, CONV_MR);
 	int64_t		nvec = (c->npos + 15) / 16;
+	int32_t		acc[CONV_MR * 16 * CONV_NV];
 
 	for (int64_t blk = 0; blk < nb; blk++)
 	{
@@ -256,7 +270,9 @@ vnni_conv(const PiInt8Conv *c)
 		{
 			int			nv = (int) (nvec - v0 < nv_max ? nvec - v0 : nv_max);
 
-			vnni_conv_tiles[mr - 1][nv - 1] (c, m0, v0);
+			vnni_conv_tiles[mr - 1][nv - 1] (c->src + 64 * v0, c->off, c->kgroups,
+											 c->q + m0 * 4 * c->kgroups, acc);
+			vnni_conv_epilogue(c, acc, m0, mr, v0, nv);
 		}
 	}
 }
