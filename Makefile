@@ -217,7 +217,7 @@ ONNX_TEST_ROOTS = $(ONNX_TESTDATA)/node $(ONNX_TESTDATA)/pytorch-converted \
 	test/onnx/cases $(wildcard test/onnx/models) test/onnx/ml-node test/onnx/ml-cases
 
 # MNIST counts of the quantized LeNets: ONNX Runtime's (make_quant_models.py prints
-# them), but 9814 for uint8 weights, which the int8 path quantizes again (ORT: 9813); and
+# them), but 9815 for uint8 weights, which the int8 Gemms quantize again (ORT: 9813); and
 # the float32 LeNet at precision int8 (Convs and Gemms int8), every int8 path alike: 9812
 MNIST_TEST_SET = $(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz $(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
 check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject
@@ -229,7 +229,7 @@ check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_
 	PG_INFER_CPU=generic test/onnx/conformance test/onnx/quant-expected-generic.txt test/onnx/quant
 	test/onnx/test_onnx_mnist test/onnx/quant/lenet_qdq_channel/model.onnx $(MNIST_TEST_SET) 9813
 	test/onnx/test_onnx_mnist test/onnx/quant/lenet_qdq_tensor_s8/model.onnx $(MNIST_TEST_SET) 9810
-	test/onnx/test_onnx_mnist test/onnx/quant/lenet_qdq_uint8_weights/model.onnx $(MNIST_TEST_SET) 9814
+	test/onnx/test_onnx_mnist test/onnx/quant/lenet_qdq_uint8_weights/model.onnx $(MNIST_TEST_SET) 9815
 	PG_INFER_CPU=generic test/onnx/test_onnx_mnist $(SHARED_DIR)/models/mnist_cnn_pytorch.onnx $(MNIST_TEST_SET) \
 		9812 '{"precision": "int8"}'
 	PG_INFER_CPU=avx512 test/onnx/test_onnx_mnist $(SHARED_DIR)/models/mnist_cnn_pytorch.onnx $(MNIST_TEST_SET) \

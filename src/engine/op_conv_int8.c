@@ -126,7 +126,9 @@ dequantized_input(const PiModel *model, const PiNode *node)
 
 /*
  * Whether a Conv2D runs on the int8 path: constant weights, not depthwise,
- * sums that fit int32, in an int8 model or over a DequantizeLinear.
+ * sums that fit int32, in an int8 model, or over a DequantizeLinear with
+ * weights that are int8 codes exactly (others, such as uint8 codes with a
+ * zero point, stay float32 and exact).
  */
 bool
 pi_conv_int8_applies(const PiModel *model, const PiNode *node)
@@ -135,7 +137,8 @@ pi_conv_int8_applies(const PiModel *model, const PiNode *node)
 	Int8ConvPlan p;
 
 	if (node->op != PI_OP_CONV2D ||
-		(model->precision != PI_PRECISION_INT8 && dequantized_input(model, node) == NULL))
+		(model->precision != PI_PRECISION_INT8 &&
+		 (dequantized_input(model, node) == NULL || !node->int8_codes)))
 		return false;
 	w = &model->values[node->inputs[1]];
 	if (w->data == NULL || w->rank < 3)
