@@ -400,6 +400,9 @@ typedef struct PiNode
 	bool		live;			/* contributes to a graph output */
 	int			fused_into;		/* node whose epilogue runs this one, or -1 */
 	PiEpilogue	epilogue;
+	bool		int8_codes;		/* Conv2D: its weight is int8 codes times one
+								 * scale per output channel or per tensor, as
+								 * pi_int8_codes_exact says (finalize) */
 } PiNode;
 
 /*
@@ -462,6 +465,14 @@ pi_int8_code(float v)
  */
 bool		pi_int8_quantize_matrix(const float *w, int64_t kdim, int64_t mdim, bool trans,
 									int8_t *q, float *amax);
+
+/*
+ * Whether the m rows of kdim weights are exactly what the int8 path makes
+ * of them: per row (or, failing that, per tensor), each weight divided by
+ * max |w| / 127 within 1e-3 of an integer (a weight a quantized file
+ * stored as symmetric int8 codes); false for a weight that is not finite.
+ */
+bool		pi_int8_codes_exact(const float *w, int64_t m, int64_t kdim);
 
 /*
  * The weight whose quantization is q and amax again (q and amax as

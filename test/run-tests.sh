@@ -116,7 +116,7 @@ if make -s test/onnx/test_onnx_reject test/onnx/conformance test/onnx/test_onnx_
     conformance onnx-tabular --tolerance 1e-5 test/onnx/tabular-expected.txt test/onnx/tabular
     # quantized models (QDQ, QOperator, quantize_dynamic): outputs within 1e-4 of ONNX Runtime's, on the VNNI and portable int8 kernels
     conformance onnx-quant test/onnx/quant-expected.txt test/onnx/quant
-    PG_INFER_CPU=generic conformance onnx-quant-generic test/onnx/quant-expected-generic.txt test/onnx/quant
+    PG_INFER_CPU=generic conformance onnx-quant-generic test/onnx/quant-expected.txt test/onnx/quant
     # the shared CNN, then its quantized versions with ONNX Runtime's MNIST counts (uint8
     # weights, quantized again per column: 9815, ORT 9813)
     for model in "$root/../shared/models/mnist_cnn_pytorch.onnx 9813" \

@@ -122,4 +122,101 @@ int64_t		pi_gemm_int8_scratch_bytes(const PiModel *model, const PiNode *node);
 /* Runs a Dense, Gemm or MatMul on the int8 path (a->packed from pi_gemm_int8_pack). */
 void		pi_kernel_gemm_int8(const PiKernelArgs *a);
 
+/*
+ * The int8 convolution (op_conv_int8.c): per image, the input is quantized
+ * asymmetrically to u8 codes over [min(x, 0), max(x, 0)] (step xs, "zero"
+ * the code of 0.0; in a QDQ model, the codes of the DequantizeLinear that
+ * produces it) and laid out padded with zero and split by stride phase,
+ * so that each group of 4 bytes of a position holds 4 input channels of a
+ * set, or a channel's 4 values along x from the position on ("x4", for
+ * few channels): the 4 bytes of k-group g of output position q are at
+ * off[g] + 4 q, and 16 positions are one 64-byte vector.  Weights are
+ * quantized symmetrically per output channel; the output is
+ *
+ *	 y[m][q] = (sum_k u[k][q] * w[m][k] - zero * wsum[m]) * xs * ws[m] + bias[m]
+ *
+ * with positions q laid out over the phase plane's width: those past the
+ * output's width are computed and dropped.
+ */
+typedef struct PiInt8Layout
+{
+	int64_t		c,				/* the image */
+				h,
+				w;
+	int64_t		cg;				/* channels per group */
+	int64_t		pt,				/* pads before, top and left */
+				pl;
+	int64_t		sy,				/* strides: phases of sy x sx planes */
+				sx;
+	int64_t		wq;				/* width of a phase plane, in positions */
+	int64_t		plane_bytes;	/* one phase plane of one set */
+	int64_t		group_bytes;
+	int64_t		bytes;			/* all groups and the slack after them */
+	bool		x4;				/* sets of one channel, 4 values along x */
+} PiInt8Layout;
+
+typedef struct PiInt8Conv
+{
+	const uint8_t *src;			/* the group's laid-out input */
+	const int64_t *off;			/* byte offset of each k-group at position 0 */
+	int64_t		kgroups;
+	const int8_t *q;			/* mdim rows of 4 * kgroups codes */
+	const float *scale;			/* ws[m] */
+	const int32_t *wsum;		/* sum of row m's codes */
+	const float *bias;			/* mdim floats, or NULL */
+	int32_t		zero;			/* the input's code of 0.0 */
+	float		xs;				/* the input's scale (NaN: not finite) */
+	int64_t		mdim;
+	int64_t		npos;			/* positions computed */
+	const uint16_t *vmask;		/* per 16 positions: bits of those that are outputs */
+	const int64_t *vout;		/* per 16 positions: output index of the first of them */
+	float	   *y;				/* output channel m at y + m * ldy */
+	int64_t		ldy;
+} PiInt8Conv;
+
+typedef struct PiInt8ConvKernels
+{
+	const char *name;			/* "vnni" or "generic" */
+
+	/* min(x, 0) and max(x, 0) of n floats; false when one is a NaN or an infinity. */
+	bool		(*range) (const float *x, int64_t n, float *lo, float *hi);
+
+	/*
+	 * Lays out an image x as l says, each value's code
+	 * round(clamp(x * inv, -zero, 255 - zero)) + zero (half to even).
+	 */
+	void		(*lay_out) (const PiInt8Layout *l, const float *x, float inv, int32_t zero,
+							uint8_t *buf);
+
+	/* Every output of one group of a convolution of one image, as above. */
+	void		(*conv) (const PiInt8Conv *c);
+} PiInt8ConvKernels;
+
+extern const PiInt8ConvKernels pi_int8_conv_kernels_vnni;
+extern const PiInt8ConvKernels pi_int8_conv_kernels_generic;
+
+/* The int8 convolution kernels for this CPU: VNNI where pi_int8_kernels() is. */
+const PiInt8ConvKernels *pi_int8_conv_kernels(void);
+
+/* Whether a Conv2D runs on the int8 path: constant weights, not depthwise, in an int8 model or over a DequantizeLinear. */
+bool		pi_conv_int8_applies(const PiModel *model, const PiNode *node);
+
+/* Floats (4 bytes each) that the node's packed int8 convolution weights take. */
+int64_t		pi_conv_int8_packed_floats(const PiModel *model, const PiNode *node);
+
+/* Quantizes and packs the node's convolution weights and bias into dst. */
+void		pi_conv_int8_pack(const PiModel *model, const PiNode *node, void *dst);
+
+/* Scratch bytes the node's int8 convolution needs (one image at a time). */
+int64_t		pi_conv_int8_scratch_bytes(const PiModel *model, const PiNode *node);
+
+/* Runs a Conv2D on the int8 path (a->packed from pi_conv_int8_pack). */
+void		pi_kernel_conv_int8(const PiKernelArgs *a);
+
+/*
+ * The one scale s = max |alpha w| / 127 of a weight whose every element is
+ * an integer multiple of it (quantized per tensor, symmetric), or 0.
+ */
+float		pi_int8_whole_scale(const float *w, int64_t n, float alpha);
+
 #endif							/* PI_INT8_H */

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "int8.h"
 #include "window.h"
 
 /* Floats of padded source per chunk of samples (when the source is filled). */
@@ -195,8 +196,11 @@ pi_conv2d_cpu_scratch_bytes(const PiModel *model, const PiNode *node, int64_t ma
 {
 	const PiValue *x = &model->values[node->inputs[0]];
 	const PiValue *y = &model->values[node->output];
-	ConvPlan	p = conv_plan(node, x->dims, x->rank, y->dims, y->rank, max_batch, pi_cpu());
+	ConvPlan	p;
 
+	if (pi_conv_int8_applies(model, node))
+		return pi_conv_int8_scratch_bytes(model, node);
+	p = conv_plan(node, x->dims, x->rank, y->dims, y->rank, max_batch, pi_cpu());
 	return p.total * (int64_t) sizeof(float);
 }
 
@@ -209,6 +213,8 @@ pi_conv2d_packed_floats(const PiModel *model, const PiNode *node)
 	const PiValue *y = &model->values[node->output];
 	PiConvGeometry geo = pi_conv_geometry(node, x->dims, x->rank, y->dims, y->rank);
 
+	if (pi_conv_int8_applies(model, node))
+		return pi_conv_int8_packed_floats(model, node);
 	if (node->op != PI_OP_CONV2D || (w->dims[1] == 1 && w->dims[0] == x->dims[1]))
 		return 0;
 	return pi_winograd_fits(&node->attrs, &geo) ? 16 * geo.m * geo.c : w->numel;
@@ -230,6 +236,11 @@ pi_conv2d_pack(const PiModel *model, const PiNode *node, float *dst)
 	int64_t		mg = m / node->attrs.group;
 	int64_t		nb = pi_row_blocks(mg, pi_cpu()->mr_max);
 
+	if (pi_conv_int8_applies(model, node))
+	{
+		pi_conv_int8_pack(model, node, dst);
+		return;
+	}
 	if (pi_winograd_fits(&node->attrs, &geo))
 	{
 		pi_winograd_pack(wv->data, geo.m, geo.c, pi_cpu()->mr_max, dst);
@@ -533,6 +544,11 @@ pi_kernel_conv2d(const PiKernelArgs *a)
 	uint32_t   *masks = p.masked ? (uint32_t *) (a->scratch + p.at_masks) : NULL;
 	int64_t		in_sample = p.geo.c * p.geo.h * p.geo.w;
 
+	if (pi_conv_int8_applies(a->model, a->node))
+	{
+		pi_kernel_conv_int8(a);
+		return;
+	}
 	if (p.mode == CONV_WINOGRAD)
 	{
 		pi_winograd_run(a, &p.geo);

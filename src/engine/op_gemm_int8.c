@@ -102,8 +102,8 @@ packed_weights(const void *packed, int64_t kdim, int64_t mdim)
  * then dequantized), or 0 when there is none; its codes are then the
  * file's exactly, where per-column scales would quantize them again.
  */
-static float
-whole_weight_scale(const float *w, int64_t n, float alpha)
+float
+pi_int8_whole_scale(const float *w, int64_t n, float alpha)
 {
 	float		amax = 0.0f;
 
@@ -128,7 +128,7 @@ whole_weight_scale(const float *w, int64_t n, float alpha)
 /*
  * Quantizes and packs the node's weight (and Gemm's scaled bias) into dst:
  * per output column, or with the weight's one scale in a quantized ONNX
- * model where it has one (whole_weight_scale).
+ * model where it has one (pi_int8_whole_scale).
  */
 void
 pi_gemm_int8_pack(const PiModel *model, const PiNode *node, void *dst)
@@ -155,7 +155,7 @@ pi_gemm_int8_pack(const PiModel *model, const PiNode *node, void *dst)
 	memset(q, 0, panels(mdim) * PI_INT8_PANEL * pw.kp);
 	memset(scale, 0, 2 * sizeof(float) * panels(mdim) * PI_INT8_PANEL);
 	whole = dequantized_input(model, node) != NULL || node->attrs.dynamic_int8 ?
-		whole_weight_scale(w, kdim * mdim, alpha) : 0.0f;
+		pi_int8_whole_scale(w, kdim * mdim, alpha) : 0.0f;
 	for (int64_t j = 0; j < mdim; j++)
 	{
 		int64_t		p = j / PI_INT8_PANEL,

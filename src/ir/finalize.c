@@ -389,6 +389,27 @@ plan_buffers(PiModel *m, PiError *err)
 }
 
 /*
+ * Marks the Conv2D nodes whose weights are exactly int8 codes times scales
+ * (PiNode.int8_codes): in a quantized model, those run int8 with the file's
+ * codes; the others stay float32, exact.
+ */
+static void
+mark_int8_codes(PiModel *m)
+{
+	for (int pos = 0; pos < m->norder; pos++)
+	{
+		PiNode	   *n = &m->nodes[m->order[pos]];
+		const PiValue *w;
+
+		if (n->op != PI_OP_CONV2D)
+			continue;
+		w = &m->values[n->inputs[1]];
+		n->int8_codes = w->data != NULL && w->dims[0] > 0 &&
+			pi_int8_codes_exact(w->data, w->dims[0], w->numel / w->dims[0]);
+	}
+}
+
+/*
  * Validates and prepares a model whose values and nodes have been added:
  * every name resolves, every weight is used, no cycles, shapes infer,
  * batch norms fold, buffers are planned, epilogues fuse.
@@ -442,6 +463,7 @@ pi_model_finalize(PiModel *m, PiError *err)
 		if (n->op == PI_OP_BATCH_NORM && (st = fold_batch_norm(m, n, err)) != PI_OK)
 			return st;
 	}
+	mark_int8_codes(m);
 	if ((st = plan_buffers(m, err)) != PI_OK)
 		return st;
 	pi_model_fuse(m);

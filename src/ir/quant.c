@@ -60,6 +60,44 @@ pi_int8_quantize_matrix(const float *w, int64_t kdim, int64_t mdim, bool trans, 
 	return true;
 }
 
+/* Whether n weights are integer multiples of max |w| / 127 (within 1e-3 of one). */
+static bool
+multiples_of_step(const float *w, int64_t n, float amax)
+{
+	for (int64_t i = 0; i < n; i++)
+	{
+		float		v = amax > 0.0f ? w[i] * (127.0f / amax) : 0.0f;
+
+		if (!(fabsf(v - nearbyintf(v)) <= 1e-3f))
+			return false;
+	}
+	return true;
+}
+
+/* Whether rows of weights are exactly int8 codes times a scale per row or per tensor. */
+bool
+pi_int8_codes_exact(const float *w, int64_t m, int64_t kdim)
+{
+	float		whole = 0.0f;
+	bool		rows = true;
+
+	for (int64_t i = 0; i < m * kdim; i++)
+	{
+		if (!isfinite(w[i]))
+			return false;
+		whole = fmaxf(whole, fabsf(w[i]));
+	}
+	for (int64_t j = 0; j < m && rows; j++)
+	{
+		float		amax = 0.0f;
+
+		for (int64_t k = 0; k < kdim; k++)
+			amax = fmaxf(amax, fabsf(w[j * kdim + k]));
+		rows = multiples_of_step(w + j * kdim, kdim, amax);
+	}
+	return rows || multiples_of_step(w, m * kdim, whole);
+}
+
 /* The weight whose int8 quantization is q and amax. */
 void
 pi_int8_dequantize_matrix(const int8_t *q, const float *amax, int64_t kdim, int64_t mdim,

@@ -3,7 +3,7 @@
 and of ONNX Runtime's quantize_static QDQ files (test/onnx/quant) against
 their float32 originals.
 
-    python3 test/bench/precision.py [--seconds S] [--batch 256]
+    python3 test/bench/precision.py [--seconds S] [--batch 256] [--small-batch 16]
 
 Needs numpy and onnxruntime (a virtual environment is fine) and builds
 test/bench/bench_engine (make).  Times, in one run and on one thread, the
@@ -18,8 +18,10 @@ several rounds each in rows per second of the thread's CPU time.  Prints the
 machine, the load average before and after, and one markdown table with the
 ratios to the engine's float32.  A second table times the QDQ files
 (per-channel int8 weights, uint8 activations) of the MLP, the shared LeNet
-and the ResNet-style CNN, and their QOperator forms, in the engine and in
-ONNX Runtime, against the engine's float32 on the original file.
+and the ResNet-style CNN, and the MLP's QOperator form, in the engine and in
+ONNX Runtime, against the engine's float32 on the original file; a third
+times the two CNNs at {"precision": "int8"} against float32.  The CNN
+tables are at the batch and at the small batch.
 """
 
 import argparse
@@ -42,10 +44,14 @@ QDQ = [("MLP 784-512-256-10", MLP, "mlp_qdq_channel"),
        ("MLP, QOperator", MLP, "mlp_qoperator")]
 
 
+CNNS = [("LeNet (shared CNN)", QDQ[1][1]), ("ResNet-style CNN", QDQ[2][1])]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=2.0, help="timed seconds per measurement")
     ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--small-batch", type=int, default=16)
     args = ap.parse_args()
     subprocess.run(["make", "-s", "-C", ROOT, "test/bench/bench_engine"], check=True)
     load_before = os.getloadavg()
@@ -76,17 +82,26 @@ def main():
         print("| %s | %.0f | %.2fx |" % (name, rate, rate / base))
     print("pg_infer / ONNX Runtime on the quantize_dynamic file: %.2fx" % (dynamic[args.batch] / ort_int8))
     print()
-    print("| quantize_static file (per channel), batch %d | pg_infer float32 rows/s | pg_infer QDQ | "
-          "/ float32 | ONNX Runtime QDQ | / pg_infer float32 |" % args.batch)
-    print("|---|---:|---:|---:|---:|---:|")
+    batches = [args.batch, args.small_batch]
+    print("| quantize_static file (per channel) | batch | pg_infer float32 rows/s | pg_infer QDQ | "
+          "/ float32 | ONNX Runtime QDQ | / pg_infer float32 |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, original, fixture in QDQ:
         qdq = os.path.join(QUANT, fixture, "model.onnx")
-        _, _, _, f32 = engine_rows_per_s(original, [args.batch], args.seconds)
-        _, _, _, q8 = engine_rows_per_s(qdq, [args.batch], args.seconds)
-        ort_q8 = ort_rows_per_s(qdq, args.batch, args.seconds)
-        print("| %s | %.0f | %.0f | %.2fx | %.0f | %.2fx |" % (
-            name, f32[args.batch], q8[args.batch], q8[args.batch] / f32[args.batch], ort_q8,
-            ort_q8 / f32[args.batch]))
+        _, _, _, f32 = engine_rows_per_s(original, batches, args.seconds)
+        _, _, _, q8 = engine_rows_per_s(qdq, batches, args.seconds)
+        for b in batches:
+            ort_q8 = ort_rows_per_s(qdq, b, args.seconds)
+            print("| %s | %d | %.0f | %.0f | %.2fx | %.0f | %.2fx |" % (
+                name, b, f32[b], q8[b], q8[b] / f32[b], ort_q8, ort_q8 / f32[b]))
+    print()
+    print('| CNN, options {"precision": "int8"} | batch | pg_infer float32 rows/s | pg_infer int8 | / float32 |')
+    print("|---|---:|---:|---:|---:|")
+    for name, path in CNNS:
+        _, _, _, f32 = engine_rows_per_s(path, batches, args.seconds)
+        _, _, _, i8 = engine_rows_per_s(path, batches, args.seconds, '{"precision": "int8"}')
+        for b in batches:
+            print("| %s | %d | %.0f | %.0f | %.2fx |" % (name, b, f32[b], i8[b], i8[b] / f32[b]))
     print("Load average after: %.2f" % os.getloadavg()[0])
 
 

@@ -3,7 +3,8 @@ test/onnx/make_quant_models.py from onnxruntime.quantization's
 quantize_static in QDQ and QOperator form and quantize_dynamic) through
 SQL: the shared CNN's MNIST accuracy batched and per row, ONNX Runtime's
 outputs on every fixture (on 1000 or 200 rows for the QOperator and
-quantize_dynamic files, test/onnx/make_quant_reference.py), and bad
+quantize_dynamic files, test/onnx/make_quant_reference.py), the float32 CNN
+at precision int8 (its Convs and Gemms on the int8 path), and bad
 quantization parameters (test/onnx/quant-malformed) refused with ERROR
 22023 (42804 for inputs of the wrong type) and nothing stored."""
 import sys
@@ -19,6 +20,7 @@ sys.path.insert(0, str(ROOT / "test"))
 import onnx_pb  # noqa: E402
 
 QUANT = ROOT / "test" / "onnx" / "quant"
+SHARED_CNN = ROOT.parent / "shared" / "models" / "mnist_cnn_pytorch.onnx"
 QDQ = sorted(p.name for p in QUANT.iterdir() if "_qdq_" in p.name)
 OPERATOR_FORMS = sorted(p.name for p in QUANT.iterdir() if p.name.endswith(("_qoperator", "_dynamic")))
 # float32 LeNet: 9813 of 10000 (98.13%); int8 must stay within 0.3 points
@@ -29,21 +31,37 @@ FLOAT_CORRECT = 9813
 ORT_CORRECT = {"lenet_qdq_channel": 9813, "lenet_qoperator": 9813, "lenet_dynamic": 9813}
 
 
-@pytest.mark.parametrize("name", sorted(ORT_CORRECT))
-def test_shared_cnn_quantized_accuracy(conn, name):
-    conn.execute("SELECT create_model('cnn8', onnx => %s, options => %s::jsonb)",
-                 ((QUANT / name / "model.onnx").read_bytes(), f'{{"input_scale": {MNIST_SCALE}}}'))
+def mnist_correct_batched_and_per_row(conn, model, onnx, options):
+    """Creates a model from ONNX bytes; its MNIST test-set count, batched and per row."""
+    conn.execute("SELECT create_model(%s, onnx => %s, options => %s::jsonb)", (model, onnx, options))
     images, labels = load_mnist_test_set()
     load_digits(conn, images, labels, storage="PLAIN")
-    query = "SELECT count(*) FROM digits WHERE predict_class('cnn8', features) = label"
-    batched = conn.execute(query).fetchone()[0]
+    query = "SELECT count(*) FROM digits WHERE predict_class(%s, features) = label"
+    batched = conn.execute(query, (model,)).fetchone()[0]
     conn.execute("SET pg_infer.batching = off")
-    per_row = conn.execute(query).fetchone()[0]
+    per_row = conn.execute(query, (model,)).fetchone()[0]
+    conn.execute("RESET pg_infer.batching")
+    return batched, per_row
+
+
+@pytest.mark.parametrize("name", sorted(ORT_CORRECT))
+def test_shared_cnn_quantized_accuracy(conn, name):
+    batched, per_row = mnist_correct_batched_and_per_row(
+        conn, "cnn8", (QUANT / name / "model.onnx").read_bytes(), f'{{"input_scale": {MNIST_SCALE}}}')
     print(f"LeNet {name} through SQL: {batched} batched, {per_row} per row, of 10000 "
           f"(ONNX Runtime {ORT_CORRECT[name]})")
     assert batched == per_row
     assert abs(batched - FLOAT_CORRECT) <= 30
     assert batched == ORT_CORRECT[name]
+
+
+def test_shared_cnn_precision_int8_accuracy(conn):
+    batched, per_row = mnist_correct_batched_and_per_row(
+        conn, "cnn_int8", SHARED_CNN.read_bytes(), f'{{"input_scale": {MNIST_SCALE}, "precision": "int8"}}')
+    print(f"LeNet at precision int8 through SQL: {batched} batched, {per_row} per row, of 10000")
+    assert conn.execute("SELECT precision FROM pginfer.models WHERE name = 'cnn_int8'").fetchone()[0] == "int8"
+    assert batched == per_row
+    assert abs(batched - FLOAT_CORRECT) <= 30
 
 
 @pytest.mark.parametrize("name", QDQ)

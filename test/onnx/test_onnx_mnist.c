@@ -6,9 +6,10 @@
  *	  correct, and the test requires exactly that.  Given EXPECTED, the
  *	  test requires that count instead (for the quantized versions of the
  *	  model: ONNX Runtime's, which test/onnx/make_quant_models.py prints,
- *	  where the engine computes what ONNX Runtime does).
+ *	  where the engine computes what ONNX Runtime does), with the model
+ *	  options OPTIONS (JSON) applied if given.
  *
- *	    test_onnx_mnist MODEL.onnx IMAGES.idx3.gz LABELS.idx1.gz [EXPECTED]
+ *	    test_onnx_mnist MODEL.onnx IMAGES.idx3.gz LABELS.idx1.gz [EXPECTED [OPTIONS]]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,12 +38,12 @@ main(int argc, char **argv)
 	int			correct = 0;
 	int			expected = EXPECTED_CORRECT;
 
-	if (argc != 4 && argc != 5)
+	if (argc < 4 || argc > 6)
 	{
-		fprintf(stderr, "usage: %s MODEL.onnx IMAGES.gz LABELS.gz [EXPECTED]\n", argv[0]);
+		fprintf(stderr, "usage: %s MODEL.onnx IMAGES.gz LABELS.gz [EXPECTED [OPTIONS]]\n", argv[0]);
 		return 2;
 	}
-	if (argc == 5)
+	if (argc >= 5)
 		expected = atoi(argv[4]);
 	model_bytes = (uint8_t *) test_read_file(argv[1], &model_len);
 	if (model_bytes == NULL)
@@ -62,9 +63,14 @@ main(int argc, char **argv)
 		fprintf(stderr, "FAIL: import: %s\n", err.message);
 		return 1;
 	}
-	printf("imported %s: IR %lld, opset %lld, producer %s %s, %d nodes\n", argv[1],
+	if (argc == 6 && pi_model_apply_options(model, argv[5], strlen(argv[5]), &err) != PI_OK)
+	{
+		fprintf(stderr, "FAIL: options %s: %s\n", argv[5], err.message);
+		return 1;
+	}
+	printf("imported %s: IR %lld, opset %lld, producer %s %s, %d nodes%s%s\n", argv[1],
 		   (long long) info.ir_version, (long long) info.opset, info.producer_name,
-		   info.producer_version, model->norder);
+		   info.producer_version, model->norder, argc == 6 ? ", options " : "", argc == 6 ? argv[5] : "");
 	if (model->ninputs != 1 || model->noutputs != 1 ||
 		pi_value_row_elems(&model->values[model->inputs[0]]) != 784 ||
 		pi_value_row_elems(&model->values[model->outputs[0]]) != 10)
