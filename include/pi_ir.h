@@ -61,6 +61,17 @@ pi_interrupted(void)
 	return pi_interrupt_pending_hook != NULL && pi_interrupt_pending_hook();
 }
 
+/* FNV-1a hash of a name, for the hash tables of names in the IR and the importers. */
+static inline uint32_t
+pi_name_hash(const char *name)
+{
+	uint32_t	h = 2166136261u;
+
+	for (; *name; name++)
+		h = (h ^ (uint8_t) *name) * 16777619u;
+	return h;
+}
+
 PiStatus	pi_fail(PiError *err, PiStatus status, const char *fmt,...)
 			__attribute__((format(printf, 3, 4)));
 

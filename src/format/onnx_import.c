@@ -30,17 +30,6 @@
 #define MIN_IR_VERSION 3
 #define MAX_IR_VERSION 10
 
-/* FNV-1a hash of a string. */
-static uint32_t
-hash_name(const char *s)
-{
-	uint32_t	h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (uint8_t) *s) * 16777619u;
-	return h;
-}
-
 /* The entry of a name, or NULL. */
 OnnxEntry *
 onnx_entry(const OnnxImporter *im, const char *name)
@@ -49,7 +38,7 @@ onnx_entry(const OnnxImporter *im, const char *name)
 
 	if (im->nslots == 0)
 		return NULL;
-	j = hash_name(name) & (im->nslots - 1);
+	j = pi_name_hash(name) & (im->nslots - 1);
 	while (im->slots[j] >= 0)
 	{
 		if (strcmp(im->entries[im->slots[j]].name, name) == 0)
@@ -76,7 +65,7 @@ add_entry(OnnxImporter *im, const char *name)
 		memset(slots, 0xff, sizeof(int) * nslots);
 		for (int i = 0; i < im->nentries; i++)
 		{
-			j = hash_name(im->entries[i].name) & (nslots - 1);
+			j = pi_name_hash(im->entries[i].name) & (nslots - 1);
 			while (slots[j] >= 0)
 				j = (j + 1) & (nslots - 1);
 			slots[j] = i;
@@ -100,7 +89,7 @@ add_entry(OnnxImporter *im, const char *name)
 	e->name = name;
 	e->producer = -1;
 	e->value = -1;
-	j = hash_name(name) & (im->nslots - 1);
+	j = pi_name_hash(name) & (im->nslots - 1);
 	while (im->slots[j] >= 0)
 		j = (j + 1) & (im->nslots - 1);
 	im->slots[j] = im->nentries++;

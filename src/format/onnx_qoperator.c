@@ -49,22 +49,11 @@ typedef struct Rewrite
 	PiError    *err;
 } Rewrite;
 
-/* FNV-1a hash of a name. */
-static uint32_t
-name_hash(const char *s)
-{
-	uint32_t	h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (uint8_t) *s) * 16777619u;
-	return h;
-}
-
 /* The slot of name in the table, entered when new. */
 static int
 name_slot(Names *t, const char *name)
 {
-	int			i = (int) (name_hash(name) % (uint32_t) t->nslots);
+	int			i = (int) (pi_name_hash(name) % (uint32_t) t->nslots);
 
 	while (t->names[i] != NULL && strcmp(t->names[i], name) != 0)
 		i = (i + 1) % t->nslots;

@@ -17,17 +17,6 @@ typedef struct PiNameMap
 	int			count;
 } PiNameMap;
 
-/* FNV-1a hash of a string. */
-static uint32_t
-name_hash(const char *s)
-{
-	uint32_t	h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (uint8_t) *s) * 16777619u;
-	return h;
-}
-
 /* Inserts index under its value's name; the map grows at half load. */
 static bool
 name_map_insert(PiModel *model, int index)
@@ -49,7 +38,7 @@ name_map_insert(PiModel *model, int index)
 
 			if (v < 0)
 				continue;
-			j = name_hash(model->values[v].name) & (newcap - 1);
+			j = pi_name_hash(model->values[v].name) & (newcap - 1);
 			while (slots[j] >= 0)
 				j = (j + 1) & (newcap - 1);
 			slots[j] = v;
@@ -59,7 +48,7 @@ name_map_insert(PiModel *model, int index)
 		map->cap = newcap;
 	}
 	{
-		uint32_t	j = name_hash(model->values[index].name) & (map->cap - 1);
+		uint32_t	j = pi_name_hash(model->values[index].name) & (map->cap - 1);
 
 		while (map->slots[j] >= 0)
 			j = (j + 1) & (map->cap - 1);
@@ -158,7 +147,7 @@ pi_model_find_value(const PiModel *model, const char *name)
 
 	if (map->cap == 0)
 		return -1;
-	j = name_hash(name) & (map->cap - 1);
+	j = pi_name_hash(name) & (map->cap - 1);
 	while (map->slots[j] >= 0)
 	{
 		if (strcmp(model->values[map->slots[j]].name, name) == 0)

@@ -17,17 +17,6 @@
 
 #include "pi_ir.h"
 
-/* FNV-1a hash of a string. */
-static uint32_t
-string_hash(const char *s)
-{
-	uint32_t	h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (uint8_t) *s) * 16777619u;
-	return h;
-}
-
 /* An empty list of strings; NULL when out of memory. */
 PiStrings *
 pi_strings_new(void)
@@ -90,7 +79,7 @@ rehash(PiStrings *s, int nslots)
 	memset(slots, 0xff, sizeof(int32_t) * nslots);
 	for (int i = 0; i < s->count; i++)
 	{
-		uint32_t	j = string_hash(s->items[i]) & (nslots - 1);
+		uint32_t	j = pi_name_hash(s->items[i]) & (nslots - 1);
 
 		while (slots[j] >= 0)
 			j = (j + 1) & (nslots - 1);
@@ -110,7 +99,7 @@ pi_strings_add(PiStrings *s, const char *str)
 
 	if (s->slots == NULL && !rehash(s, 64))
 		return -1;
-	j = string_hash(str) & (s->nslots - 1);
+	j = pi_name_hash(str) & (s->nslots - 1);
 	for (; s->slots[j] >= 0; j = (j + 1) & (s->nslots - 1))
 		if (strcmp(s->items[s->slots[j]], str) == 0)
 			return s->slots[j];
