@@ -133,6 +133,16 @@ if make -s test/onnx/test_onnx_reject test/onnx/conformance test/onnx/test_onnx_
             tally onnx-mnist 0 1
         fi
     done
+    # the shared CNN at precision int8 (its Convs on the int8 convolution), VNNI and portable kernels
+    for cpu in avx512 generic; do
+        if PG_INFER_CPU=$cpu test/onnx/test_onnx_mnist "$root/../shared/models/mnist_cnn_pytorch.onnx" \
+            "$root/../shared/data/mnist/t10k-images-idx3-ubyte.gz" \
+            "$root/../shared/data/mnist/t10k-labels-idx1-ubyte.gz" 9812 '{"precision": "int8"}'; then
+            tally onnx-mnist-int8 1 0
+        else
+            tally onnx-mnist-int8 0 1
+        fi
+    done
 else
     cat "$work/onnx-build.log"
     tally onnx-build 0 1
