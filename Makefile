@@ -84,9 +84,9 @@ EXECUTOR_SRCS = src/executor/main.c src/executor/commands.c src/executor/models.
 
 # The plain-C parts of the CUDA device engine (no CUDA headers): its ABI
 # report, the classes of CUDA errors and fault injection, the CUDA graph
-# buckets.  Also built into its CPU stand-in (test/executor/fake_cuda.so)
+# buckets, which nodes run in int8 and their weights as uploaded.  Also built into its CPU stand-in (test/executor/fake_cuda.so)
 # and the unit test (test/gpu/test_gpu_logic), which need no nvcc.
-CUDA_PLAIN_SRCS = src/cuda/abi.c src/cuda/faults.c src/cuda/graph_cache.c
+CUDA_PLAIN_SRCS = src/cuda/abi.c src/cuda/faults.c src/cuda/graph_cache.c src/cuda/int8_plan.c
 
 # What the program that opens pg_infer_cuda.so runs around dlopen
 # (include/pi_cuda_loader.h): finding and loading CUDA's libraries, checking
@@ -294,9 +294,9 @@ build/cuda/libpi_engine.a: $(ENGINE_SRCS:.c=.o)
 # The plain-C logic of the GPU path on the CPU (no GPU, no nvcc), the shell
 # search for CUDA's libraries against the C one over fake trees, and
 # test_gpu's checks over the CPU stand-in of pg_infer_cuda.so.
-test/gpu/test_gpu_logic: test/gpu/test_gpu_logic.c $(TEST_CHECK) $(CUDA_PLAIN_SRCS) $(CUDA_LOADER_SRCS) build/cuda/libpi_engine.a include/*.h src/cuda/*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu_logic.c $(TEST_CHECK) $(CUDA_PLAIN_SRCS) $(CUDA_LOADER_SRCS) \
-		build/cuda/libpi_engine.a -ldl -lm
+test/gpu/test_gpu_logic: test/gpu/test_gpu_logic.c test/gpu/int8_cases.c $(TEST_CHECK) $(CUDA_PLAIN_SRCS) $(CUDA_LOADER_SRCS) build/cuda/libpi_engine.a include/*.h src/cuda/*.h test/gpu/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu_logic.c test/gpu/int8_cases.c $(TEST_CHECK) $(CUDA_PLAIN_SRCS) $(CUDA_LOADER_SRCS) \
+		build/cuda/libpi_engine.a -lcjson $(BLAS_LIBS) -ldl -lm
 
 # test_gpu itself, over the CPU stand-in of the library (its checks' logic, no GPU)
 test/gpu/test_gpu_fake: test/gpu/test_gpu.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) test/executor/fake_cuda.so build/cuda/libpi_engine.a include/*.h
@@ -329,12 +329,12 @@ endif
 CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 CUDA_LIBDIR ?= $(CUDA_HOME)/lib64
 CUDA_HOST_SRCS = src/cuda/context.c src/cuda/model.c src/cuda/executor.c src/cuda/run.c \
-	src/cuda/dispatch.c src/cuda/gemm.c src/cuda/conv.c $(CUDA_PLAIN_SRCS)
+	src/cuda/dispatch.c src/cuda/gemm.c src/cuda/gemm_int8.c src/cuda/conv.c $(CUDA_PLAIN_SRCS)
 CUDA_KERNEL_SRCS = src/cuda/kernels_elementwise.cu src/cuda/kernels_conv.cu \
 	src/cuda/kernels_gemm.cu src/cuda/kernels_pool.cu src/cuda/kernels_shape.cu \
-	src/cuda/kernels_reduce.cu src/cuda/kernels_fault.cu
+	src/cuda/kernels_reduce.cu src/cuda/kernels_fault.cu src/cuda/kernels_int8.cu
 CUDA_OBJS = $(CUDA_HOST_SRCS:%.c=build/cuda/%.o) $(CUDA_KERNEL_SRCS:%.cu=build/cuda/%.o)
-CUDA_HEADERS = include/*.h src/cuda/*.h src/cuda/*.cuh
+CUDA_HEADERS = include/*.h src/cuda/*.h src/cuda/*.cuh src/engine/cpu.h src/engine/int8.h
 # no FMA contraction: elementwise results round as the CPU engine's do;
 # -lineinfo: compute-sanitizer names the source lines of a kernel's fault
 NVCC_FLAGS = -std=c++17 -O3 -fmad=false -lineinfo $(CUDA_ARCH) -Xcompiler -fPIC,-Wall -Iinclude
@@ -356,7 +356,7 @@ build/cuda/%.o: %.cu $(CUDA_HEADERS)
 pg_infer_cuda.so: $(CUDA_OBJS) build/cuda/libpi_engine.a src/cuda/exports.map
 	$(CC) -shared -Wl,-soname,pg_infer_cuda.so -Wl,--version-script=src/cuda/exports.map \
 		-Wl,-z,defs -o $@ $(CUDA_OBJS) build/cuda/libpi_engine.a \
-		-L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -lstdc++ -lm
+		-L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublasLt -lcublas -lcudart -lstdc++ -lm
 
 # GPU against CPU on every fixture, and the shared MNIST CNN (test/gpu/run-device.sh)
 test/gpu/test_gpu: test/gpu/test_gpu.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) pg_infer_cuda.so $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h

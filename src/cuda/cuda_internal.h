@@ -10,6 +10,7 @@
 #ifndef PI_CUDA_INTERNAL_H
 #define PI_CUDA_INTERNAL_H
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -20,6 +21,7 @@ extern "C"
 
 #include "cuda_faults.h"
 #include "graph_cache.h"
+#include "int8_plan.h"
 #include "pi_cuda.h"
 
 /* cuBLAS workspace per lane (the size NVIDIA recommends for Hopper). */
@@ -61,6 +63,9 @@ struct PiCudaModel
 	bool	   *half_weights;	/* per value: the copy is 16-bit (half_type) */
 	cudaDataType_t half_type;	/* CUDA_R_16BF (bf16 model) or CUDA_R_16F (fp16) */
 	int64_t		half_act_elems; /* per row: the widest activation a 16-bit GEMM reads */
+	PiGpuInt8Shape *int8_shapes;	/* per node: its int8 geometry (int8_plan.h) */
+	void	  **int8_weights;	/* per node: its int8 weight block on the device, or NULL */
+	int64_t		int8_item_bytes;	/* per batch row: the most int8 scratch a node needs */
 	float	   *input_scale;	/* device copies of the input transform */
 	float	   *input_shift;
 	void	   *block;			/* one allocation holding all of the above */
@@ -86,6 +91,8 @@ typedef struct PiCudaLane
 	void	   *workspace;		/* cuBLAS workspace (fixed: graph capture) */
 	const void **gemm_ptrs;		/* device pointer arrays of batched MatMuls */
 	void	   *half_acts;		/* activations rounded for 16-bit GEMMs */
+	cublasLtHandle_t lt;		/* int8 GEMMs */
+	void	   *int8_scratch;	/* int8 codes, sums, row scales (int8_item_bytes a row) */
 } PiCudaLane;
 
 struct PiCudaExecutor
@@ -125,6 +132,11 @@ typedef struct PiCudaArgs
 	const void **gemm_ptrs;
 	cudaDataType_t weight_type; /* of in[1]: CUDA_R_32F, or a 16-bit weight's type */
 	void	   *half_acts;		/* room for in[0] rounded to weight_type */
+	const PiGpuInt8Shape *int8_shape;	/* the node's int8 geometry (rows NONE: float32) */
+	const void *int8_weights;	/* its int8 weight block */
+	void	   *int8_scratch;
+	cublasLtHandle_t lt;
+	void	   *workspace;		/* the lane's cuBLAS workspace, PI_CUDA_BLAS_WORKSPACE bytes */
 	unsigned long long *index_error;
 	cudaStream_t stream;
 	cublasHandle_t blas;
@@ -171,6 +183,22 @@ PiStatus	pi_gpu_dense(const PiCudaArgs *a);
 PiStatus	pi_gpu_launch_to_half(const PiCudaArgs *a, const float *x, int64_t count, void *out,
 								   cudaDataType_t type);
 PiStatus	pi_gpu_matmul(const PiCudaArgs *a);
+
+/*
+ * Dense, Gemm and MatMul of rows activation rows in int8 (src/cuda/gemm_int8.c):
+ * x's rows quantized, multiplied by the int8 weight, y written in float32.
+ */
+PiStatus	pi_gpu_int8_gemm(const PiCudaArgs *a, const float *x, int64_t rows, float *y);
+
+/* The int8 kernels (src/cuda/kernels_int8.cu). */
+PiStatus	pi_gpu_launch_int8_quantize(const PiCudaArgs *a, const float *x, int64_t rows,
+										const PiGpuInt8Shape *s, int8_t *codes, float *xs,
+										int32_t *zp);
+PiStatus	pi_gpu_launch_int8_gemm(const PiCudaArgs *a, const int8_t *codes, int64_t rows,
+									const PiGpuInt8Shape *s, int32_t *sums);
+PiStatus	pi_gpu_launch_int8_output(const PiCudaArgs *a, const int32_t *sums, int64_t rows,
+									  const PiGpuInt8Shape *s, const float *xs, const int32_t *zp,
+									  float *y);
 
 /* Conv2D and ConvTranspose (src/cuda/conv.c). */
 PiStatus	pi_gpu_conv2d(const PiCudaArgs *a);

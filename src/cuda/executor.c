@@ -105,6 +105,11 @@ lane_new(PiCudaExecutor *ex, PiCudaLane *lane, PiError *err)
 		(st = device_alloc(ex, &lane->half_acts, ex->dm->half_act_elems * rows * (int64_t) sizeof(uint16_t),
 						   err, "cudaMalloc of the 16-bit activations")) != PI_OK)
 		return st;
+	if (ex->dm->int8_item_bytes > 0 &&
+		((st = pi_gpu_check_blas(cublasLtCreate(&lane->lt), err, "cublasLtCreate")) != PI_OK ||
+		 (st = device_alloc(ex, &lane->int8_scratch, ex->dm->int8_item_bytes * rows, err,
+							"cudaMalloc of the int8 scratch")) != PI_OK))
+		return st;
 	ptrs = gemm_ptrs_len(m, rows);
 	if (ptrs > 0 &&
 		(st = device_alloc(ex, (void **) &lane->gemm_ptrs, ptrs * (int64_t) sizeof(void *),
@@ -127,12 +132,15 @@ lane_free(const PiModel *m, PiCudaLane *lane)
 {
 	if (lane->blas != NULL)
 		cublasDestroy(lane->blas);
+	if (lane->lt != NULL)
+		cublasLtDestroy(lane->lt);
 	for (int b = 0; lane->buffers != NULL && b < m->nbuffers; b++)
 		cudaFree(lane->buffers[b]);
 	free(lane->buffers);
 	cudaFree(lane->scratch);
 	cudaFree(lane->gemm_ptrs);
 	cudaFree(lane->half_acts);
+	cudaFree(lane->int8_scratch);
 	cudaFree(lane->workspace);
 	if (lane->done != NULL)
 		cudaEventDestroy(lane->done);

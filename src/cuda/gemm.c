@@ -6,7 +6,8 @@
  *	  CUBLAS_COMPUTE_32F unless the context allows TF32.  A weight uploaded
  *	  in 16 bits (a bf16 or fp16 model, src/cuda/model.c) multiplies the
  *	  activation rounded to the same type, summed in float32
- *	  (CUBLAS_COMPUTE_32F), the result float32.
+ *	  (CUBLAS_COMPUTE_32F), the result float32.  A node that runs in int8
+ *	  (int8_plan.h) goes to src/cuda/gemm_int8.c.
  */
 #include <stdio.h>
 
@@ -102,6 +103,8 @@ pi_gpu_dense(const PiCudaArgs *a)
 	float		beta = (n->op == PI_OP_GEMM) ? n->attrs.beta : 1.0f;
 	PiStatus	st;
 
+	if (a->int8_shape != NULL && a->int8_shape->rows != PI_GPU_INT8_NONE)
+		return pi_gpu_int8_gemm(a, a->in[0], rows, a->out);
 	if (n->ninputs == 3)
 	{
 		if ((st = pi_gpu_launch_channel_fill(a, a->out, rows * mdim, mdim, 1, a->in[2])) != PI_OK)
@@ -195,6 +198,8 @@ pi_gpu_matmul(const PiCudaArgs *a)
 
 		for (int i = 0; i < ar - 1; i++)
 			all_rows *= ad[i];
+		if (a->int8_shape != NULL && a->int8_shape->rows != PI_GPU_INT8_NONE)
+			return pi_gpu_int8_gemm(a, a->in[0], all_rows, a->out);
 		if (a->weight_type != CUDA_R_32F)
 			return half_gemm(a, false, all_rows, s.cols, s.k, 1.0f, a->in[0], a->in[1], s.cols,
 							 0.0f, a->out, s.cols);

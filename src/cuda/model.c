@@ -3,10 +3,14 @@
  *	  Device models: the weights that a finalized model's live nodes read,
  *	  and its input transform, uploaded once into one device allocation.
  *	  A bf16 or fp16 model's Dense, Gemm and MatMul weights (those that
- *	  pi_model_weight_forms reduces) go up in 16 bits for cublasGemmEx.
+ *	  pi_model_weight_forms reduces) go up in 16 bits for cublasGemmEx; the
+ *	  nodes that run in int8 (int8_plan.h) get their weights as int8 codes
+ *	  with their scales, and a weight only they read goes up in no other
+ *	  form.
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cuda_internal.h"
 #include "pi_engine.h"
@@ -123,6 +127,96 @@ share_device_weights(PiCudaModel *dm, const PiCudaModel *base, const bool *used)
 	return shared;
 }
 
+/*
+ * Whether int8 node n of model computes what node bn of base's model does
+ * with the same host weights (a length variant's node over its version's).
+ */
+static bool
+same_int8_node(const PiModel *model, const PiNode *n, const PiModel *bm, const PiNode *bn)
+{
+	if (strcmp(n->name, bn->name) != 0 || n->op != bn->op || n->ninputs != bn->ninputs ||
+		n->attrs.alpha != bn->attrs.alpha || n->attrs.beta != bn->attrs.beta ||
+		n->attrs.trans_b != bn->attrs.trans_b || n->attrs.dynamic_int8 != bn->attrs.dynamic_int8)
+		return false;
+	for (int i = 1; i < n->ninputs; i++)
+		if (model->values[n->inputs[i]].data != bm->values[bn->inputs[i]].data)
+			return false;
+	return true;
+}
+
+/*
+ * Plans the int8 nodes of dm's model: their geometry, the scratch a batch
+ * row needs, and their weight blocks, read from base's where base has the
+ * same node (base NULL: none); adds the bytes of those to upload to *bytes.
+ */
+static bool
+plan_int8_nodes(PiCudaModel *dm, const PiCudaModel *base, int64_t *bytes)
+{
+	const PiModel *model = dm->model;
+
+	dm->int8_shapes = calloc(model->nnodes + 1, sizeof(PiGpuInt8Shape));
+	dm->int8_weights = calloc(model->nnodes + 1, sizeof(void *));
+	if (dm->int8_shapes == NULL || dm->int8_weights == NULL)
+		return false;
+	for (int pos = 0; pos < model->norder; pos++)
+	{
+		int			i = model->order[pos];
+		const PiNode *n = &model->nodes[i];
+		PiGpuInt8Shape *s = &dm->int8_shapes[i];
+		int64_t		item;
+
+		*s = pi_gpu_int8_shape(model, n);
+		if (s->rows == PI_GPU_INT8_NONE)
+			continue;
+		item = pi_gpu_int8_rows_per_item(model, n, s) * pi_gpu_int8_row_bytes(s);
+		if (item > dm->int8_item_bytes)
+			dm->int8_item_bytes = item;
+		for (int j = 0; base != NULL && model->weights_base == base->model && j < base->model->nnodes; j++)
+			if (base->int8_weights[j] != NULL &&
+				memcmp(&base->int8_shapes[j], s, sizeof(*s)) == 0 &&
+				same_int8_node(model, n, base->model, &base->model->nodes[j]))
+			{
+				dm->int8_weights[i] = base->int8_weights[j];
+				break;
+			}
+		if (dm->int8_weights[i] == NULL)
+			*bytes += aligned(pi_gpu_int8_weight_bytes(s));
+	}
+	return true;
+}
+
+/* Uploads the weight blocks of the int8 nodes not read from a base model's. */
+static PiStatus
+upload_int8_nodes(PiCudaModel *dm, int64_t *at, PiError *err)
+{
+	const PiModel *model = dm->model;
+
+	for (int pos = 0; pos < model->norder; pos++)
+	{
+		int			i = model->order[pos];
+		const PiGpuInt8Shape *s = &dm->int8_shapes[i];
+		int64_t		len = pi_gpu_int8_weight_bytes(s);
+		void	   *host;
+		PiStatus	st;
+
+		if (s->rows == PI_GPU_INT8_NONE || dm->int8_weights[i] != NULL)
+			continue;
+		if ((host = malloc(len)) == NULL || !pi_gpu_int8_fill_weights(model, &model->nodes[i], s, host))
+		{
+			free(host);
+			return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+		}
+		dm->int8_weights[i] = (char *) dm->block + *at;
+		*at += aligned(len);
+		st = pi_gpu_check(cudaMemcpy(dm->int8_weights[i], host, len, cudaMemcpyHostToDevice),
+						  err, "copying int8 weights to the device");
+		free(host);
+		if (st != PI_OK)
+			return st;
+	}
+	return PI_OK;
+}
+
 /* Uploads a finalized model's weights; NULL with err set on failure. */
 PiCudaModel *
 pi_cuda_model_upload(PiCudaContext *ctx, const PiModel *model, PiError *err)
@@ -141,6 +235,7 @@ pi_cuda_model_upload_over(PiCudaContext *ctx, const PiModel *model, const PiCuda
 	PiCudaModel *dm;
 	bool	   *used;
 	bool	   *shared = NULL;
+	bool	   *int8_only = NULL;
 	int64_t		bytes = 0,
 				at = 0;
 	int64_t		transform = model->input_transform_len;
@@ -161,15 +256,21 @@ pi_cuda_model_upload_over(PiCudaContext *ctx, const PiModel *model, const PiCuda
 	if (pi_gpu_check(cudaSetDevice(ctx->device), err, "cudaSetDevice") != PI_OK)
 		return NULL;
 	used = pi_model_weights_in_use(model);
+	int8_only = pi_gpu_int8_only_weights(model);
 	dm = calloc(1, sizeof(PiCudaModel));
-	if (used == NULL || dm == NULL ||
+	if (used == NULL || int8_only == NULL || dm == NULL ||
 		(dm->weights = calloc(model->nvalues > 0 ? model->nvalues : 1, sizeof(float *))) == NULL)
 	{
 		free(used);
+		free(int8_only);
 		free(dm);
 		pi_fail(err, PI_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
+	/* a weight only int8 nodes read goes up as their codes only */
+	for (int i = 0; i < model->nvalues; i++)
+		used[i] = used[i] && !int8_only[i];
+	free(int8_only);
 	dm->ctx = ctx;
 	dm->model = model;
 	dm->half_type = model->precision == PI_PRECISION_FP16 ? CUDA_R_16F : CUDA_R_16BF;
@@ -193,6 +294,14 @@ pi_cuda_model_upload_over(PiCudaContext *ctx, const PiModel *model, const PiCuda
 			bytes += aligned(model->values[i].numel *
 							 (int64_t) (dm->half_weights[i] ? sizeof(uint16_t) : sizeof(float)));
 	bytes += 2 * aligned(transform * (int64_t) sizeof(float));
+	if (!plan_int8_nodes(dm, base, &bytes))
+	{
+		free(used);
+		free(shared);
+		pi_cuda_model_free(dm);
+		pi_fail(err, PI_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
 	if (pi_gpu_check(cudaMalloc(&dm->block, bytes > 0 ? bytes : 1), err,
 					  "cudaMalloc of the model's weights") != PI_OK)
 		goto fail;
@@ -207,6 +316,8 @@ pi_cuda_model_upload_over(PiCudaContext *ctx, const PiModel *model, const PiCuda
 	if (transform > 0 &&
 		(upload(dm, model->input_scale, transform, &at, &dm->input_scale, err) != PI_OK ||
 		 upload(dm, model->input_shift, transform, &at, &dm->input_shift, err) != PI_OK))
+		goto fail;
+	if (upload_int8_nodes(dm, &at, err) != PI_OK)
 		goto fail;
 	free(used);
 	free(shared);
@@ -239,5 +350,7 @@ pi_cuda_model_free(PiCudaModel *dm)
 	}
 	free(dm->weights);
 	free(dm->half_weights);
+	free(dm->int8_shapes);
+	free(dm->int8_weights);
 	free(dm);
 }

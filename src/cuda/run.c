@@ -68,6 +68,9 @@ enqueue_chunk(PiCudaExecutor *ex, PiCudaLane *lane, int64_t row0, int64_t rows, 
 	a.scratch_samples = lane->scratch_samples;
 	a.gemm_ptrs = lane->gemm_ptrs;
 	a.half_acts = lane->half_acts;
+	a.int8_scratch = lane->int8_scratch;
+	a.lt = lane->lt;
+	a.workspace = lane->workspace;
 	a.stream = lane->stream;
 	a.blas = lane->blas;
 	a.tf32 = tf32;
@@ -84,6 +87,8 @@ enqueue_chunk(PiCudaExecutor *ex, PiCudaLane *lane, int64_t row0, int64_t rows, 
 		bind_value(ex, lane, n->output, rows, &out, a.out_dims, &a.out_rank);
 		a.out = (float *) out;
 		a.weight_type = n->ninputs >= 2 && ex->dm->half_weights[n->inputs[1]] ? ex->dm->half_type : CUDA_R_32F;
+		a.int8_shape = &ex->dm->int8_shapes[m->order[pos]];
+		a.int8_weights = ex->dm->int8_weights[m->order[pos]];
 		if ((st = pi_gpu_run_node(&a)) != PI_OK)
 			return st;
 	}

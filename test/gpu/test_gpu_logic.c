@@ -4,7 +4,9 @@
  *	  CUDA errors and the fault-injection switch (src/cuda/faults.c), the
  *	  CUDA graph buckets and slots (src/cuda/graph_cache.c), the search for
  *	  CUDA's libraries over fake directory trees and the layout check of the
- *	  library's structs (src/cuda/loader_*.c).
+ *	  library's structs (src/cuda/loader_*.c), which nodes run in int8 and
+ *	  their weights as uploaded (src/cuda/int8_plan.c), and the device's
+ *	  int8 arithmetic (src/cuda/int8_math.h) in C against the CPU engine.
  *
  *	  test_gpu_logic                 runs every check; "N passed, N failed"
  *	  test_gpu_logic --find ROOT LIB prints the known directory under ROOT
@@ -22,6 +24,11 @@
 
 #include "../../src/cuda/cuda_faults.h"
 #include "../../src/cuda/graph_cache.h"
+#include "../../src/cuda/int8_math.h"
+#include "../../src/cuda/int8_plan.h"
+#include "int8_cases.h"
+#include "pi_blas.h"
+#include "pi_engine.h"
 #include "pi_cuda.h"
 #include "test_check.h"
 #include "pi_cuda_loader.h"
@@ -321,6 +328,145 @@ test_layout(void)
 		  strstr(err.message, "libold.so reports 3 layout values"), "a list of another length: %s", err.message);
 }
 
+/*
+ * The device's int8 product of rows rows of x, as its kernels compute it
+ * (int8_math.h over the weight block int8_plan.c fills), into y; into
+ * bound, per output, how far a fused multiply-add in the CPU's epilogue
+ * (its VNNI kernel) may round from the device's separate multiply and add.
+ */
+static void
+emulate_int8(const PiGpuInt8Shape *s, const void *block, const float *x, int64_t rows, float *y,
+			 double *bound)
+{
+	PiGpuInt8Weights w = pi_gpu_int8_weights_at(block, s);
+	bool		dynamic = s->rows == PI_GPU_INT8_DYNAMIC;
+	int8_t	   *v = calloc(s->kp, 1);
+
+	for (int64_t r = 0; v != NULL && r < rows; r++)
+	{
+		const float *row = x + r * s->kdim;
+		uint32_t	a = 0,
+					b = 0;
+		PiGpuInt8Row q;
+
+		for (int64_t k = 0; k < s->kdim; k++)
+		{
+			uint32_t	av = dynamic ? pi_gpu_int8_pos_bits(row[k]) : pi_gpu_int8_abs_bits(row[k]);
+			uint32_t	bv = dynamic ? pi_gpu_int8_neg_bits(row[k]) : 0;
+
+			a = av > a ? av : a;
+			b = bv > b ? bv : b;
+		}
+		q = dynamic ? pi_gpu_int8_dynamic_row(a, b) : pi_gpu_int8_symmetric_row(a);
+		for (int64_t k = 0; k < s->kp; k++)
+			v[k] = k < s->kdim ? pi_gpu_int8_code(&q, dynamic, row[k]) : 0;
+		for (int64_t j = 0; j < s->mdim; j++)
+		{
+			int32_t		sum = 0;
+			float		out;
+
+			for (int64_t k = 0; k < s->kp; k++)
+				sum += (int32_t) v[k] * w.codes[j * s->kp + k];
+			out = pi_gpu_int8_output(sum, q.zp, w.colsum[j], q.xs, w.scale[j], w.bias[j]);
+			y[r * s->mdim + j] = out;
+			bound[r * s->mdim + j] = ldexp(fabs((double) out - w.bias[j]) + fabs((double) out), -23);
+		}
+	}
+	free(v);
+}
+
+/*
+ * Which nodes run in int8 on the device (exactly those on the CPU
+ * engine's int8 path), their padded shapes, which weights go up as codes
+ * only, and the device's arithmetic over the uploaded block against the
+ * CPU engine's output on the same rows: equal to within the rounding of
+ * one fused multiply-add (the CPU's VNNI epilogue; the portable one
+ * rounds as the device does), NaN where the CPU gives NaN.
+ */
+static void
+test_int8_plan(void)
+{
+	for (int ci = 0; ci < test_int8_ncases; ci++)
+	{
+		const TestInt8Case *c = &test_int8_cases[ci];
+		PiModel    *m = test_int8_model(c);
+		const PiNode *node;
+		PiGpuInt8Shape s;
+		bool	   *only;
+		void	   *block = NULL;
+		float	   *x = NULL,
+				   *y = NULL;
+		double	   *bound = NULL;
+		PiExecutor *ex = NULL;
+		PiError		err = {0};
+		int64_t		rows = TEST_INT8_BATCH * c->lead,
+					cols = test_int8_columns(c);
+		int64_t		differ = 0;
+		double		worst = 0.0;
+
+		if (m == NULL)
+			continue;
+		node = &m->nodes[m->order[0]];
+		s = pi_gpu_int8_shape(m, node);
+		check((int) s.rows == c->expect, "%s: the device runs it %s (expected %d, got %d)", c->label,
+			  c->expect == 0 ? "in float32" : c->expect == 1 ? "in int8, rows symmetric" : "in int8, rows as DynamicQuantizeLinear",
+			  c->expect, s.rows);
+		only = pi_gpu_int8_only_weights(m);
+		check(only != NULL && only[node->inputs[1]] == (c->expect != 0) &&
+			  (node->ninputs < 3 || !only[node->inputs[2]]) && !only[node->inputs[0]],
+			  "%s: its weight goes to the device %s, the bias and input in float32", c->label,
+			  c->expect != 0 ? "as int8 codes only" : "in float32");
+		free(only);
+		if (s.rows == PI_GPU_INT8_NONE)
+		{
+			pi_model_free(m);
+			continue;
+		}
+		check(s.kdim == c->kdim && s.mdim == cols && s.kp % 16 == 0 && s.kp >= s.kdim && s.kp < s.kdim + 16 &&
+			  s.mp % 16 == 0 && s.mp >= s.mdim && s.mp < s.mdim + 16 &&
+			  pi_gpu_int8_rows_per_item(m, node, &s) == c->lead,
+			  "%s: k %lld padded to %lld, m %lld to %lld (multiples of 16 for cuBLASLt), %lld rows per item",
+			  c->label, (long long) s.kdim, (long long) s.kp, (long long) s.mdim, (long long) s.mp,
+			  (long long) pi_gpu_int8_rows_per_item(m, node, &s));
+		block = malloc(pi_gpu_int8_weight_bytes(&s));
+		x = test_int8_rows(c, 4242u + ci);
+		y = malloc(sizeof(float) * rows * cols);
+		bound = malloc(sizeof(double) * rows * cols);
+		if (block == NULL || x == NULL || y == NULL || bound == NULL ||
+			!pi_gpu_int8_fill_weights(m, node, &s, block) ||
+			(ex = pi_executor_new(m, TEST_INT8_BATCH, &err)) == NULL)
+			check(false, "%s: weights, rows and CPU executor: %s", c->label, err.message);
+		else
+		{
+			const float *cpu;
+
+			memcpy(pi_executor_input(ex, 0), x, sizeof(float) * rows * c->kdim);
+			if (pi_executor_run(ex, TEST_INT8_BATCH, &err) != PI_OK)
+				check(false, "%s: CPU run: %s", c->label, err.message);
+			cpu = pi_executor_output(ex, 0);
+			emulate_int8(&s, block, x, rows, y, bound);
+			for (int64_t i = 0; i < rows * cols; i++)
+			{
+				double		d = fabs((double) y[i] - cpu[i]);
+
+				if (isnan(y[i]) != isnan(cpu[i]) || (!isnan(cpu[i]) && !(d <= bound[i])))
+					differ++;
+				else if (!isnan(d) && d > worst)
+					worst = d;
+			}
+			check(differ == 0 && isnan(y[c->lead * cols]) && isnan(y[(3 * c->lead - 1) * cols]),
+				  "%s: the device's int8 arithmetic (in C) gives the CPU engine's %lld outputs (%lld differ, worst %.2e; NaN and infinite rows NaN)",
+				  c->label, (long long) (rows * cols), (long long) differ, worst);
+		}
+		pi_executor_free(ex);
+		free(block);
+		free(x);
+		free(y);
+		free(bound);
+		pi_model_free(m);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -348,5 +494,8 @@ main(int argc, char **argv)
 	test_graph_slots();
 	test_library_search();
 	test_layout();
+	pi_blas.sgemm = cblas_sgemm;
+	pi_blas.sgemv = cblas_sgemv;
+	test_int8_plan();
 	return check_summary();
 }
