@@ -299,15 +299,15 @@ test/gpu/test_gpu_logic: test/gpu/test_gpu_logic.c test/gpu/int8_cases.c $(TEST_
 		build/cuda/libpi_engine.a -lcjson $(BLAS_LIBS) -ldl -lm
 
 # test_gpu itself, over the CPU stand-in of the library (its checks' logic, no GPU)
-test/gpu/test_gpu_fake: test/gpu/test_gpu.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) test/executor/fake_cuda.so build/cuda/libpi_engine.a include/*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) build/cuda/libpi_engine.a \
+test/gpu/test_gpu_fake: test/gpu/test_gpu.c test/gpu/int8_cases.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) test/executor/fake_cuda.so build/cuda/libpi_engine.a include/*.h test/gpu/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu.c test/gpu/int8_cases.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) build/cuda/libpi_engine.a \
 		test/executor/fake_cuda.so -Wl,-rpath,'$$ORIGIN/../executor' -lcjson -lz $(BLAS_LIBS) -lm
 
 check-gpu-logic: test/gpu/test_gpu_logic test/gpu/test_gpu_fake
 	test/gpu/test_gpu_logic
 	test/gpu/test-find-cuda-libs.sh test/gpu/test_gpu_logic
 	test/gpu/test_gpu_fake test/fixtures $(SHARED_DIR)/models/mnist_cnn_pytorch.onnx \
-		$(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz $(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz \
+		$(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz $(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz models/mnist \
 		> test/gpu/test_gpu_fake.log || { grep -v '^ok' test/gpu/test_gpu_fake.log; exit 1; }
 	tail -1 test/gpu/test_gpu_fake.log
 
@@ -359,8 +359,8 @@ pg_infer_cuda.so: $(CUDA_OBJS) build/cuda/libpi_engine.a src/cuda/exports.map
 		-L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublasLt -lcublas -lcudart -lstdc++ -lm
 
 # GPU against CPU on every fixture, and the shared MNIST CNN (test/gpu/run-device.sh)
-test/gpu/test_gpu: test/gpu/test_gpu.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) pg_infer_cuda.so $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) $(CUDA_TEST_LINK) \
+test/gpu/test_gpu: test/gpu/test_gpu.c test/gpu/int8_cases.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) pg_infer_cuda.so $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h test/gpu/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/gpu/test_gpu.c test/gpu/int8_cases.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) $(CUDA_TEST_LINK) \
 		-lcjson -lz $(BLAS_LIBS) -lm
 
 # the 784-512-256-10 MLP on the GPU against the pinned H2D roofline

@@ -128,7 +128,7 @@ pi_gpu_int8_row_bytes(const PiGpuInt8Shape *s)
 	return s->kp + s->mp * (int64_t) sizeof(int32_t) + (int64_t) (sizeof(float) + sizeof(int32_t));
 }
 
-/* Per value: whether every live node that reads it is an int8 node reading it as its weight. */
+/* Per value: whether every live node that reads it is an int8 node reading it as its weight or bias. */
 bool *
 pi_gpu_int8_only_weights(const PiModel *model)
 {
@@ -148,7 +148,8 @@ pi_gpu_int8_only_weights(const PiModel *model)
 
 		for (int i = 0; i < n->ninputs; i++)
 		{
-			if (int8 && i == 1)
+			/* the weight, and Dense's and Gemm's bias (scaled by beta), are in the block */
+			if (int8 && i >= 1)
 				only[n->inputs[i]] = true;
 			else
 				other[n->inputs[i]] = true;

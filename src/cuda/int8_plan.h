@@ -100,8 +100,9 @@ int64_t		pi_gpu_int8_row_bytes(const PiGpuInt8Shape *s);
 
 /*
  * Per value (malloc'd, nvalues entries; NULL when out of memory): whether
- * every live node that reads it runs in int8 with it as its weight, so
- * that its float32 copy need not go to the device.
+ * every live node that reads it runs in int8 with it as its weight or
+ * bias (both in the node's block), so that its float32 copy need not go
+ * to the device.
  */
 bool	   *pi_gpu_int8_only_weights(const PiModel *model);
 

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "../../src/cuda/cuda_faults.h"
+#include "../../src/cuda/int8_plan.h"
 #include "pi_blas.h"
 #include "pi_cuda.h"
 #include "pi_engine.h"
@@ -167,8 +168,10 @@ pi_cuda_model_upload_over(PiCudaContext *ctx, const PiModel *model, const PiCuda
 
 /*
  * Bytes of the model's weights: float32, except a bf16 or fp16 model's
- * Dense, Gemm and MatMul weights in 16 bits, as the real upload keeps them
- * (src/cuda/model.c).
+ * Dense, Gemm and MatMul weights in 16 bits, and the int8 nodes' weights
+ * and biases in their int8 blocks (src/cuda/int8_plan.h) instead, as the
+ * real upload keeps them (src/cuda/model.c; its 256-byte alignment left
+ * out).
  */
 int64_t
 pi_cuda_model_bytes(const PiCudaModel *dm)
@@ -176,7 +179,19 @@ pi_cuda_model_bytes(const PiCudaModel *dm)
 	const PiModel *m = dm->model;
 	int64_t		bytes = m->parameter_count * (int64_t) sizeof(float) - dm->shared_bytes;
 	PiWeightForm *forms;
+	bool	   *int8_only = pi_gpu_int8_only_weights(m);
 
+	for (int i = 0; int8_only != NULL && dm->shared_bytes == 0 && i < m->nvalues; i++)
+		if (int8_only[i])
+			bytes -= m->values[i].numel * (int64_t) sizeof(float);
+	for (int pos = 0; int8_only != NULL && dm->shared_bytes == 0 && pos < m->norder; pos++)
+	{
+		PiGpuInt8Shape s = pi_gpu_int8_shape(m, &m->nodes[m->order[pos]]);
+
+		if (s.rows != PI_GPU_INT8_NONE)
+			bytes += pi_gpu_int8_weight_bytes(&s);
+	}
+	free(int8_only);
 	if (m->precision != PI_PRECISION_BF16 && m->precision != PI_PRECISION_FP16)
 		return bytes;
 	if ((forms = pi_model_weight_forms(m)) == NULL)

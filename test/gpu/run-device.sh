@@ -7,8 +7,9 @@
 #   2. test_load: the library loaded as the executor will load it, CUDA's
 #      libraries through PG_INFER_CUDA_LIBRARY_PATH (the directories found);
 #      then, for the log only, what the loader's own search finds without it
-#   3. test_gpu: every fixture and the MNIST CNN on the GPU against the CPU
-#      engine, bucketed graphs, the faults of PG_INFER_CUDA_FAULT
+#   3. test_gpu: every fixture, the int8 layers (cuBLASLt) and models/mnist
+#      at int8, and the MNIST CNN on the GPU against the CPU engine, bucketed
+#      graphs, the faults of PG_INFER_CUDA_FAULT
 #   4. bench_gpu: the MLP against the pinned H2D roofline
 #   5. test_gpu under compute-sanitizer's memcheck (without the faults),
 #      partial when cut off by its limit
@@ -46,7 +47,7 @@ budget=${BUDGET:-450}
 t_start=$(date +%s)
 orig_ld_library_path=${LD_LIBRARY_PATH:-}
 fixtures=(test/fixtures "$dev/data/mnist_cnn_pytorch.onnx" "$dev/data/t10k-images-idx3-ubyte.gz"
-	"$dev/data/t10k-labels-idx1-ubyte.gz")
+	"$dev/data/t10k-labels-idx1-ubyte.gz" models/mnist)
 
 # Seconds of the budget left.
 left() {
@@ -105,7 +106,7 @@ start=$(date +%s)
 timeout 150 "$dev/test_gpu" "${fixtures[@]}" > "$OUT/test_gpu.log" 2>&1
 test_rc=$?
 say "test_gpu exit $test_rc after $(( $(date +%s) - start )) s"
-grep -E "^device 0:|^FAIL|MNIST|TF32|process of its own|^pg_infer_cuda:|passed, .* failed" "$OUT/test_gpu.log" | head -60 | tee -a "$summary"
+grep -E "^device 0:|^FAIL|MNIST|TF32|mnist at int8|process of its own|^pg_infer_cuda:|passed, .* failed" "$OUT/test_gpu.log" | head -60 | tee -a "$summary"
 
 mark "bench_gpu: MLP 784-512-256-10 against the pinned H2D roofline (limit 60 s)"
 timeout 60 "$dev/bench_gpu" 1 > "$OUT/bench_gpu.log" 2>&1

@@ -12,9 +12,16 @@
  *	  of its own; and the shared MNIST CNN through the ONNX importer: 9813
  *	  of 10000 correct on the CPU engine, the GPU's class the CPU's wherever
  *	  the CPU's top-2 gap is above 1e-4 (and within 10 correct of 9813 with
- *	  TF32).
+ *	  TF32); the int8 path (Dense, Gemm and MatMul of int8 models and of
+ *	  quantize_dynamic layers through cuBLASLt): each one-node case of
+ *	  int8_cases.h within one quantization step of the CPU engine's int8
+ *	  output, and models/mnist at precision int8 on all 10000 images
+ *	  against the CPU engine's int8 run, its device weights at most 0.27x of
+ *	  float32's.
  *
- *	  test_gpu FIXTURE_DIR MODEL.onnx IMAGES.idx3.gz LABELS.idx1.gz
+ *	  test_gpu FIXTURE_DIR MODEL.onnx IMAGES.idx3.gz LABELS.idx1.gz MLP_DIR
+ *
+ * MLP_DIR holds models/mnist's model.json and model.safetensors.
  *
  * Needs a CUDA GPU (test/gpu/run-device.sh).  Prints one line per check and
  * a closing "N passed, N failed".  TEST_GPU_NO_FAULTS=1 leaves the faults
@@ -27,6 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "int8_cases.h"
 #include "pi_blas.h"
 #include "pi_cuda.h"
 #include "pi_engine.h"
@@ -35,7 +43,6 @@
 #include "test_check.h"
 #include "test_files.h"
 #include "test_mnist.h"
-#include "pi_onnx.h"
 
 #define TOLERANCE 1e-5
 #define MNIST_EXPECTED_CORRECT 9813
@@ -789,12 +796,13 @@ typedef struct MnistResult
 	int			disagreed;		/* ... where the GPU's class differs from the CPU's */
 	double		worst;			/* scaled logit difference */
 	bool		close;			/* every logit within the tolerance */
+	int			rows_close;		/* images with all logits within the tolerance */
 } MnistResult;
 
 /* Classifies the MNIST test set on the device and the CPU engine, in batches. */
 static bool
 classify_mnist(PiCudaExecutor *gx, PiExecutor *ex, const TestMnist *mnist, double tolerance,
-			   MnistResult *res)
+			   double tie_gap, MnistResult *res)
 {
 	PiError		err = {0};
 
@@ -824,12 +832,16 @@ classify_mnist(PiCudaExecutor *gx, PiExecutor *ex, const TestMnist *mnist, doubl
 			int			cpu_class = top_class(cout + r * 10, &gap);
 			int			gpu_class = top_class(gout + r * 10, &gpu_gap);
 
+			bool		row_close = true;
+
 			for (int k = 0; k < 10; k++)
 				if (!value_matches(gout[r * 10 + k], cout[r * 10 + k], tolerance, &res->worst))
-					res->close = false;
+					row_close = false;
+			res->close &= row_close;
+			res->rows_close += row_close;
 			res->cpu_correct += cpu_class == mnist->labels[start + r];
 			res->gpu_correct += gpu_class == mnist->labels[start + r];
-			if (gap > MNIST_TIE_GAP)
+			if (gap > tie_gap)
 			{
 				res->decided++;
 				res->disagreed += gpu_class != cpu_class;
@@ -877,7 +889,7 @@ test_mnist(const char *model_path, const char *images_path, const char *labels_p
 		check(false, "MNIST CNN import and device executor: %s", err.message);
 		goto done;
 	}
-	if (!classify_mnist(gx, ex, &mnist, TOLERANCE, &res))
+	if (!classify_mnist(gx, ex, &mnist, TOLERANCE, MNIST_TIE_GAP, &res))
 		goto done;
 	check(res.cpu_correct == MNIST_EXPECTED_CORRECT, "MNIST CNN on the CPU engine: %d of %u correct, expected %d",
 		  res.cpu_correct, mnist.count, MNIST_EXPECTED_CORRECT);
@@ -887,7 +899,7 @@ test_mnist(const char *model_path, const char *images_path, const char *labels_p
 		  res.worst, TOLERANCE);
 	/* TF32 trades precision (10-bit mantissas) for speed: it runs and keeps the accuracy */
 	pi_cuda_set_tf32(ctx, true);
-	if (classify_mnist(gx, ex, &mnist, TOLERANCE, &res))
+	if (classify_mnist(gx, ex, &mnist, TOLERANCE, MNIST_TIE_GAP, &res))
 		check(abs(res.gpu_correct - MNIST_EXPECTED_CORRECT) <= 10,
 			  "MNIST CNN with TF32: %d of %u correct (within 10 of %d), %d of %d decided images of another class than on the CPU, worst logit difference from FP32 on the CPU %.2e",
 			  res.gpu_correct, mnist.count, MNIST_EXPECTED_CORRECT, res.disagreed, res.decided, res.worst);
@@ -899,6 +911,244 @@ done:
 	pi_executor_free(ex);
 	pi_model_free(model);
 	free(model_bytes);
+	test_mnist_free(&mnist);
+}
+
+/*
+ * Whether a device output of an int8 case agrees with the CPU engine's:
+ * both NaN, or within one quantization step (step) of the output plus a
+ * float32 rounding; a float32 case within 1e-4 (long sums).
+ */
+static bool
+int8_value_matches(const TestInt8Case *c, float gpu, float cpu, double step, double *worst)
+{
+	double		d;
+
+	if (c->expect == 0)
+		return value_matches(gpu, cpu, 1e-4, worst);
+	if (isnan(cpu) || isnan(gpu))
+		return isnan(cpu) && isnan(gpu);
+	d = fabs((double) gpu - (double) cpu);
+	if (d / step > *worst)
+		*worst = d / step;
+	return d <= step + 1e-6 * fmax(1.0, fabs((double) cpu));
+}
+
+/*
+ * One int8 case on the device at copies times its rows in one batch
+ * (8 copies: chunks on two lanes), as enqueued, captured and replayed,
+ * against the CPU engine.
+ */
+static void
+int8_case_run(const TestInt8Case *c, const PiModel *m, const float *x, int copies)
+{
+	static const char *const passes[] = {"eager", "graph capture", "graph replay"};
+	int64_t		batch = (int64_t) TEST_INT8_BATCH * copies;
+	int64_t		per = c->lead * c->kdim,
+				cols = test_int8_columns(c);
+	float	   *rows = malloc(sizeof(float) * batch * per);
+	double	   *steps = malloc(sizeof(double) * TEST_INT8_BATCH * c->lead * cols);
+	float	   *inputs[1] = {rows};
+	PiError		err = {0};
+	PiExecutor *ex = NULL;
+	PiCudaModel *dm = NULL;
+	PiCudaExecutor *gx = NULL;
+
+	if (rows == NULL || steps == NULL)
+	{
+		check(false, "%s: out of memory", c->label);
+		goto done;
+	}
+	for (int k = 0; k < copies; k++)
+		memcpy(rows + k * TEST_INT8_BATCH * per, x, sizeof(float) * TEST_INT8_BATCH * per);
+	for (int64_t r = 0; r < TEST_INT8_BATCH * c->lead; r++)
+		for (int64_t j = 0; j < cols; j++)
+			steps[r * cols + j] = test_int8_step(c, m, x + r * c->kdim, j);
+	if ((ex = pi_executor_new(m, batch, &err)) == NULL || !cpu_run(c->label, ex, m, inputs, batch) ||
+		(dm = pi_cuda_model_upload(ctx, m, &err)) == NULL ||
+		(gx = pi_cuda_executor_new(dm, batch, &err)) == NULL)
+	{
+		check(false, "%s: executors: %s", c->label, err.message);
+		goto done;
+	}
+	for (int pass = 0; pass < 3; pass++)
+	{
+		const float *cpu = pi_executor_output(ex, 0);
+		const float *gpu;
+		int64_t		n = batch * c->lead * cols,
+					same = 0,
+					bad = 0;
+		double		worst = 0.0;
+
+		stage_inputs(gx, m, inputs, batch);
+		if (pi_cuda_executor_run(gx, batch, &err) != PI_OK)
+		{
+			check(false, "%s: device run (%s): %s", c->label, passes[pass], err.message);
+			break;
+		}
+		gpu = pi_cuda_executor_output(gx, 0);
+		for (int64_t i = 0; i < n; i++)
+		{
+			same += gpu[i] == cpu[i] || (isnan(gpu[i]) && isnan(cpu[i]));
+			bad += !int8_value_matches(c, gpu[i], cpu[i], steps[i % (TEST_INT8_BATCH * c->lead * cols)], &worst);
+		}
+		check(bad == 0, "%s: batch %lld, %s: %lld of %lld outputs off the CPU engine's (%lld identical), worst %.3g %s",
+			  c->label, (long long) batch, passes[pass], (long long) bad, (long long) n, (long long) same,
+			  worst, c->expect == 0 ? "scaled (limit 1e-4, float32)" : "quantization steps (limit 1)");
+	}
+
+done:
+	pi_cuda_executor_free(gx);
+	pi_cuda_model_free(dm);
+	pi_executor_free(ex);
+	free(rows);
+	free(steps);
+}
+
+/*
+ * The int8 path on the device: each case of int8_cases.h (int8 models'
+ * Dense, Gemm with alpha, beta and transB, MatMul over 3-D rows and by a
+ * vector, quantize_dynamic layers; rows of zeros, a NaN, an infinity, one
+ * sign) within one quantization step of the CPU engine's int8 output
+ * (the device computes the CPU's int32 sums: only the float epilogue's
+ * rounding may differ), and the cases the CPU runs in float32 in float32.
+ */
+static void
+test_int8_layers(void)
+{
+	for (int ci = 0; ci < test_int8_ncases; ci++)
+	{
+		const TestInt8Case *c = &test_int8_cases[ci];
+		PiModel    *m = test_int8_model(c);
+		float	   *x = test_int8_rows(c, 777u + ci);
+
+		if (m != NULL && x != NULL)
+		{
+			int8_case_run(c, m, x, 1);
+			int8_case_run(c, m, x, 8);
+		}
+		free(x);
+		pi_model_free(m);
+	}
+}
+
+/* models/mnist (MLP_DIR) loaded, at precision int8 when int8; NULL after a failed check. */
+static PiModel *
+load_mlp(const char *dir, bool int8)
+{
+	char		path[4096];
+	size_t		json_len,
+				st_len;
+	char	   *json;
+	uint8_t    *st;
+	PiModel    *m = NULL;
+	PiError		err = {0};
+	const char *options = "{\"precision\": \"int8\"}";
+
+	snprintf(path, sizeof(path), "%s/model.json", dir);
+	json = test_read_file(path, &json_len);
+	snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+	st = (uint8_t *) test_read_file(path, &st_len);
+	if (json == NULL || st == NULL ||
+		pi_model_load(json, json_len, st, st_len, &m, &err) != PI_OK ||
+		(int8 && pi_model_apply_options(m, options, strlen(options), &err) != PI_OK))
+	{
+		check(false, "models/mnist from %s%s: %s", dir, int8 ? " at int8" : "",
+			  json == NULL || st == NULL ? "files not readable" : err.message);
+		pi_model_free(m);
+		m = NULL;
+	}
+	free(json);
+	free(st);
+	return m;
+}
+
+/*
+ * models/mnist at precision int8 on the device against the CPU engine's
+ * int8 run, on all 10000 MNIST test images: its two Dense layers in int8
+ * (cuBLASLt), so that at least 99.9% of the images get all 10 logits
+ * within 1e-5 of the CPU's (a float32 GEMM would not: its logits differ
+ * from int8's by the quantization; an image may differ where a hidden
+ * value rounds to the other side of a code's half step, as the CPU's
+ * fused multiply-add and the device's rounding may place it), the CPU's
+ * class but for at most 10 images (not near ties), as many correct within
+ * 3; the device weights at most 0.27x of the float32 model's; and the
+ * same from the model's image (the worker's path).
+ */
+static void
+test_mnist_int8(const char *dir, const char *images_path, const char *labels_path)
+{
+	TestMnist	mnist = {0};
+	char		why[512];
+	PiModel    *m = load_mlp(dir, true);
+	PiModel    *fp = load_mlp(dir, false);
+	PiModel    *attached = NULL;
+	PiError		err = {0};
+	PiCudaModel *dm = NULL,
+			   *dfp = NULL;
+	uint8_t    *image = NULL;
+
+	if (m == NULL || fp == NULL)
+		goto done;
+	if (!test_mnist_load(images_path, labels_path, &mnist, why, sizeof(why)))
+	{
+		check(false, "MNIST idx files: %s", why);
+		goto done;
+	}
+	if ((dm = pi_cuda_model_upload(ctx, m, &err)) == NULL || (dfp = pi_cuda_model_upload(ctx, fp, &err)) == NULL)
+	{
+		check(false, "models/mnist on the device: %s", err.message);
+		goto done;
+	}
+	check(pi_cuda_model_bytes(dm) * 100 <= pi_cuda_model_bytes(dfp) * 27,
+		  "models/mnist at int8: device weights %lld bytes, %.3fx float32's %lld (limit 0.27x)",
+		  (long long) pi_cuda_model_bytes(dm), (double) pi_cuda_model_bytes(dm) / pi_cuda_model_bytes(dfp),
+		  (long long) pi_cuda_model_bytes(dfp));
+	{
+		int64_t		len = pi_model_image_size(m);
+
+		image = len > 0 ? aligned_alloc(PI_IMAGE_ALIGN, (len + PI_IMAGE_ALIGN - 1) / PI_IMAGE_ALIGN * PI_IMAGE_ALIGN) : NULL;
+		if (image == NULL || pi_model_image_write(m, image, &err) != PI_OK ||
+			(attached = pi_model_image_attach(image, len, &err)) == NULL)
+			check(false, "models/mnist at int8: image: %s", err.message);
+	}
+	for (int from_image = 0; from_image < 2; from_image++)
+	{
+		const PiModel *model = from_image ? attached : m;
+		const char *how = from_image ? " (from its image)" : "";
+		PiCudaModel *d = NULL;
+		PiCudaExecutor *gx = NULL;
+		PiExecutor *ex = NULL;
+		MnistResult res;
+
+		if (model == NULL)
+			continue;
+		if ((d = pi_cuda_model_upload(ctx, model, &err)) == NULL ||
+			(gx = pi_cuda_executor_new(d, MNIST_BATCH, &err)) == NULL ||
+			(ex = pi_executor_new(model, MNIST_BATCH, &err)) == NULL)
+			check(false, "models/mnist at int8%s: executors: %s", how, err.message);
+		else if (classify_mnist(gx, ex, &mnist, 1e-5, MNIST_TIE_GAP, &res))
+		{
+			check(res.rows_close * 1000 >= (int) mnist.count * 999,
+				  "models/mnist at int8 on the device%s: %d of %u images with all 10 logits within 1e-5 of the CPU engine's int8 run (at least 99.9%%; worst %.2e)",
+				  how, res.rows_close, mnist.count, res.worst);
+			check(res.disagreed <= 10 && abs(res.gpu_correct - res.cpu_correct) <= 3,
+				  "models/mnist at int8 on the device%s: the CPU's class for %d of the %d images whose top-2 gap is above %.0e (at most 10 differ); %d correct (%.2f%%), the CPU engine %d",
+				  how, res.decided - res.disagreed, res.decided, MNIST_TIE_GAP, res.gpu_correct,
+				  100.0 * res.gpu_correct / mnist.count, res.cpu_correct);
+		}
+		pi_executor_free(ex);
+		pi_cuda_executor_free(gx);
+		pi_cuda_model_free(d);
+	}
+
+done:
+	pi_cuda_model_free(dm);
+	pi_cuda_model_free(dfp);
+	pi_model_free(attached);
+	free(image);
+	pi_model_free(m);
+	pi_model_free(fp);
 	test_mnist_free(&mnist);
 }
 
@@ -1004,9 +1254,9 @@ main(int argc, char **argv)
 	PiCudaDeviceInfo info;
 	int			devices = 0;
 
-	if (argc != 5)
+	if (argc != 6)
 	{
-		fprintf(stderr, "usage: %s FIXTURE_DIR MODEL.onnx IMAGES.gz LABELS.gz\n", argv[0]);
+		fprintf(stderr, "usage: %s FIXTURE_DIR MODEL.onnx IMAGES.gz LABELS.gz MLP_DIR\n", argv[0]);
 		return 2;
 	}
 	pi_blas.sgemm = cblas_sgemm;
@@ -1040,11 +1290,13 @@ main(int argc, char **argv)
 	test_nan_semantics();
 	test_row_kernels();
 	test_reduced_precision();
+	test_int8_layers();
 	test_length_variant();
 	run_fixtures(argv[1]);
 	for (size_t i = 0; i < sizeof(bucket_fixtures) / sizeof(bucket_fixtures[0]); i++)
 		test_buckets(argv[1], bucket_fixtures[i]);
 	test_mnist(argv[2], argv[3], argv[4]);
+	test_mnist_int8(argv[5], argv[3], argv[4]);
 	pi_cuda_context_free(ctx);
 	return check_summary();
 }

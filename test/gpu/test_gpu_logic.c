@@ -413,9 +413,9 @@ test_int8_plan(void)
 			  c->expect, s.rows);
 		only = pi_gpu_int8_only_weights(m);
 		check(only != NULL && only[node->inputs[1]] == (c->expect != 0) &&
-			  (node->ninputs < 3 || !only[node->inputs[2]]) && !only[node->inputs[0]],
-			  "%s: its weight goes to the device %s, the bias and input in float32", c->label,
-			  c->expect != 0 ? "as int8 codes only" : "in float32");
+			  (node->ninputs < 3 || only[node->inputs[2]] == (c->expect != 0)) && !only[node->inputs[0]],
+			  "%s: its weight and bias go to the device %s", c->label,
+			  c->expect != 0 ? "only in its int8 block" : "in float32");
 		free(only);
 		if (s.rows == PI_GPU_INT8_NONE)
 		{
