@@ -33,7 +33,10 @@
  *
  * Every op of the CPU engine runs on the device (docs/gpu.md lists the
  * kernels); there are no CPU fallbacks.  GEMMs are FP32 (cuBLAS with
- * CUBLAS_COMPUTE_32F) unless TF32 is switched on for the context.
+ * CUBLAS_COMPUTE_32F) unless TF32 is switched on for the context; a bf16 or
+ * fp16 model's Dense, Gemm and MatMul weights are 16-bit (float32 sums);
+ * the Dense, Gemm and MatMul nodes that the CPU engine runs in int8 run as
+ * cuBLASLt int8 GEMMs with the CPU's quantization (int32 sums).
  */
 #ifndef PI_CUDA_H
 #define PI_CUDA_H
@@ -46,7 +49,7 @@ extern "C"
 #endif
 
 /* Bumped whenever this header changes. */
-#define PI_CUDA_ABI_VERSION 5
+#define PI_CUDA_ABI_VERSION 6
 
 /*
  * What the two sides of the dlopen boundary must agree on besides this

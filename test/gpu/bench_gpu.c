@@ -5,7 +5,9 @@
  *	  each run timed from input rows in pinned memory to outputs back in
  *	  pinned memory (host-to-device copies included), against the roofline of
  *	  the measured pinned host-to-device bandwidth (784 * 4 bytes in per row),
- *	  and runs of random sizes from 1 to 4,096 rows (as merged requests come).
+ *	  and runs of random sizes from 1 to 4,096 rows (as merged requests come);
+ *	  then the same MLP at precision int8 (its Dense layers as cuBLASLt int8
+ *	  GEMMs) at batch 64, 1,024 and 65,536, in the same run.
  *
  *	  bench_gpu [SECONDS_PER_SIZE]
  *
@@ -272,6 +274,36 @@ matches_cpu(const PiModel *m, PiCudaExecutor *gx, int64_t batch)
 	return true;
 }
 
+/* The MLP at precision int8 at batch 64, 1,024 and 65,536 (same rows); false on failure. */
+static bool
+bench_int8(PiCudaContext *ctx, PiModel *m, double seconds, double roofline_rows)
+{
+	const char *options = "{\"precision\": \"int8\"}";
+	const int64_t batches[] = {64, 1024, MAX_BATCH};
+	PiError		err = {0};
+	PiCudaModel *dm = NULL;
+	PiCudaExecutor *gx = NULL;
+	uint64_t	state = 7;
+
+	if (pi_model_apply_options(m, options, strlen(options), &err) != PI_OK ||
+		(dm = pi_cuda_model_upload(ctx, m, &err)) == NULL ||
+		(gx = pi_cuda_executor_new(dm, MAX_BATCH, &err)) == NULL)
+	{
+		fprintf(stderr, "FAIL: the MLP at int8 on the device: %s\n", err.message);
+		pi_cuda_model_free(dm);
+		return false;
+	}
+	for (int64_t i = 0; i < (int64_t) MAX_BATCH * IN; i++)
+		pi_cuda_executor_input(gx, 0)[i] = uniform(&state, 1.0f);
+	printf("model at int8: executor %.1f MiB, weights %.1f MiB on the device\n",
+		   pi_cuda_executor_bytes(gx) / 1048576.0, pi_cuda_model_bytes(dm) / 1048576.0);
+	for (int b = 0; b < 3; b++)
+		bench_batch(gx, batches[b], seconds, roofline_rows, "int8");
+	pi_cuda_executor_free(gx);
+	pi_cuda_model_free(dm);
+	return true;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -313,8 +345,11 @@ main(int argc, char **argv)
 		return 1;
 	pi_cuda_set_tf32(ctx, true);
 	bench_batch(gx, MAX_BATCH, seconds, roofline_rows, "tf32");
+	pi_cuda_set_tf32(ctx, false);
 	pi_cuda_executor_free(gx);
 	pi_cuda_model_free(dm);
+	if (!bench_int8(ctx, m, seconds, roofline_rows))
+		return 1;
 	pi_cuda_context_free(ctx);
 	pi_model_free(m);
 	return 0;

@@ -10,7 +10,8 @@
 #   3. test_gpu: every fixture, the int8 layers (cuBLASLt) and models/mnist
 #      at int8, and the MNIST CNN on the GPU against the CPU engine, bucketed
 #      graphs, the faults of PG_INFER_CUDA_FAULT
-#   4. bench_gpu: the MLP against the pinned H2D roofline
+#   4. bench_gpu: the MLP against the pinned H2D roofline (fp32, TF32 and
+#      int8)
 #   5. test_gpu under compute-sanitizer's memcheck (without the faults),
 #      partial when cut off by its limit
 #   6. the SQL stage (test/gpu/run-sql.sh): PostgreSQL from the carried
