@@ -172,8 +172,8 @@ plan_int8_nodes(PiCudaModel *dm, const PiCudaModel *base, int64_t *bytes)
 		if (item > dm->int8_item_bytes)
 			dm->int8_item_bytes = item;
 		for (int j = 0; base != NULL && model->weights_base == base->model && j < base->model->nnodes; j++)
-			if (base->int8_weights[j] != NULL &&
-				memcmp(&base->int8_shapes[j], s, sizeof(*s)) == 0 &&
+			if (base->int8_weights[j] != NULL && base->int8_shapes[j].rows == s->rows &&
+				base->int8_shapes[j].kdim == s->kdim && base->int8_shapes[j].mdim == s->mdim &&
 				same_int8_node(model, n, base->model, &base->model->nodes[j]))
 			{
 				dm->int8_weights[i] = base->int8_weights[j];
