@@ -84,8 +84,9 @@ EXECUTOR_SRCS = src/executor/main.c src/executor/commands.c src/executor/models.
 
 # The plain-C parts of the CUDA device engine (no CUDA headers): its ABI
 # report, the classes of CUDA errors and fault injection, the CUDA graph
-# buckets, which nodes run in int8 and their weights as uploaded.  Also built into its CPU stand-in (test/executor/fake_cuda.so)
-# and the unit test (test/gpu/test_gpu_logic), which need no nvcc.
+# buckets, which nodes run in int8 and their weights as uploaded.  Also
+# built into its CPU stand-in (test/executor/fake_cuda.so) and the unit test
+# (test/gpu/test_gpu_logic), which need no nvcc.
 CUDA_PLAIN_SRCS = src/cuda/abi.c src/cuda/faults.c src/cuda/graph_cache.c src/cuda/int8_plan.c
 
 # What the program that opens pg_infer_cuda.so runs around dlopen

@@ -70,6 +70,9 @@ lt_matmul(const PiCudaArgs *a, const PiGpuInt8Shape *s, const int8_t *A, const i
 		st = cublasLtMatmul(a->lt, op, &one, A, la, B, lb, &zero, C, lc, C, lc, &found.algo,
 							a->workspace, workspace, a->stream);
 		*ran = st == CUBLAS_STATUS_SUCCESS;
+		/* the algorithm refused after all: our own kernel too */
+		if (st == CUBLAS_STATUS_NOT_SUPPORTED)
+			st = CUBLAS_STATUS_SUCCESS;
 	}
 	if (st != CUBLAS_STATUS_SUCCESS)
 	{

@@ -43,9 +43,10 @@ pi_gpu_bits_float(uint32_t b)
 }
 
 /*
- * What a row's reduction keeps of one value: symmetric rows the bits of
- * |x| (an infinity or a NaN above every finite value); dynamic rows the
- * bits of a positive x in pos and of |x| of a negative one in neg.
+ * What a row's reduction keeps of one value, as the CPU's kernels: a
+ * symmetric row the bits of |x| (an infinity or a NaN above every finite
+ * value); a dynamic row the bits of a positive x and of |x| of a negative
+ * one, each maximum apart.
  */
 PI_INT8_HD static inline uint32_t
 pi_gpu_int8_abs_bits(float x)
@@ -53,6 +54,7 @@ pi_gpu_int8_abs_bits(float x)
 	return pi_gpu_float_bits(x) & 0x7fffffffu;
 }
 
+/* The bits of x when it is positive, else 0 (a dynamic row's maximum). */
 PI_INT8_HD static inline uint32_t
 pi_gpu_int8_pos_bits(float x)
 {
@@ -61,6 +63,7 @@ pi_gpu_int8_pos_bits(float x)
 	return b & ((b >> 31) - 1u);
 }
 
+/* The bits of |x| when x is negative, else 0 (a dynamic row's minimum). */
 PI_INT8_HD static inline uint32_t
 pi_gpu_int8_neg_bits(float x)
 {
