@@ -240,6 +240,23 @@ def test_symbolic_sequence_runs_at_each_batch_length(conn):
     assert node["Padded Tokens"] == len(short) * 32
 
 
+def test_symbolic_sequence_passes_of_one_length(conn):
+    """Texts of mixed lengths in one batch run in passes of one padded length
+    each (16 or 32 here), not all padded to the batch's longest, with the
+    vectors they have alone."""
+    lines = json.loads((BERT / "reference.json").read_text())["sentences"]
+    create_text_model(conn, "dyn", options={"max_seq_length": 32, "normalize": True}, onnx=DYNAMIC)
+    ids = tokenize_all(conn, "dyn", lines)
+    lengths = {16 if len(i) <= 16 else 32 for i in ids}
+    assert lengths == {16, 32}
+    conn.execute("SET pg_infer.batch_size = 1000")
+    node = explain(conn, "SELECT embed('dyn', x) FROM unnest(%s::text[]) x", (lines,))
+    assert node["Padded Tokens"] == sum(16 if len(i) <= 16 else 32 for i in ids)
+    assert node["Text Passes"] > node["Batches"]
+    alone = [conn.execute("SELECT embed('dyn', %s)", (x,)).fetchone()[0] for x in lines]
+    assert max_diff(embed_all(conn, "dyn", lines), alone) <= 1e-6
+
+
 def worker_rows(conn):
     """Rows the inference worker has run, all databases together."""
     return conn.execute("SELECT rows FROM pginfer.worker").fetchone()[0]
