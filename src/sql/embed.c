@@ -21,7 +21,7 @@
 #include "utils/guc.h"
 
 /* GUCs */
-int			pg_infer_embed_batch_tokens = 4096;
+int			pg_infer_embed_batch_tokens = 1024;
 int			pg_infer_text_truncation = TEXT_TRUNCATE;
 
 /* A text's ids, and its row in the caller's order. */
@@ -198,7 +198,8 @@ embed_batch(LoadedModel *lm, const char *name, const TextModel *tm, const EmbedR
  * The vectors of n texts (a NULL text is skipped, its vector untouched) into
  * vecs [n][hidden] (embed_hidden).  Texts are sorted by length and run in
  * batches of at most pg_infer.embed_batch_tokens padded tokens, each padded
- * to its own longest text; a text's vector does not depend on the others.
+ * to its own longest text (at a symbolic length, texts of one padded length
+ * per batch); a text's vector does not depend on the others.
  * stats adds up the passes and tokens.
  */
 void
@@ -233,9 +234,16 @@ embed_texts(LoadedModel *lm, const char *name, text *const *texts, int n, float 
 		for (int first = 0; first < count;)
 		{
 			int			last = first + 1;
+			int64		length = padded_length(rows[first].ids.count, layout.length);
 
-			/* rows are sorted: the batch pads to its last row's length */
+			/*
+			 * rows are sorted: the pass pads to its last row's length; at a
+			 * symbolic length it takes the rows of its first row's padded
+			 * length only (a row costs its length, whatever the pass's rows)
+			 */
 			while (last < count &&
+				   (lm->sequence_length <= 0 ||
+					padded_length(rows[last].ids.count, layout.length) == length) &&
 				   (int64) (last - first + 1) * padded_length(rows[last].ids.count, layout.length) <=
 				   pg_infer_embed_batch_tokens)
 				last++;
@@ -298,7 +306,7 @@ embed_init(void)
 	DefineCustomIntVariable("pg_infer.embed_batch_tokens",
 							"Most tokens (rows times their padded length) of one forward pass of embed().",
 							"Activation memory grows with rows times the square of the length.",
-							&pg_infer_embed_batch_tokens, 4096, 16, 1 << 20, PGC_USERSET, 0,
+							&pg_infer_embed_batch_tokens, 1024, 16, 1 << 20, PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomEnumVariable("pg_infer.text_truncation",
 							 "What embed() does with a text longer than its model's max_seq_length.",
