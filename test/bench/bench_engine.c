@@ -6,8 +6,12 @@
  *	  of the executor at each batch size, one thread, on the sequential
  *	  OpenBLAS the test programs link.
  *
- *	  bench_engine [--options JSON] [--rows INPUT.pb] MODEL.onnx SECONDS BATCH...
+ *	  bench_engine [--options JSON] [--length N] [--rows INPUT.pb] MODEL.onnx SECONDS BATCH...
  *
+ * --length imports a text model with a symbolic sequence dimension at N
+ * tokens (as the server imports each pass's length) and fills every input
+ * with 1 (token id 1, attention mask 1, token type 1) instead of
+ * pseudo-random values, so the attention is not masked out.
  * --options applies model options as create_model does (for example
  * {"precision": "int8"}).
  * With --rows, input 0 takes the rows of INPUT.pb (a TensorProto [N, F]) in
@@ -112,10 +116,17 @@ main(int argc, char **argv)
 	PiOnnxTensor rows_tensor;
 	const PiOnnxTensor *rows = NULL;
 	const char *options = "{}";
+	int64_t		length = 0;
 
 	if (argc > 2 && strcmp(argv[1], "--options") == 0)
 	{
 		options = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
+	if (argc > 2 && strcmp(argv[1], "--length") == 0)
+	{
+		length = atoll(argv[2]);
 		argv += 2;
 		argc -= 2;
 	}
@@ -136,13 +147,14 @@ main(int argc, char **argv)
 	}
 	if (argc < 4)
 	{
-		fprintf(stderr, "usage: bench_engine [--options JSON] [--rows INPUT.pb] MODEL.onnx SECONDS BATCH...\n");
+		fprintf(stderr, "usage: bench_engine [--options JSON] [--length N] [--rows INPUT.pb] MODEL.onnx SECONDS BATCH...\n");
 		return 2;
 	}
 	pi_blas.sgemm = cblas_sgemm;
 	pi_blas.sgemv = cblas_sgemv;
 	if ((bytes = (uint8_t *) test_read_file(argv[1], &len)) == NULL ||
-		pi_onnx_load(bytes, len, NULL, 0, &model, &info, &err) != PI_OK)
+		pi_onnx_load_at_length(bytes, len, NULL, 0, NULL, length, &model, &info, &err) != PI_OK ||
+		pi_model_own_weights(model, &err) != PI_OK)
 	{
 		fprintf(stderr, "cannot import %s: %s\n", argv[1], err.message);
 		return 1;
@@ -182,7 +194,7 @@ main(int argc, char **argv)
 			for (int64_t j = 0; j < n; j++)
 			{
 				seed = seed * 1103515245u + 12345u;
-				x[j] = (float) ((seed >> 8) & 0xffff) / 65536.0f;
+				x[j] = length > 0 ? 1.0f : (float) ((seed >> 8) & 0xffff) / 65536.0f;
 			}
 		}
 		measure(ex, batch, rows, seconds / 4, &runs);	/* warm-up */
