@@ -44,6 +44,18 @@ PiExecutor *pi_executor_new(const PiModel *model, int64_t max_batch, PiError *er
 PiExecutor *pi_executor_new_sharing(const PiExecutor *owner, int64_t max_batch, PiError *err);
 
 /*
+ * Creates an executor of model for up to max_batch rows that reads base's
+ * packed forms of the weights the two models share (the same data, as
+ * pi_model_share_weights leaves them: a text model at another length) and
+ * packs the rest: base must outlive it.
+ */
+PiExecutor *pi_executor_new_over(const PiModel *model, int64_t max_batch, const PiExecutor *base,
+								 PiError *err);
+
+/* Bytes of packed weights an executor reads from the one it was made over (0: none). */
+int64_t		pi_executor_borrowed_bytes(const PiExecutor *ex);
+
+/*
  * Reallocates the executor's activation buffers for up to max_batch rows,
  * keeping its packed weights; on failure it runs nothing until a resize
  * succeeds.  pi_executor_bytes(model, max_batch) is still its size.

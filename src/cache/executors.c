@@ -19,6 +19,9 @@
  * EXTENSION or the shared image's eviction), and every executor is freed
  * when a transaction aborts, so that nothing an error interrupted is
  * reused.  Large amounts freed are handed back to the operating system.
+ * A text model's length variant's executor reads the packed weights of its
+ * version's executor (made first; freeing it frees the variants' first)
+ * and counts only what it allocates itself.
  *
  * State is private to the backend; nothing is locked.  Callers hold an
  * executor only within one call of model_forward or a predict function.
@@ -61,10 +64,13 @@ executor_bytes(const PiModel *model, int64 rows)
 	return pi_executor_bytes(model, rows, &bytes) ? bytes : INT64_MAX;
 }
 
-/* Frees lm's executor, if it has one. */
+/* Frees lm's executor, if it has one, and first its variants' (which may read its packed weights). */
 void
 executors_release(LoadedModel *lm)
 {
+	if (!lm->length_variant)
+		for (LoadedModel *v = lm->variants; v != NULL; v = v->variants)
+			executors_release(v);
 	if (lm->executor == NULL)
 		return;
 	pi_executor_free(lm->executor);
@@ -90,10 +96,9 @@ trim_freed(void)
 void
 executors_release_all(void)
 {
-	dlist_mutable_iter iter;
-
-	dlist_foreach_modify(iter, &holders)
-		executors_release(dlist_container(LoadedModel, executor_node, iter.cur));
+	/* one at a time: freeing a version frees its variants' too */
+	while (!dlist_is_empty(&holders))
+		executors_release(dlist_container(LoadedModel, executor_node, dlist_head_node(&holders)));
 	trim_freed();
 }
 
@@ -107,6 +112,7 @@ executors_keep_packed(void)
 {
 	dlist_mutable_iter iter;
 
+restart:
 	dlist_foreach_modify(iter, &holders)
 	{
 		LoadedModel *lm = dlist_container(LoadedModel, executor_node, iter.cur);
@@ -115,20 +121,17 @@ executors_keep_packed(void)
 
 		if (pi_executor_resize(lm->executor, 1, &err) != PI_OK)
 		{
+			/* it may take its variants with it: the list changed */
 			executors_release(lm);
-			continue;
+			goto restart;
 		}
-		bytes = executor_bytes(lm->model, 1);
+		bytes = executor_bytes(lm->model, 1) - pi_executor_borrowed_bytes(lm->executor);
 		bytes_in_use += bytes - lm->executor_bytes;
 		bytes_freed += lm->executor_bytes - bytes;
 		lm->executor_bytes = bytes;
 	}
-	dlist_foreach_modify(iter, &holders)
-	{
-		if (bytes_in_use <= limit_bytes())
-			break;
-		executors_release(dlist_container(LoadedModel, executor_node, iter.cur));
-	}
+	while (bytes_in_use > limit_bytes() && !dlist_is_empty(&holders))
+		executors_release(dlist_container(LoadedModel, executor_node, dlist_head_node(&holders)));
 	trim_freed();
 }
 
@@ -181,10 +184,40 @@ executors_rows_per_pass(LoadedModel *lm, const char *name)
 }
 
 /*
+ * Frees other executors than keep's (NULL: any) while bytes more would
+ * exceed pg_infer.work_mem, oldest first, one at a time (a version takes its
+ * variants' with it).
+ */
+static void
+make_room(int64 bytes, const LoadedModel *keep)
+{
+	bool		freed = true;
+
+	while (bytes_in_use + bytes > limit_bytes() && freed)
+	{
+		dlist_iter	iter;
+
+		freed = false;
+		dlist_foreach(iter, &holders)
+		{
+			LoadedModel *other = dlist_container(LoadedModel, executor_node, iter.cur);
+
+			if (other != keep)
+			{
+				executors_release(other);
+				freed = true;
+				break;
+			}
+		}
+	}
+}
+
+/*
  * An executor of lm for at least rows rows (at most executors_rows_per_pass):
  * lm's own, its buffers grown when too small, or a new one, which packs the
- * weights.  Others' executors are freed to keep the total under
- * pg_infer.work_mem.
+ * weights (a length variant's reads its version's packed weights, whose
+ * executor it makes first when there is none).  Others' executors are freed
+ * to keep the total under pg_infer.work_mem.
  */
 PiExecutor *
 executors_get(LoadedModel *lm, const char *name, int64 rows)
@@ -193,10 +226,13 @@ executors_get(LoadedModel *lm, const char *name, int64 rows)
 	int64		most = executors_rows_per_pass(lm, name);
 	int64		capacity;
 	int64		bytes;
-	dlist_mutable_iter iter;
+	LoadedModel *base = (lm->length_variant && lm->base != NULL) ? lm->base : NULL;
 
 	if (lm->executor != NULL && pi_executor_max_batch(lm->executor) >= rows)
 		return lm->executor;
+	/* a variant's executor reads its version's packed weights: that executor first */
+	if (base != NULL && lm->executor == NULL)
+		executors_get(base, name, 1);
 	if (rows > most)
 		elog(ERROR, "a forward pass of " INT64_FORMAT " rows of model \"%s\" exceeds pg_infer.work_mem",
 			 rows, name);
@@ -209,25 +245,37 @@ executors_get(LoadedModel *lm, const char *name, int64 rows)
 	capacity = Min(capacity, most);
 	bytes = executor_bytes(lm->model, capacity);
 	if (lm->executor != NULL)
+		bytes -= pi_executor_borrowed_bytes(lm->executor);
+	else if (base != NULL)
+	{
+		int64		packed;
+
+		/* about all of a variant's packed weights are its version's */
+		if (pi_executor_packed_bytes(lm->model, &packed))
+			bytes -= packed;
+	}
+	if (lm->executor != NULL)
 	{
 		/* out of the list while others make room, so that it is not freed */
 		dlist_delete(&lm->executor_node);
 		bytes_in_use -= lm->executor_bytes;
 	}
-	dlist_foreach_modify(iter, &holders)
-	{
-		if (bytes_in_use + bytes <= limit_bytes())
-			break;
-		executors_release(dlist_container(LoadedModel, executor_node, iter.cur));
-	}
+	/* the version's executor stays: a variant's reads it */
+	make_room(bytes, base);
 	if (lm->executor == NULL)
 	{
-		lm->executor = pi_executor_new(lm->model, capacity, &err);
+		lm->executor = base != NULL && base->executor != NULL ?
+			pi_executor_new_over(lm->model, capacity, base->executor, &err) :
+			pi_executor_new(lm->model, capacity, &err);
 		if (lm->executor != NULL)
 			lm->executor_builds++;
 	}
 	else if (pi_executor_resize(lm->executor, capacity, &err) != PI_OK)
 	{
+		/* its variants read its packed weights */
+		if (!lm->length_variant)
+			for (LoadedModel *v = lm->variants; v != NULL; v = v->variants)
+				executors_release(v);
 		pi_executor_free(lm->executor);
 		lm->executor = NULL;
 	}
@@ -240,8 +288,8 @@ executors_get(LoadedModel *lm, const char *name, int64 rows)
 				 errmsg("model \"%s\": could not allocate engine buffers for " INT64_FORMAT " rows: %s",
 						name, capacity, err.message)));
 	}
-	lm->executor_bytes = bytes;
-	bytes_in_use += bytes;
+	lm->executor_bytes = executor_bytes(lm->model, capacity) - pi_executor_borrowed_bytes(lm->executor);
+	bytes_in_use += lm->executor_bytes;
 	dlist_push_tail(&holders, &lm->executor_node);
 	return lm->executor;
 }

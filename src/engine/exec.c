@@ -25,6 +25,9 @@ struct PiExecutor
 	float	   *scratch;
 	float	  **packed;			/* per node: its weights packed for the kernel, or NULL */
 	bool		shares_packed;	/* packed belongs to another executor (pi_executor_new_sharing) */
+	bool	   *borrowed;		/* per node: packed[i] is another executor's
+								 * (pi_executor_new_over), or NULL: none is */
+	int64_t		borrowed_bytes;
 	bool		fused;			/* run the epilogues fusion folded */
 	int64_t		pass_rows;		/* rows that go through the whole graph at a time */
 };
@@ -84,13 +87,58 @@ node_packed_floats(const PiModel *m, const PiNode *n)
 	}
 }
 
-/* Packs the weights of the nodes whose kernels read them packed; false when out of memory. */
+/* Whether value v of m and value bv of bm are the same weight (the same data, dtype and shape). */
 static bool
-pack_weights(PiExecutor *ex)
+same_weight(const PiModel *m, int v, const PiModel *bm, int bv)
+{
+	const PiValue *a = &m->values[v];
+	const PiValue *b = &bm->values[bv];
+
+	return a->kind == PI_VALUE_WEIGHT && b->kind == PI_VALUE_WEIGHT && a->data != NULL &&
+		a->data == b->data && a->rank == b->rank &&
+		memcmp(a->dims, b->dims, sizeof(a->dims[0]) * a->rank) == 0;
+}
+
+/*
+ * Whether node i of m packs exactly as node i of base's model did: a Dense,
+ * Gemm or MatMul of the same weights (the same data, as a model whose
+ * weights are shared with another's has), attributes and precision path.
+ */
+static bool
+packs_as(const PiModel *m, int i, const PiExecutor *base)
+{
+	const PiModel *bm = base->model;
+	const PiNode *n = &m->nodes[i];
+	const PiNode *bn;
+
+	if (i >= bm->nnodes || base->packed == NULL || base->packed[i] == NULL)
+		return false;
+	bn = &bm->nodes[i];
+	if (n->op != bn->op || n->ninputs != bn->ninputs || n->ninputs < 2 ||
+		(n->op != PI_OP_DENSE && n->op != PI_OP_GEMM && n->op != PI_OP_MATMUL) ||
+		m->precision != bm->precision ||
+		pi_gemm_int8_applies(m, n) != pi_gemm_int8_applies(bm, bn) ||
+		pi_gemm_bf16_applies(m, n) != pi_gemm_bf16_applies(bm, bn) ||
+		node_packed_floats(m, n) != node_packed_floats(bm, bn) ||
+		!same_weight(m, n->inputs[1], bm, bn->inputs[1]) ||
+		(n->ninputs == 3 && !same_weight(m, n->inputs[2], bm, bn->inputs[2])))
+		return false;
+	return n->attrs.alpha == bn->attrs.alpha && n->attrs.beta == bn->attrs.beta &&
+		n->attrs.trans_b == bn->attrs.trans_b;
+}
+
+/*
+ * Packs the weights of the nodes whose kernels read them packed, reading
+ * base's packed forms where they are the same (base may be NULL); false
+ * when out of memory.
+ */
+static bool
+pack_weights(PiExecutor *ex, const PiExecutor *base)
 {
 	const PiModel *m = ex->model;
 
-	if ((ex->packed = calloc(m->nnodes + 1, sizeof(float *))) == NULL)
+	if ((ex->packed = calloc(m->nnodes + 1, sizeof(float *))) == NULL ||
+		(base != NULL && (ex->borrowed = calloc(m->nnodes + 1, sizeof(bool))) == NULL))
 		return false;
 	for (int pos = 0; pos < m->norder; pos++)
 	{
@@ -100,6 +148,13 @@ pack_weights(PiExecutor *ex)
 
 		if (packed == 0)
 			continue;
+		if (base != NULL && packs_as(m, m->order[pos], base))
+		{
+			ex->packed[m->order[pos]] = base->packed[m->order[pos]];
+			ex->borrowed[m->order[pos]] = true;
+			ex->borrowed_bytes += (int64_t) sizeof(float) * packed;
+			continue;
+		}
 		if ((to = ex->packed[m->order[pos]] = malloc(sizeof(float) * packed)) == NULL)
 			return false;
 		if (n->op == PI_OP_CONV2D)
@@ -297,7 +352,7 @@ pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
 
 	if (ex == NULL)
 		return NULL;
-	if (!pack_weights(ex))
+	if (!pack_weights(ex, NULL))
 	{
 		pi_executor_free(ex);
 		pi_fail(err, PI_ERR_NOMEM, "out of memory for the packed weights");
@@ -309,6 +364,35 @@ pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
 		return NULL;
 	}
 	return ex;
+}
+
+/* Creates an executor of model for up to max_batch rows that reads base's packed forms of the weights they share. */
+PiExecutor *
+pi_executor_new_over(const PiModel *model, int64_t max_batch, const PiExecutor *base, PiError *err)
+{
+	PiExecutor *ex = executor_alloc(model, max_batch, err);
+
+	if (ex == NULL)
+		return NULL;
+	if (!pack_weights(ex, base))
+	{
+		pi_executor_free(ex);
+		pi_fail(err, PI_ERR_NOMEM, "out of memory for the packed weights");
+		return NULL;
+	}
+	if (alloc_activations(ex, max_batch, err) != PI_OK)
+	{
+		pi_executor_free(ex);
+		return NULL;
+	}
+	return ex;
+}
+
+/* Bytes of packed weights ex reads from the executor it was made over (0: none). */
+int64_t
+pi_executor_borrowed_bytes(const PiExecutor *ex)
+{
+	return ex->borrowed_bytes;
 }
 
 /* Creates an executor for up to max_batch rows that reads owner's packed weights. */
@@ -354,9 +438,11 @@ pi_executor_free(PiExecutor *ex)
 	if (ex->packed && !ex->shares_packed)
 	{
 		for (int i = 0; i < ex->model->nnodes; i++)
-			free(ex->packed[i]);
+			if (ex->borrowed == NULL || !ex->borrowed[i])
+				free(ex->packed[i]);
 		free(ex->packed);
 	}
+	free(ex->borrowed);
 	free(ex);
 }
 

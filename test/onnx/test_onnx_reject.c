@@ -1198,16 +1198,23 @@ test_malformed_files(const char *dir)
 	free(list);
 }
 
-/* The text fixture's token vectors [length][32] of one row of ids, padded with a zero mask. */
+/*
+ * The text fixture's token vectors [length][32] of one row of ids, padded
+ * with a zero mask, by an executor of its own or made over base (then
+ * *borrowed: the packed bytes it read from base).
+ */
 static bool
-run_text(PiModel *m, int64_t length, const int *ids, int count, float *out)
+run_text_over(PiModel *m, const PiExecutor *base, int64_t length, const int *ids, int count,
+			  float *out, int64_t *borrowed)
 {
 	PiError		err = {0};
-	PiExecutor *ex = pi_executor_new(m, 1, &err);
+	PiExecutor *ex = base ? pi_executor_new_over(m, 1, base, &err) : pi_executor_new(m, 1, &err);
 	bool		ok;
 
 	if (ex == NULL)
 		return false;
+	if (borrowed != NULL)
+		*borrowed = pi_executor_borrowed_bytes(ex);
 	for (int64_t t = 0; t < length; t++)
 	{
 		pi_executor_input(ex, 0)[t] = t < count ? (float) ids[t] : 0.0f;
@@ -1219,6 +1226,13 @@ run_text(PiModel *m, int64_t length, const int *ids, int count, float *out)
 		memcpy(out, pi_executor_output(ex, 0), sizeof(float) * length * 32);
 	pi_executor_free(ex);
 	return ok;
+}
+
+/* The text fixture's token vectors by an executor of its own (run_text_over). */
+static bool
+run_text(PiModel *m, int64_t length, const int *ids, int count, float *out)
+{
+	return run_text_over(m, NULL, length, ids, count, out, NULL);
 }
 
 /*
@@ -1388,6 +1402,20 @@ test_sequence_length(const char *dir)
 			worst = fmaxf(worst, fabsf(got[k] - want[k]));
 		check(worst <= 1e-5f, "at %lld: token vectors differ by %g from the padded run",
 			  (long long) length, worst);
+		/* an executor over the version's reads its packed weights, with the same vectors */
+		{
+			PiExecutor *base = pi_executor_new(at32, 1, &err);
+			int64_t		borrowed = 0,
+						packed = 0;
+			float		over_got[32 * 32];
+
+			check(base != NULL && run_text_over(m, base, length, ids, 5, over_got, &borrowed) &&
+				  memcmp(over_got, got, sizeof(float) * 5 * 32) == 0 &&
+				  pi_executor_packed_bytes(m, &packed) && borrowed > 0 && borrowed <= packed,
+				  "at %lld: an executor over the version's reads %lld of %lld packed bytes from it, same vectors",
+				  (long long) length, (long long) borrowed, (long long) packed);
+			pi_executor_free(base);
+		}
 		pi_model_free(m);
 	}
 	info.sequence_length = 32;
