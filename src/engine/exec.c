@@ -348,25 +348,13 @@ executor_alloc(const PiModel *model, int64_t max_batch, PiError *err)
 PiExecutor *
 pi_executor_new(const PiModel *model, int64_t max_batch, PiError *err)
 {
-	PiExecutor *ex = executor_alloc(model, max_batch, err);
-
-	if (ex == NULL)
-		return NULL;
-	if (!pack_weights(ex, NULL))
-	{
-		pi_executor_free(ex);
-		pi_fail(err, PI_ERR_NOMEM, "out of memory for the packed weights");
-		return NULL;
-	}
-	if (alloc_activations(ex, max_batch, err) != PI_OK)
-	{
-		pi_executor_free(ex);
-		return NULL;
-	}
-	return ex;
+	return pi_executor_new_over(model, max_batch, NULL, err);
 }
 
-/* Creates an executor of model for up to max_batch rows that reads base's packed forms of the weights they share. */
+/*
+ * Creates an executor of model for up to max_batch rows that reads base's
+ * packed forms of the weights they share (base NULL: packs its own).
+ */
 PiExecutor *
 pi_executor_new_over(const PiModel *model, int64_t max_batch, const PiExecutor *base, PiError *err)
 {

@@ -173,7 +173,7 @@ main(int argc, char **argv)
 	}
 	seconds = atof(argv[2]);
 	printf("cpu %s nodes %d fused %d precision %s (int8 kernels %s)\n", pi_engine_cpu_name(), model->norder,
-		   model->norder_fused, model->precision == PI_PRECISION_INT8 ? "int8" : "fp32", pi_engine_int8_name());
+		   model->norder_fused, pi_precision_name(model->precision), pi_engine_int8_name());
 	for (int i = 3; i < argc; i++)
 	{
 		int64_t		batch = atoll(argv[i]);
