@@ -80,6 +80,25 @@ pi_round_code(float v)
 }
 
 /*
+ * QuantizeLinear of v as at says, as the CPU kernels' quantize computes it
+ * (cpu.h): round(clamp(v / scale)) plus the zero point, or with
+ * quant_dequantized the value that code stands for.
+ */
+static inline float
+pi_quantize_value(float v, const PiAttrs *at)
+{
+	float		zp = (float) at->quant_zero_point;
+	float		lo = (at->quant_signed ? -128.0f : 0.0f) - zp,
+				hi = (at->quant_signed ? 127.0f : 255.0f) - zp;
+
+	/* NaN stays NaN: it compares false */
+	v = v / at->quant_scale;
+	v = v < lo ? lo : v;
+	v = pi_round_code(v > hi ? hi : v);
+	return at->quant_dequantized ? v * at->quant_scale : v + zp;
+}
+
+/*
  * The scale and zero point ONNX's DynamicQuantizeLinear gives n values
  * (here: one row): over [min(0, min x), max(0, max x)], scale (max - min)
  * / 255 (1 when that is 0), zero point round(-min / scale); false when a
@@ -172,6 +191,7 @@ typedef struct PiInt8Conv
 	const int64_t *vout;		/* per 16 positions: output index of the first of them */
 	float	   *y;				/* output channel m at y + m * ldy */
 	int64_t		ldy;
+	const PiAttrs *quant;		/* a QuantizeLinear of each output (pi_quantize_value), or NULL */
 } PiInt8Conv;
 
 typedef struct PiInt8ConvKernels
