@@ -59,6 +59,26 @@ typedef struct PiInt8Kernels
 							 float *xs);
 
 	/*
+	 * Quantizes rows of x (kdim floats each) to u (kp bytes each, the
+	 * padding 0) as ONNX's DynamicQuantizeLinear quantizes a tensor, each
+	 * row alone: uint8 codes round(x / xs) + zp (half to even, saturated),
+	 * xs and zp from pi_int8_dynamic_range.  A row with a NaN or an
+	 * infinity gets a NaN scale and zero point 0.
+	 */
+	void		(*quantize_asymmetric) (const float *x, int64_t rows, int64_t kdim, int64_t kp,
+										uint8_t *u, float *xs, int32_t *zp);
+
+	/*
+	 * The u8 operand of rows of x holding exact codes, x = (c - zp) *
+	 * scale (a DequantizeLinear's output): u = round(x / scale) + offset
+	 * (offset: zp for uint8 codes, zp + 128 for int8 ones), saturated to
+	 * [0, 255], the padding 0 (the weight's padding rows are zero).  xs is
+	 * the scale, NaN for a row with a NaN or an infinity.
+	 */
+	void		(*codes) (const float *x, int64_t rows, int64_t kdim, int64_t kp, float scale,
+						  int32_t offset, uint8_t *u, float *xs);
+
+	/*
 	 * y[r * ldy + j] for rows r < rows and columns j < w->mdim, by the
 	 * formula above, from u (rows of w->kp bytes) and row scales xs; bias
 	 * (M floats) may be NULL.
@@ -105,6 +125,14 @@ pi_quantize_value(float v, const PiAttrs *at)
  * value is not finite.
  */
 bool		pi_int8_dynamic_params(const float *x, int64_t n, float *scale, float *zero_point);
+
+/*
+ * The same from the bits of the largest positive value (pos, 0 for none)
+ * and of the largest magnitude of a negative one (neg), as unsigned
+ * integers (which order finite floats as their values): what
+ * pi_int8_dynamic_params finds, for the vector kernels that find them too.
+ */
+bool		pi_int8_dynamic_range(uint32_t pos, uint32_t neg, float *scale, float *zero_point);
 
 /* The uint8 code of v at that scale and zero point: round(v / scale) + zero point in [0, 255]. */
 static inline float

@@ -6,6 +6,7 @@
  *	  int32 sums; only the float epilogue's rounding may differ (the VNNI
  *	  one uses fused multiply-adds).
  */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -55,6 +56,73 @@ quantize_rows(const float *x, int64_t rows, int64_t kdim, int64_t kp, uint8_t *u
 	}
 }
 
+/*
+ * Quantizes rows as the kernels' quantize_asymmetric says (int8.h), as
+ * pi_int8_dynamic_code does each value; inlined into each instruction
+ * set's function.
+ */
+static inline __attribute__((always_inline)) void
+asymmetric_rows(const float *x, int64_t rows, int64_t kdim, int64_t kp, uint8_t *u, float *xs,
+				int32_t *zp)
+{
+	for (int64_t r = 0; r < rows; r++)
+	{
+		const float *restrict xr = x + r * kdim;
+		uint8_t    *restrict ur = u + r * kp;
+		float		scale,
+					z;
+
+		memset(ur + kdim, 0, kp - kdim);
+		if (!pi_int8_dynamic_params(xr, kdim, &scale, &z))
+		{
+			memset(ur, 0, kdim);
+			xs[r] = NAN;
+			zp[r] = 0;
+			continue;
+		}
+		/* restrict: the bytes written never alias the row, so the loop vectorizes */
+		for (int64_t k = 0; k < kdim; k++)
+			ur[k] = (uint8_t) (int32_t) pi_int8_dynamic_code(xr[k], scale, z);
+		xs[r] = scale;
+		zp[r] = (int32_t) z;
+	}
+}
+
+/* Portable: the kernels' codes (int8.h); NaN goes to the low end, infinities saturate, both flag the row. */
+static void
+generic_codes(const float *x, int64_t rows, int64_t kdim, int64_t kp, float scale, int32_t offset,
+			  uint8_t *u, float *xs)
+{
+	float		lo = (float) -offset,
+				hi = 255.0f - (float) offset;
+
+	for (int64_t r = 0; r < rows; r++)
+	{
+		const float *xr = x + r * kdim;
+		int			bad = 0;
+
+		for (int64_t k = 0; k < kdim; k++)
+		{
+			float		v = xr[k] / scale;
+
+			bad |= !(fabsf(xr[k]) <= FLT_MAX);
+			v = v >= lo ? v : lo;
+			v = v <= hi ? v : hi;
+			u[r * kp + k] = (uint8_t) (pi_round_code(v) + (float) offset);
+		}
+		memset(u + r * kp + kdim, 0, kp - kdim);
+		xs[r] = bad ? NAN : scale;
+	}
+}
+
+/* Portable: asymmetric_rows for the baseline instruction set. */
+static void
+generic_quantize_asymmetric(const float *x, int64_t rows, int64_t kdim, int64_t kp, uint8_t *u,
+							float *xs, int32_t *zp)
+{
+	asymmetric_rows(x, rows, kdim, kp, u, xs, zp);
+}
+
 /* Portable: quantize_rows for the baseline instruction set. */
 static void
 generic_quantize(const float *x, int64_t rows, int64_t kdim, int64_t kp, uint8_t *u, float *xs)
@@ -98,7 +166,9 @@ generic_gemm(const uint8_t *u, int64_t rows, const float *xs, const PiInt8Weight
 	}
 }
 
-const PiInt8Kernels pi_int8_kernels_generic = {"generic", generic_quantize, generic_gemm};
+const PiInt8Kernels pi_int8_kernels_generic = {
+	"generic", generic_quantize, generic_quantize_asymmetric, generic_codes, generic_gemm
+};
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -245,6 +315,100 @@ vnni_quantize(const float *x, int64_t rows, int64_t kdim, int64_t kp, uint8_t *u
 	}
 }
 
+/*
+ * AVX-512: asymmetric_rows 16 floats at a time, the same operations in
+ * the same order (a true division, then rounding half to even by adding
+ * and taking off 1.5 * 2^23), so the same codes.
+ */
+VNNI_TARGET static void
+vnni_quantize_asymmetric(const float *x, int64_t rows, int64_t kdim, int64_t kp, uint8_t *u,
+						 float *xs, int32_t *zp)
+{
+	const __m512i abs_bits = _mm512_set1_epi32(0x7fffffff);
+	const __m512 magic = _mm512_set1_ps(12582912.0f),
+				top = _mm512_set1_ps(255.0f);
+
+	for (int64_t r = 0; r < rows; r++)
+	{
+		const float *row = x + r * kdim;
+		uint8_t    *ur = u + r * kp;
+		__m512i		pos = _mm512_setzero_si512(),
+					neg = _mm512_setzero_si512();
+		float		scale,
+					z;
+		__m512		vs,
+					vz;
+
+		/* the largest positive value and negative magnitude by their bits (pi_int8_dynamic_params) */
+		for (int64_t k = 0; k < kdim; k += 16)
+		{
+			__mmask16	m = kdim - k >= 16 ? 0xffff : (__mmask16) ((1u << (kdim - k)) - 1);
+			__m512i		b = _mm512_maskz_loadu_epi32(m, row + k);
+			__m512i		sign = _mm512_srai_epi32(b, 31);
+
+			pos = _mm512_max_epu32(pos, _mm512_andnot_si512(sign, b));
+			neg = _mm512_max_epu32(neg, _mm512_and_si512(sign, _mm512_and_si512(b, abs_bits)));
+		}
+		memset(ur + kdim, 0, kp - kdim);
+		if (!pi_int8_dynamic_range((uint32_t) _mm512_reduce_max_epu32(pos),
+								   (uint32_t) _mm512_reduce_max_epu32(neg), &scale, &z))
+		{
+			memset(ur, 0, kdim);
+			xs[r] = NAN;
+			zp[r] = 0;
+			continue;
+		}
+		vs = _mm512_set1_ps(scale);
+		vz = _mm512_set1_ps(z);
+		for (int64_t k = 0; k < kdim; k += 16)
+		{
+			__mmask16	m = kdim - k >= 16 ? 0xffff : (__mmask16) ((1u << (kdim - k)) - 1);
+			__m512		v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, row + k), vs);
+
+			v = _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(v, magic), magic), vz);
+			v = _mm512_min_ps(_mm512_max_ps(v, _mm512_setzero_ps()), top);
+			_mm512_mask_cvtepi32_storeu_epi8(ur + k, m, _mm512_cvtps_epi32(v));
+		}
+		xs[r] = scale;
+		zp[r] = (int32_t) z;
+	}
+}
+
+/*
+ * AVX-512: generic_codes 16 floats at a time, the same operations in the
+ * same order (max and min return their second operand on NaN: the low end).
+ */
+VNNI_TARGET static void
+vnni_codes(const float *x, int64_t rows, int64_t kdim, int64_t kp, float scale, int32_t offset,
+		   uint8_t *u, float *xs)
+{
+	const __m512 magic = _mm512_set1_ps(12582912.0f),
+				vs = _mm512_set1_ps(scale),
+				lo = _mm512_set1_ps((float) -offset),
+				hi = _mm512_set1_ps(255.0f - (float) offset),
+				off = _mm512_set1_ps((float) offset),
+				top = _mm512_set1_ps(FLT_MAX);
+
+	for (int64_t r = 0; r < rows; r++)
+	{
+		const float *xr = x + r * kdim;
+		__mmask16	bad = 0;
+
+		for (int64_t k = 0; k < kdim; k += 16)
+		{
+			__mmask16	m = kdim - k >= 16 ? 0xffff : (__mmask16) ((1u << (kdim - k)) - 1);
+			__m512		x16 = _mm512_maskz_loadu_ps(m, xr + k);
+			__m512		v = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(x16, vs), lo), hi);
+
+			bad |= _mm512_cmp_ps_mask(_mm512_abs_ps(x16), top, _CMP_NLE_UQ);
+			v = _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(v, magic), magic), off);
+			_mm512_mask_cvtepi32_storeu_epi8(u + r * kp + k, m, _mm512_cvtps_epi32(v));
+		}
+		memset(u + r * kp + kdim, 0, kp - kdim);
+		xs[r] = bad ? NAN : scale;
+	}
+}
+
 /* AVX512-VNNI: tiles of up to 6 rows by a panel, panel by panel. */
 static void
 vnni_gemm(const uint8_t *u, int64_t rows, const float *xs, const PiInt8Weights *w,
@@ -270,7 +434,9 @@ vnni_gemm(const uint8_t *u, int64_t rows, const float *xs, const PiInt8Weights *
 	}
 }
 
-const PiInt8Kernels pi_int8_kernels_vnni = {"vnni", vnni_quantize, vnni_gemm};
+const PiInt8Kernels pi_int8_kernels_vnni = {
+	"vnni", vnni_quantize, vnni_quantize_asymmetric, vnni_codes, vnni_gemm
+};
 #endif
 
 /* The int8 kernels for this CPU (int8.h). */

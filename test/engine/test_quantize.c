@@ -5,7 +5,10 @@
  *	  this CPU has (generic, avx2, avx512), bit for bit against ONNX's
  *	  definition computed here (x / scale rounded half to even, plus the zero
  *	  point, saturated; NaN stays NaN) on exact ties, their neighbours,
- *	  infinities, NaN, zeros and subnormals; and the fusion of a
+ *	  infinities, NaN, zeros and subnormals; the int8 kernels (portable and
+ *	  VNNI) that quantize rows as DynamicQuantizeLinear does and that take
+ *	  a DequantizeLinear's codes back, against the same definitions; and
+ *	  the fusion of a
  *	  DequantizeLinear into the QuantizeLinear before it (src/ir/fuse.c),
  *	  alone and after a Conv2D or Dense (the int8 convolution's epilogue
  *	  too), against the same model run node by node, at float32 and int8, on
@@ -25,6 +28,7 @@
 #include "pi_engine.h"
 #include "pi_format.h"
 #include "../../src/engine/cpu.h"
+#include "../../src/engine/int8.h"
 #include "test_check.h"
 
 #define NVALUES 2600
@@ -155,6 +159,104 @@ test_kernels(const PiCpuKernels *k, const QuantCase *q)
 	free(t);
 	free(y);
 	free(v);
+}
+
+/* ONNX DynamicQuantizeLinear of n values: the scale, zero point and codes; false when one is not finite. */
+static bool
+reference_dynamic(const float *x, int64_t n, float *scale, float *zp, uint8_t *codes)
+{
+	float		lo = 0.0f,
+				hi = 0.0f;
+
+	for (int64_t i = 0; i < n; i++)
+	{
+		if (!isfinite(x[i]))
+			return false;
+		lo = fminf(lo, x[i]);
+		hi = fmaxf(hi, x[i]);
+	}
+	*scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
+	*zp = fminf(fmaxf(rintf(-lo / *scale), 0.0f), 255.0f);
+	for (int64_t i = 0; i < n; i++)
+		codes[i] = (uint8_t) fminf(fmaxf(rintf(x[i] / *scale) + *zp, 0.0f), 255.0f);
+	return true;
+}
+
+/*
+ * Rows of values for the int8 row quantizers: row r of kdim values spread
+ * over [-(r % 5), 3] (so zero points vary), the last rows with ties of
+ * their DequantizeLinear steps, a NaN, an infinity, all zeros.
+ */
+static void
+fill_rows(float *x, int64_t rows, int64_t kdim, float step)
+{
+	uint32_t	rng = 31337u;
+
+	for (int64_t r = 0; r < rows; r++)
+		for (int64_t k = 0; k < kdim; k++)
+		{
+			float		t = (test_frand(&rng) + 1.0f) * 0.5f;
+
+			x[r * kdim + k] = r % 4 == 3 ? ((float) (k % 300) - 150.5f) * step :
+				-(float) (r % 5) + t * (3.0f + (float) (r % 5));
+		}
+	x[(rows - 3) * kdim + 5] = NAN;
+	x[(rows - 2) * kdim + 7] = -INFINITY;
+	memset(x + (rows - 1) * kdim, 0, sizeof(float) * kdim);
+}
+
+/* The int8 row quantizers of table k against the reference, on rows of kdim values. */
+static void
+test_int8_rows(const PiInt8Kernels *k, int64_t kdim)
+{
+	int64_t		rows = 23,
+				kp = (kdim + 3) / 4 * 4;
+	float		step = 0.0078125f;
+	float	   *x = malloc(sizeof(float) * rows * kdim),
+				xs[23];
+	uint8_t    *u = malloc(rows * kp),
+			   *want = malloc(kdim);
+	int32_t		zp[23];
+	int			bad_dynamic = 0,
+				bad_codes = 0;
+
+	fill_rows(x, rows, kdim, step);
+	k->quantize_asymmetric(x, rows, kdim, kp, u, xs, zp);
+	for (int64_t r = 0; r < rows; r++)
+	{
+		float		scale,
+					z;
+
+		if (!reference_dynamic(x + r * kdim, kdim, &scale, &z, want))
+			bad_dynamic += !isnan(xs[r]);
+		else
+			bad_dynamic += !same(xs[r], scale) || zp[r] != (int32_t) z ||
+				memcmp(u + r * kp, want, kdim) != 0;
+		for (int64_t j = kdim; j < kp; j++)
+			bad_dynamic += u[r * kp + j] != 0;
+	}
+	/* a DequantizeLinear's output: int8 codes, zero point -3 (offset 125) */
+	k->codes(x, rows, kdim, kp, step, 125, u, xs);
+	for (int64_t r = 0; r < rows; r++)
+	{
+		bool		finite = true;
+
+		for (int64_t j = 0; j < kdim; j++)
+		{
+			float		v = x[r * kdim + j];
+			float		c = isnan(v) ? 0.0f : fminf(fmaxf(rintf(v / step) + 125.0f, 0.0f), 255.0f);
+
+			finite &= isfinite(v) != 0;
+			bad_codes += u[r * kp + j] != (uint8_t) c;
+		}
+		bad_codes += finite ? !same(xs[r], step) : !isnan(xs[r]);
+	}
+	check(bad_dynamic == 0 && bad_codes == 0,
+		  "%s int8 kernels, %lld rows of %lld: DynamicQuantizeLinear rows %d wrong, codes %d wrong",
+		  k->name, (long long) rows, (long long) kdim, bad_dynamic, bad_codes);
+	free(x);
+	free(u);
+	free(want);
 }
 
 /* A weight tensor of n pseudo-random values in [-scale, scale). */
@@ -320,6 +422,14 @@ main(void)
 			test_kernels(&pi_cpu_kernels_avx2, &cases[i]);
 		if (__builtin_cpu_supports("avx512f"))
 			test_kernels(&pi_cpu_kernels_avx512, &cases[i]);
+#endif
+	}
+	for (int64_t kdim = 1; kdim <= 803; kdim += 401)
+	{
+		test_int8_rows(&pi_int8_kernels_generic, kdim + 30);
+#if defined(__x86_64__)
+		if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw"))
+			test_int8_rows(&pi_int8_kernels_vnni, kdim + 30);
 #endif
 	}
 	test_fusion("{}");
