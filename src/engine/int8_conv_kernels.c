@@ -235,7 +235,8 @@ vnni_conv_epilogue(const PiInt8Conv *c, const int32_t *acc, int64_t m0, int mr, 
 				qlo = qs,
 				qhi = qs,
 				qzp = qs;
-	bool		values = c->quant != NULL && c->quant->quant_dequantized;
+	bool		quantize = c->quant != NULL,
+				values = quantize && c->quant->quant_dequantized;
 
 	if (c->quant != NULL)
 	{
@@ -259,7 +260,7 @@ vnni_conv_epilogue(const PiInt8Conv *c, const int32_t *acc, int64_t m0, int mr, 
 			__m512i		sums = _mm512_loadu_si512(acc + i * 16 * CONV_NV + 16 * v);
 			__m512		f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(sums, corr)), sc, b);
 
-			if (c->quant != NULL)
+			if (quantize)
 			{
 				/* pi_quantize_value; min and max return their second operand on NaN */
 				f = _mm512_min_ps(qhi, _mm512_max_ps(qlo, _mm512_div_ps(f, qs)));
