@@ -81,10 +81,11 @@ typedef struct PiInt8Kernels
 	/*
 	 * y[r * ldy + j] for rows r < rows and columns j < w->mdim, by the
 	 * formula above, from u (rows of w->kp bytes) and row scales xs; bias
-	 * (M floats) may be NULL.
+	 * (M floats) may be NULL; quant, when not NULL, a QuantizeLinear of
+	 * each output (pi_quantize_value).
 	 */
 	void		(*gemm) (const uint8_t *u, int64_t rows, const float *xs, const PiInt8Weights *w,
-						 const float *bias, float *y, int64_t ldy);
+						 const float *bias, const PiAttrs *quant, float *y, int64_t ldy);
 } PiInt8Kernels;
 
 /*

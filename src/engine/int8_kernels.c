@@ -133,7 +133,7 @@ generic_quantize(const float *x, int64_t rows, int64_t kdim, int64_t kp, uint8_t
 /* Portable: y for every row and column, a panel at a time. */
 static void
 generic_gemm(const uint8_t *u, int64_t rows, const float *xs, const PiInt8Weights *w,
-			 const float *bias, float *y, int64_t ldy)
+			 const float *bias, const PiAttrs *quant, float *y, int64_t ldy)
 {
 	int64_t		npan = (w->mdim + PI_INT8_PANEL - 1) / PI_INT8_PANEL;
 
@@ -160,8 +160,12 @@ generic_gemm(const uint8_t *u, int64_t rows, const float *xs, const PiInt8Weight
 					acc[c] += x0 * wg[4 * c] + x1 * wg[4 * c + 1] + x2 * wg[4 * c + 2] + x3 * wg[4 * c + 3];
 			}
 			for (int c = 0; c < n; c++)
-				y[r * ldy + j0 + c] = (float) (acc[c] - w->corr[j0 + c]) * (xs[r] * w->scale[j0 + c]) +
+			{
+				float		f = (float) (acc[c] - w->corr[j0 + c]) * (xs[r] * w->scale[j0 + c]) +
 					(bias != NULL ? bias[j0 + c] : 0.0f);
+
+				y[r * ldy + j0 + c] = quant != NULL ? pi_quantize_value(f, quant) : f;
+			}
 		}
 	}
 }
@@ -240,12 +244,21 @@ static void (*const vnni_tiles[VNNI_MR][VNNI_NV]) (const uint8_t *u, int64_t kp,
 
 /*
  * y[i * ldy + j] = (acc[i * PI_INT8_PANEL + j] - corr[j]) * xs[i] * ws[j] +
- * bias[j] (bias NULL for none) for rows i < mr and columns j < n.
+ * bias[j] (bias NULL for none) for rows i < mr and columns j < n, then
+ * quant's QuantizeLinear (NULL for none) as pi_quantize_value computes it.
  */
 VNNI_TARGET static void
 vnni_epilogue(const int32_t *acc, int mr, int n, const float *xs, const float *ws,
-			  const int32_t *corr, const float *bias, float *y, int64_t ldy)
+			  const int32_t *corr, const float *bias, const PiAttrs *quant, float *y, int64_t ldy)
 {
+	const __m512 magic = _mm512_set1_ps(12582912.0f);
+	bool		values = quant != NULL && quant->quant_dequantized;
+	float		zp = quant != NULL ? (float) quant->quant_zero_point : 0.0f;
+	__m512		qs = _mm512_set1_ps(quant != NULL ? quant->quant_scale : 1.0f),
+				qlo = _mm512_set1_ps(quant != NULL && quant->quant_signed ? -128.0f - zp : -zp),
+				qhi = _mm512_set1_ps(quant != NULL && quant->quant_signed ? 127.0f - zp : 255.0f - zp),
+				qzp = _mm512_set1_ps(zp);
+
 	for (int v = 0; v * 16 < n; v++)
 	{
 		int			lanes = n - 16 * v < 16 ? n - 16 * v : 16;
@@ -258,8 +271,15 @@ vnni_epilogue(const int32_t *acc, int mr, int n, const float *xs, const float *w
 		{
 			__m512		f = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(acc + i * PI_INT8_PANEL + 16 * v), c));
 
-			_mm512_mask_storeu_ps(y + i * ldy + 16 * v, mask,
-								  _mm512_fmadd_ps(f, _mm512_mul_ps(s, _mm512_set1_ps(xs[i])), b));
+			f = _mm512_fmadd_ps(f, _mm512_mul_ps(s, _mm512_set1_ps(xs[i])), b);
+			if (quant != NULL)
+			{
+				/* min and max return their second operand on NaN: NaN stays NaN */
+				f = _mm512_min_ps(qhi, _mm512_max_ps(qlo, _mm512_div_ps(f, qs)));
+				f = _mm512_sub_ps(_mm512_add_ps(f, magic), magic);
+				f = values ? _mm512_mul_ps(f, qs) : _mm512_add_ps(f, qzp);
+			}
+			_mm512_mask_storeu_ps(y + i * ldy + 16 * v, mask, f);
 		}
 	}
 }
@@ -412,7 +432,7 @@ vnni_codes(const float *x, int64_t rows, int64_t kdim, int64_t kp, float scale, 
 /* AVX512-VNNI: tiles of up to 6 rows by a panel, panel by panel. */
 static void
 vnni_gemm(const uint8_t *u, int64_t rows, const float *xs, const PiInt8Weights *w,
-		  const float *bias, float *y, int64_t ldy)
+		  const float *bias, const PiAttrs *quant, float *y, int64_t ldy)
 {
 	int64_t		npan = (w->mdim + PI_INT8_PANEL - 1) / PI_INT8_PANEL;
 	int32_t		acc[VNNI_MR * PI_INT8_PANEL];
@@ -429,7 +449,7 @@ vnni_gemm(const uint8_t *u, int64_t rows, const float *xs, const PiInt8Weights *
 
 			vnni_tiles[mr - 1][(n + 15) / 16 - 1] (u + r0 * w->kp, w->kp, panel, acc);
 			vnni_epilogue(acc, mr, n, xs + r0, w->scale + j0, w->corr + j0,
-						  bias != NULL ? bias + j0 : NULL, y + r0 * ldy + j0, ldy);
+						  bias != NULL ? bias + j0 : NULL, quant, y + r0 * ldy + j0, ldy);
 		}
 	}
 }

@@ -259,7 +259,7 @@ pi_int8_dynamic_range(uint32_t pos, uint32_t neg, float *scale, float *zero_poin
 static void
 gemm_by_zero_point(const PiInt8Kernels *k, const uint8_t *u, int64_t rows, const float *xs,
 				   const int32_t *zp, const PiInt8Weights *packed, int32_t *corr, int64_t mdim,
-				   const float *bias, float *y)
+				   const float *bias, const PiAttrs *quant, float *y)
 {
 	PiInt8Weights w = *packed;
 
@@ -270,7 +270,7 @@ gemm_by_zero_point(const PiInt8Kernels *k, const uint8_t *u, int64_t rows, const
 			;
 		for (int64_t j = 0; j < panels(mdim) * PI_INT8_PANEL; j++)
 			corr[j] = packed->corr[j] / 128 * zp[r];
-		k->gemm(u + r * w.kp, end - r, xs + r, &w, bias, y + r * mdim, mdim);
+		k->gemm(u + r * w.kp, end - r, xs + r, &w, bias, quant, y + r * mdim, mdim);
 	}
 }
 
@@ -286,6 +286,10 @@ run_int8(const PiKernelArgs *a, const float *x, int64_t rows, int64_t kdim, int6
 	int32_t    *zp = (int32_t *) (xs + QUANT_ROWS);
 	int32_t    *corr = zp + QUANT_ROWS;
 	uint8_t    *u = (uint8_t *) (corr + panels(mdim) * PI_INT8_PANEL);
+
+	/* a QuantizeLinear after it (with no residual before) runs in the kernels' epilogue */
+	const PiAttrs *quant = a->epi != NULL && a->epi->act == PI_OP_QUANTIZE &&
+		a->residual == NULL ? &a->epi->act_attrs : NULL;
 
 	if (dq != NULL)
 	{
@@ -304,7 +308,7 @@ run_int8(const PiKernelArgs *a, const float *x, int64_t rows, int64_t kdim, int6
 		if (dq == NULL && a->node->attrs.dynamic_int8)
 		{
 			k->quantize_asymmetric(x + r0 * kdim, count, kdim, w.kp, u, xs, zp);
-			gemm_by_zero_point(k, u, count, xs, zp, &w, corr, mdim, bias, y + r0 * mdim);
+			gemm_by_zero_point(k, u, count, xs, zp, &w, corr, mdim, bias, quant, y + r0 * mdim);
 		}
 		else
 		{
@@ -313,9 +317,9 @@ run_int8(const PiKernelArgs *a, const float *x, int64_t rows, int64_t kdim, int6
 						 dq->attrs.quant_zero_point + (dq->attrs.quant_signed ? 128 : 0), u, xs);
 			else
 				k->quantize(x + r0 * kdim, count, kdim, w.kp, u, xs);
-			k->gemm(u, count, xs, &w, bias, y + r0 * mdim, mdim);
+			k->gemm(u, count, xs, &w, bias, quant, y + r0 * mdim, mdim);
 		}
-		if (a->epi != NULL)
+		if (a->epi != NULL && quant == NULL)
 			pi_epilogue_apply(a, y, r0 * mdim, count * mdim);
 	}
 }
