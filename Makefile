@@ -116,7 +116,7 @@ override with_llvm = no
 
 # Test programs (PGXS reads EXTRA_CLEAN when it is included, so it comes first).
 EXTRA_CLEAN = test/fuzz/fuzz_onnx test/fuzz/fuzz_onnx_libfuzzer test/onnx/test_onnx_mnist \
-	test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine test/engine/test_int8 test/engine/test_int8_conv test/engine/test_precision \
+	test/onnx/conformance test/onnx/test_onnx_reject test/engine/test_engine test/engine/test_int8 test/engine/test_int8_conv test/engine/test_quantize test/engine/test_precision \
 	test/fuzz/fuzz_model test/fuzz/fuzz_model_libfuzzer pg_infer_executor test/executor/test_executor \
 	test/bench/bench_engine test/executor/fake_cuda.so test/text/test_tokenizer \
 	test/bench/bench_tokenizer
@@ -149,6 +149,9 @@ test/engine/test_precision: test/engine/test_precision.c $(TEST_CHECK) $(TEST_CO
 
 test/engine/test_int8_conv: test/engine/test_int8_conv.c $(TEST_CHECK) $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_int8_conv.c $(TEST_CHECK) $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+
+test/engine/test_quantize: test/engine/test_quantize.c $(TEST_CHECK) $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_quantize.c $(TEST_CHECK) $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
 test/engine/test_int8: test/engine/test_int8.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_int8.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) -lcjson -lz $(BLAS_LIBS) -lm
@@ -244,7 +247,8 @@ INT8_TEST_ARGS = test/fixtures models/mnist $(SHARED_DIR)/data/mnist/t10k-images
 	$(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
 PRECISION_TEST_ARGS = models/mnist $(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz \
 	$(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
-check-engine: test/engine/test_engine test/engine/test_int8 test/engine/test_int8_conv test/engine/test_precision
+check-engine: test/engine/test_engine test/engine/test_int8 test/engine/test_int8_conv test/engine/test_quantize \
+		test/engine/test_precision
 	PG_INFER_CPU=generic test/engine/test_engine test/fixtures
 	PG_INFER_CPU=avx2 test/engine/test_engine test/fixtures
 	PG_INFER_CPU=avx512 test/engine/test_engine test/fixtures
@@ -253,6 +257,9 @@ check-engine: test/engine/test_engine test/engine/test_int8 test/engine/test_int
 	PG_INFER_CPU=generic test/engine/test_int8_conv
 	PG_INFER_CPU=avx2 test/engine/test_int8_conv
 	PG_INFER_CPU=avx512 test/engine/test_int8_conv
+	PG_INFER_CPU=generic test/engine/test_quantize
+	PG_INFER_CPU=avx2 test/engine/test_quantize
+	PG_INFER_CPU=avx512 test/engine/test_quantize
 	PG_INFER_CPU=avx2 test/engine/test_precision $(PRECISION_TEST_ARGS)
 	PG_INFER_CPU=avx512 test/engine/test_precision $(PRECISION_TEST_ARGS)
 

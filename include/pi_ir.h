@@ -272,6 +272,13 @@ typedef struct PiAttrs
 	int			quant_zero_point;	/* within the codes' type */
 	int			quant_signed;	/* 1: codes are int8, 0: uint8 */
 	/*
+	 * QuantizeLinear as an epilogue's activation (src/ir/fuse.c): 1 where
+	 * the DequantizeLinear of its codes, of the same parameters, is folded
+	 * too; it then writes the values the codes stand for, (code - zero
+	 * point) * scale.  Never set on a node's own attributes.
+	 */
+	int			quant_dequantized;
+	/*
 	 * Dense, Gemm, MatMul, Conv2D: 1 where the file quantized the layer with
 	 * activations quantized at run time (ONNX quantize_dynamic): it runs on
 	 * the int8 path whatever the model's precision, rows quantized as they come
@@ -387,8 +394,11 @@ typedef enum PiAttrType
  * What the fusion pass (src/ir/fuse.c) folded into a Conv2D, Dense, Gemm or
  * MatMul node for the CPU engine: a bias along the last axis (MatMul), an
  * activation of the same shape added to the result (a residual), then a
- * unary activation; the node then writes `output`, the last folded node's
- * value, and the folded nodes do not run.  The plan's buffers are valid for
+ * unary activation, and a DequantizeLinear after a QuantizeLinear one
+ * (PiAttrs.quant_dequantized); or into a QuantizeLinear node, the
+ * DequantizeLinear of its codes (act: the node's own QuantizeLinear, with
+ * quant_dequantized).  The node then writes `output`, the last folded
+ * node's value, and the folded nodes do not run.  The plan's buffers are valid for
  * both forms: engines that do not fuse (CUDA) run every node and ignore this.
  */
 typedef struct PiEpilogue
@@ -607,7 +617,9 @@ int			pi_topological_order(int nnodes, const int *from, const int *to, int nedge
 /*
  * Folds biases, residual Adds and activations into the epilogues of the
  * Conv2D, Dense, Gemm and MatMul nodes before them where the buffer plan
- * allows it (src/ir/fuse.c); sets norder_fused.  Part of finalizing.
+ * allows it, and a DequantizeLinear into the QuantizeLinear before it of
+ * the same parameters (src/ir/fuse.c); sets norder_fused.  Part of
+ * finalizing.
  */
 void		pi_model_fuse(PiModel *model);
 

@@ -78,8 +78,8 @@ typedef struct PiCpuKernels
 
 	/*
 	 * y[l] = act(t[l] + res[l]) for l < n (res may be NULL, t may be y):
-	 * Relu, LeakyRelu and Clip in vectors, other unary ops by
-	 * pi_unary_apply; PI_OP_IDENTITY for none.
+	 * Relu, LeakyRelu, Clip and QuantizeLinear in vectors, other unary ops
+	 * by pi_unary_apply; PI_OP_IDENTITY for none.
 	 */
 	void		(*epilogue) (float *y, const float *t, const float *res, int64_t n,
 							 PiOp act, const PiAttrs *at);
@@ -144,6 +144,18 @@ typedef struct PiCpuKernels
 	 * Erf and Exp, within a few ulp; false, touching nothing, for others.
 	 */
 	bool		(*unary) (PiOp op, const PiAttrs *at, const float *x, float *y, int64_t n);
+
+	/*
+	 * QuantizeLinear of n values as at says (y may be x): the codes, as
+	 * floats, clamp(x / scale) to the type's range rounded half to even,
+	 * or with at->quant_dequantized the values they stand for, (code - zero
+	 * point) * scale.  NaN stays NaN.  The same bits on every instruction
+	 * set (a true division, no reciprocal).  epilogue takes it as act too.
+	 */
+	void		(*quantize) (const float *x, float *y, int64_t n, const PiAttrs *at);
+
+	/* DequantizeLinear of n codes: y = (x - zp) * scale (y may be x) */
+	void		(*dequantize) (const float *x, float *y, int64_t n, float scale, float zp);
 
 	/* out[i] = x[i * sx] op y[i * sy], i < n, for Add, Sub, Mul, Div; sx, sy 0 or 1 */
 	void		(*arith) (PiOp op, const float *x, int64_t sx, const float *y, int64_t sy,

@@ -59,12 +59,33 @@ typedef struct PiInt8Kernels
 							 float *xs);
 
 	/*
+	 * Quantizes rows of x (kdim floats each) to u (kp bytes each, the
+	 * padding 0) as ONNX's DynamicQuantizeLinear quantizes a tensor, each
+	 * row alone: uint8 codes round(x / xs) + zp (half to even, saturated),
+	 * xs and zp from pi_int8_dynamic_range.  A row with a NaN or an
+	 * infinity gets a NaN scale and zero point 0.
+	 */
+	void		(*quantize_asymmetric) (const float *x, int64_t rows, int64_t kdim, int64_t kp,
+										uint8_t *u, float *xs, int32_t *zp);
+
+	/*
+	 * The u8 operand of rows of x holding exact codes, x = (c - zp) *
+	 * scale (a DequantizeLinear's output): u = round(x / scale) + offset
+	 * (offset: zp for uint8 codes, zp + 128 for int8 ones), saturated to
+	 * [0, 255], the padding 0 (the weight's padding rows are zero).  xs is
+	 * the scale, NaN for a row with a NaN or an infinity.
+	 */
+	void		(*codes) (const float *x, int64_t rows, int64_t kdim, int64_t kp, float scale,
+						  int32_t offset, uint8_t *u, float *xs);
+
+	/*
 	 * y[r * ldy + j] for rows r < rows and columns j < w->mdim, by the
 	 * formula above, from u (rows of w->kp bytes) and row scales xs; bias
-	 * (M floats) may be NULL.
+	 * (M floats) may be NULL; quant, when not NULL, a QuantizeLinear of
+	 * each output (pi_quantize_value).
 	 */
 	void		(*gemm) (const uint8_t *u, int64_t rows, const float *xs, const PiInt8Weights *w,
-						 const float *bias, float *y, int64_t ldy);
+						 const float *bias, const PiAttrs *quant, float *y, int64_t ldy);
 } PiInt8Kernels;
 
 /*
@@ -80,12 +101,39 @@ pi_round_code(float v)
 }
 
 /*
+ * QuantizeLinear of v as at says, as the CPU kernels' quantize computes it
+ * (cpu.h): round(clamp(v / scale)) plus the zero point, or with
+ * quant_dequantized the value that code stands for.
+ */
+static inline float
+pi_quantize_value(float v, const PiAttrs *at)
+{
+	float		zp = (float) at->quant_zero_point;
+	float		lo = (at->quant_signed ? -128.0f : 0.0f) - zp,
+				hi = (at->quant_signed ? 127.0f : 255.0f) - zp;
+
+	/* NaN stays NaN: it compares false */
+	v = v / at->quant_scale;
+	v = v < lo ? lo : v;
+	v = pi_round_code(v > hi ? hi : v);
+	return at->quant_dequantized ? v * at->quant_scale : v + zp;
+}
+
+/*
  * The scale and zero point ONNX's DynamicQuantizeLinear gives n values
  * (here: one row): over [min(0, min x), max(0, max x)], scale (max - min)
  * / 255 (1 when that is 0), zero point round(-min / scale); false when a
  * value is not finite.
  */
 bool		pi_int8_dynamic_params(const float *x, int64_t n, float *scale, float *zero_point);
+
+/*
+ * The same from the bits of the largest positive value (pos, 0 for none)
+ * and of the largest magnitude of a negative one (neg), as unsigned
+ * integers (which order finite floats as their values): what
+ * pi_int8_dynamic_params finds, for the vector kernels that find them too.
+ */
+bool		pi_int8_dynamic_range(uint32_t pos, uint32_t neg, float *scale, float *zero_point);
 
 /* The uint8 code of v at that scale and zero point: round(v / scale) + zero point in [0, 255]. */
 static inline float
@@ -172,6 +220,7 @@ typedef struct PiInt8Conv
 	const int64_t *vout;		/* per 16 positions: output index of the first of them */
 	float	   *y;				/* output channel m at y + m * ldy */
 	int64_t		ldy;
+	const PiAttrs *quant;		/* a QuantizeLinear of each output (pi_quantize_value), or NULL */
 } PiInt8Conv;
 
 typedef struct PiInt8ConvKernels

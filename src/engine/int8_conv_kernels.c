@@ -139,7 +139,11 @@ generic_conv(const PiInt8Conv *c)
 			}
 			for (int l = 0; l < 16; l++)
 				if (c->vmask[v] & (1u << l))
-					c->y[m * c->ldy + c->vout[v] + kept++] = fmaf((float) (acc[l] - corr), sc, b);
+				{
+					float		f = fmaf((float) (acc[l] - corr), sc, b);
+
+					c->y[m * c->ldy + c->vout[v] + kept++] = c->quant ? pi_quantize_value(f, c->quant) : f;
+				}
 		}
 	}
 }
@@ -226,6 +230,23 @@ static void (*const vnni_conv_tiles[CONV_MR][CONV_NV]) (const uint8_t *src, cons
 VNNI_TARGET static void
 vnni_conv_epilogue(const PiInt8Conv *c, const int32_t *acc, int64_t m0, int mr, int64_t v0, int nv)
 {
+	const __m512 magic = _mm512_set1_ps(12582912.0f);
+	__m512		qs = _mm512_setzero_ps(),
+				qlo = qs,
+				qhi = qs,
+				qzp = qs;
+	bool		quantize = c->quant != NULL,
+				values = quantize && c->quant->quant_dequantized;
+
+	if (c->quant != NULL)
+	{
+		float		zp = (float) c->quant->quant_zero_point;
+
+		qs = _mm512_set1_ps(c->quant->quant_scale);
+		qlo = _mm512_set1_ps((c->quant->quant_signed ? -128.0f : 0.0f) - zp);
+		qhi = _mm512_set1_ps((c->quant->quant_signed ? 127.0f : 255.0f) - zp);
+		qzp = _mm512_set1_ps(zp);
+	}
 	for (int i = 0; i < mr; i++)
 	{
 		int64_t		m = m0 + i;
@@ -238,6 +259,14 @@ vnni_conv_epilogue(const PiInt8Conv *c, const int32_t *acc, int64_t m0, int mr, 
 			__mmask16	keep = c->vmask[v0 + v];
 			__m512i		sums = _mm512_loadu_si512(acc + i * 16 * CONV_NV + 16 * v);
 			__m512		f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(sums, corr)), sc, b);
+
+			if (quantize)
+			{
+				/* pi_quantize_value; min and max return their second operand on NaN */
+				f = _mm512_min_ps(qhi, _mm512_max_ps(qlo, _mm512_div_ps(f, qs)));
+				f = _mm512_sub_ps(_mm512_add_ps(f, magic), magic);
+				f = values ? _mm512_mul_ps(f, qs) : _mm512_add_ps(f, qzp);
+			}
 
 			_mm512_mask_storeu_ps(c->y + m * c->ldy + c->vout[v0 + v],
 								  (__mmask16) ((1u << _mm_popcnt_u32(keep)) - 1),

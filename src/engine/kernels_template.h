@@ -163,14 +163,59 @@ gather_rows(float *col, int64_t ldc, int lane, const float *src, const int64_t *
 	}
 }
 
-/* y = act(t + res) over n floats (cpu.h). */
+/* A QuantizeLinear's parameters as vectors (quantize_vector), read once before a loop. */
+typedef struct QuantVectors
+{
+	vf			scale,
+				lo,				/* the type's bounds less the zero point */
+				hi,
+				zp;
+	bool		dequantized;
+} QuantVectors;
+
+/* The vectors of at's QuantizeLinear. */
+PI_TARGET static inline QuantVectors
+quant_vectors(const PiAttrs *at)
+{
+	float		zp = (float) at->quant_zero_point;
+	QuantVectors q;
+
+	q.scale = vset1(at->quant_scale);
+	q.lo = vset1((at->quant_signed ? -128.0f : 0.0f) - zp);
+	q.hi = vset1((at->quant_signed ? 127.0f : 255.0f) - zp);
+	q.zp = vset1(zp);
+	q.dequantized = at->quant_dequantized != 0;
+	return q;
+}
+
+/*
+ * QuantizeLinear of v (cpu.h's quantize): the division, the clamp (NaN
+ * kept: vmax and vmin return their second operand on NaN), rounding half
+ * to even by adding and taking off 1.5 * 2^23 (|v| < 2^22 after the clamp)
+ * as pi_round_code does, then the code, or the value it stands for:
+ * (r + zp - zp) * scale is r * scale, the codes being small integers.
+ */
+PI_TARGET static inline vf
+quantize_vector(vf v, const QuantVectors q)
+{
+	const vf	magic = vset1(12582912.0f);
+
+	v = vmin(q.hi, vmax(q.lo, v / q.scale));
+	v = (v + magic) - magic;
+	return q.dequantized ? v * q.scale : v + q.zp;
+}
+
+/* y = act(t + res) over n floats (cpu.h); QuantizeLinear in the same pass. */
 PI_TARGET static void
 epilogue(float *y, const float *t, const float *res, int64_t n, PiOp act, const PiAttrs *at)
 {
 	vf			lo = vset1(act == PI_OP_CLIP ? at->clip_min : 0.0f);
 	vf			hi = vset1(act == PI_OP_CLIP ? at->clip_max : 0.0f);
 	float		alpha = act == PI_OP_LEAKY_RELU ? at->alpha : 0.0f;
+	QuantVectors qv = {0};
 
+	if (act == PI_OP_QUANTIZE)
+		qv = quant_vectors(at);
 	for (int64_t l = 0; l < n; l += VW)
 	{
 		vf			v = load_part(t + l, n - l);
@@ -184,10 +229,12 @@ epilogue(float *y, const float *t, const float *res, int64_t n, PiOp act, const 
 			v = vmin(hi, vmax(lo, v));
 		else if (act == PI_OP_LEAKY_RELU)
 			v = vleaky(v, alpha);
+		else if (act == PI_OP_QUANTIZE)
+			v = quantize_vector(v, qv);
 		store_part(y + l, v, n - l);
 	}
 	if (act != PI_OP_IDENTITY && act != PI_OP_RELU && act != PI_OP_CLIP &&
-		act != PI_OP_LEAKY_RELU)
+		act != PI_OP_LEAKY_RELU && act != PI_OP_QUANTIZE)
 		pi_unary_apply(act, at, y, y, n);
 }
 
@@ -632,6 +679,27 @@ unary(PiOp op, const PiAttrs *at, const float *x, float *y, int64_t n)
 	return true;
 }
 
+/* QuantizeLinear of n floats (cpu.h), by quantize_vector. */
+PI_TARGET static void
+quantize(const float *x, float *y, int64_t n, const PiAttrs *at)
+{
+	QuantVectors qv = quant_vectors(at);
+
+	for (int64_t l = 0; l < n; l += VW)
+		store_part(y + l, quantize_vector(load_part(x + l, n - l), qv), n - l);
+}
+
+/* DequantizeLinear of n codes: (x - zp) * scale (cpu.h). */
+PI_TARGET static void
+dequantize(const float *x, float *y, int64_t n, float scale, float zp)
+{
+	vf			vs = vset1(scale),
+				vzp = vset1(zp);
+
+	for (int64_t l = 0; l < n; l += VW)
+		store_part(y + l, (load_part(x + l, n - l) - vzp) * vs, n - l);
+}
+
 /*
  * out[i] = x[i * sx] op y[i * sy] for Add, Sub, Mul and Div, strides 0 or
  * 1, i < n (cpu.h).
@@ -806,6 +874,8 @@ const PiCpuKernels PI_CPU_TABLE = {
 	.avg_pool_row = avg_pool_row,
 	.sum = sum,
 	.unary = unary,
+	.quantize = quantize,
+	.dequantize = dequantize,
 	.arith = arith,
 	.layer_norm_row = layer_norm_row,
 	.softmax_rows = softmax_rows,

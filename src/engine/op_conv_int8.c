@@ -324,6 +324,9 @@ pi_kernel_conv_int8(const PiKernelArgs *a)
 	const float *scale = (const float *) (q + p.geo.m * kb);
 	const int32_t *wsum = (const int32_t *) (scale + p.geo.m);
 	const float *bias = a->node->ninputs == 3 ? a->in[2] : NULL;
+	/* a QuantizeLinear after it (with no residual before) runs in the kernels' epilogue */
+	const PiAttrs *quant = a->epi != NULL && a->epi->act == PI_OP_QUANTIZE &&
+		a->residual == NULL ? &a->epi->act_attrs : NULL;
 
 	group_offsets(&p, at, off);
 	output_runs(&p, vmask, vout);
@@ -343,6 +346,7 @@ pi_kernel_conv_int8(const PiKernelArgs *a)
 		c.vmask = vmask;
 		c.vout = vout;
 		c.ldy = plane;
+		c.quant = quant;
 		for (int64_t g = 0; g < p.geo.groups; g++)
 		{
 			int64_t		m0 = g * p.geo.mg;
@@ -355,7 +359,7 @@ pi_kernel_conv_int8(const PiKernelArgs *a)
 			c.y = a->out + (s * p.geo.m + m0) * plane;
 			k->conv(&c);
 		}
-		if (a->epi != NULL)
+		if (a->epi != NULL && quant == NULL)
 			pi_epilogue_apply(a, a->out, s * p.geo.m * plane, p.geo.m * plane);
 	}
 }

@@ -12,7 +12,6 @@
  *	  symmetrically per output channel.  A layer of a quantize_dynamic file
  *	  quantizes each row as ONNX's DynamicQuantizeLinear does a tensor.
  */
-#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -210,38 +209,6 @@ pi_gemm_int8_scratch_bytes(const PiModel *model, const PiNode *node)
 }
 
 /*
- * The u8 operand of rows holding exact codes, x = (c - zp) * scale: u = c
- * for uint8 codes, c + 128 for int8 ones (the padding 0: the weight's
- * padding rows are zero).  A row with a NaN or an infinity gets a NaN
- * scale, as the dynamic quantizer gives it.
- */
-static void
-codes_of_rows(const PiAttrs *dq, const float *x, int64_t rows, int64_t kdim, int64_t kp,
-			  uint8_t *u, float *xs)
-{
-	float		offset = (float) dq->quant_zero_point + (dq->quant_signed ? 128.0f : 0.0f);
-
-	for (int64_t r = 0; r < rows; r++)
-	{
-		const float *xr = x + r * kdim;
-		int			bad = 0;
-
-		for (int64_t k = 0; k < kdim; k++)
-		{
-			/* NaN to the low end (never converted), infinities saturate; both flag the row */
-			float		v = xr[k] / dq->quant_scale;
-
-			bad |= !(fabsf(xr[k]) <= FLT_MAX);
-			v = v >= -offset ? v : -offset;
-			v = v <= 255.0f - offset ? v : 255.0f - offset;
-			u[r * kp + k] = (uint8_t) (pi_round_code(v) + offset);
-		}
-		memset(u + r * kp + kdim, 0, kp - kdim);
-		xs[r] = bad ? NAN : dq->quant_scale;
-	}
-}
-
-/*
  * See int8.h.  The largest positive value and the largest magnitude of a
  * negative one are found by their bits, as unsigned integers (which order
  * them as the floats; so the loop vectorizes); a NaN or an infinity is
@@ -252,9 +219,6 @@ pi_int8_dynamic_params(const float *x, int64_t n, float *scale, float *zero_poin
 {
 	uint32_t	pos = 0,
 				neg = 0;
-	float		lo,
-				hi,
-				z;
 
 	for (int64_t k = 0; k < n; k++)
 	{
@@ -268,6 +232,17 @@ pi_int8_dynamic_params(const float *x, int64_t n, float *scale, float *zero_poin
 		pos = p > pos ? p : pos;
 		neg = q > neg ? q : neg;
 	}
+	return pi_int8_dynamic_range(pos, neg, scale, zero_point);
+}
+
+/* See int8.h: over [min(0, x), max(0, x)], scale (max - min) / 255 (1 when 0), zero point round(-min / scale). */
+bool
+pi_int8_dynamic_range(uint32_t pos, uint32_t neg, float *scale, float *zero_point)
+{
+	float		lo,
+				hi,
+				z;
+
 	memcpy(&hi, &pos, sizeof(hi));
 	memcpy(&lo, &neg, sizeof(lo));
 	lo = -lo;
@@ -278,39 +253,13 @@ pi_int8_dynamic_params(const float *x, int64_t n, float *scale, float *zero_poin
 }
 
 /*
- * The u8 operand of rows of a quantize_dynamic layer, each row quantized
- * as ONNX's DynamicQuantizeLinear quantizes a tensor (rounding half to
- * even).  A row with a NaN or an infinity gets a NaN scale.
- */
-static void
-asymmetric_rows(const float *x, int64_t rows, int64_t kdim, int64_t kp, uint8_t *u, float *xs,
-				int32_t *zp)
-{
-	for (int64_t r = 0; r < rows; r++)
-	{
-		const float *restrict xr = x + r * kdim;
-		uint8_t    *restrict ur = u + r * kp;
-		float		scale,
-					z;
-		bool		finite = pi_int8_dynamic_params(xr, kdim, &scale, &z);
-
-		/* restrict: the bytes written never alias the row, so the loop vectorizes */
-		for (int64_t k = 0; k < kdim; k++)
-			ur[k] = (uint8_t) (int32_t) pi_int8_dynamic_code(xr[k], scale, z);
-		memset(u + r * kp + kdim, 0, kp - kdim);
-		xs[r] = finite ? scale : NAN;
-		zp[r] = finite ? (int32_t) z : 0;
-	}
-}
-
-/*
- * The int8 product of rows quantized by asymmetric_rows: each run of rows
+ * The int8 product of rows quantized by quantize_asymmetric: each run of rows
  * with one zero point in one call, its correction zero point * column sum.
  */
 static void
 gemm_by_zero_point(const PiInt8Kernels *k, const uint8_t *u, int64_t rows, const float *xs,
 				   const int32_t *zp, const PiInt8Weights *packed, int32_t *corr, int64_t mdim,
-				   const float *bias, float *y)
+				   const float *bias, const PiAttrs *quant, float *y)
 {
 	PiInt8Weights w = *packed;
 
@@ -321,7 +270,7 @@ gemm_by_zero_point(const PiInt8Kernels *k, const uint8_t *u, int64_t rows, const
 			;
 		for (int64_t j = 0; j < panels(mdim) * PI_INT8_PANEL; j++)
 			corr[j] = packed->corr[j] / 128 * zp[r];
-		k->gemm(u + r * w.kp, end - r, xs + r, &w, bias, y + r * mdim, mdim);
+		k->gemm(u + r * w.kp, end - r, xs + r, &w, bias, quant, y + r * mdim, mdim);
 	}
 }
 
@@ -337,6 +286,10 @@ run_int8(const PiKernelArgs *a, const float *x, int64_t rows, int64_t kdim, int6
 	int32_t    *zp = (int32_t *) (xs + QUANT_ROWS);
 	int32_t    *corr = zp + QUANT_ROWS;
 	uint8_t    *u = (uint8_t *) (corr + panels(mdim) * PI_INT8_PANEL);
+
+	/* a QuantizeLinear after it (with no residual before) runs in the kernels' epilogue */
+	const PiAttrs *quant = a->epi != NULL && a->epi->act == PI_OP_QUANTIZE &&
+		a->residual == NULL ? &a->epi->act_attrs : NULL;
 
 	if (dq != NULL)
 	{
@@ -354,18 +307,19 @@ run_int8(const PiKernelArgs *a, const float *x, int64_t rows, int64_t kdim, int6
 		pi_check_interrupts();
 		if (dq == NULL && a->node->attrs.dynamic_int8)
 		{
-			asymmetric_rows(x + r0 * kdim, count, kdim, w.kp, u, xs, zp);
-			gemm_by_zero_point(k, u, count, xs, zp, &w, corr, mdim, bias, y + r0 * mdim);
+			k->quantize_asymmetric(x + r0 * kdim, count, kdim, w.kp, u, xs, zp);
+			gemm_by_zero_point(k, u, count, xs, zp, &w, corr, mdim, bias, quant, y + r0 * mdim);
 		}
 		else
 		{
 			if (dq != NULL)
-				codes_of_rows(&dq->attrs, x + r0 * kdim, count, kdim, w.kp, u, xs);
+				k->codes(x + r0 * kdim, count, kdim, w.kp, dq->attrs.quant_scale,
+						 dq->attrs.quant_zero_point + (dq->attrs.quant_signed ? 128 : 0), u, xs);
 			else
 				k->quantize(x + r0 * kdim, count, kdim, w.kp, u, xs);
-			k->gemm(u, count, xs, &w, bias, y + r0 * mdim, mdim);
+			k->gemm(u, count, xs, &w, bias, quant, y + r0 * mdim, mdim);
 		}
-		if (a->epi != NULL)
+		if (a->epi != NULL && quant == NULL)
 			pi_epilogue_apply(a, y, r0 * mdim, count * mdim);
 	}
 }

@@ -35,27 +35,6 @@ to_integer(float x, float lo, float hi)
 	return x < lo ? lo : (x > hi ? hi : x);
 }
 
-/*
- * QuantizeLinear: x / scale rounded half to even, plus the zero point,
- * saturated to the codes' type; NaN stays NaN (the row was not finite).
- */
-static void
-quantize_run(const PiAttrs *at, const float *x, float *y, int64_t count)
-{
-	float		zp = (float) at->quant_zero_point;
-	float		lo = (at->quant_signed ? -128.0f : 0.0f) - zp;
-	float		hi = (at->quant_signed ? 127.0f : 255.0f) - zp;
-
-	/* saturating before rounding gives the same codes: the bounds are integers */
-	for (int64_t i = 0; i < count; i++)
-	{
-		float		v = x[i] / at->quant_scale;
-
-		v = v < lo ? lo : v;
-		y[i] = pi_round_code(v > hi ? hi : v) + zp;
-	}
-}
-
 /* Cast: float32 values rounded to what the target type can hold. */
 static void
 cast_run(int to, const float *x, float *y, int64_t count)
@@ -201,11 +180,11 @@ pi_unary_apply(PiOp op, const PiAttrs *at, const float *x, float *y, int64_t cou
 			cast_run(at->cast_to, x, y, count);
 			break;
 		case PI_OP_QUANTIZE:
-			quantize_run(at, x, y, count);
+			/* saturating before rounding gives the same codes: the bounds are integers */
+			pi_cpu()->quantize(x, y, count, at);
 			break;
 		case PI_OP_DEQUANTIZE:
-			for (int64_t i = 0; i < count; i++)
-				y[i] = (x[i] - (float) at->quant_zero_point) * at->quant_scale;
+			pi_cpu()->dequantize(x, y, count, at->quant_scale, (float) at->quant_zero_point);
 			break;
 		default:
 			break;
@@ -235,10 +214,15 @@ pi_kernel_dynamic_quantize(const PiKernelArgs *a)
 	}
 }
 
-/* The unary ops over every element of the batch (may run in place). */
+/*
+ * The unary ops over every element of the batch (may run in place); a
+ * QuantizeLinear with its DequantizeLinear folded in (fuse.c) runs its
+ * epilogue's activation, itself writing the values its codes stand for.
+ */
 void
 pi_kernel_unary(const PiKernelArgs *a)
 {
-	pi_unary_apply(a->node->op, &a->node->attrs, a->in[0], a->out,
+	pi_unary_apply(a->epi != NULL ? a->epi->act : a->node->op,
+				   a->epi != NULL ? &a->epi->act_attrs : &a->node->attrs, a->in[0], a->out,
 				   a->batch * a->model->values[a->node->output].numel);
 }

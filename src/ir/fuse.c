@@ -4,7 +4,8 @@
  *	  into that node's epilogue (PiEpilogue, pi_ir.h), so that the CPU
  *	  engine writes each activation once instead of rereading it per op:
  *		host [-> Identity]* [-> Add(bias weight | residual)] [-> Identity]*
- *			[-> unary activation]
+ *			[-> unary activation [-> DequantizeLinear after a QuantizeLinear]]
+ * and a DequantizeLinear into the QuantizeLinear before it (fold_dequantize).
  *
  * The pass runs after the buffer plan and keeps it: a fused node writes the
  * buffer of the last folded value, which the plan gave an in-place Identity
@@ -64,6 +65,15 @@ is_last_axis_bias(const PiModel *m, const PiNode *h, const PiValue *v, const PiV
 		b->dims[b->rank - 1] != v->dims[v->rank - 1] || b->numel != v->dims[v->rank - 1])
 		return false;
 	return true;
+}
+
+/* Whether DequantizeLinear d reads codes of QuantizeLinear attributes q: same scale, zero point, type. */
+static bool
+same_quantization(const PiAttrs *q, const PiNode *d)
+{
+	return d->op == PI_OP_DEQUANTIZE && d->attrs.quant_scale == q->quant_scale &&
+		d->attrs.quant_zero_point == q->quant_zero_point &&
+		d->attrs.quant_signed == q->quant_signed;
 }
 
 /*
@@ -136,6 +146,9 @@ walk_chain(const PiModel *m, const Lifetimes *lt, int h, int p, bool planned, Fu
 				break;
 			fc->add_output = c->output;
 		}
+		else if (fc->e.act == PI_OP_QUANTIZE && !fc->e.act_attrs.quant_dequantized &&
+				 same_quantization(&fc->e.act_attrs, c) && in_place)
+			fc->e.act_attrs.quant_dequantized = 1;
 		else if (pi_op_is_unary_elementwise(c->op) && c->op != PI_OP_CAST &&
 				 fc->e.act == PI_OP_IDENTITY && in_place)
 		{
@@ -229,11 +242,44 @@ pi_fuse_early_values(const PiModel *m, int *early)
 }
 
 /*
+ * Folds into QuantizeLinear q the DequantizeLinear that is its value's one
+ * reader, where both have the same parameters and the DequantizeLinear
+ * writes in place (or a graph output): q's epilogue activation is then
+ * itself with quant_dequantized, and it writes the values its codes stand
+ * for in one pass.  False when it does not apply.
+ */
+static bool
+fold_dequantize(PiModel *m, const Lifetimes *lt, int q)
+{
+	PiNode	   *qn = &m->nodes[q];
+	const PiValue *v = &m->values[qn->output];
+	PiNode	   *dq;
+	const PiValue *out;
+
+	if (qn->op != PI_OP_QUANTIZE || v->is_output || v->use_count != 1 ||
+		lt->consumer[qn->output] < 0)
+		return false;
+	dq = &m->nodes[lt->consumer[qn->output]];
+	out = &m->values[dq->output];
+	if (!same_quantization(&qn->attrs, dq) || dq->fused_into >= 0 ||
+		(out->buffer != v->buffer && !out->is_output))
+		return false;
+	qn->epilogue.output = dq->output;
+	qn->epilogue.bias = qn->epilogue.residual = -1;
+	qn->epilogue.act = PI_OP_QUANTIZE;
+	qn->epilogue.act_attrs = qn->attrs;
+	qn->epilogue.act_attrs.quant_dequantized = 1;
+	dq->fused_into = q;
+	return true;
+}
+
+/*
  * Folds biases, residual Adds and activations into the epilogues of the
  * Conv2D, Dense, Gemm and MatMul nodes before them where the buffer plan
- * allows it; sets norder_fused.  Out of memory, nothing is fused.  A
- * folded Add's output is written from the host's position on: its lifetime
- * grows so, for the checks of later hosts.
+ * allows it, and DequantizeLinear into the QuantizeLinear before it of the
+ * same parameters (fold_dequantize); sets norder_fused.  Out of memory,
+ * nothing is fused.  A folded Add's output is written from the host's
+ * position on: its lifetime grows so, for the checks of later hosts.
  */
 void
 pi_model_fuse(PiModel *m)
@@ -253,7 +299,14 @@ pi_model_fuse(PiModel *m)
 			int			h = m->order[pos];
 			FuseChain	fc;
 
-			if (m->nodes[h].fused_into >= 0 || !is_host(&m->nodes[h]))
+			if (m->nodes[h].fused_into >= 0)
+				continue;
+			if (fold_dequantize(m, &lt, h))
+			{
+				m->norder_fused--;
+				continue;
+			}
+			if (!is_host(&m->nodes[h]))
 				continue;
 			walk_chain(m, &lt, h, pos, true, &fc);
 			if (fc.nfolded == 0)
