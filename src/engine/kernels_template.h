@@ -402,17 +402,50 @@ wino_input(float *v, int64_t vstride, int64_t v_ch, const float *src, int64_t pi
 }
 
 /*
- * Winograd F(2x2, 3x3) output transform of n tiles along a row, for
- * channels output channels: Y = A^T M A of the products at mt[ch * m_ch +
- * xi * mstride + l], plus bias[ch] (bias may be NULL), then o's residual
- * (o->res + ch * y_ch, rows o->ldr apart) and activation, written to the
- * first cols outputs of rows y + ch * y_ch and that + ldy (rows: 1 or 2)
- * (cpu.h).
+ * Writes positions [p0, p0 + cnt) of the 2 VW interleaved outputs out[0],
+ * out[1] of one output row to y + at (position p0 there), adding res + at
+ * first when res is set, through o's activation: a masked store per vector
+ * at a base shifted so that each lane lands on its own output.
+ */
+PI_TARGET static inline void
+wino_store(float *y, const float *res, int64_t at, const vf *out, int p0, int cnt,
+		   const PiTileOut *o)
+{
+	for (int h = 0; h < 2; h++)
+	{
+		int			lo = p0 > h * VW ? p0 : h * VW,
+					hi = p0 + cnt < (h + 1) * VW ? p0 + cnt : (h + 1) * VW;
+		int64_t		base = at + h * VW - p0;
+		vf			v = out[h];
+		uint32_t	bits;
+
+		if (lo >= hi)
+			continue;
+		if (hi - lo == VW)
+		{
+			if (res != NULL)
+				v = vadd(v, vload(res + base));
+			vstore(y + base, tile_act(v, o));
+			continue;
+		}
+		bits = (uint32_t) (((1ull << (hi - lo)) - 1) << (lo - h * VW));
+		if (res != NULL)
+			v = vadd(v, vload_bits(res + base, bits));
+		vstore_bits(y + base, tile_act(v, o), bits);
+	}
+}
+
+/*
+ * Winograd F(2x2, 3x3) output transform of a panel of n tiles, for
+ * channels output channels (cpu.h): Y = A^T M A of the products at mt[ch *
+ * m_ch + xi * mstride + l], plus bias[ch] (bias may be NULL), computed a
+ * vector of tiles at a time whatever tile rows its lanes span, then each
+ * run's outputs through o's residual and activation to its rows.
  */
 PI_TARGET static void
-wino_output(float *y, int64_t ldy, int64_t y_ch, int rows, int64_t cols, const float *mt,
-			int64_t mstride, int64_t m_ch, int64_t channels, int n, const float *bias,
-			const PiTileOut *o)
+wino_output(float *y, int64_t y_ch, int64_t ldy, const PiWinoRun *run, int nrun,
+			const float *mt, int64_t mstride, int64_t m_ch, int64_t channels, int n,
+			const float *bias, const PiTileOut *o)
 {
 	for (int64_t ch = 0; ch < channels; ch++, mt += m_ch, y += y_ch)
 	{
@@ -423,7 +456,7 @@ wino_output(float *y, int64_t ldy, int64_t y_ch, int rows, int64_t cols, const f
 		{
 			int			m = n - l < VW ? n - l : VW;
 			vf			s[2][4],
-						out[2];
+						out[2][2];
 
 			for (int c = 0; c < 4; c++)
 			{
@@ -435,21 +468,18 @@ wino_output(float *y, int64_t ldy, int64_t y_ch, int rows, int64_t cols, const f
 				s[0][c] = m0 + m1 + m2;
 				s[1][c] = m1 - m2 - m3;
 			}
-			for (int r = 0; r < rows; r++)
-			{
-				int64_t		left = cols - 2 * l;
-
+			for (int r = 0; r < 2; r++)
 				vinterleave(s[r][0] + s[r][1] + s[r][2] + b, s[r][1] - s[r][2] - s[r][3] + b,
-							&out[0], &out[1]);
-				for (int h = 0; h < 2 && left - h * VW > 0; h++)
-				{
-					vf			v = out[h];
-					int64_t		cnt = left - h * VW;
+							&out[r][0], &out[r][1]);
+			for (int i = 0; i < nrun; i++)
+			{
+				int			a = run[i].lane > l ? run[i].lane : l,
+							e = run[i].lane + run[i].count < l + m ? run[i].lane + run[i].count : l + m,
+							c0 = 2 * (a - run[i].lane),
+							cnt = 2 * (e - a) < run[i].cols - c0 ? 2 * (e - a) : run[i].cols - c0;
 
-					if (res != NULL)
-						v = vadd(v, load_part(res + r * o->ldr + 2 * l + h * VW, cnt));
-					store_part(y + r * ldy + 2 * l + h * VW, tile_act(v, o), cnt);
-				}
+				for (int r = 0; r < run[i].rows && cnt > 0; r++)
+					wino_store(y, res, run[i].out + r * ldy + c0, out[r], 2 * (a - l), cnt, o);
 			}
 		}
 	}

@@ -10,7 +10,8 @@
  * vf is a vector of VW floats; the *_n forms touch only the first n lanes
  * (0 <= n <= VW) and read nothing past them (vkeep_n zeroes the others,
  * vload_fill fills them with a value); vload_bits reads only the lanes
- * whose bit is set (the others are 0), wherever the rest points.  vhmax is
+ * whose bit is set (the others are 0), wherever the rest points, and
+ * vstore_bits writes only those.  vhmax is
  * the largest lane (whether a NaN lane shows is unspecified); vmax_nan is
  * NaN-propagating; veven(a, b) is the even lanes of a followed by those of
  * b, vodd(a, b) their odd lanes so; vinterleave the lanes of a and b in turn.
@@ -42,6 +43,7 @@ PI_TARGET static inline vf vload_n(const float *p, int n) { return _mm512_maskz_
 PI_TARGET static inline vf vload_bits(const float *p, uint32_t bits) { return _mm512_maskz_loadu_ps((__mmask16) bits, p); }
 PI_TARGET static inline void vstore(float *p, vf v) { _mm512_storeu_ps(p, v); }
 PI_TARGET static inline void vstore_n(float *p, vf v, int n) { _mm512_mask_storeu_ps(p, lanes(n), v); }
+PI_TARGET static inline void vstore_bits(float *p, vf v, uint32_t bits) { _mm512_mask_storeu_ps(p, (__mmask16) bits, v); }
 PI_TARGET static inline vf vkeep_n(vf v, int n) { return _mm512_maskz_mov_ps(lanes(n), v); }
 PI_TARGET static inline vf vload_fill(const float *p, int n, float fill) { return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), lanes(n), p); }
 PI_TARGET static inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
@@ -120,13 +122,16 @@ PI_TARGET static inline vf vset1(float x) { return _mm256_set1_ps(x); }
 PI_TARGET static inline vf vload(const float *p) { return _mm256_loadu_ps(p); }
 PI_TARGET static inline vf vload_n(const float *p, int n) { return _mm256_maskload_ps(p, lanes(n)); }
 
-PI_TARGET static inline vf
-vload_bits(const float *p, uint32_t bits)
+/* the lanes whose bit is set, as a maskload/maskstore mask */
+PI_TARGET static inline __m256i
+bit_lanes(uint32_t bits)
 {
 	__m256i		bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
 
-	return _mm256_maskload_ps(p, _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(bits), bit), bit));
+	return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(bits), bit), bit);
 }
+PI_TARGET static inline vf vload_bits(const float *p, uint32_t bits) { return _mm256_maskload_ps(p, bit_lanes(bits)); }
+PI_TARGET static inline void vstore_bits(float *p, vf v, uint32_t bits) { _mm256_maskstore_ps(p, bit_lanes(bits), v); }
 PI_TARGET static inline void vstore(float *p, vf v) { _mm256_storeu_ps(p, v); }
 PI_TARGET static inline void vstore_n(float *p, vf v, int n) { _mm256_maskstore_ps(p, lanes(n), v); }
 PI_TARGET static inline vf vkeep_n(vf v, int n) { return _mm256_and_ps(v, _mm256_castsi256_ps(lanes(n))); }
@@ -265,6 +270,14 @@ vstore_n(float *p, vf v, int n)
 {
 	for (int i = 0; i < n; i++)
 		p[i] = v[i];
+}
+
+static inline void
+vstore_bits(float *p, vf v, uint32_t bits)
+{
+	for (int i = 0; i < VW; i++)
+		if (bits & (1u << i))
+			p[i] = v[i];
 }
 
 static inline vf
