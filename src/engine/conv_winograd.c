@@ -40,7 +40,7 @@ tiles(const PiConvGeometry *geo, int64_t *ty, int64_t *tx, int64_t *plane)
 	*plane = (*ty + 1) * *tx;
 }
 
-/* Scratch floats of a Winograd convolution: split sample, V and M panels, row offsets, a row. */
+/* Scratch floats of a Winograd convolution: split sample, V and M panels, row offsets. */
 int64_t
 pi_winograd_scratch_floats(const PiConvGeometry *geo, int vw)
 {
@@ -51,8 +51,7 @@ pi_winograd_scratch_floats(const PiConvGeometry *geo, int vw)
 
 	tiles(geo, &ty, &tx, &plane);
 	return pi_line_up(geo->c * 8 * plane) + pi_line_up(16 * geo->c * panel) +
-		pi_line_up(16 * geo->m * panel) + pi_line_up(2 * geo->c) +
-		pi_line_up(2 * tx + 2 + 2 * vw);
+		pi_line_up(16 * geo->m * panel) + pi_line_up(2 * geo->c);
 }
 
 /*
@@ -159,7 +158,7 @@ pi_winograd_run(const PiKernelArgs *a, const PiConvGeometry *geo)
 
 		o.res = a->residual ? a->residual + s * geo->m * plane : NULL;
 		k->wino_split(src, ty, tx, a->in[0] + s * geo->c * geo->h * geo->w, geo->h, geo->w,
-					  at->pads[0], at->pads[1], geo->c, (float *) kpack + pi_line_up(2 * geo->c));
+					  at->pads[0], at->pads[1], geo->c);
 		for (int64_t t0 = 0; t0 < ty * tx; t0 += panel)
 		{
 			int			n = (int) (ty * tx - t0 < panel ? ty * tx - t0 : panel);

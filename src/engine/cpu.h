@@ -115,11 +115,10 @@ typedef struct PiCpuKernels
 	 * of h x w padded by top rows and left columns to 2 ty + 2 rows of 2 tx
 	 * + 2 floats (zeros past the input), plane (r % 2) * 4 + c ((ty + 1) x
 	 * tx floats, 8 per channel) holding padded row 2 y + r % 2, column 2 x +
-	 * c at [y][x]; row is scratch of 2 tx + 2 + 2 vw floats.
+	 * c at [y][x].
 	 */
 	void		(*wino_split) (float *dst, int64_t ty, int64_t tx, const float *x, int64_t h,
-							   int64_t w, int64_t top, int64_t left, int64_t channels,
-							   float *row);
+							   int64_t w, int64_t top, int64_t left, int64_t channels);
 	void		(*wino_input) (float *v, int64_t vstride, int64_t v_ch, const float *src,
 							   int64_t pitch, int64_t phase, int64_t src_ch, int64_t channels,
 							   int n);

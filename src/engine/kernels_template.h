@@ -300,46 +300,60 @@ split_phases(float *dst, int64_t rows, int64_t pitch, const float *x, int64_t h,
 }
 
 /*
+ * Loads the floats of row [col0, col0 + VW) that lie in [0, w), the other
+ * lanes 0 (nothing outside the row is read).
+ */
+PI_TARGET static inline vf
+load_in_row(const float *row, int64_t col0, int64_t w)
+{
+	int64_t		lo = col0 < 0 ? -col0 : 0,
+				hi = w - col0 < VW ? w - col0 : VW;
+
+	if (lo >= hi)
+		return vzero();
+	if (lo == 0 && hi == VW)
+		return vload(row + col0);
+	return vload_bits(row + col0, (uint32_t) (((1ull << (hi - lo)) - 1) << lo));
+}
+
+/*
  * Splits channels planes of h x w for Winograd F(2x2, 3x3) (cpu.h): the
  * plane padded by top rows and left columns (zeros elsewhere) to 2 ty + 2
  * rows of 2 tx + 2, then split into 8 planes of ty + 1 rows of tx per
  * channel, plane (r % 2) * 4 + c holding padded row 2 y + r % 2, column 2 x
- * + c at [y][x].  row is scratch of 2 tx + 2 + 2 VW floats.
+ * + c at [y][x].  Each pair of vectors of a padded row is loaded from the
+ * input directly (masked where it leaves the row) and split into its even
+ * and odd lanes.
  */
 PI_TARGET static void
 wino_split(float *dst, int64_t ty, int64_t tx, const float *x, int64_t h, int64_t w,
-		   int64_t top, int64_t left, int64_t channels, float *row)
+		   int64_t top, int64_t left, int64_t channels)
 {
 	int64_t		plane = (ty + 1) * tx;
-	int64_t		width = 2 * tx + 2;
 
-	for (int64_t q = 0; q < width + 2 * VW; q += VW)
-		vstore(row + q, vzero());
 	for (int64_t ch = 0; ch < channels; ch++, x += h * w, dst += 8 * plane)
 		for (int64_t pr = 0; pr < 2 * ty + 2; pr++)
 		{
 			int64_t		iy = pr - top;
 			float	   *d = dst + (pr & 1) * 4 * plane + (pr >> 1) * tx;
-			int64_t		n = w < width - left ? w : width - left;
 
-			if (iy < 0 || iy >= h || n <= 0)
+			if (iy < 0 || iy >= h)
 			{
 				for (int c = 0; c < 4; c++)
 					for (int64_t q = 0; q < tx; q += VW)
 						store_part(d + c * plane + q, vzero(), tx - q);
 				continue;
 			}
-			/* the padded row (columns past it stay 0 from the start: only w read) */
-			for (int64_t q = 0; q < n; q += VW)
-				store_part(row + left + q, load_part(x + iy * w + q, n - q), n - q);
-			for (int c = 0; c < 4; c++)
+			/* padded column 2 q + cc is input column 2 q + cc - left */
+			for (int cc = 0; cc < 4; cc += 2)
 				for (int64_t q = 0; q < tx; q += VW)
 				{
-					const float *s = row + (c & 2) + 2 * q;
-					vf			a = vload(s),
-								b = vload(s + VW);
+					int64_t		col = 2 * q + cc - left;
+					vf			a = load_in_row(x + iy * w, col, w),
+								b = load_in_row(x + iy * w, col + VW, w);
 
-					store_part(d + c * plane + q, (c & 1) ? vodd(a, b) : veven(a, b), tx - q);
+					store_part(d + cc * plane + q, veven(a, b), tx - q);
+					store_part(d + (cc + 1) * plane + q, vodd(a, b), tx - q);
 				}
 		}
 }
