@@ -281,6 +281,34 @@ split_phases(float *dst, int64_t rows, int64_t pitch, const float *x, int64_t h,
 			}
 		return;
 	}
+	/*
+	 * Rows of half a vector, even in number: 8 rows at a time, 4 rows of
+	 * each phase as one full vector (the even and odd lanes of pairs of
+	 * vectors are, by quarters, alternately of even and odd rows).
+	 */
+	if (2 * w == VW && h % 2 == 0 && pitch == VW / 4 && rows == h / 2)
+	{
+		for (int64_t ch = 0; ch < channels; ch++, x += h * w, dst += 4 * phase)
+			for (int64_t iy = 0; iy < h; iy += 8)
+			{
+				vf			a = vload(x + iy * w),
+							b = iy + 4 <= h ? vload(x + (iy + 2) * w) : vload_n(x + (iy + 2) * w, (int) ((h - iy - 2) * w)),
+							c = iy + 6 <= h ? vload(x + (iy + 4) * w) : vload_n(x + (iy + 4) * w, (int) (iy + 4 < h ? (h - iy - 4) * w : 0)),
+							d = iy + 8 <= h ? vload(x + (iy + 6) * w) : vload_n(x + (iy + 6) * w, (int) (iy + 6 < h ? (h - iy - 6) * w : 0)),
+							e1 = veven(a, b),
+							e2 = veven(c, d),
+							o1 = vodd(a, b),
+							o2 = vodd(c, d);
+				float	   *o = dst + (iy / 2) * pitch;
+				int64_t		m = (h - iy) / 2 * pitch;
+
+				store_part(o, veven4(e1, e2), m);
+				store_part(o + phase, veven4(o1, o2), m);
+				store_part(o + 2 * phase, vodd4(e1, e2), m);
+				store_part(o + 3 * phase, vodd4(o1, o2), m);
+			}
+		return;
+	}
 	for (int64_t ch = 0; ch < channels; ch++)
 		for (int64_t iy = 0; iy < h; iy++)
 		{

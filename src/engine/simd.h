@@ -14,7 +14,8 @@
  * vstore_bits writes only those.  vhmax is
  * the largest lane (whether a NaN lane shows is unspecified); vmax_nan is
  * NaN-propagating; veven(a, b) is the even lanes of a followed by those of
- * b, vodd(a, b) their odd lanes so; vinterleave the lanes of a and b in turn.
+ * b, vodd(a, b) their odd lanes so, veven4 and vodd4 the same of quarters
+ * of a vector; vinterleave the lanes of a and b in turn.
  */
 #ifndef PI_SIMD_H
 #define PI_SIMD_H
@@ -70,6 +71,12 @@ vodd(vf a, vf b)
 	return _mm512_permutex2var_ps(a, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23,
 													   25, 27, 29, 31), b);
 }
+
+/* the even quarters of a then b */
+PI_TARGET static inline vf veven4(vf a, vf b) { return _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)); }
+
+/* the odd quarters of a then b */
+PI_TARGET static inline vf vodd4(vf a, vf b) { return _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)); }
 
 /* a and b interleaved (a0 b0 a1 b1 ...): the first VW lanes in *lo, the rest in *hi */
 PI_TARGET static inline void
@@ -176,6 +183,22 @@ vodd(vf a, vf b)
 	__m256		t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
 
 	return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+PI_TARGET static inline vf
+veven4(vf a, vf b)
+{
+	__m256d		t = _mm256_unpacklo_pd(_mm256_castps_pd(a), _mm256_castps_pd(b));
+
+	return _mm256_castpd_ps(_mm256_permute4x64_pd(t, _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+PI_TARGET static inline vf
+vodd4(vf a, vf b)
+{
+	__m256d		t = _mm256_unpackhi_pd(_mm256_castps_pd(a), _mm256_castps_pd(b));
+
+	return _mm256_castpd_ps(_mm256_permute4x64_pd(t, _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
 PI_TARGET static inline void
@@ -330,6 +353,9 @@ vodd(vf a, vf b)
 {
 	return (vf) {a[1], a[3], b[1], b[3]};
 }
+
+static inline vf veven4(vf a, vf b) { return veven(a, b); }
+static inline vf vodd4(vf a, vf b) { return vodd(a, b); }
 
 static inline void
 vinterleave(vf a, vf b, vf *lo, vf *hi)
