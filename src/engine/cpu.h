@@ -71,6 +71,9 @@ typedef struct PiCpuKernels
 							  const float *b, const int64_t *boff, const uint32_t *kmask,
 							  int nv, int n, const float *bias, float *t, const PiTileOut *out);
 
+	/* d[k * mr + i] = x[i * ldx + k] for i < mr, k < kdim: rows packed column by column */
+	void		(*pack_rows) (float *d, const float *x, int64_t ldx, int mr, int64_t kdim);
+
 	/* col[k * ldc + lane + l] = src[off[k] + l] for k < kdim, l < n */
 	void		(*gather_rows) (float *col, int64_t ldc, int lane, const float *src,
 								const int64_t *off, int64_t kdim, int n);

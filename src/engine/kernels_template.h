@@ -148,6 +148,43 @@ gemm_tile(const float *w, int mr, int64_t kdim, const float *b, const int64_t *b
 	}
 }
 
+/*
+ * d[k * mr + i] = x[i * ldx + k] for rows i < mr and k < kdim (cpu.h): VW
+ * rows by VW columns at a time, transposed in registers by log2(VW) rounds
+ * of interleaving row j with row j + VW / 2.
+ */
+PI_TARGET static void
+pack_rows(float *d, const float *x, int64_t ldx, int mr, int64_t kdim)
+{
+	for (int g = 0; g < mr; g += VW)
+	{
+		int			rows = mr - g < VW ? mr - g : VW;
+
+		for (int64_t k0 = 0; k0 < kdim; k0 += VW)
+		{
+			int64_t		n = kdim - k0 < VW ? kdim - k0 : VW;
+			vf			t[VW],
+						u[VW];
+
+#pragma GCC unroll 16
+			for (int i = 0; i < VW; i++)
+				t[i] = i < rows ? load_part(x + (g + i) * ldx + k0, n) : vzero();
+#pragma GCC unroll 4
+			for (int round = 1; round < VW; round *= 2)
+			{
+#pragma GCC unroll 8
+				for (int j = 0; j < VW / 2; j++)
+					vinterleave(t[j], t[j + VW / 2], &u[2 * j], &u[2 * j + 1]);
+#pragma GCC unroll 16
+				for (int i = 0; i < VW; i++)
+					t[i] = u[i];
+			}
+			for (int64_t k = 0; k < n; k++)
+				store_part(d + (k0 + k) * mr + g, t[k], rows);
+		}
+	}
+}
+
 /* Copies n floats from src + off[k] to row k of col at lane, for every k (cpu.h). */
 PI_TARGET static void
 gather_rows(float *col, int64_t ldc, int lane, const float *src, const int64_t *off,
@@ -867,6 +904,7 @@ const PiCpuKernels PI_CPU_TABLE = {
 	.mr_max = MR_MAX,
 	.gemm_tile = gemm_tile,
 	.gather_rows = gather_rows,
+	.pack_rows = pack_rows,
 	.fill_plane = fill_plane,
 	.split_phases = split_phases,
 	.wino_split = wino_split,
