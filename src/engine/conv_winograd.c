@@ -6,16 +6,18 @@
  *	  multiply-adds than the direct GEMM.
  *
  * The executor transforms the weights once (U = G g G^T, 16 matrices
- * [M, C], packed for the GEMM tiles).  Per sample the input is padded
- * once, split into 8 planes per channel (by row parity and column mod 4
- * of the patch, at 2 pixels per tile), so that each of the 16 inputs of
- * consecutive tiles, across tile rows, is one contiguous run; then per
- * panel of tiles (2 vectors): the input transform V = B^T d B gives 16
- * matrices [C, panel], one GEMM tile per
- * block of output channels multiplies each by its U, and the output
- * transform Y = A^T M A adds the bias and applies the fused residual and
- * activation as it writes the outputs.  The transforms are the vector
- * kernels wino_input and wino_output (cpu.h).
+ * [M, C], packed for the GEMM tiles).  Per sample the input is split,
+ * padded, into 8 planes per channel (by row parity and column mod 4 of the
+ * patch, at 2 pixels per tile; each pair of vectors of a padded row loaded
+ * from the input directly), so that each of the 16 inputs of consecutive
+ * tiles, across tile rows, is one contiguous run; then per panel of tiles
+ * (2 vectors): the input transform V = B^T d B gives 16 matrices [C,
+ * panel], one GEMM tile per block of output channels multiplies each by its
+ * U, and the output transform Y = A^T M A, a vector of tiles at a time
+ * whatever tile rows it spans, adds the bias and applies the fused residual
+ * and activation as it writes each run of outputs (masked stores at shifted
+ * bases).  The transforms are the vector kernels wino_input and wino_output
+ * (cpu.h).
  */
 #include "cpu.h"
 
