@@ -6,16 +6,18 @@
  *	  multiply-adds than the direct GEMM.
  *
  * The executor transforms the weights once (U = G g G^T, 16 matrices
- * [M, C], packed for the GEMM tiles).  Per sample the input is padded
- * once, split into 8 planes per channel (by row parity and column mod 4
- * of the patch, at 2 pixels per tile), so that each of the 16 inputs of
- * consecutive tiles, across tile rows, is one contiguous run; then per
- * panel of tiles (2 vectors): the input transform V = B^T d B gives 16
- * matrices [C, panel], one GEMM tile per
- * block of output channels multiplies each by its U, and the output
- * transform Y = A^T M A adds the bias and applies the fused residual and
- * activation as it writes the outputs.  The transforms are the vector
- * kernels wino_input and wino_output (cpu.h).
+ * [M, C], packed for the GEMM tiles).  Per sample the input is split,
+ * padded, into 8 planes per channel (by row parity and column mod 4 of the
+ * patch, at 2 pixels per tile; each pair of vectors of a padded row loaded
+ * from the input directly), so that each of the 16 inputs of consecutive
+ * tiles, across tile rows, is one contiguous run; then per panel of tiles
+ * (2 vectors): the input transform V = B^T d B gives 16 matrices [C,
+ * panel], one GEMM tile per block of output channels multiplies each by its
+ * U, and the output transform Y = A^T M A, a vector of tiles at a time
+ * whatever tile rows it spans, adds the bias and applies the fused residual
+ * and activation as it writes each run of outputs (masked stores at shifted
+ * bases).  The transforms are the vector kernels wino_input and wino_output
+ * (cpu.h).
  */
 #include "cpu.h"
 
@@ -40,7 +42,7 @@ tiles(const PiConvGeometry *geo, int64_t *ty, int64_t *tx, int64_t *plane)
 	*plane = (*ty + 1) * *tx;
 }
 
-/* Scratch floats of a Winograd convolution: split sample, V and M panels, row offsets, a row. */
+/* Scratch floats of a Winograd convolution: split sample, V and M panels, row offsets. */
 int64_t
 pi_winograd_scratch_floats(const PiConvGeometry *geo, int vw)
 {
@@ -51,8 +53,7 @@ pi_winograd_scratch_floats(const PiConvGeometry *geo, int vw)
 
 	tiles(geo, &ty, &tx, &plane);
 	return pi_line_up(geo->c * 8 * plane) + pi_line_up(16 * geo->c * panel) +
-		pi_line_up(16 * geo->m * panel) + pi_line_up(2 * geo->c) +
-		pi_line_up(2 * tx + 2 + 2 * vw);
+		pi_line_up(16 * geo->m * panel) + pi_line_up(2 * geo->c);
 }
 
 /*
@@ -97,32 +98,30 @@ pi_winograd_pack(const float *w, int64_t m, int64_t c, int mr_max, float *dst)
 	}
 }
 
-/* A run of a panel's tiles along one tile row. */
-typedef struct Segment
-{
-	int64_t		ty,				/* tile row */
-				tx;				/* first tile in it */
-	int			lane,			/* first lane of the panel */
-				count;			/* tiles */
-} Segment;
-
-/* Splits tiles [t0, t0 + n) into runs along tile rows of tx tiles; returns how many. */
+/*
+ * Splits tiles [t0, t0 + n) into runs along tile rows of tx tiles, with
+ * where their outputs go in an output plane; returns how many.
+ */
 static int
-segments(int64_t t0, int n, int64_t tx, Segment *seg)
+tile_runs(const PiConvGeometry *geo, int64_t t0, int n, int64_t tx, PiWinoRun *run)
 {
-	int			nseg = 0;
+	int			nrun = 0;
 
 	for (int lane = 0; lane < n;)
 	{
-		int64_t		t = t0 + lane;
+		int64_t		t = t0 + lane,
+					oy = 2 * (t / tx),
+					ox = 2 * (t % tx);
+		PiWinoRun  *r = &run[nrun++];
 
-		seg[nseg].ty = t / tx;
-		seg[nseg].tx = t % tx;
-		seg[nseg].lane = lane;
-		seg[nseg].count = (int) (tx - t % tx < n - lane ? tx - t % tx : n - lane);
-		lane += seg[nseg++].count;
+		r->lane = lane;
+		r->count = (int) (tx - t % tx < n - lane ? tx - t % tx : n - lane);
+		r->rows = geo->oh - oy < 2 ? 1 : 2;
+		r->cols = (int) (geo->ow - ox < 2 * r->count ? geo->ow - ox : 2 * r->count);
+		r->out = oy * geo->ow + ox;
+		lane += r->count;
 	}
-	return nseg;
+	return nrun;
 }
 
 /* Conv2D over the batch by Winograd F(2x2, 3x3) (pi_winograd_fits). */
@@ -136,13 +135,14 @@ pi_winograd_run(const PiKernelArgs *a, const PiConvGeometry *geo)
 				tx,
 				split;
 	int64_t		nb = pi_row_blocks(geo->m, k->mr_max);
+	int64_t		plane = geo->oh * geo->ow;
 	float	   *src = a->scratch;
 	float	   *v,
 			   *mt;
 	int64_t    *kpack;
 	PiOp		act = a->epi ? a->epi->act : PI_OP_IDENTITY;
 	PiTileOut	o = {0};
-	Segment		seg[PI_CPU_MAX_PANEL];
+	PiWinoRun	run[PI_CPU_MAX_PANEL];
 
 	tiles(geo, &ty, &tx, &split);
 	v = src + pi_line_up(geo->c * 8 * split);
@@ -150,21 +150,23 @@ pi_winograd_run(const PiKernelArgs *a, const PiConvGeometry *geo)
 	kpack = (int64_t *) (mt + pi_line_up(16 * geo->m * panel));
 	for (int64_t ch = 0; ch < geo->c; ch++)
 		kpack[ch] = ch * panel;
-	o.ldr = geo->ow;
 	o.act = pi_tile_act(act) ? act : PI_OP_IDENTITY;
 	o.lo = act == PI_OP_CLIP ? a->epi->act_attrs.clip_min : 0.0f;
 	o.hi = act == PI_OP_CLIP ? a->epi->act_attrs.clip_max : 0.0f;
 	o.alpha = act == PI_OP_LEAKY_RELU ? a->epi->act_attrs.alpha : 0.0f;
 	for (int64_t s = 0; s < a->batch; s++)
 	{
+		float	   *y = a->out + s * geo->m * plane;
+
+		o.res = a->residual ? a->residual + s * geo->m * plane : NULL;
 		k->wino_split(src, ty, tx, a->in[0] + s * geo->c * geo->h * geo->w, geo->h, geo->w,
-					  at->pads[0], at->pads[1], geo->c, (float *) kpack + pi_line_up(2 * geo->c));
+					  at->pads[0], at->pads[1], geo->c);
 		for (int64_t t0 = 0; t0 < ty * tx; t0 += panel)
 		{
 			int			n = (int) (ty * tx - t0 < panel ? ty * tx - t0 : panel);
 			int			nv = n > k->vw ? 2 : 1;
 			int64_t		mrs = nv * k->vw;	/* floats per row of a product matrix */
-			int			nseg = segments(t0, n, tx, seg);
+			int			nrun = tile_runs(geo, t0, n, tx, run);
 
 			pi_check_interrupts();
 			k->wino_input(v, geo->c * panel, panel, src + t0, tx, split, 8 * split, geo->c, n);
@@ -179,27 +181,16 @@ pi_winograd_run(const PiKernelArgs *a, const PiConvGeometry *geo)
 								 v + xi * geo->c * panel, kpack, NULL, nv, n, NULL,
 								 mt + (xi * geo->m + m0) * mrs, NULL);
 				}
-			for (int i = 0; i < nseg; i++)
-			{
-				int64_t		oy = 2 * seg[i].ty,
-							ox = 2 * seg[i].tx;
-				int			out_rows = geo->oh - oy < 2 ? 1 : 2;
-				int64_t		cols = geo->ow - ox < 2 * seg[i].count ? geo->ow - ox : 2 * seg[i].count;
-				int64_t		plane = geo->oh * geo->ow;
-				int64_t		at_out = (s * geo->m * geo->oh + oy) * geo->ow + ox;
-
-				o.res = a->residual ? a->residual + at_out : NULL;
-				k->wino_output(a->out + at_out, geo->ow, plane, out_rows, cols, mt + seg[i].lane,
-							   geo->m * mrs, mrs, geo->m, seg[i].count,
-							   a->node->ninputs == 3 ? a->in[2] : NULL, &o);
-				for (int64_t m = 0; m < geo->m && !pi_tile_act(act); m++)
-					for (int r = 0; r < out_rows; r++)
+			k->wino_output(y, plane, geo->ow, run, nrun, mt, geo->m * mrs, mrs, geo->m, n,
+						   a->node->ninputs == 3 ? a->in[2] : NULL, &o);
+			for (int64_t m = 0; m < geo->m && !pi_tile_act(act); m++)
+				for (int i = 0; i < nrun; i++)
+					for (int r = 0; r < run[i].rows; r++)
 					{
-						float	   *y = a->out + at_out + m * plane + r * geo->ow;
+						float	   *yr = y + m * plane + run[i].out + r * geo->ow;
 
-						pi_unary_apply(act, &a->epi->act_attrs, y, y, cols);
+						pi_unary_apply(act, &a->epi->act_attrs, yr, yr, run[i].cols);
 					}
-			}
 		}
 	}
 }

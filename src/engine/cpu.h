@@ -37,6 +37,21 @@ typedef struct PiTileOut
 				alpha;
 } PiTileOut;
 
+/*
+ * A run of a Winograd panel's tiles along one tile row, and where its
+ * outputs go: lanes [lane, lane + count) of the panel give the first cols
+ * outputs (at most 2 count) of rows rows (1 or 2) starting at offset out of
+ * each output channel's plane, rows ldy apart.
+ */
+typedef struct PiWinoRun
+{
+	int			lane;
+	int			count;
+	int			rows;
+	int			cols;
+	int64_t		out;
+} PiWinoRun;
+
 typedef struct PiCpuKernels
 {
 	const char *name;			/* "avx512", "avx2" or "generic" */
@@ -55,6 +70,9 @@ typedef struct PiCpuKernels
 	void		(*gemm_tile) (const float *w, int mr, int64_t kdim,
 							  const float *b, const int64_t *boff, const uint32_t *kmask,
 							  int nv, int n, const float *bias, float *t, const PiTileOut *out);
+
+	/* d[k * mr + i] = x[i * ldx + k] for i < mr, k < kdim: rows packed column by column */
+	void		(*pack_rows) (float *d, const float *x, int64_t ldx, int mr, int64_t kdim);
 
 	/* col[k * ldc + lane + l] = src[off[k] + l] for k < kdim, l < n */
 	void		(*gather_rows) (float *col, int64_t ldc, int lane, const float *src,
@@ -90,27 +108,26 @@ typedef struct PiCpuKernels
 	 * padded input split into 8 planes, phase floats apart (column c of row
 	 * r of tile l's 4x4 patch at src + ((r % 2) * 4 + c) * phase + (r / 2) *
 	 * pitch + l), V = B^T d B to v[xi * vstride + l]; the output transform
-	 * of n tiles along a row, mt[xi * mstride + l], plus the channel's bias
-	 * (bias may be NULL), through o's residual and activation (o->y
-	 * unused), to the first cols floats of rows y and y + ldy (rows of
-	 * them).
+	 * of a panel of n tiles, mt[xi * mstride + l], plus the channel's bias
+	 * (bias may be NULL), through o's residual and activation (o->y and
+	 * o->ldr unused; the residual at the outputs' offsets from o->res), to
+	 * each of the nrun runs' outputs in y + ch * y_ch.
 	 */
 	/*
 	 * The 8 planes of each channel that wino_input reads: channels planes
 	 * of h x w padded by top rows and left columns to 2 ty + 2 rows of 2 tx
 	 * + 2 floats (zeros past the input), plane (r % 2) * 4 + c ((ty + 1) x
 	 * tx floats, 8 per channel) holding padded row 2 y + r % 2, column 2 x +
-	 * c at [y][x]; row is scratch of 2 tx + 2 + 2 vw floats.
+	 * c at [y][x].
 	 */
 	void		(*wino_split) (float *dst, int64_t ty, int64_t tx, const float *x, int64_t h,
-							   int64_t w, int64_t top, int64_t left, int64_t channels,
-							   float *row);
+							   int64_t w, int64_t top, int64_t left, int64_t channels);
 	void		(*wino_input) (float *v, int64_t vstride, int64_t v_ch, const float *src,
 							   int64_t pitch, int64_t phase, int64_t src_ch, int64_t channels,
 							   int n);
-	void		(*wino_output) (float *y, int64_t ldy, int64_t y_ch, int rows, int64_t cols,
-								const float *mt, int64_t mstride, int64_t m_ch, int64_t channels,
-								int n, const float *bias, const PiTileOut *o);
+	void		(*wino_output) (float *y, int64_t y_ch, int64_t ldy, const PiWinoRun *run,
+								int nrun, const float *mt, int64_t mstride, int64_t m_ch,
+								int64_t channels, int n, const float *bias, const PiTileOut *o);
 
 	/*
 	 * The row kernels of window ops read input l of tap t at src + off[t] +

@@ -148,6 +148,43 @@ gemm_tile(const float *w, int mr, int64_t kdim, const float *b, const int64_t *b
 	}
 }
 
+/*
+ * d[k * mr + i] = x[i * ldx + k] for rows i < mr and k < kdim (cpu.h): VW
+ * rows by VW columns at a time, transposed in registers by log2(VW) rounds
+ * of interleaving row j with row j + VW / 2.
+ */
+PI_TARGET static void
+pack_rows(float *d, const float *x, int64_t ldx, int mr, int64_t kdim)
+{
+	for (int g = 0; g < mr; g += VW)
+	{
+		int			rows = mr - g < VW ? mr - g : VW;
+
+		for (int64_t k0 = 0; k0 < kdim; k0 += VW)
+		{
+			int64_t		n = kdim - k0 < VW ? kdim - k0 : VW;
+			vf			t[VW],
+						u[VW];
+
+#pragma GCC unroll 16
+			for (int i = 0; i < VW; i++)
+				t[i] = i < rows ? load_part(x + (g + i) * ldx + k0, n) : vzero();
+#pragma GCC unroll 4
+			for (int round = 1; round < VW; round *= 2)
+			{
+#pragma GCC unroll 8
+				for (int j = 0; j < VW / 2; j++)
+					vinterleave(t[j], t[j + VW / 2], &u[2 * j], &u[2 * j + 1]);
+#pragma GCC unroll 16
+				for (int i = 0; i < VW; i++)
+					t[i] = u[i];
+			}
+			for (int64_t k = 0; k < n; k++)
+				store_part(d + (k0 + k) * mr + g, t[k], rows);
+		}
+	}
+}
+
 /* Copies n floats from src + off[k] to row k of col at lane, for every k (cpu.h). */
 PI_TARGET static void
 gather_rows(float *col, int64_t ldc, int lane, const float *src, const int64_t *off,
@@ -328,6 +365,34 @@ split_phases(float *dst, int64_t rows, int64_t pitch, const float *x, int64_t h,
 			}
 		return;
 	}
+	/*
+	 * Rows of half a vector, even in number: 8 rows at a time, 4 rows of
+	 * each phase as one full vector (the even and odd lanes of pairs of
+	 * vectors are, by quarters, alternately of even and odd rows).
+	 */
+	if (2 * w == VW && h % 2 == 0 && pitch == VW / 4 && rows == h / 2)
+	{
+		for (int64_t ch = 0; ch < channels; ch++, x += h * w, dst += 4 * phase)
+			for (int64_t iy = 0; iy < h; iy += 8)
+			{
+				vf			a = vload(x + iy * w),
+							b = iy + 4 <= h ? vload(x + (iy + 2) * w) : vload_n(x + (iy + 2) * w, (int) ((h - iy - 2) * w)),
+							c = iy + 6 <= h ? vload(x + (iy + 4) * w) : vload_n(x + (iy + 4) * w, (int) (iy + 4 < h ? (h - iy - 4) * w : 0)),
+							d = iy + 8 <= h ? vload(x + (iy + 6) * w) : vload_n(x + (iy + 6) * w, (int) (iy + 6 < h ? (h - iy - 6) * w : 0)),
+							e1 = veven(a, b),
+							e2 = veven(c, d),
+							o1 = vodd(a, b),
+							o2 = vodd(c, d);
+				float	   *o = dst + (iy / 2) * pitch;
+				int64_t		m = (h - iy) / 2 * pitch;
+
+				store_part(o, veven4(e1, e2), m);
+				store_part(o + phase, veven4(o1, o2), m);
+				store_part(o + 2 * phase, vodd4(e1, e2), m);
+				store_part(o + 3 * phase, vodd4(o1, o2), m);
+			}
+		return;
+	}
 	for (int64_t ch = 0; ch < channels; ch++)
 		for (int64_t iy = 0; iy < h; iy++)
 		{
@@ -347,46 +412,60 @@ split_phases(float *dst, int64_t rows, int64_t pitch, const float *x, int64_t h,
 }
 
 /*
+ * Loads the floats of row [col0, col0 + VW) that lie in [0, w), the other
+ * lanes 0 (nothing outside the row is read).
+ */
+PI_TARGET static inline vf
+load_in_row(const float *row, int64_t col0, int64_t w)
+{
+	int64_t		lo = col0 < 0 ? -col0 : 0,
+				hi = w - col0 < VW ? w - col0 : VW;
+
+	if (lo >= hi)
+		return vzero();
+	if (lo == 0 && hi == VW)
+		return vload(row + col0);
+	return vload_bits(row + col0, (uint32_t) (((1ull << (hi - lo)) - 1) << lo));
+}
+
+/*
  * Splits channels planes of h x w for Winograd F(2x2, 3x3) (cpu.h): the
  * plane padded by top rows and left columns (zeros elsewhere) to 2 ty + 2
  * rows of 2 tx + 2, then split into 8 planes of ty + 1 rows of tx per
  * channel, plane (r % 2) * 4 + c holding padded row 2 y + r % 2, column 2 x
- * + c at [y][x].  row is scratch of 2 tx + 2 + 2 VW floats.
+ * + c at [y][x].  Each pair of vectors of a padded row is loaded from the
+ * input directly (masked where it leaves the row) and split into its even
+ * and odd lanes.
  */
 PI_TARGET static void
 wino_split(float *dst, int64_t ty, int64_t tx, const float *x, int64_t h, int64_t w,
-		   int64_t top, int64_t left, int64_t channels, float *row)
+		   int64_t top, int64_t left, int64_t channels)
 {
 	int64_t		plane = (ty + 1) * tx;
-	int64_t		width = 2 * tx + 2;
 
-	for (int64_t q = 0; q < width + 2 * VW; q += VW)
-		vstore(row + q, vzero());
 	for (int64_t ch = 0; ch < channels; ch++, x += h * w, dst += 8 * plane)
 		for (int64_t pr = 0; pr < 2 * ty + 2; pr++)
 		{
 			int64_t		iy = pr - top;
 			float	   *d = dst + (pr & 1) * 4 * plane + (pr >> 1) * tx;
-			int64_t		n = w < width - left ? w : width - left;
 
-			if (iy < 0 || iy >= h || n <= 0)
+			if (iy < 0 || iy >= h)
 			{
 				for (int c = 0; c < 4; c++)
 					for (int64_t q = 0; q < tx; q += VW)
 						store_part(d + c * plane + q, vzero(), tx - q);
 				continue;
 			}
-			/* the padded row (columns past it stay 0 from the start: only w read) */
-			for (int64_t q = 0; q < n; q += VW)
-				store_part(row + left + q, load_part(x + iy * w + q, n - q), n - q);
-			for (int c = 0; c < 4; c++)
+			/* padded column 2 q + cc is input column 2 q + cc - left */
+			for (int cc = 0; cc < 4; cc += 2)
 				for (int64_t q = 0; q < tx; q += VW)
 				{
-					const float *s = row + (c & 2) + 2 * q;
-					vf			a = vload(s),
-								b = vload(s + VW);
+					int64_t		col = 2 * q + cc - left;
+					vf			a = load_in_row(x + iy * w, col, w),
+								b = load_in_row(x + iy * w, col + VW, w);
 
-					store_part(d + c * plane + q, (c & 1) ? vodd(a, b) : veven(a, b), tx - q);
+					store_part(d + cc * plane + q, veven(a, b), tx - q);
+					store_part(d + (cc + 1) * plane + q, vodd(a, b), tx - q);
 				}
 		}
 }
@@ -449,17 +528,50 @@ wino_input(float *v, int64_t vstride, int64_t v_ch, const float *src, int64_t pi
 }
 
 /*
- * Winograd F(2x2, 3x3) output transform of n tiles along a row, for
- * channels output channels: Y = A^T M A of the products at mt[ch * m_ch +
- * xi * mstride + l], plus bias[ch] (bias may be NULL), then o's residual
- * (o->res + ch * y_ch, rows o->ldr apart) and activation, written to the
- * first cols outputs of rows y + ch * y_ch and that + ldy (rows: 1 or 2)
- * (cpu.h).
+ * Writes positions [p0, p0 + cnt) of the 2 VW interleaved outputs out[0],
+ * out[1] of one output row to y + at (position p0 there), adding res + at
+ * first when res is set, through o's activation: a masked store per vector
+ * at a base shifted so that each lane lands on its own output.
+ */
+PI_TARGET static inline void
+wino_store(float *y, const float *res, int64_t at, const vf *out, int p0, int cnt,
+		   const PiTileOut *o)
+{
+	for (int h = 0; h < 2; h++)
+	{
+		int			lo = p0 > h * VW ? p0 : h * VW,
+					hi = p0 + cnt < (h + 1) * VW ? p0 + cnt : (h + 1) * VW;
+		int64_t		base = at + h * VW - p0;
+		vf			v = out[h];
+		uint32_t	bits;
+
+		if (lo >= hi)
+			continue;
+		if (hi - lo == VW)
+		{
+			if (res != NULL)
+				v = vadd(v, vload(res + base));
+			vstore(y + base, tile_act(v, o));
+			continue;
+		}
+		bits = (uint32_t) (((1ull << (hi - lo)) - 1) << (lo - h * VW));
+		if (res != NULL)
+			v = vadd(v, vload_bits(res + base, bits));
+		vstore_bits(y + base, tile_act(v, o), bits);
+	}
+}
+
+/*
+ * Winograd F(2x2, 3x3) output transform of a panel of n tiles, for
+ * channels output channels (cpu.h): Y = A^T M A of the products at mt[ch *
+ * m_ch + xi * mstride + l], plus bias[ch] (bias may be NULL), computed a
+ * vector of tiles at a time whatever tile rows its lanes span, then each
+ * run's outputs through o's residual and activation to its rows.
  */
 PI_TARGET static void
-wino_output(float *y, int64_t ldy, int64_t y_ch, int rows, int64_t cols, const float *mt,
-			int64_t mstride, int64_t m_ch, int64_t channels, int n, const float *bias,
-			const PiTileOut *o)
+wino_output(float *y, int64_t y_ch, int64_t ldy, const PiWinoRun *run, int nrun,
+			const float *mt, int64_t mstride, int64_t m_ch, int64_t channels, int n,
+			const float *bias, const PiTileOut *o)
 {
 	for (int64_t ch = 0; ch < channels; ch++, mt += m_ch, y += y_ch)
 	{
@@ -470,7 +582,7 @@ wino_output(float *y, int64_t ldy, int64_t y_ch, int rows, int64_t cols, const f
 		{
 			int			m = n - l < VW ? n - l : VW;
 			vf			s[2][4],
-						out[2];
+						out[2][2];
 
 			for (int c = 0; c < 4; c++)
 			{
@@ -482,21 +594,18 @@ wino_output(float *y, int64_t ldy, int64_t y_ch, int rows, int64_t cols, const f
 				s[0][c] = m0 + m1 + m2;
 				s[1][c] = m1 - m2 - m3;
 			}
-			for (int r = 0; r < rows; r++)
-			{
-				int64_t		left = cols - 2 * l;
-
+			for (int r = 0; r < 2; r++)
 				vinterleave(s[r][0] + s[r][1] + s[r][2] + b, s[r][1] - s[r][2] - s[r][3] + b,
-							&out[0], &out[1]);
-				for (int h = 0; h < 2 && left - h * VW > 0; h++)
-				{
-					vf			v = out[h];
-					int64_t		cnt = left - h * VW;
+							&out[r][0], &out[r][1]);
+			for (int i = 0; i < nrun; i++)
+			{
+				int			a = run[i].lane > l ? run[i].lane : l,
+							e = run[i].lane + run[i].count < l + m ? run[i].lane + run[i].count : l + m,
+							c0 = 2 * (a - run[i].lane),
+							cnt = 2 * (e - a) < run[i].cols - c0 ? 2 * (e - a) : run[i].cols - c0;
 
-					if (res != NULL)
-						v = vadd(v, load_part(res + r * o->ldr + 2 * l + h * VW, cnt));
-					store_part(y + r * ldy + 2 * l + h * VW, tile_act(v, o), cnt);
-				}
+				for (int r = 0; r < run[i].rows && cnt > 0; r++)
+					wino_store(y, res, run[i].out + r * ldy + c0, out[r], 2 * (a - l), cnt, o);
 			}
 		}
 	}
@@ -863,6 +972,7 @@ const PiCpuKernels PI_CPU_TABLE = {
 	.mr_max = MR_MAX,
 	.gemm_tile = gemm_tile,
 	.gather_rows = gather_rows,
+	.pack_rows = pack_rows,
 	.fill_plane = fill_plane,
 	.split_phases = split_phases,
 	.wino_split = wino_split,

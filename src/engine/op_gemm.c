@@ -173,17 +173,9 @@ tiles_gemm(const PiKernelArgs *a, const float *x, int64_t rows, int64_t kdim, in
 		{
 			int64_t		m0;
 			int			mr;
-			float	   *d;
 
 			pi_row_block(count, nb, b, &m0, &mr);
-			d = xp + m0 * kdim;
-			for (int i = 0; i < mr; i++)
-			{
-				const float *row = x + (r0 + m0 + i) * kdim;
-
-				for (int64_t kk = 0; kk < kdim; kk++)
-					d[kk * mr + i] = row[kk];
-			}
+			k->pack_rows(xp + m0 * kdim, x + (r0 + m0) * kdim, kdim, mr, kdim);
 		}
 		for (int64_t p = 0; p < npan; p++)
 		{

@@ -10,10 +10,12 @@
  * vf is a vector of VW floats; the *_n forms touch only the first n lanes
  * (0 <= n <= VW) and read nothing past them (vkeep_n zeroes the others,
  * vload_fill fills them with a value); vload_bits reads only the lanes
- * whose bit is set (the others are 0), wherever the rest points.  vhmax is
+ * whose bit is set (the others are 0), wherever the rest points, and
+ * vstore_bits writes only those.  vhmax is
  * the largest lane (whether a NaN lane shows is unspecified); vmax_nan is
  * NaN-propagating; veven(a, b) is the even lanes of a followed by those of
- * b, vodd(a, b) their odd lanes so; vinterleave the lanes of a and b in turn.
+ * b, vodd(a, b) their odd lanes so, veven4 and vodd4 the same of quarters
+ * of a vector; vinterleave the lanes of a and b in turn.
  */
 #ifndef PI_SIMD_H
 #define PI_SIMD_H
@@ -42,6 +44,7 @@ PI_TARGET static inline vf vload_n(const float *p, int n) { return _mm512_maskz_
 PI_TARGET static inline vf vload_bits(const float *p, uint32_t bits) { return _mm512_maskz_loadu_ps((__mmask16) bits, p); }
 PI_TARGET static inline void vstore(float *p, vf v) { _mm512_storeu_ps(p, v); }
 PI_TARGET static inline void vstore_n(float *p, vf v, int n) { _mm512_mask_storeu_ps(p, lanes(n), v); }
+PI_TARGET static inline void vstore_bits(float *p, vf v, uint32_t bits) { _mm512_mask_storeu_ps(p, (__mmask16) bits, v); }
 PI_TARGET static inline vf vkeep_n(vf v, int n) { return _mm512_maskz_mov_ps(lanes(n), v); }
 PI_TARGET static inline vf vload_fill(const float *p, int n, float fill) { return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), lanes(n), p); }
 PI_TARGET static inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
@@ -68,6 +71,12 @@ vodd(vf a, vf b)
 	return _mm512_permutex2var_ps(a, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23,
 													   25, 27, 29, 31), b);
 }
+
+/* the even quarters of a then b */
+PI_TARGET static inline vf veven4(vf a, vf b) { return _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)); }
+
+/* the odd quarters of a then b */
+PI_TARGET static inline vf vodd4(vf a, vf b) { return _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)); }
 
 /* a and b interleaved (a0 b0 a1 b1 ...): the first VW lanes in *lo, the rest in *hi */
 PI_TARGET static inline void
@@ -120,13 +129,16 @@ PI_TARGET static inline vf vset1(float x) { return _mm256_set1_ps(x); }
 PI_TARGET static inline vf vload(const float *p) { return _mm256_loadu_ps(p); }
 PI_TARGET static inline vf vload_n(const float *p, int n) { return _mm256_maskload_ps(p, lanes(n)); }
 
-PI_TARGET static inline vf
-vload_bits(const float *p, uint32_t bits)
+/* the lanes whose bit is set, as a maskload/maskstore mask */
+PI_TARGET static inline __m256i
+bit_lanes(uint32_t bits)
 {
 	__m256i		bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
 
-	return _mm256_maskload_ps(p, _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(bits), bit), bit));
+	return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(bits), bit), bit);
 }
+PI_TARGET static inline vf vload_bits(const float *p, uint32_t bits) { return _mm256_maskload_ps(p, bit_lanes(bits)); }
+PI_TARGET static inline void vstore_bits(float *p, vf v, uint32_t bits) { _mm256_maskstore_ps(p, bit_lanes(bits), v); }
 PI_TARGET static inline void vstore(float *p, vf v) { _mm256_storeu_ps(p, v); }
 PI_TARGET static inline void vstore_n(float *p, vf v, int n) { _mm256_maskstore_ps(p, lanes(n), v); }
 PI_TARGET static inline vf vkeep_n(vf v, int n) { return _mm256_and_ps(v, _mm256_castsi256_ps(lanes(n))); }
@@ -171,6 +183,22 @@ vodd(vf a, vf b)
 	__m256		t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
 
 	return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+PI_TARGET static inline vf
+veven4(vf a, vf b)
+{
+	__m256d		t = _mm256_unpacklo_pd(_mm256_castps_pd(a), _mm256_castps_pd(b));
+
+	return _mm256_castpd_ps(_mm256_permute4x64_pd(t, _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+PI_TARGET static inline vf
+vodd4(vf a, vf b)
+{
+	__m256d		t = _mm256_unpackhi_pd(_mm256_castps_pd(a), _mm256_castps_pd(b));
+
+	return _mm256_castpd_ps(_mm256_permute4x64_pd(t, _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
 PI_TARGET static inline void
@@ -267,6 +295,14 @@ vstore_n(float *p, vf v, int n)
 		p[i] = v[i];
 }
 
+static inline void
+vstore_bits(float *p, vf v, uint32_t bits)
+{
+	for (int i = 0; i < VW; i++)
+		if (bits & (1u << i))
+			p[i] = v[i];
+}
+
 static inline vf
 vload_fill(const float *p, int n, float fill)
 {
@@ -317,6 +353,9 @@ vodd(vf a, vf b)
 {
 	return (vf) {a[1], a[3], b[1], b[3]};
 }
+
+static inline vf veven4(vf a, vf b) { return veven(a, b); }
+static inline vf vodd4(vf a, vf b) { return vodd(a, b); }
 
 static inline void
 vinterleave(vf a, vf b, vf *lo, vf *hi)
