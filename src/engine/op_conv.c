@@ -300,39 +300,55 @@ phase_taps(const PiAttrs *at, const ConvPlan *p, int64_t c, int64_t *off)
 }
 
 /*
+ * The outputs o < n whose tap lands inside the input, o * stride + d in
+ * [0, size): [*lo, *hi), a run since the position grows with o.
+ */
+static void
+inside_run(int64_t n, int64_t stride, int64_t d, int64_t size, int64_t *lo, int64_t *hi)
+{
+	*lo = 0;
+	while (*lo < n && *lo * stride + d < 0)
+		(*lo)++;
+	*hi = *lo;
+	while (*hi < n && *hi * stride + d < size)
+		(*hi)++;
+}
+
+/*
  * Masked plans: masks[v * taps + t] has bit l set where output v * vw + l
- * of the output plane exists and tap t of it falls inside the input.
+ * of the output plane exists and tap t of it falls inside the input; each
+ * tap's outputs inside are a rectangle, set a row's run of bits at a time.
  */
 static void
 tap_masks(const PiAttrs *at, const ConvPlan *p, int vw, uint32_t *masks)
 {
-	int64_t		plane = p->geo.oh * p->geo.ow;
-	int64_t		nvec = (plane + vw - 1) / vw;
+	int64_t		ow = p->geo.ow;
+	int64_t		taps = p->geo.taps;
+	int64_t		nvec = (p->geo.oh * ow + vw - 1) / vw;
 
-	memset(masks, 0, nvec * p->geo.taps * sizeof(uint32_t));
+	memset(masks, 0, nvec * taps * sizeof(uint32_t));
 	for (int ki = 0; ki < at->kernel[0]; ki++)
 		for (int kj = 0; kj < at->kernel[1]; kj++)
 		{
 			uint32_t   *m = masks + ki * at->kernel[1] + kj;
-			int			l = 0;			/* output q is lane l of *m's vector */
+			int64_t		y0,
+						y1,
+						x0,
+						x1;
 
-			for (int64_t oy = 0; oy < p->geo.oh; oy++)
-			{
-				int64_t		iy = oy * at->strides[0] + (int64_t) ki * at->dilations[0] - at->pads[0];
-
-				for (int64_t ox = 0; ox < p->geo.ow; ox++)
+			inside_run(p->geo.oh, at->strides[0],
+					   (int64_t) ki * at->dilations[0] - at->pads[0], p->geo.h, &y0, &y1);
+			inside_run(ow, at->strides[1],
+					   (int64_t) kj * at->dilations[1] - at->pads[1], p->geo.w, &x0, &x1);
+			for (int64_t oy = y0; oy < y1; oy++)
+				for (int64_t q = oy * ow + x0, e = oy * ow + x1; q < e;)
 				{
-					int64_t		ix = ox * at->strides[1] + (int64_t) kj * at->dilations[1] - at->pads[1];
+					int64_t		v = q / vw,
+								end = (v + 1) * vw < e ? (v + 1) * vw : e;
 
-					if (iy >= 0 && iy < p->geo.h && ix >= 0 && ix < p->geo.w)
-						*m |= 1u << l;
-					if (++l == vw)
-					{
-						l = 0;
-						m += p->geo.taps;
-					}
+					m[v * taps] |= (uint32_t) (((1ull << (end - q)) - 1) << (q - v * vw));
+					q = end;
 				}
-			}
 		}
 }
 
