@@ -364,7 +364,8 @@ conv_panel(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k, int6
 		   const int64_t *out, int nseg)
 {
 	int64_t		plane = p->geo.oh * p->geo.ow;
-	int64_t		nb = pi_row_blocks(p->geo.mg, k->mr_max);
+	int64_t		mg = p->geo.mg;	/* a local: the tile calls cannot change it */
+	int64_t		nb = pi_row_blocks(mg, k->mr_max);
 	float	   *t = a->scratch + p->at_tile;
 	int			nv = n > k->vw ? 2 : 1;
 	PiOp		act = a->epi ? a->epi->act : PI_OP_IDENTITY;
@@ -387,8 +388,8 @@ conv_panel(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k, int6
 		int64_t		m0;
 		int			mr;
 
-		pi_row_block(p->geo.mg, nb, blk, &m0, &mr);
-		m0 += g * p->geo.mg;
+		pi_row_block(mg, nb, blk, &m0, &mr);
+		m0 += g * mg;
 		if (direct)
 		{
 			o.y = a->out + out[0] + m0 * plane + lane[0];
