@@ -138,23 +138,25 @@ TEST_COMMON = test/common/test_files.c
 TEST_MNIST = test/common/test_mnist.c
 # The counted "ok:"/"FAIL:" checks of test_engine, test_gpu and test_gpu_logic.
 TEST_CHECK = test/common/test_check.c
+# Rows through a model, a failed check when they cannot run (the engine's tests).
+TEST_RUN = test/common/test_run.c
 # The fuzz builds' sanitizer defaults and the drivers' pseudo-random numbers.
 FUZZ_COMMON = test/fuzz/fuzz_common.c
 
-test/engine/test_engine: test/engine/test_engine.c $(TEST_CHECK) $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_engine.c $(TEST_CHECK) $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+test/engine/test_engine: test/engine/test_engine.c $(TEST_CHECK) $(TEST_RUN) $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_engine.c $(TEST_CHECK) $(TEST_RUN) $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
 test/engine/test_precision: test/engine/test_precision.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_precision.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) -lcjson -lz $(BLAS_LIBS) -lm
 
-test/engine/test_int8_conv: test/engine/test_int8_conv.c $(TEST_CHECK) $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_int8_conv.c $(TEST_CHECK) $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+test/engine/test_int8_conv: test/engine/test_int8_conv.c $(TEST_CHECK) $(TEST_RUN) $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_int8_conv.c $(TEST_CHECK) $(TEST_RUN) $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
-test/engine/test_quantize: test/engine/test_quantize.c $(TEST_CHECK) $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_quantize.c $(TEST_CHECK) $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
+test/engine/test_quantize: test/engine/test_quantize.c $(TEST_CHECK) $(TEST_RUN) $(TEST_COMMON) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_quantize.c $(TEST_CHECK) $(TEST_RUN) $(TEST_COMMON) $(ENGINE_SRCS) -lcjson $(BLAS_LIBS) -lm
 
-test/engine/test_int8: test/engine/test_int8.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
-	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_int8.c $(TEST_CHECK) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) -lcjson -lz $(BLAS_LIBS) -lm
+test/engine/test_int8: test/engine/test_int8.c $(TEST_CHECK) $(TEST_RUN) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
+	$(CC) $(ENGINE_TEST_CFLAGS) -o $@ test/engine/test_int8.c $(TEST_CHECK) $(TEST_RUN) $(TEST_COMMON) $(TEST_MNIST) $(ENGINE_SRCS) -lcjson -lz $(BLAS_LIBS) -lm
 
 test/fuzz/fuzz_model: test/fuzz/fuzz_model.c test/fuzz/driver.c test/fuzz/driver_common.c $(FUZZ_COMMON) test/fuzz/fuzz_common.h test/fuzz/driver_common.h test/fuzz/fuzz_model.h $(ENGINE_SRCS) include/*.h src/ir/*.h src/engine/*.h
 	$(CC) $(ENGINE_TEST_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all \

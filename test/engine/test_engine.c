@@ -17,6 +17,7 @@
 #include "pi_engine.h"
 #include "pi_format.h"
 #include "test_check.h"
+#include "test_run.h"
 #include "test_files.h"
 
 
@@ -900,25 +901,6 @@ load_model(const char *what, const char *json, const char *header, const float *
 	return m;
 }
 
-/* Runs a one-input model on rows of x, fused or not; the output is copied to y. */
-static bool
-run_model(const PiModel *m, const float *x, int64_t rows, bool fused, float *y)
-{
-	PiError		err = {0};
-	PiExecutor *ex = pi_executor_new(m, rows, &err);
-	bool		ok;
-
-	if (ex == NULL)
-		return false;
-	pi_executor_set_fusion(ex, fused);
-	memcpy(pi_executor_input(ex, 0), x, sizeof(float) * rows * pi_value_row_elems(&m->values[m->inputs[0]]));
-	ok = pi_executor_run(ex, rows, &err) == PI_OK;
-	if (ok)
-		memcpy(y, pi_executor_output(ex, 0), sizeof(float) * rows * pi_value_row_elems(&m->values[m->outputs[0]]));
-	pi_executor_free(ex);
-	return ok;
-}
-
 /*
  * NaN goes through Relu, HardSigmoid, Clip and MaxPool as in PyTorch (a
  * window or element with NaN gives NaN), fused into a convolution's
@@ -936,7 +918,7 @@ test_nan(void)
 	m = load_model("Relu", "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"shape\":[-1,4]}],"
 				   "\"outputs\":[\"y\"],\"nodes\":[{\"name\":\"y\",\"op\":\"Relu\",\"inputs\":[\"x\"]}]}",
 				   "{}", NULL, 0);
-	if (m != NULL && run_model(m, (float[]) {NAN, -1, 2, -NAN}, 1, true, y))
+	if (m != NULL && test_run_rows(m, (float[]) {NAN, -1, 2, -NAN}, 1, true, y))
 		check(isnan(y[0]) && y[1] == 0.0f && y[2] == 2.0f && isnan(y[3]),
 			  "Relu keeps NaN: %g %g %g %g", y[0], y[1], y[2], y[3]);
 	pi_model_free(m);
@@ -944,7 +926,7 @@ test_nan(void)
 	m = load_model("HardSigmoid", "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"shape\":[-1,4]}],"
 				   "\"outputs\":[\"y\"],\"nodes\":[{\"name\":\"y\",\"op\":\"HardSigmoid\",\"inputs\":[\"x\"]}]}",
 				   "{}", NULL, 0);
-	if (m != NULL && run_model(m, (float[]) {NAN, -10, 0, 10}, 1, true, y))
+	if (m != NULL && test_run_rows(m, (float[]) {NAN, -10, 0, 10}, 1, true, y))
 		check(isnan(y[0]) && y[1] == 0.0f && y[2] == 0.5f && y[3] == 1.0f,
 			  "HardSigmoid keeps NaN: %g %g %g %g", y[0], y[1], y[2], y[3]);
 	pi_model_free(m);
@@ -952,7 +934,7 @@ test_nan(void)
 	m = load_model("ArgMax", "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"shape\":[-1,4]}],"
 				   "\"outputs\":[\"y\"],\"nodes\":[{\"name\":\"y\",\"op\":\"ArgMax\",\"inputs\":[\"x\"],"
 				   "\"attrs\":{\"axis\":1,\"keepdims\":0}}]}", "{}", NULL, 0);
-	if (m != NULL && run_model(m, (float[]) {1, NAN, 3, NAN, NAN, 5, 6, 7, 1, 3, 2, 3}, 3, true, y))
+	if (m != NULL && test_run_rows(m, (float[]) {1, NAN, 3, NAN, NAN, 5, 6, 7, 1, 3, 2, 3}, 3, true, y))
 		check(y[0] == 1.0f && y[1] == 0.0f && y[2] == 1.0f,
 			  "ArgMax takes the first NaN, else the first maximum: %g %g %g", y[0], y[1], y[2]);
 	pi_model_free(m);
@@ -963,7 +945,7 @@ test_nan(void)
 	m = load_model("MaxPool2D", "{\"format\":\"pg_infer\",\"version\":1,\"inputs\":[{\"name\":\"x\",\"shape\":[-1,1,4,4]}],"
 				   "\"outputs\":[\"y\"],\"nodes\":[{\"name\":\"y\",\"op\":\"MaxPool2D\",\"inputs\":[\"x\"],"
 				   "\"attrs\":{\"kernel_shape\":[2,2],\"strides\":[2,2]}}]}", "{}", NULL, 0);
-	if (m != NULL && run_model(m, x, 1, true, y))
+	if (m != NULL && test_run_rows(m, x, 1, true, y))
 		check(isnan(y[0]) && !isnan(y[1]) && !isnan(y[2]) && !isnan(y[3]),
 			  "MaxPool2D: the window with NaN gives NaN, the others not: %g %g %g %g", y[0], y[1], y[2], y[3]);
 	pi_model_free(m);
@@ -982,7 +964,7 @@ test_nan(void)
 		{
 			int			nans = 0;
 
-			if (!run_model(m, x, 1, fused, y))
+			if (!test_run_rows(m, x, 1, fused, y))
 				continue;
 			for (int i = 0; i < 16; i++)
 				nans += isnan(y[i]) == ((i / 4) <= 2 && (i % 4) <= 2);
@@ -1042,7 +1024,7 @@ test_vector_math(void)
 		double		worst = 0.0;
 		bool		nan_ok = false;
 
-		if (m == NULL || !run_model(m, vals, 1, true, y))
+		if (m == NULL || !test_run_rows(m, vals, 1, true, y))
 		{
 			check(false, "%s over special values runs", ops[i]);
 			pi_model_free(m);
@@ -1078,7 +1060,7 @@ test_vector_math(void)
 			for (int j = 0; j < len; j++)
 				x[r * len + j] = r == 0 ? (float) (j % 7) - 3.0f :
 					r == 1 ? (j == 0 ? -INFINITY : 1000.0f - (float) j) : (j == 1 ? NAN : 0.0f);
-		if (m == NULL || !run_model(m, x, 3, true, y))
+		if (m == NULL || !test_run_rows(m, x, 3, true, y))
 		{
 			check(false, "Softmax over rows of %d runs", len);
 			pi_model_free(m);

@@ -20,6 +20,7 @@
 #include "pi_engine.h"
 #include "pi_format.h"
 #include "test_check.h"
+#include "test_run.h"
 #include "test_files.h"
 #include "test_mnist.h"
 
@@ -80,30 +81,6 @@ dense_model(int64_t kdim, int64_t mdim, const float *w, const float *b, const ch
 	return m;
 }
 
-/* Runs rows of x through a one-input model into y; false with a failed check when it cannot. */
-static bool
-run(const PiModel *m, const float *x, int64_t rows, bool fused, float *y)
-{
-	PiError		err = {0};
-	PiExecutor *ex = pi_executor_new(m, rows, &err);
-	bool		ok;
-
-	if (ex == NULL)
-	{
-		check(false, "executor: %s", err.message);
-		return false;
-	}
-	pi_executor_set_fusion(ex, fused);
-	memcpy(pi_executor_input(ex, 0), x, sizeof(float) * rows * pi_value_row_elems(&m->values[m->inputs[0]]));
-	ok = pi_executor_run(ex, rows, &err) == PI_OK;
-	if (ok)
-		memcpy(y, pi_executor_output(ex, 0), sizeof(float) * rows * pi_value_row_elems(&m->values[m->outputs[0]]));
-	else
-		check(false, "run: %s", err.message);
-	pi_executor_free(ex);
-	return ok;
-}
-
 /* The symmetric 8-bit code of v with inverse scale inv, rounded half away from zero as int8.h says. */
 static int32_t
 code(float v, float inv)
@@ -157,7 +134,7 @@ test_layer(int64_t rows, int64_t kdim, int64_t mdim, bool bias, bool relu)
 		for (int64_t k = 0; k < kdim; k++)
 			x[kdim + k] = 0.0f;			/* a row of zeros: outputs are the bias */
 	m = dense_model(kdim, mdim, w, bias ? b : NULL, relu ? "Relu" : "");
-	if (m == NULL || !run(m, x, rows, true, y))
+	if (m == NULL || !test_run_rows(m, x, rows, true, y))
 		goto done;
 	for (int64_t r = 0; r < rows; r++)
 	{
@@ -206,7 +183,7 @@ test_layer(int64_t rows, int64_t kdim, int64_t mdim, bool bias, bool relu)
 		  "Dense %lld -> %lld, %lld rows: within the quantization bound of float (worst %.2f of it)",
 		  (long long) kdim, (long long) mdim, (long long) rows, worst_bound);
 	for (int64_t r = 0; r < rows && r < 8; r++)
-		if (run(m, x + r * kdim, 1, true, one))
+		if (test_run_rows(m, x + r * kdim, 1, true, one))
 			alone_same &= memcmp(one, y + r * mdim, sizeof(float) * mdim) == 0;
 	check(alone_same, "Dense %lld -> %lld: each row alone gives the same bits as in the batch of %lld",
 		  (long long) kdim, (long long) mdim, (long long) rows);
@@ -232,7 +209,7 @@ test_not_finite(void)
 	for (int i = 0; i < 12; i++)
 		w[i] = test_frand(&rng_state);
 	m = dense_model(4, 3, w, (float[]) {1, 2, 3}, "");
-	if (m != NULL && run(m, x, 3, true, y) && run(m, x, 1, true, y0))
+	if (m != NULL && test_run_rows(m, x, 3, true, y) && test_run_rows(m, x, 1, true, y0))
 		check(memcmp(y, y0, sizeof(y0)) == 0 && isnan(y[3]) && isnan(y[4]) && isnan(y[5]) &&
 			  isnan(y[6]) && isnan(y[7]) && isnan(y[8]),
 			  "rows with NaN and infinity give NaN: %g %g %g / %g %g %g", y[3], y[4], y[5], y[6], y[7], y[8]);
@@ -240,7 +217,7 @@ test_not_finite(void)
 	/* a weight column with an infinity gives NaN in that column only */
 	w[4] = INFINITY;
 	m = dense_model(4, 3, w, NULL, "");
-	if (m != NULL && run(m, x, 1, true, y))
+	if (m != NULL && test_run_rows(m, x, 1, true, y))
 		check(!isnan(y[0]) && isnan(y[1]) && !isnan(y[2]),
 			  "a weight column with an infinity gives NaN there: %g %g %g", y[0], y[1], y[2]);
 	pi_model_free(m);
@@ -320,7 +297,7 @@ run_fixture(const char *dir, const char *name)
 	n = want->numel;
 	if (!apply(m, INT8) || (y = malloc(sizeof(float) * n)) == NULL ||
 		(plain = malloc(sizeof(float) * n)) == NULL ||
-		!run(m, in->data, rows, true, y) || !run(m, in->data, rows, false, plain))
+		!test_run_rows(m, in->data, rows, true, y) || !test_run_rows(m, in->data, rows, false, plain))
 		goto done;
 	for (int64_t i = 0; i < n; i++)
 		range = fmax(range, fabs(want->data[i]));

@@ -23,6 +23,7 @@
 #include "pi_engine.h"
 #include "pi_format.h"
 #include "test_check.h"
+#include "test_run.h"
 
 static uint32_t rng_state = 2463534242u;
 
@@ -102,29 +103,6 @@ conv_model(const ConvCase *t, const float *w, const float *b)
 		return NULL;
 	}
 	return m;
-}
-
-/* Runs rows of x through a one-input model into y; false with a failed check when it cannot. */
-static bool
-run(const PiModel *m, const float *x, int64_t rows, float *y)
-{
-	PiError		err = {0};
-	PiExecutor *ex = pi_executor_new(m, rows, &err);
-	bool		ok;
-
-	if (ex == NULL)
-	{
-		check(false, "executor: %s", err.message);
-		return false;
-	}
-	memcpy(pi_executor_input(ex, 0), x, sizeof(float) * rows * pi_value_row_elems(&m->values[m->inputs[0]]));
-	ok = pi_executor_run(ex, rows, &err) == PI_OK;
-	if (ok)
-		memcpy(y, pi_executor_output(ex, 0), sizeof(float) * rows * pi_value_row_elems(&m->values[m->outputs[0]]));
-	else
-		check(false, "run: %s", err.message);
-	pi_executor_free(ex);
-	return ok;
 }
 
 /* The symmetric 8-bit code of v with inverse scale inv, rounded half away from zero as int8.h says. */
@@ -232,7 +210,7 @@ test_case(const ConvCase *t, int batch)
 		x[i] = s % 3 == 1 ? fabsf(x[i]) : s % 3 == 2 && s == 2 ? 0.0f : x[i];
 	}
 	model = conv_model(&tc, w, b);
-	if (model == NULL || !run(model, x, batch, y))
+	if (model == NULL || !test_run_rows(model, x, batch, true, y))
 		goto done;
 	for (int s = 0; s < batch; s++)
 	{
@@ -297,7 +275,7 @@ test_case(const ConvCase *t, int batch)
 		  "%s: the int8 scheme (worst %.2e of the terms' magnitude), within the quantization bound of "
 		  "float (worst %.2f of it)", name, worst_scheme, worst_bound);
 	for (int s = 0; s < batch && s < 4; s++)
-		if (run(model, x + s * in_n, 1, one))
+		if (test_run_rows(model, x + s * in_n, 1, true, one))
 			alone_same &= memcmp(one, y + s * out_n, sizeof(float) * out_n) == 0;
 	check(alone_same, "%s: each image alone gives the bits it gives in the batch", name);
 done:
@@ -337,7 +315,7 @@ test_not_finite(void)
 	x[2 * in_n + 11] = INFINITY;
 	if ((m = conv_model(&t, w, b)) == NULL)
 		return;
-	if (run(m, x, 3, y) && run(m, x, 1, clean))
+	if (test_run_rows(m, x, 3, true, y) && test_run_rows(m, x, 1, true, clean))
 	{
 		for (int64_t i = out_n; i < 3 * out_n; i++)
 			nan_all &= isnan(y[i]) != 0;

@@ -30,6 +30,7 @@
 #include "../../src/engine/cpu.h"
 #include "../../src/engine/int8.h"
 #include "test_check.h"
+#include "test_run.h"
 
 #define NVALUES 2600
 
@@ -327,30 +328,6 @@ qdq_model(const char *options)
 	return m;
 }
 
-/* Runs rows of x with fusion on or off into y (7 outputs a row); false with a failed check when it cannot. */
-static bool
-run(const PiModel *m, const float *x, int64_t rows, bool fused, float *y)
-{
-	PiError		err = {0};
-	PiExecutor *ex = pi_executor_new(m, rows, &err);
-	bool		ok;
-
-	if (ex == NULL)
-	{
-		check(false, "executor: %s", err.message);
-		return false;
-	}
-	pi_executor_set_fusion(ex, fused);
-	memcpy(pi_executor_input(ex, 0), x, sizeof(float) * rows * 300);
-	ok = pi_executor_run(ex, rows, &err) == PI_OK;
-	if (ok)
-		memcpy(y, pi_executor_output(ex, 0), sizeof(float) * rows * 7);
-	else
-		check(false, "run: %s", err.message);
-	pi_executor_free(ex);
-	return ok;
-}
-
 /*
  * The QDQ model fused (each DequantizeLinear folded into the QuantizeLinear
  * or the Conv2D or Dense before it) against node by node: the same bits,
@@ -380,7 +357,7 @@ test_fusion(const char *options)
 	check(m->norder == 10 && m->norder_fused == 5,
 		  "%s: the DequantizeLinear nodes fold (%d nodes, %d after fusion, expected 10 and 5)",
 		  options, m->norder, m->norder_fused);
-	if (run(m, x, rows, true, fused) && run(m, x, rows, false, plain))
+	if (test_run_rows(m, x, rows, true, fused) && test_run_rows(m, x, rows, false, plain))
 	{
 		for (int64_t i = 0; i < rows * 7; i++)
 			differ += !same(fused[i], plain[i]);
