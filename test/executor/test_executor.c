@@ -806,6 +806,22 @@ test_bad_requests(const char *dir)
 	group_end("requests refused in step: payload on RUN, unknown command, negative payload, engine run failure");
 }
 
+/* A fixture named name of the graph json over weights, with its image; false with a failed check. */
+static bool
+fixture_from_graph(const char *name, const char *json, PiTensorSet *weights, Fixture *f)
+{
+	PiError		err = {0};
+
+	memset(f, 0, sizeof(*f));
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	if (pi_graph_load(json, strlen(json), weights, &f->model, &err) != PI_OK)
+	{
+		check(false, "%s: graph: %s", name, err.message);
+		return false;
+	}
+	return fixture_image(f);
+}
+
 /*
  * A model of one input x [-1,1] expanded to [-1,width] and averaged back:
  * y = x, with width floats of activations per row.  No weights.
@@ -815,10 +831,7 @@ expand_model(const char *name, int64_t width, Fixture *f)
 {
 	char		json[512];
 	PiTensorSet none = {0};
-	PiError		err = {0};
 
-	memset(f, 0, sizeof(*f));
-	snprintf(f->name, sizeof(f->name), "%s", name);
 	snprintf(json, sizeof(json),
 			 "{\"format\": \"pg_infer\", \"version\": 1,"
 			 " \"inputs\": [{\"name\": \"x\", \"dtype\": \"float32\", \"shape\": [-1, 1]}],"
@@ -826,12 +839,7 @@ expand_model(const char *name, int64_t width, Fixture *f)
 			 " \"nodes\": [{\"name\": \"e\", \"op\": \"Expand\", \"inputs\": [\"x\"], \"attrs\": {\"shape\": [-1, %lld]}},"
 			 " {\"name\": \"y\", \"op\": \"ReduceMean\", \"inputs\": [\"e\"], \"attrs\": {\"axes\": [1], \"keepdims\": 1}}]}",
 			 (long long) width);
-	if (pi_graph_load(json, strlen(json), &none, &f->model, &err) != PI_OK)
-	{
-		check(false, "%s: graph: %s", name, err.message);
-		return false;
-	}
-	return fixture_image(f);
+	return fixture_from_graph(name, json, &none, f);
 }
 
 /*
@@ -890,10 +898,8 @@ dense_model(const char *name, int64_t in, int64_t out, Fixture *f)
 {
 	char		json[512];
 	PiTensorSet weights = {0};
-	PiError		err = {0};
+	bool		ok;
 
-	memset(f, 0, sizeof(*f));
-	snprintf(f->name, sizeof(f->name), "%s", name);
 	snprintf(json, sizeof(json),
 			 "{\"format\": \"pg_infer\", \"version\": 1,"
 			 " \"inputs\": [{\"name\": \"x\", \"dtype\": \"float32\", \"shape\": [-1, %lld]}],"
@@ -904,6 +910,7 @@ dense_model(const char *name, int64_t in, int64_t out, Fixture *f)
 	if (weights.tensors == NULL || (weights.tensors[0].data = malloc(sizeof(float) * in * out)) == NULL)
 	{
 		free(weights.tensors);
+		memset(f, 0, sizeof(*f));
 		check(false, "%s: out of memory", name);
 		return false;
 	}
@@ -915,14 +922,9 @@ dense_model(const char *name, int64_t in, int64_t out, Fixture *f)
 	weights.tensors[0].numel = in * out;
 	for (int64_t k = 0; k < in * out; k++)
 		weights.tensors[0].data[k] = 1.0f / in;
-	if (pi_graph_load(json, strlen(json), &weights, &f->model, &err) != PI_OK)
-	{
-		pi_tensor_set_free(&weights);
-		check(false, "%s: graph: %s", name, err.message);
-		return false;
-	}
+	ok = fixture_from_graph(name, json, &weights, f);
 	pi_tensor_set_free(&weights);
-	return fixture_image(f);
+	return ok;
 }
 
 /*
