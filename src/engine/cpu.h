@@ -145,6 +145,20 @@ typedef struct PiCpuKernels
 								   const float *bias, int taps, int64_t n, int xstep,
 								   const uint32_t *masks, const PiTileOut *o);
 
+	/*
+	 * 3x3 depthwise convolutions with pads of 1 by lane shifts, for planes
+	 * of n floats (a multiple of vw) in rows of width floats (width
+	 * dividing vw): channel ch's output y + ch * y_ch from its input src +
+	 * ch * src_ch, one plane of the output's shape (phases false: stride 1)
+	 * or its 4 stride-2 phase planes of that shape, n floats apart (phases
+	 * true); weights w + ch * 9 (row by row), bias[ch] (bias NULL for
+	 * none), act o's.  Each input vector is loaded once, at its place, and
+	 * shifted by rows and columns in registers, zeros shifted in.
+	 */
+	void		(*depthwise3x3) (float *y, int64_t y_ch, const float *src, int64_t src_ch,
+								 int64_t channels, const float *w, const float *bias, int64_t n,
+								 int64_t width, bool phases, const PiTileOut *o);
+
 	/* y[l] = max over taps of input(t, l) (NaN if any is NaN), l < n */
 	void		(*max_pool_row) (float *y, const float *src, const int64_t *off, int taps,
 								 int64_t n, int xstep);

@@ -733,6 +733,138 @@ depthwise_rows(float *y, int64_t y_ch, const float *src, int64_t src_ch, int64_t
 					  bias ? bias[ch] : 0.0f, n, xstep, masks, o);
 }
 
+/* The column shifts of depthwise3x3: lane i of r moved to i + 1 (left neighbour) or i - 1, columns leaving the row 0. */
+PI_TARGET static inline vf
+shift_right(vf r, uint32_t keep)
+{
+	return vkeep_bits(vconcat(vzero(), r, VW - 1), keep);
+}
+
+PI_TARGET static inline vf
+shift_left(vf r, uint32_t keep)
+{
+	return vkeep_bits(vconcat(r, vzero(), 1), keep);
+}
+
+/*
+ * Vector v of a plane of nvec vectors in rows of width lanes, moved down
+ * a row (each lane takes the lane of the row above it, zeros above the
+ * plane) or up a row; whole: rows of one vector.
+ */
+PI_TARGET static inline __attribute__((always_inline)) vf
+row_above(const float *p, int64_t v, int width, const bool whole)
+{
+	vf			prev = v > 0 ? vload(p + (v - 1) * VW) : vzero();
+
+	return whole ? prev : vconcat(prev, vload(p + v * VW), VW - width);
+}
+
+PI_TARGET static inline __attribute__((always_inline)) vf
+row_below(const float *p, int64_t v, int64_t nvec, int width, const bool whole)
+{
+	vf			next = v + 1 < nvec ? vload(p + (v + 1) * VW) : vzero();
+
+	return whole ? next : vconcat(vload(p + v * VW), next, width);
+}
+
+/*
+ * depthwise3x3 (cpu.h), with phases and rows of one vector (whole) known at
+ * compile time.  A Relu or Clip (or none) is a clamp to [lo, hi], held in
+ * registers: vmax and vmin return their second operand on NaN.
+ */
+PI_TARGET static inline __attribute__((always_inline)) void
+depthwise3x3_body(float *y, int64_t y_ch, const float *src, int64_t src_ch, int64_t channels,
+				  const float *w, const float *bias, int64_t n, int width, const bool phases,
+				  const bool whole, const PiTileOut *o)
+{
+	int64_t		nvec = n / VW;
+	bool		clamp = o->act != PI_OP_LEAKY_RELU;
+	vf			lo = vset1(o->act == PI_OP_CLIP ? o->lo : (o->act == PI_OP_RELU ? 0.0f : -INFINITY)),
+				hi = vset1(o->act == PI_OP_CLIP ? o->hi : INFINITY);
+	uint32_t	not_first = 0,	/* lanes of a column other than the row's first */
+				not_last = 0;
+
+	for (int l = 0; l < VW; l++)
+	{
+		not_first |= (uint32_t) (l % width != 0) << l;
+		not_last |= (uint32_t) (l % width != width - 1) << l;
+	}
+	for (int64_t ch = 0; ch < channels; ch++, src += src_ch, y += y_ch, w += 9)
+	{
+		vf			k[9],
+					b = vset1(bias ? bias[ch] : 0.0f);
+
+		for (int t = 0; t < 9; t++)
+			k[t] = vset1(w[t]);
+		for (int64_t v = 0; v < nvec; v++)
+		{
+			vf			a0,
+						a1,
+						a2;
+
+			if (phases)
+			{
+				/*
+				 * Input row 2 oy + dy, column 2 ox + dx of phase plane (dy &
+				 * 1) * 2 + (dx & 1): dy = -1 is the row above in the odd
+				 * rows' planes, dx = -1 the column left in the odd columns'.
+				 */
+				const float *p00 = src,
+						   *p01 = src + n,
+						   *p10 = src + 2 * n,
+						   *p11 = src + 3 * n;
+				vf			up10 = row_above(p10, v, width, whole),
+							up11 = row_above(p11, v, width, whole),
+							mid11 = vload(p11 + v * VW);
+
+				a0 = vfma(k[0], shift_right(up11, not_first), b);
+				a0 = vfma(k[1], up10, a0);
+				a0 = vfma(k[2], up11, a0);
+				a1 = vmul(k[3], shift_right(vload(p01 + v * VW), not_first));
+				a1 = vfma(k[4], vload(p00 + v * VW), a1);
+				a1 = vfma(k[5], vload(p01 + v * VW), a1);
+				a2 = vmul(k[6], shift_right(mid11, not_first));
+				a2 = vfma(k[7], vload(p10 + v * VW), a2);
+				a2 = vfma(k[8], mid11, a2);
+			}
+			else
+			{
+				vf			rows[3] = {row_above(src, v, width, whole), vload(src + v * VW),
+									   row_below(src, v, nvec, width, whole)};
+				vf			acc[3];
+
+				for (int r = 0; r < 3; r++)
+				{
+					acc[r] = vmul(k[3 * r + 1], rows[r]);
+					acc[r] = vfma(k[3 * r], shift_right(rows[r], not_first), acc[r]);
+					acc[r] = vfma(k[3 * r + 2], shift_left(rows[r], not_last), acc[r]);
+				}
+				a0 = vadd(acc[0], b);
+				a1 = acc[1];
+				a2 = acc[2];
+			}
+			a0 = vadd(vadd(a0, a1), a2);
+			vstore(y + v * VW, clamp ? vmin(hi, vmax(lo, a0)) : tile_act(a0, o));
+		}
+	}
+}
+
+/* depthwise3x3 (cpu.h). */
+PI_TARGET static void
+depthwise3x3(float *y, int64_t y_ch, const float *src, int64_t src_ch, int64_t channels,
+			 const float *w, const float *bias, int64_t n, int64_t width, bool phases,
+			 const PiTileOut *o)
+{
+	if (phases && width == VW)
+		depthwise3x3_body(y, y_ch, src, src_ch, channels, w, bias, n, VW, true, true, o);
+	else if (phases)
+		depthwise3x3_body(y, y_ch, src, src_ch, channels, w, bias, n, (int) width, true, false, o);
+	else if (width == VW)
+		depthwise3x3_body(y, y_ch, src, src_ch, channels, w, bias, n, VW, false, true, o);
+	else
+		depthwise3x3_body(y, y_ch, src, src_ch, channels, w, bias, n, (int) width, false, false, o);
+}
+
 /* One output row of a max pool; NaN propagates (cpu.h). */
 PI_TARGET static void
 max_pool_row(float *y, const float *src, const int64_t *off, int taps, int64_t n, int xstep)
@@ -980,6 +1112,7 @@ const PiCpuKernels PI_CPU_TABLE = {
 	.wino_output = wino_output,
 	.epilogue = epilogue,
 	.depthwise_rows = depthwise_rows,
+	.depthwise3x3 = depthwise3x3,
 	.max_pool_row = max_pool_row,
 	.avg_pool_row = avg_pool_row,
 	.sum = sum,

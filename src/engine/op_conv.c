@@ -55,6 +55,7 @@ typedef struct ConvPlan
 	int			panel;			/* lanes of a full panel: 2 vectors */
 	bool		masked;			/* raw input, taps masked at the borders */
 	bool		phases;			/* masked, from the input split by stride-2 phase */
+	bool		shifted;		/* depthwise 3x3 by lane shifts (depthwise3x3) */
 	/* scratch offsets, in floats (and uint32 and int64 arrays) */
 	int64_t		at_src,
 				at_col,
@@ -172,6 +173,15 @@ conv_plan(const PiNode *node, const int64_t *in_dims, int in_rank, const int64_t
 		p.mode = CONV_ROWS;
 	else
 		p.mode = CONV_PACKED;
+	/*
+	 * A masked 3x3 depthwise convolution with pads of 1 whose planes are
+	 * whole vectors of whole rows (and whose phase planes, when split, are
+	 * all full) shifts each loaded vector into its taps.
+	 */
+	p.shifted = depthwise && p.masked && at->kernel[0] == 3 && at->kernel[1] == 3 &&
+		at->dilations[0] == 1 && at->dilations[1] == 1 && at->pads[0] == 1 && at->pads[1] == 1 &&
+		at->pads[2] == 1 && at->pads[3] == 1 && plane % k->vw == 0 && k->vw % p.win.pitch == 0 &&
+		(!p.phases || (p.geo.h == 2 * p.geo.oh && p.geo.w == 2 * p.geo.ow));
 	p.chunk = batch;
 	if (!p.win.direct)
 	{
@@ -184,7 +194,7 @@ conv_plan(const PiNode *node, const int64_t *in_dims, int in_rank, const int64_t
 	p.at_koff = p.at_tile + (p.mode == CONV_DEPTHWISE ? 0 : pi_line_up(k->mr_max * p.panel));
 	p.at_kpack = p.at_koff + pi_line_up(2 * p.kdim);
 	p.at_masks = p.at_kpack + (p.mode == CONV_PACKED ? pi_line_up(2 * p.kdim) : 0);
-	p.at_kmask = p.at_masks + (p.masked ? pi_line_up((plane + k->vw - 1) / k->vw * p.geo.taps) : 0);
+	p.at_kmask = p.at_masks + (p.masked && !p.shifted ? pi_line_up((plane + k->vw - 1) / k->vw * p.geo.taps) : 0);
 	p.total = p.at_kmask + (p.masked && p.mode != CONV_DEPTHWISE ?
 							pi_line_up((plane + p.panel - 1) / p.panel * 2 * p.kdim) : 0);
 	return p;
@@ -532,7 +542,10 @@ conv_depthwise(const PiKernelArgs *a, const ConvPlan *p, const PiCpuKernels *k,
 		pi_check_interrupts();
 		float	   *y = a->out + (s0 + s) * p->geo.m * plane;
 
-		if (runs == 1)
+		if (p->shifted)
+			k->depthwise3x3(y, plane, ssrc, src_ch, p->geo.m, a->in[1], bias, plane, p->win.pitch,
+							p->phases, &o);
+		else if (runs == 1)
 			k->depthwise_rows(y, plane, ssrc, src_ch, p->geo.m, koff, a->in[1], bias,
 							  (int) p->geo.taps, p->run, p->win.xstep, masks, &o);
 		else
@@ -578,7 +591,7 @@ pi_kernel_conv2d(const PiKernelArgs *a)
 		masked_taps(at, &p, p.mode == CONV_DEPTHWISE ? 1 : p.geo.cg, koff);
 	else
 		pi_window_taps(&p.win, at, p.mode == CONV_DEPTHWISE ? 1 : p.geo.cg, koff);
-	if (p.masked)
+	if (p.masked && !p.shifted)
 		tap_masks(at, &p, k->vw, masks);
 	if (p.mode == CONV_PACKED)
 		for (int64_t i = 0; i < p.kdim; i++)

@@ -46,6 +46,7 @@ PI_TARGET static inline void vstore(float *p, vf v) { _mm512_storeu_ps(p, v); }
 PI_TARGET static inline void vstore_n(float *p, vf v, int n) { _mm512_mask_storeu_ps(p, lanes(n), v); }
 PI_TARGET static inline void vstore_bits(float *p, vf v, uint32_t bits) { _mm512_mask_storeu_ps(p, (__mmask16) bits, v); }
 PI_TARGET static inline vf vkeep_n(vf v, int n) { return _mm512_maskz_mov_ps(lanes(n), v); }
+PI_TARGET static inline vf vkeep_bits(vf v, uint32_t bits) { return _mm512_maskz_mov_ps((__mmask16) bits, v); }
 PI_TARGET static inline vf vload_fill(const float *p, int n, float fill) { return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), lanes(n), p); }
 PI_TARGET static inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 PI_TARGET static inline vf vadd(vf a, vf b) { return _mm512_add_ps(a, b); }
@@ -55,6 +56,16 @@ PI_TARGET static inline vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
 PI_TARGET static inline vf vmin(vf a, vf b) { return _mm512_min_ps(a, b); }
 PI_TARGET static inline float vsum(vf a) { return _mm512_reduce_add_ps(a); }
 PI_TARGET static inline float vhmax(vf a) { return _mm512_reduce_max_ps(a); }
+
+/* lane i is lane i + n of a then b, for 0 <= n <= VW */
+PI_TARGET static inline vf
+vconcat(vf a, vf b, int n)
+{
+	__m512i		at = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+									  _mm512_set1_epi32(n));
+
+	return _mm512_permutex2var_ps(a, at, b);
+}
 
 /* the even lanes of a then b */
 PI_TARGET static inline vf
@@ -142,6 +153,17 @@ PI_TARGET static inline void vstore_bits(float *p, vf v, uint32_t bits) { _mm256
 PI_TARGET static inline void vstore(float *p, vf v) { _mm256_storeu_ps(p, v); }
 PI_TARGET static inline void vstore_n(float *p, vf v, int n) { _mm256_maskstore_ps(p, lanes(n), v); }
 PI_TARGET static inline vf vkeep_n(vf v, int n) { return _mm256_and_ps(v, _mm256_castsi256_ps(lanes(n))); }
+PI_TARGET static inline vf vkeep_bits(vf v, uint32_t bits) { return _mm256_and_ps(v, _mm256_castsi256_ps(bit_lanes(bits))); }
+
+/* lane i is lane i + n of a then b, for 0 <= n <= VW */
+PI_TARGET static inline vf
+vconcat(vf a, vf b, int n)
+{
+	__m256i		at = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(n));
+
+	return _mm256_blendv_ps(_mm256_permutevar8x32_ps(a, at), _mm256_permutevar8x32_ps(b, at),
+							_mm256_castsi256_ps(_mm256_cmpgt_epi32(at, _mm256_set1_epi32(VW - 1))));
+}
 PI_TARGET static inline vf vload_fill(const float *p, int n, float fill) { return _mm256_blendv_ps(_mm256_set1_ps(fill), vload_n(p, n), _mm256_castsi256_ps(lanes(n))); }
 PI_TARGET static inline vf vfma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 PI_TARGET static inline vf vadd(vf a, vf b) { return _mm256_add_ps(a, b); }
@@ -329,6 +351,26 @@ vkeep_n(vf v, int n)
 	for (int i = n; i < VW; i++)
 		v[i] = 0.0f;
 	return v;
+}
+
+static inline vf
+vkeep_bits(vf v, uint32_t bits)
+{
+	for (int i = 0; i < VW; i++)
+		if (!(bits & (1u << i)))
+			v[i] = 0.0f;
+	return v;
+}
+
+/* lane i is lane i + n of a then b, for 0 <= n <= VW */
+static inline vf
+vconcat(vf a, vf b, int n)
+{
+	float		t[2 * VW];
+
+	vstore(t, a);
+	vstore(t + VW, b);
+	return vload(t + n);
 }
 
 /* lanes of a where m is set, else of b */
