@@ -152,8 +152,9 @@ typedef struct PiCpuKernels
 	 * ch * src_ch, one plane of the output's shape (phases false: stride 1)
 	 * or its 4 stride-2 phase planes of that shape, n floats apart (phases
 	 * true); weights w + ch * 9 (row by row), bias[ch] (bias NULL for
-	 * none), act o's.  Each input vector is loaded once, at its place, and
-	 * shifted by rows and columns in registers, zeros shifted in.
+	 * none), act o's.  The taps are the input vectors shifted by rows and
+	 * columns in registers (zeros shifted in at the plane's edges), or
+	 * loaded where the row above or below begins inside the plane.
 	 */
 	void		(*depthwise3x3) (float *y, int64_t y_ch, const float *src, int64_t src_ch,
 								 int64_t channels, const float *w, const float *bias, int64_t n,

@@ -756,6 +756,8 @@ row_above(const float *p, int64_t v, int width, const bool whole)
 {
 	vf			prev = v > 0 ? vload(p + (v - 1) * VW) : vzero();
 
+	if (v > 0)					/* a load where the row above begins */
+		return vload(p + v * VW - width);
 	return whole ? prev : vconcat(prev, vload(p + v * VW), VW - width);
 }
 
@@ -764,7 +766,55 @@ row_below(const float *p, int64_t v, int64_t nvec, int width, const bool whole)
 {
 	vf			next = v + 1 < nvec ? vload(p + (v + 1) * VW) : vzero();
 
+	if (v + 1 < nvec)
+		return vload(p + v * VW + width);
 	return whole ? next : vconcat(vload(p + v * VW), next, width);
+}
+
+/*
+ * depthwise3x3's stride-1 planes of rows of one vector: each input row
+ * loaded and shifted by a column each way once, its three forms carried
+ * from one output row to the next (the shifts cost as much as the
+ * multiply-adds).
+ */
+PI_TARGET static inline __attribute__((always_inline)) void
+depthwise3x3_whole(float *y, int64_t y_ch, const float *src, int64_t src_ch, int64_t channels,
+				   const float *w, const float *bias, int64_t nvec, const bool clamp, vf lo,
+				   vf hi, const PiTileOut *o)
+{
+	for (int64_t ch = 0; ch < channels; ch++, src += src_ch, y += y_ch, w += 9)
+	{
+		vf			k[9],
+					b = vset1(bias ? bias[ch] : 0.0f),
+					c = vload(src),
+					up[3] = {vzero(), vzero(), vzero()},
+					mid[3] = {vconcat(vzero(), c, VW - 1), c, vconcat(c, vzero(), 1)};
+
+		for (int t = 0; t < 9; t++)
+			k[t] = vset1(w[t]);
+		for (int64_t v = 0; v < nvec; v++)
+		{
+			vf			nx = v + 1 < nvec ? vload(src + (v + 1) * VW) : vzero(),
+						down[3] = {vconcat(vzero(), nx, VW - 1), nx, vconcat(nx, vzero(), 1)},
+						a0 = vfma(k[0], up[0], b),
+						a1 = vmul(k[3], mid[0]),
+						a2 = vmul(k[6], down[0]);
+
+			a0 = vfma(k[1], up[1], a0);
+			a1 = vfma(k[4], mid[1], a1);
+			a2 = vfma(k[7], down[1], a2);
+			a0 = vfma(k[2], up[2], a0);
+			a1 = vfma(k[5], mid[2], a1);
+			a2 = vfma(k[8], down[2], a2);
+			a0 = vadd(vadd(a0, a1), a2);
+			vstore(y + v * VW, clamp ? vmin(hi, vmax(lo, a0)) : tile_act(a0, o));
+			for (int i = 0; i < 3; i++)
+			{
+				up[i] = mid[i];
+				mid[i] = down[i];
+			}
+		}
+	}
 }
 
 /*
@@ -784,6 +834,11 @@ depthwise3x3_body(float *y, int64_t y_ch, const float *src, int64_t src_ch, int6
 	uint32_t	not_first = 0,	/* lanes of a column other than the row's first */
 				not_last = 0;
 
+	if (whole && !phases)
+	{
+		depthwise3x3_whole(y, y_ch, src, src_ch, channels, w, bias, nvec, clamp, lo, hi, o);
+		return;
+	}
 	for (int l = 0; l < VW; l++)
 	{
 		not_first |= (uint32_t) (l % width != 0) << l;
