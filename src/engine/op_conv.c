@@ -11,7 +11,9 @@
  * the size of the output plane, so that every tap reads one phase as one
  * run per plane, masked so ("phases").  Then, per group:
  *	- depthwise (one input and one output channel per group): a direct loop
- *	  per output row, or per plane when masked;
+ *	  per output row, or per plane when masked; a masked 3x3 with pads of 1
+ *	  on planes of whole vectors of whole rows by lane shifts instead of
+ *	  masked loads ("shifted");
  *	- "rows": when runs of outputs are long enough to fill vectors, a GEMM
  *	  of the packed weights by the source read in place: tap k of a run
  *	  starting at source offset o is the row at o + off[k] (implicit im2col;
