@@ -107,6 +107,14 @@ const float *pi_executor_output(const PiExecutor *ex, int output);
 /* Whether runs use the fused epilogues (the default) or every node as planned. */
 void		pi_executor_set_fusion(PiExecutor *ex, bool fused);
 
+/*
+ * Profiles later runs: each node's kernel time (CPU seconds of the running
+ * thread, summed over runs and passes) is added to node_seconds[node], an
+ * array of the model's nnodes entries that the caller owns and zeroes.  A
+ * node fused into another's epilogue takes no time of its own.  NULL stops.
+ */
+void		pi_executor_set_profile(PiExecutor *ex, double *node_seconds);
+
 /* The instruction set of the CPU kernels: "avx512", "avx2" or "generic". */
 const char *pi_engine_cpu_name(void);
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bf16.h"
 #include "cpu.h"
@@ -30,6 +31,8 @@ struct PiExecutor
 	int64_t		borrowed_bytes;
 	bool		fused;			/* run the epilogues fusion folded */
 	int64_t		pass_rows;		/* rows that go through the whole graph at a time */
+	double	   *node_seconds;	/* per node: CPU seconds its kernel took, summed
+								 * over runs (pi_executor_set_profile), or NULL */
 };
 
 /*
@@ -441,6 +444,13 @@ pi_executor_set_fusion(PiExecutor *ex, bool fused)
 	ex->fused = fused;
 }
 
+/* Adds each node's kernel time of later runs to node_seconds[node] (nnodes entries); NULL stops. */
+void
+pi_executor_set_profile(PiExecutor *ex, double *node_seconds)
+{
+	ex->node_seconds = node_seconds;
+}
+
 /* The instruction set of the CPU kernels: "avx512", "avx2" or "generic". */
 const char *
 pi_engine_cpu_name(void)
@@ -674,6 +684,16 @@ run_node(const PiKernelArgs *a)
 	}
 }
 
+/* CPU seconds of the calling thread (what a node's kernel takes when profiled). */
+static double
+thread_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 /* Runs every node over rows [row0, row0 + rows) of the batch; kernel failures go to a->err. */
 static void
 run_pass(const PiExecutor *ex, PiKernelArgs *a, int64_t row0, int64_t rows)
@@ -706,7 +726,15 @@ run_pass(const PiExecutor *ex, PiKernelArgs *a, int64_t row0, int64_t rows)
 		bind_value(ex, &m->values[epilogue ? n->epilogue.output : n->output], row0, rows, &out,
 				   a->out_dims, &a->out_rank);
 		a->out = (float *) out;
-		run_node(a);
+		if (ex->node_seconds != NULL)
+		{
+			double		start = thread_seconds();
+
+			run_node(a);
+			ex->node_seconds[m->order[pos]] += thread_seconds() - start;
+		}
+		else
+			run_node(a);
 	}
 }
 

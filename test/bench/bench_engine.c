@@ -6,7 +6,8 @@
  *	  of the executor at each batch size, one thread, on the sequential
  *	  OpenBLAS the test programs link.
  *
- *	  bench_engine [--options JSON] [--length N] [--rows INPUT.pb] MODEL.onnx SECONDS BATCH...
+ *	  bench_engine [--options JSON] [--length N] [--rows INPUT.pb] [--profile]
+ *				   MODEL.onnx SECONDS BATCH...
  *
  * --length imports a text model with a symbolic sequence dimension at N
  * tokens (as the server imports each pass's length) and fills every input
@@ -19,6 +20,11 @@
  * pseudo-random batch: models whose work depends on the values, as a tree
  * ensemble's paths do, are timed on real data; and the first output value
  * of row 0 is printed ("first_output V") for the caller to check.
+ * --profile then runs each batch size for another quarter of SECONDS with
+ * the executor's per-node timer on (pi_executor_set_profile) and prints the
+ * nodes that took time, slowest first: "node NAME OP ms_per_run T share S%
+ * shape CxHxW -> CxHxW" (a row of its first input and of its output), with
+ * the nodes fused into its epilogue ("+ Relu + Add").
  *
  * Prints one line per batch size: "batch N rows_per_s R runs K", the best
  * of several timed rounds after a warm-up, in rows per second of the
@@ -103,6 +109,78 @@ measure(PiExecutor *ex, int64_t batch, const PiOnnxTensor *rows, double seconds,
 	return best;
 }
 
+/* Reads the rows of a TensorProto [N, F] file into t; false (with a message) if it has none. */
+static bool
+read_rows(const char *path, PiOnnxTensor *t)
+{
+	size_t		len;
+	uint8_t    *pb = (uint8_t *) test_read_file(path, &len);
+	PiError		err = {0};
+
+	if (pb == NULL || pi_onnx_tensor_load(pb, len, t, &err) != PI_OK ||
+		t->rank < 1 || t->dims[0] < 1 || t->data == NULL)
+	{
+		fprintf(stderr, "cannot read rows from %s: %s\n", path,
+				err.message[0] ? err.message : "no file, or no rows of numbers");
+		free(pb);
+		return false;
+	}
+	free(pb);
+	return true;
+}
+
+/* Each node's kernel time over runs of batch rows for seconds, printed slowest first. */
+static void
+profile(PiExecutor *ex, const PiModel *model, int64_t batch, const PiOnnxTensor *rows, double seconds)
+{
+	double	   *node_seconds = calloc(model->nnodes, sizeof(double));
+	int		   *by_time = malloc(sizeof(int) * model->nnodes);
+	double		total = 0.0;
+	long		runs;
+
+	if (node_seconds == NULL || by_time == NULL)
+	{
+		fprintf(stderr, "profile: out of memory\n");
+		exit(1);
+	}
+	pi_executor_set_profile(ex, node_seconds);
+	measure(ex, batch, rows, seconds, &runs);
+	pi_executor_set_profile(ex, NULL);
+	for (int i = 0; i < model->nnodes; i++)
+	{
+		int			j = i;
+
+		total += node_seconds[i];
+		while (j > 0 && node_seconds[by_time[j - 1]] < node_seconds[i])
+		{
+			by_time[j] = by_time[j - 1];
+			j--;
+		}
+		by_time[j] = i;
+	}
+	for (int k = 0; k < model->nnodes && node_seconds[by_time[k]] > 0.0; k++)
+	{
+		const PiNode *n = &model->nodes[by_time[k]];
+
+		const PiValue *in = &model->values[n->inputs[0]];
+		const PiValue *out = &model->values[n->output];
+
+		printf("node %s %s ms_per_run %.4f share %.1f%% shape", n->name, pi_op_name(n->op),
+			   1e3 * node_seconds[by_time[k]] / runs, 100.0 * node_seconds[by_time[k]] / total);
+		for (int d = 1; d < in->rank; d++)
+			printf("%s%lld", d == 1 ? " " : "x", (long long) in->dims[d]);
+		printf(" ->");
+		for (int d = 1; d < out->rank; d++)
+			printf("%s%lld", d == 1 ? " " : "x", (long long) out->dims[d]);
+		for (int f = 0; f < model->nnodes; f++)
+			if (model->nodes[f].fused_into == by_time[k])
+				printf(" + %s", pi_op_name(model->nodes[f].op));
+		printf("\n");
+	}
+	free(by_time);
+	free(node_seconds);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -117,37 +195,41 @@ main(int argc, char **argv)
 	const PiOnnxTensor *rows = NULL;
 	const char *options = "{}";
 	int64_t		length = 0;
+	bool		profiled = false;
 
-	if (argc > 2 && strcmp(argv[1], "--options") == 0)
+	while (argc > 1 && strncmp(argv[1], "--", 2) == 0)
 	{
-		options = argv[2];
-		argv += 2;
-		argc -= 2;
-	}
-	if (argc > 2 && strcmp(argv[1], "--length") == 0)
-	{
-		length = atoll(argv[2]);
-		argv += 2;
-		argc -= 2;
-	}
-	if (argc > 2 && strcmp(argv[1], "--rows") == 0)
-	{
-		uint8_t    *pb = (uint8_t *) test_read_file(argv[2], &len);
+		const char *flag = argv[1];
+		const char *value = argc > 2 ? argv[2] : NULL;
 
-		if (pb == NULL || pi_onnx_tensor_load(pb, len, &rows_tensor, &err) != PI_OK ||
-			rows_tensor.rank < 1 || rows_tensor.dims[0] < 1 || rows_tensor.data == NULL)
+		if (strcmp(flag, "--profile") == 0)
 		{
-			fprintf(stderr, "cannot read rows from %s: %s\n", argv[2], err.message[0] ? err.message : "no file, or no rows of numbers");
-			return 1;
+			profiled = true;
+			argv++;
+			argc--;
+			continue;
 		}
-		free(pb);
-		rows = &rows_tensor;
+		if (value == NULL)
+			break;
+		if (strcmp(flag, "--options") == 0)
+			options = value;
+		else if (strcmp(flag, "--length") == 0)
+			length = atoll(value);
+		else if (strcmp(flag, "--rows") == 0)
+		{
+			if (!read_rows(value, &rows_tensor))
+				return 1;
+			rows = &rows_tensor;
+		}
+		else
+			break;
 		argv += 2;
 		argc -= 2;
 	}
-	if (argc < 4)
+	if (argc < 4 || strncmp(argv[1], "--", 2) == 0)
 	{
-		fprintf(stderr, "usage: bench_engine [--options JSON] [--length N] [--rows INPUT.pb] MODEL.onnx SECONDS BATCH...\n");
+		fprintf(stderr, "usage: bench_engine [--options JSON] [--length N] [--rows INPUT.pb] [--profile] "
+				"MODEL.onnx SECONDS BATCH...\n");
 		return 2;
 	}
 	pi_blas.sgemm = cblas_sgemm;
@@ -200,6 +282,8 @@ main(int argc, char **argv)
 		measure(ex, batch, rows, seconds / 4, &runs);	/* warm-up */
 		rate = measure(ex, batch, rows, seconds, &runs);
 		printf("batch %lld rows_per_s %.1f runs %ld\n", (long long) batch, rate, runs);
+		if (profiled)
+			profile(ex, model, batch, rows, seconds / 4);
 		if (rows != NULL && i == argc - 1)
 		{
 			memcpy(pi_executor_input(ex, 0), rows->data, sizeof(float) * (rows->numel / rows->dims[0]));
