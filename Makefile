@@ -248,7 +248,7 @@ check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_
 INT8_TEST_ARGS = test/fixtures models/mnist $(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz \
 	$(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
 PRECISION_TEST_ARGS = models/mnist $(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz \
-	$(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
+	$(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz test/fixtures
 check-engine: test/engine/test_engine test/engine/test_int8 test/engine/test_int8_conv test/engine/test_quantize \
 		test/engine/test_precision
 	PG_INFER_CPU=generic test/engine/test_engine test/fixtures

@@ -97,12 +97,14 @@ PiStatus	pi_model_load_stored(const char *json, size_t json_len,
 
 /*
  * The safetensors bytes that a stored version of a native model keeps at its
- * precision (src/format/compact.c): weights is the file it was loaded from,
- * forms what pi_model_weight_forms says; *out is malloc'd.
+ * precision (src/format/compact.c): model was loaded from graph json and
+ * weights with options applied, forms is what pi_model_weight_forms says;
+ * *out is malloc'd.
  */
-PiStatus	pi_safetensors_reduce(const uint8_t *weights, size_t len, const PiModel *model,
-								  const PiWeightForm *forms, uint8_t **out, size_t *out_len,
-								  PiError *err);
+PiStatus	pi_safetensors_reduce(const char *json, size_t json_len, const uint8_t *weights,
+								  size_t len, const char *options, size_t options_len,
+								  const PiModel *model, const PiWeightForm *forms, uint8_t **out,
+								  size_t *out_len, PiError *err);
 
 /* Longest sequence_length a stored text model may have. */
 #define PI_MAX_SEQUENCE_LENGTH 65536

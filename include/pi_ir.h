@@ -504,10 +504,12 @@ void		pi_int8_dequantize_matrix(const int8_t *q, const float *amax, int64_t kdim
 									  int64_t mdim, bool trans, float *w);
 
 /*
- * How a stored version keeps a weight (src/format/compact.c): as given
- * (float32), or at the model's reduced precision as the [kdim, mdim] matrix
- * of a Dense, Gemm or MatMul, its output columns along the last axis or
- * (transposed) along the first.
+ * How a stored version keeps a weight (src/format/compact.c,
+ * onnx_compact.c): as given (float32), or at the model's reduced precision
+ * as the [kdim, mdim] matrix of a Dense, Gemm or MatMul, its output
+ * columns along the last axis (rank 2) or (transposed) along the first;
+ * a Conv's weight [M, C/group, kh, kw] is one of the latter, M output
+ * channels of kdim = C/group * kh * kw each (int8 only).
  */
 typedef enum PiWeightForm
 {
@@ -515,6 +517,13 @@ typedef enum PiWeightForm
 	PI_WEIGHT_COLUMNS_LAST,
 	PI_WEIGHT_COLUMNS_FIRST
 } PiWeightForm;
+
+/*
+ * The [kdim, mdim] matrix that a weight of that shape holds in form, and
+ * whether it is transposed; false when the shape has no such reading.
+ */
+bool		pi_weight_form_matrix(PiWeightForm form, int rank, const int64_t *dims, int64_t numel,
+								  int64_t *kdim, int64_t *mdim, bool *trans);
 
 /* bf16 bits of v, rounded to nearest even as AVX512-BF16 does (subnormals to zero, NaN stays NaN). */
 uint16_t	pi_bf16_bits(float v);
@@ -598,6 +607,26 @@ int			pi_model_add_node(PiModel *model, const char *name, PiOp op,
 
 /* Index of the value with this name, or -1. */
 int			pi_model_find_value(const PiModel *model, const char *name);
+
+/* What pi_int8_weights_agree found. */
+typedef enum PiInt8Agreement
+{
+	PI_INT8_AGREE,				/* every weight as the int8 path needs it */
+	PI_INT8_DEMOTED,			/* reduced weights that differ: their forms now PI_WEIGHT_KEEP */
+	PI_INT8_DIFFERENT,			/* another weight differs, or the models do */
+	PI_INT8_NOMEM
+} PiInt8Agreement;
+
+/*
+ * Whether loaded, a model loaded back from its reduced stored form, has
+ * the weights of given (the same model from the file as given, forms its
+ * pi_model_weight_forms): each reduced one (form not PI_WEIGHT_KEEP)
+ * quantizing to the very same codes and column maxima, every other one
+ * the same bits.  A reduced weight that does not gets PI_WEIGHT_KEEP in
+ * forms (PI_INT8_DEMOTED).
+ */
+PiInt8Agreement pi_int8_weights_agree(const PiModel *given, const PiModel *loaded,
+									  PiWeightForm *forms);
 
 /*
  * Validates and prepares a model whose values and nodes have been added:

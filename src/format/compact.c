@@ -3,10 +3,14 @@
  *	  The weights a stored version of a reduced-precision native model
  *	  keeps: its safetensors rewritten with the matrices that the
  *	  precision's path reads (pi_model_weight_forms) in that precision's
- *	  width, the rest as float32.  int8: I8 codes per output column with
- *	  their column maxima (src/format/safetensors.c), which load back to
- *	  weights that the int8 path quantizes to the very same codes and
- *	  scales; bf16 and fp16: BF16 and F16, rounded to nearest even.
+ *	  width, the rest as float32.  int8: I8 codes per output column (a
+ *	  Conv's per output channel) with their column maxima
+ *	  (src/format/safetensors.c), which load back to weights that the int8
+ *	  path quantizes to the very same codes and scales: the model is loaded
+ *	  back from the rewritten file and compared (pi_int8_weights_agree), and
+ *	  a weight that would not come back so (one a batch norm folds into,
+ *	  say) is kept as float32; bf16 and fp16: BF16 and F16, rounded to
+ *	  nearest even.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -28,17 +32,6 @@ typedef struct CompactTensor
 	uint8_t    *data;			/* malloc'd */
 } CompactTensor;
 
-/* The [kdim, mdim] sizes of a rank-2 tensor in form, and whether it is transposed. */
-static bool
-matrix_shape(const PiTensor *t, PiWeightForm form, int64_t *kdim, int64_t *mdim)
-{
-	bool		trans = form == PI_WEIGHT_COLUMNS_FIRST;
-
-	*kdim = trans ? t->dims[1] : t->dims[0];
-	*mdim = trans ? t->dims[0] : t->dims[1];
-	return trans;
-}
-
 /*
  * Quantizes t to int8 codes and column maxima; false (kept float32) when a
  * column is not finite or the codes would not load back to the same ones.
@@ -46,15 +39,16 @@ matrix_shape(const PiTensor *t, PiWeightForm form, int64_t *kdim, int64_t *mdim)
 static bool
 quantize_int8(const PiTensor *t, PiWeightForm form, CompactTensor *codes, CompactTensor *amax)
 {
-	int64_t		kdim,
-				mdim;
-	bool		trans = matrix_shape(t, form, &kdim, &mdim);
+	int64_t		kdim = 0,
+				mdim = 0;
+	bool		trans = false;
+	bool		shaped = pi_weight_form_matrix(form, t->rank, t->dims, t->numel, &kdim, &mdim, &trans);
 	int8_t	   *q = malloc(t->numel + 1);
 	int8_t	   *q2 = malloc(t->numel + 1);
 	float	   *top = malloc(sizeof(float) * (mdim + 1));
 	float	   *top2 = malloc(sizeof(float) * (mdim + 1));
 	float	   *back = malloc(sizeof(float) * (t->numel + 1));
-	bool		ok = q != NULL && q2 != NULL && top != NULL && top2 != NULL && back != NULL &&
+	bool		ok = shaped && q != NULL && q2 != NULL && top != NULL && top2 != NULL && back != NULL &&
 		pi_int8_quantize_matrix(t->data, kdim, mdim, trans, q, top);
 
 	if (ok)
@@ -78,9 +72,11 @@ quantize_int8(const PiTensor *t, PiWeightForm form, CompactTensor *codes, Compac
 	amax->name = NULL;
 	amax->source = t;
 	amax->dtype = "F32";
-	amax->rank = 2;
-	amax->dims[0] = trans ? mdim : 1;
-	amax->dims[1] = trans ? 1 : mdim;
+	/* [1, M] along the last axis, [M, 1, ...] of the codes' rank along the first */
+	amax->rank = t->rank;
+	for (int d = 0; d < t->rank; d++)
+		amax->dims[d] = 1;
+	amax->dims[trans ? 0 : 1] = mdim;
 	amax->bytes = (int64_t) sizeof(float) * mdim;
 	amax->data = (uint8_t *) top;
 	return true;
@@ -127,16 +123,26 @@ keep_f32(const PiTensor *t, CompactTensor *c, PiError *err)
 	return PI_OK;
 }
 
-/* The form of tensor t in model: reduced only for a weight the model reads as t holds it. */
+/*
+ * The form of tensor t in model: reduced only for a weight the model reads
+ * in that shape; for bf16 and fp16 only one the model reads as t holds it
+ * (at int8 the model loaded back is checked instead).
+ */
 static PiWeightForm
 tensor_form(const PiTensor *t, const PiModel *model, const PiWeightForm *forms)
 {
 	int			v = pi_model_find_value(model, t->name);
+	int64_t		kdim,
+				mdim;
+	bool		trans;
 
-	if (v < 0 || forms[v] == PI_WEIGHT_KEEP || t->rank != 2 ||
-		model->values[v].numel != t->numel || model->values[v].rank != 2 ||
-		model->values[v].dims[0] != t->dims[0] || model->values[v].dims[1] != t->dims[1] ||
-		memcmp(model->values[v].data, t->data, sizeof(float) * t->numel) != 0)
+	if (v < 0 || forms[v] == PI_WEIGHT_KEEP || model->values[v].numel != t->numel ||
+		model->values[v].rank != t->rank ||
+		memcmp(model->values[v].dims, t->dims, sizeof(int64_t) * t->rank) != 0 ||
+		!pi_weight_form_matrix(forms[v], t->rank, t->dims, t->numel, &kdim, &mdim, &trans))
+		return PI_WEIGHT_KEEP;
+	if (model->precision != PI_PRECISION_INT8 &&
+		(t->rank != 2 || memcmp(model->values[v].data, t->data, sizeof(float) * t->numel) != 0))
 		return PI_WEIGHT_KEEP;
 	return forms[v];
 }
@@ -230,13 +236,12 @@ write_file(CompactTensor *ts, int count, PiPrecision precision, uint8_t **out, s
 }
 
 /*
- * The safetensors bytes that a stored version of model (loaded from
- * weights, its precision applied) keeps: *out malloc'd.  Tensors the model
- * does not read as a reduced matrix stay float32.
+ * The file of model's weights (from weights) with the tensors that forms
+ * reduces at its precision: *out malloc'd.
  */
-PiStatus
-pi_safetensors_reduce(const uint8_t *weights, size_t len, const PiModel *model,
-					  const PiWeightForm *forms, uint8_t **out, size_t *out_len, PiError *err)
+static PiStatus
+reduce_once(const uint8_t *weights, size_t len, const PiModel *model, const PiWeightForm *forms,
+			uint8_t **out, size_t *out_len, PiError *err)
 {
 	PiTensorSet set;
 	CompactTensor *ts;
@@ -277,5 +282,59 @@ pi_safetensors_reduce(const uint8_t *weights, size_t len, const PiModel *model,
 		free(ts[i].data);
 	free(ts);
 	pi_tensor_set_free(&set);
+	return st;
+}
+
+/*
+ * The safetensors bytes that a stored version of model (loaded from graph
+ * json and weights, options applied) keeps: *out malloc'd.  Tensors the
+ * model does not read as a reduced matrix stay float32; at int8, the model
+ * loaded back from them must have weights that quantize as its own do,
+ * else the ones that do not stay float32 too.
+ */
+PiStatus
+pi_safetensors_reduce(const char *json, size_t json_len, const uint8_t *weights, size_t len,
+					  const char *options, size_t options_len, const PiModel *model,
+					  const PiWeightForm *forms, uint8_t **out, size_t *out_len, PiError *err)
+{
+	PiWeightForm *tried = malloc(sizeof(PiWeightForm) * (model->nvalues + 1));
+	PiInt8Agreement agreement = PI_INT8_DEMOTED;
+	bool		all_float = false;
+	PiStatus	st = PI_OK;
+
+	*out = NULL;
+	if (tried == NULL)
+		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
+	memcpy(tried, forms, sizeof(PiWeightForm) * model->nvalues);
+	/* each round keeps at least one more weight as float32, or ends */
+	while (st == PI_OK && agreement == PI_INT8_DEMOTED)
+	{
+		PiModel    *loaded = NULL;
+
+		free(*out);
+		*out = NULL;
+		st = reduce_once(weights, len, model, tried, out, out_len, err);
+		if (st != PI_OK || model->precision != PI_PRECISION_INT8)
+			break;
+		if ((st = pi_model_load(json, json_len, *out, *out_len, &loaded, err)) == PI_OK &&
+			(st = pi_model_apply_options(loaded, options, options_len, err)) == PI_OK)
+			agreement = pi_int8_weights_agree(model, loaded, tried);
+		pi_model_free(loaded);
+		if (st == PI_OK && agreement == PI_INT8_NOMEM)
+			st = pi_fail(err, PI_ERR_NOMEM, "out of memory");
+		else if (st == PI_OK && agreement == PI_INT8_DIFFERENT && !all_float)
+		{
+			/* not what the int8 path expects: every weight as float32 */
+			memset(tried, 0, sizeof(PiWeightForm) * model->nvalues);
+			all_float = true;
+			agreement = PI_INT8_DEMOTED;
+		}
+	}
+	free(tried);
+	if (st != PI_OK)
+	{
+		free(*out);
+		*out = NULL;
+	}
 	return st;
 }

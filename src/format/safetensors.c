@@ -3,10 +3,10 @@
  *	  Parser for safetensors files: an 8-byte little-endian header length,
  *	  a JSON header, then the tensors' bytes.  Tensors are widened (F16,
  *	  BF16) or narrowed (F64) to float32.  An I8 tensor holds the int8 codes
- *	  of a weight quantized per column, and goes with an F32 tensor of its
- *	  name plus PI_INT8_AMAX_SUFFIX that holds each column's largest |w|
- *	  (pi_format.h); it is dequantized to float32 and the two make one
- *	  tensor.  Every field is checked: the data must be covered exactly
+ *	  of a weight quantized per column (a Conv's per output channel), and
+ *	  goes with an F32 tensor of its name plus PI_INT8_AMAX_SUFFIX that
+ *	  holds each column's largest |w| (pi_format.h); it is dequantized to
+ *	  float32 and the two make one tensor.  Every field is checked: the data must be covered exactly
  *	  once, in order, by the tensors' offsets.
  */
 #include <cjson/cJSON.h>
@@ -190,9 +190,26 @@ entry_by_name(const void *a, const void *b)
 }
 
 /*
+ * The form of I8 codes e with column maxima a: columns along the last axis
+ * (codes [K, M], maxima [1, M]) or along the first (codes [M, ...] of rank
+ * 2 or more, maxima [M, 1, ...] of the same rank); PI_WEIGHT_KEEP for
+ * neither.
+ */
+static PiWeightForm
+int8_form(const StEntry *e, const StEntry *a)
+{
+	bool		first = e->rank >= 2 && a->rank == e->rank && a->dims[0] == e->dims[0];
+
+	if (e->rank == 2 && a->rank == 2 && a->dims[0] == 1 && a->dims[1] == e->dims[1])
+		return PI_WEIGHT_COLUMNS_LAST;
+	for (int d = 1; first && d < a->rank; d++)
+		first = a->dims[d] == 1;
+	return first ? PI_WEIGHT_COLUMNS_FIRST : PI_WEIGHT_KEEP;
+}
+
+/*
  * Finds the column maxima of each I8 entry (by_name: count entries sorted
- * by name) and checks their form: F32, and for codes [K, M] either [1, M]
- * (columns along the last axis) or [K, 1] (along the first).
+ * by name) and checks their form (int8_form), F32.
  */
 static PiStatus
 pair_int8(StEntry **by_name, int count, PiError *err)
@@ -221,11 +238,9 @@ pair_int8(StEntry **by_name, int count, PiError *err)
 						   "safetensors I8 tensor \"%s\" has no tensor \"%s" PI_INT8_AMAX_SUFFIX "\" of column maxima",
 						   e->name, e->name);
 		a = *found;
-		if (a->dtype != ST_F32 || e->rank != 2 || a->rank != 2 ||
-			!((a->dims[0] == 1 && a->dims[1] == e->dims[1]) ||
-			  (a->dims[1] == 1 && a->dims[0] == e->dims[0])))
+		if (a->dtype != ST_F32 || int8_form(e, a) == PI_WEIGHT_KEEP)
 			return pi_fail(err, PI_ERR_CORRUPT,
-						   "safetensors I8 tensor \"%s\" needs rank 2 and F32 column maxima of shape [1, columns] or [rows, 1]",
+						   "safetensors I8 tensor \"%s\" needs rank 2 or more and F32 column maxima of shape [1, columns] or [channels, 1, ...] of its rank",
 						   e->name);
 		e->amax = a;
 		(*found)->is_amax = true;
@@ -238,13 +253,15 @@ static PiStatus
 convert_int8(const StEntry *e, const uint8_t *data, float *dst, PiError *err)
 {
 	const StEntry *a = e->amax;
-	bool		trans = a->dims[1] == 1 && !(a->dims[0] == 1 && a->dims[1] == e->dims[1]);
-	int64_t		mdim = trans ? e->dims[0] : e->dims[1];
-	int64_t		kdim = trans ? e->dims[1] : e->dims[0];
-	float	   *amax = malloc(sizeof(float) * (mdim > 0 ? mdim : 1));
+	int64_t		kdim = 0,
+				mdim = 0;
+	bool		trans = false;
+	float	   *amax;
 	const int8_t *q = (const int8_t *) (data + e->begin);
 
-	if (amax == NULL)
+	if (!pi_weight_form_matrix(int8_form(e, a), e->rank, e->dims, e->numel, &kdim, &mdim, &trans))
+		return PI_OK;			/* no elements: codes [0, ...] */
+	if ((amax = malloc(sizeof(float) * (mdim > 0 ? mdim : 1))) == NULL)
 		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
 	memcpy(amax, data + a->begin, sizeof(float) * mdim);
 	for (int64_t j = 0; j < mdim; j++)

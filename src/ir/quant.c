@@ -1,11 +1,14 @@
 /*
  * quant.c
  *	  The number formats of the reduced precisions (pi_ir.h): int8 codes of
- *	  a weight per output column and back, bf16 and IEEE half rounding.
+ *	  a weight per output column and back, the check that a stored int8
+ *	  version loads back to what the int8 path quantizes alike, bf16 and
+ *	  IEEE half rounding.
  *	  Shared by the engine's packing and the stored versions' weights, so
  *	  that both quantize alike.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pi_ir.h"
@@ -114,6 +117,95 @@ pi_int8_dequantize_matrix(const int8_t *q, const float *amax, int64_t kdim, int6
 			w[i] = q[i] == 127 ? amax[j] : q[i] == -127 ? -amax[j] : (float) q[i] * step;
 		}
 	}
+}
+
+/* The [kdim, mdim] matrix that a weight of that shape holds in form. */
+bool
+pi_weight_form_matrix(PiWeightForm form, int rank, const int64_t *dims, int64_t numel,
+					  int64_t *kdim, int64_t *mdim, bool *trans)
+{
+	if (form == PI_WEIGHT_COLUMNS_LAST && rank == 2)
+	{
+		*kdim = dims[0];
+		*mdim = dims[1];
+		*trans = false;
+		return true;
+	}
+	if (form == PI_WEIGHT_COLUMNS_FIRST && rank >= 2 && dims[0] > 0)
+	{
+		*mdim = dims[0];
+		*kdim = numel / dims[0];
+		*trans = true;
+		return true;
+	}
+	return false;
+}
+
+/* Whether two weights of form quantize to the same codes and column maxima (-1: out of memory). */
+static int
+same_int8(const PiValue *a, const PiValue *b, PiWeightForm form)
+{
+	int64_t		kdim,
+				mdim;
+	bool		trans;
+	int8_t	   *qa,
+			   *qb;
+	float	   *ma,
+			   *mb;
+	int			same;
+
+	if (!pi_weight_form_matrix(form, a->rank, a->dims, a->numel, &kdim, &mdim, &trans))
+		return 0;
+	qa = malloc(2 * a->numel + 1);
+	ma = malloc(2 * sizeof(float) * mdim + 1);
+	if (qa == NULL || ma == NULL)
+	{
+		free(qa);
+		free(ma);
+		return -1;
+	}
+	qb = qa + a->numel;
+	mb = ma + mdim;
+	same = pi_int8_quantize_matrix(a->data, kdim, mdim, trans, qa, ma) &&
+		pi_int8_quantize_matrix(b->data, kdim, mdim, trans, qb, mb) &&
+		memcmp(qa, qb, a->numel) == 0 && memcmp(ma, mb, sizeof(float) * mdim) == 0;
+	free(qa);
+	free(ma);
+	return same;
+}
+
+/* Whether loaded has given's weights as the int8 path needs them; demotes those that differ. */
+PiInt8Agreement
+pi_int8_weights_agree(const PiModel *given, const PiModel *loaded, PiWeightForm *forms)
+{
+	PiInt8Agreement result = PI_INT8_AGREE;
+
+	if (given->nvalues != loaded->nvalues || given->nnodes != loaded->nnodes)
+		return PI_INT8_DIFFERENT;
+	for (int v = 0; v < given->nvalues; v++)
+	{
+		const PiValue *a = &given->values[v];
+		int			w = pi_model_find_value(loaded, a->name);
+		const PiValue *b = w >= 0 ? &loaded->values[w] : NULL;
+		int			same;
+
+		if (b == NULL || a->kind != b->kind || a->numel != b->numel || a->rank != b->rank ||
+			memcmp(a->dims, b->dims, sizeof(int64_t) * a->rank) != 0 ||
+			(a->data == NULL) != (b->data == NULL))
+			return PI_INT8_DIFFERENT;
+		if (a->data == NULL || memcmp(a->data, b->data, sizeof(float) * a->numel) == 0)
+			continue;
+		if (forms[v] == PI_WEIGHT_KEEP)
+			return PI_INT8_DIFFERENT;
+		if ((same = same_int8(a, b, forms[v])) < 0)
+			return PI_INT8_NOMEM;
+		if (!same)
+		{
+			forms[v] = PI_WEIGHT_KEEP;
+			result = PI_INT8_DEMOTED;
+		}
+	}
+	return result;
 }
 
 /*

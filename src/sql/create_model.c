@@ -143,7 +143,8 @@ check_text_network(const char *name, const PiModel *model, const char *options)
  * for a float32 model.
  */
 static PiStatus
-reduce_weights(const PiModel *model, StoredBlob *blob, PiError *err)
+reduce_weights(const char *graph, const char *options, const PiModel *model, StoredBlob *blob,
+			   PiError *err)
 {
 	PiWeightForm *forms;
 	uint8_t    *bytes = NULL;
@@ -156,7 +157,8 @@ reduce_weights(const PiModel *model, StoredBlob *blob, PiError *err)
 	progress_phase("reducing weights");
 	if ((forms = pi_model_weight_forms(model)) == NULL)
 		return pi_fail(err, PI_ERR_NOMEM, "out of memory");
-	st = pi_safetensors_reduce(blob->parts[0], blob->lens[0], model, forms, &bytes, &len, err);
+	st = pi_safetensors_reduce(graph, strlen(graph), blob->parts[0], blob->lens[0], options,
+							   strlen(options), model, forms, &bytes, &len, err);
 	free(forms);
 	if (st != PI_OK)
 		return st;
@@ -174,8 +176,8 @@ reduce_weights(const PiModel *model, StoredBlob *blob, PiError *err)
 /*
  * Applies a model's options and describes it for the catalog (a symbolic
  * sequence dimension of at most sequence_length as such); for a native
- * model (reduce, its safetensors blob) makes the blob keep its weights at
- * its precision; then frees the model and, where its import moved tensors
+ * model (graph, and reduce, its safetensors blob) makes the blob keep its
+ * weights at its precision; then frees the model and, where its import moved tensors
  * within onnx, puts them back (the file is stored as it was given); raises
  * the options' error, and for a text model (text) what keeps it from being
  * one.
@@ -183,7 +185,8 @@ reduce_weights(const PiModel *model, StoredBlob *blob, PiError *err)
 static void
 describe_and_release(const char *name, PiModel *model, const char *const *input_dtypes,
 					 int64 sequence_length, const char *options, bool text, uint8 *onnx,
-					 PiOnnxMoves *moves, StoredBlob *reduce, ModelDescription *desc)
+					 PiOnnxMoves *moves, const char *graph, StoredBlob *reduce,
+					 ModelDescription *desc)
 {
 	PiError		err = {0};
 	volatile PiStatus st = PI_OK;
@@ -194,7 +197,7 @@ describe_and_release(const char *name, PiModel *model, const char *const *input_
 		if (st == PI_OK && text)
 			check_text_network(name, model, options);
 		if (st == PI_OK && reduce != NULL)
-			st = reduce_weights(model, reduce, &err);
+			st = reduce_weights(graph, options, model, reduce, &err);
 		if (st == PI_OK)
 			catalog_describe_model(model, input_dtypes, sequence_length, desc);
 	}
@@ -243,7 +246,7 @@ validate_and_store(const char *name, const char *graph, const uint8 *weights,
 	while (pg_infer_retry_after_interrupt(st));
 	if (st != PI_OK)
 		pg_infer_report(&err, name);
-	describe_and_release(name, model, NULL, 0, options, false, NULL, NULL, &blob, &desc);
+	describe_and_release(name, model, NULL, 0, options, false, NULL, NULL, graph, &blob, &desc);
 	return store_version(name, graph, &desc, &blob, options, description, NULL);
 }
 
@@ -290,7 +293,7 @@ import_and_store(const char *name, uint8 *onnx, int64 onnx_len, bool writable,
 	for (int i = 0; i < model->ninputs; i++)
 		dtypes[i] = info.input_dtypes[i];
 	describe_and_release(name, model, dtypes, info.sequence_length, options, tokenizer_json != NULL, onnx,
-						 writable ? &moves : NULL, NULL, &desc);
+						 writable ? &moves : NULL, NULL, NULL, &desc);
 	descriptor = pi_onnx_descriptor(&info, onnx_len, external_len);
 	if (descriptor == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));

@@ -7,12 +7,14 @@
  *	  bit-identical to quantizing float32 weights, bf16 and fp16 storage,
  *	  refused and damaged files, the bf16 GEMM against a reference in
  *	  double (or, without AVX512-BF16, the float32 path), and the MNIST
- *	  accuracy of models/mnist at bf16 and at stored int8.
+ *	  accuracy of models/mnist at bf16 and at stored int8; convolutions'
+ *	  weights stored at int8 per output channel (test/fixtures CNNs).
  *
- *	  test_precision MNIST_MODEL_DIR IMAGES.idx3.gz LABELS.idx1.gz
+ *	  test_precision MNIST_MODEL_DIR IMAGES.idx3.gz LABELS.idx1.gz FIXTURES
  *
  * Prints one line per check and a closing "N passed, N failed".
  */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,13 +109,15 @@ load(const char *json, const uint8_t *bytes, size_t len, const char *options, co
 
 /* The stored form of a model's weights at its precision (malloc'd), or NULL with a failed check. */
 static uint8_t *
-reduce(const PiModel *m, const uint8_t *bytes, size_t len, size_t *out_len, PiStatus *status)
+reduce(const char *json, const char *options, const PiModel *m, const uint8_t *bytes, size_t len,
+	   size_t *out_len, PiStatus *status)
 {
 	PiWeightForm *forms = pi_model_weight_forms(m);
 	uint8_t    *out = NULL;
 	PiError		err = {0};
 
-	*status = pi_safetensors_reduce(bytes, len, m, forms, &out, out_len, &err);
+	*status = pi_safetensors_reduce(json, strlen(json), bytes, len, options, strlen(options), m, forms,
+									&out, out_len, &err);
 	free(forms);
 	return out;
 }
@@ -369,7 +373,7 @@ test_storage(const char *op, int64_t kdim, int64_t mdim)
 		from_float = load(json, file, len, options, op);
 		if (from_float == NULL)
 			continue;
-		reduced = reduce(from_float, file, len, &reduced_len, &st);
+		reduced = reduce(json, options, from_float, file, len, &reduced_len, &st);
 		check(st == PI_OK, "%s %lldx%lld: weights reduced to %s", op, (long long) kdim, (long long) mdim,
 			  precisions[p]);
 		if (reduced != NULL)
@@ -459,9 +463,10 @@ test_fp16_range(void)
 	size_t		len,
 				out_len;
 	uint8_t    *file = f32_file(2, names, shapes, data, &len);
-	PiModel    *m = load(json, file, len, "{\"precision\": \"fp16\"}", "fp16 range");
+	const char *options = "{\"precision\": \"fp16\"}";
+	PiModel    *m = load(json, file, len, options, "fp16 range");
 	PiStatus	st = PI_OK;
-	uint8_t    *out = m ? reduce(m, file, len, &out_len, &st) : NULL;
+	uint8_t    *out = m ? reduce(json, options, m, file, len, &out_len, &st) : NULL;
 
 	check(m != NULL && out == NULL && st == PI_ERR_INVALID, "fp16 refuses a weight of 70000 (status %d)", st);
 	free(out);
@@ -552,6 +557,165 @@ test_damaged_int8(void)
 			  set.tensors[0].data[2] == 0.0f, "I8 tensor with its column maxima loads dequantized (%s)",
 			  err.message);
 		pi_tensor_set_free(&set);
+		free(file);
+	}
+}
+
+/* How many tensors of a safetensors file's header have dtype I8 (-1: no header). */
+static int
+i8_tensors(const uint8_t *bytes, size_t len)
+{
+	uint64_t	hlen = 0;
+	cJSON	   *root,
+			   *item;
+	int			count = 0;
+
+	for (int b = 7; b >= 0 && len >= 8; b--)
+		hlen = (hlen << 8) | bytes[b];
+	if (len < 8 || hlen > len - 8 ||
+		(root = cJSON_ParseWithLength((const char *) bytes + 8, hlen)) == NULL)
+		return -1;
+	cJSON_ArrayForEach(item, root)
+	{
+		const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(item, "dtype");
+
+		count += cJSON_IsString(dtype) && strcmp(dtype->valuestring, "I8") == 0;
+	}
+	cJSON_Delete(root);
+	return count;
+}
+
+/*
+ * A native CNN of test/fixtures stored at int8 runs bit-identically to the
+ * same model quantized from its float32 file, its convolutions' weights
+ * stored as codes per output channel (want_i8 of them with Dense weights,
+ * a depthwise one none), in at most max_ratio of the bytes.
+ */
+static void
+test_conv_storage(const char *fixtures, const char *name, int want_i8, double max_ratio)
+{
+	enum
+	{
+		ROWS = 5
+	};
+	const char *options = "{\"precision\": \"int8\"}";
+	char		path[1024];
+	size_t		json_len,
+				len,
+				reduced_len = 0;
+	char	   *json,
+			   *file;
+	PiModel    *from_float = NULL,
+			   *stored = NULL;
+	uint8_t    *reduced = NULL;
+	PiStatus	st = PI_ERR_INVALID;
+	float	   *x = NULL,
+			   *y1 = NULL,
+			   *y2 = NULL;
+	int64_t		in = 0,
+				out = 0;
+
+	snprintf(path, sizeof(path), "%s/%s/model.json", fixtures, name);
+	json = test_read_file(path, &json_len);
+	snprintf(path, sizeof(path), "%s/%s/model.safetensors", fixtures, name);
+	file = test_read_file(path, &len);
+	if (json != NULL && file != NULL)
+		from_float = load(json, (const uint8_t *) file, len, options, name);
+	if (from_float != NULL)
+		reduced = reduce(json, options, from_float, (const uint8_t *) file, len, &reduced_len, &st);
+	if (reduced != NULL)
+		stored = load(json, reduced, reduced_len, options, name);
+	if (stored != NULL)
+	{
+		in = pi_value_row_elems(&from_float->values[from_float->inputs[0]]);
+		out = pi_value_row_elems(&from_float->values[from_float->outputs[0]]);
+		x = malloc(sizeof(float) * ROWS * in);
+		for (int64_t i = 0; i < ROWS * in; i++)
+			x[i] = test_frand(&rng_state) * 3.0f;
+		y1 = run(from_float, x, ROWS);
+		y2 = run(stored, x, ROWS);
+	}
+	check(st == PI_OK && y1 != NULL && y2 != NULL && memcmp(y1, y2, sizeof(float) * ROWS * out) == 0 &&
+		  i8_tensors(reduced, reduced_len) == want_i8 && reduced_len <= max_ratio * len,
+		  "%s stored at int8: results bit-identical to quantizing float32, %d I8 tensors (want %d), "
+		  "%zu of %zu bytes (%.3f, allowed %.2f)", name, reduced ? i8_tensors(reduced, reduced_len) : -1,
+		  want_i8, reduced_len, len, (double) reduced_len / len, max_ratio);
+	free(x);
+	free(y1);
+	free(y2);
+	free(reduced);
+	pi_model_free(stored);
+	pi_model_free(from_float);
+	free(json);
+	free(file);
+}
+
+/*
+ * Damaged rank-4 int8 tensors are refused: maxima along a middle axis, of
+ * another rank, too few; and good ones of rank 4 load per output channel.
+ */
+static void
+test_damaged_conv_int8(void)
+{
+	static const struct
+	{
+		const char *amax_shape;
+		int			amax_count;
+		const char *what;
+	}			cases[] = {
+		{"[1,2,1,1]", 2, "maxima along the second axis"},
+		{"[2,1]", 2, "maxima of rank 2 for codes of rank 4"},
+		{"[1,1,1,1]", 1, "one maximum for 2 channels"},
+		{"[2,1,1,2]", 4, "maxima [2, 1, 1, 2]"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		char		header[512];
+		uint8_t		data[16 + 8] = {0};
+		size_t		len;
+		uint8_t    *file;
+		PiTensorSet set;
+		PiError		err = {0};
+		PiStatus	st;
+
+		snprintf(header, sizeof(header),
+				 "{\"w\":{\"dtype\":\"I8\",\"shape\":[2,1,2,2],\"data_offsets\":[%d,%d]},"
+				 "\"w:int8_amax\":{\"dtype\":\"F32\",\"shape\":%s,\"data_offsets\":[0,%d]}}",
+				 4 * cases[i].amax_count, 4 * cases[i].amax_count + 8, cases[i].amax_shape,
+				 4 * cases[i].amax_count);
+		file = raw_file(header, data, 4 * cases[i].amax_count + 8, &len);
+		st = pi_safetensors_parse(file, len, &set, &err);
+		check(st == PI_ERR_CORRUPT, "rank-4 I8 tensor with %s refused: %s", cases[i].what, err.message);
+		if (st == PI_OK)
+			pi_tensor_set_free(&set);
+		free(file);
+	}
+	{
+		/* channel 0 of maximum 2: codes 127, -127, 5, 0; channel 1 of maximum 0 */
+		float		amax[2] = {2.0f, 0.0f};
+		uint8_t		data[16] = {0};
+		size_t		len;
+		uint8_t    *file;
+		PiTensorSet set;
+		PiError		err = {0};
+		bool		ok;
+
+		memcpy(data, amax, 8);
+		data[8] = 127;
+		data[9] = (uint8_t) -127;
+		data[10] = 5;
+		data[12] = 9;
+		file = raw_file("{\"w\":{\"dtype\":\"I8\",\"shape\":[2,1,2,2],\"data_offsets\":[8,16]},"
+						"\"w:int8_amax\":{\"dtype\":\"F32\",\"shape\":[2,1,1,1],\"data_offsets\":[0,8]}}",
+						data, sizeof(data), &len);
+		ok = pi_safetensors_parse(file, len, &set, &err) == PI_OK;
+		check(ok && set.count == 1 && set.tensors[0].rank == 4 && set.tensors[0].data[0] == 2.0f &&
+			  set.tensors[0].data[1] == -2.0f && set.tensors[0].data[2] == 5 * (2.0f / 127.0f) &&
+			  set.tensors[0].data[4] == 0.0f, "rank-4 I8 tensor loads dequantized per output channel (%s)",
+			  err.message);
+		if (ok)
+			pi_tensor_set_free(&set);
 		free(file);
 	}
 }
@@ -689,7 +853,7 @@ test_mnist(const char *model_dir, const char *images, const char *labels)
 					single = -2;
 
 		if (m != NULL)
-			reduced = reduce(m, (const uint8_t *) st, st_len, &reduced_len, &status);
+			reduced = reduce(json, opts[i], m, (const uint8_t *) st, st_len, &reduced_len, &status);
 		if (reduced != NULL)
 			stored = load(json, reduced, reduced_len, opts[i], "models/mnist stored");
 		if (stored != NULL)
@@ -728,9 +892,9 @@ main(int argc, char **argv)
 	pi_blas.sgemm = cblas_sgemm;
 	pi_blas.sgemv = cblas_sgemv;
 	printf("CPU kernels: %s, bf16 kernels: %s\n", pi_engine_cpu_name(), pi_engine_bf16_name());
-	if (argc != 4)
+	if (argc != 5)
 	{
-		fprintf(stderr, "usage: %s MNIST_MODEL_DIR IMAGES.gz LABELS.gz\n", argv[0]);
+		fprintf(stderr, "usage: %s MNIST_MODEL_DIR IMAGES.gz LABELS.gz FIXTURES\n", argv[0]);
 		return 2;
 	}
 	test_roundings();
@@ -740,6 +904,12 @@ main(int argc, char **argv)
 	test_storage("MatMul", 50, 20);
 	test_fp16_range();
 	test_damaged_int8();
+	test_damaged_conv_int8();
+	test_conv_storage(argv[4], "model_lenet_bn", 5, 0.27);
+	test_conv_storage(argv[4], "model_resblock", 2, 0.5);
+	test_conv_storage(argv[4], "conv_group2", 1, 1.0);
+	test_conv_storage(argv[4], "k_conv3x3_s1", 1, 1.0);
+	test_conv_storage(argv[4], "conv_depthwise", 0, 1.2);
 	for (size_t i = 0; i < sizeof(layers) / sizeof(layers[0]); i++)
 		test_bf16_layer(layers[i][0], layers[i][1], layers[i][2]);
 	test_mnist(argv[1], argv[2], argv[3]);

@@ -167,6 +167,15 @@ def hand_made():
                      ("v", "I8", [2, 2], struct.pack("<4b", -127, 127, 5, -9))],
                     metadata={"precision": "int8"})
     seeds["valid-stored-int8"] = fuzz_input(g, w, {"precision": "int8"})
+    # a convolution's codes per output channel, maxima [M, 1, 1, 1]
+    g = graph([{"name": "x", "dtype": "float32", "shape": [-1, 2, 4, 4]}], ["y"],
+              [{"name": "y", "op": "Conv2D", "inputs": ["x", "cw", "cb"], "attrs": {"pads": [1, 1]}}])
+    w = safetensors([("cb", "F32", [3], f32(0.5, -0.5, 0)),
+                     ("cw:int8_amax", "F32", [3, 1, 1, 1], f32(3, 0.5, 0)),
+                     ("cw", "I8", [3, 2, 3, 3],
+                      struct.pack("<54b", *[(i * 37) % 255 - 127 if i < 36 else 0 for i in range(54)]))],
+                    metadata={"precision": "int8"})
+    seeds["valid-stored-int8-conv"] = fuzz_input(g, w, {"precision": "int8"})
     w = safetensors([("b", "F32", [2], f32(0.5, -0.5)),
                      ("w", "BF16", [2, 3], struct.pack("<6H", 0x3f80, 0xbf80, 0x4000, 0, 0x3e00, 0xc040)),
                      ("v", "F16", [2, 2], struct.pack("<4H", 0x3c00, 0xbc00, 0x4000, 0x0001))])
