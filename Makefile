@@ -38,7 +38,7 @@ ENGINE_SRCS += src/ir/shape_tabular.c src/ir/strings.c src/engine/op_tree.c src/
 # The ONNX importer (docs/onnx.md): part of the engine, plain C as well.
 ONNX_SRCS = \
 	src/format/onnx_wire.c src/format/onnx_proto.c src/format/onnx_tensor.c \
-	src/format/onnx_const.c src/format/onnx_attrs.c src/format/onnx_fold.c \
+	src/format/onnx_const.c src/format/onnx_compact.c src/format/onnx_attrs.c src/format/onnx_fold.c \
 	src/format/onnx_fold_math.c \
 	src/format/onnx_convert.c src/format/onnx_convert_math.c \
 	src/format/onnx_convert_window.c src/format/onnx_convert_shape.c \
@@ -227,7 +227,7 @@ ONNX_TEST_ROOTS = $(ONNX_TESTDATA)/node $(ONNX_TESTDATA)/pytorch-converted \
 # the float32 LeNet at precision int8 (Convs and Gemms int8), every int8 path alike: 9812
 MNIST_TEST_SET = $(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz $(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
 check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_reject
-	test/onnx/test_onnx_reject test/onnx/ml-malformed test/onnx/quant-malformed
+	test/onnx/test_onnx_reject test/onnx/ml-malformed test/onnx/quant-malformed test/onnx/stored-malformed
 	test/onnx/conformance test/onnx/conformance-expected.txt $(ONNX_TEST_ROOTS)
 	test/onnx/conformance --tolerance 1e-5 test/onnx/tabular-expected.txt test/onnx/tabular
 	test/onnx/test_onnx_mnist $(SHARED_DIR)/models/mnist_cnn_pytorch.onnx $(MNIST_TEST_SET)
@@ -248,7 +248,8 @@ check-onnx: test/onnx/test_onnx_mnist test/onnx/conformance test/onnx/test_onnx_
 INT8_TEST_ARGS = test/fixtures models/mnist $(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz \
 	$(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz
 PRECISION_TEST_ARGS = models/mnist $(SHARED_DIR)/data/mnist/t10k-images-idx3-ubyte.gz \
-	$(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz test/fixtures
+	$(SHARED_DIR)/data/mnist/t10k-labels-idx1-ubyte.gz test/fixtures \
+	$(SHARED_DIR)/models/mnist_cnn_pytorch.onnx test/bench/models/resnet_cifar.onnx
 check-engine: test/engine/test_engine test/engine/test_int8 test/engine/test_int8_conv test/engine/test_quantize \
 		test/engine/test_precision
 	PG_INFER_CPU=generic test/engine/test_engine test/fixtures

@@ -105,6 +105,7 @@ typedef struct ModelDescription
 	char	   *inputs;			/* JSON: names, data types, shapes */
 	char	   *outputs;
 	int64		parameter_count;
+	PiPrecision precision;		/* the options' precision */
 } ModelDescription;
 
 extern bool catalog_lookup_model(const char *name, int32 *model_id, int32 *active_version);

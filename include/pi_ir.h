@@ -525,6 +525,26 @@ typedef enum PiWeightForm
 bool		pi_weight_form_matrix(PiWeightForm form, int rank, const int64_t *dims, int64_t numel,
 								  int64_t *kdim, int64_t *mdim, bool *trans);
 
+/*
+ * The form of stored int8 codes of that shape by their column maxima's
+ * shape: columns along the last axis (codes [K, M], maxima [1, M]) or
+ * along the first (codes [M, ...] of rank 2 or more, maxima [M, 1, ...] of
+ * the same rank); PI_WEIGHT_KEEP for neither.
+ */
+PiWeightForm pi_int8_maxima_form(int rank, const int64_t *dims, int amax_rank,
+								 const int64_t *amax_dims);
+
+/*
+ * Quantizes a weight of that shape, read in form, to int8 codes q (numel)
+ * and column maxima amax (*mdim of them, shape amax_dims of the same
+ * rank, as pi_int8_maxima_form reads them back); false (kept float32) when
+ * the shape has no reading in form, a column is not finite, the codes
+ * would not load back to the same ones, or memory runs out.
+ */
+bool		pi_int8_quantize_weight(const float *w, PiWeightForm form, int rank, const int64_t *dims,
+									int64_t numel, int8_t *q, float *amax, int64_t *mdim,
+									int64_t *amax_dims);
+
 /* bf16 bits of v, rounded to nearest even as AVX512-BF16 does (subnormals to zero, NaN stays NaN). */
 uint16_t	pi_bf16_bits(float v);
 

@@ -28,6 +28,28 @@ typedef struct PiOnnxInfo
 } PiOnnxInfo;
 
 /*
+ * The metadata_props key of an ONNX file that a stored int8 version keeps
+ * (src/format/onnx_compact.c): value "int8".  Such a file's INT8
+ * initializer X with a FLOAT initializer X + PI_INT8_AMAX_SUFFIX of its
+ * column maxima (shapes as in pi_int8_maxima_form) imports as the float32
+ * weight they stand for (pi_int8_dequantize_matrix); any other value of
+ * the key is refused.
+ */
+#define PI_ONNX_STORED_WEIGHTS_KEY "pg_infer.stored_weights"
+
+/*
+ * The ONNX file that a stored version of an int8 model keeps
+ * (src/format/onnx_compact.c): model was imported from onnx (and external,
+ * at sequence_length) with options applied, forms is what
+ * pi_model_weight_forms says; *out is malloc'd, or NULL when the file is
+ * kept as given (no weight to reduce, another precision).
+ */
+PiStatus	pi_onnx_reduce(const uint8_t *onnx, size_t len, const uint8_t *external,
+						   size_t external_len, int64_t sequence_length, const char *options,
+						   size_t options_len, const PiModel *model, const PiWeightForm *forms,
+						   uint8_t **out, size_t *out_len, PiError *err);
+
+/*
  * Imports an ONNX model.  external holds the one external data file that
  * tensors with data_location EXTERNAL refer to (NULL/0 when there is none;
  * every external tensor must name the same location).  On success *out is a

@@ -39,28 +39,12 @@ typedef struct CompactTensor
 static bool
 quantize_int8(const PiTensor *t, PiWeightForm form, CompactTensor *codes, CompactTensor *amax)
 {
-	int64_t		kdim = 0,
-				mdim = 0;
-	bool		trans = false;
-	bool		shaped = pi_weight_form_matrix(form, t->rank, t->dims, t->numel, &kdim, &mdim, &trans);
 	int8_t	   *q = malloc(t->numel + 1);
-	int8_t	   *q2 = malloc(t->numel + 1);
-	float	   *top = malloc(sizeof(float) * (mdim + 1));
-	float	   *top2 = malloc(sizeof(float) * (mdim + 1));
-	float	   *back = malloc(sizeof(float) * (t->numel + 1));
-	bool		ok = shaped && q != NULL && q2 != NULL && top != NULL && top2 != NULL && back != NULL &&
-		pi_int8_quantize_matrix(t->data, kdim, mdim, trans, q, top);
+	float	   *top = malloc(sizeof(float) * (t->dims[0] + t->dims[t->rank - 1] + 1));
+	int64_t		mdim = 0;
 
-	if (ok)
-	{
-		pi_int8_dequantize_matrix(q, top, kdim, mdim, trans, back);
-		ok = pi_int8_quantize_matrix(back, kdim, mdim, trans, q2, top2) &&
-			memcmp(q, q2, t->numel) == 0 && memcmp(top, top2, sizeof(float) * mdim) == 0;
-	}
-	free(q2);
-	free(top2);
-	free(back);
-	if (!ok)
+	if (q == NULL || top == NULL ||
+		!pi_int8_quantize_weight(t->data, form, t->rank, t->dims, t->numel, q, top, &mdim, amax->dims))
 	{
 		free(q);
 		free(top);
@@ -72,11 +56,7 @@ quantize_int8(const PiTensor *t, PiWeightForm form, CompactTensor *codes, Compac
 	amax->name = NULL;
 	amax->source = t;
 	amax->dtype = "F32";
-	/* [1, M] along the last axis, [M, 1, ...] of the codes' rank along the first */
 	amax->rank = t->rank;
-	for (int d = 0; d < t->rank; d++)
-		amax->dims[d] = 1;
-	amax->dims[trans ? 0 : 1] = mdim;
 	amax->bytes = (int64_t) sizeof(float) * mdim;
 	amax->data = (uint8_t *) top;
 	return true;

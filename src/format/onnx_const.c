@@ -142,6 +142,73 @@ onnx_const_from_tensor(const OnnxTensor *t, const uint8_t *external,
 	return PI_OK;
 }
 
+/*
+ * The float32 constant that INT8 codes and their FLOAT column maxima stand
+ * for in a stored int8 file (pi_onnx.h): codes -127 to 127, maxima finite
+ * and >= 0, shapes as pi_int8_maxima_form takes them.
+ */
+PiStatus
+onnx_const_from_int8(const OnnxTensor *codes, const OnnxTensor *maxima, const uint8_t *external,
+					 size_t external_len, OnnxConst **out, PiError *err)
+{
+	int64_t		kdim = 0,
+				mdim = 0;
+	bool		trans = false;
+	int64_t    *q = NULL;
+	float	   *amax = NULL;
+	int8_t	   *q8 = NULL;
+	OnnxConst  *c = NULL;
+	PiStatus	st;
+
+	*out = NULL;
+	if (codes->data_type != ONNX_INT8 || maxima->data_type != ONNX_FLOAT ||
+		!pi_weight_form_matrix(pi_int8_maxima_form(codes->rank, codes->dims, maxima->rank, maxima->dims),
+							   codes->rank, codes->dims, codes->numel, &kdim, &mdim, &trans))
+		return pi_fail(err, PI_ERR_CORRUPT,
+					   "stored int8 tensor \"%s\" needs INT8 codes of rank 2 or more and FLOAT column maxima of shape [1, columns] or [channels, 1, ...] of its rank",
+					   codes->name);
+	if ((st = onnx_tensor_ints(codes, external, external_len, &q, err)) != PI_OK ||
+		(st = onnx_tensor_floats(maxima, external, external_len, &amax, err)) != PI_OK)
+		goto done;
+	for (int64_t j = 0; j < mdim && st == PI_OK; j++)
+		if (!isfinite(amax[j]) || amax[j] < 0.0f)
+			st = pi_fail(err, PI_ERR_CORRUPT,
+						 "stored int8 tensor \"%s\" has column maximum %g at %lld, expected a finite value >= 0",
+						 codes->name, (double) amax[j], (long long) j);
+	if (st == PI_OK && (q8 = malloc(codes->numel + 1)) == NULL)
+		st = pi_fail(err, PI_ERR_NOMEM, "out of memory");
+	for (int64_t i = 0; i < codes->numel && st == PI_OK; i++)
+	{
+		if (q[i] < -127 || q[i] > 127)
+			st = pi_fail(err, PI_ERR_CORRUPT,
+						 "stored int8 tensor \"%s\" has code %lld at %lld, expected -127 to 127",
+						 codes->name, (long long) q[i], (long long) i);
+		else
+			q8[i] = (int8_t) q[i];
+	}
+	/* bounded by the file, as an initializer is: not held to ONNX_FOLD_MAX_ELEMS */
+	if (st == PI_OK &&
+		(st = const_alloc(codes->rank, codes->dims, false, ONNX_FLOAT, codes->name, false, &c, err)) == PI_OK)
+	{
+		if ((c->floats = malloc(sizeof(float) * (codes->numel + 1))) == NULL)
+		{
+			onnx_const_free(c);
+			st = pi_fail(err, PI_ERR_NOMEM, "out of memory");
+		}
+		else
+		{
+			pi_int8_dequantize_matrix(q8, amax, kdim, mdim, trans, c->floats);
+			*out = c;
+		}
+	}
+
+done:
+	free(q);
+	free(amax);
+	free(q8);
+	return st;
+}
+
 /* Element i as a double. */
 double
 onnx_const_get(const OnnxConst *c, int64_t i)

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "onnx_import.h"
+#include "pi_format.h"
 
 #define MIN_OPSET 6
 #define MAX_OPSET 21
@@ -102,8 +103,9 @@ onnx_entry_const(OnnxImporter *im, OnnxEntry *e, OnnxConst **out, PiError *err)
 {
 	if (e->c == NULL && e->tensor != NULL)
 	{
-		PiStatus	st = onnx_const_from_tensor(e->tensor, im->external, im->external_len,
-											   &e->c, err);
+		PiStatus	st = e->maxima != NULL ?
+			onnx_const_from_int8(e->tensor, e->maxima, im->external, im->external_len, &e->c, err) :
+			onnx_const_from_tensor(e->tensor, im->external, im->external_len, &e->c, err);
 
 		if (st != PI_OK)
 			return st;
@@ -359,6 +361,38 @@ check_versions(const OnnxModelProto *proto, int *opset, int *ml_opset, PiError *
 	return PI_OK;
 }
 
+/*
+ * In a stored int8 file (pi_onnx.h), pairs each initializer of column
+ * maxima with its INT8 codes, which then import as float32.
+ */
+static PiStatus
+pair_stored_int8(OnnxImporter *im, PiError *err)
+{
+	const OnnxGraph *g = im->graph;
+	size_t		suffix = strlen(PI_INT8_AMAX_SUFFIX);
+
+	for (int i = 0; i < g->ninitializers && im->stored_int8; i++)
+	{
+		const OnnxTensor *a = &g->initializers[i];
+		size_t		len = strlen(a->name);
+		char		name[PI_MAX_NAME];
+		OnnxEntry  *e;
+
+		if (len <= suffix || strcmp(a->name + len - suffix, PI_INT8_AMAX_SUFFIX) != 0)
+			continue;
+		if (len - suffix >= sizeof(name))
+			return pi_fail(err, PI_ERR_LIMIT, "initializer name \"%s\" is too long", a->name);
+		memcpy(name, a->name, len - suffix);
+		name[len - suffix] = '\0';
+		e = onnx_entry(im, name);
+		if (e == NULL || e->tensor == NULL || e->maxima != NULL || e->tensor->data_type != ONNX_INT8)
+			return pi_fail(err, PI_ERR_CORRUPT,
+						   "stored int8 column maxima \"%s\" have no INT8 initializer \"%s\"", a->name, name);
+		e->maxima = a;
+	}
+	return PI_OK;
+}
+
 /* Enters every name: initializers, graph inputs, node outputs. */
 static PiStatus
 enter_names(OnnxImporter *im, PiError *err)
@@ -377,6 +411,7 @@ enter_names(OnnxImporter *im, PiError *err)
 		e->kind = ENTRY_CONST;
 		e->tensor = &g->initializers[i];
 	}
+	TRY(pair_stored_int8(im, err));
 	for (int i = 0; i < g->nnodes; i++)
 	{
 		const OnnxNode *n = &g->nodes[i];
@@ -821,6 +856,7 @@ import_model(const OnnxModelProto *proto, int opset, int ml_opset, const uint8_t
 	im.external = external;
 	im.external_len = external_len;
 	im.lifted = lifted;
+	im.stored_int8 = proto->stored_int8;
 	im.sequence_length = *sequence_length;
 	if ((im.model = pi_model_new()) == NULL)
 		st = pi_fail(err, PI_ERR_NOMEM, "out of memory");

@@ -61,6 +61,7 @@ typedef struct OnnxEntry
 	OnnxEntryKind kind;
 	int			producer;		/* index of the ONNX node producing it, or -1 */
 	const OnnxTensor *tensor;	/* an initializer, converted on first use */
+	const OnnxTensor *maxima;	/* a stored int8 tensor's column maxima, or NULL */
 	OnnxConst  *c;				/* the constant, once converted */
 	int			value;			/* model value: the activation, or the constant as a weight; -1 */
 	bool		is_int;			/* holds integers or booleans (as float32 when an activation) */
@@ -81,6 +82,7 @@ typedef struct OnnxImporter
 	int			opset;
 	int			ml_opset;		/* of domain ai.onnx.ml; 0 when not imported */
 	bool		lifted;			/* lifted-batch mode (onnx_lift.c) */
+	bool		stored_int8;	/* int8 initializers with maxima are weights (pi_onnx.h) */
 	int64_t		sequence_length;	/* what symbolic non-batch input dims
 									 * become; 0: they are refused */
 	bool		sequence_bound; /* an input had such a dim */
@@ -148,6 +150,9 @@ void		onnx_const_budget_start(int64_t file_bytes);
 PiStatus	onnx_const_new(int rank, const int64_t *dims, bool is_int, int data_type,
 						   const char *what, OnnxConst **out, PiError *err);
 void		onnx_const_free(OnnxConst *c);
+PiStatus	onnx_const_from_int8(const OnnxTensor *codes, const OnnxTensor *maxima,
+								 const uint8_t *external, size_t external_len, OnnxConst **out,
+								 PiError *err);
 PiStatus	onnx_const_from_tensor(const OnnxTensor *t, const uint8_t *external,
 								   size_t external_len, OnnxConst **out, PiError *err);
 double		onnx_const_get(const OnnxConst *c, int64_t i);

@@ -611,6 +611,39 @@ decode_opset(const OnnxWire *parent, OnnxArena *arena, const OnnxField *msg,
 	return PI_OK;
 }
 
+/*
+ * Decodes a StringStringEntryProto of metadata_props (key 1, value 2):
+ * notes PI_ONNX_STORED_WEIGHTS_KEY, refuses it with another value.
+ */
+static PiStatus
+decode_metadata(const OnnxWire *parent, OnnxArena *arena, const OnnxField *msg,
+				OnnxModelProto *m, PiError *err)
+{
+	static const char what[] = "StringStringEntryProto";
+	OnnxWire	w;
+	OnnxField	f;
+	const char *key = "",
+			   *value = "";
+
+	TRY(need_type(msg, WIRE_LEN, what, err));
+	onnx_wire_init(&w, parent->start, msg->data, msg->len);
+	while (onnx_wire_more(&w))
+	{
+		TRY(onnx_wire_next(&w, &f, what, err));
+		if (f.number == 1)
+			TRY(get_string(arena, &f, what, &key, err));
+		else if (f.number == 2)
+			TRY(get_string(arena, &f, what, &value, err));
+	}
+	if (strcmp(key, PI_ONNX_STORED_WEIGHTS_KEY) != 0)
+		return PI_OK;
+	if (strcmp(value, "int8") != 0)
+		return pi_fail(err, PI_ERR_CORRUPT, "ONNX metadata \"%s\" is \"%s\", expected \"int8\"",
+					   PI_ONNX_STORED_WEIGHTS_KEY, value);
+	m->stored_int8 = true;
+	return PI_OK;
+}
+
 /* Decodes the body of a ModelProto into m (whose arena owns the results). */
 static PiStatus
 decode_model(const uint8_t *bytes, size_t len, OnnxModelProto *m, PiError *err)
@@ -652,6 +685,9 @@ decode_model(const uint8_t *bytes, size_t len, OnnxModelProto *m, PiError *err)
 				break;
 			case 8:
 				TRY(decode_opset(&w, &m->arena, &f, &m->opsets[m->nopsets++], err));
+				break;
+			case 14:
+				TRY(decode_metadata(&w, &m->arena, &f, m, err));
 				break;
 		}
 	}

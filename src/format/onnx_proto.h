@@ -172,6 +172,7 @@ typedef struct OnnxModelProto
 	OnnxOpset  *opsets;
 	bool		has_graph;
 	OnnxGraph	graph;
+	bool		stored_int8;	/* metadata PI_ONNX_STORED_WEIGHTS_KEY is "int8" */
 	OnnxArena	arena;
 } OnnxModelProto;
 

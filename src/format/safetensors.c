@@ -189,22 +189,11 @@ entry_by_name(const void *a, const void *b)
 	return strcmp((*(StEntry *const *) a)->name, (*(StEntry *const *) b)->name);
 }
 
-/*
- * The form of I8 codes e with column maxima a: columns along the last axis
- * (codes [K, M], maxima [1, M]) or along the first (codes [M, ...] of rank
- * 2 or more, maxima [M, 1, ...] of the same rank); PI_WEIGHT_KEEP for
- * neither.
- */
+/* The form of I8 codes e with column maxima a (pi_int8_maxima_form). */
 static PiWeightForm
 int8_form(const StEntry *e, const StEntry *a)
 {
-	bool		first = e->rank >= 2 && a->rank == e->rank && a->dims[0] == e->dims[0];
-
-	if (e->rank == 2 && a->rank == 2 && a->dims[0] == 1 && a->dims[1] == e->dims[1])
-		return PI_WEIGHT_COLUMNS_LAST;
-	for (int d = 1; first && d < a->rank; d++)
-		first = a->dims[d] == 1;
-	return first ? PI_WEIGHT_COLUMNS_FIRST : PI_WEIGHT_KEEP;
+	return pi_int8_maxima_form(e->rank, e->dims, a->rank, a->dims);
 }
 
 /*

@@ -141,6 +141,54 @@ pi_weight_form_matrix(PiWeightForm form, int rank, const int64_t *dims, int64_t 
 	return false;
 }
 
+/* The form of int8 codes by the shape of their column maxima. */
+PiWeightForm
+pi_int8_maxima_form(int rank, const int64_t *dims, int amax_rank, const int64_t *amax_dims)
+{
+	bool		first = rank >= 2 && amax_rank == rank && amax_dims[0] == dims[0];
+
+	if (rank == 2 && amax_rank == 2 && amax_dims[0] == 1 && amax_dims[1] == dims[1])
+		return PI_WEIGHT_COLUMNS_LAST;
+	for (int d = 1; first && d < amax_rank; d++)
+		first = amax_dims[d] == 1;
+	return first ? PI_WEIGHT_COLUMNS_FIRST : PI_WEIGHT_KEEP;
+}
+
+/* Quantizes a weight of form to codes and column maxima that load back to the same ones. */
+bool
+pi_int8_quantize_weight(const float *w, PiWeightForm form, int rank, const int64_t *dims,
+						int64_t numel, int8_t *q, float *amax, int64_t *mdim, int64_t *amax_dims)
+{
+	int64_t		kdim;
+	bool		trans,
+				ok;
+	int8_t	   *q2;
+	float	   *amax2,
+			   *back;
+
+	if (!pi_weight_form_matrix(form, rank, dims, numel, &kdim, mdim, &trans))
+		return false;
+	q2 = malloc(numel + 1);
+	amax2 = malloc(sizeof(float) * (*mdim + 1));
+	back = malloc(sizeof(float) * (numel + 1));
+	ok = q2 != NULL && amax2 != NULL && back != NULL &&
+		pi_int8_quantize_matrix(w, kdim, *mdim, trans, q, amax);
+	if (ok)
+	{
+		pi_int8_dequantize_matrix(q, amax, kdim, *mdim, trans, back);
+		ok = pi_int8_quantize_matrix(back, kdim, *mdim, trans, q2, amax2) &&
+			memcmp(q, q2, numel) == 0 && memcmp(amax, amax2, sizeof(float) * *mdim) == 0;
+	}
+	free(q2);
+	free(amax2);
+	free(back);
+	/* [1, M] along the last axis, [M, 1, ...] of the weight's rank along the first */
+	for (int d = 0; d < rank; d++)
+		amax_dims[d] = 1;
+	amax_dims[trans ? 0 : 1] = *mdim;
+	return ok;
+}
+
 /* Whether two weights of form quantize to the same codes and column maxima (-1: out of memory). */
 static int
 same_int8(const PiValue *a, const PiValue *b, PiWeightForm form)

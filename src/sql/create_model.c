@@ -12,7 +12,8 @@
  *	  stored in chunks straight from where they are.  A native model of
  *	  precision int8, bf16 or fp16 is the exception: its safetensors are
  *	  rewritten with those weights reduced (src/format/compact.c), a second,
- *	  smaller copy, which is what is stored.
+ *	  smaller copy, which is what is stored; likewise an ONNX model of
+ *	  precision int8 (src/format/onnx_compact.c, imported once more for it).
  */
 #include "pg_infer.h"
 
@@ -199,7 +200,10 @@ describe_and_release(const char *name, PiModel *model, const char *const *input_
 		if (st == PI_OK && reduce != NULL)
 			st = reduce_weights(graph, options, model, reduce, &err);
 		if (st == PI_OK)
+		{
 			catalog_describe_model(model, input_dtypes, sequence_length, desc);
+			desc->precision = model->precision;
+		}
 	}
 	PG_FINALLY();
 	{
@@ -251,6 +255,51 @@ validate_and_store(const char *name, const char *graph, const uint8 *weights,
 }
 
 /*
+ * Makes blob (an ONNX file and its external data, imported at
+ * sequence_length) keep an int8 model's weights as int8 codes
+ * (pi_onnx_reduce), its file part palloc'd; left as it is where no weight
+ * is reduced.
+ */
+static void
+reduce_onnx(const char *name, int64 sequence_length, const char *options, StoredBlob *blob)
+{
+	PiModel    *model = NULL;
+	PiWeightForm *forms = NULL;
+	uint8_t    *bytes = NULL;
+	size_t		len = 0;
+	PiError		err = {0};
+	PiStatus	st;
+	uint8	   *copy;
+
+	progress_phase("reducing weights");
+	do
+		st = pi_onnx_load_at_length(blob->parts[0], blob->lens[0], blob->parts[1], blob->lens[1], NULL,
+									sequence_length, &model, NULL, &err);
+	while (pg_infer_retry_after_interrupt(st));
+	if (st == PI_OK)
+		st = pi_model_apply_options(model, options, strlen(options), &err);
+	if (st == PI_OK && (forms = pi_model_weight_forms(model)) == NULL)
+		st = pi_fail(&err, PI_ERR_NOMEM, "out of memory");
+	if (st == PI_OK)
+		st = pi_onnx_reduce(blob->parts[0], blob->lens[0], blob->parts[1], blob->lens[1], sequence_length,
+							options, strlen(options), model, forms, &bytes, &len, &err);
+	free(forms);
+	pi_model_free(model);
+	if (st != PI_OK)
+		pg_infer_report(&err, name);
+	if (bytes == NULL)
+		return;
+	copy = palloc_extended(Max(len, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+	if (copy != NULL)
+		memcpy(copy, bytes, len);
+	free(bytes);
+	if (copy == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	blob->parts[0] = copy;
+	blob->lens[0] = len;
+}
+
+/*
  * Imports an ONNX file (with its external data, or NULL), applies the
  * options and stores the file, and a text model's tokenizer (or NULL), as
  * the next version; returns the version.
@@ -294,7 +343,9 @@ import_and_store(const char *name, uint8 *onnx, int64 onnx_len, bool writable,
 		dtypes[i] = info.input_dtypes[i];
 	describe_and_release(name, model, dtypes, info.sequence_length, options, tokenizer_json != NULL, onnx,
 						 writable ? &moves : NULL, NULL, NULL, &desc);
-	descriptor = pi_onnx_descriptor(&info, onnx_len, external_len);
+	if (desc.precision == PI_PRECISION_INT8)
+		reduce_onnx(name, info.sequence_length, options, &blob);
+	descriptor = pi_onnx_descriptor(&info, blob.lens[0], external_len);
 	if (descriptor == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	stored = pstrdup(descriptor);

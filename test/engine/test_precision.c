@@ -8,9 +8,11 @@
  *	  refused and damaged files, the bf16 GEMM against a reference in
  *	  double (or, without AVX512-BF16, the float32 path), and the MNIST
  *	  accuracy of models/mnist at bf16 and at stored int8; convolutions'
- *	  weights stored at int8 per output channel (test/fixtures CNNs).
+ *	  weights stored at int8 per output channel (test/fixtures CNNs), and
+ *	  ONNX files stored at int8 (the shared LeNet, with its MNIST accuracy,
+ *	  and the ResNet-style CNN of test/bench).
  *
- *	  test_precision MNIST_MODEL_DIR IMAGES.idx3.gz LABELS.idx1.gz FIXTURES
+ *	  test_precision MNIST_MODEL_DIR IMAGES.idx3.gz LABELS.idx1.gz FIXTURES LENET.onnx RESNET.onnx
  *
  * Prints one line per check and a closing "N passed, N failed".
  */
@@ -23,12 +25,16 @@
 #include "pi_blas.h"
 #include "pi_engine.h"
 #include "pi_format.h"
+#include "pi_onnx.h"
 #include "test_check.h"
 #include "test_files.h"
 #include "test_mnist.h"
 
 /* models/mnist's float32 accuracy on the 10,000 test images (models/mnist/reference.json). */
 #define MNIST_FP32_CORRECT 9391
+
+/* The shared LeNet's count at int8, its images scaled by 1/255 (README: 9,812 through SQL). */
+#define LENET_INT8_CORRECT 9812
 
 /* bf16 may be this many images (0.1 points) away from it. */
 #define MNIST_BF16_SLACK 10
@@ -720,6 +726,110 @@ test_damaged_conv_int8(void)
 	}
 }
 
+/* Imports an ONNX file with options applied; NULL with a failed check. */
+static PiModel *
+load_onnx(const uint8_t *bytes, size_t len, const char *options, const char *what)
+{
+	PiModel    *m = NULL;
+	PiError		err = {0};
+
+	if (pi_onnx_load(bytes, len, NULL, 0, &m, NULL, &err) != PI_OK)
+	{
+		check(false, "%s imports: %s", what, err.message);
+		return NULL;
+	}
+	if (!apply(m, options))
+	{
+		pi_model_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/*
+ * An ONNX file stored at int8 (pi_onnx_reduce; options, with "precision":
+ * "int8") runs bit-identically to the file as given at int8, in at most
+ * max_ratio of its bytes; at float32 it is kept as given.  With mnist, both classify the same count of its test
+ * images, correct of them (-1: not checked).
+ */
+static void
+test_onnx_storage(const char *path, const char *options, const TestMnist *mnist, int correct,
+				  double max_ratio)
+{
+	enum
+	{
+		ROWS = 7
+	};
+	size_t		len,
+				reduced_len = 0;
+	char	   *file = test_read_file(path, &len);
+	PiModel    *given = file ? load_onnx((const uint8_t *) file, len, options, path) : NULL;
+	PiModel    *fp32 = file ? load_onnx((const uint8_t *) file, len, "{}", path) : NULL;
+	PiWeightForm *forms = given ? pi_model_weight_forms(given) : NULL;
+	uint8_t    *reduced = NULL,
+			   *unreduced = NULL;
+	size_t		unreduced_len = 0;
+	PiModel    *stored = NULL;
+	PiError		err = {0};
+	PiStatus	st = PI_ERR_INVALID;
+	float	   *x = NULL,
+			   *y1 = NULL,
+			   *y2 = NULL;
+	int64_t		in = 0,
+				out = 0;
+	int			count_given = -1,
+				count_stored = -2;
+
+	if (forms != NULL)
+		st = pi_onnx_reduce((const uint8_t *) file, len, NULL, 0, 0, options, strlen(options), given, forms,
+							&reduced, &reduced_len, &err);
+	check(st == PI_OK && reduced != NULL, "%s reduced to int8: %s", path, err.message);
+	if (reduced != NULL)
+		stored = load_onnx(reduced, reduced_len, options, "the stored form");
+	if (stored != NULL)
+	{
+		in = pi_value_row_elems(&given->values[given->inputs[0]]);
+		out = pi_value_row_elems(&given->values[given->outputs[0]]);
+		x = malloc(sizeof(float) * ROWS * in);
+		for (int64_t i = 0; i < ROWS * in; i++)
+			x[i] = test_frand(&rng_state) * 2.0f;
+		y1 = run(given, x, ROWS);
+		y2 = run(stored, x, ROWS);
+		if (mnist != NULL)
+		{
+			count_given = test_mnist_correct(given, mnist, 256);
+			count_stored = test_mnist_correct(stored, mnist, 256);
+		}
+	}
+	check(y1 != NULL && y2 != NULL && memcmp(y1, y2, sizeof(float) * ROWS * out) == 0 &&
+		  reduced_len <= max_ratio * len,
+		  "%s stored at int8: results bit-identical to the file as given, %zu of %zu bytes (%.3f, allowed %.2f)",
+		  path, reduced_len, len, (double) reduced_len / len, max_ratio);
+	if (mnist != NULL)
+		check(count_given == count_stored && count_stored == correct,
+			  "%s stored at int8: %d of 10000 correct, %d from the file as given (want %d)", path,
+			  count_stored, count_given, correct);
+	/* a float32 model keeps its file as given */
+	{
+		PiWeightForm *f32_forms = fp32 ? pi_model_weight_forms(fp32) : NULL;
+
+		st = f32_forms ? pi_onnx_reduce((const uint8_t *) file, len, NULL, 0, 0, "{}", 2, fp32, f32_forms,
+										&unreduced, &unreduced_len, &err) : PI_ERR_NOMEM;
+		check(st == PI_OK && unreduced == NULL, "%s at float32 is kept as given", path);
+		free(f32_forms);
+	}
+	free(x);
+	free(y1);
+	free(y2);
+	free(reduced);
+	free(unreduced);
+	free(forms);
+	pi_model_free(stored);
+	pi_model_free(given);
+	pi_model_free(fp32);
+	free(file);
+}
+
 /*
  * The bf16 path of Dense layers: on AVX512-BF16, within float32 rounding
  * of sum bf16(x) bf16(w) computed in double; without, bit-identical to
@@ -892,9 +1002,10 @@ main(int argc, char **argv)
 	pi_blas.sgemm = cblas_sgemm;
 	pi_blas.sgemv = cblas_sgemv;
 	printf("CPU kernels: %s, bf16 kernels: %s\n", pi_engine_cpu_name(), pi_engine_bf16_name());
-	if (argc != 5)
+	if (argc != 7)
 	{
-		fprintf(stderr, "usage: %s MNIST_MODEL_DIR IMAGES.gz LABELS.gz FIXTURES\n", argv[0]);
+		fprintf(stderr, "usage: %s MNIST_MODEL_DIR IMAGES.gz LABELS.gz FIXTURES LENET.onnx RESNET.onnx\n",
+				argv[0]);
 		return 2;
 	}
 	test_roundings();
@@ -913,5 +1024,17 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(layers) / sizeof(layers[0]); i++)
 		test_bf16_layer(layers[i][0], layers[i][1], layers[i][2]);
 	test_mnist(argv[1], argv[2], argv[3]);
+	{
+		TestMnist	mnist;
+		char		why[512] = "";
+		bool		have = test_mnist_load(argv[2], argv[3], &mnist, why, sizeof(why));
+
+		check(have, "the MNIST test set read (%s)", why);
+		test_onnx_storage(argv[5], "{\"input_scale\": 0.00392156862745098, \"precision\": \"int8\"}",
+						  have ? &mnist : NULL, LENET_INT8_CORRECT, 0.27);
+		if (have)
+			test_mnist_free(&mnist);
+	}
+	test_onnx_storage(argv[6], "{\"precision\": \"int8\"}", NULL, -1, 0.27);
 	return check_summary();
 }

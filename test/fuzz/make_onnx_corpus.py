@@ -158,6 +158,25 @@ def qoperator_seeds(n):
              [weight, f32("ws", 0.04), numpy_helper.from_array(np.int8(0), "wz")])
 
 
+def stored_seeds(n):
+    """The form a stored int8 version keeps (src/format/onnx_compact.c): a
+    Conv's INT8 codes with maxima [M, 1, 1, 1] and a Gemm's with maxima
+    [1, N], metadata pg_infer.stored_weights = int8."""
+    codes = [(i * 37) % 255 - 127 for i in range(54)]
+    inits = [helper.make_tensor("w", TensorProto.INT8, [3, 2, 3, 3], codes),
+             helper.make_tensor("w:int8_amax", TensorProto.FLOAT, [3, 1, 1, 1], [0.5, 1.0, 0.0]),
+             helper.make_tensor("v", TensorProto.INT8, [48, 2], [(i * 11) % 255 - 127 for i in range(96)]),
+             helper.make_tensor("v:int8_amax", TensorProto.FLOAT, [1, 2], [0.25, 4.0])]
+    graph = helper.make_graph([n("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), n("Flatten", ["c"], ["f"]),
+                               n("Gemm", ["f", "v"], ["y"])], "stored", [io("x", ["N", 2, 4, 4])],
+                              [io("y", ["N", 2])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="make_onnx_corpus")
+    model.ir_version = 8
+    helper.set_model_props(model, {"pg_infer.stored_weights": "int8"})
+    with open(os.path.join(OUT, "valid-stored-int8-conv-gemm"), "wb") as f:
+        f.write(struct.pack("<I", 0) + model.SerializeToString())
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     n = helper.make_node
@@ -268,6 +287,7 @@ def main():
           w("bo", 6), ints("back", [4, -1, 6])])
     quant_seeds(n)
     qoperator_seeds(n)
+    stored_seeds(n)
 
 
 if __name__ == "__main__":
