@@ -82,9 +82,13 @@ def test_pg_dump_and_restore_carry_models(dbname, conn):
     conn.execute("SELECT set_active_version('m', 1)")
     conn.execute("SELECT create_model('cnn', onnx => %s)",
                  ((ROOT.parent / "shared" / "models" / "mnist_cnn_pytorch.onnx").read_bytes(),))
+    # an ONNX version whose file stores int8 codes (src/format/onnx_compact.c)
+    conn.execute("SELECT create_model('cnn8', onnx => %s, options => '{\"precision\": \"int8\"}')",
+                 ((ROOT.parent / "shared" / "models" / "mnist_cnn_pytorch.onnx").read_bytes(),))
     image = "array_fill(7::real, ARRAY[784])"
     before = conn.execute(f"SELECT predict('mnist', {image}) || predict('cnn', {image})"
-                          f" || predict('mnist8', {image}) || predict('mnistbf', {image}),"
+                          f" || predict('mnist8', {image}) || predict('mnistbf', {image})"
+                          f" || predict('cnn8', {image}),"
                           " predict('m', '{{1,1,1}}'::real[]),"
                           " (SELECT json_agg(m ORDER BY name, version)"
                           "  FROM (SELECT name, version, active, weight_bytes FROM pginfer.models) m)"
@@ -92,7 +96,8 @@ def test_pg_dump_and_restore_carry_models(dbname, conn):
     with restored_copy(dbname) as restored:
         with psycopg.connect(**conninfo(restored), autocommit=True) as r:
             after = r.execute(f"SELECT predict('mnist', {image}) || predict('cnn', {image})"
-                              f" || predict('mnist8', {image}) || predict('mnistbf', {image}),"
+                              f" || predict('mnist8', {image}) || predict('mnistbf', {image})"
+                              f" || predict('cnn8', {image}),"
                               " predict('m', '{{1,1,1}}'::real[]),"
                               " (SELECT json_agg(m ORDER BY name, version)"
                               "  FROM (SELECT name, version, active, weight_bytes FROM pginfer.models) m)"

@@ -17,6 +17,9 @@ from test_onnx import SHARED_CNN, reference_accuracy
 # 0.3 points of the 10,000 test images
 SLACK = 30
 
+# the shared LeNet at int8, its weights quantized from the float32 file
+LENET_INT8_CORRECT = 9812
+
 
 def accuracy_batched_and_per_row(conn, model):
     """Correct classifications of table digits with BatchPredict and without."""
@@ -73,6 +76,8 @@ def test_onnx_cnn_int8_accuracy(conn):
           f"of 10000 (float32 {reference_accuracy()})")
     assert abs(batched - reference_accuracy()) <= SLACK
     assert batched == per_row
+    # the same count as before its version stored int8 codes (README: 9,812)
+    assert batched == LENET_INT8_CORRECT
 
 
 @pytest.mark.parametrize("options", [{"precision": "bf17"}, {"precision": "FP16"}, {"precision": 8},
