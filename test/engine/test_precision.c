@@ -10,7 +10,8 @@
  *	  accuracy of models/mnist at bf16 and at stored int8; convolutions'
  *	  weights stored at int8 per output channel (test/fixtures CNNs), and
  *	  ONNX files stored at int8 (the shared LeNet, with its MNIST accuracy,
- *	  and the ResNet-style CNN of test/bench).
+ *	  and the ResNet-style CNN of test/bench), quantized ONNX files
+ *	  (test/onnx/quant) kept as given at int8.
  *
  *	  test_precision MNIST_MODEL_DIR IMAGES.idx3.gz LABELS.idx1.gz FIXTURES LENET.onnx RESNET.onnx
  *
@@ -831,6 +832,55 @@ test_onnx_storage(const char *path, const char *options, const TestMnist *mnist,
 }
 
 /*
+ * Quantized ONNX files (test/onnx/quant) at precision int8: what the int8
+ * path reads is already int8 codes (a DequantizeLinear's, a
+ * quantize_dynamic layer's, a QOperator's), so a version keeps each file
+ * as given, or stores one that runs bit-identically.
+ */
+static void
+test_quantized_onnx_kept(const char *quant_dir)
+{
+	static const char *const names[] = {"lenet_qdq_channel", "lenet_qdq_tensor_s8", "lenet_dynamic",
+	"lenet_qoperator", "resnet_qdq_channel", "mlp_dynamic"};
+	const char *options = "{\"precision\": \"int8\"}";
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+	{
+		char		path[2048];
+		size_t		len,
+					reduced_len = 0;
+		char	   *file;
+		PiModel    *given = NULL,
+				   *stored = NULL;
+		PiWeightForm *forms = NULL;
+		uint8_t    *reduced = NULL;
+		PiError		err = {0};
+		PiStatus	st = PI_ERR_INVALID;
+		bool		same = false;
+
+		snprintf(path, sizeof(path), "%s/%s/model.onnx", quant_dir, names[i]);
+		file = test_read_file(path, &len);
+		if (file != NULL)
+			given = load_onnx((const uint8_t *) file, len, options, path);
+		if (given != NULL && (forms = pi_model_weight_forms(given)) != NULL)
+			st = pi_onnx_reduce((const uint8_t *) file, len, NULL, 0, 0, options, strlen(options), given,
+								forms, &reduced, &reduced_len, &err);
+		if (st == PI_OK)
+		{
+			stored = reduced ? load_onnx(reduced, reduced_len, options, path) : NULL;
+			same = reduced == NULL || (stored != NULL && pi_int8_weights_agree(given, stored, forms) == PI_INT8_AGREE);
+		}
+		check(st == PI_OK && same, "%s at int8: %s (%zu of %zu bytes) %s", names[i],
+			  reduced ? "stored reduced" : "kept as given", reduced ? reduced_len : len, len, err.message);
+		free(reduced);
+		free(forms);
+		pi_model_free(stored);
+		pi_model_free(given);
+		free(file);
+	}
+}
+
+/*
  * The bf16 path of Dense layers: on AVX512-BF16, within float32 rounding
  * of sum bf16(x) bf16(w) computed in double; without, bit-identical to
  * the float32 path.
@@ -1036,5 +1086,12 @@ main(int argc, char **argv)
 			test_mnist_free(&mnist);
 	}
 	test_onnx_storage(argv[6], "{\"precision\": \"int8\"}", NULL, -1, 0.27);
+	{
+		char		quant[1024];
+
+		/* beside FIXTURES (test/fixtures): test/onnx/quant */
+		snprintf(quant, sizeof(quant), "%s/../onnx/quant", argv[4]);
+		test_quantized_onnx_kept(quant);
+	}
 	return check_summary();
 }
