@@ -191,7 +191,8 @@ rewrite_graph(const uint8_t *start, const OnnxField *msg, const OnnxGraph *g,
 		const uint8_t *from = w.pos;
 
 		TRY(onnx_wire_next(&w, &f, "GraphProto", err));
-		if (f.number == 5 && k < g->ninitializers)
+		/* the decoded initializer of these bytes (a second graph field's are not) */
+		if (f.number == 5 && k < g->ninitializers && g->initializers[k].offset == (size_t) (f.data - start))
 		{
 			const OnnxTensor *t = &g->initializers[k++];
 

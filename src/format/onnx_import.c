@@ -620,7 +620,8 @@ bool
 onnx_entry_is_int(const OnnxEntry *e)
 {
 	if (e->kind == ENTRY_CONST)
-		return e->c ? e->c->is_int : (e->tensor && onnx_dtype_is_integer(e->tensor->data_type));
+		return e->c ? e->c->is_int :
+			(e->tensor && e->maxima == NULL && onnx_dtype_is_integer(e->tensor->data_type));
 	return e->is_int;
 }
 

@@ -454,8 +454,11 @@ rewrite_dynamic(Rewrite *rw, int m, bool *done)
 		strcmp(rw->g->nodes[d].outputs[2], input_of(n, 2)) != 0 ||
 		!is_initializer(rw, n->inputs[1]))
 		return PI_OK;
+	if (n->noutputs < 1)
+		return PI_OK;
 	cast = sole_reader(rw, n->outputs[0]);
-	if (!node_is(rw, cast, "Cast", false) || onnx_attr_int(&rw->g->nodes[cast], "to", 0) != ONNX_FLOAT)
+	if (!node_is(rw, cast, "Cast", false) || rw->g->nodes[cast].noutputs < 1 ||
+		onnx_attr_int(&rw->g->nodes[cast], "to", 0) != ONNX_FLOAT)
 		return PI_OK;
 	mul = sole_reader(rw, rw->g->nodes[cast].outputs[0]);
 	if (!node_is(rw, mul, "Mul", false) || rw->g->nodes[mul].ninputs != 2)

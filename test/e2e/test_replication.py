@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from conftest import ROOT, extra_port, safetensors_bytes, scratch_servers
+from test_onnx import SHARED_CNN
 
 SETTINGS = ["shared_preload_libraries = 'pg_infer'", "pg_infer.worker_device = 'cpu'"]
 GRAPH = {"format": "pg_infer", "version": 1,
@@ -92,6 +93,12 @@ def test_a_hot_standby_predicts_follows_versions_and_is_promoted(pair):
             replayed(primary, standby)
             with pytest.raises(psycopg.errors.UndefinedObject):
                 s.execute("SELECT predict('m', f, 2) FROM t LIMIT 1")
+            # an ONNX version whose file stores int8 codes (src/format/onnx_compact.c) predicts alike there
+            p.execute("SELECT create_model('cnn8', onnx => %s, options => '{\"precision\": \"int8\"}')",
+                      (SHARED_CNN.read_bytes(),))
+            replayed(primary, standby)
+            image = "SELECT predict('cnn8', array_fill(0.5::real, ARRAY[784]))"
+            assert s.execute(image).fetchone() == p.execute(image).fetchone()
     # a dropped database's images leave the standby's cache
     with psycopg.connect(**primary, dbname="postgres", autocommit=True) as c:
         c.execute("CREATE DATABASE gone")
