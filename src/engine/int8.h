@@ -135,6 +135,21 @@ bool		pi_int8_dynamic_params(const float *x, int64_t n, float *scale, float *zer
  */
 bool		pi_int8_dynamic_range(uint32_t pos, uint32_t neg, float *scale, float *zero_point);
 
+/*
+ * The scale and zero point of DynamicQuantizeLinear over [lo, hi] (lo <= 0
+ * <= hi, both finite): scale (hi - lo) / 255, 1 when that is 0; zero
+ * point round(-lo / scale), saturated to [0, 255].
+ */
+static inline void
+pi_int8_dynamic_step(float lo, float hi, float *scale, float *zero_point)
+{
+	float		z;
+
+	*scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
+	z = -lo / *scale;
+	*zero_point = pi_round_code(z < 0.0f ? 0.0f : z > 255.0f ? 255.0f : z);
+}
+
 /* The uint8 code of v at that scale and zero point: round(v / scale) + zero point in [0, 255]. */
 static inline float
 pi_int8_dynamic_code(float v, float scale, float zero_point)
@@ -172,9 +187,11 @@ void		pi_kernel_gemm_int8(const PiKernelArgs *a);
 
 /*
  * The int8 convolution (op_conv_int8.c): per image, the input is quantized
- * asymmetrically to u8 codes over [min(x, 0), max(x, 0)] (step xs, "zero"
- * the code of 0.0; in a QDQ model, the codes of the DequantizeLinear that
- * produces it) and laid out padded with zero and split by stride phase,
+ * asymmetrically to u8 codes as ONNX's DynamicQuantizeLinear quantizes a
+ * tensor (pi_int8_dynamic_step: step xs over [min(x, 0), max(x, 0)],
+ * "zero" the code of 0.0; in a QDQ model, the codes of the
+ * DequantizeLinear that produces it) and laid out padded with zero and
+ * split by stride phase,
  * so that each group of 4 bytes of a position holds 4 input channels of a
  * set, or a channel's 4 values along x from the position on ("x4", for
  * few channels): the 4 bytes of k-group g of output position q are at
@@ -232,9 +249,10 @@ typedef struct PiInt8ConvKernels
 
 	/*
 	 * Lays out an image x as l says, each value's code
-	 * round(clamp(x * inv, -zero, 255 - zero)) + zero (half to even).
+	 * round(clamp(x / step, -zero, 255 - zero)) + zero (a true division,
+	 * half to even, as DynamicQuantizeLinear and QuantizeLinear round).
 	 */
-	void		(*lay_out) (const PiInt8Layout *l, const float *x, float inv, int32_t zero,
+	void		(*lay_out) (const PiInt8Layout *l, const float *x, float step, int32_t zero,
 							uint8_t *buf);
 
 	/* Every output of one group of a convolution of one image, as above. */
@@ -247,7 +265,11 @@ extern const PiInt8ConvKernels pi_int8_conv_kernels_generic;
 /* The int8 convolution kernels for this CPU: VNNI where pi_int8_kernels() is. */
 const PiInt8ConvKernels *pi_int8_conv_kernels(void);
 
-/* Whether a Conv2D runs on the int8 path: constant weights, not depthwise, in an int8 model or over a DequantizeLinear. */
+/*
+ * Whether a Conv2D runs on the int8 path: constant weights, in an int8
+ * model (not depthwise) or over a DequantizeLinear (not depthwise), or
+ * marked dynamic_int8.
+ */
 bool		pi_conv_int8_applies(const PiModel *model, const PiNode *node);
 
 /* Floats (4 bytes each) that the node's packed int8 convolution weights take. */

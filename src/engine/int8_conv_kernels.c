@@ -2,8 +2,9 @@
  * int8_conv_kernels.c
  *	  The inner loops of the int8 convolution (int8.h, PiInt8Conv):
  *	  AVX512-VNNI and portable C, which give the same outputs bit for bit:
- *	  the same codes, the same int32 sums, and the same fused multiply-add
- *	  after them.
+ *	  the same codes, the same int32 sums, and the same product by the
+ *	  scales and sum with the bias after them, each rounded (as a quantize_
+ *	  dynamic file's Mul and Add round them).
  */
 #include <float.h>
 #include <math.h>
@@ -42,13 +43,13 @@ generic_range(const float *x, int64_t n, float *lo, float *hi)
 }
 
 /*
- * The code of v (lay_out in PiInt8ConvKernels): the product clamped before
- * it is rounded, so that no fused multiply-add can round it differently.
+ * The code of v (lay_out in PiInt8ConvKernels): the quotient clamped, then
+ * rounded (the bounds are integers, so clamping first changes nothing).
  */
 static inline uint8_t
-code_of(float v, float inv, float z)
+code_of(float v, float step, float z)
 {
-	v = v * inv;
+	v = v / step;
 	v = v >= -z ? v : -z;
 	v = v <= 255.0f - z ? v : 255.0f - z;
 	return (uint8_t) (int32_t) (pi_round_code(v) + z);
@@ -69,7 +70,7 @@ row_start(const PiInt8Layout *l, uint8_t *set_base, int64_t py)
  * end read zero codes past it (weights of taps past the kernel are zero).
  */
 static void
-generic_lay_out(const PiInt8Layout *l, const float *x, float inv, int32_t zero, uint8_t *buf)
+generic_lay_out(const PiInt8Layout *l, const float *x, float step, int32_t zero, uint8_t *buf)
 {
 	float		z = (float) zero;
 
@@ -92,7 +93,7 @@ generic_lay_out(const PiInt8Layout *l, const float *x, float inv, int32_t zero, 
 					{
 						int64_t		ix = p + j - l->pl;
 
-						row[4 * p + j] = ix >= 0 && ix < l->w ? code_of(xr[ix], inv, z) : (uint8_t) zero;
+						row[4 * p + j] = ix >= 0 && ix < l->w ? code_of(xr[ix], step, z) : (uint8_t) zero;
 					}
 				continue;
 			}
@@ -102,7 +103,7 @@ generic_lay_out(const PiInt8Layout *l, const float *x, float inv, int32_t zero, 
 				uint8_t    *row = row_start(l, base + (ci / 4) * l->sy * l->sx * l->plane_bytes,
 											iy + l->pt);
 
-				row[(px % l->sx) * l->plane_bytes + 4 * (px / l->sx) + ci % 4] = code_of(xr[ix], inv, z);
+				row[(px % l->sx) * l->plane_bytes + 4 * (px / l->sx) + ci % 4] = code_of(xr[ix], step, z);
 			}
 		}
 	}
@@ -140,7 +141,10 @@ generic_conv(const PiInt8Conv *c)
 			for (int l = 0; l < 16; l++)
 				if (c->vmask[v] & (1u << l))
 				{
-					float		f = fmaf((float) (acc[l] - corr), sc, b);
+					/* a product, then a sum: rounded twice, as ONNX's Mul and Add are */
+					float		f = (float) (acc[l] - corr) * sc;
+
+					f = f + b;
 
 					c->y[m * c->ldy + c->vout[v] + kept++] = c->quant ? pi_quantize_value(f, c->quant) : f;
 				}
@@ -258,7 +262,9 @@ vnni_conv_epilogue(const PiInt8Conv *c, const int32_t *acc, int64_t m0, int mr, 
 		{
 			__mmask16	keep = c->vmask[v0 + v];
 			__m512i		sums = _mm512_loadu_si512(acc + i * 16 * CONV_NV + 16 * v);
-			__m512		f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(sums, corr)), sc, b);
+			/* a product, then a sum (the rounding form of the product is never fused) */
+			__m512		f = _mm512_add_ps(_mm512_mul_round_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(sums, corr)), sc,
+															  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), b);
 
 			if (quantize)
 			{
@@ -331,10 +337,10 @@ vnni_range(const float *x, int64_t n, float *lo, float *hi)
 
 /* code_of for 16 values of which those outside m are 0.0 (whose code is zero). */
 VNNI_TARGET static inline __m512i
-vnni_codes(const float *x, __mmask16 m, __m512 inv, __m512 z)
+vnni_codes(const float *x, __mmask16 m, __m512 step, __m512 z)
 {
 	const __m512 magic = _mm512_set1_ps(12582912.0f);
-	__m512		v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x), inv);
+	__m512		v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, x), step);
 
 	v = _mm512_min_ps(_mm512_max_ps(v, _mm512_sub_ps(_mm512_setzero_ps(), z)),
 					  _mm512_sub_ps(_mm512_set1_ps(255.0f), z));
@@ -355,9 +361,9 @@ lanes(int64_t from, int64_t to)
  * (4 channels, or 4 values along x) made one int32 lane.
  */
 VNNI_TARGET static void
-vnni_lay_out(const PiInt8Layout *l, const float *x, float inv, int32_t zero, uint8_t *buf)
+vnni_lay_out(const PiInt8Layout *l, const float *x, float step, int32_t zero, uint8_t *buf)
 {
-	__m512		vinv = _mm512_set1_ps(inv),
+	__m512		vstep = _mm512_set1_ps(step),
 				z = _mm512_set1_ps((float) zero);
 	int64_t		sets = l->x4 ? l->cg : (l->cg + 3) / 4;
 
@@ -384,7 +390,7 @@ vnni_lay_out(const PiInt8Layout *l, const float *x, float inv, int32_t zero, uin
 						{
 							int64_t		ix0 = p0 + j - l->pl;
 
-							v = _mm512_or_si512(v, _mm512_slli_epi32(vnni_codes(xr + ix0, lanes(-ix0, l->w - ix0), vinv, z), 8 * j));
+							v = _mm512_or_si512(v, _mm512_slli_epi32(vnni_codes(xr + ix0, lanes(-ix0, l->w - ix0), vstep, z), 8 * j));
 						}
 						_mm512_mask_storeu_epi32(row + 4 * p0, lanes(0, l->wq - p0), v);
 					}
@@ -397,7 +403,7 @@ vnni_lay_out(const PiInt8Layout *l, const float *x, float inv, int32_t zero, uin
 					int32_t		word[16];
 
 					for (int j = 0; j < 4 && 4 * set + j < l->cg; j++)
-						v = _mm512_or_si512(v, _mm512_slli_epi32(vnni_codes(x + ((g * l->cg + 4 * set + j) * l->h + iy) * l->w + ix0, m, vinv, z), 8 * j));
+						v = _mm512_or_si512(v, _mm512_slli_epi32(vnni_codes(x + ((g * l->cg + 4 * set + j) * l->h + iy) * l->w + ix0, m, vstep, z), 8 * j));
 					/* channels past the set's last: the code of 0.0 (their weights are zero) */
 					for (int j = (int) (l->cg - 4 * set); j < 4; j++)
 						v = _mm512_or_si512(v, _mm512_set1_epi32((int32_t) ((uint32_t) zero << (8 * j))));

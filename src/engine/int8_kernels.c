@@ -3,8 +3,9 @@
  *	  The inner loops of the int8 GEMM (int8.h): AVX512-VNNI (u8 x s8 dot
  *	  products of 4 bytes into int32 lanes, vpdpbusd) and portable C, and
  *	  the choice between them at run time.  Both compute the same exact
- *	  int32 sums; only the float epilogue's rounding may differ (the VNNI
- *	  one uses fused multiply-adds).
+ *	  int32 sums and the same float epilogue: the product by the scales,
+ *	  then the sum with the bias, each rounded (as a quantize_dynamic
+ *	  file's Mul and Add round them).
  */
 #include <float.h>
 #include <math.h>
@@ -271,7 +272,9 @@ vnni_epilogue(const int32_t *acc, int mr, int n, const float *xs, const float *w
 		{
 			__m512		f = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(acc + i * PI_INT8_PANEL + 16 * v), c));
 
-			f = _mm512_fmadd_ps(f, _mm512_mul_ps(s, _mm512_set1_ps(xs[i])), b);
+			/* a product, then a sum, as the portable code (the rounding form is never fused) */
+			f = _mm512_add_ps(_mm512_mul_round_ps(f, _mm512_mul_ps(_mm512_set1_ps(xs[i]), s),
+												  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), b);
 			if (quant != NULL)
 			{
 				/* min and max return their second operand on NaN: NaN stays NaN */

@@ -1,15 +1,17 @@
 /*
  * op_conv_int8.c
- *	  Conv2D in a model of precision int8, or over the output of a
- *	  DequantizeLinear (a QDQ model), on the int8 path (int8.h,
- *	  PiInt8Conv): the executor quantizes and packs the weights once, per
- *	  output channel (with the file's one scale where a QDQ weight has
- *	  one); each call quantizes an image at a time (or takes its codes from
- *	  the DequantizeLinear), lays it out padded, split by stride phase and
- *	  interleaved by 4 channels (or 4 taps along x, where that takes fewer
- *	  groups), multiplies it in int32 and writes float32 outputs with the
- *	  bias, then the fused residual and activation as the float path does.
- *	  Depthwise convolutions stay float32.
+ *	  Conv2D on the int8 path (int8.h, PiInt8Conv): in a model of precision
+ *	  int8, over the output of a DequantizeLinear (a QDQ model), or as a
+ *	  quantize_dynamic file's ConvInteger (dynamic_int8).  The executor
+ *	  quantizes and packs the weights once, per output channel (with the
+ *	  file's one scale where a quantized weight has one); each call
+ *	  quantizes an image at a time as DynamicQuantizeLinear does (or takes
+ *	  its codes from the DequantizeLinear), lays it out padded, split by
+ *	  stride phase and interleaved by 4 channels (or 4 taps along x, where
+ *	  that takes fewer groups), multiplies it in int32 and writes float32
+ *	  outputs with the bias, then the fused residual and activation as the
+ *	  float path does.  Depthwise convolutions stay float32, but for
+ *	  ConvInteger's.
  */
 #include <math.h>
 #include <string.h>
@@ -125,10 +127,13 @@ dequantized_input(const PiModel *model, const PiNode *node)
 }
 
 /*
- * Whether a Conv2D runs on the int8 path: constant weights, not depthwise,
- * sums that fit int32, in an int8 model, or over a DequantizeLinear with
- * weights that are int8 codes exactly (others, such as uint8 codes with a
- * zero point, stay float32 and exact).
+ * Whether a Conv2D runs on the int8 path: constant weights, sums that fit
+ * int32, and either marked dynamic_int8 (a quantize_dynamic file's
+ * ConvInteger: its weight's codes, or uint8 ones with a zero point
+ * quantized again per output channel, as MatMulInteger's are), or not
+ * depthwise in an int8 model or over a DequantizeLinear with weights that
+ * are int8 codes exactly (others, such as uint8 codes with a zero point,
+ * stay float32 and exact).
  */
 bool
 pi_conv_int8_applies(const PiModel *model, const PiNode *node)
@@ -137,14 +142,15 @@ pi_conv_int8_applies(const PiModel *model, const PiNode *node)
 	Int8ConvPlan p;
 
 	if (node->op != PI_OP_CONV2D ||
-		(model->precision != PI_PRECISION_INT8 &&
+		(model->precision != PI_PRECISION_INT8 && !node->attrs.dynamic_int8 &&
 		 (dequantized_input(model, node) == NULL || !node->int8_codes)))
 		return false;
 	w = &model->values[node->inputs[1]];
 	if (w->data == NULL || w->rank < 3)
 		return false;
 	p = node_plan(model, node);
-	return !(p.geo.cg == 1 && p.geo.mg == 1) && 4 * p.kgroups <= PI_INT8_MAX_K;
+	return (node->attrs.dynamic_int8 || !(p.geo.cg == 1 && p.geo.mg == 1)) &&
+		4 * p.kgroups <= PI_INT8_MAX_K;
 }
 
 /* Floats (4 bytes each) that the node's packed weights take: codes, then scale and sums per channel. */
@@ -167,8 +173,9 @@ code_at(const Int8ConvPlan *p, int64_t ci, int ki, int kj)
 
 /*
  * Quantizes and packs the node's weights into dst: per output channel, or
- * with the weight's one scale in a QDQ model where it has one; then the
- * scales, then the sums of each row's codes.
+ * with the weight's one scale in a QDQ model or a quantize_dynamic layer
+ * where it has one (the file's codes); then the scales, then the sums of
+ * each row's codes.
  */
 void
 pi_conv_int8_pack(const PiModel *model, const PiNode *node, void *dst)
@@ -180,7 +187,7 @@ pi_conv_int8_pack(const PiModel *model, const PiNode *node, void *dst)
 	int8_t	   *q = dst;
 	float	   *scale = (float *) (q + p.geo.m * kb);
 	int32_t    *wsum = (int32_t *) (scale + p.geo.m);
-	float		whole = dequantized_input(model, node) != NULL ?
+	float		whole = dequantized_input(model, node) != NULL || node->attrs.dynamic_int8 ?
 		pi_int8_whole_scale(wv->data, wv->numel, 1.0f) : 0.0f;
 
 	memset(q, 0, p.geo.m * kb);
@@ -272,13 +279,13 @@ output_runs(const Int8ConvPlan *p, uint16_t *vmask, int64_t *vout)
 }
 
 /*
- * The scale, inverse scale and code of 0.0 of an image: from its range,
- * or the DequantizeLinear's (whose outputs are exact multiples of its
- * scale); a NaN scale for an image that is not finite.
+ * The step and code of 0.0 of an image: DynamicQuantizeLinear's of its
+ * range, or the DequantizeLinear's (whose outputs are exact multiples of
+ * its scale); xs the step, or NaN for an image that is not finite.
  */
 static void
 image_scale(const PiInt8ConvKernels *k, const PiNode *dq, const float *x, int64_t n, float *xs,
-			float *inv, int32_t *zero)
+			float *step, int32_t *zero)
 {
 	float		lo,
 				hi,
@@ -287,21 +294,19 @@ image_scale(const PiInt8ConvKernels *k, const PiNode *dq, const float *x, int64_
 	if (!k->range(x, n, &lo, &hi))
 	{
 		*xs = NAN;
-		*inv = 0.0f;
+		*step = 1.0f;
 		*zero = 0;
 		return;
 	}
 	if (dq != NULL)
 	{
-		*xs = dq->attrs.quant_scale;
-		*inv = 1.0f / dq->attrs.quant_scale;
+		*xs = *step = dq->attrs.quant_scale;
 		*zero = dq->attrs.quant_zero_point + (dq->attrs.quant_signed ? 128 : 0);
 		return;
 	}
-	*xs = (hi - lo) / 255.0f;
-	*inv = *xs > 0.0f ? 1.0f / *xs : 0.0f;
-	z = *xs > 0.0f ? pi_round_code(-lo * *inv) : 0.0f;
-	*zero = (int32_t) (z < 255.0f ? z : 255.0f);
+	pi_int8_dynamic_step(lo, hi, step, &z);
+	*xs = *step;
+	*zero = (int32_t) z;
 }
 
 /* Runs a Conv2D on the int8 path (a->packed from pi_conv_int8_pack). */
@@ -334,11 +339,11 @@ pi_kernel_conv_int8(const PiKernelArgs *a)
 	{
 		const float *x = a->in[0] + s * in_sample;
 		PiInt8Conv	c;
-		float		inv;
+		float		step;
 
 		pi_check_interrupts();
-		image_scale(k, dq, x, in_sample, &c.xs, &inv, &c.zero);
-		k->lay_out(&p.layout, x, inv, c.zero, buf);
+		image_scale(k, dq, x, in_sample, &c.xs, &step, &c.zero);
+		k->lay_out(&p.layout, x, step, c.zero, buf);
 		c.off = off;
 		c.kgroups = p.kgroups;
 		c.mdim = p.geo.mg;

@@ -235,20 +235,16 @@ pi_int8_dynamic_params(const float *x, int64_t n, float *scale, float *zero_poin
 	return pi_int8_dynamic_range(pos, neg, scale, zero_point);
 }
 
-/* See int8.h: over [min(0, x), max(0, x)], scale (max - min) / 255 (1 when 0), zero point round(-min / scale). */
+/* See int8.h: pi_int8_dynamic_step over [min(0, x), max(0, x)]. */
 bool
 pi_int8_dynamic_range(uint32_t pos, uint32_t neg, float *scale, float *zero_point)
 {
 	float		lo,
-				hi,
-				z;
+				hi;
 
 	memcpy(&hi, &pos, sizeof(hi));
 	memcpy(&lo, &neg, sizeof(lo));
-	lo = -lo;
-	*scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
-	z = -lo / *scale;
-	*zero_point = pi_round_code(z < 0.0f ? 0.0f : z > 255.0f ? 255.0f : z);
+	pi_int8_dynamic_step(-lo, hi, scale, zero_point);
 	return pos < 0x7f800000u && neg < 0x7f800000u;
 }
 

@@ -24,24 +24,6 @@ window_rank(OnnxCv *c, int x, int *spatial)
 	return PI_OK;
 }
 
-/*
- * The Conv of a quantize_dynamic file's ConvInteger (onnx_qoperator.c): of
- * input x as its DynamicQuantizeLinear codes stand for, each row alone.
- */
-static PiStatus
-dynamic_conv(OnnxCv *c, int x, const PiAttrs *a)
-{
-	int			inputs[3];
-	int			ninputs = onnx_cv_has_input(c, 2) ? 3 : 2;
-	PiAttrs		q;
-
-	pi_attrs_default(PI_OP_DYNAMIC_QUANTIZE, &q);
-	TRY(onnx_cv_step(c, "dynamic_quantize", PI_OP_DYNAMIC_QUANTIZE, &x, 1, &q, &inputs[0]));
-	for (int i = 1; i < ninputs; i++)
-		TRY(onnx_cv_value(c, i, &inputs[i]));
-	return onnx_cv_finish_output(c, 0, PI_OP_CONV2D, inputs, ninputs, a);
-}
-
 /* Conv (1-D and 2-D) -> Conv2D. */
 PiStatus
 onnx_cv_conv(OnnxCv *c)
@@ -67,8 +49,6 @@ onnx_cv_conv(OnnxCv *c)
 			pads[i] = c->in[0]->pads[i] + (a.pads_len ? a.pads[i] : 0);
 		TRY(pi_attr_set_ints(PI_OP_CONV2D, &a, onnx_cv_label(c), "pads", pads, 2 * spatial, c->err));
 	}
-	if (c->n->dynamic_int8)
-		return dynamic_conv(c, x, &a);
 	return onnx_cv_finish(c, PI_OP_CONV2D, onnx_cv_has_input(c, 2) ? 3 : 2, &a);
 }
 

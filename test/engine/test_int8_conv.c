@@ -3,9 +3,11 @@
  *	  Standalone tests of the int8 convolution (src/engine/op_conv_int8.c)
  *	  on the int8 kernels this process chose (PG_INFER_CPU picks the path):
  *	  Conv2D layers of many shapes (pointwise, 3x3 stride 1 and 2, 5x5,
- *	  grouped, padded, dilated, 1-D, with Relu and a residual) at batches of
- *	  1, 3 and 17, against the quantization scheme computed here (per image
- *	  asymmetric u8 inputs, per channel symmetric weights) and against
+ *	  grouped, padded, dilated, 1-D, with Relu and a residual; and marked
+ *	  dynamic_int8 as a ConvInteger, depthwise too, with weights of one
+ *	  scale) at batches of 1, 3 and 17, against the quantization scheme
+ *	  computed here (per image u8 inputs as DynamicQuantizeLinear makes
+ *	  them, per channel symmetric weights) and against
  *	  float32 within the quantization's error bound; each image alone gives
  *	  the bits it gives in a batch; an image that is not finite gives NaN
  *	  and leaves the others alone.
@@ -44,6 +46,7 @@ typedef struct ConvCase
 	bool		bias;
 	bool		relu;
 	bool		residual;		/* y = Relu(conv(x) + x): m == c, same size */
+	bool		dynamic;		/* a float32 model's Conv2D marked dynamic_int8 (ConvInteger), weights codes of one scale */
 } ConvCase;
 
 /* Output size of one axis. */
@@ -53,7 +56,7 @@ out_size(int in, int k, int s, int d, int p0, int p1)
 	return (in + p0 + p1 - d * (k - 1) - 1) / s + 1;
 }
 
-/* The model of one case at precision int8 (weights w [m, c / group, kh, kw], bias b). */
+/* The model of one case at precision int8, or marked dynamic_int8 (weights w [m, c / group, kh, kw], bias b). */
 static PiModel *
 conv_model(const ConvCase *t, const float *w, const float *b)
 {
@@ -73,8 +76,8 @@ conv_model(const ConvCase *t, const float *w, const float *b)
 			memcpy(malloc(sizeof(float) * wn), w, sizeof(float) * wn), false};
 		snprintf(shape, sizeof(shape), "[-1,%d,%d,%d]", t->c, t->h, t->w);
 		snprintf(attrs, sizeof(attrs), "{\"group\":%d,\"strides\":[%d,%d],\"dilations\":[%d,%d],"
-				 "\"pads\":[%d,%d,%d,%d]}", t->group, t->sy, t->sx, t->dil, t->dil,
-				 t->pads[0], t->pads[1], t->pads[2], t->pads[3]);
+				 "\"pads\":[%d,%d,%d,%d],\"dynamic_int8\":%d}", t->group, t->sy, t->sx, t->dil, t->dil,
+				 t->pads[0], t->pads[1], t->pads[2], t->pads[3], t->dynamic);
 	}
 	else
 	{
@@ -82,7 +85,8 @@ conv_model(const ConvCase *t, const float *w, const float *b)
 			memcpy(malloc(sizeof(float) * wn), w, sizeof(float) * wn), false};
 		snprintf(shape, sizeof(shape), "[-1,%d,%d]", t->c, t->w);
 		snprintf(attrs, sizeof(attrs), "{\"group\":%d,\"strides\":[%d],\"dilations\":[%d],"
-				 "\"pads\":[%d,%d]}", t->group, t->sx, t->dil, t->pads[1], t->pads[3]);
+				 "\"pads\":[%d,%d],\"dynamic_int8\":%d}", t->group, t->sx, t->dil, t->pads[1], t->pads[3],
+				 t->dynamic);
 	}
 	if (t->bias)
 		set.tensors[1] = (PiTensor) {strdup("b"), 1, {t->m}, t->m,
@@ -96,7 +100,7 @@ conv_model(const ConvCase *t, const float *w, const float *b)
 			 t->residual ? ",{\"name\":\"y\",\"op\":\"Relu\",\"inputs\":[\"sum\"]}" :
 			 t->relu ? ",{\"name\":\"r\",\"op\":\"Relu\",\"inputs\":[\"conv\"]}" : "");
 	if (pi_graph_load(json, strlen(json), &set, &m, &err) != PI_OK ||
-		pi_model_apply_options(m, opts, strlen(opts), &err) != PI_OK)
+		(!t->dynamic && pi_model_apply_options(m, opts, strlen(opts), &err) != PI_OK))
 	{
 		check(false, "conv model loads at int8: %s", err.message);
 		pi_model_free(m);
@@ -115,8 +119,10 @@ weight_code(float v, float inv)
 }
 
 /*
- * An image's u8 quantization as int8.h says: step over [min(x, 0), max(x,
- * 0)] / 255, zero the rounded code of 0.0; codes rounded half to even.
+ * An image's u8 quantization as int8.h says, ONNX's DynamicQuantizeLinear:
+ * step over [min(x, 0), max(x, 0)] / 255 (1 when that is 0), zero
+ * round(-min / step); codes x / step rounded half to even, plus zero,
+ * saturated.
  */
 static float
 image_codes(const float *x, int64_t n, int32_t *u, int32_t *zero)
@@ -124,7 +130,6 @@ image_codes(const float *x, int64_t n, int32_t *u, int32_t *zero)
 	float		lo = 0.0f,
 				hi = 0.0f,
 				step,
-				inv,
 				z;
 
 	for (int64_t i = 0; i < n; i++)
@@ -132,16 +137,10 @@ image_codes(const float *x, int64_t n, int32_t *u, int32_t *zero)
 		lo = fminf(lo, x[i]);
 		hi = fmaxf(hi, x[i]);
 	}
-	step = (hi - lo) / 255.0f;
-	inv = step > 0.0f ? 1.0f / step : 0.0f;
-	z = step > 0.0f ? fminf(nearbyintf(-lo * inv), 255.0f) : 0.0f;
+	step = hi == lo ? 1.0f : (hi - lo) / 255.0f;
+	z = nearbyintf(fminf(fmaxf(-lo / step, 0.0f), 255.0f));
 	for (int64_t i = 0; i < n; i++)
-	{
-		float		v = x[i] * inv;
-
-		v = fminf(fmaxf(v, -z), 255.0f - z);
-		u[i] = (int32_t) (nearbyintf(v) + z);
-	}
+		u[i] = (int32_t) fminf(fmaxf(nearbyintf(x[i] / step) + z, 0.0f), 255.0f);
 	*zero = (int32_t) z;
 	return step;
 }
@@ -183,11 +182,22 @@ test_case(const ConvCase *t, int batch)
 
 	tc.kh = kh;
 	snprintf(name, sizeof(name), "Conv %dx%dx%d -> %d, kernel %dx%d, group %d, stride %dx%d, dilation %d, "
-			 "pads %d,%d,%d,%d%s%s%s, batch %d", t->c, h, t->w, t->m, kh, t->kw, t->group, t->sy, t->sx,
-			 t->dil, t->pads[0], t->pads[1], t->pads[2], t->pads[3], t->bias ? ", bias" : "",
-			 t->relu ? ", Relu" : "", t->residual ? ", residual" : "", batch);
+			 "pads %d,%d,%d,%d%s%s%s%s, batch %d", t->c, h, t->w, t->m, kh, t->kw, t->group, t->sy,
+			 t->sx, t->dil, t->pads[0], t->pads[1], t->pads[2], t->pads[3], t->bias ? ", bias" : "",
+			 t->relu ? ", Relu" : "", t->residual ? ", residual" : "",
+			 t->dynamic ? ", dynamic_int8" : "", batch);
 	for (int64_t i = 0; i < t->m * kdim; i++)
 		w[i] = test_frand(&rng_state) * (1.0f + (float) (i % 5));
+	if (t->dynamic)
+	{
+		/* a quantize_dynamic weight: the codes of one scale for the whole tensor */
+		float		whole = 0.0f;
+
+		for (int64_t i = 0; i < t->m * kdim; i++)
+			whole = fmaxf(whole, fabsf(w[i]));
+		for (int64_t i = 0; i < t->m * kdim; i++)
+			w[i] = (float) weight_code(w[i], 127.0f / whole) * (whole / 127.0f);
+	}
 	for (int j = 0; j < t->m; j++)
 	{
 		float		amax = 0.0f,
@@ -196,6 +206,9 @@ test_case(const ConvCase *t, int batch)
 		b[j] = test_frand(&rng_state);
 		for (int64_t k = 0; k < kdim; k++)
 			amax = fmaxf(amax, fabsf(w[j * kdim + k]));
+		if (t->dynamic)
+			for (int64_t i = 0; i < t->m * kdim; i++)
+				amax = fmaxf(amax, fabsf(w[i]));
 		ws[j] = amax / 127.0f;
 		inv = amax > 0.0f ? 127.0f / amax : 0.0f;
 		for (int64_t k = 0; k < kdim; k++)
@@ -294,7 +307,7 @@ done:
 static void
 test_not_finite(void)
 {
-	ConvCase	t = {4, 6, 6, 8, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, false, false};
+	ConvCase	t = {4, 6, 6, 8, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, false, false, false};
 	int64_t		in_n = 4 * 6 * 6,
 				out_n = 8 * 6 * 6;
 	float		w[8 * 4 * 9],
@@ -329,22 +342,25 @@ int
 main(void)
 {
 	static const ConvCase cases[] = {
-		/* c, h, w, m, kh, kw, group, sy, sx, dilation, pads, bias, relu, residual */
-		{16, 7, 9, 10, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, true, false, false},	/* pointwise */
-		{8, 10, 12, 12, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, true, false},	/* 3x3, stride 1 */
-		{5, 11, 9, 7, 3, 3, 1, 2, 2, 1, {1, 1, 1, 1}, false, false, false},	/* 3x3, stride 2 */
-		{1, 12, 14, 6, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, true, true, false},	/* 5x5, one channel */
-		{6, 14, 14, 16, 5, 5, 1, 1, 1, 1, {0, 0, 0, 0}, true, true, false},	/* 5x5 */
-		{8, 9, 7, 6, 3, 3, 2, 1, 1, 1, {1, 1, 1, 1}, true, false, false},	/* grouped */
-		{12, 6, 6, 9, 3, 3, 3, 2, 2, 1, {1, 0, 1, 2}, true, false, false},	/* grouped, stride 2 */
-		{3, 9, 10, 4, 3, 3, 1, 2, 1, 1, {0, 1, 2, 1}, true, false, false},	/* asymmetric */
-		{4, 10, 10, 5, 3, 3, 1, 1, 1, 2, {2, 2, 2, 2}, true, false, false},	/* dilated */
-		{8, 8, 8, 16, 1, 1, 1, 2, 2, 1, {0, 0, 0, 0}, false, false, false},	/* pointwise, stride 2 */
-		{2, 6, 11, 9, 3, 7, 1, 1, 1, 1, {1, 3, 1, 3}, true, false, false},	/* taps along x */
-		{8, 8, 8, 8, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, true, true},	/* residual */
-		{33, 5, 5, 70, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, false, false},	/* channel blocks */
-		{4, 0, 20, 6, 1, 3, 2, 1, 1, 1, {0, 1, 0, 1}, true, false, false},	/* 1-D, grouped */
-		{3, 0, 17, 5, 1, 5, 1, 1, 2, 1, {0, 2, 0, 2}, false, false, false},	/* 1-D, stride 2 */
+		/* c, h, w, m, kh, kw, group, sy, sx, dilation, pads, bias, relu, residual, dynamic */
+		{16, 7, 9, 10, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, true, false, false, false},	/* pointwise */
+		{8, 10, 12, 12, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, true, false, false},	/* 3x3, stride 1 */
+		{5, 11, 9, 7, 3, 3, 1, 2, 2, 1, {1, 1, 1, 1}, false, false, false, false},	/* 3x3, stride 2 */
+		{1, 12, 14, 6, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, true, true, false, false},	/* 5x5, one channel */
+		{6, 14, 14, 16, 5, 5, 1, 1, 1, 1, {0, 0, 0, 0}, true, true, false, false},	/* 5x5 */
+		{8, 9, 7, 6, 3, 3, 2, 1, 1, 1, {1, 1, 1, 1}, true, false, false, false},	/* grouped */
+		{12, 6, 6, 9, 3, 3, 3, 2, 2, 1, {1, 0, 1, 2}, true, false, false, false},	/* grouped, stride 2 */
+		{3, 9, 10, 4, 3, 3, 1, 2, 1, 1, {0, 1, 2, 1}, true, false, false, false},	/* asymmetric */
+		{4, 10, 10, 5, 3, 3, 1, 1, 1, 2, {2, 2, 2, 2}, true, false, false, false},	/* dilated */
+		{8, 8, 8, 16, 1, 1, 1, 2, 2, 1, {0, 0, 0, 0}, false, false, false, false},	/* pointwise, stride 2 */
+		{2, 6, 11, 9, 3, 7, 1, 1, 1, 1, {1, 3, 1, 3}, true, false, false, false},	/* taps along x */
+		{8, 8, 8, 8, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, true, true, false},	/* residual */
+		{33, 5, 5, 70, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, false, false, false},	/* channel blocks */
+		{4, 0, 20, 6, 1, 3, 2, 1, 1, 1, {0, 1, 0, 1}, true, false, false, false},	/* 1-D, grouped */
+		{3, 0, 17, 5, 1, 5, 1, 1, 2, 1, {0, 2, 0, 2}, false, false, false, false},	/* 1-D, stride 2 */
+		{6, 10, 10, 12, 3, 3, 1, 2, 2, 1, {1, 1, 1, 1}, true, true, false, true},	/* ConvInteger */
+		{8, 9, 9, 8, 3, 3, 8, 1, 1, 1, {1, 1, 1, 1}, true, false, false, true},	/* ConvInteger, depthwise */
+		{1, 12, 12, 6, 5, 5, 1, 1, 1, 1, {0, 0, 0, 0}, false, true, false, true},	/* ConvInteger, LeNet's first */
 	};
 	static const int batches[] = {1, 3, 17};
 
