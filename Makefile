@@ -44,7 +44,8 @@ ONNX_SRCS = \
 	src/format/onnx_convert_window.c src/format/onnx_convert_shape.c \
 	src/format/onnx_import.c src/format/onnx_lift.c src/format/onnx_lift_lower.c \
 	src/format/onnx_lift_track.c src/format/onnx_external.c src/format/onnx_align.c \
-	src/format/onnx_quant.c src/format/onnx_qoperator.c src/format/onnx_fuse_norm.c
+	src/format/onnx_quant.c src/format/onnx_qoperator.c src/format/onnx_fuse_norm.c \
+	src/format/onnx_fuse_bias.c
 # ai.onnx.ml: tree ensembles, linear models, preprocessing, strings
 ONNX_SRCS += src/format/onnx_convert_ml.c src/format/onnx_convert_encode.c \
 	src/format/onnx_convert_tree.c src/format/onnx_strings.c

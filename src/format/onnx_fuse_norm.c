@@ -61,8 +61,8 @@ mean_of_last_axis(const PiModel *m, const PiNode *n)
 }
 
 /* Whether value v is used by uses node inputs and is no graph output. */
-static bool
-used_exactly(const PiModel *m, int v, int uses)
+bool
+onnx_used_exactly(const PiModel *m, int v, int uses)
 {
 	int			count = 0;
 
@@ -154,10 +154,10 @@ match_layer_norm(const PiModel *m, const PiNode *last, int *x, int *scale, int *
 	if (m->values[*x].rank < 2 || m->values[*x].dims[m->values[*x].rank - 1] != width ||
 		m->values[*x].kind == PI_VALUE_WEIGHT || !scalar_weight(m, eps_value, eps))
 		return false;
-	return used_exactly(m, sub->inputs[1], 1) && used_exactly(m, div->inputs[0], 2) &&
-		used_exactly(m, var->inputs[0], 1) && used_exactly(m, var_value, 1) &&
-		used_exactly(m, sqrt_node->inputs[0], 1) && used_exactly(m, div->inputs[1], 1) &&
-		used_exactly(m, normed, 1) && used_exactly(m, y, 1) && *eps >= 0.0f;
+	return onnx_used_exactly(m, sub->inputs[1], 1) && onnx_used_exactly(m, div->inputs[0], 2) &&
+		onnx_used_exactly(m, var->inputs[0], 1) && onnx_used_exactly(m, var_value, 1) &&
+		onnx_used_exactly(m, sqrt_node->inputs[0], 1) && onnx_used_exactly(m, div->inputs[1], 1) &&
+		onnx_used_exactly(m, normed, 1) && onnx_used_exactly(m, y, 1) && *eps >= 0.0f;
 }
 
 /* Whether value v is a scalar weight equal to want (within tolerance). */
@@ -184,8 +184,8 @@ erf_plus_one(const PiModel *m, int v, int x)
 			erf = producer(m, add->inputs[1 - k], PI_OP_ERF);
 	return erf != NULL && (div = producer(m, erf->inputs[0], PI_OP_DIV)) != NULL &&
 		div->inputs[0] == x && scalar_is(m, div->inputs[1], 1.4142135623730951, 1e-6) &&
-		used_exactly(m, div->output, 1) && used_exactly(m, erf->output, 1) &&
-		used_exactly(m, add->output, 1);
+		onnx_used_exactly(m, div->output, 1) && onnx_used_exactly(m, erf->output, 1) &&
+		onnx_used_exactly(m, add->output, 1);
 }
 
 /*
@@ -203,7 +203,7 @@ match_gelu(const PiModel *m, const PiNode *last, int *x, int *half, int *inner)
 			*half = last->inputs[k];
 			mul = producer(m, last->inputs[1 - k], PI_OP_MUL);
 		}
-	if (mul == NULL || mul->ninputs != 2 || !used_exactly(m, mul->output, 1))
+	if (mul == NULL || mul->ninputs != 2 || !onnx_used_exactly(m, mul->output, 1))
 		return false;
 	*inner = m->values[mul->output].producer;
 	for (int k = 0; k < 2; k++)

@@ -863,6 +863,7 @@ import_model(const OnnxModelProto *proto, int opset, int ml_opset, const uint8_t
 		st = pi_fail(err, PI_ERR_NOMEM, "out of memory");
 	else if ((st = import_graph(&im, err)) == PI_OK &&
 			 (st = onnx_fuse_layer_norms(im.model, err)) == PI_OK &&
+			 (st = onnx_fuse_conv_biases(im.model, err)) == PI_OK &&
 			 (st = pi_model_finalize(im.model, err)) == PI_OK)
 	{
 		*out = im.model;

@@ -118,6 +118,10 @@ PiStatus	onnx_rewrite_quantized(OnnxModelProto *proto, PiError *err);
 
 /* onnx_fuse_norm.c */
 PiStatus	onnx_fuse_layer_norms(PiModel *m, PiError *err);
+bool		onnx_used_exactly(const PiModel *m, int v, int uses);
+
+/* onnx_fuse_bias.c */
+PiStatus	onnx_fuse_conv_biases(PiModel *m, PiError *err);
 
 /* onnx_lift.c */
 PiStatus	onnx_lift_input(OnnxImporter *im, OnnxEntry *e, PiError *err);
