@@ -155,57 +155,12 @@ generic_conv(const PiInt8Conv *c)
 const PiInt8ConvKernels pi_int8_conv_kernels_generic = {"generic", generic_range, generic_lay_out, generic_conv};
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "int8_tile.h"
 
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni,avx512vl,popcnt")))
 
 /* Vectors of 16 positions per tile, at most. */
-#define CONV_NV 4
-
-/*
- * The int32 sums of mr output channels (weight rows from w) by nv vectors
- * of positions (from src), to acc[i * 16 * CONV_NV + 16 * v + l]; mr and
- * nv known where it is inlined, so that the sums stay in registers.
- */
-VNNI_TARGET static inline __attribute__((always_inline)) void
-vnni_conv_tile(const uint8_t *src, const int64_t *off, int64_t kgroups, const int8_t *w,
-			   int32_t *acc_out, const int mr, const int nv)
-{
-	__m512i		acc[CONV_MR][CONV_NV];
-	int64_t		kb = 4 * kgroups;
-
-#pragma GCC unroll 8
-	for (int i = 0; i < mr; i++)
-#pragma GCC unroll 4
-		for (int v = 0; v < nv; v++)
-			acc[i][v] = _mm512_setzero_si512();
-	for (int64_t g = 0; g < kgroups; g++)
-	{
-		const uint8_t *s = src + off[g];
-		__m512i		a[CONV_NV];
-
-#pragma GCC unroll 4
-		for (int v = 0; v < nv; v++)
-			a[v] = _mm512_loadu_si512(s + 64 * v);
-#pragma GCC unroll 8
-		for (int i = 0; i < mr; i++)
-		{
-			int32_t		w4;
-			__m512i		b;
-
-			memcpy(&w4, w + i * kb + 4 * g, sizeof(w4));
-			b = _mm512_set1_epi32(w4);
-#pragma GCC unroll 4
-			for (int v = 0; v < nv; v++)
-				acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], a[v], b);
-		}
-	}
-#pragma GCC unroll 8
-	for (int i = 0; i < mr; i++)
-#pragma GCC unroll 4
-		for (int v = 0; v < nv; v++)
-			_mm512_storeu_si512(acc_out + i * 16 * CONV_NV + 16 * v, acc[i][v]);
-}
+#define CONV_NV PI_TILE_NV
 
 /* The tiles for every mr (1..CONV_MR) and nv (1..CONV_NV), each with its loops unrolled. */
 #define CONV_TILE(R, V) \
@@ -213,7 +168,7 @@ vnni_conv_tile(const uint8_t *src, const int64_t *off, int64_t kgroups, const in
 	vnni_conv_tile_##R##_##V(const uint8_t *src, const int64_t *off, int64_t kgroups, \
 							 const int8_t *w, int32_t *acc) \
 	{ \
-		vnni_conv_tile(src, off, kgroups, w, acc, R, V); \
+		pi_vnni_tile((const uint8_t *) w, 4 * kgroups, src, true, off, 0, kgroups, true, acc, R, V); \
 	}
 #define CONV_TILES(R) CONV_TILE(R, 1) CONV_TILE(R, 2) CONV_TILE(R, 3) CONV_TILE(R, 4)
 CONV_TILES(1) CONV_TILES(2) CONV_TILES(3) CONV_TILES(4) CONV_TILES(5) CONV_TILES(6)

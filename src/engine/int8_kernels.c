@@ -176,64 +176,22 @@ const PiInt8Kernels pi_int8_kernels_generic = {
 };
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "int8_tile.h"
 
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
 
 /* Rows of a VNNI tile: 6 x 4 accumulators of 16 int32 lanes. */
 #define VNNI_MR 6
 #define VNNI_NV (PI_INT8_PANEL / 16)
-
-/*
- * The int32 sums of mr rows of u (kp bytes each, rows kp apart) by nv
- * vectors of a panel, to acc[i * PI_INT8_PANEL + 16 * v + l]; mr and nv
- * known where it is inlined, so that the accumulators stay in registers.
- */
-VNNI_TARGET static inline __attribute__((always_inline)) void
-vnni_tile(const uint8_t *u, int64_t kp, const int8_t *panel, int32_t *acc_out, const int mr,
-		  const int nv)
-{
-	__m512i		acc[VNNI_MR][VNNI_NV];
-
-#pragma GCC unroll 6
-	for (int i = 0; i < mr; i++)
-#pragma GCC unroll 4
-		for (int v = 0; v < nv; v++)
-			acc[i][v] = _mm512_setzero_si512();
-	for (int64_t g = 0; g < kp / 4; g++)
-	{
-		const int8_t *wg = panel + g * 4 * PI_INT8_PANEL;
-		__m512i		b[VNNI_NV];
-
-#pragma GCC unroll 4
-		for (int v = 0; v < nv; v++)
-			b[v] = _mm512_loadu_si512(wg + 64 * v);
-#pragma GCC unroll 6
-		for (int i = 0; i < mr; i++)
-		{
-			int32_t		x4;
-			__m512i		a;
-
-			memcpy(&x4, u + i * kp + 4 * g, sizeof(x4));
-			a = _mm512_set1_epi32(x4);
-#pragma GCC unroll 4
-			for (int v = 0; v < nv; v++)
-				acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], a, b[v]);
-		}
-	}
-#pragma GCC unroll 6
-	for (int i = 0; i < mr; i++)
-#pragma GCC unroll 4
-		for (int v = 0; v < nv; v++)
-			_mm512_storeu_si512(acc_out + i * PI_INT8_PANEL + 16 * v, acc[i][v]);
-}
+_Static_assert(VNNI_NV == PI_TILE_NV, "a panel is one tile's vectors: pi_vnni_tile's sums are rows of PI_INT8_PANEL");
 
 /* The tiles for every mr (1..VNNI_MR) and nv (1..VNNI_NV), each with its loops unrolled. */
 #define VNNI_TILE(R, V) \
 	VNNI_TARGET static void \
 	vnni_tile_##R##_##V(const uint8_t *u, int64_t kp, const int8_t *panel, int32_t *acc) \
 	{ \
-		vnni_tile(u, kp, panel, acc, R, V); \
+		pi_vnni_tile(u, kp, (const uint8_t *) panel, false, NULL, 4 * PI_INT8_PANEL, kp / 4, false, \
+					 acc, R, V); \
 	}
 #define VNNI_TILES(R) VNNI_TILE(R, 1) VNNI_TILE(R, 2) VNNI_TILE(R, 3) VNNI_TILE(R, 4)
 VNNI_TILES(1) VNNI_TILES(2) VNNI_TILES(3) VNNI_TILES(4) VNNI_TILES(5) VNNI_TILES(6)
