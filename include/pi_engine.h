@@ -137,7 +137,6 @@ void		pi_kernel_gemm(const PiKernelArgs *a);
 void		pi_kernel_matmul(const PiKernelArgs *a);
 void		pi_kernel_binary(const PiKernelArgs *a);
 void		pi_kernel_unary(const PiKernelArgs *a);
-void		pi_kernel_dynamic_quantize(const PiKernelArgs *a);
 void		pi_kernel_softmax(const PiKernelArgs *a);
 void		pi_kernel_argmax(const PiKernelArgs *a);
 void		pi_kernel_copy(const PiKernelArgs *a);

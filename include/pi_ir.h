@@ -146,8 +146,6 @@ typedef enum PiOp
 	/* quantized ONNX models: QDQ activations, as integer codes held in floats */
 	PI_OP_QUANTIZE,
 	PI_OP_DEQUANTIZE,
-	/* quantize_dynamic models: each row as its DynamicQuantizeLinear codes stand for */
-	PI_OP_DYNAMIC_QUANTIZE,
 	PI_OP_COUNT
 } PiOp;
 

@@ -112,7 +112,6 @@ pi_gpu_run_node(const PiCudaArgs *a)
 		case PI_OP_NORMALIZE:
 		case PI_OP_QUANTIZE:
 		case PI_OP_DEQUANTIZE:
-		case PI_OP_DYNAMIC_QUANTIZE:
 			/* CPU only: pi_cuda_model_upload refuses models with these */
 		case PI_OP_COUNT:
 			break;

@@ -633,9 +633,6 @@ run_node(const PiKernelArgs *a)
 		case PI_OP_LOG_SOFTMAX:
 			pi_kernel_softmax(a);
 			break;
-		case PI_OP_DYNAMIC_QUANTIZE:
-			pi_kernel_dynamic_quantize(a);
-			break;
 		case PI_OP_ARGMAX:
 			pi_kernel_argmax(a);
 			break;

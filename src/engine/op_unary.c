@@ -6,7 +6,6 @@
 #include <math.h>
 
 #include "cpu.h"
-#include "int8.h"
 
 /* x rounded to the nearest float16 value (ties to even), as float32. */
 static float
@@ -188,29 +187,6 @@ pi_unary_apply(PiOp op, const PiAttrs *at, const float *x, float *y, int64_t cou
 			break;
 		default:
 			break;
-	}
-}
-
-/*
- * DynamicQuantizeLinear of each row (batch item) alone, as the values its
- * codes stand for, (code - zero point) * scale; a row with a NaN or an
- * infinity becomes NaN.  May run in place.
- */
-void
-pi_kernel_dynamic_quantize(const PiKernelArgs *a)
-{
-	int64_t		n = a->model->values[a->node->output].numel;
-
-	for (int64_t r = 0; r < a->batch; r++)
-	{
-		const float *x = a->in[0] + r * n;
-		float	   *y = a->out + r * n;
-		float		scale,
-					zp;
-		bool		finite = pi_int8_dynamic_params(x, n, &scale, &zp);
-
-		for (int64_t i = 0; i < n; i++)
-			y[i] = finite ? (pi_int8_dynamic_code(x[i], scale, zp) - zp) * scale : NAN;
 	}
 }
 

@@ -81,7 +81,6 @@ static const PiOpInfo op_table[PI_OP_COUNT] = {
 	[PI_OP_NORMALIZE] = {"Normalize", 1, 1, {"norm", NULL}},
 	[PI_OP_QUANTIZE] = {"QuantizeLinear", 1, 1, {"scale", "zero_point", "signed", NULL}},
 	[PI_OP_DEQUANTIZE] = {"DequantizeLinear", 1, 1, {"scale", "zero_point", "signed", NULL}},
-	[PI_OP_DYNAMIC_QUANTIZE] = {"DynamicQuantizeLinear", 1, 1, {NULL}},
 };
 
 /* Op lookup by its name in the format; false if unknown. */

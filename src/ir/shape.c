@@ -569,7 +569,6 @@ pi_infer_node(PiModel *m, PiNode *n, PiError *err)
 		case PI_OP_LOG_SOFTMAX:
 		case PI_OP_IDENTITY:
 		case PI_OP_DROPOUT:
-		case PI_OP_DYNAMIC_QUANTIZE:
 			return infer_same(m, n, err);
 		case PI_OP_REDUCE_MEAN:
 		case PI_OP_REDUCE_SUM:
