@@ -332,7 +332,8 @@ test_layout(void)
  * The device's int8 product of rows rows of x, as its kernels compute it
  * (int8_math.h over the weight block int8_plan.c fills), into y; into
  * bound, per output, how far a fused multiply-add in the CPU's epilogue
- * (its VNNI kernel) may round from the device's separate multiply and add.
+ * would round from the device's separate multiply and add (the CPU's
+ * kernels round as the device does; the bound is slack).
  */
 static void
 emulate_int8(const PiGpuInt8Shape *s, const void *block, const float *x, int64_t rows, float *y,
@@ -380,8 +381,8 @@ emulate_int8(const PiGpuInt8Shape *s, const void *block, const float *x, int64_t
  * engine's int8 path), their padded shapes, which weights go up as codes
  * only, and the device's arithmetic over the uploaded block against the
  * CPU engine's output on the same rows: equal to within the rounding of
- * one fused multiply-add (the CPU's VNNI epilogue; the portable one
- * rounds as the device does), NaN where the CPU gives NaN.
+ * one fused multiply-add (both CPU epilogues round as the device does:
+ * measured equal), NaN where the CPU gives NaN.
  */
 static void
 test_int8_plan(void)
