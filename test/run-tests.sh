@@ -102,7 +102,7 @@ conformance() {
 
 echo "== ONNX import (rejections, conformance, the shared MNIST CNN)"
 if make -s test/onnx/test_onnx_reject test/onnx/conformance test/onnx/test_onnx_mnist >"$work/onnx-build.log" 2>&1; then
-    test/onnx/test_onnx_reject test/onnx/ml-malformed test/onnx/quant-malformed >"$work/onnx-reject.log" 2>&1
+    test/onnx/test_onnx_reject test/onnx/ml-malformed test/onnx/quant-malformed test/onnx/stored-malformed >"$work/onnx-reject.log" 2>&1
     grep -v '^ok:' "$work/onnx-reject.log"
     read -r n f < <(sed -nE 's/^([0-9]+) checks, ([0-9]+) failed.*/\1 \2/p' "$work/onnx-reject.log" | tail -n 1)
     [ -z "${n:-}" ] && n=0 f=1
